@@ -1,0 +1,145 @@
+/*
+ * The shared matching and store engine.
+ *
+ * One dp_engine_t per process, shared by every worker. The compiled index is
+ * immutable: a write builds a new index and publishes it with an atomic
+ * pointer swap; readers (dp_engine_match) take a reference without waiting
+ * on writers (reference counting / epoch). Writers are serialised by one
+ * mutex and persist through dp_storage_t before they return, so whatever a
+ * write function acknowledged (returned 0) survives kill -9.
+ *
+ * Mutable per-mock runtime state (useCounter, oneOf cursor, lastUse) lives
+ * outside the immutable index in atomics. Stores (global per namespace, chain
+ * per chainId, mock per mock) are shared maps behind short locks. Changes
+ * made by request traffic (extract, $.increment, counters) are persisted
+ * asynchronously by dp_engine_flush, which the host calls once a second and
+ * at shutdown; changes made through the admin API are persisted before the
+ * call returns.
+ *
+ * Mocks are JSON objects (see docs/mock-format.md). The engine keeps unknown
+ * keys, sets id (when absent), namespace (default "sandbox"), createdAt,
+ * lastUse, expireAt (createdAt + ttl), closedAt, useCounter and mirrors the
+ * server-set fields under "_meta" on reads.
+ */
+#ifndef DP_ENGINE_H
+#define DP_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "doppel/engine.h"
+#include "dp_error.h"
+#include "storage.h"
+
+typedef struct dp_engine dp_engine_t;
+
+typedef struct dp_engine_cfg {
+    size_t journal_size;   /* entries kept, default 10000 */
+    size_t unmatched_size; /* entries kept, default 10000 */
+    size_t journal_body_max; /* bytes of a body kept in the journal, 4096 */
+    uint64_t seed;         /* 0: random; fixed seeds make fakers repeatable */
+} dp_engine_cfg_t;
+
+void dp_engine_cfg_default(dp_engine_cfg_t *c);
+
+/* Loads every mock and store entry from st (the engine owns st from here
+ * on, even on failure). */
+int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
+                   dp_engine_t **out, dp_err_t *err);
+void dp_engine_close(dp_engine_t *e); /* flushes, then closes storage */
+
+/* Persists request-driven changes (stores, counters). */
+int dp_engine_flush(dp_engine_t *e);
+
+/* ---- Mocks (any thread) ------------------------------------------------
+ * ns: namespace to use when the mock has none (NULL: "sandbox").
+ * On error: negative errno and err filled (status 400 validation with the
+ * field path, 404 not_found, 500 internal); nothing was changed. Returned
+ * JSON is a new reference the caller decrefs. */
+
+int dp_engine_mock_put(dp_engine_t *e, const json_t *mock, const char *ns,
+                       json_t **stored, int *overwritten, dp_err_t *err);
+/* All or nothing: either every mock is valid and stored, or none is. err
+ * fields are prefixed with the index ("[3].http.route"). Returns the stored
+ * mocks as an array. */
+int dp_engine_mock_put_batch(dp_engine_t *e, const json_t *mocks,
+                             const char *ns, json_t **stored, dp_err_t *err);
+/* Dry run of put: the errors put would give, nothing stored. */
+int dp_engine_mock_validate(dp_engine_t *e, const json_t *mock,
+                            const char *ns, dp_err_t *err);
+int dp_engine_mock_get(dp_engine_t *e, const char *id, json_t **out,
+                       dp_err_t *err);
+/* Merge-patch (RFC 7386) of the stored mock, validated as a whole. id and
+ * server-set fields cannot be patched. */
+int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,
+                         json_t **out, dp_err_t *err);
+/* Soft delete (sets closedAt, stops matching) and its undo. */
+int dp_engine_mock_close(dp_engine_t *e, const char *id, json_t **out,
+                         dp_err_t *err);
+int dp_engine_mock_restore(dp_engine_t *e, const char *id, json_t **out,
+                           dp_err_t *err);
+/* Removes for good. */
+int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err);
+/* Soft-deletes every id in the array (all or nothing: an unknown id is a
+ * 404 naming it and nothing changes). *closed receives the count. */
+int dp_engine_mock_close_batch(dp_engine_t *e, const json_t *ids,
+                               size_t *closed, dp_err_t *err);
+
+typedef struct dp_mock_query {
+    const char *ns;      /* NULL: every namespace */
+    const char *const *tags; /* every tag must be present */
+    size_t n_tags;
+    const char *search;  /* substring of id, route/target or tags */
+    int include_closed;  /* also list soft-deleted mocks */
+    size_t offset;
+    size_t limit;        /* 0: 100; capped at 1000 */
+} dp_mock_query_t;
+
+/* {items, total, offset, limit, hasMore}, items sorted by createdAt then id. */
+int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
+                        dp_err_t *err);
+
+/* ---- Stores ------------------------------------------------------------
+ * scope: DP_SCOPE_GLOBAL (owner ignored) or DP_SCOPE_CHAIN (owner = chainId)
+ * or DP_SCOPE_MOCK (owner = mock id). key NULL in get: the whole store as an
+ * object. Persisted before return. */
+
+int dp_engine_store_get(dp_engine_t *e, const char *ns, char scope,
+                        const char *owner, const char *key, json_t **out,
+                        dp_err_t *err);
+int dp_engine_store_set(dp_engine_t *e, const char *ns, char scope,
+                        const char *owner, const char *key,
+                        const json_t *value, dp_err_t *err);
+int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
+                           const char *owner, const char *key, dp_err_t *err);
+
+/* ---- Journal and unmatched list ---------------------------------------
+ * Bounded rings; newest first. ns NULL: every namespace. Output:
+ * {items, total, offset, limit, hasMore}. Unmatched items carry the near
+ * misses ("nearMisses": [{mockId, route, failed: [{where, path, reason}]}]). */
+
+int dp_engine_journal(dp_engine_t *e, const char *ns, size_t offset,
+                      size_t limit, json_t **out);
+void dp_engine_journal_clear(dp_engine_t *e, const char *ns);
+int dp_engine_unmatched(dp_engine_t *e, const char *ns, size_t offset,
+                        size_t limit, json_t **out);
+void dp_engine_unmatched_clear(dp_engine_t *e, const char *ns);
+
+/* Clears mocks, stores, journal and unmatched entries of one namespace. */
+int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err);
+
+/* ---- The request path (any thread, never waits on a writer) ------------ */
+
+/* Matches x, renders the response, applies extract, records the journal or
+ * unmatched entry. *out is always set on 0; free with dp_engine_reply_free.
+ * No match: kind DOPPEL_REPLY_NO_MATCH, status 404, body
+ * {"error": "no mock matched", "code": "not_found", "nearMisses": [...]}. */
+int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
+                    doppel_reply_t **out);
+void dp_engine_reply_free(doppel_reply_t *r);
+
+/* Number of live (matchable) and stored mocks, for metrics. */
+size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
+
+#endif

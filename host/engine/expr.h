@@ -1,0 +1,118 @@
+/*
+ * Expressions of the mock model: JSON paths, conditions and response
+ * templates (with fakers). Everything is compiled once, when a mock is
+ * stored; evaluation never parses.
+ *
+ * Thread rules: compiled objects are immutable and may be evaluated from any
+ * number of threads at once. Evaluation state (random numbers, stores) comes
+ * through the env argument.
+ */
+#ifndef DP_EXPR_H
+#define DP_EXPR_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "dp_error.h"
+
+/* ---- JSON paths ------------------------------------------------------ */
+
+/* Accepted forms: "amount", "$.amount", "$.body.amount", "a.b.c",
+ * "items[0].id", "$.items[2]", "$" (the whole document), and bracketed
+ * keys for names with dots: "a['x.y'].b". */
+typedef struct dp_jpath dp_jpath_t;
+
+int dp_jpath_compile(const char *src, const char *field, dp_jpath_t **out,
+                     dp_err_t *err);
+/* Borrowed reference into doc, or NULL when absent. */
+const json_t *dp_jpath_get(const dp_jpath_t *p, const json_t *doc);
+void dp_jpath_free(dp_jpath_t *p);
+
+/* ---- Conditions -------------------------------------------------------- */
+
+typedef enum dp_cond_target {
+    DP_COND_BODY = 0,   /* path into the parsed JSON body */
+    DP_COND_HEADER = 1, /* path is a header name, compared case-insensitively;
+                           the document is an object of lower-case names ->
+                           string (first value) */
+    DP_COND_QUERY = 2   /* path is a parameter name; document is an object of
+                           name -> string (first value) */
+} dp_cond_target_t;
+
+typedef struct dp_cond dp_cond_t;
+
+/* spec: {path, assertAction, value, sortArray, decode}. assertAction one of
+ * equals, contains, not_equals, not_contains, any, notEmpty, empty, matches
+ * (regex, POSIX extended, compiled here). decode: "base64" (decode the found
+ * string, and parse it as JSON when it is JSON, before comparing).
+ * sortArray: compare arrays regardless of order. field names the spec in
+ * errors ("http.conditions[2]"). */
+int dp_cond_compile(const json_t *spec, dp_cond_target_t target,
+                    const char *field, dp_cond_t **out, dp_err_t *err);
+
+/* 1 if the condition holds on doc (doc may be NULL: nothing there), 0 if not;
+ * on 0 writes a short reason into why ("$.amount: expected 100, found 50"). */
+int dp_cond_eval(const dp_cond_t *c, const json_t *doc, char *why,
+                 size_t whylen);
+const char *dp_cond_path(const dp_cond_t *c); /* as written */
+void dp_cond_free(dp_cond_t *c);
+
+/* ---- Templates --------------------------------------------------------- */
+
+/*
+ * A template is any JSON value whose strings may hold expressions:
+ *   whole-value  "$.req.user"  -> the value itself (object, number, ...)
+ *   embedded     "Hello $.req.name!" -> string interpolation
+ * Forms: $.fake.<Name> and $.fake.<Name>(args); $.pathParam.x;
+ * $.queryParam.x; $.reqHeader.Name[0] (case-insensitive); $.req, $.req.a.b,
+ * $.body.a.b; $.gS.k, $.cS.k, $.mS.k (global, chain and mock store);
+ * $.increment($.gS.k[, step]) (adds step, default 1, to a store number and
+ * yields the new value). Unknown faker or malformed expression: compile
+ * error naming the field path ("response.payload.user.name").
+ */
+typedef struct dp_tmpl dp_tmpl_t;
+
+int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
+                    dp_err_t *err);
+/* Non-zero if rendering needs no request data (no expressions at all). */
+int dp_tmpl_is_static(const dp_tmpl_t *t);
+void dp_tmpl_free(dp_tmpl_t *t);
+
+typedef enum dp_store_scope {
+    DP_SCOPE_GLOBAL = 'g',
+    DP_SCOPE_CHAIN = 'c',
+    DP_SCOPE_MOCK = 'm'
+} dp_store_scope_t;
+
+typedef struct dp_tmpl_env {
+    const json_t *req;          /* parsed JSON body, or NULL */
+    const json_t *path_params;  /* object name -> string, or NULL */
+    const json_t *query_params; /* object name -> string, or NULL */
+    const json_t *headers;      /* object lower-case name -> array of strings */
+    /* Store access. get returns a new reference or NULL; incr adds step to a
+     * number (absent counts as 0), stores it and returns the new value. */
+    json_t *(*store_get)(void *ud, dp_store_scope_t scope, const char *key);
+    int64_t (*store_incr)(void *ud, dp_store_scope_t scope, const char *key,
+                          int64_t step);
+    void *ud;
+    uint64_t *rng; /* xorshift state owned by the caller, non-zero */
+    int64_t now;   /* unix seconds, for DateISO/Timestamp */
+} dp_tmpl_env_t;
+
+/* Renders to a new JSON value (caller decrefs). Missing data renders as
+ * null (whole-value) or "" (embedded). Never fails except on ENOMEM (NULL). */
+json_t *dp_tmpl_render(const dp_tmpl_t *t, const dp_tmpl_env_t *env);
+
+/* ---- Fakers ------------------------------------------------------------ */
+
+/* Names of every faker, NULL-terminated (for docs and tests). */
+extern const char *const dp_faker_names[];
+
+/* Produces one fake value. args are the parsed call arguments (may be
+ * NULL). Returns a new reference, or NULL for an unknown name. */
+json_t *dp_faker_call(const char *name, const json_t *args, uint64_t *rng,
+                      int64_t now);
+/* 1 if name is a faker, and nargs is an accepted argument count. */
+int dp_faker_check(const char *name, int nargs);
+
+#endif

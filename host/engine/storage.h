@@ -1,0 +1,66 @@
+/*
+ * The persistence interface of the engine. Back ends: memory (tests),
+ * SQLite (embedded default, storage/storage_sqlite.c), PostgreSQL (later).
+ * The same engine test suite runs against each.
+ *
+ * Durability contract: when a call returns 0 its effect survives kill -9 of
+ * the process (SQLite: WAL with synchronous=FULL). Every call is one
+ * transaction: all of it or none of it.
+ *
+ * Threading: the engine calls a back end from one thread at a time (under its
+ * writer lock); back ends need no locking of their own.
+ */
+#ifndef DP_STORAGE_H
+#define DP_STORAGE_H
+
+#include <stddef.h>
+
+typedef struct dp_storage dp_storage_t;
+
+typedef struct dp_stored_mock {
+    const char *id;
+    const char *ns;
+    const char *json; /* the full stored mock, compact JSON */
+} dp_stored_mock_t;
+
+typedef struct dp_store_entry {
+    const char *ns;
+    const char *scope; /* "global", "chain:<chainId>", "mock:<id>" */
+    const char *key;
+    const char *json;  /* value as JSON text; NULL in a put means delete */
+} dp_store_entry_t;
+
+typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
+typedef int (*dp_store_load_cb)(void *arg, const dp_store_entry_t *e);
+
+typedef struct dp_storage_ops {
+    const char *name; /* "memory", "sqlite", "postgres" */
+    /* Inserts or replaces mocks by id; one transaction. */
+    int (*mocks_put)(dp_storage_t *s, const dp_stored_mock_t *m, size_t n);
+    /* Removes mocks for good (purge); absent ids are ignored. */
+    int (*mocks_delete)(dp_storage_t *s, const char *const *ids, size_t n);
+    /* Calls cb for every stored mock; a non-zero cb return stops and is
+     * returned. */
+    int (*mocks_load)(dp_storage_t *s, dp_mock_load_cb cb, void *arg);
+    /* Upserts or (json == NULL) deletes store entries; one transaction. */
+    int (*store_put)(dp_storage_t *s, const dp_store_entry_t *e, size_t n);
+    int (*store_load)(dp_storage_t *s, dp_store_load_cb cb, void *arg);
+    /* Removes every mock and store entry of a namespace. */
+    int (*reset_ns)(dp_storage_t *s, const char *ns);
+    void (*close)(dp_storage_t *s);
+} dp_storage_ops_t;
+
+/* Back ends embed this as their first member. */
+struct dp_storage {
+    const dp_storage_ops_t *ops;
+};
+
+/* In-memory back end (nothing survives the process). */
+dp_storage_t *dp_storage_memory_new(void);
+
+/* SQLite back end at path (created if absent, parent directory must exist).
+ * On error returns a negative errno and a one-line message. */
+int dp_storage_sqlite_open(const char *path, dp_storage_t **out, char *err,
+                           size_t errlen);
+
+#endif

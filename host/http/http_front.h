@@ -1,0 +1,103 @@
+/*
+ * The host's HTTP/1.1 front: listener, connections, parsing (llhttp),
+ * keep-alive, pipelining, chunked bodies, limits, timeouts, drain, and the
+ * router that dispatches whole requests to host routes and plugin mounts.
+ *
+ * Threading: one dp_http_server per worker loop; everything here runs on
+ * that loop's thread. Several workers bind the same address with
+ * SO_REUSEPORT.
+ */
+#ifndef DP_HTTP_FRONT_H
+#define DP_HTTP_FRONT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "doppel/http.h"
+#include "metrics.h"
+
+typedef struct dp_http_limits {
+    size_t max_header_bytes;  /* request line + headers; over -> 431 */
+    size_t max_body_bytes;    /* over -> 413 (Content-Length checked early) */
+    uint64_t idle_timeout_ms; /* keep-alive connection with no request */
+    uint64_t header_timeout_ms; /* whole head must arrive within this */
+    uint64_t body_timeout_ms;   /* whole body must arrive within this */
+    unsigned max_pipeline;    /* parsed-but-unanswered requests per conn */
+} dp_http_limits_t;
+
+/* Fills the defaults: 16 KiB headers, 8 MiB body, 60 s idle, 10 s head,
+ * 30 s body, 64 pipelined. */
+void dp_http_limits_default(dp_http_limits_t *l);
+
+/* ---- Router ----------------------------------------------------------- */
+
+typedef struct dp_router dp_router_t;
+
+dp_router_t *dp_router_new(void);
+void dp_router_free(dp_router_t *r);
+
+/* Adds a route. host_route: matched before every plugin mount (used for
+ * /health, /metrics, /api/v1). owner names the mount in metrics ("host",
+ * or the plugin instance name); it must outlive the router. The mount is
+ * copied. Returns 0, -EINVAL (no handler, neither prefix nor classifier,
+ * prefix not starting with '/'), -EEXIST (same prefix twice without a
+ * classifier at the same priority). */
+int dp_router_add(dp_router_t *r, const doppel_http_mount_t *m, int host_route,
+                  const char *owner);
+
+/* ---- Server ----------------------------------------------------------- */
+
+typedef struct dp_http_server dp_http_server_t;
+
+typedef struct dp_http_server_cfg {
+    const char *host; /* bind address, "127.0.0.1", "::1", "0.0.0.0" */
+    int port;         /* 0: ephemeral */
+    int reuseport;    /* set SO_REUSEPORT (workers > 1) */
+    dp_http_limits_t limits;
+    dp_router_t *router;        /* borrowed, outlives the server */
+    dp_metrics_worker_t *metrics; /* this worker's counters, borrowed */
+} dp_http_server_cfg_t;
+
+/* Binds and listens on loop. Returns 0 or a negative errno (-EADDRINUSE,
+ * -EACCES, ...). */
+int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
+                         dp_http_server_t **out);
+
+/* The port actually bound (useful after port 0). */
+int dp_http_server_port(const dp_http_server_t *s);
+
+/* Graceful drain: stop accepting, close idle keep-alive connections, let
+ * in-flight exchanges finish (their connections close after the response),
+ * then call done(data) once no connection is left, or after timeout_ms
+ * (remaining connections are closed). */
+void dp_http_server_drain(dp_http_server_t *s, uint64_t timeout_ms,
+                          void (*done)(void *data), void *data);
+
+/* Closes the listener and every connection and frees the server once the
+ * handles are closed (runs the loop's close callbacks). */
+void dp_http_server_free(dp_http_server_t *s);
+
+/* Number of open connections and of unfinished exchanges. */
+size_t dp_http_server_connections(const dp_http_server_t *s);
+size_t dp_http_server_inflight(const dp_http_server_t *s);
+
+/* ---- Answering (these back the services-table entries) ---------------- */
+
+int dp_http_respond(doppel_http_exchange_t *ex, int status,
+                    const doppel_kv_t *headers, size_t n_headers,
+                    const void *body, size_t body_len);
+int dp_http_stream_start(doppel_http_exchange_t *ex, int status,
+                         const doppel_kv_t *headers, size_t n_headers);
+int dp_http_stream_write(doppel_http_exchange_t *ex, const void *data,
+                         size_t len);
+int dp_http_stream_end(doppel_http_exchange_t *ex);
+
+/* Convenience for host code: a JSON body with Content-Type
+ * application/json. */
+int dp_http_respond_json(doppel_http_exchange_t *ex, int status,
+                         const char *json, size_t len);
+
+/* The worker loop an exchange belongs to (to post delayed replies). */
+uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex);
+
+#endif

@@ -1,0 +1,2 @@
+/* Placeholder until the host runtime lands. */
+int main(void) { return 1; }

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine:
+#   scripts/dev.sh serve   install dependencies, build, run the server
+#   scripts/dev.sh test    install dependencies, build, run every test
+#                          (normal build with -Werror, then ASan+UBSan build)
+#   scripts/dev.sh deps    only install dependencies (idempotent)
+#   scripts/dev.sh build   only build (build/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# Debian packages the project needs to build, test and benchmark. Nothing is
+# vendored; everything here comes from Debian 12.
+PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates
+  libuv1-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
+  node-llhttp
+  python3 curl sqlite3
+  clang libclang-rt-14-dev
+  wrk nginx-light
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() { # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S "$ROOT" -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) deps; build build ;;
+  serve)
+    deps
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    shift
+    exec "$ROOT/build/bin/doppel" serve "$@"
+    ;;
+  test)
+    deps
+    echo "==> build (warnings are errors)"
+    build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOPPEL_WERROR=ON
+    echo "==> tests"
+    (cd build && ctest --output-on-failure -j "$JOBS")
+    echo "==> build with AddressSanitizer + UBSan"
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DDOPPEL_WERROR=ON -DDOPPEL_SANITIZE=ON
+    echo "==> tests under ASan + UBSan"
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+       ctest --output-on-failure -j "$JOBS")
+    ;;
+  *)
+    echo "usage: $0 serve|test|deps|build" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,70 @@
+/*
+ * The shared matching engine, as protocol plugins see it.
+ *
+ * A protocol plugin decodes its wire format into a doppel_exchange_t and asks
+ * the engine for a reply (svc->engine_match). The engine finds the mock in
+ * the compiled index (namespace -> protocol -> operation -> target), checks
+ * conditions, renders the response template, applies store actions, writes
+ * the journal (or the unmatched list) and returns a doppel_reply_t that the
+ * plugin encodes on its wire. The same mock, condition, template, store and
+ * journal semantics hold for every protocol.
+ */
+#ifndef DOPPEL_ENGINE_H
+#define DOPPEL_ENGINE_H
+
+#include "doppel/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One normalised request. Borrowed by the engine for the call only. */
+typedef struct doppel_exchange {
+    uint32_t size;
+    doppel_str_t protocol;  /* "http", "grpc", "mcp", ... */
+    doppel_str_t ns;        /* namespace; empty means "sandbox" */
+    doppel_str_t operation; /* HTTP method, gRPC method, MCP method */
+    doppel_str_t target;    /* HTTP path, gRPC service/method, MCP tool */
+    const doppel_kv_t *metadata; /* HTTP headers, gRPC metadata */
+    size_t n_metadata;
+    const doppel_kv_t *params;   /* query parameters, decoded */
+    size_t n_params;
+    const uint8_t *body;   /* request body; JSON bodies are parsed by the engine */
+    size_t body_len;
+    doppel_str_t content_type;
+    doppel_str_t request_id;
+    doppel_str_t remote_addr;
+    /* Protocol-specific server name within a namespace (MCP serverName),
+     * empty when unused. */
+    doppel_str_t server;
+} doppel_exchange_t;
+
+typedef enum doppel_reply_kind {
+    DOPPEL_REPLY_NO_MATCH = 0, /* body holds the near-miss report (JSON) */
+    DOPPEL_REPLY_RESPONSE = 1, /* status, headers and body to send */
+    DOPPEL_REPLY_PROXY = 2     /* forward to proxy_target */
+} doppel_reply_kind_t;
+
+/* The engine's answer. Owned by the engine; release with
+ * svc->engine_reply_free. */
+typedef struct doppel_reply {
+    uint32_t size;
+    uint32_t kind;      /* doppel_reply_kind_t */
+    int status;         /* HTTP-style status (404 for no match) */
+    const doppel_kv_t *headers;
+    size_t n_headers;
+    const uint8_t *body;
+    size_t body_len;
+    uint32_t delay_ms;  /* the plugin delays the answer by this much */
+    uint32_t flags;     /* DOPPEL_REPLY_F_* */
+    doppel_str_t mock_id;       /* the matched mock, empty on no match */
+    doppel_str_t proxy_target;  /* for DOPPEL_REPLY_PROXY */
+} doppel_reply_t;
+
+/* The mock asked for an error result (e.g. MCP isError). */
+#define DOPPEL_REPLY_F_IS_ERROR 0x1u
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DOPPEL_ENGINE_H */

@@ -1,0 +1,317 @@
+/*
+ * doppel plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly one symbol,
+ * DOPPEL_PLUGIN_ENTRY_SYMBOL ("doppel_plugin_entry"), returning a pointer to a
+ * const doppel_plugin_t that lives as long as the object stays loaded.
+ * Build plugins with -fvisibility=hidden and mark only the entry with
+ * DOPPEL_PLUGIN_EXPORT; the host loads them with RTLD_NOW | RTLD_LOCAL.
+ *
+ * Versioning
+ *   - Every struct that crosses the boundary starts with uint32_t size.
+ *   - abi_major must equal the host's DOPPEL_ABI_MAJOR.
+ *   - abi_minor must be <= the host's DOPPEL_ABI_MINOR.
+ *   - Within a major, structs and the services table only grow at the end;
+ *     fields are never reordered, removed or renumbered. Each batch of new
+ *     fields is labelled with the minor that added it.
+ *   - A plugin checks that a host service exists before calling it:
+ *     DOPPEL_HAS_SERVICE(svc, member).
+ *
+ * Errors
+ *   Functions return 0 on success or a negative errno (-EINVAL, -ENOMEM, ...).
+ *   A function that returns an error never also calls its callback.
+ *
+ * Threading
+ *   The host runs `workers` event loops, one per thread. Each enabled plugin
+ *   section gets one instance per worker; init, start, stop, destroy,
+ *   on_event and every callback of an instance run on that instance's loop
+ *   thread only, so instance state needs no locking. Services may be called
+ *   only from the instance's own loop thread, except those marked
+ *   "any thread".
+ *
+ * Ownership
+ *   Data passed to a plugin callback is borrowed: valid until the callback
+ *   returns, unless the callback's documentation says longer. Whoever
+ *   allocates frees; strings returned by services are owned by the host.
+ */
+#ifndef DOPPEL_PLUGIN_H
+#define DOPPEL_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "doppel/common.h"
+#include "doppel/engine.h"
+#include "doppel/http.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DOPPEL_ABI_MAJOR 1
+#define DOPPEL_ABI_MINOR 0
+
+#define DOPPEL_PLUGIN_ENTRY_SYMBOL "doppel_plugin_entry"
+
+#if defined(__GNUC__)
+#define DOPPEL_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define DOPPEL_PLUGIN_EXPORT
+#endif
+
+/* Declares the entry function of a plugin:
+ *   DOPPEL_PLUGIN_DEFINE(my_descriptor)
+ * where my_descriptor is a `static const doppel_plugin_t`. */
+#define DOPPEL_PLUGIN_DEFINE(desc)                                            \
+    DOPPEL_PLUGIN_EXPORT const doppel_plugin_t *doppel_plugin_entry(void);   \
+    DOPPEL_PLUGIN_EXPORT const doppel_plugin_t *doppel_plugin_entry(void)    \
+    {                                                                         \
+        return &(desc);                                                       \
+    }
+
+/* Return values of event handlers. */
+#define DOPPEL_OK 0
+#define DOPPEL_DECLINED 1
+
+/* ---- Plugin kinds ------------------------------------------------------ */
+
+typedef enum doppel_plugin_kind {
+    DOPPEL_KIND_PROTOCOL = 1, /* speaks a wire protocol, feeds the engine */
+    DOPPEL_KIND_FEATURE = 2   /* observes or alters traffic through events */
+} doppel_plugin_kind_t;
+
+/* ---- Option schema ----------------------------------------------------- */
+
+typedef enum doppel_option_type {
+    DOPPEL_OPT_STRING = 1,
+    DOPPEL_OPT_INT = 2,   /* signed 64-bit, checked against [min, max] */
+    DOPPEL_OPT_BOOL = 3,  /* true/false, yes/no, on/off, 1/0 */
+    DOPPEL_OPT_SIZE = 4,  /* bytes; accepts suffixes k, m, g (powers of 1024) */
+    DOPPEL_OPT_DURATION = 5 /* milliseconds; accepts suffixes ms, s, m */
+} doppel_option_type_t;
+
+#define DOPPEL_OPT_REQUIRED 0x1u
+
+/*
+ * One option a plugin accepts in its plugins.conf section. Options are an
+ * array terminated by an entry whose name is NULL. The host validates every
+ * key of a section against this schema before starting anything, rejects
+ * unknown keys and wrong types with file:line, and generates `doppel plugins`
+ * help from it. The key `enabled` is reserved by the host.
+ *
+ * This struct is frozen for ABI major 1 (arrays of it are indexed with the
+ * plugin's sizeof); the reserved slots are for growth.
+ */
+typedef struct doppel_option {
+    const char *name;
+    doppel_option_type_t type;
+    uint32_t flags;            /* DOPPEL_OPT_REQUIRED */
+    const char *default_value; /* textual default, NULL for none */
+    const char *help;          /* one line */
+    int64_t min;               /* INT/SIZE/DURATION bounds; min > max: none */
+    int64_t max;
+    void *reserved[2];
+} doppel_option_t;
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* Event numbers are fixed forever; new events get new numbers. */
+typedef enum doppel_event_id {
+    DOPPEL_EVENT_RECEIVED = 1,      /* data: doppel_exchange_t */
+    DOPPEL_EVENT_MATCHED = 2,       /* data: doppel_match_event_t */
+    DOPPEL_EVENT_RESPONDING = 3,    /* data: doppel_match_event_t */
+    DOPPEL_EVENT_COMPLETED = 4,     /* data: doppel_match_event_t */
+    DOPPEL_EVENT_STORE_CHANGED = 5, /* data: doppel_store_event_t */
+    DOPPEL_EVENT_MOCK_CHANGED = 6,  /* data: doppel_mock_event_t */
+    DOPPEL_EVENT_TICK = 7,          /* data: NULL; once a second per worker */
+    DOPPEL_EVENT_RELOAD = 8         /* data: NULL */
+} doppel_event_id_t;
+
+#define DOPPEL_EVENT_COUNT 9 /* highest event number + 1, grows with minors */
+
+typedef struct doppel_event {
+    uint32_t size;
+    uint32_t id;           /* doppel_event_id_t */
+    uint32_t data_version; /* version of the struct behind data, starts at 1 */
+    uint32_t reserved;
+    const void *data;      /* borrowed for the duration of on_event */
+} doppel_event_t;
+
+typedef struct doppel_match_event {
+    uint32_t size;
+    const doppel_exchange_t *exchange;
+    const doppel_reply_t *reply; /* NULL before a reply exists */
+} doppel_match_event_t;
+
+typedef struct doppel_mock_event {
+    uint32_t size;
+    doppel_str_t ns;
+    doppel_str_t mock_id;
+    uint32_t change; /* 1 created, 2 replaced, 3 closed, 4 restored, 5 purged */
+} doppel_mock_event_t;
+
+typedef struct doppel_store_event {
+    uint32_t size;
+    doppel_str_t ns;
+    doppel_str_t scope; /* "global", "chain:<id>", "mock:<id>" */
+    doppel_str_t key;
+} doppel_store_event_t;
+
+/* ---- Host services ------------------------------------------------------ */
+
+/* Opaque per-instance context the host passes to init and to every service. */
+typedef struct doppel_ctx doppel_ctx_t;
+
+typedef enum doppel_log_level {
+    DOPPEL_LOG_ERROR = 0,
+    DOPPEL_LOG_WARN = 1,
+    DOPPEL_LOG_INFO = 2,
+    DOPPEL_LOG_DEBUG = 3
+} doppel_log_level_t;
+
+typedef void (*doppel_fn_t)(void *data);
+
+typedef struct doppel_services {
+    uint32_t size; /* sizeof the table the host provides */
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* -- ABI 1.0 -------------------------------------------------------- */
+
+    /* Any thread. Writes one line to the host log, prefixed with the
+     * instance name. Never pass secrets. */
+    void (*log)(doppel_ctx_t *ctx, doppel_log_level_t level, const char *fmt,
+                ...) __attribute__((format(printf, 3, 4)));
+
+    /* Any thread. Host allocator; free what it returns with free. */
+    void *(*alloc)(size_t n);
+    void (*free)(void *p);
+
+    /* Validated option values of this instance's section, defaults applied.
+     * option_str returns NULL when the option is unset and has no default;
+     * the string is owned by the host and lives until destroy. The numeric
+     * getters return 0 / false for unset options. */
+    const char *(*option_str)(doppel_ctx_t *ctx, const char *name);
+    int64_t (*option_int)(doppel_ctx_t *ctx, const char *name);
+    int (*option_bool)(doppel_ctx_t *ctx, const char *name);
+
+    /* Name of this instance (its plugins.conf section). Host-owned. */
+    const char *(*instance_name)(doppel_ctx_t *ctx);
+    /* 0-based index of this instance's worker, and the worker count. */
+    unsigned (*worker_index)(doppel_ctx_t *ctx);
+    unsigned (*worker_count)(doppel_ctx_t *ctx);
+
+    /* The libuv loop (uv_loop_t *) this instance runs on. Plugins that own
+     * connections (gRPC, Kafka, RabbitMQ) open their handles on it. */
+    void *(*loop)(doppel_ctx_t *ctx);
+
+    /* Any thread. Runs fn(data) on this instance's loop thread soon.
+     * Returns 0 or -ENOMEM / -ESHUTDOWN (loop stopping; fn is not called). */
+    int (*post)(doppel_ctx_t *ctx, doppel_fn_t fn, void *data);
+
+    /* Runs work(data) on the host's thread pool, then after(data) on this
+     * instance's loop. work must not call services other than log/alloc/free. */
+    int (*queue_work)(doppel_ctx_t *ctx, doppel_fn_t work, doppel_fn_t after,
+                      void *data);
+
+    /* Asks for on_event calls for one event number. -EINVAL for an unknown
+     * number. */
+    int (*subscribe)(doppel_ctx_t *ctx, uint32_t event_id);
+
+    /* Mounts an HTTP handler on the host's HTTP/1.1 front. See http.h.
+     * The mount struct is copied; strings in it must outlive the instance. */
+    int (*http_mount)(doppel_ctx_t *ctx, const doppel_http_mount_t *mount);
+
+    /* Responds to an exchange: status, headers, body. After this call the
+     * exchange and the request it carried are gone. May be called later
+     * than the handler's return (asynchronous reply), from this instance's
+     * loop thread. Returns -ENOTCONN if the client went away (the exchange
+     * is still released). */
+    int (*http_respond)(doppel_http_exchange_t *ex, int status,
+                        const doppel_kv_t *headers, size_t n_headers,
+                        const void *body, size_t body_len);
+
+    /* Streams a response: start sends status and headers with chunked
+     * transfer coding, write sends a chunk, end finishes and releases the
+     * exchange. For SSE and other long-lived answers. */
+    int (*http_stream_start)(doppel_http_exchange_t *ex, int status,
+                             const doppel_kv_t *headers, size_t n_headers);
+    int (*http_stream_write)(doppel_http_exchange_t *ex, const void *data,
+                             size_t len);
+    int (*http_stream_end)(doppel_http_exchange_t *ex);
+
+    /* Matches one normalised exchange against the shared engine (see
+     * engine.h). On 0, *reply is set and must be released with
+     * engine_reply_free. The reply may say "no match". */
+    int (*engine_match)(doppel_ctx_t *ctx, const doppel_exchange_t *x,
+                        doppel_reply_t **reply);
+    void (*engine_reply_free)(doppel_ctx_t *ctx, doppel_reply_t *reply);
+
+    /* Adds to a counter exposed on /metrics as doppel_plugin_<name>_total
+     * with the given label set (e.g. "topic=\"orders\"", may be NULL).
+     * name must match [a-z_][a-z0-9_]*. */
+    int (*metric_add)(doppel_ctx_t *ctx, const char *name, const char *labels,
+                      uint64_t value);
+
+    /* Marks the end of an asynchronous stop begun by the stop callback. */
+    void (*stop_done)(doppel_ctx_t *ctx);
+} doppel_services_t;
+
+/* True if the host's services table has `member` and it is set. */
+#define DOPPEL_HAS_SERVICE(svc, member)                                       \
+    ((svc) != NULL &&                                                         \
+     offsetof(doppel_services_t, member) + sizeof((svc)->member) <=           \
+         (svc)->size &&                                                       \
+     (svc)->member != NULL)
+
+/* ---- The descriptor ---------------------------------------------------- */
+
+typedef struct doppel_plugin {
+    uint32_t size;      /* sizeof(doppel_plugin_t) as the plugin compiled it */
+    uint16_t abi_major; /* DOPPEL_ABI_MAJOR */
+    uint16_t abi_minor; /* DOPPEL_ABI_MINOR */
+
+    /* -- ABI 1.0 -------------------------------------------------------- */
+    const char *name;    /* [a-z][a-z0-9_-]*, unique among installed plugins */
+    const char *version; /* the plugin's own version, free form */
+    const char *summary; /* one line for `doppel plugins` */
+    uint32_t kind;       /* doppel_plugin_kind_t */
+    uint32_t flags;      /* none defined yet; 0 */
+    const doppel_option_t *options; /* NULL-name terminated, or NULL */
+
+    /* Creates one instance. Read options, mount HTTP handlers, subscribe to
+     * events. Must not start I/O yet. On error, *state is ignored and
+     * destroy is not called. */
+    int (*init)(doppel_ctx_t *ctx, const doppel_services_t *svc, void **state);
+
+    /* Starts I/O (listeners, consumers). The instance counts as ready for
+     * /health/ready once start returned 0. */
+    int (*start)(void *state);
+
+    /* Begins an orderly stop: stop accepting new work, finish what is in
+     * flight, then call svc->stop_done(ctx), from the loop thread, now or
+     * later. The host waits for stop_done (bounded by its drain timeout)
+     * before destroy. NULL means "nothing to drain". */
+    int (*stop)(void *state);
+
+    /* Frees the instance. Called once, after stop finished (or after a failed
+     * start), on the loop thread. */
+    void (*destroy)(void *state);
+
+    /* Receives subscribed events. Returns DOPPEL_OK, DOPPEL_DECLINED or a
+     * negative errno (logged). May be NULL. */
+    int (*on_event)(void *state, const doppel_event_t *ev);
+
+    void *reserved[8]; /* must be NULL */
+} doppel_plugin_t;
+
+/* Smallest descriptor size that holds every ABI 1.0 field. A descriptor that
+ * claims minor 0 with a smaller size is refused. */
+#define DOPPEL_PLUGIN_SIZE_1_0 (offsetof(doppel_plugin_t, on_event) + sizeof(void *))
+
+typedef const doppel_plugin_t *(*doppel_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DOPPEL_PLUGIN_H */
