@@ -1,2 +1,158 @@
-/* Placeholder until the host runtime lands. */
-int main(void) { return 1; }
+/*
+ * doppel: the command line.
+ *
+ *   doppel serve [--config F] [--listen HOST:PORT] [--data DIR] [--workers N]
+ *   doppel plugins [--plugin-dir DIR]
+ *   doppel --version | --help
+ *
+ * Exit status: 0 after an orderly stop, 64 for a usage error, 78 when the
+ * configuration or a plugin is refused (nothing was started), 1 for a
+ * failure at start-up (address in use, store unreadable).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "runtime.h"
+
+static const char usage[] =
+    "doppel %s: a multi-protocol mock server (plugin ABI %d.%d)\n"
+    "\n"
+    "Usage:\n"
+    "  doppel serve [options]     run the server\n"
+    "  doppel plugins [--plugin-dir DIR]\n"
+    "                             list installed plugins, their ABI versions\n"
+    "                             and option schemas\n"
+    "  doppel --version           print the version\n"
+    "  doppel --help              this text\n"
+    "\n"
+    "serve options (override plugins.conf):\n"
+    "  --config FILE       plugins.conf to read; without it the first found of\n"
+    "                      $DOPPEL_CONFIG, ./plugins.conf,\n"
+    "                      $XDG_CONFIG_HOME/doppel/plugins.conf (or\n"
+    "                      ~/.config/doppel/plugins.conf), %s/doppel/plugins.conf,\n"
+    "                      else the built-in defaults\n"
+    "  --listen HOST:PORT  address of the HTTP front (default 127.0.0.1:5770)\n"
+    "  --data DIR          directory of the embedded store (default ./doppel-data)\n"
+    "  --workers N         event loops, one per thread (default: cores)\n"
+    "\n"
+    "Environment: DOPPEL_CONFIG, DOPPEL_PLUGIN_DIR (where plugins are looked\n"
+    "up), DOPPEL_LOG_LEVEL (error, warn, info, debug).\n"
+    "\n"
+    "[server] settings of plugins.conf:\n";
+
+static void print_help(FILE *f)
+{
+    fprintf(f, usage, DOPPEL_VERSION, DOPPEL_ABI_MAJOR, DOPPEL_ABI_MINOR,
+            DOPPEL_SYSCONF_DIR);
+    for (const doppel_option_t *o = dp_settings_schema()->options; o->name;
+         o++)
+        fprintf(f, "  %-18s %s (default %s)\n", o->name, o->help,
+                o->default_value);
+}
+
+static int need_value(int argc, char **argv, int i)
+{
+    if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+        fprintf(stderr, "doppel: %s needs a value (see doppel --help)\n",
+                argv[i]);
+        return 0;
+    }
+    return 1;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    dp_cli_t cli = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0 || strcmp(a, "--listen") == 0 ||
+            strcmp(a, "--data") == 0 || strcmp(a, "--workers") == 0) {
+            if (!need_value(argc, argv, i))
+                return DP_EXIT_USAGE;
+            const char *v = argv[++i];
+            if (a[2] == 'c')
+                cli.config = v;
+            else if (a[2] == 'l')
+                cli.listen = v;
+            else if (a[2] == 'd')
+                cli.data = v;
+            else {
+                char *end;
+                long n = strtol(v, &end, 10);
+                if (*end != '\0' || n < 1 || n > 256) {
+                    fprintf(stderr,
+                            "doppel: --workers expects 1..256, found '%s'\n",
+                            v);
+                    return DP_EXIT_USAGE;
+                }
+                cli.workers = (int)n;
+            }
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "doppel: unknown option '%s' (see doppel --help)\n",
+                    a);
+            return DP_EXIT_USAGE;
+        }
+    }
+    dp_host_t host;
+    memset(&host, 0, sizeof(host));
+    int rc = dp_host_prepare(&host, &cli);
+    if (rc == 0)
+        rc = dp_host_run(&host);
+    dp_host_free(&host);
+    return rc;
+}
+
+static int cmd_plugins(int argc, char **argv)
+{
+    char *dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--plugin-dir") == 0) {
+            if (!need_value(argc, argv, i))
+                return DP_EXIT_USAGE;
+            free(dir);
+            dir = strdup(argv[++i]);
+        } else {
+            fprintf(stderr, "doppel: unknown option '%s' (see doppel --help)\n",
+                    argv[i]);
+            free(dir);
+            return DP_EXIT_USAGE;
+        }
+    }
+    if (dir == NULL)
+        dir = dp_loader_plugin_dir();
+    printf("plugin directory: %s\nhost plugin ABI: %d.%d\n\n", dir,
+           DOPPEL_ABI_MAJOR, DOPPEL_ABI_MINOR);
+    int n = dp_loader_list(dir, stdout);
+    free(dir);
+    return n < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return DP_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("doppel %s (plugin ABI %d.%d)\n", DOPPEL_VERSION,
+               DOPPEL_ABI_MAJOR, DOPPEL_ABI_MINOR);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        print_help(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "plugins") == 0)
+        return cmd_plugins(argc - 2, argv + 2);
+    fprintf(stderr, "doppel: unknown command '%s' (see doppel --help)\n", cmd);
+    return DP_EXIT_USAGE;
+}

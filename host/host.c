@@ -1,0 +1,356 @@
+/*
+ * The process: configuration and plugin checks (all before anything starts),
+ * the engine, the workers, signals, and the orderly stop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "runtime.h"
+
+uint64_t dp_now_ms(void) { return uv_hrtime() / 1000000u; }
+
+const char *dp_host_version(void) { return DOPPEL_VERSION; }
+struct dp_engine *dp_host_engine(dp_host_t *h) { return h->engine; }
+dp_metrics_t *dp_host_metrics(dp_host_t *h) { return h->metrics; }
+int dp_host_ready(dp_host_t *h) { return h->ready && !h->draining; }
+
+double dp_host_uptime(dp_host_t *h)
+{
+    return (double)(dp_now_ms() - h->start_ms) / 1000.0;
+}
+
+static const char *instance_state(dp_host_t *h, dp_instance_t *in)
+{
+    unsigned started = in->started, stopped = in->stopped;
+    if (in->failed)
+        return "failed";
+    if (h->draining)
+        return stopped >= started ? "stopped" : "stopping";
+    return started >= h->n_workers ? "started" : "starting";
+}
+
+size_t dp_host_instances(dp_host_t *h, dp_inst_info_t *out, size_t cap)
+{
+    for (size_t i = 0; i < h->n_instances && i < cap; i++) {
+        dp_instance_t *in = &h->instances[i];
+        const doppel_plugin_t *d = in->lib->desc;
+        out[i] = (dp_inst_info_t){
+            .name = in->name,
+            .plugin = d->name,
+            .version = d->version ? d->version : "",
+            .kind = d->kind == DOPPEL_KIND_PROTOCOL ? "protocol" : "feature",
+            .abi_major = d->abi_major,
+            .abi_minor = d->abi_minor,
+            .workers = h->n_workers,
+            .workers_started = in->started,
+            .state = instance_state(h, in),
+        };
+    }
+    return h->n_instances;
+}
+
+/* ---- preparation: nothing starts unless everything checks out ---------- */
+
+static int refuse(const char *msg)
+{
+    fprintf(stderr, "doppel: %s\n", msg);
+    return DP_EXIT_CONFIG;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int load_instances(dp_host_t *h, const dp_conf_t *conf)
+{
+    char err[1024];
+    char *dir = dp_loader_plugin_dir();
+    const char *conf_name = conf->path ? conf->path : "built-in defaults";
+    h->instances = calloc(conf->n_sections ? conf->n_sections : 1,
+                          sizeof(*h->instances));
+    if (dir == NULL || h->instances == NULL) {
+        free(dir);
+        return refuse("out of memory");
+    }
+    for (size_t i = 0; i < conf->n_sections; i++) {
+        const dp_conf_section_t *s = &conf->sections[i];
+        if (strcmp(s->name, "server") == 0)
+            continue;
+        const dp_conf_kv_t *en = dp_conf_get(s, "enabled");
+        int enabled = en ? dp_conf_bool(en->value) : 1;
+        if (enabled < 0) {
+            snprintf(err, sizeof(err),
+                     "%s:%d: instance '%s': option 'enabled' expects a "
+                     "boolean, found '%s'",
+                     conf_name, en->line, s->name, en->value);
+            free(dir);
+            return refuse(err);
+        }
+        if (!enabled)
+            continue;
+        const dp_conf_kv_t *pk = dp_conf_get(s, "plugin");
+        const dp_conf_kv_t *pathk = dp_conf_get(s, "path");
+        char *path = pathk ? strdup(pathk->value)
+                           : dp_loader_plugin_path(
+                                 dir, pk ? pk->value : s->name);
+        dp_instance_t *in = &h->instances[h->n_instances];
+        int rc = path ? dp_loader_open(path, &in->lib, err, sizeof(err))
+                      : -ENOMEM;
+        free(path);
+        if (rc == 0 && pk && strcmp(pk->value, in->lib->desc->name) != 0) {
+            snprintf(err, sizeof(err),
+                     "%s: %s:%d: instance '%s' asks for plugin '%s', the "
+                     "file holds plugin '%s'",
+                     in->lib->path, conf_name, pk->line, s->name, pk->value,
+                     in->lib->desc->name);
+            dp_loader_close(in->lib);
+            rc = -EINVAL;
+        }
+        if (rc == 0) {
+            rc = dp_options_validate(in->lib->desc, s, conf_name, &in->opts,
+                                     err, sizeof(err));
+            if (rc < 0)
+                dp_loader_close(in->lib);
+        }
+        if (rc < 0) {
+            free(dir);
+            return refuse(err);
+        }
+        in->name = strdup(s->name);
+        h->n_instances++;
+    }
+    free(dir);
+    return 0;
+}
+
+int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
+{
+    char err[1024];
+    dp_conf_t *conf = NULL;
+    int rc;
+    char *path = cli->config ? strdup(cli->config) : dp_conf_search();
+    if (path) {
+        rc = dp_conf_load(path, &conf, err, sizeof(err));
+        free(path);
+    } else {
+        rc = dp_conf_parse(dp_conf_builtin, NULL, &conf, err, sizeof(err));
+    }
+    if (rc < 0)
+        return refuse(err);
+    rc = dp_settings_load(conf, &h->settings, err, sizeof(err));
+    if (rc == 0 && cli->listen) {
+        char *host;
+        int port;
+        if (dp_settings_parse_listen(cli->listen, &host, &port) < 0) {
+            snprintf(err, sizeof(err),
+                     "--listen expects HOST:PORT, found '%s'", cli->listen);
+            rc = -EINVAL;
+        } else {
+            free(h->settings.listen_host);
+            h->settings.listen_host = host;
+            h->settings.listen_port = port;
+        }
+    }
+    if (rc == 0 && cli->data) {
+        free(h->settings.data_dir);
+        h->settings.data_dir = strdup(cli->data);
+    }
+    if (rc == 0 && cli->workers > 0)
+        h->settings.workers = (unsigned)cli->workers;
+    if (rc == 0)
+        dp_info("host", "configuration: %s",
+                conf->path ? conf->path : "built-in defaults");
+    if (rc == 0)
+        rc = load_instances(h, conf) ? -EINVAL : 0;
+    else
+        refuse(err);
+    dp_conf_free(conf);
+    if (rc < 0)
+        return DP_EXIT_CONFIG;
+    h->n_workers = h->settings.workers;
+
+    /* The engine and its embedded store. */
+    rc = mkdir_p(h->settings.data_dir);
+    if (rc < 0) {
+        fprintf(stderr, "doppel: cannot create data directory '%s': %s\n",
+                h->settings.data_dir, strerror(-rc));
+        return 1;
+    }
+    char db[4096];
+    snprintf(db, sizeof(db), "%s/doppel.db", h->settings.data_dir);
+    dp_storage_t *st = NULL;
+    rc = dp_storage_sqlite_open(db, &st, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "doppel: cannot open store %s: %s\n", db, err);
+        return 1;
+    }
+    dp_engine_cfg_t ecfg;
+    dp_engine_cfg_default(&ecfg);
+    ecfg.journal_size = ecfg.unmatched_size = h->settings.journal_size;
+    dp_err_t eerr = {0};
+    rc = dp_engine_open(&ecfg, st, &h->engine, &eerr);
+    if (rc < 0) {
+        fprintf(stderr, "doppel: cannot load the store %s: %s\n", db,
+                eerr.message);
+        return 1;
+    }
+    dp_info("host", "store: %s (%zu mocks)", db,
+            dp_engine_mock_count(h->engine, 0));
+
+    h->metrics = dp_metrics_new(h->n_workers);
+    if (h->metrics == NULL)
+        return 1;
+    dp_metrics_owner(h->metrics, "host");
+    for (size_t i = 0; i < h->n_instances; i++) {
+        dp_instance_t *in = &h->instances[i];
+        char labels[256];
+        in->metrics_owner = dp_metrics_owner(h->metrics, in->name);
+        snprintf(labels, sizeof(labels), "instance=\"%s\",plugin=\"%s\"",
+                 in->name, in->lib->desc->name);
+        dp_metrics_gauge_set(h->metrics, "doppel_plugin_loaded", labels, 1);
+    }
+    return 0;
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+typedef struct main_state {
+    dp_host_t *h;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t timer;
+    int signals;
+} main_state_t;
+
+static void on_second(uv_timer_t *t)
+{
+    main_state_t *ms = t->data;
+    dp_host_t *h = ms->h;
+    if (!h->draining) {
+        dp_engine_flush(h->engine);
+        dp_metrics_gauge_set(h->metrics, "doppel_uptime_seconds", NULL,
+                             dp_host_uptime(h));
+        dp_metrics_gauge_set(h->metrics, "doppel_mocks", NULL,
+                             (double)dp_engine_mock_count(h->engine, 1));
+        return;
+    }
+    for (unsigned i = 0; i < h->n_workers; i++)
+        if (!dp_worker_finished(h->workers[i]))
+            return;
+    uv_close((uv_handle_t *)&ms->timer, NULL);
+    uv_close((uv_handle_t *)&ms->sigterm, NULL);
+    uv_close((uv_handle_t *)&ms->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    main_state_t *ms = s->data;
+    dp_host_t *h = ms->h;
+    if (ms->signals++ > 0) {
+        dp_warn("host", "second signal: exiting without drain");
+        _exit(1);
+    }
+    dp_info("host", "%s: draining (in-flight requests finish, up to %llu ms)",
+            signum == SIGINT ? "SIGINT" : "SIGTERM",
+            (unsigned long long)h->settings.drain_timeout_ms);
+    h->draining = 1;
+    for (unsigned i = 0; i < h->n_workers; i++)
+        dp_worker_shutdown(h->workers[i]);
+    /* Poll the workers' end every 50 ms from here on. */
+    uv_timer_start(&ms->timer, on_second, 50, 50);
+}
+
+static void stop_workers(dp_host_t *h, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        dp_worker_shutdown(h->workers[i]);
+    for (unsigned i = 0; i < n; i++)
+        dp_worker_join_free(h->workers[i]);
+}
+
+int dp_host_run(dp_host_t *h)
+{
+    h->start_ms = dp_now_ms();
+    signal(SIGPIPE, SIG_IGN);
+    h->workers = calloc(h->n_workers, sizeof(*h->workers));
+    if (h->workers == NULL)
+        return 1;
+    int port = h->settings.listen_port;
+    for (unsigned i = 0; i < h->n_workers; i++) {
+        int rc = dp_worker_create(h, i, &h->workers[i]);
+        if (rc == 0)
+            rc = dp_worker_start(h->workers[i], port);
+        if (rc < 0) {
+            /* Never a half-started server: whatever started stops. */
+            if (h->workers[i])
+                dp_worker_join_free(h->workers[i]);
+            stop_workers(h, i);
+            free(h->workers);
+            h->workers = NULL;
+            fprintf(stderr, "doppel: start-up failed on worker %u: %s\n", i,
+                    strerror(rc < 0 ? -rc : rc));
+            return 1;
+        }
+        port = dp_worker_port(h->workers[i]);
+    }
+    h->ready = 1;
+    dp_info("host", "doppel %s (plugin ABI %d.%d), %u worker%s, %zu plugin "
+            "instance%s",
+            DOPPEL_VERSION, DOPPEL_ABI_MAJOR, DOPPEL_ABI_MINOR, h->n_workers,
+            h->n_workers == 1 ? "" : "s", h->n_instances,
+            h->n_instances == 1 ? "" : "s");
+    dp_info("host", "listening on %s:%d", h->settings.listen_host, port);
+
+    main_state_t ms = {.h = h};
+    uv_loop_init(&h->loop);
+    uv_signal_init(&h->loop, &ms.sigterm);
+    uv_signal_init(&h->loop, &ms.sigint);
+    uv_timer_init(&h->loop, &ms.timer);
+    ms.sigterm.data = ms.sigint.data = ms.timer.data = &ms;
+    uv_signal_start(&ms.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&ms.sigint, on_signal, SIGINT);
+    uv_timer_start(&ms.timer, on_second, 1000, 1000);
+    uv_run(&h->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&h->loop);
+
+    for (unsigned i = 0; i < h->n_workers; i++)
+        dp_worker_join_free(h->workers[i]);
+    free(h->workers);
+    h->workers = NULL;
+    dp_info("host", "stopped");
+    return 0;
+}
+
+void dp_host_free(dp_host_t *h)
+{
+    if (h->engine)
+        dp_engine_close(h->engine); /* flushes request-driven changes */
+    for (size_t i = 0; i < h->n_instances; i++) {
+        dp_options_free(h->instances[i].opts);
+        dp_loader_close(h->instances[i].lib);
+        free(h->instances[i].name);
+    }
+    free(h->instances);
+    if (h->metrics)
+        dp_metrics_free(h->metrics);
+    dp_settings_free(&h->settings);
+}

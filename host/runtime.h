@@ -1,0 +1,142 @@
+/*
+ * The host runtime: settings, plugin instances, worker threads and their
+ * event loops, the services table, start-up and drain.
+ *
+ * Threads
+ *   main thread  parses the CLI and config, loads plugins, opens the engine,
+ *                starts workers, then runs its own loop for signals and the
+ *                once-a-second engine flush; joins workers at exit.
+ *   worker i     owns uv loop i, its router, its HTTP server and one copy
+ *                (dp_ctx) of every enabled plugin instance. Everything a
+ *                plugin copy does runs on its worker's thread.
+ * Shared across workers, read-only after start: settings, instance table,
+ * plugin descriptors and options. Shared and internally synchronised: the
+ * engine (immutable index swapped atomically; stores behind short locks),
+ * metrics (per-worker counters), instance states (atomics).
+ */
+#ifndef DP_RUNTIME_H
+#define DP_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "conf/config.h"
+#include "conf/loader.h"
+#include "engine.h"
+#include "host.h"
+#include "http/http_front.h"
+#include "http/metrics.h"
+
+#define DP_DEFAULT_PORT 5770
+#define DP_EXIT_CONFIG 78 /* EX_CONFIG: configuration or plugin refused */
+#define DP_EXIT_USAGE 64  /* EX_USAGE */
+
+typedef struct dp_settings {
+    char *listen_host;
+    int listen_port;
+    unsigned workers;
+    char *data_dir;
+    dp_http_limits_t limits;
+    uint64_t drain_timeout_ms;
+    size_t journal_size;
+} dp_settings_t;
+
+/* Reads [server] of c into s (defaults for what is absent). Unknown keys and
+ * bad values: -EINVAL and "FILE:LINE: ..." in err. */
+int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
+                     size_t errlen);
+/* "HOST:PORT", "[v6]:PORT" or ":PORT". */
+int dp_settings_parse_listen(const char *v, char **host, int *port);
+void dp_settings_free(dp_settings_t *s);
+/* The [server] option table, for validation and `doppel --help`. */
+const doppel_plugin_t *dp_settings_schema(void);
+
+/* One enabled plugins.conf section. */
+typedef struct dp_instance {
+    char *name;
+    dp_plugin_lib_t *lib;
+    dp_options_t *opts;
+    int metrics_owner;
+    _Atomic unsigned started;  /* copies whose start returned 0 */
+    _Atomic unsigned stopped;  /* copies that finished stopping */
+    _Atomic int failed;
+} dp_instance_t;
+
+typedef struct dp_worker dp_worker_t;
+
+/* One copy of an instance on one worker; the services' doppel_ctx_t. */
+struct doppel_ctx {
+    dp_instance_t *inst;
+    dp_worker_t *worker;
+    void *state;
+    uint64_t events; /* subscribed event numbers, bit per number */
+    int initialised;
+    int started;
+    int stopping;
+    int stopped;
+};
+
+struct dp_host {
+    dp_settings_t settings;
+    dp_instance_t *instances;
+    size_t n_instances;
+    dp_worker_t **workers;
+    unsigned n_workers;
+    dp_engine_t *engine;
+    dp_metrics_t *metrics;
+    uint64_t start_ms;
+    _Atomic int ready;
+    _Atomic int draining;
+    uv_loop_t loop; /* main thread: signals, flush */
+};
+
+/* Worker life: created and run by dp_host_run. */
+int dp_worker_create(dp_host_t *h, unsigned index, dp_worker_t **out);
+/* Starts the thread: init plugin copies, bind (port given: 0 only for the
+ * first worker), start copies. Blocks until that finished; returns 0 or a
+ * negative errno with a message logged. */
+int dp_worker_start(dp_worker_t *w, int port);
+int dp_worker_port(dp_worker_t *w);
+/* Any thread: begin the orderly stop (drain HTTP, stop plugins, destroy
+ * them, close the loop). */
+void dp_worker_shutdown(dp_worker_t *w);
+void dp_worker_join_free(dp_worker_t *w);
+
+extern const doppel_services_t dp_services;
+
+/* Delivers event id with data to every copy on this worker that subscribed. */
+void dp_worker_emit(dp_worker_t *w, uint32_t id, const void *data);
+int dp_worker_subscribe(doppel_ctx_t *ctx, uint32_t id);
+
+uv_loop_t *dp_worker_loop(dp_worker_t *w);
+dp_router_t *dp_worker_router(dp_worker_t *w);
+unsigned dp_worker_index(dp_worker_t *w);
+dp_host_t *dp_worker_host(dp_worker_t *w);
+/* Queue of functions posted from other threads. */
+int dp_worker_post(dp_worker_t *w, void (*fn)(void *), void *data);
+/* Called by stop_done: one copy finished stopping. */
+void dp_worker_copy_stopped(doppel_ctx_t *ctx);
+
+/* True once the worker's thread has left its loop. Any thread. */
+int dp_worker_finished(dp_worker_t *w);
+
+/* What the command line says; NULL / 0 for "not given". */
+typedef struct dp_cli {
+    const char *config;
+    const char *listen;
+    const char *data;
+    int workers;
+} dp_cli_t;
+
+/* Whole-process life, used by main: prepare checks the configuration and
+ * every enabled plugin before anything starts (returns 0 or an exit status,
+ * the reason already printed); run starts the workers and returns when the
+ * process drained (exit status); free releases what prepare made. */
+int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli);
+int dp_host_run(dp_host_t *h);
+void dp_host_free(dp_host_t *h);
+
+uint64_t dp_now_ms(void);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * The services table handed to every plugin copy at init. Append-only: new
+ * entries go at the end of doppel_services_t with the minor that added them.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "runtime.h"
+
+static void svc_log(doppel_ctx_t *ctx, doppel_log_level_t level,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if ((int)level < DOPPEL_LOG_ERROR || (int)level > DOPPEL_LOG_DEBUG)
+        level = DOPPEL_LOG_INFO;
+    dp_logv((dp_log_level_t)level, ctx ? ctx->inst->name : "plugin", fmt, ap);
+    va_end(ap);
+}
+
+static void *svc_alloc(size_t n) { return malloc(n); }
+static void svc_free(void *p) { free(p); }
+
+static const dp_option_value_t *opt(doppel_ctx_t *ctx, const char *name)
+{
+    return ctx && name ? dp_options_get(ctx->inst->opts, name) : NULL;
+}
+
+static const char *svc_option_str(doppel_ctx_t *ctx, const char *name)
+{
+    const dp_option_value_t *v = opt(ctx, name);
+    return v && v->set ? v->text : NULL;
+}
+
+static int64_t svc_option_int(doppel_ctx_t *ctx, const char *name)
+{
+    const dp_option_value_t *v = opt(ctx, name);
+    return v && v->set ? v->num : 0;
+}
+
+static int svc_option_bool(doppel_ctx_t *ctx, const char *name)
+{
+    const dp_option_value_t *v = opt(ctx, name);
+    return v && v->set ? v->num != 0 : 0;
+}
+
+static const char *svc_instance_name(doppel_ctx_t *ctx)
+{
+    return ctx->inst->name;
+}
+
+static unsigned svc_worker_index(doppel_ctx_t *ctx)
+{
+    return dp_worker_index(ctx->worker);
+}
+
+static unsigned svc_worker_count(doppel_ctx_t *ctx)
+{
+    return dp_worker_host(ctx->worker)->n_workers;
+}
+
+static void *svc_loop(doppel_ctx_t *ctx) { return dp_worker_loop(ctx->worker); }
+
+static int svc_post(doppel_ctx_t *ctx, doppel_fn_t fn, void *data)
+{
+    if (ctx == NULL || fn == NULL)
+        return -EINVAL;
+    return dp_worker_post(ctx->worker, fn, data);
+}
+
+typedef struct work_req {
+    uv_work_t req;
+    doppel_fn_t work;
+    doppel_fn_t after;
+    void *data;
+} work_req_t;
+
+static void work_cb(uv_work_t *r)
+{
+    work_req_t *w = r->data;
+    w->work(w->data);
+}
+
+static void after_work_cb(uv_work_t *r, int status)
+{
+    work_req_t *w = r->data;
+    (void)status; /* cancelled work still gets its after callback */
+    if (w->after)
+        w->after(w->data);
+    free(w);
+}
+
+static int svc_queue_work(doppel_ctx_t *ctx, doppel_fn_t work,
+                          doppel_fn_t after, void *data)
+{
+    if (ctx == NULL || work == NULL)
+        return -EINVAL;
+    work_req_t *w = malloc(sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM;
+    w->req.data = w;
+    w->work = work;
+    w->after = after;
+    w->data = data;
+    int rc = uv_queue_work(dp_worker_loop(ctx->worker), &w->req, work_cb,
+                           after_work_cb);
+    if (rc < 0)
+        free(w);
+    return rc;
+}
+
+static int svc_subscribe(doppel_ctx_t *ctx, uint32_t id)
+{
+    return ctx ? dp_worker_subscribe(ctx, id) : -EINVAL;
+}
+
+static int svc_http_mount(doppel_ctx_t *ctx, const doppel_http_mount_t *m)
+{
+    if (ctx == NULL || m == NULL || m->size < sizeof(uint32_t))
+        return -EINVAL;
+    /* Mounts are taken during init only: the router is read by the server
+     * once the worker serves. */
+    if (ctx->initialised)
+        return -EBUSY;
+    return dp_router_add(dp_worker_router(ctx->worker), m, 0,
+                         ctx->inst->name);
+}
+
+static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
+                            doppel_reply_t **reply)
+{
+    if (ctx == NULL || x == NULL || reply == NULL)
+        return -EINVAL;
+    dp_worker_t *w = ctx->worker;
+    dp_worker_emit(w, DOPPEL_EVENT_RECEIVED, x);
+    int rc = dp_engine_match(dp_worker_host(w)->engine, x, reply);
+    if (rc == 0) {
+        doppel_match_event_t me = {sizeof(me), x, *reply};
+        dp_worker_emit(w, DOPPEL_EVENT_MATCHED, &me);
+    }
+    return rc;
+}
+
+static void svc_engine_reply_free(doppel_ctx_t *ctx, doppel_reply_t *reply)
+{
+    (void)ctx;
+    dp_engine_reply_free(reply);
+}
+
+static int svc_metric_add(doppel_ctx_t *ctx, const char *name,
+                          const char *labels, uint64_t v)
+{
+    if (ctx == NULL || name == NULL)
+        return -EINVAL;
+    return dp_metrics_plugin_add(dp_worker_host(ctx->worker)->metrics,
+                                 ctx->inst->lib->desc->name, name, labels, v);
+}
+
+static void svc_stop_done(doppel_ctx_t *ctx)
+{
+    if (ctx)
+        dp_worker_copy_stopped(ctx);
+}
+
+const doppel_services_t dp_services = {
+    .size = sizeof(doppel_services_t),
+    .abi_major = DOPPEL_ABI_MAJOR,
+    .abi_minor = DOPPEL_ABI_MINOR,
+    .log = svc_log,
+    .alloc = svc_alloc,
+    .free = svc_free,
+    .option_str = svc_option_str,
+    .option_int = svc_option_int,
+    .option_bool = svc_option_bool,
+    .instance_name = svc_instance_name,
+    .worker_index = svc_worker_index,
+    .worker_count = svc_worker_count,
+    .loop = svc_loop,
+    .post = svc_post,
+    .queue_work = svc_queue_work,
+    .subscribe = svc_subscribe,
+    .http_mount = svc_http_mount,
+    .http_respond = dp_http_respond,
+    .http_stream_start = dp_http_stream_start,
+    .http_stream_write = dp_http_stream_write,
+    .http_stream_end = dp_http_stream_end,
+    .engine_match = svc_engine_match,
+    .engine_reply_free = svc_engine_reply_free,
+    .metric_add = svc_metric_add,
+    .stop_done = svc_stop_done,
+};

@@ -1,0 +1,418 @@
+/*
+ * A worker: one thread, one libuv loop, one router and HTTP server, and one
+ * copy of every enabled plugin instance. Every plugin callback of a copy runs
+ * on this thread.
+ *
+ * Life: create (main thread) -> start (thread: init copies, bind, start
+ * copies; main waits for the result) -> run -> shutdown (drain HTTP, stop
+ * copies, wait for their stop_done, destroy them, close handles) -> join.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "base/log.h"
+#include "runtime.h"
+
+typedef struct post_item {
+    void (*fn)(void *);
+    void *data;
+    struct post_item *next;
+} post_item_t;
+
+enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP, PHASE_DONE };
+
+struct dp_worker {
+    dp_host_t *host;
+    unsigned index;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    int thread_started;
+    dp_router_t *router;
+    dp_http_server_t *server;
+    doppel_ctx_t *ctxs;
+    size_t n_ctxs;
+    uint64_t events; /* union of the copies' subscriptions */
+
+    uv_async_t async;
+    uv_mutex_t qlock;
+    post_item_t *qhead, *qtail;
+    int qclosed;
+    int shutdown_requested;
+
+    uv_timer_t tick;
+    uv_timer_t stop_timer;
+    int phase;
+    _Atomic int finished;
+
+    /* start-up handshake with the main thread */
+    uv_mutex_t m;
+    uv_cond_t cv;
+    int start_done;
+    int start_rc;
+    int port;
+};
+
+static const char *comp(dp_worker_t *w) { return w->index ? "worker" : "host"; }
+
+uv_loop_t *dp_worker_loop(dp_worker_t *w) { return &w->loop; }
+unsigned dp_worker_index(dp_worker_t *w) { return w->index; }
+dp_host_t *dp_worker_host(dp_worker_t *w) { return w->host; }
+int dp_worker_port(dp_worker_t *w) { return w->port; }
+dp_router_t *dp_worker_router(dp_worker_t *w) { return w->router; }
+int dp_worker_finished(dp_worker_t *w) { return w->finished; }
+
+/* ---- posting across threads ------------------------------------------- */
+
+static void drain_posts(uv_async_t *a)
+{
+    dp_worker_t *w = a->data;
+    uv_mutex_lock(&w->qlock);
+    post_item_t *it = w->qhead;
+    w->qhead = w->qtail = NULL;
+    uv_mutex_unlock(&w->qlock);
+    while (it) {
+        post_item_t *next = it->next;
+        it->fn(it->data);
+        free(it);
+        it = next;
+    }
+}
+
+int dp_worker_post(dp_worker_t *w, void (*fn)(void *), void *data)
+{
+    post_item_t *it = malloc(sizeof(*it));
+    if (it == NULL)
+        return -ENOMEM;
+    it->fn = fn;
+    it->data = data;
+    it->next = NULL;
+    uv_mutex_lock(&w->qlock);
+    if (w->qclosed) {
+        uv_mutex_unlock(&w->qlock);
+        free(it);
+        return -ESHUTDOWN;
+    }
+    if (w->qtail)
+        w->qtail->next = it;
+    else
+        w->qhead = it;
+    w->qtail = it;
+    uv_async_send(&w->async);
+    uv_mutex_unlock(&w->qlock);
+    return 0;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+void dp_worker_emit(dp_worker_t *w, uint32_t id, const void *data)
+{
+    if (id >= 64 || !(w->events & (UINT64_C(1) << id)))
+        return;
+    doppel_event_t ev = {.size = sizeof(ev), .id = id, .data_version = 1,
+                         .data = data};
+    for (size_t i = 0; i < w->n_ctxs; i++) {
+        doppel_ctx_t *c = &w->ctxs[i];
+        const doppel_plugin_t *d = c->inst->lib->desc;
+        if (!c->started || c->stopped || !(c->events & (UINT64_C(1) << id)) ||
+            d->on_event == NULL)
+            continue;
+        int rc = d->on_event(c->state, &ev);
+        if (rc < 0)
+            dp_warn(c->inst->name, "event %u handler failed: %s", id,
+                    strerror(-rc));
+    }
+}
+
+int dp_worker_subscribe(doppel_ctx_t *ctx, uint32_t id)
+{
+    if (id == 0 || id >= DOPPEL_EVENT_COUNT)
+        return -EINVAL;
+    ctx->events |= UINT64_C(1) << id;
+    ctx->worker->events |= UINT64_C(1) << id;
+    return 0;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    dp_worker_t *w = t->data;
+    dp_worker_emit(w, DOPPEL_EVENT_TICK, NULL);
+}
+
+/* ---- creation and start-up --------------------------------------------- */
+
+int dp_worker_create(dp_host_t *h, unsigned index, dp_worker_t **out)
+{
+    dp_worker_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM;
+    w->host = h;
+    w->index = index;
+    w->n_ctxs = h->n_instances;
+    w->ctxs = calloc(w->n_ctxs ? w->n_ctxs : 1, sizeof(*w->ctxs));
+    int rc = w->ctxs ? uv_loop_init(&w->loop) : -ENOMEM;
+    if (rc < 0) {
+        free(w->ctxs);
+        free(w);
+        return rc;
+    }
+    uv_mutex_init(&w->qlock);
+    uv_mutex_init(&w->m);
+    uv_cond_init(&w->cv);
+    uv_async_init(&w->loop, &w->async, drain_posts);
+    w->async.data = w;
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_init(&w->loop, &w->stop_timer);
+    w->stop_timer.data = w;
+    for (size_t i = 0; i < w->n_ctxs; i++) {
+        w->ctxs[i].inst = &h->instances[i];
+        w->ctxs[i].worker = w;
+    }
+    *out = w;
+    return 0;
+}
+
+static void destroy_copies(dp_worker_t *w)
+{
+    for (size_t i = w->n_ctxs; i-- > 0;) {
+        doppel_ctx_t *c = &w->ctxs[i];
+        if (!c->initialised)
+            continue;
+        const doppel_plugin_t *d = c->inst->lib->desc;
+        if (d->destroy)
+            d->destroy(c->state);
+        c->initialised = 0;
+        c->state = NULL;
+    }
+}
+
+static void close_cb(uv_handle_t *hd) { (void)hd; }
+
+/* Closes the worker's own handles so uv_run returns. */
+static void close_worker_handles(dp_worker_t *w)
+{
+    uv_mutex_lock(&w->qlock);
+    w->qclosed = 1;
+    uv_mutex_unlock(&w->qlock);
+    if (w->server) {
+        dp_http_server_free(w->server);
+        w->server = NULL;
+    }
+    uv_close((uv_handle_t *)&w->tick, close_cb);
+    uv_close((uv_handle_t *)&w->stop_timer, close_cb);
+    uv_close((uv_handle_t *)&w->async, close_cb);
+}
+
+static void stop_copies(dp_worker_t *w);
+
+static int start_in_thread(dp_worker_t *w)
+{
+    dp_host_t *h = w->host;
+    int rc;
+    w->router = dp_router_new();
+    if (w->router == NULL)
+        return -ENOMEM;
+    if ((rc = dp_health_mount(w->router, h)) < 0 ||
+        (rc = dp_admin_mount(w->router, h->engine)) < 0) {
+        dp_error(comp(w), "cannot mount host routes: %s", strerror(-rc));
+        return rc;
+    }
+    for (size_t i = 0; i < w->n_ctxs; i++) {
+        doppel_ctx_t *c = &w->ctxs[i];
+        const doppel_plugin_t *d = c->inst->lib->desc;
+        rc = d->init(c, &dp_services, &c->state);
+        if (rc < 0) {
+            dp_error(c->inst->name, "init failed on worker %u: %s", w->index,
+                     strerror(-rc));
+            c->inst->failed = 1;
+            return rc;
+        }
+        c->initialised = 1;
+    }
+    dp_http_server_cfg_t cfg = {
+        .host = h->settings.listen_host,
+        .port = w->port,
+        .reuseport = h->n_workers > 1,
+        .limits = h->settings.limits,
+        .router = w->router,
+        .metrics = dp_metrics_worker(h->metrics, w->index),
+    };
+    rc = dp_http_server_start(&w->loop, &cfg, &w->server);
+    if (rc < 0) {
+        dp_error(comp(w), "cannot listen on %s:%d: %s", cfg.host, cfg.port,
+                 uv_strerror(rc));
+        return rc;
+    }
+    w->port = dp_http_server_port(w->server);
+    for (size_t i = 0; i < w->n_ctxs; i++) {
+        doppel_ctx_t *c = &w->ctxs[i];
+        const doppel_plugin_t *d = c->inst->lib->desc;
+        rc = d->start ? d->start(c->state) : 0;
+        if (rc < 0) {
+            dp_error(c->inst->name, "start failed on worker %u: %s", w->index,
+                     strerror(-rc));
+            c->inst->failed = 1;
+            return rc;
+        }
+        c->started = 1;
+        atomic_fetch_add(&c->inst->started, 1);
+    }
+    uv_timer_start(&w->tick, on_tick, 1000, 1000);
+    return 0;
+}
+
+static void worker_main(void *arg)
+{
+    dp_worker_t *w = arg;
+    int rc = start_in_thread(w);
+    uv_mutex_lock(&w->m);
+    w->start_rc = rc;
+    w->start_done = 1;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->m);
+    if (rc < 0) {
+        /* A failed start: copies that did start are stopped (no drain: the
+         * server never served), then everything initialised is destroyed. */
+        w->phase = PHASE_DRAIN;
+        stop_copies(w);
+    }
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    w->finished = 1;
+}
+
+int dp_worker_start(dp_worker_t *w, int port)
+{
+    w->port = port;
+    int rc = uv_thread_create(&w->thread, worker_main, w);
+    if (rc < 0)
+        return rc;
+    w->thread_started = 1;
+    uv_mutex_lock(&w->m);
+    while (!w->start_done)
+        uv_cond_wait(&w->cv, &w->m);
+    rc = w->start_rc;
+    uv_mutex_unlock(&w->m);
+    return rc;
+}
+
+/* ---- orderly stop ------------------------------------------------------ */
+
+static void finish_stop(dp_worker_t *w)
+{
+    if (w->phase == PHASE_DONE)
+        return;
+    w->phase = PHASE_DONE;
+    uv_timer_stop(&w->stop_timer);
+    destroy_copies(w);
+    close_worker_handles(w);
+}
+
+static int all_stopped(dp_worker_t *w)
+{
+    for (size_t i = 0; i < w->n_ctxs; i++)
+        if (w->ctxs[i].started && !w->ctxs[i].stopped)
+            return 0;
+    return 1;
+}
+
+void dp_worker_copy_stopped(doppel_ctx_t *ctx)
+{
+    dp_worker_t *w = ctx->worker;
+    if (ctx->stopped)
+        return;
+    ctx->stopped = 1;
+    atomic_fetch_add(&ctx->inst->stopped, 1);
+    if (w->phase == PHASE_STOP && all_stopped(w))
+        finish_stop(w);
+}
+
+static void on_stop_timeout(uv_timer_t *t)
+{
+    dp_worker_t *w = t->data;
+    for (size_t i = 0; i < w->n_ctxs; i++)
+        if (w->ctxs[i].started && !w->ctxs[i].stopped)
+            dp_warn(w->ctxs[i].inst->name,
+                    "did not finish stopping in time on worker %u", w->index);
+    finish_stop(w);
+}
+
+static void stop_copies(dp_worker_t *w)
+{
+    w->phase = PHASE_STOP;
+    uint64_t t = w->host->settings.drain_timeout_ms;
+    uv_timer_start(&w->stop_timer, on_stop_timeout, t ? t : 1, 0);
+    for (size_t i = w->n_ctxs; i-- > 0;) {
+        doppel_ctx_t *c = &w->ctxs[i];
+        if (!c->started || c->stopping)
+            continue;
+        const doppel_plugin_t *d = c->inst->lib->desc;
+        c->stopping = 1;
+        int rc = d->stop ? d->stop(c->state) : 0;
+        if (rc < 0)
+            dp_warn(c->inst->name, "stop failed: %s", strerror(-rc));
+        if (d->stop == NULL || rc < 0)
+            dp_worker_copy_stopped(c);
+    }
+    if (all_stopped(w))
+        finish_stop(w);
+}
+
+static void on_drained(void *data)
+{
+    dp_worker_t *w = data;
+    if (w->phase == PHASE_DRAIN)
+        stop_copies(w);
+}
+
+static void begin_shutdown(void *data)
+{
+    dp_worker_t *w = data;
+    if (w->phase != PHASE_RUN)
+        return;
+    w->phase = PHASE_DRAIN;
+    uv_timer_stop(&w->tick);
+    if (w->server)
+        dp_http_server_drain(w->server, w->host->settings.drain_timeout_ms,
+                             on_drained, w);
+    else
+        stop_copies(w);
+}
+
+void dp_worker_shutdown(dp_worker_t *w)
+{
+    if (dp_worker_post(w, begin_shutdown, w) < 0)
+        dp_debug("host", "worker %u already closed", w->index);
+}
+
+void dp_worker_join_free(dp_worker_t *w)
+{
+    if (w == NULL)
+        return;
+    if (w->thread_started)
+        uv_thread_join(&w->thread);
+    else {
+        close_worker_handles(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+    }
+    /* Posts that raced with the close are dropped: their owners were
+     * destroyed with the copies. */
+    post_item_t *it = w->qhead;
+    while (it) {
+        post_item_t *next = it->next;
+        free(it);
+        it = next;
+    }
+    if (uv_loop_close(&w->loop) != 0)
+        dp_warn("host", "worker %u: a plugin left libuv handles open",
+                w->index);
+    if (w->router)
+        dp_router_free(w->router);
+    uv_mutex_destroy(&w->qlock);
+    uv_mutex_destroy(&w->m);
+    uv_cond_destroy(&w->cv);
+    free(w->ctxs);
+    free(w);
+}
