@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,36 +97,13 @@ static int load_instances(dp_host_t *h, const dp_conf_t *conf)
         const dp_conf_section_t *s = &conf->sections[i];
         if (strcmp(s->name, "server") == 0)
             continue;
-        const dp_conf_kv_t *en = dp_conf_get(s, "enabled");
-        int enabled = en ? dp_conf_bool(en->value) : 1;
-        if (enabled < 0) {
-            snprintf(err, sizeof(err),
-                     "%s:%d: instance '%s': option 'enabled' expects a "
-                     "boolean, found '%s'",
-                     conf_name, en->line, s->name, en->value);
-            free(dir);
-            return refuse(err);
-        }
-        if (!enabled)
+        int rc = dp_conf_enabled(conf, s, err, sizeof(err));
+        if (rc == 0)
             continue;
-        const dp_conf_kv_t *pk = dp_conf_get(s, "plugin");
-        const dp_conf_kv_t *pathk = dp_conf_get(s, "path");
-        char *path = pathk ? strdup(pathk->value)
-                           : dp_loader_plugin_path(
-                                 dir, pk ? pk->value : s->name);
         dp_instance_t *in = &h->instances[h->n_instances];
-        int rc = path ? dp_loader_open(path, &in->lib, err, sizeof(err))
-                      : -ENOMEM;
-        free(path);
-        if (rc == 0 && pk && strcmp(pk->value, in->lib->desc->name) != 0) {
-            snprintf(err, sizeof(err),
-                     "%s: %s:%d: instance '%s' asks for plugin '%s', the "
-                     "file holds plugin '%s'",
-                     in->lib->path, conf_name, pk->line, s->name, pk->value,
-                     in->lib->desc->name);
-            dp_loader_close(in->lib);
-            rc = -EINVAL;
-        }
+        if (rc > 0)
+            rc = dp_loader_open_section(s, conf_name, dir, &in->lib, err,
+                                        sizeof(err));
         if (rc == 0) {
             rc = dp_options_validate(in->lib->desc, s, conf_name, &in->opts,
                                      err, sizeof(err));
@@ -158,18 +136,11 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     if (rc < 0)
         return refuse(err);
     rc = dp_settings_load(conf, &h->settings, err, sizeof(err));
-    if (rc == 0 && cli->listen) {
-        char *host;
-        int port;
-        if (dp_settings_parse_listen(cli->listen, &host, &port) < 0) {
-            snprintf(err, sizeof(err),
-                     "--listen expects HOST:PORT, found '%s'", cli->listen);
-            rc = -EINVAL;
-        } else {
-            free(h->settings.listen_host);
-            h->settings.listen_host = host;
-            h->settings.listen_port = port;
-        }
+    if (rc == 0 && cli->listen &&
+        dp_settings_set_listen(&h->settings, cli->listen) < 0) {
+        snprintf(err, sizeof(err), "--listen expects HOST:PORT, found '%s'",
+                 cli->listen);
+        rc = -EINVAL;
     }
     if (rc == 0 && cli->data) {
         free(h->settings.data_dir);
@@ -279,6 +250,29 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&ms->timer, on_second, 50, 50);
 }
 
+/* Workers bind with SO_REUSEPORT, which would let a second doppel of the same
+ * user silently share the port of a running one. Binding once without it
+ * first makes that an "address already in use" refusal. */
+static int probe_port_free(const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc < 0)
+        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+    if (rc < 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                            : sizeof(struct sockaddr_in6);
+    rc = bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
 static void stop_workers(dp_host_t *h, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
@@ -295,6 +289,16 @@ int dp_host_run(dp_host_t *h)
     if (h->workers == NULL)
         return 1;
     int port = h->settings.listen_port;
+    if (port != 0) {
+        int rc = probe_port_free(h->settings.listen_host, port);
+        if (rc < 0) {
+            fprintf(stderr, "doppel: cannot listen on %s:%d: %s\n",
+                    h->settings.listen_host, port, uv_strerror(rc));
+            free(h->workers);
+            h->workers = NULL;
+            return 1;
+        }
+    }
     for (unsigned i = 0; i < h->n_workers; i++) {
         int rc = dp_worker_create(h, i, &h->workers[i]);
         if (rc == 0)

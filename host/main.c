@@ -46,7 +46,7 @@ static void print_help(FILE *f)
 {
     fprintf(f, usage, DOPPEL_VERSION, DOPPEL_ABI_MAJOR, DOPPEL_ABI_MINOR,
             DOPPEL_SYSCONF_DIR);
-    for (const doppel_option_t *o = dp_settings_schema()->options; o->name;
+    for (const doppel_option_t *o = dp_conf_server_options(); o->name;
          o++)
         fprintf(f, "  %-18s %s (default %s)\n", o->name, o->help,
                 o->default_value);

@@ -46,11 +46,9 @@ typedef struct dp_settings {
  * bad values: -EINVAL and "FILE:LINE: ..." in err. */
 int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
                      size_t errlen);
-/* "HOST:PORT", "[v6]:PORT" or ":PORT". */
-int dp_settings_parse_listen(const char *v, char **host, int *port);
+/* Overrides the listen address ("HOST:PORT", "[V6]:PORT"); -EINVAL. */
+int dp_settings_set_listen(dp_settings_t *s, const char *v);
 void dp_settings_free(dp_settings_t *s);
-/* The [server] option table, for validation and `doppel --help`. */
-const doppel_plugin_t *dp_settings_schema(void);
 
 /* One enabled plugins.conf section. */
 typedef struct dp_instance {

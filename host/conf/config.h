@@ -45,7 +45,10 @@ typedef struct dp_conf {
 
 /* Parses a file. On error returns a negative errno and writes one line
  * "FILE:LINE: message" into err. Duplicate section names are refused here
- * ("duplicate instance name 'x' (first at FILE:LINE)"). */
+ * ("FILE:LINE: duplicate instance name 'x' (first defined at line N)"), and so
+ * are duplicate keys in a section, lines that are neither a section nor
+ * key = value, and files over DP_CONF_MAX_BYTES. Unquoted values end at a
+ * '#' or ';' that follows whitespace (an inline comment). */
 int dp_conf_load(const char *path, dp_conf_t **out, char *err, size_t errlen);
 
 /* Parses text (for tests and the embedded defaults); name is used in
@@ -65,10 +68,57 @@ int dp_conf_bool(const char *v);
 /* The file `doppel serve` reads when --config is absent: the first that
  * exists of $DOPPEL_CONFIG, ./plugins.conf, $XDG_CONFIG_HOME/doppel/
  * plugins.conf (or ~/.config/doppel/plugins.conf), /etc/doppel/plugins.conf.
+ * The install's sysconfdir (DOPPEL_SYSCONF_DIR) is tried before /etc. A set
+ * $DOPPEL_CONFIG is returned even if the file is missing, so that the caller
+ * reports it rather than silently reading another file.
  * Returns a malloc'd path or NULL (then the embedded defaults apply). */
 char *dp_conf_search(void);
 
-/* The embedded default configuration text (same as packaging/plugins.conf). */
+/* The embedded default configuration text (same as packaging/plugins.conf;
+ * a unit test keeps the two equal). */
 extern const char dp_conf_builtin[];
+
+/* Maximum size of a plugins.conf file; larger files are refused. */
+#define DP_CONF_MAX_BYTES (1024 * 1024)
+
+/* Checks the [server] section (absent is fine: every key has a default).
+ * Unknown keys and bad values -> -EINVAL with one line
+ *   "FILE:LINE: [server]: option 'workers' expects an integer in [0, 1024],
+ *    found 'lots'"
+ *   "FILE:LINE: [server]: unknown option 'colour' (known: listen, ...)" */
+int dp_conf_server_validate(const dp_conf_t *c, char *err, size_t errlen);
+
+/* The [server] settings, parsed, defaults applied. */
+typedef struct dp_conf_server {
+    char host[256];              /* listen host ("127.0.0.1", "::1") */
+    int port;                    /* listen port, 0 = ephemeral */
+    unsigned workers;            /* 0 = number of cores */
+    char data[4096];             /* directory of the embedded store */
+    size_t max_header_bytes;     /* 16 KiB */
+    size_t max_body_bytes;       /* 8 MiB */
+    unsigned long long idle_timeout_ms;   /* 60 s */
+    unsigned long long header_timeout_ms; /* 10 s */
+    unsigned long long body_timeout_ms;   /* 30 s */
+    unsigned long long drain_timeout_ms;  /* 30 s */
+    unsigned long long journal_size;      /* 10000 entries */
+} dp_conf_server_t;
+
+/* Validates like dp_conf_server_validate, then fills out. c may be NULL
+ * (defaults only). */
+int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
+                        size_t errlen);
+
+/* The [server] option table (NULL-name terminated), for `doppel --help`. */
+struct doppel_option;
+const struct doppel_option *dp_conf_server_options(void);
+
+/* Splits "HOST:PORT" or "[V6]:PORT" (port 0..65535). 0 or -EINVAL. */
+int dp_conf_parse_listen(const char *v, char *host, size_t hostlen, int *port);
+
+/* 1 if the section has enabled = true, 0 if absent or false, -EINVAL (with
+ * "FILE:LINE: [x]: option 'enabled' expects a boolean ..., found 'v'") for a
+ * bad value. */
+int dp_conf_enabled(const dp_conf_t *c, const dp_conf_section_t *s, char *err,
+                    size_t errlen);
 
 #endif

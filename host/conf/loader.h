@@ -40,6 +40,37 @@ int dp_loader_open(const char *path, dp_plugin_lib_t **out, char *err,
                    size_t errlen);
 void dp_loader_close(dp_plugin_lib_t *lib);
 
+/* The descriptor checks of dp_loader_open on a descriptor already in
+ * memory (the unit tests feed it hand-made descriptors). path is only used
+ * in the message. Reads nothing beyond d->size. 0 or -EINVAL / -EPROTO. */
+int dp_loader_check_desc(const doppel_plugin_t *d, const char *path, char *err,
+                         size_t errlen);
+
+/* Resolves and opens the plugin file of one plugins.conf section: its
+ * `path` key if set, else dp_loader_plugin_path(dir, `plugin` key or the
+ * section name). A missing file is refused as
+ *   "<path>: plugin file not found (instance 'x')"
+ * and, when the section names a plugin (`plugin` key, or the section name
+ * when there is no `path`), a descriptor with another name is refused:
+ *   "FILE:LINE: instance 'x': <path> holds plugin 'foo', expected 'bar'".
+ * conf_name is the file name used in messages. */
+int dp_loader_open_section(const dp_conf_section_t *s, const char *conf_name,
+                           const char *dir, dp_plugin_lib_t **out, char *err,
+                           size_t errlen);
+
+/* Parses one option value as its schema type says: INT (decimal, checked
+ * against [min, max] when min <= max), BOOL (1/0), SIZE (bytes; suffixes
+ * k, m, g, powers of 1024), DURATION (ms; suffixes ms, s, m), STRING (num
+ * 0). Returns 0, or -EINVAL (not of the type) / -ERANGE (out of range). */
+int dp_option_parse(const doppel_option_t *o, const char *text, int64_t *num);
+
+/* Writes what an option expects, e.g. "an integer in [1, 10]", used in
+ * refusals and in `doppel plugins`. */
+void dp_option_expects(const doppel_option_t *o, char *buf, size_t len);
+
+/* Name of a type: "string", "int", "bool", "size", "duration", "?". */
+const char *dp_option_type_name(uint32_t type);
+
 /* Validated options of one instance, defaults applied. */
 typedef struct dp_option_value {
     const doppel_option_t *opt; /* points into the descriptor */

@@ -1,0 +1,142 @@
+"""The command line of the binary: version, help, usage errors, defaults,
+workers, and the run command of the README answering /health on 5770."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+from harness import Doppel, run_doppel
+
+
+class CliTest(unittest.TestCase):
+    def test_version(self):
+        code, out, err = run_doppel(["--version"])
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"^doppel \d+\.\d+\.\d+ \(plugin ABI 1\.\d+\)\n$")
+
+    def test_help_lists_commands_and_server_settings(self):
+        code, out, _ = run_doppel(["--help"])
+        self.assertEqual(code, 0)
+        for word in ("serve", "plugins", "--config", "--listen", "--data",
+                     "--workers", "max_body_bytes", "drain_timeout"):
+            self.assertIn(word, out)
+
+    def test_no_command_is_a_usage_error(self):
+        code, _, err = run_doppel([])
+        self.assertEqual(code, 64)
+        self.assertIn("Usage", err)
+
+    def test_unknown_command_and_option(self):
+        code, _, err = run_doppel(["frobnicate"])
+        self.assertEqual(code, 64)
+        self.assertIn("unknown command 'frobnicate'", err)
+        code, _, err = run_doppel(["serve", "--colour", "red"])
+        self.assertEqual(code, 64)
+        self.assertIn("unknown option '--colour'", err)
+
+    def test_flag_without_value(self):
+        code, _, err = run_doppel(["serve", "--listen"])
+        self.assertEqual(code, 64)
+        self.assertIn("--listen needs a value", err)
+
+    def test_bad_listen_and_workers(self):
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_doppel(["serve", "--data", d, "--listen",
+                                       "nowhere"])
+            self.assertEqual(code, 78)
+            self.assertIn("--listen expects HOST:PORT, found 'nowhere'", err)
+            code, _, err = run_doppel(["serve", "--workers", "0"])
+            self.assertEqual(code, 64)
+            self.assertIn("--workers expects 1..256", err)
+
+    def test_address_in_use_fails_cleanly(self):
+        with Doppel() as a:
+            with tempfile.TemporaryDirectory() as d:
+                # Two workers: SO_REUSEPORT must not let a second process
+                # silently share the port of the first.
+                code, _, err = run_doppel(
+                    ["serve", "--data", d, "--listen",
+                     "127.0.0.1:%d" % a.port, "--workers", "2"])
+                self.assertEqual(code, 1, err)
+                self.assertIn("cannot listen on 127.0.0.1:%d" % a.port, err)
+            # the first server is unaffected
+            self.assertEqual(a.get("/health/live").status, 200)
+
+    def test_two_workers_each_run_the_plugins(self):
+        with Doppel(workers=2) as d:
+            h = d.get("/health").json()
+            self.assertEqual(h["status"], "ok")
+            self.assertTrue(h["plugins"], h)
+            for p in h["plugins"]:
+                self.assertEqual(p["workers"], 2, p)
+                self.assertEqual(p["workersStarted"], 2, p)
+                self.assertEqual(p["state"], "started", p)
+            # many connections are all served
+            for _ in range(50):
+                self.assertEqual(d.get("/health/live").status, 200)
+            self.assertIn("2 workers", d.log())
+
+    def test_sigint_drains_and_exits_zero(self):
+        d = Doppel()
+        try:
+            self.assertEqual(d.get("/health").status, 200)
+            self.assertEqual(d.stop(signal.SIGINT), 0)
+            self.assertIn("draining", d.log())
+            self.assertIn("stopped", d.log())
+        finally:
+            d.logf.close()
+        d.assert_clean_log()
+
+
+class DefaultPortTest(unittest.TestCase):
+    """`doppel serve` with no flags and no plugins.conf listens on
+    127.0.0.1:5770 with the embedded defaults, as the README promises."""
+
+    def test_defaults_answer_health_on_5770(self):
+        with tempfile.TemporaryDirectory() as cwd:
+            env = dict(os.environ)
+            env.pop("DOPPEL_CONFIG", None)
+            env["XDG_CONFIG_HOME"] = cwd  # no user config either
+            env["HOME"] = cwd
+            log = open(os.path.join(cwd, "log"), "wb")
+            p = subprocess.Popen([harness.BIN, "serve"], cwd=cwd, env=env,
+                                 stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+            try:
+                body = None
+                deadline = time.time() + 20
+                while time.time() < deadline and p.poll() is None:
+                    try:
+                        c = http.client.HTTPConnection("127.0.0.1", 5770,
+                                                       timeout=2)
+                        c.request("GET", "/health")
+                        r = c.getresponse()
+                        body = json.loads(r.read())
+                        c.close()
+                        if r.status == 200:
+                            break
+                    except OSError:
+                        time.sleep(0.05)
+                with open(os.path.join(cwd, "log")) as f:
+                    text = f.read()
+                self.assertIsNotNone(body, text)
+                self.assertEqual(body["status"], "ok", body)
+                self.assertIn("built-in defaults", text)
+                self.assertIn("listening on 127.0.0.1:5770", text)
+                # the embedded store is created under ./doppel-data
+                self.assertTrue(os.path.exists(
+                    os.path.join(cwd, "doppel-data", "doppel.db")))
+            finally:
+                p.send_signal(signal.SIGTERM)
+                self.assertEqual(p.wait(timeout=30), 0)
+                log.close()
+
+
+if __name__ == "__main__":
+    harness.main()
