@@ -142,4 +142,9 @@ void dp_engine_reply_free(doppel_reply_t *r);
 /* Number of live (matchable) and stored mocks, for metrics. */
 size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
 
+/* Replaces the clock (unix seconds) that createdAt, lastUse, closedAt and ttl
+ * expiry use; NULL restores time(2). For tests; call before traffic. */
+void dp_engine_set_clock(dp_engine_t *e, int64_t (*clock)(void *ud),
+                         void *ud);
+
 #endif

@@ -1,0 +1,1220 @@
+/*
+ * The engine: lifecycle, the mock table and its writes, stores through the
+ * admin API, journal access, reset, flush.
+ *
+ * Every write runs under the writer mutex wmu in the same order: compile
+ * (no side effect) -> change the mock table -> build the new index ->
+ * persist through storage -> publish the index. A failure at any step rolls
+ * the table back and frees the new index, so a rejected or failed write
+ * changes nothing. Admin reads (get, list, stores) also take wmu because the
+ * JSON text of a mock is writer-owned; the request path never does.
+ */
+#include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "engine_internal.h"
+
+#define LOGC "engine"
+
+void dp_engine_cfg_default(dp_engine_cfg_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->journal_size = 10000;
+    c->unmatched_size = 10000;
+    c->journal_body_max = 4096;
+    c->seed = 0;
+}
+
+int64_t dp_engine_now(dp_engine_t *e)
+{
+    if (e->clock)
+        return e->clock(e->clock_ud);
+    return (int64_t)time(NULL);
+}
+
+void dp_engine_set_clock(dp_engine_t *e, int64_t (*clock)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&e->wmu);
+    e->clock = clock;
+    e->clock_ud = ud;
+    pthread_mutex_unlock(&e->wmu);
+}
+
+static int oom(dp_err_t *err)
+{
+    dp_err_set(err, 500, "internal", "", "out of memory");
+    return -ENOMEM;
+}
+
+static int storage_failed(dp_err_t *err, int rc)
+{
+    dp_err_set(err, 500, "internal", "", "storage write failed: %s",
+               strerror(rc < 0 ? -rc : rc));
+    return rc < 0 ? rc : -EIO;
+}
+
+/* ---- views of a mock ------------------------------------------------------ */
+
+static void set_time(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, v ? json_integer(v) : json_null());
+}
+
+/* The stored object with the runtime fields as of now (writer side). */
+static json_t *stored_obj(const dp_mock_t *m)
+{
+    json_t *o = json_loads(m->json, 0, NULL);
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "useCounter",
+                        json_integer(atomic_load(&m->use_counter)));
+    set_time(o, "lastUse", atomic_load(&m->last_use));
+    set_time(o, "closedAt", atomic_load(&m->closed_at));
+    return o;
+}
+
+/* What reads return: the stored object plus the "_meta" mirror. */
+static json_t *read_view(const dp_mock_t *m)
+{
+    json_t *o = stored_obj(m);
+    if (o == NULL)
+        return NULL;
+    json_t *meta = json_object();
+    static const char *const f[] = {"createdAt", "lastUse", "expireAt",
+                                    "closedAt", "useCounter", NULL};
+    for (size_t i = 0; meta && f[i]; i++) {
+        json_t *v = json_object_get(o, f[i]);
+        json_object_set(meta, f[i], v ? v : json_null());
+    }
+    json_object_set_new(o, "_meta", meta);
+    return o;
+}
+
+/* The JSON text of m with its runtime state (malloc'd), NULL on ENOMEM. */
+static char *json_now(const dp_mock_t *m)
+{
+    json_t *o = stored_obj(m);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return txt;
+}
+
+/* Rewrites m->json from its runtime state; 0 or -ENOMEM. */
+static int refresh_json(dp_mock_t *m)
+{
+    char *txt = json_now(m);
+    if (txt == NULL)
+        return -ENOMEM;
+    free(m->json);
+    m->json = txt;
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+typedef struct loadctx {
+    dp_engine_t *e;
+    dp_mock_t **arr;
+    size_t n, cap;
+} loadctx_t;
+
+static int load_mock(void *arg, const dp_stored_mock_t *sm)
+{
+    loadctx_t *lc = arg;
+    json_t *o = sm->json ? json_loads(sm->json, 0, NULL) : NULL;
+    dp_err_t err = {0};
+    dp_mock_t *m = NULL;
+    if (o == NULL || dp_model_compile_stored(o, &m, &err) < 0) {
+        /* a mock this build cannot compile is kept in storage, not served */
+        dp_warn(LOGC, "skipping stored mock %s: %s%s%s", sm->id,
+                err.field[0] ? err.field : "", err.field[0] ? ": " : "",
+                o ? err.message : "invalid JSON");
+        json_decref(o);
+        return 0;
+    }
+    json_decref(o);
+    if (lc->n == lc->cap) {
+        size_t nc = lc->cap ? lc->cap * 2 : 64;
+        dp_mock_t **na = realloc(lc->arr, nc * sizeof(*na));
+        if (na == NULL) {
+            dp_mock_unref(m);
+            return -ENOMEM;
+        }
+        lc->arr = na;
+        lc->cap = nc;
+    }
+    lc->arr[lc->n++] = m;
+    return 0;
+}
+
+static int load_store(void *arg, const dp_store_entry_t *se)
+{
+    dp_engine_t *e = arg;
+    json_t *v = se->json ? json_loads(se->json, JSON_DECODE_ANY, NULL) : NULL;
+    if (v == NULL) {
+        dp_warn(LOGC, "skipping store entry %s/%s/%s: invalid JSON", se->ns,
+                se->scope, se->key);
+        return 0;
+    }
+    return dp_stores_set(e->stores, se->ns, se->scope, se->key, v, 0);
+}
+
+static int by_created(const void *a, const void *b)
+{
+    const dp_mock_t *x = *(dp_mock_t *const *)a;
+    const dp_mock_t *y = *(dp_mock_t *const *)b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static void engine_free(dp_engine_t *e)
+{
+    dp_index_free(atomic_load(&e->cur));
+    DP_SMAP_FOREACH(&e->mocks, i)
+    dp_mock_unref(e->mocks.ents[i].val);
+    dp_smap_free(&e->mocks);
+    dp_stores_free(e->stores);
+    dp_ring_destroy(&e->journal);
+    dp_ring_destroy(&e->unmatched);
+    if (e->st)
+        e->st->ops->close(e->st);
+    pthread_mutex_destroy(&e->wmu);
+    free(e);
+}
+
+int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
+                   dp_engine_t **out, dp_err_t *err)
+{
+    *out = NULL;
+    dp_engine_t *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        if (st)
+            st->ops->close(st);
+        return oom(err);
+    }
+    e->st = st;
+    pthread_mutex_init(&e->wmu, NULL);
+    if (cfg)
+        e->cfg = *cfg;
+    else
+        dp_engine_cfg_default(&e->cfg);
+    dp_engine_cfg_t def;
+    dp_engine_cfg_default(&def);
+    if (e->cfg.journal_size == 0)
+        e->cfg.journal_size = def.journal_size;
+    if (e->cfg.unmatched_size == 0)
+        e->cfg.unmatched_size = def.unmatched_size;
+    uint64_t seed = e->cfg.seed;
+    if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+        seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+    atomic_init(&e->rng_seed, seed ? seed : 1);
+    if (st == NULL) {
+        engine_free(e);
+        dp_err_set(err, 500, "internal", "", "no storage");
+        return -EINVAL;
+    }
+    e->stores = dp_stores_new();
+    if (!e->stores || dp_ring_init(&e->journal, e->cfg.journal_size) < 0 ||
+        dp_ring_init(&e->unmatched, e->cfg.unmatched_size) < 0) {
+        engine_free(e);
+        return oom(err);
+    }
+    loadctx_t lc = {e, NULL, 0, 0};
+    int rc = st->ops->mocks_load(st, load_mock, &lc);
+    if (rc == 0) {
+        if (lc.n > 1)
+            qsort(lc.arr, lc.n, sizeof(*lc.arr), by_created);
+        for (size_t i = 0; i < lc.n; i++) {
+            lc.arr[i]->seq = ++e->next_seq;
+            dp_mock_t *old = NULL;
+            if (dp_smap_put(&e->mocks, lc.arr[i]->id, lc.arr[i],
+                            (void **)&old) < 0) {
+                rc = -ENOMEM;
+                dp_mock_unref(lc.arr[i]);
+                for (size_t k = i + 1; k < lc.n; k++)
+                    dp_mock_unref(lc.arr[k]);
+                break;
+            }
+            dp_mock_unref(old);
+        }
+    } else {
+        for (size_t i = 0; i < lc.n; i++)
+            dp_mock_unref(lc.arr[i]);
+    }
+    free(lc.arr);
+    if (rc == 0)
+        rc = st->ops->store_load(st, load_store, e);
+    if (rc != 0) {
+        engine_free(e);
+        dp_err_set(err, 500, "internal", "", "loading from storage failed: %s",
+                   strerror(rc < 0 ? -rc : EIO));
+        return rc < 0 ? rc : -EIO;
+    }
+    dp_index_t *ix = dp_index_from_table(e);
+    if (ix == NULL) {
+        engine_free(e);
+        return oom(err);
+    }
+    atomic_store(&e->cur, ix);
+    if (e->mocks.n)
+        dp_info(LOGC, "loaded %zu mocks from %s storage", e->mocks.n,
+                st->ops->name);
+    *out = e;
+    return 0;
+}
+
+void dp_engine_close(dp_engine_t *e)
+{
+    if (e == NULL)
+        return;
+    int rc = dp_engine_flush(e);
+    if (rc < 0)
+        dp_error(LOGC, "final flush failed: %s", strerror(-rc));
+    engine_free(e);
+}
+
+int dp_engine_flush(dp_engine_t *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&e->wmu);
+    /* counters and lastUse: rewrite those mocks' JSON */
+    size_t n = 0;
+    dp_stored_mock_t *sm = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*sm));
+    dp_mock_t **dm = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*dm));
+    if (sm == NULL || dm == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    DP_SMAP_FOREACH(&e->mocks, i)
+    {
+        dp_mock_t *m = e->mocks.ents[i].val;
+        if (!atomic_exchange(&m->dirty, 0))
+            continue;
+        if (refresh_json(m) < 0) {
+            atomic_store(&m->dirty, 1);
+            continue;
+        }
+        dm[n] = m;
+        sm[n++] = (dp_stored_mock_t){m->id, m->ns, m->json};
+    }
+    if (n) {
+        rc = e->st->ops->mocks_put(e->st, sm, n);
+        if (rc < 0)
+            for (size_t i = 0; i < n; i++)
+                atomic_store(&dm[i]->dirty, 1);
+    }
+    /* request-driven store changes */
+    json_t *d = dp_stores_take_dirty(e->stores);
+    size_t nd = json_array_size(d);
+    if (nd) {
+        dp_store_entry_t *se = calloc(nd, sizeof(*se));
+        char **txt = calloc(nd, sizeof(char *));
+        int src = (se && txt) ? 0 : -ENOMEM;
+        for (size_t i = 0; src == 0 && i < nd; i++) {
+            json_t *it = json_array_get(d, i);
+            json_t *v = json_array_get(it, 3);
+            if (v)
+                txt[i] = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (v && txt[i] == NULL)
+                src = -ENOMEM;
+            se[i] = (dp_store_entry_t){
+                json_string_value(json_array_get(it, 0)),
+                json_string_value(json_array_get(it, 1)),
+                json_string_value(json_array_get(it, 2)), txt[i]};
+        }
+        if (src == 0)
+            src = e->st->ops->store_put(e->st, se, nd);
+        if (src < 0) {
+            dp_stores_remark(e->stores, d);
+            rc = src;
+        }
+        for (size_t i = 0; txt && i < nd; i++)
+            free(txt[i]);
+        free(txt);
+        free(se);
+    }
+    json_decref(d);
+out:
+    free(sm);
+    free(dm);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+typedef struct undo {
+    char *id;
+    dp_mock_t *old; /* NULL: the id was new */
+} undo_t;
+
+static void prefix_err(dp_err_t *err, size_t i)
+{
+    if (err == NULL)
+        return;
+    char f[sizeof(err->field) + 32];
+    if (err->field[0])
+        snprintf(f, sizeof(f), "[%zu].%s", i, err->field);
+    else
+        snprintf(f, sizeof(f), "[%zu]", i);
+    size_t l = strlen(f);
+    if (l >= sizeof(err->field))
+        l = sizeof(err->field) - 1;
+    memcpy(err->field, f, l);
+    err->field[l] = '\0';
+}
+
+/* Writes the initial mock stores (mStore) of the given mocks: in storage
+ * (one transaction) and then in memory. Replaces a mock store wholesale. */
+static int mstore_entries(dp_engine_t *e, json_t *const *norm, size_t n,
+                          json_t **rows_out)
+{
+    /* rows: [ns, scope, key, valuetext-or-null] */
+    json_t *rows = json_array();
+    if (rows == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *ms = json_object_get(norm[i], "mStore");
+        if (!json_is_object(ms))
+            continue;
+        const char *ns = json_string_value(json_object_get(norm[i], "namespace"));
+        char sc[200];
+        dp_scope_name(sc, sizeof(sc), 'm',
+                      json_string_value(json_object_get(norm[i], "id")));
+        json_t *keys = dp_stores_keys(e->stores, ns, sc);
+        size_t k;
+        json_t *it;
+        json_array_foreach(keys, k, it)
+        {
+            const char *key = json_string_value(json_array_get(it, 2));
+            if (json_object_get(ms, key) == NULL)
+                json_array_append_new(rows, json_pack("[sssn]", ns, sc, key));
+        }
+        json_decref(keys);
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)ms, key, v)
+        {
+            char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (t == NULL) {
+                json_decref(rows);
+                return -ENOMEM;
+            }
+            json_array_append_new(rows, json_pack("[ssss]", ns, sc, key, t));
+            free(t);
+        }
+    }
+    *rows_out = rows;
+    return 0;
+}
+
+static int persist_store_rows(dp_engine_t *e, const json_t *rows)
+{
+    size_t n = json_array_size(rows);
+    if (n == 0)
+        return 0;
+    dp_store_entry_t *se = calloc(n, sizeof(*se));
+    if (se == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(rows, i);
+        se[i] = (dp_store_entry_t){json_string_value(json_array_get(r, 0)),
+                                   json_string_value(json_array_get(r, 1)),
+                                   json_string_value(json_array_get(r, 2)),
+                                   json_string_value(json_array_get(r, 3))};
+    }
+    int rc = e->st->ops->store_put(e->st, se, n);
+    free(se);
+    return rc;
+}
+
+static void apply_store_rows(dp_engine_t *e, const json_t *rows)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        const char *ns = json_string_value(json_array_get(r, 0));
+        const char *sc = json_string_value(json_array_get(r, 1));
+        const char *key = json_string_value(json_array_get(r, 2));
+        const char *t = json_string_value(json_array_get(r, 3));
+        if (t)
+            dp_stores_set(e->stores, ns, sc, key,
+                          json_loads(t, JSON_DECODE_ANY, NULL), 0);
+        else
+            dp_stores_del(e->stores, ns, sc, key);
+    }
+}
+
+/* Compiled mocks cm[0..n) (with their normalised objects) replace or join
+ * the table; all or nothing. Takes the references in cm. */
+static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
+                        size_t n, int *overwritten, dp_err_t *err)
+{
+    undo_t *u = calloc(n ? n : 1, sizeof(*u));
+    dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
+    json_t *rows = NULL;
+    int rc = 0;
+    size_t applied = 0;
+    if (u == NULL || sm == NULL) {
+        rc = oom(err);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dp_mock_t *old = NULL;
+        if (dp_smap_put(&e->mocks, cm[i]->id, cm[i], (void **)&old) < 0) {
+            rc = oom(err);
+            goto fail;
+        }
+        u[i].id = cm[i]->id;
+        u[i].old = old;
+        applied = i + 1;
+        sm[i] = (dp_stored_mock_t){cm[i]->id, cm[i]->ns, cm[i]->json};
+        if (overwritten && old)
+            *overwritten = 1;
+    }
+    dp_index_t *ix = dp_index_from_table(e);
+    if (ix == NULL) {
+        rc = oom(err);
+        goto fail;
+    }
+    if ((rc = mstore_entries(e, norm, n, &rows)) < 0 ||
+        (rc = persist_store_rows(e, rows)) < 0) {
+        dp_index_free(ix);
+        rc = storage_failed(err, rc);
+        goto fail;
+    }
+    if ((rc = e->st->ops->mocks_put(e->st, sm, n)) < 0) {
+        /* best effort: the store rows went in a transaction of their own */
+        dp_index_free(ix);
+        rc = storage_failed(err, rc);
+        goto fail;
+    }
+    dp_index_swap(e, ix);
+    apply_store_rows(e, rows);
+    json_decref(rows);
+    for (size_t i = 0; i < n; i++) {
+        /* a replaced mock's counters start over; its id keeps nothing */
+        if (u[i].old && u[i].old != cm[i])
+            dp_mock_unref(u[i].old);
+    }
+    free(u);
+    free(sm);
+    return 0;
+fail:
+    /* undo in reverse so duplicate ids in a batch come back right */
+    for (size_t i = applied; i-- > 0;) {
+        if (u[i].old)
+            dp_smap_put(&e->mocks, u[i].id, u[i].old, NULL);
+        else
+            dp_smap_del(&e->mocks, u[i].id);
+    }
+    /* the table no longer points at cm[]; the caller's refs are dropped */
+    for (size_t i = 0; i < n; i++)
+        dp_mock_unref(cm[i]);
+    json_decref(rows);
+    free(u);
+    free(sm);
+    return rc;
+}
+
+static int put_many(dp_engine_t *e, const json_t *const *mocks, size_t n,
+                    const char *ns, int batch, json_t **stored,
+                    int *overwritten, dp_err_t *err)
+{
+    if (overwritten)
+        *overwritten = 0;
+    if (stored)
+        *stored = NULL;
+    dp_mock_t **cm = calloc(n ? n : 1, sizeof(*cm));
+    json_t **norm = calloc(n ? n : 1, sizeof(*norm));
+    if (cm == NULL || norm == NULL) {
+        free(cm);
+        free(norm);
+        return oom(err);
+    }
+    pthread_mutex_lock(&e->wmu);
+    int64_t now = dp_engine_now(e);
+    int rc = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc = dp_model_compile(mocks[i], ns, NULL, now, &norm[i], &cm[i], err);
+        if (rc < 0) {
+            if (batch)
+                prefix_err(err, i);
+            break;
+        }
+        done = i + 1;
+        /* keep only what commit needs (mStore), so a big batch does not
+         * hold two trees per mock at its peak */
+        json_t *slim = json_pack("{s:s, s:s}", "id", cm[i]->id, "namespace",
+                                 cm[i]->ns);
+        json_t *ms = json_object_get(norm[i], "mStore");
+        if (slim && ms)
+            json_object_set(slim, "mStore", ms);
+        if (slim) {
+            json_decref(norm[i]);
+            norm[i] = slim;
+        }
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < done; i++)
+            dp_mock_unref(cm[i]);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        cm[i]->seq = ++e->next_seq;
+    /* duplicate ids in one batch: the last one wins */
+    for (size_t i = 0; i < n; i++)
+        dp_mock_ref(cm[i]); /* one for the table, one for the output */
+    rc = commit_mocks(e, cm, norm, n, overwritten, err);
+    if (rc == 0 && stored) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < n; i++)
+            json_array_append_new(arr, read_view(cm[i]));
+        *stored = batch ? arr : json_incref(json_array_get(arr, 0));
+        if (!batch)
+            json_decref(arr);
+    }
+    for (size_t i = 0; i < n; i++)
+        dp_mock_unref(cm[i]);
+out:
+    pthread_mutex_unlock(&e->wmu);
+    for (size_t i = 0; i < n; i++)
+        json_decref(norm[i]);
+    free(norm);
+    free(cm);
+#ifdef __GLIBC__
+    /* a big batch leaves its transient trees as holes between the compiled
+     * mocks; hand the free pages back */
+    if (n >= 1000)
+        malloc_trim(0);
+#endif
+    return rc;
+}
+
+int dp_engine_mock_put(dp_engine_t *e, const json_t *mock, const char *ns,
+                       json_t **stored, int *overwritten, dp_err_t *err)
+{
+    return put_many(e, &mock, 1, ns, 0, stored, overwritten, err);
+}
+
+int dp_engine_mock_put_batch(dp_engine_t *e, const json_t *mocks,
+                             const char *ns, json_t **stored, dp_err_t *err)
+{
+    if (stored)
+        *stored = NULL;
+    if (!json_is_array(mocks)) {
+        dp_err_invalid(err, "", "a batch is a JSON array of mocks");
+        return -EINVAL;
+    }
+    size_t n = json_array_size(mocks);
+    const json_t **arr = malloc((n ? n : 1) * sizeof(*arr));
+    if (arr == NULL)
+        return oom(err);
+    for (size_t i = 0; i < n; i++)
+        arr[i] = json_array_get(mocks, i);
+    int rc = put_many(e, arr, n, ns, 1, stored, NULL, err);
+    free(arr);
+    return rc;
+}
+
+int dp_engine_mock_validate(dp_engine_t *e, const json_t *mock, const char *ns,
+                            dp_err_t *err)
+{
+    json_t *norm = NULL;
+    dp_mock_t *m = NULL;
+    int64_t now = e ? dp_engine_now(e) : (int64_t)time(NULL);
+    int rc = dp_model_compile(mock, ns, NULL, now, &norm, &m, err);
+    json_decref(norm);
+    dp_mock_unref(m);
+    return rc;
+}
+
+static dp_mock_t *find(dp_engine_t *e, const char *id, dp_err_t *err)
+{
+    dp_mock_t *m = id ? dp_smap_get(&e->mocks, id) : NULL;
+    if (m == NULL)
+        dp_err_set(err, 404, "not_found", "id", "no mock with id %s",
+                   id ? id : "(null)");
+    return m;
+}
+
+int dp_engine_mock_get(dp_engine_t *e, const char *id, json_t **out,
+                       dp_err_t *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&e->wmu);
+    dp_mock_t *m = find(e, id, err);
+    int rc = -ENOENT;
+    if (m) {
+        *out = read_view(m);
+        rc = *out ? 0 : oom(err);
+    }
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+/* RFC 7386 */
+static json_t *merge_patch(const json_t *target, const json_t *patch)
+{
+    if (!json_is_object(patch))
+        return json_deep_copy(patch);
+    json_t *out = json_is_object(target) ? json_deep_copy(target)
+                                         : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)patch, k, v)
+    {
+        if (out == NULL)
+            return NULL;
+        if (json_is_null(v)) {
+            json_object_del(out, k);
+        } else {
+            json_t *m = merge_patch(json_object_get(out, k), v);
+            if (m == NULL) {
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(out, k, m);
+        }
+    }
+    return out;
+}
+
+int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,
+                         json_t **out, dp_err_t *err)
+{
+    if (out)
+        *out = NULL;
+    if (!json_is_object(patch)) {
+        dp_err_invalid(err, "", "a patch is a JSON object (RFC 7386)");
+        return -EINVAL;
+    }
+    const json_t *pid = json_object_get(patch, "id");
+    if (pid && !(json_is_string(pid) && id &&
+                 strcmp(json_string_value(pid), id) == 0)) {
+        dp_err_invalid(err, "id", "id cannot be patched");
+        return -EINVAL;
+    }
+    for (size_t i = 0; dp_server_fields[i]; i++) {
+        if (json_object_get(patch, dp_server_fields[i])) {
+            dp_err_invalid(err, dp_server_fields[i],
+                           "server-set fields cannot be patched");
+            return -EINVAL;
+        }
+    }
+    pthread_mutex_lock(&e->wmu);
+    int rc;
+    dp_mock_t *old = find(e, id, err);
+    if (old == NULL) {
+        rc = -ENOENT;
+        goto out;
+    }
+    json_t *cur = stored_obj(old);
+    json_t *merged = cur ? merge_patch(cur, patch) : NULL;
+    if (merged == NULL) {
+        json_decref(cur);
+        rc = oom(err);
+        goto out;
+    }
+    int64_t snap = atomic_load(&old->use_counter);
+    json_t *norm = NULL;
+    dp_mock_t *nm = NULL;
+    rc = dp_model_compile(merged, old->ns, cur, dp_engine_now(e), &norm, &nm,
+                          err);
+    json_decref(merged);
+    json_decref(cur);
+    if (rc < 0)
+        goto out;
+    nm->seq = old->seq;
+    dp_mock_ref(old); /* keep it to carry over uses made meanwhile */
+    dp_mock_ref(nm);
+    rc = commit_mocks(e, &nm, &norm, 1, NULL, err);
+    if (rc == 0) {
+        /* after the swap no reader holds old: its late uses are final */
+        int64_t delta = atomic_load(&old->use_counter) - snap;
+        if (delta) {
+            atomic_fetch_add(&nm->use_counter, delta);
+            atomic_store(&nm->dirty, 1);
+        }
+        if (out)
+            *out = read_view(nm);
+    }
+    dp_mock_unref(old);
+    dp_mock_unref(nm);
+    json_decref(norm);
+out:
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+/* Sets closed_at on each mock and persists them in one call; rolls back on
+ * failure. The index keeps closed mocks (near misses report them), so no
+ * rebuild is needed: matching reads closed_at. */
+static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
+                      dp_err_t *err)
+{
+    int64_t *prev = calloc(n ? n : 1, sizeof(*prev));
+    char **prevtxt = calloc(n ? n : 1, sizeof(char *));
+    dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
+    int rc = 0;
+    if (!prev || !prevtxt || !sm) {
+        rc = oom(err);
+        goto out;
+    }
+    size_t k = 0;
+    for (; k < n; k++) {
+        prev[k] = atomic_load(&ms[k]->closed_at);
+        int64_t nv = when ? (prev[k] ? prev[k] : when) : 0;
+        atomic_store(&ms[k]->closed_at, nv);
+        char *txt = json_now(ms[k]);
+        if (txt == NULL) {
+            atomic_store(&ms[k]->closed_at, prev[k]);
+            rc = oom(err);
+            break;
+        }
+        prevtxt[k] = ms[k]->json;
+        ms[k]->json = txt;
+        sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, ms[k]->json};
+    }
+    if (rc == 0 && (rc = e->st->ops->mocks_put(e->st, sm, n)) < 0)
+        rc = storage_failed(err, rc);
+    for (size_t i = 0; i < k; i++) {
+        if (rc < 0) {
+            free(ms[i]->json);
+            ms[i]->json = prevtxt[i];
+            atomic_store(&ms[i]->closed_at, prev[i]);
+        } else {
+            free(prevtxt[i]);
+        }
+    }
+out:
+    free(prev);
+    free(prevtxt);
+    free(sm);
+    return rc;
+}
+
+static int close_or_restore(dp_engine_t *e, const char *id, int close,
+                            json_t **out, dp_err_t *err)
+{
+    if (out)
+        *out = NULL;
+    pthread_mutex_lock(&e->wmu);
+    dp_mock_t *m = find(e, id, err);
+    int rc = -ENOENT;
+    if (m)
+        rc = set_closed(e, &m, 1, close ? dp_engine_now(e) : 0, err);
+    if (rc == 0 && out)
+        *out = read_view(m);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+int dp_engine_mock_close(dp_engine_t *e, const char *id, json_t **out,
+                         dp_err_t *err)
+{
+    return close_or_restore(e, id, 1, out, err);
+}
+
+int dp_engine_mock_restore(dp_engine_t *e, const char *id, json_t **out,
+                           dp_err_t *err)
+{
+    return close_or_restore(e, id, 0, out, err);
+}
+
+int dp_engine_mock_close_batch(dp_engine_t *e, const json_t *ids,
+                               size_t *closed, dp_err_t *err)
+{
+    if (closed)
+        *closed = 0;
+    if (!json_is_array(ids)) {
+        dp_err_invalid(err, "", "expected an array of mock ids");
+        return -EINVAL;
+    }
+    size_t n = json_array_size(ids);
+    dp_mock_t **ms = calloc(n ? n : 1, sizeof(*ms));
+    if (ms == NULL)
+        return oom(err);
+    pthread_mutex_lock(&e->wmu);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        if (id == NULL) {
+            char f[32];
+            snprintf(f, sizeof(f), "[%zu]", i);
+            dp_err_invalid(err, f, "expected a mock id string");
+            rc = -EINVAL;
+            break;
+        }
+        if ((ms[i] = find(e, id, err)) == NULL) {
+            rc = -ENOENT;
+            break;
+        }
+    }
+    if (rc == 0)
+        rc = set_closed(e, ms, n, dp_engine_now(e), err);
+    if (rc == 0 && closed)
+        *closed = n;
+    pthread_mutex_unlock(&e->wmu);
+    free(ms);
+    return rc;
+}
+
+int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err)
+{
+    pthread_mutex_lock(&e->wmu);
+    int rc = -ENOENT;
+    dp_mock_t *m = find(e, id, err);
+    if (m == NULL)
+        goto out;
+    dp_smap_del(&e->mocks, m->id);
+    dp_index_t *ix = dp_index_from_table(e);
+    if (ix == NULL) {
+        dp_smap_put(&e->mocks, m->id, m, NULL);
+        rc = oom(err);
+        goto out;
+    }
+    char sc[200];
+    dp_scope_name(sc, sizeof(sc), 'm', m->id);
+    json_t *keys = dp_stores_keys(e->stores, m->ns, sc);
+    const char *ids[1] = {m->id};
+    rc = e->st->ops->mocks_delete(e->st, ids, 1);
+    if (rc == 0 && json_array_size(keys)) {
+        /* its mock store goes with it */
+        json_t *rows = json_array();
+        size_t i;
+        json_t *it;
+        json_array_foreach(keys, i, it)
+        json_array_append_new(
+            rows, json_pack("[sssn]", m->ns, sc,
+                            json_string_value(json_array_get(it, 2))));
+        if (persist_store_rows(e, rows) < 0)
+            dp_warn(LOGC, "purge %s: its mock store stays in storage", m->id);
+        json_decref(rows);
+    }
+    json_decref(keys);
+    if (rc < 0) {
+        dp_index_free(ix);
+        dp_smap_put(&e->mocks, m->id, m, NULL);
+        rc = storage_failed(err, rc);
+        goto out;
+    }
+    dp_index_swap(e, ix);
+    dp_stores_drop(e->stores, m->ns, sc);
+    dp_mock_unref(m);
+out:
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+/* ---- list ----------------------------------------------------------------- */
+
+static int tags_match(const json_t *o, const dp_mock_query_t *q)
+{
+    const json_t *tags = json_object_get(o, "tags");
+    for (size_t i = 0; i < q->n_tags; i++) {
+        int found = 0;
+        size_t k;
+        json_t *t;
+        json_array_foreach(tags, k, t) if (json_is_string(t) &&
+                                           strcmp(json_string_value(t),
+                                                  q->tags[i]) == 0) found = 1;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static int search_match(const dp_mock_t *m, const json_t *o, const char *s)
+{
+    if (strstr(m->id, s) || (m->route_src && strstr(m->route_src, s)))
+        return 1;
+    size_t k;
+    json_t *t;
+    json_array_foreach(json_object_get(o, "tags"), k, t) if (
+        json_is_string(t) && strstr(json_string_value(t), s)) return 1;
+    return 0;
+}
+
+static int list_cmp(const void *a, const void *b)
+{
+    return by_created(a, b);
+}
+
+int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
+                        dp_err_t *err)
+{
+    *out = NULL;
+    dp_mock_query_t dq = {0};
+    if (q == NULL)
+        q = &dq;
+    size_t limit = q->limit ? q->limit : 100;
+    if (limit > 1000)
+        limit = 1000;
+    pthread_mutex_lock(&e->wmu);
+    dp_mock_t **sel = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*sel));
+    if (sel == NULL) {
+        pthread_mutex_unlock(&e->wmu);
+        return oom(err);
+    }
+    size_t n = 0;
+    DP_SMAP_FOREACH(&e->mocks, i)
+    {
+        dp_mock_t *m = e->mocks.ents[i].val;
+        if (q->ns && strcmp(q->ns, m->ns) != 0)
+            continue;
+        if (!q->include_closed && atomic_load(&m->closed_at) != 0)
+            continue;
+        if (q->n_tags || (q->search && q->search[0])) {
+            json_t *o = json_loads(m->json, 0, NULL);
+            int ok = o && tags_match(o, q) &&
+                     (!q->search || !q->search[0] ||
+                      search_match(m, o, q->search));
+            json_decref(o);
+            if (!ok)
+                continue;
+        }
+        sel[n++] = m;
+    }
+    qsort(sel, n, sizeof(*sel), list_cmp);
+    json_t *items = json_array();
+    for (size_t i = q->offset; items && i < n && i < q->offset + limit; i++)
+        json_array_append_new(items, read_view(sel[i]));
+    free(sel);
+    pthread_mutex_unlock(&e->wmu);
+    if (items == NULL)
+        return oom(err);
+    *out = json_pack("{s:o, s:I, s:I, s:I, s:b}", "items", items, "total",
+                     (json_int_t)n, "offset", (json_int_t)q->offset, "limit",
+                     (json_int_t)limit, "hasMore", q->offset + limit < n);
+    return *out ? 0 : oom(err);
+}
+
+size_t dp_engine_mock_count(dp_engine_t *e, int live_only)
+{
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    size_t n = 0;
+    int64_t now = dp_engine_now(e);
+    for (size_t i = 0; i < ix->n_mocks; i++) {
+        const dp_mock_t *m = ix->mocks[i];
+        if (live_only &&
+            (atomic_load(&m->closed_at) || (m->expire_at && now >= m->expire_at) ||
+             (m->use_limit && atomic_load(&m->use_counter) >= m->use_limit)))
+            continue;
+        n++;
+    }
+    dp_index_leave(e, slot);
+    return n;
+}
+
+/* ---- stores through the admin API --------------------------------------- */
+
+static int scope_arg(char scope, const char *owner, char *buf, size_t len,
+                     dp_err_t *err)
+{
+    if (scope != DP_SCOPE_GLOBAL && scope != DP_SCOPE_CHAIN &&
+        scope != DP_SCOPE_MOCK) {
+        dp_err_invalid(err, "scope", "expected global, chain or mock");
+        return -EINVAL;
+    }
+    if (scope != DP_SCOPE_GLOBAL && (owner == NULL || owner[0] == '\0' ||
+                                     strlen(owner) > 128)) {
+        dp_err_invalid(err, "owner",
+                       scope == DP_SCOPE_CHAIN ? "a chain store needs a chainId"
+                                               : "a mock store needs a mock id");
+        return -EINVAL;
+    }
+    dp_scope_name(buf, len, scope, owner);
+    return 0;
+}
+
+static const char *ns_or_default(const char *ns)
+{
+    return ns && ns[0] ? ns : "sandbox";
+}
+
+int dp_engine_store_get(dp_engine_t *e, const char *ns, char scope,
+                        const char *owner, const char *key, json_t **out,
+                        dp_err_t *err)
+{
+    *out = NULL;
+    char sc[200];
+    int rc = scope_arg(scope, owner, sc, sizeof(sc), err);
+    if (rc < 0)
+        return rc;
+    ns = ns_or_default(ns);
+    if (key == NULL)
+        *out = dp_stores_get_all(e->stores, ns, sc);
+    else
+        *out = dp_stores_get(e->stores, ns, sc, key);
+    if (*out == NULL) {
+        dp_err_set(err, 404, "not_found", "key", "no key %s in the %s store",
+                   key ? key : "", sc);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+int dp_engine_store_set(dp_engine_t *e, const char *ns, char scope,
+                        const char *owner, const char *key,
+                        const json_t *value, dp_err_t *err)
+{
+    char sc[200];
+    int rc = scope_arg(scope, owner, sc, sizeof(sc), err);
+    if (rc < 0)
+        return rc;
+    if (key == NULL || key[0] == '\0' || strlen(key) > 256) {
+        dp_err_invalid(err, "key", "expected a non-empty key");
+        return -EINVAL;
+    }
+    if (value == NULL) {
+        dp_err_invalid(err, "value", "required");
+        return -EINVAL;
+    }
+    ns = ns_or_default(ns);
+    char *txt = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *copy = json_deep_copy(value);
+    if (txt == NULL || copy == NULL) {
+        free(txt);
+        json_decref(copy);
+        return oom(err);
+    }
+    pthread_mutex_lock(&e->wmu);
+    dp_store_entry_t se = {ns, sc, key, txt};
+    rc = e->st->ops->store_put(e->st, &se, 1);
+    if (rc == 0)
+        rc = dp_stores_set(e->stores, ns, sc, key, copy, 0);
+    else
+        json_decref(copy);
+    pthread_mutex_unlock(&e->wmu);
+    free(txt);
+    return rc < 0 ? storage_failed(err, rc) : 0;
+}
+
+int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
+                           const char *owner, const char *key, dp_err_t *err)
+{
+    char sc[200];
+    int rc = scope_arg(scope, owner, sc, sizeof(sc), err);
+    if (rc < 0)
+        return rc;
+    ns = ns_or_default(ns);
+    pthread_mutex_lock(&e->wmu);
+    json_t *keys;
+    if (key) {
+        json_t *v = dp_stores_get(e->stores, ns, sc, key);
+        keys = v ? json_pack("[[sss]]", ns, sc, key) : json_array();
+        json_decref(v);
+    } else {
+        keys = dp_stores_keys(e->stores, ns, sc);
+    }
+    size_t n = json_array_size(keys);
+    if (n == 0) {
+        dp_err_set(err, 404, "not_found", "key", "no key %s in the %s store",
+                   key ? key : "", sc);
+        rc = -ENOENT;
+    } else {
+        dp_store_entry_t *se = calloc(n, sizeof(*se));
+        rc = se ? 0 : -ENOMEM;
+        for (size_t i = 0; se && i < n; i++)
+            se[i] = (dp_store_entry_t){
+                ns, sc, json_string_value(json_array_get(json_array_get(keys, i), 2)),
+                NULL};
+        if (rc == 0)
+            rc = e->st->ops->store_put(e->st, se, n);
+        if (rc == 0) {
+            for (size_t i = 0; i < n; i++)
+                dp_stores_del(e->stores, ns, sc, se[i].key);
+        } else {
+            rc = storage_failed(err, rc);
+        }
+        free(se);
+    }
+    json_decref(keys);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+/* ---- journal -------------------------------------------------------------- */
+
+int dp_engine_journal(dp_engine_t *e, const char *ns, size_t offset,
+                      size_t limit, json_t **out)
+{
+    *out = dp_ring_list(&e->journal, ns, offset, limit);
+    return *out ? 0 : -ENOMEM;
+}
+
+void dp_engine_journal_clear(dp_engine_t *e, const char *ns)
+{
+    dp_ring_clear(&e->journal, ns);
+}
+
+int dp_engine_unmatched(dp_engine_t *e, const char *ns, size_t offset,
+                        size_t limit, json_t **out)
+{
+    *out = dp_ring_list(&e->unmatched, ns, offset, limit);
+    return *out ? 0 : -ENOMEM;
+}
+
+void dp_engine_unmatched_clear(dp_engine_t *e, const char *ns)
+{
+    dp_ring_clear(&e->unmatched, ns);
+}
+
+int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
+{
+    if (ns == NULL || ns[0] == '\0') {
+        dp_err_invalid(err, "namespace", "required");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&e->wmu);
+    int rc = 0;
+    size_t n = 0;
+    dp_mock_t **gone = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*gone));
+    if (gone == NULL) {
+        rc = oom(err);
+        goto out;
+    }
+    DP_SMAP_FOREACH(&e->mocks, i)
+    {
+        dp_mock_t *m = e->mocks.ents[i].val;
+        if (strcmp(m->ns, ns) == 0)
+            gone[n++] = m;
+    }
+    for (size_t i = 0; i < n; i++)
+        dp_smap_del(&e->mocks, gone[i]->id);
+    dp_index_t *ix = dp_index_from_table(e);
+    if (ix == NULL)
+        rc = oom(err);
+    else if ((rc = e->st->ops->reset_ns(e->st, ns)) < 0) {
+        dp_index_free(ix);
+        rc = storage_failed(err, rc);
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            dp_smap_put(&e->mocks, gone[i]->id, gone[i], NULL);
+        goto out;
+    }
+    dp_index_swap(e, ix);
+    for (size_t i = 0; i < n; i++)
+        dp_mock_unref(gone[i]);
+    dp_stores_drop(e->stores, ns, NULL);
+    dp_ring_clear(&e->journal, ns);
+    dp_ring_clear(&e->unmatched, ns);
+out:
+    free(gone);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}

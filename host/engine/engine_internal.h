@@ -1,0 +1,346 @@
+/*
+ * Internals of the engine shared by its files (not part of any API).
+ *
+ * Ownership in one paragraph: the engine keeps a table of compiled mocks
+ * (id -> dp_mock_t) owned by the writer side; every published index holds its
+ * own reference to each mock it contains, so a mock outlives every index that
+ * can still hand it to a reader. The compiled fields of a dp_mock_t are
+ * immutable once published; its runtime fields (use_counter, last_use,
+ * closed_at, cursor, dirty) are atomics changed by any thread. The JSON text
+ * of a mock is owned by the writer side and touched only under the writer
+ * mutex.
+ */
+#ifndef DP_ENGINE_INTERNAL_H
+#define DP_ENGINE_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "expr.h"
+
+/* ---- String hash map (keys copied, values borrowed) -------------------- */
+
+typedef struct dp_smap_ent {
+    char *key; /* NULL: empty slot */
+    uint32_t hash;
+    void *val;
+} dp_smap_ent_t;
+
+typedef struct dp_smap {
+    dp_smap_ent_t *ents;
+    size_t cap; /* power of two, or 0 */
+    size_t n;
+} dp_smap_t;
+
+uint32_t dp_smap_hash(const char *s, size_t len);
+void *dp_smap_getn(const dp_smap_t *m, const char *key, size_t len);
+void *dp_smap_get(const dp_smap_t *m, const char *key);
+/* Inserts or replaces; returns the previous value through *old (may be NULL).
+ * 0 or -ENOMEM. */
+int dp_smap_put(dp_smap_t *m, const char *key, void *val, void **old);
+/* Removes key; returns its value or NULL. */
+void *dp_smap_del(dp_smap_t *m, const char *key);
+void dp_smap_free(dp_smap_t *m); /* frees keys and slots, not values */
+#define DP_SMAP_FOREACH(m, i)                                                  \
+    for (size_t i = 0; i < (m)->cap; i++)                                      \
+        if ((m)->ents[i].key != NULL)
+
+/* ---- Routes -------------------------------------------------------------
+ * A route is split on '/', empty segments dropped (so "/a/", "/a" and "//a"
+ * are the same route), each segment percent-decoded. Kinds: static text,
+ * ":name" (one segment, captured), "*" in the middle (one segment, not
+ * captured), "*" as the last segment (one or more remaining segments,
+ * captured as pathParam "*"). */
+
+enum { DP_SEG_STATIC = 0, DP_SEG_PARAM = 1, DP_SEG_STAR = 2, DP_SEG_REST = 3 };
+
+typedef struct dp_seg {
+    uint8_t kind;
+    char *text; /* static text or param name */
+} dp_seg_t;
+
+typedef struct dp_route {
+    dp_seg_t *segs;
+    size_t n;
+    /* specificity: more statics, then more params, then fewer wildcards */
+    uint16_t n_static, n_param, n_wild;
+} dp_route_t;
+
+#define DP_MAX_SEGS 64
+#define DP_MAX_SEG_BYTES 8192
+
+int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen);
+void dp_route_free(dp_route_t *r);
+
+/* A request path split into percent-decoded segments (one buffer). */
+typedef struct dp_path {
+    char *buf;
+    const char *seg[DP_MAX_SEGS];
+    size_t len[DP_MAX_SEGS];
+    size_t n;
+    int too_long; /* more than DP_MAX_SEGS segments or a raw NUL: matches
+                     nothing */
+} dp_path_t;
+
+int dp_path_split(const char *p, size_t len, dp_path_t *out);
+void dp_path_free(dp_path_t *p);
+
+struct dp_mock;
+typedef struct dp_trie dp_trie_t;
+
+dp_trie_t *dp_trie_new(void);
+int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, struct dp_mock *m);
+/* Appends every mock whose route matches path to *out (capacity cap);
+ * returns how many were found (may exceed cap: the extra are dropped). */
+size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
+                       struct dp_mock **out, size_t cap);
+void dp_trie_free(dp_trie_t *t);
+
+/* ---- Compiled mocks ----------------------------------------------------- */
+
+typedef struct dp_resp {
+    int status;
+    uint32_t delay_ms;
+    size_t n_headers;
+    char **hname; /* as written */
+    char **hvalue;
+    int has_ctype;
+    int is_error;
+    /* static body (precomputed once) or template */
+    dp_tmpl_t *tmpl; /* NULL when the body is static */
+    char *body;
+    size_t body_len;
+    const char *ctype; /* default Content-Type of the static body */
+} dp_resp_t;
+
+enum { DP_REPLY_ONE = 0, DP_REPLY_ONEOF = 1, DP_REPLY_PROXY = 2 };
+
+typedef struct dp_extract {
+    char scope; /* 'g', 'c', 'm' */
+    char *key;
+    dp_tmpl_t *t;
+} dp_extract_t;
+
+typedef struct dp_mcond {
+    dp_cond_t *c;
+    dp_cond_target_t where;
+} dp_mcond_t;
+
+struct dp_proto;
+
+typedef struct dp_mock {
+    atomic_int refs;
+    char *id;
+    char *ns;
+    char *chain_id; /* NULL when none */
+    const struct dp_proto *proto;
+    int64_t priority;
+    int64_t created_at;
+    int64_t expire_at; /* 0: no ttl */
+    int64_t use_limit; /* 0: unlimited */
+    uint64_t seq;      /* insertion order, tie-break after createdAt */
+
+    /* target (filled by the protocol handler) */
+    char *op;        /* NULL: any operation */
+    char *route_src; /* route or routePattern as written */
+    dp_route_t route;
+    regex_t *re; /* routePattern, else NULL */
+    dp_mcond_t *conds;
+    size_t n_conds;
+    int needs_body, needs_headers, needs_query;
+
+    /* reply */
+    int kind;
+    dp_resp_t *resps;
+    size_t n_resps;
+    int random; /* oneOf order random */
+    char *proxy_target;
+    dp_extract_t *ext;
+    size_t n_ext;
+
+    /* runtime state, any thread */
+    _Atomic int64_t use_counter;
+    _Atomic int64_t last_use;
+    _Atomic int64_t closed_at; /* 0: open */
+    _Atomic uint64_t cursor;
+    atomic_int dirty; /* counters changed since the last flush */
+
+    /* writer side only (under the writer mutex) */
+    char *json; /* compact stored JSON, server fields as of the last write */
+} dp_mock_t;
+
+void dp_mock_ref(dp_mock_t *m);
+void dp_mock_unref(dp_mock_t *m);
+
+/* ---- Protocol handlers -------------------------------------------------- */
+
+/* The request as the conditions and templates see it; built lazily. */
+typedef struct dp_reqctx {
+    const doppel_exchange_t *x;
+    json_t *body;       /* parsed once, on first need */
+    int body_tried;
+    json_t *hdr_first;  /* lower-case name -> first value */
+    json_t *hdr_all;    /* lower-case name -> [values] */
+    json_t *query;      /* name -> first value */
+} dp_reqctx_t;
+
+typedef struct dp_proto {
+    const char *name; /* the protocol section key: "http" */
+    /* Compiles the protocol section sec into m (op, route or re, conds,
+     * needs_*). field is the section's path prefix for errors ("http"). */
+    int (*compile)(const json_t *sec, const char *field, dp_mock_t *m,
+                   dp_err_t *err);
+    /* Builds the documents conditions on target `where` evaluate against. */
+    const json_t *(*doc)(dp_reqctx_t *rc, dp_cond_target_t where);
+} dp_proto_t;
+
+extern const dp_proto_t dp_proto_http;
+/* NULL when no handler exists for name. */
+const dp_proto_t *dp_proto_find(const char *name, size_t len);
+/* Index of a protocol in the handler table (index arrays are sized by it). */
+size_t dp_proto_slot(const dp_proto_t *p);
+#define DP_PROTO_MAX 8
+/* Known protocol section names, with or without a handler yet. */
+extern const char *const dp_proto_sections[];
+
+/* Request documents shared by protocol handlers. */
+const json_t *dp_reqctx_body(dp_reqctx_t *rc);
+const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc);
+const json_t *dp_reqctx_headers_all(dp_reqctx_t *rc);
+const json_t *dp_reqctx_query(dp_reqctx_t *rc);
+void dp_reqctx_free(dp_reqctx_t *rc);
+
+/* ---- Model: validation and compilation --------------------------------- */
+
+/* Validates mock (a JSON object) and returns the normalised stored object
+ * (*norm, new ref) and its compiled form (*out, refs = 1). keep: the stored
+ * object of the mock being patched, whose id, createdAt and runtime fields
+ * carry over (NULL for a put). now: clock. */
+int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
+                     int64_t now, json_t **norm, dp_mock_t **out,
+                     dp_err_t *err);
+/* Compiles an already normalised stored object (load path). */
+int dp_model_compile_stored(const json_t *stored, dp_mock_t **out,
+                            dp_err_t *err);
+/* Serialises a rendered payload into body bytes (malloc'd) and names the
+ * default Content-Type for its JSON type (NULL: no body). */
+int dp_payload_bytes(const json_t *v, char **body, size_t *len,
+                     const char **ctype);
+/* 1 if the JSON text of v mentions the request body ($.req / $.body). */
+int dp_json_mentions_body(const json_t *v);
+/* Server-set fields, stripped from input. */
+extern const char *const dp_server_fields[];
+void dp_uuid4(char out[37]);
+
+/* ---- Index -------------------------------------------------------------- */
+
+typedef struct dp_proto_ix {
+    dp_smap_t ops; /* operation -> dp_trie_t* */
+    dp_trie_t *any;
+    dp_mock_t **regex;
+    size_t n_regex, cap_regex;
+} dp_proto_ix_t;
+
+typedef struct dp_ns_ix {
+    dp_proto_ix_t *protos[DP_PROTO_MAX];
+} dp_ns_ix_t;
+
+typedef struct dp_index {
+    dp_smap_t ns; /* namespace -> dp_ns_ix_t* */
+    dp_mock_t **mocks;
+    size_t n_mocks;
+} dp_index_t;
+
+dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n);
+void dp_index_free(dp_index_t *ix);
+
+/* ---- Stores ------------------------------------------------------------- */
+
+typedef struct dp_stores dp_stores_t;
+
+dp_stores_t *dp_stores_new(void);
+void dp_stores_free(dp_stores_t *s);
+/* scope_name: "global", "chain:<id>", "mock:<id>". New ref or NULL. */
+json_t *dp_stores_get(dp_stores_t *s, const char *ns, const char *scope_name,
+                      const char *key);
+json_t *dp_stores_get_all(dp_stores_t *s, const char *ns,
+                          const char *scope_name);
+/* dirty: mark for dp_stores_take_dirty (request path). value stolen. */
+int dp_stores_set(dp_stores_t *s, const char *ns, const char *scope_name,
+                  const char *key, json_t *value, int dirty);
+int dp_stores_del(dp_stores_t *s, const char *ns, const char *scope_name,
+                  const char *key);
+int64_t dp_stores_incr(dp_stores_t *s, const char *ns, const char *scope_name,
+                       const char *key, int64_t step);
+/* Drops every store of ns (NULL scope_name) or one store. */
+void dp_stores_drop(dp_stores_t *s, const char *ns, const char *scope_name);
+/* Moves the dirty entries out: array of [ns, scope, key, value] ([ns, scope,
+ * key] when the key is gone). dp_stores_remark puts them back after a failed
+ * flush. */
+json_t *dp_stores_take_dirty(dp_stores_t *s);
+void dp_stores_remark(dp_stores_t *s, const json_t *entries);
+/* Every entry as [ns, scope, key] triples (for deleting a whole store). */
+json_t *dp_stores_keys(dp_stores_t *s, const char *ns, const char *scope_name);
+void dp_scope_name(char *buf, size_t len, char scope, const char *owner);
+
+/* ---- Journal rings ------------------------------------------------------ */
+
+typedef struct dp_ring_item {
+    char *text; /* "<namespace>\0<compact JSON>" */
+} dp_ring_item_t;
+
+typedef struct dp_ring {
+    pthread_mutex_t mu;
+    dp_ring_item_t *items; /* circular */
+    size_t cap, head, count; /* head: next write slot */
+    uint64_t total_seen;
+} dp_ring_t;
+
+int dp_ring_init(dp_ring_t *r, size_t cap);
+void dp_ring_destroy(dp_ring_t *r);
+/* Steals item (an object with "namespace"); keeps it as text. */
+void dp_ring_push(dp_ring_t *r, json_t *item);
+json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
+                     size_t limit);
+void dp_ring_clear(dp_ring_t *r, const char *ns);
+
+/* ---- The engine --------------------------------------------------------- */
+
+struct dp_engine {
+    dp_engine_cfg_t cfg;
+    dp_storage_t *st;
+
+    /* reader side: grace-period counters (see match_index.c) */
+    _Atomic(dp_index_t *) cur;
+    atomic_uint gp;
+    atomic_long readers[2];
+
+    /* writer side */
+    pthread_mutex_t wmu;
+    dp_smap_t mocks; /* id -> dp_mock_t* (one ref) */
+    uint64_t next_seq;
+
+    dp_stores_t *stores;
+    dp_ring_t journal;
+    dp_ring_t unmatched;
+
+    int64_t (*clock)(void *ud);
+    void *clock_ud;
+    atomic_ullong rng_seed;
+};
+
+int64_t dp_engine_now(dp_engine_t *e);
+/* Reader section: pins the published index. */
+dp_index_t *dp_index_enter(dp_engine_t *e, unsigned *slot);
+void dp_index_leave(dp_engine_t *e, unsigned slot);
+/* Writer (under wmu): builds an index of the mock table (NULL on ENOMEM),
+ * then publishes it and frees the old one after every reader that may hold
+ * it has left. */
+dp_index_t *dp_index_from_table(dp_engine_t *e);
+void dp_index_swap(dp_engine_t *e, dp_index_t *ix);
+
+#endif

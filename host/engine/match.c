@@ -1,0 +1,710 @@
+/*
+ * The request path: candidate lookup, ordering, conditions, state checks,
+ * the use-limit compare-and-swap, rendering, extract, the reply, and the
+ * journal / unmatched entries with near misses.
+ *
+ * Runs on any thread at once; never takes the writer mutex. It pins the
+ * published index for the duration of one call (match_index.c), reads the
+ * immutable compiled mocks, and changes only their atomics, the stores
+ * (short mutex) and the rings (short mutex).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "engine_internal.h"
+
+#define MAX_CANDS 256
+#define MAX_NEAR 5
+
+/* ---- ordering ------------------------------------------------------------ */
+
+/* priority (higher first), specificity (more static segments, then more
+ * params, then fewer wildcards; regex routes last), createdAt (newer first),
+ * then insertion order (newer first). */
+static int cand_cmp(const void *a, const void *b)
+{
+    const dp_mock_t *x = *(dp_mock_t *const *)a;
+    const dp_mock_t *y = *(dp_mock_t *const *)b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    int xr = x->re != NULL, yr = y->re != NULL;
+    if (xr != yr)
+        return xr - yr;
+    if (x->route.n_static != y->route.n_static)
+        return x->route.n_static > y->route.n_static ? -1 : 1;
+    if (x->route.n_param != y->route.n_param)
+        return x->route.n_param > y->route.n_param ? -1 : 1;
+    if (x->route.n_wild != y->route.n_wild)
+        return x->route.n_wild < y->route.n_wild ? -1 : 1;
+    if (x->created_at != y->created_at)
+        return x->created_at > y->created_at ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq > y->seq ? -1 : 1;
+    return 0;
+}
+
+/* ---- per-thread random numbers ----------------------------------------- */
+
+static _Thread_local uint64_t tl_rng;
+
+static uint64_t *thread_rng(dp_engine_t *e)
+{
+    if (tl_rng == 0) {
+        uint64_t s = atomic_fetch_add(&e->rng_seed, 0x9e3779b97f4a7c15ull);
+        tl_rng = s ? s : 0x2545f4914f6cdd1dull;
+    }
+    return &tl_rng;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+/* NULL when the mock may match now, else why not. */
+static const char *state_block(const dp_mock_t *m, int64_t now)
+{
+    if (atomic_load_explicit(&m->closed_at, memory_order_relaxed) != 0)
+        return "closed";
+    if (m->expire_at && now >= m->expire_at)
+        return "expired (ttl)";
+    if (m->use_limit &&
+        atomic_load_explicit(&m->use_counter, memory_order_relaxed) >=
+            m->use_limit)
+        return "used up (useLimiter)";
+    return NULL;
+}
+
+/* Takes one use; 0 when the limit was reached by someone else first. */
+static int take_use(dp_mock_t *m)
+{
+    if (m->use_limit == 0) {
+        atomic_fetch_add(&m->use_counter, 1);
+        return 1;
+    }
+    int64_t cur = atomic_load(&m->use_counter);
+    while (cur < m->use_limit) {
+        if (atomic_compare_exchange_weak(&m->use_counter, &cur, cur + 1))
+            return 1;
+    }
+    return 0;
+}
+
+static int conds_hold(const dp_mock_t *m, dp_reqctx_t *rc)
+{
+    char why[8];
+    for (size_t i = 0; i < m->n_conds; i++) {
+        const json_t *doc = m->proto->doc(rc, m->conds[i].where);
+        if (!dp_cond_eval(m->conds[i].c, doc, why, sizeof(why)))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- template environment ---------------------------------------------- */
+
+typedef struct menv {
+    dp_engine_t *e;
+    const char *ns;
+    const dp_mock_t *m;
+} menv_t;
+
+static int scope_of(const menv_t *me, dp_store_scope_t scope, char *buf,
+                    size_t len)
+{
+    if (scope == DP_SCOPE_CHAIN && me->m->chain_id == NULL)
+        return -1;
+    dp_scope_name(buf, len, (char)scope,
+                  scope == DP_SCOPE_CHAIN ? me->m->chain_id : me->m->id);
+    return 0;
+}
+
+static json_t *env_store_get(void *ud, dp_store_scope_t scope,
+                             const char *key)
+{
+    menv_t *me = ud;
+    char sc[200];
+    if (key == NULL || scope_of(me, scope, sc, sizeof(sc)) < 0)
+        return NULL;
+    return dp_stores_get(me->e->stores, me->ns, sc, key);
+}
+
+static int64_t env_store_incr(void *ud, dp_store_scope_t scope,
+                              const char *key, int64_t step)
+{
+    menv_t *me = ud;
+    char sc[200];
+    if (key == NULL || scope_of(me, scope, sc, sizeof(sc)) < 0)
+        return 0;
+    return dp_stores_incr(me->e->stores, me->ns, sc, key, step);
+}
+
+static json_t *path_params(const dp_mock_t *m, const dp_path_t *p)
+{
+    json_t *o = json_object();
+    if (o == NULL || m->re)
+        return o;
+    for (size_t i = 0; i < m->route.n && i < p->n; i++) {
+        const dp_seg_t *s = &m->route.segs[i];
+        if (s->kind == DP_SEG_PARAM) {
+            json_object_set_new(o, s->text,
+                                json_stringn_nocheck(p->seg[i], p->len[i]));
+        } else if (s->kind == DP_SEG_REST) {
+            /* the rest of the path, decoded segments joined by '/' */
+            size_t tot = 0;
+            for (size_t k = i; k < p->n; k++)
+                tot += p->len[k] + 1;
+            char *buf = malloc(tot + 1);
+            if (buf) {
+                size_t o2 = 0;
+                for (size_t k = i; k < p->n; k++) {
+                    if (k > i)
+                        buf[o2++] = '/';
+                    memcpy(buf + o2, p->seg[k], p->len[k]);
+                    o2 += p->len[k];
+                }
+                json_object_set_new(o, "*", json_stringn_nocheck(buf, o2));
+                free(buf);
+            }
+        }
+    }
+    return o;
+}
+
+/* ---- the reply ----------------------------------------------------------- */
+
+typedef struct reply_mem {
+    doppel_reply_t r;
+    doppel_kv_t *hdrs;
+    char *arena;
+} reply_mem_t;
+
+typedef struct hdr_src {
+    const char *name, *value;
+} hdr_src_t;
+
+static char *put(char **p, const char *s, size_t len)
+{
+    char *start = *p;
+    if (len)
+        memcpy(start, s, len);
+    start[len] = '\0';
+    *p += len + 1;
+    return start;
+}
+
+static reply_mem_t *reply_new(uint32_t kind, int status, const hdr_src_t *h,
+                              size_t nh, const char *body, size_t blen,
+                              const char *mock_id, const char *proxy)
+{
+    size_t need = blen + 1;
+    for (size_t i = 0; i < nh; i++)
+        need += strlen(h[i].name) + strlen(h[i].value) + 2;
+    need += (mock_id ? strlen(mock_id) : 0) + 1;
+    need += (proxy ? strlen(proxy) : 0) + 1;
+    reply_mem_t *rm = calloc(1, sizeof(*rm));
+    if (rm == NULL)
+        return NULL;
+    rm->arena = malloc(need);
+    rm->hdrs = calloc(nh ? nh : 1, sizeof(doppel_kv_t));
+    if (!rm->arena || !rm->hdrs) {
+        free(rm->arena);
+        free(rm->hdrs);
+        free(rm);
+        return NULL;
+    }
+    char *p = rm->arena;
+    for (size_t i = 0; i < nh; i++) {
+        size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
+        rm->hdrs[i].name.ptr = put(&p, h[i].name, nl);
+        rm->hdrs[i].name.len = nl;
+        rm->hdrs[i].value.ptr = put(&p, h[i].value, vl);
+        rm->hdrs[i].value.len = vl;
+    }
+    rm->r.size = sizeof(doppel_reply_t);
+    rm->r.kind = kind;
+    rm->r.status = status;
+    rm->r.headers = rm->hdrs;
+    rm->r.n_headers = nh;
+    rm->r.body = (const uint8_t *)put(&p, body ? body : "", blen);
+    rm->r.body_len = blen;
+    size_t ml = mock_id ? strlen(mock_id) : 0;
+    rm->r.mock_id.ptr = put(&p, mock_id ? mock_id : "", ml);
+    rm->r.mock_id.len = ml;
+    size_t pl = proxy ? strlen(proxy) : 0;
+    rm->r.proxy_target.ptr = put(&p, proxy ? proxy : "", pl);
+    rm->r.proxy_target.len = pl;
+    return rm;
+}
+
+void dp_engine_reply_free(doppel_reply_t *r)
+{
+    reply_mem_t *rm = (reply_mem_t *)r;
+    if (rm == NULL)
+        return;
+    free(rm->arena);
+    free(rm->hdrs);
+    free(rm);
+}
+
+/* Renders the winner's reply. */
+static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
+                           dp_reqctx_t *rc, const dp_path_t *path,
+                           int64_t now)
+{
+    if (m->kind == DP_REPLY_PROXY)
+        return reply_new(DOPPEL_REPLY_PROXY, 0, NULL, 0, NULL, 0, m->id,
+                         m->proxy_target);
+    uint64_t *rng = thread_rng(e);
+    const dp_resp_t *r = &m->resps[0];
+    if (m->kind == DP_REPLY_ONEOF) {
+        uint64_t i = m->random ? rng_next(rng)
+                               : atomic_fetch_add(&((dp_mock_t *)m)->cursor, 1);
+        r = &m->resps[i % m->n_resps];
+    }
+
+    json_t *pp = NULL;
+    menv_t me = {e, ns, m};
+    dp_tmpl_env_t env = {0};
+    if (r->tmpl || m->n_ext) {
+        pp = path_params(m, path);
+        env.req = m->needs_body ? dp_reqctx_body(rc) : NULL;
+        env.path_params = pp;
+        env.query_params = dp_reqctx_query(rc);
+        env.headers = dp_reqctx_headers_all(rc);
+        env.store_get = env_store_get;
+        env.store_incr = env_store_incr;
+        env.ud = &me;
+        env.rng = rng;
+        env.now = now;
+    }
+    /* extract first, so the response can show what this request stored */
+    for (size_t i = 0; i < m->n_ext; i++) {
+        const dp_extract_t *x = &m->ext[i];
+        char sc[200];
+        if (scope_of(&me, (dp_store_scope_t)x->scope, sc, sizeof(sc)) < 0)
+            continue;
+        json_t *v = dp_tmpl_render(x->t, &env);
+        if (v)
+            dp_stores_set(e->stores, ns, sc, x->key, v, 1);
+    }
+
+    char *dyn = NULL;
+    size_t blen = r->body_len;
+    const char *body = r->body;
+    const char *ctype = r->ctype;
+    if (r->tmpl) {
+        json_t *v = dp_tmpl_render(r->tmpl, &env);
+        if (v == NULL || dp_payload_bytes(v, &dyn, &blen, &ctype) < 0) {
+            json_decref(v);
+            json_decref(pp);
+            return NULL;
+        }
+        json_decref(v);
+        body = dyn;
+    }
+    json_decref(pp);
+
+    hdr_src_t stackh[16];
+    size_t nh = r->n_headers + 1;
+    hdr_src_t *h = nh <= 16 ? stackh : malloc(nh * sizeof(*h));
+    reply_mem_t *rm = NULL;
+    if (h) {
+        size_t k = 0;
+        for (size_t i = 0; i < r->n_headers; i++)
+            h[k++] = (hdr_src_t){r->hname[i], r->hvalue[i]};
+        if (!r->has_ctype && ctype)
+            h[k++] = (hdr_src_t){"Content-Type", ctype};
+        rm = reply_new(DOPPEL_REPLY_RESPONSE, r->status, h, k, body, blen,
+                       m->id, NULL);
+        if (rm) {
+            rm->r.delay_ms = r->delay_ms;
+            if (r->is_error)
+                rm->r.flags |= DOPPEL_REPLY_F_IS_ERROR;
+        }
+        if (h != stackh)
+            free(h);
+    }
+    free(dyn);
+    return rm;
+}
+
+/* ---- journal entries ------------------------------------------------------ */
+
+static int redacted(const char *lname)
+{
+    return !strcmp(lname, "authorization") || !strcmp(lname, "cookie") ||
+           !strcmp(lname, "x-api-key") || !strcmp(lname, "proxy-authorization");
+}
+
+/* A string value that is valid UTF-8, shortening a cut multi-byte tail. */
+static json_t *text_or_null(const char *s, size_t len)
+{
+    for (int back = 0; back < 4 && (size_t)back <= len; back++) {
+        json_t *v = json_stringn(s, len - (size_t)back);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
+static json_t *str_json(doppel_str_t s)
+{
+    json_t *v = s.ptr ? json_stringn(s.ptr, s.len) : json_string("");
+    return v ? v : json_string("");
+}
+
+static json_t *journal_entry(dp_engine_t *e, const doppel_exchange_t *x,
+                             const char *ns, int64_t now_ms)
+{
+    json_t *j = json_object();
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "time", json_real((double)now_ms / 1000.0));
+    json_object_set_new(j, "namespace", json_string(ns));
+    json_object_set_new(j, "protocol", str_json(x->protocol));
+    json_object_set_new(j, "method", str_json(x->operation));
+    doppel_str_t path = x->target;
+    const char *q = path.ptr ? memchr(path.ptr, '?', path.len) : NULL;
+    if (q)
+        path.len = (size_t)(q - path.ptr);
+    json_object_set_new(j, "path", str_json(path));
+    json_object_set_new(j, "requestId", str_json(x->request_id));
+    json_t *qo = json_object();
+    for (size_t i = 0; qo && i < x->n_params; i++) {
+        char *n = x->params[i].name.ptr
+                      ? strndup(x->params[i].name.ptr, x->params[i].name.len)
+                      : NULL;
+        json_t *v = json_stringn(x->params[i].value.ptr ? x->params[i].value.ptr
+                                                        : "",
+                                 x->params[i].value.len);
+        if (n && v && json_object_get(qo, n) == NULL)
+            json_object_set_new(qo, n, v);
+        else
+            json_decref(v);
+        free(n);
+    }
+    json_object_set_new(j, "query", qo);
+    json_t *ho = json_object();
+    for (size_t i = 0; ho && i < x->n_metadata; i++) {
+        const doppel_kv_t *kv = &x->metadata[i];
+        char *n = kv->name.ptr ? strndup(kv->name.ptr, kv->name.len) : NULL;
+        if (n == NULL || strlen(n) != kv->name.len) {
+            free(n);
+            continue;
+        }
+        for (char *p = n; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        json_t *v = redacted(n) ? json_string("[REDACTED]")
+                                : json_stringn(kv->value.ptr ? kv->value.ptr
+                                                             : "",
+                                               kv->value.len);
+        if (v == NULL)
+            v = json_string("[binary]");
+        json_t *prev = json_object_get(ho, n);
+        if (prev == NULL) {
+            json_object_set_new(ho, n, v);
+        } else if (json_is_array(prev)) {
+            json_array_append_new(prev, v);
+        } else {
+            json_object_set_new(ho, n, json_pack("[Oo]", prev, v));
+        }
+        free(n);
+    }
+    json_object_set_new(j, "headers", ho);
+    size_t blen = x->body_len;
+    int trunc = blen > e->cfg.journal_body_max;
+    if (trunc)
+        blen = e->cfg.journal_body_max;
+    json_t *b = x->body ? text_or_null((const char *)x->body, blen) : NULL;
+    if (b == NULL && x->body && blen) {
+        /* not text: keep the (truncated) bytes as base64 */
+        static const char al[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char *out = malloc((blen + 2) / 3 * 4 + 1);
+        if (out) {
+            size_t o = 0;
+            for (size_t i = 0; i < blen; i += 3) {
+                uint32_t v = (uint32_t)x->body[i] << 16;
+                if (i + 1 < blen)
+                    v |= (uint32_t)x->body[i + 1] << 8;
+                if (i + 2 < blen)
+                    v |= x->body[i + 2];
+                out[o++] = al[(v >> 18) & 63];
+                out[o++] = al[(v >> 12) & 63];
+                out[o++] = i + 1 < blen ? al[(v >> 6) & 63] : '=';
+                out[o++] = i + 2 < blen ? al[v & 63] : '=';
+            }
+            out[o] = '\0';
+            b = json_string(out);
+            free(out);
+            json_object_set_new(j, "bodyEncoding", json_string("base64"));
+        }
+    }
+    json_object_set_new(j, "body", b ? b : json_string(""));
+    json_object_set_new(j, "bodySize", json_integer((json_int_t)x->body_len));
+    json_object_set_new(j, "truncated", json_boolean(trunc));
+    return j;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- near misses ------------------------------------------------------- */
+
+static json_t *near_item(const dp_mock_t *m)
+{
+    return json_pack("{s:s, s:s, s:I, s:[]}", "mockId", m->id, "route",
+                     m->route_src ? m->route_src : "", "priority",
+                     (json_int_t)m->priority, "failed");
+}
+
+static void add_failed(json_t *item, const char *where, const char *path,
+                       const char *reason)
+{
+    json_t *f = json_pack("{s:s, s:s, s:s}", "where", where, "path",
+                          path ? path : "", "reason", reason ? reason : "");
+    json_array_append_new(json_object_get(item, "failed"), f);
+}
+
+static const char *where_name(dp_cond_target_t w)
+{
+    return w == DP_COND_HEADER ? "header" : w == DP_COND_QUERY ? "query"
+                                                                : "body";
+}
+
+static json_t *cond_miss(const dp_mock_t *m, dp_reqctx_t *rc)
+{
+    json_t *it = near_item(m);
+    if (it == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->n_conds; i++) {
+        char why[256] = "";
+        const json_t *doc = m->proto->doc(rc, m->conds[i].where);
+        if (!dp_cond_eval(m->conds[i].c, doc, why, sizeof(why)))
+            add_failed(it, where_name(m->conds[i].where),
+                       dp_cond_path(m->conds[i].c), why);
+    }
+    return it;
+}
+
+/* ---- the match ----------------------------------------------------------- */
+
+static size_t gather(const dp_proto_ix_t *pi, const char *op, size_t oplen,
+                     const dp_path_t *path, const char *rawpath,
+                     dp_mock_t **c, size_t cap)
+{
+    size_t n = 0;
+    const dp_trie_t *t = op ? dp_smap_getn(&pi->ops, op, oplen) : NULL;
+    if (t) {
+        size_t f = dp_trie_collect(t, path, c, cap);
+        n = f < cap ? f : cap;
+    }
+    if (pi->any && n < cap) {
+        size_t f = dp_trie_collect(pi->any, path, c + n, cap - n);
+        n += f < cap - n ? f : cap - n;
+    }
+    for (size_t i = 0; i < pi->n_regex && n < cap; i++) {
+        const dp_mock_t *m = pi->regex[i];
+        if (m->op && (op == NULL || strlen(m->op) != oplen ||
+                      memcmp(m->op, op, oplen) != 0))
+            continue;
+        if (regexec(m->re, rawpath, 0, NULL, 0) == 0)
+            c[n++] = pi->regex[i];
+    }
+    return n;
+}
+
+int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
+                    doppel_reply_t **out)
+{
+    *out = NULL;
+    if (e == NULL || x == NULL)
+        return -EINVAL;
+    int64_t t0 = mono_us();
+    int64_t now = dp_engine_now(e);
+    char nsbuf[160];
+    const char *ns = "sandbox";
+    if (x->ns.ptr && x->ns.len) {
+        if (x->ns.len >= sizeof(nsbuf) || memchr(x->ns.ptr, 0, x->ns.len))
+            return -EINVAL;
+        memcpy(nsbuf, x->ns.ptr, x->ns.len);
+        nsbuf[x->ns.len] = '\0';
+        ns = nsbuf;
+    }
+    const dp_proto_t *proto =
+        x->protocol.ptr ? dp_proto_find(x->protocol.ptr, x->protocol.len)
+                        : NULL;
+    const char *tp = x->target.ptr ? x->target.ptr : "";
+    size_t tl = x->target.ptr ? x->target.len : 0;
+    const char *qm = memchr(tp, '?', tl);
+    if (qm)
+        tl = (size_t)(qm - tp);
+    char *rawpath = strndup(tp, tl);
+    dp_path_t path;
+    if (rawpath == NULL || dp_path_split(tp, tl, &path) < 0) {
+        free(rawpath);
+        return -ENOMEM;
+    }
+    /* methods compare upper-case */
+    char opbuf[40];
+    const char *op = NULL;
+    size_t oplen = 0;
+    if (x->operation.ptr && x->operation.len &&
+        x->operation.len < sizeof(opbuf)) {
+        for (size_t i = 0; i < x->operation.len; i++) {
+            char ch = x->operation.ptr[i];
+            opbuf[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+        }
+        oplen = x->operation.len;
+        opbuf[oplen] = '\0';
+        op = opbuf;
+    }
+
+    dp_reqctx_t rc = {.x = x};
+    dp_mock_t *cands[MAX_CANDS];
+    size_t nc = 0;
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    const dp_proto_ix_t *pi = NULL;
+    if (proto) {
+        const dp_ns_ix_t *nsx = dp_smap_get(&ix->ns, ns);
+        if (nsx)
+            pi = nsx->protos[dp_proto_slot(proto)];
+    }
+    if (pi)
+        nc = gather(pi, op, oplen, &path, rawpath, cands, MAX_CANDS);
+    if (nc > 1)
+        qsort(cands, nc, sizeof(cands[0]), cand_cmp);
+
+    dp_mock_t *win = NULL;
+    const dp_mock_t *cond_fail[MAX_NEAR];
+    const dp_mock_t *state_fail[MAX_NEAR];
+    const char *state_why[MAX_NEAR];
+    size_t ncf = 0, nsf = 0;
+    for (size_t i = 0; i < nc && win == NULL; i++) {
+        dp_mock_t *m = cands[i];
+        const char *blk = state_block(m, now);
+        if (blk) {
+            if (nsf < MAX_NEAR) {
+                state_why[nsf] = blk;
+                state_fail[nsf++] = m;
+            }
+            continue;
+        }
+        if (!conds_hold(m, &rc)) {
+            if (ncf < MAX_NEAR)
+                cond_fail[ncf++] = m;
+            continue;
+        }
+        if (!take_use(m)) {
+            if (nsf < MAX_NEAR) {
+                state_why[nsf] = "used up (useLimiter)";
+                state_fail[nsf++] = m;
+            }
+            continue;
+        }
+        win = m;
+    }
+
+    reply_mem_t *rm = NULL;
+    json_t *entry = journal_entry(e, x, ns, wall_ms());
+    if (win) {
+        atomic_store_explicit(&win->last_use, now, memory_order_relaxed);
+        atomic_store_explicit(&win->dirty, 1, memory_order_release);
+        rm = render(e, ns, win, &rc, &path, now);
+        if (entry && rm) {
+            json_object_set_new(entry, "status", json_integer(rm->r.status));
+            json_object_set_new(entry, "mockId", json_string(win->id));
+        }
+    } else {
+        json_t *near = json_array();
+        for (size_t i = 0; near && i < ncf; i++)
+            json_array_append_new(near, cond_miss(cond_fail[i], &rc));
+        /* same path, another method */
+        if (pi && op && json_array_size(near) < MAX_NEAR) {
+            DP_SMAP_FOREACH(&pi->ops, k)
+            {
+                const char *other = pi->ops.ents[k].key;
+                if (strcmp(other, op) == 0)
+                    continue;
+                dp_mock_t *oc[MAX_NEAR];
+                size_t f = dp_trie_collect(pi->ops.ents[k].val, &path, oc,
+                                           MAX_NEAR);
+                for (size_t j = 0; j < f && j < MAX_NEAR &&
+                                   json_array_size(near) < MAX_NEAR;
+                     j++) {
+                    json_t *it = near_item(oc[j]);
+                    char why[96];
+                    snprintf(why, sizeof(why), "expects %s, got %s", other, op);
+                    add_failed(it, "method", "", why);
+                    json_array_append_new(near, it);
+                }
+            }
+        }
+        for (size_t i = 0; near && i < nsf && json_array_size(near) < MAX_NEAR;
+             i++) {
+            json_t *it = near_item(state_fail[i]);
+            add_failed(it, "state", "", state_why[i]);
+            json_array_append_new(near, it);
+        }
+        if (near == NULL)
+            near = json_array();
+        json_t *body = json_pack(
+            "{s:s, s:s, s:o, s:{s:o, s:o}, s:O}", "error", "no mock matched",
+            "code", "not_found", "request_id", str_json(x->request_id),
+            "request", "method", str_json(x->operation), "path",
+            str_json((doppel_str_t){tp, tl}), "nearMisses", near);
+        char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (txt) {
+            hdr_src_t h = {"Content-Type", "application/json"};
+            rm = reply_new(DOPPEL_REPLY_NO_MATCH, 404, &h, 1, txt,
+                           strlen(txt), NULL, NULL);
+            free(txt);
+        }
+        if (entry) {
+            json_object_set_new(entry, "status", json_integer(404));
+            json_object_set_new(entry, "nearMisses", near);
+        } else {
+            json_decref(near);
+        }
+    }
+    dp_index_leave(e, slot);
+
+    if (entry) {
+        json_object_set_new(entry, "latencyUs",
+                            json_integer(mono_us() - t0));
+        dp_ring_push(win ? &e->journal : &e->unmatched, entry);
+    }
+    dp_reqctx_free(&rc);
+    dp_path_free(&path);
+    free(rawpath);
+    if (rm == NULL)
+        return -ENOMEM;
+    *out = &rm->r;
+    return 0;
+}

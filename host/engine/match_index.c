@@ -1,0 +1,169 @@
+/*
+ * The compiled match index and its publication.
+ *
+ * Structure: namespace (hash) -> protocol (slot of the handler table) ->
+ * operation (hash of method -> route trie, plus one "any operation" trie)
+ * and a list of regex-routed mocks per (namespace, protocol). The index
+ * holds one reference to each mock it contains and is never changed once
+ * published.
+ *
+ * Publication is a small grace-period scheme (a two-counter SRCU):
+ *   reader: slot = gp & 1; readers[slot]++; ix = cur; ... readers[slot]--;
+ *   writer: cur = new; then twice { gp++; wait until readers[old slot]
+ *           == 0 }; free the old index.
+ * With sequentially consistent atomics, a reader that incremented a counter
+ * after the writer saw it at zero loads cur after the writer stored the new
+ * index, so it can only hold the new one; waiting on both slots (two flips)
+ * covers readers that entered on either parity. Readers never block; a writer
+ * waits only for readers already inside (each a single match).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+static dp_proto_ix_t *proto_ix(dp_index_t *ix, const char *ns,
+                               const dp_proto_t *p)
+{
+    dp_ns_ix_t *n = dp_smap_get(&ix->ns, ns);
+    if (n == NULL) {
+        n = calloc(1, sizeof(*n));
+        if (n == NULL || dp_smap_put(&ix->ns, ns, n, NULL) < 0) {
+            free(n);
+            return NULL;
+        }
+    }
+    size_t slot = dp_proto_slot(p);
+    if (n->protos[slot] == NULL)
+        n->protos[slot] = calloc(1, sizeof(dp_proto_ix_t));
+    return n->protos[slot];
+}
+
+static int add_mock(dp_index_t *ix, dp_mock_t *m)
+{
+    dp_proto_ix_t *pi = proto_ix(ix, m->ns, m->proto);
+    if (pi == NULL)
+        return -ENOMEM;
+    if (m->re) {
+        if (pi->n_regex == pi->cap_regex) {
+            size_t nc = pi->cap_regex ? pi->cap_regex * 2 : 4;
+            dp_mock_t **na = realloc(pi->regex, nc * sizeof(*na));
+            if (na == NULL)
+                return -ENOMEM;
+            pi->regex = na;
+            pi->cap_regex = nc;
+        }
+        pi->regex[pi->n_regex++] = m;
+        return 0;
+    }
+    dp_trie_t *t;
+    if (m->op == NULL) {
+        if (pi->any == NULL && (pi->any = dp_trie_new()) == NULL)
+            return -ENOMEM;
+        t = pi->any;
+    } else {
+        t = dp_smap_get(&pi->ops, m->op);
+        if (t == NULL) {
+            t = dp_trie_new();
+            if (t == NULL || dp_smap_put(&pi->ops, m->op, t, NULL) < 0) {
+                dp_trie_free(t);
+                return -ENOMEM;
+            }
+        }
+    }
+    return dp_trie_insert(t, &m->route, m);
+}
+
+dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n)
+{
+    dp_index_t *ix = calloc(1, sizeof(*ix));
+    if (ix == NULL)
+        return NULL;
+    ix->mocks = malloc((n ? n : 1) * sizeof(dp_mock_t *));
+    if (ix->mocks == NULL) {
+        free(ix);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dp_mock_ref(mocks[i]);
+        ix->mocks[ix->n_mocks++] = mocks[i];
+        if (add_mock(ix, mocks[i]) < 0) {
+            dp_index_free(ix);
+            return NULL;
+        }
+    }
+    return ix;
+}
+
+static void proto_ix_free(dp_proto_ix_t *pi)
+{
+    DP_SMAP_FOREACH(&pi->ops, i)
+    dp_trie_free(pi->ops.ents[i].val);
+    dp_smap_free(&pi->ops);
+    dp_trie_free(pi->any);
+    free(pi->regex);
+    free(pi);
+}
+
+void dp_index_free(dp_index_t *ix)
+{
+    if (ix == NULL)
+        return;
+    DP_SMAP_FOREACH(&ix->ns, i)
+    {
+        dp_ns_ix_t *n = ix->ns.ents[i].val;
+        for (size_t k = 0; k < DP_PROTO_MAX; k++)
+            if (n->protos[k])
+                proto_ix_free(n->protos[k]);
+        free(n);
+    }
+    dp_smap_free(&ix->ns);
+    for (size_t i = 0; i < ix->n_mocks; i++)
+        dp_mock_unref(ix->mocks[i]);
+    free(ix->mocks);
+    free(ix);
+}
+
+dp_index_t *dp_index_enter(dp_engine_t *e, unsigned *slot)
+{
+    unsigned s = atomic_load(&e->gp) & 1u;
+    atomic_fetch_add(&e->readers[s], 1);
+    *slot = s;
+    return atomic_load(&e->cur);
+}
+
+void dp_index_leave(dp_engine_t *e, unsigned slot)
+{
+    atomic_fetch_sub(&e->readers[slot], 1);
+}
+
+static void wait_readers(dp_engine_t *e)
+{
+    for (int flip = 0; flip < 2; flip++) {
+        unsigned old = atomic_fetch_add(&e->gp, 1) & 1u;
+        while (atomic_load(&e->readers[old]) != 0)
+            sched_yield();
+    }
+}
+
+dp_index_t *dp_index_from_table(dp_engine_t *e)
+{
+    dp_mock_t **arr = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*arr));
+    if (arr == NULL)
+        return NULL;
+    size_t n = 0;
+    DP_SMAP_FOREACH(&e->mocks, i)
+    arr[n++] = e->mocks.ents[i].val;
+    dp_index_t *ix = dp_index_build(arr, n);
+    free(arr);
+    return ix;
+}
+
+void dp_index_swap(dp_engine_t *e, dp_index_t *ix)
+{
+    dp_index_t *old = atomic_exchange(&e->cur, ix);
+    wait_readers(e);
+    dp_index_free(old);
+}

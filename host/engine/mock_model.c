@@ -1,0 +1,802 @@
+/*
+ * The mock model: validation of a mock JSON object, its normalised stored
+ * form (server-set fields filled in) and its compiled form (dp_mock_t).
+ *
+ * Every rule reports the field path at fault ("response.statusCode",
+ * "oneOf.responses[1].payload.user") so that a client can point at it.
+ * Compilation happens once, when a mock is stored or loaded; the request
+ * path only evaluates what is compiled here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "engine_internal.h"
+
+const char *const dp_server_fields[] = {"createdAt", "lastUse", "expireAt",
+                                        "closedAt", "useCounter", "_meta",
+                                        NULL};
+
+const char *const dp_proto_sections[] = {"http", "grpc", "graphql", "soap",
+                                         "sse", "socket", "kafka",
+                                         "rabbitmq", "mcp", NULL};
+
+#define MAX_ID 128
+#define MAX_DELAY_MS 300000
+
+void dp_uuid4(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        /* getrandom on Linux >= 3.17 does not fail for 16 bytes; keep a
+         * fallback that is still unique within the process */
+        static _Atomic uint64_t ctr;
+        uint64_t v = atomic_fetch_add(&ctr, 1) ^ (uint64_t)(uintptr_t)out;
+        memcpy(b, &v, 8);
+        memcpy(b + 8, &v, 8);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hx[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hx[b[i] >> 4];
+        out[o++] = hx[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+void dp_mock_ref(dp_mock_t *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+static void resp_free(dp_resp_t *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->hname[i]);
+        free(r->hvalue[i]);
+    }
+    free(r->hname);
+    free(r->hvalue);
+    dp_tmpl_free(r->tmpl);
+    free(r->body);
+}
+
+static void mock_free(dp_mock_t *m)
+{
+    free(m->id);
+    free(m->ns);
+    free(m->chain_id);
+    free(m->op);
+    free(m->route_src);
+    dp_route_free(&m->route);
+    if (m->re) {
+        regfree(m->re);
+        free(m->re);
+    }
+    for (size_t i = 0; i < m->n_conds; i++)
+        dp_cond_free(m->conds[i].c);
+    free(m->conds);
+    for (size_t i = 0; i < m->n_resps; i++)
+        resp_free(&m->resps[i]);
+    free(m->resps);
+    free(m->proxy_target);
+    for (size_t i = 0; i < m->n_ext; i++) {
+        free(m->ext[i].key);
+        dp_tmpl_free(m->ext[i].t);
+    }
+    free(m->ext);
+    free(m->json);
+    free(m);
+}
+
+void dp_mock_unref(dp_mock_t *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        mock_free(m);
+}
+
+static int mentions_body_str(const char *s)
+{
+    return strstr(s, "$.req") != NULL || strstr(s, "$.body") != NULL;
+}
+
+int dp_json_mentions_body(const json_t *v)
+{
+    if (json_is_string(v))
+        return mentions_body_str(json_string_value(v));
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *it;
+        json_array_foreach(v, i, it) if (dp_json_mentions_body(it)) return 1;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *it;
+        json_object_foreach((json_t *)v, k, it) if (dp_json_mentions_body(it))
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- small validators --------------------------------------------------- */
+
+/* "prefix.name" (or "name"), truncated to len - 1 bytes. */
+static void join(char *buf, size_t len, const char *prefix, const char *name)
+{
+    size_t o = 0;
+    const char *parts[3] = {prefix && prefix[0] ? prefix : "",
+                            prefix && prefix[0] ? "." : "", name};
+    for (int p = 0; p < 3; p++)
+        for (const char *c = parts[p]; *c && o + 1 < len; c++)
+            buf[o++] = *c;
+    buf[o] = '\0';
+}
+
+static int get_int(const json_t *o, const char *key, const char *prefix,
+                   int64_t lo, int64_t hi, int64_t def, int64_t *out,
+                   dp_err_t *err)
+{
+    char f[256];
+    const json_t *v = json_object_get(o, key);
+    *out = def;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    join(f, sizeof(f), prefix, key);
+    if (!json_is_integer(v)) {
+        dp_err_invalid(err, f, "expected an integer");
+        return -EINVAL;
+    }
+    int64_t x = json_integer_value(v);
+    if (x < lo || x > hi) {
+        dp_err_invalid(err, f, "must be between %lld and %lld",
+                       (long long)lo, (long long)hi);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 && *s != '\t')
+            return 1;
+    return 0;
+}
+
+static int is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", c))
+            return 0;
+    }
+    return 1;
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Standard or URL-safe alphabet, padding optional. -EINVAL on bad input. */
+static int b64_decode(const char *s, char **out, size_t *olen)
+{
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return -EINVAL;
+    char *b = malloc(n / 4 * 3 + 3);
+    if (b == NULL)
+        return -ENOMEM;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0) {
+            free(b);
+            return -EINVAL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            b[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    *out = b;
+    *olen = o;
+    return 0;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static int add_header(dp_resp_t *r, const char *name, const char *value)
+{
+    char **hn = realloc(r->hname, (r->n_headers + 1) * sizeof(char *));
+    if (hn == NULL)
+        return -ENOMEM;
+    r->hname = hn;
+    char **hv = realloc(r->hvalue, (r->n_headers + 1) * sizeof(char *));
+    if (hv == NULL)
+        return -ENOMEM;
+    r->hvalue = hv;
+    r->hname[r->n_headers] = strdup(name);
+    r->hvalue[r->n_headers] = strdup(value);
+    r->n_headers++;
+    if (!r->hname[r->n_headers - 1] || !r->hvalue[r->n_headers - 1])
+        return -ENOMEM;
+    if (strcasecmp(name, "content-type") == 0)
+        r->has_ctype = 1;
+    return 0;
+}
+
+static int compile_headers(const json_t *h, const char *prefix, dp_resp_t *r,
+                           dp_err_t *err)
+{
+    char f[256];
+    join(f, sizeof(f), prefix, "headers");
+    if (h == NULL || json_is_null(h))
+        return 0;
+    if (!json_is_object(h)) {
+        dp_err_invalid(err, f, "expected an object of name: value");
+        return -EINVAL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)h, k, v)
+    {
+        char hf[256];
+        join(hf, sizeof(hf), f, k);
+        if (!is_token(k)) {
+            dp_err_invalid(err, hf, "not a valid header name");
+            return -EINVAL;
+        }
+        size_t nv = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; i < nv; i++) {
+            const json_t *it = json_is_array(v) ? json_array_get(v, i) : v;
+            char buf[64];
+            const char *s;
+            if (json_is_string(it))
+                s = json_string_value(it);
+            else if (json_is_integer(it)) {
+                snprintf(buf, sizeof(buf), "%lld",
+                         (long long)json_integer_value(it));
+                s = buf;
+            } else {
+                dp_err_invalid(err, hf, "expected a string or an array of "
+                                        "strings");
+                return -EINVAL;
+            }
+            if (has_ctl(s)) {
+                dp_err_invalid(err, hf, "control characters are not allowed "
+                                        "in header values");
+                return -EINVAL;
+            }
+            if (add_header(r, k, s) < 0) {
+                dp_err_set(err, 500, "internal", hf, "out of memory");
+                return -ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Serialises a rendered payload into body bytes; the Content-Type default
+ * follows its JSON type. */
+int dp_payload_bytes(const json_t *v, char **body, size_t *len,
+                     const char **ctype)
+{
+    if (v == NULL || json_is_null(v)) {
+        *body = NULL;
+        *len = 0;
+        *ctype = v ? "application/json" : NULL;
+        if (v) {
+            *body = strdup("null");
+            *len = 4;
+            return *body ? 0 : -ENOMEM;
+        }
+        return 0;
+    }
+    if (json_is_string(v)) {
+        *len = json_string_length(v);
+        *body = malloc(*len + 1);
+        if (*body == NULL)
+            return -ENOMEM;
+        memcpy(*body, json_string_value(v), *len);
+        (*body)[*len] = '\0';
+        *ctype = "text/plain; charset=utf-8";
+        return 0;
+    }
+    *body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (*body == NULL)
+        return -ENOMEM;
+    *len = strlen(*body);
+    *ctype = "application/json";
+    return 0;
+}
+
+static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
+                            dp_err_t *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (!json_is_object(o)) {
+        dp_err_invalid(err, prefix, "expected an object");
+        return -EINVAL;
+    }
+    int64_t v;
+    if (get_int(o, "statusCode", prefix, 100, 599, 200, &v, err) < 0)
+        return -EINVAL;
+    r->status = (int)v;
+    if (get_int(o, "delay", prefix, 0, MAX_DELAY_MS, 0, &v, err) < 0)
+        return -EINVAL;
+    r->delay_ms = (uint32_t)v;
+    const json_t *ie = json_object_get(o, "isError");
+    if (ie && !json_is_boolean(ie) && !json_is_null(ie)) {
+        char f[256];
+        join(f, sizeof(f), prefix, "isError");
+        dp_err_invalid(err, f, "expected a boolean");
+        return -EINVAL;
+    }
+    r->is_error = json_is_true(ie);
+    int rc = compile_headers(json_object_get(o, "headers"), prefix, r, err);
+    if (rc < 0)
+        return rc;
+
+    char f[256];
+    const json_t *payload = json_object_get(o, "payload");
+    const json_t *dec = json_object_get(o, "decode");
+    if (dec && !json_is_null(dec)) {
+        join(f, sizeof(f), prefix, "decode");
+        if (!json_is_string(dec) ||
+            strcmp(json_string_value(dec), "base64") != 0) {
+            dp_err_invalid(err, f, "the only decoding is \"base64\"");
+            return -EINVAL;
+        }
+        join(f, sizeof(f), prefix, "payload");
+        if (!json_is_string(payload)) {
+            dp_err_invalid(err, f, "decode base64 needs a base64 string");
+            return -EINVAL;
+        }
+        rc = b64_decode(json_string_value(payload), &r->body, &r->body_len);
+        if (rc == -EINVAL) {
+            dp_err_invalid(err, f, "not valid base64");
+            return rc;
+        }
+        if (rc < 0) {
+            dp_err_set(err, 500, "internal", f, "out of memory");
+            return rc;
+        }
+        r->ctype = "application/octet-stream";
+        return 0;
+    }
+    if (payload == NULL)
+        return 0; /* empty body */
+    join(f, sizeof(f), prefix, "payload");
+    rc = dp_tmpl_compile(payload, f, &r->tmpl, err);
+    if (rc < 0) {
+        r->tmpl = NULL;
+        if (err && err->status == 0)
+            dp_err_invalid(err, f, "invalid template");
+        return rc;
+    }
+    if (dp_tmpl_is_static(r->tmpl)) {
+        /* rendered once: a static template may still hold "$$" escapes */
+        uint64_t rng = 0x9e3779b97f4a7c15ull;
+        dp_tmpl_env_t env = {0};
+        env.rng = &rng;
+        json_t *out = dp_tmpl_render(r->tmpl, &env);
+        if (out == NULL) {
+            dp_err_set(err, 500, "internal", f, "out of memory");
+            return -ENOMEM;
+        }
+        rc = dp_payload_bytes(out, &r->body, &r->body_len, &r->ctype);
+        json_decref(out);
+        dp_tmpl_free(r->tmpl);
+        r->tmpl = NULL;
+        if (rc < 0) {
+            dp_err_set(err, 500, "internal", f, "out of memory");
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- the whole mock ----------------------------------------------------- */
+
+static dp_mock_t *mock_new(void)
+{
+    dp_mock_t *m = calloc(1, sizeof(*m));
+    if (m)
+        atomic_init(&m->refs, 1);
+    return m;
+}
+
+static int oom(dp_err_t *err)
+{
+    dp_err_set(err, 500, "internal", "", "out of memory");
+    return -ENOMEM;
+}
+
+static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
+{
+    const json_t *resp = json_object_get(o, "response");
+    const json_t *one = json_object_get(o, "oneOf");
+    const json_t *proxy = json_object_get(o, "proxy");
+    int n = (resp != NULL) + (one != NULL) + (proxy != NULL);
+    if (n != 1) {
+        dp_err_invalid(err, n ? (one ? "oneOf" : "proxy") : "response",
+                       "a mock needs exactly one of response, oneOf, proxy");
+        return -EINVAL;
+    }
+    if (resp) {
+        m->kind = DP_REPLY_ONE;
+        m->resps = calloc(1, sizeof(dp_resp_t));
+        if (m->resps == NULL)
+            return oom(err);
+        m->n_resps = 1;
+        return compile_response(resp, "response", &m->resps[0], err);
+    }
+    if (proxy) {
+        m->kind = DP_REPLY_PROXY;
+        const json_t *t = json_object_get(proxy, "target");
+        if (!json_is_object(proxy)) {
+            dp_err_invalid(err, "proxy", "expected an object {target}");
+            return -EINVAL;
+        }
+        if (!json_is_string(t) ||
+            (strncmp(json_string_value(t), "http://", 7) != 0 &&
+             strncmp(json_string_value(t), "https://", 8) != 0) ||
+            has_ctl(json_string_value(t))) {
+            dp_err_invalid(err, "proxy.target",
+                           "expected an http:// or https:// URL");
+            return -EINVAL;
+        }
+        m->proxy_target = strdup(json_string_value(t));
+        return m->proxy_target ? 0 : oom(err);
+    }
+    m->kind = DP_REPLY_ONEOF;
+    if (!json_is_object(one)) {
+        dp_err_invalid(err, "oneOf", "expected an object {order, responses}");
+        return -EINVAL;
+    }
+    const json_t *ord = json_object_get(one, "order");
+    if (ord && !json_is_null(ord)) {
+        const char *s = json_is_string(ord) ? json_string_value(ord) : "";
+        if (strcmp(s, "random") == 0)
+            m->random = 1;
+        else if (strcmp(s, "order") != 0) {
+            dp_err_invalid(err, "oneOf.order",
+                           "expected \"order\" or \"random\"");
+            return -EINVAL;
+        }
+    }
+    const json_t *rs = json_object_get(one, "responses");
+    if (!json_is_array(rs) || json_array_size(rs) == 0) {
+        dp_err_invalid(err, "oneOf.responses",
+                       "expected a non-empty array of responses");
+        return -EINVAL;
+    }
+    size_t nr = json_array_size(rs);
+    m->resps = calloc(nr, sizeof(dp_resp_t));
+    if (m->resps == NULL)
+        return oom(err);
+    for (size_t i = 0; i < nr; i++) {
+        char f[64];
+        snprintf(f, sizeof(f), "oneOf.responses[%zu]", i);
+        m->n_resps = i + 1;
+        int rc = compile_response(json_array_get(rs, i), f, &m->resps[i], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int compile_extract(const json_t *o, dp_mock_t *m, dp_err_t *err)
+{
+    const json_t *ex = json_object_get(o, "extract");
+    if (ex == NULL || json_is_null(ex))
+        return 0;
+    if (!json_is_object(ex)) {
+        dp_err_invalid(err, "extract", "expected an object {gStore, cStore, "
+                                       "mStore}");
+        return -EINVAL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)ex, k, v)
+    {
+        char scope;
+        char f[256];
+        join(f, sizeof(f), "extract", k);
+        if (!strcmp(k, "gStore") || !strcmp(k, "gS"))
+            scope = 'g';
+        else if (!strcmp(k, "cStore") || !strcmp(k, "cS"))
+            scope = 'c';
+        else if (!strcmp(k, "mStore") || !strcmp(k, "mS"))
+            scope = 'm';
+        else {
+            dp_err_invalid(err, f, "unknown store (gStore, cStore, mStore)");
+            return -EINVAL;
+        }
+        if (!json_is_object(v)) {
+            dp_err_invalid(err, f, "expected an object of key: template");
+            return -EINVAL;
+        }
+        if (scope == 'c' && m->chain_id == NULL) {
+            dp_err_invalid(err, f, "the chain store needs a chainId");
+            return -EINVAL;
+        }
+        const char *kk;
+        json_t *tv;
+        json_object_foreach(v, kk, tv)
+        {
+            char tf[256];
+            join(tf, sizeof(tf), f, kk);
+            if (kk[0] == '\0') {
+                dp_err_invalid(err, tf, "empty store key");
+                return -EINVAL;
+            }
+            dp_extract_t *ne = realloc(m->ext, (m->n_ext + 1) * sizeof(*ne));
+            if (ne == NULL)
+                return oom(err);
+            m->ext = ne;
+            dp_extract_t *x = &m->ext[m->n_ext];
+            memset(x, 0, sizeof(*x));
+            x->scope = scope;
+            x->key = strdup(kk);
+            m->n_ext++;
+            if (x->key == NULL)
+                return oom(err);
+            int rc = dp_tmpl_compile(tv, tf, &x->t, err);
+            if (rc < 0) {
+                x->t = NULL;
+                return rc;
+            }
+            if (dp_json_mentions_body(tv))
+                m->needs_body = 1;
+        }
+    }
+    return 0;
+}
+
+static int str_field(const json_t *o, const char *key, int required,
+                     size_t maxlen, const char **out, dp_err_t *err)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (required) {
+            dp_err_invalid(err, key, "required");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > maxlen ||
+        strlen(json_string_value(v)) != json_string_length(v) ||
+        has_ctl(json_string_value(v))) {
+        dp_err_invalid(err, key, "expected a non-empty string of at most %zu "
+                                 "characters",
+                       maxlen);
+        return -EINVAL;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int64_t int_or(const json_t *o, const char *key, int64_t def)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
+{
+    *out = NULL;
+    if (!json_is_object(o)) {
+        dp_err_invalid(err, "", "a mock is a JSON object");
+        return -EINVAL;
+    }
+    dp_mock_t *m = mock_new();
+    if (m == NULL)
+        return oom(err);
+    int rc;
+    const char *s;
+    int64_t v;
+    if ((rc = str_field(o, "id", 1, MAX_ID, &s, err)) < 0)
+        goto fail;
+    m->id = strdup(s);
+    if ((rc = str_field(o, "namespace", 1, MAX_ID, &s, err)) < 0)
+        goto fail;
+    m->ns = strdup(s);
+    if ((rc = str_field(o, "chainId", 0, MAX_ID, &s, err)) < 0)
+        goto fail;
+    if (s)
+        m->chain_id = strdup(s);
+    if (!m->id || !m->ns || (s && !m->chain_id)) {
+        rc = oom(err);
+        goto fail;
+    }
+    if ((rc = get_int(o, "priority", "", INT32_MIN, INT32_MAX, 0, &v, err)) < 0)
+        goto fail;
+    m->priority = v;
+    if ((rc = get_int(o, "ttl", "", 1, INT32_MAX, 0, &v, err)) < 0)
+        goto fail;
+    int64_t ttl = v;
+    if ((rc = get_int(o, "useLimiter", "", 1, INT64_MAX, 0, &v, err)) < 0)
+        goto fail;
+    m->use_limit = v;
+    const json_t *tags = json_object_get(o, "tags");
+    if (tags && !json_is_null(tags)) {
+        size_t i;
+        json_t *t;
+        int ok = json_is_array(tags);
+        if (ok)
+            json_array_foreach(tags, i, t) if (!json_is_string(t)) ok = 0;
+        if (!ok) {
+            dp_err_invalid(err, "tags", "expected an array of strings");
+            rc = -EINVAL;
+            goto fail;
+        }
+    }
+    const json_t *wh = json_object_get(o, "webhooks");
+    if (wh && !json_is_null(wh) && !json_is_array(wh) && !json_is_object(wh)) {
+        dp_err_invalid(err, "webhooks", "expected an array or an object");
+        rc = -EINVAL;
+        goto fail;
+    }
+    const json_t *ms = json_object_get(o, "mStore");
+    if (ms && !json_is_null(ms) && !json_is_object(ms)) {
+        dp_err_invalid(err, "mStore", "expected an object (the initial mock "
+                                      "store)");
+        rc = -EINVAL;
+        goto fail;
+    }
+
+    /* exactly one protocol section */
+    const char *sec = NULL;
+    for (size_t i = 0; dp_proto_sections[i]; i++) {
+        if (json_object_get(o, dp_proto_sections[i]) == NULL)
+            continue;
+        if (sec) {
+            dp_err_invalid(err, dp_proto_sections[i],
+                           "a mock has exactly one protocol section (found "
+                           "%s and %s)",
+                           sec, dp_proto_sections[i]);
+            rc = -EINVAL;
+            goto fail;
+        }
+        sec = dp_proto_sections[i];
+    }
+    if (sec == NULL) {
+        dp_err_invalid(err, "http", "a mock needs one protocol section "
+                                    "(http, grpc, graphql, soap, sse, socket, "
+                                    "kafka, rabbitmq, mcp)");
+        rc = -EINVAL;
+        goto fail;
+    }
+    m->proto = dp_proto_find(sec, strlen(sec));
+    if (m->proto == NULL) {
+        dp_err_invalid(err, sec, "protocol %s is not supported by this "
+                                 "engine yet",
+                       sec);
+        rc = -EINVAL;
+        goto fail;
+    }
+    if ((rc = m->proto->compile(json_object_get(o, sec), sec, m, err)) < 0)
+        goto fail;
+    if ((rc = compile_reply(o, m, err)) < 0)
+        goto fail;
+    for (size_t i = 0; i < m->n_resps; i++) {
+        const json_t *p = NULL;
+        if (m->kind == DP_REPLY_ONE)
+            p = json_object_get(json_object_get(o, "response"), "payload");
+        else if (m->kind == DP_REPLY_ONEOF)
+            p = json_object_get(
+                json_array_get(
+                    json_object_get(json_object_get(o, "oneOf"), "responses"),
+                    i),
+                "payload");
+        if (m->resps[i].tmpl && p && dp_json_mentions_body(p))
+            m->needs_body = 1;
+    }
+    if ((rc = compile_extract(o, m, err)) < 0)
+        goto fail;
+
+    m->created_at = int_or(o, "createdAt", 0);
+    m->expire_at = ttl ? m->created_at + ttl : 0;
+    atomic_init(&m->use_counter, int_or(o, "useCounter", 0));
+    atomic_init(&m->last_use, int_or(o, "lastUse", 0));
+    atomic_init(&m->closed_at, int_or(o, "closedAt", 0));
+    m->json = json_dumps(o, JSON_COMPACT);
+    if (m->json == NULL) {
+        rc = oom(err);
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    dp_mock_unref(m);
+    return rc;
+}
+
+int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
+                     int64_t now, json_t **norm, dp_mock_t **out,
+                     dp_err_t *err)
+{
+    *norm = NULL;
+    *out = NULL;
+    if (!json_is_object(mock)) {
+        dp_err_invalid(err, "", "a mock is a JSON object");
+        return -EINVAL;
+    }
+    json_t *o = json_deep_copy(mock);
+    if (o == NULL)
+        return oom(err);
+    for (size_t i = 0; dp_server_fields[i]; i++)
+        json_object_del(o, dp_server_fields[i]);
+    if (keep) {
+        json_object_set(o, "id", json_object_get(keep, "id"));
+        static const char *const carry[] = {"createdAt", "lastUse", "closedAt",
+                                            "useCounter", NULL};
+        for (size_t i = 0; carry[i]; i++) {
+            json_t *v = json_object_get(keep, carry[i]);
+            if (v)
+                json_object_set(o, carry[i], v);
+        }
+    } else {
+        json_t *id = json_object_get(o, "id");
+        if (id == NULL || json_is_null(id)) {
+            char u[37];
+            dp_uuid4(u);
+            json_object_set_new(o, "id", json_string(u));
+        }
+        json_object_set_new(o, "createdAt", json_integer(now));
+        json_object_set_new(o, "lastUse", json_null());
+        json_object_set_new(o, "closedAt", json_null());
+        json_object_set_new(o, "useCounter", json_integer(0));
+    }
+    json_t *nsv = json_object_get(o, "namespace");
+    if (nsv == NULL || json_is_null(nsv))
+        json_object_set_new(o, "namespace",
+                            json_string(ns && ns[0] ? ns : "sandbox"));
+    /* expireAt before compiling, so the stored text is dumped once; an
+     * invalid ttl is reported by the compiler */
+    const json_t *ttl = json_object_get(o, "ttl");
+    const json_t *ca = json_object_get(o, "createdAt");
+    if (json_is_integer(ttl) && json_integer_value(ttl) > 0 &&
+        json_integer_value(ttl) <= INT32_MAX && json_is_integer(ca))
+        json_object_set_new(o, "expireAt",
+                            json_integer(json_integer_value(ca) +
+                                         json_integer_value(ttl)));
+    else
+        json_object_set_new(o, "expireAt", json_null());
+    int rc = dp_model_compile_stored(o, out, err);
+    if (rc < 0) {
+        json_decref(o);
+        return rc;
+    }
+    *norm = o;
+    return 0;
+}

@@ -1,0 +1,392 @@
+/*
+ * The "http" protocol handler: compiles a mock's http section into the
+ * protocol-neutral target (operation, route or regex, conditions) and serves
+ * the documents its conditions read. Also the table of protocol handlers: a
+ * new protocol (mcp, grpc, ...) is one more file and one more table entry.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine_internal.h"
+
+static const dp_proto_t *const handlers[] = {&dp_proto_http, NULL};
+
+const dp_proto_t *dp_proto_find(const char *name, size_t len)
+{
+    for (size_t i = 0; handlers[i]; i++)
+        if (strlen(handlers[i]->name) == len &&
+            memcmp(handlers[i]->name, name, len) == 0)
+            return handlers[i];
+    return NULL;
+}
+
+size_t dp_proto_slot(const dp_proto_t *p)
+{
+    for (size_t i = 0; handlers[i]; i++)
+        if (handlers[i] == p)
+            return i;
+    return 0;
+}
+
+/* ---- request documents (shared by handlers) ---------------------------- */
+
+const json_t *dp_reqctx_body(dp_reqctx_t *rc)
+{
+    if (!rc->body_tried) {
+        rc->body_tried = 1;
+        if (rc->x->body && rc->x->body_len > 0)
+            rc->body = json_loadb((const char *)rc->x->body, rc->x->body_len,
+                                  JSON_DECODE_ANY, NULL);
+    }
+    return rc->body;
+}
+
+static char *lower_dup(doppel_str_t s)
+{
+    char *o = malloc(s.len + 1);
+    if (o == NULL)
+        return NULL;
+    for (size_t i = 0; i < s.len; i++)
+        o[i] = (char)tolower((unsigned char)s.ptr[i]);
+    o[s.len] = '\0';
+    return o;
+}
+
+static void build_headers(dp_reqctx_t *rc)
+{
+    rc->hdr_first = json_object();
+    rc->hdr_all = json_object();
+    if (!rc->hdr_first || !rc->hdr_all)
+        return;
+    for (size_t i = 0; i < rc->x->n_metadata; i++) {
+        const doppel_kv_t *kv = &rc->x->metadata[i];
+        char *name = lower_dup(kv->name);
+        if (name == NULL || memchr(kv->name.ptr, 0, kv->name.len)) {
+            free(name);
+            continue;
+        }
+        json_t *val = json_stringn_nocheck(kv->value.ptr ? kv->value.ptr : "",
+                                           kv->value.len);
+        if (json_object_get(rc->hdr_first, name) == NULL)
+            json_object_set(rc->hdr_first, name, val);
+        json_t *arr = json_object_get(rc->hdr_all, name);
+        if (arr == NULL) {
+            arr = json_array();
+            json_object_set_new(rc->hdr_all, name, arr);
+        }
+        json_array_append(arr, val);
+        json_decref(val);
+        free(name);
+    }
+}
+
+const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc)
+{
+    if (rc->hdr_first == NULL)
+        build_headers(rc);
+    return rc->hdr_first;
+}
+
+const json_t *dp_reqctx_headers_all(dp_reqctx_t *rc)
+{
+    if (rc->hdr_all == NULL)
+        build_headers(rc);
+    return rc->hdr_all;
+}
+
+const json_t *dp_reqctx_query(dp_reqctx_t *rc)
+{
+    if (rc->query == NULL) {
+        rc->query = json_object();
+        for (size_t i = 0; rc->query && i < rc->x->n_params; i++) {
+            const doppel_kv_t *kv = &rc->x->params[i];
+            if (kv->name.ptr == NULL || memchr(kv->name.ptr, 0, kv->name.len))
+                continue;
+            char *name = strndup(kv->name.ptr, kv->name.len);
+            if (name && json_object_get(rc->query, name) == NULL)
+                json_object_set_new(
+                    rc->query, name,
+                    json_stringn_nocheck(kv->value.ptr ? kv->value.ptr : "",
+                                         kv->value.len));
+            free(name);
+        }
+    }
+    return rc->query;
+}
+
+void dp_reqctx_free(dp_reqctx_t *rc)
+{
+    json_decref(rc->body);
+    json_decref(rc->hdr_first);
+    json_decref(rc->hdr_all);
+    json_decref(rc->query);
+}
+
+/* ---- http section -------------------------------------------------------- */
+
+static int add_cond(dp_mock_t *m, const json_t *spec, dp_cond_target_t where,
+                    const char *field, dp_err_t *err)
+{
+    dp_mcond_t *nc = realloc(m->conds, (m->n_conds + 1) * sizeof(*nc));
+    if (nc == NULL) {
+        dp_err_set(err, 500, "internal", field, "out of memory");
+        return -ENOMEM;
+    }
+    m->conds = nc;
+    dp_cond_t *c = NULL;
+    int rc = dp_cond_compile(spec, where, field, &c, err);
+    if (rc < 0)
+        return rc;
+    m->conds[m->n_conds].c = c;
+    m->conds[m->n_conds].where = where;
+    m->n_conds++;
+    if (where == DP_COND_BODY)
+        m->needs_body = 1;
+    else if (where == DP_COND_HEADER)
+        m->needs_headers = 1;
+    else
+        m->needs_query = 1;
+    return 0;
+}
+
+/* An array of condition specs, or (header, queryParams) an object of
+ * name: value meaning equals. */
+static int compile_conds(const json_t *v, dp_cond_target_t where,
+                         const char *field, int allow_object, dp_mock_t *m,
+                         dp_err_t *err)
+{
+    char f[256];
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *spec;
+        json_array_foreach(v, i, spec)
+        {
+            snprintf(f, sizeof(f), "%s[%zu]", field, i);
+            int rc = add_cond(m, spec, where, f, err);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (allow_object && json_is_object(v)) {
+        const char *k;
+        json_t *val;
+        json_object_foreach((json_t *)v, k, val)
+        {
+            snprintf(f, sizeof(f), "%s.%s", field, k);
+            json_t *spec = json_pack("{s:s, s:s, s:O}", "path", k,
+                                     "assertAction", "equals", "value", val);
+            if (spec == NULL) {
+                dp_err_set(err, 500, "internal", f, "out of memory");
+                return -ENOMEM;
+            }
+            int rc = add_cond(m, spec, where, f, err);
+            json_decref(spec);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    dp_err_invalid(err, field,
+                   allow_object ? "expected an array of conditions or an "
+                                  "object of name: value"
+                                : "expected an array of conditions");
+    return -EINVAL;
+}
+
+/* glibc's regcomp expands repetitions into trees, so stacked or large
+ * quantifiers ("a++++", "(a{100}){100}") can take gigabytes: refuse them
+ * before compiling. NULL when the pattern is acceptable. */
+static const char *regex_too_costly(const char *src)
+{
+    size_t len = strlen(src);
+    if (len > 512)
+        return "longer than 512 characters";
+    int prev_quant = 0;
+    long product = 1;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '\\' && i + 1 < len) {
+            i++;
+            prev_quant = 0;
+            continue;
+        }
+        if (c == '{') {
+            if (prev_quant)
+                return "a repetition follows another repetition";
+            long hi = 0;
+            size_t k = i + 1;
+            while (k < len && src[k] != '}') {
+                if (src[k] >= '0' && src[k] <= '9') {
+                    long v = 0;
+                    while (k < len && src[k] >= '0' && src[k] <= '9' &&
+                           v < 100000)
+                        v = v * 10 + (src[k++] - '0');
+                    if (v > hi)
+                        hi = v;
+                } else {
+                    k++;
+                }
+            }
+            /* nesting is not tracked: bound the product of all of them */
+            product *= hi > 0 ? hi : 1;
+            if (product > 1024)
+                return "bounded repetitions multiply to more than 1024";
+            i = k;
+            prev_quant = 1;
+            continue;
+        }
+        if (c == '*' || c == '+' || c == '?') {
+            if (prev_quant)
+                return "a repetition follows another repetition";
+            prev_quant = 1;
+            continue;
+        }
+        prev_quant = 0;
+    }
+    return NULL;
+}
+
+static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,
+                        dp_err_t *err)
+{
+    char f[256], why[160];
+    if (!json_is_object(sec)) {
+        dp_err_invalid(err, field, "expected an object");
+        return -EINVAL;
+    }
+    const json_t *route = json_object_get(sec, "route");
+    const json_t *pat = json_object_get(sec, "routePattern");
+    if (json_is_null(route))
+        route = NULL;
+    if (json_is_null(pat))
+        pat = NULL;
+    snprintf(f, sizeof(f), "%s.route", field);
+    if (route && pat) {
+        dp_err_invalid(err, f, "give route or routePattern, not both");
+        return -EINVAL;
+    }
+    if (!route && !pat) {
+        dp_err_invalid(err, f, "required (or routePattern)");
+        return -EINVAL;
+    }
+    if (route) {
+        if (!json_is_string(route) ||
+            strlen(json_string_value(route)) != json_string_length(route)) {
+            dp_err_invalid(err, f, "expected a string starting with '/'");
+            return -EINVAL;
+        }
+        int rc = dp_route_parse(json_string_value(route), &m->route, why,
+                                sizeof(why));
+        if (rc == -EINVAL) {
+            dp_err_invalid(err, f, "%s", why);
+            return rc;
+        }
+        if (rc < 0) {
+            dp_err_set(err, 500, "internal", f, "out of memory");
+            return rc;
+        }
+        m->route_src = strdup(json_string_value(route));
+    } else {
+        snprintf(f, sizeof(f), "%s.routePattern", field);
+        if (!json_is_string(pat) || json_string_length(pat) == 0 ||
+            strlen(json_string_value(pat)) != json_string_length(pat)) {
+            dp_err_invalid(err, f, "expected a regular expression");
+            return -EINVAL;
+        }
+        const char *src = json_string_value(pat);
+        const char *cost = regex_too_costly(src);
+        if (cost) {
+            dp_err_invalid(err, f, "regular expression too costly: %s", cost);
+            return -EINVAL;
+        }
+        size_t l = strlen(src);
+        char *anch = malloc(l + 5);
+        m->re = calloc(1, sizeof(regex_t));
+        if (!anch || !m->re) {
+            free(anch);
+            dp_err_set(err, 500, "internal", f, "out of memory");
+            return -ENOMEM;
+        }
+        /* anchored: the pattern must match the whole path */
+        snprintf(anch, l + 5, "^(%s)$", src);
+        int rc = regcomp(m->re, anch, REG_EXTENDED | REG_NOSUB);
+        free(anch);
+        if (rc != 0) {
+            regerror(rc, m->re, why, sizeof(why));
+            free(m->re);
+            m->re = NULL;
+            dp_err_invalid(err, f, "invalid regular expression: %s", why);
+            return -EINVAL;
+        }
+        m->route_src = strdup(src);
+    }
+    if (m->route_src == NULL) {
+        dp_err_set(err, 500, "internal", f, "out of memory");
+        return -ENOMEM;
+    }
+
+    const json_t *meth = json_object_get(sec, "httpMethod");
+    if (meth && !json_is_null(meth)) {
+        snprintf(f, sizeof(f), "%s.httpMethod", field);
+        const char *s = json_is_string(meth) ? json_string_value(meth) : "";
+        size_t l = strlen(s);
+        int ok = l > 0 && l <= 32;
+        for (size_t i = 0; ok && i < l; i++)
+            ok = isalpha((unsigned char)s[i]) || s[i] == '-' || s[i] == '_';
+        if (strcmp(s, "*") == 0 || strcasecmp(s, "ANY") == 0) {
+            ok = 1; /* any method */
+        } else if (ok) {
+            m->op = strdup(s);
+            if (m->op == NULL) {
+                dp_err_set(err, 500, "internal", f, "out of memory");
+                return -ENOMEM;
+            }
+            for (char *p = m->op; *p; p++)
+                *p = (char)toupper((unsigned char)*p);
+        }
+        if (!ok) {
+            dp_err_invalid(err, f, "expected an HTTP method such as GET");
+            return -EINVAL;
+        }
+    }
+    int rc;
+    snprintf(f, sizeof(f), "%s.conditions", field);
+    if ((rc = compile_conds(json_object_get(sec, "conditions"), DP_COND_BODY,
+                            f, 0, m, err)) < 0)
+        return rc;
+    snprintf(f, sizeof(f), "%s.header", field);
+    if ((rc = compile_conds(json_object_get(sec, "header"), DP_COND_HEADER, f,
+                            1, m, err)) < 0)
+        return rc;
+    snprintf(f, sizeof(f), "%s.queryParams", field);
+    if ((rc = compile_conds(json_object_get(sec, "queryParams"),
+                            DP_COND_QUERY, f, 1, m, err)) < 0)
+        return rc;
+    return 0;
+}
+
+static const json_t *http_doc(dp_reqctx_t *rc, dp_cond_target_t where)
+{
+    switch (where) {
+    case DP_COND_BODY:
+        return dp_reqctx_body(rc);
+    case DP_COND_HEADER:
+        return dp_reqctx_headers_first(rc);
+    case DP_COND_QUERY:
+        return dp_reqctx_query(rc);
+    }
+    return NULL;
+}
+
+const dp_proto_t dp_proto_http = {
+    .name = "http",
+    .compile = http_compile,
+    .doc = http_doc,
+};

@@ -1,0 +1,313 @@
+/*
+ * Routes and the route trie.
+ *
+ * A trie node has a hash of static children, one "any segment" child shared
+ * by ":param" and middle "*" routes (they differ only in what they capture
+ * and in specificity, which the mock's own dp_route_t records), the mocks
+ * whose route ends at the node, and the mocks whose route ends with a tail
+ * "*" below the node. Collecting candidates walks at most two children per
+ * path segment, so its cost follows the path and the routes on it, never
+ * the number of mocks. A walk budget bounds pathological tries.
+ *
+ * Trees are immutable once built and read by any number of threads.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+typedef struct tnode {
+    dp_smap_t kids; /* static segment -> struct tnode* */
+    struct tnode *any;
+    dp_mock_t **end;
+    size_t n_end, cap_end;
+    dp_mock_t **rest;
+    size_t n_rest, cap_rest;
+} tnode_t;
+
+struct dp_trie {
+    tnode_t root;
+};
+
+#define WALK_BUDGET 4096
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decodes src[0..len) into dst (in place allowed); invalid escapes
+ * and %00 stay literal. Returns the decoded length. */
+static size_t pct_decode(char *dst, const char *src, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 &&
+            hexval(src[i + 2]) >= 0) {
+            int v = hexval(src[i + 1]) * 16 + hexval(src[i + 2]);
+            if (v != 0) {
+                dst[o++] = (char)v;
+                i += 2;
+                continue;
+            }
+        }
+        dst[o++] = src[i];
+    }
+    return o;
+}
+
+int dp_path_split(const char *p, size_t len, dp_path_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *q = memchr(p, '?', len);
+    if (q)
+        len = (size_t)(q - p);
+    out->buf = malloc(len + 1);
+    if (out->buf == NULL)
+        return -ENOMEM;
+    size_t o = 0;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && p[i] == '/')
+            i++;
+        if (i >= len)
+            break;
+        size_t s = i;
+        while (i < len && p[i] != '/')
+            i++;
+        if (memchr(p + s, '\0', i - s) != NULL || out->n == DP_MAX_SEGS) {
+            /* a raw NUL could never equal a route's text: match nothing */
+            out->too_long = 1;
+            break;
+        }
+        size_t dl = pct_decode(out->buf + o, p + s, i - s);
+        out->seg[out->n] = out->buf + o;
+        out->len[out->n] = dl;
+        out->n++;
+        o += dl;
+        out->buf[o++] = '\0';
+    }
+    return 0;
+}
+
+void dp_path_free(dp_path_t *p)
+{
+    free(p->buf);
+    p->buf = NULL;
+}
+
+int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (src[0] != '/') {
+        snprintf(why, wlen, "must start with '/'");
+        return -EINVAL;
+    }
+    size_t len = strlen(src);
+    if (strpbrk(src, "?#") != NULL) {
+        snprintf(why, wlen, "must not hold a query string or fragment");
+        return -EINVAL;
+    }
+    dp_path_t p;
+    if (dp_path_split(src, len, &p) < 0)
+        return -ENOMEM;
+    if (p.too_long) {
+        snprintf(why, wlen, "more than %d segments", DP_MAX_SEGS);
+        dp_path_free(&p);
+        return -EINVAL;
+    }
+    out->segs = calloc(p.n ? p.n : 1, sizeof(dp_seg_t));
+    if (out->segs == NULL) {
+        dp_path_free(&p);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p.n && rc == 0; i++) {
+        const char *s = p.seg[i];
+        size_t sl = p.len[i];
+        dp_seg_t *sg = &out->segs[i];
+        out->n++;
+        if (s[0] == ':') {
+            if (sl < 2) {
+                snprintf(why, wlen, "segment %zu: empty parameter name", i + 1);
+                rc = -EINVAL;
+                break;
+            }
+            for (size_t k = 1; k < sl; k++) {
+                if (!isalnum((unsigned char)s[k]) && s[k] != '_' &&
+                    s[k] != '-') {
+                    snprintf(why, wlen,
+                             "segment %zu: parameter names use letters, "
+                             "digits, '_' and '-'",
+                             i + 1);
+                    rc = -EINVAL;
+                    break;
+                }
+            }
+            if (rc)
+                break;
+            for (size_t k = 0; k < i; k++) {
+                if (out->segs[k].kind == DP_SEG_PARAM &&
+                    strcmp(out->segs[k].text, s + 1) == 0) {
+                    snprintf(why, wlen, "parameter :%s appears twice", s + 1);
+                    rc = -EINVAL;
+                    break;
+                }
+            }
+            if (rc)
+                break;
+            sg->kind = DP_SEG_PARAM;
+            sg->text = strdup(s + 1);
+            out->n_param++;
+        } else if (strcmp(s, "*") == 0) {
+            sg->kind = (i + 1 == p.n) ? DP_SEG_REST : DP_SEG_STAR;
+            out->n_wild++;
+        } else if (memchr(s, '*', sl) != NULL) {
+            snprintf(why, wlen,
+                     "segment %zu: '*' must be a whole segment", i + 1);
+            rc = -EINVAL;
+            break;
+        } else {
+            sg->kind = DP_SEG_STATIC;
+            sg->text = strdup(s);
+            out->n_static++;
+        }
+        if (sg->kind != DP_SEG_STAR && sg->kind != DP_SEG_REST &&
+            sg->text == NULL)
+            rc = -ENOMEM;
+    }
+    dp_path_free(&p);
+    if (rc)
+        dp_route_free(out);
+    return rc;
+}
+
+void dp_route_free(dp_route_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->segs[i].text);
+    free(r->segs);
+    memset(r, 0, sizeof(*r));
+}
+
+dp_trie_t *dp_trie_new(void)
+{
+    return calloc(1, sizeof(dp_trie_t));
+}
+
+static int push(dp_mock_t ***arr, size_t *n, size_t *cap, dp_mock_t *m)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 2;
+        dp_mock_t **na = realloc(*arr, nc * sizeof(*na));
+        if (na == NULL)
+            return -ENOMEM;
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = m;
+    return 0;
+}
+
+int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, dp_mock_t *m)
+{
+    tnode_t *nd = &t->root;
+    for (size_t i = 0; i < r->n; i++) {
+        const dp_seg_t *s = &r->segs[i];
+        if (s->kind == DP_SEG_REST)
+            return push(&nd->rest, &nd->n_rest, &nd->cap_rest, m);
+        tnode_t *next;
+        if (s->kind == DP_SEG_STATIC) {
+            next = dp_smap_get(&nd->kids, s->text);
+            if (next == NULL) {
+                next = calloc(1, sizeof(*next));
+                if (next == NULL)
+                    return -ENOMEM;
+                if (dp_smap_put(&nd->kids, s->text, next, NULL) < 0) {
+                    free(next);
+                    return -ENOMEM;
+                }
+            }
+        } else {
+            if (nd->any == NULL && (nd->any = calloc(1, sizeof(*nd))) == NULL)
+                return -ENOMEM;
+            next = nd->any;
+        }
+        nd = next;
+    }
+    return push(&nd->end, &nd->n_end, &nd->cap_end, m);
+}
+
+typedef struct walk {
+    const dp_path_t *p;
+    dp_mock_t **out;
+    size_t cap, found;
+    int budget;
+} walk_t;
+
+static void add_all(walk_t *w, dp_mock_t *const *arr, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (w->found < w->cap)
+            w->out[w->found] = arr[i];
+        w->found++;
+    }
+}
+
+static void walk(walk_t *w, const tnode_t *nd, size_t i)
+{
+    if (--w->budget < 0)
+        return;
+    if (i == w->p->n) {
+        add_all(w, nd->end, nd->n_end);
+        return;
+    }
+    add_all(w, nd->rest, nd->n_rest);
+    const tnode_t *k = dp_smap_getn(&nd->kids, w->p->seg[i], w->p->len[i]);
+    if (k)
+        walk(w, k, i + 1);
+    if (nd->any)
+        walk(w, nd->any, i + 1);
+}
+
+size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
+                       dp_mock_t **out, size_t cap)
+{
+    if (t == NULL || p->too_long)
+        return 0;
+    walk_t w = {p, out, cap, 0, WALK_BUDGET};
+    walk(&w, &t->root, 0);
+    return w.found;
+}
+
+static void node_free(tnode_t *nd)
+{
+    DP_SMAP_FOREACH(&nd->kids, i)
+    {
+        node_free(nd->kids.ents[i].val);
+        free(nd->kids.ents[i].val);
+    }
+    dp_smap_free(&nd->kids);
+    if (nd->any) {
+        node_free(nd->any);
+        free(nd->any);
+    }
+    free(nd->end);
+    free(nd->rest);
+}
+
+void dp_trie_free(dp_trie_t *t)
+{
+    if (t == NULL)
+        return;
+    node_free(&t->root);
+    free(t);
+}

@@ -1,0 +1,173 @@
+/*
+ * The in-memory storage back end: the engine tests' storage, and the model
+ * the other back ends follow (each call all or nothing). Nothing survives the
+ * process. Called under the engine's writer lock only, so no locking here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "storage.h"
+
+typedef struct mem_storage {
+    dp_storage_t base;
+    json_t *mocks;  /* id -> [ns, json] */
+    json_t *stores; /* "ns\x1fscope\x1fkey" -> [ns, scope, key, json] */
+} mem_storage_t;
+
+static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    /* build everything first so a failure changes nothing */
+    json_t *rows = json_array();
+    if (rows == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!m[i].id || !m[i].ns || !m[i].json) {
+            json_decref(rows);
+            return -EINVAL;
+        }
+        json_t *r = json_pack("[ss]", m[i].ns, m[i].json);
+        if (r == NULL || json_array_append_new(rows, r) < 0) {
+            json_decref(rows);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        json_object_set(ms->mocks, m[i].id, json_array_get(rows, i));
+    json_decref(rows);
+    return 0;
+}
+
+static int mem_mocks_delete(dp_storage_t *s, const char *const *ids, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    for (size_t i = 0; i < n; i++)
+        json_object_del(ms->mocks, ids[i]);
+    return 0;
+}
+
+static int mem_mocks_load(dp_storage_t *s, dp_mock_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    const char *id;
+    json_t *r;
+    json_object_foreach(ms->mocks, id, r)
+    {
+        dp_stored_mock_t m = {id, json_string_value(json_array_get(r, 0)),
+                              json_string_value(json_array_get(r, 1))};
+        int rc = cb(arg, &m);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static char *entry_key(const dp_store_entry_t *e)
+{
+    size_t l = strlen(e->ns) + strlen(e->scope) + strlen(e->key) + 3;
+    char *k = malloc(l);
+    if (k) {
+        strcpy(k, e->ns);
+        strcat(k, "\x1f");
+        strcat(k, e->scope);
+        strcat(k, "\x1f");
+        strcat(k, e->key);
+    }
+    return k;
+}
+
+static int mem_store_put(dp_storage_t *s, const dp_store_entry_t *e, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    for (size_t i = 0; i < n; i++)
+        if (!e[i].ns || !e[i].scope || !e[i].key)
+            return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        char *k = entry_key(&e[i]);
+        if (k == NULL)
+            return -ENOMEM;
+        if (e[i].json == NULL)
+            json_object_del(ms->stores, k);
+        else
+            json_object_set_new(ms->stores, k,
+                                json_pack("[ssss]", e[i].ns, e[i].scope,
+                                          e[i].key, e[i].json));
+        free(k);
+    }
+    return 0;
+}
+
+static int mem_store_load(dp_storage_t *s, dp_store_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    const char *k;
+    json_t *r;
+    json_object_foreach(ms->stores, k, r)
+    {
+        dp_store_entry_t e = {json_string_value(json_array_get(r, 0)),
+                              json_string_value(json_array_get(r, 1)),
+                              json_string_value(json_array_get(r, 2)),
+                              json_string_value(json_array_get(r, 3))};
+        int rc = cb(arg, &e);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int mem_reset_ns(dp_storage_t *s, const char *ns)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    json_t *objs[2] = {ms->mocks, ms->stores};
+    for (int w = 0; w < 2; w++) {
+        const char *k;
+        json_t *r;
+        void *tmp;
+        json_object_foreach_safe(objs[w], tmp, k, r)
+        {
+            const char *rns = json_string_value(json_array_get(r, 0));
+            if (rns && strcmp(rns, ns) == 0)
+                json_object_del(objs[w], k);
+        }
+    }
+    return 0;
+}
+
+static void mem_close(dp_storage_t *s)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    if (ms == NULL)
+        return;
+    json_decref(ms->mocks);
+    json_decref(ms->stores);
+    free(ms);
+}
+
+static const dp_storage_ops_t mem_ops = {
+    .name = "memory",
+    .mocks_put = mem_mocks_put,
+    .mocks_delete = mem_mocks_delete,
+    .mocks_load = mem_mocks_load,
+    .store_put = mem_store_put,
+    .store_load = mem_store_load,
+    .reset_ns = mem_reset_ns,
+    .close = mem_close,
+};
+
+dp_storage_t *dp_storage_memory_new(void)
+{
+    mem_storage_t *ms = calloc(1, sizeof(*ms));
+    if (ms == NULL)
+        return NULL;
+    ms->base.ops = &mem_ops;
+    ms->mocks = json_object();
+    ms->stores = json_object();
+    if (!ms->mocks || !ms->stores) {
+        mem_close(&ms->base);
+        return NULL;
+    }
+    return &ms->base;
+}
