@@ -76,6 +76,9 @@ int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
                     dp_err_t *err);
 /* Non-zero if rendering needs no request data (no expressions at all). */
 int dp_tmpl_is_static(const dp_tmpl_t *t);
+/* Non-zero if some expression reads the request body ($.req, $.body), so
+ * the caller must parse the body and pass it as env->req. (Added by expr.) */
+int dp_tmpl_needs_body(const dp_tmpl_t *t);
 void dp_tmpl_free(dp_tmpl_t *t);
 
 typedef enum dp_store_scope {

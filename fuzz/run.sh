@@ -1,0 +1,54 @@
+#!/bin/sh
+# Builds the expression fuzz targets with clang (ASan + UBSan + libFuzzer)
+# into build-fuzz and runs each for N seconds (default 60).
+#   fuzz/run.sh [seconds] [target...]
+# Corpora live in build-fuzz/corpus/<target> and grow between runs; crashes
+# are written to build-fuzz/crashes/. Exits non-zero if a target fails.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+out=${DOPPEL_FUZZ_BUILD:-$root/build-fuzz}
+secs=${1:-60}
+[ $# -gt 0 ] && shift
+default_targets=fuzz_template
+default_targets="$default_targets fuzz_jpath"
+[ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_mock"
+targets=${*:-$default_targets}
+
+cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+seed() { # target name content
+    mkdir -p "$out/corpus/$1"
+    printf '%b' "$3" > "$out/corpus/$1/seed-$2"
+}
+seed fuzz_template str    '\000Hello $.req.name, $.fake.IntBetween(1, 5) $$ $.50'
+seed fuzz_template whole  '\000$.increment($.gS.count, 2)'
+seed fuzz_template hdr    "\000\$.reqHeader.X-Api-Key[1] \$.reqHeader['accept']"
+seed fuzz_template json   '\001{"a": ["$.req.items[0].sku", {"b": "$.gS.user.name"}], "c": "$.fake.Words(3)"}'
+seed fuzz_jpath    path   "\000\$.items[0]['x.y'].id"
+seed fuzz_jpath    cond   '\001{"path": "b64", "assertAction": "contains", "value": {"a": [1, 2]}, "sortArray": true, "decode": "base64"}'
+seed fuzz_jpath    regex  '\002{"path": "X-Api-Key", "assertAction": "matches", "value": "^k[0-9]+$"}'
+
+mkdir -p "$out/crashes"
+for t in $targets; do mkdir -p "$out/corpus/$t"; done
+status=0
+for t in $targets; do
+    echo "== $t: ${secs}s"
+    # One target at a time, so a target that does not build does not stop
+    # the others.
+    if ! cmake --build "$out" --target "$t" -j2 >"$out/$t.build.log" 2>&1; then
+        echo "$t does not build: see $out/$t.build.log"
+        status=1
+        continue
+    fi
+    if ! "$out/fuzz/$t" -max_total_time="$secs" -max_len=4096 -timeout=10 \
+            -rss_limit_mb=2048 -dict="$here/expr.dict" \
+            -artifact_prefix="$out/crashes/$t-" -print_final_stats=1 \
+            "$out/corpus/$t" 2>"$out/$t.log"; then
+        echo "$t FAILED: see $out/$t.log and $out/crashes/"
+        status=1
+    fi
+    grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^Done' "$out/$t.log" || true
+done
+exit $status
