@@ -230,8 +230,7 @@ int dp_model_compile_stored(const json_t *stored, dp_mock_t **out,
  * default Content-Type for its JSON type (NULL: no body). */
 int dp_payload_bytes(const json_t *v, char **body, size_t *len,
                      const char **ctype);
-/* 1 if the JSON text of v mentions the request body ($.req / $.body). */
-int dp_json_mentions_body(const json_t *v);
+
 /* Server-set fields, stripped from input. */
 extern const char *const dp_server_fields[];
 void dp_uuid4(char out[37]);

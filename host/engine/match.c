@@ -371,7 +371,17 @@ static json_t *journal_entry(dp_engine_t *e, const doppel_exchange_t *x,
     json_t *j = json_object();
     if (j == NULL)
         return NULL;
-    json_object_set_new(j, "time", json_real((double)now_ms / 1000.0));
+    /* RFC 3339 with milliseconds for people, and the exact integer for
+     * programs (a float of unix seconds prints as 1795286152.2909999). */
+    char iso[40];
+    time_t secs = (time_t)(now_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t iso_len = strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(iso + iso_len, sizeof(iso) - iso_len, ".%03dZ",
+             (int)(now_ms % 1000));
+    json_object_set_new(j, "time", json_string(iso));
+    json_object_set_new(j, "timeMs", json_integer(now_ms));
     json_object_set_new(j, "namespace", json_string(ns));
     json_object_set_new(j, "protocol", str_json(x->protocol));
     json_object_set_new(j, "method", str_json(x->operation));

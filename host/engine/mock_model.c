@@ -102,28 +102,6 @@ void dp_mock_unref(dp_mock_t *m)
         mock_free(m);
 }
 
-static int mentions_body_str(const char *s)
-{
-    return strstr(s, "$.req") != NULL || strstr(s, "$.body") != NULL;
-}
-
-int dp_json_mentions_body(const json_t *v)
-{
-    if (json_is_string(v))
-        return mentions_body_str(json_string_value(v));
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *it;
-        json_array_foreach(v, i, it) if (dp_json_mentions_body(it)) return 1;
-    } else if (json_is_object(v)) {
-        const char *k;
-        json_t *it;
-        json_object_foreach((json_t *)v, k, it) if (dp_json_mentions_body(it))
-            return 1;
-    }
-    return 0;
-}
-
 /* ---- small validators --------------------------------------------------- */
 
 /* "prefix.name" (or "name"), truncated to len - 1 bytes. */
@@ -573,7 +551,7 @@ static int compile_extract(const json_t *o, dp_mock_t *m, dp_err_t *err)
                 x->t = NULL;
                 return rc;
             }
-            if (dp_json_mentions_body(tv))
+            if (dp_tmpl_needs_body(x->t))
                 m->needs_body = 1;
         }
     }
@@ -708,19 +686,9 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
         goto fail;
     if ((rc = compile_reply(o, m, err)) < 0)
         goto fail;
-    for (size_t i = 0; i < m->n_resps; i++) {
-        const json_t *p = NULL;
-        if (m->kind == DP_REPLY_ONE)
-            p = json_object_get(json_object_get(o, "response"), "payload");
-        else if (m->kind == DP_REPLY_ONEOF)
-            p = json_object_get(
-                json_array_get(
-                    json_object_get(json_object_get(o, "oneOf"), "responses"),
-                    i),
-                "payload");
-        if (m->resps[i].tmpl && p && dp_json_mentions_body(p))
+    for (size_t i = 0; i < m->n_resps; i++)
+        if (m->resps[i].tmpl && dp_tmpl_needs_body(m->resps[i].tmpl))
             m->needs_body = 1;
-    }
     if ((rc = compile_extract(o, m, err)) < 0)
         goto fail;
 

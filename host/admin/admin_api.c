@@ -1,0 +1,643 @@
+/*
+ * The admin REST API: the route table and one handler per endpoint.
+ * Reference for users: docs/admin-api.md.
+ *
+ * A request goes: split the path -> find the route (404 / 405 with Allow)
+ * -> parse the body -> resolve the namespace -> dp_admin_authorize ->
+ * handler. Handlers run synchronously on the worker's loop and always
+ * finish the exchange (admin_reply_*).
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_internal.h"
+#include "base/log.h"
+#include "engine/expr.h" /* DP_SCOPE_* */
+
+#define DEFAULT_NS "sandbox"
+
+typedef void (*admin_fn)(admin_call_t *c);
+
+enum ns_mode {
+    NS_NONE,       /* operation by id: no namespace */
+    NS_FILTER,     /* optional filter from query/header; none = all */
+    NS_DEFAULT,    /* query/header, default "sandbox" */
+    NS_BODY,       /* body > query > header, default applied by engine */
+    NS_REQUIRED    /* body > query > header, must be given */
+};
+
+enum body_mode {
+    BODY_NONE,     /* ignored */
+    BODY_OBJECT,   /* required, a JSON object */
+    BODY_VALUE,    /* required, any JSON value */
+    BODY_BATCH,    /* required, array or object */
+    BODY_OPTIONAL  /* optional object */
+};
+
+typedef struct admin_route {
+    const char *path; /* segments; "*" matches one segment */
+    const char *method;
+    dp_admin_op_t op;
+    enum ns_mode ns;
+    enum body_mode body;
+    admin_fn fn;
+} admin_route_t;
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+static const char *ns_or_null(const admin_call_t *c)
+{
+    return c->ns[0] ? c->ns : NULL;
+}
+
+static const char *ns_or_default(const admin_call_t *c)
+{
+    return c->ns[0] ? c->ns : DEFAULT_NS;
+}
+
+/* Sends the engine's answer, or its error. */
+static void reply_engine(admin_call_t *c, int rc, int status, json_t *out,
+                         const dp_err_t *err)
+{
+    if (rc < 0) {
+        json_decref(out);
+        admin_reply_dp_err(c, rc, err);
+    } else {
+        admin_reply_json(c, status, out);
+    }
+}
+
+static int paging(admin_call_t *c, size_t *offset, size_t *limit)
+{
+    if (admin_query_size(c, "offset", 0, 0, 1000000000, offset) < 0)
+        return -EINVAL;
+    return admin_query_size(c, "limit", 100, 1, 1000, limit);
+}
+
+/* Rejects an id the path could not address. */
+static int check_mock_id(admin_call_t *c, const json_t *mock, const char *field)
+{
+    json_t *id = json_object_get(mock, "id");
+    if (json_is_string(id) && strcmp(json_string_value(id), "batch") == 0) {
+        admin_reply_error(c, 400, "validation", field,
+                          "%s: \"batch\" is reserved by the API", field);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A large batch parses, copies and serialises megabytes of JSON that are
+ * freed once answered; glibc keeps such freed heap mapped, so the process
+ * would keep the peak as RSS for good. Hand it back to the system. */
+static void release_memory(size_t n_mocks)
+{
+    if (n_mocks >= 256)
+        malloc_trim(0);
+}
+
+/* ---- Mocks -------------------------------------------------------------- */
+
+static void mocks_list(admin_call_t *c)
+{
+    dp_mock_query_t q = {.ns = ns_or_null(c)};
+    int bad;
+    char *tags = admin_query(c, "tags", &bad);
+    char *search = NULL;
+    const char *tagv[64];
+    size_t ntags = 0;
+    if (bad) {
+        admin_reply_error(c, 400, "validation", "tags", "tags: bad escape");
+        goto out;
+    }
+    search = admin_query(c, "search", &bad);
+    if (bad) {
+        admin_reply_error(c, 400, "validation", "search", "search: bad escape");
+        goto out;
+    }
+    if (tags != NULL) {
+        char *save = NULL;
+        for (char *t = strtok_r(tags, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            size_t l = strlen(t);
+            while (l > 0 && t[l - 1] == ' ')
+                t[--l] = '\0';
+            if (l == 0)
+                continue;
+            if (ntags == sizeof(tagv) / sizeof(tagv[0])) {
+                admin_reply_error(c, 400, "validation", "tags",
+                                  "tags: at most 64 tags");
+                goto out;
+            }
+            tagv[ntags++] = t;
+        }
+    }
+    q.tags = tagv;
+    q.n_tags = ntags;
+    q.search = (search && *search) ? search : NULL;
+    if (admin_query_bool(c, "includeClosed", 0, &q.include_closed) < 0 ||
+        paging(c, &q.offset, &q.limit) < 0)
+        goto out;
+    json_t *res = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_list(c->engine, &q, &res, &err);
+    reply_engine(c, rc, 200, res, &err);
+out:
+    free(tags);
+    free(search);
+}
+
+static void mocks_create(admin_call_t *c)
+{
+    if (check_mock_id(c, c->body, "id") < 0)
+        return;
+    json_t *stored = NULL;
+    int overwritten = 0;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_put(c->engine, c->body, ns_or_null(c), &stored,
+                                &overwritten, &err);
+    if (rc < 0) {
+        reply_engine(c, rc, 0, stored, &err);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "overwritten", json_boolean(overwritten));
+    json_object_set_new(o, "mock", stored ? stored : json_null());
+    admin_reply_json(c, overwritten ? 200 : 201, o);
+}
+
+static void mocks_batch_create(admin_call_t *c)
+{
+    json_t *list = c->body;
+    const char *field = "";
+    if (json_is_object(c->body)) {
+        list = json_object_get(c->body, "mocks");
+        field = "mocks";
+    }
+    if (!json_is_array(list)) {
+        admin_reply_error(c, 400, "validation", field[0] ? field : NULL,
+                          "%s: expected an array of mocks",
+                          field[0] ? field : "body");
+        return;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m)
+    {
+        char f[48];
+        snprintf(f, sizeof(f), "%s[%zu].id", field, i);
+        if (check_mock_id(c, m, f) < 0)
+            return;
+    }
+    json_t *stored = NULL;
+    dp_err_t err = {0};
+    int rc = 0;
+    if (json_array_size(list) > 0)
+        rc = dp_engine_mock_put_batch(c->engine, list, ns_or_null(c), &stored,
+                                      &err);
+    else
+        stored = json_array();
+    if (rc < 0) {
+        /* The engine names fields "[3].http.route"; under {"mocks": [...]}
+         * the client's path is "mocks[3].http.route". */
+        if (field[0] && err.field[0] == '[') {
+            size_t fl = strlen(field), el = strlen(err.field);
+            if (fl + el < sizeof(err.field)) {
+                memmove(err.field + fl, err.field, el + 1);
+                memcpy(err.field, field, fl);
+            }
+        }
+        reply_engine(c, rc, 0, stored, &err);
+        return;
+    }
+    size_t n = json_array_size(stored);
+    json_t *o = json_object();
+    json_object_set_new(o, "created", json_integer((json_int_t)n));
+    json_object_set_new(o, "mocks", stored ? stored : json_array());
+    admin_reply_json(c, 201, o);
+    release_memory(n);
+}
+
+static void mocks_batch_close(admin_call_t *c)
+{
+    json_t *ids = json_object_get(c->body, "ids");
+    if (!json_is_array(ids)) {
+        admin_reply_error(c, 400, "validation", "ids",
+                          "ids: expected an array of mock ids");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (!json_is_string(v)) {
+            char f[32];
+            snprintf(f, sizeof(f), "ids[%zu]", i);
+            admin_reply_error(c, 400, "validation", f, "%s: expected a string",
+                              f);
+            return;
+        }
+    }
+    size_t closed = 0;
+    dp_err_t err = {0};
+    int rc = json_array_size(ids) > 0
+                 ? dp_engine_mock_close_batch(c->engine, ids, &closed, &err)
+                 : 0;
+    if (rc < 0) {
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    admin_reply_json(c, 200, json_pack("{s:I}", "closed", (json_int_t)closed));
+}
+
+static void mock_get(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_get(c->engine, c->seg[1], &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void mock_patch(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_patch(c->engine, c->seg[1], c->body, &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void mock_close(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_close(c->engine, c->seg[1], &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void mock_restore(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_restore(c->engine, c->seg[1], &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void mock_purge(admin_call_t *c)
+{
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_purge(c->engine, c->seg[1], &err);
+    if (rc < 0)
+        admin_reply_dp_err(c, rc, &err);
+    else
+        admin_reply_empty(c, 204);
+}
+
+/* ---- Stores ------------------------------------------------------------- */
+
+/* /stores/global[/key] or /stores/chain/<chainId>[/key]. */
+static void store_target(const admin_call_t *c, char *scope,
+                         const char **owner, const char **key)
+{
+    if (strcmp(c->seg[1], "global") == 0) {
+        *scope = DP_SCOPE_GLOBAL;
+        *owner = NULL;
+        *key = c->nseg > 2 ? c->seg[2] : NULL;
+    } else {
+        *scope = DP_SCOPE_CHAIN;
+        *owner = c->seg[2];
+        *key = c->nseg > 3 ? c->seg[3] : NULL;
+    }
+}
+
+static void store_get(admin_call_t *c)
+{
+    char scope;
+    const char *owner, *key;
+    store_target(c, &scope, &owner, &key);
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_store_get(c->engine, ns_or_default(c), scope, owner, key,
+                                 &out, &err);
+    if (rc == 0 && out == NULL && key != NULL) {
+        admin_reply_error(c, 404, "not_found", NULL, "no store key '%s'", key);
+        return;
+    }
+    if (rc == 0 && out == NULL)
+        out = json_object();
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void store_put(admin_call_t *c)
+{
+    char scope;
+    const char *owner, *key;
+    store_target(c, &scope, &owner, &key);
+    dp_err_t err = {0};
+    int rc = dp_engine_store_set(c->engine, ns_or_default(c), scope, owner, key,
+                                 c->body, &err);
+    if (rc < 0) {
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    admin_reply_json(c, 200, json_incref(c->body));
+}
+
+static void store_delete(admin_call_t *c)
+{
+    char scope;
+    const char *owner, *key;
+    store_target(c, &scope, &owner, &key);
+    const char *ns = ns_or_default(c);
+    dp_err_t err = {0};
+    int rc = 0;
+    if (key != NULL) {
+        rc = dp_engine_store_delete(c->engine, ns, scope, owner, key, &err);
+    } else {
+        /* The whole store: delete key by key (each one persisted). */
+        json_t *all = NULL;
+        rc = dp_engine_store_get(c->engine, ns, scope, owner, NULL, &all, &err);
+        const char *k;
+        json_t *v;
+        if (rc == 0 && json_is_object(all)) {
+            json_object_foreach(all, k, v)
+            {
+                rc = dp_engine_store_delete(c->engine, ns, scope, owner, k,
+                                            &err);
+                if (rc < 0 && rc != -ENOENT)
+                    break;
+                rc = 0;
+            }
+        }
+        json_decref(all);
+    }
+    if (rc < 0)
+        admin_reply_dp_err(c, rc, &err);
+    else
+        admin_reply_empty(c, 204);
+}
+
+/* ---- Journal, unmatched, reset ----------------------------------------- */
+
+static void journal_get(admin_call_t *c)
+{
+    size_t off, lim;
+    if (paging(c, &off, &lim) < 0)
+        return;
+    json_t *out = NULL;
+    int rc = dp_engine_journal(c->engine, ns_or_null(c), off, lim, &out);
+    dp_err_t err = {0};
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void journal_clear(admin_call_t *c)
+{
+    dp_engine_journal_clear(c->engine, ns_or_null(c));
+    admin_reply_empty(c, 204);
+}
+
+static void unmatched_get(admin_call_t *c)
+{
+    size_t off, lim;
+    if (paging(c, &off, &lim) < 0)
+        return;
+    json_t *out = NULL;
+    int rc = dp_engine_unmatched(c->engine, ns_or_null(c), off, lim, &out);
+    dp_err_t err = {0};
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void unmatched_clear(admin_call_t *c)
+{
+    dp_engine_unmatched_clear(c->engine, ns_or_null(c));
+    admin_reply_empty(c, 204);
+}
+
+static void reset_ns(admin_call_t *c)
+{
+    dp_err_t err = {0};
+    int rc = dp_engine_reset(c->engine, c->ns, &err);
+    if (rc < 0) {
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    admin_reply_json(c, 200,
+                     json_pack("{s:b,s:s}", "reset", 1, "namespace", c->ns));
+    release_memory(256);
+}
+
+/* ---- Route table --------------------------------------------------------
+ * Literal segments before "*" so that /mocks/batch is not read as the mock
+ * "batch". Routes with the same path are grouped for 405's Allow header. */
+
+#define W 1
+#define R 0
+static const admin_route_t routes[] = {
+    {"mocks", "GET", {"mocks.list", R}, NS_FILTER, BODY_NONE, mocks_list},
+    {"mocks", "POST", {"mocks.create", W}, NS_BODY, BODY_OBJECT, mocks_create},
+    {"mocks/batch", "POST", {"mocks.batch_create", W}, NS_BODY, BODY_BATCH,
+     mocks_batch_create},
+    {"mocks/batch", "DELETE", {"mocks.batch_close", W}, NS_NONE, BODY_OBJECT,
+     mocks_batch_close},
+    {"mocks/*", "GET", {"mocks.get", R}, NS_NONE, BODY_NONE, mock_get},
+    {"mocks/*", "PATCH", {"mocks.patch", W}, NS_NONE, BODY_OBJECT, mock_patch},
+    {"mocks/*", "DELETE", {"mocks.close", W}, NS_NONE, BODY_NONE, mock_close},
+    {"mocks/*/restore", "POST", {"mocks.restore", W}, NS_NONE, BODY_NONE,
+     mock_restore},
+    {"mocks/*/purge", "DELETE", {"mocks.purge", W}, NS_NONE, BODY_NONE,
+     mock_purge},
+    {"stores/global", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+     store_get},
+    {"stores/global", "DELETE", {"stores.delete", W}, NS_DEFAULT, BODY_NONE,
+     store_delete},
+    {"stores/global/*", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+     store_get},
+    {"stores/global/*", "PUT", {"stores.put", W}, NS_DEFAULT, BODY_VALUE,
+     store_put},
+    {"stores/global/*", "DELETE", {"stores.delete", W}, NS_DEFAULT, BODY_NONE,
+     store_delete},
+    {"stores/chain/*", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+     store_get},
+    {"stores/chain/*", "DELETE", {"stores.delete", W}, NS_DEFAULT, BODY_NONE,
+     store_delete},
+    {"stores/chain/*/*", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+     store_get},
+    {"stores/chain/*/*", "PUT", {"stores.put", W}, NS_DEFAULT, BODY_VALUE,
+     store_put},
+    {"stores/chain/*/*", "DELETE", {"stores.delete", W}, NS_DEFAULT,
+     BODY_NONE, store_delete},
+    {"requests", "GET", {"journal.list", R}, NS_FILTER, BODY_NONE,
+     journal_get},
+    {"requests", "DELETE", {"journal.clear", W}, NS_FILTER, BODY_NONE,
+     journal_clear},
+    {"unmatched", "GET", {"unmatched.list", R}, NS_FILTER, BODY_NONE,
+     unmatched_get},
+    {"unmatched", "DELETE", {"unmatched.clear", W}, NS_FILTER, BODY_NONE,
+     unmatched_clear},
+    {"reset", "POST", {"reset", W}, NS_REQUIRED, BODY_OPTIONAL, reset_ns},
+};
+#undef W
+#undef R
+
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static int path_matches(const char *pat, const admin_call_t *c)
+{
+    size_t i = 0;
+    const char *p = pat;
+    while (*p) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (i >= c->nseg)
+            return 0;
+        if (!(len == 1 && p[0] == '*') &&
+            (strlen(c->seg[i]) != len || memcmp(c->seg[i], p, len) != 0))
+            return 0;
+        i++;
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    return i == c->nseg;
+}
+
+static int method_is(const doppel_http_request_t *r, const char *m)
+{
+    size_t l = strlen(m);
+    return r->method.len == l && memcmp(r->method.ptr, m, l) == 0;
+}
+
+/* Finds the route; *path_found tells 405 from 404, allow lists the
+ * methods of the matching path. */
+static const admin_route_t *find_route(const admin_call_t *c, int *path_found,
+                                       char *allow, size_t allowlen)
+{
+    const char *path = NULL;
+    *path_found = 0;
+    allow[0] = '\0';
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (path == NULL) {
+            if (!path_matches(routes[i].path, c))
+                continue;
+            path = routes[i].path;
+            *path_found = 1;
+        } else if (strcmp(routes[i].path, path) != 0) {
+            continue;
+        }
+        const doppel_http_request_t *r = c->req;
+        if (method_is(r, routes[i].method) ||
+            (method_is(r, "HEAD") && strcmp(routes[i].method, "GET") == 0))
+            return &routes[i];
+        size_t used = strlen(allow);
+        snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
+                 routes[i].method);
+    }
+    return NULL;
+}
+
+static int check_body(admin_call_t *c, enum body_mode mode)
+{
+    if (mode == BODY_NONE)
+        return 0;
+    if (admin_parse_body(c) < 0)
+        return -EINVAL;
+    if (c->body == NULL) {
+        if (mode == BODY_OPTIONAL)
+            return 0;
+        admin_reply_error(c, 400, "validation", NULL,
+                          "a JSON request body is required");
+        return -EINVAL;
+    }
+    if ((mode == BODY_OBJECT || mode == BODY_OPTIONAL) &&
+        !json_is_object(c->body)) {
+        admin_reply_error(c, 400, "validation", NULL,
+                          "the request body must be a JSON object");
+        return -EINVAL;
+    }
+    if (mode == BODY_BATCH && !json_is_object(c->body) &&
+        !json_is_array(c->body)) {
+        admin_reply_error(c, 400, "validation", NULL,
+                          "the request body must be an array of mocks or "
+                          "{\"mocks\": [...]}");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int authorize(admin_call_t *c, const dp_admin_op_t *op)
+{
+    dp_err_t err = {0};
+    int rc = dp_admin_authorize(c->req, op, ns_or_null(c), &err);
+    if (rc < 0) {
+        if (err.status == 0)
+            dp_err_set(&err, 403, "forbidden", NULL, "not allowed");
+        admin_reply_dp_err(c, rc, &err);
+    }
+    return rc;
+}
+
+static void dispatch(admin_call_t *c)
+{
+    int rc = admin_split_path(c);
+    if (rc == -EINVAL) {
+        admin_reply_error(c, 400, "validation", NULL,
+                          "bad percent-encoding in the path");
+        return;
+    }
+    char allow[96];
+    int path_found = 0;
+    const admin_route_t *rt =
+        rc < 0 ? NULL : find_route(c, &path_found, allow, sizeof(allow));
+    if (rt == NULL) {
+        if (authorize(c, NULL) < 0)
+            return;
+        if (path_found)
+            admin_reply_405(c, allow);
+        else
+            admin_reply_error(c, 404, "not_found", NULL,
+                              "no admin endpoint %.*s %.*s",
+                              (int)c->req->method.len, c->req->method.ptr,
+                              (int)c->req->path.len, c->req->path.ptr);
+        return;
+    }
+    if (check_body(c, rt->body) < 0)
+        return;
+    if (rt->ns != NS_NONE &&
+        admin_resolve_ns(c, rt->ns == NS_BODY || rt->ns == NS_REQUIRED) < 0)
+        return;
+    if (rt->ns == NS_REQUIRED && c->ns[0] == '\0') {
+        admin_reply_error(c, 400, "validation", "namespace",
+                          "namespace is required (body \"namespace\", "
+                          "?namespace= or X-Namespace)");
+        return;
+    }
+    if (authorize(c, &rt->op) < 0)
+        return;
+    rt->fn(c);
+}
+
+static int admin_handler(void *state, doppel_http_exchange_t *ex,
+                         const doppel_http_request_t *req)
+{
+    admin_call_t c = {.ex = ex, .req = req, .engine = state};
+    dispatch(&c);
+    if (!c.answered)
+        admin_reply_error(&c, 500, "internal", NULL, "no answer");
+    for (size_t i = 0; i < c.nseg; i++)
+        free(c.seg[i]);
+    json_decref(c.body);
+    return 0;
+}
+
+int dp_admin_mount(dp_router_t *r, struct dp_engine *e)
+{
+    doppel_http_mount_t m = {
+        .size = sizeof(m),
+        .prefix = "/api/v1",
+        .handler = admin_handler,
+        .state = e,
+    };
+    return dp_router_add(r, &m, 1, "host");
+}

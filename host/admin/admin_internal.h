@@ -1,0 +1,72 @@
+/*
+ * Internals of the admin API shared by its files: one admin_call_t per
+ * request, alive for the duration of the (synchronous) handler call.
+ */
+#ifndef DP_ADMIN_INTERNAL_H
+#define DP_ADMIN_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "admin.h"
+#include "engine/engine.h"
+
+#define ADMIN_MAX_SEGS 4
+#define ADMIN_NS_MAX 64
+
+typedef struct admin_call {
+    doppel_http_exchange_t *ex;
+    const doppel_http_request_t *req;
+    struct dp_engine *engine;
+    char *seg[ADMIN_MAX_SEGS]; /* percent-decoded path segments after
+                                  /api/v1, owned */
+    size_t nseg;
+    json_t *body;              /* parsed body or NULL, owned */
+    char ns[ADMIN_NS_MAX + 1]; /* resolved namespace, "" when none given */
+    int answered;              /* the exchange was finished */
+} admin_call_t;
+
+/* ---- Request parsing (admin_request.c) -------------------------------- */
+
+/* Splits the request path after "/api/v1" into decoded segments. Returns
+ * 0, -E2BIG for too many segments, -EINVAL for a bad escape or NUL byte. */
+int admin_split_path(admin_call_t *c);
+
+/* Looks up a query parameter (first occurrence), percent- and '+'-decoded.
+ * Returns a malloc'd string the caller frees, or NULL when absent. *bad is
+ * set on an undecodable value. */
+char *admin_query(const admin_call_t *c, const char *name, int *bad);
+
+/* Parses an unsigned query parameter in [min, max]; absent -> dflt.
+ * Answers 400 itself and returns -EINVAL on bad input. */
+int admin_query_size(admin_call_t *c, const char *name, size_t dflt,
+                     size_t min, size_t max, size_t *out);
+
+/* Parses a boolean query parameter (true/false/1/0); absent -> dflt. */
+int admin_query_bool(admin_call_t *c, const char *name, int dflt, int *out);
+
+/* Parses the body as JSON (any value). Empty body -> c->body stays NULL.
+ * Malformed JSON is answered with 400 (with the parse position) and
+ * -EINVAL returned. */
+int admin_parse_body(admin_call_t *c);
+
+/* Resolves the namespace: body "namespace" (when use_body and the body is
+ * an object), then ?namespace=, then the X-Namespace header. Leaves c->ns
+ * empty when none is given. Answers 400 on an invalid name. */
+int admin_resolve_ns(admin_call_t *c, int use_body);
+
+/* ---- Answers (admin_request.c). Each finishes the exchange. ----------- */
+
+/* Sends v (stolen; NULL sends a 500) as the JSON body. */
+void admin_reply_json(admin_call_t *c, int status, json_t *v);
+void admin_reply_empty(admin_call_t *c, int status);
+void admin_reply_error(admin_call_t *c, int status, const char *code,
+                       const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Sends an engine error; rc is the engine's return, used when err was not
+ * filled. */
+void admin_reply_dp_err(admin_call_t *c, int rc, const dp_err_t *err);
+/* 405 with an Allow header. */
+void admin_reply_405(admin_call_t *c, const char *allow);
+
+#endif

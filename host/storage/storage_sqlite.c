@@ -1,0 +1,521 @@
+/*
+ * The embedded persistence back end: one SQLite file in WAL mode.
+ *
+ * Durability: synchronous=FULL in WAL mode syncs the WAL on every commit, so
+ * once a call returned 0 its transaction survives kill -9 (and power loss,
+ * as far as the disk honours fsync). Every call of the dp_storage_ops_t is
+ * exactly one BEGIN IMMEDIATE ... COMMIT; any failure rolls back, so a call
+ * that returns an error changed nothing.
+ *
+ * Threading: the engine calls a back end from one thread at a time (under its
+ * writer lock), so this file needs no locks. The connection is opened with
+ * SQLITE_OPEN_NOMUTEX for the same reason.
+ */
+#include "storage_sqlite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+#define LOG_COMP "storage"
+
+/* Migrations, applied in order; user_version is the number applied. Append
+ * only: a released step is never edited, a change is a new step. */
+static const char *const migrations[] = {
+    /* 1: mocks and stores */
+    "CREATE TABLE mocks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  ns TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX mocks_ns ON mocks(ns);"
+    "CREATE TABLE stores ("
+    "  ns TEXT NOT NULL,"
+    "  scope TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (ns, scope, key)) WITHOUT ROWID;",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_MOCK_PUT,
+    ST_MOCK_DEL,
+    ST_MOCK_LOAD,
+    ST_STORE_PUT,
+    ST_STORE_DEL,
+    ST_STORE_LOAD,
+    ST_RESET_MOCKS,
+    ST_RESET_STORES,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_MOCK_PUT] = "INSERT INTO mocks (id, ns, json, updated_at) "
+                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET "
+                    "ns = excluded.ns, json = excluded.json, "
+                    "updated_at = excluded.updated_at",
+    [ST_MOCK_DEL] = "DELETE FROM mocks WHERE id = ?1",
+    [ST_MOCK_LOAD] = "SELECT id, ns, json FROM mocks ORDER BY rowid",
+    [ST_STORE_PUT] = "INSERT INTO stores (ns, scope, key, json, updated_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (ns, scope, key) "
+                     "DO UPDATE SET json = excluded.json, "
+                     "updated_at = excluded.updated_at",
+    [ST_STORE_DEL] = "DELETE FROM stores WHERE ns = ?1 AND scope = ?2 AND "
+                     "key = ?3",
+    [ST_STORE_LOAD] = "SELECT ns, scope, key, json FROM stores "
+                      "ORDER BY ns, scope, key",
+    [ST_RESET_MOCKS] = "DELETE FROM mocks WHERE ns = ?1",
+    [ST_RESET_STORES] = "DELETE FROM stores WHERE ns = ?1",
+};
+
+typedef struct sqlite_storage {
+    dp_storage_t base; /* first: the engine sees a dp_storage_t */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT]; /* prepared once, reset after each use */
+    unsigned fail_after;        /* test fault injection, 0 = off */
+} sqlite_storage_t;
+
+int dp_storage_sqlite_schema_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+void dp_storage_sqlite_fail_after(dp_storage_t *s, unsigned n)
+{
+    ((sqlite_storage_t *)s)->fail_after = n;
+}
+
+static int errno_of(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+        return -EINVAL;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    case SQLITE_CANTOPEN:
+        return -ENOENT;
+    default:
+        return -EIO;
+    }
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs a prepared statement that returns no rows and resets it. */
+static int step_done(sqlite_storage_t *s, int which, const char *what)
+{
+    sqlite3_stmt *st = s->st[which];
+    int rc;
+    if (s->fail_after > 0 && which != ST_BEGIN && which != ST_COMMIT &&
+        which != ST_ROLLBACK && --s->fail_after == 0) {
+        dp_error(LOG_COMP, "%s: injected I/O failure (test)", what);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return -EIO;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        dp_error(LOG_COMP, "%s: %s (%s)", what, sqlite3_errmsg(s->db),
+                 sqlite3_errstr(rc));
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : (errno_of(rc) ?: -EIO);
+}
+
+static int tx_begin(sqlite_storage_t *s)
+{
+    return step_done(s, ST_BEGIN, "begin transaction");
+}
+
+/* Commits on err == 0, otherwise rolls back; returns the first error. */
+static int tx_end(sqlite_storage_t *s, int err)
+{
+    if (err == 0) {
+        err = step_done(s, ST_COMMIT, "commit");
+        if (err == 0)
+            return 0;
+    }
+    /* A failed COMMIT may leave the transaction open; ROLLBACK is then
+     * required. If SQLite already rolled back by itself, ROLLBACK fails
+     * harmlessly ("no transaction is active"), so check autocommit first. */
+    if (!sqlite3_get_autocommit(s->db))
+        step_done(s, ST_ROLLBACK, "rollback");
+    return err;
+}
+
+static int bind_text(sqlite3_stmt *st, int idx, const char *v)
+{
+    if (v == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, v, -1, SQLITE_STATIC);
+}
+
+static int sq_mocks_put(dp_storage_t *base, const dp_stored_mock_t *m, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && m == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    int64_t ts = now_ms();
+    sqlite3_stmt *st = s->st[ST_MOCK_PUT];
+    for (size_t i = 0; i < n && err == 0; i++) {
+        /* NULL fields bind as NULL and hit the NOT NULL constraints, which
+         * rolls the whole batch back. */
+        if (bind_text(st, 1, m[i].id) || bind_text(st, 2, m[i].ns) ||
+            bind_text(st, 3, m[i].json) || sqlite3_bind_int64(st, 4, ts)) {
+            sqlite3_reset(st);
+            err = -ENOMEM;
+            break;
+        }
+        err = step_done(s, ST_MOCK_PUT, "store mock");
+    }
+    return tx_end(s, err);
+}
+
+static int sq_mocks_delete(dp_storage_t *base, const char *const *ids, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && ids == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    sqlite3_stmt *st = s->st[ST_MOCK_DEL];
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (ids[i] == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        bind_text(st, 1, ids[i]);
+        err = step_done(s, ST_MOCK_DEL, "delete mock");
+    }
+    return tx_end(s, err);
+}
+
+static int sq_mocks_load(dp_storage_t *base, dp_mock_load_cb cb, void *arg)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    sqlite3_stmt *st = s->st[ST_MOCK_LOAD];
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dp_stored_mock_t m = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .ns = (const char *)sqlite3_column_text(st, 1),
+            .json = (const char *)sqlite3_column_text(st, 2),
+        };
+        if (m.id == NULL || m.ns == NULL || m.json == NULL) {
+            ret = -ENOMEM; /* column_text only fails on allocation */
+            break;
+        }
+        ret = cb(arg, &m);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        dp_error(LOG_COMP, "load mocks: %s", sqlite3_errmsg(s->db));
+        ret = errno_of(rc) ?: -EIO;
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int sq_store_put(dp_storage_t *base, const dp_store_entry_t *e, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && e == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    int64_t ts = now_ms();
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (e[i].ns == NULL || e[i].scope == NULL || e[i].key == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        if (e[i].json == NULL) {
+            sqlite3_stmt *st = s->st[ST_STORE_DEL];
+            bind_text(st, 1, e[i].ns);
+            bind_text(st, 2, e[i].scope);
+            bind_text(st, 3, e[i].key);
+            err = step_done(s, ST_STORE_DEL, "delete store entry");
+        } else {
+            sqlite3_stmt *st = s->st[ST_STORE_PUT];
+            bind_text(st, 1, e[i].ns);
+            bind_text(st, 2, e[i].scope);
+            bind_text(st, 3, e[i].key);
+            bind_text(st, 4, e[i].json);
+            sqlite3_bind_int64(st, 5, ts);
+            err = step_done(s, ST_STORE_PUT, "store entry");
+        }
+    }
+    return tx_end(s, err);
+}
+
+static int sq_store_load(dp_storage_t *base, dp_store_load_cb cb, void *arg)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    sqlite3_stmt *st = s->st[ST_STORE_LOAD];
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dp_store_entry_t e = {
+            .ns = (const char *)sqlite3_column_text(st, 0),
+            .scope = (const char *)sqlite3_column_text(st, 1),
+            .key = (const char *)sqlite3_column_text(st, 2),
+            .json = (const char *)sqlite3_column_text(st, 3),
+        };
+        if (!e.ns || !e.scope || !e.key || !e.json) {
+            ret = -ENOMEM;
+            break;
+        }
+        ret = cb(arg, &e);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        dp_error(LOG_COMP, "load stores: %s", sqlite3_errmsg(s->db));
+        ret = errno_of(rc) ?: -EIO;
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int sq_reset_ns(dp_storage_t *base, const char *ns)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (ns == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    bind_text(s->st[ST_RESET_MOCKS], 1, ns);
+    err = step_done(s, ST_RESET_MOCKS, "reset mocks");
+    if (err == 0) {
+        bind_text(s->st[ST_RESET_STORES], 1, ns);
+        err = step_done(s, ST_RESET_STORES, "reset stores");
+    }
+    return tx_end(s, err);
+}
+
+static void sq_close(dp_storage_t *base)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
+        dp_warn(LOG_COMP, "close: %s", sqlite3_errmsg(s->db));
+    free(s);
+}
+
+static const dp_storage_ops_t sqlite_ops = {
+    .name = "sqlite",
+    .mocks_put = sq_mocks_put,
+    .mocks_delete = sq_mocks_delete,
+    .mocks_load = sq_mocks_load,
+    .store_put = sq_store_put,
+    .store_load = sq_store_load,
+    .reset_ns = sq_reset_ns,
+    .close = sq_close,
+};
+
+/* Reads a one-integer pragma. */
+static int pragma_int(sqlite3 *db, const char *sql, int *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies every migration step past the file's user_version, each in its
+ * own transaction together with the new user_version. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    int version = 0;
+    int rc = pragma_int(db, "PRAGMA user_version", &version);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot read schema version: %s",
+                 sqlite3_errmsg(db));
+        return errno_of(rc) ?: -EIO;
+    }
+    if (version > N_MIGRATIONS) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this doppel "
+                 "supports (%d)",
+                 version, N_MIGRATIONS);
+        return -EPROTO;
+    }
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+        char *msg = NULL;
+        rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, migrations[v], NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, bump, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            snprintf(err, errlen, "schema migration %d failed: %s", v + 1,
+                     msg ? msg : sqlite3_errstr(rc));
+            sqlite3_free(msg);
+            if (!sqlite3_get_autocommit(db))
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return errno_of(rc) ?: -EIO;
+        }
+    }
+    return 0;
+}
+
+static int configure(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_busy_timeout(db, 5000);
+    /* journal_mode returns the mode in effect; anything but "wal" means the
+     * file system refused WAL (e.g. no shared memory), and the durability
+     * and concurrency assumptions would not hold. */
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            if (mode == NULL || strcmp(mode, "wal") != 0) {
+                snprintf(err, errlen, "cannot enable WAL mode (got %s)",
+                         mode ? mode : "?");
+                sqlite3_finalize(st);
+                return -ENOTSUP;
+            }
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return errno_of(rc) ?: -EIO;
+    }
+    return 0;
+}
+
+int dp_storage_sqlite_open(const char *path, dp_storage_t **out, char *err,
+                           size_t errlen)
+{
+    char dummy[1];
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    err[0] = '\0';
+    if (path == NULL || *path == '\0' || out == NULL) {
+        snprintf(err, errlen, "no database path");
+        return -EINVAL;
+    }
+    *out = NULL;
+
+    /* SQLite would create the file 0644 (less umask); mocks and stores may
+     * hold tokens, so create it private first. An existing file keeps its
+     * mode: the operator may have chosen it. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    close(fd);
+
+    sqlite_storage_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->base.ops = &sqlite_ops;
+    int ret;
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        ret = errno_of(rc) ?: -EIO;
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+
+    char sub[384] = "";
+    ret = configure(s->db, sub, sizeof(sub));
+    if (ret == 0)
+        ret = migrate(s->db, sub, sizeof(sub));
+    if (ret != 0) {
+        snprintf(err, errlen, "%s: %s", path, sub);
+        goto fail;
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(err, errlen, "%s: prepare: %s", path,
+                     sqlite3_errmsg(s->db));
+            ret = errno_of(rc) ?: -EIO;
+            goto fail;
+        }
+    }
+    *out = &s->base;
+    return 0;
+
+fail:
+    sq_close(&s->base);
+    return ret;
+}

@@ -1,0 +1,505 @@
+/*
+ * The HTTP mock protocol plugin: serves mocks whose protocol section is
+ * "http" on the host's HTTP/1.1 front.
+ *
+ * Mounts (through svc->http_mount):
+ *   "/"              catch-all (option root = true): namespace from the
+ *                    X-Namespace header, else "sandbox"; target = the path.
+ *   "<stubs_prefix>" (default "/stubs"): /stubs/<namespace>/<rest...>:
+ *                    namespace from the path, target = "/<rest...>".
+ * Each request becomes a doppel_exchange_t matched by svc->engine_match;
+ * the reply's status, headers and body are sent with svc->http_respond,
+ * after reply->delay_ms on a libuv timer when the mock asks for a delay.
+ *
+ * Threading: one instance per worker; everything runs on that worker's loop
+ * thread, so the instance needs no locks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "doppel/plugin.h"
+
+#define DEFAULT_NS "sandbox"
+#define NS_MAX 64
+
+typedef struct http_state http_state_t;
+
+/* A reply waiting for its delay. Owned by the instance's pending list from
+ * creation until its timer handle is closed. */
+typedef struct pending {
+    uv_timer_t timer;
+    http_state_t *st;
+    doppel_http_exchange_t *ex;
+    doppel_reply_t *reply; /* engine-owned, freed with engine_reply_free */
+    int answered;
+    struct pending *prev, *next;
+} pending_t;
+
+struct http_state {
+    doppel_ctx_t *ctx;
+    const doppel_services_t *svc;
+    const char *stubs_prefix; /* host-owned option string */
+    int root;
+    int stopping;
+    int stop_waiting; /* stop_done is due when the last handle closes */
+    size_t n_open;    /* pending timer handles not yet closed */
+    pending_t *pending;
+};
+
+/* ---- Answers ------------------------------------------------------------ */
+
+static void respond_json(http_state_t *st, doppel_http_exchange_t *ex,
+                         int status, const char *json, const char *match)
+{
+    doppel_kv_t h[2] = {
+        {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
+        {DOPPEL_STR("X-Doppel-Match"), {match, strlen(match)}},
+    };
+    st->svc->http_respond(ex, status, h, match[0] ? 2 : 1, json,
+                          strlen(json));
+}
+
+static int has_header(const doppel_reply_t *r, const char *name)
+{
+    size_t l = strlen(name);
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (r->headers[i].name.len == l &&
+            strncasecmp(r->headers[i].name.ptr, name, l) == 0)
+            return 1;
+    return 0;
+}
+
+/* Sends an engine reply (response or no match) and frees it. */
+static void send_reply(http_state_t *st, doppel_http_exchange_t *ex,
+                       doppel_reply_t *r)
+{
+    const doppel_services_t *svc = st->svc;
+    size_t n = r->n_headers;
+    doppel_kv_t stack[16];
+    doppel_kv_t *h = n + 2 <= 16 ? stack : malloc((n + 2) * sizeof(*h));
+    if (h == NULL) {
+        svc->engine_reply_free(st->ctx, r);
+        respond_json(st, ex, 500,
+                     "{\"error\":\"out of memory\",\"code\":\"internal\"}",
+                     "");
+        return;
+    }
+    if (n > 0)
+        memcpy(h, r->headers, n * sizeof(*h));
+    if (r->kind == DOPPEL_REPLY_NO_MATCH) {
+        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Match"), DOPPEL_STR("miss")};
+        if (!has_header(r, "Content-Type"))
+            h[n++] = (doppel_kv_t){DOPPEL_STR("Content-Type"),
+                                   DOPPEL_STR("application/json")};
+    } else {
+        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Mock-Id"), r->mock_id};
+    }
+    svc->http_respond(ex, r->status, h, n, r->body, r->body_len);
+    if (h != stack)
+        free(h);
+    svc->engine_reply_free(st->ctx, r);
+}
+
+/* ---- Delayed replies ---------------------------------------------------- */
+
+static void pending_closed(uv_handle_t *handle)
+{
+    pending_t *p = handle->data;
+    http_state_t *st = p->st;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        st->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    free(p);
+    st->n_open--;
+    if (st->n_open == 0 && st->stop_waiting) {
+        st->stop_waiting = 0;
+        st->svc->stop_done(st->ctx);
+    }
+}
+
+static void pending_fire(uv_timer_t *t)
+{
+    pending_t *p = t->data;
+    p->answered = 1;
+    send_reply(p->st, p->ex, p->reply);
+    p->reply = NULL;
+    uv_close((uv_handle_t *)&p->timer, pending_closed);
+}
+
+/* Returns 0 when the reply was scheduled (and is now owned by the timer). */
+static int schedule(http_state_t *st, doppel_http_exchange_t *ex,
+                    doppel_reply_t *r)
+{
+    uv_loop_t *loop = st->svc->loop(st->ctx);
+    pending_t *p = calloc(1, sizeof(*p));
+    if (loop == NULL || p == NULL) {
+        free(p);
+        return -ENOMEM;
+    }
+    int rc = uv_timer_init(loop, &p->timer);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    p->timer.data = p;
+    p->st = st;
+    p->ex = ex;
+    p->reply = r;
+    p->next = st->pending;
+    if (st->pending)
+        st->pending->prev = p;
+    st->pending = p;
+    st->n_open++;
+    rc = uv_timer_start(&p->timer, pending_fire, r->delay_ms, 0);
+    if (rc < 0) {
+        /* The handle exists: close it; the caller still owns r. */
+        p->reply = NULL;
+        p->answered = 1;
+        uv_close((uv_handle_t *)&p->timer, pending_closed);
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- Request decoding --------------------------------------------------- */
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX and '+' in place-order into out; returns the length. A bad
+ * escape or %00 stays as written (lenient, like most servers). */
+static size_t qdecode(const char *s, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < len) {
+            int hi = hexval((unsigned char)s[i + 1]);
+            int lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                out[o++] = s[i];
+                continue;
+            }
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Decodes the query string into name/value pairs in one allocation that
+ * the caller frees (*mem). */
+static int decode_params(const doppel_str_t *q, doppel_kv_t **out, size_t *n,
+                         void **mem)
+{
+    *out = NULL;
+    *n = 0;
+    *mem = NULL;
+    if (q->ptr == NULL || q->len == 0)
+        return 0;
+    size_t count = 1;
+    for (size_t i = 0; i < q->len; i++)
+        count += q->ptr[i] == '&';
+    /* Each pair decodes into at most its own length plus two NULs. */
+    size_t bytes = count * sizeof(doppel_kv_t) + q->len + 2 * count + 1;
+    char *buf = malloc(bytes);
+    if (buf == NULL)
+        return -ENOMEM;
+    doppel_kv_t *kv = (doppel_kv_t *)buf;
+    char *text = buf + count * sizeof(doppel_kv_t);
+    const char *p = q->ptr, *end = q->ptr + q->len;
+    size_t k = 0;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        if (pe > p) {
+            const char *eq = memchr(p, '=', (size_t)(pe - p));
+            const char *ne = eq ? eq : pe;
+            const char *v = eq ? eq + 1 : pe;
+            kv[k].name.ptr = text;
+            kv[k].name.len = qdecode(p, (size_t)(ne - p), text);
+            text += kv[k].name.len + 1;
+            kv[k].value.ptr = text;
+            kv[k].value.len = qdecode(v, (size_t)(pe - v), text);
+            text += kv[k].value.len + 1;
+            k++;
+        }
+        p = pe + 1;
+    }
+    *out = kv;
+    *n = k;
+    *mem = buf;
+    return 0;
+}
+
+static int ns_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > NS_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- The handler -------------------------------------------------------- */
+
+static int serve(http_state_t *st, doppel_http_exchange_t *ex,
+                 const doppel_http_request_t *req, doppel_str_t ns,
+                 doppel_str_t target)
+{
+    const doppel_services_t *svc = st->svc;
+    doppel_exchange_t x = {
+        .size = sizeof(x),
+        .protocol = DOPPEL_STR("http"),
+        .ns = ns,
+        .operation = req->method,
+        .target = target,
+        .metadata = req->headers,
+        .n_metadata = req->n_headers,
+        .body = req->body,
+        .body_len = req->body_len,
+        .request_id = req->request_id,
+        .remote_addr = req->remote_addr,
+    };
+    const doppel_str_t *ct = req->header(req, "Content-Type");
+    if (ct != NULL)
+        x.content_type = *ct;
+    void *mem = NULL;
+    doppel_kv_t *params = NULL;
+    if (decode_params(&req->query, &params, &x.n_params, &mem) < 0)
+        return -ENOMEM;
+    x.params = params;
+
+    doppel_reply_t *r = NULL;
+    int rc = svc->engine_match(st->ctx, &x, &r);
+    free(mem); /* the exchange was borrowed for the call only */
+    if (rc < 0 || r == NULL) {
+        svc->log(st->ctx, DOPPEL_LOG_ERROR, "engine_match failed: %d", rc);
+        respond_json(st, ex, 500,
+                     "{\"error\":\"matching failed\",\"code\":\"internal\"}",
+                     "");
+        return 0;
+    }
+    if (r->kind == DOPPEL_REPLY_PROXY) {
+        svc->engine_reply_free(st->ctx, r);
+        respond_json(st, ex, 501,
+                     "{\"code\":\"unavailable\","
+                     "\"error\":\"proxy plugin not loaded\"}",
+                     "");
+        return 0;
+    }
+    if (r->kind == DOPPEL_REPLY_RESPONSE && r->delay_ms > 0 &&
+        schedule(st, ex, r) == 0)
+        return 0;
+    send_reply(st, ex, r);
+    return 0;
+}
+
+static int refuse(http_state_t *st, doppel_http_exchange_t *ex, int status,
+                  const char *json)
+{
+    respond_json(st, ex, status, json, "");
+    return 0;
+}
+
+static const char shutting_down[] =
+    "{\"error\":\"shutting down\",\"code\":\"unavailable\"}";
+
+static int root_handler(void *state, doppel_http_exchange_t *ex,
+                        const doppel_http_request_t *req)
+{
+    http_state_t *st = state;
+    if (st->stopping)
+        return refuse(st, ex, 503, shutting_down);
+    doppel_str_t ns = DOPPEL_STR(DEFAULT_NS);
+    const doppel_str_t *h = req->header(req, "X-Namespace");
+    if (h != NULL) {
+        if (!ns_valid(h->ptr, h->len))
+            return refuse(st, ex, 400,
+                          "{\"error\":\"invalid X-Namespace: expected 1 to 64 "
+                          "characters of A-Z a-z 0-9 . _ -\","
+                          "\"code\":\"validation\",\"field\":\"namespace\"}");
+        ns = *h;
+    }
+    return serve(st, ex, req, ns, req->path);
+}
+
+static int stubs_handler(void *state, doppel_http_exchange_t *ex,
+                         const doppel_http_request_t *req)
+{
+    http_state_t *st = state;
+    if (st->stopping)
+        return refuse(st, ex, 503, shutting_down);
+    /* rest is "/<namespace>/<target...>" */
+    const char *p = req->rest.ptr, *end = p + req->rest.len;
+    while (p < end && *p == '/')
+        p++;
+    const char *s = p;
+    while (p < end && *p != '/')
+        p++;
+    doppel_str_t ns = {s, (size_t)(p - s)};
+    if (ns.len == 0)
+        return refuse(st, ex, 404,
+                      "{\"error\":\"expected <prefix>/<namespace>/<path>\","
+                      "\"code\":\"not_found\"}");
+    if (!ns_valid(ns.ptr, ns.len))
+        return refuse(st, ex, 400,
+                      "{\"error\":\"invalid namespace in the path: expected 1 "
+                      "to 64 characters of A-Z a-z 0-9 . _ -\","
+                      "\"code\":\"validation\",\"field\":\"namespace\"}");
+    doppel_str_t target = {p, (size_t)(end - p)};
+    if (target.len == 0)
+        target = DOPPEL_STR("/");
+    return serve(st, ex, req, ns, target);
+}
+
+/* ---- Lifecycle ---------------------------------------------------------- */
+
+static int prefix_valid(const char *p)
+{
+    size_t l = strlen(p);
+    if (l < 2 || p[0] != '/' || p[l - 1] == '/')
+        return 0;
+    return strpbrk(p, "?#% \t") == NULL;
+}
+
+static int http_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                     void **state)
+{
+    if (!DOPPEL_HAS_SERVICE(svc, http_mount) ||
+        !DOPPEL_HAS_SERVICE(svc, http_respond) ||
+        !DOPPEL_HAS_SERVICE(svc, engine_match) ||
+        !DOPPEL_HAS_SERVICE(svc, engine_reply_free) ||
+        !DOPPEL_HAS_SERVICE(svc, loop) || !DOPPEL_HAS_SERVICE(svc, stop_done))
+        return -ENOTSUP;
+    http_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return -ENOMEM;
+    st->ctx = ctx;
+    st->svc = svc;
+    st->root = svc->option_bool(ctx, "root");
+    st->stubs_prefix = svc->option_str(ctx, "stubs_prefix");
+    if (st->stubs_prefix == NULL)
+        st->stubs_prefix = "/stubs";
+    if (!prefix_valid(st->stubs_prefix)) {
+        svc->log(ctx, DOPPEL_LOG_ERROR,
+                 "stubs_prefix '%s': expected a path like /stubs (starts "
+                 "with '/', no trailing '/')",
+                 st->stubs_prefix);
+        free(st);
+        return -EINVAL;
+    }
+    doppel_http_mount_t stubs = {
+        .size = sizeof(stubs),
+        .prefix = st->stubs_prefix,
+        .handler = stubs_handler,
+        .state = st,
+    };
+    int rc = svc->http_mount(ctx, &stubs);
+    if (rc == 0 && st->root) {
+        doppel_http_mount_t root = {
+            .size = sizeof(root),
+            .prefix = "/",
+            .handler = root_handler,
+            .state = st,
+        };
+        rc = svc->http_mount(ctx, &root);
+    }
+    if (rc < 0) {
+        svc->log(ctx, DOPPEL_LOG_ERROR, "cannot mount: %s", strerror(-rc));
+        free(st);
+        return rc;
+    }
+    *state = st;
+    return 0;
+}
+
+static int http_start(void *state)
+{
+    (void)state;
+    return 0; /* the host's front owns the listener */
+}
+
+/* Delayed replies are answered 503 at once, then stop_done follows when
+ * their timer handles have closed. */
+static int http_stop(void *state)
+{
+    http_state_t *st = state;
+    st->stopping = 1;
+    for (pending_t *p = st->pending; p != NULL; p = p->next) {
+        if (p->answered)
+            continue;
+        p->answered = 1;
+        uv_timer_stop(&p->timer);
+        st->svc->engine_reply_free(st->ctx, p->reply);
+        p->reply = NULL;
+        respond_json(st, p->ex, 503, shutting_down, "");
+        uv_close((uv_handle_t *)&p->timer, pending_closed);
+    }
+    if (st->n_open == 0)
+        st->svc->stop_done(st->ctx);
+    else
+        st->stop_waiting = 1;
+    return 0;
+}
+
+static void http_destroy(void *state)
+{
+    /* Every pending handle was closed before stop_done (or none existed:
+     * destroy after a failed start). */
+    free(state);
+}
+
+static const doppel_option_t http_options[] = {
+    {.name = "root",
+     .type = DOPPEL_OPT_BOOL,
+     .default_value = "true",
+     .help = "serve mocks at the root of the port (catch-all mount \"/\")",
+     .min = 1,
+     .max = 0},
+    {.name = "stubs_prefix",
+     .type = DOPPEL_OPT_STRING,
+     .default_value = "/stubs",
+     .help = "path prefix serving <prefix>/<namespace>/<path>",
+     .min = 1,
+     .max = 0},
+    {.name = NULL},
+};
+
+static const doppel_plugin_t http_plugin = {
+    .size = sizeof(doppel_plugin_t),
+    .abi_major = DOPPEL_ABI_MAJOR,
+    .abi_minor = DOPPEL_ABI_MINOR,
+    .name = "http",
+    .version = "0.1.0",
+    .summary = "HTTP mocks: serves mocks with an http section",
+    .kind = DOPPEL_KIND_PROTOCOL,
+    .options = http_options,
+    .init = http_init,
+    .start = http_start,
+    .stop = http_stop,
+    .destroy = http_destroy,
+};
+
+DOPPEL_PLUGIN_DEFINE(http_plugin)
