@@ -34,12 +34,21 @@ size_t dp_host_instances(dp_host_t *h, dp_inst_info_t *out, size_t cap);
  * draining. Any thread. */
 int dp_host_ready(dp_host_t *h);
 double dp_host_uptime(dp_host_t *h); /* seconds since start */
+/* 1 once the host began its orderly stop (SIGTERM), else 0. Any thread.
+ * (Added by the HTTP front for /health's "draining" status.) */
+int dp_host_draining(dp_host_t *h);
 const char *dp_host_version(void);
 struct dp_engine *dp_host_engine(dp_host_t *h);
 dp_metrics_t *dp_host_metrics(dp_host_t *h);
 
+/* /metrics with metrics_auth on: 0 when req carries a valid token, else a
+ * negative errno with err filled (401/429). Any thread. */
+struct dp_err;
+int dp_host_metrics_check(dp_host_t *h, const doppel_http_request_t *req,
+                          struct dp_err *err);
+
 /* Mounts /health, /health/live, /health/ready and /metrics as host routes.
- * metrics_token: when non-NULL, /metrics needs "Authorization: Bearer <t>". */
+ * /metrics asks dp_host_metrics_check first. */
 int dp_health_mount(dp_router_t *r, dp_host_t *h);
 
 #endif

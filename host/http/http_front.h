@@ -45,6 +45,10 @@ void dp_router_free(dp_router_t *r);
 int dp_router_add(dp_router_t *r, const doppel_http_mount_t *m, int host_route,
                   const char *owner);
 
+/* Calls fn(data) when the router is freed: state that host routes keep per
+ * router (one per worker) is released with it. 0 or -ENOMEM. */
+int dp_router_on_free(dp_router_t *r, void (*fn)(void *data), void *data);
+
 /* ---- Server ----------------------------------------------------------- */
 
 typedef struct dp_http_server dp_http_server_t;
@@ -73,8 +77,11 @@ int dp_http_server_port(const dp_http_server_t *s);
 void dp_http_server_drain(dp_http_server_t *s, uint64_t timeout_ms,
                           void (*done)(void *data), void *data);
 
-/* Closes the listener and every connection and frees the server once the
- * handles are closed (runs the loop's close callbacks). */
+/* Closes the listener and every connection. The memory goes from the close
+ * callbacks, so the loop must run afterwards (uv_run until it has no
+ * handle left); exchanges still held by handlers keep it alive until they
+ * are finished (their answers return -ENOTCONN). No drain callback is
+ * called after this. */
 void dp_http_server_free(dp_http_server_t *s);
 
 /* Number of open connections and of unfinished exchanges. */
@@ -82,6 +89,16 @@ size_t dp_http_server_connections(const dp_http_server_t *s);
 size_t dp_http_server_inflight(const dp_http_server_t *s);
 
 /* ---- Answering (these back the services-table entries) ---------------- */
+
+/* All of these run on the exchange's loop thread only.
+ * respond: status 200..599; headers may not hold CR, LF or NUL. The front
+ * owns Content-Length, Transfer-Encoding, Connection, Date, Server and
+ * X-Request-Id (such headers from the caller are dropped). Invalid
+ * arguments: the client gets a 500, the exchange is released and -EINVAL
+ * returned. Client gone: -ENOTCONN, the exchange is released. A second
+ * answer to the same exchange is a use after free (as with free()).
+ * stream_start/stream_write: -EINVAL / -ENOTCONN without releasing; only
+ * stream_end (or respond never, once streaming) releases. */
 
 int dp_http_respond(doppel_http_exchange_t *ex, int status,
                     const doppel_kv_t *headers, size_t n_headers,

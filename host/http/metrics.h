@@ -21,12 +21,18 @@ typedef struct dp_metrics_worker dp_metrics_worker_t; /* one per worker */
 dp_metrics_t *dp_metrics_new(unsigned workers);
 void dp_metrics_free(dp_metrics_t *m);
 dp_metrics_worker_t *dp_metrics_worker(dp_metrics_t *m, unsigned worker);
+/* The process-wide metrics a worker's counters belong to. */
+dp_metrics_t *dp_metrics_of(dp_metrics_worker_t *w);
 
-/* Registers an owner name ("host", "http", "mcp") before workers start and
- * returns its slot, or -ENOSPC. Same name, same slot. */
+/* Registers an owner name ("host", "http", "mcp") and returns its slot,
+ * -ENOSPC when DP_METRICS_MAX_OWNERS are taken, -EINVAL for a name outside
+ * [A-Za-z0-9._-]{1,64}. Same name, same slot. Any thread (the front
+ * resolves a route's owner on its first request). */
 int dp_metrics_owner(dp_metrics_t *m, const char *name);
 
-/* One finished request: owner slot, HTTP status, latency in microseconds. */
+/* One finished request: owner slot, HTTP status, latency in microseconds.
+ * Only the worker's own thread. Latency buckets (seconds): 0.0001 0.00025
+ * 0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 1 5 +Inf. */
 void dp_metrics_request(dp_metrics_worker_t *w, int owner, int status,
                         uint64_t latency_us);
 

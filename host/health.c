@@ -1,0 +1,298 @@
+/*
+ * Host routes for orchestrators and scrapers: /health, /health/live,
+ * /health/ready and /metrics.
+ *
+ * Only reads host state through host.h, so it runs on any worker thread.
+ * JSON is written by hand: the documents are small and fixed, and this
+ * keeps the routes free of allocation-heavy builders on every probe.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dp_error.h"
+#include "host.h"
+
+#define INSTANCES_ON_STACK 32
+
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} jbuf_t;
+
+static void jb_raw(jbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->cap - b->len < n + 1) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap - b->len < n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* A string literal, length taken by the compiler. */
+#define jb_lit(b, lit) jb_raw((b), (lit), sizeof(lit) - 1)
+
+static void jb_fmt(jbuf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void jb_fmt(jbuf_t *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        jb_raw(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A JSON string; NULL becomes null. Control characters, quotes and
+ * backslashes are escaped; other bytes pass through (names are UTF-8). */
+static void jb_str(jbuf_t *b, const char *s)
+{
+    if (s == NULL) {
+        jb_raw(b, "null", 4);
+        return;
+    }
+    jb_raw(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        jb_raw(b, run, (size_t)(s - run));
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            jb_raw(b, e, 2);
+        } else {
+            jb_fmt(b, "\\u%04x", ch);
+        }
+        run = s + 1;
+    }
+    jb_raw(b, run, (size_t)(s - run));
+    jb_raw(b, "\"", 1);
+}
+
+static const char *host_status(dp_host_t *h)
+{
+    if (dp_host_draining(h))
+        return "draining";
+    return dp_host_ready(h) ? "ok" : "starting";
+}
+
+/* dp_http_respond finishes the exchange whatever it returns (a gone client
+ * included), so a handler that called it has nothing left to report. */
+static int answered(int rc)
+{
+    (void)rc;
+    return 0;
+}
+
+static int respond_jbuf(doppel_http_exchange_t *ex, int status, jbuf_t *b)
+{
+    if (b->oom) {
+        free(b->p);
+        static const char oom[] = "{\"error\":\"out of memory\","
+                                  "\"code\":\"internal\"}";
+        return answered(dp_http_respond_json(ex, 500, oom, sizeof(oom) - 1));
+    }
+    int rc = dp_http_respond_json(ex, status, b->p, b->len);
+    free(b->p);
+    return answered(rc);
+}
+
+static int send_health(dp_host_t *h, doppel_http_exchange_t *ex)
+{
+    dp_inst_info_t stack[INSTANCES_ON_STACK];
+    dp_inst_info_t *inst = stack;
+    size_t n = dp_host_instances(h, stack, INSTANCES_ON_STACK);
+    if (n > INSTANCES_ON_STACK) {
+        inst = calloc(n, sizeof(*inst));
+        if (inst == NULL)
+            return answered(dp_http_respond_json(ex, 500, "{\"code\":\"internal\"}", 19));
+        size_t m = dp_host_instances(h, inst, n);
+        n = m < n ? m : n; /* instances do not come and go, but be safe */
+    }
+    jbuf_t b = {0};
+    jb_lit(&b, "{\"status\":");
+    jb_str(&b, host_status(h));
+    jb_lit(&b, ",\"version\":");
+    jb_str(&b, dp_host_version());
+    jb_fmt(&b, ",\"uptime\":%.3f,\"plugins\":[", dp_host_uptime(h));
+    for (size_t i = 0; i < n; i++) {
+        const dp_inst_info_t *p = &inst[i];
+        if (i > 0)
+            jb_lit(&b, ",");
+        jb_lit(&b, "{\"name\":");
+        jb_str(&b, p->name);
+        jb_lit(&b, ",\"plugin\":");
+        jb_str(&b, p->plugin);
+        jb_lit(&b, ",\"version\":");
+        jb_str(&b, p->version);
+        jb_lit(&b, ",\"kind\":");
+        jb_str(&b, p->kind);
+        jb_lit(&b, ",\"state\":");
+        jb_str(&b, p->state);
+        jb_fmt(&b, ",\"workers\":%u,\"workersStarted\":%u}", p->workers,
+               p->workers_started);
+    }
+    jb_lit(&b, "]}");
+    if (inst != stack)
+        free(inst);
+    return respond_jbuf(ex, 200, &b);
+}
+
+static int method_is(const doppel_http_request_t *req, const char *m)
+{
+    size_t n = strlen(m);
+    return req->method.len == n && memcmp(req->method.ptr, m, n) == 0;
+}
+
+static int not_allowed(doppel_http_exchange_t *ex,
+                       const doppel_http_request_t *req)
+{
+    static const doppel_kv_t hdr[] = {
+        {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
+        {DOPPEL_STR("Allow"), DOPPEL_STR("GET, HEAD")}};
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "{\"error\":\"method not allowed\",\"code\":"
+                     "\"method_not_allowed\",\"request_id\":\"%.*s\"}",
+                     (int)req->request_id.len, req->request_id.ptr);
+    return answered(dp_http_respond(ex, 405, hdr, 2, body, (size_t)n));
+}
+
+static int not_found(doppel_http_exchange_t *ex,
+                     const doppel_http_request_t *req)
+{
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "{\"error\":\"no route\",\"code\":\"not_found\","
+                     "\"request_id\":\"%.*s\"}",
+                     (int)req->request_id.len, req->request_id.ptr);
+    return answered(dp_http_respond_json(ex, 404, body, (size_t)n));
+}
+
+static int rest_is(const doppel_http_request_t *req, const char *s)
+{
+    size_t n = strlen(s);
+    return req->rest.len == n && memcmp(req->rest.ptr, s, n) == 0;
+}
+
+static int health_handler(void *state, doppel_http_exchange_t *ex,
+                          const doppel_http_request_t *req)
+{
+    dp_host_t *h = state;
+    int known = rest_is(req, "/") || rest_is(req, "/live") ||
+                rest_is(req, "/ready");
+    if (!known)
+        return not_found(ex, req);
+    if (!method_is(req, "GET") && !method_is(req, "HEAD"))
+        return not_allowed(ex, req);
+    if (rest_is(req, "/live")) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        return answered(dp_http_respond_json(ex, 200, ok, sizeof(ok) - 1));
+    }
+    if (rest_is(req, "/ready")) {
+        if (dp_host_ready(h)) {
+            static const char ok[] = "{\"status\":\"ok\"}";
+            return answered(dp_http_respond_json(ex, 200, ok, sizeof(ok) - 1));
+        }
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}",
+                         host_status(h));
+        return answered(dp_http_respond_json(ex, 503, body, (size_t)n));
+    }
+    return send_health(h, ex);
+}
+
+/* {error, code, request_id} for a refused scrape (401, 429). */
+static int refuse(doppel_http_exchange_t *ex, const doppel_http_request_t *req,
+                  const dp_err_t *err)
+{
+    jbuf_t b = {0};
+    char rid[160];
+    snprintf(rid, sizeof(rid), "%.*s", (int)req->request_id.len,
+             req->request_id.ptr ? req->request_id.ptr : "");
+    jb_lit(&b, "{\"error\":");
+    jb_str(&b, err->message);
+    jb_lit(&b, ",\"code\":");
+    jb_str(&b, err->code[0] ? err->code : "unauthorized");
+    jb_lit(&b, ",\"request_id\":");
+    jb_str(&b, rid);
+    jb_lit(&b, "}");
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    int rc = dp_http_respond_json(ex, err->status ? err->status : 401, b.p,
+                                  b.len);
+    free(b.p);
+    return answered(rc);
+}
+
+static int metrics_handler(void *state, doppel_http_exchange_t *ex,
+                           const doppel_http_request_t *req)
+{
+    dp_host_t *h = state;
+    if (!rest_is(req, "/"))
+        return not_found(ex, req);
+    if (!method_is(req, "GET") && !method_is(req, "HEAD"))
+        return not_allowed(ex, req);
+    dp_err_t err = {0};
+    if (dp_host_metrics_check(h, req, &err) < 0)
+        return refuse(ex, req, &err);
+    dp_metrics_t *m = dp_host_metrics(h);
+    if (m == NULL)
+        return -ENODEV;
+    /* gauges that only make sense at scrape time */
+    dp_metrics_gauge_set(m, "doppel_uptime_seconds", NULL, dp_host_uptime(h));
+    dp_metrics_gauge_set(m, "doppel_ready", NULL, dp_host_ready(h) ? 1 : 0);
+    size_t len = 0;
+    char *text = dp_metrics_render(m, &len);
+    if (text == NULL)
+        return -ENOMEM;
+    static const doppel_kv_t ct = {
+        DOPPEL_STR("Content-Type"),
+        DOPPEL_STR("text/plain; version=0.0.4; charset=utf-8")};
+    int rc = dp_http_respond(ex, 200, &ct, 1, text, len);
+    free(text);
+    return answered(rc);
+}
+
+int dp_health_mount(dp_router_t *r, dp_host_t *h)
+{
+    if (r == NULL || h == NULL)
+        return -EINVAL;
+    doppel_http_mount_t health = {
+        .size = sizeof(health),
+        .prefix = "/health",
+        .handler = health_handler,
+        .state = h,
+    };
+    doppel_http_mount_t metrics = {
+        .size = sizeof(metrics),
+        .prefix = "/metrics",
+        .handler = metrics_handler,
+        .state = h,
+    };
+    int rc = dp_router_add(r, &health, 1, "host");
+    if (rc == 0)
+        rc = dp_router_add(r, &metrics, 1, "host");
+    return rc;
+}

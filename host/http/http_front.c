@@ -1,0 +1,1802 @@
+/*
+ * The HTTP/1.1 front: listener, connections, llhttp parsing, keep-alive,
+ * pipelining, limits, timeouts, drain, and answering exchanges.
+ *
+ * Memory: request bytes are copied out of the (per-server, shared) read
+ * buffer into the exchange's own arena as llhttp hands them over, so a
+ * request never pins the read buffer and a pipelined burst is parsed
+ * straight from one read. Exchanges are pooled per server together with
+ * their buffers, so a keep-alive connection in steady state allocates
+ * nothing per request.
+ *
+ * Ownership of an exchange: one reference while it sits in its
+ * connection's queue (until its response bytes are handed to the socket or
+ * the connection closes), one while a handler holds it (from the handler
+ * call until respond/stream_end). It goes back to the pool when both are
+ * gone. The connection pointer in an exchange is cleared when the
+ * connection closes; answering then returns -ENOTCONN.
+ *
+ * Threading: everything runs on the server's loop thread.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llhttp.h>
+
+#include "base/log.h"
+#include "http_front.h"
+#include "http_router.h"
+
+#ifndef DOPPEL_VERSION
+#define DOPPEL_VERSION "0.0.0"
+#endif
+
+#define READ_BUF_SIZE (64 * 1024)
+#define POOL_MAX 256           /* pooled exchanges kept per server */
+#define KEEP_BUF_MAX (64 * 1024) /* larger buffers are freed on recycle */
+#define LINGER_MS 2000         /* read-and-discard after an error reply */
+/* A client that pipelines without reading its responses stops being read
+ * once this much response data waits in the socket's write queue. */
+#define WRITE_HIGH_WATER (1024 * 1024)
+#define REQUEST_ID_MAX 128
+
+static const char LOG_COMP[] = "http";
+
+typedef struct dp_buf {
+    char *p;
+    size_t len, cap;
+} dp_buf_t;
+
+typedef struct hdr_off {
+    size_t no, nl, vo, vl;
+} hdr_off_t;
+
+typedef struct dp_conn dp_conn_t;
+
+enum ex_phase { PH_HEAD, PH_BODY, PH_READY };
+
+struct doppel_http_exchange {
+    dp_http_server_t *srv;
+    dp_conn_t *conn; /* NULL once the connection is gone */
+    struct doppel_http_exchange *next; /* queue of conn, or pool */
+    int refs;
+    enum ex_phase phase;
+    unsigned handed : 1;    /* a handler holds it */
+    unsigned finished : 1;  /* answered (respond or stream_end) */
+    unsigned streaming : 1; /* stream_start called */
+    unsigned chunked : 1;   /* stream uses chunked coding */
+    unsigned out_done : 1;  /* every response byte is in out */
+    unsigned keep_alive : 1;
+    unsigned close_after : 1;
+    unsigned need_continue : 1;
+    unsigned is_head : 1;
+    unsigned in_field : 1, in_value : 1, value_open : 1;
+    int status;
+    uint64_t start_ns;
+    const dp_route_t *route;
+
+    /* The arena: url, header names and values, decoded path, each
+     * NUL-terminated; offsets are resolved into pointers once the head is
+     * complete, after which the buffer never moves. */
+    dp_buf_t head;
+    size_t url_off, url_len;
+    hdr_off_t *hoff;
+    size_t n_hdr, cap_hdr;
+    doppel_kv_t *kv;
+    size_t cap_kv;
+    dp_buf_t body;
+    dp_buf_t out; /* response bytes not yet handed to the socket */
+
+    doppel_http_request_t req;
+    char rid[REQUEST_ID_MAX + 1];
+    char remote[INET6_ADDRSTRLEN];
+};
+
+enum timer_mode { TM_NONE, TM_IDLE, TM_HEAD, TM_BODY, TM_LINGER };
+
+struct dp_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    dp_http_server_t *srv;
+    dp_conn_t *prev, *next; /* server's connection list */
+    dp_conn_t *resume_next; /* server's resume list */
+    llhttp_t parser;
+    doppel_http_exchange_t *cur; /* being parsed (also in the queue) */
+    doppel_http_exchange_t *q_head, *q_tail;
+    unsigned n_waiting; /* handed to handlers, not answered */
+    unsigned q_len;     /* parsed requests whose response is not written */
+    unsigned writes_pending;
+    int err_status; /* set by a parser callback that refuses the request */
+    enum timer_mode tmode;
+    uint64_t deadline; /* loop ms; the timer may fire earlier, see below */
+    char *pend;        /* unparsed bytes kept while paused */
+    size_t pend_len, pend_off;
+    uint64_t head_raw; /* bytes fed while in a request head */
+    const char *msg_at; /* where the current head's target began, this read */
+    unsigned handles_open;
+    unsigned closing : 1;
+    unsigned stop_parsing : 1; /* no further request on this connection */
+    unsigned read_paused : 1;  /* max_pipeline reached */
+    unsigned in_resume : 1;
+    unsigned close_after_write : 1;
+    unsigned lingering : 1;
+    unsigned read_eof : 1;
+    unsigned processing : 1;
+    char remote[INET6_ADDRSTRLEN];
+};
+
+struct dp_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t drain_timer;
+    uv_idle_t resume_idle;
+    dp_http_limits_t limits;
+    dp_router_t *router;
+    dp_metrics_worker_t *metrics;
+    int host_slot;
+    int port;
+    unsigned handles_open;
+    dp_conn_t *conns;
+    size_t n_conns;
+    size_t inflight;  /* handed to handlers, not answered */
+    size_t live_ex;   /* exchanges allocated and not in the pool */
+    dp_conn_t *resume;
+    doppel_http_exchange_t *pool;
+    size_t pool_n;
+    uint64_t rid_seed, rid_counter;
+    int draining;
+    int freeing;
+    int drain_done_called;
+    void (*drain_done)(void *);
+    void *drain_data;
+    time_t date_sec;
+    char date[40]; /* "Sat, 21 Nov 2026 18:30:00 GMT" */
+    char rbuf[READ_BUF_SIZE];
+};
+
+static llhttp_settings_t parser_settings;
+static uv_once_t parser_settings_once = UV_ONCE_INIT;
+
+static void conn_close(dp_conn_t *c);
+static void conn_flush(dp_conn_t *c);
+static void conn_process(dp_conn_t *c, const char *data, size_t len);
+static void conn_after_flush(dp_conn_t *c);
+static int ex_handler_done(doppel_http_exchange_t *ex);
+static void conn_schedule_resume(dp_conn_t *c);
+static int conn_must_pause(const dp_conn_t *c);
+static void server_maybe_free(dp_http_server_t *s);
+static int ex_answer(doppel_http_exchange_t *ex, int status,
+                     const doppel_kv_t *headers, size_t n_headers,
+                     const void *body, size_t body_len, int stream);
+
+/* ---- small helpers --------------------------------------------------- */
+
+void dp_http_limits_default(dp_http_limits_t *l)
+{
+    l->max_header_bytes = 16 * 1024;
+    l->max_body_bytes = 8 * 1024 * 1024;
+    l->idle_timeout_ms = 60000;
+    l->header_timeout_ms = 10000;
+    l->body_timeout_ms = 30000;
+    l->max_pipeline = 64;
+}
+
+static int buf_reserve(dp_buf_t *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra) {
+        if (cap > SIZE_MAX / 2)
+            return -ENOMEM;
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_append(dp_buf_t *b, const void *data, size_t len)
+{
+    if (buf_reserve(b, len) < 0)
+        return -ENOMEM;
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+/* Appends without a capacity check; the caller reserved enough. */
+static inline char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static void buf_trim(dp_buf_t *b)
+{
+    b->len = 0;
+    if (b->cap > KEEP_BUF_MAX) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static const char *server_date(dp_http_server_t *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = now;
+    }
+    return s->date;
+}
+
+static int valid_request_id(const char *p, size_t n)
+{
+    if (n == 0 || n > REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void gen_request_id(dp_http_server_t *s, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v = splitmix64(s->rid_seed + ++s->rid_counter);
+    for (int i = 15; i >= 0; i--) {
+        out[i] = hex[v & 15];
+        v >>= 4;
+    }
+    out[16] = '\0';
+}
+
+/* ---- exchanges -------------------------------------------------------- */
+
+static const doppel_str_t *req_header(const doppel_http_request_t *req,
+                                      const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const doppel_kv_t *kv = &req->headers[i];
+        if (kv->name.len == n && strncasecmp(kv->name.ptr, name, n) == 0)
+            return &kv->value;
+    }
+    return NULL;
+}
+
+static doppel_http_exchange_t *ex_new(dp_http_server_t *s, dp_conn_t *c)
+{
+    doppel_http_exchange_t *ex = s->pool;
+    if (ex != NULL) {
+        s->pool = ex->next;
+        s->pool_n--;
+    } else {
+        ex = calloc(1, sizeof(*ex));
+        if (ex == NULL)
+            return NULL;
+    }
+    /* keep buffers, reset everything else */
+    dp_buf_t head = ex->head, body = ex->body, out = ex->out;
+    hdr_off_t *hoff = ex->hoff;
+    size_t cap_hdr = ex->cap_hdr;
+    doppel_kv_t *kv = ex->kv;
+    size_t cap_kv = ex->cap_kv;
+    memset(ex, 0, offsetof(doppel_http_exchange_t, rid));
+    ex->head = head;
+    ex->body = body;
+    ex->out = out;
+    ex->hoff = hoff;
+    ex->cap_hdr = cap_hdr;
+    ex->kv = kv;
+    ex->cap_kv = cap_kv;
+    ex->rid[0] = '\0';
+    ex->srv = s;
+    ex->conn = c;
+    ex->refs = 1; /* the connection's */
+    ex->start_ns = uv_hrtime();
+    memcpy(ex->remote, c->remote, sizeof(ex->remote));
+    s->live_ex++;
+    return ex;
+}
+
+static void ex_destroy(doppel_http_exchange_t *ex)
+{
+    free(ex->head.p);
+    free(ex->body.p);
+    free(ex->out.p);
+    free(ex->hoff);
+    free(ex->kv);
+    free(ex);
+}
+
+static void ex_unref(doppel_http_exchange_t *ex)
+{
+    if (--ex->refs > 0)
+        return;
+    dp_http_server_t *s = ex->srv;
+    s->live_ex--;
+    if (s->freeing || s->pool_n >= POOL_MAX) {
+        ex_destroy(ex);
+        if (s->freeing)
+            server_maybe_free(s);
+        return;
+    }
+    buf_trim(&ex->head);
+    buf_trim(&ex->body);
+    buf_trim(&ex->out);
+    ex->n_hdr = 0;
+    ex->next = s->pool;
+    s->pool = ex;
+    s->pool_n++;
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+static void on_conn_timer(uv_timer_t *t);
+
+/* Sets the connection's deadline. The libuv timer is only re-armed when the
+ * new deadline is earlier than the armed one: a busy keep-alive connection
+ * moves its deadline several times per request, and the timer callback
+ * re-arms itself for the real deadline when it fires early. */
+static void conn_set_timer(dp_conn_t *c, enum timer_mode mode, uint64_t ms)
+{
+    c->tmode = mode;
+    if (mode == TM_NONE || ms == 0) {
+        c->tmode = TM_NONE;
+        return;
+    }
+    uint64_t now = uv_now(c->srv->loop);
+    c->deadline = now + ms;
+    if (!uv_is_active((uv_handle_t *)&c->timer) ||
+        uv_timer_get_due_in(&c->timer) > ms)
+        uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+typedef struct write_req {
+    uv_write_t req;
+    dp_conn_t *conn;
+    char data[];
+} write_req_t;
+
+static void conn_shutdown(dp_conn_t *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)req;
+    dp_conn_t *c = w->conn;
+    free(w);
+    c->writes_pending--;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->read_paused && !conn_must_pause(c))
+        conn_schedule_resume(c);
+    if (c->writes_pending == 0)
+        conn_after_flush(c);
+}
+
+/* Writes bytes in order: straight to the socket when nothing is queued,
+ * otherwise (or for what the socket did not take) through a copied
+ * uv_write. Returns 0 or a negative errno (the connection is closed). */
+static int conn_write(dp_conn_t *c, const char *data, size_t len)
+{
+    if (c->closing)
+        return -ENOTCONN;
+    if (len == 0)
+        return 0;
+    if (c->writes_pending == 0) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n >= 0 && (size_t)n == len)
+            return 0;
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(c);
+            return n;
+        }
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+        }
+    }
+    write_req_t *w = malloc(sizeof(*w) + len);
+    if (w == NULL) {
+        conn_close(c);
+        return -ENOMEM;
+    }
+    memcpy(w->data, data, len);
+    w->conn = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        free(w);
+        conn_close(c);
+        return rc;
+    }
+    c->writes_pending++;
+    return 0;
+}
+
+static int conn_must_pause(const dp_conn_t *c)
+{
+    return c->q_len >= c->srv->limits.max_pipeline ||
+           c->tcp.write_queue_size > WRITE_HIGH_WATER;
+}
+
+static void conn_queue_pop(dp_conn_t *c)
+{
+    doppel_http_exchange_t *ex = c->q_head;
+    c->q_head = ex->next;
+    if (c->q_head == NULL)
+        c->q_tail = NULL;
+    c->q_len--;
+    ex->next = NULL;
+    ex->conn = NULL;
+    ex_unref(ex);
+    if (c->read_paused && !c->closing && !conn_must_pause(c))
+        conn_schedule_resume(c);
+}
+
+/* Hands the response bytes of the exchanges at the head of the queue to the
+ * socket, strictly in request order: an exchange answered early waits in
+ * its own out buffer until those before it are done. */
+static void conn_flush(dp_conn_t *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    doppel_http_exchange_t *ex;
+    while (!c->closing && (ex = c->q_head) != NULL) {
+        if (ex->need_continue) {
+            ex->need_continue = 0;
+            if (ex->phase == PH_BODY && !ex->out_done &&
+                conn_write(c, cont, sizeof(cont) - 1) < 0)
+                return;
+        }
+        if (ex->out.len > 0) {
+            int rc = conn_write(c, ex->out.p, ex->out.len);
+            ex->out.len = 0;
+            if (rc < 0)
+                return;
+        }
+        if (!ex->out_done)
+            break;
+        int close = ex->close_after;
+        conn_queue_pop(c);
+        if (close) {
+            c->close_after_write = 1;
+            c->stop_parsing = 1;
+            break;
+        }
+    }
+    if (!c->closing && c->writes_pending == 0)
+        conn_after_flush(c);
+}
+
+/* Everything written: close if asked to, else go idle or keep reading. */
+static void conn_after_flush(dp_conn_t *c)
+{
+    dp_http_server_t *s = c->srv;
+    if (c->closing || c->lingering)
+        return;
+    int idle = c->q_head == NULL && c->cur == NULL;
+    if (c->close_after_write || (idle && (s->draining || c->read_eof))) {
+        if (c->close_after_write)
+            conn_shutdown(c);
+        else
+            conn_close(c);
+        return;
+    }
+    if (idle && c->pend_len == c->pend_off) {
+        if (c->stop_parsing)
+            conn_close(c);
+        else
+            conn_set_timer(c, TM_IDLE, s->limits.idle_timeout_ms);
+    }
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+static void conn_free(dp_conn_t *c)
+{
+    dp_http_server_t *s = c->srv;
+    if (c->in_resume) {
+        for (dp_conn_t **pp = &s->resume; *pp; pp = &(*pp)->resume_next)
+            if (*pp == c) {
+                *pp = c->resume_next;
+                break;
+            }
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->n_conns--;
+    free(c->pend);
+    free(c);
+    if (s->draining && s->n_conns == 0 && !s->drain_done_called) {
+        s->drain_done_called = 1;
+        uv_timer_stop(&s->drain_timer);
+        if (s->drain_done)
+            s->drain_done(s->drain_data);
+    }
+    server_maybe_free(s);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    dp_conn_t *c = h->data;
+    if (--c->handles_open == 0)
+        conn_free(c);
+}
+
+/* Closes now. Exchanges still held by handlers stay alive (their answer
+ * will return -ENOTCONN). */
+static void conn_close(dp_conn_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    while (c->q_head != NULL) {
+        doppel_http_exchange_t *ex = c->q_head;
+        if (ex->handed && !ex->finished)
+            c->n_waiting--;
+        conn_queue_pop(c);
+    }
+    c->cur = NULL;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    dp_conn_t *c = req->data;
+    free(req);
+    if (c->closing)
+        return;
+    if (status < 0 || c->read_eof)
+        conn_close(c);
+}
+
+static void on_linger_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    dp_conn_t *c = st->data;
+    if (nread < 0)
+        conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Sends FIN after the response, then reads and discards what the client
+ * still sends for a short while: closing with unread input would make the
+ * kernel answer with a RST that can destroy the response before the client
+ * read it (the classic 413-while-uploading case). */
+static void conn_shutdown(dp_conn_t *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    c->lingering = 1;
+    c->stop_parsing = 1;
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (req == NULL ||
+        uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    req->data = c;
+    conn_set_timer(c, TM_LINGER, LINGER_MS);
+    if (c->read_eof) {
+        return; /* nothing more will come; the timer or shutdown closes */
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read);
+}
+
+static void on_conn_timer(uv_timer_t *t)
+{
+    dp_conn_t *c = t->data;
+    if (c->closing || c->tmode == TM_NONE)
+        return;
+    uint64_t now = uv_now(c->srv->loop);
+    if (now < c->deadline) {
+        uv_timer_start(&c->timer, on_conn_timer, c->deadline - now, 0);
+        return;
+    }
+    switch (c->tmode) {
+    case TM_IDLE:
+    case TM_LINGER:
+        conn_close(c); /* idle keep-alive closes silently */
+        break;
+    case TM_HEAD:
+    case TM_BODY: {
+        doppel_http_exchange_t *ex = c->cur;
+        c->tmode = TM_NONE;
+        if (ex == NULL) {
+            conn_close(c);
+            break;
+        }
+        c->cur = NULL;
+        c->stop_parsing = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        static const char msg[] = "request timeout";
+        char json[160];
+        ex->phase = PH_READY;
+        if (ex->rid[0] == '\0')
+            gen_request_id(c->srv, ex->rid);
+        int n = snprintf(json, sizeof(json),
+                         "{\"error\":\"%s\",\"code\":\"timeout\","
+                         "\"request_id\":\"%s\"}",
+                         msg, ex->rid);
+        ex->close_after = 1;
+        ex_answer(ex, 408, NULL, 0, json, (size_t)n, 0);
+        break;
+    }
+    case TM_NONE:
+        break;
+    }
+}
+
+/* ---- parsing callbacks ------------------------------------------------ */
+
+static inline dp_conn_t *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int head_append(dp_conn_t *c, const char *at, size_t len)
+{
+    doppel_http_exchange_t *ex = c->cur;
+    if (ex->head.len + len > c->srv->limits.max_header_bytes) {
+        c->err_status = 431;
+        return -1;
+    }
+    if (buf_append(&ex->head, at, len) < 0) {
+        c->err_status = 500;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = ex_new(c->srv, c);
+    if (ex == NULL) {
+        c->err_status = 500;
+        return -1;
+    }
+    if (c->q_tail)
+        c->q_tail->next = ex;
+    else
+        c->q_head = ex;
+    c->q_tail = ex;
+    c->q_len++;
+    c->cur = ex;
+    c->head_raw = 0;
+    conn_set_timer(c, TM_HEAD, c->srv->limits.header_timeout_ms);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    dp_conn_t *c = conn_of(p);
+    if (c->cur->head.len == 0)
+        c->msg_at = at;
+    return head_append(c, at, len);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    ex->url_off = 0;
+    ex->url_len = ex->head.len;
+    return head_append(c, "", 1);
+}
+
+static int close_value(dp_conn_t *c)
+{
+    doppel_http_exchange_t *ex = c->cur;
+    hdr_off_t *h = &ex->hoff[ex->n_hdr - 1];
+    if (!ex->in_value)
+        h->vo = ex->head.len;
+    /* values arrive without leading whitespace; trailing OWS is trimmed */
+    h->vl = ex->head.len - h->vo;
+    while (h->vl > 0 &&
+           (ex->head.p[h->vo + h->vl - 1] == ' ' ||
+            ex->head.p[h->vo + h->vl - 1] == '\t'))
+        h->vl--;
+    ex->in_value = 0;
+    ex->value_open = 0;
+    ex->head.len = h->vo + h->vl;
+    return head_append(c, "", 1);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    if (!ex->in_field) {
+        if (ex->value_open && close_value(c) < 0)
+            return -1;
+        if (ex->n_hdr == ex->cap_hdr) {
+            size_t cap = ex->cap_hdr ? ex->cap_hdr * 2 : 16;
+            hdr_off_t *v = realloc(ex->hoff, cap * sizeof(*v));
+            if (v == NULL) {
+                c->err_status = 500;
+                return -1;
+            }
+            ex->hoff = v;
+            ex->cap_hdr = cap;
+        }
+        ex->hoff[ex->n_hdr++] = (hdr_off_t){.no = ex->head.len};
+        ex->in_field = 1;
+        /* each header costs its ": " and CRLF too */
+        if (head_append(c, "", 0) < 0 ||
+            ex->head.len + 4 * ex->n_hdr > c->srv->limits.max_header_bytes) {
+            c->err_status = 431;
+            return -1;
+        }
+    }
+    return head_append(c, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    hdr_off_t *h = &ex->hoff[ex->n_hdr - 1];
+    h->nl = ex->head.len - h->no;
+    ex->in_field = 0;
+    ex->value_open = 1;
+    return head_append(c, "", 1);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    if (!ex->in_value) {
+        ex->hoff[ex->n_hdr - 1].vo = ex->head.len;
+        ex->in_value = 1;
+    }
+    return head_append(c, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    if (!c->cur->value_open)
+        return 0;
+    return close_value(c);
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Splits the target into path and query and appends the percent-decoded
+ * path to the arena. Returns the decoded path's offset, or -1 for a target
+ * that cannot be decoded (bad escape, encoded NUL). */
+static long decode_target(doppel_http_exchange_t *ex, size_t *path_len,
+                          size_t *q_off, size_t *q_len)
+{
+    const char *t = ex->head.p + ex->url_off;
+    size_t n = ex->url_len, ps = 0;
+    if (n >= 7 && (strncasecmp(t, "http://", 7) == 0 ||
+                   (n >= 8 && strncasecmp(t, "https://", 8) == 0))) {
+        /* absolute-form: the path starts after the authority */
+        const char *a = memchr(t, ':', n) + 3;
+        const char *sl = memchr(a, '/', n - (size_t)(a - t));
+        const char *qm = memchr(a, '?', n - (size_t)(a - t));
+        if (sl == NULL || (qm != NULL && qm < sl))
+            ps = qm ? (size_t)(qm - t) : n; /* empty path means "/" */
+        else
+            ps = (size_t)(sl - t);
+    }
+    size_t pe = ps;
+    while (pe < n && t[pe] != '?' && t[pe] != '#')
+        pe++;
+    *q_off = *q_len = 0;
+    if (pe < n && t[pe] == '?') {
+        size_t qe = pe + 1;
+        while (qe < n && t[qe] != '#')
+            qe++;
+        *q_off = ex->url_off + pe + 1;
+        *q_len = qe - pe - 1;
+    }
+    size_t need = pe - ps + 2;
+    if (buf_reserve(&ex->head, need) < 0)
+        return -1;
+    t = ex->head.p + ex->url_off; /* may have moved */
+    long off = (long)ex->head.len;
+    char *o = ex->head.p + ex->head.len;
+    if (pe == ps)
+        *o++ = '/';
+    for (size_t i = ps; i < pe; i++) {
+        if (t[i] == '%') {
+            if (i + 2 >= pe)
+                return -1;
+            int h1 = hexval(t[i + 1]), h2 = hexval(t[i + 2]);
+            if (h1 < 0 || h2 < 0 || (h1 == 0 && h2 == 0))
+                return -1;
+            *o++ = (char)(h1 * 16 + h2);
+            i += 2;
+        } else {
+            *o++ = t[i];
+        }
+    }
+    *path_len = (size_t)(o - (ex->head.p + off));
+    *o++ = '\0';
+    ex->head.len = (size_t)(o - ex->head.p);
+    return off;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    dp_http_server_t *s = c->srv;
+    doppel_http_exchange_t *ex = c->cur;
+    if (ex->value_open && close_value(c) < 0)
+        return -1;
+    ex->phase = PH_BODY;
+    /* no protocol switch on this front: an upgrade request is answered as
+     * a plain request and the connection closes after it */
+    ex->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade;
+    ex->is_head = p->method == HTTP_HEAD;
+
+    size_t path_len, q_off, q_len;
+    long path_off = decode_target(ex, &path_len, &q_off, &q_len);
+    if (path_off < 0) {
+        c->err_status = 400;
+        return -1;
+    }
+    if (ex->n_hdr > ex->cap_kv) {
+        doppel_kv_t *kv = realloc(ex->kv, ex->n_hdr * sizeof(*kv));
+        if (kv == NULL) {
+            c->err_status = 500;
+            return -1;
+        }
+        ex->kv = kv;
+        ex->cap_kv = ex->n_hdr;
+    }
+    /* the arena is final: resolve offsets into pointers */
+    const char *base = ex->head.p;
+    for (size_t i = 0; i < ex->n_hdr; i++) {
+        hdr_off_t *h = &ex->hoff[i];
+        ex->kv[i].name = (doppel_str_t){base + h->no, h->nl};
+        ex->kv[i].value = (doppel_str_t){base + h->vo, h->vl};
+    }
+    doppel_http_request_t *r = &ex->req;
+    r->size = sizeof(*r);
+    const char *m = llhttp_method_name((llhttp_method_t)p->method);
+    r->method = (doppel_str_t){m, strlen(m)};
+    r->target = (doppel_str_t){base + ex->url_off, ex->url_len};
+    r->path = (doppel_str_t){base + path_off, path_len};
+    r->query = q_len ? (doppel_str_t){base + q_off, q_len}
+                     : (doppel_str_t){"", 0};
+    r->rest = r->path;
+    r->headers = ex->kv;
+    r->n_headers = ex->n_hdr;
+    r->body = (const uint8_t *)"";
+    r->body_len = 0;
+    r->remote_addr = (doppel_str_t){ex->remote, strlen(ex->remote)};
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    r->header = req_header;
+
+    const doppel_str_t *rid = req_header(r, "x-request-id");
+    if (rid != NULL && valid_request_id(rid->ptr, rid->len)) {
+        memcpy(ex->rid, rid->ptr, rid->len);
+        ex->rid[rid->len] = '\0';
+    } else {
+        gen_request_id(s, ex->rid);
+    }
+    r->request_id = (doppel_str_t){ex->rid, strlen(ex->rid)};
+
+    if ((p->flags & F_CONTENT_LENGTH) &&
+        p->content_length > s->limits.max_body_bytes) {
+        c->err_status = 413;
+        return -1;
+    }
+    const doppel_str_t *expect = req_header(r, "expect");
+    if (expect != NULL && expect->len == 12 &&
+        strncasecmp(expect->ptr, "100-continue", 12) == 0 &&
+        (p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1)) &&
+        ((p->flags & F_CHUNKED) || p->content_length > 0)) {
+        ex->need_continue = 1;
+        if (c->q_head == ex && c->writes_pending == 0) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            ex->need_continue = 0;
+            conn_write(c, cont, sizeof(cont) - 1);
+            if (c->closing) {
+                c->err_status = -1;
+                return -1;
+            }
+        }
+    }
+    conn_set_timer(c, TM_BODY, s->limits.body_timeout_ms);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    if (ex->body.len + len > c->srv->limits.max_body_bytes) {
+        c->err_status = 413;
+        return -1;
+    }
+    if (buf_append(&ex->body, at, len) < 0) {
+        c->err_status = 500;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    if (buf_reserve(&ex->body, 1) < 0) {
+        c->err_status = 500;
+        return -1;
+    }
+    ex->body.p[ex->body.len] = '\0';
+    ex->req.body = (const uint8_t *)ex->body.p;
+    ex->req.body_len = ex->body.len;
+    ex->phase = PH_READY;
+    ex->need_continue = 0;
+    c->tmode = TM_NONE;
+    /* hand control back to conn_process, which dispatches outside of the
+     * parser so that a handler may do anything, including closing us */
+    return HPE_PAUSED;
+}
+
+static void parser_settings_init(void)
+{
+    llhttp_settings_init(&parser_settings);
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_url_complete = on_url_complete;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_field_complete = on_header_field_complete;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_header_value_complete = on_header_value_complete;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static int owner_slot(dp_http_server_t *s, const dp_route_t *rt)
+{
+    if (s->metrics == NULL)
+        return -1;
+    if (rt == NULL)
+        return s->host_slot;
+    dp_metrics_t *m = dp_metrics_of(s->metrics);
+    dp_route_t *w = (dp_route_t *)rt; /* only the cache is written */
+    if (atomic_load_explicit(&w->metrics_of, memory_order_acquire) != m) {
+        int slot = dp_metrics_owner(m, rt->owner);
+        atomic_store_explicit(&w->metrics_slot, slot, memory_order_relaxed);
+        atomic_store_explicit(&w->metrics_of, m, memory_order_release);
+        return slot;
+    }
+    return atomic_load_explicit(&w->metrics_slot, memory_order_relaxed);
+}
+
+static void answer_error(doppel_http_exchange_t *ex, int status,
+                         const char *msg, const char *code)
+{
+    char json[320];
+    if (ex->rid[0] == '\0')
+        gen_request_id(ex->srv, ex->rid);
+    int n = snprintf(json, sizeof(json),
+                     "{\"error\":\"%s\",\"code\":\"%s\",\"request_id\":\"%s\"}",
+                     msg, code, ex->rid);
+    ex_answer(ex, status, NULL, 0, json, (size_t)n, 0);
+}
+
+static void dispatch(dp_conn_t *c, doppel_http_exchange_t *ex)
+{
+    dp_http_server_t *s = c->srv;
+    size_t off = 0;
+    const dp_route_t *rt = dp_router_match(s->router, &ex->req, &off);
+    if (rt == NULL) {
+        answer_error(ex, 404, "no route", "not_found");
+        return;
+    }
+    ex->route = rt;
+    if (off > 0) {
+        doppel_str_t *path = &ex->req.path;
+        ex->req.rest = off < path->len
+                           ? (doppel_str_t){path->ptr + off, path->len - off}
+                           : (doppel_str_t){"/", 1};
+    }
+    ex->handed = 1;
+    ex->refs += 2; /* the handler's, and ours for the duration of the call */
+    c->n_waiting++;
+    s->inflight++;
+    int rc = rt->mount.handler(rt->mount.state, ex, &ex->req);
+    if (rc < 0 && !ex->finished) {
+        dp_warn(LOG_COMP, "handler of %s failed: %s (request %s)", rt->owner,
+                strerror(-rc), ex->rid);
+        /* the handler declined, so its reference is ours to drop */
+        int held = ex_handler_done(ex);
+        answer_error(ex, 500, "handler failed", "internal");
+        if (held)
+            ex_unref(ex);
+    } else if (rc < 0) {
+        dp_warn(LOG_COMP, "handler of %s answered and failed (request %s)",
+                rt->owner, ex->rid);
+    }
+    ex_unref(ex);
+}
+
+static void conn_error(dp_conn_t *c, int status)
+{
+    doppel_http_exchange_t *ex = c->cur;
+    if (ex == NULL) {
+        ex = ex_new(c->srv, c);
+        if (ex == NULL) {
+            conn_close(c);
+            return;
+        }
+        if (c->q_tail)
+            c->q_tail->next = ex;
+        else
+            c->q_head = ex;
+        c->q_tail = ex;
+        c->q_len++;
+    }
+    c->cur = NULL;
+    c->stop_parsing = 1;
+    c->tmode = TM_NONE;
+    ex->phase = PH_READY;
+    ex->close_after = 1;
+    switch (status) {
+    case 413:
+        answer_error(ex, 413, "request body too large", "payload_too_large");
+        break;
+    case 431:
+        answer_error(ex, 431, "request header fields too large",
+                     "headers_too_large");
+        break;
+    case 500:
+        answer_error(ex, 500, "out of memory", "internal");
+        break;
+    default:
+        answer_error(ex, 400, "malformed request", "bad_request");
+        break;
+    }
+}
+
+static void conn_pause_reading(dp_conn_t *c, const char *data, size_t len)
+{
+    c->read_paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->pend != NULL && data >= c->pend && data <= c->pend + c->pend_len) {
+        c->pend_off = (size_t)(data - c->pend); /* already ours */
+        return;
+    }
+    char *p = malloc(len);
+    if (p == NULL) {
+        conn_close(c);
+        return;
+    }
+    memcpy(p, data, len);
+    free(c->pend);
+    c->pend = p;
+    c->pend_off = 0;
+    c->pend_len = len;
+}
+
+/* Feeds bytes to the parser, dispatching each complete request. Stops (and
+ * keeps the rest) when the pipeline is full. */
+static void conn_process(dp_conn_t *c, const char *data, size_t len)
+{
+    dp_http_server_t *s = c->srv;
+    c->processing = 1;
+    while (len > 0 && !c->closing && !c->stop_parsing && !c->lingering) {
+        if (s->draining && c->cur == NULL) {
+            c->stop_parsing = 1; /* no new request once draining */
+            break;
+        }
+        if (conn_must_pause(c)) {
+            conn_pause_reading(c, data, len);
+            c->processing = 0;
+            return;
+        }
+        c->err_status = 0;
+        c->msg_at = NULL;
+        llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+        if (err == HPE_OK) {
+            if (c->cur != NULL && c->cur->phase == PH_HEAD) {
+                const char *from = c->msg_at ? c->msg_at : data;
+                c->head_raw += (size_t)(data + len - from);
+                /* whitespace and the like that the arena does not count */
+                if (c->head_raw > 2 * s->limits.max_header_bytes + 1024)
+                    conn_error(c, 431);
+            }
+            len = 0;
+            break;
+        }
+        if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            if (pos == NULL || pos < data || pos > data + len)
+                pos = data + len;
+            len -= (size_t)(pos - data);
+            data = pos;
+            doppel_http_exchange_t *ex = c->cur;
+            c->cur = NULL;
+            if (ex == NULL) { /* upgrade pause after our own pause */
+                c->stop_parsing = 1;
+                break;
+            }
+            if (err == HPE_PAUSED) {
+                llhttp_resume(&c->parser);
+            } else {
+                /* no protocol switch on this front: answer, then close */
+                c->stop_parsing = 1;
+                ex->keep_alive = 0;
+            }
+            if (!ex->keep_alive) {
+                ex->close_after = 1;
+                c->stop_parsing = 1;
+            }
+            dispatch(c, ex);
+            continue;
+        }
+        if (c->err_status == -1 || c->closing)
+            break;
+        conn_error(c, c->err_status ? c->err_status : 400);
+        break;
+    }
+    if (c->pend != NULL && !c->read_paused) {
+        free(c->pend);
+        c->pend = NULL;
+        c->pend_len = c->pend_off = 0;
+    }
+    c->processing = 0;
+    if (!c->closing && c->q_head == NULL && c->cur == NULL &&
+        !c->lingering && !c->close_after_write && c->writes_pending == 0)
+        conn_after_flush(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    dp_conn_t *c = st->data;
+    if (nread > 0) {
+        conn_process(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (nread == 0)
+        return;
+    /* EOF or error. A client that goes away while requests are still
+     * unanswered has given up on them (as in nginx and Go): close, and the
+     * handlers' late answers get -ENOTCONN. */
+    c->read_eof = 1;
+    uv_read_stop(st);
+    if (nread != UV_EOF || c->n_waiting > 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->cur != NULL || (c->q_head == NULL && c->writes_pending == 0))
+        conn_close(c);
+    /* else: answered responses are still being written; conn_after_flush
+     * closes once they are out */
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    dp_conn_t *c = h->data;
+    /* reads are processed synchronously, so one buffer serves the whole
+     * loop; bytes that must outlive the callback are copied */
+    buf->base = c->srv->rbuf;
+    buf->len = READ_BUF_SIZE;
+}
+
+/* Runs on the next loop iteration for connections whose pipeline has room
+ * again; not inline in respond, so a handler is never re-entered from its
+ * own respond call. */
+static void on_resume_idle(uv_idle_t *h)
+{
+    dp_http_server_t *s = h->data;
+    uv_idle_stop(h);
+    while (s->resume != NULL) {
+        dp_conn_t *c = s->resume;
+        s->resume = c->resume_next;
+        c->in_resume = 0;
+        c->resume_next = NULL;
+        if (c->closing || !c->read_paused)
+            continue;
+        c->read_paused = 0;
+        if (c->pend_len > c->pend_off)
+            conn_process(c, c->pend + c->pend_off, c->pend_len - c->pend_off);
+        if (c->read_paused) {
+            /* conn_process kept the tail: it points into pend already */
+            continue;
+        }
+        if (!c->closing && !c->stop_parsing && !c->lingering && !c->read_eof)
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
+static void conn_schedule_resume(dp_conn_t *c)
+{
+    dp_http_server_t *s = c->srv;
+    if (c->in_resume || s->freeing)
+        return;
+    c->in_resume = 1;
+    c->resume_next = s->resume;
+    s->resume = c;
+    uv_idle_start(&s->resume_idle, on_resume_idle);
+}
+
+/* ---- answering -------------------------------------------------------- */
+
+static int header_ok(const doppel_kv_t *kv)
+{
+    if (kv->name.len == 0 || kv->name.ptr == NULL ||
+        (kv->value.len > 0 && kv->value.ptr == NULL))
+        return 0;
+    for (size_t i = 0; i < kv->name.len; i++) {
+        unsigned char ch = (unsigned char)kv->name.ptr[i];
+        if (ch <= 32 || ch >= 127 || ch == ':')
+            return 0;
+    }
+    for (size_t i = 0; i < kv->value.len; i++) {
+        unsigned char ch = (unsigned char)kv->value.ptr[i];
+        if (ch == '\r' || ch == '\n' || ch == '\0')
+            return 0;
+    }
+    return 1;
+}
+
+/* Headers the front owns: framing and the ones it always sends. */
+static int header_reserved(const doppel_str_t *n)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding",
+                                        "connection", "date", "server",
+                                        "x-request-id"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t l = strlen(names[i]);
+        if (n->len == l && strncasecmp(n->ptr, names[i], l) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void record(doppel_http_exchange_t *ex, int status)
+{
+    dp_http_server_t *s = ex->srv;
+    if (s->metrics == NULL)
+        return;
+    uint64_t us = (uv_hrtime() - ex->start_ns) / 1000;
+    dp_metrics_request(s->metrics, owner_slot(s, ex->route), status, us);
+}
+
+/* Builds status line and headers into ex->out and, unless streaming, the
+ * body too; then flushes. stream: 1 to start a stream. */
+static int ex_answer(doppel_http_exchange_t *ex, int status,
+                     const doppel_kv_t *headers, size_t n_headers,
+                     const void *body, size_t body_len, int stream)
+{
+    dp_conn_t *c = ex->conn;
+    dp_http_server_t *s = ex->srv;
+    ex->status = status;
+    if (!stream) {
+        ex->finished = 1;
+        record(ex, status);
+    }
+    if (c == NULL || c->closing)
+        return -ENOTCONN;
+
+    int http10 = ex->req.http_major == 1 && ex->req.http_minor == 0;
+    int no_body = ex->is_head || status == 204 || status == 304 ||
+                  (status >= 100 && status < 200);
+    if (ex->rid[0] == '\0')
+        gen_request_id(s, ex->rid);
+    if (stream && http10)
+        ex->close_after = 1; /* no chunked coding: the close ends the body */
+    if (!ex->keep_alive)
+        ex->close_after = 1;
+    /* the last answer on a connection that takes no further request */
+    if ((c->stop_parsing || s->draining) && ex->next == NULL && c->cur == NULL)
+        ex->close_after = 1;
+
+    size_t need = 256 + (body_len && !no_body && !stream ? body_len : 0);
+    for (size_t i = 0; i < n_headers; i++)
+        need += headers[i].name.len + headers[i].value.len + 4;
+    if (buf_reserve(&ex->out, need) < 0) {
+        ex->out_done = 1;
+        conn_close(c);
+        return -ENOMEM;
+    }
+    const char *reason = reason_phrase(status);
+    char *o = ex->out.p + ex->out.len;
+    o = put(o, "HTTP/1.1 ", 9);
+    o = put_u64(o, (uint64_t)status);
+    *o++ = ' ';
+    o = put(o, reason, strlen(reason));
+    o = put(o, "\r\nServer: doppel/" DOPPEL_VERSION "\r\nDate: ",
+            sizeof("\r\nServer: doppel/" DOPPEL_VERSION "\r\nDate: ") - 1);
+    const char *date = server_date(s);
+    o = put(o, date, strlen(date));
+    o = put(o, "\r\nX-Request-Id: ", 16);
+    o = put(o, ex->rid, strlen(ex->rid));
+    if (stream) {
+        if (!http10 && status >= 200 && status != 204 && status != 304) {
+            ex->chunked = 1;
+            o = put(o, "\r\nTransfer-Encoding: chunked", 28);
+        }
+    } else if (status >= 200 && status != 204) {
+        o = put(o, "\r\nContent-Length: ", 18);
+        o = put_u64(o, body_len);
+    }
+    if (ex->close_after)
+        o = put(o, "\r\nConnection: close", 19);
+    else if (http10)
+        o = put(o, "\r\nConnection: keep-alive", 24);
+    for (size_t i = 0; i < n_headers; i++) {
+        if (header_reserved(&headers[i].name))
+            continue;
+        o = put(o, "\r\n", 2);
+        o = put(o, headers[i].name.ptr, headers[i].name.len);
+        o = put(o, ": ", 2);
+        o = put(o, headers[i].value.ptr, headers[i].value.len);
+    }
+    o = put(o, "\r\n\r\n", 4);
+    if (!stream && !no_body && body_len > 0)
+        o = put(o, body, body_len);
+    ex->out.len = (size_t)(o - ex->out.p);
+    if (!stream)
+        ex->out_done = 1;
+    conn_flush(c);
+    return 0;
+}
+
+/* The handler finished the exchange: count it out before its answer is
+ * flushed (which may detach it from the connection). Returns whether the
+ * caller must drop the handler's reference afterwards. */
+static int ex_handler_done(doppel_http_exchange_t *ex)
+{
+    dp_conn_t *c = ex->conn;
+    if (!ex->handed)
+        return 0;
+    ex->handed = 0;
+    ex->srv->inflight--;
+    if (c != NULL && !c->closing)
+        c->n_waiting--;
+    return 1;
+}
+
+static int validate_answer(doppel_http_exchange_t *ex, int status,
+                           const doppel_kv_t *headers, size_t n_headers,
+                           const void *body, size_t body_len)
+{
+    if (status < 200 || status > 599 || (n_headers > 0 && headers == NULL) ||
+        (body_len > 0 && body == NULL))
+        return -EINVAL;
+    for (size_t i = 0; i < n_headers; i++)
+        if (!header_ok(&headers[i]))
+            return -EINVAL;
+    return 0;
+}
+
+int dp_http_respond(doppel_http_exchange_t *ex, int status,
+                    const doppel_kv_t *headers, size_t n_headers,
+                    const void *body, size_t body_len)
+{
+    if (ex == NULL || ex->finished || ex->streaming)
+        return -EINVAL;
+    int rc = validate_answer(ex, status, headers, n_headers, body, body_len);
+    int held = ex_handler_done(ex);
+    if (rc < 0) {
+        /* the exchange still gets an answer and is released */
+        dp_warn(LOG_COMP, "invalid response (status %d) for request %s",
+                status, ex->rid);
+        answer_error(ex, 500, "invalid response", "internal");
+    } else {
+        rc = ex_answer(ex, status, headers, n_headers, body, body_len, 0);
+    }
+    if (held)
+        ex_unref(ex);
+    return rc;
+}
+
+int dp_http_respond_json(doppel_http_exchange_t *ex, int status,
+                         const char *json, size_t len)
+{
+    static const doppel_kv_t ct = {DOPPEL_STR("Content-Type"),
+                                   DOPPEL_STR("application/json")};
+    return dp_http_respond(ex, status, &ct, 1, json, len);
+}
+
+int dp_http_stream_start(doppel_http_exchange_t *ex, int status,
+                         const doppel_kv_t *headers, size_t n_headers)
+{
+    if (ex == NULL || ex->finished || ex->streaming)
+        return -EINVAL;
+    int rc = validate_answer(ex, status, headers, n_headers, NULL, 0);
+    if (rc < 0)
+        return rc;
+    ex->streaming = 1;
+    return ex_answer(ex, status, headers, n_headers, NULL, 0, 1);
+}
+
+int dp_http_stream_write(doppel_http_exchange_t *ex, const void *data,
+                         size_t len)
+{
+    if (ex == NULL || !ex->streaming || ex->finished ||
+        (len > 0 && data == NULL))
+        return -EINVAL;
+    dp_conn_t *c = ex->conn;
+    if (c == NULL || c->closing)
+        return -ENOTCONN;
+    if (len == 0 || ex->is_head)
+        return 0;
+    if (buf_reserve(&ex->out, len + 32) < 0)
+        return -ENOMEM;
+    char *o = ex->out.p + ex->out.len;
+    if (ex->chunked)
+        o += sprintf(o, "%zx\r\n", len);
+    o = put(o, data, len);
+    if (ex->chunked)
+        o = put(o, "\r\n", 2);
+    ex->out.len = (size_t)(o - ex->out.p);
+    if (c->q_head == ex)
+        conn_flush(c);
+    return ex->conn == NULL ? -ENOTCONN : 0;
+}
+
+int dp_http_stream_end(doppel_http_exchange_t *ex)
+{
+    if (ex == NULL || !ex->streaming || ex->finished)
+        return -EINVAL;
+    ex->finished = 1;
+    record(ex, ex->status);
+    int held = ex_handler_done(ex), rc = 0;
+    dp_conn_t *c = ex->conn;
+    if (c == NULL || c->closing) {
+        rc = -ENOTCONN;
+    } else if (ex->chunked && !ex->is_head &&
+               buf_append(&ex->out, "0\r\n\r\n", 5) < 0) {
+        ex->out_done = 1;
+        conn_close(c);
+        rc = -ENOMEM;
+    } else {
+        ex->out_done = 1;
+        conn_flush(c);
+    }
+    if (held)
+        ex_unref(ex);
+    return rc;
+}
+
+uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex)
+{
+    return ex ? ex->srv->loop : NULL;
+}
+
+/* ---- listener --------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    dp_http_server_t *s = server->data;
+    if (status < 0) {
+        dp_warn(LOG_COMP, "accept: %s", uv_strerror(status));
+        return;
+    }
+    dp_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return; /* the kernel keeps the connection queued */
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles_open = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || s->draining) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote,
+                        sizeof(c->remote));
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, c->remote,
+                        sizeof(c->remote));
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    conn_set_timer(c, TM_IDLE, s->limits.idle_timeout_ms);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        conn_close(c);
+}
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    dp_http_server_t *s = h->data;
+    s->handles_open--;
+    server_maybe_free(s);
+}
+
+static void server_maybe_free(dp_http_server_t *s)
+{
+    if (!s->freeing || s->handles_open > 0 || s->n_conns > 0 ||
+        s->live_ex > 0)
+        return;
+    while (s->pool != NULL) {
+        doppel_http_exchange_t *ex = s->pool;
+        s->pool = ex->next;
+        ex_destroy(ex);
+    }
+    free(s);
+}
+
+int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
+                         dp_http_server_t **out)
+{
+    if (loop == NULL || cfg == NULL || out == NULL || cfg->host == NULL ||
+        cfg->port < 0 || cfg->port > 65535)
+        return -EINVAL;
+    uv_once(&parser_settings_once, parser_settings_init);
+
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(cfg->host, cfg->port, (struct sockaddr_in6 *)&addr) != 0)
+        return -EINVAL;
+
+    dp_http_server_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->loop = loop;
+    s->limits = cfg->limits;
+    if (s->limits.max_header_bytes == 0) {
+        dp_http_limits_t d;
+        dp_http_limits_default(&d);
+        s->limits = d;
+    }
+    if (s->limits.max_pipeline == 0)
+        s->limits.max_pipeline = 1;
+    s->router = cfg->router;
+    s->metrics = cfg->metrics;
+    s->host_slot = -1;
+    if (s->metrics != NULL)
+        s->host_slot = dp_metrics_owner(dp_metrics_of(s->metrics), "host");
+    if (getrandom(&s->rid_seed, sizeof(s->rid_seed), GRND_NONBLOCK) !=
+        sizeof(s->rid_seed))
+        s->rid_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^
+                      (uint64_t)(uintptr_t)s;
+
+    int rc = uv_tcp_init_ex(loop, &s->listener, addr.ss_family);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->listener.data = s;
+    s->handles_open = 1;
+    uv_timer_init(loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    s->handles_open++;
+    uv_idle_init(loop, &s->resume_idle);
+    s->resume_idle.data = s;
+    s->handles_open++;
+
+    if (cfg->reuseport) {
+        uv_os_fd_t fd;
+        int one = 1;
+        rc = uv_fileno((uv_handle_t *)&s->listener, &fd);
+        if (rc == 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+            rc = -errno;
+    }
+    if (rc == 0)
+        rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr,
+                         addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    if (rc == 0) {
+        struct sockaddr_storage b;
+        int bl = sizeof(b);
+        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&b, &bl);
+        if (rc == 0)
+            s->port = ntohs(b.ss_family == AF_INET6
+                                ? ((struct sockaddr_in6 *)&b)->sin6_port
+                                : ((struct sockaddr_in *)&b)->sin_port);
+    }
+    if (rc < 0) {
+        s->freeing = 1;
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+        uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
+        uv_close((uv_handle_t *)&s->resume_idle, on_server_handle_closed);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int dp_http_server_port(const dp_http_server_t *s)
+{
+    return s ? s->port : -1;
+}
+
+size_t dp_http_server_connections(const dp_http_server_t *s)
+{
+    return s ? s->n_conns : 0;
+}
+
+size_t dp_http_server_inflight(const dp_http_server_t *s)
+{
+    return s ? s->inflight : 0;
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    dp_http_server_t *s = t->data;
+    size_t n = s->n_conns;
+    if (n > 0)
+        dp_warn(LOG_COMP, "drain timeout: closing %zu connection(s)", n);
+    dp_conn_t *c = s->conns;
+    while (c != NULL) {
+        dp_conn_t *next = c->next;
+        conn_close(c);
+        c = next;
+    }
+}
+
+void dp_http_server_drain(dp_http_server_t *s, uint64_t timeout_ms,
+                          void (*done)(void *data), void *data)
+{
+    if (s == NULL || s->draining)
+        return;
+    s->draining = 1;
+    s->drain_done = done;
+    s->drain_data = data;
+    if (!uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    dp_conn_t *c = s->conns;
+    while (c != NULL) {
+        dp_conn_t *next = c->next;
+        if (c->q_head == NULL && c->cur == NULL)
+            conn_close(c); /* idle keep-alive */
+        else
+            c->stop_parsing = c->stop_parsing || c->cur == NULL;
+        c = next;
+    }
+    if (s->n_conns == 0) {
+        s->drain_done_called = 1;
+        if (done)
+            done(data);
+        return;
+    }
+    uv_timer_start(&s->drain_timer, on_drain_timeout, timeout_ms, 0);
+}
+
+void dp_http_server_free(dp_http_server_t *s)
+{
+    if (s == NULL || s->freeing)
+        return;
+    s->freeing = 1;
+    s->drain_done = NULL; /* a caller freeing us wants no late callback */
+    s->drain_done_called = 1;
+    if (!uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->resume_idle, on_server_handle_closed);
+    dp_conn_t *c = s->conns;
+    while (c != NULL) {
+        dp_conn_t *next = c->next;
+        conn_close(c);
+        c = next;
+    }
+}
