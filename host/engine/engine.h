@@ -139,6 +139,13 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
                     doppel_reply_t **out);
 void dp_engine_reply_free(doppel_reply_t *r);
 
+/* A reply that is not the engine's answer to a match (kind NO_MATCH, the
+ * given status, body {"error", "code", "request_id"}): for refusals made
+ * before matching, such as a namespace that requires a token. Free with
+ * dp_engine_reply_free. 0 or -ENOMEM. */
+int dp_engine_reply_error(int status, const char *code, const char *message,
+                          doppel_str_t request_id, doppel_reply_t **out);
+
 /* Number of live (matchable) and stored mocks, for metrics. */
 size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
 

@@ -288,21 +288,29 @@ void dp_scope_name(char *buf, size_t len, char scope, const char *owner);
 
 /* ---- Journal rings ------------------------------------------------------ */
 
-typedef struct dp_ring_item {
-    char *text; /* "<namespace>\0<compact JSON>" */
-} dp_ring_item_t;
+/* One recorded exchange, packed in one allocation (journal_ring.c). */
+typedef struct dp_jrec dp_jrec_t;
+
+/* Records x (path without the query) as answered with status by mock_id
+ * (NULL: no match). near: nearMisses JSON text, stolen (NULL for none).
+ * Lower-cases header names, redacts credential headers, truncates the body
+ * to body_max. NULL on ENOMEM. */
+dp_jrec_t *dp_jrec_build(const doppel_exchange_t *x, const char *ns,
+                         doppel_str_t path, size_t body_max, int64_t time_ms,
+                         int status, const char *mock_id, char *near);
+void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us);
 
 typedef struct dp_ring {
     pthread_mutex_t mu;
-    dp_ring_item_t *items; /* circular */
+    dp_jrec_t **items; /* circular */
     size_t cap, head, count; /* head: next write slot */
     uint64_t total_seen;
 } dp_ring_t;
 
 int dp_ring_init(dp_ring_t *r, size_t cap);
 void dp_ring_destroy(dp_ring_t *r);
-/* Steals item (an object with "namespace"); keeps it as text. */
-void dp_ring_push(dp_ring_t *r, json_t *item);
+/* Steals rec. */
+void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec);
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
                      size_t limit);
 void dp_ring_clear(dp_ring_t *r, const char *ns);

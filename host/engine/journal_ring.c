@@ -1,21 +1,290 @@
 /*
- * Bounded rings of JSON entries (the journal and the unmatched list). Fixed
- * capacity, so memory stays flat however long the process serves; the
- * oldest entry is dropped first. Entries are kept as compact JSON text (a
- * jansson tree costs several times more memory) and parsed back only when
- * listed. One short mutex per ring: a push is a pointer store.
+ * Bounded rings of exchange records (the journal and the unmatched list).
+ *
+ * Fixed capacity, so memory stays flat however long the process serves; the
+ * oldest record is dropped first. Recording sits on the request path, so a
+ * record is one malloc filled with memcpy: no JSON is built until someone
+ * lists the ring. One short mutex per ring; a push is a pointer store.
+ *
+ * Record layout after the fixed header: a sequence of fields, each a uint32
+ * length, the bytes, and a NUL: namespace, protocol, method, path,
+ * requestId, mockId, body (truncated to journal_body_max), then n_params
+ * name/value pairs, then n_headers name/value pairs (names lower-cased,
+ * credential values already replaced by "[REDACTED]").
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine_internal.h"
+
+struct dp_jrec {
+    int64_t time_ms;
+    int32_t status;
+    uint32_t latency_us;
+    uint64_t body_size;
+    uint32_t n_params, n_headers;
+    uint8_t truncated;
+    char *near; /* nearMisses as JSON text (unmatched records), or NULL */
+    size_t len;
+    char data[];
+};
+
+/* ---- building ---------------------------------------------------------- */
+
+static int redacted(const char *lname, size_t len)
+{
+    static const char *const names[] = {"authorization", "cookie",
+                                        "x-api-key", "proxy-authorization",
+                                        "set-cookie"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == len && memcmp(names[i], lname, len) == 0)
+            return 1;
+    return 0;
+}
+
+static size_t field_size(size_t len) { return 4 + len + 1; }
+
+static char *put_field(char *p, const char *s, size_t len)
+{
+    uint32_t l = (uint32_t)len;
+    memcpy(p, &l, 4);
+    if (len)
+        memcpy(p + 4, s, len);
+    p[4 + len] = '\0';
+    return p + 4 + len + 1;
+}
+
+static char *put_str(char *p, doppel_str_t s)
+{
+    return put_field(p, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
+}
+
+dp_jrec_t *dp_jrec_build(const doppel_exchange_t *x, const char *ns,
+                         doppel_str_t path, size_t body_max, int64_t time_ms,
+                         int status, const char *mock_id, char *near)
+{
+    size_t blen = x->body ? x->body_len : 0;
+    int trunc = blen > body_max;
+    if (trunc)
+        blen = body_max;
+    size_t nsl = strlen(ns), midl = mock_id ? strlen(mock_id) : 0;
+    size_t n = field_size(nsl) + field_size(x->protocol.len) +
+               field_size(x->operation.len) + field_size(path.len) +
+               field_size(x->request_id.len) + field_size(midl) +
+               field_size(blen);
+    for (size_t i = 0; i < x->n_params; i++)
+        n += field_size(x->params[i].name.len) +
+             field_size(x->params[i].value.len);
+    for (size_t i = 0; i < x->n_metadata; i++)
+        n += field_size(x->metadata[i].name.len) +
+             field_size(x->metadata[i].value.len > 12
+                            ? x->metadata[i].value.len
+                            : 12); /* room for "[REDACTED]" */
+    dp_jrec_t *r = malloc(sizeof(*r) + n);
+    if (r == NULL) {
+        free(near);
+        return NULL;
+    }
+    r->time_ms = time_ms;
+    r->status = status;
+    r->latency_us = 0;
+    r->body_size = x->body ? x->body_len : 0;
+    r->n_params = (uint32_t)x->n_params;
+    r->n_headers = (uint32_t)x->n_metadata;
+    r->truncated = (uint8_t)trunc;
+    r->near = near;
+    char *p = r->data;
+    p = put_field(p, ns, nsl);
+    p = put_str(p, x->protocol);
+    p = put_str(p, x->operation);
+    p = put_str(p, path);
+    p = put_str(p, x->request_id);
+    p = put_field(p, mock_id ? mock_id : "", midl);
+    p = put_field(p, (const char *)x->body, blen);
+    for (size_t i = 0; i < x->n_params; i++) {
+        p = put_str(p, x->params[i].name);
+        p = put_str(p, x->params[i].value);
+    }
+    for (size_t i = 0; i < x->n_metadata; i++) {
+        const doppel_kv_t *kv = &x->metadata[i];
+        char *name = p + 4;
+        p = put_str(p, kv->name);
+        for (size_t k = 0; k < kv->name.len; k++)
+            if (name[k] >= 'A' && name[k] <= 'Z')
+                name[k] = (char)(name[k] - 'A' + 'a');
+        if (redacted(name, kv->name.len))
+            p = put_field(p, "[REDACTED]", 10);
+        else
+            p = put_str(p, kv->value);
+    }
+    r->len = (size_t)(p - r->data);
+    return r;
+}
+
+void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us)
+{
+    if (r)
+        r->latency_us = us;
+}
+
+static void jrec_free(dp_jrec_t *r)
+{
+    if (r) {
+        free(r->near);
+        free(r);
+    }
+}
+
+/* ---- reading back ------------------------------------------------------ */
+
+typedef struct field {
+    const char *s;
+    size_t len;
+} field_t;
+
+static const char *get_field(const char *p, field_t *f)
+{
+    uint32_t l;
+    memcpy(&l, p, 4);
+    f->s = p + 4;
+    f->len = l;
+    return p + 4 + l + 1;
+}
+
+/* A JSON string of valid UTF-8 (a cut multi-byte tail is shortened), or
+ * NULL when the bytes are not text. */
+static json_t *text_or_null(const char *s, size_t len)
+{
+    for (int back = 0; back < 4 && (size_t)back <= len; back++) {
+        json_t *v = json_stringn(s, len - (size_t)back);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
+static json_t *text_or_marker(field_t f)
+{
+    json_t *v = json_stringn(f.s, f.len);
+    return v ? v : json_string("[binary]");
+}
+
+static char *base64(const unsigned char *in, size_t len)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = al[(v >> 18) & 63];
+        out[o++] = al[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? al[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? al[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static json_t *jrec_json(const dp_jrec_t *r)
+{
+    json_t *j = json_object();
+    if (j == NULL)
+        return NULL;
+    /* RFC 3339 with milliseconds for people, and the exact integer for
+     * programs. */
+    char iso[40];
+    time_t secs = (time_t)(r->time_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t il = strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(iso + il, sizeof(iso) - il, ".%03dZ", (int)(r->time_ms % 1000));
+    json_object_set_new(j, "time", json_string(iso));
+    json_object_set_new(j, "timeMs", json_integer(r->time_ms));
+
+    field_t ns, proto, method, path, rid, mid, body;
+    const char *p = r->data;
+    p = get_field(p, &ns);
+    p = get_field(p, &proto);
+    p = get_field(p, &method);
+    p = get_field(p, &path);
+    p = get_field(p, &rid);
+    p = get_field(p, &mid);
+    p = get_field(p, &body);
+    json_object_set_new(j, "namespace", text_or_marker(ns));
+    json_object_set_new(j, "protocol", text_or_marker(proto));
+    json_object_set_new(j, "method", text_or_marker(method));
+    json_object_set_new(j, "path", text_or_marker(path));
+    json_object_set_new(j, "requestId", text_or_marker(rid));
+
+    json_t *qo = json_object();
+    for (uint32_t i = 0; i < r->n_params; i++) {
+        field_t n, v;
+        p = get_field(p, &n);
+        p = get_field(p, &v);
+        /* the first value of a repeated parameter wins */
+        if (qo && memchr(n.s, '\0', n.len) == NULL &&
+            json_object_getn(qo, n.s, n.len) == NULL)
+            json_object_setn_new(qo, n.s, n.len, text_or_marker(v));
+    }
+    json_object_set_new(j, "query", qo ? qo : json_object());
+
+    json_t *ho = json_object();
+    for (uint32_t i = 0; i < r->n_headers; i++) {
+        field_t n, v;
+        p = get_field(p, &n);
+        p = get_field(p, &v);
+        if (ho == NULL || memchr(n.s, '\0', n.len) != NULL)
+            continue;
+        json_t *val = text_or_marker(v);
+        json_t *prev = json_object_getn(ho, n.s, n.len);
+        if (prev == NULL)
+            json_object_setn_new(ho, n.s, n.len, val);
+        else if (json_is_array(prev))
+            json_array_append_new(prev, val);
+        else
+            json_object_setn_new(ho, n.s, n.len, json_pack("[Oo]", prev, val));
+    }
+    json_object_set_new(j, "headers", ho ? ho : json_object());
+
+    json_t *b = text_or_null(body.s, body.len);
+    if (b == NULL) {
+        /* not text: keep the (truncated) bytes as base64 */
+        char *enc = base64((const unsigned char *)body.s, body.len);
+        b = enc ? json_string(enc) : NULL;
+        free(enc);
+        json_object_set_new(j, "bodyEncoding", json_string("base64"));
+    }
+    json_object_set_new(j, "body", b ? b : json_string(""));
+    json_object_set_new(j, "bodySize", json_integer((json_int_t)r->body_size));
+    json_object_set_new(j, "truncated", json_boolean(r->truncated));
+    json_object_set_new(j, "status", json_integer(r->status));
+    if (mid.len)
+        json_object_set_new(j, "mockId", text_or_marker(mid));
+    if (r->near) {
+        json_t *near = json_loads(r->near, 0, NULL);
+        json_object_set_new(j, "nearMisses", near ? near : json_array());
+    }
+    json_object_set_new(j, "latencyUs", json_integer(r->latency_us));
+    return j;
+}
+
+/* ---- the ring ----------------------------------------------------------- */
 
 int dp_ring_init(dp_ring_t *r, size_t cap)
 {
     memset(r, 0, sizeof(*r));
     r->cap = cap ? cap : 1;
-    r->items = calloc(r->cap, sizeof(dp_ring_item_t));
+    r->items = calloc(r->cap, sizeof(dp_jrec_t *));
     if (r->items == NULL)
         return -ENOMEM;
     pthread_mutex_init(&r->mu, NULL);
@@ -27,50 +296,31 @@ void dp_ring_destroy(dp_ring_t *r)
     if (r->items == NULL)
         return;
     for (size_t i = 0; i < r->cap; i++)
-        free(r->items[i].text);
+        jrec_free(r->items[i]);
     free(r->items);
     r->items = NULL;
     pthread_mutex_destroy(&r->mu);
 }
 
-void dp_ring_push(dp_ring_t *r, json_t *item)
+void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec)
 {
-    if (item == NULL)
+    if (rec == NULL)
         return;
-    /* text = <namespace> NUL <json> */
-    const char *ns = json_string_value(json_object_get(item, "namespace"));
-    size_t nl = ns ? strlen(ns) : 0;
-    size_t jl = json_dumpb(item, NULL, 0, JSON_COMPACT);
-    char *text = jl ? malloc(nl + 1 + jl + 1) : NULL;
-    if (text) {
-        memcpy(text, ns ? ns : "", nl);
-        text[nl] = '\0';
-        json_dumpb(item, text + nl + 1, jl, JSON_COMPACT);
-        text[nl + 1 + jl] = '\0';
-    }
-    json_decref(item);
-    if (text == NULL)
-        return;
-    char *old;
     pthread_mutex_lock(&r->mu);
-    old = r->items[r->head].text;
-    r->items[r->head].text = text;
+    dp_jrec_t *old = r->items[r->head];
+    r->items[r->head] = rec;
     r->head = (r->head + 1) % r->cap;
     if (r->count < r->cap)
         r->count++;
     r->total_seen++;
     pthread_mutex_unlock(&r->mu);
-    free(old);
+    jrec_free(old);
 }
 
-static int ns_is(const char *text, const char *ns)
+/* The namespace is the record's first field, NUL-terminated. */
+static int ns_is(const dp_jrec_t *rec, const char *ns)
 {
-    return ns == NULL || strcmp(text, ns) == 0;
-}
-
-static json_t *item_json(const char *text)
-{
-    return json_loads(text + strlen(text) + 1, 0, NULL);
+    return ns == NULL || strcmp(rec->data + 4, ns) == 0;
 }
 
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
@@ -88,11 +338,11 @@ json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
     for (size_t k = 0; k < r->count; k++) {
         /* newest first */
         size_t i = (r->head + r->cap - 1 - k) % r->cap;
-        const char *it = r->items[i].text;
+        const dp_jrec_t *it = r->items[i];
         if (!ns_is(it, ns))
             continue;
         if (total >= offset && total < offset + limit)
-            json_array_append_new(items, item_json(it));
+            json_array_append_new(items, jrec_json(it));
         total++;
     }
     pthread_mutex_unlock(&r->mu);
@@ -103,8 +353,8 @@ json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
 
 void dp_ring_clear(dp_ring_t *r, const char *ns)
 {
-    char **keep = calloc(r->cap, sizeof(char *));
-    char **drop = calloc(r->cap, sizeof(char *));
+    dp_jrec_t **keep = calloc(r->cap, sizeof(*keep));
+    dp_jrec_t **drop = calloc(r->cap, sizeof(*drop));
     if (keep == NULL || drop == NULL) {
         free(keep);
         free(drop);
@@ -115,20 +365,20 @@ void dp_ring_clear(dp_ring_t *r, const char *ns)
     for (size_t k = 0; k < r->count; k++) {
         /* oldest first, so the kept ones stay in order */
         size_t i = (r->head + r->cap - r->count + k) % r->cap;
-        char *it = r->items[i].text;
-        r->items[i].text = NULL;
+        dp_jrec_t *it = r->items[i];
+        r->items[i] = NULL;
         if (ns_is(it, ns))
             drop[nd++] = it;
         else
             keep[nk++] = it;
     }
     for (size_t k = 0; k < nk; k++)
-        r->items[k].text = keep[k];
+        r->items[k] = keep[k];
     r->count = nk;
     r->head = nk % r->cap;
     pthread_mutex_unlock(&r->mu);
     for (size_t k = 0; k < nd; k++)
-        free(drop[k]);
+        jrec_free(drop[k]);
     free(keep);
     free(drop);
 }

@@ -248,6 +248,27 @@ static reply_mem_t *reply_new(uint32_t kind, int status, const hdr_src_t *h,
     return rm;
 }
 
+int dp_engine_reply_error(int status, const char *code, const char *message,
+                          doppel_str_t request_id, doppel_reply_t **out)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s%}", "error", message, "code", code,
+                          "request_id",
+                          request_id.ptr ? request_id.ptr : "",
+                          request_id.ptr ? request_id.len : 0);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (txt == NULL)
+        return -ENOMEM;
+    hdr_src_t h = {"Content-Type", "application/json"};
+    reply_mem_t *rm = reply_new(DOPPEL_REPLY_NO_MATCH, status, &h, 1, txt,
+                                strlen(txt), NULL, NULL);
+    free(txt);
+    if (rm == NULL)
+        return -ENOMEM;
+    *out = &rm->r;
+    return 0;
+}
+
 void dp_engine_reply_free(doppel_reply_t *r)
 {
     reply_mem_t *rm = (reply_mem_t *)r;
@@ -342,131 +363,10 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
 
 /* ---- journal entries ------------------------------------------------------ */
 
-static int redacted(const char *lname)
-{
-    return !strcmp(lname, "authorization") || !strcmp(lname, "cookie") ||
-           !strcmp(lname, "x-api-key") || !strcmp(lname, "proxy-authorization");
-}
-
-/* A string value that is valid UTF-8, shortening a cut multi-byte tail. */
-static json_t *text_or_null(const char *s, size_t len)
-{
-    for (int back = 0; back < 4 && (size_t)back <= len; back++) {
-        json_t *v = json_stringn(s, len - (size_t)back);
-        if (v)
-            return v;
-    }
-    return NULL;
-}
-
 static json_t *str_json(doppel_str_t s)
 {
     json_t *v = s.ptr ? json_stringn(s.ptr, s.len) : json_string("");
     return v ? v : json_string("");
-}
-
-static json_t *journal_entry(dp_engine_t *e, const doppel_exchange_t *x,
-                             const char *ns, int64_t now_ms)
-{
-    json_t *j = json_object();
-    if (j == NULL)
-        return NULL;
-    /* RFC 3339 with milliseconds for people, and the exact integer for
-     * programs (a float of unix seconds prints as 1795286152.2909999). */
-    char iso[40];
-    time_t secs = (time_t)(now_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t iso_len = strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(iso + iso_len, sizeof(iso) - iso_len, ".%03dZ",
-             (int)(now_ms % 1000));
-    json_object_set_new(j, "time", json_string(iso));
-    json_object_set_new(j, "timeMs", json_integer(now_ms));
-    json_object_set_new(j, "namespace", json_string(ns));
-    json_object_set_new(j, "protocol", str_json(x->protocol));
-    json_object_set_new(j, "method", str_json(x->operation));
-    doppel_str_t path = x->target;
-    const char *q = path.ptr ? memchr(path.ptr, '?', path.len) : NULL;
-    if (q)
-        path.len = (size_t)(q - path.ptr);
-    json_object_set_new(j, "path", str_json(path));
-    json_object_set_new(j, "requestId", str_json(x->request_id));
-    json_t *qo = json_object();
-    for (size_t i = 0; qo && i < x->n_params; i++) {
-        char *n = x->params[i].name.ptr
-                      ? strndup(x->params[i].name.ptr, x->params[i].name.len)
-                      : NULL;
-        json_t *v = json_stringn(x->params[i].value.ptr ? x->params[i].value.ptr
-                                                        : "",
-                                 x->params[i].value.len);
-        if (n && v && json_object_get(qo, n) == NULL)
-            json_object_set_new(qo, n, v);
-        else
-            json_decref(v);
-        free(n);
-    }
-    json_object_set_new(j, "query", qo);
-    json_t *ho = json_object();
-    for (size_t i = 0; ho && i < x->n_metadata; i++) {
-        const doppel_kv_t *kv = &x->metadata[i];
-        char *n = kv->name.ptr ? strndup(kv->name.ptr, kv->name.len) : NULL;
-        if (n == NULL || strlen(n) != kv->name.len) {
-            free(n);
-            continue;
-        }
-        for (char *p = n; *p; p++)
-            if (*p >= 'A' && *p <= 'Z')
-                *p = (char)(*p - 'A' + 'a');
-        json_t *v = redacted(n) ? json_string("[REDACTED]")
-                                : json_stringn(kv->value.ptr ? kv->value.ptr
-                                                             : "",
-                                               kv->value.len);
-        if (v == NULL)
-            v = json_string("[binary]");
-        json_t *prev = json_object_get(ho, n);
-        if (prev == NULL) {
-            json_object_set_new(ho, n, v);
-        } else if (json_is_array(prev)) {
-            json_array_append_new(prev, v);
-        } else {
-            json_object_set_new(ho, n, json_pack("[Oo]", prev, v));
-        }
-        free(n);
-    }
-    json_object_set_new(j, "headers", ho);
-    size_t blen = x->body_len;
-    int trunc = blen > e->cfg.journal_body_max;
-    if (trunc)
-        blen = e->cfg.journal_body_max;
-    json_t *b = x->body ? text_or_null((const char *)x->body, blen) : NULL;
-    if (b == NULL && x->body && blen) {
-        /* not text: keep the (truncated) bytes as base64 */
-        static const char al[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        char *out = malloc((blen + 2) / 3 * 4 + 1);
-        if (out) {
-            size_t o = 0;
-            for (size_t i = 0; i < blen; i += 3) {
-                uint32_t v = (uint32_t)x->body[i] << 16;
-                if (i + 1 < blen)
-                    v |= (uint32_t)x->body[i + 1] << 8;
-                if (i + 2 < blen)
-                    v |= x->body[i + 2];
-                out[o++] = al[(v >> 18) & 63];
-                out[o++] = al[(v >> 12) & 63];
-                out[o++] = i + 1 < blen ? al[(v >> 6) & 63] : '=';
-                out[o++] = i + 2 < blen ? al[v & 63] : '=';
-            }
-            out[o] = '\0';
-            b = json_string(out);
-            free(out);
-            json_object_set_new(j, "bodyEncoding", json_string("base64"));
-        }
-    }
-    json_object_set_new(j, "body", b ? b : json_string(""));
-    json_object_set_new(j, "bodySize", json_integer((json_int_t)x->body_len));
-    json_object_set_new(j, "truncated", json_boolean(trunc));
-    return j;
 }
 
 static int64_t mono_us(void)
@@ -641,15 +541,14 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
     }
 
     reply_mem_t *rm = NULL;
-    json_t *entry = journal_entry(e, x, ns, wall_ms());
+    dp_jrec_t *entry = NULL;
+    doppel_str_t jpath = {tp, tl};
     if (win) {
         atomic_store_explicit(&win->last_use, now, memory_order_relaxed);
         atomic_store_explicit(&win->dirty, 1, memory_order_release);
         rm = render(e, ns, win, &rc, &path, now);
-        if (entry && rm) {
-            json_object_set_new(entry, "status", json_integer(rm->r.status));
-            json_object_set_new(entry, "mockId", json_string(win->id));
-        }
+        entry = dp_jrec_build(x, ns, jpath, e->cfg.journal_body_max, wall_ms(),
+                              rm ? rm->r.status : 500, win->id, NULL);
     } else {
         json_t *near = json_array();
         for (size_t i = 0; near && i < ncf; i++)
@@ -696,18 +595,15 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
                            strlen(txt), NULL, NULL);
             free(txt);
         }
-        if (entry) {
-            json_object_set_new(entry, "status", json_integer(404));
-            json_object_set_new(entry, "nearMisses", near);
-        } else {
-            json_decref(near);
-        }
+        char *near_txt = near ? json_dumps(near, JSON_COMPACT) : NULL;
+        json_decref(near);
+        entry = dp_jrec_build(x, ns, jpath, e->cfg.journal_body_max,
+                              wall_ms(), 404, NULL, near_txt);
     }
     dp_index_leave(e, slot);
 
     if (entry) {
-        json_object_set_new(entry, "latencyUs",
-                            json_integer(mono_us() - t0));
+        dp_jrec_set_latency(entry, (uint32_t)(mono_us() - t0));
         dp_ring_push(win ? &e->journal : &e->unmatched, entry);
     }
     dp_reqctx_free(&rc);
