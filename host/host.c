@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "base/log.h"
 #include "runtime.h"
 
@@ -20,6 +21,7 @@ const char *dp_host_version(void) { return DOPPEL_VERSION; }
 struct dp_engine *dp_host_engine(dp_host_t *h) { return h->engine; }
 dp_metrics_t *dp_host_metrics(dp_host_t *h) { return h->metrics; }
 int dp_host_ready(dp_host_t *h) { return h->ready && !h->draining; }
+int dp_host_draining(dp_host_t *h) { return h->draining; }
 
 double dp_host_uptime(dp_host_t *h)
 {
@@ -121,6 +123,47 @@ static int load_instances(dp_host_t *h, const dp_conf_t *conf)
     return 0;
 }
 
+/* Tokens, namespaces and roles live in the same SQLite file as the store.
+ * Local mode (no tokens) is refused unless the server binds to loopback. */
+static int open_auth(dp_host_t *h, const dp_cli_t *cli, const char *db)
+{
+    char err[1024];
+    dp_auth_cfg_t cfg;
+    dp_auth_cfg_default(&cfg);
+    cfg.local_mode = cli->no_auth || !h->settings.auth;
+    if (cfg.local_mode && !dp_auth_local_mode_allowed(h->settings.listen_host)) {
+        fprintf(stderr,
+                "doppel: local mode (auth off) is only allowed on a loopback "
+                "address, not '%s'\n",
+                h->settings.listen_host);
+        return DP_EXIT_CONFIG;
+    }
+    int rc = dp_auth_open(db, &cfg, &h->auth, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "doppel: cannot open auth: %s\n", err);
+        return 1;
+    }
+    if (cfg.local_mode) {
+        dp_warn("host", "local mode: /api/v1 needs no token (loopback only)");
+        return 0;
+    }
+    rc = dp_auth_bootstrap(h->auth, h->settings.data_dir,
+                           getenv("DOPPEL_ADMIN_TOKEN"), err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "doppel: %s\n", err);
+        return DP_EXIT_CONFIG;
+    }
+    return 0;
+}
+
+int dp_host_metrics_check(dp_host_t *h, const doppel_http_request_t *req,
+                          dp_err_t *err)
+{
+    if (!h->settings.metrics_auth || h->auth == NULL)
+        return 0;
+    return dp_auth_metrics_check(h->auth, req, err);
+}
+
 int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
 {
     char err[1024];
@@ -187,6 +230,8 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     }
     dp_info("host", "store: %s (%zu mocks)", db,
             dp_engine_mock_count(h->engine, 0));
+    if ((rc = open_auth(h, cli, db)) != 0)
+        return rc;
 
     h->metrics = dp_metrics_new(h->n_workers);
     if (h->metrics == NULL)
@@ -346,6 +391,8 @@ int dp_host_run(dp_host_t *h)
 
 void dp_host_free(dp_host_t *h)
 {
+    dp_auth_close(h->auth);
+    h->auth = NULL;
     if (h->engine)
         dp_engine_close(h->engine); /* flushes request-driven changes */
     for (size_t i = 0; i < h->n_instances; i++) {

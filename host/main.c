@@ -36,9 +36,13 @@ static const char usage[] =
     "  --listen HOST:PORT  address of the HTTP front (default 127.0.0.1:5770)\n"
     "  --data DIR          directory of the embedded store (default ./doppel-data)\n"
     "  --workers N         event loops, one per thread (default: cores)\n"
+    "  --no-auth           local mode: no tokens on /api/v1 (loopback only;\n"
+    "                      same as auth = off in [server])\n"
     "\n"
     "Environment: DOPPEL_CONFIG, DOPPEL_PLUGIN_DIR (where plugins are looked\n"
-    "up), DOPPEL_LOG_LEVEL (error, warn, info, debug).\n"
+    "up), DOPPEL_LOG_LEVEL (error, warn, info, debug), DOPPEL_ADMIN_TOKEN (the\n"
+    "system-admin token to register on first start instead of generating\n"
+    "one; see docs/security.md).\n"
     "\n"
     "[server] settings of plugins.conf:\n";
 
@@ -89,6 +93,8 @@ static int cmd_serve(int argc, char **argv)
                 }
                 cli.workers = (int)n;
             }
+        } else if (strcmp(a, "--no-auth") == 0) {
+            cli.no_auth = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             print_help(stdout);
             return 0;

@@ -40,6 +40,8 @@ typedef struct dp_settings {
     dp_http_limits_t limits;
     uint64_t drain_timeout_ms;
     size_t journal_size;
+    int auth;         /* tokens required on /api/v1 */
+    int metrics_auth; /* /metrics needs a token */
 } dp_settings_t;
 
 /* Reads [server] of c into s (defaults for what is absent). Unknown keys and
@@ -83,6 +85,7 @@ struct dp_host {
     unsigned n_workers;
     dp_engine_t *engine;
     dp_metrics_t *metrics;
+    struct dp_auth *auth;
     uint64_t start_ms;
     _Atomic int ready;
     _Atomic int draining;
@@ -125,6 +128,7 @@ typedef struct dp_cli {
     const char *listen;
     const char *data;
     int workers;
+    int no_auth; /* --no-auth: local mode */
 } dp_cli_t;
 
 /* Whole-process life, used by main: prepare checks the configuration and

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <strings.h>
+
+#include "auth/auth.h"
 #include "base/log.h"
 #include "runtime.h"
 
@@ -129,12 +132,69 @@ static int svc_http_mount(doppel_ctx_t *ctx, const doppel_http_mount_t *m)
                          ctx->inst->name);
 }
 
+/* The value of a header of x (case-insensitive), copied into buf; NULL when
+ * absent or too long. */
+static const char *meta_value(const doppel_exchange_t *x, const char *name,
+                              char *buf, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < x->n_metadata; i++) {
+        const doppel_kv_t *kv = &x->metadata[i];
+        if (kv->name.len == nl && strncasecmp(kv->name.ptr, name, nl) == 0 &&
+            kv->value.len < cap) {
+            memcpy(buf, kv->value.ptr, kv->value.len);
+            buf[kv->value.len] = '\0';
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Namespaces may require a token for mock traffic (auth's requireToken):
+ * 0 to go on, or 1 with *reply set to the refusal. */
+static int traffic_refused(dp_host_t *h, const doppel_exchange_t *x,
+                           doppel_reply_t **reply)
+{
+    char ns[160];
+    if (h->auth == NULL || x->ns.len >= sizeof(ns))
+        return 0;
+    if (x->ns.len) {
+        memcpy(ns, x->ns.ptr, x->ns.len);
+        ns[x->ns.len] = '\0';
+    } else {
+        strcpy(ns, "sandbox");
+    }
+    if (!dp_auth_namespace_requires_token(h->auth, ns))
+        return 0;
+    char buf[512];
+    const char *v = meta_value(x, "authorization", buf, sizeof(buf));
+    if (v == NULL)
+        v = meta_value(x, "x-api-key", buf, sizeof(buf));
+    int rc = dp_auth_traffic_check(h->auth, ns, v);
+    if (rc == 0)
+        return 0;
+    if (rc == -EPERM)
+        rc = dp_engine_reply_error(403, "forbidden",
+                                   "this token may not call mocks of this "
+                                   "namespace",
+                                   x->request_id, reply);
+    else
+        rc = dp_engine_reply_error(401, "unauthorized",
+                                   "this namespace requires a token "
+                                   "(Authorization: Bearer or X-API-Key)",
+                                   x->request_id, reply);
+    return rc == 0 ? 1 : rc;
+}
+
 static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
                             doppel_reply_t **reply)
 {
     if (ctx == NULL || x == NULL || reply == NULL)
         return -EINVAL;
     dp_worker_t *w = ctx->worker;
+    int refused = traffic_refused(dp_worker_host(w), x, reply);
+    if (refused != 0)
+        return refused > 0 ? 0 : refused;
     dp_worker_emit(w, DOPPEL_EVENT_RECEIVED, x);
     int rc = dp_engine_match(dp_worker_host(w)->engine, x, reply);
     if (rc == 0) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "auth/auth.h"
 #include "base/log.h"
 #include "runtime.h"
 
@@ -216,7 +217,8 @@ static int start_in_thread(dp_worker_t *w)
     if (w->router == NULL)
         return -ENOMEM;
     if ((rc = dp_health_mount(w->router, h)) < 0 ||
-        (rc = dp_admin_mount(w->router, h->engine)) < 0) {
+        (rc = dp_admin_mount(w->router, h->engine, h->auth)) < 0 ||
+        (rc = dp_auth_mount(w->router, h->auth)) < 0) {
         dp_error(comp(w), "cannot mount host routes: %s", strerror(-rc));
         return rc;
     }

@@ -17,11 +17,14 @@
 #include "http/http_front.h"
 
 struct dp_engine;
+struct dp_auth;
+struct dp_auth_principal;
 
 /* Registers the host route with prefix "/api/v1" on r (owner "host").
- * e is borrowed and must outlive the router. Returns 0 or a negative errno
- * from dp_router_add. */
-int dp_admin_mount(dp_router_t *r, struct dp_engine *e);
+ * e and a are borrowed and must outlive the router; a NULL auth allows
+ * everything (used by tests of the API alone). Returns 0 or a negative
+ * errno from dp_router_add. */
+int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a);
 
 /* What an admin request asks for, as seen by dp_admin_authorize. */
 typedef struct dp_admin_op {
@@ -30,22 +33,35 @@ typedef struct dp_admin_op {
 } dp_admin_op_t;
 
 /*
- * The authentication and authorisation hook. Every admin request passes
- * through it exactly once, after its route and namespace were resolved and
- * before anything is read or changed:
- *   req  the HTTP request (headers for tokens),
+ * The authentication and authorisation point. Every admin request passes
+ * through it once, after its route and namespace were resolved and before
+ * anything is read or changed:
+ *   a    the auth of the process (NULL: allow everything),
+ *   req  the HTTP request (headers for tokens, address for the limiter),
  *   op   the operation, NULL for a path that names no endpoint (so that an
- *        unauthenticated caller cannot probe which endpoints exist once
- *        authentication is on),
- *   ns   the namespace the request targets, NULL when none applies (list
- *        over every namespace, operations by mock id).
+ *        unauthenticated caller cannot probe which endpoints exist),
+ *   ns   the namespace the request targets; NULL when it spans every
+ *        namespace (only a system admin may),
+ *   who  receives the caller, for the audit log.
  * Returns 0 to allow, or a negative errno with err filled (401
- * unauthorized, 403 forbidden, 429 rate_limit), which is sent as the error
- * answer. It allows everything for now: the token, role and namespace
- * checks land here.
+ * unauthorized, 403 forbidden, 429 rate_limit). Operations that touch more
+ * namespaces (batches, by-id operations) call dp_admin_authorize_more for
+ * each further namespace with the caller already known.
  */
-int dp_admin_authorize(const doppel_http_request_t *req,
-                       const dp_admin_op_t *op, const char *ns, dp_err_t *err);
+int dp_admin_authorize(struct dp_auth *a, const doppel_http_request_t *req,
+                       const dp_admin_op_t *op, const char *ns,
+                       struct dp_auth_principal *who, dp_err_t *err);
+int dp_admin_authorize_more(struct dp_auth *a,
+                            const struct dp_auth_principal *who,
+                            const dp_admin_op_t *op, const char *ns,
+                            dp_err_t *err);
+/* Writes one audit row for a successful change. */
+void dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
+                    const dp_admin_op_t *op, const char *ns,
+                    const char *target);
+/* Seconds for the Retry-After header of a 429 (at least 1). */
+unsigned dp_admin_retry_after(struct dp_auth *a,
+                              const doppel_http_request_t *req);
 
 /* Checks a namespace name: [A-Za-z0-9._-]{1,64}. Returns 1 if valid. */
 int dp_admin_ns_valid(const char *ns, size_t len);

@@ -566,16 +566,74 @@ static int check_body(admin_call_t *c, enum body_mode mode)
     return 0;
 }
 
-static int authorize(admin_call_t *c, const dp_admin_op_t *op)
+static int deny(admin_call_t *c, int rc, dp_err_t *err)
+{
+    if (err->status == 0)
+        dp_err_set(err, 403, "forbidden", NULL, "not allowed");
+    admin_reply_dp_err(c, rc, err);
+    return rc;
+}
+
+static int authorize(admin_call_t *c, const dp_admin_op_t *op, const char *ns)
 {
     dp_err_t err = {0};
-    int rc = dp_admin_authorize(c->req, op, ns_or_null(c), &err);
-    if (rc < 0) {
-        if (err.status == 0)
-            dp_err_set(&err, 403, "forbidden", NULL, "not allowed");
-        admin_reply_dp_err(c, rc, &err);
+    int rc = dp_admin_authorize(c->auth, c->req, op, ns, &c->who, &err);
+    return rc < 0 ? deny(c, rc, &err) : 0;
+}
+
+static int authorize_more(admin_call_t *c, const dp_admin_op_t *op,
+                          const char *ns, const char *done)
+{
+    if (done != NULL && strcmp(ns, done) == 0)
+        return 0;
+    dp_err_t err = {0};
+    int rc = dp_admin_authorize_more(c->auth, &c->who, op, ns, &err);
+    return rc < 0 ? deny(c, rc, &err) : 0;
+}
+
+/* The namespace a stored mock lives in; "" when there is no such mock. */
+static void mock_ns(admin_call_t *c, const char *id, char out[ADMIN_NS_MAX + 1])
+{
+    json_t *m = NULL;
+    dp_err_t err = {0};
+    out[0] = '\0';
+    if (dp_engine_mock_get(c->engine, id, &m, &err) == 0) {
+        const char *ns = json_string_value(json_object_get(m, "namespace"));
+        if (ns != NULL)
+            snprintf(out, ADMIN_NS_MAX + 1, "%s", ns);
     }
-    return rc;
+    json_decref(m);
+}
+
+/* Batches may touch several namespaces: the caller needs the operation's
+ * role in each of them, not only in the one the request names. */
+static int authorize_batch(admin_call_t *c, const admin_route_t *rt,
+                           const char *done)
+{
+    size_t i;
+    json_t *v;
+    if (strcmp(rt->op.name, "mocks.batch_create") == 0) {
+        json_t *list = json_is_array(c->body)
+                           ? c->body
+                           : json_object_get(c->body, "mocks");
+        json_array_foreach(list, i, v)
+        {
+            const char *ns = json_string_value(json_object_get(v, "namespace"));
+            if (ns != NULL && authorize_more(c, &rt->op, ns, done) < 0)
+                return -EPERM;
+        }
+    } else if (strcmp(rt->op.name, "mocks.batch_close") == 0) {
+        json_array_foreach(json_object_get(c->body, "ids"), i, v)
+        {
+            char ns[ADMIN_NS_MAX + 1];
+            if (!json_is_string(v))
+                continue;
+            mock_ns(c, json_string_value(v), ns);
+            if (ns[0] && authorize_more(c, &rt->op, ns, done) < 0)
+                return -EPERM;
+        }
+    }
+    return 0;
 }
 
 static void dispatch(admin_call_t *c)
@@ -591,7 +649,7 @@ static void dispatch(admin_call_t *c)
     const admin_route_t *rt =
         rc < 0 ? NULL : find_route(c, &path_found, allow, sizeof(allow));
     if (rt == NULL) {
-        if (authorize(c, NULL) < 0)
+        if (authorize(c, NULL, NULL) < 0)
             return;
         if (path_found)
             admin_reply_405(c, allow);
@@ -613,15 +671,41 @@ static void dispatch(admin_call_t *c)
                           "?namespace= or X-Namespace)");
         return;
     }
-    if (authorize(c, &rt->op) < 0)
+    /* Operations on one mock act in the namespace the mock lives in. */
+    const char *ns = ns_or_null(c);
+    char id_ns[ADMIN_NS_MAX + 1] = "";
+    if (c->auth != NULL && strncmp(rt->path, "mocks/*", 7) == 0) {
+        mock_ns(c, c->seg[1], id_ns);
+        ns = id_ns[0] ? id_ns : NULL;
+    }
+    if (authorize(c, &rt->op, ns) < 0)
+        return;
+    if (c->auth != NULL &&
+        authorize_batch(c, rt, ns ? ns : DEFAULT_NS) < 0)
         return;
     rt->fn(c);
+    if (c->status >= 200 && c->status < 300) {
+        char target[160];
+        snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
+                 c->req->rest.ptr ? c->req->rest.ptr : "");
+        dp_admin_audit(c->auth, &c->who, &rt->op,
+                       ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS),
+                       target);
+    }
 }
+
+/* What the mount keeps: shared by every request of one worker. */
+typedef struct admin_state {
+    struct dp_engine *engine;
+    struct dp_auth *auth;
+} admin_state_t;
 
 static int admin_handler(void *state, doppel_http_exchange_t *ex,
                          const doppel_http_request_t *req)
 {
-    admin_call_t c = {.ex = ex, .req = req, .engine = state};
+    const admin_state_t *st = state;
+    admin_call_t c = {.ex = ex, .req = req, .engine = st->engine,
+                      .auth = st->auth};
     dispatch(&c);
     if (!c.answered)
         admin_reply_error(&c, 500, "internal", NULL, "no answer");
@@ -631,13 +715,25 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
     return 0;
 }
 
-int dp_admin_mount(dp_router_t *r, struct dp_engine *e)
+static void admin_state_free(void *p) { free(p); }
+
+int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a)
 {
+    admin_state_t *st = malloc(sizeof(*st));
+    if (st == NULL)
+        return -ENOMEM;
+    st->engine = e;
+    st->auth = a;
     doppel_http_mount_t m = {
         .size = sizeof(m),
         .prefix = "/api/v1",
         .handler = admin_handler,
-        .state = e,
+        .state = st,
     };
-    return dp_router_add(r, &m, 1, "host");
+    int rc = dp_router_add(r, &m, 1, "host");
+    if (rc == 0)
+        rc = dp_router_on_free(r, admin_state_free, st);
+    if (rc < 0)
+        free(st); /* the route stays but is never served: start-up fails */
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "admin.h"
+#include "auth/auth.h"
 #include "engine/engine.h"
 
 #define ADMIN_MAX_SEGS 4
@@ -18,6 +19,9 @@ typedef struct admin_call {
     doppel_http_exchange_t *ex;
     const doppel_http_request_t *req;
     struct dp_engine *engine;
+    struct dp_auth *auth;
+    dp_auth_principal_t who;   /* the caller, once authorised */
+    int status;                /* HTTP status of the answer sent */
     char *seg[ADMIN_MAX_SEGS]; /* percent-decoded path segments after
                                   /api/v1, owned */
     size_t nseg;

@@ -270,15 +270,24 @@ static void send_text(admin_call_t *c, int status, const char *json,
     if (c->answered)
         return;
     c->answered = 1;
-    if (allow == NULL) {
-        dp_http_respond_json(c->ex, status, json, len);
-        return;
-    }
+    c->status = status;
+    char ra[16];
     doppel_kv_t h[2] = {
         {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
-        {DOPPEL_STR("Allow"), {allow, strlen(allow)}},
+        {{NULL, 0}, {NULL, 0}},
     };
-    dp_http_respond(c->ex, status, h, 2, json, len);
+    size_t nh = 1;
+    if (allow != NULL) {
+        h[1] = (doppel_kv_t){DOPPEL_STR("Allow"), {allow, strlen(allow)}};
+        nh = 2;
+    } else if (status == 429) {
+        /* a rate-limited client learns when it may try again */
+        snprintf(ra, sizeof(ra), "%u",
+                 dp_admin_retry_after(c->auth, c->req));
+        h[1] = (doppel_kv_t){DOPPEL_STR("Retry-After"), {ra, strlen(ra)}};
+        nh = 2;
+    }
+    dp_http_respond(c->ex, status, h, nh, json, len);
 }
 
 void admin_reply_json(admin_call_t *c, int status, json_t *v)
@@ -300,6 +309,7 @@ void admin_reply_empty(admin_call_t *c, int status)
     if (c->answered)
         return;
     c->answered = 1;
+    c->status = status;
     dp_http_respond(c->ex, status, NULL, 0, NULL, 0);
 }
 

@@ -39,6 +39,11 @@ static const doppel_option_t server_schema[] = {
      "how long a stop waits for requests in flight", 0, HOUR_MS, {0}},
     {"journal_size", DOPPEL_OPT_INT, 0, "10000",
      "journal entries kept per namespace", 0, 100000000, {0}},
+    {"auth", DOPPEL_OPT_BOOL, 0, "on",
+     "require tokens on /api/v1; off (local mode) only on loopback", 0, -1,
+     {0}},
+    {"metrics_auth", DOPPEL_OPT_BOOL, 0, "off",
+     "require a token to read /metrics", 0, -1, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 /* clang-format on */
@@ -227,6 +232,10 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->drain_timeout_ms = (unsigned long long)num;
         else if (strcmp(o->name, "journal_size") == 0)
             out->journal_size = (unsigned long long)num;
+        else if (strcmp(o->name, "auth") == 0)
+            out->auth = (int)num;
+        else if (strcmp(o->name, "metrics_auth") == 0)
+            out->metrics_auth = (int)num;
     }
     return 0;
 }

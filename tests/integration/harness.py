@@ -29,6 +29,11 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
 
+# The system-admin token every test server is bootstrapped with
+# (DOPPEL_ADMIN_TOKEN), sent on /api/ calls unless a test sets its own
+# Authorization or X-API-Key, or passes auth=False.
+ADMIN_TOKEN = "mk_HarnessAdminToken0123456789abcdefghijklmnop"
+
 
 class Response:
     def __init__(self, status, headers, body):
@@ -63,7 +68,7 @@ class Doppel:
                 f.write(config)
         self.args = list(args)
         self.env = dict(os.environ)
-        self.env.setdefault("DOPPEL_ADMIN_TOKEN", "")
+        self.env.setdefault("DOPPEL_ADMIN_TOKEN", ADMIN_TOKEN)
         if env:
             self.env.update(env)
         if workers is not None:
@@ -162,8 +167,16 @@ class Doppel:
     def conn(self, timeout=10):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
-    def request(self, method, path, body=None, headers=None, timeout=10):
+    def auth_headers(self):
+        tok = self.env.get("DOPPEL_ADMIN_TOKEN")
+        return {"Authorization": "Bearer " + tok} if tok else {}
+
+    def request(self, method, path, body=None, headers=None, timeout=10,
+                auth=True):
         headers = dict(headers or {})
+        if auth and path.startswith("/api/") and not any(
+                k.lower() in ("authorization", "x-api-key") for k in headers):
+            headers.update(self.auth_headers())
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")

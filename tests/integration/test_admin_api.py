@@ -447,7 +447,9 @@ class AdminApiTest(unittest.TestCase):
         base = "http://%s:%d%s" % (self.d.host, self.d.port, API)
         out = subprocess.run(
             ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST",
-             "-H", "Content-Type: application/json", "--data-binary",
+             "-H", "Content-Type: application/json",
+             "-H", "Authorization: Bearer " + harness.ADMIN_TOKEN,
+             "--data-binary",
              json.dumps(mock("/curl", ns, payload={"via": "curl"})),
              base + "/mocks"],
             capture_output=True, timeout=20, check=True).stdout.decode()
