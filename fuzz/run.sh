@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the expression fuzz targets with clang (ASan + UBSan + libFuzzer)
+# Builds the fuzz targets (templates, paths and conditions, mocks,
+# plugins.conf) with clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
 # Corpora live in build-fuzz/corpus/<target> and grow between runs; crashes
@@ -13,6 +14,7 @@ secs=${1:-60}
 default_targets=fuzz_template
 default_targets="$default_targets fuzz_jpath"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_mock"
+default_targets="$default_targets fuzz_config"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
@@ -28,6 +30,7 @@ seed fuzz_template hdr    "\000\$.reqHeader.X-Api-Key[1] \$.reqHeader['accept']"
 seed fuzz_template json   '\001{"a": ["$.req.items[0].sku", {"b": "$.gS.user.name"}], "c": "$.fake.Words(3)"}'
 seed fuzz_jpath    path   "\000\$.items[0]['x.y'].id"
 seed fuzz_jpath    cond   '\001{"path": "b64", "assertAction": "contains", "value": {"a": [1, 2]}, "sortArray": true, "decode": "base64"}'
+seed fuzz_config  basic  '[server]\nlisten = 127.0.0.1:5770\n\n[http]\nenabled = true\nname = "a \\"b\\"" # c\n'
 seed fuzz_jpath    regex  '\002{"path": "X-Api-Key", "assertAction": "matches", "value": "^k[0-9]+$"}'
 
 mkdir -p "$out/crashes"

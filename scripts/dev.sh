@@ -2,7 +2,8 @@
 # One entry point for a fresh Debian 12 machine:
 #   scripts/dev.sh serve   install dependencies, build, run the server
 #   scripts/dev.sh test    install dependencies, build, run every test
-#                          (normal build with -Werror, then ASan+UBSan build)
+#                          (normal build with -Werror, then ASan+UBSan build,
+#                          then each libFuzzer target for a short while)
 #   scripts/dev.sh deps    only install dependencies (idempotent)
 #   scripts/dev.sh build   only build (build/)
 set -euo pipefail
@@ -64,6 +65,8 @@ case "${1:-}" in
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
        ctest --output-on-failure -j "$JOBS")
+    echo "==> fuzz targets (libFuzzer, ${FUZZ_SECONDS:-15} s each)"
+    DOPPEL_FUZZ_BUILD="$ROOT/build-fuzz" sh fuzz/run.sh "${FUZZ_SECONDS:-15}"
     ;;
   *)
     echo "usage: $0 serve|test|deps|build" >&2
