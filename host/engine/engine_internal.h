@@ -95,9 +95,11 @@ typedef struct dp_trie dp_trie_t;
 dp_trie_t *dp_trie_new(void);
 int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, struct dp_mock *m);
 /* Appends every mock whose route matches path to *out (capacity cap);
- * returns how many were found (may exceed cap: the extra are dropped). */
+ * returns how many were found (may exceed cap: the extra are dropped, call
+ * again with room for all). Adds to *runs (may be NULL) the number of
+ * non-empty node lists they came from; each list is in insertion order. */
 size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
-                       struct dp_mock **out, size_t cap);
+                       struct dp_mock **out, size_t cap, unsigned *runs);
 void dp_trie_free(dp_trie_t *t);
 
 /* ---- Compiled mocks ----------------------------------------------------- */
@@ -234,6 +236,11 @@ int dp_payload_bytes(const json_t *v, char **body, size_t *len,
 /* Server-set fields, stripped from input. */
 extern const char *const dp_server_fields[];
 void dp_uuid4(char out[37]);
+
+/* Match order of two candidates (qsort comparator on dp_mock_t *):
+ * priority (higher first), specificity (static segments, then params, then
+ * fewer wildcards; regex routes last), createdAt (newer first), insertion. */
+int dp_mock_cmp(const void *a, const void *b);
 
 /* ---- Index -------------------------------------------------------------- */
 

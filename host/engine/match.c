@@ -25,7 +25,7 @@
 /* priority (higher first), specificity (more static segments, then more
  * params, then fewer wildcards; regex routes last), createdAt (newer first),
  * then insertion order (newer first). */
-static int cand_cmp(const void *a, const void *b)
+int dp_mock_cmp(const void *a, const void *b)
 {
     const dp_mock_t *x = *(dp_mock_t *const *)a;
     const dp_mock_t *y = *(dp_mock_t *const *)b;
@@ -101,12 +101,13 @@ static int take_use(dp_mock_t *m)
     return 0;
 }
 
+/* No reason text here: most candidates fail, and formatting why each one
+ * did would cost more than the match. Near misses recompute theirs. */
 static int conds_hold(const dp_mock_t *m, dp_reqctx_t *rc)
 {
-    char why[8];
     for (size_t i = 0; i < m->n_conds; i++) {
         const json_t *doc = m->proto->doc(rc, m->conds[i].where);
-        if (!dp_cond_eval(m->conds[i].c, doc, why, sizeof(why)))
+        if (!dp_cond_eval(m->conds[i].c, doc, NULL, 0))
             return 0;
     }
     return 1;
@@ -423,28 +424,37 @@ static json_t *cond_miss(const dp_mock_t *m, dp_reqctx_t *rc)
 
 /* ---- the match ----------------------------------------------------------- */
 
+/* Collects the candidates of one request into c (capacity cap). Returns how
+ * many there are, which may exceed cap (then call again with more room).
+ * *runs counts the sorted runs they came in: every trie node and the regex
+ * list hold their mocks in match order already (dp_index_build sorts), so
+ * one run needs no sorting. */
 static size_t gather(const dp_proto_ix_t *pi, const char *op, size_t oplen,
                      const dp_path_t *path, const char *rawpath,
-                     dp_mock_t **c, size_t cap)
+                     dp_mock_t **c, size_t cap, unsigned *runs)
 {
     size_t n = 0;
+    *runs = 0;
     const dp_trie_t *t = op ? dp_smap_getn(&pi->ops, op, oplen) : NULL;
-    if (t) {
-        size_t f = dp_trie_collect(t, path, c, cap);
-        n = f < cap ? f : cap;
-    }
-    if (pi->any && n < cap) {
-        size_t f = dp_trie_collect(pi->any, path, c + n, cap - n);
-        n += f < cap - n ? f : cap - n;
-    }
-    for (size_t i = 0; i < pi->n_regex && n < cap; i++) {
+    if (t)
+        n += dp_trie_collect(t, path, c, cap, runs);
+    if (pi->any)
+        n += dp_trie_collect(pi->any, path, c + (n < cap ? n : cap),
+                             n < cap ? cap - n : 0, runs);
+    size_t before = n;
+    for (size_t i = 0; i < pi->n_regex; i++) {
         const dp_mock_t *m = pi->regex[i];
         if (m->op && (op == NULL || strlen(m->op) != oplen ||
                       memcmp(m->op, op, oplen) != 0))
             continue;
-        if (regexec(m->re, rawpath, 0, NULL, 0) == 0)
-            c[n++] = pi->regex[i];
+        if (regexec(m->re, rawpath, 0, NULL, 0) == 0) {
+            if (n < cap)
+                c[n] = pi->regex[i];
+            n++;
+        }
     }
+    if (n > before)
+        (*runs)++;
     return n;
 }
 
@@ -495,7 +505,8 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
     }
 
     dp_reqctx_t rc = {.x = x};
-    dp_mock_t *cands[MAX_CANDS];
+    dp_mock_t *cands_stack[MAX_CANDS];
+    dp_mock_t **cands = cands_stack;
     size_t nc = 0;
     unsigned slot;
     dp_index_t *ix = dp_index_enter(e, &slot);
@@ -505,10 +516,23 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
         if (nsx)
             pi = nsx->protos[dp_proto_slot(proto)];
     }
+    unsigned runs = 0;
     if (pi)
-        nc = gather(pi, op, oplen, &path, rawpath, cands, MAX_CANDS);
-    if (nc > 1)
-        qsort(cands, nc, sizeof(cands[0]), cand_cmp);
+        nc = gather(pi, op, oplen, &path, rawpath, cands, MAX_CANDS, &runs);
+    if (nc > MAX_CANDS) {
+        /* More mocks share this path than the stack holds: every one of
+         * them is still a candidate. */
+        cands = malloc(nc * sizeof(*cands));
+        if (cands == NULL) {
+            dp_index_leave(e, slot);
+            dp_path_free(&path);
+            free(rawpath);
+            return -ENOMEM;
+        }
+        nc = gather(pi, op, oplen, &path, rawpath, cands, nc, &runs);
+    }
+    if (nc > 1 && runs > 1)
+        qsort(cands, nc, sizeof(cands[0]), dp_mock_cmp);
 
     dp_mock_t *win = NULL;
     const dp_mock_t *cond_fail[MAX_NEAR];
@@ -562,7 +586,7 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
                     continue;
                 dp_mock_t *oc[MAX_NEAR];
                 size_t f = dp_trie_collect(pi->ops.ents[k].val, &path, oc,
-                                           MAX_NEAR);
+                                           MAX_NEAR, NULL);
                 for (size_t j = 0; j < f && j < MAX_NEAR &&
                                    json_array_size(near) < MAX_NEAR;
                      j++) {
@@ -609,6 +633,8 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
     dp_reqctx_free(&rc);
     dp_path_free(&path);
     free(rawpath);
+    if (cands != cands_stack)
+        free(cands);
     if (rm == NULL)
         return -ENOMEM;
     *out = &rm->r;

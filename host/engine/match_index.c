@@ -89,7 +89,12 @@ dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n)
     for (size_t i = 0; i < n; i++) {
         dp_mock_ref(mocks[i]);
         ix->mocks[ix->n_mocks++] = mocks[i];
-        if (add_mock(ix, mocks[i]) < 0) {
+    }
+    /* Inserted in match order, every trie node and regex list is sorted once
+     * here, so a request whose candidates come from one node sorts nothing. */
+    qsort(ix->mocks, ix->n_mocks, sizeof(ix->mocks[0]), dp_mock_cmp);
+    for (size_t i = 0; i < ix->n_mocks; i++) {
+        if (add_mock(ix, ix->mocks[i]) < 0) {
             dp_index_free(ix);
             return NULL;
         }

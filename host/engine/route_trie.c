@@ -251,10 +251,13 @@ typedef struct walk {
     dp_mock_t **out;
     size_t cap, found;
     int budget;
+    unsigned *runs;
 } walk_t;
 
 static void add_all(walk_t *w, dp_mock_t *const *arr, size_t n)
 {
+    if (n && w->runs)
+        (*w->runs)++;
     for (size_t i = 0; i < n; i++) {
         if (w->found < w->cap)
             w->out[w->found] = arr[i];
@@ -279,11 +282,11 @@ static void walk(walk_t *w, const tnode_t *nd, size_t i)
 }
 
 size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
-                       dp_mock_t **out, size_t cap)
+                       dp_mock_t **out, size_t cap, unsigned *runs)
 {
     if (t == NULL || p->too_long)
         return 0;
-    walk_t w = {p, out, cap, 0, WALK_BUDGET};
+    walk_t w = {p, out, cap, 0, WALK_BUDGET, runs};
     walk(&w, &t->root, 0);
     return w.found;
 }

@@ -75,6 +75,40 @@ static void test_conditions(void **state)
     dp_engine_close(e);
 }
 
+/* More mocks on one path than the matcher keeps on its stack: each is still
+ * a candidate, in match order, whichever request names it. */
+static void test_many_mocks_on_one_path(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    json_t *batch = json_array();
+    for (int i = 0; i < 600; i++) {
+        char txt[256];
+        snprintf(txt, sizeof(txt),
+                 "{\"id\":\"m%d\",\"http\":{\"route\":\"/orders\","
+                 "\"httpMethod\":\"POST\",\"conditions\":[{\"path\":"
+                 "\"kind\",\"value\":\"k%d\"}]}," OKR "}",
+                 i, i);
+        json_array_append_new(batch, t_json(txt));
+    }
+    json_t *stored = NULL;
+    dp_err_t err = {0};
+    assert_int_equal(dp_engine_mock_put_batch(e, batch, NULL, &stored, &err),
+                     0);
+    json_decref(stored);
+    json_decref(batch);
+    static const int probe[] = {0, 255, 256, 300, 599};
+    for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+        char body[64], want[16];
+        snprintf(body, sizeof(body), "{\"kind\":\"k%d\"}", probe[i]);
+        snprintf(want, sizeof(want), "m%d", probe[i]);
+        assert_string_equal(
+            t_who(e, REQ(.method = "POST", .path = "/orders", .body = body)),
+            want);
+    }
+    dp_engine_close(e);
+}
+
 static void test_templates_and_content_types(void **state)
 {
     (void)state;
@@ -574,6 +608,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_priority_then_newest),
         cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_many_mocks_on_one_path),
         cmocka_unit_test(test_templates_and_content_types),
         cmocka_unit_test(test_oneof),
         cmocka_unit_test(test_ttl),

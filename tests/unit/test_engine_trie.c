@@ -73,22 +73,22 @@ static void test_trie_collect(void **state)
     dp_path_t p;
     dp_path_split("/a/b", 4, &p);
     /* /a/b, /a/:x and the tail wildcard /a/ * */
-    assert_int_equal(dp_trie_collect(t, &p, out, 8), 3);
+    assert_int_equal(dp_trie_collect(t, &p, out, 8, NULL), 3);
     dp_path_free(&p);
     dp_path_split("/a/b/c", 6, &p);
     /* /a/b/c and /a/ * (rest) */
-    assert_int_equal(dp_trie_collect(t, &p, out, 8), 2);
+    assert_int_equal(dp_trie_collect(t, &p, out, 8, NULL), 2);
     dp_path_free(&p);
     dp_path_split("/a", 2, &p);
     /* the tail wildcard needs at least one segment */
-    assert_int_equal(dp_trie_collect(t, &p, out, 8), 0);
+    assert_int_equal(dp_trie_collect(t, &p, out, 8, NULL), 0);
     dp_path_free(&p);
     dp_path_split("/q", 2, &p);
-    assert_int_equal(dp_trie_collect(t, &p, out, 8), 0);
+    assert_int_equal(dp_trie_collect(t, &p, out, 8, NULL), 0);
     dp_path_free(&p);
     /* the cap bounds what is written, the count says how many matched */
     dp_path_split("/a/b", 4, &p);
-    assert_int_equal(dp_trie_collect(t, &p, out, 1), 3);
+    assert_int_equal(dp_trie_collect(t, &p, out, 1, NULL), 3);
     dp_path_free(&p);
     for (size_t i = 0; routes[i]; i++)
         dp_route_free(&rs[i]);
