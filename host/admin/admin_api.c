@@ -88,15 +88,6 @@ static int check_mock_id(admin_call_t *c, const json_t *mock, const char *field)
     return 0;
 }
 
-/* A large batch parses, copies and serialises megabytes of JSON that are
- * freed once answered; glibc keeps such freed heap mapped, so the process
- * would keep the peak as RSS for good. Hand it back to the system. */
-static void release_memory(size_t n_mocks)
-{
-    if (n_mocks >= 256)
-        malloc_trim(0);
-}
-
 /* ---- Mocks -------------------------------------------------------------- */
 
 static void mocks_list(admin_call_t *c)
@@ -218,7 +209,7 @@ static void mocks_batch_create(admin_call_t *c)
     json_object_set_new(o, "created", json_integer((json_int_t)n));
     json_object_set_new(o, "mocks", stored ? stored : json_array());
     admin_reply_json(c, 201, o);
-    release_memory(n);
+    c->trim = n >= 256;
 }
 
 static void mocks_batch_close(admin_call_t *c)
@@ -425,7 +416,7 @@ static void reset_ns(admin_call_t *c)
     }
     admin_reply_json(c, 200,
                      json_pack("{s:b,s:s}", "reset", 1, "namespace", c->ns));
-    release_memory(256);
+    c->trim = 1;
 }
 
 /* ---- Route table --------------------------------------------------------
@@ -712,6 +703,11 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
     for (size_t i = 0; i < c.nseg; i++)
         free(c.seg[i]);
     json_decref(c.body);
+    /* A large batch or reset parses, copies and serialises megabytes of JSON
+     * that are all freed by now; glibc would keep that heap mapped, so the
+     * process would keep its peak as RSS for good. Hand it back. */
+    if (c.trim || req->body_len >= (1u << 20))
+        malloc_trim(0);
     return 0;
 }
 

@@ -28,6 +28,7 @@ typedef struct admin_call {
     json_t *body;              /* parsed body or NULL, owned */
     char ns[ADMIN_NS_MAX + 1]; /* resolved namespace, "" when none given */
     int answered;              /* the exchange was finished */
+    int trim;                  /* return freed heap to the system after */
 } admin_call_t;
 
 /* ---- Request parsing (admin_request.c) -------------------------------- */
