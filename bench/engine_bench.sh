@@ -60,11 +60,15 @@ trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
 
+# The admin API needs a token: each fresh server is bootstrapped with this one.
+BENCH_TOKEN=mk_BenchmarkToken0123456789abcdefghijklmnopq
+
 # start_doppel: starts a fresh doppel, sets DPID and STARTUP_MS.
 start_doppel() {
   rm -rf "$WORK/data" && mkdir -p "$WORK/data"
   local t0; t0=$(now_ms)
-  DOPPEL_LOG_LEVEL=warn taskset -c "$CORE_SERVER" "$BIN" serve \
+  DOPPEL_ADMIN_TOKEN=$BENCH_TOKEN DOPPEL_LOG_LEVEL=warn \
+    taskset -c "$CORE_SERVER" "$BIN" serve \
     --listen "127.0.0.1:$DPORT" --data "$WORK/data" --workers 1 \
     >"$WORK/doppel.log" 2>&1 &
   DPID=$!
@@ -93,7 +97,7 @@ load() {
   local out code secs
   out=$(curl -s -o "$WORK/load.out" -w '%{http_code} %{time_total}' \
     -X POST -H 'Content-Type: application/json' \
-    --data-binary @"$WORK/mocks.json" "http://127.0.0.1:$DPORT/api/v1/mocks/batch")
+    -H "Authorization: Bearer $BENCH_TOKEN" --data-binary @"$WORK/mocks.json" "http://127.0.0.1:$DPORT/api/v1/mocks/batch")
   code=${out%% *}
   secs=${out#* }
   if [ "$code" != 201 ]; then

@@ -131,6 +131,13 @@ char *dp_loader_plugin_dir(void)
                 snprintf(probe, sizeof(probe), "%s/plugins", exe);
                 return strdup(probe);
             }
+            /* An installed tree, wherever it was installed: <prefix>/bin/
+             * doppel finds <prefix>/<libdir>/doppel/plugins. */
+            struct stat st;
+            snprintf(probe, sizeof(probe), "%s/%s", exe,
+                     DOPPEL_PLUGIN_REL_DIR);
+            if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode))
+                return strdup(probe);
         }
     }
     return strdup(DOPPEL_PLUGIN_INSTALL_DIR);

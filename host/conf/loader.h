@@ -24,7 +24,9 @@ typedef struct dp_plugin_lib {
 
 /* Directory the host looks in for plugins named in plugins.conf: $DOPPEL_
  * PLUGIN_DIR if set; else, when the running binary sits in the build tree,
- * the plugins/ directory built beside it; else the installed directory
+ * the plugins/ directory built beside it; else <prefix>/<libdir>/doppel/
+ * plugins beside an installed <prefix>/bin/doppel, wherever it was
+ * installed; else the configured install directory
  * (CMAKE_INSTALL_FULL_LIBDIR/doppel/plugins). Returns a malloc'd path. */
 char *dp_loader_plugin_dir(void);
 

@@ -76,6 +76,31 @@ class SdkExample(unittest.TestCase):
         self.assertIn(os.path.realpath(os.path.join(self.prefix, "include")),
                       incs)
 
+    def test_installed_binary_finds_installed_plugins(self):
+        """An installed doppel, wherever its prefix is, loads the plugins
+        installed beside it (not those of the build tree)."""
+        binary = os.path.join(self.prefix, "bin", "doppel")
+        self.assertTrue(os.access(binary, os.X_OK), binary)
+        plugdir = os.path.join(os.path.dirname(self.pcdir), "doppel", "plugins")
+        self.assertTrue(os.path.isfile(os.path.join(plugdir, "doppel_http.so")))
+        env = dict(os.environ)
+        env.pop("DOPPEL_PLUGIN_DIR", None)
+        p = subprocess.run([binary, "plugins"], capture_output=True, env=env,
+                           timeout=30, stdin=subprocess.DEVNULL)
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("plugin directory: %s" % os.path.realpath(plugdir),
+                      out.replace(plugdir, os.path.realpath(plugdir)))
+        self.assertIn("http", out)
+        # and it serves with them
+        d = harness.Doppel(start=False)
+        d.command = lambda: [binary, "serve", "--listen", "127.0.0.1:0",
+                             "--data", d.data]
+        with d.start():
+            h = d.get("/health").json()
+            self.assertEqual([p["plugin"] for p in h["plugins"]], ["http"])
+            self.assertEqual(h["plugins"][0]["state"], "started")
+
     def build_with_cmake(self):
         src = os.path.join(self.tmp, "hello-src")
         shutil.copytree(EXAMPLE, src)  # truly out of the doppel tree
