@@ -17,7 +17,7 @@
 # `return 200 '{"ok":true}'`) pinned to core 0; wrk pinned to core 1, with
 # the same Lua script against both (so client costs are equal).
 # Reported: req/s, p50/p99 latency (wrk --latency), RSS of doppel after
-# loading (VmRSS), time to load the mocks through POST /api/v1/mocks/batch,
+# loading (VmRSS, read once the server answered a request after the load), time to load the mocks through POST /api/v1/mocks/batch,
 # start-up time to /health/ready.
 # --write-docs replaces the "## Engine" section of docs/benchmarks.md with the
 # figures, the date, the machine and the commands.
@@ -184,6 +184,10 @@ bench_case() { # NAME KIND N SCRIPT ARG
   start_doppel
   local startup=$STARTUP_MS
   load "$2" "$3"
+  # With one worker, this answer comes only after the batch handler has
+  # finished (freed the parsed batch, returned heap to the system): RSS is
+  # then the steady state after loading, not a snapshot mid-cleanup.
+  curl -sf -o /dev/null "http://127.0.0.1:$DPORT/health/live"
   local rss; rss=$(rss_kib "$DPID")
   run_wrk "http://127.0.0.1:$DPORT" "$4" "$5"
   R[$1]="$RPS $P50 $P99 $rss $LOAD_MS $startup"

@@ -434,7 +434,7 @@ static void test_journal_rings(void **state)
     cfg.journal_body_max = 8;
     dp_engine_t *e = NULL;
     dp_err_t err;
-    assert_int_equal(dp_engine_open(&cfg, dp_storage_memory_new(), &e, &err),
+    assert_int_equal(dp_engine_open(&cfg, t_storage(), &e, &err),
                      0);
     char id[64];
     strcpy(id, t_put(e, "{\"http\":{\"route\":\"/j\"}," OKR "}"));

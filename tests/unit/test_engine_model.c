@@ -402,7 +402,7 @@ static dp_engine_t *open_on(keep_storage_t *ks)
 static void test_reopen_keeps_everything(void **state)
 {
     (void)state;
-    keep_storage_t ks = {.inner = dp_storage_memory_new()};
+    keep_storage_t ks = {.inner = t_storage()};
     dp_engine_t *e = open_on(&ks);
     char id[64];
     strcpy(id, t_put(e, "{\"http\":{\"route\":\"/r\"},\"useLimiter\":5,"
@@ -448,7 +448,7 @@ static void test_reopen_keeps_everything(void **state)
 static void test_storage_failure_changes_nothing(void **state)
 {
     (void)state;
-    keep_storage_t ks = {.inner = dp_storage_memory_new()};
+    keep_storage_t ks = {.inner = t_storage()};
     dp_engine_t *e = open_on(&ks);
     char id[64];
     strcpy(id, t_put(e, "{\"http\":{\"route\":\"/s\"}," OKR "}"));

@@ -21,6 +21,44 @@
 #include "engine.h"
 #include "storage.h"
 
+/* The storage back end the suite runs on: memory by default, or a fresh
+ * SQLite file with DOPPEL_TEST_STORAGE=sqlite (ctest runs the engine suites
+ * both ways, so every back end passes the same tests). */
+static char t_storage_dir[64];
+
+static inline void t_storage_cleanup(void)
+{
+    char cmd[96];
+    if (t_storage_dir[0] == '\0')
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_storage_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", t_storage_dir);
+}
+
+static inline dp_storage_t *t_storage(void)
+{
+    const char *kind = getenv("DOPPEL_TEST_STORAGE");
+    if (kind == NULL || strcmp(kind, "memory") == 0)
+        return dp_storage_memory_new();
+    if (strcmp(kind, "sqlite") != 0)
+        fail_msg("DOPPEL_TEST_STORAGE=%s: expected memory or sqlite", kind);
+    static int files;
+    if (t_storage_dir[0] == '\0') {
+        snprintf(t_storage_dir, sizeof(t_storage_dir),
+                 "/tmp/doppel-engine-test-XXXXXX");
+        if (mkdtemp(t_storage_dir) == NULL)
+            fail_msg("mkdtemp failed");
+        atexit(t_storage_cleanup);
+    }
+    char path[128], err[256];
+    snprintf(path, sizeof(path), "%s/%d.db", t_storage_dir, files++);
+    dp_storage_t *st = NULL;
+    if (dp_storage_sqlite_open(path, &st, err, sizeof(err)) != 0)
+        fail_msg("sqlite storage: %s", err);
+    return st;
+}
+
 static inline dp_engine_t *t_open(void)
 {
     dp_engine_cfg_t cfg;
@@ -28,8 +66,7 @@ static inline dp_engine_t *t_open(void)
     cfg.seed = 42;
     dp_engine_t *e = NULL;
     dp_err_t err = {0};
-    assert_int_equal(dp_engine_open(&cfg, dp_storage_memory_new(), &e, &err),
-                     0);
+    assert_int_equal(dp_engine_open(&cfg, t_storage(), &e, &err), 0);
     assert_non_null(e);
     return e;
 }
