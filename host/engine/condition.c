@@ -599,6 +599,18 @@ static int apply(const dp_cond_t *c, const json_t *found, char *why,
     return 0;
 }
 
+int dp_cond_string_equals(const dp_cond_t *c, const char **path,
+                          const char **value, size_t *len)
+{
+    if (c == NULL || c->target != DP_COND_BODY || c->act != ACT_EQUALS ||
+        c->decode_b64 || c->sort || !json_is_string(c->value))
+        return 0;
+    *path = c->path;
+    *value = json_string_value(c->value);
+    *len = json_string_length(c->value);
+    return 1;
+}
+
 int dp_cond_eval(const dp_cond_t *c, const json_t *doc, char *why,
                  size_t whylen)
 {

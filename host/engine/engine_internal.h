@@ -94,12 +94,24 @@ typedef struct dp_trie dp_trie_t;
 
 dp_trie_t *dp_trie_new(void);
 int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, struct dp_mock *m);
-/* Appends every mock whose route matches path to *out (capacity cap);
- * returns how many were found (may exceed cap: the extra are dropped, call
- * again with room for all). Adds to *runs (may be NULL) the number of
- * non-empty node lists they came from; each list is in insertion order. */
+struct dp_reqctx;
+/* What a collection knows and learns besides the mocks. */
+typedef struct dp_collect {
+    struct dp_reqctx *rc; /* the request, for value indexes; NULL: none */
+    unsigned runs;        /* non-empty node lists the mocks came from; each
+                             list is in insertion (match) order */
+    int pruned;           /* a value index left out mocks that cannot hold */
+} dp_collect_t;
+
+/* Appends every mock whose route matches path to *out (capacity cap), less
+ * those a value index proves cannot match the request (when cc->rc is
+ * set); returns how many were found (may exceed cap: the extra are
+ * dropped, call again with room for all). cc may be NULL. */
 size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
-                       struct dp_mock **out, size_t cap, unsigned *runs);
+                       struct dp_mock **out, size_t cap, dp_collect_t *cc);
+/* Builds the value indexes of every node list; call once, after the last
+ * insert. */
+void dp_trie_seal(dp_trie_t *t);
 void dp_trie_free(dp_trie_t *t);
 
 /* ---- Compiled mocks ----------------------------------------------------- */

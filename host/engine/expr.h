@@ -55,6 +55,14 @@ int dp_cond_compile(const json_t *spec, dp_cond_target_t target,
 int dp_cond_eval(const dp_cond_t *c, const json_t *doc, char *why,
                  size_t whylen);
 const char *dp_cond_path(const dp_cond_t *c); /* as written */
+
+/* 1 if c is "the body value at path equals this string" with nothing that
+ * changes the comparison (no decode, no sortArray): then it can only hold
+ * when the value found is a string with exactly these bytes, and the
+ * matcher may index mocks by it. Sets *path (as written), *value and *len.
+ * 0 otherwise. */
+int dp_cond_string_equals(const dp_cond_t *c, const char **path,
+                          const char **value, size_t *len);
 void dp_cond_free(dp_cond_t *c);
 
 /* ---- Templates --------------------------------------------------------- */

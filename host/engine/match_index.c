@@ -76,6 +76,23 @@ static int add_mock(dp_index_t *ix, dp_mock_t *m)
     return dp_trie_insert(t, &m->route, m);
 }
 
+/* Builds the value indexes of every trie, once all mocks are in. */
+static void seal(dp_index_t *ix)
+{
+    DP_SMAP_FOREACH(&ix->ns, i)
+    {
+        dp_ns_ix_t *n = ix->ns.ents[i].val;
+        for (size_t k = 0; k < DP_PROTO_MAX; k++) {
+            dp_proto_ix_t *pi = n->protos[k];
+            if (pi == NULL)
+                continue;
+            DP_SMAP_FOREACH(&pi->ops, j)
+            dp_trie_seal(pi->ops.ents[j].val);
+            dp_trie_seal(pi->any);
+        }
+    }
+}
+
 dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n)
 {
     dp_index_t *ix = calloc(1, sizeof(*ix));
@@ -99,6 +116,7 @@ dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n)
             return NULL;
         }
     }
+    seal(ix);
     return ix;
 }
 

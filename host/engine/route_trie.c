@@ -19,6 +19,28 @@
 
 #include "engine_internal.h"
 
+/*
+ * A value index over one node list: many mocks on one route told apart by
+ * "body value at P equals <string>" (an order id, a kind, an operation
+ * name). Positions are indexes into the list, ascending, so the mocks a
+ * request keeps are still in match order. Pruning is exact, never a guess:
+ * such a condition holds only for a found string with the same bytes (see
+ * dp_cond_string_equals), so a mock keyed by another string, or any keyed
+ * mock when P is absent, cannot match.
+ */
+#define VINDEX_MIN 8 /* lists shorter than this are scanned */
+
+typedef struct poslist {
+    uint32_t *v;
+    size_t n, cap;
+} poslist_t;
+
+typedef struct vindex {
+    dp_jpath_t *jp;      /* P */
+    dp_smap_t buckets;   /* expected string -> poslist_t* */
+    poslist_t unkeyed;   /* mocks without such a condition on P */
+} vindex_t;
+
 typedef struct tnode {
     dp_smap_t kids; /* static segment -> struct tnode* */
     struct tnode *any;
@@ -26,6 +48,7 @@ typedef struct tnode {
     size_t n_end, cap_end;
     dp_mock_t **rest;
     size_t n_rest, cap_rest;
+    vindex_t *end_ix, *rest_ix; /* built by dp_trie_seal, may be NULL */
 } tnode_t;
 
 struct dp_trie {
@@ -246,23 +269,189 @@ int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, dp_mock_t *m)
     return push(&nd->end, &nd->n_end, &nd->cap_end, m);
 }
 
+/* ---- value indexes --------------------------------------------------------- */
+
+static int pos_push(poslist_t *l, uint32_t pos)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 4;
+        uint32_t *nv = realloc(l->v, nc * sizeof(*nv));
+        if (nv == NULL)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = pos;
+    return 0;
+}
+
+static void vindex_free(vindex_t *ix)
+{
+    if (ix == NULL)
+        return;
+    DP_SMAP_FOREACH(&ix->buckets, i)
+    {
+        poslist_t *l = ix->buckets.ents[i].val;
+        free(l->v);
+        free(l);
+    }
+    dp_smap_free(&ix->buckets);
+    free(ix->unkeyed.v);
+    dp_jpath_free(ix->jp);
+    free(ix);
+}
+
+/* The string m expects at path P, or NULL (also for strings holding NUL,
+ * which the map cannot key: those mocks stay unkeyed, always candidates). */
+static const char *key_of(const dp_mock_t *m, const char *path)
+{
+    for (size_t c = 0; c < m->n_conds; c++) {
+        const char *p, *v;
+        size_t len;
+        if (m->conds[c].where == DP_COND_BODY &&
+            dp_cond_string_equals(m->conds[c].c, &p, &v, &len) &&
+            strcmp(p, path) == 0)
+            return strlen(v) == len ? v : NULL;
+    }
+    return NULL;
+}
+
+/* Picks the path most mocks of the list key on; NULL if too few do. */
+static const char *pick_path(dp_mock_t *const *arr, size_t n)
+{
+    const char *best = NULL;
+    size_t best_n = 0;
+    for (size_t i = 0; i < n && i < 64; i++) { /* sample the first 64 */
+        for (size_t c = 0; c < arr[i]->n_conds; c++) {
+            const char *p, *v;
+            size_t len;
+            if (arr[i]->conds[c].where != DP_COND_BODY ||
+                !dp_cond_string_equals(arr[i]->conds[c].c, &p, &v, &len))
+                continue;
+            if (best && strcmp(p, best) == 0)
+                continue;
+            size_t k = 0;
+            for (size_t j = 0; j < n; j++)
+                k += key_of(arr[j], p) != NULL;
+            if (k > best_n) {
+                best = p;
+                best_n = k;
+            }
+        }
+    }
+    return best_n >= VINDEX_MIN / 2 ? best : NULL;
+}
+
+/* NULL when the list is short or has nothing to key on (or on ENOMEM: an
+ * index only saves work, a list without one is still correct). */
+static vindex_t *vindex_build(dp_mock_t *const *arr, size_t n)
+{
+    if (n < VINDEX_MIN || n > UINT32_MAX)
+        return NULL;
+    const char *path = pick_path(arr, n);
+    if (path == NULL)
+        return NULL;
+    vindex_t *ix = calloc(1, sizeof(*ix));
+    if (ix == NULL || dp_jpath_compile(path, "", &ix->jp, NULL) < 0) {
+        free(ix);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *key = key_of(arr[i], path);
+        poslist_t *l = &ix->unkeyed;
+        if (key != NULL) {
+            l = dp_smap_get(&ix->buckets, key);
+            if (l == NULL) {
+                l = calloc(1, sizeof(*l));
+                if (l == NULL || dp_smap_put(&ix->buckets, key, l, NULL) < 0) {
+                    free(l);
+                    vindex_free(ix);
+                    return NULL;
+                }
+            }
+        }
+        if (pos_push(l, (uint32_t)i) < 0) {
+            vindex_free(ix);
+            return NULL;
+        }
+    }
+    return ix;
+}
+
+static int seal_node(tnode_t *nd)
+{
+    nd->end_ix = vindex_build(nd->end, nd->n_end);
+    nd->rest_ix = vindex_build(nd->rest, nd->n_rest);
+    DP_SMAP_FOREACH(&nd->kids, i)
+    seal_node(nd->kids.ents[i].val);
+    if (nd->any)
+        seal_node(nd->any);
+    return 0;
+}
+
+void dp_trie_seal(dp_trie_t *t)
+{
+    if (t)
+        seal_node(&t->root);
+}
+
+/* ---- collecting -------------------------------------------------------- */
+
 typedef struct walk {
     const dp_path_t *p;
     dp_mock_t **out;
     size_t cap, found;
     int budget;
-    unsigned *runs;
+    dp_collect_t *cc;
 } walk_t;
 
-static void add_all(walk_t *w, dp_mock_t *const *arr, size_t n)
+static void put(walk_t *w, dp_mock_t *m)
 {
-    if (n && w->runs)
-        (*w->runs)++;
-    for (size_t i = 0; i < n; i++) {
-        if (w->found < w->cap)
-            w->out[w->found] = arr[i];
-        w->found++;
+    if (w->found < w->cap)
+        w->out[w->found] = m;
+    w->found++;
+}
+
+static void add_all(walk_t *w, dp_mock_t *const *arr, size_t n,
+                    const vindex_t *ix)
+{
+    if (n == 0)
+        return;
+    if (w->cc)
+        w->cc->runs++;
+    const json_t *found = NULL;
+    int use_ix = 0;
+    if (ix != NULL && w->cc != NULL && w->cc->rc != NULL) {
+        const json_t *doc = arr[0]->proto->doc(w->cc->rc, DP_COND_BODY);
+        found = doc ? dp_jpath_get(ix->jp, doc) : NULL;
+        /* absent: only unkeyed mocks can hold; a string: its bucket and
+         * the unkeyed; anything else (a number may loosely equal "1e2"):
+         * everything */
+        use_ix = found == NULL ||
+                 (json_is_string(found) &&
+                  strlen(json_string_value(found)) ==
+                      json_string_length(found));
     }
+    if (!use_ix) {
+        for (size_t i = 0; i < n; i++)
+            put(w, arr[i]);
+        return;
+    }
+    const poslist_t *b =
+        found ? dp_smap_get(&ix->buckets, json_string_value(found)) : NULL;
+    const poslist_t *u = &ix->unkeyed;
+    size_t bi = 0, ui = 0, kept = 0;
+    while ((b && bi < b->n) || ui < u->n) { /* merge: stay in match order */
+        uint32_t pos;
+        if (b && bi < b->n && (ui >= u->n || b->v[bi] < u->v[ui]))
+            pos = b->v[bi++];
+        else
+            pos = u->v[ui++];
+        put(w, arr[pos]);
+        kept++;
+    }
+    if (kept < n)
+        w->cc->pruned = 1;
 }
 
 static void walk(walk_t *w, const tnode_t *nd, size_t i)
@@ -270,10 +459,10 @@ static void walk(walk_t *w, const tnode_t *nd, size_t i)
     if (--w->budget < 0)
         return;
     if (i == w->p->n) {
-        add_all(w, nd->end, nd->n_end);
+        add_all(w, nd->end, nd->n_end, nd->end_ix);
         return;
     }
-    add_all(w, nd->rest, nd->n_rest);
+    add_all(w, nd->rest, nd->n_rest, nd->rest_ix);
     const tnode_t *k = dp_smap_getn(&nd->kids, w->p->seg[i], w->p->len[i]);
     if (k)
         walk(w, k, i + 1);
@@ -282,11 +471,11 @@ static void walk(walk_t *w, const tnode_t *nd, size_t i)
 }
 
 size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
-                       dp_mock_t **out, size_t cap, unsigned *runs)
+                       dp_mock_t **out, size_t cap, dp_collect_t *cc)
 {
     if (t == NULL || p->too_long)
         return 0;
-    walk_t w = {p, out, cap, 0, WALK_BUDGET, runs};
+    walk_t w = {p, out, cap, 0, WALK_BUDGET, cc};
     walk(&w, &t->root, 0);
     return w.found;
 }
@@ -305,6 +494,8 @@ static void node_free(tnode_t *nd)
     }
     free(nd->end);
     free(nd->rest);
+    vindex_free(nd->end_ix);
+    vindex_free(nd->rest_ix);
 }
 
 void dp_trie_free(dp_trie_t *t)

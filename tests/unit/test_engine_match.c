@@ -109,6 +109,64 @@ static void test_many_mocks_on_one_path(void **state)
     dp_engine_close(e);
 }
 
+static json_t *reply_json(doppel_reply_t *r);
+
+/* Many mocks on one path keyed by a body string: the value index may only
+ * leave out mocks that cannot match. Loose equality, absent values, mocks
+ * without the key and priority order must all come out as without it. */
+static void test_value_index_is_exact(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    for (int i = 0; i < 20; i++) {
+        char txt[256];
+        snprintf(txt, sizeof(txt),
+                 "{\"id\":\"k%d\",\"http\":{\"route\":\"/v\","
+                 "\"httpMethod\":\"POST\",\"conditions\":[{\"path\":"
+                 "\"kind\",\"value\":\"%d\"}]}," OKR "}",
+                 i, i);
+        t_put(e, txt);
+    }
+    /* not keyed: a number expected (a found "77" loosely equals 77) */
+    t_put(e, "{\"id\":\"num\",\"http\":{\"route\":\"/v\",\"httpMethod\":"
+             "\"POST\",\"conditions\":[{\"path\":\"kind\",\"value\":77}]},"
+             OKR "}");
+    /* not keyed: another condition; high priority wins over keyed ones */
+    t_put(e, "{\"id\":\"vip\",\"priority\":5,\"http\":{\"route\":\"/v\","
+             "\"httpMethod\":\"POST\",\"conditions\":[{\"path\":\"vip\","
+             "\"value\":true}]}," OKR "}");
+    /* not keyed, lowest priority: the fallback */
+    t_put(e, "{\"id\":\"any\",\"priority\":-1,\"http\":{\"route\":"
+             "\"/v\",\"httpMethod\":\"POST\"}," OKR "}");
+#define WHO(b) t_who(e, REQ(.method = "POST", .path = "/v", .body = (b)))
+    assert_string_equal(WHO("{\"kind\":\"7\"}"), "k7");
+    /* a number found may equal the string "7" loosely: nothing pruned */
+    assert_string_equal(WHO("{\"kind\":7}"), "k7");
+    assert_string_equal(WHO("{\"kind\":\"77\"}"), "num");
+    assert_string_equal(WHO("{\"kind\":\"7\",\"vip\":true}"), "vip");
+    assert_string_equal(WHO("{\"kind\":\"nope\"}"), "any");
+    assert_string_equal(WHO("{}"), "any");
+    assert_string_equal(WHO("not json"), "any");
+#undef WHO
+    /* a miss still reports the keyed mocks it passed over */
+    dp_err_t err;
+    assert_int_equal(dp_engine_mock_purge(e, "any", &err), 0);
+    doppel_reply_t *r = t_match(
+        e, REQ(.method = "POST", .path = "/v", .body = "{\"kind\":\"x\"}"));
+    assert_int_equal(r->kind, DOPPEL_REPLY_NO_MATCH);
+    json_t *j = reply_json(r);
+    dp_engine_reply_free(r);
+    json_t *nm = json_object_get(j, "nearMisses");
+    assert_int_equal(json_array_size(nm), 5);
+    int keyed = 0;
+    for (size_t i = 0; i < json_array_size(nm); i++)
+        keyed += json_string_value(json_object_get(json_array_get(nm, i),
+                                                   "mockId"))[0] == 'k';
+    assert_true(keyed >= 3);
+    json_decref(j);
+    dp_engine_close(e);
+}
+
 static void test_templates_and_content_types(void **state)
 {
     (void)state;
@@ -609,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_priority_then_newest),
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_many_mocks_on_one_path),
+        cmocka_unit_test(test_value_index_is_exact),
         cmocka_unit_test(test_templates_and_content_types),
         cmocka_unit_test(test_oneof),
         cmocka_unit_test(test_ttl),
