@@ -120,6 +120,18 @@ static int refresh_json(dp_mock_t *m)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* A usage row is newer than the counters in the mock's JSON. */
+static int load_usage(void *arg, const dp_mock_usage_t *u)
+{
+    dp_engine_t *e = arg;
+    dp_mock_t *m = dp_smap_get(&e->mocks, u->id);
+    if (m != NULL) {
+        atomic_store(&m->use_counter, u->use_counter);
+        atomic_store(&m->last_use, u->last_use);
+    }
+    return 0;
+}
+
 typedef struct loadctx {
     dp_engine_t *e;
     dp_mock_t **arr;
@@ -251,6 +263,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
             dp_mock_unref(lc.arr[i]);
     }
     free(lc.arr);
+    if (rc == 0 && st->ops->usage_load)
+        rc = st->ops->usage_load(st, load_usage, e);
     if (rc == 0)
         rc = st->ops->store_load(st, load_store, e);
     if (rc != 0) {
@@ -286,28 +300,37 @@ int dp_engine_flush(dp_engine_t *e)
 {
     int rc = 0;
     pthread_mutex_lock(&e->wmu);
-    /* counters and lastUse: rewrite those mocks' JSON */
+    /* counters and lastUse: usage rows (cheap upserts, one transaction),
+     * or, for a back end without them, the mocks' JSON rewritten */
     size_t n = 0;
-    dp_stored_mock_t *sm = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*sm));
-    dp_mock_t **dm = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*dm));
-    if (sm == NULL || dm == NULL) {
+    size_t cap = e->mocks.n ? e->mocks.n : 1;
+    dp_stored_mock_t *sm = malloc(cap * sizeof(*sm));
+    dp_mock_usage_t *us = malloc(cap * sizeof(*us));
+    dp_mock_t **dm = malloc(cap * sizeof(*dm));
+    if (sm == NULL || us == NULL || dm == NULL) {
         rc = -ENOMEM;
         goto out;
     }
+    int by_usage = e->st->ops->usage_put != NULL;
     DP_SMAP_FOREACH(&e->mocks, i)
     {
         dp_mock_t *m = e->mocks.ents[i].val;
         if (!atomic_exchange(&m->dirty, 0))
             continue;
-        if (refresh_json(m) < 0) {
+        if (by_usage) {
+            us[n] = (dp_mock_usage_t){m->id, atomic_load(&m->use_counter),
+                                      atomic_load(&m->last_use)};
+        } else if (refresh_json(m) < 0) {
             atomic_store(&m->dirty, 1);
             continue;
+        } else {
+            sm[n] = (dp_stored_mock_t){m->id, m->ns, m->json};
         }
-        dm[n] = m;
-        sm[n++] = (dp_stored_mock_t){m->id, m->ns, m->json};
+        dm[n++] = m;
     }
     if (n) {
-        rc = e->st->ops->mocks_put(e->st, sm, n);
+        rc = by_usage ? e->st->ops->usage_put(e->st, us, n)
+                      : e->st->ops->mocks_put(e->st, sm, n);
         if (rc < 0)
             for (size_t i = 0; i < n; i++)
                 atomic_store(&dm[i]->dirty, 1);
@@ -345,6 +368,7 @@ int dp_engine_flush(dp_engine_t *e)
     json_decref(d);
 out:
     free(sm);
+    free(us);
     free(dm);
     pthread_mutex_unlock(&e->wmu);
     return rc;

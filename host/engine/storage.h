@@ -14,6 +14,7 @@
 #define DP_STORAGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct dp_storage dp_storage_t;
 
@@ -30,14 +31,26 @@ typedef struct dp_store_entry {
     const char *json;  /* value as JSON text; NULL in a put means delete */
 } dp_store_entry_t;
 
+/* How much a mock was used: written often (by dp_engine_flush), so kept
+ * apart from the mock's JSON. A usage row overrides the counters in the
+ * stored JSON when the engine loads. */
+typedef struct dp_mock_usage {
+    const char *id;
+    int64_t use_counter;
+    int64_t last_use; /* unix seconds, 0: never */
+} dp_mock_usage_t;
+
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
+typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
 typedef int (*dp_store_load_cb)(void *arg, const dp_store_entry_t *e);
 
 typedef struct dp_storage_ops {
     const char *name; /* "memory", "sqlite", "postgres" */
-    /* Inserts or replaces mocks by id; one transaction. */
+    /* Inserts or replaces mocks by id; one transaction. Drops their usage
+     * rows (the JSON carries the counters it was written with). */
     int (*mocks_put)(dp_storage_t *s, const dp_stored_mock_t *m, size_t n);
-    /* Removes mocks for good (purge); absent ids are ignored. */
+    /* Removes mocks, and their usage rows, for good (purge); absent ids are
+     * ignored. */
     int (*mocks_delete)(dp_storage_t *s, const char *const *ids, size_t n);
     /* Calls cb for every stored mock; a non-zero cb return stops and is
      * returned. */
@@ -45,9 +58,13 @@ typedef struct dp_storage_ops {
     /* Upserts or (json == NULL) deletes store entries; one transaction. */
     int (*store_put)(dp_storage_t *s, const dp_store_entry_t *e, size_t n);
     int (*store_load)(dp_storage_t *s, dp_store_load_cb cb, void *arg);
-    /* Removes every mock and store entry of a namespace. */
+    /* Removes every mock (with its usage) and store entry of a namespace. */
     int (*reset_ns)(dp_storage_t *s, const char *ns);
     void (*close)(dp_storage_t *s);
+    /* Upserts usage rows of stored mocks; one transaction. May be NULL:
+     * the engine then rewrites the mocks' JSON instead. */
+    int (*usage_put)(dp_storage_t *s, const dp_mock_usage_t *u, size_t n);
+    int (*usage_load)(dp_storage_t *s, dp_usage_load_cb cb, void *arg);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

@@ -15,6 +15,7 @@ typedef struct mem_storage {
     dp_storage_t base;
     json_t *mocks;  /* id -> [ns, json] */
     json_t *stores; /* "ns\x1fscope\x1fkey" -> [ns, scope, key, json] */
+    json_t *usage;  /* id -> [use_counter, last_use] */
 } mem_storage_t;
 
 static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
@@ -35,8 +36,10 @@ static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
             return -ENOMEM;
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         json_object_set(ms->mocks, m[i].id, json_array_get(rows, i));
+        json_object_del(ms->usage, m[i].id);
+    }
     json_decref(rows);
     return 0;
 }
@@ -44,8 +47,10 @@ static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
 static int mem_mocks_delete(dp_storage_t *s, const char *const *ids, size_t n)
 {
     mem_storage_t *ms = (mem_storage_t *)s;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         json_object_del(ms->mocks, ids[i]);
+        json_object_del(ms->usage, ids[i]);
+    }
     return 0;
 }
 
@@ -129,9 +134,50 @@ static int mem_reset_ns(dp_storage_t *s, const char *ns)
         json_object_foreach_safe(objs[w], tmp, k, r)
         {
             const char *rns = json_string_value(json_array_get(r, 0));
-            if (rns && strcmp(rns, ns) == 0)
+            if (rns && strcmp(rns, ns) == 0) {
+                if (w == 0)
+                    json_object_del(ms->usage, k);
                 json_object_del(objs[w], k);
+            }
         }
+    }
+    return 0;
+}
+
+static int mem_usage_put(dp_storage_t *s, const dp_mock_usage_t *u, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < n; i++) {
+        json_t *r = u[i].id ? json_pack("[II]", (json_int_t)u[i].use_counter,
+                                         (json_int_t)u[i].last_use)
+                            : NULL;
+        if (r == NULL || json_array_append_new(rows, r) < 0) {
+            json_decref(rows);
+            return u[i].id ? -ENOMEM : -EINVAL;
+        }
+    }
+    if (rows == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) /* only mocks that are stored */
+        if (json_object_get(ms->mocks, u[i].id))
+            json_object_set(ms->usage, u[i].id, json_array_get(rows, i));
+    json_decref(rows);
+    return 0;
+}
+
+static int mem_usage_load(dp_storage_t *s, dp_usage_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    const char *id;
+    json_t *r;
+    json_object_foreach(ms->usage, id, r)
+    {
+        dp_mock_usage_t u = {id, json_integer_value(json_array_get(r, 0)),
+                             json_integer_value(json_array_get(r, 1))};
+        int rc = cb(arg, &u);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -143,6 +189,7 @@ static void mem_close(dp_storage_t *s)
         return;
     json_decref(ms->mocks);
     json_decref(ms->stores);
+    json_decref(ms->usage);
     free(ms);
 }
 
@@ -155,6 +202,8 @@ static const dp_storage_ops_t mem_ops = {
     .store_load = mem_store_load,
     .reset_ns = mem_reset_ns,
     .close = mem_close,
+    .usage_put = mem_usage_put,
+    .usage_load = mem_usage_load,
 };
 
 dp_storage_t *dp_storage_memory_new(void)
@@ -165,7 +214,8 @@ dp_storage_t *dp_storage_memory_new(void)
     ms->base.ops = &mem_ops;
     ms->mocks = json_object();
     ms->stores = json_object();
-    if (!ms->mocks || !ms->stores) {
+    ms->usage = json_object();
+    if (!ms->mocks || !ms->stores || !ms->usage) {
         mem_close(&ms->base);
         return NULL;
     }

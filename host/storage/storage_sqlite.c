@@ -44,6 +44,11 @@ static const char *const migrations[] = {
     "  json TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (ns, scope, key)) WITHOUT ROWID;",
+    /* 2: use counters apart from the mocks' JSON (written every second) */
+    "CREATE TABLE usage ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  use_counter INTEGER NOT NULL,"
+    "  last_use INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -60,6 +65,10 @@ enum {
     ST_STORE_LOAD,
     ST_RESET_MOCKS,
     ST_RESET_STORES,
+    ST_USAGE_PUT,
+    ST_USAGE_DEL,
+    ST_USAGE_LOAD,
+    ST_RESET_USAGE,
     ST_COUNT
 };
 
@@ -83,6 +92,17 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "ORDER BY ns, scope, key",
     [ST_RESET_MOCKS] = "DELETE FROM mocks WHERE ns = ?1",
     [ST_RESET_STORES] = "DELETE FROM stores WHERE ns = ?1",
+    /* only for mocks that are stored: a purge racing a flush leaves none */
+    [ST_USAGE_PUT] = "INSERT INTO usage (id, use_counter, last_use) "
+                     "SELECT ?1, ?2, ?3 WHERE EXISTS "
+                     "(SELECT 1 FROM mocks WHERE id = ?1) "
+                     "ON CONFLICT (id) DO UPDATE SET "
+                     "use_counter = excluded.use_counter, "
+                     "last_use = excluded.last_use",
+    [ST_USAGE_DEL] = "DELETE FROM usage WHERE id = ?1",
+    [ST_USAGE_LOAD] = "SELECT id, use_counter, last_use FROM usage",
+    [ST_RESET_USAGE] = "DELETE FROM usage WHERE id IN "
+                       "(SELECT id FROM mocks WHERE ns = ?1)",
 };
 
 typedef struct sqlite_storage {
@@ -210,6 +230,10 @@ static int sq_mocks_put(dp_storage_t *base, const dp_stored_mock_t *m, size_t n)
             break;
         }
         err = step_done(s, ST_MOCK_PUT, "store mock");
+        if (err == 0) { /* the JSON carries the counters now */
+            bind_text(s->st[ST_USAGE_DEL], 1, m[i].id);
+            err = step_done(s, ST_USAGE_DEL, "drop usage");
+        }
     }
     return tx_end(s, err);
 }
@@ -230,6 +254,10 @@ static int sq_mocks_delete(dp_storage_t *base, const char *const *ids, size_t n)
         }
         bind_text(st, 1, ids[i]);
         err = step_done(s, ST_MOCK_DEL, "delete mock");
+        if (err == 0) {
+            bind_text(s->st[ST_USAGE_DEL], 1, ids[i]);
+            err = step_done(s, ST_USAGE_DEL, "drop usage");
+        }
     }
     return tx_end(s, err);
 }
@@ -330,13 +358,66 @@ static int sq_reset_ns(dp_storage_t *base, const char *ns)
     int err = tx_begin(s);
     if (err)
         return err;
-    bind_text(s->st[ST_RESET_MOCKS], 1, ns);
-    err = step_done(s, ST_RESET_MOCKS, "reset mocks");
+    bind_text(s->st[ST_RESET_USAGE], 1, ns);
+    err = step_done(s, ST_RESET_USAGE, "reset usage");
+    if (err == 0) {
+        bind_text(s->st[ST_RESET_MOCKS], 1, ns);
+        err = step_done(s, ST_RESET_MOCKS, "reset mocks");
+    }
     if (err == 0) {
         bind_text(s->st[ST_RESET_STORES], 1, ns);
         err = step_done(s, ST_RESET_STORES, "reset stores");
     }
     return tx_end(s, err);
+}
+
+static int sq_usage_put(dp_storage_t *base, const dp_mock_usage_t *u, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && u == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    sqlite3_stmt *st = s->st[ST_USAGE_PUT];
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (u[i].id == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        bind_text(st, 1, u[i].id);
+        sqlite3_bind_int64(st, 2, u[i].use_counter);
+        sqlite3_bind_int64(st, 3, u[i].last_use);
+        err = step_done(s, ST_USAGE_PUT, "store usage");
+    }
+    return tx_end(s, err);
+}
+
+static int sq_usage_load(dp_storage_t *base, dp_usage_load_cb cb, void *arg)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    sqlite3_stmt *st = s->st[ST_USAGE_LOAD];
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dp_mock_usage_t u = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .use_counter = sqlite3_column_int64(st, 1),
+            .last_use = sqlite3_column_int64(st, 2),
+        };
+        if (u.id == NULL) {
+            ret = -ENOMEM;
+            break;
+        }
+        ret = cb(arg, &u);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        dp_error(LOG_COMP, "load usage: %s", sqlite3_errmsg(s->db));
+        ret = errno_of(rc) ?: -EIO;
+    }
+    sqlite3_reset(st);
+    return ret;
 }
 
 static void sq_close(dp_storage_t *base)
@@ -360,6 +441,8 @@ static const dp_storage_ops_t sqlite_ops = {
     .store_load = sq_store_load,
     .reset_ns = sq_reset_ns,
     .close = sq_close,
+    .usage_put = sq_usage_put,
+    .usage_load = sq_usage_load,
 };
 
 /* Reads a one-integer pragma. */

@@ -251,6 +251,64 @@ static void test_reset_ns(void **state)
     assert_int_equal(st->ops->reset_ns(st, "nothing"), 0);
 }
 
+static int usage_cb(void *arg, const dp_mock_usage_t *u)
+{
+    rows_add(arg, "%s|%lld|%lld", u->id, (long long)u->use_counter,
+             (long long)u->last_use);
+    return 0;
+}
+
+static rows_t load_usage(dp_storage_t *st)
+{
+    rows_t r = {0};
+    assert_int_equal(st->ops->usage_load(st, usage_cb, &r), 0);
+    return r;
+}
+
+/* Usage rows overlay the counters of stored mocks; a write of the mock
+ * itself, a purge and a reset drop them; rows for unknown mocks are not
+ * kept; they survive a reopen. */
+static void test_usage_rows(void **state)
+{
+    fixture_t *f = *state;
+    dp_storage_t *st = f->st;
+    dp_stored_mock_t m[] = {{"a", "one", "{}"}, {"b", "one", "{}"},
+                            {"c", "two", "{}"}, {"d", "two", "{}"}};
+    assert_int_equal(st->ops->mocks_put(st, m, 4), 0);
+    dp_mock_usage_t u[] = {{"a", 3, 100}, {"b", 1, 50}, {"c", 7, 70},
+                           {"d", 2, 20}, {"ghost", 9, 90}};
+    assert_int_equal(st->ops->usage_put(st, u, 5), 0);
+    dp_mock_usage_t again = {"a", 4, 101};
+    assert_int_equal(st->ops->usage_put(st, &again, 1), 0);
+    reopen(f);
+    st = f->st;
+    rows_t r = load_usage(st);
+    assert_int_equal(r.n, 4);
+    assert_true(has_row(&r, "a|4|101"));
+    assert_true(has_row(&r, "b|1|50"));
+    assert_false(has_row(&r, "ghost|9|90"));
+    rows_free(&r);
+    /* the mock written again carries its counters itself */
+    assert_int_equal(st->ops->mocks_put(st, &m[1], 1), 0);
+    const char *purge[] = {"c"};
+    assert_int_equal(st->ops->mocks_delete(st, purge, 1), 0);
+    r = load_usage(st);
+    assert_int_equal(r.n, 2);
+    assert_true(has_row(&r, "a|4|101"));
+    assert_true(has_row(&r, "d|2|20"));
+    rows_free(&r);
+    assert_int_equal(st->ops->reset_ns(st, "two"), 0);
+    r = load_usage(st);
+    assert_int_equal(r.n, 1);
+    assert_true(has_row(&r, "a|4|101"));
+    rows_free(&r);
+    /* a purged mock stored again starts without the old row */
+    assert_int_equal(st->ops->mocks_put(st, &m[2], 1), 0);
+    r = load_usage(st);
+    assert_false(has_row(&r, "c|7|70"));
+    rows_free(&r);
+}
+
 static void test_failing_batch_leaves_nothing(void **state)
 {
     fixture_t *f = *state;
@@ -454,6 +512,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_ns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_batch_leaves_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup,
