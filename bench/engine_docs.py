@@ -3,14 +3,14 @@
 the figures of bench/engine_bench.sh. Other sections are left untouched.
 
 engine_docs.py DOC TABLE_MD TARGETS_MD DATE MACHINE DURATION CONNS NGINX WRK
-               LOADAVG_BEFORE LOADAVG_AFTER
+               LOADAVG_BEFORE LOADAVG_AFTER ROUNDS ROUNDS_LINE
 """
 import os
 import re
 import sys
 
 (doc, table, targets, date, machine, duration, conns, nginx, wrk, load0,
- load1) = sys.argv[1:12]
+ load1, rounds, rounds_line) = sys.argv[1:14]
 with open(table) as f:
     table = f.read().strip()
 with open(targets) as f:
@@ -36,9 +36,14 @@ taskset -c 1 wrk -t1 -c{conns} -d{duration}s --latency -s bench/engine_post.lua 
 `{{"kind":"k<random 0..99>","amount":12.5}}` to `/orders`, where each of the
 100 mocks has the condition `kind equals k<i>`. The nginx baseline runs the
 same scripts (GET with N=10000, POST with 100). RSS is `VmRSS` of the doppel
-process after loading; load time is the `curl` time of the batch request;
-start-up is from spawning the process to the first `200` of `/health/ready`
-(with an empty store).
+process after loading (read once the server answered a request that followed
+the load); load time is the `curl` time of the batch request; start-up is
+from spawning the process to the first `200` of `/health/ready` (with an
+empty store).
+
+Each case ran {rounds} rounds, alternating with every other case and with
+nginx, each on a fresh server; the table shows each case's median round by
+req/s. Every round's req/s: {rounds_line}
 
 {table}
 
