@@ -10,53 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pct_decode.h"
 #include "admin_internal.h"
 #include "base/log.h"
 
 #define API_PREFIX "/api/v1"
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
-/* Decodes src[0..len) into a new string; plus_space turns '+' into ' '
- * (query strings). NULL on a bad escape, an encoded NUL, or no memory. */
-static char *pct_decode(const char *src, size_t len, int plus_space)
-{
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = src[i];
-        if (ch == '%') {
-            int hi = i + 1 < len ? hexval((unsigned char)src[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval((unsigned char)src[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (ch == '+' && plus_space) {
-            out[o++] = ' ';
-        } else if (ch == '\0') {
-            free(out);
-            return NULL;
-        } else {
-            out[o++] = ch;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
 
 static int add_seg(admin_call_t *c, const char *p, size_t len, int decode)
 {
@@ -64,7 +24,7 @@ static int add_seg(admin_call_t *c, const char *p, size_t len, int decode)
         return 0; /* "//" and a trailing "/" add nothing */
     if (c->nseg == ADMIN_MAX_SEGS)
         return -E2BIG;
-    char *s = decode ? pct_decode(p, len, 0) : strndup(p, len);
+    char *s = decode ? dp_pct_decode(p, len, 0) : strndup(p, len);
     if (s == NULL)
         return -EINVAL;
     c->seg[c->nseg++] = s;
@@ -125,7 +85,7 @@ char *admin_query(const admin_call_t *c, const char *name, int *bad)
         const char *ke = eq ? eq : pe;
         if ((size_t)(ke - p) == nlen && memcmp(p, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : pe;
-            char *out = pct_decode(v, (size_t)(pe - v), 1);
+            char *out = dp_pct_decode(v, (size_t)(pe - v), 1);
             if (out == NULL)
                 *bad = 1;
             return out;

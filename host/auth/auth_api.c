@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/pct_decode.h"
 #include "auth_internal.h"
 #include "base/log.h"
 
@@ -116,48 +117,7 @@ static void reply_store_err(call_t *c, int rc)
 
 /* ---- Request parsing ----------------------------------------------------- */
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
-/* Percent-decodes (and '+' as space when plus) into a new string; NULL on
- * a bad escape or a NUL byte. */
-static char *decode(const char *s, size_t len, int plus)
-{
-    char *out = malloc(len + 1);
-    size_t n = 0;
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                free(out);
-                return NULL;
-            }
-            out[n++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (ch == '+' && plus) {
-            out[n++] = ' ';
-        } else if (ch == '\0') {
-            free(out);
-            return NULL;
-        } else {
-            out[n++] = ch;
-        }
-    }
-    out[n] = '\0';
-    return out;
-}
 
 /* Splits the path after "/api/v1/" (already decoded by the front). */
 static int split_path(call_t *c)
@@ -201,7 +161,7 @@ static char *query(const call_t *c, const char *name, int *bad)
         const char *amp = memchr(q, '&', len);
         size_t pl = amp ? (size_t)(amp - q) : len;
         if (pl > nl && memcmp(q, name, nl) == 0 && q[nl] == '=') {
-            char *v = decode(q + nl + 1, pl - nl - 1, 1);
+            char *v = dp_pct_decode(q + nl + 1, pl - nl - 1, 1);
             if (v == NULL)
                 *bad = 1;
             return v;
@@ -508,27 +468,6 @@ static json_t *ns_json(const dp_auth_ns_t *n, dp_auth_role_t caller)
 
 /* ---- Transactions -------------------------------------------------------- */
 
-/* Caller holds the write lock. */
-static int tx_begin(dp_auth_t *a)
-{
-    pthread_mutex_lock(&a->store_lock);
-    int rc = a->store->ops->begin(a->store);
-    if (rc < 0)
-        pthread_mutex_unlock(&a->store_lock);
-    return rc;
-}
-
-/* Commits when rc is 0, else rolls back; returns the outcome. */
-static int tx_end(dp_auth_t *a, int rc)
-{
-    if (rc == 0)
-        rc = a->store->ops->commit(a->store);
-    if (rc < 0)
-        a->store->ops->rollback(a->store);
-    pthread_mutex_unlock(&a->store_lock);
-    return rc;
-}
-
 /* Permission check under the held lock; answers itself. */
 static int allow(call_t *c, const char *op, const char *ns)
 {
@@ -609,12 +548,12 @@ static void users_create(call_t *c)
     }
     u.created_ms = dp_auth_now(c->a);
     int rc = dp_auth_id_new("usr_", u.id, sizeof(u.id));
-    if (rc == 0 && (rc = tx_begin(c->a)) == 0) {
+    if (rc == 0 && (rc = dp_auth_tx_begin(c->a)) == 0) {
         rc = c->a->store->ops->user_put(c->a->store, &u);
         if (rc == 0)
             rc = dp_auth_audit_locked(c->a, &c->who, "users.create", NULL, u.id,
                                       u.system_admin ? "system admin" : NULL);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc == 0)
         rc = dp_auth_model_add_user(&c->a->model, &u);
@@ -811,7 +750,7 @@ static void token_create(call_t *c, int integ, const char *path_user)
     snprintf(t.user_id, sizeof(t.user_id), "%s",
              owner ? owner->id : c->who.user_id);
     char secret[96];
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc =
             dp_auth_token_create_locked(c->a, &t, NULL, secret, sizeof(secret));
@@ -824,7 +763,7 @@ static void token_create(call_t *c, int integ, const char *path_user)
             rc = dp_auth_audit_locked(
                 c->a, &c->who, integ ? "integrations.create" : "tokens.create",
                 t.ns[0] ? t.ns : NULL, t.id, detail);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc == 0)
         rc = dp_auth_model_add_token(&c->a->model, &t);
@@ -904,14 +843,14 @@ static void token_get(call_t *c, int integ)
 static int token_update(call_t *c, dp_auth_token_t *t, dp_auth_token_t *nt,
                         const char *action, const char *detail)
 {
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc = c->a->store->ops->token_put(c->a->store, nt);
         if (rc == 0)
             rc =
                 dp_auth_audit_locked(c->a, &c->who, action,
                                      nt->ns[0] ? nt->ns : NULL, nt->id, detail);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc == 0) {
         nt->last_used_saved_ms = nt->last_used_ms;
@@ -950,14 +889,14 @@ static void token_delete(call_t *c, int integ)
     if (t == NULL)
         goto out;
     dp_auth_token_t copy = *t;
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc = c->a->store->ops->token_delete(c->a->store, &copy);
         if (rc == 0)
             rc = dp_auth_audit_locked(
                 c->a, &c->who, integ ? "integrations.delete" : "tokens.delete",
                 copy.ns[0] ? copy.ns : NULL, copy.id, NULL);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc < 0) {
         reply_store_err(c, rc);
@@ -1066,14 +1005,14 @@ static void ns_create(call_t *c)
         goto out;
     }
     n.created_ms = dp_auth_now(c->a);
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc = c->a->store->ops->ns_put(c->a->store, &n);
         if (rc == 0)
             rc = dp_auth_audit_locked(c->a, &c->who, "namespaces.create",
                                       n.name, n.name,
                                       n.require_token ? "requireToken" : NULL);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc == 0)
         rc = dp_auth_model_add_ns(&c->a->model, &n);
@@ -1145,14 +1084,14 @@ static void ns_patch(call_t *c)
         goto out;
     dp_auth_ns_t nn = *n;
     nn.require_token = req_tok;
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc = c->a->store->ops->ns_put(c->a->store, &nn);
         if (rc == 0)
             rc = dp_auth_audit_locked(
                 c->a, &c->who, "namespaces.update", nn.name, nn.name,
                 req_tok ? "requireToken=true" : "requireToken=false");
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc < 0) {
         reply_store_err(c, rc);
@@ -1186,13 +1125,13 @@ static void ns_delete(call_t *c)
                     "deleted");
         goto out;
     }
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc = c->a->store->ops->ns_delete(c->a->store, n->name);
         if (rc == 0)
             rc = dp_auth_audit_locked(c->a, &c->who, "namespaces.delete",
                                       n->name, n->name, NULL);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc < 0) {
         reply_store_err(c, rc);
@@ -1292,7 +1231,7 @@ static void member_one(call_t *c, const char *method)
     dp_auth_member_t nm = {.role = role};
     snprintf(nm.ns, sizeof(nm.ns), "%s", n->name);
     snprintf(nm.user_id, sizeof(nm.user_id), "%s", u->id);
-    int rc = tx_begin(c->a);
+    int rc = dp_auth_tx_begin(c->a);
     if (rc == 0) {
         rc = put ? c->a->store->ops->member_put(c->a->store, &nm)
                  : c->a->store->ops->member_delete(c->a->store, nm.ns,
@@ -1307,7 +1246,7 @@ static void member_one(call_t *c, const char *method)
             rc = dp_auth_audit_locked(c->a, &c->who,
                                       put ? "members.put" : "members.delete",
                                       nm.ns, u->id, detail);
-        rc = tx_end(c->a, rc);
+        rc = dp_auth_tx_end(c->a, rc);
     }
     if (rc < 0) {
         reply_store_err(c, rc);

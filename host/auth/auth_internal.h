@@ -124,4 +124,10 @@ int dp_auth_audit_locked(dp_auth_t *a, const dp_auth_principal_t *who,
                          const char *action, const char *ns, const char *target,
                          const char *detail);
 
+/* One store transaction under the store lock: begin takes the lock (and
+ * releases it if begin fails); end commits when rc is 0, else rolls back,
+ * releases the lock and returns the outcome. */
+int dp_auth_tx_begin(dp_auth_t *a);
+int dp_auth_tx_end(dp_auth_t *a, int rc);
+
 #endif

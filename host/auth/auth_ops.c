@@ -16,7 +16,7 @@ static const dp_auth_principal_t system_actor = {
     .user_name = "system",
 };
 
-static int tx_begin(dp_auth_t *a)
+int dp_auth_tx_begin(dp_auth_t *a)
 {
     pthread_mutex_lock(&a->store_lock);
     int rc = a->store->ops->begin(a->store);
@@ -25,7 +25,7 @@ static int tx_begin(dp_auth_t *a)
     return rc;
 }
 
-static int tx_end(dp_auth_t *a, int rc)
+int dp_auth_tx_end(dp_auth_t *a, int rc)
 {
     if (rc == 0)
         rc = a->store->ops->commit(a->store);
@@ -49,12 +49,12 @@ int dp_auth_user_add(dp_auth_t *a, const char *name, int system_admin,
     u.created_ms = dp_auth_now(a);
     if (rc == 0)
         rc = dp_auth_id_new("usr_", u.id, sizeof(u.id));
-    if (rc == 0 && (rc = tx_begin(a)) == 0) {
+    if (rc == 0 && (rc = dp_auth_tx_begin(a)) == 0) {
         rc = a->store->ops->user_put(a->store, &u);
         if (rc == 0)
             rc = dp_auth_audit_locked(a, &system_actor, "users.create", NULL,
                                       u.id, NULL);
-        rc = tx_end(a, rc);
+        rc = dp_auth_tx_end(a, rc);
     }
     if (rc == 0)
         rc = dp_auth_model_add_user(&a->model, &u);
@@ -74,13 +74,13 @@ int dp_auth_ns_add(dp_auth_t *a, const char *name, int require_token)
     n.require_token = require_token != 0;
     pthread_rwlock_wrlock(&a->lock);
     n.created_ms = dp_auth_now(a);
-    int rc = dp_auth_find_ns(&a->model, name) ? -EEXIST : tx_begin(a);
+    int rc = dp_auth_find_ns(&a->model, name) ? -EEXIST : dp_auth_tx_begin(a);
     if (rc == 0) {
         rc = a->store->ops->ns_put(a->store, &n);
         if (rc == 0)
             rc = dp_auth_audit_locked(a, &system_actor, "namespaces.create",
                                       n.name, n.name, NULL);
-        rc = tx_end(a, rc);
+        rc = dp_auth_tx_end(a, rc);
     }
     if (rc == 0)
         rc = dp_auth_model_add_ns(&a->model, &n);
@@ -100,13 +100,13 @@ int dp_auth_member_set(dp_auth_t *a, const char *ns, const char *user_id,
     int rc = (dp_auth_find_ns(&a->model, ns) == NULL ||
               dp_auth_find_user(&a->model, user_id) == NULL)
                  ? -ENOENT
-                 : tx_begin(a);
+                 : dp_auth_tx_begin(a);
     if (rc == 0) {
         rc = a->store->ops->member_put(a->store, &mb);
         if (rc == 0)
             rc = dp_auth_audit_locked(a, &system_actor, "members.put", ns,
                                       user_id, dp_auth_role_name(role));
-        rc = tx_end(a, rc);
+        rc = dp_auth_tx_end(a, rc);
     }
     if (rc == 0) {
         int found = 0;
@@ -147,7 +147,7 @@ int dp_auth_token_add(dp_auth_t *a, dp_auth_kind_t kind, const char *user_id,
         rc = -ENOENT;
     if (rc == 0 && t.ns[0] && dp_auth_find_ns(&a->model, t.ns) == NULL)
         rc = -ENOENT;
-    if (rc == 0 && (rc = tx_begin(a)) == 0) {
+    if (rc == 0 && (rc = dp_auth_tx_begin(a)) == 0) {
         rc = dp_auth_token_create_locked(a, &t, NULL, secret_out, secret_cap);
         if (rc == 0)
             rc = dp_auth_audit_locked(a, &system_actor,
@@ -155,7 +155,7 @@ int dp_auth_token_add(dp_auth_t *a, dp_auth_kind_t kind, const char *user_id,
                                           ? "tokens.create"
                                           : "integrations.create",
                                       t.ns[0] ? t.ns : NULL, t.id, NULL);
-        rc = tx_end(a, rc);
+        rc = dp_auth_tx_end(a, rc);
     }
     if (rc == 0)
         rc = dp_auth_model_add_token(&a->model, &t);
@@ -178,12 +178,12 @@ int dp_auth_token_revoke(dp_auth_t *a, const char *id)
         dp_auth_token_t nt = *t;
         nt.last_used_ms = __atomic_load_n(&t->last_used_ms, __ATOMIC_RELAXED);
         nt.revoked_ms = dp_auth_now(a);
-        if ((rc = tx_begin(a)) == 0) {
+        if ((rc = dp_auth_tx_begin(a)) == 0) {
             rc = a->store->ops->token_put(a->store, &nt);
             if (rc == 0)
                 rc = dp_auth_audit_locked(a, &system_actor, "tokens.revoke",
                                           nt.ns[0] ? nt.ns : NULL, nt.id, NULL);
-            rc = tx_end(a, rc);
+            rc = dp_auth_tx_end(a, rc);
         }
         if (rc == 0) {
             nt.last_used_saved_ms = nt.last_used_ms;
