@@ -326,6 +326,18 @@ static void stop_workers(dp_host_t *h, unsigned n)
         dp_worker_join_free(h->workers[i]);
 }
 
+static void on_mock_changed(void *ud, const char *ns, const char *id,
+                            unsigned change)
+{
+    dp_host_broadcast_mock(ud, ns, id, change);
+}
+
+static void on_store_changed(void *ud, const char *ns, const char *scope,
+                             const char *key)
+{
+    dp_host_broadcast_store(ud, ns, scope, key);
+}
+
 int dp_host_run(dp_host_t *h)
 {
     h->start_ms = dp_now_ms();
@@ -344,19 +356,36 @@ int dp_host_run(dp_host_t *h)
             return 1;
         }
     }
+    /* Every worker exists before any thread runs, so whatever reads the
+     * worker table (event broadcasts from a serving worker) sees it whole;
+     * and engine changes reach plugins as events from the first request. */
     for (unsigned i = 0; i < h->n_workers; i++) {
         int rc = dp_worker_create(h, i, &h->workers[i]);
-        if (rc == 0)
-            rc = dp_worker_start(h->workers[i], port);
+        if (rc < 0) {
+            for (unsigned k = 0; k < i; k++)
+                dp_worker_join_free(h->workers[k]);
+            free(h->workers);
+            h->workers = NULL;
+            fprintf(stderr, "doppel: cannot create worker %u: %s\n", i,
+                    strerror(-rc));
+            return 1;
+        }
+    }
+    dp_engine_listener_t l = {on_mock_changed, on_store_changed, h};
+    dp_engine_set_listener(h->engine, &l);
+    for (unsigned i = 0; i < h->n_workers; i++) {
+        int rc = dp_worker_start(h->workers[i], port);
         if (rc < 0) {
             /* Never a half-started server: whatever started stops. */
-            if (h->workers[i])
-                dp_worker_join_free(h->workers[i]);
+            dp_engine_set_listener(h->engine, NULL);
+            dp_worker_join_free(h->workers[i]);
             stop_workers(h, i);
+            for (unsigned k = i + 1; k < h->n_workers; k++)
+                dp_worker_join_free(h->workers[k]);
             free(h->workers);
             h->workers = NULL;
             fprintf(stderr, "doppel: start-up failed on worker %u: %s\n", i,
-                    strerror(rc < 0 ? -rc : rc));
+                    strerror(-rc));
             return 1;
         }
         port = dp_worker_port(h->workers[i]);
@@ -381,6 +410,7 @@ int dp_host_run(dp_host_t *h)
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_loop_close(&h->loop);
 
+    dp_engine_set_listener(h->engine, NULL);
     for (unsigned i = 0; i < h->n_workers; i++)
         dp_worker_join_free(h->workers[i]);
     free(h->workers);

@@ -86,6 +86,7 @@ struct dp_host {
     dp_engine_t *engine;
     dp_metrics_t *metrics;
     struct dp_auth *auth;
+    _Atomic uint64_t subscribed; /* event numbers any copy subscribed to */
     uint64_t start_ms;
     _Atomic int ready;
     _Atomic int draining;
@@ -116,6 +117,13 @@ unsigned dp_worker_index(dp_worker_t *w);
 dp_host_t *dp_worker_host(dp_worker_t *w);
 /* Queue of functions posted from other threads. */
 int dp_worker_post(dp_worker_t *w, void (*fn)(void *), void *data);
+/* Delivers an engine change (mock or store) to every worker's subscribed
+ * copies, on their own loops. Any thread; strings are copied. */
+void dp_host_broadcast_mock(dp_host_t *h, const char *ns, const char *id,
+                            unsigned change);
+void dp_host_broadcast_store(dp_host_t *h, const char *ns, const char *scope,
+                             const char *key);
+
 /* Called by stop_done: one copy finished stopping. */
 void dp_worker_copy_stopped(doppel_ctx_t *ctx);
 

@@ -35,7 +35,9 @@ struct dp_worker {
     dp_http_server_t *server;
     doppel_ctx_t *ctxs;
     size_t n_ctxs;
-    uint64_t events; /* union of the copies' subscriptions */
+    /* union of the copies' subscriptions; written during init on this
+     * worker's thread, read by other workers' broadcasts */
+    _Atomic uint64_t events;
 
     uv_async_t async;
     uv_mutex_t qlock;
@@ -132,8 +134,70 @@ int dp_worker_subscribe(doppel_ctx_t *ctx, uint32_t id)
     if (id == 0 || id >= DOPPEL_EVENT_COUNT)
         return -EINVAL;
     ctx->events |= UINT64_C(1) << id;
-    ctx->worker->events |= UINT64_C(1) << id;
+    atomic_fetch_or(&ctx->worker->events, UINT64_C(1) << id);
+    atomic_fetch_or(&ctx->worker->host->subscribed, UINT64_C(1) << id);
     return 0;
+}
+
+/* ---- engine changes, delivered on each worker's loop -------------------- */
+
+typedef struct change_ev {
+    dp_worker_t *w;
+    uint32_t id; /* DOPPEL_EVENT_MOCK_CHANGED or _STORE_CHANGED */
+    unsigned change;
+    size_t l1, l2, l3;
+    char s[]; /* three strings, NUL-separated */
+} change_ev_t;
+
+static void deliver_change(void *data)
+{
+    change_ev_t *ev = data;
+    const char *a = ev->s, *b = a + ev->l1 + 1, *c = b + ev->l2 + 1;
+    if (ev->id == DOPPEL_EVENT_MOCK_CHANGED) {
+        doppel_mock_event_t me = {sizeof(me), {a, ev->l1}, {b, ev->l2},
+                                  ev->change};
+        dp_worker_emit(ev->w, ev->id, &me);
+    } else {
+        doppel_store_event_t se = {sizeof(se), {a, ev->l1}, {b, ev->l2},
+                                   {c, ev->l3}};
+        dp_worker_emit(ev->w, ev->id, &se);
+    }
+    free(ev);
+}
+
+static void broadcast(dp_host_t *h, uint32_t id, unsigned change,
+                      const char *a, const char *b, const char *c)
+{
+    if (!(atomic_load(&h->subscribed) & (UINT64_C(1) << id)) ||
+        h->workers == NULL)
+        return;
+    size_t l1 = strlen(a), l2 = strlen(b), l3 = c ? strlen(c) : 0;
+    for (unsigned i = 0; i < h->n_workers; i++) {
+        dp_worker_t *w = h->workers[i];
+        if (w == NULL || !(w->events & (UINT64_C(1) << id)))
+            continue;
+        change_ev_t *ev = malloc(sizeof(*ev) + l1 + l2 + l3 + 3);
+        if (ev == NULL)
+            continue; /* an event lost to ENOMEM; the change itself stands */
+        *ev = (change_ev_t){w, id, change, l1, l2, l3};
+        memcpy(ev->s, a, l1 + 1);
+        memcpy(ev->s + l1 + 1, b, l2 + 1);
+        memcpy(ev->s + l1 + l2 + 2, c ? c : "", l3 + 1);
+        if (dp_worker_post(w, deliver_change, ev) < 0)
+            free(ev); /* the worker is stopping */
+    }
+}
+
+void dp_host_broadcast_mock(dp_host_t *h, const char *ns, const char *id,
+                            unsigned change)
+{
+    broadcast(h, DOPPEL_EVENT_MOCK_CHANGED, change, ns, id, NULL);
+}
+
+void dp_host_broadcast_store(dp_host_t *h, const char *ns, const char *scope,
+                             const char *key)
+{
+    broadcast(h, DOPPEL_EVENT_STORE_CHANGED, 0, ns, scope, key);
 }
 
 static void on_tick(uv_timer_t *t)

@@ -118,6 +118,30 @@ static int refresh_json(dp_mock_t *m)
     return 0;
 }
 
+/* ---- change notifications ------------------------------------------------- */
+
+void dp_engine_set_listener(dp_engine_t *e, const dp_engine_listener_t *l)
+{
+    if (l)
+        e->listener = *l;
+    else
+        memset(&e->listener, 0, sizeof(e->listener));
+}
+
+void dp_engine_mock_changed(dp_engine_t *e, const char *ns, const char *id,
+                            unsigned change)
+{
+    if (e->listener.mock_changed)
+        e->listener.mock_changed(e->listener.ud, ns, id, change);
+}
+
+void dp_engine_store_changed(dp_engine_t *e, const char *ns,
+                             const char *scope, const char *key)
+{
+    if (e->listener.store_changed)
+        e->listener.store_changed(e->listener.ud, ns, scope, key);
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 /* A usage row is newer than the counters in the mock's JSON. */
@@ -526,6 +550,8 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
     dp_index_swap(e, ix);
     apply_store_rows(e, rows);
     json_decref(rows);
+    for (size_t i = 0; i < n; i++)
+        dp_engine_mock_changed(e, cm[i]->ns, cm[i]->id, u[i].old ? 2 : 1);
     for (size_t i = 0; i < n; i++) {
         /* a replaced mock's counters start over; its id keeps nothing */
         if (u[i].old && u[i].old != cm[i])
@@ -820,6 +846,7 @@ static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
             atomic_store(&ms[i]->closed_at, prev[i]);
         } else {
             free(prevtxt[i]);
+            dp_engine_mock_changed(e, ms[i]->ns, ms[i]->id, when ? 3 : 4);
         }
     }
 out:
@@ -936,6 +963,7 @@ int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err)
     }
     dp_index_swap(e, ix);
     dp_stores_drop(e->stores, m->ns, sc);
+    dp_engine_mock_changed(e, m->ns, m->id, 5);
     dp_mock_unref(m);
 out:
     pthread_mutex_unlock(&e->wmu);
@@ -1122,6 +1150,8 @@ int dp_engine_store_set(dp_engine_t *e, const char *ns, char scope,
         rc = dp_stores_set(e->stores, ns, sc, key, copy, 0);
     else
         json_decref(copy);
+    if (rc == 0)
+        dp_engine_store_changed(e, ns, sc, key);
     pthread_mutex_unlock(&e->wmu);
     free(txt);
     return rc < 0 ? storage_failed(err, rc) : 0;
@@ -1159,8 +1189,10 @@ int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
         if (rc == 0)
             rc = e->st->ops->store_put(e->st, se, n);
         if (rc == 0) {
-            for (size_t i = 0; i < n; i++)
+            for (size_t i = 0; i < n; i++) {
                 dp_stores_del(e->stores, ns, sc, se[i].key);
+                dp_engine_store_changed(e, ns, sc, se[i].key);
+            }
         } else {
             rc = storage_failed(err, rc);
         }
@@ -1232,8 +1264,10 @@ int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
         goto out;
     }
     dp_index_swap(e, ix);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        dp_engine_mock_changed(e, gone[i]->ns, gone[i]->id, 5);
         dp_mock_unref(gone[i]);
+    }
     dp_stores_drop(e->stores, ns, NULL);
     dp_ring_clear(&e->journal, ns);
     dp_ring_clear(&e->unmatched, ns);

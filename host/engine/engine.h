@@ -146,6 +146,27 @@ void dp_engine_reply_free(doppel_reply_t *r);
 int dp_engine_reply_error(int status, const char *code, const char *message,
                           doppel_str_t request_id, doppel_reply_t **out);
 
+/* ---- Change notifications ---------------------------------------------
+ * Called after each change took effect (persisted, published), on the
+ * thread that made it; for mock changes with the engine's writer lock held,
+ * so a listener must not call back into the engine. A listener only copies
+ * what it needs and hands it on (the host posts events to its workers).
+ * change: 1 created, 2 replaced, 3 closed, 4 restored, 5 purged (also by a
+ * reset) - the numbers of doppel_mock_event_t. Store changes come from the
+ * admin API and from request traffic (extract, $.increment); scope is
+ * "global", "chain:<id>" or "mock:<id>". */
+typedef struct dp_engine_listener {
+    void (*mock_changed)(void *ud, const char *ns, const char *id,
+                         unsigned change);
+    void (*store_changed)(void *ud, const char *ns, const char *scope,
+                          const char *key);
+    void *ud;
+} dp_engine_listener_t;
+
+/* Sets (or with NULL clears) the listener; l is copied. Call before
+ * traffic starts. */
+void dp_engine_set_listener(dp_engine_t *e, const dp_engine_listener_t *l);
+
 /* Number of live (matchable) and stored mocks, for metrics. */
 size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
 

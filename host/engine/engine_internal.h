@@ -356,10 +356,16 @@ struct dp_engine {
 
     int64_t (*clock)(void *ud);
     void *clock_ud;
+    dp_engine_listener_t listener;
     atomic_ullong rng_seed;
 };
 
 int64_t dp_engine_now(dp_engine_t *e);
+/* Tell the listener (if any) about a change that took effect. */
+void dp_engine_mock_changed(dp_engine_t *e, const char *ns, const char *id,
+                            unsigned change);
+void dp_engine_store_changed(dp_engine_t *e, const char *ns,
+                             const char *scope, const char *key);
 /* Reader section: pins the published index. */
 dp_index_t *dp_index_enter(dp_engine_t *e, unsigned *slot);
 void dp_index_leave(dp_engine_t *e, unsigned slot);

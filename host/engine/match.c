@@ -148,7 +148,9 @@ static int64_t env_store_incr(void *ud, dp_store_scope_t scope,
     char sc[200];
     if (key == NULL || scope_of(me, scope, sc, sizeof(sc)) < 0)
         return 0;
-    return dp_stores_incr(me->e->stores, me->ns, sc, key, step);
+    int64_t v = dp_stores_incr(me->e->stores, me->ns, sc, key, step);
+    dp_engine_store_changed(me->e, me->ns, sc, key);
+    return v;
 }
 
 static json_t *path_params(const dp_mock_t *m, const dp_path_t *p)
@@ -318,8 +320,8 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
         if (scope_of(&me, (dp_store_scope_t)x->scope, sc, sizeof(sc)) < 0)
             continue;
         json_t *v = dp_tmpl_render(x->t, &env);
-        if (v)
-            dp_stores_set(e->stores, ns, sc, x->key, v, 1);
+        if (v && dp_stores_set(e->stores, ns, sc, x->key, v, 1) == 0)
+            dp_engine_store_changed(e, ns, sc, x->key);
     }
 
     char *dyn = NULL;

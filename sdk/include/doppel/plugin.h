@@ -115,16 +115,30 @@ typedef struct doppel_option {
 
 /* ---- Events ------------------------------------------------------------ */
 
-/* Event numbers are fixed forever; new events get new numbers. */
+/* Event numbers are fixed forever; new events get new numbers.
+ *
+ * Delivered by a host of ABI 1.0:
+ *   RECEIVED       before the engine matches an exchange a protocol plugin
+ *                  submitted (svc->engine_match), on that plugin's worker
+ *   MATCHED        after it matched (or not: reply->kind says), same worker
+ *   STORE_CHANGED  a store key was set or deleted, by the admin API or by
+ *                  mock traffic (extract, $.increment); on every worker
+ *   MOCK_CHANGED   a mock was created, replaced, closed, restored or purged
+ *                  (also by a namespace reset); on every worker
+ *   TICK           once a second, on every worker
+ * Reserved, not delivered yet (subscribing succeeds, nothing arrives): the
+ * hooks that produce them arrive with the features that need them:
+ *   RESPONDING, COMPLETED   around a protocol plugin's answer (chaos,
+ *                           webhooks); RELOAD  configuration reload. */
 typedef enum doppel_event_id {
     DOPPEL_EVENT_RECEIVED = 1,      /* data: doppel_exchange_t */
     DOPPEL_EVENT_MATCHED = 2,       /* data: doppel_match_event_t */
-    DOPPEL_EVENT_RESPONDING = 3,    /* data: doppel_match_event_t */
-    DOPPEL_EVENT_COMPLETED = 4,     /* data: doppel_match_event_t */
+    DOPPEL_EVENT_RESPONDING = 3,    /* data: doppel_match_event_t (reserved) */
+    DOPPEL_EVENT_COMPLETED = 4,     /* data: doppel_match_event_t (reserved) */
     DOPPEL_EVENT_STORE_CHANGED = 5, /* data: doppel_store_event_t */
     DOPPEL_EVENT_MOCK_CHANGED = 6,  /* data: doppel_mock_event_t */
     DOPPEL_EVENT_TICK = 7,          /* data: NULL; once a second per worker */
-    DOPPEL_EVENT_RELOAD = 8         /* data: NULL */
+    DOPPEL_EVENT_RELOAD = 8         /* data: NULL (reserved) */
 } doppel_event_id_t;
 
 #define DOPPEL_EVENT_COUNT 9 /* highest event number + 1, grows with minors */
