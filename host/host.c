@@ -3,6 +3,7 @@
  * the engine, the workers, signals, and the orderly stop.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +327,16 @@ static void stop_workers(dp_host_t *h, unsigned n)
         dp_worker_join_free(h->workers[i]);
 }
 
+/* Closes the main loop's handles after a failed start-up. */
+static void close_main(main_state_t *ms)
+{
+    uv_close((uv_handle_t *)&ms->timer, NULL);
+    uv_close((uv_handle_t *)&ms->sigterm, NULL);
+    uv_close((uv_handle_t *)&ms->sigint, NULL);
+    uv_run(&ms->h->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ms->h->loop);
+}
+
 static void on_mock_changed(void *ud, const char *ns, const char *id,
                             unsigned change)
 {
@@ -342,9 +353,27 @@ int dp_host_run(dp_host_t *h)
 {
     h->start_ms = dp_now_ms();
     signal(SIGPIPE, SIG_IGN);
+    /* Signals are caught from before the first worker serves: a SIGTERM
+     * during start-up waits in libuv until the loop below runs, and then
+     * drains, instead of killing a half-started process. */
+    main_state_t ms = {.h = h};
+    uv_loop_init(&h->loop);
+    uv_signal_init(&h->loop, &ms.sigterm);
+    uv_signal_init(&h->loop, &ms.sigint);
+    uv_timer_init(&h->loop, &ms.timer);
+    ms.sigterm.data = ms.sigint.data = ms.timer.data = &ms;
+    uv_signal_start(&ms.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&ms.sigint, on_signal, SIGINT);
+    sigset_t stops; /* blocked by main until now */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
     h->workers = calloc(h->n_workers, sizeof(*h->workers));
-    if (h->workers == NULL)
+    if (h->workers == NULL) {
+        close_main(&ms);
         return 1;
+    }
     int port = h->settings.listen_port;
     if (port != 0) {
         int rc = probe_port_free(h->settings.listen_host, port);
@@ -353,6 +382,7 @@ int dp_host_run(dp_host_t *h)
                     h->settings.listen_host, port, uv_strerror(rc));
             free(h->workers);
             h->workers = NULL;
+            close_main(&ms);
             return 1;
         }
     }
@@ -368,6 +398,7 @@ int dp_host_run(dp_host_t *h)
             h->workers = NULL;
             fprintf(stderr, "doppel: cannot create worker %u: %s\n", i,
                     strerror(-rc));
+            close_main(&ms);
             return 1;
         }
     }
@@ -386,6 +417,7 @@ int dp_host_run(dp_host_t *h)
             h->workers = NULL;
             fprintf(stderr, "doppel: start-up failed on worker %u: %s\n", i,
                     strerror(-rc));
+            close_main(&ms);
             return 1;
         }
         port = dp_worker_port(h->workers[i]);
@@ -398,14 +430,6 @@ int dp_host_run(dp_host_t *h)
             h->n_instances == 1 ? "" : "s");
     dp_info("host", "listening on %s:%d", h->settings.listen_host, port);
 
-    main_state_t ms = {.h = h};
-    uv_loop_init(&h->loop);
-    uv_signal_init(&h->loop, &ms.sigterm);
-    uv_signal_init(&h->loop, &ms.sigint);
-    uv_timer_init(&h->loop, &ms.timer);
-    ms.sigterm.data = ms.sigint.data = ms.timer.data = &ms;
-    uv_signal_start(&ms.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&ms.sigint, on_signal, SIGINT);
     uv_timer_start(&ms.timer, on_second, 1000, 1000);
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_loop_close(&h->loop);

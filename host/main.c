@@ -9,6 +9,8 @@
  * configuration or a plugin is refused (nothing was started), 1 for a
  * failure at start-up (address in use, store unreadable).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +106,15 @@ static int cmd_serve(int argc, char **argv)
             return DP_EXIT_USAGE;
         }
     }
+    /* SIGTERM/SIGINT wait (blocked) until dp_host_run has its handlers in
+     * place, so a stop asked for during start-up drains instead of killing
+     * a half-started process. Threads started meanwhile inherit the mask:
+     * signals then reach the main thread only. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     dp_host_t host;
     memset(&host, 0, sizeof(host));
     int rc = dp_host_prepare(&host, &cli);

@@ -94,6 +94,36 @@ class CliTest(unittest.TestCase):
         d.assert_clean_log()
 
 
+class EarlySignalTest(unittest.TestCase):
+    def test_sigterm_during_start_up_drains_and_exits_zero(self):
+        """A stop asked for while the server is still starting (here: right
+        after its first log line, before it listens) waits until the
+        server can drain, and the process exits 0 rather than dying of the
+        signal."""
+        with tempfile.TemporaryDirectory() as d:
+            log_path = os.path.join(d, "log")
+            with open(log_path, "wb") as log:
+                p = subprocess.Popen(
+                    [harness.BIN, "serve", "--listen", "127.0.0.1:0",
+                     "--data", os.path.join(d, "data")],
+                    stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=dict(os.environ,
+                             DOPPEL_ADMIN_TOKEN=harness.ADMIN_TOKEN))
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    with open(log_path) as f:
+                        if "configuration:" in f.read():
+                            break
+                    time.sleep(0.001)
+                p.send_signal(signal.SIGTERM)
+                code = p.wait(timeout=30)
+            with open(log_path) as f:
+                text = f.read()
+            self.assertEqual(code, 0, text)
+            self.assertIn("draining", text)
+
+
 class DefaultPortTest(unittest.TestCase):
     """`doppel serve` with no flags and no plugins.conf listens on
     127.0.0.1:5770 with the embedded defaults, as the README promises."""
