@@ -124,23 +124,41 @@ class EarlySignalTest(unittest.TestCase):
             self.assertIn("draining", text)
 
 
-class DefaultPortTest(unittest.TestCase):
-    """`doppel serve` with no flags and no plugins.conf listens on
-    127.0.0.1:5770 with the embedded defaults, as the README promises."""
+def readme_run_command():
+    """The first shell command of the README's set-up section: the one that
+    installs, builds and runs the server."""
+    with open(os.path.join(harness.SOURCE_DIR, "README.md")) as f:
+        text = f.read()
+    section = text[text.index("## Set-up on a fresh Debian 12 machine"):]
+    block = section[section.index("```sh") + 5:]
+    return block[:block.index("```")].strip()
 
-    def test_defaults_answer_health_on_5770(self):
-        with tempfile.TemporaryDirectory() as cwd:
+
+class DefaultPortTest(unittest.TestCase):
+    """The README's run command leaves a server answering /health on
+    127.0.0.1:5770 with the embedded defaults (no plugins.conf anywhere)."""
+
+    def test_readme_run_command_answers_health_on_5770(self):
+        cmd = readme_run_command()
+        self.assertEqual(cmd, "./scripts/dev.sh serve")
+        with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ)
             env.pop("DOPPEL_CONFIG", None)
-            env["XDG_CONFIG_HOME"] = cwd  # no user config either
-            env["HOME"] = cwd
-            log = open(os.path.join(cwd, "log"), "wb")
-            p = subprocess.Popen([harness.BIN, "serve"], cwd=cwd, env=env,
+            env["XDG_CONFIG_HOME"] = tmp  # no user config either
+            env["HOME"] = tmp
+            env["DOPPEL_ADMIN_TOKEN"] = harness.ADMIN_TOKEN
+            log_path = os.path.join(tmp, "log")
+            log = open(log_path, "wb")
+            # verbatim, plus --data so the source tree stays clean
+            p = subprocess.Popen(cmd.split() + ["--data",
+                                                os.path.join(tmp, "data")],
+                                 cwd=harness.SOURCE_DIR, env=env,
                                  stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL)
             try:
                 body = None
-                deadline = time.time() + 20
+                # it may have to build first
+                deadline = time.time() + 600
                 while time.time() < deadline and p.poll() is None:
                     try:
                         c = http.client.HTTPConnection("127.0.0.1", 5770,
@@ -153,15 +171,16 @@ class DefaultPortTest(unittest.TestCase):
                             break
                     except OSError:
                         time.sleep(0.05)
-                with open(os.path.join(cwd, "log")) as f:
+                with open(log_path) as f:
                     text = f.read()
                 self.assertIsNotNone(body, text)
                 self.assertEqual(body["status"], "ok", body)
+                self.assertEqual([x["plugin"] for x in body["plugins"]],
+                                 ["http"])
                 self.assertIn("built-in defaults", text)
                 self.assertIn("listening on 127.0.0.1:5770", text)
-                # the embedded store is created under ./doppel-data
                 self.assertTrue(os.path.exists(
-                    os.path.join(cwd, "doppel-data", "doppel.db")))
+                    os.path.join(tmp, "data", "doppel.db")))
             finally:
                 p.send_signal(signal.SIGTERM)
                 self.assertEqual(p.wait(timeout=30), 0)
