@@ -16,6 +16,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
+  libcurl4-openssl-dev
   node-llhttp
   python3 curl sqlite3
   clang libclang-rt-14-dev
