@@ -42,6 +42,7 @@ typedef struct dp_settings {
     size_t journal_size;
     int auth;         /* tokens required on /api/v1 */
     int metrics_auth; /* /metrics needs a token */
+    int allow_private_upstreams; /* outbound guard lifted */
 } dp_settings_t;
 
 /* Reads [server] of c into s (defaults for what is absent). Unknown keys and
@@ -112,6 +113,9 @@ void dp_worker_emit(dp_worker_t *w, uint32_t id, const void *data);
 int dp_worker_subscribe(doppel_ctx_t *ctx, uint32_t id);
 
 uv_loop_t *dp_worker_loop(dp_worker_t *w);
+/* The worker's outbound HTTP client, made on first use; NULL on ENOMEM or
+ * once the worker is stopping. Loop thread only. */
+struct dp_outbound *dp_worker_outbound(dp_worker_t *w);
 dp_router_t *dp_worker_router(dp_worker_t *w);
 unsigned dp_worker_index(dp_worker_t *w);
 dp_host_t *dp_worker_host(dp_worker_t *w);

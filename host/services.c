@@ -3,6 +3,7 @@
  * entries go at the end of doppel_services_t with the minor that added them.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "auth/auth.h"
 #include "base/log.h"
+#include "outbound/outbound.h"
 #include "runtime.h"
 
 static void svc_log(doppel_ctx_t *ctx, doppel_log_level_t level,
@@ -225,6 +227,100 @@ static void svc_stop_done(doppel_ctx_t *ctx)
         dp_worker_copy_stopped(ctx);
 }
 
+/* ---- outbound requests ----------------------------------------------------- */
+
+typedef struct fetch_call {
+    doppel_fetch_cb cb;
+    void *data;
+} fetch_call_t;
+
+static void fetch_done(int err, const dp_outbound_resp_t *resp, void *arg)
+{
+    fetch_call_t *fc = arg;
+    doppel_kv_t stack[32];
+    size_t n = resp->n_headers;
+    doppel_kv_t *h = n <= 32 ? stack : malloc(n * sizeof(*h));
+    if (h == NULL)
+        n = 0, h = stack; /* answer without headers rather than not at all */
+    for (size_t i = 0; i < n; i++)
+        h[i] = (doppel_kv_t){{resp->headers[i].name,
+                              strlen(resp->headers[i].name)},
+                             {resp->headers[i].value,
+                              strlen(resp->headers[i].value)}};
+    doppel_fetch_result_t res = {
+        .size = sizeof(res),
+        .status = resp->status,
+        .headers = h,
+        .n_headers = n,
+        .body = resp->body,
+        .body_len = resp->body_len,
+        .error = {resp->error, strlen(resp->error)},
+    };
+    fc->cb(fc->data, err, &res);
+    if (h != stack)
+        free(h);
+    free(fc);
+}
+
+/* NUL-terminated copy of s into the arena at *p. */
+static const char *arena_str(char **p, doppel_str_t s)
+{
+    char *out = *p;
+    if (s.len)
+        memcpy(out, s.ptr, s.len);
+    out[s.len] = '\0';
+    *p += s.len + 1;
+    return out;
+}
+
+static int svc_http_fetch(doppel_ctx_t *ctx, const doppel_fetch_t *req,
+                          doppel_fetch_cb cb, void *data)
+{
+    if (ctx == NULL || req == NULL || cb == NULL ||
+        req->size < offsetof(doppel_fetch_t, timeout_ms) + sizeof(uint32_t))
+        return -EINVAL;
+    dp_outbound_t *o = dp_worker_outbound(ctx->worker);
+    if (o == NULL)
+        return -ECANCELED;
+    /* the client copies everything; strings only need to be C strings for
+     * the duration of this call */
+    size_t bytes = req->method.len + req->url.len + 2;
+    for (size_t i = 0; i < req->n_headers; i++)
+        bytes += req->headers[i].name.len + req->headers[i].value.len + 2;
+    char *arena = malloc(bytes);
+    dp_outbound_header_t *hs =
+        malloc((req->n_headers ? req->n_headers : 1) * sizeof(*hs));
+    fetch_call_t *fc = malloc(sizeof(*fc));
+    if (arena == NULL || hs == NULL || fc == NULL) {
+        free(arena);
+        free(hs);
+        free(fc);
+        return -ENOMEM;
+    }
+    char *p = arena;
+    dp_outbound_req_t oreq = {
+        .method = req->method.len ? arena_str(&p, req->method) : NULL,
+        .url = arena_str(&p, req->url),
+        .headers = hs,
+        .n_headers = req->n_headers,
+        .body = req->body,
+        .body_len = req->body_len,
+        .timeout_ms = (long)req->timeout_ms,
+    };
+    for (size_t i = 0; i < req->n_headers; i++) {
+        hs[i].name = arena_str(&p, req->headers[i].name);
+        hs[i].value = arena_str(&p, req->headers[i].value);
+    }
+    fc->cb = cb;
+    fc->data = data;
+    int rc = dp_outbound_request(o, &oreq, fetch_done, fc);
+    if (rc < 0)
+        free(fc);
+    free(arena);
+    free(hs);
+    return rc;
+}
+
 const doppel_services_t dp_services = {
     .size = sizeof(doppel_services_t),
     .abi_major = DOPPEL_ABI_MAJOR,
@@ -251,4 +347,5 @@ const doppel_services_t dp_services = {
     .engine_reply_free = svc_engine_reply_free,
     .metric_add = svc_metric_add,
     .stop_done = svc_stop_done,
+    .http_fetch = svc_http_fetch,
 };

@@ -37,6 +37,7 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
     s->journal_size = cs.journal_size ? (size_t)cs.journal_size : 1;
     s->auth = cs.auth;
     s->metrics_auth = cs.metrics_auth;
+    s->allow_private_upstreams = cs.allow_private_upstreams;
     return 0;
 }
 

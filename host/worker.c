@@ -15,6 +15,7 @@
 #include "admin/admin.h"
 #include "auth/auth.h"
 #include "base/log.h"
+#include "outbound/outbound.h"
 #include "runtime.h"
 
 typedef struct post_item {
@@ -49,6 +50,7 @@ struct dp_worker {
     uv_timer_t stop_timer;
     int phase;
     _Atomic int finished;
+    dp_outbound_t *outbound; /* made on first http_fetch */
 
     /* start-up handshake with the main thread */
     uv_mutex_t m;
@@ -65,6 +67,18 @@ unsigned dp_worker_index(dp_worker_t *w) { return w->index; }
 dp_host_t *dp_worker_host(dp_worker_t *w) { return w->host; }
 int dp_worker_port(dp_worker_t *w) { return w->port; }
 dp_router_t *dp_worker_router(dp_worker_t *w) { return w->router; }
+
+dp_outbound_t *dp_worker_outbound(dp_worker_t *w)
+{
+    if (w->outbound == NULL && w->phase < PHASE_DONE) {
+        dp_outbound_cfg_t cfg;
+        dp_outbound_cfg_init(&cfg);
+        cfg.allow_private = w->host->settings.allow_private_upstreams ||
+                            dp_outbound_env_allow_private();
+        w->outbound = dp_outbound_new(&w->loop, &cfg);
+    }
+    return w->outbound;
+}
 int dp_worker_finished(dp_worker_t *w) { return w->finished; }
 
 /* ---- posting across threads ------------------------------------------- */
@@ -372,6 +386,12 @@ static void finish_stop(dp_worker_t *w)
         return;
     w->phase = PHASE_DONE;
     uv_timer_stop(&w->stop_timer);
+    /* Outbound requests still in flight are called back (-ECANCELED) now,
+     * while the copies that made them still exist. */
+    if (w->outbound) {
+        dp_outbound_free(w->outbound);
+        w->outbound = NULL;
+    }
     destroy_copies(w);
     close_worker_handles(w);
 }

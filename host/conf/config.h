@@ -103,6 +103,7 @@ typedef struct dp_conf_server {
     unsigned long long journal_size;      /* 10000 entries */
     int auth;         /* 1: tokens required on /api/v1 (default) */
     int metrics_auth; /* 1: /metrics needs a token (default 0) */
+    int allow_private_upstreams; /* 1: outbound guard lifted (default 0) */
 } dp_conf_server_t;
 
 /* Validates like dp_conf_server_validate, then fills out. c may be NULL

@@ -44,6 +44,9 @@ static const doppel_option_t server_schema[] = {
      {0}},
     {"metrics_auth", DOPPEL_OPT_BOOL, 0, "off",
      "require a token to read /metrics", 0, -1, {0}},
+    {"allow_private_upstreams", DOPPEL_OPT_BOOL, 0, "off",
+     "let proxies reach loopback, private and link-local addresses "
+     "(also ALLOW_PROXY_TO_PRIVATE_IPS=true)", 0, -1, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 /* clang-format on */
@@ -236,6 +239,8 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->auth = (int)num;
         else if (strcmp(o->name, "metrics_auth") == 0)
             out->metrics_auth = (int)num;
+        else if (strcmp(o->name, "allow_private_upstreams") == 0)
+            out->allow_private_upstreams = (int)num;
     }
     return 0;
 }

@@ -122,8 +122,10 @@ int dp_outbound_addr_allowed(const struct sockaddr *sa, int allow_private,
         return 1;
     if (why && len)
         snprintf(why, len,
-                 "%s is %s; outbound requests to internal "
-                 "addresses are refused (allow_private is off)",
+                 "%s is %s; outbound requests to internal addresses are "
+                 "refused (the operator may allow them: "
+                 "allow_private_upstreams = on, or "
+                 "ALLOW_PROXY_TO_PRIVATE_IPS=true)",
                  text, refusal);
     return 0;
 }

@@ -9,14 +9,18 @@
  *                    namespace from the path, target = "/<rest...>".
  * Each request becomes a doppel_exchange_t matched by svc->engine_match;
  * the reply's status, headers and body are sent with svc->http_respond,
- * after reply->delay_ms on a libuv timer when the mock asks for a delay.
+ * after reply->delay_ms on a libuv timer when the mock asks for a delay. A
+ * proxy reply forwards the request through svc->http_fetch (the host's
+ * outbound client and address guard) and passes the answer back.
  *
  * Threading: one instance per worker; everything runs on that worker's loop
  * thread, so the instance needs no locks.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #include "doppel/plugin.h"
@@ -44,7 +48,8 @@ struct http_state {
     int root;
     int stopping;
     int stop_waiting; /* stop_done is due when the last handle closes */
-    size_t n_open;    /* pending timer handles not yet closed */
+    size_t n_open;    /* pending timers not yet closed + proxied requests
+                         not yet called back */
     pending_t *pending;
 };
 
@@ -104,6 +109,16 @@ static void send_reply(http_state_t *st, doppel_http_exchange_t *ex,
 
 /* ---- Delayed replies ---------------------------------------------------- */
 
+/* One delayed reply or proxied request is over; a waiting stop may end. */
+static void one_closed(http_state_t *st)
+{
+    st->n_open--;
+    if (st->n_open == 0 && st->stop_waiting) {
+        st->stop_waiting = 0;
+        st->svc->stop_done(st->ctx);
+    }
+}
+
 static void pending_closed(uv_handle_t *handle)
 {
     pending_t *p = handle->data;
@@ -115,11 +130,7 @@ static void pending_closed(uv_handle_t *handle)
     if (p->next)
         p->next->prev = p->prev;
     free(p);
-    st->n_open--;
-    if (st->n_open == 0 && st->stop_waiting) {
-        st->stop_waiting = 0;
-        st->svc->stop_done(st->ctx);
-    }
+    one_closed(st);
 }
 
 static void pending_fire(uv_timer_t *t)
@@ -163,6 +174,142 @@ static int schedule(http_state_t *st, doppel_http_exchange_t *ex,
         uv_close((uv_handle_t *)&p->timer, pending_closed);
         return rc;
     }
+    return 0;
+}
+
+static const char shutting_down[] =
+    "{\"error\":\"shutting down\",\"code\":\"unavailable\"}";
+
+/* ---- Proxied replies (mocks with proxy: {target}) ------------------------ */
+
+typedef struct proxied {
+    http_state_t *st;
+    doppel_http_exchange_t *ex;
+    char mock_id[72];
+} proxied_t;
+
+/* Headers that describe one hop, not the message: never forwarded either
+ * way. Host comes from the target URL; the front sets Content-Length. */
+static int hop_by_hop(doppel_str_t n)
+{
+    static const char *const names[] = {
+        "connection", "keep-alive", "proxy-authenticate",
+        "proxy-authorization", "te", "trailer", "transfer-encoding",
+        "upgrade", "host", "content-length", "expect"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == n.len && strncasecmp(names[i], n.ptr, n.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copies s into a JSON string body without its quotes. */
+static size_t json_escape(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
+{
+    proxied_t *pr = data;
+    http_state_t *st = pr->st;
+    if (rc < 0) {
+        char why[256], body[400];
+        json_escape(why, sizeof(why), res->error.ptr ? res->error.ptr : "",
+                    res->error.len);
+        snprintf(body, sizeof(body),
+                 "{\"error\":\"upstream: %s\",\"code\":\"unavailable\"}",
+                 why[0] ? why : strerror(-rc));
+        respond_json(st, pr->ex, rc == -ETIMEDOUT ? 504 : 502, body, "");
+    } else {
+        size_t n = 0;
+        doppel_kv_t stack[48];
+        doppel_kv_t *h = res->n_headers + 1 <= 48
+                             ? stack
+                             : malloc((res->n_headers + 1) * sizeof(*h));
+        size_t cap = 47; /* room for our own header at the end */
+        if (h == NULL)
+            h = stack; /* the first 47 headers, then */
+        else if (h != stack)
+            cap = res->n_headers;
+        for (size_t i = 0; i < res->n_headers && n < cap; i++)
+            if (!hop_by_hop(res->headers[i].name))
+                h[n++] = res->headers[i];
+        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Mock-Id"),
+                               {pr->mock_id, strlen(pr->mock_id)}};
+        st->svc->http_respond(pr->ex, res->status, h, n, res->body,
+                              res->body_len);
+        if (h != stack)
+            free(h);
+    }
+    free(pr);
+    one_closed(st);
+}
+
+/* Forwards the request to the mock's proxy target: target + the request's
+ * path (after /stubs/<ns> when addressed that way) + its query. Returns 0
+ * when the exchange is now the fetch's to finish. */
+static int forward(http_state_t *st, doppel_http_exchange_t *ex,
+                   const doppel_http_request_t *req, doppel_str_t path,
+                   const doppel_reply_t *r)
+{
+    const doppel_services_t *svc = st->svc;
+    if (!DOPPEL_HAS_SERVICE(svc, http_fetch) || st->stopping)
+        return -ENOTSUP;
+    doppel_str_t base = r->proxy_target;
+    if (base.len && base.ptr[base.len - 1] == '/' && path.len &&
+        path.ptr[0] == '/')
+        base.len--;
+    size_t ulen = base.len + path.len + 1 + req->query.len + 1;
+    char *url = malloc(ulen);
+    doppel_kv_t *h = malloc((req->n_headers ? req->n_headers : 1) * sizeof(*h));
+    proxied_t *pr = calloc(1, sizeof(*pr));
+    if (url == NULL || h == NULL || pr == NULL) {
+        free(url);
+        free(h);
+        free(pr);
+        return -ENOMEM;
+    }
+    int ul = snprintf(url, ulen, "%.*s%.*s%s%.*s", (int)base.len, base.ptr,
+                      (int)path.len, path.ptr, req->query.len ? "?" : "",
+                      (int)req->query.len, req->query.ptr);
+    size_t n = 0;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (!hop_by_hop(req->headers[i].name))
+            h[n++] = req->headers[i];
+    doppel_fetch_t f = {
+        .size = sizeof(f),
+        .method = req->method,
+        .url = {url, (size_t)ul},
+        .headers = h,
+        .n_headers = n,
+        .body = req->body,
+        .body_len = req->body_len,
+    };
+    pr->st = st;
+    pr->ex = ex;
+    snprintf(pr->mock_id, sizeof(pr->mock_id), "%.*s", (int)r->mock_id.len,
+             r->mock_id.ptr ? r->mock_id.ptr : "");
+    int rc = svc->http_fetch(st->ctx, &f, proxied_done, pr);
+    free(url);
+    free(h);
+    if (rc < 0) {
+        free(pr);
+        return rc;
+    }
+    st->n_open++;
     return 0;
 }
 
@@ -302,11 +449,15 @@ static int serve(http_state_t *st, doppel_http_exchange_t *ex,
         return 0;
     }
     if (r->kind == DOPPEL_REPLY_PROXY) {
+        int frc = forward(st, ex, req, target, r);
         svc->engine_reply_free(st->ctx, r);
-        respond_json(st, ex, 501,
-                     "{\"code\":\"unavailable\","
-                     "\"error\":\"proxy plugin not loaded\"}",
-                     "");
+        if (frc == -EINVAL)
+            respond_json(st, ex, 502,
+                         "{\"code\":\"unavailable\",\"error\":\"the "
+                         "mock's proxy target is not a valid http(s) URL\"}",
+                         "");
+        else if (frc < 0)
+            respond_json(st, ex, 503, shutting_down, "");
         return 0;
     }
     if (r->kind == DOPPEL_REPLY_RESPONSE && r->delay_ms > 0 &&
@@ -322,9 +473,6 @@ static int refuse(http_state_t *st, doppel_http_exchange_t *ex, int status,
     respond_json(st, ex, status, json, "");
     return 0;
 }
-
-static const char shutting_down[] =
-    "{\"error\":\"shutting down\",\"code\":\"unavailable\"}";
 
 static int root_handler(void *state, doppel_http_exchange_t *ex,
                         const doppel_http_request_t *req)

@@ -243,13 +243,14 @@ class HttpMocksTest(unittest.TestCase):
         self.assertEqual(u["total"], 2)
         self.assertEqual({i["path"] for i in u["items"]}, {"/nm"})
 
-    def test_proxy_without_plugin(self):
+    def test_proxy_to_loopback_is_refused_by_the_guard(self):
+        # forwarding itself: test_proxy_mock.py
         self.put({"http": {"route": "/px"},
                   "proxy": {"target": "http://127.0.0.1:9"}})
         r = self.stub("GET", "/px")
-        self.assertEqual(r.status, 501)
-        self.assertEqual(r.json(), {"code": "unavailable",
-                                    "error": "proxy plugin not loaded"})
+        self.assertEqual(r.status, 502)
+        self.assertEqual(r.json()["code"], "unavailable")
+        self.assertIn("127.0.0.1 is a loopback address", r.json()["error"])
 
     def test_extract_into_store(self):
         self.put({"http": {"route": "/login", "httpMethod": "POST"},

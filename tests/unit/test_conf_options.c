@@ -333,7 +333,7 @@ static void test_server_refusals(void **st)
                "s.conf:2: [server]: unknown option 'colour' (known: listen, "
                "workers, data, max_header_bytes, max_body_bytes, "
                "idle_timeout, header_timeout, body_timeout, drain_timeout, "
-               "journal_size, auth, metrics_auth)");
+               "journal_size, auth, metrics_auth, allow_private_upstreams)");
     server_bad("[server]\nworkers = lots\n",
                "s.conf:2: [server]: option 'workers' expects an integer in "
                "[0, 1024], found 'lots'");

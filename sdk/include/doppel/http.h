@@ -67,6 +67,39 @@ typedef struct doppel_http_mount {
     int priority;                     /* higher wins among equals */
 } doppel_http_mount_t;
 
+/* ---- Outbound requests (svc->http_fetch) ----------------------------- */
+
+/* A request a plugin makes of its own (a proxy forwarding to an upstream).
+ * Borrowed by http_fetch for the call only: it copies what it needs. */
+typedef struct doppel_fetch {
+    uint32_t size;
+    doppel_str_t method;        /* empty: GET */
+    doppel_str_t url;           /* absolute http:// or https:// URL */
+    const doppel_kv_t *headers; /* sent as given; Host comes from url */
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    uint32_t timeout_ms;        /* whole exchange; 0: the host's default */
+} doppel_fetch_t;
+
+/* What came back; borrowed during the callback only. */
+typedef struct doppel_fetch_result {
+    uint32_t size;
+    int status;                 /* 0 when rc < 0 */
+    const doppel_kv_t *headers; /* in received order */
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    doppel_str_t error;         /* readable reason when rc < 0, else empty */
+} doppel_fetch_result_t;
+
+/* rc: 0, or -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH (also: the name does
+ * not resolve), -EACCES (refused by the host's address guard), -EFBIG
+ * (response over the host's limit), -EPROTO (TLS or HTTP failure),
+ * -ECONNRESET, -ECANCELED (the host is stopping), -ENOMEM, -EIO. */
+typedef void (*doppel_fetch_cb)(void *data, int rc,
+                                const doppel_fetch_result_t *res);
+
 #ifdef __cplusplus
 }
 #endif

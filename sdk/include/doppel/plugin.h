@@ -269,6 +269,19 @@ typedef struct doppel_services {
 
     /* Marks the end of an asynchronous stop begun by the stop callback. */
     void (*stop_done)(doppel_ctx_t *ctx);
+
+    /* Makes an HTTP request of the plugin's own through the host's
+     * outbound client on this instance's loop: connections reused,
+     * timeouts, no redirects followed, nothing decompressed, proxies from
+     * the environment ignored, and the host's address guard (loopback,
+     * private, link-local and cloud-metadata addresses refused after DNS
+     * resolution, unless the operator allowed them). req is copied.
+     * Returns 0 and calls cb once, later, on this loop; or returns a
+     * negative errno (-EINVAL: bad URL, method or header; -ECANCELED: the
+     * host is stopping) and never calls cb. When the host stops, requests
+     * still in flight are called back with -ECANCELED before destroy. */
+    int (*http_fetch)(doppel_ctx_t *ctx, const doppel_fetch_t *req,
+                      doppel_fetch_cb cb, void *data);
 } doppel_services_t;
 
 /* True if the host's services table has `member` and it is set. */
