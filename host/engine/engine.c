@@ -314,6 +314,7 @@ void dp_engine_close(dp_engine_t *e)
 {
     if (e == NULL)
         return;
+    e->flush_all = 1; /* everything, whatever its turn */
     int rc = dp_engine_flush(e);
     if (rc < 0)
         dp_error(LOGC, "final flush failed: %s", strerror(-rc));
@@ -336,9 +337,17 @@ int dp_engine_flush(dp_engine_t *e)
         goto out;
     }
     int by_usage = e->st->ops->usage_put != NULL;
+    /* Counters of mocks with a useLimiter gate matching: written every
+     * flush (a crash loses at most a second of uses). The others are
+     * informational (useCounter, lastUse): written every
+     * DP_USAGE_FLUSH_EVERY flushes and at close, so thousands of busy mocks
+     * do not cost thousands of writes a second. */
+    int all = e->flush_all || e->flushes++ % DP_USAGE_FLUSH_EVERY == 0;
     DP_SMAP_FOREACH(&e->mocks, i)
     {
         dp_mock_t *m = e->mocks.ents[i].val;
+        if (!all && m->use_limit == 0)
+            continue;
         if (!atomic_exchange(&m->dirty, 0))
             continue;
         if (by_usage) {

@@ -357,8 +357,14 @@ struct dp_engine {
     int64_t (*clock)(void *ud);
     void *clock_ud;
     dp_engine_listener_t listener;
+    unsigned flushes; /* dp_engine_flush calls, under wmu */
+    int flush_all;    /* set by close: the last flush writes everything */
     atomic_ullong rng_seed;
 };
+
+/* Flushes between two writes of the counters of mocks without useLimiter
+ * (the host flushes once a second). */
+#define DP_USAGE_FLUSH_EVERY 10
 
 int64_t dp_engine_now(dp_engine_t *e);
 /* Tell the listener (if any) about a change that took effect. */

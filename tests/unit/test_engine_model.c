@@ -460,6 +460,58 @@ static void test_reopen_keeps_everything(void **state)
     ks.inner->ops->close(ks.inner);
 }
 
+static int usage_of_cb(void *arg, const dp_mock_usage_t *u)
+{
+    json_t *o = arg;
+    json_object_set_new(o, u->id, json_integer(u->use_counter));
+    return 0;
+}
+
+/* Stored use counters by mock id, read straight from the storage. */
+static json_t *stored_usage(keep_storage_t *ks)
+{
+    json_t *o = json_object();
+    assert_int_equal(ks->inner->ops->usage_load(ks->inner, usage_of_cb, o), 0);
+    return o;
+}
+
+/* Counters that gate matching (useLimiter) are written at every flush; the
+ * informational ones every DP_USAGE_FLUSH_EVERY flushes and at close. */
+static void test_flush_writes_limited_counters_first(void **state)
+{
+    (void)state;
+    keep_storage_t ks = {.inner = t_storage()};
+    dp_engine_t *e = open_on(&ks);
+    t_put(e, "{\"id\":\"lim\",\"http\":{\"route\":\"/l\"},"
+             "\"useLimiter\":100," OKR "}");
+    t_put(e, "{\"id\":\"free\",\"http\":{\"route\":\"/f\"}," OKR "}");
+    t_who(e, REQ(.path = "/l"));
+    t_who(e, REQ(.path = "/f"));
+    assert_int_equal(dp_engine_flush(e), 0); /* the first flush: all */
+    json_t *u = stored_usage(&ks);
+    assert_int_equal(json_integer_value(json_object_get(u, "lim")), 1);
+    assert_int_equal(json_integer_value(json_object_get(u, "free")), 1);
+    json_decref(u);
+    t_who(e, REQ(.path = "/l"));
+    t_who(e, REQ(.path = "/f"));
+    for (int i = 1; i < 10; i++)
+        assert_int_equal(dp_engine_flush(e), 0);
+    u = stored_usage(&ks);
+    assert_int_equal(json_integer_value(json_object_get(u, "lim")), 2);
+    assert_int_equal(json_integer_value(json_object_get(u, "free")), 1);
+    json_decref(u);
+    assert_int_equal(dp_engine_flush(e), 0); /* the tenth after: all */
+    u = stored_usage(&ks);
+    assert_int_equal(json_integer_value(json_object_get(u, "free")), 2);
+    json_decref(u);
+    t_who(e, REQ(.path = "/f"));
+    dp_engine_close(e); /* close writes everything */
+    u = stored_usage(&ks);
+    assert_int_equal(json_integer_value(json_object_get(u, "free")), 3);
+    json_decref(u);
+    ks.inner->ops->close(ks.inner);
+}
+
 static void test_storage_failure_changes_nothing(void **state)
 {
     (void)state;
@@ -493,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_batch_all_or_nothing),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_reopen_keeps_everything),
+        cmocka_unit_test(test_flush_writes_limited_counters_first),
         cmocka_unit_test(test_storage_failure_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
