@@ -4,6 +4,7 @@
  * in place and allocates only for decode and sortArray.
  */
 #define _GNU_SOURCE /* memmem */
+#include "base/base64.h"
 #include "expr_internal.h"
 
 #include <ctype.h>
@@ -263,58 +264,6 @@ static int is_empty(const json_t *v)
 
 /* ---- base64 -------------------------------------------------------------- */
 
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard or URL-safe base64, padding optional. Returns a malloc'd
- * buffer (NUL-terminated) or NULL with *bad set when the input is invalid. */
-static unsigned char *b64_decode(const char *s, size_t n, size_t *outlen,
-                                 int *bad)
-{
-    *bad = 0;
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1) {
-        *bad = 1;
-        return NULL;
-    }
-    unsigned char *out = malloc(n / 4 * 3 + 3);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_val((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            *bad = 1;
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return out;
-}
 
 /* ---- compile ------------------------------------------------------------- */
 
@@ -637,13 +586,13 @@ int dp_cond_eval(const dp_cond_t *c, const json_t *doc, char *why,
             return 0;
         }
         size_t dl = 0;
-        int bad = 0;
-        unsigned char *raw = b64_decode(json_string_value(found),
-                                        json_string_length(found), &dl, &bad);
-        if (raw == NULL) {
+        unsigned char *raw = NULL;
+        int brc = dp_b64_decode(json_string_value(found),
+                                json_string_length(found), &raw, &dl);
+        if (brc < 0) {
             if (why != NULL && whylen > 0)
                 snprintf(why, whylen, "%s: %s", c->path,
-                         bad ? "invalid base64" : "out of memory");
+                         brc == -EINVAL ? "invalid base64" : "out of memory");
             return 0;
         }
         decoded = json_loadb((const char *)raw, dl,

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base64.h"
 #include "engine_internal.h"
 
 struct dp_jrec {
@@ -172,28 +173,6 @@ static json_t *text_or_marker(field_t f)
     return v ? v : json_string("[binary]");
 }
 
-static char *base64(const unsigned char *in, size_t len)
-{
-    static const char al[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((len + 2) / 3 * 4 + 1);
-    if (out == NULL)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = al[(v >> 18) & 63];
-        out[o++] = al[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? al[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? al[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
-}
 
 static json_t *jrec_json(const dp_jrec_t *r)
 {
@@ -259,7 +238,7 @@ static json_t *jrec_json(const dp_jrec_t *r)
     json_t *b = text_or_null(body.s, body.len);
     if (b == NULL) {
         /* not text: keep the (truncated) bytes as base64 */
-        char *enc = base64((const unsigned char *)body.s, body.len);
+        char *enc = dp_b64_encode((const unsigned char *)body.s, body.len);
         b = enc ? json_string(enc) : NULL;
         free(enc);
         json_object_set_new(j, "bodyEncoding", json_string("base64"));

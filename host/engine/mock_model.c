@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "base/base64.h"
 #include "engine_internal.h"
 
 const char *const dp_server_fields[] = {"createdAt", "lastUse", "expireAt",
@@ -160,52 +161,6 @@ static int is_token(const char *s)
     return 1;
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe alphabet, padding optional. -EINVAL on bad input. */
-static int b64_decode(const char *s, char **out, size_t *olen)
-{
-    size_t n = strlen(s);
-    while (n > 0 && s[n - 1] == '=')
-        n--;
-    if (n % 4 == 1)
-        return -EINVAL;
-    char *b = malloc(n / 4 * 3 + 3);
-    if (b == NULL)
-        return -ENOMEM;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) {
-            free(b);
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            b[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    *out = b;
-    *olen = o;
-    return 0;
-}
 
 /* ---- responses ---------------------------------------------------------- */
 
@@ -356,7 +311,10 @@ static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
             dp_err_invalid(err, f, "decode base64 needs a base64 string");
             return -EINVAL;
         }
-        rc = b64_decode(json_string_value(payload), &r->body, &r->body_len);
+        unsigned char *raw = NULL;
+        rc = dp_b64_decode(json_string_value(payload),
+                           json_string_length(payload), &raw, &r->body_len);
+        r->body = (char *)raw;
         if (rc == -EINVAL) {
             dp_err_invalid(err, f, "not valid base64");
             return rc;
