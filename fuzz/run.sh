@@ -31,6 +31,10 @@ seed fuzz_template json   '\001{"a": ["$.req.items[0].sku", {"b": "$.gS.user.nam
 seed fuzz_jpath    path   "\000\$.items[0]['x.y'].id"
 seed fuzz_jpath    cond   '\001{"path": "b64", "assertAction": "contains", "value": {"a": [1, 2]}, "sortArray": true, "decode": "base64"}'
 seed fuzz_config  basic  '[server]\nlisten = 127.0.0.1:5770\n\n[http]\nenabled = true\nname = "a \\"b\\"" # c\n'
+seed fuzz_mock     basic  '{"http": {"route": "/users/:id", "httpMethod": "GET"}, "response": {"statusCode": 200, "payload": {"id": "$.pathParam.id", "n": "$.fake.FirstName"}}}'
+seed fuzz_mock     conds  '{"http": {"route": "/o", "httpMethod": "POST", "conditions": [{"path": "$.kind", "assertAction": "equals", "value": "k1"}], "header": {"X-Key": "abc"}, "queryParams": [{"path": "id", "assertAction": "matches", "value": "^[0-9]+$"}]}, "priority": 3, "response": {"payload": "$.req"}}'
+seed fuzz_mock     oneof  '{"http": {"route": "/c/*"}, "oneOf": {"order": "order", "responses": [{"statusCode": 201, "payload": "a"}, {"payload": {"b": [1, 2]}, "delay": 1}]}, "extract": {"gStore": {"k": "$.req.a"}}, "mStore": {"n": 1}, "ttl": 60, "useLimiter": 2}'
+seed fuzz_mock     proxy  '{"http": {"routePattern": "^/p/[a-z]+$"}, "proxy": {"target": "http://example.com"}, "tags": ["x"], "chainId": "c1"}'
 seed fuzz_jpath    regex  '\002{"path": "X-Api-Key", "assertAction": "matches", "value": "^k[0-9]+$"}'
 
 mkdir -p "$out/crashes"
@@ -45,8 +49,10 @@ for t in $targets; do
         status=1
         continue
     fi
+    dict="$here/expr.dict"
+    [ -f "$here/$t.dict" ] && dict="$here/$t.dict"
     if ! "$out/fuzz/$t" -max_total_time="$secs" -max_len=4096 -timeout=10 \
-            -rss_limit_mb=2048 -dict="$here/expr.dict" \
+            -rss_limit_mb=2048 -dict="$dict" \
             -artifact_prefix="$out/crashes/$t-" -print_final_stats=1 \
             "$out/corpus/$t" 2>"$out/$t.log"; then
         echo "$t FAILED: see $out/$t.log and $out/crashes/"
