@@ -430,6 +430,13 @@ int dp_cond_compile(const json_t *spec, dp_cond_target_t target,
                 *p = (char)tolower((unsigned char)*p);
     }
     if (act == ACT_MATCHES) {
+        const char *cost = dp_regex_too_costly(json_string_value(jval));
+        if (cost != NULL) {
+            dp_err_invalid(err, subfield(sf, sizeof(sf), field, "value"),
+                           "regular expression too costly: %s", cost);
+            cond_destroy(c);
+            return -EINVAL;
+        }
         int rc = regcomp(&c->re, json_string_value(jval),
                          REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {

@@ -28,6 +28,13 @@ int dp_jpath_compile(const char *src, const char *field, dp_jpath_t **out,
 const json_t *dp_jpath_get(const dp_jpath_t *p, const json_t *doc);
 void dp_jpath_free(dp_jpath_t *p);
 
+/* ---- Regular expressions ------------------------------------------------ */
+
+/* NULL when the POSIX ERE src is safe to hand to regcomp, else why not (a
+ * static string: longer than 512 characters, a repetition that follows
+ * another, bounded repetitions that multiply past 1024). */
+const char *dp_regex_too_costly(const char *src);
+
 /* ---- Conditions -------------------------------------------------------- */
 
 typedef enum dp_cond_target {

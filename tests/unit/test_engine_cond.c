@@ -369,6 +369,17 @@ static void test_compile_errors(void **state)
     expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
                  " \"value\": 5}", "http.conditions[2].value",
                  "regular expression string");
+    /* glibc's regcomp would take gigabytes on these: refused up front */
+    expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
+                 " \"value\": \"a+++++++++++++++\"}",
+                 "http.conditions[2].value",
+                 "regular expression too costly: a repetition follows "
+                 "another repetition");
+    expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
+                 " \"value\": \"(a{100}){100}\"}",
+                 "http.conditions[2].value",
+                 "regular expression too costly: bounded repetitions "
+                 "multiply to more than 1024");
     expect_error("{\"path\": \"a\", \"value\": 1, \"sortArray\": \"yes\"}",
                  "http.conditions[2].sortArray", "true or false");
     expect_error("{\"path\": \"a\", \"value\": 1, \"decode\": \"hex\"}",
