@@ -170,14 +170,7 @@ int admin_parse_body(admin_call_t *c)
 
 int dp_admin_ns_valid(const char *ns, size_t len)
 {
-    if (ns == NULL || len == 0 || len > ADMIN_NS_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)ns[i];
-        if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
-            return 0;
-    }
-    return 1;
+    return doppel_name_valid(ns, len, ADMIN_NS_MAX);
 }
 
 static int set_ns(admin_call_t *c, const char *v, size_t len, const char *src)

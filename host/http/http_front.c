@@ -309,19 +309,6 @@ static const char *server_date(dp_http_server_t *s)
     return s->date;
 }
 
-static int valid_request_id(const char *p, size_t n)
-{
-    if (n == 0 || n > REQUEST_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static void gen_request_id(dp_http_server_t *s, char *out)
 {
     static const char hex[] = "0123456789abcdef";
@@ -983,7 +970,7 @@ static int on_headers_complete(llhttp_t *p)
     r->header = req_header;
 
     const doppel_str_t *rid = req_header(r, "x-request-id");
-    if (rid != NULL && valid_request_id(rid->ptr, rid->len)) {
+    if (rid != NULL && doppel_name_valid(rid->ptr, rid->len, REQUEST_ID_MAX)) {
         memcpy(ex->rid, rid->ptr, rid->len);
         ex->rid[rid->len] = '\0';
     } else {

@@ -396,19 +396,6 @@ static int decode_params(const doppel_str_t *q, doppel_kv_t **out, size_t *n,
     return 0;
 }
 
-static int ns_valid(const char *s, size_t len)
-{
-    if (len == 0 || len > NS_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* ---- The handler -------------------------------------------------------- */
 
 static int serve(http_state_t *st, doppel_http_exchange_t *ex,
@@ -483,7 +470,7 @@ static int root_handler(void *state, doppel_http_exchange_t *ex,
     doppel_str_t ns = DOPPEL_STR(DEFAULT_NS);
     const doppel_str_t *h = req->header(req, "X-Namespace");
     if (h != NULL) {
-        if (!ns_valid(h->ptr, h->len))
+        if (!doppel_name_valid(h->ptr, h->len, NS_MAX))
             return refuse(st, ex, 400,
                           "{\"error\":\"invalid X-Namespace: expected 1 to 64 "
                           "characters of A-Z a-z 0-9 . _ -\","
@@ -511,7 +498,7 @@ static int stubs_handler(void *state, doppel_http_exchange_t *ex,
         return refuse(st, ex, 404,
                       "{\"error\":\"expected <prefix>/<namespace>/<path>\","
                       "\"code\":\"not_found\"}");
-    if (!ns_valid(ns.ptr, ns.len))
+    if (!doppel_name_valid(ns.ptr, ns.len, NS_MAX))
         return refuse(st, ex, 400,
                       "{\"error\":\"invalid namespace in the path: expected 1 "
                       "to 64 characters of A-Z a-z 0-9 . _ -\","

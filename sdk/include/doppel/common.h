@@ -25,6 +25,21 @@ typedef struct doppel_kv {
 
 #define DOPPEL_STR(lit) ((doppel_str_t){(lit), sizeof(lit) - 1})
 
+/* 1 if s[0..len) is a doppel name: 1 to max characters of [A-Za-z0-9._-]
+ * (namespaces, request ids). The same rule everywhere, host and plugins. */
+static inline int doppel_name_valid(const char *s, size_t len, size_t max)
+{
+    if (s == NULL || len == 0 || len > max)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 #ifdef __cplusplus
 }
 #endif
