@@ -37,6 +37,18 @@ deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+  # Node.js runs the official client libraries the integration tests use
+  # (tests/node/package.json, pinned by its lock file). Debian's nodejs and
+  # npm when the machine has none of its own.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  if [ ! -f tests/node/node_modules/.package-lock.json ] ||
+     ! cmp -s tests/node/package-lock.json tests/node/.installed-lock 2>/dev/null; then
+    echo "==> installing the Node.js test clients (npm ci)"
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/node/package-lock.json tests/node/.installed-lock
+  fi
 }
 
 build() { # build DIR [cmake args...]

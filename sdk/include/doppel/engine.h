@@ -59,10 +59,22 @@ typedef struct doppel_reply {
     uint32_t flags;     /* DOPPEL_REPLY_F_* */
     doppel_str_t mock_id;       /* the matched mock, empty on no match */
     doppel_str_t proxy_target;  /* for DOPPEL_REPLY_PROXY */
+
+    /* -- ABI 1.1 -------------------------------------------------------- */
+    doppel_str_t service;       /* upstream service (record/replay) the
+                                   request belongs to, empty if none */
+    uint32_t proxy_timeout_ms;  /* for DOPPEL_REPLY_PROXY; 0: host default */
+    uint32_t proxy_flags;       /* DOPPEL_FETCH_F_* to pass to http_fetch */
 } doppel_reply_t;
 
 /* The mock asked for an error result (e.g. MCP isError). */
 #define DOPPEL_REPLY_F_IS_ERROR 0x1u
+/* ABI 1.1: a PROXY reply in LEARN mode: after forwarding, hand the
+ * upstream's answer to svc->engine_record. */
+#define DOPPEL_REPLY_F_RECORD 0x2u
+/* ABI 1.1: a NO_MATCH reply for a service in MOCK mode (the upstream was
+ * not contacted); status and headers are the miss answer to send. */
+#define DOPPEL_REPLY_F_MISS 0x4u
 
 #ifdef __cplusplus
 }

@@ -80,7 +80,13 @@ typedef struct doppel_fetch {
     const void *body;
     size_t body_len;
     uint32_t timeout_ms;        /* whole exchange; 0: the host's default */
+    /* -- ABI 1.1 -- */
+    uint32_t flags;             /* DOPPEL_FETCH_F_* */
 } doppel_fetch_t;
+
+/* ABI 1.1: do not verify the upstream's TLS certificate (a service
+ * configured with tlsVerify false). Verification is on by default. */
+#define DOPPEL_FETCH_F_INSECURE 0x1u
 
 /* What came back; borrowed during the callback only. */
 typedef struct doppel_fetch_result {

@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 #define DOPPEL_ABI_MAJOR 1
-#define DOPPEL_ABI_MINOR 0
+#define DOPPEL_ABI_MINOR 1
 
 #define DOPPEL_PLUGIN_ENTRY_SYMBOL "doppel_plugin_entry"
 
@@ -282,6 +282,55 @@ typedef struct doppel_services {
      * still in flight are called back with -ECANCELED before destroy. */
     int (*http_fetch)(doppel_ctx_t *ctx, const doppel_fetch_t *req,
                       doppel_fetch_cb cb, void *data);
+
+    /* -- ABI 1.1 -------------------------------------------------------- */
+
+    /* Records one forwarded exchange: x is the request the plugin matched,
+     * reply the engine's DOPPEL_REPLY_PROXY answer carrying
+     * DOPPEL_REPLY_F_RECORD (LEARN mode), res what the upstream sent back.
+     * The engine turns it into a mock of reply->service (keyed on method,
+     * path, sorted query and structural JSON body; a repeated request with
+     * a different answer extends an ordered oneOf), with credential headers
+     * redacted and big bodies truncated. Any thread; borrowed arguments.
+     * Returns 0, -EINVAL (reply is not a recording proxy reply) or another
+     * negative errno (the recording was refused; nothing was stored). */
+    int (*engine_record)(doppel_ctx_t *ctx, const doppel_exchange_t *x,
+                         const doppel_reply_t *reply,
+                         const doppel_fetch_result_t *res);
+
+    /* Calls the host's admin REST API in process, through the same code
+     * path as a client of /api/v1 (authorisation, validation, audit):
+     * req->url is the request target ("/api/v1/mocks?namespace=a"),
+     * req->headers carry the caller's credentials (X-API-Key or
+     * Authorization) and any other header the REST API reads. req is
+     * copied. Returns 0 and calls cb once, later, on this instance's loop,
+     * with rc 0 and the API's status, headers and JSON body; or returns
+     * -EINVAL (url not under /api/v1/) / -ENOMEM / -ECANCELED and never
+     * calls cb. */
+    int (*admin_call)(doppel_ctx_t *ctx, const doppel_fetch_t *req,
+                      doppel_fetch_cb cb, void *data);
+
+    /* Opens a listener of this instance's own on address ("HOST:PORT")
+     * serving only mount (prefix and/or classifier as for http_mount; the
+     * host's /health, /metrics and /api are not on it). Call from init;
+     * every instance of the section (one per worker) calls it with the
+     * same address and the host binds it per worker with SO_REUSEPORT, as
+     * it does the main port. The mount struct is copied. Returns 0 or
+     * -EINVAL (bad address); a port another process holds makes start-up
+     * fail with a message naming the instance and the address. */
+    int (*http_listen)(doppel_ctx_t *ctx, const char *address,
+                       const doppel_http_mount_t *mount);
+
+    /* Any thread. State shared by every instance of this plugin section
+     * (one instance per worker): the first call creates it with
+     * create(arg), every later call from any instance returns the same
+     * pointer; destroy(state) runs once, after the last instance of the
+     * section is destroyed. Returns NULL if create returned NULL (a later
+     * call tries again). The state's own locking is the plugin's. With
+     * it, an instance may hand work to another instance of its section
+     * with post(other_ctx, ...), since post accepts any instance's ctx. */
+    void *(*shared)(doppel_ctx_t *ctx, void *(*create)(void *arg),
+                    void (*destroy)(void *state), void *arg);
 } doppel_services_t;
 
 /* True if the host's services table has `member` and it is set. */
