@@ -384,6 +384,8 @@ typedef struct doppel_plugin {
 /* Smallest descriptor size that holds every ABI 1.0 field. A descriptor that
  * claims minor 0 with a smaller size is refused. */
 #define DOPPEL_PLUGIN_SIZE_1_0 (offsetof(doppel_plugin_t, on_event) + sizeof(void *))
+/* ABI 1.1 added services, not descriptor fields: the same smallest size. */
+#define DOPPEL_PLUGIN_SIZE_1_1 DOPPEL_PLUGIN_SIZE_1_0
 
 typedef const doppel_plugin_t *(*doppel_plugin_entry_fn)(void);
 
