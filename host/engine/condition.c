@@ -577,6 +577,10 @@ int dp_cond_eval(const dp_cond_t *c, const json_t *doc, char *why,
     const json_t *found;
     if (c->target == DP_COND_BODY) {
         found = doc ? dp_jpath_get(c->jp, doc) : NULL;
+    } else if (c->target == DP_COND_QUERY && strcmp(c->key, "$") == 0) {
+        /* the whole query: name -> first value (recordings compare it
+         * with equals, so no parameter may be missing or extra) */
+        found = json_is_object(doc) ? doc : NULL;
     } else {
         found = json_is_object(doc) ? json_object_get(doc, c->key) : NULL;
         /* Header documents may keep every value; conditions look at the

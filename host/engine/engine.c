@@ -31,6 +31,11 @@ void dp_engine_cfg_default(dp_engine_cfg_t *c)
     c->unmatched_size = 10000;
     c->journal_body_max = 4096;
     c->seed = 0;
+    c->default_mode = DP_MODE_SPY;
+    c->record_body_max = 1024 * 1024;
+    c->record_sequence_max = 100;
+    c->coverage_miss_max = 1000;
+    c->redact_headers = NULL;
 }
 
 int64_t dp_engine_now(dp_engine_t *e)
@@ -212,8 +217,54 @@ static int by_created(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+/* Splits cfg.redact_headers ("X-Token, X-Secret") into e->redact. */
+static int parse_redact(dp_engine_t *e, const char *list)
+{
+    if (list == NULL)
+        return 0;
+    char *copy = strdup(list);
+    if (copy == NULL)
+        return -ENOMEM;
+    size_t cap = 1;
+    for (const char *p = list; *p; p++)
+        cap += *p == ',';
+    e->redact = calloc(cap, sizeof(char *));
+    if (e->redact == NULL) {
+        free(copy);
+        return -ENOMEM;
+    }
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ' || *t == '\t')
+            t++;
+        size_t l = strlen(t);
+        while (l && (t[l - 1] == ' ' || t[l - 1] == '\t'))
+            t[--l] = '\0';
+        if (l == 0)
+            continue;
+        for (size_t i = 0; i < l; i++)
+            t[i] = (char)(t[i] >= 'A' && t[i] <= 'Z' ? t[i] - 'A' + 'a' : t[i]);
+        if ((e->redact[e->n_redact] = strdup(t)) == NULL) {
+            free(copy);
+            return -ENOMEM;
+        }
+        e->n_redact++;
+    }
+    free(copy);
+    return 0;
+}
+
 static void engine_free(dp_engine_t *e)
 {
+    dp_rr_snap_free(atomic_load(&e->rr));
+    json_decref(e->rr_conf);
+    json_decref(e->cov_miss);
+    for (size_t i = 0; i < e->n_redact; i++)
+        free(e->redact[i]);
+    free(e->redact);
+    pthread_mutex_destroy(&e->rmu);
+    pthread_mutex_destroy(&e->cov_mu);
     dp_index_free(atomic_load(&e->cur));
     DP_SMAP_FOREACH(&e->mocks, i)
     dp_mock_unref(e->mocks.ents[i].val);
@@ -239,6 +290,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
     }
     e->st = st;
     pthread_mutex_init(&e->wmu, NULL);
+    pthread_mutex_init(&e->rmu, NULL);
+    pthread_mutex_init(&e->cov_mu, NULL);
     if (cfg)
         e->cfg = *cfg;
     else
@@ -249,6 +302,16 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         e->cfg.journal_size = def.journal_size;
     if (e->cfg.unmatched_size == 0)
         e->cfg.unmatched_size = def.unmatched_size;
+    if (e->cfg.default_mode < DP_MODE_PASSTHROUGH ||
+        e->cfg.default_mode > DP_MODE_SPY)
+        e->cfg.default_mode = def.default_mode;
+    if (e->cfg.record_body_max == 0)
+        e->cfg.record_body_max = def.record_body_max;
+    if (e->cfg.record_sequence_max == 0)
+        e->cfg.record_sequence_max = def.record_sequence_max;
+    if (e->cfg.coverage_miss_max == 0)
+        e->cfg.coverage_miss_max = def.coverage_miss_max;
+    e->cfg.redact_headers = NULL; /* borrowed: parsed below, not kept */
     uint64_t seed = e->cfg.seed;
     if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
         seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
@@ -259,6 +322,13 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         return -EINVAL;
     }
     e->stores = dp_stores_new();
+    e->rr_conf = json_object();
+    e->cov_miss = json_object();
+    if (!e->rr_conf || !e->cov_miss ||
+        parse_redact(e, cfg ? cfg->redact_headers : NULL) < 0) {
+        engine_free(e);
+        return oom(err);
+    }
     if (!e->stores || dp_ring_init(&e->journal, e->cfg.journal_size) < 0 ||
         dp_ring_init(&e->unmatched, e->cfg.unmatched_size) < 0) {
         engine_free(e);
@@ -291,6 +361,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         rc = st->ops->usage_load(st, load_usage, e);
     if (rc == 0)
         rc = st->ops->store_load(st, load_store, e);
+    if (rc == 0)
+        rc = dp_rr_load(e);
     if (rc != 0) {
         engine_free(e);
         dp_err_set(err, 500, "internal", "", "loading from storage failed: %s",
@@ -1280,6 +1352,7 @@ int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
     dp_stores_drop(e->stores, ns, NULL);
     dp_ring_clear(&e->journal, ns);
     dp_ring_clear(&e->unmatched, ns);
+    dp_rr_clear_misses(e, ns);
 out:
     free(gone);
     pthread_mutex_unlock(&e->wmu);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "doppel/engine.h"
+#include "doppel/http.h"
 #include "dp_error.h"
 #include "storage.h"
 
@@ -39,6 +40,15 @@ typedef struct dp_engine_cfg {
     size_t unmatched_size; /* entries kept, default 10000 */
     size_t journal_body_max; /* bytes of a body kept in the journal, 4096 */
     uint64_t seed;         /* 0: random; fixed seeds make fakers repeatable */
+    /* Record and replay (record.c, upstream.c; docs/record-replay.md) */
+    int default_mode;           /* DP_MODE_*; 0: DP_MODE_SPY */
+    size_t record_body_max;     /* bytes of a recorded body kept, 1 MiB */
+    size_t record_sequence_max; /* responses of a recorded oneOf, 100 */
+    size_t coverage_miss_max;   /* endpoints kept in the miss table, 1000 */
+    /* Extra credential header names, comma-separated, case-insensitive:
+     * redacted like Authorization in recordings and the journal. Borrowed
+     * for dp_engine_open only (copied). NULL: none. */
+    const char *redact_headers;
 } dp_engine_cfg_t;
 
 void dp_engine_cfg_default(dp_engine_cfg_t *c);
@@ -126,7 +136,8 @@ int dp_engine_unmatched(dp_engine_t *e, const char *ns, size_t offset,
                         size_t limit, json_t **out);
 void dp_engine_unmatched_clear(dp_engine_t *e, const char *ns);
 
-/* Clears mocks, stores, journal and unmatched entries of one namespace. */
+/* Clears mocks, stores, journal and unmatched entries (and the coverage
+ * misses) of one namespace; its services and modes stay. */
 int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err);
 
 /* ---- The request path (any thread, never waits on a writer) ------------ */
@@ -145,6 +156,77 @@ void dp_engine_reply_free(doppel_reply_t *r);
  * dp_engine_reply_free. 0 or -ENOMEM. */
 int dp_engine_reply_error(int status, const char *code, const char *message,
                           doppel_str_t request_id, doppel_reply_t **out);
+
+/* ---- Record and replay: services, modes, recordings, coverage ---------
+ * A service is a named upstream of a namespace: {name, target, pathPrefix,
+ * timeoutMs, tlsVerify, mode, recordHeaders, missStatus, createdAt}. HTTP
+ * requests under its pathPrefix follow its effective mode (its own, else the
+ * namespace's, else cfg.default_mode):
+ *   PASSTHROUGH  a PROXY reply to the upstream, nothing recorded
+ *   LEARN        a PROXY reply with DOPPEL_REPLY_F_RECORD: the plugin hands
+ *                the upstream's answer to dp_engine_record
+ *   MOCK         mocks only; a miss answers missStatus with X-Doppel-Miss
+ *                (DOPPEL_REPLY_F_MISS) and enters the unmatched list and
+ *                the coverage miss table
+ *   SPY          mocks when one matches, else a PROXY reply (no recording)
+ * Services and modes are persisted before the calls return; the serving
+ * path reads an immutable snapshot published like the match index.
+ * ns NULL or "" means "sandbox". Errors as for mocks (400 with the field,
+ * 404, 409 conflict). */
+enum {
+    DP_MODE_NONE = 0, /* no override: inherit */
+    DP_MODE_PASSTHROUGH = 1,
+    DP_MODE_LEARN = 2,
+    DP_MODE_MOCK = 3,
+    DP_MODE_SPY = 4
+};
+
+/* "PASSTHROUGH", ... ; NULL for DP_MODE_NONE or an unknown value. */
+const char *dp_mode_name(int mode);
+/* Case-insensitive; returns DP_MODE_* or 0 when s names no mode. */
+int dp_mode_parse(const char *s);
+
+/* Creates a service from body (the POST /api/v1/services object); 409 when
+ * the namespace has one of that name or pathPrefix. *out: the stored
+ * service (new ref), may be NULL. */
+int dp_engine_service_create(dp_engine_t *e, const char *ns, const json_t *body,
+                             json_t **out, dp_err_t *err);
+int dp_engine_service_get(dp_engine_t *e, const char *ns, const char *name,
+                          json_t **out, dp_err_t *err);
+/* {items: [...], total} sorted by name. */
+int dp_engine_service_list(dp_engine_t *e, const char *ns, json_t **out,
+                           dp_err_t *err);
+/* Removes the service; its recorded mocks stay (they are ordinary mocks). */
+int dp_engine_service_delete(dp_engine_t *e, const char *ns, const char *name,
+                             dp_err_t *err);
+/* mode: a mode name, or NULL / JSON null to inherit the namespace's. */
+int dp_engine_service_set_mode(dp_engine_t *e, const char *ns, const char *name,
+                               const char *mode, json_t **out, dp_err_t *err);
+/* {namespace, mode, explicit, default, services: [{name, mode,
+ * effectiveMode}]} */
+int dp_engine_mode_get(dp_engine_t *e, const char *ns, json_t **out,
+                       dp_err_t *err);
+int dp_engine_mode_set(dp_engine_t *e, const char *ns, const char *mode,
+                       json_t **out, dp_err_t *err);
+
+/* Records one forwarded LEARN exchange as a mock (see engine_record in
+ * doppel/plugin.h). Serialised with other recordings; persisted before it
+ * returns. -EINVAL when r is not a recording PROXY reply, -ENOENT when the
+ * service is gone, -EPROTO for an upstream status outside 100..599. */
+int dp_engine_record(dp_engine_t *e, const doppel_exchange_t *x,
+                     const doppel_reply_t *r, const doppel_fetch_result_t *res,
+                     dp_err_t *err);
+
+/* {namespace, services: [{name, mode, recordedMocks, hits, lastSeen,
+ * endpoints: [{method, path, recordedMocks, responses, hits, lastSeen}],
+ * misses: [{method, path, count, lastSeen}]}]}; service NULL: all. */
+int dp_engine_coverage(dp_engine_t *e, const char *ns, const char *service,
+                       json_t **out, dp_err_t *err);
+
+/* 1 when a header name (any case) is redacted: the built-in credential
+ * headers and cfg.redact_headers. */
+int dp_engine_header_redacted(const dp_engine_t *e, const char *name,
+                              size_t len);
 
 /* ---- Change notifications ---------------------------------------------
  * Called after each change took effect (persisted, published), on the

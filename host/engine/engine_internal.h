@@ -74,6 +74,10 @@ typedef struct dp_route {
 #define DP_MAX_SEG_BYTES 8192
 
 int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen);
+/* The same split and decoding, but every segment is static text: ':' and
+ * '*' have no meaning (recorded paths, "routeLiteral": true). */
+int dp_route_parse_literal(const char *src, dp_route_t *out, char *why,
+                           size_t wlen);
 void dp_route_free(dp_route_t *r);
 
 /* A request path split into percent-decoded segments (one buffer). */
@@ -166,6 +170,10 @@ typedef struct dp_mock {
     dp_mcond_t *conds;
     size_t n_conds;
     int needs_body, needs_headers, needs_query;
+    /* "rawBody": the request body must be exactly these bytes */
+    int has_raw_body;
+    char *raw_body;
+    size_t raw_body_len;
 
     /* reply */
     int kind;
@@ -314,9 +322,10 @@ typedef struct dp_jrec dp_jrec_t;
  * (NULL: no match). near: nearMisses JSON text, stolen (NULL for none).
  * Lower-cases header names, redacts credential headers, truncates the body
  * to body_max. NULL on ENOMEM. */
-dp_jrec_t *dp_jrec_build(const doppel_exchange_t *x, const char *ns,
-                         doppel_str_t path, size_t body_max, int64_t time_ms,
-                         int status, const char *mock_id, char *near);
+dp_jrec_t *dp_jrec_build(const struct dp_engine *e, const doppel_exchange_t *x,
+                         const char *ns, doppel_str_t path, size_t body_max,
+                         int64_t time_ms, int status, const char *mock_id,
+                         char *near);
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us);
 
 typedef struct dp_ring {
@@ -333,6 +342,56 @@ void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec);
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
                      size_t limit);
 void dp_ring_clear(dp_ring_t *r, const char *ns);
+
+/* ---- Record and replay (upstream.c, record.c) ----------------------------
+ * The writer side keeps the services and modes as JSON (rr_conf, under wmu):
+ * {ns: {"mode": "LEARN" (absent: inherit), "services": {name: service}}}.
+ * Every change compiles it into an immutable snapshot that the request path
+ * reads inside its index reader section; the old snapshot is freed after a
+ * grace period, like an old index. */
+
+typedef struct dp_rr_svc {
+    char *name;
+    char *target;      /* absolute URL without a trailing '/' */
+    char *prefix;      /* "/" or "/a/b" (no trailing '/') */
+    size_t prefix_len; /* 0 for "/": every path */
+    uint32_t timeout_ms;
+    int tls_verify;
+    int mode; /* DP_MODE_NONE: the namespace's */
+    int miss_status;
+} dp_rr_svc_t;
+
+typedef struct dp_rr_ns {
+    int mode;          /* DP_MODE_NONE: the engine's default */
+    dp_rr_svc_t *svcs; /* longest prefix first */
+    size_t n;
+} dp_rr_ns_t;
+
+typedef struct dp_rr_snap {
+    dp_smap_t ns; /* namespace -> dp_rr_ns_t* */
+} dp_rr_snap_t;
+
+void dp_rr_snap_free(dp_rr_snap_t *s);
+/* The service whose prefix holds path (longest first) and its effective
+ * mode; NULL when none does. Reader side. */
+const dp_rr_svc_t *dp_rr_find(const dp_engine_t *e, const dp_rr_snap_t *s,
+                              const char *ns, const char *path, size_t len,
+                              int *mode);
+/* target + path[prefix_len..] percent-encoded (malloc'd), NULL on ENOMEM. */
+char *dp_rr_url(const dp_rr_svc_t *svc, const char *path, size_t len);
+/* Loads the settings rows from storage into rr_conf (open). */
+int dp_rr_load(dp_engine_t *e);
+/* Builds and publishes the snapshot of rr_conf (writer, under wmu). */
+int dp_rr_publish(dp_engine_t *e);
+/* Counts a MOCK-mode miss in the coverage miss table (any thread). */
+void dp_rr_note_miss(dp_engine_t *e, const char *ns, const char *service,
+                     const char *method, const char *path, size_t path_len,
+                     int64_t now);
+/* Forgets the coverage misses of a namespace (reset). */
+void dp_rr_clear_misses(dp_engine_t *e, const char *ns);
+/* Waits until every reader that may hold a pointer published before this
+ * call has left (match_index.c). Writer side. */
+void dp_engine_wait_readers(dp_engine_t *e);
 
 /* ---- The engine --------------------------------------------------------- */
 
@@ -360,6 +419,15 @@ struct dp_engine {
     unsigned flushes; /* dp_engine_flush calls, under wmu */
     int flush_all;    /* set by close: the last flush writes everything */
     atomic_ullong rng_seed;
+
+    /* record and replay */
+    _Atomic(dp_rr_snap_t *) rr; /* read inside an index reader section */
+    json_t *rr_conf;            /* writer side, under wmu */
+    pthread_mutex_t rmu;        /* serialises recordings */
+    pthread_mutex_t cov_mu;
+    json_t *cov_miss; /* "ns\x1fsvc\x1fMETHOD\x1fpath" -> [count, lastSeen] */
+    char **redact;    /* lower-case credential header names */
+    size_t n_redact;
 };
 
 /* Flushes between two writes of the counters of mocks without useLimiter

@@ -10,7 +10,8 @@
  * length, the bytes, and a NUL: namespace, protocol, method, path,
  * requestId, mockId, body (truncated to journal_body_max), then n_params
  * name/value pairs, then n_headers name/value pairs (names lower-cased,
- * credential values already replaced by "[REDACTED]").
+ * credential values already replaced by "[REDACTED]": the engine's list,
+ * built-in names plus [server] redact_headers, for every request).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,17 +36,6 @@ struct dp_jrec {
 
 /* ---- building ---------------------------------------------------------- */
 
-static int redacted(const char *lname, size_t len)
-{
-    static const char *const names[] = {"authorization", "cookie",
-                                        "x-api-key", "proxy-authorization",
-                                        "set-cookie"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == len && memcmp(names[i], lname, len) == 0)
-            return 1;
-    return 0;
-}
-
 static size_t field_size(size_t len) { return 4 + len + 1; }
 
 static char *put_field(char *p, const char *s, size_t len)
@@ -63,9 +53,10 @@ static char *put_str(char *p, doppel_str_t s)
     return put_field(p, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
 }
 
-dp_jrec_t *dp_jrec_build(const doppel_exchange_t *x, const char *ns,
-                         doppel_str_t path, size_t body_max, int64_t time_ms,
-                         int status, const char *mock_id, char *near)
+dp_jrec_t *dp_jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
+                         const char *ns, doppel_str_t path, size_t body_max,
+                         int64_t time_ms, int status, const char *mock_id,
+                         char *near)
 {
     size_t blen = x->body ? x->body_len : 0;
     int trunc = blen > body_max;
@@ -116,7 +107,7 @@ dp_jrec_t *dp_jrec_build(const doppel_exchange_t *x, const char *ns,
         for (size_t k = 0; k < kv->name.len; k++)
             if (name[k] >= 'A' && name[k] <= 'Z')
                 name[k] = (char)(name[k] - 'A' + 'a');
-        if (redacted(name, kv->name.len))
+        if (dp_engine_header_redacted(e, name, kv->name.len))
             p = put_field(p, "[REDACTED]", 10);
         else
             p = put_str(p, kv->value);

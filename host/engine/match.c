@@ -103,8 +103,18 @@ static int take_use(dp_mock_t *m)
 
 /* No reason text here: most candidates fail, and formatting why each one
  * did would cost more than the match. Near misses recompute theirs. */
+static int raw_body_holds(const dp_mock_t *m, const doppel_exchange_t *x)
+{
+    size_t bl = x->body ? x->body_len : 0;
+    return !m->has_raw_body ||
+           (bl == m->raw_body_len &&
+            (bl == 0 || memcmp(x->body, m->raw_body, bl) == 0));
+}
+
 static int conds_hold(const dp_mock_t *m, dp_reqctx_t *rc)
 {
+    if (!raw_body_holds(m, rc->x))
+        return 0;
     for (size_t i = 0; i < m->n_conds; i++) {
         const json_t *doc = m->proto->doc(rc, m->conds[i].where);
         if (!dp_cond_eval(m->conds[i].c, doc, NULL, 0))
@@ -191,6 +201,7 @@ typedef struct reply_mem {
     doppel_reply_t r;
     doppel_kv_t *hdrs;
     char *arena;
+    char svc[72]; /* reply.service */
 } reply_mem_t;
 
 typedef struct hdr_src {
@@ -280,6 +291,37 @@ void dp_engine_reply_free(doppel_reply_t *r)
     free(rm->arena);
     free(rm->hdrs);
     free(rm);
+}
+
+/* ---- record and replay --------------------------------------------------- */
+
+static void set_service(reply_mem_t *rm, const dp_rr_svc_t *svc)
+{
+    if (rm == NULL || svc == NULL)
+        return;
+    int n = snprintf(rm->svc, sizeof(rm->svc), "%s", svc->name);
+    rm->r.service = (doppel_str_t){rm->svc, (size_t)n};
+}
+
+/* A PROXY reply to the service's upstream: target + the path after the
+ * service's prefix (the plugin appends the query). */
+static reply_mem_t *service_proxy(const dp_rr_svc_t *svc, int record,
+                                  const char *path, size_t len)
+{
+    char *url = dp_rr_url(svc, path, len);
+    if (url == NULL)
+        return NULL;
+    reply_mem_t *rm =
+        reply_new(DOPPEL_REPLY_PROXY, 0, NULL, 0, NULL, 0, NULL, url);
+    free(url);
+    if (rm == NULL)
+        return NULL;
+    set_service(rm, svc);
+    rm->r.proxy_timeout_ms = svc->timeout_ms;
+    rm->r.proxy_flags = svc->tls_verify ? 0 : DOPPEL_FETCH_F_INSECURE;
+    if (record)
+        rm->r.flags |= DOPPEL_REPLY_F_RECORD;
+    return rm;
 }
 
 /* Renders the winner's reply. */
@@ -414,6 +456,8 @@ static json_t *cond_miss(const dp_mock_t *m, dp_reqctx_t *rc)
     json_t *it = near_item(m);
     if (it == NULL)
         return NULL;
+    if (!raw_body_holds(m, rc->x))
+        add_failed(it, "body", "$", "the body differs from rawBody");
     for (size_t i = 0; i < m->n_conds; i++) {
         char why[256] = "";
         const json_t *doc = m->proto->doc(rc, m->conds[i].where);
@@ -545,6 +589,33 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
         if (nsx)
             pi = nsx->protos[dp_proto_slot(proto)];
     }
+    /* A request under a service's pathPrefix follows the service's mode
+     * (docs/record-replay.md); outside every service nothing changes. */
+    int rr_mode = DP_MODE_NONE;
+    const dp_rr_svc_t *svc =
+        proto == &dp_proto_http
+            ? dp_rr_find(e, atomic_load(&e->rr), ns, rawpath, tl, &rr_mode)
+            : NULL;
+    if (svc && (rr_mode == DP_MODE_PASSTHROUGH || rr_mode == DP_MODE_LEARN)) {
+        reply_mem_t *fw = service_proxy(svc, rr_mode == DP_MODE_LEARN, tp, tl);
+        dp_index_leave(e, slot);
+        /* journaled with status 0: the upstream has not answered yet */
+        dp_jrec_t *je = fw ? dp_jrec_build(e, x, ns, (doppel_str_t){tp, tl},
+                                           e->cfg.journal_body_max, wall_ms(),
+                                           0, NULL, NULL)
+                           : NULL;
+        if (je) {
+            dp_jrec_set_latency(je, (uint32_t)(mono_us() - t0));
+            dp_ring_push(&e->journal, je);
+        }
+        dp_reqctx_free(&rc);
+        dp_path_free(&path);
+        free(rawpath);
+        if (fw == NULL)
+            return -ENOMEM;
+        *out = &fw->r;
+        return 0;
+    }
     dp_collect_t cc = {.rc = &rc};
     if (pi) {
         nc = candidates(pi, op, oplen, &path, rawpath, cands_stack, &cands,
@@ -612,13 +683,23 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
 
     reply_mem_t *rm = NULL;
     dp_jrec_t *entry = NULL;
+    int win_ring = win != NULL; /* the journal, not the unmatched list */
     doppel_str_t jpath = {tp, tl};
     if (win) {
         atomic_store_explicit(&win->last_use, now, memory_order_relaxed);
         atomic_store_explicit(&win->dirty, 1, memory_order_release);
         rm = render(e, ns, win, &rc, &path, now);
-        entry = dp_jrec_build(x, ns, jpath, e->cfg.journal_body_max, wall_ms(),
-                              rm ? rm->r.status : 500, win->id, NULL);
+        set_service(rm, svc);
+        entry =
+            dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max, wall_ms(),
+                          rm ? rm->r.status : 500, win->id, NULL);
+    } else if (svc && rr_mode == DP_MODE_SPY) {
+        /* no mock: the upstream answers (nothing recorded) */
+        rm = service_proxy(svc, 0, tp, tl);
+        entry = rm ? dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
+                                   wall_ms(), 0, NULL, NULL)
+                   : NULL;
+        win_ring = 1;
     } else {
         json_t *near = json_array();
         for (size_t i = 0; near && i < ncf; i++)
@@ -659,22 +740,31 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
             str_json((doppel_str_t){tp, tl}), "nearMisses", near);
         char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
+        /* MOCK mode: the service's miss status, marked as a miss */
+        int miss = svc ? svc->miss_status : 404;
         if (txt) {
-            hdr_src_t h = {"Content-Type", "application/json"};
-            rm = reply_new(DOPPEL_REPLY_NO_MATCH, 404, &h, 1, txt,
+            hdr_src_t h[2] = {{"Content-Type", "application/json"},
+                              {"X-Doppel-Miss", "true"}};
+            rm = reply_new(DOPPEL_REPLY_NO_MATCH, miss, h, svc ? 2 : 1, txt,
                            strlen(txt), NULL, NULL);
             free(txt);
+            if (rm && svc) {
+                rm->r.flags |= DOPPEL_REPLY_F_MISS;
+                set_service(rm, svc);
+            }
         }
+        if (svc)
+            dp_rr_note_miss(e, ns, svc->name, op ? op : "", tp, tl, now);
         char *near_txt = near ? json_dumps(near, JSON_COMPACT) : NULL;
         json_decref(near);
-        entry = dp_jrec_build(x, ns, jpath, e->cfg.journal_body_max,
-                              wall_ms(), 404, NULL, near_txt);
+        entry = dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
+                              wall_ms(), miss, NULL, near_txt);
     }
     dp_index_leave(e, slot);
 
     if (entry) {
         dp_jrec_set_latency(entry, (uint32_t)(mono_us() - t0));
-        dp_ring_push(win ? &e->journal : &e->unmatched, entry);
+        dp_ring_push(win_ring ? &e->journal : &e->unmatched, entry);
     }
     dp_reqctx_free(&rc);
     dp_path_free(&path);

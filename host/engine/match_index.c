@@ -162,7 +162,7 @@ void dp_index_leave(dp_engine_t *e, unsigned slot)
     atomic_fetch_sub(&e->readers[slot], 1);
 }
 
-static void wait_readers(dp_engine_t *e)
+void dp_engine_wait_readers(dp_engine_t *e)
 {
     for (int flip = 0; flip < 2; flip++) {
         unsigned old = atomic_fetch_add(&e->gp, 1) & 1u;
@@ -187,6 +187,6 @@ dp_index_t *dp_index_from_table(dp_engine_t *e)
 void dp_index_swap(dp_engine_t *e, dp_index_t *ix)
 {
     dp_index_t *old = atomic_exchange(&e->cur, ix);
-    wait_readers(e);
+    dp_engine_wait_readers(e);
     dp_index_free(old);
 }

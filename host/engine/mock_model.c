@@ -76,6 +76,7 @@ static void mock_free(dp_mock_t *m)
     free(m->chain_id);
     free(m->op);
     free(m->route_src);
+    free(m->raw_body);
     dp_route_free(&m->route);
     if (m->re) {
         regfree(m->re);

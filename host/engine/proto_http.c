@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/base64.h"
 #include "engine_internal.h"
 
 static const dp_proto_t *const handlers[] = {&dp_proto_http, NULL};
@@ -200,6 +201,49 @@ static int compile_conds(const json_t *v, dp_cond_target_t where,
     return -EINVAL;
 }
 
+/* "rawBody": {"text": "..."} or {"base64": "..."}: the request body must
+ * be exactly these bytes (what a recording keys a non-JSON body on). */
+static int compile_raw_body(const json_t *v, const char *field, dp_mock_t *m,
+                            dp_err_t *err)
+{
+    char f[256];
+    snprintf(f, sizeof(f), "%s.rawBody", field);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    const json_t *t = json_object_get(v, "text");
+    const json_t *b = json_object_get(v, "base64");
+    if (!json_is_object(v) || json_object_size(v) != 1 ||
+        !(json_is_string(t) || json_is_string(b))) {
+        dp_err_invalid(err, f,
+                       "expected {\"text\": string} or "
+                       "{\"base64\": string}");
+        return -EINVAL;
+    }
+    if (t) {
+        m->raw_body_len = json_string_length(t);
+        m->raw_body = malloc(m->raw_body_len + 1);
+        if (m->raw_body)
+            memcpy(m->raw_body, json_string_value(t), m->raw_body_len + 1);
+    } else {
+        unsigned char *raw = NULL;
+        int rc = dp_b64_decode(json_string_value(b), json_string_length(b),
+                               &raw, &m->raw_body_len);
+        if (rc == -EINVAL) {
+            snprintf(f, sizeof(f), "%s.rawBody.base64", field);
+            dp_err_invalid(err, f, "not valid base64");
+            return rc;
+        }
+        m->raw_body = (char *)raw;
+        if (raw == NULL && m->raw_body_len == 0)
+            m->raw_body = calloc(1, 1);
+    }
+    if (m->raw_body == NULL) {
+        dp_err_set(err, 500, "internal", f, "out of memory");
+        return -ENOMEM;
+    }
+    m->has_raw_body = 1;
+    return 0;
+}
 
 static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,
                         dp_err_t *err)
@@ -224,14 +268,28 @@ static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,
         dp_err_invalid(err, f, "required (or routePattern)");
         return -EINVAL;
     }
+    const json_t *lit = json_object_get(sec, "routeLiteral");
+    if (lit && !json_is_null(lit) && !json_is_boolean(lit)) {
+        snprintf(f, sizeof(f), "%s.routeLiteral", field);
+        dp_err_invalid(err, f, "expected true or false");
+        return -EINVAL;
+    }
+    if (json_is_true(lit) && pat) {
+        snprintf(f, sizeof(f), "%s.routeLiteral", field);
+        dp_err_invalid(err, f, "applies to route, not routePattern");
+        return -EINVAL;
+    }
     if (route) {
         if (!json_is_string(route) ||
             strlen(json_string_value(route)) != json_string_length(route)) {
             dp_err_invalid(err, f, "expected a string starting with '/'");
             return -EINVAL;
         }
-        int rc = dp_route_parse(json_string_value(route), &m->route, why,
-                                sizeof(why));
+        int rc = json_is_true(lit)
+                     ? dp_route_parse_literal(json_string_value(route),
+                                              &m->route, why, sizeof(why))
+                     : dp_route_parse(json_string_value(route), &m->route, why,
+                                      sizeof(why));
         if (rc == -EINVAL) {
             dp_err_invalid(err, f, "%s", why);
             return rc;
@@ -305,6 +363,9 @@ static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,
         }
     }
     int rc;
+    if ((rc = compile_raw_body(json_object_get(sec, "rawBody"), field, m,
+                               err)) < 0)
+        return rc;
     snprintf(f, sizeof(f), "%s.conditions", field);
     if ((rc = compile_conds(json_object_get(sec, "conditions"), DP_COND_BODY,
                             f, 0, m, err)) < 0)

@@ -127,7 +127,8 @@ void dp_path_free(dp_path_t *p)
     p->buf = NULL;
 }
 
-int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen)
+static int route_parse(const char *src, dp_route_t *out, char *why, size_t wlen,
+                       int literal)
 {
     memset(out, 0, sizeof(*out));
     if (src[0] != '/') {
@@ -158,7 +159,11 @@ int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen)
         size_t sl = p.len[i];
         dp_seg_t *sg = &out->segs[i];
         out->n++;
-        if (s[0] == ':') {
+        if (literal) {
+            sg->kind = DP_SEG_STATIC;
+            sg->text = strdup(s);
+            out->n_static++;
+        } else if (s[0] == ':') {
             if (sl < 2) {
                 snprintf(why, wlen, "segment %zu: empty parameter name", i + 1);
                 rc = -EINVAL;
@@ -211,6 +216,17 @@ int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen)
     if (rc)
         dp_route_free(out);
     return rc;
+}
+
+int dp_route_parse(const char *src, dp_route_t *out, char *why, size_t wlen)
+{
+    return route_parse(src, out, why, wlen, 0);
+}
+
+int dp_route_parse_literal(const char *src, dp_route_t *out, char *why,
+                           size_t wlen)
+{
+    return route_parse(src, out, why, wlen, 1);
 }
 
 void dp_route_free(dp_route_t *r)

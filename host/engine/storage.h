@@ -40,6 +40,17 @@ typedef struct dp_mock_usage {
     int64_t last_use; /* unix seconds, 0: never */
 } dp_mock_usage_t;
 
+/* Record-and-replay settings of a namespace (schema v3): kind "service"
+ * (name = the service's name, json = the service) or kind "mode" (name "",
+ * json = {"mode": "LEARN"}). */
+typedef struct dp_config_row {
+    const char *ns;
+    const char *kind;
+    const char *name;
+    const char *json; /* NULL in a put means delete */
+} dp_config_row_t;
+
+typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
 typedef int (*dp_store_load_cb)(void *arg, const dp_store_entry_t *e);
@@ -65,6 +76,10 @@ typedef struct dp_storage_ops {
      * the engine then rewrites the mocks' JSON instead. */
     int (*usage_put)(dp_storage_t *s, const dp_mock_usage_t *u, size_t n);
     int (*usage_load)(dp_storage_t *s, dp_usage_load_cb cb, void *arg);
+    /* Upserts or (json == NULL) deletes settings rows; one transaction.
+     * A namespace reset leaves them alone (they are configuration). */
+    int (*config_put)(dp_storage_t *s, const dp_config_row_t *r, size_t n);
+    int (*config_load)(dp_storage_t *s, dp_config_load_cb cb, void *arg);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

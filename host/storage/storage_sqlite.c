@@ -49,6 +49,14 @@ static const char *const migrations[] = {
     "  id TEXT PRIMARY KEY NOT NULL,"
     "  use_counter INTEGER NOT NULL,"
     "  last_use INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3: record and replay: services and modes per namespace */
+    "CREATE TABLE rr_config ("
+    "  ns TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (ns, kind, name)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -69,6 +77,9 @@ enum {
     ST_USAGE_DEL,
     ST_USAGE_LOAD,
     ST_RESET_USAGE,
+    ST_CONFIG_PUT,
+    ST_CONFIG_DEL,
+    ST_CONFIG_LOAD,
     ST_COUNT
 };
 
@@ -103,6 +114,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_USAGE_LOAD] = "SELECT id, use_counter, last_use FROM usage",
     [ST_RESET_USAGE] = "DELETE FROM usage WHERE id IN "
                        "(SELECT id FROM mocks WHERE ns = ?1)",
+    [ST_CONFIG_PUT] = "INSERT INTO rr_config (ns, kind, name, json, "
+                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                      "ON CONFLICT (ns, kind, name) DO UPDATE SET "
+                      "json = excluded.json, updated_at = excluded.updated_at",
+    [ST_CONFIG_DEL] = "DELETE FROM rr_config WHERE ns = ?1 AND kind = ?2 AND "
+                      "name = ?3",
+    [ST_CONFIG_LOAD] = "SELECT ns, kind, name, json FROM rr_config "
+                       "ORDER BY ns, kind, name",
 };
 
 typedef struct sqlite_storage {
@@ -420,6 +439,63 @@ static int sq_usage_load(dp_storage_t *base, dp_usage_load_cb cb, void *arg)
     return ret;
 }
 
+static int sq_config_put(dp_storage_t *base, const dp_config_row_t *r, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && r == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    int64_t ts = now_ms();
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (r[i].ns == NULL || r[i].kind == NULL || r[i].name == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        int which = r[i].json ? ST_CONFIG_PUT : ST_CONFIG_DEL;
+        sqlite3_stmt *st = s->st[which];
+        bind_text(st, 1, r[i].ns);
+        bind_text(st, 2, r[i].kind);
+        bind_text(st, 3, r[i].name);
+        if (r[i].json) {
+            bind_text(st, 4, r[i].json);
+            sqlite3_bind_int64(st, 5, ts);
+        }
+        err =
+            step_done(s, which, r[i].json ? "store setting" : "delete setting");
+    }
+    return tx_end(s, err);
+}
+
+static int sq_config_load(dp_storage_t *base, dp_config_load_cb cb, void *arg)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    sqlite3_stmt *st = s->st[ST_CONFIG_LOAD];
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        dp_config_row_t row = {
+            .ns = (const char *)sqlite3_column_text(st, 0),
+            .kind = (const char *)sqlite3_column_text(st, 1),
+            .name = (const char *)sqlite3_column_text(st, 2),
+            .json = (const char *)sqlite3_column_text(st, 3),
+        };
+        if (!row.ns || !row.kind || !row.name || !row.json) {
+            ret = -ENOMEM;
+            break;
+        }
+        ret = cb(arg, &row);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        dp_error(LOG_COMP, "load settings: %s", sqlite3_errmsg(s->db));
+        ret = errno_of(rc) ?: -EIO;
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
 static void sq_close(dp_storage_t *base)
 {
     sqlite_storage_t *s = (sqlite_storage_t *)base;
@@ -443,6 +519,8 @@ static const dp_storage_ops_t sqlite_ops = {
     .close = sq_close,
     .usage_put = sq_usage_put,
     .usage_load = sq_usage_load,
+    .config_put = sq_config_put,
+    .config_load = sq_config_load,
 };
 
 /* Reads a one-integer pragma. */

@@ -398,10 +398,18 @@ static int ks_usage_load(dp_storage_t *s, dp_usage_load_cb cb, void *arg)
 {
     return ks_of(s)->inner->ops->usage_load(ks_of(s)->inner, cb, arg);
 }
+static int ks_config_put(dp_storage_t *s, const dp_config_row_t *r, size_t n)
+{
+    return ks_of(s)->inner->ops->config_put(ks_of(s)->inner, r, n);
+}
+static int ks_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
+{
+    return ks_of(s)->inner->ops->config_load(ks_of(s)->inner, cb, arg);
+}
 static const dp_storage_ops_t ks_ops = {
     "keep",       ks_mocks_put,  ks_mocks_delete, ks_mocks_load,
     ks_store_put, ks_store_load, ks_reset_ns,     ks_close,
-    ks_usage_put, ks_usage_load};
+    ks_usage_put, ks_usage_load, ks_config_put,   ks_config_load};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {

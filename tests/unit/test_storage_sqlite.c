@@ -433,6 +433,105 @@ static void test_schema_and_pragmas(void **state)
     assert_non_null(strstr(err, "schema version 999 is newer"));
 }
 
+static int load_config_row(void *arg, const dp_config_row_t *r)
+{
+    rows_add(arg, "%s|%s|%s|%s", r->ns, r->kind, r->name, r->json);
+    return 0;
+}
+
+/* Record-and-replay settings (schema v3): upsert, delete, one transaction
+ * per call, kept across a reopen. */
+static void test_config_rows(void **state)
+{
+    fixture_t *f = *state;
+    dp_config_row_t put[] = {
+        {"a", "service", "users", "{\"target\":\"http://u\"}"},
+        {"a", "mode", "", "{\"mode\":\"LEARN\"}"},
+        {"b", "service", "users", "{\"target\":\"http://b\"}"},
+    };
+    assert_int_equal(f->st->ops->config_put(f->st, put, 3), 0);
+    dp_config_row_t upd[] = {
+        {"a", "mode", "", "{\"mode\":\"MOCK\"}"},
+        {"b", "service", "users", NULL},
+    };
+    assert_int_equal(f->st->ops->config_put(f->st, upd, 2), 0);
+    /* a row without a namespace fails the whole call */
+    dp_config_row_t bad[] = {
+        {"c", "mode", "", "{\"mode\":\"SPY\"}"},
+        {NULL, "mode", "", "{}"},
+    };
+    assert_int_equal(f->st->ops->config_put(f->st, bad, 2), -EINVAL);
+    f->st->ops->close(f->st);
+    char err[256];
+    assert_int_equal(dp_storage_sqlite_open(f->path, &f->st, err, sizeof(err)),
+                     0);
+    rows_t r = {0};
+    assert_int_equal(f->st->ops->config_load(f->st, load_config_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_true(has_row(&r, "a|mode||{\"mode\":\"MOCK\"}"));
+    assert_true(has_row(&r, "a|service|users|{\"target\":\"http://u\"}"));
+    rows_free(&r);
+    /* a namespace reset leaves settings alone */
+    assert_int_equal(f->st->ops->reset_ns(f->st, "a"), 0);
+    assert_int_equal(f->st->ops->config_load(f->st, load_config_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    rows_free(&r);
+}
+
+static int load_mock_row(void *arg, const dp_stored_mock_t *m)
+{
+    rows_add(arg, "%s|%s|%s", m->id, m->ns, m->json);
+    return 0;
+}
+
+/* A database written by a build of schema v2 opens, keeps its rows and is
+ * migrated to the current version. */
+static void test_migrates_v2(void **state)
+{
+    fixture_t *f = *state;
+    char path[160];
+    snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *v2 =
+        "PRAGMA journal_mode = WAL;"
+        "CREATE TABLE mocks (id TEXT PRIMARY KEY NOT NULL, ns TEXT NOT NULL,"
+        " json TEXT NOT NULL, updated_at INTEGER NOT NULL);"
+        "CREATE INDEX mocks_ns ON mocks(ns);"
+        "CREATE TABLE stores (ns TEXT NOT NULL, scope TEXT NOT NULL,"
+        " key TEXT NOT NULL, json TEXT NOT NULL, updated_at INTEGER NOT NULL,"
+        " PRIMARY KEY (ns, scope, key)) WITHOUT ROWID;"
+        "CREATE TABLE usage (id TEXT PRIMARY KEY NOT NULL,"
+        " use_counter INTEGER NOT NULL, last_use INTEGER NOT NULL)"
+        " WITHOUT ROWID;"
+        "INSERT INTO mocks VALUES ('m1', 'sandbox', '{\"id\":\"m1\"}', 1);"
+        "PRAGMA user_version = 2;";
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char err[256] = "";
+    dp_storage_t *st = NULL;
+    assert_int_equal(dp_storage_sqlite_open(path, &st, err, sizeof(err)), 0);
+    rows_t r = {0};
+    assert_int_equal(st->ops->mocks_load(st, load_mock_row, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.line[0], "m1|sandbox|{\"id\":\"m1\"}");
+    rows_free(&r);
+    assert_int_equal(st->ops->config_load(st, load_config_row, &r), 0);
+    assert_int_equal(r.n, 0);
+    dp_config_row_t row = {"sandbox", "mode", "", "{\"mode\":\"MOCK\"}"};
+    assert_int_equal(st->ops->config_put(st, &row, 1), 0);
+    st->ops->close(st);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 3);
+    assert_int_equal(dp_storage_sqlite_schema_version(), 3);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
 static void test_not_a_database(void **state)
 {
     fixture_t *f = *state;
@@ -520,6 +619,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_and_pragmas, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_batch, setup, teardown),
     };
