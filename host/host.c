@@ -222,6 +222,10 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     dp_engine_cfg_t ecfg;
     dp_engine_cfg_default(&ecfg);
     ecfg.journal_size = ecfg.unmatched_size = h->settings.journal_size;
+    ecfg.default_mode = dp_mode_parse(h->settings.default_mode);
+    ecfg.redact_headers = h->settings.redact_headers;
+    ecfg.record_body_max = h->settings.record_body_max;
+    ecfg.record_sequence_max = h->settings.record_sequence_max;
     dp_err_t eerr = {0};
     rc = dp_engine_open(&ecfg, st, &h->engine, &eerr);
     if (rc < 0) {

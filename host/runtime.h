@@ -43,6 +43,10 @@ typedef struct dp_settings {
     int auth;         /* tokens required on /api/v1 */
     int metrics_auth; /* /metrics needs a token */
     int allow_private_upstreams; /* outbound guard lifted */
+    char default_mode[16];       /* record/replay: "SPY" */
+    char redact_headers[1024];   /* extra credential headers */
+    size_t record_body_max;
+    size_t record_sequence_max;
 } dp_settings_t;
 
 /* Reads [server] of c into s (defaults for what is absent). Unknown keys and

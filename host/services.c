@@ -206,6 +206,20 @@ static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
     return rc;
 }
 
+/* ABI 1.1: the engine checks the reply and serialises recordings itself;
+ * err is not passed on (its message may name request details). */
+static int svc_engine_record(doppel_ctx_t *ctx, const doppel_exchange_t *x,
+                             const doppel_reply_t *reply,
+                             const doppel_fetch_result_t *res)
+{
+    if (ctx == NULL || x == NULL || reply == NULL || res == NULL ||
+        res->size < offsetof(doppel_fetch_result_t, error))
+        return -EINVAL;
+    dp_err_t err = {0};
+    return dp_engine_record(dp_worker_host(ctx->worker)->engine, x, reply, res,
+                            &err);
+}
+
 static void svc_engine_reply_free(doppel_ctx_t *ctx, doppel_reply_t *reply)
 {
     (void)ctx;
@@ -306,6 +320,10 @@ static int svc_http_fetch(doppel_ctx_t *ctx, const doppel_fetch_t *req,
         .body = req->body,
         .body_len = req->body_len,
         .timeout_ms = (long)req->timeout_ms,
+        /* ABI 1.1: flags exist only in a request struct that covers them */
+        .insecure =
+            req->size >= offsetof(doppel_fetch_t, flags) + sizeof(uint32_t) &&
+            (req->flags & DOPPEL_FETCH_F_INSECURE) != 0,
     };
     for (size_t i = 0; i < req->n_headers; i++) {
         hs[i].name = arena_str(&p, req->headers[i].name);
@@ -348,4 +366,5 @@ const doppel_services_t dp_services = {
     .metric_add = svc_metric_add,
     .stop_done = svc_stop_done,
     .http_fetch = svc_http_fetch,
+    .engine_record = svc_engine_record,
 };

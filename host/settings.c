@@ -38,6 +38,10 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
     s->auth = cs.auth;
     s->metrics_auth = cs.metrics_auth;
     s->allow_private_upstreams = cs.allow_private_upstreams;
+    memcpy(s->default_mode, cs.default_mode, sizeof(s->default_mode));
+    memcpy(s->redact_headers, cs.redact_headers, sizeof(s->redact_headers));
+    s->record_body_max = cs.record_body_max;
+    s->record_sequence_max = cs.record_sequence_max;
     return 0;
 }
 

@@ -104,6 +104,10 @@ typedef struct dp_conf_server {
     int auth;         /* 1: tokens required on /api/v1 (default) */
     int metrics_auth; /* 1: /metrics needs a token (default 0) */
     int allow_private_upstreams; /* 1: outbound guard lifted (default 0) */
+    char default_mode[16];       /* record/replay default, "SPY" */
+    char redact_headers[1024];   /* extra credential headers, "" none */
+    size_t record_body_max;      /* 1 MiB */
+    size_t record_sequence_max;  /* 100 */
 } dp_conf_server_t;
 
 /* Validates like dp_conf_server_validate, then fills out. c may be NULL

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "loader.h"
@@ -47,6 +48,17 @@ static const doppel_option_t server_schema[] = {
     {"allow_private_upstreams", DOPPEL_OPT_BOOL, 0, "off",
      "let proxies reach loopback, private and link-local addresses "
      "(also ALLOW_PROXY_TO_PRIVATE_IPS=true)", 0, -1, {0}},
+    {"default_mode", DOPPEL_OPT_STRING, 0, "SPY",
+     "record/replay mode of namespaces that set none: PASSTHROUGH, LEARN, "
+     "MOCK or SPY", 1, 0, {0}},
+    {"redact_headers", DOPPEL_OPT_STRING, 0, "-",
+     "extra credential headers, comma-separated, redacted like "
+     "Authorization in recordings and the journal (\"-\": none)", 1, 0, {0}},
+    {"record_body_max", DOPPEL_OPT_SIZE, 0, "1m",
+     "bytes of a recorded body kept; longer bodies are stored truncated",
+     1 * KIB, 1 * GIB, {0}},
+    {"record_sequence_max", DOPPEL_OPT_INT, 0, "100",
+     "answers a recorded oneOf sequence keeps", 1, 100000, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 /* clang-format on */
@@ -143,6 +155,27 @@ static int check_value(const doppel_option_t *o, const char *value,
         snprintf(expects, len, "a non-empty string");
         return -EINVAL;
     }
+    if (strcmp(o->name, "default_mode") == 0) {
+        static const char *const modes[] = {"PASSTHROUGH", "LEARN", "MOCK",
+                                            "SPY", NULL};
+        snprintf(expects, len, "PASSTHROUGH, LEARN, MOCK or SPY");
+        for (size_t i = 0; modes[i]; i++)
+            if (strcasecmp(value, modes[i]) == 0)
+                return 0;
+        return -EINVAL;
+    }
+    if (strcmp(o->name, "redact_headers") == 0) {
+        snprintf(expects, len, "header names separated by commas, or -");
+        if (strcmp(value, "-") == 0)
+            return 0;
+        for (const char *p = value; *p; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch != ',' && ch != ' ' &&
+                (ch <= 0x20 || ch >= 0x7f || strchr("()<>@;:\\\"/[]?={}", ch)))
+                return -EINVAL;
+        }
+        return strlen(value) < 1024 ? 0 : -EINVAL;
+    }
     dp_option_expects(o, expects, len);
     return dp_option_parse(o, value, num);
 }
@@ -162,7 +195,7 @@ int dp_conf_server_validate(const dp_conf_t *c, char *err, size_t errlen)
         int64_t num;
 
         if (o == NULL) {
-            char known[256];
+            char known[512];
             size_t j = 0;
             for (const doppel_option_t *x = server_schema; x->name; x++)
                 j += (size_t)snprintf(known + j, sizeof(known) - j, "%s%s",
@@ -205,6 +238,15 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
                 return -EINVAL;
             continue;
         }
+        if (strcmp(o->name, "default_mode") == 0) {
+            snprintf(out->default_mode, sizeof(out->default_mode), "%s", v);
+            continue;
+        }
+        if (strcmp(o->name, "redact_headers") == 0) {
+            snprintf(out->redact_headers, sizeof(out->redact_headers), "%s",
+                     strcmp(v, "-") == 0 ? "" : v);
+            continue;
+        }
         if (strcmp(o->name, "data") == 0) {
             if (strlen(v) >= sizeof(out->data)) {
                 set_err(err, errlen,
@@ -241,6 +283,10 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->metrics_auth = (int)num;
         else if (strcmp(o->name, "allow_private_upstreams") == 0)
             out->allow_private_upstreams = (int)num;
+        else if (strcmp(o->name, "record_body_max") == 0)
+            out->record_body_max = (size_t)num;
+        else if (strcmp(o->name, "record_sequence_max") == 0)
+            out->record_sequence_max = (size_t)num;
     }
     return 0;
 }

@@ -85,6 +85,9 @@ typedef struct dp_outbound_req {
     size_t body_len;
     long timeout_ms; /* whole exchange; 0 -> cfg.total_timeout_ms */
     int decompress;  /* 1: advertise and decode gzip/deflate/br/zstd */
+    int insecure;    /* 1: skip TLS verification for this request only (a
+                        service with tlsVerify false); cfg.verify_tls off
+                        skips it for every request */
 } dp_outbound_req_t;
 
 /* What a finished request reports. Everything here is owned by the client

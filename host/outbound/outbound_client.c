@@ -777,8 +777,11 @@ static int configure_easy(dp_outbound_t *o, ob_req_t *r,
     SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, o->cfg.connect_timeout_ms);
     SETOPT(e, CURLOPT_TIMEOUT_MS, timeout);
     SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->cfg.max_response_bytes);
-    SETOPT(e, CURLOPT_SSL_VERIFYPEER, o->cfg.verify_tls ? 1L : 0L);
-    SETOPT(e, CURLOPT_SSL_VERIFYHOST, o->cfg.verify_tls ? 2L : 0L);
+    /* curl keys reused connections on these options too, so an insecure
+     * request never rides on (or leaves behind) a verified connection */
+    int verify = o->cfg.verify_tls && !req->insecure;
+    SETOPT(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+    SETOPT(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
     SETOPT(e, CURLOPT_USERAGENT, o->user_agent);
     SETOPT(e, CURLOPT_HTTPHEADER, r->hdrs);
     if (req->decompress)

@@ -317,6 +317,10 @@ static void test_server_ok(void **st)
                             "drain_timeout = 0\njournal_size = 5\n"),
                      0);
     assert_int_equal(server("[server]\nlisten = [::1]:8080\n"), 0);
+    assert_int_equal(server("[server]\ndefault_mode = mock\n"
+                            "redact_headers = \"X-Token, X-Secret\"\n"
+                            "record_body_max = 64k\nrecord_sequence_max = 5\n"),
+                     0);
     assert_int_equal(server("[server]\nlisten = localhost:65535\n"), 0);
 }
 
@@ -333,7 +337,18 @@ static void test_server_refusals(void **st)
                "s.conf:2: [server]: unknown option 'colour' (known: listen, "
                "workers, data, max_header_bytes, max_body_bytes, "
                "idle_timeout, header_timeout, body_timeout, drain_timeout, "
-               "journal_size, auth, metrics_auth, allow_private_upstreams)");
+               "journal_size, auth, metrics_auth, allow_private_upstreams, "
+               "default_mode, redact_headers, record_body_max, "
+               "record_sequence_max)");
+    server_bad("[server]\ndefault_mode = record\n",
+               "s.conf:2: [server]: option 'default_mode' expects "
+               "PASSTHROUGH, LEARN, MOCK or SPY, found 'record'");
+    server_bad("[server]\nredact_headers = \"X-A, X:B\"\n",
+               "s.conf:2: [server]: option 'redact_headers' expects header "
+               "names separated by commas, or -, found 'X-A, X:B'");
+    server_bad("[server]\nrecord_sequence_max = 0\n",
+               "s.conf:2: [server]: option 'record_sequence_max' expects an "
+               "integer in [1, 100000], found '0'");
     server_bad("[server]\nworkers = lots\n",
                "s.conf:2: [server]: option 'workers' expects an integer in "
                "[0, 1024], found 'lots'");
@@ -376,6 +391,10 @@ static void test_server_read(void **st)
     assert_int_equal(s.port, 5770);
     assert_int_equal(s.workers, 0);
     assert_string_equal(s.data, "./doppel-data");
+    assert_string_equal(s.default_mode, "SPY");
+    assert_string_equal(s.redact_headers, "");
+    assert_int_equal(s.record_body_max, 1024 * 1024);
+    assert_int_equal(s.record_sequence_max, 100);
     assert_int_equal(s.max_header_bytes, 16384);
     assert_int_equal(s.max_body_bytes, 8 * 1024 * 1024);
     assert_int_equal(s.idle_timeout_ms, 60000);
