@@ -419,6 +419,121 @@ static void reset_ns(admin_call_t *c)
     c->trim = 1;
 }
 
+/* ---- Record and replay: services, modes, coverage ----------------------
+ * docs/record-replay.md. Mode names are case-insensitive on input and
+ * upper-case on output. Every write is audited by dispatch(). */
+
+/* The body's "mode": a string, or null when allow_null. Answers 400 itself
+ * on anything else, or on a key other than mode and namespace. */
+static int body_mode(admin_call_t *c, int allow_null, const char **mode)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->body, k, v)
+    {
+        if (strcmp(k, "mode") != 0 && strcmp(k, "namespace") != 0) {
+            admin_reply_error(c, 400, "validation", k,
+                              "%s: unknown field (expected mode)", k);
+            return -EINVAL;
+        }
+    }
+    v = json_object_get(c->body, "mode");
+    *mode = json_string_value(v);
+    if ((*mode != NULL && dp_mode_parse(*mode) != 0) ||
+        (allow_null && json_is_null(v)))
+        return 0;
+    admin_reply_error(c, 400, "validation", "mode",
+                      "mode: expected PASSTHROUGH, LEARN, MOCK or SPY%s",
+                      allow_null ? " (or null: the namespace's)" : "");
+    return -EINVAL;
+}
+
+static void services_list(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_service_list(c->engine, ns_or_default(c), &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void services_create(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_service_create(c->engine, ns_or_default(c), c->body,
+                                      &out, &err);
+    reply_engine(c, rc, 201, out, &err);
+}
+
+static void service_get(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_service_get(c->engine, ns_or_default(c), c->seg[1], &out,
+                                   &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void service_delete(admin_call_t *c)
+{
+    dp_err_t err = {0};
+    int rc =
+        dp_engine_service_delete(c->engine, ns_or_default(c), c->seg[1], &err);
+    if (rc < 0)
+        admin_reply_dp_err(c, rc, &err);
+    else
+        admin_reply_empty(c, 204);
+}
+
+static void service_set_mode(admin_call_t *c)
+{
+    const char *mode = NULL;
+    if (body_mode(c, 1, &mode) < 0)
+        return;
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_service_set_mode(c->engine, ns_or_default(c), c->seg[1],
+                                        mode, &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void mode_get(admin_call_t *c)
+{
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mode_get(c->engine, ns_or_default(c), &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void mode_set(admin_call_t *c)
+{
+    const char *mode = NULL;
+    if (body_mode(c, 0, &mode) < 0)
+        return;
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mode_set(c->engine, ns_or_default(c), mode, &out, &err);
+    reply_engine(c, rc, 200, out, &err);
+}
+
+static void coverage_get(admin_call_t *c)
+{
+    int bad = 0;
+    char *svc = admin_query(c, "service", &bad);
+    if (bad) {
+        admin_reply_error(c, 400, "validation", "service",
+                          "service: bad escape");
+        free(svc);
+        return;
+    }
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_coverage(c->engine, ns_or_default(c),
+                                svc && svc[0] ? svc : NULL, &out, &err);
+    free(svc);
+    reply_engine(c, rc, 200, out, &err);
+}
+
 /* ---- Route table --------------------------------------------------------
  * Literal segments before "*" so that /mocks/batch is not read as the mock
  * "batch". Routes with the same path are grouped for 405's Allow header. */
@@ -428,46 +543,152 @@ static void reset_ns(admin_call_t *c)
 static const admin_route_t routes[] = {
     {"mocks", "GET", {"mocks.list", R}, NS_FILTER, BODY_NONE, mocks_list},
     {"mocks", "POST", {"mocks.create", W}, NS_BODY, BODY_OBJECT, mocks_create},
-    {"mocks/batch", "POST", {"mocks.batch_create", W}, NS_BODY, BODY_BATCH,
+    {"mocks/batch",
+     "POST",
+     {"mocks.batch_create", W},
+     NS_BODY,
+     BODY_BATCH,
      mocks_batch_create},
-    {"mocks/batch", "DELETE", {"mocks.batch_close", W}, NS_NONE, BODY_OBJECT,
+    {"mocks/batch",
+     "DELETE",
+     {"mocks.batch_close", W},
+     NS_NONE,
+     BODY_OBJECT,
      mocks_batch_close},
     {"mocks/*", "GET", {"mocks.get", R}, NS_NONE, BODY_NONE, mock_get},
     {"mocks/*", "PATCH", {"mocks.patch", W}, NS_NONE, BODY_OBJECT, mock_patch},
     {"mocks/*", "DELETE", {"mocks.close", W}, NS_NONE, BODY_NONE, mock_close},
-    {"mocks/*/restore", "POST", {"mocks.restore", W}, NS_NONE, BODY_NONE,
+    {"mocks/*/restore",
+     "POST",
+     {"mocks.restore", W},
+     NS_NONE,
+     BODY_NONE,
      mock_restore},
-    {"mocks/*/purge", "DELETE", {"mocks.purge", W}, NS_NONE, BODY_NONE,
+    {"mocks/*/purge",
+     "DELETE",
+     {"mocks.purge", W},
+     NS_NONE,
+     BODY_NONE,
      mock_purge},
-    {"stores/global", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+    {"stores/global",
+     "GET",
+     {"stores.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
      store_get},
-    {"stores/global", "DELETE", {"stores.delete", W}, NS_DEFAULT, BODY_NONE,
+    {"stores/global",
+     "DELETE",
+     {"stores.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
      store_delete},
-    {"stores/global/*", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+    {"stores/global/*",
+     "GET",
+     {"stores.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
      store_get},
-    {"stores/global/*", "PUT", {"stores.put", W}, NS_DEFAULT, BODY_VALUE,
+    {"stores/global/*",
+     "PUT",
+     {"stores.put", W},
+     NS_DEFAULT,
+     BODY_VALUE,
      store_put},
-    {"stores/global/*", "DELETE", {"stores.delete", W}, NS_DEFAULT, BODY_NONE,
+    {"stores/global/*",
+     "DELETE",
+     {"stores.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
      store_delete},
-    {"stores/chain/*", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+    {"stores/chain/*",
+     "GET",
+     {"stores.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
      store_get},
-    {"stores/chain/*", "DELETE", {"stores.delete", W}, NS_DEFAULT, BODY_NONE,
+    {"stores/chain/*",
+     "DELETE",
+     {"stores.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
      store_delete},
-    {"stores/chain/*/*", "GET", {"stores.get", R}, NS_DEFAULT, BODY_NONE,
+    {"stores/chain/*/*",
+     "GET",
+     {"stores.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
      store_get},
-    {"stores/chain/*/*", "PUT", {"stores.put", W}, NS_DEFAULT, BODY_VALUE,
+    {"stores/chain/*/*",
+     "PUT",
+     {"stores.put", W},
+     NS_DEFAULT,
+     BODY_VALUE,
      store_put},
-    {"stores/chain/*/*", "DELETE", {"stores.delete", W}, NS_DEFAULT,
-     BODY_NONE, store_delete},
-    {"requests", "GET", {"journal.list", R}, NS_FILTER, BODY_NONE,
-     journal_get},
-    {"requests", "DELETE", {"journal.clear", W}, NS_FILTER, BODY_NONE,
+    {"stores/chain/*/*",
+     "DELETE",
+     {"stores.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
+     store_delete},
+    {"requests", "GET", {"journal.list", R}, NS_FILTER, BODY_NONE, journal_get},
+    {"requests",
+     "DELETE",
+     {"journal.clear", W},
+     NS_FILTER,
+     BODY_NONE,
      journal_clear},
-    {"unmatched", "GET", {"unmatched.list", R}, NS_FILTER, BODY_NONE,
+    {"unmatched",
+     "GET",
+     {"unmatched.list", R},
+     NS_FILTER,
+     BODY_NONE,
      unmatched_get},
-    {"unmatched", "DELETE", {"unmatched.clear", W}, NS_FILTER, BODY_NONE,
+    {"unmatched",
+     "DELETE",
+     {"unmatched.clear", W},
+     NS_FILTER,
+     BODY_NONE,
      unmatched_clear},
     {"reset", "POST", {"reset", W}, NS_REQUIRED, BODY_OPTIONAL, reset_ns},
+    /* record and replay (docs/record-replay.md) */
+    {"services",
+     "GET",
+     {"services.list", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     services_list},
+    {"services",
+     "POST",
+     {"services.create", W},
+     NS_BODY,
+     BODY_OBJECT,
+     services_create},
+    {"services/*",
+     "GET",
+     {"services.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     service_get},
+    {"services/*",
+     "DELETE",
+     {"services.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
+     service_delete},
+    {"services/*/mode",
+     "PUT",
+     {"services.set_mode", W},
+     NS_BODY,
+     BODY_OBJECT,
+     service_set_mode},
+    {"mode", "GET", {"mode.get", R}, NS_DEFAULT, BODY_NONE, mode_get},
+    {"mode", "PUT", {"mode.set", W}, NS_BODY, BODY_OBJECT, mode_set},
+    {"coverage",
+     "GET",
+     {"coverage.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     coverage_get},
 };
 #undef W
 #undef R

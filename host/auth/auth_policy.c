@@ -38,6 +38,15 @@ static const op_rule_t rules[] = {
     {"journal.clear", DP_ROLE_EDITOR, 0},
     {"unmatched.clear", DP_ROLE_EDITOR, 0},
     {"reset", DP_ROLE_EDITOR, 0},
+    /* record and replay (docs/record-replay.md) */
+    {"services.list", DP_ROLE_VIEWER, 1},
+    {"services.get", DP_ROLE_VIEWER, 1},
+    {"mode.get", DP_ROLE_VIEWER, 1},
+    {"coverage.get", DP_ROLE_VIEWER, 1},
+    {"services.create", DP_ROLE_EDITOR, 1},
+    {"services.delete", DP_ROLE_EDITOR, 1},
+    {"services.set_mode", DP_ROLE_EDITOR, 1},
+    {"mode.set", DP_ROLE_EDITOR, 1},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},
