@@ -11,7 +11,10 @@
  * the reply's status, headers and body are sent with svc->http_respond,
  * after reply->delay_ms on a libuv timer when the mock asks for a delay. A
  * proxy reply forwards the request through svc->http_fetch (the host's
- * outbound client and address guard) and passes the answer back.
+ * outbound client and address guard) and passes the answer back; for a
+ * service in LEARN mode the answer is also recorded (svc->engine_record).
+ * A MOCK-mode miss is an ordinary no-match reply whose status and headers
+ * (X-Doppel-Miss) the engine chose.
  *
  * Threading: one instance per worker; everything runs on that worker's loop
  * thread, so the instance needs no locks.
@@ -180,12 +183,26 @@ static int schedule(http_state_t *st, doppel_http_exchange_t *ex,
 static const char shutting_down[] =
     "{\"error\":\"shutting down\",\"code\":\"unavailable\"}";
 
-/* ---- Proxied replies (mocks with proxy: {target}) ------------------------ */
+/* ---- Proxied replies ------------------------------------------------------
+ * Two kinds of PROXY reply: a mock with proxy: {target} (the request's path
+ * is appended to the target), and a record-and-replay service (ABI 1.1:
+ * reply->service set; proxy_target is already the full URL for the path,
+ * with the service's timeout and TLS flags). A LEARN reply carries
+ * DOPPEL_REPLY_F_RECORD: the upstream's answer goes to svc->engine_record
+ * before it is sent back, and the client gets its answer even when the
+ * recording fails. */
 
 typedef struct proxied {
     http_state_t *st;
     doppel_http_exchange_t *ex;
     char mock_id[72];
+    char service[72];
+    /* recording only: the exchange as matched (its strings point into the
+     * request, which lives until we respond, and into params_mem), and the
+     * engine's reply; both owned here */
+    doppel_exchange_t x;
+    void *params_mem;
+    doppel_reply_t *reply;
 } proxied_t;
 
 /* Headers that describe one hop, not the message: never forwarded either
@@ -221,19 +238,66 @@ static size_t json_escape(char *out, size_t cap, const char *s, size_t len)
     return o;
 }
 
+/* A short, stable name for why a forward failed (the "reason" field). */
+static const char *fail_reason(int rc)
+{
+    switch (rc) {
+    case -EACCES:
+        return "guard";
+    case -ETIMEDOUT:
+        return "timeout";
+    case -ECONNREFUSED:
+        return "refused";
+    case -EHOSTUNREACH:
+        return "unreachable";
+    case -EPROTO:
+        return "protocol";
+    case -EFBIG:
+        return "too_large";
+    case -ECONNRESET:
+        return "reset";
+    case -ECANCELED:
+        return "stopping";
+    default:
+        return "error";
+    }
+}
+
+static void proxied_free(http_state_t *st, proxied_t *pr)
+{
+    if (pr->reply)
+        st->svc->engine_reply_free(st->ctx, pr->reply);
+    free(pr->params_mem);
+    free(pr);
+}
+
 static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
 {
     proxied_t *pr = data;
     http_state_t *st = pr->st;
     if (rc < 0) {
-        char why[256], body[400];
+        char why[256], svcs[96], body[560];
         json_escape(why, sizeof(why), res->error.ptr ? res->error.ptr : "",
                     res->error.len);
+        svcs[0] = '\0';
+        if (pr->service[0])
+            snprintf(svcs, sizeof(svcs), ",\"service\":\"%s\"", pr->service);
         snprintf(body, sizeof(body),
-                 "{\"error\":\"upstream: %s\",\"code\":\"unavailable\"}",
-                 why[0] ? why : strerror(-rc));
+                 "{\"error\":\"upstream: %s\",\"code\":\"unavailable\","
+                 "\"reason\":\"%s\"%s}",
+                 why[0] ? why : strerror(-rc), fail_reason(rc), svcs);
         respond_json(st, pr->ex, rc == -ETIMEDOUT ? 504 : 502, body, "");
     } else {
+        if (pr->reply && DOPPEL_HAS_SERVICE(st->svc, engine_record)) {
+            /* before responding: the request's memory lives until then */
+            int rrc = st->svc->engine_record(st->ctx, &pr->x, pr->reply, res);
+            if (rrc < 0)
+                st->svc->log(st->ctx, DOPPEL_LOG_WARN,
+                             "service %s: request %.*s not recorded: %s",
+                             pr->service, (int)pr->x.request_id.len,
+                             pr->x.request_id.ptr ? pr->x.request_id.ptr : "",
+                             strerror(-rrc));
+        }
         size_t n = 0;
         doppel_kv_t stack[48];
         doppel_kv_t *h = res->n_headers + 1 <= 48
@@ -247,27 +311,47 @@ static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
         for (size_t i = 0; i < res->n_headers && n < cap; i++)
             if (!hop_by_hop(res->headers[i].name))
                 h[n++] = res->headers[i];
-        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Mock-Id"),
-                               {pr->mock_id, strlen(pr->mock_id)}};
+        if (pr->service[0])
+            h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Service"),
+                                   {pr->service, strlen(pr->service)}};
+        else
+            h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Mock-Id"),
+                                   {pr->mock_id, strlen(pr->mock_id)}};
         st->svc->http_respond(pr->ex, res->status, h, n, res->body,
                               res->body_len);
         if (h != stack)
             free(h);
     }
-    free(pr);
+    proxied_free(st, pr);
     one_closed(st);
 }
 
-/* Forwards the request to the mock's proxy target: target + the request's
- * path (after /stubs/<ns> when addressed that way) + its query. Returns 0
- * when the exchange is now the fetch's to finish. */
+/* The reply is a record-and-replay service's (ABI 1.1 fields present). */
+static int service_reply(const doppel_reply_t *r)
+{
+    return r->size >=
+               offsetof(doppel_reply_t, proxy_flags) + sizeof(uint32_t) &&
+           r->service.ptr != NULL && r->service.len > 0;
+}
+
+/* Forwards the request: to the mock's proxy target + the request's path
+ * (after /stubs/<ns> when addressed that way) + its query, or to a
+ * service's URL + the query. Takes r (and, when recording, x's params_mem)
+ * in every case. Returns 0 when the exchange is now the fetch's to
+ * finish. */
 static int forward(http_state_t *st, doppel_http_exchange_t *ex,
                    const doppel_http_request_t *req, doppel_str_t path,
-                   const doppel_reply_t *r)
+                   doppel_reply_t *r, const doppel_exchange_t *x,
+                   void **params_mem)
 {
     const doppel_services_t *svc = st->svc;
-    if (!DOPPEL_HAS_SERVICE(svc, http_fetch) || st->stopping)
+    if (!DOPPEL_HAS_SERVICE(svc, http_fetch) || st->stopping) {
+        svc->engine_reply_free(st->ctx, r);
         return -ENOTSUP;
+    }
+    int is_svc = service_reply(r);
+    if (is_svc)
+        path = (doppel_str_t){"", 0};
     doppel_str_t base = r->proxy_target;
     if (base.len && base.ptr[base.len - 1] == '/' && path.len &&
         path.ptr[0] == '/')
@@ -280,6 +364,7 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
         free(url);
         free(h);
         free(pr);
+        svc->engine_reply_free(st->ctx, r);
         return -ENOMEM;
     }
     int ul = snprintf(url, ulen, "%.*s%.*s%s%.*s", (int)base.len, base.ptr,
@@ -297,17 +382,31 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
         .n_headers = n,
         .body = req->body,
         .body_len = req->body_len,
+        .timeout_ms = is_svc ? r->proxy_timeout_ms : 0,
+        .flags = is_svc ? r->proxy_flags : 0,
     };
     pr->st = st;
     pr->ex = ex;
     snprintf(pr->mock_id, sizeof(pr->mock_id), "%.*s", (int)r->mock_id.len,
              r->mock_id.ptr ? r->mock_id.ptr : "");
+    if (is_svc)
+        snprintf(pr->service, sizeof(pr->service), "%.*s", (int)r->service.len,
+                 r->service.ptr);
     int rc = svc->http_fetch(st->ctx, &f, proxied_done, pr);
     free(url);
     free(h);
     if (rc < 0) {
         free(pr);
+        svc->engine_reply_free(st->ctx, r);
         return rc;
+    }
+    if (is_svc && (r->flags & DOPPEL_REPLY_F_RECORD)) {
+        pr->x = *x;
+        pr->params_mem = *params_mem;
+        *params_mem = NULL;
+        pr->reply = r;
+    } else {
+        svc->engine_reply_free(st->ctx, r);
     }
     st->n_open++;
     return 0;
@@ -427,24 +526,27 @@ static int serve(http_state_t *st, doppel_http_exchange_t *ex,
 
     doppel_reply_t *r = NULL;
     int rc = svc->engine_match(st->ctx, &x, &r);
+    if (rc == 0 && r != NULL && r->kind == DOPPEL_REPLY_PROXY) {
+        /* a recording keeps the exchange (and its params) until the
+         * upstream answered */
+        int frc = forward(st, ex, req, target, r, &x, &mem);
+        free(mem);
+        if (frc == -EINVAL)
+            respond_json(st, ex, 502,
+                         "{\"code\":\"unavailable\",\"reason\":\"url\","
+                         "\"error\":\"the proxy target is not a valid "
+                         "http(s) URL\"}",
+                         "");
+        else if (frc < 0)
+            respond_json(st, ex, 503, shutting_down, "");
+        return 0;
+    }
     free(mem); /* the exchange was borrowed for the call only */
     if (rc < 0 || r == NULL) {
         svc->log(st->ctx, DOPPEL_LOG_ERROR, "engine_match failed: %d", rc);
         respond_json(st, ex, 500,
                      "{\"error\":\"matching failed\",\"code\":\"internal\"}",
                      "");
-        return 0;
-    }
-    if (r->kind == DOPPEL_REPLY_PROXY) {
-        int frc = forward(st, ex, req, target, r);
-        svc->engine_reply_free(st->ctx, r);
-        if (frc == -EINVAL)
-            respond_json(st, ex, 502,
-                         "{\"code\":\"unavailable\",\"error\":\"the "
-                         "mock's proxy target is not a valid http(s) URL\"}",
-                         "");
-        else if (frc < 0)
-            respond_json(st, ex, 503, shutting_down, "");
         return 0;
     }
     if (r->kind == DOPPEL_REPLY_RESPONSE && r->delay_ms > 0 &&
