@@ -306,7 +306,10 @@ typedef struct doppel_services {
      * copied. Returns 0 and calls cb once, later, on this instance's loop,
      * with rc 0 and the API's status, headers and JSON body; or returns
      * -EINVAL (url not under /api/v1/) / -ENOMEM / -ECANCELED and never
-     * calls cb. */
+     * calls cb. The API's failed-authentication limiter counts the call
+     * as address "in-process" unless req->headers carry
+     * X-Doppel-Client-Address (the plugin's own client's IP address; taken
+     * out before the API sees the request). */
     int (*admin_call)(doppel_ctx_t *ctx, const doppel_fetch_t *req,
                       doppel_fetch_cb cb, void *data);
 
@@ -384,6 +387,8 @@ typedef struct doppel_plugin {
 /* Smallest descriptor size that holds every ABI 1.0 field. A descriptor that
  * claims minor 0 with a smaller size is refused. */
 #define DOPPEL_PLUGIN_SIZE_1_0 (offsetof(doppel_plugin_t, on_event) + sizeof(void *))
+/* ABI 1.1 added services, not descriptor fields: the same smallest size. */
+#define DOPPEL_PLUGIN_SIZE_1_1 DOPPEL_PLUGIN_SIZE_1_0
 
 typedef const doppel_plugin_t *(*doppel_plugin_entry_fn)(void);
 
