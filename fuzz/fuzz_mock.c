@@ -52,6 +52,25 @@ static void hit(dp_engine_t *e, const char *method, const char *path,
         dp_engine_reply_free(r);
 }
 
+/* An MCP call (or list, target NULL) on the mock's server. */
+static void hit_mcp(dp_engine_t *e, const char *method, const char *server,
+                    const char *target, const uint8_t *body, size_t blen)
+{
+    doppel_exchange_t x = {0};
+    x.size = sizeof(x);
+    x.protocol = DOPPEL_STR("mcp");
+    x.ns = DOPPEL_STR("fuzz");
+    x.operation = (doppel_str_t){method, strlen(method)};
+    x.server = (doppel_str_t){server, strlen(server)};
+    x.target = (doppel_str_t){target ? target : "",
+                              target ? strlen(target) : 0};
+    x.body = body;
+    x.body_len = blen;
+    doppel_reply_t *r = NULL;
+    if (dp_engine_match(e, &x, &r) == 0)
+        dp_engine_reply_free(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *m = json_loadb((const char *)data, size, 0, NULL);
@@ -67,6 +86,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const char *id = json_string_value(json_object_get(stored, "id"));
             hit(e, "GET", route ? route : "/", data, size);
             hit(e, "POST", "/a/b/c", (const uint8_t *)"{\"a\":1}", 7);
+            const json_t *mcp = json_object_get(stored, "mcp");
+            const char *meth = json_string_value(json_object_get(mcp,
+                                                                 "method"));
+            if (meth) {
+                static const char *const keys[] = {"tool", "resource",
+                                                   "prompt"};
+                static const char *const lists[] = {
+                    "tools/list", "resources/list", "prompts/list"};
+                const char *srv = json_string_value(
+                    json_object_get(mcp, "serverName"));
+                for (size_t i = 0; i < 3; i++) {
+                    const char *t = json_string_value(
+                        json_object_get(mcp, keys[i]));
+                    if (t)
+                        hit_mcp(e, meth, srv ? srv : "", t, data, size);
+                    hit_mcp(e, lists[i], srv ? srv : "", NULL, NULL, 0);
+                }
+            }
             if (id)
                 dp_engine_mock_purge(e, id, &err);
             json_decref(stored);

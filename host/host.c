@@ -300,10 +300,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&ms->timer, on_second, 50, 50);
 }
 
-/* Workers bind with SO_REUSEPORT, which would let a second doppel of the same
- * user silently share the port of a running one. Binding once without it
- * first makes that an "address already in use" refusal. */
-static int probe_port_free(const char *host, int port)
+int dp_probe_port_free(const char *host, int port)
 {
     struct sockaddr_storage ss;
     int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
@@ -323,11 +320,15 @@ static int probe_port_free(const char *host, int port)
     return rc;
 }
 
-static void stop_workers(dp_host_t *h, unsigned n)
+/* Stops workers [0, n), then joins workers [0, upto) (those whose threads
+ * ran), and only then frees every worker of the table. */
+static void stop_workers(dp_host_t *h, unsigned n, unsigned upto)
 {
     for (unsigned i = 0; i < n; i++)
         dp_worker_shutdown(h->workers[i]);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < upto; i++)
+        dp_worker_join(h->workers[i]);
+    for (unsigned i = 0; i < h->n_workers; i++)
         dp_worker_join_free(h->workers[i]);
 }
 
@@ -380,7 +381,7 @@ int dp_host_run(dp_host_t *h)
     }
     int port = h->settings.listen_port;
     if (port != 0) {
-        int rc = probe_port_free(h->settings.listen_host, port);
+        int rc = dp_probe_port_free(h->settings.listen_host, port);
         if (rc < 0) {
             fprintf(stderr, "doppel: cannot listen on %s:%d: %s\n",
                     h->settings.listen_host, port, uv_strerror(rc));
@@ -413,10 +414,7 @@ int dp_host_run(dp_host_t *h)
         if (rc < 0) {
             /* Never a half-started server: whatever started stops. */
             dp_engine_set_listener(h->engine, NULL);
-            dp_worker_join_free(h->workers[i]);
-            stop_workers(h, i);
-            for (unsigned k = i + 1; k < h->n_workers; k++)
-                dp_worker_join_free(h->workers[k]);
+            stop_workers(h, i, i + 1);
             free(h->workers);
             h->workers = NULL;
             fprintf(stderr, "doppel: start-up failed on worker %u: %s\n", i,
@@ -433,12 +431,21 @@ int dp_host_run(dp_host_t *h)
             h->n_workers == 1 ? "" : "s", h->n_instances,
             h->n_instances == 1 ? "" : "s");
     dp_info("host", "listening on %s:%d", h->settings.listen_host, port);
+    /* after the main port's line, which is the one tools wait for */
+    const char *lhost, *lname;
+    int lport;
+    for (size_t i = 0;
+         dp_worker_listener(h->workers[0], i, &lhost, &lport, &lname) == 0;
+         i++)
+        dp_info("host", "listening on %s:%d (%s)", lhost, lport, lname);
 
     uv_timer_start(&ms.timer, on_second, 1000, 1000);
     uv_run(&h->loop, UV_RUN_DEFAULT);
     uv_loop_close(&h->loop);
 
     dp_engine_set_listener(h->engine, NULL);
+    for (unsigned i = 0; i < h->n_workers; i++)
+        dp_worker_join(h->workers[i]);
     for (unsigned i = 0; i < h->n_workers; i++)
         dp_worker_join_free(h->workers[i]);
     free(h->workers);
@@ -454,6 +461,8 @@ void dp_host_free(dp_host_t *h)
     if (h->engine)
         dp_engine_close(h->engine); /* flushes request-driven changes */
     for (size_t i = 0; i < h->n_instances; i++) {
+        /* before its plugin is unloaded: the destructor lives there */
+        dp_instance_shared_release(&h->instances[i]);
         dp_options_free(h->instances[i].opts);
         dp_loader_close(h->instances[i].lib);
         free(h->instances[i].name);

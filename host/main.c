@@ -3,6 +3,7 @@
  *
  *   doppel serve [--config F] [--listen HOST:PORT] [--data DIR] [--workers N]
  *   doppel plugins [--plugin-dir DIR]
+ *   doppel mcp --stdio --url URL [--token T] [--namespace NS]
  *   doppel --version | --help
  *
  * Exit status: 0 after an orderly stop, 64 for a usage error, 78 when the
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "mcp_stdio.h"
 #include "runtime.h"
 
 static const char usage[] =
@@ -26,6 +28,15 @@ static const char usage[] =
     "  doppel plugins [--plugin-dir DIR]\n"
     "                             list installed plugins, their ABI versions\n"
     "                             and option schemas\n"
+    "  doppel mcp --stdio --url URL [--token T] [--namespace NS]\n"
+    "                             bridge an MCP client that spawns a command\n"
+    "                             (JSON-RPC lines on stdin/stdout) to the MCP\n"
+    "                             endpoint URL (Streamable HTTP), e.g.\n"
+    "                             http://127.0.0.1:5772/mcp; the token (or\n"
+    "                             $DOPPEL_TOKEN) goes as X-API-Key, or as\n"
+    "                             Authorization when it is \"Bearer ...\";\n"
+    "                             NS as X-Doppel-Namespace. Logs on stderr;\n"
+    "                             at the end of stdin the session is ended\n"
     "  doppel --version           print the version\n"
     "  doppel --help              this text\n"
     "\n"
@@ -149,6 +160,49 @@ static int cmd_plugins(int argc, char **argv)
     return n < 0 ? 1 : 0;
 }
 
+static int cmd_mcp(int argc, char **argv)
+{
+    dp_mcp_stdio_cfg_t cfg = {0};
+    int stdio_mode = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--stdio") == 0) {
+            stdio_mode = 1;
+        } else if (strcmp(a, "--url") == 0 || strcmp(a, "--token") == 0 ||
+                   strcmp(a, "--namespace") == 0) {
+            if (!need_value(argc, argv, i))
+                return DP_EXIT_USAGE;
+            const char *v = argv[++i];
+            if (a[2] == 'u')
+                cfg.url = v;
+            else if (a[2] == 't')
+                cfg.token = v;
+            else
+                cfg.ns = v;
+        } else {
+            fprintf(stderr, "doppel: unknown option '%s' (see doppel --help)\n",
+                    a);
+            return DP_EXIT_USAGE;
+        }
+    }
+    if (!stdio_mode || cfg.url == NULL) {
+        fprintf(stderr, "doppel: mcp needs --stdio and --url URL (see doppel "
+                        "--help)\n");
+        return DP_EXIT_USAGE;
+    }
+    if (strncmp(cfg.url, "http://", 7) != 0 &&
+        strncmp(cfg.url, "https://", 8) != 0) {
+        fprintf(stderr,
+                "doppel: --url expects an http:// or https:// URL, "
+                "found '%s'\n",
+                cfg.url);
+        return DP_EXIT_USAGE;
+    }
+    if (cfg.token == NULL)
+        cfg.token = getenv("DOPPEL_TOKEN");
+    return dp_mcp_stdio_run(&cfg, stdin, stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -170,6 +224,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "plugins") == 0)
         return cmd_plugins(argc - 2, argv + 2);
+    if (strcmp(cmd, "mcp") == 0)
+        return cmd_mcp(argc - 2, argv + 2);
     fprintf(stderr, "doppel: unknown command '%s' (see doppel --help)\n", cmd);
     return DP_EXIT_USAGE;
 }

@@ -66,7 +66,21 @@ typedef struct dp_instance {
     _Atomic unsigned started;  /* copies whose start returned 0 */
     _Atomic unsigned stopped;  /* copies that finished stopping */
     _Atomic int failed;
+    /* svc->shared: the section's state, its destructor, and the copies
+     * alive (init called, destroy not yet returned). Under the host's
+     * shared-state mutex (services.c). */
+    void *shared;
+    void (*shared_destroy)(void *state);
+    unsigned live_copies;
 } dp_instance_t;
+
+/* A copy of in is about to be initialised / is gone (init failed or destroy
+ * returned). The last one gone destroys the section's shared state. Any
+ * thread. */
+void dp_instance_copy_born(dp_instance_t *in);
+void dp_instance_copy_gone(dp_instance_t *in);
+/* Destroys shared state a section still holds (process exit). */
+void dp_instance_shared_release(dp_instance_t *in);
 
 typedef struct dp_worker dp_worker_t;
 
@@ -105,9 +119,17 @@ int dp_worker_create(dp_host_t *h, unsigned index, dp_worker_t **out);
  * negative errno with a message logged. */
 int dp_worker_start(dp_worker_t *w, int port);
 int dp_worker_port(dp_worker_t *w);
+/* Listeners of plugin instances (svc->http_listen) on this worker: fills
+ * the i-th one's bound address and instance name; -ENOENT past the end. */
+int dp_worker_listener(dp_worker_t *w, size_t i, const char **host, int *port,
+                       const char **instance);
 /* Any thread: begin the orderly stop (drain HTTP, stop plugins, destroy
  * them, close the loop). */
 void dp_worker_shutdown(dp_worker_t *w);
+/* Waits for the worker's thread to end (idempotent). Join every worker
+ * before freeing any: a copy may hold another worker's ctx (svc->post to a
+ * sibling instance). */
+void dp_worker_join(dp_worker_t *w);
 void dp_worker_join_free(dp_worker_t *w);
 
 extern const doppel_services_t dp_services;
@@ -120,6 +142,14 @@ uv_loop_t *dp_worker_loop(dp_worker_t *w);
 /* The worker's outbound HTTP client, made on first use; NULL on ENOMEM or
  * once the worker is stopping. Loop thread only. */
 struct dp_outbound *dp_worker_outbound(dp_worker_t *w);
+/* The worker's in-process HTTP server (svc->admin_call), made on first
+ * use; NULL on ENOMEM or once the worker is stopping. Loop thread only. */
+dp_http_server_t *dp_worker_local(dp_worker_t *w);
+/* svc->http_listen: records a listener of ctx's own on address
+ * ("HOST:PORT") serving only mount; bound by dp_worker_start. During init
+ * only. 0, -EINVAL (bad address or mount), -EBUSY (after init), -ENOMEM. */
+int dp_worker_listen(doppel_ctx_t *ctx, const char *address,
+                     const doppel_http_mount_t *mount);
 dp_router_t *dp_worker_router(dp_worker_t *w);
 unsigned dp_worker_index(dp_worker_t *w);
 dp_host_t *dp_worker_host(dp_worker_t *w);
@@ -156,5 +186,11 @@ int dp_host_run(dp_host_t *h);
 void dp_host_free(dp_host_t *h);
 
 uint64_t dp_now_ms(void);
+
+/* Workers bind with SO_REUSEPORT, which would let a second doppel of the
+ * same user silently share a port of a running one: binding once without
+ * it first makes that an "address already in use" refusal. 0 or a
+ * negative errno. */
+int dp_probe_port_free(const char *host, int port);
 
 #endif

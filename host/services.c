@@ -3,6 +3,7 @@
  * entries go at the end of doppel_services_t with the minor that added them.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -339,6 +340,149 @@ static int svc_http_fetch(doppel_ctx_t *ctx, const doppel_fetch_t *req,
     return rc;
 }
 
+/* ---- ABI 1.1: in-process admin calls ------------------------------------ */
+
+#define ADMIN_PREFIX "/api/v1/"
+/* The address the caller's own client connected from, for the admin API's
+ * failed-authentication limiter; honoured on in-process calls only. */
+#define CLIENT_ADDR_HEADER "X-Doppel-Client-Address"
+
+static int client_addr_ok(doppel_str_t v)
+{
+    if (v.len == 0 || v.len >= 46) /* INET6_ADDRSTRLEN */
+        return 0;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = v.ptr[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+              (ch >= 'A' && ch <= 'F') || ch == '.' || ch == ':'))
+            return 0;
+    }
+    return 1;
+}
+
+static int svc_admin_call(doppel_ctx_t *ctx, const doppel_fetch_t *req,
+                          doppel_fetch_cb cb, void *data)
+{
+    if (ctx == NULL || req == NULL || cb == NULL ||
+        req->size < offsetof(doppel_fetch_t, timeout_ms) + sizeof(uint32_t) ||
+        (req->n_headers > 0 && req->headers == NULL) ||
+        (req->url.len > 0 && req->url.ptr == NULL))
+        return -EINVAL;
+    if (req->url.len < sizeof(ADMIN_PREFIX) - 1 ||
+        memcmp(req->url.ptr, ADMIN_PREFIX, sizeof(ADMIN_PREFIX) - 1) != 0)
+        return -EINVAL;
+    dp_http_server_t *s = dp_worker_local(ctx->worker);
+    if (s == NULL)
+        return -ECANCELED;
+    /* The client-address header is ours: taken out, never seen by the API. */
+    doppel_kv_t stack[32];
+    doppel_kv_t *hs = stack;
+    if (req->n_headers > 32 &&
+        (hs = malloc(req->n_headers * sizeof(*hs))) == NULL)
+        return -ENOMEM;
+    char addr[46] = "in-process";
+    size_t n = 0;
+    size_t hl = sizeof(CLIENT_ADDR_HEADER) - 1;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const doppel_kv_t *kv = &req->headers[i];
+        if (kv->name.len == hl && kv->name.ptr != NULL &&
+            strncasecmp(kv->name.ptr, CLIENT_ADDR_HEADER, hl) == 0) {
+            if (client_addr_ok(kv->value)) {
+                memcpy(addr, kv->value.ptr, kv->value.len);
+                addr[kv->value.len] = '\0';
+            }
+            continue;
+        }
+        hs[n++] = *kv;
+    }
+    dp_http_local_req_t lr = {
+        .method = req->method,
+        .target = req->url,
+        .headers = hs,
+        .n_headers = n,
+        .body = req->body,
+        .body_len = req->body_len,
+        .remote_addr = addr,
+    };
+    int rc = dp_http_local_call(s, &lr, 1, cb, data);
+    if (hs != stack)
+        free(hs);
+    return rc;
+}
+
+/* ---- ABI 1.1: own listeners --------------------------------------------- */
+
+static int svc_http_listen(doppel_ctx_t *ctx, const char *address,
+                           const doppel_http_mount_t *m)
+{
+    if (ctx == NULL || address == NULL || m == NULL ||
+        m->size < sizeof(uint32_t))
+        return -EINVAL;
+    return dp_worker_listen(ctx, address, m);
+}
+
+/* ---- ABI 1.1: state shared by a section's copies ------------------------ */
+
+/* One host mutex for every section: creation and the last destroy are
+ * rare, and create runs under it so two workers never both create. */
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *svc_shared(doppel_ctx_t *ctx, void *(*create)(void *arg),
+                        void (*destroy)(void *state), void *arg)
+{
+    if (ctx == NULL || create == NULL)
+        return NULL;
+    dp_instance_t *in = ctx->inst;
+    pthread_mutex_lock(&shared_lock);
+    if (in->shared == NULL) {
+        in->shared = create(arg);
+        in->shared_destroy = in->shared ? destroy : NULL;
+    }
+    void *st = in->shared;
+    pthread_mutex_unlock(&shared_lock);
+    return st;
+}
+
+void dp_instance_copy_born(dp_instance_t *in)
+{
+    pthread_mutex_lock(&shared_lock);
+    in->live_copies++;
+    pthread_mutex_unlock(&shared_lock);
+}
+
+/* Takes the section's state out under the lock; the destructor runs
+ * outside it (it is the plugin's code and may take its own time). */
+static void shared_take(dp_instance_t *in, void **st, void (**fn)(void *))
+{
+    *st = in->shared;
+    *fn = in->shared_destroy;
+    in->shared = NULL;
+    in->shared_destroy = NULL;
+}
+
+void dp_instance_copy_gone(dp_instance_t *in)
+{
+    void *st = NULL;
+    void (*fn)(void *) = NULL;
+    pthread_mutex_lock(&shared_lock);
+    if (in->live_copies > 0 && --in->live_copies == 0)
+        shared_take(in, &st, &fn);
+    pthread_mutex_unlock(&shared_lock);
+    if (st != NULL && fn != NULL)
+        fn(st);
+}
+
+void dp_instance_shared_release(dp_instance_t *in)
+{
+    void *st = NULL;
+    void (*fn)(void *) = NULL;
+    pthread_mutex_lock(&shared_lock);
+    shared_take(in, &st, &fn);
+    pthread_mutex_unlock(&shared_lock);
+    if (st != NULL && fn != NULL)
+        fn(st);
+}
+
 const doppel_services_t dp_services = {
     .size = sizeof(doppel_services_t),
     .abi_major = DOPPEL_ABI_MAJOR,
@@ -366,5 +510,9 @@ const doppel_services_t dp_services = {
     .metric_add = svc_metric_add,
     .stop_done = svc_stop_done,
     .http_fetch = svc_http_fetch,
+    /* ABI 1.1 */
     .engine_record = svc_engine_record,
+    .admin_call = svc_admin_call,
+    .http_listen = svc_http_listen,
+    .shared = svc_shared,
 };

@@ -26,6 +26,16 @@ typedef struct post_item {
 
 enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP, PHASE_DONE };
 
+/* A listener of a plugin instance's own (svc->http_listen). */
+typedef struct listen_ent {
+    doppel_ctx_t *ctx;
+    char host[256];
+    int port;   /* as asked; 0: ephemeral (the first worker's is reused) */
+    int bound;  /* the port actually bound */
+    dp_router_t *router; /* only the instance's mount */
+    dp_http_server_t *server;
+} listen_ent_t;
+
 struct dp_worker {
     dp_host_t *host;
     unsigned index;
@@ -51,6 +61,11 @@ struct dp_worker {
     int phase;
     _Atomic int finished;
     dp_outbound_t *outbound; /* made on first http_fetch */
+    dp_http_server_t *local; /* made on first admin_call */
+    listen_ent_t *listens;   /* svc->http_listen, in call order */
+    size_t n_listens;
+    unsigned drains_pending; /* servers still draining, + 1 while starting */
+    int joined;
 
     /* start-up handshake with the main thread */
     uv_mutex_t m;
@@ -80,6 +95,64 @@ dp_outbound_t *dp_worker_outbound(dp_worker_t *w)
     return w->outbound;
 }
 int dp_worker_finished(dp_worker_t *w) { return w->finished; }
+
+dp_http_server_t *dp_worker_local(dp_worker_t *w)
+{
+    if (w->local == NULL && w->phase < PHASE_DONE) {
+        dp_http_server_cfg_t cfg = {
+            .limits = w->host->settings.limits,
+            .router = w->router,
+            .metrics = dp_metrics_worker(w->host->metrics, w->index),
+        };
+        if (dp_http_local_new(&w->loop, &cfg, &w->local) < 0)
+            w->local = NULL;
+    }
+    return w->local;
+}
+
+int dp_worker_listen(doppel_ctx_t *ctx, const char *address,
+                     const doppel_http_mount_t *mount)
+{
+    dp_worker_t *w = ctx->worker;
+    char host[256];
+    int port;
+    if (address == NULL || mount == NULL ||
+        mount->size < offsetof(doppel_http_mount_t, priority) + sizeof(int) ||
+        dp_conf_parse_listen(address, host, sizeof(host), &port) != 0)
+        return -EINVAL;
+    if (ctx->initialised)
+        return -EBUSY; /* listeners are bound right after every init */
+    listen_ent_t *v = realloc(w->listens, (w->n_listens + 1) * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    w->listens = v;
+    listen_ent_t *e = &v[w->n_listens];
+    memset(e, 0, sizeof(*e));
+    e->router = dp_router_new();
+    if (e->router == NULL)
+        return -ENOMEM;
+    int rc = dp_router_add(e->router, mount, 0, ctx->inst->name);
+    if (rc < 0) {
+        dp_router_free(e->router);
+        return rc;
+    }
+    e->ctx = ctx;
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    e->port = port;
+    w->n_listens++;
+    return 0;
+}
+
+int dp_worker_listener(dp_worker_t *w, size_t i, const char **host, int *port,
+                       const char **instance)
+{
+    if (w == NULL || i >= w->n_listens || w->listens[i].server == NULL)
+        return -ENOENT;
+    *host = w->listens[i].host;
+    *port = w->listens[i].bound;
+    *instance = w->listens[i].ctx->inst->name;
+    return 0;
+}
 
 /* ---- posting across threads ------------------------------------------- */
 
@@ -265,6 +338,7 @@ static void destroy_copies(dp_worker_t *w)
             d->destroy(c->state);
         c->initialised = 0;
         c->state = NULL;
+        dp_instance_copy_gone(c->inst);
     }
 }
 
@@ -280,12 +354,60 @@ static void close_worker_handles(dp_worker_t *w)
         dp_http_server_free(w->server);
         w->server = NULL;
     }
+    for (size_t i = 0; i < w->n_listens; i++) {
+        dp_http_server_free(w->listens[i].server);
+        w->listens[i].server = NULL;
+    }
+    if (w->local) {
+        dp_http_server_free(w->local);
+        w->local = NULL;
+    }
     uv_close((uv_handle_t *)&w->tick, close_cb);
     uv_close((uv_handle_t *)&w->stop_timer, close_cb);
     uv_close((uv_handle_t *)&w->async, close_cb);
 }
 
 static void stop_copies(dp_worker_t *w);
+
+/* Binds the plugins' own listeners like the main port: per worker with
+ * SO_REUSEPORT, the first worker probing that no other process holds the
+ * port and choosing the port for "port 0". */
+static int bind_listeners(dp_worker_t *w)
+{
+    dp_host_t *h = w->host;
+    dp_worker_t *first = h->workers ? h->workers[0] : NULL;
+    for (size_t i = 0; i < w->n_listens; i++) {
+        listen_ent_t *e = &w->listens[i];
+        int port = e->port;
+        if (port == 0 && first != NULL && first != w && i < first->n_listens &&
+            first->listens[i].ctx->inst == e->ctx->inst)
+            port = first->listens[i].bound;
+        int rc = 0;
+        if (w->index == 0 && port != 0 && h->n_workers > 1)
+            rc = dp_probe_port_free(e->host, port);
+        if (rc == 0) {
+            dp_http_server_cfg_t cfg = {
+                .host = e->host,
+                .port = port,
+                .reuseport = h->n_workers > 1,
+                .limits = h->settings.limits,
+                .router = e->router,
+                .metrics = dp_metrics_worker(h->metrics, w->index),
+            };
+            rc = dp_http_server_start(&w->loop, &cfg, &e->server);
+        }
+        if (rc < 0) {
+            e->server = NULL;
+            dp_error(e->ctx->inst->name,
+                     "cannot listen on %s:%d (instance '%s'): %s", e->host,
+                     port, e->ctx->inst->name, uv_strerror(rc));
+            e->ctx->inst->failed = 1;
+            return rc;
+        }
+        e->bound = dp_http_server_port(e->server);
+    }
+    return 0;
+}
 
 static int start_in_thread(dp_worker_t *w)
 {
@@ -303,8 +425,10 @@ static int start_in_thread(dp_worker_t *w)
     for (size_t i = 0; i < w->n_ctxs; i++) {
         doppel_ctx_t *c = &w->ctxs[i];
         const doppel_plugin_t *d = c->inst->lib->desc;
+        dp_instance_copy_born(c->inst);
         rc = d->init(c, &dp_services, &c->state);
         if (rc < 0) {
+            dp_instance_copy_gone(c->inst);
             dp_error(c->inst->name, "init failed on worker %u: %s", w->index,
                      strerror(-rc));
             c->inst->failed = 1;
@@ -327,6 +451,8 @@ static int start_in_thread(dp_worker_t *w)
         return rc;
     }
     w->port = dp_http_server_port(w->server);
+    if ((rc = bind_listeners(w)) < 0)
+        return rc;
     for (size_t i = 0; i < w->n_ctxs; i++) {
         doppel_ctx_t *c = &w->ctxs[i];
         const doppel_plugin_t *d = c->inst->lib->desc;
@@ -386,11 +512,22 @@ static void finish_stop(dp_worker_t *w)
         return;
     w->phase = PHASE_DONE;
     uv_timer_stop(&w->stop_timer);
-    /* Outbound requests still in flight are called back (-ECANCELED) now,
-     * while the copies that made them still exist. */
+    /* Functions posted to this loop and accepted run now, while the copies
+     * they were posted for still exist; later posts get -ESHUTDOWN. */
+    uv_mutex_lock(&w->qlock);
+    w->qclosed = 1;
+    uv_mutex_unlock(&w->qlock);
+    drain_posts(&w->async);
+    /* Outbound requests and in-process admin calls still in flight are
+     * called back (-ECANCELED) now, while the copies that made them still
+     * exist. */
     if (w->outbound) {
         dp_outbound_free(w->outbound);
         w->outbound = NULL;
+    }
+    if (w->local) {
+        dp_http_server_free(w->local);
+        w->local = NULL;
     }
     destroy_copies(w);
     close_worker_handles(w);
@@ -446,9 +583,12 @@ static void stop_copies(dp_worker_t *w)
         finish_stop(w);
 }
 
+/* One server drained; the copies stop once every server did. */
 static void on_drained(void *data)
 {
     dp_worker_t *w = data;
+    if (w->drains_pending > 0 && --w->drains_pending > 0)
+        return;
     if (w->phase == PHASE_DRAIN)
         stop_copies(w);
 }
@@ -460,11 +600,19 @@ static void begin_shutdown(void *data)
         return;
     w->phase = PHASE_DRAIN;
     uv_timer_stop(&w->tick);
-    if (w->server)
-        dp_http_server_drain(w->server, w->host->settings.drain_timeout_ms,
-                             on_drained, w);
-    else
-        stop_copies(w);
+    uint64_t t = w->host->settings.drain_timeout_ms;
+    w->drains_pending = 1; /* held until every drain has begun */
+    if (w->server) {
+        w->drains_pending++;
+        dp_http_server_drain(w->server, t, on_drained, w);
+    }
+    for (size_t i = 0; i < w->n_listens; i++) {
+        if (w->listens[i].server == NULL)
+            continue;
+        w->drains_pending++;
+        dp_http_server_drain(w->listens[i].server, t, on_drained, w);
+    }
+    on_drained(w);
 }
 
 void dp_worker_shutdown(dp_worker_t *w)
@@ -473,12 +621,20 @@ void dp_worker_shutdown(dp_worker_t *w)
         dp_debug("host", "worker %u already closed", w->index);
 }
 
+void dp_worker_join(dp_worker_t *w)
+{
+    if (w == NULL || !w->thread_started || w->joined)
+        return;
+    uv_thread_join(&w->thread);
+    w->joined = 1;
+}
+
 void dp_worker_join_free(dp_worker_t *w)
 {
     if (w == NULL)
         return;
     if (w->thread_started)
-        uv_thread_join(&w->thread);
+        dp_worker_join(w);
     else {
         close_worker_handles(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -496,6 +652,9 @@ void dp_worker_join_free(dp_worker_t *w)
                 w->index);
     if (w->router)
         dp_router_free(w->router);
+    for (size_t i = 0; i < w->n_listens; i++)
+        dp_router_free(w->listens[i].router);
+    free(w->listens);
     uv_mutex_destroy(&w->qlock);
     uv_mutex_destroy(&w->m);
     uv_cond_destroy(&w->cv);

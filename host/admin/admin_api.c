@@ -21,11 +21,13 @@
 typedef void (*admin_fn)(admin_call_t *c);
 
 enum ns_mode {
-    NS_NONE,       /* operation by id: no namespace */
-    NS_FILTER,     /* optional filter from query/header; none = all */
-    NS_DEFAULT,    /* query/header, default "sandbox" */
-    NS_BODY,       /* body > query > header, default applied by engine */
-    NS_REQUIRED    /* body > query > header, must be given */
+    NS_NONE,        /* operation by id: no namespace */
+    NS_FILTER,      /* optional filter from query/header; none = all */
+    NS_DEFAULT,     /* query/header, default "sandbox" */
+    NS_BODY,        /* body > query > header, default applied by engine */
+    NS_REQUIRED,    /* body > query > header, must be given */
+    NS_BODY_SANDBOX /* body > query > header, default "sandbox" applied
+                       before authorisation (read-only dry runs) */
 };
 
 enum body_mode {
@@ -80,9 +82,12 @@ static int paging(admin_call_t *c, size_t *offset, size_t *limit)
 static int check_mock_id(admin_call_t *c, const json_t *mock, const char *field)
 {
     json_t *id = json_object_get(mock, "id");
-    if (json_is_string(id) && strcmp(json_string_value(id), "batch") == 0) {
+    if (json_is_string(id) &&
+        (strcmp(json_string_value(id), "batch") == 0 ||
+         strcmp(json_string_value(id), "validate") == 0)) {
         admin_reply_error(c, 400, "validation", field,
-                          "%s: \"batch\" is reserved by the API", field);
+                          "%s: \"%s\" is reserved by the API", field,
+                          json_string_value(id));
         return -EINVAL;
     }
     return 0;
@@ -534,6 +539,49 @@ static void coverage_get(admin_call_t *c)
     reply_engine(c, rc, 200, out, &err);
 }
 
+/* ---- Dry runs for agents (the MCP tools validate_mock, render_template) -- */
+
+/* POST /mocks/validate: what POST /mocks would answer, nothing stored. */
+static void mocks_validate(admin_call_t *c)
+{
+    if (check_mock_id(c, c->body, "id") < 0)
+        return;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_validate(c->engine, c->body, ns_or_null(c), &err);
+    if (rc < 0) {
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "valid", json_true());
+    admin_reply_json(c, 200, o);
+}
+
+/* POST /templates/render {template, request}: the template rendered against
+ * the sample request, read-only. */
+static void templates_render(admin_call_t *c)
+{
+    const json_t *tmpl = json_object_get(c->body, "template");
+    if (tmpl == NULL) {
+        admin_reply_error(c, 400, "validation", "template",
+                          "template is required (a string or any JSON value "
+                          "whose strings may hold expressions)");
+        return;
+    }
+    const json_t *req = json_object_get(c->body, "request");
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_render_template(c->engine, ns_or_default(c), tmpl, req,
+                                       &out, &err);
+    if (rc < 0) {
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "output", out);
+    admin_reply_json(c, 200, o);
+}
+
 /* ---- Route table --------------------------------------------------------
  * Literal segments before "*" so that /mocks/batch is not read as the mock
  * "batch". Routes with the same path are grouped for 405's Allow header. */
@@ -555,6 +603,11 @@ static const admin_route_t routes[] = {
      NS_NONE,
      BODY_OBJECT,
      mocks_batch_close},
+    /* dry runs (read-only), grouped; before the by-id routes */
+    {"mocks/validate", "POST", {"mocks.validate", R}, NS_BODY_SANDBOX,
+     BODY_OBJECT, mocks_validate},
+    {"templates/render", "POST", {"templates.render", R}, NS_BODY_SANDBOX,
+     BODY_OBJECT, templates_render},
     {"mocks/*", "GET", {"mocks.get", R}, NS_NONE, BODY_NONE, mock_get},
     {"mocks/*", "PATCH", {"mocks.patch", W}, NS_NONE, BODY_OBJECT, mock_patch},
     {"mocks/*", "DELETE", {"mocks.close", W}, NS_NONE, BODY_NONE, mock_close},
@@ -875,8 +928,11 @@ static void dispatch(admin_call_t *c)
     if (check_body(c, rt->body) < 0)
         return;
     if (rt->ns != NS_NONE &&
-        admin_resolve_ns(c, rt->ns == NS_BODY || rt->ns == NS_REQUIRED) < 0)
+        admin_resolve_ns(c, rt->ns == NS_BODY || rt->ns == NS_REQUIRED ||
+                                rt->ns == NS_BODY_SANDBOX) < 0)
         return;
+    if (rt->ns == NS_BODY_SANDBOX && c->ns[0] == '\0')
+        snprintf(c->ns, sizeof(c->ns), "%s", DEFAULT_NS);
     if (rt->ns == NS_REQUIRED && c->ns[0] == '\0') {
         admin_reply_error(c, 400, "validation", "namespace",
                           "namespace is required (body \"namespace\", "

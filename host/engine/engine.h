@@ -80,6 +80,19 @@ int dp_engine_mock_validate(dp_engine_t *e, const json_t *mock,
                             const char *ns, dp_err_t *err);
 int dp_engine_mock_get(dp_engine_t *e, const char *id, json_t **out,
                        dp_err_t *err);
+/* Renders tmpl (any JSON value whose strings may hold expressions, as a
+ * mock's response payload) against a sample request, read-only:
+ * request {method, path, headers, query, pathParams, body} (every member
+ * optional; headers, query and pathParams objects of strings or arrays of
+ * strings; body any JSON value, what $.req reads). Store reads see the
+ * global store of ns (NULL: "sandbox"); chain and mock stores render
+ * empty; $.increment yields what it would store and stores nothing.
+ * *out: a new reference. Errors: -EINVAL with err naming the field
+ * ("template.user.name": where in the template; "request.query"),
+ * -ENOMEM. (templates/render of the admin API.) */
+int dp_engine_render_template(dp_engine_t *e, const char *ns,
+                              const json_t *tmpl, const json_t *request,
+                              json_t **out, dp_err_t *err);
 /* Merge-patch (RFC 7386) of the stored mock, validated as a whole. id and
  * server-set fields cannot be patched. */
 int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,

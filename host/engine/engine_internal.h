@@ -149,6 +149,7 @@ typedef struct dp_mcond {
 } dp_mcond_t;
 
 struct dp_proto;
+struct dp_proto_ix;
 
 typedef struct dp_mock {
     atomic_int refs;
@@ -184,6 +185,12 @@ typedef struct dp_mock {
     dp_extract_t *ext;
     size_t n_ext;
 
+    /* protocol extras (mcp): the server within the namespace ("" the
+     * default; NULL for protocols without servers), and data only the
+     * handler reads (freed by proto->free_data) */
+    char *server;
+    void *pdata;
+
     /* runtime state, any thread */
     _Atomic int64_t use_counter;
     _Atomic int64_t last_use;
@@ -218,9 +225,31 @@ typedef struct dp_proto {
                    dp_err_t *err);
     /* Builds the documents conditions on target `where` evaluate against. */
     const json_t *(*doc)(dp_reqctx_t *rc, dp_cond_target_t where);
+
+    /* ---- optional (NULL / 0 for http) ---- */
+    unsigned flags; /* DP_PROTO_F_* */
+    void (*free_data)(void *pdata); /* frees dp_mock_t.pdata */
+    /* Splits the request into the segments its routes match (mcp: server,
+     * target); segments may point into x. Default: the target as a path. */
+    int (*req_path)(const doppel_exchange_t *x, dp_path_t *out);
+    /* Answers a request that is not matched against one mock (mcp lists):
+     * 1 with *body (malloc'd JSON, *len bytes) set, 0 when x is for the
+     * matcher, negative errno on failure. pi may be NULL (no mocks). */
+    int (*answer)(const struct dp_proto_ix *pi, const doppel_exchange_t *x,
+                  int64_t now, char **body, size_t *len);
+    /* Adds protocol fields to a no-match report (mcp: request.server,
+     * known). pi may be NULL. */
+    void (*miss)(const struct dp_proto_ix *pi, const doppel_exchange_t *x,
+                 const dp_path_t *path, int64_t now, json_t *report);
 } dp_proto_t;
 
+/* The operation is compared as sent (not upper-cased). */
+#define DP_PROTO_F_EXACT_OP 0x1u
+/* proxy answers are refused at validation. */
+#define DP_PROTO_F_NO_PROXY 0x2u
+
 extern const dp_proto_t dp_proto_http;
+extern const dp_proto_t dp_proto_mcp;
 /* NULL when no handler exists for name. */
 const dp_proto_t *dp_proto_find(const char *name, size_t len);
 /* Index of a protocol in the handler table (index arrays are sized by it). */
@@ -235,6 +264,10 @@ const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc);
 const json_t *dp_reqctx_headers_all(dp_reqctx_t *rc);
 const json_t *dp_reqctx_query(dp_reqctx_t *rc);
 void dp_reqctx_free(dp_reqctx_t *rc);
+/* Compiles an array of condition specs on `where` into m (field: the path
+ * for errors, "mcp.conditions"); shared by handlers. */
+int dp_proto_conds(const json_t *v, dp_cond_target_t where,
+                   const char *field, dp_mock_t *m, dp_err_t *err);
 
 /* ---- Model: validation and compilation --------------------------------- */
 
@@ -261,14 +294,23 @@ void dp_uuid4(char out[37]);
  * priority (higher first), specificity (static segments, then params, then
  * fewer wildcards; regex routes last), createdAt (newer first), insertion. */
 int dp_mock_cmp(const void *a, const void *b);
+/* 1 when m may match at now (not closed, not expired, not used up). */
+int dp_mock_live(const dp_mock_t *m, int64_t now);
 
 /* ---- Index -------------------------------------------------------------- */
+
+/* A list of mocks in match order. */
+typedef struct dp_mlist {
+    dp_mock_t **v;
+    size_t n, cap;
+} dp_mlist_t;
 
 typedef struct dp_proto_ix {
     dp_smap_t ops; /* operation -> dp_trie_t* */
     dp_trie_t *any;
     dp_mock_t **regex;
     size_t n_regex, cap_regex;
+    dp_smap_t servers; /* server -> dp_mlist_t* (mocks with m->server) */
 } dp_proto_ix_t;
 
 typedef struct dp_ns_ix {

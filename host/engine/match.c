@@ -86,6 +86,11 @@ static const char *state_block(const dp_mock_t *m, int64_t now)
     return NULL;
 }
 
+int dp_mock_live(const dp_mock_t *m, int64_t now)
+{
+    return state_block(m, now) == NULL;
+}
+
 /* Takes one use; 0 when the limit was reached by someone else first. */
 static int take_use(dp_mock_t *m)
 {
@@ -468,6 +473,35 @@ static json_t *cond_miss(const dp_mock_t *m, dp_reqctx_t *rc)
     return it;
 }
 
+/* ---- answers without a mock (protocol handlers: mcp lists) ------------- */
+
+/* 1 when the handler answered x (*out and the journal entry made), 0 when x
+ * is for the matcher, negative errno on failure. */
+static int proto_answer(dp_engine_t *e, const dp_proto_t *proto,
+                        const dp_proto_ix_t *pi, const doppel_exchange_t *x,
+                        const char *ns, doppel_str_t jpath, int64_t now,
+                        int64_t t0, reply_mem_t **out)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int h = proto->answer(pi, x, now, &body, &len);
+    if (h <= 0)
+        return h;
+    hdr_src_t ct = {"Content-Type", "application/json"};
+    *out = reply_new(DOPPEL_REPLY_RESPONSE, 200, &ct, 1, body, len, NULL,
+                     NULL);
+    free(body);
+    if (*out == NULL)
+        return -ENOMEM;
+    dp_jrec_t *entry = dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
+                                     wall_ms(), 200, NULL, NULL);
+    if (entry) {
+        dp_jrec_set_latency(entry, (uint32_t)(mono_us() - t0));
+        dp_ring_push(&e->journal, entry);
+    }
+    return 1;
+}
+
 /* ---- the match ----------------------------------------------------------- */
 
 /* Collects the candidates of one request into c (capacity cap). Returns how
@@ -553,15 +587,18 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
                         : NULL;
     const char *tp = x->target.ptr ? x->target.ptr : "";
     size_t tl = x->target.ptr ? x->target.len : 0;
-    const char *qm = memchr(tp, '?', tl);
+    const char *qm = proto && proto->req_path ? NULL : memchr(tp, '?', tl);
     if (qm)
         tl = (size_t)(qm - tp);
     char *rawpath = strndup(tp, tl);
     dp_path_t path;
-    if (rawpath == NULL || dp_path_split(tp, tl, &path) < 0) {
+    if (rawpath == NULL ||
+        (proto && proto->req_path ? proto->req_path(x, &path)
+                                  : dp_path_split(tp, tl, &path)) < 0) {
         free(rawpath);
         return -ENOMEM;
     }
+    int exact_op = proto && (proto->flags & DP_PROTO_F_EXACT_OP);
     /* methods compare upper-case */
     char opbuf[40];
     const char *op = NULL;
@@ -570,7 +607,8 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
         x->operation.len < sizeof(opbuf)) {
         for (size_t i = 0; i < x->operation.len; i++) {
             char ch = x->operation.ptr[i];
-            opbuf[i] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+            opbuf[i] =
+                (!exact_op && ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
         }
         oplen = x->operation.len;
         opbuf[oplen] = '\0';
@@ -617,6 +655,21 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
         return 0;
     }
     dp_collect_t cc = {.rc = &rc};
+    if (proto && proto->answer) {
+        reply_mem_t *arm = NULL;
+        int h = proto_answer(e, proto, pi, x, ns, (doppel_str_t){tp, tl}, now,
+                             t0, &arm);
+        if (h != 0) {
+            dp_index_leave(e, slot);
+            dp_reqctx_free(&rc);
+            dp_path_free(&path);
+            free(rawpath);
+            if (h < 0)
+                return h;
+            *out = &arm->r;
+            return 0;
+        }
+    }
     if (pi) {
         nc = candidates(pi, op, oplen, &path, rawpath, cands_stack, &cands,
                         &cc);
@@ -738,6 +791,8 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
             "code", "not_found", "request_id", str_json(x->request_id),
             "request", "method", str_json(x->operation), "path",
             str_json((doppel_str_t){tp, tl}), "nearMisses", near);
+        if (body && proto && proto->miss)
+            proto->miss(pi, x, &path, now, body);
         char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         /* MOCK mode: the service's miss status, marked as a miss */

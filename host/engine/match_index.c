@@ -41,10 +41,35 @@ static dp_proto_ix_t *proto_ix(dp_index_t *ix, const char *ns,
     return n->protos[slot];
 }
 
+/* Appends m to the list of its server (lists stay in match order). */
+static int add_to_server(dp_proto_ix_t *pi, dp_mock_t *m)
+{
+    dp_mlist_t *l = dp_smap_get(&pi->servers, m->server);
+    if (l == NULL) {
+        l = calloc(1, sizeof(*l));
+        if (l == NULL || dp_smap_put(&pi->servers, m->server, l, NULL) < 0) {
+            free(l);
+            return -ENOMEM;
+        }
+    }
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 4;
+        dp_mock_t **nv = realloc(l->v, nc * sizeof(*nv));
+        if (nv == NULL)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = m;
+    return 0;
+}
+
 static int add_mock(dp_index_t *ix, dp_mock_t *m)
 {
     dp_proto_ix_t *pi = proto_ix(ix, m->ns, m->proto);
     if (pi == NULL)
+        return -ENOMEM;
+    if (m->server && add_to_server(pi, m) < 0)
         return -ENOMEM;
     if (m->re) {
         if (pi->n_regex == pi->cap_regex) {
@@ -127,6 +152,13 @@ static void proto_ix_free(dp_proto_ix_t *pi)
     dp_smap_free(&pi->ops);
     dp_trie_free(pi->any);
     free(pi->regex);
+    DP_SMAP_FOREACH(&pi->servers, i)
+    {
+        dp_mlist_t *l = pi->servers.ents[i].val;
+        free(l->v);
+        free(l);
+    }
+    dp_smap_free(&pi->servers);
     free(pi);
 }
 

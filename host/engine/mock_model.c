@@ -94,6 +94,9 @@ static void mock_free(dp_mock_t *m)
         dp_tmpl_free(m->ext[i].t);
     }
     free(m->ext);
+    free(m->server);
+    if (m->pdata && m->proto && m->proto->free_data)
+        m->proto->free_data(m->pdata);
     free(m->json);
     free(m);
 }
@@ -285,14 +288,18 @@ static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
     if (get_int(o, "delay", prefix, 0, MAX_DELAY_MS, 0, &v, err) < 0)
         return -EINVAL;
     r->delay_ms = (uint32_t)v;
-    const json_t *ie = json_object_get(o, "isError");
-    if (ie && !json_is_boolean(ie) && !json_is_null(ie)) {
-        char f[256];
-        join(f, sizeof(f), prefix, "isError");
-        dp_err_invalid(err, f, "expected a boolean");
-        return -EINVAL;
+    /* isError, or mcpIsError as the mock platforms' SDKs send it */
+    static const char *const err_keys[] = {"isError", "mcpIsError"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *ie = json_object_get(o, err_keys[i]);
+        if (ie && !json_is_boolean(ie) && !json_is_null(ie)) {
+            char f[256];
+            join(f, sizeof(f), prefix, err_keys[i]);
+            dp_err_invalid(err, f, "expected a boolean");
+            return -EINVAL;
+        }
+        r->is_error |= json_is_true(ie);
     }
-    r->is_error = json_is_true(ie);
     int rc = compile_headers(json_object_get(o, "headers"), prefix, r, err);
     if (rc < 0)
         return rc;
@@ -645,6 +652,13 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
         goto fail;
     if ((rc = compile_reply(o, m, err)) < 0)
         goto fail;
+    if (m->kind == DP_REPLY_PROXY && (m->proto->flags & DP_PROTO_F_NO_PROXY)) {
+        dp_err_invalid(err, "proxy", "proxy answers are not supported for %s "
+                                     "mocks (use response or oneOf)",
+                       sec);
+        rc = -EINVAL;
+        goto fail;
+    }
     for (size_t i = 0; i < m->n_resps; i++)
         if (m->resps[i].tmpl && dp_tmpl_needs_body(m->resps[i].tmpl))
             m->needs_body = 1;

@@ -14,7 +14,8 @@
 #include "base/base64.h"
 #include "engine_internal.h"
 
-static const dp_proto_t *const handlers[] = {&dp_proto_http, NULL};
+static const dp_proto_t *const handlers[] = {&dp_proto_http, &dp_proto_mcp,
+                                             NULL};
 
 const dp_proto_t *dp_proto_find(const char *name, size_t len)
 {
@@ -243,6 +244,12 @@ static int compile_raw_body(const json_t *v, const char *field, dp_mock_t *m,
     }
     m->has_raw_body = 1;
     return 0;
+}
+
+int dp_proto_conds(const json_t *v, dp_cond_target_t where,
+                   const char *field, dp_mock_t *m, dp_err_t *err)
+{
+    return compile_conds(v, where, field, 0, m, err);
 }
 
 static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,

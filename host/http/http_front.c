@@ -81,6 +81,7 @@ struct doppel_http_exchange {
     unsigned need_continue : 1;
     unsigned is_head : 1;
     unsigned in_field : 1, in_value : 1, value_open : 1;
+    unsigned local : 1; /* in-process (dp_http_local_call), no conn */
     int status;
     uint64_t start_ns;
     const dp_route_t *route;
@@ -98,6 +99,17 @@ struct doppel_http_exchange {
     dp_buf_t out; /* response bytes not yet handed to the socket */
 
     doppel_http_request_t req;
+
+    /* In-process exchanges: the caller's callback (NULL once delivered or
+     * cancelled), the server's list of calls not yet delivered, the queue
+     * of answered calls waiting for delivery, and the answer's headers
+     * ("name\0value\0" pairs at the start of out, the body after them). */
+    doppel_fetch_cb lcb;
+    void *ldata;
+    struct doppel_http_exchange *lprev, *lnext;
+    struct doppel_http_exchange *ldone;
+    size_t lhdr_len, ln_hdr;
+
     char rid[REQUEST_ID_MAX + 1];
     char remote[INET6_ADDRSTRLEN];
 };
@@ -159,6 +171,12 @@ struct dp_http_server {
     int drain_done_called;
     void (*drain_done)(void *);
     void *drain_data;
+    /* In-process server (dp_http_local_new): no listener, no connections;
+     * done_idle delivers answered calls on the next loop iteration. */
+    int local;
+    uv_idle_t done_idle;
+    doppel_http_exchange_t *local_live;            /* not yet delivered */
+    doppel_http_exchange_t *done_head, *done_tail; /* answered, queued */
     time_t date_sec;
     char date[40]; /* "Sat, 21 Nov 2026 18:30:00 GMT" */
     char rbuf[READ_BUF_SIZE];
@@ -178,6 +196,12 @@ static void server_maybe_free(dp_http_server_t *s);
 static int ex_answer(doppel_http_exchange_t *ex, int status,
                      const doppel_kv_t *headers, size_t n_headers,
                      const void *body, size_t body_len, int stream);
+static int local_answer(doppel_http_exchange_t *ex, int status,
+                        const doppel_kv_t *headers, size_t n_headers,
+                        const void *body, size_t body_len, int stream);
+static int local_append(doppel_http_exchange_t *ex, const void *data,
+                        size_t len);
+static void local_done(doppel_http_exchange_t *ex);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -334,7 +358,8 @@ static const doppel_str_t *req_header(const doppel_http_request_t *req,
     return NULL;
 }
 
-static doppel_http_exchange_t *ex_new(dp_http_server_t *s, dp_conn_t *c)
+/* A clean exchange from the pool (buffers kept) or the heap. */
+static doppel_http_exchange_t *ex_alloc(dp_http_server_t *s)
 {
     doppel_http_exchange_t *ex = s->pool;
     if (ex != NULL) {
@@ -361,11 +386,19 @@ static doppel_http_exchange_t *ex_new(dp_http_server_t *s, dp_conn_t *c)
     ex->cap_kv = cap_kv;
     ex->rid[0] = '\0';
     ex->srv = s;
+    ex->start_ns = uv_hrtime();
+    s->live_ex++;
+    return ex;
+}
+
+static doppel_http_exchange_t *ex_new(dp_http_server_t *s, dp_conn_t *c)
+{
+    doppel_http_exchange_t *ex = ex_alloc(s);
+    if (ex == NULL)
+        return NULL;
     ex->conn = c;
     ex->refs = 1; /* the connection's */
-    ex->start_ns = uv_hrtime();
     memcpy(ex->remote, c->remote, sizeof(ex->remote));
-    s->live_ex++;
     return ex;
 }
 
@@ -1375,6 +1408,9 @@ static int ex_answer(doppel_http_exchange_t *ex, int status,
         ex->finished = 1;
         record(ex, status);
     }
+    if (ex->local)
+        return local_answer(ex, status, headers, n_headers, body, body_len,
+                            stream);
     if (c == NULL || c->closing)
         return -ENOTCONN;
 
@@ -1517,6 +1553,8 @@ int dp_http_stream_write(doppel_http_exchange_t *ex, const void *data,
     if (ex == NULL || !ex->streaming || ex->finished ||
         (len > 0 && data == NULL))
         return -EINVAL;
+    if (ex->local)
+        return ex->is_head ? 0 : local_append(ex, data, len);
     dp_conn_t *c = ex->conn;
     if (c == NULL || c->closing)
         return -ENOTCONN;
@@ -1544,7 +1582,9 @@ int dp_http_stream_end(doppel_http_exchange_t *ex)
     record(ex, ex->status);
     int held = ex_handler_done(ex), rc = 0;
     dp_conn_t *c = ex->conn;
-    if (c == NULL || c->closing) {
+    if (ex->local) {
+        local_done(ex);
+    } else if (c == NULL || c->closing) {
         rc = -ENOTCONN;
     } else if (ex->chunked && !ex->is_head &&
                buf_append(&ex->out, "0\r\n\r\n", 5) < 0) {
@@ -1563,6 +1603,398 @@ int dp_http_stream_end(doppel_http_exchange_t *ex)
 uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex)
 {
     return ex ? ex->srv->loop : NULL;
+}
+
+/* ---- in-process exchanges ---------------------------------------------
+ * dp_http_local_call builds an exchange from a request given in memory and
+ * dispatches it through the same router and handlers as a request from a
+ * socket. The answer is captured into the exchange's out buffer and handed
+ * to the caller's callback from done_idle, on the next loop iteration,
+ * never from inside the call or the handler's answer. References: one for
+ * the call (dropped once the callback ran or was cancelled), one for the
+ * handler while it holds the exchange, as for a connection's exchanges. */
+
+static void local_unlink(doppel_http_exchange_t *ex)
+{
+    dp_http_server_t *s = ex->srv;
+    if (ex->lprev)
+        ex->lprev->lnext = ex->lnext;
+    else if (s->local_live == ex)
+        s->local_live = ex->lnext;
+    if (ex->lnext)
+        ex->lnext->lprev = ex->lprev;
+    ex->lprev = ex->lnext = NULL;
+}
+
+static int local_append(doppel_http_exchange_t *ex, const void *data,
+                        size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (ex->lcb == NULL)
+        return -ENOTCONN; /* cancelled: nobody reads it */
+    return buf_append(&ex->out, data, len);
+}
+
+static int local_put_header(doppel_http_exchange_t *ex, doppel_str_t name,
+                            doppel_str_t value)
+{
+    if (buf_reserve(&ex->out, name.len + value.len + 2) < 0)
+        return -ENOMEM;
+    char *o = ex->out.p + ex->out.len;
+    o = put(o, name.ptr, name.len);
+    *o++ = '\0';
+    if (value.len)
+        o = put(o, value.ptr, value.len);
+    *o++ = '\0';
+    ex->out.len = (size_t)(o - ex->out.p);
+    ex->ln_hdr++;
+    return 0;
+}
+
+static int local_answer(doppel_http_exchange_t *ex, int status,
+                        const doppel_kv_t *headers, size_t n_headers,
+                        const void *body, size_t body_len, int stream)
+{
+    int no_body = ex->is_head || status == 204 || status == 304;
+    int rc = 0;
+    ex->out.len = 0;
+    ex->ln_hdr = 0;
+    if (ex->rid[0] == '\0')
+        gen_request_id(ex->srv, ex->rid);
+    for (size_t i = 0; i < n_headers && rc == 0; i++)
+        if (!header_reserved(&headers[i].name))
+            rc = local_put_header(ex, headers[i].name, headers[i].value);
+    if (rc == 0)
+        rc = local_put_header(ex, (doppel_str_t)DOPPEL_STR("X-Request-Id"),
+                              (doppel_str_t){ex->rid, strlen(ex->rid)});
+    ex->lhdr_len = ex->out.len;
+    if (rc == 0 && !stream && !no_body && body_len > 0)
+        rc = buf_append(&ex->out, body, body_len);
+    if (rc < 0) {
+        /* an answer without what did not fit rather than none */
+        ex->out.len = ex->lhdr_len;
+    }
+    if (!stream)
+        local_done(ex);
+    return ex->lcb == NULL ? -ENOTCONN : rc;
+}
+
+static void on_done_idle(uv_idle_t *h);
+
+/* The answer is complete: queue it for delivery on the next iteration. */
+static void local_done(doppel_http_exchange_t *ex)
+{
+    dp_http_server_t *s = ex->srv;
+    if (ex->lcb == NULL)
+        return; /* cancelled: the caller was told already */
+    ex->ldone = NULL;
+    if (s->done_tail)
+        s->done_tail->ldone = ex;
+    else
+        s->done_head = ex;
+    s->done_tail = ex;
+    uv_idle_start(&s->done_idle, on_done_idle);
+}
+
+/* Calls the caller back once with rc and, for rc 0, the answer; drops the
+ * call's reference. */
+static void local_deliver(doppel_http_exchange_t *ex, int rc)
+{
+    doppel_fetch_cb cb = ex->lcb;
+    void *data = ex->ldata;
+    ex->lcb = NULL;
+    local_unlink(ex);
+    doppel_kv_t stack[16];
+    doppel_kv_t *kv = stack;
+    size_t n = rc == 0 ? ex->ln_hdr : 0;
+    if (n > 16 && (kv = malloc(n * sizeof(*kv))) == NULL) {
+        kv = stack;
+        n = 0; /* the answer without headers rather than none */
+    }
+    const char *p = ex->out.p;
+    for (size_t i = 0; i < n; i++) {
+        size_t nl = strlen(p);
+        const char *v = p + nl + 1;
+        size_t vl = strlen(v);
+        kv[i] = (doppel_kv_t){{p, nl}, {v, vl}};
+        p = v + vl + 1;
+    }
+    doppel_fetch_result_t res = {.size = sizeof(res), .error = {"", 0}};
+    if (rc == 0) {
+        res.status = ex->status;
+        res.headers = kv;
+        res.n_headers = n;
+        res.body = ex->out.len > ex->lhdr_len ? ex->out.p + ex->lhdr_len : "";
+        res.body_len = ex->out.len - ex->lhdr_len;
+    } else {
+        res.error = (doppel_str_t)DOPPEL_STR("the host is stopping");
+    }
+    if (cb != NULL)
+        cb(data, rc, &res);
+    if (kv != stack)
+        free(kv);
+    ex_unref(ex);
+}
+
+static void on_done_idle(uv_idle_t *h)
+{
+    dp_http_server_t *s = h->data;
+    /* Only what was queued before this run: an answer a callback causes
+     * waits for the next iteration, and a stop inside a callback (the
+     * server freed) ends the run. */
+    doppel_http_exchange_t *last = s->done_tail;
+    while (s->done_head != NULL && !s->freeing) {
+        doppel_http_exchange_t *ex = s->done_head;
+        s->done_head = ex->ldone;
+        if (s->done_head == NULL)
+            s->done_tail = NULL;
+        ex->ldone = NULL;
+        local_deliver(ex, 0);
+        if (ex == last)
+            break;
+    }
+    if (s->done_head == NULL && !s->freeing)
+        uv_idle_stop(h);
+}
+
+int dp_http_local_new(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
+                      dp_http_server_t **out)
+{
+    if (loop == NULL || cfg == NULL || out == NULL || cfg->router == NULL)
+        return -EINVAL;
+    dp_http_server_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->loop = loop;
+    s->local = 1;
+    s->limits = cfg->limits;
+    if (s->limits.max_header_bytes == 0)
+        dp_http_limits_default(&s->limits);
+    s->router = cfg->router;
+    s->metrics = cfg->metrics;
+    s->host_slot = -1;
+    if (s->metrics != NULL)
+        s->host_slot = dp_metrics_owner(dp_metrics_of(s->metrics), "host");
+    if (getrandom(&s->rid_seed, sizeof(s->rid_seed), GRND_NONBLOCK) !=
+        sizeof(s->rid_seed))
+        s->rid_seed = uv_hrtime() ^ (uint64_t)(uintptr_t)s;
+    uv_idle_init(loop, &s->done_idle);
+    s->done_idle.data = s;
+    s->handles_open = 1;
+    *out = s;
+    return 0;
+}
+
+static int method_ok(doppel_str_t m)
+{
+    if (m.len == 0 || m.len > 24)
+        return 0;
+    for (size_t i = 0; i < m.len; i++)
+        if (!(m.ptr[i] >= 'A' && m.ptr[i] <= 'Z') && m.ptr[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int target_ok(doppel_str_t t)
+{
+    if (t.len == 0 || t.ptr == NULL || t.ptr[0] != '/')
+        return 0;
+    for (size_t i = 0; i < t.len; i++) {
+        unsigned char ch = (unsigned char)t.ptr[i];
+        if (ch <= 32 || ch >= 127 || ch == '#')
+            return 0;
+    }
+    return 1;
+}
+
+/* Copies the request into the exchange's arena the way the parser would
+ * have: target, headers, decoded path. Returns 0, -ENOMEM, or -E2BIG when
+ * the head is over max_header_bytes. */
+static int local_fill(doppel_http_exchange_t *ex, const dp_http_local_req_t *r)
+{
+    size_t max = ex->srv->limits.max_header_bytes;
+    size_t need = r->target.len + 1;
+    for (size_t i = 0; i < r->n_headers; i++)
+        need += r->headers[i].name.len + r->headers[i].value.len + 4;
+    if (need > max)
+        return -E2BIG;
+    if (buf_reserve(&ex->head, need + r->method.len + 1) < 0)
+        return -ENOMEM;
+    if (r->n_headers > ex->cap_hdr) {
+        hdr_off_t *v = realloc(ex->hoff, r->n_headers * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        ex->hoff = v;
+        ex->cap_hdr = r->n_headers;
+    }
+    if (r->n_headers > ex->cap_kv) {
+        doppel_kv_t *kv = realloc(ex->kv, r->n_headers * sizeof(*kv));
+        if (kv == NULL)
+            return -ENOMEM;
+        ex->kv = kv;
+        ex->cap_kv = r->n_headers;
+    }
+    ex->url_off = 0;
+    ex->url_len = r->target.len;
+    buf_append(&ex->head, r->target.ptr, r->target.len);
+    buf_append(&ex->head, "", 1);
+    size_t m_off = ex->head.len;
+    buf_append(&ex->head, r->method.ptr, r->method.len);
+    buf_append(&ex->head, "", 1);
+    ex->n_hdr = r->n_headers;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        hdr_off_t *h = &ex->hoff[i];
+        h->no = ex->head.len;
+        h->nl = r->headers[i].name.len;
+        buf_append(&ex->head, r->headers[i].name.ptr, h->nl);
+        buf_append(&ex->head, "", 1);
+        h->vo = ex->head.len;
+        h->vl = r->headers[i].value.len;
+        if (h->vl)
+            buf_append(&ex->head, r->headers[i].value.ptr, h->vl);
+        buf_append(&ex->head, "", 1);
+    }
+    size_t path_len, q_off, q_len;
+    long path_off = decode_target(ex, &path_len, &q_off, &q_len);
+    if (path_off < 0)
+        return -EINVAL;
+    const char *base = ex->head.p; /* final from here on */
+    for (size_t i = 0; i < ex->n_hdr; i++) {
+        hdr_off_t *h = &ex->hoff[i];
+        ex->kv[i].name = (doppel_str_t){base + h->no, h->nl};
+        ex->kv[i].value = (doppel_str_t){base + h->vo, h->vl};
+    }
+    if (buf_reserve(&ex->body, r->body_len + 1) < 0)
+        return -ENOMEM;
+    if (r->body_len)
+        memcpy(ex->body.p, r->body, r->body_len);
+    ex->body.len = r->body_len;
+    ex->body.p[ex->body.len] = '\0';
+
+    doppel_http_request_t *q = &ex->req;
+    q->size = sizeof(*q);
+    q->method = (doppel_str_t){base + m_off, r->method.len};
+    q->target = (doppel_str_t){base + ex->url_off, ex->url_len};
+    q->path = (doppel_str_t){base + path_off, path_len};
+    q->query =
+        q_len ? (doppel_str_t){base + q_off, q_len} : (doppel_str_t){"", 0};
+    q->rest = q->path;
+    q->headers = ex->kv;
+    q->n_headers = ex->n_hdr;
+    q->body = (const uint8_t *)ex->body.p;
+    q->body_len = ex->body.len;
+    snprintf(ex->remote, sizeof(ex->remote), "%s",
+             r->remote_addr && r->remote_addr[0] ? r->remote_addr
+                                                 : "in-process");
+    q->remote_addr = (doppel_str_t){ex->remote, strlen(ex->remote)};
+    q->http_major = 1;
+    q->http_minor = 1;
+    q->header = req_header;
+    const doppel_str_t *rid = req_header(q, "x-request-id");
+    if (rid != NULL && doppel_name_valid(rid->ptr, rid->len, REQUEST_ID_MAX)) {
+        memcpy(ex->rid, rid->ptr, rid->len);
+        ex->rid[rid->len] = '\0';
+    } else {
+        gen_request_id(ex->srv, ex->rid);
+    }
+    q->request_id = (doppel_str_t){ex->rid, strlen(ex->rid)};
+    return 0;
+}
+
+int dp_http_local_call(dp_http_server_t *s, const dp_http_local_req_t *r,
+                       int host_routes_only, doppel_fetch_cb cb, void *data)
+{
+    if (s == NULL || r == NULL || cb == NULL || !s->local)
+        return -EINVAL;
+    if (s->freeing)
+        return -ECANCELED;
+    doppel_str_t method =
+        r->method.len ? r->method : (doppel_str_t)DOPPEL_STR("GET");
+    if (!method_ok(method) || !target_ok(r->target) ||
+        (r->n_headers > 0 && r->headers == NULL) ||
+        (r->body_len > 0 && r->body == NULL))
+        return -EINVAL;
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (!header_ok(&r->headers[i]))
+            return -EINVAL;
+    doppel_http_exchange_t *ex = ex_alloc(s);
+    if (ex == NULL)
+        return -ENOMEM;
+    ex->local = 1;
+    ex->refs = 1; /* the call's, until the callback ran */
+    ex->phase = PH_READY;
+    ex->is_head = method.len == 4 && memcmp(method.ptr, "HEAD", 4) == 0;
+    dp_http_local_req_t copy = *r;
+    copy.method = method;
+    int too_big = r->body_len > s->limits.max_body_bytes;
+    if (too_big)
+        copy.body_len = 0; /* refused below; not worth copying */
+    int rc = local_fill(ex, &copy);
+    if (rc == -ENOMEM || rc == -EINVAL) {
+        ex->local = 0;
+        ex_unref(ex);
+        return rc;
+    }
+    ex->lcb = cb;
+    ex->ldata = data;
+    ex->lnext = s->local_live;
+    if (s->local_live)
+        s->local_live->lprev = ex;
+    s->local_live = ex;
+    /* From here on the caller hears of every outcome through cb, as a
+     * client of the socket would: the same refusals, the same answers. */
+    if (rc == -E2BIG) {
+        answer_error(ex, 431, "request header fields too large",
+                     "headers_too_large");
+        return 0;
+    }
+    if (too_big) {
+        answer_error(ex, 413, "request body too large", "payload_too_large");
+        return 0;
+    }
+    size_t off = 0;
+    const dp_route_t *rt = dp_router_match(s->router, &ex->req, &off);
+    if (rt == NULL || (host_routes_only && !rt->host_route)) {
+        answer_error(ex, 404, "no route", "not_found");
+        return 0;
+    }
+    ex->route = rt;
+    if (off > 0) {
+        doppel_str_t *path = &ex->req.path;
+        ex->req.rest = off < path->len
+                           ? (doppel_str_t){path->ptr + off, path->len - off}
+                           : (doppel_str_t){"/", 1};
+    }
+    ex->handed = 1;
+    ex->refs += 2; /* the handler's, and ours for the duration of the call */
+    s->inflight++;
+    rc = rt->mount.handler(rt->mount.state, ex, &ex->req);
+    if (rc < 0 && !ex->finished) {
+        dp_warn(LOG_COMP, "handler of %s failed: %s (request %s)", rt->owner,
+                strerror(-rc), ex->rid);
+        int held = ex_handler_done(ex);
+        answer_error(ex, 500, "handler failed", "internal");
+        if (held)
+            ex_unref(ex);
+    }
+    ex_unref(ex);
+    return 0;
+}
+
+/* The server stops: answered calls are delivered, the others cancelled
+ * (-ECANCELED); exchanges handlers still hold stay alive until answered. */
+static void local_cancel_all(dp_http_server_t *s)
+{
+    while (s->done_head != NULL) {
+        doppel_http_exchange_t *ex = s->done_head;
+        s->done_head = ex->ldone;
+        ex->ldone = NULL;
+        local_deliver(ex, 0);
+    }
+    s->done_tail = NULL;
+    while (s->local_live != NULL)
+        local_deliver(s->local_live, -ECANCELED);
 }
 
 /* ---- listener --------------------------------------------------------- */
@@ -1773,6 +2205,13 @@ void dp_http_server_free(dp_http_server_t *s)
 {
     if (s == NULL || s->freeing)
         return;
+    if (s->local) {
+        /* freeing first: a callback that calls again gets -ECANCELED */
+        s->freeing = 1;
+        local_cancel_all(s);
+        uv_close((uv_handle_t *)&s->done_idle, on_server_handle_closed);
+        return;
+    }
     s->freeing = 1;
     s->drain_done = NULL; /* a caller freeing us wants no late callback */
     s->drain_done_called = 1;

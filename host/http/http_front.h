@@ -84,6 +84,42 @@ void dp_http_server_drain(dp_http_server_t *s, uint64_t timeout_ms,
  * called after this. */
 void dp_http_server_free(dp_http_server_t *s);
 
+/* ---- In-process exchanges (svc->admin_call) --------------------------- */
+
+/* A request given in memory. Everything is copied by dp_http_local_call. */
+typedef struct dp_http_local_req {
+    doppel_str_t method;        /* [A-Z-]{1,24}; empty: GET */
+    doppel_str_t target;        /* origin-form, "/api/v1/mocks?x=1" */
+    const doppel_kv_t *headers; /* as a client would send them */
+    size_t n_headers;
+    const void *body;
+    size_t body_len;
+    const char *remote_addr; /* what handlers see; NULL: "in-process" */
+} dp_http_local_req_t;
+
+/* Makes an in-process server on loop: no listener and no connections, only
+ * cfg's router, limits and metrics (host and port are ignored). Requests
+ * it runs count in the metrics like requests from a socket. Free it with
+ * dp_http_server_free, which calls back every call not yet called back:
+ * answered calls with their answer, the others with -ECANCELED; exchanges
+ * a handler still holds stay alive until it answers (nobody hears it).
+ * Returns 0, -EINVAL or -ENOMEM. */
+int dp_http_local_new(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
+                      dp_http_server_t **out);
+
+/* Runs one request through the server's router and handlers, exactly as if
+ * it had come from a socket (same routing, limits with 431/413, request id,
+ * handlers, answers). host_routes_only: anything but a host route is a 404.
+ * Returns 0 and calls cb once, later, on the loop (never from inside this
+ * call or from inside the handler's answer), with rc 0 and the answer
+ * (status, headers except the framing ones the front owns, plus
+ * X-Request-Id, and the body; streamed answers are collected until
+ * stream_end); or with -ECANCELED when the server is freed first. Returns
+ * -EINVAL (bad method, target, header), -ENOMEM or -ECANCELED (the server
+ * is being freed) and never calls cb. Loop thread only. */
+int dp_http_local_call(dp_http_server_t *s, const dp_http_local_req_t *req,
+                       int host_routes_only, doppel_fetch_cb cb, void *data);
+
 /* Number of open connections and of unfinished exchanges. */
 size_t dp_http_server_connections(const dp_http_server_t *s);
 size_t dp_http_server_inflight(const dp_http_server_t *s);

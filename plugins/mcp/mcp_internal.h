@@ -2,10 +2,10 @@
  * The MCP plugin's internal interfaces.
  *
  * mcp_plugin.c  descriptor, options, mounts (/mcp on the main port and on
- *               the plugin's own port, /stubs/<ns>/mcp[/<server>]), sessions
- *               (shared by the instances of every worker), Streamable HTTP
- *               and the older HTTP+SSE transport, JSON-RPC framing and the
- *               methods initialize, ping, notifications/*, tools/list,
+ * and the rest  the plugin's own port, /stubs/<ns>/mcp[/<server>]), sessions
+ * of mcp_*.c    (shared by the instances of every worker), Streamable HTTP
+ * (mcp_server.h) and the older HTTP+SSE transport, JSON-RPC framing and the
+ *               methods initialize, ping, notifications, tools/list,
  *               tools/call (control server) and the mock MCP servers.
  * mcp_tools.c   the control server's tools: their table (name, description,
  *               input schema, annotations) and what each does, through

@@ -28,6 +28,17 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "AddressSanitizer:DEADLYSIGNAL")
 
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
+# The MCP plugin's own listener (host.c logs "listening on H:P (<instance>)").
+MCP_LISTEN_RE = re.compile(r"listening on (\S+):(\d+) \(mcp\)")
+
+
+def default_config():
+    """The built-in plugins.conf (packaging/plugins.conf), except that the
+    MCP plugin's own listener takes an ephemeral port instead of 5772, so
+    that test servers running at the same time do not collide."""
+    with open(os.path.join(SOURCE_DIR, "packaging", "plugins.conf")) as f:
+        text = f.read()
+    return text.replace("\n[mcp]\n", "\n[mcp]\nlisten = 127.0.0.1:0\n", 1)
 
 # The system-admin token every test server is bootstrapped with
 # (DOPPEL_ADMIN_TOKEN), sent on /api/ calls unless a test sets its own
@@ -51,7 +62,9 @@ class Response:
 class Doppel:
     """A running doppel server.
 
-    config: plugins.conf text ([server] listen/data are overridden by flags).
+    config: plugins.conf text ([server] listen/data are overridden by flags);
+            None: the built-in defaults, with the MCP listener on an
+            ephemeral port (default_config()).
     args:   extra arguments to `doppel serve`.
     data:   data directory to reuse (for restart tests); default a new one.
     """
@@ -62,6 +75,8 @@ class Doppel:
         self.data = data or os.path.join(self.tmp, "data")
         os.makedirs(self.data, exist_ok=True)
         self.config_path = None
+        if config is None:
+            config = default_config()
         if config is not None:
             self.config_path = os.path.join(self.tmp, "plugins.conf")
             with open(self.config_path, "w") as f:
@@ -75,6 +90,7 @@ class Doppel:
             self.args += ["--workers", str(workers)]
         self.proc = None
         self.port = None
+        self.mcp_port = None  # the MCP plugin's own listener, if any
         self.host = "127.0.0.1"
         self.log_path = os.path.join(self.tmp, "doppel.log")
         self.timeout = timeout
@@ -95,9 +111,13 @@ class Doppel:
                                      stdin=subprocess.DEVNULL)
         deadline = time.time() + self.timeout
         while time.time() < deadline:
-            m = LISTEN_RE.search(self.log())
+            log = self.log()
+            m = LISTEN_RE.search(log)
             if m:
                 self.host, self.port = m.group(1), int(m.group(2))
+                m = MCP_LISTEN_RE.search(log)
+                if m:
+                    self.mcp_port = int(m.group(2))
                 break
             if self.proc.poll() is not None:
                 raise AssertionError("doppel exited with %s before listening:\n%s"
@@ -111,6 +131,9 @@ class Doppel:
         while time.time() < deadline:
             try:
                 if self.get("/health/ready").status == 200:
+                    m = MCP_LISTEN_RE.search(self.log())
+                    if m:  # logged right after the main port's line
+                        self.mcp_port = int(m.group(2))
                     return self
             except OSError:
                 pass

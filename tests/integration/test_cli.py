@@ -136,7 +136,8 @@ def readme_run_command():
 
 class DefaultPortTest(unittest.TestCase):
     """The README's run command leaves a server answering /health on
-    127.0.0.1:5770 with the embedded defaults (no plugins.conf anywhere)."""
+    127.0.0.1:5770 with the embedded defaults (no plugins.conf anywhere),
+    and the MCP control server on 127.0.0.1:5772."""
 
     def test_readme_run_command_answers_health_on_5770(self):
         cmd = readme_run_command()
@@ -176,9 +177,10 @@ class DefaultPortTest(unittest.TestCase):
                 self.assertIsNotNone(body, text)
                 self.assertEqual(body["status"], "ok", body)
                 self.assertEqual([x["plugin"] for x in body["plugins"]],
-                                 ["http"])
+                                 ["http", "mcp"])
                 self.assertIn("built-in defaults", text)
                 self.assertIn("listening on 127.0.0.1:5770", text)
+                self.assertIn("listening on 127.0.0.1:5772 (mcp)", text)
                 self.assertTrue(os.path.exists(
                     os.path.join(tmp, "data", "doppel.db")))
             finally:

@@ -94,11 +94,14 @@ class SdkExample(unittest.TestCase):
         self.assertIn("http", out)
         # and it serves with them
         d = harness.Doppel(start=False)
+        # the built-in plugins (harness.default_config: the MCP listener on
+        # an ephemeral port, not 5772)
         d.command = lambda: [binary, "serve", "--listen", "127.0.0.1:0",
-                             "--data", d.data]
+                             "--data", d.data, "--config", d.config_path]
         with d.start():
             h = d.get("/health").json()
-            self.assertEqual([p["plugin"] for p in h["plugins"]], ["http"])
+            self.assertEqual([p["plugin"] for p in h["plugins"]],
+                             ["http", "mcp"])
             self.assertEqual(h["plugins"][0]["state"], "started")
 
     def build_with_cmake(self):
@@ -151,7 +154,7 @@ class SdkExample(unittest.TestCase):
         code, out, err = harness.run_doppel(
             ["plugins"], env={"DOPPEL_PLUGIN_DIR": os.path.dirname(so)})
         self.assertEqual(code, 0, err)
-        self.assertIn("hello 1.0.0 (feature, ABI 1.0)", out)
+        self.assertIn("hello 1.0.0 (feature, ABI 1.1)", out)
         self.assertRegex(out, r"(?m)^\s+greeting\s+string\s+hello\s+no\s")
         self.assertRegex(out, r"(?m)^\s+repeat\s+int\s+1\s+no\s+\[1, 10\]")
         self.serve_hello(so)

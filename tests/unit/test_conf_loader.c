@@ -70,7 +70,7 @@ static void test_refusals(void **st)
                               "host 1, plugin 2");
     refused(FX("newer_minor"), -EPROTO,
             FX("newer_minor") ": plugin 'newer_minor': ABI minor too new: "
-                              "host 1.0, plugin 1.3");
+                              "host 1.1, plugin 1.3");
     snprintf(want, sizeof(want),
              "%s: plugin 'too_small': descriptor too small for ABI 1.0: size "
              "24, need at least %zu",
@@ -335,7 +335,7 @@ static void test_check_desc(void **st)
                   "(protocol) or 2 (feature)");
     d = base();
     d.flags = 0x4;
-    check_bad(&d, "/p/x.so: plugin 'hand': unknown flags 0x4: ABI 1.0 "
+    check_bad(&d, "/p/x.so: plugin 'hand': unknown flags 0x4: ABI 1.1 "
                   "defines none");
     d = base();
     d.destroy = NULL;
@@ -344,7 +344,7 @@ static void test_check_desc(void **st)
     d = base();
     d.reserved[5] = (void *)1;
     check_bad(&d, "/p/x.so: plugin 'hand': reserved[5] is not NULL: reserved "
-                  "fields must be NULL in ABI 1.0");
+                  "fields must be NULL in ABI 1.1");
     d = base();
     d.name = NULL;
     check_bad(&d, "/p/x.so: plugin has no name: expected [a-z][a-z0-9_-]*");
@@ -538,8 +538,9 @@ static void test_list(void **st)
     assert_int_equal(n, 2); /* frozen_1_0 and good */
     /* Sorted by file name. */
     const char *order[] = {"doppel_bad_name.so",
-                           "frozen_1_0 1.0.0",
-                           "good 1.2.3 (feature, ABI 1.0)",
+                           /* the frozen 1.0 plugin still says 1.0 */
+                           "frozen_1_0 1.0.0 (feature, ABI 1.0)",
+                           "good 1.2.3 (feature, ABI 1.1)",
                            "doppel_missing_init.so",
                            "doppel_newer_minor.so",
                            "doppel_no_entry.so",

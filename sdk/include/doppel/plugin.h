@@ -306,7 +306,10 @@ typedef struct doppel_services {
      * copied. Returns 0 and calls cb once, later, on this instance's loop,
      * with rc 0 and the API's status, headers and JSON body; or returns
      * -EINVAL (url not under /api/v1/) / -ENOMEM / -ECANCELED and never
-     * calls cb. */
+     * calls cb. The API's failed-authentication limiter counts the call
+     * as address "in-process" unless req->headers carry
+     * X-Doppel-Client-Address (the plugin's own client's IP address; taken
+     * out before the API sees the request). */
     int (*admin_call)(doppel_ctx_t *ctx, const doppel_fetch_t *req,
                       doppel_fetch_cb cb, void *data);
 

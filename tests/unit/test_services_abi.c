@@ -1,0 +1,112 @@
+/*
+ * The services table the host hands to plugins (host/services.c), as seen
+ * by plugins of each ABI minor: a 1.0 plugin finds every 1.0 service inside
+ * the table's size, a 1.1 plugin finds the 1.1 services through
+ * DOPPEL_HAS_SERVICE, and a table of a 1.0 host (size ending after
+ * http_fetch) hides them.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "runtime.h"
+
+/* End of the last ABI 1.0 member: the size a 1.0 host's table had. */
+#define SERVICES_SIZE_1_0                                                      \
+    (offsetof(doppel_services_t, http_fetch) + sizeof(void (*)(void)))
+
+static void test_host_says_1_1(void **st)
+{
+    (void)st;
+    assert_int_equal(dp_services.abi_major, 1);
+    assert_int_equal(dp_services.abi_minor, 1);
+    assert_int_equal(dp_services.size, sizeof(doppel_services_t));
+}
+
+static void test_a_1_0_plugin_finds_every_1_0_service(void **st)
+{
+    (void)st;
+    const doppel_services_t *svc = &dp_services;
+    assert_true(svc->size >= SERVICES_SIZE_1_0);
+    assert_true(DOPPEL_HAS_SERVICE(svc, log));
+    assert_true(DOPPEL_HAS_SERVICE(svc, alloc));
+    assert_true(DOPPEL_HAS_SERVICE(svc, free));
+    assert_true(DOPPEL_HAS_SERVICE(svc, option_str));
+    assert_true(DOPPEL_HAS_SERVICE(svc, option_int));
+    assert_true(DOPPEL_HAS_SERVICE(svc, option_bool));
+    assert_true(DOPPEL_HAS_SERVICE(svc, instance_name));
+    assert_true(DOPPEL_HAS_SERVICE(svc, worker_index));
+    assert_true(DOPPEL_HAS_SERVICE(svc, worker_count));
+    assert_true(DOPPEL_HAS_SERVICE(svc, loop));
+    assert_true(DOPPEL_HAS_SERVICE(svc, post));
+    assert_true(DOPPEL_HAS_SERVICE(svc, queue_work));
+    assert_true(DOPPEL_HAS_SERVICE(svc, subscribe));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_mount));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_respond));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_stream_start));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_stream_write));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_stream_end));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_match));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_reply_free));
+    assert_true(DOPPEL_HAS_SERVICE(svc, metric_add));
+    assert_true(DOPPEL_HAS_SERVICE(svc, stop_done));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_fetch));
+    /* The 1.0 members did not move: offsets a frozen 1.0 plugin compiled
+     * in (tests/abi/frozen_1_0.c reads option_int at this offset). */
+    assert_int_equal(offsetof(doppel_services_t, log), 8);
+    assert_int_equal(offsetof(doppel_services_t, option_int),
+                     8 + 4 * sizeof(void *));
+}
+
+static void test_a_1_1_plugin_sees_the_new_services(void **st)
+{
+    (void)st;
+    const doppel_services_t *svc = &dp_services;
+    assert_true(DOPPEL_HAS_SERVICE(svc, admin_call));
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_listen));
+    assert_true(DOPPEL_HAS_SERVICE(svc, shared));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_record));
+}
+
+static void test_a_1_0_host_table_hides_them(void **st)
+{
+    (void)st;
+    doppel_services_t old;
+    memcpy(&old, &dp_services, sizeof(old));
+    old.size = (uint32_t)SERVICES_SIZE_1_0;
+    old.abi_minor = 0;
+    assert_true(DOPPEL_HAS_SERVICE(&old, http_fetch));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_record));
+    assert_false(DOPPEL_HAS_SERVICE(&old, admin_call));
+    assert_false(DOPPEL_HAS_SERVICE(&old, http_listen));
+    assert_false(DOPPEL_HAS_SERVICE(&old, shared));
+    assert_false(DOPPEL_HAS_SERVICE((const doppel_services_t *)NULL, log));
+}
+
+/* Arguments the new services refuse without touching a worker. */
+static void test_new_services_refuse_bad_arguments(void **st)
+{
+    (void)st;
+    doppel_fetch_t f = {.size = sizeof(f), .url = DOPPEL_STR("/api/v1/x")};
+    assert_int_equal(dp_services.admin_call(NULL, &f, NULL, NULL), -EINVAL);
+    assert_int_equal(dp_services.http_listen(NULL, "127.0.0.1:1", NULL),
+                     -EINVAL);
+    assert_null(dp_services.shared(NULL, NULL, NULL, NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_says_1_1),
+        cmocka_unit_test(test_a_1_0_plugin_finds_every_1_0_service),
+        cmocka_unit_test(test_a_1_1_plugin_sees_the_new_services),
+        cmocka_unit_test(test_a_1_0_host_table_hides_them),
+        cmocka_unit_test(test_new_services_refuse_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
