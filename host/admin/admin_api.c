@@ -951,6 +951,7 @@ static void dispatch(admin_call_t *c)
     if (c->auth != NULL &&
         authorize_batch(c, rt, ns ? ns : DEFAULT_NS) < 0)
         return;
+    c->hold = rt->op.write && c->auth != NULL;
     rt->fn(c);
     if (c->status >= 200 && c->status < 300) {
         char target[160];
@@ -960,6 +961,7 @@ static void dispatch(admin_call_t *c)
                        ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS),
                        target);
     }
+    admin_release(c); /* acknowledged only now that the row is stored */
 }
 
 /* What the mount keeps: shared by every request of one worker. */
@@ -977,6 +979,7 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
     dispatch(&c);
     if (!c.answered)
         admin_reply_error(&c, 500, "internal", NULL, "no answer");
+    admin_release(&c);
     for (size_t i = 0; i < c.nseg; i++)
         free(c.seg[i]);
     json_decref(c.body);

@@ -27,7 +27,17 @@ typedef struct admin_call {
     size_t nseg;
     json_t *body;              /* parsed body or NULL, owned */
     char ns[ADMIN_NS_MAX + 1]; /* resolved namespace, "" when none given */
-    int answered;              /* the exchange was finished */
+    int answered;              /* the exchange was finished (or its
+                                  answer is held, below) */
+    /* A write's success is not acknowledged before its audit row is
+     * stored: with hold set, a 2xx answer is kept here and sent by
+     * admin_release after dispatch() wrote the row. */
+    int hold;
+    int held;                  /* an answer is waiting */
+    int held_status;
+    int held_json;             /* the held answer has a JSON body */
+    char *held_body;           /* owned */
+    size_t held_len;
     int trim;                  /* return freed heap to the system after */
 } admin_call_t;
 
@@ -65,6 +75,8 @@ int admin_resolve_ns(admin_call_t *c, int use_body);
 /* Sends v (stolen; NULL sends a 500) as the JSON body. */
 void admin_reply_json(admin_call_t *c, int status, json_t *v);
 void admin_reply_empty(admin_call_t *c, int status);
+/* Sends the answer held back for the audit row, if any. */
+void admin_release(admin_call_t *c);
 void admin_reply_error(admin_call_t *c, int status, const char *code,
                        const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -217,10 +217,34 @@ int admin_resolve_ns(admin_call_t *c, int use_body)
 
 /* ---- Answers ----------------------------------------------------------- */
 
+/* Keeps a 2xx answer of a write until its audit row is stored. Returns 1
+ * when held; 0 when the answer should go out now (not held, or no memory
+ * to hold it: the write is done either way, so it is still answered). */
+static int hold(admin_call_t *c, int status, const char *body, size_t len,
+                int json)
+{
+    if (!c->hold || status < 200 || status > 299)
+        return 0;
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return 0;
+    if (len)
+        memcpy(copy, body, len);
+    copy[len] = '\0';
+    c->answered = 1;
+    c->status = status;
+    c->held = 1;
+    c->held_status = status;
+    c->held_json = json;
+    c->held_body = copy;
+    c->held_len = len;
+    return 1;
+}
+
 static void send_text(admin_call_t *c, int status, const char *json,
                       size_t len, const char *allow)
 {
-    if (c->answered)
+    if (c->answered || hold(c, status, json, len, 1))
         return;
     c->answered = 1;
     c->status = status;
@@ -257,9 +281,22 @@ void admin_reply_json(admin_call_t *c, int status, json_t *v)
     free(s);
 }
 
+void admin_release(admin_call_t *c)
+{
+    if (!c->held)
+        return;
+    c->held = 0;
+    doppel_kv_t ct = {DOPPEL_STR("Content-Type"),
+                      DOPPEL_STR("application/json")};
+    dp_http_respond(c->ex, c->held_status, c->held_json ? &ct : NULL,
+                    c->held_json ? 1 : 0, c->held_body, c->held_len);
+    free(c->held_body);
+    c->held_body = NULL;
+}
+
 void admin_reply_empty(admin_call_t *c, int status)
 {
-    if (c->answered)
+    if (c->answered || hold(c, status, "", 0, 0))
         return;
     c->answered = 1;
     c->status = status;

@@ -311,6 +311,11 @@ class RecordReplayTest(unittest.TestCase):
             d.kill9()
         with Doppel(env=ALLOW, data=data) as d:
             self.assertEqual(d.get("/api/v1/mode").json()["mode"], "MOCK")
+            # ... and so does its audit row: a write is acknowledged only
+            # after the row is stored.
+            r = d.get("/api/v1/audit?namespace=sandbox&limit=100")
+            actions = [e["action"] for e in r.json()["entries"]]
+            self.assertEqual(actions.count("mode.set"), 3, actions)
 
     def test_redaction(self):
         conf = ("[server]\nredact_headers = X-Custom-Secret\n\n"
