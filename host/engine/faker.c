@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/sbuf.h"
+
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define FAKER_MAX_COUNT 4096
 
@@ -150,53 +152,16 @@ static const char *const product_nouns[] = {
 
 /* ---- string building --------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_putn(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf_t *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_putc(sbuf_t *b, char c)
-{
-    sb_putn(b, &c, 1);
-}
-
-static void sb_lower(sbuf_t *b, const char *s)
+static void sb_lower(dp_sbuf_t *b, const char *s)
 {
     for (; *s; s++)
         if (*s != ' ')
-            sb_putc(b, (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s));
+            dp_sb_putc(b, (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s));
 }
 
-static json_t *sb_json(sbuf_t *b)
+static json_t *sb_json(dp_sbuf_t *b)
 {
-    json_t *v = b->oom ? NULL : json_stringn_nocheck(b->p ? b->p : "", b->n);
+    json_t *v = b->oom ? NULL : json_stringn_nocheck(b->p ? b->p : "", b->len);
     free(b->p);
     return v;
 }
@@ -283,29 +248,29 @@ static json_t *f_name(const json_t *a, uint64_t *r, int64_t now)
 
 static json_t *f_email(const json_t *a, uint64_t *r, int64_t now)
 {
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     char num[8];
     sb_lower(&b, PICK(r, first_names));
-    sb_putc(&b, '.');
+    dp_sb_putc(&b, '.');
     sb_lower(&b, PICK(r, last_names));
     snprintf(num, sizeof(num), "%d", (int)rnd_below(r, 100));
-    sb_puts(&b, num);
-    sb_putc(&b, '@');
+    dp_sb_str(&b, num);
+    dp_sb_putc(&b, '@');
     sb_lower(&b, PICK(r, companies));
-    sb_putc(&b, '.');
-    sb_puts(&b, PICK(r, tlds));
+    dp_sb_putc(&b, '.');
+    dp_sb_str(&b, PICK(r, tlds));
     return sb_json(&b);
 }
 
 static json_t *f_username(const json_t *a, uint64_t *r, int64_t now)
 {
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     char num[8];
     sb_lower(&b, PICK(r, first_names));
-    sb_putc(&b, '_');
+    dp_sb_putc(&b, '_');
     sb_lower(&b, PICK(r, words));
     snprintf(num, sizeof(num), "%d", (int)rnd_below(r, 1000));
-    sb_puts(&b, num);
+    dp_sb_str(&b, num);
     return sb_json(&b);
 }
 
@@ -313,14 +278,14 @@ static json_t *f_password(const json_t *a, uint64_t *r, int64_t now)
 {
     static const char sym[] = "!@#$%^&*-_+=?";
     size_t n = arg_count(a, 12);
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i++) {
         /* Cycle classes so even short passwords mix them. */
         switch (i % 4) {
-        case 0: sb_putc(&b, alnum[rnd_below(r, 26)]); break;
-        case 1: sb_putc(&b, alnum[26 + rnd_below(r, 26)]); break;
-        case 2: sb_putc(&b, alnum[52 + rnd_below(r, 10)]); break;
-        default: sb_putc(&b, sym[rnd_below(r, sizeof(sym) - 1)]); break;
+        case 0: dp_sb_putc(&b, alnum[rnd_below(r, 26)]); break;
+        case 1: dp_sb_putc(&b, alnum[26 + rnd_below(r, 26)]); break;
+        case 2: dp_sb_putc(&b, alnum[52 + rnd_below(r, 10)]); break;
+        default: dp_sb_putc(&b, sym[rnd_below(r, sizeof(sym) - 1)]); break;
         }
     }
     return sb_json(&b);
@@ -425,27 +390,27 @@ static json_t *f_mac(const json_t *a, uint64_t *r, int64_t now)
     return str(s);
 }
 
-static void put_domain(sbuf_t *b, uint64_t *r)
+static void put_domain(dp_sbuf_t *b, uint64_t *r)
 {
     sb_lower(b, PICK(r, companies));
-    sb_putc(b, '.');
-    sb_puts(b, PICK(r, tlds));
+    dp_sb_putc(b, '.');
+    dp_sb_str(b, PICK(r, tlds));
 }
 
 static json_t *f_domain(const json_t *a, uint64_t *r, int64_t now)
 {
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     put_domain(&b, r);
     return sb_json(&b);
 }
 
 static json_t *f_url(const json_t *a, uint64_t *r, int64_t now)
 {
-    sbuf_t b = {0};
-    sb_puts(&b, "https://www.");
+    dp_sbuf_t b = {0};
+    dp_sb_str(&b, "https://www.");
     put_domain(&b, r);
-    sb_putc(&b, '/');
-    sb_puts(&b, PICK(r, words));
+    dp_sb_putc(&b, '/');
+    dp_sb_str(&b, PICK(r, words));
     return sb_json(&b);
 }
 
@@ -462,34 +427,34 @@ static json_t *f_word(const json_t *a, uint64_t *r, int64_t now)
 static json_t *f_words(const json_t *a, uint64_t *r, int64_t now)
 {
     size_t n = arg_count(a, 3);
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            sb_putc(&b, ' ');
-        sb_puts(&b, PICK(r, words));
+            dp_sb_putc(&b, ' ');
+        dp_sb_str(&b, PICK(r, words));
     }
     return sb_json(&b);
 }
 
-static void put_sentence(sbuf_t *b, uint64_t *r, size_t n)
+static void put_sentence(dp_sbuf_t *b, uint64_t *r, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const char *w = PICK(r, words);
         if (i == 0) {
-            sb_putc(b, (char)(w[0] - 32));
-            sb_puts(b, w + 1);
+            dp_sb_putc(b, (char)(w[0] - 32));
+            dp_sb_str(b, w + 1);
         } else {
-            sb_putc(b, ' ');
-            sb_puts(b, w);
+            dp_sb_putc(b, ' ');
+            dp_sb_str(b, w);
         }
     }
-    sb_putc(b, '.');
+    dp_sb_putc(b, '.');
 }
 
 static json_t *f_sentence(const json_t *a, uint64_t *r, int64_t now)
 {
     size_t n = arg_count(a, 4 + (size_t)rnd_below(r, 8));
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     put_sentence(&b, r, n);
     return sb_json(&b);
 }
@@ -497,10 +462,10 @@ static json_t *f_sentence(const json_t *a, uint64_t *r, int64_t now)
 static json_t *f_paragraph(const json_t *a, uint64_t *r, int64_t now)
 {
     size_t n = arg_count(a, 3 + (size_t)rnd_below(r, 3));
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            sb_putc(&b, ' ');
+            dp_sb_putc(&b, ' ');
         put_sentence(&b, r, 4 + (size_t)rnd_below(r, 8));
     }
     return sb_json(&b);
@@ -583,18 +548,18 @@ static json_t *f_float_range(const json_t *a, uint64_t *r, int64_t now)
 static json_t *f_digits(const json_t *a, uint64_t *r, int64_t now)
 {
     size_t n = arg_count(a, 6);
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i++)
-        sb_putc(&b, (char)('0' + rnd_below(r, 10)));
+        dp_sb_putc(&b, (char)('0' + rnd_below(r, 10)));
     return sb_json(&b);
 }
 
 static json_t *f_hex_string(const json_t *a, uint64_t *r, int64_t now)
 {
     size_t n = arg_count(a, 16);
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i++)
-        sb_putc(&b, hexd[rnd_below(r, 16)]);
+        dp_sb_putc(&b, hexd[rnd_below(r, 16)]);
     return sb_json(&b);
 }
 
@@ -681,9 +646,9 @@ static json_t *f_letter(const json_t *a, uint64_t *r, int64_t now)
 static json_t *f_alnum(const json_t *a, uint64_t *r, int64_t now)
 {
     size_t n = arg_count(a, 8);
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i++)
-        sb_putc(&b, alnum[rnd_below(r, sizeof(alnum) - 1)]);
+        dp_sb_putc(&b, alnum[rnd_below(r, sizeof(alnum) - 1)]);
     return sb_json(&b);
 }
 
@@ -692,7 +657,7 @@ static json_t *f_base64(const json_t *a, uint64_t *r, int64_t now)
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = arg_count(a, 16); /* random bytes before encoding */
-    sbuf_t b = {0};
+    dp_sbuf_t b = {0};
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = 0;
         size_t k = n - i < 3 ? n - i : 3;
@@ -701,7 +666,7 @@ static json_t *f_base64(const json_t *a, uint64_t *r, int64_t now)
         char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
                      k > 1 ? tab[(v >> 6) & 63] : '=',
                      k > 2 ? tab[v & 63] : '='};
-        sb_putn(&b, q, 4);
+        dp_sb_add(&b, q, 4);
     }
     return sb_json(&b);
 }

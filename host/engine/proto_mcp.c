@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "engine_internal.h"
+#include "base/sbuf.h"
 
 #define MAX_NAME 256  /* tool and prompt names, resource names */
 #define MAX_URI 4096  /* resource URIs */
@@ -411,37 +412,6 @@ static int str_is(doppel_str_t s, const char *lit)
 
 /* ---- list answers ------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_add(sbuf_t *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + len + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (np == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(sbuf_t *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
 
 typedef struct entry {
     const dp_mock_t *m;
@@ -459,7 +429,7 @@ static int entry_cmp(const void *a, const void *b)
 
 /* One list entry per distinct target, each field from the first mock (in
  * match order) of that target that has it. */
-static void list_entries(sbuf_t *b, const kind_t *k, const entry_t *es,
+static void list_entries(dp_sbuf_t *b, const kind_t *k, const entry_t *es,
                          size_t n)
 {
     for (size_t i = 0; i < n;) {
@@ -467,10 +437,10 @@ static void list_entries(sbuf_t *b, const kind_t *k, const entry_t *es,
         while (j < n && strcmp(es[j].m->route_src, es[i].m->route_src) == 0)
             j++;
         const mcp_data_t *d0 = es[i].m->pdata;
-        sb_str(b, i ? ",{\"" : "{\"");
-        sb_str(b, k->name_key);
-        sb_str(b, "\":");
-        sb_str(b, d0->name);
+        dp_sb_str(b, i ? ",{\"" : "{\"");
+        dp_sb_str(b, k->name_key);
+        dp_sb_str(b, "\":");
+        dp_sb_str(b, d0->name);
         for (size_t f = 0; f < MAX_LFIELDS && k->fields[f].key; f++) {
             const char *txt = NULL;
             for (size_t g = i; g < j && txt == NULL; g++)
@@ -482,12 +452,12 @@ static void list_entries(sbuf_t *b, const kind_t *k, const entry_t *es,
                 txt = d0->name; /* a resource is named by its URI */
             if (txt == NULL)
                 continue;
-            sb_str(b, ",\"");
-            sb_str(b, k->fields[f].key);
-            sb_str(b, "\":");
-            sb_str(b, txt);
+            dp_sb_str(b, ",\"");
+            dp_sb_str(b, k->fields[f].key);
+            dp_sb_str(b, "\":");
+            dp_sb_str(b, txt);
         }
-        sb_str(b, "}");
+        dp_sb_str(b, "}");
         i = j;
     }
 }
@@ -519,19 +489,19 @@ static int mcp_answer(const dp_proto_ix_t *pi, const doppel_exchange_t *x,
         }
         qsort(es, n, sizeof(*es), entry_cmp);
     }
-    sbuf_t b = {0};
-    sb_str(&b, "{\"");
-    sb_str(&b, k->list_key);
-    sb_str(&b, "\":[");
+    dp_sbuf_t b = {0};
+    dp_sb_str(&b, "{\"");
+    dp_sb_str(&b, k->list_key);
+    dp_sb_str(&b, "\":[");
     list_entries(&b, k, es, n);
-    sb_str(&b, "]}");
+    dp_sb_str(&b, "]}");
     free(es);
     if (b.oom) {
         free(b.p);
         return -ENOMEM;
     }
     *body = b.p;
-    *len = b.n;
+    *len = b.len;
     return 1;
 }
 

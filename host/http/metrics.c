@@ -14,6 +14,8 @@
 
 #include "metrics.h"
 
+#include "base/sbuf.h"
+
 #define STATUS_MIN 100
 #define STATUS_N 500 /* 100..599 */
 
@@ -310,51 +312,14 @@ int dp_metrics_gauge_set(dp_metrics_t *m, const char *name, const char *labels,
 
 /* ---- rendering -------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 static uint64_t load(_Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void render_requests(dp_metrics_t *m, sbuf_t *b, int n_owners)
+static void render_requests(dp_metrics_t *m, dp_sbuf_t *b, int n_owners)
 {
-    sb_printf(b, "# HELP doppel_http_requests_total HTTP requests answered "
+    dp_sb_printf(b, "# HELP doppel_http_requests_total HTTP requests answered "
                  "by the front, by route owner and status.\n"
                  "# TYPE doppel_http_requests_total counter\n");
     for (int o = 0; o < n_owners; o++) {
@@ -363,7 +328,7 @@ static void render_requests(dp_metrics_t *m, sbuf_t *b, int n_owners)
             for (unsigned w = 0; w < m->n_workers; w++)
                 v += load(&m->workers[w]->owners[o].status[s]);
             if (v != 0)
-                sb_printf(b,
+                dp_sb_printf(b,
                           "doppel_http_requests_total{owner=\"%s\","
                           "status=\"%d\"} %" PRIu64 "\n",
                           m->owner_names[o], s + STATUS_MIN, v);
@@ -371,9 +336,9 @@ static void render_requests(dp_metrics_t *m, sbuf_t *b, int n_owners)
     }
 }
 
-static void render_latency(dp_metrics_t *m, sbuf_t *b, int n_owners)
+static void render_latency(dp_metrics_t *m, dp_sbuf_t *b, int n_owners)
 {
-    sb_printf(b, "# HELP doppel_http_request_duration_seconds Time from the "
+    dp_sb_printf(b, "# HELP doppel_http_request_duration_seconds Time from the "
                  "first byte of a request to its answer.\n"
                  "# TYPE doppel_http_request_duration_seconds histogram\n");
     for (int o = 0; o < n_owners; o++) {
@@ -395,12 +360,12 @@ static void render_latency(dp_metrics_t *m, sbuf_t *b, int n_owners)
              * exceed the total */
             if (cum > count)
                 cum = count;
-            sb_printf(b,
+            dp_sb_printf(b,
                       "doppel_http_request_duration_seconds_bucket{owner="
                       "\"%s\",le=\"%s\"} %" PRIu64 "\n",
                       name, bucket_le[i], cum);
         }
-        sb_printf(b,
+        dp_sb_printf(b,
                   "doppel_http_request_duration_seconds_bucket{owner=\"%s\","
                   "le=\"+Inf\"} %" PRIu64 "\n"
                   "doppel_http_request_duration_seconds_sum{owner=\"%s\"} "
@@ -411,7 +376,7 @@ static void render_latency(dp_metrics_t *m, sbuf_t *b, int n_owners)
     }
 }
 
-static void render_series(dp_metrics_t *m, sbuf_t *b)
+static void render_series(dp_metrics_t *m, dp_sbuf_t *b)
 {
     /* group by name: one TYPE line per family, series in insertion order */
     for (series_t *s = m->series; s != NULL; s = s->next) {
@@ -423,19 +388,19 @@ static void render_series(dp_metrics_t *m, sbuf_t *b)
             }
         if (seen)
             continue;
-        sb_printf(b, "# TYPE %s %s\n", s->name,
+        dp_sb_printf(b, "# TYPE %s %s\n", s->name,
                   s->is_gauge ? "gauge" : "counter");
         for (series_t *q = s; q != NULL; q = q->next) {
             if (strcmp(q->name, s->name) != 0)
                 continue;
             if (q->labels)
-                sb_printf(b, "%s{%s} ", q->name, q->labels);
+                dp_sb_printf(b, "%s{%s} ", q->name, q->labels);
             else
-                sb_printf(b, "%s ", q->name);
+                dp_sb_printf(b, "%s ", q->name);
             if (q->is_gauge)
-                sb_printf(b, "%.17g\n", q->value);
+                dp_sb_printf(b, "%.17g\n", q->value);
             else
-                sb_printf(b, "%" PRIu64 "\n", q->count);
+                dp_sb_printf(b, "%" PRIu64 "\n", q->count);
         }
     }
 }
@@ -444,8 +409,8 @@ char *dp_metrics_render(dp_metrics_t *m, size_t *len)
 {
     if (m == NULL)
         return NULL;
-    sbuf_t b = {.p = malloc(4096), .cap = 4096};
-    if (b.p == NULL)
+    dp_sbuf_t b = {0};
+    if (dp_sb_reserve(&b, 4096) < 0)
         return NULL;
     b.p[0] = '\0';
     int n_owners = atomic_load_explicit(&m->n_owners, memory_order_acquire);
