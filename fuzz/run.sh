@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
-# plugins.conf) with clang (ASan + UBSan + libFuzzer)
+# plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings) with
+# clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
 # Corpora live in build-fuzz/corpus/<target> and grow between runs; crashes
@@ -15,6 +16,9 @@ default_targets=fuzz_template
 default_targets="$default_targets fuzz_jpath"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_mock"
 default_targets="$default_targets fuzz_config"
+[ -f "$root/plugins/mcp/mcp_rpc.c" ] && default_targets="$default_targets fuzz_mcp_rpc"
+[ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
+[ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
@@ -39,6 +43,28 @@ seed fuzz_mock     conds  '{"http": {"route": "/o", "httpMethod": "POST", "condi
 seed fuzz_mock     oneof  '{"http": {"route": "/c/*"}, "oneOf": {"order": "order", "responses": [{"statusCode": 201, "payload": "a"}, {"payload": {"b": [1, 2]}, "delay": 1}]}, "extract": {"gStore": {"k": "$.req.a"}}, "mStore": {"n": 1}, "ttl": 60, "useLimiter": 2}'
 seed fuzz_mock     proxy  '{"http": {"routePattern": "^/p/[a-z]+$"}, "proxy": {"target": "http://example.com"}, "tags": ["x"], "chainId": "c1"}'
 seed fuzz_jpath    regex  '\002{"path": "X-Api-Key", "assertAction": "matches", "value": "^k[0-9]+$"}'
+# fuzz_mcp_rpc: two flag bytes (see the target), the POST body, NUL, the
+# canned engine / admin API answer.
+seed fuzz_mcp_rpc  ping   '\000\001{"jsonrpc": "2.0", "id": 1, "method": "ping"}'
+seed fuzz_mcp_rpc  tlist  '\000\001{"jsonrpc": "2.0", "id": "a", "method": "tools/list", "params": {"cursor": "p2x"}}'
+seed fuzz_mcp_rpc  tcall  '\010\001{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_mocks", "arguments": {"namespace": "team-a"}}}\000{"items": [{"id": "m1"}], "total": 1}'
+seed fuzz_mcp_rpc  http   '\000\001{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "http_request", "arguments": {"method": "GET", "url": "http://127.0.0.1:1/x"}}}\000hello'
+seed fuzz_mcp_rpc  batch  '\002\001[{"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"jsonrpc": "2.0", "method": "notifications/initialized"}, {"jsonrpc": "2.0", "id": 9, "result": {}}, {"jsonrpc": "1.0", "id": 2}]'
+seed fuzz_mcp_rpc  init   '\040\001{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}}'
+seed fuzz_mcp_rpc  stool  '\001\001{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "get_weather", "arguments": {"city": "Paris"}}}\000{"content": [{"type": "text", "text": "Sunny"}]}'
+seed fuzz_mcp_rpc  sres   '\021\005{"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "file:///a"}}\000plain text'
+seed fuzz_mcp_rpc  sprm   '\003\001[{"jsonrpc": "2.0", "id": 6, "method": "prompts/get", "params": {"name": "p"}}, {"jsonrpc": "2.0", "id": 7, "method": "prompts/list"}]\000{"prompts": [{"name": "p"}, {"name": "q"}, {"name": "r"}], "messages": []}'
+seed fuzz_mcp_rpc  smiss  '\001\000{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "t"}}\000{"known": true, "nearMisses": [{"failed": [{"reason": "$.city: expected Paris"}]}]}'
+# fuzz_stdio_sse: a flag byte (see the target), the stdin line, LF, the body.
+seed fuzz_stdio_sse json  '\000{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n{"jsonrpc": "2.0", "id": 1, "result": {}}'
+seed fuzz_stdio_sse sse   '\044{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}\n: c\r\nevent: message\r\ndata: {"jsonrpc": "2.0", "method": "notifications/progress"}\r\n\r\ndata: {"jsonrpc": "2.0",\ndata:  "id": 2, "result": {}}\n\n'
+seed fuzz_stdio_sse batch '\100[{"jsonrpc": "2.0", "id": 1, "method": "initialize"}, {"jsonrpc": "2.0", "id": "b", "method": "x"}]\n[{"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-03-26"}}]'
+seed fuzz_stdio_sse err   '\002{"jsonrpc": "2.0", "id": 3, "method": "a"}\n{"jsonrpc": "2.0", "id": null, "error": {"code": -32001, "message": "Session not found"}}'
+# fuzz_record: fields split by 0xFF: method, target, query, request
+# headers, request body, status, response headers, response body.
+seed fuzz_record   get    'GET\377/users/42?b=2&a=1\377b=2&a=1\377X-Tenant: t1\nAccept: */*\377\377200\377Content-Type: application/json\377{"id": 42, "name": "$x"}'
+seed fuzz_record   post   'POST\377/o/a b/%2F/:id/*\377\377Authorization: Bearer k\377{"k": [1, 2.5, null]}\377201\377Content-Type: text/plain\nSet-Cookie: a\nset-cookie: b\377ok $.req'
+seed fuzz_record   bin    'PUT\377/bin\377x=&x=2\377\377\001\002\377500\377X-Secret: s\377\200\201'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

@@ -170,10 +170,35 @@ static void write_line(bridge_t *b, json_t *msg)
     free(s);
 }
 
+/* msg as a JSON string, whatever its bytes: an error text quotes the
+ * server's body (cut at a byte count, maybe inside a UTF-8 sequence, or
+ * not UTF-8 at all), and jansson refuses invalid UTF-8: without this the
+ * -32000 line was silently not written and the client waited forever.
+ * A cut tail is dropped; other bytes that do not make UTF-8 become '?'. */
+static json_t *message_string(const char *msg)
+{
+    size_t len = strlen(msg);
+    for (size_t cut = 0; cut < 4 && cut <= len; cut++) {
+        json_t *s = json_stringn(msg, len - cut);
+        if (s != NULL)
+            return s;
+    }
+    char *copy = strdup(msg);
+    if (copy == NULL)
+        return NULL;
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    json_t *s = json_string(copy);
+    free(copy);
+    return s;
+}
+
 static void write_error(bridge_t *b, json_t *id, int code, const char *msg,
                         long status)
 {
-    json_t *err = json_pack("{s:i, s:s}", "code", code, "message", msg);
+    json_t *err = json_pack("{s:i, s:o}", "code", code, "message",
+                            message_string(msg));
     if (err != NULL && status > 0)
         json_object_set_new(err, "data",
                             json_pack("{s:i}", "status", (int)status));

@@ -90,6 +90,12 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         elif method == "fail/404":
             self.send(404, "application/json",
                       b'{"error":"unknown session"}')
+        elif method == "fail/cututf8":
+            # the bridge quotes 200 bytes of a body: here the 200th byte is
+            # the first half of a two-byte character
+            self.send(502, "text/plain", b"x" * 199 + "\u00e9tail".encode())
+        elif method == "fail/latin1":
+            self.send(500, "text/plain", "\u00e9chec".encode("latin-1"))
         elif method == "batch":
             out = [{"jsonrpc": "2.0", "id": m["id"], "result": {}}
                    for m in msg if "id" in m]
@@ -129,8 +135,12 @@ class Bridge(unittest.TestCase):
         cmd = [harness.BIN, "mcp", "--stdio", "--url", url or self.url]
         cmd += args if args is not None else ["--token", "mk_tok",
                                               "--namespace", "team-a"]
-        p = subprocess.run(cmd, input="\n".join(lines) + "\n",
-                           capture_output=True, text=True, timeout=30, env=e)
+        p = subprocess.run(cmd, input=("\n".join(lines) + "\n").encode(),
+                           capture_output=True, timeout=30, env=e)
+        # stdout is the protocol and must be UTF-8; the log on stderr may
+        # quote a server's bytes as they came
+        p.stdout = p.stdout.decode()
+        p.stderr = p.stderr.decode(errors="replace")
         for m in harness.SANITIZER_MARKERS:
             self.assertNotIn(m, p.stderr)
         out = [json.loads(l) for l in p.stdout.splitlines()]
@@ -212,6 +222,25 @@ class Bridge(unittest.TestCase):
         self.assertNotIn("mcp-session-id", last_post[1])
         self.assertNotIn("DELETE", [r[0] for r in Recorder.requests])
         self.assertIn("HTTP 500", err)  # logs on stderr
+
+    def test_error_text_that_is_not_utf8_still_answers(self):
+        # Found by fuzz/fuzz_stdio_sse: an error message that quoted a body
+        # cut inside a UTF-8 sequence (or not UTF-8 at all) made jansson
+        # refuse the -32000 line, so nothing answered the request.
+        code, out, err = self.run_bridge([
+            rpc(1, "fail/cututf8"),
+            rpc(2, "fail/latin1"),
+            rpc(3, "ping"),
+        ])
+        self.assertEqual(code, 0, err)
+        by_id = {m.get("id"): m for m in out}
+        self.assertEqual(by_id[1]["error"]["code"], -32000)
+        self.assertEqual(by_id[1]["error"]["message"],
+                         "HTTP 502: " + "x" * 199)
+        self.assertEqual(by_id[1]["error"]["data"]["status"], 502)
+        self.assertEqual(by_id[2]["error"]["message"], "HTTP 500: ?chec")
+        self.assertEqual(by_id[3]["result"], {"echo": "ping"})
+        self.assertEqual(len(out), 3)
 
     def test_parse_errors_and_batches(self):
         code, out, err = self.run_bridge([

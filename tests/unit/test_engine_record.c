@@ -579,6 +579,42 @@ static void test_record_refusals(void **state)
     res.status = 0;
     assert_int_equal(dp_engine_record(e, &t.x, r, &res, &err), -EPROTO);
     res.status = 200;
+    /* Methods that are not whole tokens (found by fuzz/fuzz_record): a
+     * NUL inside once recorded as the part before it, a method of 40
+     * bytes or more as GET; neither mock matched its own request. */
+    static const char nul_method[] = "GET\0x";
+    static const char long_method[] =
+        "GETGETGETGETGETGETGETGETGETGETGETGETGETGETGET"; /* 45 */
+    const doppel_str_t bad_methods[] = {
+        {nul_method, sizeof(nul_method) - 1},
+        {long_method, sizeof(long_method) - 1},
+        DOPPEL_STR("GE T"),
+    };
+    for (size_t i = 0; i < sizeof(bad_methods) / sizeof(bad_methods[0]);
+         i++) {
+        t_x_t bad = t;
+        bad.x.operation = bad_methods[i];
+        assert_int_equal(dp_engine_record(e, &bad.x, r, &res, &err),
+                         -EINVAL);
+        assert_string_equal(err.field, "path");
+    }
+    /* Query names and values that are not NUL-free UTF-8 (found by
+     * fuzz/fuzz_record): stored, such a mock was not listed and never
+     * matched; a skipped name left a mock its request did not match. */
+    static const char nul_value[] = "a\0b", latin1[] = "\xe9t\xe9";
+    const doppel_kv_t bad_query[][1] = {
+        {{DOPPEL_STR("x"), {nul_value, sizeof(nul_value) - 1}}},
+        {{DOPPEL_STR("x"), {latin1, sizeof(latin1) - 1}}},
+        {{{nul_value, sizeof(nul_value) - 1}, DOPPEL_STR("1")}},
+    };
+    for (size_t i = 0; i < sizeof(bad_query) / sizeof(bad_query[0]); i++) {
+        t_x_t bad = t;
+        bad.x.params = bad_query[i];
+        bad.x.n_params = 1;
+        assert_int_equal(dp_engine_record(e, &bad.x, r, &res, &err),
+                         -EINVAL);
+        assert_string_equal(err.field, "path");
+    }
     /* the service went away meanwhile */
     assert_int_equal(dp_engine_service_delete(e, NULL, "s", &err), 0);
     assert_int_equal(dp_engine_record(e, &t.x, r, &res, &err), -ENOENT);
