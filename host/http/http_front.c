@@ -48,6 +48,9 @@
 /* A client that pipelines without reading its responses stops being read
  * once this much response data waits in the socket's write queue. */
 #define WRITE_HIGH_WATER (1024 * 1024)
+/* Bytes a streamed answer may have waiting for a client that does not
+ * read; past that stream_write closes the connection (-ENOBUFS). */
+#define STREAM_BACKLOG_MAX (4 * 1024 * 1024)
 #define REQUEST_ID_MAX 128
 
 static const char LOG_COMP[] = "http";
@@ -1560,6 +1563,13 @@ int dp_http_stream_write(doppel_http_exchange_t *ex, const void *data,
         return -ENOTCONN;
     if (len == 0 || ex->is_head)
         return 0;
+    /* A client that never reads (or too slowly) must not make the server
+     * buffer without end: the stream's writer is told and the connection
+     * closed, which frees what was queued. */
+    if (c->tcp.write_queue_size + ex->out.len + len > STREAM_BACKLOG_MAX) {
+        conn_close(c);
+        return -ENOBUFS;
+    }
     if (buf_reserve(&ex->out, len + 32) < 0)
         return -ENOMEM;
     char *o = ex->out.p + ex->out.len;

@@ -39,19 +39,20 @@ struct mcp_stream {
 
 /* ---- Answers ------------------------------------------------------------- */
 
-void mcp_http_error(mcp_inst_t *inst, doppel_http_exchange_t *ex, int status,
-                    int code, const char *message, json_t *id,
-                    const doppel_kv_t *extra)
+void mcp_http_error(mcp_inst_t *inst, doppel_http_exchange_t *ex,
+                    const doppel_http_request_t *req, int status, int code,
+                    const char *message, json_t *id, const doppel_kv_t *extra)
 {
     json_t *e = mcp_rpc_error(id, code, message, NULL);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);
-    doppel_kv_t h[2] = {
+    doppel_kv_t h[2 + MCP_CORS_MAX] = {
         {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
     };
     size_t n = 1;
     if (extra)
         h[n++] = *extra;
+    n += mcp_cors_headers(inst, req, h + n);
     static const char fallback[] =
         "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
         "\"message\":\"out of memory\"}}";
@@ -72,15 +73,17 @@ static void fail(mcp_call_t *c, int status, int code, const char *message,
             id = NULL;
     }
     if (c->ex)
-        mcp_http_error(c->inst, c->ex, status, code, message, id, extra);
+        mcp_http_error(c->inst, c->ex, c->req, status, code, message, id,
+                       extra);
     c->ex = NULL;
     mcp_call_free(c);
 }
 
-static int plain_error(mcp_inst_t *inst, doppel_http_exchange_t *ex, int status,
-                       int code, const char *message, const doppel_kv_t *extra)
+static int plain_error(mcp_inst_t *inst, doppel_http_exchange_t *ex,
+                       const doppel_http_request_t *req, int status, int code,
+                       const char *message, const doppel_kv_t *extra)
 {
-    mcp_http_error(inst, ex, status, code, message, NULL, extra);
+    mcp_http_error(inst, ex, req, status, code, message, NULL, extra);
     return 0;
 }
 
@@ -228,6 +231,59 @@ static int origin_allowed(mcp_inst_t *inst, const doppel_http_request_t *req)
             he = colon;
     }
     return loopback_host(h, (size_t)(he - h));
+}
+
+/* CORS, for browser clients such as the MCP Inspector. A page whose Origin
+ * passes origin_allowed gets its origin echoed on every answer, and
+ * Mcp-Session-Id exposed to its scripts (without that the browser hides
+ * the session id and the client cannot continue after initialize). Any
+ * other Origin gets no CORS headers: the browser then keeps the answer
+ * from the page, and the control server refuses the request anyway. */
+size_t mcp_cors_headers(mcp_inst_t *inst, const doppel_http_request_t *req,
+                        doppel_kv_t *h)
+{
+    const doppel_str_t *o = req ? req->header(req, "Origin") : NULL;
+    if (o == NULL || !origin_allowed(inst, req))
+        return 0;
+    h[0] = (doppel_kv_t){DOPPEL_STR("Access-Control-Allow-Origin"), *o};
+    h[1] = (doppel_kv_t){DOPPEL_STR("Access-Control-Expose-Headers"),
+                         DOPPEL_STR("Mcp-Session-Id")};
+    h[2] = (doppel_kv_t){DOPPEL_STR("Vary"), DOPPEL_STR("Origin")};
+    return MCP_CORS_MAX;
+}
+
+/* Answers OPTIONS: a CORS preflight from an allowed Origin gets 204 with
+ * the methods and request headers the MCP transports use (GET included,
+ * so the client's GET reaches the server and reads its 405 rather than
+ * failing as a network error); a preflight from any other Origin 403;
+ * OPTIONS without Origin (not a browser) 204 with Allow. */
+static int preflight(mcp_inst_t *inst, doppel_http_exchange_t *ex,
+                     const doppel_http_request_t *req, const char *allow)
+{
+    if (!origin_allowed(inst, req))
+        return plain_error(inst, ex, req, 403, RPC_SERVER_ERROR,
+                           "Forbidden: Origin not allowed (see the "
+                           "allowed_origins option)",
+                           NULL);
+    doppel_kv_t h[4 + MCP_CORS_MAX] = {
+        {DOPPEL_STR("Allow"), {allow, strlen(allow)}},
+    };
+    size_t n = 1;
+    size_t nc = mcp_cors_headers(inst, req, h + n);
+    n += nc;
+    if (nc) {
+        h[n++] = (doppel_kv_t){DOPPEL_STR("Access-Control-Allow-Methods"),
+                               DOPPEL_STR("GET, POST, DELETE, OPTIONS")};
+        h[n++] = (doppel_kv_t){
+            DOPPEL_STR("Access-Control-Allow-Headers"),
+            DOPPEL_STR("Content-Type, Accept, Authorization, X-API-Key, "
+                       "Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, "
+                       "X-Doppel-Namespace")};
+        h[n++] = (doppel_kv_t){DOPPEL_STR("Access-Control-Max-Age"),
+                               DOPPEL_STR("600")};
+    }
+    inst->svc->http_respond(ex, 204, h, n, NULL, 0);
+    return 0;
 }
 
 /* ---- Authentication ------------------------------------------------------ */
@@ -385,8 +441,8 @@ static void authenticate(mcp_call_t *c)
 
 /* ---- Streamable HTTP ----------------------------------------------------- */
 
-static const doppel_kv_t allow_post_delete = {DOPPEL_STR("Allow"),
-                                              DOPPEL_STR("POST, DELETE")};
+static const doppel_kv_t allow_post_delete = {
+    DOPPEL_STR("Allow"), DOPPEL_STR("POST, DELETE, OPTIONS")};
 
 /* After auth: parse, find the session, check the version header, run. */
 static void post_run(mcp_call_t *c)
@@ -490,7 +546,9 @@ static void delete_run(mcp_call_t *c)
         fail(c, 404, RPC_SESSION_NOT_FOUND, "Session not found", NULL);
         return;
     }
-    inst->svc->http_respond(c->ex, 204, NULL, 0, NULL, 0);
+    doppel_kv_t h[MCP_CORS_MAX];
+    size_t n = mcp_cors_headers(inst, c->req, h);
+    inst->svc->http_respond(c->ex, 204, h, n, NULL, 0);
     c->ex = NULL;
     mcp_call_free(c);
 }
@@ -514,21 +572,23 @@ static int streamable(mcp_inst_t *inst, doppel_http_exchange_t *ex,
                       const char *ns, const char *server)
 {
     int post = method_is(req, "POST"), del = method_is(req, "DELETE");
+    if (method_is(req, "OPTIONS"))
+        return preflight(inst, ex, req, "POST, DELETE, OPTIONS");
     if (!post && !del)
-        return plain_error(inst, ex, 405, RPC_SERVER_ERROR,
+        return plain_error(inst, ex, req, 405, RPC_SERVER_ERROR,
                            "Method not allowed: POST a JSON-RPC message, "
                            "DELETE to end a session (no GET stream here)",
                            &allow_post_delete);
     int sse = 0;
     if (post) {
         if (!content_type_json(req))
-            return plain_error(inst, ex, 415, RPC_SERVER_ERROR,
+            return plain_error(inst, ex, req, 415, RPC_SERVER_ERROR,
                                "Unsupported Media Type: Content-Type must "
                                "be application/json",
                                NULL);
         sse = wants_sse(inst, req);
         if (sse < 0)
-            return plain_error(inst, ex, 406, RPC_SERVER_ERROR,
+            return plain_error(inst, ex, req, 406, RPC_SERVER_ERROR,
                                "Not Acceptable: Accept must allow "
                                "application/json or text/event-stream",
                                NULL);
@@ -538,7 +598,8 @@ static int streamable(mcp_inst_t *inst, doppel_http_exchange_t *ex,
                      "Message too large: at most %zu bytes "
                      "(max_message_bytes)",
                      inst->max_message_bytes);
-            return plain_error(inst, ex, 413, RPC_INVALID_REQUEST, msg, NULL);
+            return plain_error(inst, ex, req, 413, RPC_INVALID_REQUEST, msg,
+                               NULL);
         }
     }
     mcp_call_t *c = mcp_call_new(inst, kind, ex, req);
@@ -648,14 +709,15 @@ static void sse_open(mcp_call_t *c)
              NULL);
         return;
     }
-    static const doppel_kv_t h[] = {
+    doppel_kv_t h[2 + MCP_CORS_MAX] = {
         {DOPPEL_STR("Content-Type"), DOPPEL_STR("text/event-stream")},
         {DOPPEL_STR("Cache-Control"), DOPPEL_STR("no-cache")},
     };
+    size_t nh = 2 + mcp_cors_headers(inst, c->req, h + 2);
     s->inst = inst;
     s->ex = c->ex;
     c->ex = NULL;
-    rc = svc->http_stream_start(s->ex, 200, h, 2);
+    rc = svc->http_stream_start(s->ex, 200, h, nh);
     s->next = inst->streams;
     if (inst->streams)
         inst->streams->prev = s;
@@ -731,9 +793,11 @@ static void message_run(mcp_call_t *c)
              NULL);
         return;
     }
-    static const doppel_kv_t ct = {DOPPEL_STR("Content-Type"),
-                                   DOPPEL_STR("text/plain")};
-    inst->svc->http_respond(c->ex, 202, &ct, 1, "Accepted", 8);
+    doppel_kv_t h[1 + MCP_CORS_MAX] = {
+        {DOPPEL_STR("Content-Type"), DOPPEL_STR("text/plain")},
+    };
+    size_t nh = 1 + mcp_cors_headers(inst, req, h + 1);
+    inst->svc->http_respond(c->ex, 202, h, nh, "Accepted", 8);
     c->ex = NULL;
     c->req = NULL;
     c->legacy = 1;
@@ -749,10 +813,10 @@ int mcp_control_handler(void *state, doppel_http_exchange_t *ex,
 {
     mcp_inst_t *inst = state;
     if (inst->stopping)
-        return plain_error(inst, ex, 503, RPC_SERVER_ERROR, shutting_down,
+        return plain_error(inst, ex, req, 503, RPC_SERVER_ERROR, shutting_down,
                            NULL);
     if (!origin_allowed(inst, req))
-        return plain_error(inst, ex, 403, RPC_SERVER_ERROR,
+        return plain_error(inst, ex, req, 403, RPC_SERVER_ERROR,
                            "Forbidden: Origin not allowed (see the "
                            "allowed_origins option)",
                            NULL);
@@ -761,24 +825,28 @@ int mcp_control_handler(void *state, doppel_http_exchange_t *ex,
         return streamable(inst, ex, req, MCP_KIND_CONTROL, "", "");
     if (str_is(rest, "/sse") || str_is(rest, "/message")) {
         int get = str_is(rest, "/sse");
+        if (method_is(req, "OPTIONS"))
+            return preflight(inst, ex, req,
+                             get ? "GET, OPTIONS" : "POST, OPTIONS");
         if (!method_is(req, get ? "GET" : "POST")) {
             doppel_kv_t allow = {DOPPEL_STR("Allow"),
-                                 get ? DOPPEL_STR("GET") : DOPPEL_STR("POST")};
-            return plain_error(inst, ex, 405, RPC_SERVER_ERROR,
+                                 get ? DOPPEL_STR("GET, OPTIONS")
+                                     : DOPPEL_STR("POST, OPTIONS")};
+            return plain_error(inst, ex, req, 405, RPC_SERVER_ERROR,
                                "Method not allowed", &allow);
         }
         if (get && !accepts(req, "text/event-stream"))
-            return plain_error(inst, ex, 406, RPC_SERVER_ERROR,
+            return plain_error(inst, ex, req, 406, RPC_SERVER_ERROR,
                                "Not Acceptable: Accept must allow "
                                "text/event-stream",
                                NULL);
         if (!get && !content_type_json(req))
-            return plain_error(inst, ex, 415, RPC_SERVER_ERROR,
+            return plain_error(inst, ex, req, 415, RPC_SERVER_ERROR,
                                "Unsupported Media Type: Content-Type must "
                                "be application/json",
                                NULL);
         if (!get && req->body_len > inst->max_message_bytes)
-            return plain_error(inst, ex, 413, RPC_INVALID_REQUEST,
+            return plain_error(inst, ex, req, 413, RPC_INVALID_REQUEST,
                                "Message too large (max_message_bytes)", NULL);
         mcp_call_t *c = mcp_call_new(inst, MCP_KIND_CONTROL, ex, req);
         if (c == NULL)
@@ -787,7 +855,7 @@ int mcp_control_handler(void *state, doppel_http_exchange_t *ex,
         authenticate(c);
         return 0;
     }
-    return plain_error(inst, ex, 404, RPC_SERVER_ERROR,
+    return plain_error(inst, ex, req, 404, RPC_SERVER_ERROR,
                        "Not Found: the MCP endpoint is the mount path itself "
                        "(and /sse, /message for the HTTP+SSE transport)",
                        NULL);
@@ -842,9 +910,10 @@ int mcp_stubs_handler(void *state, doppel_http_exchange_t *ex,
     mcp_inst_t *inst = state;
     char ns[MCP_NAME_MAX + 1], server[MCP_NAME_MAX + 1];
     if (inst->stopping)
-        return plain_error(inst, ex, 503, RPC_SERVER_ERROR, shutting_down,
+        return plain_error(inst, ex, req, 503, RPC_SERVER_ERROR, shutting_down,
                            NULL);
     if (stub_path(inst, req->path, ns, server) < 0)
-        return plain_error(inst, ex, 404, RPC_SERVER_ERROR, "Not Found", NULL);
+        return plain_error(inst, ex, req, 404, RPC_SERVER_ERROR, "Not Found",
+                           NULL);
     return streamable(inst, ex, req, MCP_KIND_STUB, ns, server);
 }

@@ -192,15 +192,15 @@ static void finish(mcp_call_t *c)
             svc->log(inst->ctx, DOPPEL_LOG_DEBUG,
                      "answer for a closed HTTP+SSE session dropped");
     } else if (c->ex != NULL) {
-        doppel_kv_t h[3];
-        size_t n = 0;
+        doppel_kv_t h[3 + MCP_CORS_MAX];
+        size_t n = mcp_cors_headers(inst, c->req, h);
         if (c->new_session)
             h[n++] = (doppel_kv_t){DOPPEL_STR("Mcp-Session-Id"),
                                    {c->session, strlen(c->session)}};
         if (!has_out) {
             svc->http_respond(c->ex, 202, h, n, NULL, 0);
         } else if (text == NULL) {
-            mcp_http_error(inst, c->ex, 500, RPC_INTERNAL_ERROR,
+            mcp_http_error(inst, c->ex, c->req, 500, RPC_INTERNAL_ERROR,
                            "out of memory", NULL, NULL);
         } else if (c->want_sse) {
             h[n++] = (doppel_kv_t){DOPPEL_STR("Content-Type"),
@@ -210,7 +210,7 @@ static void finish(mcp_call_t *c)
             size_t len = strlen(text) + 32;
             char *ev = malloc(len);
             if (ev == NULL) {
-                mcp_http_error(inst, c->ex, 500, RPC_INTERNAL_ERROR,
+                mcp_http_error(inst, c->ex, c->req, 500, RPC_INTERNAL_ERROR,
                                "out of memory", NULL, NULL);
             } else {
                 int l = snprintf(ev, len, "event: message\ndata: %s\n\n", text);

@@ -168,10 +168,18 @@ void mcp_streams_tick(mcp_inst_t *inst);
 void mcp_streams_close_all(mcp_inst_t *inst);
 
 /* Answers an exchange with a JSON-RPC error object as body. id may be
- * NULL (null). extra: one more header or NULL. */
-void mcp_http_error(mcp_inst_t *inst, doppel_http_exchange_t *ex, int status,
-                    int code, const char *message, json_t *id,
-                    const doppel_kv_t *extra);
+ * NULL (null). extra: one more header or NULL. req (may be NULL): the
+ * request being answered, for its CORS headers. */
+void mcp_http_error(mcp_inst_t *inst, doppel_http_exchange_t *ex,
+                    const doppel_http_request_t *req, int status, int code,
+                    const char *message, json_t *id, const doppel_kv_t *extra);
+
+/* Writes the CORS headers for an answer to req (NULL: none) into h, which
+ * has room for MCP_CORS_MAX; their values borrow req's. Returns how many:
+ * MCP_CORS_MAX when the request carries an allowed Origin, else 0. */
+#define MCP_CORS_MAX 3
+size_t mcp_cors_headers(mcp_inst_t *inst, const doppel_http_request_t *req,
+                        doppel_kv_t *h);
 
 /* ---- mcp_rpc.c ----------------------------------------------------------- */
 

@@ -280,7 +280,7 @@ class SdkClients(McpServer):
         self.rpc_error(r, 404, -32001)
         r = curl(self.url(path="/mcp/sse"), "POST", b"{}", JSON_HEADERS)
         self.assertEqual(r.status, 405, r)
-        self.assertEqual(r.headers["allow"], "GET")
+        self.assertEqual(r.headers["allow"], "GET, OPTIONS")
 
 
 class RawJsonRpc(McpServer):
@@ -457,7 +457,7 @@ class RawJsonRpc(McpServer):
         r = curl(self.url(), "GET", headers={"X-API-Key": ADMIN_TOKEN,
                                              "Accept": "text/event-stream"})
         self.assertEqual(r.status, 405, r)
-        self.assertEqual(r.headers["allow"], "POST, DELETE")
+        self.assertEqual(r.headers["allow"], "POST, DELETE, OPTIONS")
         # sessions are shared by both ports
         sid = self.session()
         r = self.post(msg("ping"), session=sid, own=True)

@@ -247,7 +247,9 @@ typedef struct doppel_services {
 
     /* Streams a response: start sends status and headers with chunked
      * transfer coding, write sends a chunk, end finishes and releases the
-     * exchange. For SSE and other long-lived answers. */
+     * exchange. For SSE and other long-lived answers. write fails with
+     * -ENOBUFS (and the connection is closed) when the client has let
+     * 4 MiB of the stream pile up unread. */
     int (*http_stream_start)(doppel_http_exchange_t *ex, int status,
                              const doppel_kv_t *headers, size_t n_headers);
     int (*http_stream_write)(doppel_http_exchange_t *ex, const void *data,
