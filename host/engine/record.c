@@ -46,15 +46,34 @@ static int name_is(doppel_str_t n, const char *s)
     return n.len == l && strncasecmp(n.ptr, s, l) == 0;
 }
 
-static int hop_by_hop(doppel_str_t n)
+/* Not part of a recorded answer: hop-by-hop headers (every Proxy-* one
+ * too), Content-Length (the replay sets its own) and the headers the
+ * answer's Connection header lists (RFC 9110 7.6.1). */
+static int hop_by_hop(const doppel_kv_t *hs, size_t nh, doppel_str_t n)
 {
     static const char *const names[] = {
-        "connection", "keep-alive",     "proxy-authenticate",
-        "te",         "trailer",        "transfer-encoding",
+        "connection", "keep-alive",     "te", "trailer", "transfer-encoding",
         "upgrade",    "content-length", NULL};
+    if (n.len >= 6 && strncasecmp(n.ptr, "proxy-", 6) == 0)
+        return 1;
     for (size_t i = 0; names[i]; i++)
         if (name_is(n, names[i]))
             return 1;
+    for (size_t i = 0; i < nh; i++) {
+        if (!name_is(hs[i].name, "connection") || hs[i].value.ptr == NULL)
+            continue;
+        const char *v = hs[i].value.ptr, *end = v + hs[i].value.len;
+        while (v < end) {
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *t = v;
+            while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+                v++;
+            if ((size_t)(v - t) == n.len && n.len &&
+                strncasecmp(t, n.ptr, n.len) == 0)
+                return 1;
+        }
+    }
     return 0;
 }
 
@@ -214,6 +233,46 @@ static uint64_t fnv1a(const char *s, size_t n, uint64_t h)
 /* ---- the request key
  * ---------------------------------------------------------- */
 
+/* v with every number as a real (new reference, NULL on ENOMEM): the
+ * matcher compares JSON numbers by value (1 equals 1.0), so the id of a
+ * recording must not tell them apart either, or LEARN would make two mocks
+ * that both match the same requests. */
+static json_t *num_canon(const json_t *v)
+{
+    if (json_is_integer(v))
+        return json_real((double)json_integer_value(v));
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            json_t *c = a ? num_canon(x) : NULL;
+            /* append_new takes c even when it fails */
+            if (c == NULL || json_array_append_new(a, c) < 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    if (json_is_object(v)) {
+        json_t *o = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            json_t *c = o ? num_canon(x) : NULL;
+            if (c == NULL || json_object_set_new(o, k, c) < 0) {
+                json_decref(o);
+                return NULL;
+            }
+        }
+        return o;
+    }
+    return json_incref((json_t *)v);
+}
+
 typedef struct rkey {
     json_t *http;  /* the mock's http section */
     json_t *canon; /* what the id hashes */
@@ -289,7 +348,8 @@ static int build_key(dp_engine_t *e, const doppel_exchange_t *x, const char *ns,
         json_t *jb =
             json_loadb((const char *)x->body, blen, JSON_DECODE_ANY, NULL);
         if (jb != NULL) {
-            bodykey = json_pack("{s:O}", "json", jb);
+            json_t *cj = num_canon(jb);
+            bodykey = cj ? json_pack("{s:o}", "json", cj) : NULL;
             json_object_set_new(http, "conditions",
                                 json_pack("[{s:s, s:s, s:o}]", "path", "$",
                                           "assertAction", "equals", "value",
@@ -384,7 +444,8 @@ static json_t *build_response(dp_engine_t *e, const doppel_fetch_result_t *res,
     size_t ctl = 0;
     for (size_t i = 0; h && i < res->n_headers; i++) {
         doppel_kv_t kv = res->headers[i];
-        if (hop_by_hop(kv.name) || !is_token(kv.name) || has_ctl(kv.value))
+        if (hop_by_hop(res->headers, res->n_headers, kv.name) ||
+            !is_token(kv.name) || has_ctl(kv.value))
             continue;
         char name[257];
         snprintf(name, sizeof(name), "%.*s", (int)kv.name.len, kv.name.ptr);

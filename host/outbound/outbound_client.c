@@ -451,9 +451,33 @@ static int map_curl_error(ob_req_t *r, CURLcode rc)
     }
 }
 
+/* A failed TLS handshake or certificate check: -EPROTO like other protocol
+ * errors, but the text says TLS so that a user sees which layer refused. */
+static int tls_error(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void error_text(ob_req_t *r, int err, CURLcode rc, char *out, size_t len)
 {
-    if (err == -EACCES)
+    if (err == -EPROTO && tls_error(rc))
+        snprintf(out, len, "TLS: %s",
+                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+    else if (err == -EACCES)
         snprintf(out, len, "%s", r->guard_why);
     else if (err == -EFBIG)
         snprintf(out, len, "response larger than max_response_bytes (%zu)",

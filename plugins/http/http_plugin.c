@@ -206,17 +206,56 @@ typedef struct proxied {
 } proxied_t;
 
 /* Headers that describe one hop, not the message: never forwarded either
- * way. Host comes from the target URL; the front sets Content-Length. */
+ * way. Host comes from the target URL; the front sets Content-Length; every
+ * Proxy-* header (Proxy-Authorization, Proxy-Connection, ...) is for the
+ * proxy, which doppel is; X-Forwarded-* are rebuilt by forward(). */
 static int hop_by_hop(doppel_str_t n)
 {
     static const char *const names[] = {
-        "connection", "keep-alive", "proxy-authenticate",
-        "proxy-authorization", "te", "trailer", "transfer-encoding",
-        "upgrade", "host", "content-length", "expect"};
+        "connection", "keep-alive",        "te",
+        "trailer",    "transfer-encoding", "upgrade",
+        "host",       "content-length",    "expect"};
+    if (n.len >= 6 && strncasecmp(n.ptr, "proxy-", 6) == 0)
+        return 1;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == n.len && strncasecmp(names[i], n.ptr, n.len) == 0)
+        if (strlen(names[i]) == n.len &&
+            strncasecmp(names[i], n.ptr, n.len) == 0)
             return 1;
     return 0;
+}
+
+/* Whether a Connection header of hs names n (RFC 9110 7.6.1: the headers
+ * it lists are hop-by-hop too). */
+static int connection_listed(const doppel_kv_t *hs, size_t nh, doppel_str_t n)
+{
+    for (size_t i = 0; i < nh; i++) {
+        doppel_str_t c = hs[i].name;
+        if (c.len != 10 || strncasecmp(c.ptr, "connection", 10) != 0)
+            continue;
+        const char *v = hs[i].value.ptr, *end = v + hs[i].value.len;
+        while (v && v < end) {
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *t = v;
+            while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+                v++;
+            if ((size_t)(v - t) == n.len && n.len &&
+                strncasecmp(t, n.ptr, n.len) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Not to be passed on: hop-by-hop by name or listed in Connection. */
+static int drop_header(const doppel_kv_t *hs, size_t nh, doppel_str_t n)
+{
+    return hop_by_hop(n) || connection_listed(hs, nh, n);
+}
+
+static int name_eq(doppel_str_t n, const char *s)
+{
+    return strlen(s) == n.len && strncasecmp(s, n.ptr, n.len) == 0;
 }
 
 /* Copies s into a JSON string body without its quotes. */
@@ -309,7 +348,8 @@ static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
         else if (h != stack)
             cap = res->n_headers;
         for (size_t i = 0; i < res->n_headers && n < cap; i++)
-            if (!hop_by_hop(res->headers[i].name))
+            if (!drop_header(res->headers, res->n_headers,
+                             res->headers[i].name))
                 h[n++] = res->headers[i];
         if (pr->service[0])
             h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Service"),
@@ -357,11 +397,19 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
         path.ptr[0] == '/')
         base.len--;
     size_t ulen = base.len + path.len + 1 + req->query.len + 1;
+    /* X-Forwarded-For: the client's chain (every X-Forwarded-For it sent,
+     * in order) then the client's address, as nginx and most proxies do */
+    size_t xff_len = req->remote_addr.len + 1;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (name_eq(req->headers[i].name, "x-forwarded-for"))
+            xff_len += req->headers[i].value.len + 2;
     char *url = malloc(ulen);
-    doppel_kv_t *h = malloc((req->n_headers ? req->n_headers : 1) * sizeof(*h));
+    char *xff = malloc(xff_len);
+    doppel_kv_t *h = malloc((req->n_headers + 3) * sizeof(*h));
     proxied_t *pr = calloc(1, sizeof(*pr));
-    if (url == NULL || h == NULL || pr == NULL) {
+    if (url == NULL || xff == NULL || h == NULL || pr == NULL) {
         free(url);
+        free(xff);
         free(h);
         free(pr);
         svc->engine_reply_free(st->ctx, r);
@@ -370,10 +418,36 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
     int ul = snprintf(url, ulen, "%.*s%.*s%s%.*s", (int)base.len, base.ptr,
                       (int)path.len, path.ptr, req->query.len ? "?" : "",
                       (int)req->query.len, req->query.ptr);
-    size_t n = 0;
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (!hop_by_hop(req->headers[i].name))
-            h[n++] = req->headers[i];
+    size_t n = 0, xl = 0;
+    int has_proto = 0, has_host = 0;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        doppel_str_t nm = req->headers[i].name;
+        if (drop_header(req->headers, req->n_headers, nm))
+            continue;
+        if (name_eq(nm, "x-forwarded-for")) {
+            memcpy(xff + xl, req->headers[i].value.ptr,
+                   req->headers[i].value.len);
+            xl += req->headers[i].value.len;
+            memcpy(xff + xl, ", ", 2);
+            xl += 2;
+            continue;
+        }
+        /* a client behind another proxy keeps what that proxy said */
+        has_proto |= name_eq(nm, "x-forwarded-proto");
+        has_host |= name_eq(nm, "x-forwarded-host");
+        h[n++] = req->headers[i];
+    }
+    memcpy(xff + xl, req->remote_addr.ptr ? req->remote_addr.ptr : "",
+           req->remote_addr.len);
+    xl += req->remote_addr.len;
+    if (req->remote_addr.len)
+        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Forwarded-For"), {xff, xl}};
+    if (!has_proto)
+        h[n++] =
+            (doppel_kv_t){DOPPEL_STR("X-Forwarded-Proto"), DOPPEL_STR("http")};
+    const doppel_str_t *fh = req->header(req, "Host");
+    if (!has_host && fh && fh->len)
+        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Forwarded-Host"), *fh};
     doppel_fetch_t f = {
         .size = sizeof(f),
         .method = req->method,
@@ -394,6 +468,7 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
                  r->service.ptr);
     int rc = svc->http_fetch(st->ctx, &f, proxied_done, pr);
     free(url);
+    free(xff);
     free(h);
     if (rc < 0) {
         free(pr);

@@ -797,6 +797,79 @@ static void test_settings_survive_reopen(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Headers an answer's Connection header lists, and every Proxy-* header,
+ * are hop-by-hop: not recorded. JSON numbers key by value (1 is 1.0), as
+ * the matcher compares them, so both requests share one recording. */
+static void test_hop_headers_and_number_keys(void **state)
+{
+    (void)state;
+    dp_engine_t *e = NULL;
+    dp_err_t err = {0};
+    assert_int_equal(dp_engine_open(NULL, t_storage(), &e, &err), 0);
+    svc_create(e, NULL, "{\"name\":\"s\",\"target\":\"http://h\"}");
+    set_mode(e, NULL, "LEARN");
+    t_x_t t;
+    t_build(&t, REQ(.path = "/hop"));
+    doppel_reply_t *rp = NULL;
+    assert_int_equal(dp_engine_match(e, &t.x, &rp), 0);
+    doppel_kv_t h[] = {
+        {DOPPEL_STR("Connection"), DOPPEL_STR("close, X-Hop ,x-other")},
+        {DOPPEL_STR("x-hop"), DOPPEL_STR("1")},
+        {DOPPEL_STR("X-Other"), DOPPEL_STR("2")},
+        {DOPPEL_STR("Proxy-Foo"), DOPPEL_STR("3")},
+        {DOPPEL_STR("Proxy-Authenticate"), DOPPEL_STR("Basic")},
+        {DOPPEL_STR("Keep-Alive"), DOPPEL_STR("timeout=5")},
+        {DOPPEL_STR("X-Hopper"), DOPPEL_STR("kept")},
+    };
+    doppel_fetch_result_t res = {.size = sizeof(res),
+                                 .status = 200,
+                                 .headers = h,
+                                 .n_headers = sizeof(h) / sizeof(h[0]),
+                                 .body = "x",
+                                 .body_len = 1};
+    assert_int_equal(dp_engine_record(e, &t.x, rp, &res, &err), 0);
+    dp_engine_reply_free(rp);
+    json_t *recs = recorded(e);
+    assert_int_equal(json_array_size(recs), 1);
+    json_t *hs = json_object_get(
+        json_object_get(json_array_get(recs, 0), "response"), "headers");
+    assert_int_equal(json_object_size(hs), 1);
+    assert_string_equal(json_string_value(json_object_get(hs, "X-Hopper")),
+                        "kept");
+    json_decref(recs);
+
+    assert_int_equal(learn(e,
+                           REQ(.method = "POST", .path = "/n",
+                               .body = "{\"a\":1.0,\"b\":[2]}"),
+                           200, NULL, NULL, "{\"r\":1}"),
+                     0);
+    assert_int_equal(learn(e,
+                           REQ(.method = "POST", .path = "/n",
+                               .body = "{\"b\":[2.0],\"a\":1}"),
+                           200, NULL, NULL, "{\"r\":2}"),
+                     0);
+    assert_int_equal(learn(e,
+                           REQ(.method = "POST", .path = "/n",
+                               .body = "{\"b\":[2],\"a\":1.5}"),
+                           200, NULL, NULL, "{\"r\":3}"),
+                     0);
+    recs = recorded(e);
+    assert_int_equal(json_array_size(recs), 3); /* /hop, /n a=1, /n a=1.5 */
+    size_t seqs = 0, i;
+    json_t *m;
+    json_array_foreach(recs, i, m)
+    {
+        json_t *rs = json_object_get(json_object_get(m, "oneOf"), "responses");
+        if (rs) {
+            assert_int_equal(json_array_size(rs), 2);
+            seqs++;
+        }
+    }
+    assert_int_equal(seqs, 1);
+    json_decref(recs);
+    dp_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -810,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_coverage_counts_hits),
         cmocka_unit_test(test_concurrent_recordings_lose_nothing),
         cmocka_unit_test(test_settings_survive_reopen),
+        cmocka_unit_test(test_hop_headers_and_number_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
