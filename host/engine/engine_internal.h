@@ -215,6 +215,7 @@ typedef struct dp_reqctx {
     json_t *hdr_first;  /* lower-case name -> first value */
     json_t *hdr_all;    /* lower-case name -> [values] */
     json_t *query;      /* name -> first value */
+    json_t *query_all;  /* name -> value, or [values] when repeated */
 } dp_reqctx_t;
 
 typedef struct dp_proto {
@@ -263,6 +264,10 @@ const json_t *dp_reqctx_body(dp_reqctx_t *rc);
 const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc);
 const json_t *dp_reqctx_headers_all(dp_reqctx_t *rc);
 const json_t *dp_reqctx_query(dp_reqctx_t *rc);
+const json_t *dp_reqctx_query_all(dp_reqctx_t *rc);
+/* Adds name = val (borrowed) to a whole-query object: a second value of a
+ * name turns it into an array, in arrival order. */
+void dp_query_add(json_t *q, const char *name, json_t *val);
 void dp_reqctx_free(dp_reqctx_t *rc);
 /* Compiles an array of condition specs on `where` into m (field: the path
  * for errors, "mcp.conditions"); shared by handlers. */

@@ -42,8 +42,13 @@ typedef enum dp_cond_target {
     DP_COND_HEADER = 1, /* path is a header name, compared case-insensitively;
                            the document is an object of lower-case names ->
                            string (first value) */
-    DP_COND_QUERY = 2   /* path is a parameter name; document is an object of
+    DP_COND_QUERY = 2,  /* path is a parameter name; document is an object of
                            name -> string (first value) */
+    DP_COND_QUERY_ALL = 3 /* the queryParams condition with path "$" (what
+                           recordings key on): the document is the whole
+                           query, name -> string, or [strings] in arrival
+                           order when the name repeats. Set by the HTTP
+                           handler; conditions compile it as DP_COND_QUERY */
 } dp_cond_target_t;
 
 typedef struct dp_cond dp_cond_t;

@@ -452,7 +452,8 @@ static void add_failed(json_t *item, const char *where, const char *path,
 
 static const char *where_name(dp_cond_target_t w)
 {
-    return w == DP_COND_HEADER ? "header" : w == DP_COND_QUERY ? "query"
+    return w == DP_COND_HEADER                             ? "header"
+           : w == DP_COND_QUERY || w == DP_COND_QUERY_ALL ? "query"
                                                                 : "body";
 }
 

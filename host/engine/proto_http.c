@@ -120,12 +120,52 @@ const json_t *dp_reqctx_query(dp_reqctx_t *rc)
     return rc->query;
 }
 
+/* Every value: a repeated name keeps its values in arrival order, so
+ * a=1&a=2, a=2&a=1 and a=1&a=3 are three different queries. */
+const json_t *dp_reqctx_query_all(dp_reqctx_t *rc)
+{
+    if (rc->query_all != NULL)
+        return rc->query_all;
+    rc->query_all = json_object();
+    for (size_t i = 0; rc->query_all && i < rc->x->n_params; i++) {
+        const doppel_kv_t *kv = &rc->x->params[i];
+        if (kv->name.ptr == NULL || memchr(kv->name.ptr, 0, kv->name.len))
+            continue;
+        char *name = strndup(kv->name.ptr, kv->name.len);
+        json_t *val = json_stringn_nocheck(kv->value.ptr ? kv->value.ptr : "",
+                                           kv->value.len);
+        if (name && val)
+            dp_query_add(rc->query_all, name, val);
+        json_decref(val);
+        free(name);
+    }
+    return rc->query_all;
+}
+
+void dp_query_add(json_t *q, const char *name, json_t *val)
+{
+    json_t *had = json_object_get(q, name);
+    if (had == NULL) {
+        json_object_set(q, name, val);
+    } else if (json_is_array(had)) {
+        json_array_append(had, val);
+    } else {
+        json_t *arr = json_array();
+        if (arr && json_array_append(arr, had) == 0 &&
+            json_array_append(arr, val) == 0)
+            json_object_set_new(q, name, arr);
+        else
+            json_decref(arr);
+    }
+}
+
 void dp_reqctx_free(dp_reqctx_t *rc)
 {
     json_decref(rc->body);
     json_decref(rc->hdr_first);
     json_decref(rc->hdr_all);
     json_decref(rc->query);
+    json_decref(rc->query_all);
 }
 
 /* ---- http section -------------------------------------------------------- */
@@ -144,7 +184,12 @@ static int add_cond(dp_mock_t *m, const json_t *spec, dp_cond_target_t where,
     if (rc < 0)
         return rc;
     m->conds[m->n_conds].c = c;
-    m->conds[m->n_conds].where = where;
+    /* queryParams "$" compares the whole query, every value of it */
+    const char *path = json_string_value(json_object_get(spec, "path"));
+    m->conds[m->n_conds].where =
+        where == DP_COND_QUERY && path && strcmp(path, "$") == 0
+            ? DP_COND_QUERY_ALL
+            : where;
     m->n_conds++;
     if (where == DP_COND_BODY)
         m->needs_body = 1;
@@ -397,6 +442,8 @@ static const json_t *http_doc(dp_reqctx_t *rc, dp_cond_target_t where)
         return dp_reqctx_headers_first(rc);
     case DP_COND_QUERY:
         return dp_reqctx_query(rc);
+    case DP_COND_QUERY_ALL:
+        return dp_reqctx_query_all(rc);
     }
     return NULL;
 }

@@ -373,6 +373,8 @@ static const json_t *mcp_doc(dp_reqctx_t *rc, dp_cond_target_t where)
         return dp_reqctx_headers_first(rc);
     case DP_COND_QUERY:
         return dp_reqctx_query(rc);
+    case DP_COND_QUERY_ALL:
+        return dp_reqctx_query_all(rc);
     }
     return NULL;
 }

@@ -303,7 +303,8 @@ static int build_key(dp_engine_t *e, const doppel_exchange_t *x, const char *ns,
     if (route == NULL)
         return errno == E2BIG ? -E2BIG : -ENOMEM;
 
-    /* the query: first value of each parameter, all of them required */
+    /* the query: every parameter with every value (a repeated name's
+     * values in order), none missing, none extra */
     json_t *q = json_object();
     for (size_t i = 0; q && i < x->n_params; i++) {
         const doppel_kv_t *kv = &x->params[i];
@@ -317,11 +318,11 @@ static int build_key(dp_engine_t *e, const doppel_exchange_t *x, const char *ns,
             return -EINVAL;
         }
         char *n = strndup(kv->name.ptr, kv->name.len);
-        if (n && json_object_get(q, n) == NULL)
-            json_object_set_new(
-                q, n,
-                json_stringn(kv->value.ptr ? kv->value.ptr : "",
-                             kv->value.len));
+        json_t *v =
+            json_stringn(kv->value.ptr ? kv->value.ptr : "", kv->value.len);
+        if (n && v)
+            dp_query_add(q, n, v);
+        json_decref(v);
         free(n);
     }
 

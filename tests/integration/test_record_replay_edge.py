@@ -436,16 +436,28 @@ class KeyTest(EdgeBase):
                 self.assertEqual(dict(hs).get("X-Doppel-Miss"), "true")
             self.assertEqual(len(self.up.seen), n)
 
-    def test_repeated_query_keys_are_one_recording(self):
-        # documented: a repeated parameter keys on its first value, so the
-        # two requests below share one mock and become a sequence
+    def test_repeated_query_keys_keep_every_value(self):
+        # a repeated parameter keys on all its values, in order: three
+        # recordings, each replaying its own answer, and a fourth order of
+        # the same values is a miss
         with Doppel(env=ALLOW) as d:
-            self.learn_then_mock(d, [
+            live = self.learn_then_mock(d, [
                 ("GET", "/shop/r?a=1&a=2", (), b""),
-                ("GET", "/shop/r?a=1&a=3", (), b"")])
+                ("GET", "/shop/r?a=1&a=3", (), b""),
+                ("GET", "/shop/r?a=2&a=1&b=x", (), b"")])
             recs = self.recorded(d)
-            self.assertEqual(len(recs), 1, recs)
-            self.assertEqual(len(recs[0]["oneOf"]["responses"]), 2)
+            self.assertEqual(len(recs), 3, recs)
+            self.assertTrue(all("oneOf" not in r for r in recs), recs)
+            self.assertEqual(self.replay(d, "GET", "/shop/r?a=1&a=3"),
+                             (200, live[1]))
+            self.assertEqual(self.replay(d, "GET", "/shop/r?a=1&a=2"),
+                             (200, live[0]))
+            self.assertEqual(self.replay(d, "GET", "/shop/r?b=x&a=2&a=1"),
+                             (200, live[2]))
+            st, _, _ = raw_request(d, "GET", "/shop/r?a=2&a=1")
+            self.assertEqual(st, 404)
+            st, _, _ = raw_request(d, "GET", "/shop/r?a=1")
+            self.assertEqual(st, 404)
 
     def test_json_bodies_and_json_typed_text(self):
         with Doppel(env=ALLOW) as d:
