@@ -199,7 +199,12 @@ static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
     if (refused != 0)
         return refused > 0 ? 0 : refused;
     dp_worker_emit(w, DOPPEL_EVENT_RECEIVED, x);
-    int rc = dp_engine_match(dp_worker_host(w)->engine, x, reply);
+    /* A plugin built against 1.1 or later reports how a forward ended
+     * (engine_forwarded), so its PROXY replies are journalled then; a 1.0
+     * plugin's are journalled now, with status 0. */
+    unsigned flags =
+        ctx->inst->lib->desc->abi_minor >= 1 ? DP_MATCH_DEFER_FORWARD : 0;
+    int rc = dp_engine_match_ex(dp_worker_host(w)->engine, x, flags, reply);
     if (rc == 0) {
         doppel_match_event_t me = {sizeof(me), x, *reply};
         dp_worker_emit(w, DOPPEL_EVENT_MATCHED, &me);
@@ -219,6 +224,15 @@ static int svc_engine_record(doppel_ctx_t *ctx, const doppel_exchange_t *x,
     dp_err_t err = {0};
     return dp_engine_record(dp_worker_host(ctx->worker)->engine, x, reply, res,
                             &err);
+}
+
+/* ABI 1.1: the end of a forward, for the journal. */
+static int svc_engine_forwarded(doppel_ctx_t *ctx, doppel_reply_t *reply,
+                                int status, const char *reason, uint32_t flags)
+{
+    if (ctx == NULL || reply == NULL || flags != 0) /* none defined yet */
+        return -EINVAL;
+    return dp_engine_forwarded(reply, status, reason);
 }
 
 static void svc_engine_reply_free(doppel_ctx_t *ctx, doppel_reply_t *reply)
@@ -515,4 +529,5 @@ const doppel_services_t dp_services = {
     .admin_call = svc_admin_call,
     .http_listen = svc_http_listen,
     .shared = svc_shared,
+    .engine_forwarded = svc_engine_forwarded,
 };

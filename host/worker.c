@@ -4,8 +4,9 @@
  * on this thread.
  *
  * Life: create (main thread) -> start (thread: init copies, bind, start
- * copies; main waits for the result) -> run -> shutdown (drain HTTP, stop
- * copies, wait for their stop_done, destroy them, close handles) -> join.
+ * copies; main waits for the result) -> run -> shutdown (drain HTTP and
+ * tell the copies (DRAINING), stop copies, wait for their stop_done,
+ * destroy them, close handles) -> join.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -612,6 +613,11 @@ static void begin_shutdown(void *data)
         w->drains_pending++;
         dp_http_server_drain(w->listens[i].server, t, on_drained, w);
     }
+    /* ABI 1.1: the copies end their long-lived answers (event streams,
+     * delays) now, so that those do not hold the drain for drain_timeout;
+     * ordinary exchanges finish. Sent while drains_pending still holds
+     * one, so no copy is stopped before every copy heard it. */
+    dp_worker_emit(w, DOPPEL_EVENT_DRAINING, NULL);
     on_drained(w);
 }
 

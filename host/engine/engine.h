@@ -163,6 +163,24 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
                     doppel_reply_t **out);
 void dp_engine_reply_free(doppel_reply_t *r);
 
+/* dp_engine_match with flags:
+ *   DP_MATCH_DEFER_FORWARD  a PROXY reply's journal entry is not written at
+ *       match time (with status 0) but kept in the reply until the caller
+ *       reports how the forward ended (dp_engine_forwarded); a reply freed
+ *       unreported is journalled at the free, with status 0. For plugins
+ *       built against ABI >= 1.1 (the engine_forwarded service). */
+#define DP_MATCH_DEFER_FORWARD 0x1u
+int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
+                       unsigned flags, doppel_reply_t **out);
+
+/* Journals a deferred PROXY reply's entry: status is what the client got
+ * (100..599), reason NULL / "" when the upstream answered, else a word of
+ * [a-z_]{1,15} ("guard", "timeout"). Latency runs from the match to this
+ * call. Any thread (the reply's owner's). 0, -EINVAL (not a PROXY reply,
+ * bad status or reason; nothing journalled) or -EALREADY (reported
+ * before, or not deferred). */
+int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason);
+
 /* A reply that is not the engine's answer to a match (kind NO_MATCH, the
  * given status, body {"error", "code", "request_id"}): for refusals made
  * before matching, such as a namespace that requires a token. Free with

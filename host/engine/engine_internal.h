@@ -374,6 +374,18 @@ dp_jrec_t *dp_jrec_build(const struct dp_engine *e, const doppel_exchange_t *x,
                          int64_t time_ms, int status, const char *mock_id,
                          char *near);
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us);
+/* The entry of a forwarded request (a PROXY reply): status 0 until
+ * dp_jrec_forwarded; service: the record-and-replay service that forwards
+ * it (NULL or "": a proxy mock, named by mock_id). */
+dp_jrec_t *dp_jrec_build_proxy(const struct dp_engine *e,
+                               const doppel_exchange_t *x, const char *ns,
+                               doppel_str_t path, size_t body_max,
+                               int64_t time_ms, const char *mock_id,
+                               const char *service);
+/* How the forward ended: the status the client got and why forwarding
+ * failed (NULL or "": it did not; cut to 15 bytes, checked by the
+ * caller). */
+void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason);
 
 typedef struct dp_ring {
     pthread_mutex_t mu;

@@ -11,7 +11,8 @@
  * requestId, mockId, body (truncated to journal_body_max), then n_params
  * name/value pairs, then n_headers name/value pairs (names lower-cased,
  * credential values already replaced by "[REDACTED]": the engine's list,
- * built-in names plus [server] redact_headers, for every request).
+ * built-in names plus [server] redact_headers, for every request), then,
+ * for a forwarded request to a record-and-replay service, its name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ struct dp_jrec {
     uint64_t body_size;
     uint32_t n_params, n_headers;
     uint8_t truncated;
+    uint8_t fwd;         /* JREC_FWD_* */
+    char fwd_reason[16]; /* why forwarding failed, "" when it did not */
     char *near; /* nearMisses as JSON text (unmatched records), or NULL */
     size_t len;
     char data[];
@@ -53,10 +56,15 @@ static char *put_str(char *p, doppel_str_t s)
     return put_field(p, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
 }
 
-dp_jrec_t *dp_jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
-                         const char *ns, doppel_str_t path, size_t body_max,
-                         int64_t time_ms, int status, const char *mock_id,
-                         char *near)
+/* The forward's marks: the service field follows the headers; the
+ * plugin reported the end (ABI 1.1 engine_forwarded). */
+#define JREC_FWD_SERVICE 0x1u
+#define JREC_FWD_REPORTED 0x2u
+
+static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
+                             const char *ns, doppel_str_t path, size_t body_max,
+                             int64_t time_ms, int status, const char *mock_id,
+                             char *near, const char *service)
 {
     size_t blen = x->body ? x->body_len : 0;
     int trunc = blen > body_max;
@@ -75,6 +83,9 @@ dp_jrec_t *dp_jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
              field_size(x->metadata[i].value.len > 12
                             ? x->metadata[i].value.len
                             : 12); /* room for "[REDACTED]" */
+    size_t svl = service ? strlen(service) : 0;
+    if (service)
+        n += field_size(svl);
     dp_jrec_t *r = malloc(sizeof(*r) + n);
     if (r == NULL) {
         free(near);
@@ -87,6 +98,8 @@ dp_jrec_t *dp_jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->n_params = (uint32_t)x->n_params;
     r->n_headers = (uint32_t)x->n_metadata;
     r->truncated = (uint8_t)trunc;
+    r->fwd = service ? JREC_FWD_SERVICE : 0;
+    r->fwd_reason[0] = '\0';
     r->near = near;
     char *p = r->data;
     p = put_field(p, ns, nsl);
@@ -112,8 +125,37 @@ dp_jrec_t *dp_jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
         else
             p = put_str(p, kv->value);
     }
+    if (service)
+        p = put_field(p, service, svl);
     r->len = (size_t)(p - r->data);
     return r;
+}
+
+dp_jrec_t *dp_jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
+                         const char *ns, doppel_str_t path, size_t body_max,
+                         int64_t time_ms, int status, const char *mock_id,
+                         char *near)
+{
+    return jrec_build(e, x, ns, path, body_max, time_ms, status, mock_id, near,
+                      NULL);
+}
+
+dp_jrec_t *dp_jrec_build_proxy(const dp_engine_t *e, const doppel_exchange_t *x,
+                               const char *ns, doppel_str_t path,
+                               size_t body_max, int64_t time_ms,
+                               const char *mock_id, const char *service)
+{
+    return jrec_build(e, x, ns, path, body_max, time_ms, 0, mock_id, NULL,
+                      service && service[0] ? service : NULL);
+}
+
+void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason)
+{
+    if (r == NULL)
+        return;
+    r->status = status;
+    r->fwd |= JREC_FWD_REPORTED;
+    snprintf(r->fwd_reason, sizeof(r->fwd_reason), "%s", reason ? reason : "");
 }
 
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us)
@@ -225,6 +267,9 @@ static json_t *jrec_json(const dp_jrec_t *r)
             json_object_setn_new(ho, n.s, n.len, json_pack("[Oo]", prev, val));
     }
     json_object_set_new(j, "headers", ho ? ho : json_object());
+    field_t svc = {NULL, 0};
+    if (r->fwd & JREC_FWD_SERVICE)
+        p = get_field(p, &svc);
 
     json_t *b = text_or_null(body.s, body.len);
     if (b == NULL) {
@@ -245,6 +290,13 @@ static json_t *jrec_json(const dp_jrec_t *r)
         json_object_set_new(j, "nearMisses", near ? near : json_array());
     }
     json_object_set_new(j, "latencyUs", json_integer(r->latency_us));
+    if (svc.s)
+        json_object_set_new(j, "service", text_or_marker(svc));
+    if (r->fwd & JREC_FWD_REPORTED) {
+        json_object_set_new(j, "forwarded", json_true());
+        if (r->fwd_reason[0])
+            json_object_set_new(j, "forwardError", json_string(r->fwd_reason));
+    }
     return j;
 }
 

@@ -207,6 +207,13 @@ typedef struct reply_mem {
     doppel_kv_t *hdrs;
     char *arena;
     char svc[72]; /* reply.service */
+    /* A PROXY reply whose plugin reports the forward's end
+     * (DP_MATCH_DEFER_FORWARD): its journal entry, owned here until
+     * dp_engine_forwarded or the free pushes it to e's journal, and when
+     * the match began (monotonic us). */
+    dp_engine_t *e;
+    dp_jrec_t *pending;
+    int64_t t0;
 } reply_mem_t;
 
 typedef struct hdr_src {
@@ -293,6 +300,9 @@ void dp_engine_reply_free(doppel_reply_t *r)
     reply_mem_t *rm = (reply_mem_t *)r;
     if (rm == NULL)
         return;
+    /* never reported: journalled as a 1.0 plugin's would be (status 0) */
+    if (rm->pending)
+        dp_ring_push(&rm->e->journal, rm->pending);
     free(rm->arena);
     free(rm->hdrs);
     free(rm);
@@ -433,6 +443,57 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static uint32_t since_us(int64_t t0)
+{
+    int64_t d = mono_us() - t0;
+    return d < 0 ? 0 : d > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
+/* The entry of a forwarded request: journalled now with status 0 (the
+ * upstream has not answered; a plugin built against ABI 1.0 reports
+ * nothing more), or kept in the reply until the plugin reports how the
+ * forward ended (DP_MATCH_DEFER_FORWARD, dp_engine_forwarded). */
+static void journal_proxy(dp_engine_t *e, reply_mem_t *rm, dp_jrec_t *je,
+                          unsigned flags, int64_t t0)
+{
+    if (je == NULL)
+        return;
+    dp_jrec_set_latency(je, since_us(t0));
+    if (rm != NULL && (flags & DP_MATCH_DEFER_FORWARD)) {
+        rm->e = e;
+        rm->pending = je;
+        rm->t0 = t0;
+    } else {
+        dp_ring_push(&e->journal, je);
+    }
+}
+
+/* [a-z_]{1,15}: a word for the journal's forwardError. */
+static int reason_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= 15 || !((s[n] >= 'a' && s[n] <= 'z') || s[n] == '_'))
+            return 0;
+    return n > 0;
+}
+
+int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason)
+{
+    reply_mem_t *rm = (reply_mem_t *)r;
+    if (rm == NULL || r->kind != DOPPEL_REPLY_PROXY || status < 100 ||
+        status > 599 || (reason && reason[0] && !reason_valid(reason)))
+        return -EINVAL;
+    if (rm->pending == NULL)
+        return -EALREADY;
+    dp_jrec_t *je = rm->pending;
+    rm->pending = NULL;
+    dp_jrec_set_latency(je, since_us(rm->t0));
+    dp_jrec_forwarded(je, status, reason);
+    dp_ring_push(&rm->e->journal, je);
+    return 0;
+}
+
 /* ---- near misses ------------------------------------------------------- */
 
 static json_t *near_item(const dp_mock_t *m)
@@ -569,6 +630,12 @@ static size_t candidates(const dp_proto_ix_t *pi, const char *op,
 int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
                     doppel_reply_t **out)
 {
+    return dp_engine_match_ex(e, x, 0, out);
+}
+
+int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
+                       unsigned flags, doppel_reply_t **out)
+{
     *out = NULL;
     if (e == NULL || x == NULL)
         return -EINVAL;
@@ -637,16 +704,13 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
             : NULL;
     if (svc && (rr_mode == DP_MODE_PASSTHROUGH || rr_mode == DP_MODE_LEARN)) {
         reply_mem_t *fw = service_proxy(svc, rr_mode == DP_MODE_LEARN, tp, tl);
-        dp_index_leave(e, slot);
-        /* journaled with status 0: the upstream has not answered yet */
-        dp_jrec_t *je = fw ? dp_jrec_build(e, x, ns, (doppel_str_t){tp, tl},
-                                           e->cfg.journal_body_max, wall_ms(),
-                                           0, NULL, NULL)
-                           : NULL;
-        if (je) {
-            dp_jrec_set_latency(je, (uint32_t)(mono_us() - t0));
-            dp_ring_push(&e->journal, je);
-        }
+        dp_index_leave(e, slot); /* svc is gone from here on: fw->svc */
+        dp_jrec_t *je =
+            fw ? dp_jrec_build_proxy(e, x, ns, (doppel_str_t){tp, tl},
+                                     e->cfg.journal_body_max, wall_ms(), NULL,
+                                     fw->svc)
+               : NULL;
+        journal_proxy(e, fw, je, flags, t0);
         dp_reqctx_free(&rc);
         dp_path_free(&path);
         free(rawpath);
@@ -744,15 +808,21 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
         atomic_store_explicit(&win->dirty, 1, memory_order_release);
         rm = render(e, ns, win, &rc, &path, now);
         set_service(rm, svc);
-        entry =
-            dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max, wall_ms(),
-                          rm ? rm->r.status : 500, win->id, NULL);
+        if (rm && rm->r.kind == DOPPEL_REPLY_PROXY) /* a proxy mock */
+            entry =
+                dp_jrec_build_proxy(e, x, ns, jpath, e->cfg.journal_body_max,
+                                    wall_ms(), win->id, NULL);
+        else
+            entry = dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
+                                  wall_ms(), rm ? rm->r.status : 500, win->id,
+                                  NULL);
     } else if (svc && rr_mode == DP_MODE_SPY) {
         /* no mock: the upstream answers (nothing recorded) */
         rm = service_proxy(svc, 0, tp, tl);
-        entry = rm ? dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
-                                   wall_ms(), 0, NULL, NULL)
-                   : NULL;
+        entry =
+            rm ? dp_jrec_build_proxy(e, x, ns, jpath, e->cfg.journal_body_max,
+                                     wall_ms(), NULL, svc->name)
+               : NULL;
         win_ring = 1;
     } else {
         json_t *near = json_array();
@@ -818,8 +888,10 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
     }
     dp_index_leave(e, slot);
 
-    if (entry) {
-        dp_jrec_set_latency(entry, (uint32_t)(mono_us() - t0));
+    if (entry && rm && rm->r.kind == DOPPEL_REPLY_PROXY) {
+        journal_proxy(e, rm, entry, flags, t0);
+    } else if (entry) {
+        dp_jrec_set_latency(entry, since_us(t0));
         dp_ring_push(win_ring ? &e->journal : &e->unmatched, entry);
     }
     dp_reqctx_free(&rc);

@@ -14,7 +14,15 @@
  * outbound client and address guard) and passes the answer back; for a
  * service in LEARN mode the answer is also recorded (svc->engine_record).
  * A MOCK-mode miss is an ordinary no-match reply whose status and headers
- * (X-Doppel-Miss) the engine chose.
+ * (X-Doppel-Miss) the engine chose. However a forward ends (answered,
+ * refused, failed, stopping), the plugin tells the engine with
+ * svc->engine_forwarded (ABI 1.1), before it answers, which journals the
+ * request with the status the client gets.
+ *
+ * Stop: on DOPPEL_EVENT_DRAINING (ABI 1.1) delayed replies are sent at
+ * once, without the rest of their delay, and later ones are not delayed,
+ * so a long delay never holds the host's drain; proxied requests finish
+ * (bounded by their timeout and the drain timeout).
  *
  * Threading: one instance per worker; everything runs on that worker's loop
  * thread, so the instance needs no locks.
@@ -49,6 +57,7 @@ struct http_state {
     const doppel_services_t *svc;
     const char *stubs_prefix; /* host-owned option string */
     int root;
+    int draining; /* the host is stopping: no more delays */
     int stopping;
     int stop_waiting; /* stop_done is due when the last handle closes */
     size_t n_open;    /* pending timers not yet closed + proxied requests
@@ -183,6 +192,17 @@ static int schedule(http_state_t *st, doppel_http_exchange_t *ex,
 static const char shutting_down[] =
     "{\"error\":\"shutting down\",\"code\":\"unavailable\"}";
 
+/* The host began to stop: every delayed reply goes out now. */
+static void answer_delayed_now(http_state_t *st)
+{
+    for (pending_t *p = st->pending; p != NULL; p = p->next) {
+        if (p->answered)
+            continue;
+        uv_timer_stop(&p->timer);
+        pending_fire(&p->timer);
+    }
+}
+
 /* ---- Proxied replies ------------------------------------------------------
  * Two kinds of PROXY reply: a mock with proxy: {target} (the request's path
  * is appended to the target), and a record-and-replay service (ABI 1.1:
@@ -197,12 +217,14 @@ typedef struct proxied {
     doppel_http_exchange_t *ex;
     char mock_id[72];
     char service[72];
+    doppel_reply_t *reply; /* the engine's, owned here: engine_forwarded
+                              and engine_record need it at the end */
     /* recording only: the exchange as matched (its strings point into the
-     * request, which lives until we respond, and into params_mem), and the
-     * engine's reply; both owned here */
+     * request, which lives until we respond, and into params_mem, owned
+     * here) */
+    int record;
     doppel_exchange_t x;
     void *params_mem;
-    doppel_reply_t *reply;
 } proxied_t;
 
 /* Headers that describe one hop, not the message: never forwarded either
@@ -310,6 +332,21 @@ static void proxied_free(http_state_t *st, proxied_t *pr)
     free(pr);
 }
 
+/* Tells the engine how the forward of r ended (the journal's status).
+ * Every way a forward ends calls it once, before the answer goes out (a
+ * client that has its answer finds the entry, even one that left: its
+ * answer was decided) and before r is freed. */
+static void report_forwarded(http_state_t *st, doppel_reply_t *r, int status,
+                             const char *reason)
+{
+    if (!DOPPEL_HAS_SERVICE(st->svc, engine_forwarded))
+        return; /* an older host journalled r at match time */
+    int rc = st->svc->engine_forwarded(st->ctx, r, status, reason, 0);
+    if (rc < 0)
+        st->svc->log(st->ctx, DOPPEL_LOG_WARN, "engine_forwarded failed: %s",
+                     strerror(-rc));
+}
+
 static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
 {
     proxied_t *pr = data;
@@ -325,9 +362,11 @@ static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
                  "{\"error\":\"upstream: %s\",\"code\":\"unavailable\","
                  "\"reason\":\"%s\"%s}",
                  why[0] ? why : strerror(-rc), fail_reason(rc), svcs);
-        respond_json(st, pr->ex, rc == -ETIMEDOUT ? 504 : 502, body, "");
+        int status = rc == -ETIMEDOUT ? 504 : 502;
+        report_forwarded(st, pr->reply, status, fail_reason(rc));
+        respond_json(st, pr->ex, status, body, "");
     } else {
-        if (pr->reply && DOPPEL_HAS_SERVICE(st->svc, engine_record)) {
+        if (pr->record && DOPPEL_HAS_SERVICE(st->svc, engine_record)) {
             /* before responding: the request's memory lives until then */
             int rrc = st->svc->engine_record(st->ctx, &pr->x, pr->reply, res);
             if (rrc < 0)
@@ -357,6 +396,7 @@ static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
         else
             h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Mock-Id"),
                                    {pr->mock_id, strlen(pr->mock_id)}};
+        report_forwarded(st, pr->reply, res->status, NULL);
         st->svc->http_respond(pr->ex, res->status, h, n, res->body,
                               res->body_len);
         if (h != stack)
@@ -376,19 +416,17 @@ static int service_reply(const doppel_reply_t *r)
 
 /* Forwards the request: to the mock's proxy target + the request's path
  * (after /stubs/<ns> when addressed that way) + its query, or to a
- * service's URL + the query. Takes r (and, when recording, x's params_mem)
- * in every case. Returns 0 when the exchange is now the fetch's to
- * finish. */
+ * service's URL + the query. Returns 0 when the exchange is now the
+ * fetch's to finish and r (and, when recording, x's params_mem) are taken;
+ * else a negative errno and the caller still owns r. */
 static int forward(http_state_t *st, doppel_http_exchange_t *ex,
                    const doppel_http_request_t *req, doppel_str_t path,
                    doppel_reply_t *r, const doppel_exchange_t *x,
                    void **params_mem)
 {
     const doppel_services_t *svc = st->svc;
-    if (!DOPPEL_HAS_SERVICE(svc, http_fetch) || st->stopping) {
-        svc->engine_reply_free(st->ctx, r);
+    if (!DOPPEL_HAS_SERVICE(svc, http_fetch) || st->stopping)
         return -ENOTSUP;
-    }
     int is_svc = service_reply(r);
     if (is_svc)
         path = (doppel_str_t){"", 0};
@@ -412,7 +450,6 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
         free(xff);
         free(h);
         free(pr);
-        svc->engine_reply_free(st->ctx, r);
         return -ENOMEM;
     }
     int ul = snprintf(url, ulen, "%.*s%.*s%s%.*s", (int)base.len, base.ptr,
@@ -472,16 +509,14 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
     free(h);
     if (rc < 0) {
         free(pr);
-        svc->engine_reply_free(st->ctx, r);
         return rc;
     }
+    pr->reply = r;
     if (is_svc && (r->flags & DOPPEL_REPLY_F_RECORD)) {
+        pr->record = 1;
         pr->x = *x;
         pr->params_mem = *params_mem;
         *params_mem = NULL;
-        pr->reply = r;
-    } else {
-        svc->engine_reply_free(st->ctx, r);
     }
     st->n_open++;
     return 0;
@@ -606,14 +641,19 @@ static int serve(http_state_t *st, doppel_http_exchange_t *ex,
          * upstream answered */
         int frc = forward(st, ex, req, target, r, &x, &mem);
         free(mem);
-        if (frc == -EINVAL)
+        if (frc == -EINVAL) {
+            report_forwarded(st, r, 502, "url");
             respond_json(st, ex, 502,
                          "{\"code\":\"unavailable\",\"reason\":\"url\","
                          "\"error\":\"the proxy target is not a valid "
                          "http(s) URL\"}",
                          "");
-        else if (frc < 0)
+        } else if (frc < 0) {
+            report_forwarded(st, r, 503, "stopping");
             respond_json(st, ex, 503, shutting_down, "");
+        }
+        if (frc < 0)
+            svc->engine_reply_free(st->ctx, r);
         return 0;
     }
     free(mem); /* the exchange was borrowed for the call only */
@@ -624,7 +664,7 @@ static int serve(http_state_t *st, doppel_http_exchange_t *ex,
                      "");
         return 0;
     }
-    if (r->kind == DOPPEL_REPLY_RESPONSE && r->delay_ms > 0 &&
+    if (r->kind == DOPPEL_REPLY_RESPONSE && r->delay_ms > 0 && !st->draining &&
         schedule(st, ex, r) == 0)
         return 0;
     send_reply(st, ex, r);
@@ -728,6 +768,10 @@ static int http_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
         .handler = stubs_handler,
         .state = st,
     };
+    /* ABI 1.1: told when the host starts to stop, so that long delays do
+     * not hold its drain; an older host does not know the event. */
+    if (DOPPEL_HAS_SERVICE(svc, subscribe))
+        (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
     int rc = svc->http_mount(ctx, &stubs);
     if (rc == 0 && st->root) {
         doppel_http_mount_t root = {
@@ -753,8 +797,10 @@ static int http_start(void *state)
     return 0; /* the host's front owns the listener */
 }
 
-/* Delayed replies are answered 503 at once, then stop_done follows when
- * their timer handles have closed. */
+/* Delayed replies still waiting (DRAINING sent them already, unless the
+ * host never drained: a failed start) are answered 503 at once, then
+ * stop_done follows when their timer handles have closed and the proxied
+ * requests were called back. */
 static int http_stop(void *state)
 {
     http_state_t *st = state;
@@ -774,6 +820,16 @@ static int http_stop(void *state)
     else
         st->stop_waiting = 1;
     return 0;
+}
+
+static int http_on_event(void *state, const doppel_event_t *ev)
+{
+    http_state_t *st = state;
+    if (ev->id != DOPPEL_EVENT_DRAINING)
+        return DOPPEL_DECLINED;
+    st->draining = 1;
+    answer_delayed_now(st);
+    return DOPPEL_OK;
 }
 
 static void http_destroy(void *state)
@@ -812,6 +868,7 @@ static const doppel_plugin_t http_plugin = {
     .start = http_start,
     .stop = http_stop,
     .destroy = http_destroy,
+    .on_event = http_on_event,
 };
 
 DOPPEL_PLUGIN_DEFINE(http_plugin)

@@ -201,6 +201,10 @@ static int mcp_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     rc = mount_all(inst);
     if (rc == 0)
         rc = svc->subscribe(ctx, DOPPEL_EVENT_TICK);
+    /* ABI 1.1 (an older host refuses the number: stop then ends the
+     * streams, after the drain timeout). */
+    if (rc == 0)
+        (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
     if (rc < 0) {
         if (inst->own_sessions)
             mcp_sessions_free(inst->sessions);
@@ -217,15 +221,24 @@ static int mcp_start(void *state)
     return 0; /* the host owns the listeners */
 }
 
-/* Streams end and delayed answers go out at once; stop_done follows when
- * the calls still waiting for a tool or a credential check are answered
- * and the timer handles are closed. */
-static int mcp_stop(void *state)
+/* The host is stopping: new requests are refused (503), the HTTP+SSE
+ * streams end (an open stream would hold the host's drain for
+ * drain_timeout) and delayed stub answers go out at once as the "server is
+ * stopping" error. Calls waiting for a tool or a credential check finish.
+ * On DOPPEL_EVENT_DRAINING (ABI 1.1), else at stop; idempotent. */
+static void mcp_drain(mcp_inst_t *inst)
 {
-    mcp_inst_t *inst = state;
     inst->stopping = 1;
     mcp_streams_close_all(inst);
     mcp_delays_cancel_all(inst);
+}
+
+/* stop_done follows when the calls still waiting for a tool or a
+ * credential check are answered and the timer handles are closed. */
+static int mcp_stop(void *state)
+{
+    mcp_inst_t *inst = state;
+    mcp_drain(inst);
     inst->stop_waiting = 1;
     mcp_inst_maybe_stopped(inst);
     return 0;
@@ -244,6 +257,10 @@ static void mcp_destroy(void *state)
 static int mcp_on_event(void *state, const doppel_event_t *ev)
 {
     mcp_inst_t *inst = state;
+    if (ev->id == DOPPEL_EVENT_DRAINING) {
+        mcp_drain(inst);
+        return DOPPEL_OK;
+    }
     if (ev->id != DOPPEL_EVENT_TICK || inst->stopping)
         return DOPPEL_DECLINED;
     mcp_streams_tick(inst);

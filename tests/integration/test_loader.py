@@ -185,15 +185,31 @@ class Refusals(unittest.TestCase):
 
 
 class Loading(unittest.TestCase):
-    def test_two_instances_of_one_plugin_and_a_frozen_1_0_plugin(self):
+    def test_two_instances_of_one_plugin_and_frozen_1_0_and_1_1_plugins(self):
         config = ("[g1]\nplugin = good\nenabled = true\nlabel = one\n"
                   "[g2]\nplugin = good\nenabled = yes\nlabel = two\n"
                   "count = 7\nbuffer = 4k\ntimeout = 250ms\n"
                   "[old]\npath = %s\nenabled = on\nlevel = 3\n"
-                  % fx("frozen_1_0"))
-        with harness.Doppel(config=config,
+                  "[old11]\npath = %s\nenabled = on\n"
+                  % (fx("frozen_1_0"), fx("frozen_1_1")))
+        with harness.Doppel(config=config, workers=2,
                             env={"DOPPEL_PLUGIN_DIR": FIXTURES}) as d:
             self.assertEqual(d.get("/health/ready").status, 200)
+            # The 1.1 plugin, built against its own copy of the 1.1 structs,
+            # found every 1.1 service at init (else init fails and the
+            # server does not start), shares one state between its two
+            # copies and calls the admin API with the caller's token.
+            r = d.get("/frozen-1-1/whoami", headers=d.auth_headers())
+            self.assertEqual(r.status, 200, r)
+            js = r.json()
+            self.assertEqual(js["copies"], 2, js)
+            self.assertEqual(js["adminStatus"], 200, js)
+            self.assertIs(js["admin"]["systemAdmin"], True, js)
+            # a bad token is the API's refusal, passed through
+            r = d.get("/frozen-1-1/whoami",
+                      headers={"Authorization": "Bearer mk_" + "x" * 40})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["adminStatus"], 401, r)
             self.assertEqual(d.stop(), 0)
             d.assert_clean_log()
 
@@ -206,6 +222,7 @@ class PluginsCommand(unittest.TestCase):
         self.assertIn("host plugin ABI: 1.1\n", out)
         self.assertIn("good 1.2.3 (feature, ABI 1.1)", out)
         self.assertIn("frozen_1_0 1.0.0 (feature, ABI 1.0)", out)
+        self.assertIn("frozen_1_1 1.1.0 (feature, ABI 1.1)", out)
         self.assertIn("  ABI fixture: a valid feature plugin", out)
         rows = {}
         for line in out.splitlines():

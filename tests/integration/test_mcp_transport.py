@@ -790,5 +790,84 @@ endpoint = /agents/mcp
             self.assertNotEqual(code, 0, (bad, out, err))
 
 
+class StopIsPromptWithLongAnswers(unittest.TestCase):
+    """Open HTTP+SSE streams (main port and the plugin's own listener) and
+    a long delayed HTTP mock do not hold a SIGTERM stop for drain_timeout:
+    the host tells the plugins that the drain began (DOPPEL_EVENT_DRAINING),
+    the MCP plugin ends its streams and the HTTP plugin sends the delayed
+    answer at once. The time bound is on a hang (drain_timeout is 20 s),
+    not a benchmark."""
+
+    def open_sse(self, d, port):
+        import socket
+        s = socket.create_connection((d.host, port), timeout=10)
+        s.sendall(b"GET /mcp/sse HTTP/1.1\r\nHost: x\r\n"
+                  b"X-API-Key: " + ADMIN_TOKEN.encode() + b"\r\n\r\n")
+        buf = b""
+        while b"event: endpoint" not in buf:
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, buf)
+            buf += chunk
+        return s
+
+    def read_to_eof(self, s):
+        out = b""
+        while True:
+            chunk = s.recv(65536)  # bounded by the socket's timeout
+            if not chunk:
+                return out
+            out += chunk
+
+    def test_sigterm_with_open_streams_and_a_long_delay(self):
+        import threading
+        import time
+        d = Doppel(config="[server]\ndrain_timeout = 20s\n" + CONFIG,
+                   workers=2)
+        streams = []
+        try:
+            self.assertIsNotNone(d.mcp_port)
+            streams = [self.open_sse(d, d.port), self.open_sse(d, d.mcp_port)]
+            r = d.post("/api/v1/mocks", {
+                "http": {"route": "/slow-stop"},
+                "response": {"delay": 60000, "payload": {"late": True}}})
+            self.assertEqual(r.status, 201, r)
+            out = {}
+
+            def slow():
+                try:
+                    out["r"] = d.get("/slow-stop", timeout=30)
+                except Exception as e:  # reported below
+                    out["error"] = repr(e)
+
+            t = threading.Thread(target=slow)
+            t.start()
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                items = d.get("/api/v1/requests").json()["items"]
+                if any(i["path"] == "/slow-stop" for i in items):
+                    break
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            code = d.stop(timeout=30)
+            elapsed = time.monotonic() - t0
+            t.join(30)
+            self.assertEqual(code, 0, d.log())
+            self.assertLess(elapsed, 5.0,
+                            "the stop waited for the streams or the delay")
+            self.assertFalse(t.is_alive())
+            # the delayed answer went out at once, whole
+            self.assertIn("r", out, out)
+            self.assertEqual(out["r"].status, 200, out)
+            self.assertEqual(out["r"].json(), {"late": True})
+            # each stream was ended by the server (last chunk), not cut
+            for s in streams:
+                self.assertTrue(self.read_to_eof(s).endswith(b"0\r\n\r\n"))
+            d.assert_clean_log()
+        finally:
+            for s in streams:
+                s.close()
+            d.__exit__(None, None, None)
+
+
 if __name__ == "__main__":
     harness.main()

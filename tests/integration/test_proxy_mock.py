@@ -140,5 +140,56 @@ class ProxyMockTest(unittest.TestCase):
             self.assertEqual(d.get("/health/live").status, 200)
 
 
+class ForwardedJournalTest(unittest.TestCase):
+    """The journal shows what the client of a forwarded request got: the
+    upstream's status, or the 502 of a refused forward, with the latency
+    up to the answer (the plugin reports the end: engine_forwarded)."""
+
+    def setUp(self):
+        self.up = Upstream()
+
+    def tearDown(self):
+        self.up.close()
+
+    def entry(self, d, path):
+        items = d.get("/api/v1/requests?limit=1000").json()["items"]
+        found = [i for i in items if i["path"] == path]
+        self.assertEqual(len(found), 1, items)
+        return found[0]
+
+    def test_upstream_status_and_guard_refusal(self):
+        env = {"ALLOW_PROXY_TO_PRIVATE_IPS": "true"}
+        with Doppel(env=env) as d:
+            r = d.post("/api/v1/mocks", {
+                "http": {"route": "/api/*"},
+                "proxy": {"target": "http://127.0.0.1:%d" % self.up.port}})
+            self.assertEqual(r.status, 201, r)
+            mid = r.json()["mock"]["id"]
+            r = d.post("/api/orders", {"sku": "a-1"},
+                       headers={"Authorization": "Bearer SECRET-FWD-1"})
+            self.assertEqual(r.status, 201, r)
+            e = self.entry(d, "/api/orders")
+            self.assertEqual(e["status"], 201, e)
+            self.assertIs(e["forwarded"], True, e)
+            self.assertEqual(e["mockId"], mid, e)
+            self.assertEqual(e["method"], "POST", e)
+            self.assertNotIn("forwardError", e)
+            self.assertGreater(e["latencyUs"], 0, e)
+            self.assertEqual(e["headers"]["authorization"], "[REDACTED]", e)
+        del self.up.seen[:]
+        with Doppel() as d:  # the guard is on
+            r = d.post("/api/v1/mocks", {
+                "http": {"route": "/api/*"},
+                "proxy": {"target": "http://127.0.0.1:%d" % self.up.port}})
+            self.assertEqual(r.status, 201, r)
+            r = d.post("/api/orders", {"sku": "a-1"})
+            self.assertEqual(r.status, 502, r)
+            e = self.entry(d, "/api/orders")
+            self.assertEqual(e["status"], 502, e)
+            self.assertEqual(e["forwardError"], "guard", e)
+            self.assertIs(e["forwarded"], True, e)
+            self.assertEqual(self.up.seen, [])
+
+
 if __name__ == "__main__":
     harness.main()

@@ -26,6 +26,7 @@ class Upstream:
     def __init__(self):
         seen = self.seen = []
         state = {"counter": 0}
+        release = self.release = threading.Event()  # for /slow
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -67,6 +68,12 @@ class Upstream:
                     self.send(200, "price: $5 ${x}", "text/plain")
                 elif p.startswith("/big"):
                     self.send(200, "x" * 5000, "text/plain")
+                elif p.startswith("/slow"):
+                    release.wait(30)  # set by close()
+                    try:
+                        self.send(200, "{}")
+                    except OSError:  # doppel gave up on it long ago
+                        pass
                 else:
                     self.send(404, json.dumps({"upstream": "no " + p}))
 
@@ -89,6 +96,7 @@ class Upstream:
     def close(self):
         if not self.closed:
             self.closed = True
+            self.release.set()
             self.server.shutdown()
             self.server.server_close()
 
@@ -488,6 +496,64 @@ class RecordReplayTest(unittest.TestCase):
                                        "/api/v1/services/shop").status, 204)
             self.assertEqual(d.get("/api/v1/services/shop").status, 404)
             self.service(d)
+
+
+class ForwardedJournalTest(unittest.TestCase):
+    """The journal entry of a forwarded request carries what its client
+    got (upstream status, 502 guard refusal, 504 timeout), the service and
+    the failure reason."""
+
+    setUp = RecordReplayTest.setUp
+    tearDown = RecordReplayTest.tearDown
+    service = RecordReplayTest.service
+    set_mode = RecordReplayTest.set_mode
+    recorded = RecordReplayTest.recorded
+
+    def entry(self, d, path):
+        items = d.get("/api/v1/requests?limit=1000").json()["items"]
+        found = [i for i in items if i["path"] == path]
+        self.assertEqual(len(found), 1, items)
+        return found[0]
+
+    def test_forwarded_status_in_the_journal(self):
+        with Doppel(env=ALLOW) as d:
+            self.service(d)
+            self.service(d, name="slow", prefix="/slow",
+                         target=self.up.url() + "/slow", timeoutMs=300)
+            self.set_mode(d, "LEARN")
+            r = d.post("/shop/echo", {"a": 1})
+            self.assertEqual(r.status, 201, r)
+            e = self.entry(d, "/shop/echo")
+            self.assertEqual((e["status"], e["service"], e["forwarded"]),
+                             (201, "shop", True), e)
+            self.assertNotIn("forwardError", e)
+            self.assertEqual(len(self.recorded(d)), 1)
+            r = d.get("/slow/x")
+            self.assertEqual(r.status, 504, r)
+            e = self.entry(d, "/slow/x")
+            self.assertEqual((e["status"], e["service"], e["forwardError"]),
+                             (504, "slow", "timeout"), e)
+            # the latency covers the 300 ms the upstream was given
+            self.assertGreaterEqual(e["latencyUs"], 300000, e)
+            # PASSTHROUGH and SPY forwards are journalled the same way
+            self.set_mode(d, "PASSTHROUGH")
+            self.assertEqual(d.get("/shop/users/1").status, 200)
+            self.assertEqual(self.entry(d, "/shop/users/1")["status"], 200)
+            self.set_mode(d, "SPY")
+            self.assertEqual(d.get("/shop/nothing").status, 404)
+            e = self.entry(d, "/shop/nothing")
+            self.assertEqual((e["status"], e["forwarded"]), (404, True), e)
+
+    def test_guard_refusal_in_the_journal(self):
+        with Doppel() as d:  # the guard is on
+            self.service(d, timeoutMs=5000)
+            self.set_mode(d, "LEARN")
+            r = d.get("/shop/users/1")
+            self.assertEqual(r.status, 502, r)
+            e = self.entry(d, "/shop/users/1")
+            self.assertEqual((e["status"], e["service"], e["forwardError"]),
+                             (502, "shop", "guard"), e)
+            self.assertEqual(self.up.seen, [])
 
 
 if __name__ == "__main__":

@@ -535,11 +535,12 @@ static void test_list(void **st)
     assert_non_null(f);
     int n = dp_loader_list(DOPPEL_ABI_FIXTURE_DIR, f);
     fclose(f);
-    assert_int_equal(n, 2); /* frozen_1_0 and good */
+    assert_int_equal(n, 3); /* frozen_1_0, frozen_1_1 and good */
     /* Sorted by file name. */
     const char *order[] = {"doppel_bad_name.so",
                            /* the frozen 1.0 plugin still says 1.0 */
                            "frozen_1_0 1.0.0 (feature, ABI 1.0)",
+                           "frozen_1_1 1.1.0 (feature, ABI 1.1)",
                            "good 1.2.3 (feature, ABI 1.1)",
                            "doppel_missing_init.so",
                            "doppel_newer_minor.so",

@@ -71,6 +71,12 @@ static void test_a_1_1_plugin_sees_the_new_services(void **st)
     assert_true(DOPPEL_HAS_SERVICE(svc, http_listen));
     assert_true(DOPPEL_HAS_SERVICE(svc, shared));
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_record));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_forwarded));
+    /* the last 1.1 member where tests/abi/frozen_1_1.c expects it (28th
+     * after the 8-byte head), and the table ends with it */
+    assert_int_equal(offsetof(doppel_services_t, engine_forwarded),
+                     8 + 27 * sizeof(void *));
+    assert_int_equal(sizeof(doppel_services_t), 8 + 28 * sizeof(void *));
 }
 
 static void test_a_1_0_host_table_hides_them(void **st)
@@ -85,6 +91,7 @@ static void test_a_1_0_host_table_hides_them(void **st)
     assert_false(DOPPEL_HAS_SERVICE(&old, admin_call));
     assert_false(DOPPEL_HAS_SERVICE(&old, http_listen));
     assert_false(DOPPEL_HAS_SERVICE(&old, shared));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_forwarded));
     assert_false(DOPPEL_HAS_SERVICE((const doppel_services_t *)NULL, log));
 }
 
@@ -97,6 +104,16 @@ static void test_new_services_refuse_bad_arguments(void **st)
     assert_int_equal(dp_services.http_listen(NULL, "127.0.0.1:1", NULL),
                      -EINVAL);
     assert_null(dp_services.shared(NULL, NULL, NULL, NULL));
+    doppel_reply_t r = {.size = sizeof(r), .kind = DOPPEL_REPLY_PROXY};
+    assert_int_equal(dp_services.engine_forwarded(NULL, &r, 200, NULL, 0),
+                     -EINVAL);
+    /* flags (none defined) are refused before the reply is looked at */
+    assert_int_equal(
+        dp_services.engine_forwarded((doppel_ctx_t *)&r, &r, 200, NULL, 0x1),
+        -EINVAL);
+    assert_int_equal(
+        dp_services.engine_forwarded((doppel_ctx_t *)&r, NULL, 200, NULL, 0),
+        -EINVAL);
 }
 
 int main(void)

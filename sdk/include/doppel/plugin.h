@@ -126,6 +126,12 @@ typedef struct doppel_option {
  *   MOCK_CHANGED   a mock was created, replaced, closed, restored or purged
  *                  (also by a namespace reset); on every worker
  *   TICK           once a second, on every worker
+ * Delivered by a host of ABI 1.1:
+ *   DRAINING       the host began to stop (SIGTERM/SIGINT), once, on every
+ *                  worker: its HTTP front accepts no more connections and
+ *                  waits (up to drain_timeout) for the exchanges in flight;
+ *                  stop follows once they finished. End long-lived answers
+ *                  now (event streams, long delays), finish ordinary ones.
  * Reserved, not delivered yet (subscribing succeeds, nothing arrives): the
  * hooks that produce them arrive with the features that need them:
  *   RESPONDING, COMPLETED   around a protocol plugin's answer (chaos,
@@ -138,10 +144,12 @@ typedef enum doppel_event_id {
     DOPPEL_EVENT_STORE_CHANGED = 5, /* data: doppel_store_event_t */
     DOPPEL_EVENT_MOCK_CHANGED = 6,  /* data: doppel_mock_event_t */
     DOPPEL_EVENT_TICK = 7,          /* data: NULL; once a second per worker */
-    DOPPEL_EVENT_RELOAD = 8         /* data: NULL (reserved) */
+    DOPPEL_EVENT_RELOAD = 8,        /* data: NULL (reserved) */
+    DOPPEL_EVENT_DRAINING = 9       /* ABI 1.1; data: NULL */
 } doppel_event_id_t;
 
-#define DOPPEL_EVENT_COUNT 9 /* highest event number + 1, grows with minors */
+/* highest event number + 1, grows with minors */
+#define DOPPEL_EVENT_COUNT 10
 
 typedef struct doppel_event {
     uint32_t size;
@@ -336,6 +344,29 @@ typedef struct doppel_services {
      * with post(other_ctx, ...), since post accepts any instance's ctx. */
     void *(*shared)(doppel_ctx_t *ctx, void *(*create)(void *arg),
                     void (*destroy)(void *state), void *arg);
+
+    /* Reports how a forwarded exchange ended, for the journal. reply is
+     * the engine's DOPPEL_REPLY_PROXY answer from engine_match, not yet
+     * freed; status what the client was sent (the upstream's status, or
+     * the plugin's own 502/504/503 when forwarding failed), 100 to 599;
+     * reason NULL when the upstream answered, else a short word of
+     * [a-z_] (at most 15 characters) naming why forwarding failed
+     * ("guard", "timeout", ...); flags none defined yet, 0. The engine
+     * writes the request's journal entry now, with that status, the
+     * latency from the match to this call, "forwarded": true and the
+     * failure reason, redacted like every entry.
+     * For a plugin built against ABI 1.1 or later the engine does not
+     * journal a PROXY reply at match time: call this once per PROXY
+     * reply, on every way the exchange ends (answered, refused, timed
+     * out, stopping), before engine_reply_free, and before sending the
+     * answer (http_respond), so that a client that has its answer finds
+     * the entry. A PROXY reply freed without it is journalled then, with
+     * status 0 (as for a 1.0 plugin, whose PROXY replies are journalled
+     * at match time with status 0). Any thread (the reply's owner's).
+     * Returns 0, -EINVAL (not a PROXY reply, bad status, reason or flags;
+     * nothing journalled) or -EALREADY (already reported or journalled). */
+    int (*engine_forwarded)(doppel_ctx_t *ctx, doppel_reply_t *reply,
+                            int status, const char *reason, uint32_t flags);
 } doppel_services_t;
 
 /* True if the host's services table has `member` and it is set. */
@@ -372,7 +403,10 @@ typedef struct doppel_plugin {
     /* Begins an orderly stop: stop accepting new work, finish what is in
      * flight, then call svc->stop_done(ctx), from the loop thread, now or
      * later. The host waits for stop_done (bounded by its drain timeout)
-     * before destroy. NULL means "nothing to drain". */
+     * before destroy. NULL means "nothing to drain". The host calls it
+     * after its HTTP front drained; a plugin that holds HTTP exchanges
+     * open for long (streams, delays) ends them on DOPPEL_EVENT_DRAINING
+     * (ABI 1.1), which comes first, or the drain waits drain_timeout. */
     int (*stop)(void *state);
 
     /* Frees the instance. Called once, after stop finished (or after a failed
