@@ -807,7 +807,11 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
         atomic_store_explicit(&win->last_use, now, memory_order_relaxed);
         atomic_store_explicit(&win->dirty, 1, memory_order_release);
         rm = render(e, ns, win, &rc, &path, now);
-        set_service(rm, svc);
+        /* A proxy mock forwards to its own target + the request's path; a
+         * service name on its reply would tell the plugin the target is
+         * already the whole URL (a service forward), dropping the path. */
+        if (rm && rm->r.kind != DOPPEL_REPLY_PROXY)
+            set_service(rm, svc);
         if (rm && rm->r.kind == DOPPEL_REPLY_PROXY) /* a proxy mock */
             entry =
                 dp_jrec_build_proxy(e, x, ns, jpath, e->cfg.journal_body_max,

@@ -47,13 +47,15 @@ static int name_is(doppel_str_t n, const char *s)
 }
 
 /* Not part of a recorded answer: hop-by-hop headers (every Proxy-* one
- * too), Content-Length (the replay sets its own) and the headers the
- * answer's Connection header lists (RFC 9110 7.6.1). */
+ * too), the headers the answer's Connection header lists (RFC 9110
+ * 7.6.1), and what the replaying front sets itself: Content-Length, Date
+ * and Server. A Date kept would also make two identical answers a second
+ * apart "different", growing a oneOf sequence out of one answer. */
 static int hop_by_hop(const doppel_kv_t *hs, size_t nh, doppel_str_t n)
 {
     static const char *const names[] = {
-        "connection", "keep-alive",     "te", "trailer", "transfer-encoding",
-        "upgrade",    "content-length", NULL};
+        "connection", "keep-alive",     "te",   "trailer", "transfer-encoding",
+        "upgrade",    "content-length", "date", "server",  NULL};
     if (n.len >= 6 && strncasecmp(n.ptr, "proxy-", 6) == 0)
         return 1;
     for (size_t i = 0; names[i]; i++)

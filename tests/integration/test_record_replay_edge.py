@@ -600,6 +600,22 @@ class ModeTest(EdgeBase):
             # the admin API is never forwarded
             self.assertEqual(d.get("/api/v1/mode").status, 200)
 
+    def test_proxy_mock_under_a_service_keeps_its_path(self):
+        # a user's proxy mock inside a service's prefix forwards to its own
+        # target with the request's path, in SPY and MOCK alike
+        with Doppel(env=ALLOW) as d:
+            self.service(d, prefix="/shop", target="http://127.0.0.1:9")
+            r = d.post("/api/v1/mocks", {
+                "http": {"route": "/shop/p/:id", "httpMethod": "GET"},
+                "proxy": {"target": self.up.url() + "/base"}})
+            self.assertEqual(r.status, 201, r)
+            for mode in ("spy", "mock"):
+                self.set_mode(d, mode)
+                st, _, body = raw_request(d, "GET", "/shop/p/7?x=1")
+                self.assertEqual(st, 200, body)
+                self.assertEqual(json.loads(body)["path"],
+                                 "/base/shop/p/7?x=1", mode)
+
 
 class RedactionTest(EdgeBase):
     SECRETS = ("SECRET-AUTH-lower", "SECRET-AUTH-UPPER", "SECRET-SC-ONE",
