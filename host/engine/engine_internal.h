@@ -265,6 +265,9 @@ const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc);
 const json_t *dp_reqctx_headers_all(dp_reqctx_t *rc);
 const json_t *dp_reqctx_query(dp_reqctx_t *rc);
 const json_t *dp_reqctx_query_all(dp_reqctx_t *rc);
+/* The document of target `where` as above: the dp_proto_t doc of handlers
+ * whose conditions read the plain HTTP request (http, mcp). */
+const json_t *dp_reqctx_doc(dp_reqctx_t *rc, dp_cond_target_t where);
 /* Adds name = val (borrowed) to a whole-query object: a second value of a
  * name turns it into an array, in arrival order. */
 void dp_query_add(json_t *q, const char *name, json_t *val);

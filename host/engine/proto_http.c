@@ -433,7 +433,7 @@ static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,
     return 0;
 }
 
-static const json_t *http_doc(dp_reqctx_t *rc, dp_cond_target_t where)
+const json_t *dp_reqctx_doc(dp_reqctx_t *rc, dp_cond_target_t where)
 {
     switch (where) {
     case DP_COND_BODY:
@@ -451,5 +451,5 @@ static const json_t *http_doc(dp_reqctx_t *rc, dp_cond_target_t where)
 const dp_proto_t dp_proto_http = {
     .name = "http",
     .compile = http_compile,
-    .doc = http_doc,
+    .doc = dp_reqctx_doc,
 };

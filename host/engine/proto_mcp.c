@@ -364,21 +364,6 @@ static int mcp_compile(const json_t *sec, const char *field, dp_mock_t *m,
                           m, err);
 }
 
-static const json_t *mcp_doc(dp_reqctx_t *rc, dp_cond_target_t where)
-{
-    switch (where) {
-    case DP_COND_BODY:
-        return dp_reqctx_body(rc);
-    case DP_COND_HEADER:
-        return dp_reqctx_headers_first(rc);
-    case DP_COND_QUERY:
-        return dp_reqctx_query(rc);
-    case DP_COND_QUERY_ALL:
-        return dp_reqctx_query_all(rc);
-    }
-    return NULL;
-}
-
 /* ---- the request -------------------------------------------------------- */
 
 static doppel_str_t server_of(const doppel_exchange_t *x)
@@ -555,7 +540,7 @@ static void mcp_miss(const dp_proto_ix_t *pi, const doppel_exchange_t *x,
 const dp_proto_t dp_proto_mcp = {
     .name = "mcp",
     .compile = mcp_compile,
-    .doc = mcp_doc,
+    .doc = dp_reqctx_doc,
     .flags = DP_PROTO_F_EXACT_OP | DP_PROTO_F_NO_PROXY,
     .free_data = mcp_free_data,
     .req_path = mcp_req_path,

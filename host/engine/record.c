@@ -111,38 +111,21 @@ static int has_ctl(doppel_str_t s)
     return 0;
 }
 
-/* Every string of v with '$' doubled, so templates read it literally (new
- * reference, NULL on ENOMEM). */
-static json_t *tmpl_escape(const json_t *v)
+/* A copy of v in which every value that is not an array or object is
+ * leaf(value) (new reference, NULL on ENOMEM): the walk under tmpl_escape
+ * and num_canon. */
+static json_t *json_map_leaves(const json_t *v,
+                               json_t *(*leaf)(const json_t *v))
 {
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t l = json_string_length(v), n = 0;
-        for (size_t i = 0; i < l; i++)
-            n += s[i] == '$';
-        if (n == 0)
-            return json_incref((json_t *)v);
-        char *b = malloc(l + n + 1);
-        if (b == NULL)
-            return NULL;
-        size_t o = 0;
-        for (size_t i = 0; i < l; i++) {
-            b[o++] = s[i];
-            if (s[i] == '$')
-                b[o++] = '$';
-        }
-        json_t *r = json_stringn_nocheck(b, o);
-        free(b);
-        return r;
-    }
     if (json_is_array(v)) {
         json_t *a = json_array();
         size_t i;
         json_t *x;
         json_array_foreach(v, i, x)
         {
-            json_t *c = tmpl_escape(x);
-            if (a == NULL || c == NULL || json_array_append_new(a, c) < 0) {
+            json_t *c = a ? json_map_leaves(x, leaf) : NULL;
+            /* append_new takes c even when it fails */
+            if (c == NULL || json_array_append_new(a, c) < 0) {
                 json_decref(a);
                 return NULL;
             }
@@ -155,15 +138,46 @@ static json_t *tmpl_escape(const json_t *v)
         json_t *x;
         json_object_foreach((json_t *)v, k, x)
         {
-            json_t *c = tmpl_escape(x);
-            if (o == NULL || c == NULL || json_object_set_new(o, k, c) < 0) {
+            json_t *c = o ? json_map_leaves(x, leaf) : NULL;
+            if (c == NULL || json_object_set_new(o, k, c) < 0) {
                 json_decref(o);
                 return NULL;
             }
         }
         return o;
     }
-    return json_incref((json_t *)v);
+    return leaf(v);
+}
+
+/* Every string of v with '$' doubled, so templates read it literally (new
+ * reference, NULL on ENOMEM). */
+static json_t *tmpl_escape_leaf(const json_t *v)
+{
+    if (!json_is_string(v))
+        return json_incref((json_t *)v);
+    const char *s = json_string_value(v);
+    size_t l = json_string_length(v), n = 0;
+    for (size_t i = 0; i < l; i++)
+        n += s[i] == '$';
+    if (n == 0)
+        return json_incref((json_t *)v);
+    char *b = malloc(l + n + 1);
+    if (b == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < l; i++) {
+        b[o++] = s[i];
+        if (s[i] == '$')
+            b[o++] = '$';
+    }
+    json_t *r = json_stringn_nocheck(b, o);
+    free(b);
+    return r;
+}
+
+static json_t *tmpl_escape(const json_t *v)
+{
+    return json_map_leaves(v, tmpl_escape_leaf);
 }
 
 /* Text as a JSON string when it is valid UTF-8 without NUL, cut back up to
@@ -239,40 +253,16 @@ static uint64_t fnv1a(const char *s, size_t n, uint64_t h)
  * matcher compares JSON numbers by value (1 equals 1.0), so the id of a
  * recording must not tell them apart either, or LEARN would make two mocks
  * that both match the same requests. */
-static json_t *num_canon(const json_t *v)
+static json_t *num_canon_leaf(const json_t *v)
 {
     if (json_is_integer(v))
         return json_real((double)json_integer_value(v));
-    if (json_is_array(v)) {
-        json_t *a = json_array();
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x)
-        {
-            json_t *c = a ? num_canon(x) : NULL;
-            /* append_new takes c even when it fails */
-            if (c == NULL || json_array_append_new(a, c) < 0) {
-                json_decref(a);
-                return NULL;
-            }
-        }
-        return a;
-    }
-    if (json_is_object(v)) {
-        json_t *o = json_object();
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x)
-        {
-            json_t *c = o ? num_canon(x) : NULL;
-            if (c == NULL || json_object_set_new(o, k, c) < 0) {
-                json_decref(o);
-                return NULL;
-            }
-        }
-        return o;
-    }
     return json_incref((json_t *)v);
+}
+
+static json_t *num_canon(const json_t *v)
+{
+    return json_map_leaves(v, num_canon_leaf);
 }
 
 typedef struct rkey {

@@ -540,6 +540,17 @@ static int not_found(dp_err_t *err, const char *ns, const char *name)
     return -ENOENT;
 }
 
+/* The stored service name of namespace ns (borrowed), NULL when there is
+ * none or name is NULL (under wmu). */
+static const json_t *service_of(const dp_engine_t *e, const char *ns,
+                                const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    return json_object_get(
+        json_object_get(json_object_get(e->rr_conf, ns), "services"), name);
+}
+
 /* The view of a stored service: the stored fields plus effectiveMode. */
 static json_t *service_view(const dp_engine_t *e, const json_t *nc,
                             const json_t *sv)
@@ -620,8 +631,7 @@ int dp_engine_service_get(dp_engine_t *e, const char *ns, const char *name,
     ns = ns_or_sandbox(ns);
     pthread_mutex_lock(&e->wmu);
     const json_t *nc = json_object_get(e->rr_conf, ns);
-    const json_t *sv =
-        name ? json_object_get(json_object_get(nc, "services"), name) : NULL;
+    const json_t *sv = service_of(e, ns, name);
     int rc = sv ? 0 : not_found(err, ns, name);
     if (sv && (*out = service_view(e, nc, sv)) == NULL) {
         dp_err_set(err, 500, "internal", "", "out of memory");
@@ -676,9 +686,7 @@ int dp_engine_service_delete(dp_engine_t *e, const char *ns, const char *name,
     ns = ns_or_sandbox(ns);
     pthread_mutex_lock(&e->wmu);
     int rc;
-    json_t *nc = json_object_get(e->rr_conf, ns);
-    if (name == NULL ||
-        json_object_get(json_object_get(nc, "services"), name) == NULL) {
+    if (service_of(e, ns, name) == NULL) {
         rc = not_found(err, ns, name);
         goto out;
     }
@@ -708,9 +716,7 @@ int dp_engine_service_set_mode(dp_engine_t *e, const char *ns, const char *name,
     }
     pthread_mutex_lock(&e->wmu);
     int rc;
-    json_t *nc = json_object_get(e->rr_conf, ns);
-    if (name == NULL ||
-        json_object_get(json_object_get(nc, "services"), name) == NULL) {
+    if (service_of(e, ns, name) == NULL) {
         rc = not_found(err, ns, name);
         goto out;
     }

@@ -1119,15 +1119,12 @@ static void answer_error(doppel_http_exchange_t *ex, int status,
     ex_answer(ex, status, NULL, 0, json, (size_t)n, 0);
 }
 
-static void dispatch(dp_conn_t *c, doppel_http_exchange_t *ex)
+/* Hands ex to the handler of route rt (off: the length of the mount prefix
+ * the router matched), for a connection and an in-process call alike. Drops
+ * the caller's reference to ex. */
+static void hand_over(dp_http_server_t *s, doppel_http_exchange_t *ex,
+                      const dp_route_t *rt, size_t off)
 {
-    dp_http_server_t *s = c->srv;
-    size_t off = 0;
-    const dp_route_t *rt = dp_router_match(s->router, &ex->req, &off);
-    if (rt == NULL) {
-        answer_error(ex, 404, "no route", "not_found");
-        return;
-    }
     ex->route = rt;
     if (off > 0) {
         doppel_str_t *path = &ex->req.path;
@@ -1137,7 +1134,6 @@ static void dispatch(dp_conn_t *c, doppel_http_exchange_t *ex)
     }
     ex->handed = 1;
     ex->refs += 2; /* the handler's, and ours for the duration of the call */
-    c->n_waiting++;
     s->inflight++;
     int rc = rt->mount.handler(rt->mount.state, ex, &ex->req);
     if (rc < 0 && !ex->finished) {
@@ -1153,6 +1149,19 @@ static void dispatch(dp_conn_t *c, doppel_http_exchange_t *ex)
                 rt->owner, ex->rid);
     }
     ex_unref(ex);
+}
+
+static void dispatch(dp_conn_t *c, doppel_http_exchange_t *ex)
+{
+    dp_http_server_t *s = c->srv;
+    size_t off = 0;
+    const dp_route_t *rt = dp_router_match(s->router, &ex->req, &off);
+    if (rt == NULL) {
+        answer_error(ex, 404, "no route", "not_found");
+        return;
+    }
+    c->n_waiting++; /* before the call: the handler may answer inside it */
+    hand_over(s, ex, rt, off);
 }
 
 static void conn_error(dp_conn_t *c, int status)
@@ -1768,16 +1777,11 @@ static void on_done_idle(uv_idle_t *h)
         uv_idle_stop(h);
 }
 
-int dp_http_local_new(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
-                      dp_http_server_t **out)
+/* The fields a listening and an in-process server set alike from cfg. */
+static void server_init(dp_http_server_t *s, uv_loop_t *loop,
+                        const dp_http_server_cfg_t *cfg)
 {
-    if (loop == NULL || cfg == NULL || out == NULL || cfg->router == NULL)
-        return -EINVAL;
-    dp_http_server_t *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return -ENOMEM;
     s->loop = loop;
-    s->local = 1;
     s->limits = cfg->limits;
     if (s->limits.max_header_bytes == 0)
         dp_http_limits_default(&s->limits);
@@ -1788,7 +1792,20 @@ int dp_http_local_new(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
         s->host_slot = dp_metrics_owner(dp_metrics_of(s->metrics), "host");
     if (getrandom(&s->rid_seed, sizeof(s->rid_seed), GRND_NONBLOCK) !=
         sizeof(s->rid_seed))
-        s->rid_seed = uv_hrtime() ^ (uint64_t)(uintptr_t)s;
+        s->rid_seed =
+            uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
+}
+
+int dp_http_local_new(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
+                      dp_http_server_t **out)
+{
+    if (loop == NULL || cfg == NULL || out == NULL || cfg->router == NULL)
+        return -EINVAL;
+    dp_http_server_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    server_init(s, loop, cfg);
+    s->local = 1;
     uv_idle_init(loop, &s->done_idle);
     s->done_idle.data = s;
     s->handles_open = 1;
@@ -1969,26 +1986,7 @@ int dp_http_local_call(dp_http_server_t *s, const dp_http_local_req_t *r,
         answer_error(ex, 404, "no route", "not_found");
         return 0;
     }
-    ex->route = rt;
-    if (off > 0) {
-        doppel_str_t *path = &ex->req.path;
-        ex->req.rest = off < path->len
-                           ? (doppel_str_t){path->ptr + off, path->len - off}
-                           : (doppel_str_t){"/", 1};
-    }
-    ex->handed = 1;
-    ex->refs += 2; /* the handler's, and ours for the duration of the call */
-    s->inflight++;
-    rc = rt->mount.handler(rt->mount.state, ex, &ex->req);
-    if (rc < 0 && !ex->finished) {
-        dp_warn(LOG_COMP, "handler of %s failed: %s (request %s)", rt->owner,
-                strerror(-rc), ex->rid);
-        int held = ex_handler_done(ex);
-        answer_error(ex, 500, "handler failed", "internal");
-        if (held)
-            ex_unref(ex);
-    }
-    ex_unref(ex);
+    hand_over(s, ex, rt, off);
     return 0;
 }
 
@@ -2088,24 +2086,9 @@ int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
     dp_http_server_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    s->loop = loop;
-    s->limits = cfg->limits;
-    if (s->limits.max_header_bytes == 0) {
-        dp_http_limits_t d;
-        dp_http_limits_default(&d);
-        s->limits = d;
-    }
+    server_init(s, loop, cfg);
     if (s->limits.max_pipeline == 0)
         s->limits.max_pipeline = 1;
-    s->router = cfg->router;
-    s->metrics = cfg->metrics;
-    s->host_slot = -1;
-    if (s->metrics != NULL)
-        s->host_slot = dp_metrics_owner(dp_metrics_of(s->metrics), "host");
-    if (getrandom(&s->rid_seed, sizeof(s->rid_seed), GRND_NONBLOCK) !=
-        sizeof(s->rid_seed))
-        s->rid_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^
-                      (uint64_t)(uintptr_t)s;
 
     int rc = uv_tcp_init_ex(loop, &s->listener, addr.ss_family);
     if (rc < 0) {

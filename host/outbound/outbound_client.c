@@ -402,55 +402,6 @@ static int on_multi_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- completion ----------------------------------------------------- */
 
-static int map_curl_error(ob_req_t *r, CURLcode rc)
-{
-    long os_err = 0;
-
-    if (r->guard_refused &&
-        (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST))
-        return -EACCES;
-    if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED)
-        return -EFBIG;
-    if (r->oom || rc == CURLE_OUT_OF_MEMORY)
-        return -ENOMEM;
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return -ETIMEDOUT;
-    case CURLE_COULDNT_CONNECT:
-        curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_err);
-        if (os_err == EHOSTUNREACH || os_err == ENETUNREACH)
-            return -EHOSTUNREACH;
-        if (os_err == ETIMEDOUT)
-            return -ETIMEDOUT;
-        return -ECONNREFUSED;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        return -EHOSTUNREACH;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        return -EPROTO;
-    case CURLE_GOT_NOTHING:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_PARTIAL_FILE:
-        return -ECONNRESET;
-    default:
-        return -EIO;
-    }
-}
-
 /* A failed TLS handshake or certificate check: -EPROTO like other protocol
  * errors, but the text says TLS so that a user sees which layer refused. */
 static int tls_error(CURLcode rc)
@@ -469,6 +420,47 @@ static int tls_error(CURLcode rc)
         return 1;
     default:
         return 0;
+    }
+}
+
+static int map_curl_error(ob_req_t *r, CURLcode rc)
+{
+    long os_err = 0;
+
+    if (r->guard_refused &&
+        (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST))
+        return -EACCES;
+    if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED)
+        return -EFBIG;
+    if (r->oom || rc == CURLE_OUT_OF_MEMORY)
+        return -ENOMEM;
+    if (tls_error(rc))
+        return -EPROTO;
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_err);
+        if (os_err == EHOSTUNREACH || os_err == ENETUNREACH)
+            return -EHOSTUNREACH;
+        if (os_err == ETIMEDOUT)
+            return -ETIMEDOUT;
+        return -ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return -EHOSTUNREACH;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return -EPROTO;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return -ECONNRESET;
+    default:
+        return -EIO;
     }
 }
 

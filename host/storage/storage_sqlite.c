@@ -229,6 +229,59 @@ static int bind_text(sqlite3_stmt *st, int idx, const char *v)
     return sqlite3_bind_text(st, idx, v, -1, SQLITE_STATIC);
 }
 
+/* Steps a row-returning statement to its end, handing each row to fn, and
+ * resets it. Stops at the first non-zero from fn and returns it. */
+static int each_row(sqlite_storage_t *s, int which, const char *what,
+                    int (*fn)(sqlite3_stmt *st, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st = s->st[which];
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = fn(st, ctx);
+        if (ret != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        dp_error(LOG_COMP, "%s: %s", what, sqlite3_errmsg(s->db));
+        ret = errno_of(rc) ?: -EIO;
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* A table whose rows are keyed by three text columns (?1..?3) and carry a
+ * JSON text (?4) and a time stamp (?5): stores and rr_config. */
+typedef struct keyed_table {
+    int put, del;         /* statements: upsert, delete by key */
+    const char *put_what; /* for the log */
+    const char *del_what;
+} keyed_table_t;
+
+static const keyed_table_t stores_table = {ST_STORE_PUT, ST_STORE_DEL,
+                                           "store entry", "delete store entry"};
+static const keyed_table_t config_table = {ST_CONFIG_PUT, ST_CONFIG_DEL,
+                                           "store setting", "delete setting"};
+
+/* Writes one row of t, or deletes it when json is NULL (inside the caller's
+ * transaction). A NULL key is -EINVAL. */
+static int keyed_put(sqlite_storage_t *s, const keyed_table_t *t,
+                     const char *k1, const char *k2, const char *k3,
+                     const char *json, int64_t ts)
+{
+    if (k1 == NULL || k2 == NULL || k3 == NULL)
+        return -EINVAL;
+    int which = json ? t->put : t->del;
+    sqlite3_stmt *st = s->st[which];
+    bind_text(st, 1, k1);
+    bind_text(st, 2, k2);
+    bind_text(st, 3, k3);
+    if (json) {
+        bind_text(st, 4, json);
+        sqlite3_bind_int64(st, 5, ts);
+    }
+    return step_done(s, which, json ? t->put_what : t->del_what);
+}
+
 static int sq_mocks_put(dp_storage_t *base, const dp_stored_mock_t *m, size_t n)
 {
     sqlite_storage_t *s = (sqlite_storage_t *)base;
@@ -281,31 +334,29 @@ static int sq_mocks_delete(dp_storage_t *base, const char *const *ids, size_t n)
     return tx_end(s, err);
 }
 
+typedef struct mock_load {
+    dp_mock_load_cb cb;
+    void *arg;
+} mock_load_t;
+
+static int mock_row(sqlite3_stmt *st, void *ctx)
+{
+    const mock_load_t *l = ctx;
+    dp_stored_mock_t m = {
+        .id = (const char *)sqlite3_column_text(st, 0),
+        .ns = (const char *)sqlite3_column_text(st, 1),
+        .json = (const char *)sqlite3_column_text(st, 2),
+    };
+    if (m.id == NULL || m.ns == NULL || m.json == NULL)
+        return -ENOMEM; /* column_text only fails on allocation */
+    return l->cb(l->arg, &m);
+}
+
 static int sq_mocks_load(dp_storage_t *base, dp_mock_load_cb cb, void *arg)
 {
-    sqlite_storage_t *s = (sqlite_storage_t *)base;
-    sqlite3_stmt *st = s->st[ST_MOCK_LOAD];
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        dp_stored_mock_t m = {
-            .id = (const char *)sqlite3_column_text(st, 0),
-            .ns = (const char *)sqlite3_column_text(st, 1),
-            .json = (const char *)sqlite3_column_text(st, 2),
-        };
-        if (m.id == NULL || m.ns == NULL || m.json == NULL) {
-            ret = -ENOMEM; /* column_text only fails on allocation */
-            break;
-        }
-        ret = cb(arg, &m);
-        if (ret != 0)
-            break;
-    }
-    if (ret == 0 && rc != SQLITE_DONE) {
-        dp_error(LOG_COMP, "load mocks: %s", sqlite3_errmsg(s->db));
-        ret = errno_of(rc) ?: -EIO;
-    }
-    sqlite3_reset(st);
-    return ret;
+    mock_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_MOCK_LOAD, "load mocks",
+                    mock_row, &l);
 }
 
 static int sq_store_put(dp_storage_t *base, const dp_store_entry_t *e, size_t n)
@@ -317,56 +368,36 @@ static int sq_store_put(dp_storage_t *base, const dp_store_entry_t *e, size_t n)
     if (err)
         return err;
     int64_t ts = now_ms();
-    for (size_t i = 0; i < n && err == 0; i++) {
-        if (e[i].ns == NULL || e[i].scope == NULL || e[i].key == NULL) {
-            err = -EINVAL;
-            break;
-        }
-        if (e[i].json == NULL) {
-            sqlite3_stmt *st = s->st[ST_STORE_DEL];
-            bind_text(st, 1, e[i].ns);
-            bind_text(st, 2, e[i].scope);
-            bind_text(st, 3, e[i].key);
-            err = step_done(s, ST_STORE_DEL, "delete store entry");
-        } else {
-            sqlite3_stmt *st = s->st[ST_STORE_PUT];
-            bind_text(st, 1, e[i].ns);
-            bind_text(st, 2, e[i].scope);
-            bind_text(st, 3, e[i].key);
-            bind_text(st, 4, e[i].json);
-            sqlite3_bind_int64(st, 5, ts);
-            err = step_done(s, ST_STORE_PUT, "store entry");
-        }
-    }
+    for (size_t i = 0; i < n && err == 0; i++)
+        err = keyed_put(s, &stores_table, e[i].ns, e[i].scope, e[i].key,
+                        e[i].json, ts);
     return tx_end(s, err);
+}
+
+typedef struct store_load {
+    dp_store_load_cb cb;
+    void *arg;
+} store_load_t;
+
+static int store_row(sqlite3_stmt *st, void *ctx)
+{
+    const store_load_t *l = ctx;
+    dp_store_entry_t e = {
+        .ns = (const char *)sqlite3_column_text(st, 0),
+        .scope = (const char *)sqlite3_column_text(st, 1),
+        .key = (const char *)sqlite3_column_text(st, 2),
+        .json = (const char *)sqlite3_column_text(st, 3),
+    };
+    if (!e.ns || !e.scope || !e.key || !e.json)
+        return -ENOMEM;
+    return l->cb(l->arg, &e);
 }
 
 static int sq_store_load(dp_storage_t *base, dp_store_load_cb cb, void *arg)
 {
-    sqlite_storage_t *s = (sqlite_storage_t *)base;
-    sqlite3_stmt *st = s->st[ST_STORE_LOAD];
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        dp_store_entry_t e = {
-            .ns = (const char *)sqlite3_column_text(st, 0),
-            .scope = (const char *)sqlite3_column_text(st, 1),
-            .key = (const char *)sqlite3_column_text(st, 2),
-            .json = (const char *)sqlite3_column_text(st, 3),
-        };
-        if (!e.ns || !e.scope || !e.key || !e.json) {
-            ret = -ENOMEM;
-            break;
-        }
-        ret = cb(arg, &e);
-        if (ret != 0)
-            break;
-    }
-    if (ret == 0 && rc != SQLITE_DONE) {
-        dp_error(LOG_COMP, "load stores: %s", sqlite3_errmsg(s->db));
-        ret = errno_of(rc) ?: -EIO;
-    }
-    sqlite3_reset(st);
-    return ret;
+    store_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_STORE_LOAD, "load stores",
+                    store_row, &l);
 }
 
 static int sq_reset_ns(dp_storage_t *base, const char *ns)
@@ -412,31 +443,29 @@ static int sq_usage_put(dp_storage_t *base, const dp_mock_usage_t *u, size_t n)
     return tx_end(s, err);
 }
 
+typedef struct usage_load {
+    dp_usage_load_cb cb;
+    void *arg;
+} usage_load_t;
+
+static int usage_row(sqlite3_stmt *st, void *ctx)
+{
+    const usage_load_t *l = ctx;
+    dp_mock_usage_t u = {
+        .id = (const char *)sqlite3_column_text(st, 0),
+        .use_counter = sqlite3_column_int64(st, 1),
+        .last_use = sqlite3_column_int64(st, 2),
+    };
+    if (u.id == NULL)
+        return -ENOMEM;
+    return l->cb(l->arg, &u);
+}
+
 static int sq_usage_load(dp_storage_t *base, dp_usage_load_cb cb, void *arg)
 {
-    sqlite_storage_t *s = (sqlite_storage_t *)base;
-    sqlite3_stmt *st = s->st[ST_USAGE_LOAD];
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        dp_mock_usage_t u = {
-            .id = (const char *)sqlite3_column_text(st, 0),
-            .use_counter = sqlite3_column_int64(st, 1),
-            .last_use = sqlite3_column_int64(st, 2),
-        };
-        if (u.id == NULL) {
-            ret = -ENOMEM;
-            break;
-        }
-        ret = cb(arg, &u);
-        if (ret != 0)
-            break;
-    }
-    if (ret == 0 && rc != SQLITE_DONE) {
-        dp_error(LOG_COMP, "load usage: %s", sqlite3_errmsg(s->db));
-        ret = errno_of(rc) ?: -EIO;
-    }
-    sqlite3_reset(st);
-    return ret;
+    usage_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_USAGE_LOAD, "load usage",
+                    usage_row, &l);
 }
 
 static int sq_config_put(dp_storage_t *base, const dp_config_row_t *r, size_t n)
@@ -448,52 +477,36 @@ static int sq_config_put(dp_storage_t *base, const dp_config_row_t *r, size_t n)
     if (err)
         return err;
     int64_t ts = now_ms();
-    for (size_t i = 0; i < n && err == 0; i++) {
-        if (r[i].ns == NULL || r[i].kind == NULL || r[i].name == NULL) {
-            err = -EINVAL;
-            break;
-        }
-        int which = r[i].json ? ST_CONFIG_PUT : ST_CONFIG_DEL;
-        sqlite3_stmt *st = s->st[which];
-        bind_text(st, 1, r[i].ns);
-        bind_text(st, 2, r[i].kind);
-        bind_text(st, 3, r[i].name);
-        if (r[i].json) {
-            bind_text(st, 4, r[i].json);
-            sqlite3_bind_int64(st, 5, ts);
-        }
-        err =
-            step_done(s, which, r[i].json ? "store setting" : "delete setting");
-    }
+    for (size_t i = 0; i < n && err == 0; i++)
+        err = keyed_put(s, &config_table, r[i].ns, r[i].kind, r[i].name,
+                        r[i].json, ts);
     return tx_end(s, err);
+}
+
+typedef struct config_load {
+    dp_config_load_cb cb;
+    void *arg;
+} config_load_t;
+
+static int config_row(sqlite3_stmt *st, void *ctx)
+{
+    const config_load_t *l = ctx;
+    dp_config_row_t row = {
+        .ns = (const char *)sqlite3_column_text(st, 0),
+        .kind = (const char *)sqlite3_column_text(st, 1),
+        .name = (const char *)sqlite3_column_text(st, 2),
+        .json = (const char *)sqlite3_column_text(st, 3),
+    };
+    if (!row.ns || !row.kind || !row.name || !row.json)
+        return -ENOMEM;
+    return l->cb(l->arg, &row);
 }
 
 static int sq_config_load(dp_storage_t *base, dp_config_load_cb cb, void *arg)
 {
-    sqlite_storage_t *s = (sqlite_storage_t *)base;
-    sqlite3_stmt *st = s->st[ST_CONFIG_LOAD];
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        dp_config_row_t row = {
-            .ns = (const char *)sqlite3_column_text(st, 0),
-            .kind = (const char *)sqlite3_column_text(st, 1),
-            .name = (const char *)sqlite3_column_text(st, 2),
-            .json = (const char *)sqlite3_column_text(st, 3),
-        };
-        if (!row.ns || !row.kind || !row.name || !row.json) {
-            ret = -ENOMEM;
-            break;
-        }
-        ret = cb(arg, &row);
-        if (ret != 0)
-            break;
-    }
-    if (ret == 0 && rc != SQLITE_DONE) {
-        dp_error(LOG_COMP, "load settings: %s", sqlite3_errmsg(s->db));
-        ret = errno_of(rc) ?: -EIO;
-    }
-    sqlite3_reset(st);
-    return ret;
+    config_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_CONFIG_LOAD, "load settings",
+                    config_row, &l);
 }
 
 static void sq_close(dp_storage_t *base)
@@ -645,8 +658,7 @@ int dp_storage_sqlite_open(const char *path, dp_storage_t **out, char *err,
     s->base.ops = &sqlite_ops;
     int ret;
     int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

@@ -444,20 +444,28 @@ static void authenticate(mcp_call_t *c)
 static const doppel_kv_t allow_post_delete = {
     DOPPEL_STR("Allow"), DOPPEL_STR("POST, DELETE, OPTIONS")};
 
+/* Parses the request body into c->msgs; on a syntax error answers the
+ * JSON-RPC parse error (400) and returns -1. */
+static int parse_body(mcp_call_t *c)
+{
+    json_error_t jerr;
+    c->msgs = json_loadb((const char *)c->req->body, c->req->body_len,
+                         JSON_DECODE_ANY, &jerr);
+    if (c->msgs != NULL)
+        return 0;
+    char msg[220];
+    snprintf(msg, sizeof(msg), "Parse error: %.180s", jerr.text);
+    fail(c, 400, RPC_PARSE_ERROR, msg, NULL);
+    return -1;
+}
+
 /* After auth: parse, find the session, check the version header, run. */
 static void post_run(mcp_call_t *c)
 {
     mcp_inst_t *inst = c->inst;
     const doppel_http_request_t *req = c->req;
-    json_error_t jerr;
-    c->msgs = json_loadb((const char *)req->body, req->body_len,
-                         JSON_DECODE_ANY, &jerr);
-    if (c->msgs == NULL) {
-        char msg[220];
-        snprintf(msg, sizeof(msg), "Parse error: %.180s", jerr.text);
-        fail(c, 400, RPC_PARSE_ERROR, msg, NULL);
+    if (parse_body(c) < 0)
         return;
-    }
     c->batch = json_is_array(c->msgs);
     if (c->batch && json_array_size(c->msgs) == 0) {
         fail(c, 400, RPC_INVALID_REQUEST, "Invalid Request: empty batch", NULL);
@@ -773,15 +781,8 @@ static void message_run(mcp_call_t *c)
         return;
     }
     memcpy(c->session, id, sizeof(id));
-    json_error_t jerr;
-    c->msgs = json_loadb((const char *)req->body, req->body_len,
-                         JSON_DECODE_ANY, &jerr);
-    if (c->msgs == NULL) {
-        char msg[220];
-        snprintf(msg, sizeof(msg), "Parse error: %.180s", jerr.text);
-        fail(c, 400, RPC_PARSE_ERROR, msg, NULL);
+    if (parse_body(c) < 0)
         return;
-    }
     c->batch = json_is_array(c->msgs);
     if ((c->batch && (json_array_size(c->msgs) == 0 ||
                       json_array_size(c->msgs) > MCP_MAX_BATCH ||

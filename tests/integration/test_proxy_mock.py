@@ -4,10 +4,10 @@ test, through the host's outbound client and its address guard."""
 import http.server
 import json
 import socket
-import threading
 import unittest
 
 import harness
+import upstream
 from harness import Doppel
 
 
@@ -41,16 +41,11 @@ class Upstream:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
+        self.server = upstream.serve(Handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        upstream.stop(self.server)
 
 
 def closed_port():

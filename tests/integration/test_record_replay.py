@@ -12,6 +12,7 @@ import threading
 import unittest
 
 import harness
+import upstream
 from harness import Doppel
 
 ALLOW = {"ALLOW_PROXY_TO_PRIVATE_IPS": "true"}
@@ -82,12 +83,8 @@ class Upstream:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
+        self.server = upstream.serve(Handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
         self.closed = False
 
     def url(self, host="127.0.0.1"):
@@ -97,36 +94,17 @@ class Upstream:
         if not self.closed:
             self.closed = True
             self.release.set()
-            self.server.shutdown()
-            self.server.server_close()
+            upstream.stop(self.server)
 
 
-class RecordReplayTest(unittest.TestCase):
+class RecordReplayTest(upstream.RecordReplayCalls, unittest.TestCase):
     def setUp(self):
         self.up = Upstream()
 
     def tearDown(self):
         self.up.close()
 
-    # -- helpers -----------------------------------------------------------
-    def service(self, d, name="shop", prefix="/shop", target=None, **kw):
-        body = {"name": name, "target": target or self.up.url(),
-                "pathPrefix": prefix}
-        body.update(kw)
-        r = d.post("/api/v1/services", body)
-        self.assertEqual(r.status, 201, r)
-        return r.json()
-
-    def set_mode(self, d, mode, status=200):
-        r = d.request("PUT", "/api/v1/mode", {"mode": mode})
-        self.assertEqual(r.status, status, r)
-        return r.json()
-
-    def recorded(self, d):
-        r = d.get("/api/v1/mocks?tags=recorded&limit=1000")
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
-
+    # -- helpers (service, set_mode, recorded: upstream.RecordReplayCalls) --
     def traffic(self, d):
         """The requests the replay test sends in both modes."""
         out = {}

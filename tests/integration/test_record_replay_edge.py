@@ -21,6 +21,7 @@ import time
 import unittest
 
 import harness
+import upstream
 from harness import Doppel
 
 ALLOW = {"ALLOW_PROXY_TO_PRIVATE_IPS": "true"}
@@ -130,23 +131,17 @@ class Upstream:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                      Handler)
-        self.server.daemon_threads = True
-        # /cut drops connections on purpose: no tracebacks
-        self.server.handle_error = lambda request, address: None
+        wrap = None
         self.scheme = "http"
         if tls_dir:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(os.path.join(tls_dir, "cert.pem"),
                                 os.path.join(tls_dir, "key.pem"))
-            self.server.socket = ctx.wrap_socket(self.server.socket,
-                                                 server_side=True)
+            wrap = lambda sock: ctx.wrap_socket(sock, server_side=True)
             self.scheme = "https"
+        # /cut drops connections on purpose: quiet, no tracebacks
+        self.server = upstream.serve(Handler, wrap, quiet=True)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True)
-        self.thread.start()
 
     def url(self):
         return "%s://127.0.0.1:%d" % (self.scheme, self.port)
@@ -160,8 +155,7 @@ class Upstream:
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        upstream.stop(self.server)
 
 
 def header_names(seen):
@@ -181,7 +175,7 @@ def raw_request(d, method, path, headers=(), body=b""):
         c.close()
 
 
-class EdgeBase(unittest.TestCase):
+class EdgeBase(upstream.RecordReplayCalls, unittest.TestCase):
     tls = False
 
     def setUp(self):
@@ -189,23 +183,6 @@ class EdgeBase(unittest.TestCase):
 
     def tearDown(self):
         self.up.close()
-
-    def service(self, d, name="shop", prefix="/shop", target=None, **kw):
-        body = {"name": name, "target": target or self.up.url(),
-                "pathPrefix": prefix}
-        body.update(kw)
-        r = d.post("/api/v1/services", body)
-        self.assertEqual(r.status, 201, r)
-        return r.json()
-
-    def set_mode(self, d, mode):
-        r = d.request("PUT", "/api/v1/mode", {"mode": mode})
-        self.assertEqual(r.status, 200, r)
-
-    def recorded(self, d):
-        r = d.get("/api/v1/mocks?tags=recorded&limit=1000")
-        self.assertEqual(r.status, 200, r)
-        return r.json()["items"]
 
     def recording_for(self, d, path):
         for m in self.recorded(d):
