@@ -6,6 +6,7 @@ per section, destroyed once) and post to a sibling copy on another worker."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -20,14 +21,6 @@ PLUGIN = os.path.join(harness.BUILD_DIR, "tests", "plugins",
 
 def config(extra=""):
     return "[svc]\npath = %s\nenabled = true\n%s" % (PLUGIN, extra)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def bearer(tok):
@@ -187,10 +180,13 @@ class SharedAndListen(unittest.TestCase):
             self.assertEqual(js, {"sent": 2, "ok": 2})
 
     def test_own_listener_serves_only_its_mount(self):
-        port = free_port()
-        with Doppel(config=config("listen = 127.0.0.1:%d\n" % port),
+        # port 0: the host picks one (no pick-then-close race with other
+        # tests) and logs it
+        with Doppel(config=config("listen = 127.0.0.1:0\n"),
                     workers=2) as d:
-            self.assertIn("listening on 127.0.0.1:%d (svc)" % port, d.log())
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+) \(svc\)", d.log())
+            self.assertIsNotNone(m, d.log())
+            port = int(m.group(1))
             # the harness found the main port, not ours
             self.assertNotEqual(d.port, port)
             workers = set()
