@@ -23,128 +23,29 @@
 # --write-docs replaces the "## Engine" section of docs/benchmarks.md with the
 # figures, the date, the machine and the commands.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 BUILD=build
 DURATION=10
 CONNS=50
 ROUNDS=${ROUNDS:-3}
-WRITE_DOCS=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    --duration) DURATION=$2; shift 2 ;;
-    --write-docs) WRITE_DOCS=1; shift ;;
-    -h|--help) sed -n 2,22p "$0"; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
-  esac
-done
-BIN=$ROOT/$BUILD/bin/doppel
-[ -x "$BIN" ] || { echo "no $BIN: build first" >&2; exit 1; }
-for t in wrk curl taskset nginx python3; do
-  command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "missing $t" >&2; exit 1; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+BENCH_HELP=2,22
+bench_parse_args --duration=DURATION -- "$@"
+bench_bin "$ROOT/$BUILD"
+bench_need wrk curl taskset nginx python3
+bench_find_nginx
 DPORT=${DOPPEL_BENCH_PORT:-18431}
 NPORT=${NGINX_BENCH_PORT:-18432}
-CORE_SERVER=${CORE_SERVER:-0}
-CORE_CLIENT=${CORE_CLIENT:-1}
-WORK=$(mktemp -d /tmp/doppel-engine-bench.XXXXXX)
-DPID=""
-NPID=""
+bench_workdir doppel-engine-bench
 
-cleanup() {
-  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
-  [ -n "$NPID" ] && kill "$NPID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+LOAD_BEFORE=$(bench_loadavg)
+PATHS_LUA=$ROOT/bench/engine_paths.lua
+POST_LUA=$ROOT/bench/engine_post.lua
 
-now_ms() { date +%s%3N; }
-
-# The admin API needs a token: each fresh server is bootstrapped with this one.
-BENCH_TOKEN=mk_BenchmarkToken0123456789abcdefghijklmnopq
-
-# start_doppel: starts a fresh doppel, sets DPID and STARTUP_MS.
-start_doppel() {
-  rm -rf "$WORK/data" && mkdir -p "$WORK/data"
-  local t0; t0=$(now_ms)
-  DOPPEL_ADMIN_TOKEN=$BENCH_TOKEN DOPPEL_LOG_LEVEL=warn \
-    taskset -c "$CORE_SERVER" "$BIN" serve \
-    --listen "127.0.0.1:$DPORT" --data "$WORK/data" --workers 1 \
-    >"$WORK/doppel.log" 2>&1 &
-  DPID=$!
-  for _ in $(seq 1 1000); do
-    if curl -sf -o /dev/null "http://127.0.0.1:$DPORT/health/ready"; then
-      STARTUP_MS=$(( $(now_ms) - t0 ))
-      return 0
-    fi
-    kill -0 "$DPID" 2>/dev/null || break
-    sleep 0.01
-  done
-  echo "doppel did not become ready:" >&2
-  cat "$WORK/doppel.log" >&2
-  exit 1
-}
-
-stop_doppel() {
-  kill "$DPID" 2>/dev/null || true
-  wait "$DPID" 2>/dev/null || true
-  DPID=""
-}
-
-# load KIND N: posts the batch, sets LOAD_MS.
-load() {
-  python3 "$ROOT/bench/engine_mocks.py" "$1" "$2" >"$WORK/mocks.json"
-  local out code secs
-  out=$(curl -s -o "$WORK/load.out" -w '%{http_code} %{time_total}' \
-    -X POST -H 'Content-Type: application/json' \
-    -H "Authorization: Bearer $BENCH_TOKEN" --data-binary @"$WORK/mocks.json" "http://127.0.0.1:$DPORT/api/v1/mocks/batch")
-  code=${out%% *}
-  secs=${out#* }
-  if [ "$code" != 201 ]; then
-    echo "loading $2 mocks failed: HTTP $code $(head -c 300 "$WORK/load.out")" >&2
-    exit 1
-  fi
-  LOAD_MS=$(awk -v s="$secs" 'BEGIN { printf "%.0f", s * 1000 }')
-}
-
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
-# run_wrk URL SCRIPT ARG: sets RPS P50 P99 (latencies as printed by wrk).
-run_wrk() {
-  local out
-  # 1 s warm-up (connections, caches), not recorded
-  taskset -c "$CORE_CLIENT" wrk -t1 -c"$CONNS" -d1s -s "$2" "$1" -- "$3" >/dev/null
-  out=$(taskset -c "$CORE_CLIENT" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-    -s "$2" "$1" -- "$3")
-  echo "$out" >>"$WORK/wrk.log"
-  RPS=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')
-  P50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
-  P99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
-  local non2xx
-  non2xx=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
-  if [ -n "$non2xx" ]; then
-    echo "warning: $non2xx non-2xx answers from $1" >&2
-  fi
-}
-
-start_nginx() {
-  mkdir -p "$WORK/nginx"
-  cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx;
-  proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx;
-  scgi_temp_path $WORK/nginx;
-  keepalive_requests 1000000;
+bench_nginx() { # ROUND
+  echo "==> round $1: nginx baseline (worker_processes 1, core $CORE_SERVER)"
+  bench_start_nginx "$CORE_SERVER" / <<EOF
   server {
     listen 127.0.0.1:$NPORT;
     location / {
@@ -152,50 +53,27 @@ http {
       return 200 '{"ok":true}';
     }
   }
-}
 EOF
-  taskset -c "$CORE_SERVER" "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
-    >"$WORK/nginx/out.log" 2>&1 &
-  NPID=$!
-  for _ in $(seq 1 500); do
-    curl -sf -o /dev/null "http://127.0.0.1:$NPORT/" && return 0
-    sleep 0.01
-  done
-  echo "nginx did not start:" >&2
-  cat "$WORK/nginx/out.log" "$WORK/nginx/error.log" >&2 || true
-  exit 1
-}
-
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-PATHS_LUA=$ROOT/bench/engine_paths.lua
-POST_LUA=$ROOT/bench/engine_post.lua
-declare -A R
-
-bench_nginx() { # ROUND
-  echo "==> round $1: nginx baseline (worker_processes 1, core $CORE_SERVER)"
-  start_nginx
-  run_wrk "http://127.0.0.1:$NPORT" "$PATHS_LUA" 10000
+  bench_wrk "http://127.0.0.1:$NPORT" "$PATHS_LUA" 10000
   R[nginx_get.$1]="$RPS $P50 $P99"
-  run_wrk "http://127.0.0.1:$NPORT" "$POST_LUA" 100
+  bench_wrk "http://127.0.0.1:$NPORT" "$POST_LUA" 100
   R[nginx_post.$1]="$RPS $P50 $P99"
-  kill "$NPID" 2>/dev/null || true
-  wait "$NPID" 2>/dev/null || true
-  NPID=""
+  bench_stop_nginx
 }
 
 bench_case() { # NAME KIND N SCRIPT ARG ROUND
   echo "==> round $6: doppel: $1"
-  start_doppel
+  bench_start_doppel
   local startup=$STARTUP_MS
-  load "$2" "$3"
+  bench_load_mocks "$2" "$3"
   # With one worker, this answer comes only after the batch handler has
   # finished (freed the parsed batch, returned heap to the system): RSS is
   # then the steady state after loading, not a snapshot mid-cleanup.
   curl -sf -o /dev/null "http://127.0.0.1:$DPORT/health/live"
-  local rss; rss=$(rss_kib "$DPID")
-  run_wrk "http://127.0.0.1:$DPORT" "$4" "$5"
+  local rss; rss=$(bench_rss_kib "$DPID")
+  bench_wrk "http://127.0.0.1:$DPORT" "$4" "$5"
   R[$1.$6]="$RPS $P50 $P99 $rss $LOAD_MS $startup"
-  stop_doppel
+  bench_stop_doppel
 }
 
 # Rounds alternate every server and workload, so a neighbour's burst on
@@ -208,13 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
   bench_case c_10000 paths 10000 "$PATHS_LUA" 10000 "$round"
   bench_case d_post100 post 100 "$POST_LUA" 100 "$round"
 done
-ROUNDS_LINE=""
-for k in nginx_get nginx_post a_1 b_1000 c_10000 d_post100; do
-  rows=""
-  for round in $(seq 1 "$ROUNDS"); do rows+="${R[$k.$round]}"$'\n'; done
-  R[$k]=$(printf '%s' "$rows" | sort -n -k1,1 | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2)')
-  ROUNDS_LINE+="$k: $(printf '%s' "$rows" | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $1 }'); "
-done
+bench_medians nginx_get nginx_post a_1 b_1000 c_10000 d_post100
 
 # ---- Report -----------------------------------------------------------------
 read -r a_rps _ <<<"${R[a_1]}"
@@ -267,7 +139,7 @@ TARGETS=$WORK/targets.md
   echo "| 10,000 mocks loaded in < 1 s | ${c_load} ms | $(verdict "$c_load" lt 1000) |"
 } >"$TARGETS"
 
-echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
+echo "load average before: $LOAD_BEFORE, after: $(bench_loadavg) (other work on the machine skews the figures)"
 echo
 cat "$TABLE"
 echo
@@ -276,10 +148,47 @@ echo
 echo "req/s of every round: $ROUNDS_LINE"
 
 if [ "$WRITE_DOCS" = 1 ]; then
-  CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-  python3 "$ROOT/bench/engine_docs.py" "$ROOT/docs/benchmarks.md" "$TABLE" "$TARGETS" \
-    "$(date -u +%Y-%m-%d)" "$(nproc) cores, $CPU, $(uname -sr)" \
-    "$DURATION" "$CONNS" "$($NGINX -v 2>&1 | sed 's/.*: //')" "$(wrk --version 2>&1 | head -1 | awk '{print $2}')" \
-    "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)" "$ROUNDS" "$ROUNDS_LINE"
-  echo "==> docs/benchmarks.md updated (## Engine)"
+  bench_write_docs Engine table="$(cat "$TABLE")" targets="$(cat "$TARGETS")" \
+    duration="$DURATION" conns="$CONNS" "nginx=$($NGINX -v 2>&1 | sed 's/.*: //')" \
+    "wrk=$(wrk --version 2>&1 | head -1 | awk '{print $2}')" \
+    rounds="$ROUNDS" rounds_line="$ROUNDS_LINE" <<'MD'
+Measured {date} on {machine} with `bench/engine_bench.sh --write-docs`
+({nginx}, wrk {wrk}).
+
+doppel runs `doppel serve --workers 1` pinned to core 0
+(`taskset -c 0`), with the mocks loaded through `POST /api/v1/mocks/batch`
+on a fresh data directory; nginx runs `worker_processes 1` pinned to core 0
+and answers `return 200 '{{"ok":true}}'` (the same body as every benchmark
+mock); wrk runs pinned to core 1:
+
+```sh
+taskset -c 1 wrk -t1 -c{conns} -d{duration}s --latency -s bench/engine_paths.lua http://127.0.0.1:PORT -- N    # (a) N=1, (b) N=1000, (c) N=10000
+taskset -c 1 wrk -t1 -c{conns} -d{duration}s --latency -s bench/engine_post.lua  http://127.0.0.1:PORT -- 100  # (d)
+```
+
+`engine_paths.lua` requests `/m/<random 0..N-1>`; `engine_post.lua` posts
+`{{"kind":"k<random 0..99>","amount":12.5}}` to `/orders`, where each of the
+100 mocks has the condition `kind equals k<i>`. The nginx baseline runs the
+same scripts (GET with N=10000, POST with 100). RSS is `VmRSS` of the doppel
+process after loading (read once the server answered a request that followed
+the load); load time is the `curl` time of the batch request; start-up is
+from spawning the process to the first `200` of `/health/ready` (with an
+empty store).
+
+Each case ran {rounds} rounds, alternating with every other case and with
+nginx, each on a fresh server; the table shows each case's median round by
+req/s. Every round's req/s: {rounds_line}
+
+{table}
+
+Targets:
+
+{targets}
+
+Load average of the machine (1, 5, 15 min) before the run: {load_before}; after:
+{load_after}. With only two cores, anything else running (builds, fuzzers)
+takes time from doppel, nginx or wrk and skews the comparison; figures from a
+shared virtual machine vary from run to run. Rerun the script on a quiet
+machine to compare.
+MD
 fi

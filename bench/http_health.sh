@@ -16,8 +16,8 @@
 #   DOPPEL_CMD="..."  a different server command to measure instead of
 #                     `doppel serve` (must log "listening on HOST:PORT")
 set -euo pipefail
-
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 BUILD_DIR=${1:-$ROOT/build}
 BIN=$BUILD_DIR/bin/doppel
 DURATION=${DURATION:-10s}
@@ -29,30 +29,14 @@ CLIENT_CORE=${CLIENT_CORE:-1}
 BODY='{"status":"ok"}'
 URL_PATH=/health/live
 
-for tool in wrk taskset python3; do
-  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 2; }
-done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || { echo "missing: nginx" >&2; exit 2; }
+bench_need wrk taskset python3
+bench_find_nginx
 if [ -z "${DOPPEL_CMD:-}" ] && [ ! -x "$BIN" ]; then
   echo "no doppel binary at $BIN (build first)" >&2
   exit 2
 fi
 
-TMP=$(mktemp -d /tmp/doppel-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+bench_workdir doppel-bench
 
 wait_http() { # PORT: until the server answers
   for _ in $(seq 1 200); do
@@ -68,55 +52,55 @@ EOF
   return 1
 }
 
-run_wrk() { # URL -> prints wrk output, saved to $TMP/wrk.out
+run_wrk() { # URL -> prints wrk output, saved to $WORK/wrk.out
   # short warm-up so that both servers start from warm caches
   taskset -c "$CLIENT_CORE" wrk -t"$THREADS" -c"$CONNS" -d2s "$1" >/dev/null
   taskset -c "$CLIENT_CORE" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" \
-    --latency "$1" | tee "$TMP/wrk.out"
+    --latency "$1" | tee "$WORK/wrk.out"
 }
 
-rps() { awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.out"; }
-lat() { awk '/^    Latency/ {print $2; exit}' "$TMP/wrk.out"; }
-p99() { awk '/^ +99%/ {print $2; exit}' "$TMP/wrk.out"; }
+rps() { awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out"; }
+lat() { awk '/^    Latency/ {print $2; exit}' "$WORK/wrk.out"; }
+p99() { awk '/^ +99%/ {print $2; exit}' "$WORK/wrk.out"; }
 
 # ---- doppel -------------------------------------------------------------
-mkdir -p "$TMP/data"
+mkdir -p "$WORK/data"
 if [ -n "${DOPPEL_CMD:-}" ]; then
   # shellcheck disable=SC2086
-  taskset -c "$SERVER_CORE" $DOPPEL_CMD >"$TMP/doppel.log" 2>&1 &
+  taskset -c "$SERVER_CORE" $DOPPEL_CMD >"$WORK/doppel.log" 2>&1 &
 else
   # no plugin sections: the front and its host routes alone
-  printf '[server]\nworkers = 1\n' >"$TMP/plugins.conf"
-  taskset -c "$SERVER_CORE" "$BIN" serve --config "$TMP/plugins.conf" \
-    --listen 127.0.0.1:0 --data "$TMP/data" --workers 1 \
-    >"$TMP/doppel.log" 2>&1 &
+  printf '[server]\nworkers = 1\n' >"$WORK/plugins.conf"
+  taskset -c "$SERVER_CORE" "$BIN" serve --config "$WORK/plugins.conf" \
+    --listen 127.0.0.1:0 --data "$WORK/data" --workers 1 \
+    >"$WORK/doppel.log" 2>&1 &
 fi
-PIDS+=($!)
+bench_track $!
 DPORT=
 for _ in $(seq 1 200); do
-  DPORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$TMP/doppel.log" | head -1)
+  DPORT=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$WORK/doppel.log" | head -1)
   [ -n "$DPORT" ] && break
   sleep 0.05
 done
-[ -n "$DPORT" ] || { echo "doppel did not start:" >&2; cat "$TMP/doppel.log" >&2; exit 1; }
+[ -n "$DPORT" ] || { echo "doppel did not start:" >&2; cat "$WORK/doppel.log" >&2; exit 1; }
 wait_http "$DPORT"
 echo "==> doppel on 127.0.0.1:$DPORT (core $SERVER_CORE)"
 
 # ---- nginx --------------------------------------------------------------
-NPORT=$(free_port)
-mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
+NPORT=$(bench_free_port)
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
 master_process off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
   server_tokens off;
   server {
     listen 127.0.0.1:$NPORT;
@@ -127,10 +111,10 @@ http {
   }
 }
 EOF
-taskset -c "$SERVER_CORE" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
-  >"$TMP/nginx/stdout.log" 2>&1 &
-PIDS+=($!)
-wait_http "$NPORT" || { cat "$TMP/nginx/stdout.log" "$TMP/nginx/logs/error.log" >&2; exit 1; }
+taskset -c "$SERVER_CORE" "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" \
+  >"$WORK/nginx/stdout.log" 2>&1 &
+bench_track $!
+wait_http "$NPORT" || { cat "$WORK/nginx/stdout.log" "$WORK/nginx/logs/error.log" >&2; exit 1; }
 echo "==> nginx on 127.0.0.1:$NPORT (core $SERVER_CORE)"
 
 # Both servers are up (the idle one costs nothing); rounds alternate between
@@ -149,7 +133,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1
 DM=$(median "${D_RPS[@]}") NM=$(median "${N_RPS[@]}")
 
 echo
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "machine: $(nproc) cores, $(bench_cpu)"
 echo "wrk -t$THREADS -c$CONNS -d$DURATION (core $CLIENT_CORE), servers on core $SERVER_CORE, $ROUNDS round(s)"
 printf '%-8s %16s %s\n' server "median req/s" "per round: req/s (latency avg, p99)"
 line() { # NAME RPS[] LAT[] P99[]

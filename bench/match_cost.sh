@@ -18,57 +18,35 @@
 # --write-docs replaces the "## Matching cost in instructions" section of
 # docs/benchmarks.md.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 BUILD="$ROOT/build"
 REQUESTS=2000
-WRITE_DOCS=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    --requests) REQUESTS=$2; shift 2 ;;
-    --write-docs) WRITE_DOCS=1; shift ;;
-    *) echo "usage: $0 [--build DIR] [--requests N] [--write-docs]" >&2; exit 64 ;;
-  esac
-done
-command -v valgrind >/dev/null || { echo "valgrind is required" >&2; exit 1; }
-BIN="$BUILD/bin/doppel"
-[ -x "$BIN" ] || { echo "no $BIN: build first" >&2; exit 1; }
-
-WORK=$(mktemp -d)
-PID=
-cleanup() {
-  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-    kill -TERM "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
+bench_usage() {
+  echo "usage: $0 [--build DIR] [--requests N] [--write-docs]" >&2
+  exit 64
 }
-trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+bench_parse_args --requests=REQUESTS -- "$@"
+bench_need valgrind
+bench_bin "$BUILD"
+bench_workdir doppel-match-cost
 
 # run N: prints "<instructions in dp_engine_match_ex> <requests>"
 run() {
-  local n=$1 port out
-  port=$(free_port)
+  local n=$1 out
+  DPORT=$(bench_free_port)
   out="$WORK/cg.$n"
   rm -rf "$WORK/data"
   printf '[server]\nworkers = 1\n\n[http]\nenabled = true\n' >"$WORK/plugins.conf"
   valgrind --tool=callgrind --callgrind-out-file="$out" \
     --toggle-collect=dp_engine_match_ex --collect-atstart=no \
-    "$BIN" serve --config "$WORK/plugins.conf" --listen "127.0.0.1:$port" \
-    --data "$WORK/data" --no-auth >"$WORK/log.$n" 2>&1 &
-  PID=$!
-  for _ in $(seq 1 600); do
-    curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  python3 "$ROOT/bench/engine_mocks.py" paths "$n" >"$WORK/mocks.json"
-  curl -fs -o /dev/null -X POST -H 'Content-Type: application/json' \
-    --data-binary @"$WORK/mocks.json" "http://127.0.0.1:$port/api/v1/mocks/batch"
-  python3 - "$port" "$n" "$REQUESTS" <<'EOF'
+    "$BIN" serve --config "$WORK/plugins.conf" --listen "127.0.0.1:$DPORT" \
+    --data "$WORK/data" --no-auth >"$WORK/doppel.log" 2>&1 &
+  DPID=$!
+  bench_track "$DPID"
+  bench_wait_ready 600 0.1
+  bench_load_mocks paths "$n"
+  python3 - "$DPORT" "$n" "$REQUESTS" <<'EOF'
 import http.client, random, sys
 port, n, reqs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(1)
@@ -80,9 +58,7 @@ for _ in range(reqs):
     if r.status != 200:
         sys.exit("unexpected status %d" % r.status)
 EOF
-  kill -TERM "$PID"
-  wait "$PID" || true
-  PID=
+  bench_stop_doppel
   local ir
   ir=$(awk '/^summary:/ {print $2}' "$out")
   [ -n "$ir" ] || { echo "no callgrind summary in $out" >&2; exit 1; }
@@ -106,16 +82,12 @@ $rows"
 echo "$table"
 
 if [ "$WRITE_DOCS" = 1 ]; then
-  python3 - "$ROOT/docs/benchmarks.md" "$table" "$REQUESTS" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'EOF'
-import re, sys
-path, table, reqs, rev = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-text = open(path).read()
-section = f"""## Matching cost in instructions
-
+  bench_write_docs "Matching cost in instructions" table="$table" requests="$REQUESTS" \
+    "rev=$(git -C "$ROOT" rev-parse --short HEAD)" <<'MD'
 Measured with `bench/match_cost.sh --write-docs` (commit {rev}):
 valgrind's callgrind counts the instructions executed inside
 `dp_engine_match_ex` and everything it calls (route lookup, conditions,
-template rendering, journal entry) for {reqs} GET requests to random mock
+template rendering, journal entry) for {requests} GET requests to random mock
 paths, with 1, 1,000 and 10,000 mocks loaded. Instruction counts do not
 depend on what else the machine runs, so unlike the wrk figures above they
 repeat from run to run (within about 2%: jansson's hash seed and the
@@ -126,13 +98,5 @@ on this shared two-core machine (see every round's req/s there), so its
 verdict flips between runs; these counts do not.
 
 {table}
-"""
-pat = re.compile(r"## Matching cost in instructions\n.*?(?=\n## |\Z)", re.S)
-if pat.search(text):
-    text = pat.sub(section.rstrip("\n") + "\n", text)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-print("==> docs/benchmarks.md updated (## Matching cost in instructions)")
-EOF
+MD
 fi

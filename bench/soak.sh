@@ -9,48 +9,33 @@
 # 10 s with the requests served so far (from /metrics). Loopback only;
 # stops everything it started.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 BUILD=${1:-build}
 SECS=${2:-120}
-BIN=$ROOT/$BUILD/bin/doppel
-PORT=${DOPPEL_SOAK_PORT:-18441}
-TOKEN=mk_SoakBenchmarkToken0123456789abcdefghijklmnop
-WORK=$(mktemp -d /tmp/doppel-soak.XXXXXX)
-DPID=""; WPID=""
-cleanup() {
-  [ -n "$WPID" ] && kill "$WPID" 2>/dev/null || true
-  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_bin "$ROOT/$BUILD"
+DPORT=${DOPPEL_SOAK_PORT:-18441}
+bench_workdir doppel-soak
 
-DOPPEL_ADMIN_TOKEN=$TOKEN DOPPEL_LOG_LEVEL=warn taskset -c 0 "$BIN" serve \
-  --listen 127.0.0.1:$PORT --data "$WORK/data" --workers 1 >"$WORK/log" 2>&1 &
-DPID=$!
-for _ in $(seq 1 500); do
-  curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/ready" && break
-  sleep 0.01
-done
-python3 "$ROOT/bench/engine_mocks.py" paths 1000 >"$WORK/mocks.json"
-curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" \
-  --data-binary @"$WORK/mocks.json" "http://127.0.0.1:$PORT/api/v1/mocks/batch"
-curl -sf -o /dev/null "http://127.0.0.1:$PORT/health/live"
+bench_start_doppel
+bench_load_mocks paths 1000
+curl -sf -o /dev/null "http://127.0.0.1:$DPORT/health/live"
 
-rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
 served() {
-  curl -s "http://127.0.0.1:$PORT/metrics" |
+  curl -s "http://127.0.0.1:$DPORT/metrics" |
     awk '/^doppel_http_requests_total/ { s += $NF } END { printf "%d", s }'
 }
-echo "loaded 1,000 mocks: RSS $(rss) KiB"
-taskset -c 1 wrk -t1 -c20 -d"${SECS}s" -s "$ROOT/bench/soak_mix.lua" \
-  "http://127.0.0.1:$PORT" -- 1000 >"$WORK/wrk.log" 2>&1 &
+echo "loaded 1,000 mocks: RSS $(bench_rss_kib "$DPID") KiB"
+taskset -c "$CORE_CLIENT" wrk -t1 -c20 -d"${SECS}s" -s "$ROOT/bench/soak_mix.lua" \
+  "http://127.0.0.1:$DPORT" -- 1000 >"$WORK/wrk.log" 2>&1 &
 WPID=$!
+bench_track "$WPID"
 echo "seconds  requests_served  rss_kib"
 for t in $(seq 10 10 "$SECS"); do
   sleep 10
-  echo "$t  $(served)  $(rss)"
+  echo "$t  $(served)  $(bench_rss_kib "$DPID")"
 done
 wait "$WPID" || true
-WPID=""
+bench_forget "$WPID"
 grep -E "Requests/sec|requests in" "$WORK/wrk.log" || true
