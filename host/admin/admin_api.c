@@ -949,8 +949,7 @@ static int authorize_put(admin_call_t *c, const dp_admin_op_t *op,
 }
 
 /* Answers 400 itself for an item's namespace the API could not address. */
-static int check_item_ns(admin_call_t *c, const json_t *mock,
-                         const char *field)
+static int check_item_ns(admin_call_t *c, const json_t *mock, const char *field)
 {
     json_t *v = json_object_get(mock, "namespace");
     if (v == NULL || json_is_null(v) ||
@@ -973,8 +972,7 @@ static int authorize_batch_create(admin_call_t *c, const admin_route_t *rt)
     json_array_foreach(list, i, v)
     {
         char f[48];
-        snprintf(f, sizeof(f), "%s[%zu].namespace", wrapped ? "mocks" : "",
-                 i);
+        snprintf(f, sizeof(f), "%s[%zu].namespace", wrapped ? "mocks" : "", i);
         if (json_is_object(v) && check_item_ns(c, v, f) < 0)
             return -EINVAL;
     }
@@ -1146,8 +1144,10 @@ static void dispatch(admin_call_t *c)
         const char *also;
         json_t *detail;
         json_object_foreach(c->audit_also, also, detail)
+        {
             dp_admin_audit_detail(c->auth, &c->who, &rt->op, also, target,
                                   json_string_value(detail));
+        }
     }
     json_decref(c->audit_also);
     c->audit_also = NULL;

@@ -452,21 +452,35 @@ int dp_auth_namespace_requires_token(dp_auth_t *a, const char *ns)
 }
 
 int dp_auth_traffic_check(dp_auth_t *a, const char *ns,
-                          const char *authorization_or_api_key)
+                          const char *authorization_or_api_key,
+                          const char *addr, unsigned *retry_after)
 {
+    if (retry_after != NULL)
+        *retry_after = 0;
     if (!dp_auth_namespace_requires_token(a, ns))
         return 0;
     const char *v = authorization_or_api_key;
-    if (v == NULL)
-        return -EACCES;
     char tok[TOKEN_MAX + 1];
-    size_t len = strlen(v);
-    int bearer = ieq_prefix(v, len, "Bearer ");
-    if (token_from_value(v, len, bearer, tok, sizeof(tok)) <= 0)
-        return -EACCES;
+    int found = 0;
+    if (v != NULL) {
+        size_t len = strlen(v);
+        found = token_from_value(v, len, ieq_prefix(v, len, "Bearer "), tok,
+                                 sizeof(tok));
+    }
+    /* The admin API's limiter: a guess at a token is a guess wherever it
+     * is made, so mock traffic counts failures and is refused with the
+     * same window. */
     dp_auth_principal_t p;
-    int rc = dp_auth_verify(a, tok, &p, NULL);
+    int rc = authenticate(a, found > 0 ? tok : NULL, found < 0, addr, &p, NULL);
     OPENSSL_cleanse(tok, sizeof(tok));
+    if (rc == -EAGAIN) {
+        if (retry_after != NULL) {
+            *retry_after = dp_auth_retry_after(a, addr ? addr : "");
+            if (*retry_after == 0)
+                *retry_after = 1;
+        }
+        return -EAGAIN;
+    }
     if (rc < 0)
         return -EACCES;
     if (p.kind == DP_AUTH_KIND_INTEGRATION)

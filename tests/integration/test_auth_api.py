@@ -576,6 +576,56 @@ class BruteForce(AuthCase):
         self.assertGreater(int(hdrs["retry-after"]), 0)
 
 
+class TrafficLimiter(AuthCase):
+    """Mock traffic of a requireToken namespace feeds, and obeys, the same
+    failed-authentication limiter as the admin API."""
+
+    def test_bad_tokens_on_mock_traffic(self):
+        self.namespace("locked", requireToken=True)
+        st, _, js = call(self.d, "POST", "/api/v1/mocks", ADMIN,
+                         {"namespace": "locked", "id": "locked-mock",
+                          "http": {"route": "/secret"},
+                          "response": {"payload": {"ok": True}}})
+        self.ok(st, js, 201)
+        statuses, limited = [], None
+        for i in range(30):
+            st, hdrs, js = call(self.d, "GET", "/stubs/locked/secret",
+                                "mk_guess%040d" % i, source="127.0.0.4")
+            statuses.append(st)
+            if st == 429:
+                limited = (hdrs, js)
+        self.assertEqual(statuses[:10], [401] * 10, statuses)
+        self.assertEqual(statuses[10:], [429] * 20, statuses)
+        hdrs, js = limited
+        self.assertEqual(js["code"], "rate_limit", js)
+        self.assertGreater(int(hdrs["retry-after"]), 0, hdrs)
+        # A missing token is answered, not counted.
+        st, _, js = call(self.d, "GET", "/stubs/locked/secret",
+                         source="127.0.0.5")
+        self.err(st, js, 401, "unauthorized")
+        # The good token from the limited address waits too, and the
+        # admin API shares the limit ...
+        st, _, js = call(self.d, "GET", "/stubs/locked/secret", ADMIN,
+                         source="127.0.0.4")
+        self.err(st, js, 429, "rate_limit")
+        st, _, js = call(self.d, "GET", "/api/v1/whoami", ADMIN,
+                         source="127.0.0.4")
+        self.err(st, js, 429, "rate_limit")
+        # ... while other addresses are served.
+        st, _, js = call(self.d, "GET", "/stubs/locked/secret", ADMIN,
+                         source="127.0.0.5")
+        self.assertEqual(st, 200, js)
+        self.assertEqual(js, {"ok": True})
+        # Open namespaces never look at tokens.
+        st, _, js = call(self.d, "POST", "/api/v1/mocks", ADMIN,
+                         {"namespace": "sandbox",
+                          "http": {"route": "/open"}, "response": {}})
+        self.ok(st, js, 201)
+        st, _, _ = call(self.d, "GET", "/stubs/sandbox/open", "mk_bad",
+                        source="127.0.0.4")
+        self.assertEqual(st, 200)
+
+
 class Bootstrap(unittest.TestCase):
     def test_generated_once(self):
         with Doppel(env={"DOPPEL_ADMIN_TOKEN": ""}) as d:
