@@ -12,6 +12,7 @@
 
 #include "auth_internal.h"
 #include "base/log.h"
+#include "http/http_origin.h"
 
 #define TOKEN_MAX 256 /* longer presented tokens are refused unread */
 
@@ -342,14 +343,44 @@ static int authenticate(dp_auth_t *a, const char *token, int malformed,
     return rc;
 }
 
+/* Local mode trusts whoever can reach the loopback listener, and a browser
+ * on this machine can reach it for any page it shows: a cross-site form or
+ * fetch (text/plain needs no preflight) brings the page's Origin, a DNS
+ * rebinding attack the page's own name as Host. Neither carries a token, so
+ * with authentication on there is nothing to check; in local mode both
+ * must name this machine. A request without Origin (curl, SDKs) or without
+ * Host (HTTP/1.0) is not from a browser. 0, or -EPERM with err filled. */
+static int local_request_ok(const doppel_http_request_t *req, dp_err_t *err)
+{
+    const doppel_str_t *h = req->header ? req->header(req, "Host") : NULL;
+    if (h != NULL && !dp_http_authority_is_loopback(h->ptr, h->len)) {
+        dp_auth_err(err, 403, "forbidden",
+                    "local mode (auth off) serves /api/v1 only to this "
+                    "machine: Host '%.*s' is not a loopback name or address",
+                    (int)(h->len > 100 ? 100 : h->len), h->ptr);
+        return -EPERM;
+    }
+    const doppel_str_t *o = req->header ? req->header(req, "Origin") : NULL;
+    if (o != NULL && !dp_http_origin_is_loopback(o->ptr, o->len)) {
+        dp_auth_err(err, 403, "forbidden",
+                    "local mode (auth off) serves /api/v1 only to pages of "
+                    "this machine: Origin '%.*s' is not a loopback origin",
+                    (int)(o->len > 100 ? 100 : o->len), o->ptr);
+        return -EPERM;
+    }
+    return 0;
+}
+
 /* Reads the request's token and authenticates it; in local mode, the local
- * principal. */
+ * principal (for requests from this machine, see local_request_ok). */
 int dp_auth_authenticate_request(dp_auth_t *a, const doppel_http_request_t *req,
                                  dp_auth_principal_t *who, dp_err_t *err)
 {
     if (a->cfg.local_mode) {
-        local_principal(who);
-        return 0;
+        int rc = local_request_ok(req, err);
+        if (rc == 0)
+            local_principal(who);
+        return rc;
     }
     char tok[TOKEN_MAX + 1];
     char addr[64];
