@@ -186,6 +186,23 @@ class RoleMatrix(AuthCase):
             self.assertEqual(rows[0]["actor"], who["user"]["name"], rows)
             self.assertEqual(rows[0]["actorId"], who["token"]["id"], rows)
 
+    def test_token_for_a_member_by_path(self):
+        """POST /users/{user}/tokens follows the rule of POST /tokens."""
+        self.namespace("mint-a")
+        adm, _ = self.user("mint-admin", "mint-a", "admin")
+        self.user("mint-member", "mint-a", "viewer")
+        st, _, js = call(self.d, "POST", "/api/v1/users/mint-member/tokens",
+                         adm, {"name": "as-member", "namespace": "mint-a"})
+        self.err(st, js, 403, "forbidden")
+        st2, _, js2 = call(self.d, "POST", "/api/v1/users/mint-nobody/tokens",
+                           adm, {"name": "as-member", "namespace": "mint-a"})
+        self.err(st2, js2, 403, "forbidden")
+        self.assertEqual(js["error"].replace("mint-member", "<>"),
+                         js2["error"].replace("mint-nobody", "<>"))
+        st, _, js = call(self.d, "POST", "/api/v1/users/mint-admin/tokens",
+                         adm, {"name": "mine", "namespace": "mint-a"})
+        self.ok(st, js, 201)
+
     def test_missing_and_bad_token(self):
         for path in ("/api/v1/mocks", "/api/v1/whoami", "/api/v1/tokens",
                      "/api/v1/no-such-endpoint"):
