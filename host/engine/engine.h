@@ -187,6 +187,11 @@ int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason);
  * dp_engine_reply_free. 0 or -ENOMEM. */
 int dp_engine_reply_error(int status, const char *code, const char *message,
                           doppel_str_t request_id, doppel_reply_t **out);
+/* The same with a Retry-After header of retry_after_s seconds (none when
+ * 0), for a 429 or 503 refusal. */
+int dp_engine_reply_refusal(int status, const char *code, const char *message,
+                            doppel_str_t request_id, unsigned retry_after_s,
+                            doppel_reply_t **out);
 
 /* ---- Record and replay: services, modes, recordings, coverage ---------
  * A service is a named upstream of a namespace: {name, target, pathPrefix,

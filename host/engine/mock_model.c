@@ -15,6 +15,7 @@
 #include <sys/random.h>
 
 #include "base/base64.h"
+#include "doppel/common.h"
 #include "engine_internal.h"
 
 const char *const dp_server_fields[] = {"createdAt", "lastUse", "expireAt",
@@ -26,6 +27,7 @@ const char *const dp_proto_sections[] = {"http", "grpc", "graphql", "soap",
                                          "rabbitmq", "mcp", NULL};
 
 #define MAX_ID 128
+#define MAX_NS 64 /* the admin API's namespace names */
 #define MAX_DELAY_MS 300000
 
 void dp_uuid4(char out[37])
@@ -722,6 +724,20 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
     if (nsv == NULL || json_is_null(nsv))
         json_object_set_new(o, "namespace",
                             json_string(ns && ns[0] ? ns : "sandbox"));
+    /* The one name rule of namespaces (the admin API's, the HTTP plugin's):
+     * a name that the API could not address, or that reads as a path,
+     * never gets stored, whether it came with a create, a batch item, a
+     * patch or a recording. Mocks loaded from storage are not re-checked. */
+    nsv = json_object_get(o, "namespace");
+    if (json_is_string(nsv) &&
+        !doppel_name_valid(json_string_value(nsv), json_string_length(nsv),
+                           MAX_NS)) {
+        json_decref(o);
+        dp_err_invalid(err, "namespace",
+                       "expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                       MAX_NS);
+        return -EINVAL;
+    }
     /* expireAt before compiling, so the stored text is dumped once; an
      * invalid ttl is reported by the compiler */
     const json_t *ttl = json_object_get(o, "ttl");

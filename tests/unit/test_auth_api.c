@@ -361,9 +361,29 @@ static void test_namespaces_members_roles(void **state)
              "{\"role\":\"owner\"}");
     expect(r, 400, "validation");
     done(&r);
+    /* Not even for a member: the token would act, and be audited, as
+     * reader. The answer does not tell whether the user exists. */
     r = call(s, "POST", "/api/v1/tokens", adm,
              "{\"name\":\"for-reader\",\"user\":\"reader\","
              "\"namespace\":\"team\"}");
+    expect(r, 403, "forbidden");
+    {
+        resp_t r2 = call(s, "POST", "/api/v1/tokens", adm,
+                         "{\"name\":\"for-reader\",\"user\":\"nobody\","
+                         "\"namespace\":\"team\"}");
+        expect(r2, 403, "forbidden");
+        char *m1 = strdup(jstr(r.body, "error"));
+        char *m2 = strdup(jstr(r2.body, "error"));
+        *strstr(m1, "'reader'") = '\0';
+        *strstr(m2, "'nobody'") = '\0';
+        assert_string_equal(m1, m2);
+        free(m1);
+        free(m2);
+        done(&r2);
+    }
+    done(&r);
+    r = call(s, "POST", "/api/v1/tokens", adm,
+             "{\"name\":\"own\",\"namespace\":\"team\"}");
     expect(r, 201, NULL);
     assert_string_equal(jstr(r.body, "token.namespace"), "team");
     done(&r);

@@ -44,6 +44,11 @@ static void test_validation_field_paths(void **state)
         {"{\"http\":{\"route\":\"/a\"},\"tags\":[1]," OKR "}", "tags"},
         {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"\"," OKR "}",
          "namespace"},
+        /* the name rule of namespaces everywhere (doppel_name_valid) */
+        {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"../../etc\"," OKR "}",
+         "namespace"},
+        {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"a b/c\"," OKR "}",
+         "namespace"},
         {"{\"http\":{\"route\":\"/a\"},\"id\":5," OKR "}", "id"},
         {"{\"http\":{\"route\":\"/a\"}}", "response"},
         {"{\"http\":{\"route\":\"/a\"}," OKR ",\"proxy\":{}}", "proxy"},
@@ -194,6 +199,10 @@ static void test_patch(void **state)
     patch = t_json("{\"id\":\"other\"}");
     assert_int_equal(dp_engine_mock_patch(e, id, patch, &out, &err), -EINVAL);
     assert_string_equal(err.field, "id");
+    json_decref(patch);
+    patch = t_json("{\"namespace\":\"../../etc\"}");
+    assert_int_equal(dp_engine_mock_patch(e, id, patch, &out, &err), -EINVAL);
+    assert_string_equal(err.field, "namespace");
     json_decref(patch);
     patch = t_json("{\"useCounter\":0}");
     assert_int_equal(dp_engine_mock_patch(e, id, patch, &out, &err), -EINVAL);
