@@ -95,6 +95,30 @@ static const char *host_status(dp_host_t *h)
     return dp_host_ready(h) ? "ok" : "starting";
 }
 
+/* The health-check response format's status of one plugin instance
+ * (draft-inadarei-api-health-check): serving on every worker is "pass",
+ * on the way up or down "warn", failed "fail". */
+static const char *check_status(const char *state)
+{
+    if (strcmp(state, "started") == 0)
+        return "pass";
+    return strcmp(state, "failed") == 0 ? "fail" : "warn";
+}
+
+/* Uptime as the SDKs read it: Go's time.Duration text truncated to the
+ * second ("12s", "5m0s", "72h15m30s"). */
+static void jb_uptime(jbuf_t *b, double seconds)
+{
+    unsigned long long t = seconds > 0 ? (unsigned long long)seconds : 0;
+    unsigned long long hh = t / 3600, mm = t / 60 % 60, ss = t % 60;
+    if (hh)
+        jb_fmt(b, "\"%lluh%llum%llus\"", hh, mm, ss);
+    else if (mm)
+        jb_fmt(b, "\"%llum%llus\"", mm, ss);
+    else
+        jb_fmt(b, "\"%llus\"", ss);
+}
+
 /* dp_http_respond finishes the exchange whatever it returns (a gone client
  * included), so a handler that called it has nothing left to report. */
 static int answered(int rc)
@@ -128,12 +152,50 @@ static int send_health(dp_host_t *h, doppel_http_exchange_t *ex)
         size_t m = dp_host_instances(h, inst, n);
         n = m < n ? m : n; /* instances do not come and go, but be safe */
     }
+    /* One document for both kinds of reader: the health-check format the
+     * SDKs and load balancers read (status, releaseId, uptime, checks),
+     * and doppel's own (state, version, uptimeSeconds, plugins). */
+    const char *state = host_status(h), *overall = "pass";
+    for (size_t i = 0; i < n; i++) {
+        const char *cs = check_status(inst[i].state);
+        if (strcmp(cs, "fail") == 0)
+            overall = "fail";
+        else if (strcmp(cs, "warn") == 0 && strcmp(overall, "pass") == 0)
+            overall = "warn";
+    }
+    if (strcmp(state, "ok") != 0 && strcmp(overall, "pass") == 0)
+        overall = "warn";
     jbuf_t b = {0};
     jb_lit(&b, "{\"status\":");
-    jb_str(&b, host_status(h));
+    jb_str(&b, overall);
+    jb_lit(&b, ",\"state\":");
+    jb_str(&b, state);
+    jb_lit(&b, ",\"releaseId\":");
+    jb_str(&b, dp_host_version());
     jb_lit(&b, ",\"version\":");
     jb_str(&b, dp_host_version());
-    jb_fmt(&b, ",\"uptime\":%.3f,\"plugins\":[", dp_host_uptime(h));
+    jb_lit(&b, ",\"uptime\":");
+    jb_uptime(&b, dp_host_uptime(h));
+    jb_fmt(&b, ",\"uptimeSeconds\":%.3f,\"checks\":{", dp_host_uptime(h));
+    for (size_t i = 0; i < n; i++) {
+        const dp_inst_info_t *p = &inst[i];
+        char key[192];
+        snprintf(key, sizeof(key), "plugin:%s", p->name);
+        if (i > 0)
+            jb_lit(&b, ",");
+        jb_str(&b, key);
+        jb_lit(&b, ":[{\"componentId\":");
+        jb_str(&b, p->name);
+        jb_lit(&b, ",\"componentType\":");
+        jb_str(&b, p->kind);
+        jb_lit(&b, ",\"status\":");
+        jb_str(&b, check_status(p->state));
+        jb_lit(&b, ",\"observedValue\":");
+        jb_str(&b, p->state);
+        jb_fmt(&b, ",\"workers\":%u,\"workersStarted\":%u}]", p->workers,
+               p->workers_started);
+    }
+    jb_lit(&b, "},\"plugins\":[");
     for (size_t i = 0; i < n; i++) {
         const dp_inst_info_t *p = &inst[i];
         if (i > 0)
@@ -154,7 +216,8 @@ static int send_health(dp_host_t *h, doppel_http_exchange_t *ex)
     jb_lit(&b, "]}");
     if (inst != stack)
         free(inst);
-    return respond_jbuf(ex, 200, &b);
+    /* the format's rule: "fail" is answered with a 5xx */
+    return respond_jbuf(ex, strcmp(overall, "fail") == 0 ? 503 : 200, &b);
 }
 
 static int method_is(const doppel_http_request_t *req, const char *m)

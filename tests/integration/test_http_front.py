@@ -66,10 +66,21 @@ class HttpFrontTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertTrue(r.headers["content-type"].startswith("application/json"))
         doc = r.json()
-        self.assertEqual(doc["status"], "ok")
-        self.assertIsInstance(doc["version"], str)
-        self.assertRegex(doc["version"], r"^\d+\.\d+\.\d+")
-        self.assertGreaterEqual(doc["uptime"], 0)
+        # the health-check format the SDKs read ...
+        self.assertEqual(doc["status"], "pass")
+        self.assertRegex(doc["releaseId"], r"^\d+\.\d+\.\d+")
+        self.assertRegex(doc["uptime"], r"^(\d+h\d+m\d+s|\d+m\d+s|\d+s)$")
+        self.assertEqual(sorted(doc["checks"]),
+                         sorted("plugin:" + p["name"] for p in doc["plugins"]))
+        for name, checks in doc["checks"].items():
+            self.assertEqual(len(checks), 1, name)
+            self.assertEqual(checks[0]["status"], "pass", checks)
+            self.assertEqual(checks[0]["observedValue"], "started", checks)
+            self.assertEqual("plugin:" + checks[0]["componentId"], name)
+        # ... beside doppel's own keys
+        self.assertEqual(doc["state"], "ok")
+        self.assertEqual(doc["version"], doc["releaseId"])
+        self.assertGreaterEqual(doc["uptimeSeconds"], 0)
         self.assertIsInstance(doc["plugins"], list)
         for p in doc["plugins"]:
             for key in ("name", "plugin", "version", "kind", "state",
@@ -170,7 +181,7 @@ class HttpFrontTest(unittest.TestCase):
         self.assertEqual(len(rs), 6)
         self.assertEqual([h["x-request-id"] for _, h, _ in rs[:5]],
                          ["p%d" % i for i in range(5)])
-        self.assertEqual(json.loads(rs[5][2])["status"], "ok")
+        self.assertEqual(json.loads(rs[5][2])["status"], "pass")
 
     def test_slow_client_cut_off_others_served(self):
         s = socket.create_connection((self.d.host, self.d.port), timeout=10)
