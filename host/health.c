@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sbuf.h"
 #include "engine/dp_error.h"
+#include "engine/engine.h"
 #include "host.h"
 
 #define INSTANCES_ON_STACK 32
@@ -309,6 +311,85 @@ static int refuse(doppel_http_exchange_t *ex, const doppel_http_request_t *req,
     return answered(rc);
 }
 
+/* ---- the engine's series under the mock platforms' names ---------------
+ * mockarty_mock_requests_total{mock_id, namespace, protocol}: requests each
+ * mock answered (mocks that answered none are left out, as Prometheus
+ * counters that never moved usually are); mockarty_mocks_total{namespace,
+ * protocol}: mocks that can match now. */
+
+typedef struct usage_acc {
+    dp_sbuf_t *b;
+    char **groups; /* "namespace\x1fprotocol" of each live mock */
+    size_t n, cap;
+    int oom;
+} usage_acc_t;
+
+static void usage_one(void *ud, const char *id, const char *ns,
+                      const char *protocol, int64_t uses, int live)
+{
+    usage_acc_t *a = ud;
+    if (uses > 0)
+        dp_sb_printf(a->b,
+                     "mockarty_mock_requests_total{mock_id=\"%s\","
+                     "namespace=\"%s\",protocol=\"%s\"} %lld\n",
+                     id, ns, protocol, (long long)uses);
+    if (!live || a->oom)
+        return;
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? 2 * a->cap : 64;
+        char **g = realloc(a->groups, nc * sizeof(*g));
+        if (g == NULL) {
+            a->oom = 1;
+            return;
+        }
+        a->groups = g;
+        a->cap = nc;
+    }
+    size_t nl = strlen(ns), pl = strlen(protocol);
+    char *k = malloc(nl + pl + 2);
+    if (k == NULL) {
+        a->oom = 1;
+        return;
+    }
+    memcpy(k, ns, nl);
+    k[nl] = '\x1f';
+    memcpy(k + nl + 1, protocol, pl + 1);
+    a->groups[a->n++] = k;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Mock ids, namespaces and protocol names are [A-Za-z0-9._-]: label values
+ * that need no escaping. */
+static void render_engine_series(struct dp_engine *e, dp_sbuf_t *b)
+{
+    usage_acc_t a = {.b = b};
+    dp_sb_str(b, "# HELP mockarty_mock_requests_total Requests answered by "
+                 "each mock.\n# TYPE mockarty_mock_requests_total counter\n");
+    dp_engine_mock_usage(e, usage_one, &a);
+    dp_sb_str(b, "# HELP mockarty_mocks_total Mocks that can match now.\n"
+                 "# TYPE mockarty_mocks_total gauge\n");
+    qsort(a.groups, a.n, sizeof(*a.groups), cmp_str);
+    for (size_t i = 0, run = 1; i < a.n; i++, run++) {
+        if (i + 1 < a.n && strcmp(a.groups[i], a.groups[i + 1]) == 0)
+            continue;
+        char *sep = strchr(a.groups[i], '\x1f');
+        dp_sb_printf(b,
+                     "mockarty_mocks_total{namespace=\"%.*s\","
+                     "protocol=\"%s\"} %zu\n",
+                     (int)(sep - a.groups[i]), a.groups[i], sep + 1, run);
+        run = 0;
+    }
+    if (a.oom)
+        b->oom = 1;
+    for (size_t i = 0; i < a.n; i++)
+        free(a.groups[i]);
+    free(a.groups);
+}
+
 static int metrics_handler(void *state, doppel_http_exchange_t *ex,
                            const doppel_http_request_t *req)
 {
@@ -330,11 +411,19 @@ static int metrics_handler(void *state, doppel_http_exchange_t *ex,
     char *text = dp_metrics_render(m, &len);
     if (text == NULL)
         return -ENOMEM;
+    dp_sbuf_t b = {.p = text, .len = len, .cap = len + 1};
+    struct dp_engine *e = dp_host_engine(h);
+    if (e != NULL)
+        render_engine_series(e, &b);
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
     static const doppel_kv_t ct = {
         DOPPEL_STR("Content-Type"),
         DOPPEL_STR("text/plain; version=0.0.4; charset=utf-8")};
-    int rc = dp_http_respond(ex, 200, &ct, 1, text, len);
-    free(text);
+    int rc = dp_http_respond(ex, 200, &ct, 1, b.p, b.len);
+    free(b.p);
     return answered(rc);
 }
 

@@ -299,5 +299,80 @@ class HttpFrontDrainTest(unittest.TestCase):
             d.logf.close()
 
 
+class PlatformMetricsTest(unittest.TestCase):
+    """/metrics also under the names the mock platforms' dashboards use."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Doppel()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.__exit__(None, None, None)
+
+    def test_metrics_under_the_platform_names(self):
+        ns = "metrics-%d" % os.getpid()
+        ids = []
+        for route, code in (("/m-ok", 200), ("/m-down", 503)):
+            r = self.d.post("/api/v1/mocks", {
+                "namespace": ns, "http": {"route": route},
+                "response": {"statusCode": code, "payload": {"r": route}}})
+            self.assertIn(r.status, (200, 201), r)
+            ids.append(r.json()["mock"]["id"])
+        for _ in range(3):
+            self.assertEqual(self.d.get("/stubs/%s/m-ok" % ns).status, 200)
+        self.assertEqual(self.d.get("/stubs/%s/m-down" % ns).status, 503)
+        text = self.d.get("/metrics").body.decode()
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                self.assertRegex(line, SAMPLE_RE)
+
+        def sample(name, labels):
+            m = re.search(r"(?m)^%s\{%s\} (\S+)$" % (
+                re.escape(name), re.escape(labels)), text)
+            self.assertIsNotNone(m, "%s{%s} not in:\n%s" % (name, labels, text))
+            return float(m.group(1))
+
+        lab = 'owner="http",status="200"'
+        self.assertGreaterEqual(sample("mockarty_http_requests_total", lab), 3)
+        self.assertEqual(sample("mockarty_http_requests_total", lab),
+                         sample("doppel_http_requests_total", lab))
+        self.assertEqual(
+            sample("mockarty_http_request_duration_seconds_count",
+                   'owner="http"'),
+            sample("doppel_http_request_duration_seconds_count",
+                   'owner="http"'))
+        self.assertIn("# TYPE mockarty_http_request_duration_seconds "
+                      "histogram\n", text)
+        self.assertEqual(sample("mockarty_mock_requests_total",
+                                'mock_id="%s",namespace="%s",protocol="http"'
+                                % (ids[0], ns)), 3)
+        self.assertEqual(sample("mockarty_mock_requests_total",
+                                'mock_id="%s",namespace="%s",protocol="http"'
+                                % (ids[1], ns)), 1)
+        self.assertEqual(sample("mockarty_mocks_total",
+                                'namespace="%s",protocol="http"' % ns), 2)
+        self.assertGreaterEqual(sample("mockarty_errors_total",
+                                       'owner="http"'), 1)
+        # a closed mock no longer counts as a mock that can match
+        self.assertEqual(self.d.request("DELETE",
+                                        "/api/v1/mocks/" + ids[1]).status, 200)
+        text = self.d.get("/metrics").body.decode()
+        self.assertEqual(sample("mockarty_mocks_total",
+                                'namespace="%s",protocol="http"' % ns), 1)
+
+    def test_rate_limit_hits_metric(self):
+        with Doppel() as d:
+            for _ in range(12):
+                r = d.get("/api/v1/mocks",
+                          headers={"Authorization": "Bearer mk_wrong"})
+            self.assertEqual(r.status, 429, r)
+            text = d.get("/metrics").body.decode()
+            m = re.search(r'(?m)^mockarty_rate_limit_hits_total\{owner="host"\}'
+                          r" (\d+)$", text)
+            self.assertIsNotNone(m, text)
+            self.assertGreaterEqual(int(m.group(1)), 1)
+
+
 if __name__ == "__main__":
     main()
