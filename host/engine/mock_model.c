@@ -585,10 +585,11 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     if ((rc = get_int(o, "priority", "", INT32_MIN, INT32_MAX, 0, &v, err)) < 0)
         goto fail;
     m->priority = v;
-    if ((rc = get_int(o, "ttl", "", 1, INT32_MAX, 0, &v, err)) < 0)
+    /* 0 is "no limit" for both, as the platforms' SDKs send it */
+    if ((rc = get_int(o, "ttl", "", 0, INT32_MAX, 0, &v, err)) < 0)
         goto fail;
     int64_t ttl = v;
-    if ((rc = get_int(o, "useLimiter", "", 1, INT64_MAX, 0, &v, err)) < 0)
+    if ((rc = get_int(o, "useLimiter", "", 0, INT64_MAX, 0, &v, err)) < 0)
         goto fail;
     m->use_limit = v;
     const json_t *tags = json_object_get(o, "tags");

@@ -308,6 +308,28 @@ static void test_use_limiter(void **state)
     dp_engine_close(e);
 }
 
+/* ttl 0 and useLimiter 0 are "no limit", as the platforms' SDKs send them */
+static void test_zero_ttl_and_limit_mean_none(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    dp_engine_set_clock(e, fake_clock, NULL);
+    fake_now = 5000;
+    char id[64];
+    strcpy(id, t_put(e, "{\"http\":{\"route\":\"/zero\"},\"ttl\":0,"
+                        "\"useLimiter\":0," OKR "}"));
+    json_t *got = NULL;
+    dp_err_t err;
+    assert_int_equal(dp_engine_mock_get(e, id, &got, &err), 0);
+    assert_true(json_is_null(json_object_get(got, "expireAt")));
+    json_decref(got);
+    fake_now = 5000 + 10 * 365 * 86400;
+    for (int i = 0; i < 50; i++)
+        assert_string_equal(t_who(e, REQ(.path = "/zero")), id);
+    assert_int_equal(dp_engine_mock_count(e, 1), 1);
+    dp_engine_close(e);
+}
+
 typedef struct hammer {
     dp_engine_t *e;
     int iters;
@@ -672,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_oneof),
         cmocka_unit_test(test_ttl),
         cmocka_unit_test(test_use_limiter),
+        cmocka_unit_test(test_zero_ttl_and_limit_mean_none),
         cmocka_unit_test(test_use_limiter_two_threads),
         cmocka_unit_test(test_extract_and_increment),
         cmocka_unit_test(test_near_misses),
