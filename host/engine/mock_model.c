@@ -442,6 +442,13 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
         return -EINVAL;
     }
     size_t nr = json_array_size(rs);
+    /* offset (the platforms' field): the response an ordered oneOf starts
+     * with, counted from 0 and taken modulo the number of responses */
+    int64_t offset;
+    int orc = get_int(one, "offset", "oneOf", 0, INT32_MAX, 0, &offset, err);
+    if (orc < 0)
+        return orc;
+    atomic_init(&m->cursor, (uint64_t)offset % nr);
     m->resps = calloc(nr, sizeof(dp_resp_t));
     if (m->resps == NULL)
         return oom(err);

@@ -67,6 +67,12 @@ static void test_validation_field_paths(void **state)
         {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"order\":\"x\","
          "\"responses\":[{}]}}",
          "oneOf.order"},
+        {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"offset\":-1,"
+         "\"responses\":[{}]}}",
+         "oneOf.offset"},
+        {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"offset\":\"1\","
+         "\"responses\":[{}]}}",
+         "oneOf.offset"},
         {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"responses\":[{},"
          "{\"statusCode\":1000}]}}",
          "oneOf.responses[1].statusCode"},
