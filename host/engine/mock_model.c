@@ -26,6 +26,8 @@ const char *const dp_proto_sections[] = {"http", "grpc", "graphql", "soap",
                                          "rabbitmq", "mcp", NULL};
 
 #define MAX_ID 128
+#define MAX_PREFIX 256  /* pathPrefix */
+#define MAX_SERVER 64   /* serverName, as mcp.serverName */
 #define MAX_DELAY_MS 300000
 
 void dp_uuid4(char out[37])
@@ -463,6 +465,94 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
     return 0;
 }
 
+/* The platforms' top-level fields that shape a protocol section:
+ * pathPrefix (http: prepended to route or routePattern) and serverName
+ * (the server of an mcp mock that names none in its section; where both
+ * are given they must agree). Sets *sec to the section to compile: the
+ * mock's own, or *copy (a changed copy the caller frees). The stored JSON
+ * keeps what the client sent. */
+static int effective_section(const json_t *o, const char *name,
+                             const json_t **sec, json_t **copy, dp_err_t *err)
+{
+    *copy = NULL;
+    const json_t *pp = json_object_get(o, "pathPrefix");
+    const json_t *sv = json_object_get(o, "serverName");
+    if (pp && !json_is_null(pp)) {
+        const char *p = json_is_string(pp) ? json_string_value(pp) : NULL;
+        size_t l = p ? strlen(p) : 0;
+        if (p == NULL || l != json_string_length(pp) || l > MAX_PREFIX ||
+            (l > 0 && p[0] != '/') || strpbrk(p, "?# \t") || has_ctl(p)) {
+            dp_err_invalid(err, "pathPrefix",
+                           "expected a path starting with '/' (at most %d "
+                           "characters, no '?', '#' or spaces)",
+                           MAX_PREFIX);
+            return -EINVAL;
+        }
+        if (strcmp(name, "http") != 0) {
+            dp_err_invalid(err, "pathPrefix", "applies to http mocks only");
+            return -EINVAL;
+        }
+        while (l > 0 && p[l - 1] == '/')
+            l--; /* "/api/" + "/users" is "/api/users" */
+        const json_t *route = json_object_get(*sec, "route");
+        const json_t *pat = json_object_get(*sec, "routePattern");
+        if (l > 0 && json_is_object(*sec) &&
+            (json_is_string(route) || json_is_string(pat))) {
+            if ((*copy = json_deep_copy(*sec)) == NULL)
+                return oom(err);
+            int is_route = json_is_string(route);
+            const char *r = json_string_value(is_route ? route : pat);
+            /* a pattern gets the prefix with its metacharacters escaped */
+            size_t rl = strlen(r), o2 = 0;
+            char *joined = malloc(2 * l + rl + 2);
+            if (joined == NULL)
+                return oom(err);
+            for (size_t i = 0; i < l; i++) {
+                if (!is_route && strchr(".[]()*+?{}|^$\\", p[i]))
+                    joined[o2++] = '\\';
+                joined[o2++] = p[i];
+            }
+            if (is_route && r[0] != '/')
+                joined[o2++] = '/';
+            memcpy(joined + o2, r, rl + 1);
+            json_object_set_new(*copy, is_route ? "route" : "routePattern",
+                                json_string(joined));
+            free(joined);
+            *sec = *copy;
+        }
+    }
+    if (sv && !json_is_null(sv)) {
+        size_t sl = json_is_string(sv) ? json_string_length(sv) : 0;
+        if (!json_is_string(sv) || strlen(json_string_value(sv)) != sl ||
+            (sl > 0 &&
+             !doppel_name_valid(json_string_value(sv), sl, MAX_SERVER))) {
+            dp_err_invalid(err, "serverName",
+                           "expected a name of at most %d characters "
+                           "[A-Za-z0-9._-]",
+                           MAX_SERVER);
+            return -EINVAL;
+        }
+        const json_t *own = json_is_object(*sec)
+                                ? json_object_get(*sec, "serverName")
+                                : NULL;
+        if (strcmp(name, "mcp") == 0 && own && !json_is_null(own) &&
+            !json_equal(own, sv)) {
+            dp_err_invalid(err, "serverName",
+                           "differs from mcp.serverName (give one, or the "
+                           "same in both)");
+            return -EINVAL;
+        }
+        if (strcmp(name, "mcp") == 0 && (own == NULL || json_is_null(own)) &&
+            json_is_object(*sec)) {
+            if (*copy == NULL && (*copy = json_deep_copy(*sec)) == NULL)
+                return oom(err);
+            json_object_set(*copy, "serverName", (json_t *)sv);
+            *sec = *copy;
+        }
+    }
+    return 0;
+}
+
 static int compile_extract(const json_t *o, dp_mock_t *m, dp_err_t *err)
 {
     const json_t *ex = json_object_get(o, "extract");
@@ -656,7 +746,13 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
         rc = -EINVAL;
         goto fail;
     }
-    if ((rc = m->proto->compile(json_object_get(o, sec), sec, m, err)) < 0)
+    const json_t *secv = json_object_get(o, sec);
+    json_t *sec_copy = NULL;
+    rc = effective_section(o, sec, &secv, &sec_copy, err);
+    if (rc == 0)
+        rc = m->proto->compile(secv, sec, m, err);
+    json_decref(sec_copy);
+    if (rc < 0)
         goto fail;
     if ((rc = compile_reply(o, m, err)) < 0)
         goto fail;

@@ -308,6 +308,44 @@ static void test_use_limiter(void **state)
     dp_engine_close(e);
 }
 
+/* pathPrefix (top level, as the platforms send it) goes before the route */
+static void test_path_prefix(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char a[64], b[64], c[64];
+    strcpy(a, t_put(e, "{\"pathPrefix\":\"/api/v2/\",\"http\":{\"route\":"
+                       "\"/users/:id\"}," OKR "}"));
+    assert_string_equal(t_who(e, REQ(.path = "/api/v2/users/7")), a);
+    assert_string_equal(t_who(e, REQ(.path = "/users/7")), "");
+    strcpy(b, t_put(e, "{\"pathPrefix\":\"/v1.0\",\"http\":{"
+                       "\"routePattern\":\"/items/[0-9]+\"}," OKR "}"));
+    assert_string_equal(t_who(e, REQ(.path = "/v1.0/items/5")), b);
+    /* the prefix is literal text, not a pattern */
+    assert_string_equal(t_who(e, REQ(.path = "/v1x0/items/5")), "");
+    strcpy(c, t_put(e, "{\"pathPrefix\":\"/p\",\"http\":{\"route\":"
+                       "\"q\"}," OKR "}"));
+    assert_string_equal(t_who(e, REQ(.path = "/p/q")), c);
+    /* the stored mock keeps what was sent */
+    json_t *got = NULL;
+    dp_err_t err;
+    assert_int_equal(dp_engine_mock_get(e, a, &got, &err), 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(got, "http"),
+                                          "route")),
+        "/users/:id");
+    assert_string_equal(json_string_value(json_object_get(got, "pathPrefix")),
+                        "/api/v2/");
+    json_decref(got);
+    t_put_fails(e, "{\"pathPrefix\":\"api\",\"http\":{\"route\":\"/a\"},"
+                   OKR "}", "pathPrefix");
+    t_put_fails(e, "{\"pathPrefix\":\"/a?b\",\"http\":{\"route\":\"/a\"},"
+                   OKR "}", "pathPrefix");
+    t_put_fails(e, "{\"pathPrefix\":5,\"http\":{\"route\":\"/a\"}," OKR "}",
+                "pathPrefix");
+    dp_engine_close(e);
+}
+
 /* ttl 0 and useLimiter 0 are "no limit", as the platforms' SDKs send them */
 static void test_zero_ttl_and_limit_mean_none(void **state)
 {
@@ -695,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_ttl),
         cmocka_unit_test(test_use_limiter),
         cmocka_unit_test(test_zero_ttl_and_limit_mean_none),
+        cmocka_unit_test(test_path_prefix),
         cmocka_unit_test(test_use_limiter_two_threads),
         cmocka_unit_test(test_extract_and_increment),
         cmocka_unit_test(test_near_misses),

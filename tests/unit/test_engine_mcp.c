@@ -885,10 +885,39 @@ static void test_many(void **state)
     dp_engine_close(e);
 }
 
+/* The platforms' top-level serverName is the server of an mcp mock that
+ * names none in its section. */
+static void test_top_level_server_name(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char id[160];
+    strcpy(id, put(e, "{'serverName':'tools'," TOOL("top") "," OK "}"));
+    assert_string_equal(
+        who(e, CALL(.server = "tools", .method = "tools/call", .target = "top",
+                    .body = "{}")),
+        id);
+    assert_string_equal(
+        who(e, CALL(.method = "tools/call", .target = "top", .body = "{}")),
+        "");
+    /* the same name in both places is fine; two different names are not */
+    put(e, "{'serverName':'tools','mcp':{'method':'tools/call','tool':'b',"
+           "'serverName':'tools'}," OK "}");
+    fails(e,
+          "{'serverName':'a','mcp':{'method':'tools/call','tool':'c',"
+          "'serverName':'b'}," OK "}",
+          "serverName");
+    fails(e, "{'serverName':'a/b'," TOOL("d") "," OK "}", "serverName");
+    fails(e, "{'serverName':7," TOOL("d") "," OK "}", "serverName");
+    fails(e, "{'pathPrefix':'/x'," TOOL("d") "," OK "}", "pathPrefix");
+    dp_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_top_level_server_name),
         cmocka_unit_test(test_call_conditions_and_templates),
         cmocka_unit_test(test_resources_and_prompts),
         cmocka_unit_test(test_is_error_and_answers),
