@@ -308,6 +308,32 @@ static void test_use_limiter(void **state)
     dp_engine_close(e);
 }
 
+/* The platforms' bare $.increment(key[, step]) counts in the global store */
+static void test_bare_increment(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    t_put(e, "{\"http\":{\"route\":\"/bare\"},\"response\":{\"payload\":"
+             "{\"n\":\"$.increment(visits)\",\"m\":\"$.increment(big, 5)\","
+             "\"same\":\"$.gS.visits\"}}}");
+    for (int i = 1; i <= 2; i++) {
+        doppel_reply_t *r = t_match(e, REQ(.path = "/bare"));
+        char *b = t_body(r);
+        json_t *j = t_json(b);
+        assert_int_equal(json_integer_value(json_object_get(j, "n")), i);
+        assert_int_equal(json_integer_value(json_object_get(j, "m")), 5 * i);
+        assert_int_equal(json_integer_value(json_object_get(j, "same")), i);
+        json_decref(j);
+        free(b);
+        dp_engine_reply_free(r);
+    }
+    t_put_fails(e, "{\"http\":{\"route\":\"/b2\"},\"response\":{\"payload\":"
+                   "\"$.increment(xS.k)\"}}", "response.payload");
+    t_put_fails(e, "{\"http\":{\"route\":\"/b2\"},\"response\":{\"payload\":"
+                   "\"$.increment()\"}}", "response.payload");
+    dp_engine_close(e);
+}
+
 /* pathPrefix (top level, as the platforms send it) goes before the route */
 static void test_path_prefix(void **state)
 {
@@ -734,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_use_limiter),
         cmocka_unit_test(test_zero_ttl_and_limit_mean_none),
         cmocka_unit_test(test_path_prefix),
+        cmocka_unit_test(test_bare_increment),
         cmocka_unit_test(test_use_limiter_two_threads),
         cmocka_unit_test(test_extract_and_increment),
         cmocka_unit_test(test_near_misses),
