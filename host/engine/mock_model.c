@@ -521,6 +521,34 @@ static int effective_section(const json_t *o, const char *name,
             *sec = *copy;
         }
     }
+    const json_t *sa = json_is_object(*sec) ? json_object_get(*sec, "sortArray")
+                                            : NULL;
+    if (sa && !json_is_null(sa)) {
+        if (!json_is_boolean(sa)) {
+            char f[64];
+            snprintf(f, sizeof(f), "%s.sortArray", name);
+            dp_err_invalid(err, f, "expected true or false");
+            return -EINVAL;
+        }
+        /* the section's default for its conditions that set none */
+        static const char *const lists[] = {"conditions", "header", "headers",
+                                            "meta", "queryParams",
+                                            "headerConditions", NULL};
+        if (json_is_true(sa)) {
+            if (*copy == NULL && (*copy = json_deep_copy(*sec)) == NULL)
+                return oom(err);
+            for (size_t l = 0; lists[l]; l++) {
+                json_t *arr = json_object_get(*copy, lists[l]), *c;
+                size_t i;
+                if (json_is_array(arr))
+                    json_array_foreach(arr, i, c) if (
+                        json_is_object(c) &&
+                        json_object_get(c, "sortArray") == NULL)
+                        json_object_set_new(c, "sortArray", json_true());
+            }
+            *sec = *copy;
+        }
+    }
     if (sv && !json_is_null(sv)) {
         size_t sl = json_is_string(sv) ? json_string_length(sv) : 0;
         if (!json_is_string(sv) || strlen(json_string_value(sv)) != sl ||

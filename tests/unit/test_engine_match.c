@@ -334,6 +334,31 @@ static void test_bare_increment(void **state)
     dp_engine_close(e);
 }
 
+/* A section's sortArray is the default of its conditions that set none */
+static void test_section_sort_array_default(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char a[64];
+    strcpy(a, t_put(e, "{\"http\":{\"route\":\"/sa\",\"sortArray\":true,"
+                       "\"conditions\":[{\"path\":\"tags\",\"assertAction\":"
+                       "\"equals\",\"value\":[\"a\",\"b\"]}]}," OKR "}"));
+    t_put(e, "{\"http\":{\"route\":\"/sb\",\"sortArray\":true,"
+             "\"conditions\":[{\"path\":\"tags\",\"assertAction\":"
+             "\"equals\",\"value\":[\"a\",\"b\"],\"sortArray\":false}]},"
+             OKR "}");
+    assert_string_equal(t_who(e, REQ(.method = "POST", .path = "/sa",
+                                     .body = "{\"tags\":[\"b\",\"a\"]}")),
+                        a);
+    /* a condition's own sortArray wins */
+    assert_string_equal(t_who(e, REQ(.method = "POST", .path = "/sb",
+                                     .body = "{\"tags\":[\"b\",\"a\"]}")),
+                        "");
+    t_put_fails(e, "{\"http\":{\"route\":\"/sc\",\"sortArray\":\"yes\"},"
+                   OKR "}", "http.sortArray");
+    dp_engine_close(e);
+}
+
 /* pathPrefix (top level, as the platforms send it) goes before the route */
 static void test_path_prefix(void **state)
 {
@@ -760,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_use_limiter),
         cmocka_unit_test(test_zero_ttl_and_limit_mean_none),
         cmocka_unit_test(test_path_prefix),
+        cmocka_unit_test(test_section_sort_array_default),
         cmocka_unit_test(test_bare_increment),
         cmocka_unit_test(test_use_limiter_two_threads),
         cmocka_unit_test(test_extract_and_increment),
