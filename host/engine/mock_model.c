@@ -699,7 +699,11 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     if ((rc = str_field(o, "namespace", 1, MAX_ID, &s, err)) < 0)
         goto fail;
     m->ns = strdup(s);
-    if ((rc = str_field(o, "chainId", 0, MAX_ID, &s, err)) < 0)
+    /* chainId "" (the SDKs' zero value) is no chain */
+    const json_t *cid = json_object_get(o, "chainId");
+    if (json_is_string(cid) && json_string_length(cid) == 0)
+        s = NULL;
+    else if ((rc = str_field(o, "chainId", 0, MAX_ID, &s, err)) < 0)
         goto fail;
     if (s)
         m->chain_id = strdup(s);
@@ -840,7 +844,9 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
         }
     } else {
         json_t *id = json_object_get(o, "id");
-        if (id == NULL || json_is_null(id)) {
+        /* "" is how the platforms' SDKs send "no id": generate one */
+        if (id == NULL || json_is_null(id) ||
+            (json_is_string(id) && json_string_length(id) == 0)) {
             char u[37];
             dp_uuid4(u);
             json_object_set_new(o, "id", json_string(u));
