@@ -97,6 +97,23 @@ class SdkCompatTest(unittest.TestCase):
         self.assertIsNone(m["expireAt"])
         self.assertEqual(self.d.get("/stubs/sdk-compat/users/7").status, 404)
 
+    def test_patch_answers_fields_mock_and_overwritten(self):
+        m = self.create(fixture("mock_oneof.json"))
+        r = self.d.request("PATCH", "/api/v1/mocks/" + m["id"],
+                           {"tags": ["patched"]})
+        self.assertEqual(r.status, 200, r)
+        body = r.json()
+        self.assertEqual(body["id"], m["id"])
+        self.assertEqual(body["tags"], ["patched"])
+        self.assertIs(body["overwritten"], True)
+        self.assertEqual(body["mock"]["id"], m["id"])
+        self.assertEqual(body["mock"]["tags"], ["patched"])
+        self.assertNotIn("mock", body["mock"])
+        # what is stored has neither of the answer's extra keys
+        got = self.d.get("/api/v1/mocks/" + m["id"]).json()
+        self.assertNotIn("overwritten", got)
+        self.assertNotIn("mock", got)
+
     def test_one_of_offset_and_section_sort_array(self):
         self.create(fixture("mock_oneof.json"))
         codes = [self.d.get("/stubs/sdk-compat/flaky").status
