@@ -257,11 +257,22 @@ static void mock_get(admin_call_t *c)
     reply_engine(c, rc, 200, out, &err);
 }
 
+/* The patched mock's fields at the top level (doppel's answer), and the
+ * platforms' {mock, overwritten} beside them, which their SDKs read. */
 static void mock_patch(admin_call_t *c)
 {
     json_t *out = NULL;
     dp_err_t err = {0};
     int rc = dp_engine_mock_patch(c->engine, c->seg[1], c->body, &out, &err);
+    if (rc == 0) {
+        json_t *copy = json_deep_copy(out);
+        if (copy == NULL || json_object_set_new(out, "mock", copy) < 0 ||
+            json_object_set_new(out, "overwritten", json_true()) < 0) {
+            json_decref(out);
+            admin_reply_error(c, 500, "internal", NULL, "out of memory");
+            return;
+        }
+    }
     reply_engine(c, rc, 200, out, &err);
 }
 

@@ -779,6 +779,11 @@ static void token_create(call_t *c, int integ, const char *path_user)
         json_object_set_new(o, integ ? "integration" : "token",
                             token_json(c->a, &t, now));
         json_object_set_new(o, "secret", json_string(secret));
+        /* the platforms' SDKs read an integration's one-time secret under
+         * "token" ("secret" stays, doppel's own name); a user token's
+         * answer already has its object there */
+        if (integ)
+            json_object_set_new(o, "token", json_string(secret));
         reply_json(c, 201, o);
     }
     OPENSSL_cleanse(secret, sizeof(secret));
@@ -1028,18 +1033,24 @@ out:
     unlock(c);
 }
 
+/* {"namespaces": [names], "items": [{name, requireToken, yourRole, ...}]}:
+ * the platforms' SDKs read "namespaces" as a list of names; doppel's own
+ * objects go under "items". */
 static void ns_list(call_t *c)
 {
     rdlock(c);
-    json_t *arr = json_array();
+    json_t *names = json_array(), *items = json_array();
     for (size_t i = 0; i < c->a->model.n_nss; i++) {
         const dp_auth_ns_t *n = &c->a->model.nss[i];
         dp_auth_role_t r = dp_auth_role_locked(c->a, &c->who, n->name);
-        if (r >= DP_ROLE_VIEWER)
-            json_array_append_new(arr, ns_json(n, r));
+        if (r >= DP_ROLE_VIEWER) {
+            json_array_append_new(names, json_string(n->name));
+            json_array_append_new(items, ns_json(n, r));
+        }
     }
     unlock(c);
-    reply_json(c, 200, json_pack("{s:o}", "namespaces", arr));
+    reply_json(c, 200,
+               json_pack("{s:o,s:o}", "namespaces", names, "items", items));
 }
 
 /* The namespace of seg[1] after checking op in it; answers itself. Caller

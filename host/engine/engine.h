@@ -288,6 +288,16 @@ void dp_engine_set_listener(dp_engine_t *e, const dp_engine_listener_t *l);
 /* Number of live (matchable) and stored mocks, for metrics. */
 size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
 
+/* Calls fn once for every stored mock (closed and spent ones included):
+ * its id, namespace, protocol ("http", "mcp", ...), how many requests it
+ * answered, and whether it can still match. Reads the published index
+ * without the writer's lock; the strings are valid during the call only.
+ * Any thread. For metrics. */
+typedef void (*dp_engine_usage_fn)(void *ud, const char *id, const char *ns,
+                                   const char *protocol, int64_t uses,
+                                   int live);
+void dp_engine_mock_usage(dp_engine_t *e, dp_engine_usage_fn fn, void *ud);
+
 /* Replaces the clock (unix seconds) that createdAt, lastUse, closedAt and ttl
  * expiry use; NULL restores time(2). For tests; call before traffic. */
 void dp_engine_set_clock(dp_engine_t *e, int64_t (*clock)(void *ud),

@@ -108,7 +108,7 @@ class CliTest(unittest.TestCase):
     def test_two_workers_each_run_the_plugins(self):
         with Doppel(workers=2) as d:
             h = d.get("/health").json()
-            self.assertEqual(h["status"], "ok")
+            self.assertEqual((h["status"], h["state"]), ("pass", "ok"))
             self.assertTrue(h["plugins"], h)
             for p in h["plugins"]:
                 self.assertEqual(p["workers"], 2, p)
@@ -212,7 +212,7 @@ class DefaultPortTest(unittest.TestCase):
                 with open(log_path) as f:
                     text = f.read()
                 self.assertIsNotNone(body, text)
-                self.assertEqual(body["status"], "ok", body)
+                self.assertEqual(body["status"], "pass", body)
                 self.assertEqual([x["plugin"] for x in body["plugins"]],
                                  ["http", "mcp"])
                 self.assertIn("built-in defaults", text)

@@ -405,7 +405,12 @@ static void test_namespaces_members_roles(void **state)
     /* The namespace list shows only one's namespaces. */
     r = call(s, "GET", "/api/v1/namespaces", view, NULL);
     expect(r, 200, NULL);
-    json_t *nss = json_object_get(r.body, "namespaces");
+    /* names under "namespaces" (what the platforms' SDKs read), doppel's
+     * objects with the role under "items" */
+    json_t *names = json_object_get(r.body, "namespaces");
+    assert_int_equal(json_array_size(names), 1);
+    assert_string_equal(json_string_value(json_array_get(names, 0)), "team");
+    json_t *nss = json_object_get(r.body, "items");
     assert_int_equal(json_array_size(nss), 1);
     assert_string_equal(jstr(json_array_get(nss, 0), "name"), "team");
     assert_string_equal(jstr(json_array_get(nss, 0), "yourRole"), "editor");
@@ -428,6 +433,7 @@ static void test_namespaces_members_roles(void **state)
     r = call(s, "GET", "/api/v1/namespaces", view, NULL);
     expect(r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.body, "namespaces")), 0);
+    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 0);
     done(&r);
 
     /* The audit log recorded all of it, newest first, without secrets. */

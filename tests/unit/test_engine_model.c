@@ -38,8 +38,8 @@ static void test_validation_field_paths(void **state)
          "http.conditions[0].assertAction"},
         {"{\"http\":{\"route\":\"/a\"},\"priority\":\"high\"," OKR "}",
          "priority"},
-        {"{\"http\":{\"route\":\"/a\"},\"ttl\":0," OKR "}", "ttl"},
-        {"{\"http\":{\"route\":\"/a\"},\"useLimiter\":0," OKR "}",
+        {"{\"http\":{\"route\":\"/a\"},\"ttl\":-1," OKR "}", "ttl"},
+        {"{\"http\":{\"route\":\"/a\"},\"useLimiter\":-1," OKR "}",
          "useLimiter"},
         {"{\"http\":{\"route\":\"/a\"},\"tags\":[1]," OKR "}", "tags"},
         {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"\"," OKR "}",
@@ -72,6 +72,12 @@ static void test_validation_field_paths(void **state)
         {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"order\":\"x\","
          "\"responses\":[{}]}}",
          "oneOf.order"},
+        {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"offset\":-1,"
+         "\"responses\":[{}]}}",
+         "oneOf.offset"},
+        {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"offset\":\"1\","
+         "\"responses\":[{}]}}",
+         "oneOf.offset"},
         {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"responses\":[{},"
          "{\"statusCode\":1000}]}}",
          "oneOf.responses[1].statusCode"},
