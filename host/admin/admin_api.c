@@ -714,6 +714,24 @@ static const admin_route_t routes[] = {
      BODY_NONE,
      unmatched_clear},
     {"reset", "POST", {"reset", W}, NS_REQUIRED, BODY_OPTIONAL, reset_ns},
+    /* under the platforms' SDK paths (admin_compat.c) */
+    {"stores/global", "POST", {"stores.put", W}, NS_BODY, BODY_OBJECT,
+     compat_store_post},
+    {"stores/chain/*", "POST", {"stores.put", W}, NS_BODY, BODY_OBJECT,
+     compat_store_post},
+    {"undefined-requests", "GET", {"unmatched.list", R}, NS_FILTER, BODY_NONE,
+     compat_undefined_list},
+    {"undefined-requests", "DELETE", {"unmatched.clear", W}, NS_FILTER,
+     BODY_NONE, compat_undefined_clear},
+    {"undefined-requests/all", "DELETE", {"unmatched.clear_all", W}, NS_NONE,
+     BODY_NONE, compat_undefined_clear_all},
+    {"undefined-requests/*/create-mock", "POST",
+     {"unmatched.create_mock", W}, NS_NONE, BODY_OPTIONAL,
+     compat_undefined_create_mock},
+    {"undefined-requests/*/ignore", "PATCH", {"unmatched.ignore", W}, NS_NONE,
+     BODY_OPTIONAL, compat_undefined_ignore},
+    {"counts", "GET", {"counts.get", R}, NS_FILTER, BODY_NONE, compat_counts},
+    {"stats", "GET", {"stats.get", R}, NS_FILTER, BODY_NONE, compat_stats},
     /* record and replay (docs/record-replay.md) */
     {"services",
      "GET",
@@ -1137,6 +1155,11 @@ static void dispatch(admin_call_t *c)
     char id_ns[ADMIN_NS_MAX + 1] = "";
     if (c->auth != NULL && mock_route(rt)) {
         if (authorize_mocks(c, rt, id_ns) < 0)
+            return;
+        if (id_ns[0])
+            ns = id_ns;
+    } else if (c->auth != NULL && admin_compat_owns(rt->op.name)) {
+        if (admin_compat_authorize(c, &rt->op, id_ns) < 0)
             return;
         if (id_ns[0])
             ns = id_ns;

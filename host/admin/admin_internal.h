@@ -89,4 +89,24 @@ void admin_reply_dp_err(admin_call_t *c, int rc, const dp_err_t *err);
 /* 405 with an Allow header. */
 void admin_reply_405(admin_call_t *c, const char *allow);
 
+/* ---- Endpoints under the platforms' SDK paths (admin_compat.c) ------- */
+
+/* 1 when the operation authorises in admin_compat_authorize (its namespace
+ * comes from the object it names, or it spans the caller's namespaces). */
+int admin_compat_owns(const char *op_name);
+/* Checks the token and the roles of such an operation; ns_out receives
+ * the namespace of the audit row ("" for the request's), further
+ * namespaces go to c->audit_also. Answers itself and returns a negative
+ * errno on refusal, leaving c->audit_also NULL. */
+int admin_compat_authorize(admin_call_t *c, const dp_admin_op_t *op,
+                           char ns_out[ADMIN_NS_MAX + 1]);
+void compat_undefined_list(admin_call_t *c);
+void compat_undefined_clear(admin_call_t *c);
+void compat_undefined_clear_all(admin_call_t *c);
+void compat_undefined_ignore(admin_call_t *c);
+void compat_undefined_create_mock(admin_call_t *c);
+void compat_store_post(admin_call_t *c);
+void compat_counts(admin_call_t *c);
+void compat_stats(admin_call_t *c);
+
 #endif

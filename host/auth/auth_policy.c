@@ -47,6 +47,12 @@ static const op_rule_t rules[] = {
     {"services.delete", DP_ROLE_EDITOR, 1},
     {"services.set_mode", DP_ROLE_EDITOR, 1},
     {"mode.set", DP_ROLE_EDITOR, 1},
+    /* under the platforms' SDK paths (host/admin/admin_compat.c) */
+    {"counts.get", DP_ROLE_VIEWER, 0},
+    {"stats.get", DP_ROLE_VIEWER, 0},
+    {"unmatched.ignore", DP_ROLE_EDITOR, 0},
+    {"unmatched.create_mock", DP_ROLE_EDITOR, 0},
+    {"unmatched.clear_all", DP_ROLE_EDITOR, 0},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},

@@ -1317,6 +1317,68 @@ void dp_engine_unmatched_clear(dp_engine_t *e, const char *ns)
     dp_ring_clear(&e->unmatched, ns);
 }
 
+int dp_engine_unmatched_ex(dp_engine_t *e, const char *ns, int include_ignored,
+                           size_t offset, size_t limit, json_t **out)
+{
+    *out = dp_ring_list_ex(&e->unmatched, ns, include_ignored, offset, limit);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Ids are what dp_ring_push gives: decimal, never 0. */
+static int parse_entry_id(const char *s, uint64_t *id)
+{
+    if (s == NULL || s[0] < '1' || s[0] > '9' || strlen(s) > 20)
+        return -ENOENT;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -ENOENT;
+    *id = (uint64_t)v;
+    return 0;
+}
+
+int dp_engine_unmatched_get(dp_engine_t *e, const char *id, json_t **out)
+{
+    uint64_t n;
+    *out = NULL;
+    if (parse_entry_id(id, &n) < 0)
+        return -ENOENT;
+    *out = dp_ring_get(&e->unmatched, n);
+    return *out ? 0 : -ENOENT;
+}
+
+int dp_engine_unmatched_ignore(dp_engine_t *e, const char *id, int ignored)
+{
+    uint64_t n;
+    if (parse_entry_id(id, &n) < 0)
+        return -ENOENT;
+    return dp_ring_set_ignored(&e->unmatched, n, ignored);
+}
+
+int dp_engine_journal_counts(dp_engine_t *e, json_t **out)
+{
+    *out = dp_ring_ns_counts(&e->journal);
+    return *out ? 0 : -ENOMEM;
+}
+
+int dp_engine_unmatched_counts(dp_engine_t *e, json_t **out)
+{
+    *out = dp_ring_ns_counts(&e->unmatched);
+    return *out ? 0 : -ENOMEM;
+}
+
+void dp_engine_request_totals(dp_engine_t *e, uint64_t *journal,
+                              uint64_t *unmatched)
+{
+    pthread_mutex_lock(&e->journal.mu);
+    *journal = e->journal.total_seen;
+    pthread_mutex_unlock(&e->journal.mu);
+    pthread_mutex_lock(&e->unmatched.mu);
+    *unmatched = e->unmatched.total_seen;
+    pthread_mutex_unlock(&e->unmatched.mu);
+}
+
 int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
 {
     if (ns == NULL || ns[0] == '\0') {

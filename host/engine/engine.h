@@ -148,6 +148,26 @@ void dp_engine_journal_clear(dp_engine_t *e, const char *ns);
 int dp_engine_unmatched(dp_engine_t *e, const char *ns, size_t offset,
                         size_t limit, json_t **out);
 void dp_engine_unmatched_clear(dp_engine_t *e, const char *ns);
+/* Every entry carries "id" (a decimal string, unique in the process) and
+ * "ignored". The list without the ignored entries unless include_ignored
+ * (dp_engine_unmatched lists them all). */
+int dp_engine_unmatched_ex(dp_engine_t *e, const char *ns, int include_ignored,
+                           size_t offset, size_t limit, json_t **out);
+/* One unmatched entry by id: 0 with *out (a new reference), or -ENOENT
+ * when the list holds none (an id that is not a number included). */
+int dp_engine_unmatched_get(dp_engine_t *e, const char *id, json_t **out);
+/* Hides the entry from the lists that skip ignored entries (ignored 0
+ * shows it again). 0 or -ENOENT. */
+int dp_engine_unmatched_ignore(dp_engine_t *e, const char *id, int ignored);
+/* {namespace: entries held} of the journal and of the unmatched list (the
+ * rings' contents, not counts since start). *out: a new reference; 0 or
+ * -ENOMEM. */
+int dp_engine_journal_counts(dp_engine_t *e, json_t **out);
+int dp_engine_unmatched_counts(dp_engine_t *e, json_t **out);
+/* Entries ever recorded in the journal and the unmatched list since start
+ * (every namespace; dropped and cleared ones included). */
+void dp_engine_request_totals(dp_engine_t *e, uint64_t *journal,
+                              uint64_t *unmatched);
 
 /* Clears mocks, stores, journal and unmatched entries (and the coverage
  * misses) of one namespace; its services and modes stay. */

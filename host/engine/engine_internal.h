@@ -403,6 +403,16 @@ void dp_ring_destroy(dp_ring_t *r);
 void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec);
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
                      size_t limit);
+/* The same, without the ignored entries unless include_ignored. */
+json_t *dp_ring_list_ex(dp_ring_t *r, const char *ns, int include_ignored,
+                        size_t offset, size_t limit);
+/* The entry with that id as JSON (a new reference), or NULL when the ring
+ * holds none (dropped, cleared, or never there). */
+json_t *dp_ring_get(dp_ring_t *r, uint64_t id);
+/* Marks the entry ignored (or not): 0, or -ENOENT when there is none. */
+int dp_ring_set_ignored(dp_ring_t *r, uint64_t id, int ignored);
+/* {namespace: entries held}, ignored ones included. NULL on ENOMEM. */
+json_t *dp_ring_ns_counts(dp_ring_t *r);
 void dp_ring_clear(dp_ring_t *r, const char *ns);
 
 /* ---- Record and replay (upstream.c, record.c) ----------------------------

@@ -15,6 +15,8 @@
  * for a forwarded request to a record-and-replay service, its name.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "engine_internal.h"
 
 struct dp_jrec {
+    uint64_t id;         /* set by dp_ring_push, unique in the process */
     int64_t time_ms;
     int32_t status;
     uint32_t latency_us;
@@ -31,6 +34,8 @@ struct dp_jrec {
     uint32_t n_params, n_headers;
     uint8_t truncated;
     uint8_t fwd;         /* JREC_FWD_* */
+    uint8_t ignored;     /* hidden from lists that skip ignored entries;
+                            written under the ring's mutex */
     char fwd_reason[16]; /* why forwarding failed, "" when it did not */
     char *near; /* nearMisses as JSON text (unmatched records), or NULL */
     size_t len;
@@ -98,6 +103,8 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->n_params = (uint32_t)x->n_params;
     r->n_headers = (uint32_t)x->n_metadata;
     r->truncated = (uint8_t)trunc;
+    r->id = 0;
+    r->ignored = 0;
     r->fwd = service ? JREC_FWD_SERVICE : 0;
     r->fwd_reason[0] = '\0';
     r->near = near;
@@ -220,6 +227,10 @@ static json_t *jrec_json(const dp_jrec_t *r)
     gmtime_r(&secs, &tm);
     size_t il = strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(iso + il, sizeof(iso) - il, ".%03dZ", (int)(r->time_ms % 1000));
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, r->id);
+    json_object_set_new(j, "id", json_string(id));
+    json_object_set_new(j, "ignored", json_boolean(r->ignored));
     json_object_set_new(j, "time", json_string(iso));
     json_object_set_new(j, "timeMs", json_integer(r->time_ms));
 
@@ -324,10 +335,15 @@ void dp_ring_destroy(dp_ring_t *r)
     pthread_mutex_destroy(&r->mu);
 }
 
+/* One sequence for every ring, so an id names one entry of the process
+ * whichever list it is in; never 0. */
+static _Atomic uint64_t jrec_seq;
+
 void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec)
 {
     if (rec == NULL)
         return;
+    rec->id = atomic_fetch_add(&jrec_seq, 1) + 1;
     pthread_mutex_lock(&r->mu);
     dp_jrec_t *old = r->items[r->head];
     r->items[r->head] = rec;
@@ -348,6 +364,12 @@ static int ns_is(const dp_jrec_t *rec, const char *ns)
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
                      size_t limit)
 {
+    return dp_ring_list_ex(r, ns, 1, offset, limit);
+}
+
+json_t *dp_ring_list_ex(dp_ring_t *r, const char *ns, int include_ignored,
+                        size_t offset, size_t limit)
+{
     if (limit == 0)
         limit = 100;
     if (limit > 1000)
@@ -361,7 +383,7 @@ json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
         /* newest first */
         size_t i = (r->head + r->cap - 1 - k) % r->cap;
         const dp_jrec_t *it = r->items[i];
-        if (!ns_is(it, ns))
+        if (!ns_is(it, ns) || (it->ignored && !include_ignored))
             continue;
         if (total >= offset && total < offset + limit)
             json_array_append_new(items, jrec_json(it));
@@ -403,4 +425,53 @@ void dp_ring_clear(dp_ring_t *r, const char *ns)
         jrec_free(drop[k]);
     free(keep);
     free(drop);
+}
+
+/* The entry with that id, or NULL; caller holds r->mu. */
+static dp_jrec_t *find_locked(dp_ring_t *r, uint64_t id)
+{
+    for (size_t k = 0; k < r->count; k++) {
+        dp_jrec_t *it = r->items[(r->head + r->cap - 1 - k) % r->cap];
+        if (it != NULL && it->id == id)
+            return it;
+    }
+    return NULL;
+}
+
+json_t *dp_ring_get(dp_ring_t *r, uint64_t id)
+{
+    pthread_mutex_lock(&r->mu);
+    dp_jrec_t *it = find_locked(r, id);
+    json_t *j = it ? jrec_json(it) : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return j;
+}
+
+int dp_ring_set_ignored(dp_ring_t *r, uint64_t id, int ignored)
+{
+    pthread_mutex_lock(&r->mu);
+    dp_jrec_t *it = find_locked(r, id);
+    if (it != NULL)
+        it->ignored = (uint8_t)(ignored != 0);
+    pthread_mutex_unlock(&r->mu);
+    return it ? 0 : -ENOENT;
+}
+
+json_t *dp_ring_ns_counts(dp_ring_t *r)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    pthread_mutex_lock(&r->mu);
+    for (size_t k = 0; k < r->count; k++) {
+        const dp_jrec_t *it = r->items[(r->head + r->cap - 1 - k) % r->cap];
+        const char *ns = it->data + 4;
+        json_t *n = json_object_get(o, ns);
+        if (n == NULL)
+            json_object_set_new(o, ns, json_integer(1));
+        else
+            json_integer_set(n, json_integer_value(n) + 1);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return o;
 }
