@@ -51,4 +51,9 @@ int dp_host_metrics_check(dp_host_t *h, const doppel_http_request_t *req,
  * /metrics asks dp_host_metrics_check first. */
 int dp_health_mount(dp_router_t *r, dp_host_t *h);
 
+/* Mounts GET /api/v1/status, GET /api/v1/features and /__admin/reset
+ * (host/admin/admin_server.c) with what they read of h
+ * (server_routes.c). */
+int dp_server_routes_mount(dp_router_t *r, dp_host_t *h);
+
 #endif

@@ -419,7 +419,8 @@ static int start_in_thread(dp_worker_t *w)
         return -ENOMEM;
     if ((rc = dp_health_mount(w->router, h)) < 0 ||
         (rc = dp_admin_mount(w->router, h->engine, h->auth)) < 0 ||
-        (rc = dp_auth_mount(w->router, h->auth)) < 0) {
+        (rc = dp_auth_mount(w->router, h->auth)) < 0 ||
+        (rc = dp_server_routes_mount(w->router, h)) < 0) {
         dp_error(comp(w), "cannot mount host routes: %s", strerror(-rc));
         return rc;
     }

@@ -26,6 +26,26 @@ struct dp_auth_principal;
  * errno from dp_router_add. */
 int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a);
 
+/* What the server-wide endpoints read of the host; every member may be
+ * NULL (an empty answer for it). Called on the worker's loop, any thread;
+ * ud is borrowed and must outlive the router. */
+typedef struct dp_admin_server_info {
+    const char *(*version)(void);
+    double (*uptime)(void *ud);     /* seconds since start */
+    const char *(*state)(void *ud); /* "ok", "starting" or "draining" */
+    /* [{name, plugin, version, kind, state}], a new reference or NULL */
+    struct json_t *(*plugins)(void *ud);
+    void *ud;
+} dp_admin_server_info_t;
+
+/* Registers GET /api/v1/status, GET /api/v1/features and
+ * POST|DELETE /__admin/reset as host routes on r (admin_server.c); e, a
+ * and info->ud as for dp_admin_mount, info is copied. 0 or a negative
+ * errno. */
+int dp_admin_server_mount(dp_router_t *r, struct dp_engine *e,
+                          struct dp_auth *a,
+                          const dp_admin_server_info_t *info);
+
 /* What an admin request asks for, as seen by dp_admin_authorize. */
 typedef struct dp_admin_op {
     const char *name; /* stable operation name, "mocks.create", ... */

@@ -1379,6 +1379,54 @@ void dp_engine_request_totals(dp_engine_t *e, uint64_t *journal,
     pthread_mutex_unlock(&e->unmatched.mu);
 }
 
+static void add_mock_ns(void *ud, const char *id, const char *ns,
+                        const char *protocol, int64_t uses, int live)
+{
+    (void)id;
+    (void)protocol;
+    (void)uses;
+    (void)live;
+    json_object_set_new(ud, ns, json_true());
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int dp_engine_namespaces(dp_engine_t *e, json_t **out)
+{
+    *out = NULL;
+    json_t *set = json_object();
+    json_t *j = dp_ring_ns_counts(&e->journal);
+    json_t *u = dp_ring_ns_counts(&e->unmatched);
+    int rc = -ENOMEM;
+    if (set == NULL || j == NULL || u == NULL)
+        goto out;
+    dp_engine_mock_usage(e, add_mock_ns, set);
+    dp_stores_namespaces(e->stores, set);
+    json_object_update(set, j);
+    json_object_update(set, u);
+    size_t n = json_object_size(set), i = 0;
+    const char **names = malloc((n ? n : 1) * sizeof(*names));
+    if (names == NULL)
+        goto out;
+    const char *k;
+    json_t *v;
+    json_object_foreach(set, k, v) names[i++] = k;
+    qsort(names, n, sizeof(*names), cmp_names);
+    *out = json_array();
+    for (i = 0; *out != NULL && i < n; i++)
+        json_array_append_new(*out, json_string(names[i]));
+    free(names);
+    rc = *out ? 0 : -ENOMEM;
+out:
+    json_decref(set);
+    json_decref(j);
+    json_decref(u);
+    return rc;
+}
+
 int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
 {
     if (ns == NULL || ns[0] == '\0') {

@@ -172,6 +172,10 @@ void dp_engine_request_totals(dp_engine_t *e, uint64_t *journal,
 /* Clears mocks, stores, journal and unmatched entries (and the coverage
  * misses) of one namespace; its services and modes stay. */
 int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err);
+/* The namespaces that hold anything a reset clears (a mock, a store
+ * entry, a journal or unmatched entry), sorted: a new array in *out.
+ * 0 or -ENOMEM. */
+int dp_engine_namespaces(dp_engine_t *e, json_t **out);
 
 /* ---- The request path (any thread, never waits on a writer) ------------ */
 

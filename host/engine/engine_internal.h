@@ -361,6 +361,8 @@ json_t *dp_stores_take_dirty(dp_stores_t *s);
 void dp_stores_remark(dp_stores_t *s, const json_t *entries);
 /* Every entry as [ns, scope, key] triples (for deleting a whole store). */
 json_t *dp_stores_keys(dp_stores_t *s, const char *ns, const char *scope_name);
+/* Adds every namespace that holds a store entry to set (as keys). */
+void dp_stores_namespaces(dp_stores_t *s, json_t *set);
 void dp_scope_name(char *buf, size_t len, char scope, const char *owner);
 
 /* ---- Journal rings ------------------------------------------------------ */

@@ -202,6 +202,20 @@ void dp_stores_drop(dp_stores_t *s, const char *ns, const char *scope)
     pthread_mutex_unlock(&s->mu);
 }
 
+void dp_stores_namespaces(dp_stores_t *s, json_t *set)
+{
+    pthread_mutex_lock(&s->mu);
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->all, k, v)
+    {
+        const char *sep = strchr(k, SEP[0]);
+        if (sep != NULL)
+            json_object_setn_new(set, k, (size_t)(sep - k), json_true());
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 json_t *dp_stores_keys(dp_stores_t *s, const char *ns, const char *scope)
 {
     json_t *out = json_array();

@@ -1,0 +1,312 @@
+/*
+ * Server-wide endpoints the platforms' SDKs and test containers call:
+ * GET /api/v1/status, GET /api/v1/features, and the WireMock-style
+ * POST|DELETE /__admin/reset. Reference: docs/admin-api.md,
+ * "Compatibility with the platforms' SDKs".
+ *
+ * Mounted as host routes of their own (dp_admin_server_mount), beside the
+ * /api/v1 mount: /__admin is outside /api/v1, and status and features
+ * read the host (version, uptime, plugins) through the callbacks the host
+ * passes. Same token checks, error shape and audit rows as the admin API;
+ * handlers run on the worker's loop, one admin_call_t per request.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_internal.h"
+
+typedef struct server_state {
+    struct dp_engine *engine;
+    struct dp_auth *auth;
+    dp_admin_server_info_t info;
+} server_state_t;
+
+static int method_is(const doppel_http_request_t *r, const char *m)
+{
+    size_t l = strlen(m);
+    return r->method.len == l && memcmp(r->method.ptr, m, l) == 0;
+}
+
+/* The request's remainder after the mount prefix is "" or "/". */
+static int rest_empty(const doppel_http_request_t *r)
+{
+    return r->rest.len == 0 || (r->rest.len == 1 && r->rest.ptr[0] == '/');
+}
+
+static int authorize(admin_call_t *c, const dp_admin_op_t *op, const char *ns)
+{
+    dp_err_t err = {0};
+    int rc = dp_admin_authorize(c->auth, c->req, op, ns, &c->who, &err);
+    if (rc < 0) {
+        if (err.status == 0)
+            dp_err_set(&err, 403, "forbidden", NULL, "not allowed");
+        admin_reply_dp_err(c, rc, &err);
+    }
+    return rc;
+}
+
+/* ---- GET /api/v1/status, GET /api/v1/features ------------------------- */
+
+static json_t *plugins_of(const server_state_t *st)
+{
+    json_t *p = st->info.plugins ? st->info.plugins(st->info.ud) : NULL;
+    return p ? p : json_array();
+}
+
+/* Go's time.Duration text truncated to the second, as /health's uptime
+ * ("12s", "5m0s", "72h15m30s"). */
+static const char *duration(double seconds, char *buf, size_t len)
+{
+    unsigned long long t = seconds > 0 ? (unsigned long long)seconds : 0;
+    unsigned long long hh = t / 3600, mm = t / 60 % 60, ss = t % 60;
+    if (hh)
+        snprintf(buf, len, "%lluh%llum%llus", hh, mm, ss);
+    else if (mm)
+        snprintf(buf, len, "%llum%llus", mm, ss);
+    else
+        snprintf(buf, len, "%llus", ss);
+    return buf;
+}
+
+static void status_get(admin_call_t *c, const server_state_t *st)
+{
+    char dur[48];
+    const char *state = st->info.state ? st->info.state(st->info.ud) : "ok";
+    double up = st->info.uptime ? st->info.uptime(st->info.ud) : 0;
+    const char *version = st->info.version ? st->info.version() : "";
+    json_t *plugins = plugins_of(st);
+    size_t failed = 0, i;
+    json_t *p;
+    json_array_foreach(plugins, i, p)
+    {
+        const char *s = json_string_value(json_object_get(p, "state"));
+        if (s != NULL && strcmp(s, "failed") == 0)
+            failed++;
+    }
+    json_decref(plugins);
+    /* "status" as /health's: pass, warn (starting, draining) or fail */
+    const char *status = failed                     ? "fail"
+                         : strcmp(state, "ok") == 0 ? "pass"
+                                                    : "warn";
+    admin_reply_json(c, 200,
+                     json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:b}", "status",
+                               status, "state", state, "version", version,
+                               "releaseId", version, "uptime",
+                               duration(up, dur, sizeof(dur)), "uptimeSeconds",
+                               up, "ready", strcmp(state, "ok") == 0));
+}
+
+static void features_get(admin_call_t *c, const server_state_t *st)
+{
+    json_t *plugins = plugins_of(st);
+    json_t *protocols = json_array(), *features = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(plugins, i, p)
+    {
+        const char *kind = json_string_value(json_object_get(p, "kind"));
+        const char *name = json_string_value(json_object_get(p, "plugin"));
+        json_t *to =
+            kind && strcmp(kind, "protocol") == 0 ? protocols : features;
+        int seen = 0;
+        size_t k;
+        json_t *q;
+        json_array_foreach(to, k, q) seen |=
+            name && strcmp(json_string_value(q), name) == 0;
+        if (name != NULL && !seen)
+            json_array_append_new(to, json_string(name));
+    }
+    const char *version = st->info.version ? st->info.version() : "";
+    admin_reply_json(c, 200,
+                     json_pack("{s:s,s:o,s:o,s:o}", "version", version,
+                               "protocols", protocols, "features", features,
+                               "plugins", plugins));
+}
+
+/* ---- POST|DELETE /__admin/reset ---------------------------------------- */
+
+/* Resets ns, or every namespace that holds anything when ns is NULL. The
+ * namespaces reset go to *done (a new array). Each namespace is its own
+ * commit: on a failure the ones before it stay reset. */
+static int reset(const server_state_t *st, const char *ns, json_t **done,
+                 dp_err_t *err)
+{
+    json_t *names = NULL;
+    *done = json_array();
+    if (*done == NULL)
+        return -ENOMEM;
+    if (ns != NULL) {
+        names = json_pack("[s]", ns);
+    } else if (dp_engine_namespaces(st->engine, &names) < 0) {
+        names = NULL;
+    }
+    if (names == NULL)
+        return -ENOMEM;
+    size_t i;
+    json_t *v;
+    int rc = 0;
+    json_array_foreach(names, i, v)
+    {
+        rc = dp_engine_reset(st->engine, json_string_value(v), err);
+        if (rc < 0)
+            break;
+        json_array_append(*done, v);
+    }
+    json_decref(names);
+    return rc;
+}
+
+static void reset_call(admin_call_t *c, const server_state_t *st)
+{
+    /* The namespace from ?namespace= or X-Namespace; a body is not read
+     * (WireMock's reset has none). */
+    if (admin_resolve_ns(c, 0) < 0)
+        return;
+    const char *ns = c->ns[0] ? c->ns : NULL;
+    static const dp_admin_op_t op = {"reset", 1};
+    if (authorize(c, &op, ns) < 0)
+        return;
+    c->hold = c->auth != NULL;
+    json_t *done = NULL;
+    dp_err_t err = {0};
+    int rc = reset(st, ns, &done, &err);
+    const char *name;
+    size_t i;
+    json_t *v;
+    /* an audit row for every namespace reset, failure or not: each one
+     * that was reset is a change that happened */
+    json_array_foreach(done, i, v)
+    {
+        name = json_string_value(v);
+        dp_admin_audit_detail(c->auth, &c->who, &op, name, "/__admin/reset",
+                              ns ? NULL : "every namespace");
+    }
+    if (rc < 0) {
+        json_decref(done);
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    if (ns == NULL && json_array_size(done) == 0)
+        dp_admin_audit_detail(c->auth, &c->who, &op, NULL, "/__admin/reset",
+                              "every namespace (none held anything)");
+    admin_reply_json(c, 200,
+                     json_pack("{s:b,s:s?,s:o}", "reset", 1, "namespace", ns,
+                               "namespaces", done));
+    c->trim = 1;
+    admin_release(c);
+}
+
+/* ---- Routing ------------------------------------------------------------ */
+
+static void route(admin_call_t *c, const server_state_t *st, int which)
+{
+    const doppel_http_request_t *r = c->req;
+    static const char *const allow[] = {"GET, HEAD", "GET, HEAD",
+                                        "DELETE, POST"};
+    int ok_path =
+        which == 2 ? (r->rest.len == 6 && memcmp(r->rest.ptr, "/reset", 6) == 0)
+                   : rest_empty(r);
+    if (!ok_path) {
+        if (authorize(c, NULL, NULL) == 0)
+            admin_reply_error(c, 404, "not_found", NULL,
+                              "no admin endpoint %.*s %.*s", (int)r->method.len,
+                              r->method.ptr, (int)r->path.len, r->path.ptr);
+        return;
+    }
+    int get = method_is(r, "GET") || method_is(r, "HEAD");
+    int write = method_is(r, "POST") || method_is(r, "DELETE");
+    if ((which < 2 && !get) || (which == 2 && !write)) {
+        if (authorize(c, NULL, NULL) == 0)
+            admin_reply_405(c, allow[which]);
+        return;
+    }
+    if (which == 2) {
+        reset_call(c, st);
+        return;
+    }
+    /* any valid user token: what /health shows without one, and the plugin
+     * list */
+    if (authorize(c, NULL, NULL) < 0)
+        return;
+    if (which == 0)
+        status_get(c, st);
+    else
+        features_get(c, st);
+}
+
+static int server_handler(int which, void *state, doppel_http_exchange_t *ex,
+                          const doppel_http_request_t *req)
+{
+    admin_call_t c = {.ex = ex, .req = req};
+    const server_state_t *st = state;
+    c.engine = st->engine;
+    c.auth = st->auth;
+    route(&c, st, which);
+    if (!c.answered)
+        admin_reply_error(&c, 500, "internal", NULL, "no answer");
+    admin_release(&c);
+    if (c.trim)
+        malloc_trim(0);
+    return 0;
+}
+
+static int status_handler(void *state, doppel_http_exchange_t *ex,
+                          const doppel_http_request_t *req)
+{
+    return server_handler(0, state, ex, req);
+}
+
+static int features_handler(void *state, doppel_http_exchange_t *ex,
+                            const doppel_http_request_t *req)
+{
+    return server_handler(1, state, ex, req);
+}
+
+static int reset_handler(void *state, doppel_http_exchange_t *ex,
+                         const doppel_http_request_t *req)
+{
+    return server_handler(2, state, ex, req);
+}
+
+static void server_state_free(void *p)
+{
+    free(p);
+}
+
+int dp_admin_server_mount(dp_router_t *r, struct dp_engine *e,
+                          struct dp_auth *a, const dp_admin_server_info_t *info)
+{
+    server_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return -ENOMEM;
+    st->engine = e;
+    st->auth = a;
+    if (info != NULL)
+        st->info = *info;
+    static const struct {
+        const char *prefix;
+        doppel_http_handler_fn fn;
+    } mounts[] = {
+        {"/api/v1/status", status_handler},
+        {"/api/v1/features", features_handler},
+        {"/__admin", reset_handler},
+    };
+    int rc = dp_router_on_free(r, server_state_free, st);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+        doppel_http_mount_t m = {
+            .size = sizeof(m),
+            .prefix = mounts[i].prefix,
+            .handler = mounts[i].fn,
+            .state = st,
+        };
+        rc = dp_router_add(r, &m, 1, "host");
+    }
+    return rc;
+}
