@@ -1174,7 +1174,9 @@ static json_t *member_json(dp_auth_t *a, const dp_auth_member_t *mb)
                      dp_auth_role_name(mb->role));
 }
 
-static void members_list(call_t *c)
+/* users_key: the platforms' SDK path (/namespaces/{ns}/users), which
+ * answers the same list under "users" too. */
+static void members_list(call_t *c, int users_key)
 {
     rdlock(c);
     dp_auth_ns_t *n = ns_target(c, "members.list");
@@ -1184,9 +1186,11 @@ static void members_list(call_t *c)
             if (strcmp(c->a->model.members[i].ns, n->name) == 0)
                 json_array_append_new(
                     arr, member_json(c->a, &c->a->model.members[i]));
-        reply_json(
-            c, 200,
-            json_pack("{s:s,s:o}", "namespace", n->name, "members", arr));
+        json_t *o =
+            json_pack("{s:s,s:o}", "namespace", n->name, "members", arr);
+        if (o != NULL && users_key)
+            json_object_set(o, "users", arr);
+        reply_json(c, 200, o);
     }
     unlock(c);
 }
@@ -1282,6 +1286,53 @@ static void member_one(call_t *c, const char *method)
     reply_json(c, created ? 201 : 200, member_json(c->a, &nm));
 out:
     unlock(c);
+}
+
+/* ---- Runner labels --------------------------------------------------------
+ */
+
+static int cmp_label(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* GET /runners/labels: the distinct labels of the enabled, unexpired
+ * integrations of type test_runner the caller may see (as in GET
+ * /integrations), sorted, and how many such runners there are. */
+static void runner_labels(call_t *c)
+{
+    rdlock(c);
+    int64_t now = dp_auth_now(c->a);
+    const dp_auth_model_t *m = &c->a->model;
+    size_t cap = 0, n = 0, runners = 0;
+    for (size_t i = 0; i < m->n_tokens; i++)
+        cap += m->tokens[i].n_labels;
+    const char **all = malloc((cap ? cap : 1) * sizeof(*all));
+    if (all == NULL) {
+        unlock(c);
+        reply_error(c, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < m->n_tokens; i++) {
+        const dp_auth_token_t *t = &m->tokens[i];
+        if (t->kind != DP_AUTH_KIND_INTEGRATION ||
+            strcmp(t->type, "test_runner") != 0 || t->revoked_ms ||
+            (t->expires_ms && now >= t->expires_ms) || !may_manage(c, t))
+            continue;
+        runners++;
+        for (size_t k = 0; k < t->n_labels; k++)
+            all[n++] = t->labels[k];
+    }
+    qsort(all, n, sizeof(*all), cmp_label);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        if (i == 0 || strcmp(all[i], all[i - 1]) != 0)
+            json_array_append_new(arr, json_string(all[i]));
+    unlock(c); /* the strings were copied into arr */
+    free(all);
+    reply_json(
+        c, 200,
+        json_pack("{s:o,s:I}", "labels", arr, "runners", (json_int_t)runners));
 }
 
 /* ---- Audit ----------------------------------------------------------------
@@ -1403,11 +1454,23 @@ static int route(call_t *c, const char **allow_out)
             ns_delete(c);
         else
             return ALLOW("DELETE, GET, PATCH");
-    } else if (is(c, 0, "namespaces") && n == 3 && is(c, 2, "members")) {
+    } else if (is(c, 0, "namespaces") && n == 3 &&
+               (is(c, 2, "members") || is(c, 2, "users"))) {
         if (!get)
             return ALLOW("GET");
-        members_list(c);
-    } else if (is(c, 0, "namespaces") && n == 4 && is(c, 2, "members")) {
+        members_list(c, is(c, 2, "users"));
+    } else if (is(c, 0, "namespaces") && n == 5 && is(c, 2, "users") &&
+               is(c, 4, "role")) {
+        /* the platforms' SDKs set a member's role here */
+        if (!put)
+            return ALLOW("PUT");
+        member_one(c, "PUT");
+    } else if (is(c, 0, "runners") && n == 2 && is(c, 1, "labels")) {
+        if (!get)
+            return ALLOW("GET");
+        runner_labels(c);
+    } else if (is(c, 0, "namespaces") && n == 4 &&
+               (is(c, 2, "members") || is(c, 2, "users"))) {
         if (get)
             member_one(c, "GET");
         else if (put)
@@ -1495,6 +1558,7 @@ int dp_auth_mount(dp_router_t *r, dp_auth_t *a)
     static const char *const prefixes[] = {
         "/api/v1/tokens", "/api/v1/integrations", "/api/v1/namespaces",
         "/api/v1/users",  "/api/v1/audit",        "/api/v1/whoami",
+        "/api/v1/runners",
     };
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         doppel_http_mount_t m = {
