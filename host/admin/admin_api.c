@@ -84,7 +84,9 @@ static int check_mock_id(admin_call_t *c, const json_t *mock, const char *field)
     json_t *id = json_object_get(mock, "id");
     if (json_is_string(id) &&
         (strcmp(json_string_value(id), "batch") == 0 ||
-         strcmp(json_string_value(id), "validate") == 0)) {
+         strcmp(json_string_value(id), "validate") == 0 ||
+         strcmp(json_string_value(id), "chains") == 0 ||
+         strcmp(json_string_value(id), "copy-to-namespace") == 0)) {
         admin_reply_error(c, 400, "validation", field,
                           "%s: \"%s\" is reserved by the API", field,
                           json_string_value(id));
@@ -614,6 +616,24 @@ static const admin_route_t routes[] = {
      NS_NONE,
      BODY_OBJECT,
      mocks_batch_close},
+    /* under the platforms' SDK paths (admin_mock_batch.c); before the
+     * by-id routes */
+    {"mocks/batch/restore", "POST", {"mocks.batch_restore", W}, NS_NONE,
+     BODY_OBJECT, compat_mocks_batch_restore},
+    {"mocks/batch/tags", "PATCH", {"mocks.batch_tags", W}, NS_NONE,
+     BODY_OBJECT, compat_mocks_batch_tags},
+    {"mocks/batch/move", "PATCH", {"mocks.batch_move", W}, NS_NONE,
+     BODY_OBJECT, compat_mocks_batch_move},
+    {"mocks/copy-to-namespace", "POST", {"mocks.copy_to_namespace", W},
+     NS_NONE, BODY_OBJECT, compat_mocks_copy},
+    {"mocks/chains/*", "GET", {"mocks.chain_get", R}, NS_FILTER, BODY_NONE,
+     compat_chain_get},
+    {"mocks/chains/*", "DELETE", {"mocks.chain_close", W}, NS_FILTER,
+     BODY_NONE, compat_chain_close},
+    {"mocks/*/logs", "GET", {"mocks.logs", R}, NS_NONE, BODY_NONE,
+     compat_mock_logs},
+    {"mocks/*/logs", "DELETE", {"mocks.logs_clear", W}, NS_NONE, BODY_NONE,
+     compat_mock_logs_clear},
     /* dry runs (read-only), grouped; before the by-id routes */
     {"mocks/validate", "POST", {"mocks.validate", R}, NS_BODY_SANDBOX,
      BODY_OBJECT, mocks_validate},
@@ -1153,13 +1173,13 @@ static void dispatch(admin_call_t *c)
      * operations act in the namespace the mock lives in. */
     const char *ns = ns_or_null(c);
     char id_ns[ADMIN_NS_MAX + 1] = "";
-    if (c->auth != NULL && mock_route(rt)) {
-        if (authorize_mocks(c, rt, id_ns) < 0)
+    if (c->auth != NULL && admin_compat_owns(rt->op.name)) {
+        if (admin_compat_authorize(c, &rt->op, id_ns) < 0)
             return;
         if (id_ns[0])
             ns = id_ns;
-    } else if (c->auth != NULL && admin_compat_owns(rt->op.name)) {
-        if (admin_compat_authorize(c, &rt->op, id_ns) < 0)
+    } else if (c->auth != NULL && mock_route(rt)) {
+        if (authorize_mocks(c, rt, id_ns) < 0)
             return;
         if (id_ns[0])
             ns = id_ns;

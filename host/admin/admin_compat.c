@@ -128,7 +128,7 @@ int admin_compat_owns(const char *op_name)
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
         if (strcmp(owned[i], op_name) == 0)
             return 1;
-    return 0;
+    return admin_mock_batch_owns(op_name);
 }
 
 int admin_compat_authorize(admin_call_t *c, const dp_admin_op_t *op,
@@ -145,6 +145,14 @@ int admin_compat_authorize(admin_call_t *c, const dp_admin_op_t *op,
             return -ENOENT;
         rc = dp_admin_authorize_more(c->auth, &c->who, op, ns_out, &err);
         return rc < 0 ? deny(c, rc, &err) : 0;
+    }
+    if (admin_mock_batch_owns(op->name)) {
+        rc = admin_mock_batch_authorize(c, op, ns_out);
+        if (rc < 0) {
+            json_decref(c->audit_also);
+            c->audit_also = NULL;
+        }
+        return rc;
     }
     if (is_op(op, "unmatched.clear_all")) {
         rc = authorize_clear_all(c, op, ns_out);

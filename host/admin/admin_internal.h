@@ -100,6 +100,19 @@ int admin_compat_owns(const char *op_name);
  * errno on refusal, leaving c->audit_also NULL. */
 int admin_compat_authorize(admin_call_t *c, const dp_admin_op_t *op,
                            char ns_out[ADMIN_NS_MAX + 1]);
+/* The same for the mock batches of admin_mock_batch.c (every id visible
+ * and writable, and the target namespace of a move or copy). */
+int admin_mock_batch_owns(const char *op_name);
+int admin_mock_batch_authorize(admin_call_t *c, const dp_admin_op_t *op,
+                               char ns_out[ADMIN_NS_MAX + 1]);
+void compat_mocks_batch_restore(admin_call_t *c);
+void compat_mocks_batch_tags(admin_call_t *c);
+void compat_mocks_batch_move(admin_call_t *c);
+void compat_mocks_copy(admin_call_t *c);
+void compat_chain_get(admin_call_t *c);
+void compat_chain_close(admin_call_t *c);
+void compat_mock_logs(admin_call_t *c);
+void compat_mock_logs_clear(admin_call_t *c);
 void compat_undefined_list(admin_call_t *c);
 void compat_undefined_clear(admin_call_t *c);
 void compat_undefined_clear_all(admin_call_t *c);

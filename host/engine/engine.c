@@ -965,11 +965,29 @@ int dp_engine_mock_restore(dp_engine_t *e, const char *id, json_t **out,
     return close_or_restore(e, id, 0, out, err);
 }
 
-int dp_engine_mock_close_batch(dp_engine_t *e, const json_t *ids,
-                               size_t *closed, dp_err_t *err)
+/* Finds every id of the array into ms (n entries); caller holds wmu. */
+static int find_all(dp_engine_t *e, const json_t *ids, dp_mock_t **ms,
+                    dp_err_t *err)
 {
-    if (closed)
-        *closed = 0;
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        if (id == NULL) {
+            char f[32];
+            snprintf(f, sizeof(f), "[%zu]", i);
+            dp_err_invalid(err, f, "expected a mock id string");
+            return -EINVAL;
+        }
+        if ((ms[i] = find(e, id, err)) == NULL)
+            return -ENOENT;
+    }
+    return 0;
+}
+
+static int close_or_restore_batch(dp_engine_t *e, const json_t *ids,
+                                  int close, size_t *count, dp_err_t *err)
+{
+    if (count)
+        *count = 0;
     if (!json_is_array(ids)) {
         dp_err_invalid(err, "", "expected an array of mock ids");
         return -EINVAL;
@@ -979,27 +997,170 @@ int dp_engine_mock_close_batch(dp_engine_t *e, const json_t *ids,
     if (ms == NULL)
         return oom(err);
     pthread_mutex_lock(&e->wmu);
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *id = json_string_value(json_array_get(ids, i));
-        if (id == NULL) {
-            char f[32];
-            snprintf(f, sizeof(f), "[%zu]", i);
-            dp_err_invalid(err, f, "expected a mock id string");
-            rc = -EINVAL;
-            break;
-        }
-        if ((ms[i] = find(e, id, err)) == NULL) {
-            rc = -ENOENT;
-            break;
-        }
-    }
+    int rc = find_all(e, ids, ms, err);
     if (rc == 0)
-        rc = set_closed(e, ms, n, dp_engine_now(e), err);
-    if (rc == 0 && closed)
-        *closed = n;
+        rc = set_closed(e, ms, n, close ? dp_engine_now(e) : 0, err);
+    if (rc == 0 && count)
+        *count = n;
     pthread_mutex_unlock(&e->wmu);
     free(ms);
+    return rc;
+}
+
+int dp_engine_mock_close_batch(dp_engine_t *e, const json_t *ids,
+                               size_t *closed, dp_err_t *err)
+{
+    return close_or_restore_batch(e, ids, 1, closed, err);
+}
+
+int dp_engine_mock_restore_batch(dp_engine_t *e, const json_t *ids,
+                                 size_t *restored, dp_err_t *err)
+{
+    return close_or_restore_batch(e, ids, 0, restored, err);
+}
+
+int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
+                               const json_t *patches, json_t **out,
+                               dp_err_t *err)
+{
+    if (out)
+        *out = NULL;
+    size_t n = json_array_size(ids);
+    if (!json_is_array(ids) || !json_is_array(patches) ||
+        json_array_size(patches) != n) {
+        dp_err_invalid(err, "", "expected one patch per mock id");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *p = json_array_get(patches, i);
+        int bad = !json_is_object(p) || json_object_get(p, "id");
+        for (size_t k = 0; !bad && dp_server_fields[k]; k++)
+            bad = json_object_get(p, dp_server_fields[k]) != NULL;
+        if (bad) {
+            char f[32];
+            snprintf(f, sizeof(f), "[%zu]", i);
+            dp_err_invalid(err, f, "not a patch of client fields");
+            return -EINVAL;
+        }
+    }
+    dp_mock_t **old = calloc(n ? n : 1, sizeof(*old));
+    dp_mock_t **nm = calloc(n ? n : 1, sizeof(*nm));
+    json_t **norm = calloc(n ? n : 1, sizeof(*norm));
+    int64_t *snap = calloc(n ? n : 1, sizeof(*snap));
+    if (!old || !nm || !norm || !snap) {
+        free(old);
+        free(nm);
+        free(norm);
+        free(snap);
+        return oom(err);
+    }
+    pthread_mutex_lock(&e->wmu);
+    int rc = find_all(e, ids, old, err);
+    size_t done = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        for (size_t k = 0; k < i; k++)
+            if (old[k] == old[i]) {
+                char f[32];
+                snprintf(f, sizeof(f), "[%zu]", i);
+                dp_err_invalid(err, f, "the same mock id twice");
+                rc = -EINVAL;
+            }
+        if (rc < 0)
+            break;
+        json_t *cur = stored_obj(old[i]);
+        json_t *merged =
+            cur ? merge_patch(cur, json_array_get(patches, i)) : NULL;
+        if (merged == NULL) {
+            json_decref(cur);
+            rc = oom(err);
+            break;
+        }
+        snap[i] = atomic_load(&old[i]->use_counter);
+        rc = dp_model_compile(merged, old[i]->ns, cur, dp_engine_now(e),
+                              &norm[i], &nm[i], err);
+        json_decref(merged);
+        json_decref(cur);
+        if (rc < 0) {
+            prefix_err(err, i);
+            break;
+        }
+        nm[i]->seq = old[i]->seq;
+        done = i + 1;
+    }
+    if (rc < 0) {
+        for (size_t i = 0; i < done; i++) {
+            dp_mock_unref(nm[i]);
+            json_decref(norm[i]);
+        }
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dp_mock_ref(old[i]); /* to carry over uses made meanwhile */
+        dp_mock_ref(nm[i]);
+    }
+    rc = commit_mocks(e, nm, norm, n, NULL, err);
+    json_t *arr = rc == 0 && out ? json_array() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0) {
+            int64_t delta = atomic_load(&old[i]->use_counter) - snap[i];
+            if (delta) {
+                atomic_fetch_add(&nm[i]->use_counter, delta);
+                atomic_store(&nm[i]->dirty, 1);
+            }
+            if (arr)
+                json_array_append_new(arr, read_view(nm[i]));
+        }
+        dp_mock_unref(old[i]);
+        dp_mock_unref(nm[i]);
+        json_decref(norm[i]);
+    }
+    if (out)
+        *out = arr;
+out:
+    pthread_mutex_unlock(&e->wmu);
+    free(old);
+    free(nm);
+    free(norm);
+    free(snap);
+    return rc;
+}
+
+int dp_engine_mock_copy_batch(dp_engine_t *e, const json_t *ids,
+                              const char *ns, json_t **out, dp_err_t *err)
+{
+    *out = NULL;
+    if (!json_is_array(ids)) {
+        dp_err_invalid(err, "", "expected an array of mock ids");
+        return -EINVAL;
+    }
+    size_t n = json_array_size(ids);
+    dp_mock_t **ms = calloc(n ? n : 1, sizeof(*ms));
+    json_t *copies = json_array();
+    if (ms == NULL || copies == NULL) {
+        free(ms);
+        json_decref(copies);
+        return oom(err);
+    }
+    /* a snapshot of the sources, then an ordinary batch put */
+    pthread_mutex_lock(&e->wmu);
+    int rc = find_all(e, ids, ms, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *o = json_loads(ms[i]->json, 0, NULL);
+        if (o == NULL) {
+            rc = oom(err);
+            break;
+        }
+        json_object_del(o, "id");
+        for (size_t k = 0; dp_server_fields[k]; k++)
+            json_object_del(o, dp_server_fields[k]);
+        json_object_set_new(o, "namespace", json_string(ns));
+        json_array_append_new(copies, o);
+    }
+    pthread_mutex_unlock(&e->wmu);
+    free(ms);
+    if (rc == 0)
+        rc = dp_engine_mock_put_batch(e, copies, ns, out, err);
+    json_decref(copies);
     return rc;
 }
 
@@ -1109,9 +1270,12 @@ int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
             continue;
         if (!q->include_closed && atomic_load(&m->closed_at) != 0)
             continue;
-        if (q->n_tags || (q->search && q->search[0])) {
+        if (q->n_tags || (q->search && q->search[0]) || q->chain_id) {
             json_t *o = json_loads(m->json, 0, NULL);
+            const char *chain =
+                json_string_value(json_object_get(o, "chainId"));
             int ok = o && tags_match(o, q) &&
+                     (!q->chain_id || (chain && strcmp(chain, q->chain_id) == 0)) &&
                      (!q->search || !q->search[0] ||
                       search_match(m, o, q->search));
             json_decref(o);
@@ -1354,6 +1518,19 @@ int dp_engine_unmatched_ignore(dp_engine_t *e, const char *id, int ignored)
     if (parse_entry_id(id, &n) < 0)
         return -ENOENT;
     return dp_ring_set_ignored(&e->unmatched, n, ignored);
+}
+
+int dp_engine_mock_journal(dp_engine_t *e, const char *id, size_t offset,
+                           size_t limit, json_t **out)
+{
+    *out = dp_ring_list_mock(&e->journal, id, offset, limit);
+    return *out ? 0 : -ENOMEM;
+}
+
+void dp_engine_mock_journal_clear(dp_engine_t *e, const char *id,
+                                  size_t *removed)
+{
+    *removed = dp_ring_clear_mock(&e->journal, id);
 }
 
 int dp_engine_journal_counts(dp_engine_t *e, json_t **out)

@@ -109,12 +109,29 @@ int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err);
 int dp_engine_mock_close_batch(dp_engine_t *e, const json_t *ids,
                                size_t *closed, dp_err_t *err);
 
+/* Restores every id in the array, all or nothing, like close_batch. */
+int dp_engine_mock_restore_batch(dp_engine_t *e, const json_t *ids,
+                                 size_t *restored, dp_err_t *err);
+/* Merge-patches (as dp_engine_mock_patch) mock ids[i] with patches[i],
+ * all or nothing and in one commit: every patched mock is valid and
+ * stored, or none is. err fields are prefixed with the index ("[2].tags").
+ * *out: the patched mocks as an array (new reference). */
+int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
+                               const json_t *patches, json_t **out,
+                               dp_err_t *err);
+/* Copies every id into namespace ns as new mocks (new ids, counters and
+ * times start over; everything else as stored), all or nothing. *out: the
+ * copies as an array, in the order of ids. */
+int dp_engine_mock_copy_batch(dp_engine_t *e, const json_t *ids,
+                              const char *ns, json_t **out, dp_err_t *err);
+
 typedef struct dp_mock_query {
     const char *ns;      /* NULL: every namespace */
     const char *const *tags; /* every tag must be present */
     size_t n_tags;
     const char *search;  /* substring of id, route/target or tags */
     int include_closed;  /* also list soft-deleted mocks */
+    const char *chain_id; /* only the mocks of this chainId (NULL: any) */
     size_t offset;
     size_t limit;        /* 0: 100; capped at 1000 */
 } dp_mock_query_t;
@@ -159,6 +176,12 @@ int dp_engine_unmatched_get(dp_engine_t *e, const char *id, json_t **out);
 /* Hides the entry from the lists that skip ignored entries (ignored 0
  * shows it again). 0 or -ENOENT. */
 int dp_engine_unmatched_ignore(dp_engine_t *e, const char *id, int ignored);
+/* The journal entries mock id answered (newest first, paged), and their
+ * removal (*removed: how many). 0 or -ENOMEM. */
+int dp_engine_mock_journal(dp_engine_t *e, const char *id, size_t offset,
+                           size_t limit, json_t **out);
+void dp_engine_mock_journal_clear(dp_engine_t *e, const char *id,
+                                  size_t *removed);
 /* {namespace: entries held} of the journal and of the unmatched list (the
  * rings' contents, not counts since start). *out: a new reference; 0 or
  * -ENOMEM. */

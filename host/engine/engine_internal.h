@@ -413,6 +413,11 @@ json_t *dp_ring_list_ex(dp_ring_t *r, const char *ns, int include_ignored,
 json_t *dp_ring_get(dp_ring_t *r, uint64_t id);
 /* Marks the entry ignored (or not): 0, or -ENOENT when there is none. */
 int dp_ring_set_ignored(dp_ring_t *r, uint64_t id, int ignored);
+/* The entries a mock answered (its mockId), as dp_ring_list; and their
+ * removal, returning how many went (0 also on ENOMEM). */
+json_t *dp_ring_list_mock(dp_ring_t *r, const char *mock_id, size_t offset,
+                          size_t limit);
+size_t dp_ring_clear_mock(dp_ring_t *r, const char *mock_id);
 /* {namespace: entries held}, ignored ones included. NULL on ENOMEM. */
 json_t *dp_ring_ns_counts(dp_ring_t *r);
 void dp_ring_clear(dp_ring_t *r, const char *ns);

@@ -475,3 +475,63 @@ json_t *dp_ring_ns_counts(dp_ring_t *r)
     pthread_mutex_unlock(&r->mu);
     return o;
 }
+
+/* The record's mockId (its sixth field) is id. */
+static int mock_is(const dp_jrec_t *rec, const char *id)
+{
+    const char *p = rec->data;
+    field_t f;
+    for (int i = 0; i < 6; i++)
+        p = get_field(p, &f);
+    return strlen(id) == f.len && memcmp(f.s, id, f.len) == 0;
+}
+
+json_t *dp_ring_list_mock(dp_ring_t *r, const char *mock_id, size_t offset,
+                          size_t limit)
+{
+    json_t *items = json_array();
+    if (items == NULL)
+        return NULL;
+    size_t total = 0;
+    pthread_mutex_lock(&r->mu);
+    for (size_t k = 0; k < r->count; k++) {
+        const dp_jrec_t *it = r->items[(r->head + r->cap - 1 - k) % r->cap];
+        if (!mock_is(it, mock_id))
+            continue;
+        if (total >= offset && total < offset + limit)
+            json_array_append_new(items, jrec_json(it));
+        total++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return json_pack("{s:o, s:I, s:I, s:I, s:b}", "items", items, "total",
+                     (json_int_t)total, "offset", (json_int_t)offset, "limit",
+                     (json_int_t)limit, "hasMore", offset + limit < total);
+}
+
+size_t dp_ring_clear_mock(dp_ring_t *r, const char *mock_id)
+{
+    dp_jrec_t **drop = calloc(r->cap, sizeof(*drop));
+    if (drop == NULL)
+        return 0;
+    size_t nk = 0, nd = 0;
+    pthread_mutex_lock(&r->mu);
+    for (size_t k = 0; k < r->count; k++) {
+        /* oldest first, compacted in place: the kept ones stay in order */
+        size_t i = (r->head + r->cap - r->count + k) % r->cap;
+        dp_jrec_t *it = r->items[i];
+        r->items[i] = NULL;
+        if (mock_is(it, mock_id))
+            drop[nd++] = it;
+        else
+            drop[r->cap - 1 - nk++] = it; /* kept, from the end */
+    }
+    for (size_t k = 0; k < nk; k++)
+        r->items[k] = drop[r->cap - 1 - k];
+    r->count = nk;
+    r->head = nk % r->cap;
+    pthread_mutex_unlock(&r->mu);
+    for (size_t k = 0; k < nd; k++)
+        jrec_free(drop[k]);
+    free(drop);
+    return nd;
+}
