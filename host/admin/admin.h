@@ -38,8 +38,9 @@ typedef struct dp_admin_server_info {
     void *ud;
 } dp_admin_server_info_t;
 
-/* Registers GET /api/v1/status, GET /api/v1/features and
- * POST|DELETE /__admin/reset as host routes on r (admin_server.c); e, a
+/* Registers GET /api/v1/status, GET /api/v1/features,
+ * POST|DELETE /__admin/reset and POST /api/v1/namespaces/copy-mocks as
+ * host routes on r (admin_server.c); e, a
  * and info->ud as for dp_admin_mount, info is copied. 0 or a negative
  * errno. */
 int dp_admin_server_mount(dp_router_t *r, struct dp_engine *e,

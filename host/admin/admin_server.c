@@ -1,7 +1,9 @@
 /*
  * Server-wide endpoints the platforms' SDKs and test containers call:
- * GET /api/v1/status, GET /api/v1/features, and the WireMock-style
- * POST|DELETE /__admin/reset. Reference: docs/admin-api.md,
+ * GET /api/v1/status, GET /api/v1/features, the WireMock-style
+ * POST|DELETE /__admin/reset, and POST /api/v1/namespaces/copy-mocks
+ * (under the auth API's /namespaces prefix, so a route of its own that
+ * takes that one request). Reference: docs/admin-api.md,
  * "Compatibility with the platforms' SDKs".
  *
  * Mounted as host routes of their own (dp_admin_server_mount), beside the
@@ -199,6 +201,126 @@ static void reset_call(admin_call_t *c, const server_state_t *st)
     admin_release(c);
 }
 
+/* ---- POST /api/v1/namespaces/copy-mocks {from, to} ---------------------- */
+
+/* The live mocks of ns, as an array of ids (a new reference), or NULL. */
+static json_t *live_ids(struct dp_engine *e, const char *ns, dp_err_t *err)
+{
+    dp_mock_query_t q = {.ns = ns, .limit = 1000};
+    json_t *ids = json_array();
+    for (int more = 1; ids != NULL && more; q.offset += q.limit) {
+        json_t *page = NULL;
+        if (dp_engine_mock_list(e, &q, &page, err) < 0) {
+            json_decref(ids);
+            return NULL;
+        }
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(page, "items"), i, m)
+            json_array_append(ids, json_object_get(m, "id"));
+        more = json_is_true(json_object_get(page, "hasMore"));
+        json_decref(page);
+    }
+    return ids;
+}
+
+/* The body's name under key, checked; answers 400 itself. */
+static const char *body_ns(admin_call_t *c, const char *key)
+{
+    json_t *v = json_object_get(c->body, key);
+    if (json_is_string(v) &&
+        dp_admin_ns_valid(json_string_value(v), json_string_length(v)))
+        return json_string_value(v);
+    admin_reply_error(c, 400, "validation", key,
+                      "%s: expected a namespace name, 1 to 64 characters of "
+                      "A-Z a-z 0-9 . _ -",
+                      key);
+    return NULL;
+}
+
+static void copy_mocks(admin_call_t *c, const server_state_t *st)
+{
+    static const dp_admin_op_t op = {"namespaces.copy_mocks", 1};
+    /* the token before the body: nobody learns anything without one */
+    if (authorize(c, NULL, NULL) < 0 || admin_parse_body(c) < 0)
+        return;
+    if (!json_is_object(c->body)) {
+        admin_reply_error(c, 400, "validation", NULL,
+                          "the request body must be a JSON object "
+                          "{\"from\", \"to\"}");
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->body, k, v)
+    {
+        if (strcmp(k, "from") != 0 && strcmp(k, "to") != 0) {
+            admin_reply_error(c, 400, "validation", k,
+                              "%s: unknown field (expected from, to)", k);
+            return;
+        }
+    }
+    const char *from = body_ns(c, "from"), *to = from ? body_ns(c, "to") : NULL;
+    if (to == NULL)
+        return;
+    if (strcmp(from, to) == 0) {
+        admin_reply_error(c, 400, "validation", "to",
+                          "to: must differ from from");
+        return;
+    }
+    static const dp_admin_op_t read = {"mocks.list", 0};
+    dp_err_t err = {0};
+    int rc = dp_admin_authorize_more(c->auth, &c->who, &read, from, &err);
+    if (rc == 0)
+        rc = dp_admin_authorize_more(c->auth, &c->who, &op, to, &err);
+    if (rc < 0) {
+        if (err.status == 0)
+            dp_err_set(&err, 403, "forbidden", NULL, "not allowed");
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    c->hold = c->auth != NULL;
+    json_t *ids = live_ids(st->engine, from, &err);
+    json_t *out = NULL;
+    rc = ids ? 0 : -ENOMEM;
+    if (rc == 0 && json_array_size(ids) > 0)
+        rc = dp_engine_mock_copy_batch(st->engine, ids, to, &out, &err);
+    json_decref(ids);
+    if (rc < 0) {
+        json_decref(out);
+        admin_reply_dp_err(c, rc, &err);
+        return;
+    }
+    if (out == NULL)
+        out = json_array();
+    char detail[160];
+    snprintf(detail, sizeof(detail), "%zu mocks copied from namespace %s",
+             json_array_size(out), from);
+    admin_reply_json(c, 201,
+                     json_pack("{s:I,s:s,s:s,s:o}", "copied",
+                               (json_int_t)json_array_size(out), "from", from,
+                               "to", to, "mocks", out));
+    dp_admin_audit_detail(c->auth, &c->who, &op, to,
+                          "/api/v1/namespaces/copy-mocks", detail);
+    c->trim = 1;
+    admin_release(c);
+}
+
+/* Takes only POST /api/v1/namespaces/copy-mocks: every other request
+ * under that prefix stays the auth API's (a namespace may be named
+ * copy-mocks). */
+static int copy_mocks_classify(void *state, const doppel_http_request_t *req)
+{
+    (void)state;
+    /* rest is set only once a route is chosen: compare the whole path */
+    static const char path[] = "/api/v1/namespaces/copy-mocks";
+    size_t l = sizeof(path) - 1, n = req->path.len;
+    if (n == l + 1 && req->path.ptr[l] == '/')
+        n = l;
+    return method_is(req, "POST") && n == l &&
+           memcmp(req->path.ptr, path, l) == 0;
+}
+
 /* ---- Routing ------------------------------------------------------------ */
 
 static void route(admin_call_t *c, const server_state_t *st, int which)
@@ -206,6 +328,10 @@ static void route(admin_call_t *c, const server_state_t *st, int which)
     const doppel_http_request_t *r = c->req;
     static const char *const allow[] = {"GET, HEAD", "GET, HEAD",
                                         "DELETE, POST"};
+    if (which == 3) { /* the classifier took POST on the exact path only */
+        copy_mocks(c, st);
+        return;
+    }
     int ok_path =
         which == 2 ? (r->rest.len == 6 && memcmp(r->rest.ptr, "/reset", 6) == 0)
                    : rest_empty(r);
@@ -271,6 +397,12 @@ static int reset_handler(void *state, doppel_http_exchange_t *ex,
     return server_handler(2, state, ex, req);
 }
 
+static int copy_mocks_handler(void *state, doppel_http_exchange_t *ex,
+                              const doppel_http_request_t *req)
+{
+    return server_handler(3, state, ex, req);
+}
+
 static void server_state_free(void *p)
 {
     free(p);
@@ -289,10 +421,13 @@ int dp_admin_server_mount(dp_router_t *r, struct dp_engine *e,
     static const struct {
         const char *prefix;
         doppel_http_handler_fn fn;
+        doppel_http_classify_fn classify;
     } mounts[] = {
-        {"/api/v1/status", status_handler},
-        {"/api/v1/features", features_handler},
-        {"/__admin", reset_handler},
+        {"/api/v1/status", status_handler, NULL},
+        {"/api/v1/features", features_handler, NULL},
+        {"/__admin", reset_handler, NULL},
+        {"/api/v1/namespaces/copy-mocks", copy_mocks_handler,
+         copy_mocks_classify},
     };
     int rc = dp_router_on_free(r, server_state_free, st);
     if (rc < 0) {
@@ -303,6 +438,7 @@ int dp_admin_server_mount(dp_router_t *r, struct dp_engine *e,
         doppel_http_mount_t m = {
             .size = sizeof(m),
             .prefix = mounts[i].prefix,
+            .classify = mounts[i].classify,
             .handler = mounts[i].fn,
             .state = st,
         };

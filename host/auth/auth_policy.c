@@ -61,6 +61,7 @@ static const op_rule_t rules[] = {
     {"mocks.copy_to_namespace", DP_ROLE_EDITOR, 0},
     {"mocks.chain_close", DP_ROLE_EDITOR, 0},
     {"mocks.logs_clear", DP_ROLE_EDITOR, 0},
+    {"namespaces.copy_mocks", DP_ROLE_EDITOR, 0},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},

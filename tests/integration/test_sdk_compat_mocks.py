@@ -295,5 +295,68 @@ class Mocks(unittest.TestCase):
         self.err(st, js, 400, "validation", "limit")
 
 
+class CopyMocks(unittest.TestCase):
+    """POST /namespaces/copy-mocks {from, to}, on a server of its own so
+    that the namespaces hold only what the test puts there."""
+
+    def test_copy_mocks(self):
+        with Doppel() as d:
+            def api(method, path, body=None, token=ADMIN_TOKEN):
+                r = d.request(method, "/api/v1" + path, body=body,
+                              headers={"Authorization": "Bearer " + token})
+                return r.status, (r.json() if r.body else None)
+            for ns in ("mv-a", "mv-b", "copy-mocks"):
+                st, js = api("POST", "/namespaces", {"name": ns})
+                self.assertEqual(st, 201, js)
+            st, js = api("POST", "/users", {"name": "cm-editor"})
+            st, js = api("PUT", "/namespaces/mv-b/members/cm-editor",
+                         {"role": "editor"})
+            st, js = api("POST", "/users/cm-editor/tokens", {"name": "t"})
+            tok = js["secret"]
+            ids = []
+            for i in range(3):
+                st, js = api("POST", "/mocks", {
+                    "namespace": "mv-a", "http": {"route": "/cm-%d" % i},
+                    "response": {"payload": {"i": i}}})
+                ids.append(js["mock"]["id"])
+            st, js = api("DELETE", "/mocks/" + ids[2])  # closed: not copied
+            body = fixture("namespaces_copy_mocks.json")
+            # editor in the target but no role in the source
+            st, js = api("POST", "/namespaces/copy-mocks", body, token=tok)
+            self.assertEqual(st, 403, js)
+            st, js = api("GET", "/mocks?namespace=mv-b")
+            self.assertEqual(js["total"], 0)
+            st, js = api("POST", "/namespaces/copy-mocks", body)
+            self.assertEqual(st, 201, js)
+            self.assertEqual((js["copied"], js["from"], js["to"]),
+                             (2, "mv-a", "mv-b"))
+            self.assertTrue(all(m["namespace"] == "mv-b" and
+                                m["id"] not in ids for m in js["mocks"]))
+            r = d.request("GET", "/cm-1", headers={"X-Namespace": "mv-b"},
+                          auth=False)
+            self.assertEqual((r.status, r.json()), (200, {"i": 1}))
+            st, audit = api("GET", "/audit?namespace=mv-b")
+            self.assertIn("namespaces.copy_mocks",
+                          [e.get("action", e.get("op"))
+                           for e in audit["entries"]])
+            for bad, field in (({"from": "mv-a"}, "to"),
+                               ({"to": "mv-b"}, "from"),
+                               ({"from": "mv-a", "to": "mv-a"}, "to"),
+                               ({"from": "../x", "to": "mv-b"}, "from"),
+                               ({"from": "mv-a", "to": "mv-b", "x": 1}, "x")):
+                st, js = api("POST", "/namespaces/copy-mocks", bad)
+                self.assertEqual((st, js.get("field")), (400, field), js)
+            st, js = api("POST", "/namespaces/copy-mocks", [1])
+            self.assertEqual(st, 400, js)
+            r = d.request("POST", "/api/v1/namespaces/copy-mocks", body=body,
+                          auth=False)
+            self.assertEqual(r.status, 401, r)
+            # a namespace named copy-mocks is still the auth API's
+            st, js = api("GET", "/namespaces/copy-mocks")
+            self.assertEqual((st, js["name"]), (200, "copy-mocks"))
+            st, js = api("GET", "/mocks?namespace=mv-b")
+            self.assertEqual(js["total"], 2)
+
+
 if __name__ == "__main__":
     main()
