@@ -374,6 +374,7 @@ static int server_handler(int which, void *state, doppel_http_exchange_t *ex,
     if (!c.answered)
         admin_reply_error(&c, 500, "internal", NULL, "no answer");
     admin_release(&c);
+    json_decref(c.body);
     if (c.trim)
         malloc_trim(0);
     return 0;
