@@ -132,6 +132,7 @@ struct dp_conn {
     unsigned q_len;     /* parsed requests whose response is not written */
     unsigned writes_pending;
     int err_status; /* set by a parser callback that refuses the request */
+    const char *err_msg; /* its message for a 400 (static), NULL: generic */
     enum timer_mode tmode;
     uint64_t deadline; /* loop ms; the timer may fire earlier, see below */
     char *pend;        /* unparsed bytes kept while paused */
@@ -320,6 +321,7 @@ static const char *reason_phrase(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -786,8 +788,20 @@ static int on_message_begin(llhttp_t *p)
     c->q_len++;
     c->cur = ex;
     c->head_raw = 0;
+    /* llhttp keeps the previous message's version until it parses this
+     * one's; cleared, a 0.9 at on_url_complete can only be this message's */
+    p->http_major = 0;
+    p->http_minor = 0;
     conn_set_timer(c, TM_HEAD, c->srv->limits.header_timeout_ms);
     return 0;
+}
+
+/* Refuses the request being parsed with 400 and msg. */
+static int bad_request(dp_conn_t *c, const char *msg)
+{
+    c->err_status = 400;
+    c->err_msg = msg;
+    return -1;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
@@ -804,6 +818,11 @@ static int on_url_complete(llhttp_t *p)
     doppel_http_exchange_t *ex = c->cur;
     ex->url_off = 0;
     ex->url_len = ex->head.len;
+    /* A request line without a version (HTTP/0.9): llhttp sets 0.9 before
+     * this callback. Refused at once rather than left to wait for a head
+     * that a 0.9 client never sends. */
+    if (p->http_major == 0 && p->http_minor == 9)
+        return bad_request(c, "request line without an HTTP version");
     return head_append(c, "", 1);
 }
 
@@ -854,12 +873,29 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
+/* RFC 9110 5.6.2 tchar. */
+static int is_tchar(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= 'A' && ch <= 'Z') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int on_header_field_complete(llhttp_t *p)
 {
     dp_conn_t *c = conn_of(p);
     doppel_http_exchange_t *ex = c->cur;
+    if (!ex->in_field || ex->n_hdr == 0)
+        return bad_request(c, "empty header field name");
     hdr_off_t *h = &ex->hoff[ex->n_hdr - 1];
     h->nl = ex->head.len - h->no;
+    /* RFC 9112 5.1: no whitespace between the name and the colon (llhttp
+     * 8 lets a space into the name); a name is a token, never empty */
+    if (h->nl == 0)
+        return bad_request(c, "empty header field name");
+    for (size_t i = 0; i < h->nl; i++)
+        if (!is_tchar((unsigned char)ex->head.p[h->no + i]))
+            return bad_request(c, "invalid header field name");
     ex->in_field = 0;
     ex->value_open = 1;
     return head_append(c, "", 1);
@@ -869,6 +905,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     dp_conn_t *c = conn_of(p);
     doppel_http_exchange_t *ex = c->cur;
+    if (!ex->value_open || ex->n_hdr == 0)
+        return bad_request(c, "header value without a field name");
     if (!ex->in_value) {
         ex->hoff[ex->n_hdr - 1].vo = ex->head.len;
         ex->in_value = 1;
@@ -952,6 +990,31 @@ static long decode_target(doppel_http_exchange_t *ex, size_t *path_len,
     return off;
 }
 
+/* What RFC 9112 asks of a head that llhttp leaves to us: a version this
+ * front speaks (1.0 or 1.1; 2.0 gets 505 as from nginx), and exactly one
+ * Host in HTTP/1.1, at most one in 1.0 (3.2). */
+static int check_framing(dp_conn_t *c, llhttp_t *p)
+{
+    doppel_http_exchange_t *ex = c->cur;
+    if (p->http_major == 0)
+        return bad_request(c, "HTTP/0.9 is not supported");
+    if (p->http_major > 1) {
+        c->err_status = 505;
+        return -1;
+    }
+    unsigned hosts = 0;
+    for (size_t i = 0; i < ex->n_hdr; i++) {
+        const hdr_off_t *h = &ex->hoff[i];
+        if (h->nl == 4 && strncasecmp(ex->head.p + h->no, "host", 4) == 0)
+            hosts++;
+    }
+    if (hosts > 1)
+        return bad_request(c, "more than one Host header");
+    if (hosts == 0 && p->http_minor >= 1)
+        return bad_request(c, "missing Host header");
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     dp_conn_t *c = conn_of(p);
@@ -959,6 +1022,9 @@ static int on_headers_complete(llhttp_t *p)
     doppel_http_exchange_t *ex = c->cur;
     if (ex->value_open && close_value(c) < 0)
         return -1;
+    int rc = check_framing(c, p);
+    if (rc < 0)
+        return rc;
     ex->phase = PH_BODY;
     /* no protocol switch on this front: an upgrade request is answered as
      * a plain request and the connection closes after it */
@@ -1054,6 +1120,22 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk's size is known before its data: one that cannot fit in what is
+ * left of the body limit is refused now, not after the client sent (or,
+ * with 7fffffffffffffff, never sent) that much. Sizes past 64 bits are
+ * llhttp's "chunk size overflow", a 400. */
+static int on_chunk_header(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    size_t max = c->srv->limits.max_body_bytes;
+    if (ex->body.len > max || p->content_length > max - ex->body.len) {
+        c->err_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     dp_conn_t *c = conn_of(p);
@@ -1085,6 +1167,7 @@ static void parser_settings_init(void)
     parser_settings.on_header_value_complete = on_header_value_complete;
     parser_settings.on_headers_complete = on_headers_complete;
     parser_settings.on_body = on_body;
+    parser_settings.on_chunk_header = on_chunk_header;
     parser_settings.on_message_complete = on_message_complete;
 }
 
@@ -1196,8 +1279,13 @@ static void conn_error(dp_conn_t *c, int status)
     case 500:
         answer_error(ex, 500, "out of memory", "internal");
         break;
+    case 505:
+        answer_error(ex, 505, "HTTP version not supported",
+                     "http_version_not_supported");
+        break;
     default:
-        answer_error(ex, 400, "malformed request", "bad_request");
+        answer_error(ex, 400, c->err_msg ? c->err_msg : "malformed request",
+                     "bad_request");
         break;
     }
 }
@@ -1239,6 +1327,7 @@ static void conn_process(dp_conn_t *c, const char *data, size_t len)
             return;
         }
         c->err_status = 0;
+        c->err_msg = NULL;
         c->msg_at = NULL;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         if (err == HPE_OK) {

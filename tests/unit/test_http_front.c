@@ -506,15 +506,15 @@ static void test_request_id(void **st)
     assert_string_not_equal(find_header(&r, "X-Request-Id"), first);
     free_resp(&r);
     /* a valid id from the client is reused */
-    roundtrip("GET /echo HTTP/1.1\r\nX-Request-Id: abc.DEF_12-3\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc.DEF_12-3\r\n\r\n", &r);
     assert_string_equal(find_header(&r, "X-Request-Id"), "abc.DEF_12-3");
     free_resp(&r);
     /* an invalid one is replaced */
-    roundtrip("GET /echo HTTP/1.1\r\nX-Request-Id: bad id!\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id!\r\n\r\n", &r);
     assert_int_equal(strlen(find_header(&r, "X-Request-Id")), 16);
     free_resp(&r);
     /* 404 carries it in the body too */
-    roundtrip("GET /nowhere HTTP/1.1\r\nX-Request-Id: rid-404\r\n\r\n", &r);
+    roundtrip("GET /nowhere HTTP/1.1\r\nHost: t\r\nX-Request-Id: rid-404\r\n\r\n", &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(find_header(&r, "X-Request-Id"), "rid-404");
     assert_string_equal(r.body, "{\"error\":\"no route\",\"code\":"
@@ -534,7 +534,7 @@ static void test_keepalive(void **st)
         free_resp(&r);
     }
     /* Connection: close is honoured */
-    send_str(in->fd, "GET /echo/k HTTP/1.1\r\nConnection: close\r\n\r\n");
+    send_str(in->fd, "GET /echo/k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_string_equal(find_header(&r, "Connection"), "close");
     free_resp(&r);
@@ -577,10 +577,10 @@ static void test_pipeline_limit(void **st)
 {
     /* max_pipeline is 2: the third request waits for room, then is served */
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /async/1?delay=50 HTTP/1.1\r\n\r\n"
-                     "GET /async/2?delay=50 HTTP/1.1\r\n\r\n"
-                     "GET /async/3?delay=10 HTTP/1.1\r\n\r\n"
-                     "GET /async/4?delay=0 HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "GET /async/1?delay=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /async/2?delay=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /async/3?delay=10 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /async/4?delay=0 HTTP/1.1\r\nHost: t\r\n\r\n");
     char want[8];
     for (int i = 1; i <= 4; i++) {
         resp_t r;
@@ -591,10 +591,10 @@ static void test_pipeline_limit(void **st)
     }
     /* a slow head with quick ones behind it: the quick answers wait (and
      * reading pauses at the limit), then all come in order */
-    char burst[4096] = "GET /async/slow?delay=100 HTTP/1.1\r\n\r\n";
+    char burst[4096] = "GET /async/slow?delay=100 HTTP/1.1\r\nHost: t\r\n\r\n";
     for (int i = 0; i < 10; i++) {
         char one[64];
-        snprintf(one, sizeof(one), "GET /echo/%d HTTP/1.1\r\n\r\n", i);
+        snprintf(one, sizeof(one), "GET /echo/%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
         strcat(burst, one);
     }
     send_str(in->fd, burst);
@@ -616,7 +616,7 @@ static void test_pipeline_limit(void **st)
 static void test_chunked_body(void **st)
 {
     resp_t r;
-    roundtrip("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    roundtrip("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
               "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n",
               &r);
     assert_int_equal(r.status, 200);
@@ -627,7 +627,7 @@ static void test_chunked_body(void **st)
 static void test_expect_continue(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n"
+    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
                      "Expect: 100-continue\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
@@ -644,7 +644,7 @@ static void test_expect_continue(void **st)
 static void test_head(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "HEAD /echo HTTP/1.1\r\n\r\nGET /echo/after HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 1), 0);
     assert_int_equal(r.status, 200);
@@ -664,7 +664,7 @@ static void test_headers_too_large(void **st)
     char big[3000];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    send_str(in->fd, "GET /echo HTTP/1.1\r\nX-Big: ");
+    send_str(in->fd, "GET /echo HTTP/1.1\r\nHost: t\r\nX-Big: ");
     send_str(in->fd, big);
     send_str(in->fd, "\r\n\r\n");
     resp_t r;
@@ -681,7 +681,7 @@ static void test_body_too_large(void **st)
 {
     /* by Content-Length, before any body byte is sent */
     conn_in_t *in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_int_equal(r.status, 413);
@@ -691,7 +691,7 @@ static void test_body_too_large(void **st)
 
     /* by chunks that add up past the limit */
     in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     char chunk[700];
     memset(chunk, 'x', sizeof(chunk));
     char line[16];
@@ -710,9 +710,9 @@ static void test_body_too_large(void **st)
 static void test_malformed(void **st)
 {
     const char *bad[] = {"GARBAGE\r\n\r\n", "GET /x HTTP/9.x\r\n\r\n",
-                         "GET /echo/%zz HTTP/1.1\r\n\r\n",
-                         "GET /echo/%00 HTTP/1.1\r\n\r\n",
-                         "GET /echo HTTP/1.1\r\nBad Header\r\n\r\n"};
+                         "GET /echo/%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+                         "GET /echo/%00 HTTP/1.1\r\nHost: t\r\n\r\n",
+                         "GET /echo HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         conn_in_t *in = open_conn();
         send_str(in->fd, bad[i]);
@@ -729,7 +729,7 @@ static void test_malformed(void **st)
 static void test_slow_headers_timeout(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /echo HTTP/1.1\r\nX-Slow: ");
+    send_str(in->fd, "GET /echo HTTP/1.1\r\nHost: t\r\nX-Slow: ");
     /* keep trickling: the head never completes within 300 ms */
     for (int i = 0; i < 5; i++) {
         usleep(100 * 1000);
@@ -745,7 +745,7 @@ static void test_slow_headers_timeout(void **st)
 
     /* a body that stops arriving */
     in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab");
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_int_equal(r.status, 408);
     free_resp(&r);
@@ -755,7 +755,7 @@ static void test_slow_headers_timeout(void **st)
 static void test_idle_close(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /echo HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
     free_resp(&r);
@@ -767,12 +767,12 @@ static void test_idle_close(void **st)
 static void test_handler_error_is_500(void **st)
 {
     resp_t r;
-    roundtrip("GET /fail HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 500);
     assert_non_null(strstr(r.body, "\"code\":\"internal\""));
     free_resp(&r);
     /* header injection from a handler is refused and still answered */
-    roundtrip("GET /badheader HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /badheader HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 500);
     assert_null(find_header(&r, "Set-Cookie"));
     free_resp(&r);
@@ -784,7 +784,7 @@ static void test_handler_error_is_500(void **st)
 static void test_stream(void **st)
 {
     resp_t r;
-    roundtrip("GET /stream HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(find_header(&r, "Transfer-Encoding"), "chunked");
     assert_string_equal(r.body, "data: one\n\ndata: two\n\n");
@@ -824,7 +824,7 @@ static void get_counts(fixture_t *f, void *arg)
 static void test_respond_after_client_left(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /hold HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_held();
     close_conn(in);
     /* wait until the server noticed */
@@ -863,12 +863,12 @@ static void test_drain(void **st)
 {
     /* one idle keep-alive connection and one with a request in flight */
     conn_in_t *idle = open_conn();
-    send_str(idle->fd, "GET /echo HTTP/1.1\r\n\r\n");
+    send_str(idle->fd, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(idle, &r, 0), 0);
     free_resp(&r);
     conn_in_t *busy = open_conn();
-    send_str(busy->fd, "GET /hold HTTP/1.1\r\n\r\n");
+    send_str(busy->fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_held();
 
     on_loop(start_drain, NULL);
@@ -927,7 +927,7 @@ static int teardown_ipv6(void **st)
 static void test_ipv6(void **st)
 {
     resp_t r;
-    roundtrip("GET /echo/v6 HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /echo/v6 HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "remote=::1\n"));
     free_resp(&r);
@@ -957,13 +957,13 @@ static void test_bad_bind(void **st)
 static void test_metrics_series(void **st)
 {
     resp_t r;
-    roundtrip("GET /echo HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
-    roundtrip("GET /echo HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
-    roundtrip("GET /nope HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
-    roundtrip("GET /fail HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
     assert_int_equal(dp_metrics_plugin_add(F->metrics, "kafka", "messages",
                                            "topic=\"orders\"", 3),
