@@ -395,6 +395,9 @@ static int bind_listeners(dp_worker_t *w)
                 .router = e->router,
                 .metrics = dp_metrics_worker(h->metrics, w->index),
             };
+            /* the same cap and descriptor handling as the main port */
+            cfg.limits.max_connections =
+                dp_settings_conn_share(&h->settings, h->n_workers);
             rc = dp_http_server_start(&w->loop, &cfg, &e->server);
         }
         if (rc < 0) {
@@ -408,6 +411,26 @@ static int bind_listeners(dp_worker_t *w)
         e->bound = dp_http_server_port(e->server);
     }
     return 0;
+}
+
+/* Says once what the connection cap is and where it comes from, and warns
+ * when a configured cap is more than the descriptors can back. */
+static void log_connection_cap(dp_host_t *h, size_t share)
+{
+    const dp_settings_t *st = &h->settings;
+    size_t fit = dp_settings_default_connections(st->nofile);
+    dp_info("host",
+            "connections: at most %zu per listener on each of %u worker%s "
+            "(max_connections %zu%s; descriptor limit %llu)",
+            share, h->n_workers, h->n_workers == 1 ? "" : "s",
+            st->max_connections, st->max_connections_auto ? ", derived" : "",
+            (unsigned long long)st->nofile);
+    if (!st->max_connections_auto && st->max_connections > fit)
+        dp_warn("host",
+                "max_connections %zu is more than the descriptor limit %llu "
+                "leaves room for (%zu): accept will fail with 'too many open "
+                "files' first, and then closes idle connections or pauses",
+                st->max_connections, (unsigned long long)st->nofile, fit);
 }
 
 static int start_in_thread(dp_worker_t *w)
@@ -445,6 +468,10 @@ static int start_in_thread(dp_worker_t *w)
         .router = w->router,
         .metrics = dp_metrics_worker(h->metrics, w->index),
     };
+    cfg.limits.max_connections =
+        dp_settings_conn_share(&h->settings, h->n_workers);
+    if (w->index == 0)
+        log_connection_cap(h, cfg.limits.max_connections);
     rc = dp_http_server_start(&w->loop, &cfg, &w->server);
     if (rc < 0) {
         dp_error(comp(w), "cannot listen on %s:%d: %s", cfg.host, cfg.port,

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -902,6 +903,125 @@ static void test_drain(void **st)
     close(fd);
 }
 
+/* ---- the connection cap ------------------------------------------------ */
+
+static int setup_cap(void **st)
+{
+    dp_http_limits_t l;
+    dp_http_limits_default(&l);
+    l.max_connections = 2;
+    fixture_start(&l);
+    return 0;
+}
+
+static void wait_conns(size_t n)
+{
+    counts_t c = {0};
+    for (int i = 0; i < 300; i++) {
+        on_loop(get_counts, &c);
+        if (c.conns == n)
+            return;
+        usleep(10 * 1000);
+    }
+    assert_int_equal(c.conns, n);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_cap_sheds_oldest_idle(void **st)
+{
+    resp_t r;
+    /* a: keep-alive after one request; b: has sent nothing yet */
+    conn_in_t *a = open_conn();
+    send_str(a->fd, "GET /echo/a HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(a, &r, 0), 0);
+    free_resp(&r);
+    conn_in_t *b = open_conn();
+    wait_conns(2);
+    /* a newcomer at the cap is served; the oldest idle one (a) makes room */
+    conn_in_t *c = open_conn();
+    send_str(c->fd, "GET /echo/c HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    free_resp(&r);
+    assert_true(closed_by_server(a));
+    /* b, younger, is still served */
+    send_str(b->fd, "GET /echo/b HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(b, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    free_resp(&r);
+    wait_conns(2);
+    close_conn(a);
+    close_conn(b);
+    close_conn(c);
+}
+
+static void test_cap_newcomer_waits_for_busy(void **st)
+{
+    resp_t r;
+    double t0 = now_s();
+    conn_in_t *a = open_conn();
+    send_str(a->fd, "GET /async/a?delay=400 HTTP/1.1\r\nHost: t\r\n"
+                    "Connection: close\r\n\r\n");
+    conn_in_t *b = open_conn();
+    send_str(b->fd, "GET /async/b?delay=400 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_conns(2);
+    /* neither is idle: the newcomer is not accepted until one closes */
+    conn_in_t *c = open_conn();
+    send_str(c->fd, "GET /echo/c HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(c, &r, 0), 0);
+    double waited = now_s() - t0;
+    assert_int_equal(r.status, 200);
+    free_resp(&r);
+    assert_true(waited >= 0.35);
+    /* the busy ones were answered, not cut */
+    assert_int_equal(read_resp(a, &r, 0), 0);
+    assert_string_equal(r.body, "/a");
+    free_resp(&r);
+    assert_int_equal(read_resp(b, &r, 0), 0);
+    assert_string_equal(r.body, "/b");
+    free_resp(&r);
+    close_conn(a);
+    close_conn(b);
+    close_conn(c);
+}
+
+static void test_cap_drain_with_waiting_newcomer(void **st)
+{
+    resp_t r;
+    conn_in_t *a = open_conn();
+    send_str(a->fd, "GET /async/a?delay=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    conn_in_t *b = open_conn();
+    send_str(b->fd, "GET /async/b?delay=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_conns(2);
+    conn_in_t *c = open_conn(); /* waits at the cap */
+    usleep(50 * 1000);
+    double t0 = now_s();
+    on_loop(start_drain, NULL);
+    /* the waiting newcomer is let go at once (not after the 5 s read
+     * timeout); the busy ones finish */
+    assert_true(closed_by_server(c));
+    assert_true(now_s() - t0 < 2.0);
+    assert_int_equal(read_resp(a, &r, 0), 0);
+    free_resp(&r);
+    assert_int_equal(read_resp(b, &r, 0), 0);
+    free_resp(&r);
+    int done = 0;
+    for (int i = 0; i < 200 && done != 1; i++) {
+        usleep(10 * 1000);
+        on_loop(read_drain_done, &done);
+    }
+    assert_int_equal(done, 1);
+    close_conn(a);
+    close_conn(b);
+    close_conn(c);
+}
+
 static int setup_ipv6(void **st)
 {
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -1049,6 +1169,12 @@ int main(void)
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_metrics_series, setup_default,
                                         fixture_stop),
+        cmocka_unit_test_setup_teardown(test_cap_sheds_oldest_idle, setup_cap,
+                                        fixture_stop),
+        cmocka_unit_test_setup_teardown(test_cap_newcomer_waits_for_busy,
+                                        setup_cap, fixture_stop),
+        cmocka_unit_test_setup_teardown(test_cap_drain_with_waiting_newcomer,
+                                        setup_cap, fixture_stop),
         cmocka_unit_test_setup_teardown(test_ipv6, setup_ipv6, teardown_ipv6),
         cmocka_unit_test(test_bad_bind),
     };
