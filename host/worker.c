@@ -27,6 +27,11 @@ typedef struct post_item {
 
 enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP, PHASE_DONE };
 
+/* The copies' stop gets what the HTTP drain left of drain_timeout, but at
+ * least this, so that a drain cut off by its timeout still lets them
+ * close their own connections. */
+#define STOP_MIN_MS 1000
+
 /* A listener of a plugin instance's own (svc->http_listen). */
 typedef struct listen_ent {
     doppel_ctx_t *ctx;
@@ -66,6 +71,7 @@ struct dp_worker {
     listen_ent_t *listens;   /* svc->http_listen, in call order */
     size_t n_listens;
     unsigned drains_pending; /* servers still draining, + 1 while starting */
+    uint64_t stop_deadline;  /* loop ms: drain_timeout after the stop began */
     int joined;
 
     /* start-up handshake with the main thread */
@@ -593,7 +599,15 @@ static void on_stop_timeout(uv_timer_t *t)
 static void stop_copies(dp_worker_t *w)
 {
     w->phase = PHASE_STOP;
+    /* One budget for the whole stop: the drain and the copies' stop
+     * together take drain_timeout (plus at most STOP_MIN_MS). */
     uint64_t t = w->host->settings.drain_timeout_ms;
+    if (w->stop_deadline != 0) {
+        uint64_t now = uv_now(&w->loop);
+        t = w->stop_deadline > now ? w->stop_deadline - now : 0;
+        if (t < STOP_MIN_MS)
+            t = STOP_MIN_MS;
+    }
     uv_timer_start(&w->stop_timer, on_stop_timeout, t ? t : 1, 0);
     for (size_t i = w->n_ctxs; i-- > 0;) {
         doppel_ctx_t *c = &w->ctxs[i];
@@ -629,6 +643,8 @@ static void begin_shutdown(void *data)
     w->phase = PHASE_DRAIN;
     uv_timer_stop(&w->tick);
     uint64_t t = w->host->settings.drain_timeout_ms;
+    uv_update_time(&w->loop);
+    w->stop_deadline = uv_now(&w->loop) + t;
     w->drains_pending = 1; /* held until every drain has begun */
     if (w->server) {
         w->drains_pending++;

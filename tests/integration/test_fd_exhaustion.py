@@ -6,6 +6,7 @@ socket left in CLOSE-WAIT, and always stop on SIGTERM within
 drain_timeout."""
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -278,6 +279,89 @@ class FdExhaustionTest(unittest.TestCase):
     def tmpdir(self):
         import tempfile
         return tempfile.mkdtemp(prefix="doppel-fd-")
+
+
+PLUGIN = os.path.join(os.environ.get("DOPPEL_BUILD_DIR", "build"), "tests",
+                      "plugins", "doppel_host_services.so")
+
+
+class PluginListenerTest(unittest.TestCase):
+    """A plugin's own listener (svc->http_listen) is made by the same code:
+    the same cap, shedding and pause."""
+
+    def test_flood_on_plugin_listener(self):
+        conf = ("[server]\nmax_connections = 16\ndrain_timeout = %ds\n"
+                "[svc]\npath = %s\nenabled = true\nlisten = 127.0.0.1:0\n"
+                % (DRAIN_S, PLUGIN))
+        d = LimitedDoppel(nofile=4096, config=conf, workers=1)
+        try:
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+) \(svc\)",
+                          d.log())
+            self.assertIsNotNone(m, d.log())
+            own = int(m.group(1))
+            base = socket_fds(d.proc.pid)
+            flood = []
+            for _ in range(60):
+                s = socket.create_connection((d.host, own), timeout=3)
+                flood.append(s)
+            try:
+                time.sleep(0.5)
+                self.assertLessEqual(socket_fds(d.proc.pid) - base, 16)
+                # a newcomer is served: the oldest idle one made room
+                s = socket.create_connection((d.host, own), timeout=3)
+                s.sendall(b"GET /own HTTP/1.1\r\nHost: x\r\n"
+                          b"Connection: close\r\n\r\n")
+                out = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    out += chunk
+                s.close()
+                self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+            finally:
+                for s in flood:
+                    s.close()
+            d.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(d.proc.wait(timeout=DRAIN_S + 3), 0)
+            d.assert_clean_log()
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+            d.logf.close()
+
+
+class BoundedStopTest(unittest.TestCase):
+
+    def test_stop_ends_even_with_a_stuck_worker(self):
+        # the only worker is held in a plugin call for a minute: SIGTERM
+        # still ends the process, drain_timeout (1 s) + 6 s after it
+        conf = ("[server]\ndrain_timeout = 1s\n"
+                "[svc]\npath = %s\nenabled = true\n" % PLUGIN)
+        d = Doppel(config=conf, workers=1)
+        try:
+            s = socket.create_connection((d.host, d.port), timeout=3)
+            s.sendall(b"GET /svc/block?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.5)
+            t0 = time.time()
+            d.proc.send_signal(signal.SIGTERM)
+            try:
+                code = d.proc.wait(timeout=15)
+            except Exception:
+                self.fail("a stuck worker held the stop")
+            took = time.time() - t0
+            s.close()
+            self.assertEqual(code, 1)
+            self.assertLess(took, 10)
+            self.assertGreater(took, 5)  # not before drain_timeout + grace
+            self.assertIn("the stop did not finish within drain_timeout",
+                          d.log())
+        finally:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+            d.logf.close()
 
 
 if __name__ == "__main__":
