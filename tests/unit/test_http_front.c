@@ -926,6 +926,20 @@ static void wait_conns(size_t n)
     assert_int_equal(c.conns, n);
 }
 
+/* Until n requests are with their handlers (so their connections are not
+ * idle any more). */
+static void wait_inflight(size_t n)
+{
+    counts_t c = {0};
+    for (int i = 0; i < 300; i++) {
+        on_loop(get_counts, &c);
+        if (c.inflight == n)
+            return;
+        usleep(10 * 1000);
+    }
+    assert_int_equal(c.inflight, n);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -971,6 +985,7 @@ static void test_cap_newcomer_waits_for_busy(void **st)
     conn_in_t *b = open_conn();
     send_str(b->fd, "GET /async/b?delay=400 HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_conns(2);
+    wait_inflight(2);
     /* neither is idle: the newcomer is not accepted until one closes */
     conn_in_t *c = open_conn();
     send_str(c->fd, "GET /echo/c HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -999,6 +1014,7 @@ static void test_cap_drain_with_waiting_newcomer(void **st)
     conn_in_t *b = open_conn();
     send_str(b->fd, "GET /async/b?delay=300 HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_conns(2);
+    wait_inflight(2);
     conn_in_t *c = open_conn(); /* waits at the cap */
     usleep(50 * 1000);
     double t0 = now_s();
