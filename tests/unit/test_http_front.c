@@ -488,6 +488,14 @@ static void test_basic_and_request_fields(void **st)
     assert_string_equal(find_header(&r, "Server"), "doppel/" DOPPEL_VERSION);
     assert_int_equal(atoi(find_header(&r, "Content-Length")), r.body_len);
     free_resp(&r);
+    /* obs-fold (RFC 9112 5.2): the line break goes, the space stays; no
+     * CR or LF ever reaches a handler inside a value */
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n"
+              "X-Test: a\r\n b\r\n\r\n",
+              &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "x-test=a b\n"));
+    free_resp(&r);
     /* the mount itself gives rest "/" */
     roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_non_null(strstr(r.body, "rest=/\n"));
