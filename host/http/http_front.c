@@ -579,6 +579,8 @@ static size_t shed_idle(dp_http_server_t *s, size_t n)
         conn_close(s->idle_head); /* leaves the idle list */
         k++;
     }
+    if (k > 0)
+        dp_metrics_conn_shed(s->metrics, k);
     return k;
 }
 
@@ -775,6 +777,7 @@ static void conn_close(dp_conn_t *c)
     c->closing = 1;
     conn_idle_leave(c);
     c->srv->n_open--;
+    dp_metrics_conn_open(c->srv->metrics, -1);
     server_kick_accept(c->srv); /* a descriptor and a slot are free */
     while (c->q_head != NULL) {
         doppel_http_exchange_t *ex = c->q_head;
@@ -2246,6 +2249,7 @@ static void conn_open(dp_http_server_t *s, uv_os_sock_t fd)
     s->conns = c;
     s->n_conns++;
     s->n_open++;
+    dp_metrics_conn_open(s->metrics, 1);
     if (uv_tcp_open(&c->tcp, fd) < 0) {
         close(fd);
         conn_close(c);
@@ -2282,8 +2286,10 @@ static void on_accept_timer(uv_timer_t *t);
  * process (another worker, the store, an upstream connection). */
 static void accept_pause(dp_http_server_t *s, enum accept_state why)
 {
-    if (s->accept_state == ACC_RUNNING)
+    if (s->accept_state == ACC_RUNNING) {
         uv_poll_stop(&s->lpoll);
+        dp_metrics_accept_paused(s->metrics);
+    }
     s->accept_state = why;
     if (why == ACC_PAUSED_FD) {
         uint64_t ms = s->backoff_ms ? s->backoff_ms : ACCEPT_BACKOFF_MIN_MS;

@@ -92,6 +92,15 @@ def count_lines(path, words):
 ACCEPT_WORDS = (b"accept", b"too many open files", b"connection limit")
 
 
+def metric(d, name):
+    """The value of an unlabelled sample of /metrics."""
+    text = d.get("/metrics").body.decode()
+    m = re.search(r"(?m)^%s (\S+)$" % re.escape(name), text)
+    if m is None:
+        raise AssertionError("no %s in /metrics:\n%s" % (name, text))
+    return float(m.group(1))
+
+
 class Flood:
     """Idle client connections that send nothing."""
 
@@ -177,6 +186,8 @@ class FdExhaustionTest(unittest.TestCase):
                             "/health/live unanswered during the flood")
             lines = count_lines(d.log_path, ACCEPT_WORDS)
             self.assertLess(lines, 40, "the log is flooded (%d lines)" % lines)
+            self.assertGreater(metric(d, "doppel_http_connections_shed_total"),
+                               0)
         finally:
             flood.close()
         self.assertTrue(health_within(d, 2),
@@ -241,9 +252,17 @@ class FdExhaustionTest(unittest.TestCase):
                             "never answered again while the clients stay")
             lines = count_lines(d.log_path, ACCEPT_WORDS)
             self.assertLess(lines, 40, "the log is flooded (%d lines)" % lines)
+            self.assertGreater(metric(d, "doppel_http_accept_pauses_total"),
+                               0)
         finally:
             flood.close()
         self.assertTrue(health_within(d, 2))
+        # every abandoned connection is closed, and counted out
+        deadline = time.time() + 5
+        while (metric(d, "doppel_http_connections") > 1 and
+               time.time() < deadline):
+            time.sleep(0.1)
+        self.assertEqual(metric(d, "doppel_http_connections"), 1)
         self.stop_in_time(d)
         d.assert_clean_log()
 
