@@ -61,6 +61,8 @@
 /* Idle connections closed at once when accept runs out of descriptors
  * (as nginx's ngx_drain_connections). */
 #define SHED_BATCH 32
+/* Idle connections looked at per shedding, at most. */
+#define SHED_SCAN 256
 /* A listener paused for want of descriptors is retried after this, doubled
  * up to ACCEPT_BACKOFF_MAX while descriptors stay short. */
 #define ACCEPT_BACKOFF_MIN_MS 50
@@ -569,15 +571,34 @@ static void warn_limited(dp_http_server_t *s, log_limit_t *l, const char *fmt,
     l->next_ms = now + LOG_INTERVAL_MS;
 }
 
-/* Closes up to n idle connections, oldest first; returns how many. Their
- * descriptors are free when this returns (uv_close closes the socket at
- * once; only the memory waits for the close callbacks). */
+/* Whether an idle connection has bytes waiting that the loop has not read
+ * yet (a request on its way: accepted in this round, or its read callback
+ * not run yet). A client that closed (EOF waiting) or sent nothing is
+ * fair game. */
+static int conn_has_input(dp_conn_t *c)
+{
+    uv_os_fd_t fd;
+    char b;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0)
+        return 0;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Closes up to n idle connections, oldest first, passing over those with a
+ * request waiting to be read (looking at no more than SHED_SCAN); returns
+ * how many. Their descriptors are free when this returns (uv_close closes
+ * the socket at once; only the memory waits for the close callbacks). */
 static size_t shed_idle(dp_http_server_t *s, size_t n)
 {
-    size_t k = 0;
-    while (k < n && s->idle_head != NULL) {
-        conn_close(s->idle_head); /* leaves the idle list */
-        k++;
+    size_t k = 0, looked = 0;
+    dp_conn_t *c = s->idle_head;
+    while (k < n && c != NULL && looked++ < SHED_SCAN) {
+        dp_conn_t *next = c->idle_next;
+        if (!conn_has_input(c)) {
+            conn_close(c); /* leaves the idle list */
+            k++;
+        }
+        c = next;
     }
     if (k > 0)
         dp_metrics_conn_shed(s->metrics, k);
