@@ -36,9 +36,10 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
     s->limits.body_timeout_ms = cs.body_timeout_ms;
     s->drain_timeout_ms = cs.drain_timeout_ms;
     struct rlimit rl;
-    s->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                    ? (uint64_t)rl.rlim_cur
-                    : UINT64_C(1) << 20;
+    s->nofile =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+            ? (uint64_t)rl.rlim_cur
+            : UINT64_C(1) << 20;
     s->max_connections_auto = cs.max_connections == 0;
     s->max_connections = s->max_connections_auto
                              ? dp_settings_default_connections(s->nofile)

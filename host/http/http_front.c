@@ -21,9 +21,9 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +186,7 @@ struct dp_http_server {
      * (two workers race for it), which spun a worker for good. Polled by
      * lpoll; accept4 runs in on_listen_ready. */
     uv_poll_t lpoll;
-    uv_os_sock_t lfd; /* -1 once closed */
+    uv_os_sock_t lfd;     /* -1 once closed */
     uv_os_sock_t held_fd; /* accepted at the cap, not yet a connection */
     int lclosing;
     uv_timer_t accept_timer; /* resumes a paused listener */
@@ -2314,8 +2314,8 @@ static void accept_pause(dp_http_server_t *s, enum accept_state why)
     s->accept_state = why;
     if (why == ACC_PAUSED_FD) {
         uint64_t ms = s->backoff_ms ? s->backoff_ms : ACCEPT_BACKOFF_MIN_MS;
-        s->backoff_ms = ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS
-                                                       : ms * 2;
+        s->backoff_ms =
+            ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS : ms * 2;
         uv_timer_start(&s->accept_timer, on_accept_timer, ms, 0);
     }
 }
@@ -2454,8 +2454,8 @@ static void server_close_listener(dp_http_server_t *s)
 static int listen_socket(const struct sockaddr_storage *addr, int reuseport,
                          uv_os_sock_t *out)
 {
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1, rc = 0;

@@ -316,8 +316,7 @@ int dp_metrics_gauge_set(dp_metrics_t *m, const char *name, const char *labels,
 void dp_metrics_conn_open(dp_metrics_worker_t *w, int delta)
 {
     if (w != NULL)
-        atomic_fetch_add_explicit(&w->conns_open, delta,
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->conns_open, delta, memory_order_relaxed);
 }
 
 void dp_metrics_conn_shed(dp_metrics_worker_t *w, uint64_t n)

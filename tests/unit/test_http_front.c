@@ -515,15 +515,20 @@ static void test_request_id(void **st)
     assert_string_not_equal(find_header(&r, "X-Request-Id"), first);
     free_resp(&r);
     /* a valid id from the client is reused */
-    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc.DEF_12-3\r\n\r\n", &r);
+    roundtrip(
+        "GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc.DEF_12-3\r\n\r\n",
+        &r);
     assert_string_equal(find_header(&r, "X-Request-Id"), "abc.DEF_12-3");
     free_resp(&r);
     /* an invalid one is replaced */
-    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id!\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id!\r\n\r\n",
+              &r);
     assert_int_equal(strlen(find_header(&r, "X-Request-Id")), 16);
     free_resp(&r);
     /* 404 carries it in the body too */
-    roundtrip("GET /nowhere HTTP/1.1\r\nHost: t\r\nX-Request-Id: rid-404\r\n\r\n", &r);
+    roundtrip(
+        "GET /nowhere HTTP/1.1\r\nHost: t\r\nX-Request-Id: rid-404\r\n\r\n",
+        &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(find_header(&r, "X-Request-Id"), "rid-404");
     assert_string_equal(r.body, "{\"error\":\"no route\",\"code\":"
@@ -543,7 +548,8 @@ static void test_keepalive(void **st)
         free_resp(&r);
     }
     /* Connection: close is honoured */
-    send_str(in->fd, "GET /echo/k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    send_str(in->fd,
+             "GET /echo/k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_string_equal(find_header(&r, "Connection"), "close");
     free_resp(&r);
@@ -603,7 +609,8 @@ static void test_pipeline_limit(void **st)
     char burst[4096] = "GET /async/slow?delay=100 HTTP/1.1\r\nHost: t\r\n\r\n";
     for (int i = 0; i < 10; i++) {
         char one[64];
-        snprintf(one, sizeof(one), "GET /echo/%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+        snprintf(one, sizeof(one), "GET /echo/%d HTTP/1.1\r\nHost: t\r\n\r\n",
+                 i);
         strcat(burst, one);
     }
     send_str(in->fd, burst);
@@ -625,9 +632,10 @@ static void test_pipeline_limit(void **st)
 static void test_chunked_body(void **st)
 {
     resp_t r;
-    roundtrip("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n",
-              &r);
+    roundtrip(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n",
+        &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "body=hello, world"));
     free_resp(&r);
@@ -653,7 +661,8 @@ static void test_expect_continue(void **st)
 static void test_head(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
+    send_str(in->fd, "HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/after "
+                     "HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 1), 0);
     assert_int_equal(r.status, 200);
@@ -690,7 +699,8 @@ static void test_body_too_large(void **st)
 {
     /* by Content-Length, before any body byte is sent */
     conn_in_t *in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+    send_str(in->fd,
+             "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_int_equal(r.status, 413);
@@ -700,7 +710,9 @@ static void test_body_too_large(void **st)
 
     /* by chunks that add up past the limit */
     in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    send_str(
+        in->fd,
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     char chunk[700];
     memset(chunk, 'x', sizeof(chunk));
     char line[16];
@@ -754,7 +766,8 @@ static void test_slow_headers_timeout(void **st)
 
     /* a body that stops arriving */
     in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab");
+    send_str(in->fd,
+             "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab");
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_int_equal(r.status, 408);
     free_resp(&r);
@@ -1171,16 +1184,15 @@ int main(void)
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_expect_continue, setup_default,
                                         fixture_stop),
-        cmocka_unit_test_setup_teardown(test_head, setup_default,
-                                        fixture_stop),
+        cmocka_unit_test_setup_teardown(test_head, setup_default, fixture_stop),
         cmocka_unit_test_setup_teardown(test_headers_too_large, setup_small,
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup_small,
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_malformed, setup_default,
                                         fixture_stop),
-        cmocka_unit_test_setup_teardown(test_slow_headers_timeout,
-                                        setup_small, fixture_stop),
+        cmocka_unit_test_setup_teardown(test_slow_headers_timeout, setup_small,
+                                        fixture_stop),
         cmocka_unit_test_setup_teardown(test_idle_close, setup_small,
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_handler_error_is_500,
