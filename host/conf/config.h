@@ -105,6 +105,7 @@ typedef struct dp_conf_server {
     unsigned long long header_timeout_ms; /* 10 s */
     unsigned long long body_timeout_ms;   /* 30 s */
     unsigned long long drain_timeout_ms;  /* 30 s */
+    unsigned long long max_connections;   /* 0 = from RLIMIT_NOFILE */
     unsigned long long journal_size;      /* 10000 entries */
     int auth;         /* 1: tokens required on /api/v1 (default) */
     int metrics_auth; /* 1: /metrics needs a token (default 0) */

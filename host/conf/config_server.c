@@ -38,6 +38,11 @@ static const doppel_option_t server_schema[] = {
      "the request body must arrive within this", 1, HOUR_MS, {0}},
     {"drain_timeout", DOPPEL_OPT_DURATION, 0, "30s",
      "how long a stop waits for requests in flight", 0, HOUR_MS, {0}},
+    {"max_connections", DOPPEL_OPT_INT, 0, "0",
+     "client connections held at once, split across workers (each "
+     "listener of a worker holds its share); 0 = the descriptor limit "
+     "less max(64, limit/4) kept for the store, plugins and upstreams",
+     0, 10000000, {0}},
     {"journal_size", DOPPEL_OPT_INT, 0, "10000",
      "journal entries kept per namespace", 0, 100000000, {0}},
     {"auth", DOPPEL_OPT_BOOL, 0, "on",
@@ -275,6 +280,8 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->body_timeout_ms = (unsigned long long)num;
         else if (strcmp(o->name, "drain_timeout") == 0)
             out->drain_timeout_ms = (unsigned long long)num;
+        else if (strcmp(o->name, "max_connections") == 0)
+            out->max_connections = (unsigned long long)num;
         else if (strcmp(o->name, "journal_size") == 0)
             out->journal_size = (unsigned long long)num;
         else if (strcmp(o->name, "auth") == 0)

@@ -337,6 +337,7 @@ static void test_server_refusals(void **st)
                "s.conf:2: [server]: unknown option 'colour' (known: listen, "
                "workers, data, max_header_bytes, max_body_bytes, "
                "idle_timeout, header_timeout, body_timeout, drain_timeout, "
+               "max_connections, "
                "journal_size, auth, metrics_auth, allow_private_upstreams, "
                "default_mode, redact_headers, record_body_max, "
                "record_sequence_max)");
