@@ -40,6 +40,7 @@ typedef struct dp_settings {
     dp_http_limits_t limits;
     uint64_t drain_timeout_ms;
     size_t journal_size;
+    dp_engine_limits_conf_t engine_limits;
     int auth;         /* tokens required on /api/v1 */
     int metrics_auth; /* /metrics needs a token */
     int allow_private_upstreams; /* outbound guard lifted */

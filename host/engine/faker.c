@@ -536,7 +536,12 @@ static json_t *f_float_range(const json_t *a, uint64_t *r, int64_t now)
         lo = hi;
         hi = t;
     }
-    double v = round_to(lo + rnd_unit(r) * (hi - lo), 2);
+    /* Weighted sum rather than lo + u * (hi - lo): the span of a range
+     * near the ends of the doubles is infinite. */
+    double u = rnd_unit(r);
+    double v = (1.0 - u) * lo + u * hi;
+    if (fabs(v) < 1e15) /* beyond that a double has no decimals to round */
+        v = round_to(v, 2);
     /* Rounding may step just outside a range with more decimals. */
     if (v < lo)
         v = lo;

@@ -32,6 +32,7 @@ struct dp_jrec {
     uint8_t truncated;
     uint8_t fwd;         /* JREC_FWD_* */
     char fwd_reason[16]; /* why forwarding failed, "" when it did not */
+    char limit[24];      /* the limit the request hit, "" when none */
     char *near; /* nearMisses as JSON text (unmatched records), or NULL */
     size_t len;
     char data[];
@@ -100,6 +101,7 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->truncated = (uint8_t)trunc;
     r->fwd = service ? JREC_FWD_SERVICE : 0;
     r->fwd_reason[0] = '\0';
+    r->limit[0] = '\0';
     r->near = near;
     char *p = r->data;
     p = put_field(p, ns, nsl);
@@ -156,6 +158,12 @@ void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason)
     r->status = status;
     r->fwd |= JREC_FWD_REPORTED;
     snprintf(r->fwd_reason, sizeof(r->fwd_reason), "%s", reason ? reason : "");
+}
+
+void dp_jrec_set_limit(dp_jrec_t *r, const char *limit)
+{
+    if (r && limit)
+        snprintf(r->limit, sizeof(r->limit), "%s", limit);
 }
 
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us)
@@ -290,6 +298,8 @@ static json_t *jrec_json(const dp_jrec_t *r)
         json_object_set_new(j, "nearMisses", near ? near : json_array());
     }
     json_object_set_new(j, "latencyUs", json_integer(r->latency_us));
+    if (r->limit[0])
+        json_object_set_new(j, "limit", json_string(r->limit));
     if (svc.s)
         json_object_set_new(j, "service", text_or_marker(svc));
     if (r->fwd & JREC_FWD_REPORTED) {

@@ -850,12 +850,41 @@ static const json_t *eval_expr(const expr_t *e, const dp_tmpl_env_t *env,
     }
 }
 
-static json_t *render_whole(const expr_t *e, const dp_tmpl_env_t *env)
+/* One render: the env and what is left of its output budget. */
+typedef struct rctx {
+    const dp_tmpl_env_t *env;
+    size_t left; /* bytes still allowed; unused when env->max_bytes is 0 */
+    int over;    /* the budget ran out: the render is refused */
+} rctx_t;
+
+/* Takes n bytes of the budget; 0, or -1 (and over) when they are not there.
+ * Charged before anything of that size is allocated. */
+static int charge(rctx_t *rc, size_t n)
+{
+    if (rc->env->max_bytes == 0)
+        return 0;
+    if (rc->over || n > rc->left) {
+        rc->over = 1;
+        return -1;
+    }
+    rc->left -= n;
+    return 0;
+}
+
+/* Bytes of v as compact JSON text, counted without building it. */
+static size_t json_size(const json_t *v)
+{
+    return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static json_t *render_whole(const expr_t *e, rctx_t *rc)
 {
     json_t *hold;
-    const json_t *v = eval_expr(e, env, &hold);
+    const json_t *v = eval_expr(e, rc->env, &hold);
     json_t *r;
-    if (v == NULL)
+    if (charge(rc, v ? json_size(v) : 4) < 0)
+        r = NULL;
+    else if (v == NULL)
         r = json_null();
     else if (v == hold && hold->refcount == 1)
         return hold; /* freshly made (faker, increment, private store copy) */
@@ -865,12 +894,14 @@ static json_t *render_whole(const expr_t *e, const dp_tmpl_env_t *env)
     return r;
 }
 
-static json_t *render_interp(const node_t *nd, const dp_tmpl_env_t *env)
+static json_t *render_interp(const node_t *nd, rctx_t *rc)
 {
     char stack[256];
     char *buf = stack;
     size_t len = 0, cap = sizeof(stack);
     json_t *r = NULL;
+    if (charge(rc, 2) < 0) /* the quotes */
+        return NULL;
     for (size_t i = 0; i < nd->n; i++) {
         const part_t *p = &nd->parts[i];
         json_t *hold = NULL;
@@ -878,7 +909,7 @@ static json_t *render_interp(const node_t *nd, const dp_tmpl_env_t *env)
         const char *src = p->lit;
         size_t sl = p->len;
         if (p->ex != NULL) {
-            v = eval_expr(p->ex, env, &hold);
+            v = eval_expr(p->ex, rc->env, &hold);
             if (v == NULL) {
                 json_decref(hold);
                 continue;
@@ -890,6 +921,10 @@ static json_t *render_interp(const node_t *nd, const dp_tmpl_env_t *env)
                 src = NULL;
                 sl = dp_json_text(v, NULL, 0);
             }
+        }
+        if (charge(rc, sl) < 0) {
+            json_decref(hold);
+            goto out;
         }
         if (len + sl + 1 > cap) {
             size_t nc = cap * 2;
@@ -919,20 +954,27 @@ out:
     return r;
 }
 
-static json_t *render_node(const node_t *nd, const dp_tmpl_env_t *env)
+static json_t *render_node(const node_t *nd, rctx_t *rc)
 {
     switch (nd->kind) {
     case N_CONST:
+        if (rc->env->max_bytes && charge(rc, json_size(nd->constant)) < 0)
+            return NULL;
         return json_deep_copy(nd->constant);
     case N_WHOLE:
-        return render_whole(nd->ex, env);
+        return render_whole(nd->ex, rc);
     case N_INTERP:
-        return render_interp(nd, env);
+        return render_interp(nd, rc);
     case N_OBJECT:
     case N_ARRAY: {
+        if (charge(rc, 2) < 0) /* brackets */
+            return NULL;
         json_t *c = nd->kind == N_OBJECT ? json_object() : json_array();
         for (size_t i = 0; c != NULL && i < nd->n; i++) {
-            json_t *kid = render_node(nd->kids[i], env);
+            /* separator, and a key with its quotes and colon */
+            size_t extra = 1 + (nd->kind == N_OBJECT ? nd->keylens[i] + 3 : 0);
+            json_t *kid = charge(rc, extra) < 0 ? NULL
+                                                : render_node(nd->kids[i], rc);
             int r = kid == NULL ? -1
                     : nd->kind == N_OBJECT
                         ? json_object_setn_new_nocheck(c, nd->keys[i],
@@ -949,10 +991,26 @@ static json_t *render_node(const node_t *nd, const dp_tmpl_env_t *env)
     return NULL;
 }
 
-json_t *dp_tmpl_render(const dp_tmpl_t *t, const dp_tmpl_env_t *env)
+int dp_tmpl_render_ex(const dp_tmpl_t *t, const dp_tmpl_env_t *env,
+                      json_t **out)
 {
     static const dp_tmpl_env_t empty;
+    *out = NULL;
     if (t == NULL)
-        return NULL;
-    return render_node(t->root, env ? env : &empty);
+        return -EINVAL;
+    rctx_t rc = {env ? env : &empty, env ? env->max_bytes : 0, 0};
+    *out = render_node(t->root, &rc);
+    if (rc.over) {
+        json_decref(*out);
+        *out = NULL;
+        return -EFBIG;
+    }
+    return *out ? 0 : -ENOMEM;
+}
+
+json_t *dp_tmpl_render(const dp_tmpl_t *t, const dp_tmpl_env_t *env)
+{
+    json_t *out = NULL;
+    dp_tmpl_render_ex(t, env, &out);
+    return out;
 }
