@@ -342,8 +342,11 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         engine_free(e);
         return oom(err);
     }
-    if (!e->stores || dp_ring_init(&e->journal, e->cfg.journal_size) < 0 ||
-        dp_ring_init(&e->unmatched, e->cfg.unmatched_size) < 0) {
+    if (!e->stores ||
+        dp_ring_init(&e->journal, e->cfg.journal_size,
+                     e->cfg.journal_bytes_max) < 0 ||
+        dp_ring_init(&e->unmatched, e->cfg.unmatched_size,
+                     e->cfg.journal_bytes_max) < 0) {
         engine_free(e);
         return oom(err);
     }

@@ -433,20 +433,38 @@ dp_jrec_t *dp_jrec_build_proxy(const struct dp_engine *e,
  * caller). */
 void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason);
 
+/* A journal or unmatched list: one ring of at most per_ns entries for each
+ * namespace, and at most max_bytes over all of them (records and the
+ * rings' bookkeeping); past it the namespace holding the most entries
+ * drops its oldest ones (journal_ring.c). One short mutex; any thread. */
+typedef struct dp_nsring dp_nsring_t;
+
 typedef struct dp_ring {
     pthread_mutex_t mu;
-    dp_jrec_t **items; /* circular */
-    size_t cap, head, count; /* head: next write slot */
+    dp_smap_t by_ns;    /* namespace -> dp_nsring_t* */
+    dp_nsring_t **heap; /* max-heap: the ring that gives way first */
+    size_t n_ns, heap_cap;
+    size_t per_ns, max_bytes;
+    size_t bytes, count; /* over every namespace */
+    uint64_t seq;        /* next record's arrival number */
     uint64_t total_seen;
+    int inited;
 } dp_ring_t;
 
-int dp_ring_init(dp_ring_t *r, size_t cap);
+/* per_ns 0: 1; max_bytes 0: no bound. 0. */
+int dp_ring_init(dp_ring_t *r, size_t per_ns, size_t max_bytes);
 void dp_ring_destroy(dp_ring_t *r);
 /* Steals rec. */
 void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec);
+/* {items, total, offset, limit, hasMore}, newest first; ns NULL: every
+ * namespace, merged in arrival order. */
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
                      size_t limit);
+/* Drops the entries of ns (NULL: all). */
 void dp_ring_clear(dp_ring_t *r, const char *ns);
+/* Bytes held as max_bytes counts them, and (namespaces not NULL) how many
+ * namespaces have entries. */
+size_t dp_ring_bytes(dp_ring_t *r, size_t *namespaces);
 
 /* ---- Record and replay (upstream.c, record.c) ----------------------------
  * The writer side keeps the services and modes as JSON (rr_conf, under wmu):
