@@ -407,7 +407,9 @@ void dp_stores_drop(dp_stores_t *s, const char *ns, const char *scope)
                 json_t *x;
                 size_t sz = 0;
                 json_object_foreach(v, key, x)
-                sz += entry_size(key, x);
+                {
+                    sz += entry_size(key, x);
+                }
                 used_adjust(s, ns, 0, sz);
             }
             json_object_del(objs[w], k);

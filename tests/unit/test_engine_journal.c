@@ -20,11 +20,10 @@ static dp_engine_t *open_journal(size_t per_ns, size_t bytes_max)
     return e;
 }
 
-static void hit(dp_engine_t *e, const char *ns, const char *path,
-                const char *q)
+static void hit(dp_engine_t *e, const char *ns, const char *path, const char *q)
 {
-    dp_engine_reply_free(t_match(e, REQ(.ns = ns, .path = path,
-                                        .q = {"i", q}, .body = "payload")));
+    dp_engine_reply_free(t_match(
+        e, REQ(.ns = ns, .path = path, .q = {"i", q}, .body = "payload")));
 }
 
 static json_t *list(dp_engine_t *e, int unmatched, const char *ns,

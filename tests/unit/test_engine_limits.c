@@ -56,8 +56,7 @@ static size_t g_len(dp_engine_t *e, const char *key)
 }
 
 /* The limit named by the error answer r (asserts its shape and status). */
-static void expect_limit(const doppel_reply_t *r, int status,
-                         const char *limit)
+static void expect_limit(const doppel_reply_t *r, int status, const char *limit)
 {
     assert_int_equal(r->status, status);
     char *b = t_body(r);

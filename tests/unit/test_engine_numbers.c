@@ -20,8 +20,7 @@ static json_t *get_g(dp_engine_t *e, const char *key)
 {
     json_t *v = NULL;
     dp_err_t err = {0};
-    assert_int_equal(dp_engine_store_get(e, NULL, 'g', NULL, key, &v, &err),
-                     0);
+    assert_int_equal(dp_engine_store_get(e, NULL, 'g', NULL, key, &v, &err), 0);
     return v;
 }
 
