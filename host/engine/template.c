@@ -60,6 +60,7 @@ typedef enum node_kind { N_CONST, N_OBJECT, N_ARRAY, N_WHOLE, N_INTERP } node_ki
 typedef struct node {
     node_kind_t kind;
     json_t *constant;    /* N_CONST */
+    size_t csize;        /* N_CONST: bytes of its compact JSON text */
     size_t n;            /* N_OBJECT, N_ARRAY: children; N_INTERP: parts */
     char **keys;         /* N_OBJECT */
     size_t *keylens;     /* N_OBJECT */
@@ -772,6 +773,18 @@ static int compile_node(cctx_t *cx, const json_t *v, node_t **out)
     return 0;
 }
 
+/* Fills csize of every constant once, so a render's budget never walks a
+ * constant to count it. */
+static void size_consts(node_t *nd)
+{
+    if (nd->kind == N_CONST)
+        nd->csize = json_dumpb(nd->constant, NULL, 0,
+                               JSON_COMPACT | JSON_ENCODE_ANY);
+    if (nd->kind == N_OBJECT || nd->kind == N_ARRAY)
+        for (size_t i = 0; i < nd->n; i++)
+            size_consts(nd->kids[i]);
+}
+
 int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
                     dp_err_t *err)
 {
@@ -800,6 +813,7 @@ int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
         free(t);
         return rc;
     }
+    size_consts(t->root);
     *out = t;
     return 0;
 }
@@ -958,7 +972,7 @@ static json_t *render_node(const node_t *nd, rctx_t *rc)
 {
     switch (nd->kind) {
     case N_CONST:
-        if (rc->env->max_bytes && charge(rc, json_size(nd->constant)) < 0)
+        if (charge(rc, nd->csize) < 0)
             return NULL;
         return json_deep_copy(nd->constant);
     case N_WHOLE:
