@@ -42,8 +42,9 @@ static const doppel_option_t server_schema[] = {
      "journal entries kept per namespace", 0, 100000000, {0}},
     /* what request traffic can make the engine hold and send */
     {"journal_memory", DOPPEL_OPT_SIZE, 0, "64m",
-     "bytes the journal (and apart the unmatched list) holds over every "
-     "namespace; past it the largest namespace loses its oldest entries",
+     "bytes the journal holds over every namespace (the unmatched list as "
+     "much again); past it the namespace with the most entries loses its "
+     "oldest",
      64 * KIB, 64 * GIB, {0}},
     {"store_value_max", DOPPEL_OPT_SIZE, 0, "1m",
      "bytes of one store entry (key + JSON); over -> 507 to mock traffic, "
