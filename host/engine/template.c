@@ -820,11 +820,73 @@ int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
 
 /* ---- render ----------------------------------------------------------------- */
 
+/* One render: the env, what is left of its output budget, and the store
+ * values it read. */
+typedef struct rctx {
+    const dp_tmpl_env_t *env;
+    size_t left; /* bytes still allowed; unused when env->max_bytes is 0 */
+    int over;    /* the budget ran out: the render is refused */
+    /* "<scope><key>" -> the value store_get gave (owned), or JSON false in
+     * missing for a key it had none for; NULL until the first read */
+    json_t *seen, *missing;
+} rctx_t;
+
+/* The store value of scope/key for this render: read once, then served
+ * from the render's own copy (a read copies the value out whole, and a
+ * template may name the same large value many times). Borrowed, valid
+ * until the render ends or the key is incremented; NULL when absent. */
+static const json_t *store_read(rctx_t *rc, dp_store_scope_t scope,
+                                const char *key)
+{
+    char stack[128];
+    size_t kl = strlen(key);
+    char *ck = kl + 2 <= sizeof(stack) ? stack : malloc(kl + 2);
+    if (ck == NULL)
+        return NULL;
+    ck[0] = (char)scope;
+    memcpy(ck + 1, key, kl + 1);
+    const json_t *v = NULL;
+    if (rc->seen == NULL) {
+        rc->seen = json_object();
+        rc->missing = json_object();
+    }
+    if ((v = json_object_get(rc->seen, ck)) == NULL &&
+        json_object_get(rc->missing, ck) == NULL) {
+        json_t *got = rc->env->store_get(rc->env->ud, scope, key);
+        if (got == NULL)
+            json_object_set_new(rc->missing, ck, json_false());
+        else if (json_object_set_new(rc->seen, ck, got) == 0)
+            v = got;
+    }
+    if (ck != stack)
+        free(ck);
+    return v;
+}
+
+/* An increment changed scope/key: the next read goes to the store. */
+static void store_forget(rctx_t *rc, dp_store_scope_t scope, const char *key)
+{
+    char stack[128];
+    size_t kl = strlen(key);
+    char *ck = kl + 2 <= sizeof(stack) ? stack : malloc(kl + 2);
+    if (ck == NULL || rc->seen == NULL) {
+        if (ck != stack)
+            free(ck);
+        return;
+    }
+    ck[0] = (char)scope;
+    memcpy(ck + 1, key, kl + 1);
+    json_object_del(rc->seen, ck);
+    json_object_del(rc->missing, ck);
+    if (ck != stack)
+        free(ck);
+}
+
 /* Evaluates e. Returns a borrowed value valid while *hold lives (the caller
  * decrefs *hold), or NULL when the data is missing. */
-static const json_t *eval_expr(const expr_t *e, const dp_tmpl_env_t *env,
-                               json_t **hold)
+static const json_t *eval_expr(const expr_t *e, rctx_t *rc, json_t **hold)
 {
+    const dp_tmpl_env_t *env = rc->env;
     const json_t *v;
     *hold = NULL;
     switch (e->kind) {
@@ -851,25 +913,20 @@ static const json_t *eval_expr(const expr_t *e, const dp_tmpl_env_t *env,
     case EX_STORE:
         if (env->store_get == NULL)
             return NULL;
-        *hold = env->store_get(env->ud, e->scope, e->key);
-        return *hold ? dp_jpath_get_from(e->path, 1, *hold) : NULL;
+        v = store_read(rc, e->scope, e->key);
+        return v ? dp_jpath_get_from(e->path, 1, v) : NULL;
     case EX_INCR:
         if (env->store_incr == NULL)
             return NULL;
         *hold = json_integer(env->store_incr(env->ud, e->scope, e->key,
                                              e->step));
+        store_forget(rc, e->scope, e->key);
         return *hold;
     default:
         return NULL;
     }
 }
 
-/* One render: the env and what is left of its output budget. */
-typedef struct rctx {
-    const dp_tmpl_env_t *env;
-    size_t left; /* bytes still allowed; unused when env->max_bytes is 0 */
-    int over;    /* the budget ran out: the render is refused */
-} rctx_t;
 
 /* Takes n bytes of the budget; 0, or -1 (and over) when they are not there.
  * Charged before anything of that size is allocated. */
@@ -894,7 +951,7 @@ static size_t json_size(const json_t *v)
 static json_t *render_whole(const expr_t *e, rctx_t *rc)
 {
     json_t *hold;
-    const json_t *v = eval_expr(e, rc->env, &hold);
+    const json_t *v = eval_expr(e, rc, &hold);
     json_t *r;
     if (charge(rc, v ? json_size(v) : 4) < 0)
         r = NULL;
@@ -923,7 +980,7 @@ static json_t *render_interp(const node_t *nd, rctx_t *rc)
         const char *src = p->lit;
         size_t sl = p->len;
         if (p->ex != NULL) {
-            v = eval_expr(p->ex, rc->env, &hold);
+            v = eval_expr(p->ex, rc, &hold);
             if (v == NULL) {
                 json_decref(hold);
                 continue;
@@ -1012,8 +1069,10 @@ int dp_tmpl_render_ex(const dp_tmpl_t *t, const dp_tmpl_env_t *env,
     *out = NULL;
     if (t == NULL)
         return -EINVAL;
-    rctx_t rc = {env ? env : &empty, env ? env->max_bytes : 0, 0};
+    rctx_t rc = {env ? env : &empty, env ? env->max_bytes : 0, 0, NULL, NULL};
     *out = render_node(t->root, &rc);
+    json_decref(rc.seen);
+    json_decref(rc.missing);
     if (rc.over) {
         json_decref(*out);
         *out = NULL;
