@@ -1,10 +1,13 @@
 /*
- * Bounded rings of exchange records (the journal and the unmatched list).
+ * Bounded rings of exchange records (the journal and the unmatched list),
+ * one ring per namespace (see "the ring" below).
  *
- * Fixed capacity, so memory stays flat however long the process serves; the
- * oldest record is dropped first. Recording sits on the request path, so a
- * record is one malloc filled with memcpy: no JSON is built until someone
- * lists the ring. One short mutex per ring; a push is a pointer store.
+ * Bounded in entries per namespace and in bytes over all of them, so memory
+ * stays flat however long the process serves; the oldest record is dropped
+ * first. Recording sits on the request path, so a record is one malloc
+ * filled with memcpy: no JSON is built until someone lists the ring. One
+ * short mutex per list; a push is a map lookup, a few pointer stores and a
+ * heap fix-up.
  *
  * Record layout after the fixed header: a sequence of fields, each a uint32
  * length, the bytes, and a NUL: namespace, protocol, method, path,
