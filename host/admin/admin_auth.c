@@ -31,8 +31,16 @@ void dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
                     const dp_admin_op_t *op, const char *ns,
                     const char *target)
 {
+    dp_admin_audit_detail(a, who, op, ns, target, NULL);
+}
+
+void dp_admin_audit_detail(struct dp_auth *a,
+                           const struct dp_auth_principal *who,
+                           const dp_admin_op_t *op, const char *ns,
+                           const char *target, const char *detail)
+{
     if (a != NULL && op != NULL && op->write)
-        dp_auth_audit(a, who, op->name, ns, target, NULL);
+        dp_auth_audit(a, who, op->name, ns, target, detail);
 }
 
 unsigned dp_admin_retry_after(struct dp_auth *a,

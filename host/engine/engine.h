@@ -194,6 +194,11 @@ int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason);
  * dp_engine_reply_free. 0 or -ENOMEM. */
 int dp_engine_reply_error(int status, const char *code, const char *message,
                           doppel_str_t request_id, doppel_reply_t **out);
+/* The same with a Retry-After header of retry_after_s seconds (none when
+ * 0), for a 429 or 503 refusal. */
+int dp_engine_reply_refusal(int status, const char *code, const char *message,
+                            doppel_str_t request_id, unsigned retry_after_s,
+                            doppel_reply_t **out);
 
 /* ---- Record and replay: services, modes, recordings, coverage ---------
  * A service is a named upstream of a namespace: {name, target, pathPrefix,
@@ -289,6 +294,16 @@ void dp_engine_set_listener(dp_engine_t *e, const dp_engine_listener_t *l);
 
 /* Number of live (matchable) and stored mocks, for metrics. */
 size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
+
+/* Calls fn once for every stored mock (closed and spent ones included):
+ * its id, namespace, protocol ("http", "mcp", ...), how many requests it
+ * answered, and whether it can still match. Reads the published index
+ * without the writer's lock; the strings are valid during the call only.
+ * Any thread. For metrics. */
+typedef void (*dp_engine_usage_fn)(void *ud, const char *id, const char *ns,
+                                   const char *protocol, int64_t uses,
+                                   int live);
+void dp_engine_mock_usage(dp_engine_t *e, dp_engine_usage_fn fn, void *ud);
 
 /* Replaces the clock (unix seconds) that createdAt, lastUse, closedAt and ttl
  * expiry use; NULL restores time(2). For tests; call before traffic. */
