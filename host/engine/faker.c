@@ -762,7 +762,7 @@ static json_t *f_jwt(const json_t *a, uint64_t *r, int64_t now)
                       "\"exp\":%lld}",
                       (unsigned long long)rnd_between(r, 1000, 999999),
                       PICK(r, first_names), PICK(r, last_names),
-                      (long long)now, (long long)now + 3600);
+                      (long long)now, (long long)add_sat(now, 3600));
     unsigned char sig[32];
     for (size_t i = 0; i < sizeof(sig); i += 8) {
         uint64_t x = rnd(r);

@@ -349,9 +349,9 @@ static void test_dates_at_the_ends_of_time(void **state)
     static const int64_t ends[] = {INT64_MAX, INT64_MAX - 5, INT64_MIN,
                                    INT64_MIN + 5};
     static const char *const names[] = {"Timestamp", "TimestampMs", "DateISO",
-                                        "DateTimeISO"};
+                                        "DateTimeISO", "JWT"};
     for (size_t i = 0; i < 4; i++) {
-        for (size_t k = 0; k < 4; k++) {
+        for (size_t k = 0; k < 5; k++) {
             uint64_t rng = 3;
             for (int n = 0; n < 50; n++) {
                 json_t *v = dp_faker_call(names[k], NULL, &rng, ends[i]);
