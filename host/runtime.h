@@ -45,6 +45,7 @@ typedef struct dp_settings {
     int max_connections_auto; /* derived, not configured */
     uint64_t nofile;          /* RLIMIT_NOFILE (soft) at start */
     size_t journal_size;
+    dp_engine_limits_conf_t engine_limits;
     int auth;         /* tokens required on /api/v1 */
     int metrics_auth; /* /metrics needs a token */
     int allow_private_upstreams; /* outbound guard lifted */

@@ -45,6 +45,7 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
                              ? dp_settings_default_connections(s->nofile)
                              : (size_t)cs.max_connections;
     s->journal_size = cs.journal_size ? (size_t)cs.journal_size : 1;
+    s->engine_limits = cs.engine_limits;
     s->auth = cs.auth;
     s->metrics_auth = cs.metrics_auth;
     s->allow_private_upstreams = cs.allow_private_upstreams;
