@@ -672,9 +672,9 @@ static void sse_open(mcp_call_t *c)
         .owner = inst,
         .now_ms = mcp_now_ms(inst),
     };
-    int rc = mcp_sessions_create(
-        inst->sessions, &n, (int)svc->option_int(inst->ctx, "max_sessions"),
-        s->session);
+    int max;
+    mcp_session_limits(inst, &max, &n.max_per_token);
+    int rc = mcp_sessions_create(inst->sessions, &n, max, s->session);
     if (rc < 0) {
         free(s);
         fail(c, 503, RPC_SERVER_ERROR,

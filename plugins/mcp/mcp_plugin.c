@@ -39,6 +39,19 @@ uint64_t mcp_now_ms(mcp_inst_t *inst)
     return loop ? uv_now(loop) : 0;
 }
 
+void mcp_session_limits(mcp_inst_t *inst, int *max, int *per_token)
+{
+    int64_t m = inst->svc->option_int(inst->ctx, "max_sessions");
+    int64_t pct = inst->svc->option_int(inst->ctx, "session_share");
+    if (m <= 0)
+        m = 1000;
+    if (pct <= 0 || pct > 100)
+        pct = 25;
+    int64_t share = m * pct / 100;
+    *max = (int)m;
+    *per_token = (int)(share < 1 ? 1 : share);
+}
+
 void mcp_inst_maybe_stopped(mcp_inst_t *inst)
 {
     if (inst->stop_waiting && inst->calls == NULL &&
@@ -306,9 +319,18 @@ static const doppel_option_t mcp_options[] = {
      .type = DOPPEL_OPT_INT,
      .default_value = "1000",
      .help = "sessions kept at most; when full the least recently used "
-             "idle one of the same server kind is dropped",
+             "idle one of the same server kind, of the credential holding "
+             "the most, is dropped",
      .min = 1,
      .max = 1000000},
+    {.name = "session_share",
+     .type = DOPPEL_OPT_INT,
+     .default_value = "25",
+     .help = "percent of max_sessions (per server kind) one credential may "
+             "hold; at its share a new session drops that credential's own "
+             "least recently used idle one, never another's",
+     .min = 1,
+     .max = 100},
     {.name = "session_idle_timeout",
      .type = DOPPEL_OPT_DURATION,
      .default_value = "30m",

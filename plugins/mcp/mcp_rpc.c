@@ -345,9 +345,9 @@ static json_t *initialize(mcp_call_t *c, json_t *id, json_t *params)
             .version = v,
             .now_ms = mcp_now_ms(inst),
         };
-        int rc = mcp_sessions_create(
-            inst->sessions, &n,
-            (int)inst->svc->option_int(inst->ctx, "max_sessions"), c->session);
+        int max;
+        mcp_session_limits(inst, &max, &n.max_per_token);
+        int rc = mcp_sessions_create(inst->sessions, &n, max, c->session);
         if (rc < 0)
             return mcp_rpc_error(id, RPC_SERVER_ERROR,
                                  rc == -EBUSY

@@ -90,6 +90,10 @@ struct mcp_inst {
 /* The loop's clock in milliseconds. */
 uint64_t mcp_now_ms(mcp_inst_t *inst);
 
+/* The session limits from the options: max_sessions and the sessions of
+ * one kind a token may hold (session_share percent of it, at least 1). */
+void mcp_session_limits(mcp_inst_t *inst, int *max, int *per_token);
+
 /* Calls stop_done once nothing is in flight any more (after stop). */
 void mcp_inst_maybe_stopped(mcp_inst_t *inst);
 
@@ -107,12 +111,18 @@ typedef struct mcp_session_new {
     const char *version; /* negotiated protocol version */
     mcp_inst_t *owner;   /* HTTP+SSE: the instance holding the stream */
     uint64_t now_ms;
+    /* sessions of this kind one token may hold; 0 or >= max_sessions: no
+     * share (mcp_session_limits gives the configured one) */
+    int max_per_token;
 } mcp_session_new_t;
 
 /* Creates a session and writes its id (MCP_SID_LEN hex + NUL) to id.
- * When the table is full the least recently used session of the same
- * kind without a stream is evicted. Returns 0, -EBUSY (full, nothing to
- * evict), -EIO (no randomness) or -ENOMEM. */
+ * A token already holding max_per_token sessions of the kind loses its
+ * own least recently used one without a stream. Else, when the table is
+ * full, the least recently used session without a stream of the kind's
+ * biggest holder (most sessions) goes. Returns 0, -EBUSY (nothing that
+ * may be evicted), -EINVAL (bad kind), -EIO (no randomness) or
+ * -ENOMEM. */
 int mcp_sessions_create(mcp_shared_t *t, const mcp_session_new_t *n,
                         int max_sessions, char *id);
 
