@@ -375,6 +375,7 @@ static void authenticate(mcp_call_t *c)
             (doppel_str_t){c->cred_value, strlen(c->cred_value)};
     }
     c->caller.ns_header = c->ns_header;
+    c->caller.answer_max = c->inst->tool_answer_bytes;
     if (c->kind == MCP_KIND_STUB) {
         c->after_auth(c);
         return;
@@ -487,9 +488,13 @@ static void post_run(mcp_call_t *c)
             memcpy(c->version, v, sizeof(v));
         }
     }
-    if (c->batch && json_array_size(c->msgs) > MCP_MAX_BATCH) {
-        fail(c, 400, RPC_INVALID_REQUEST,
-             "Invalid Request: a batch holds at most 1000 messages", NULL);
+    if (c->batch && json_array_size(c->msgs) > c->inst->max_batch) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "Invalid Request: a batch holds at most %zu messages "
+                 "(max_batch); this one has %zu",
+                 c->inst->max_batch, json_array_size(c->msgs));
+        fail(c, 400, RPC_INVALID_REQUEST, msg, NULL);
         return;
     }
     if (c->batch && !mcp_version_allows_batch(c->version)) {
@@ -751,7 +756,7 @@ static void message_run(mcp_call_t *c)
         return;
     c->batch = json_is_array(c->msgs);
     if ((c->batch && (json_array_size(c->msgs) == 0 ||
-                      json_array_size(c->msgs) > MCP_MAX_BATCH ||
+                      json_array_size(c->msgs) > inst->max_batch ||
                       !mcp_version_allows_batch(c->version))) ||
         (!c->batch && !json_is_object(c->msgs))) {
         fail(c, 400, RPC_INVALID_REQUEST,
