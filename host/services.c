@@ -219,8 +219,8 @@ static uint32_t credential_drop_flags(dp_host_t *h, const doppel_exchange_t *x)
         const doppel_kv_t *kv = &x->metadata[i];
         int a = kv->name.len == 13 &&
                 strncasecmp(kv->name.ptr, "authorization", 13) == 0;
-        int k = kv->name.len == 9 &&
-                strncasecmp(kv->name.ptr, "x-api-key", 9) == 0;
+        int k =
+            kv->name.len == 9 && strncasecmp(kv->name.ptr, "x-api-key", 9) == 0;
         has_auth |= a;
         has_key |= k;
         if (a && is_doppel_token(kv->value))
@@ -232,8 +232,7 @@ static uint32_t credential_drop_flags(dp_host_t *h, const doppel_exchange_t *x)
     if ((has_auth || has_key) && h->auth != NULL && x->ns.len < sizeof(ns)) {
         snprintf(ns, sizeof(ns), "%.*s", (int)x->ns.len,
                  x->ns.len ? x->ns.ptr : "");
-        if (dp_auth_namespace_requires_token(h->auth,
-                                             ns[0] ? ns : "sandbox"))
+        if (dp_auth_namespace_requires_token(h->auth, ns[0] ? ns : "sandbox"))
             f |= has_auth ? DOPPEL_REPLY_F_DROP_AUTHORIZATION
                           : DOPPEL_REPLY_F_DROP_X_API_KEY;
     }

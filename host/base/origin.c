@@ -46,8 +46,8 @@ int dp_origin_parse(const char *s, size_t len, dp_origin_t *out)
     const char *end = s + len, *p = s;
     if (p == end || !is_alpha(*p))
         return -EINVAL;
-    while (p < end && (is_alpha(*p) || is_digit(*p) || *p == '+' ||
-                       *p == '-' || *p == '.'))
+    while (p < end && (is_alpha(*p) || is_digit(*p) || *p == '+' || *p == '-' ||
+                       *p == '.'))
         p++;
     if (end - p < 3 || memcmp(p, "://", 3) != 0)
         return -EINVAL;

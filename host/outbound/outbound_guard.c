@@ -73,7 +73,7 @@ static const char *v6_refusal(const uint8_t *a)
     static const uint8_t zero[16];
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
                                        0, 0, 0, 0, 0xff, 0xff};
-    static const uint8_t translated[12] = {0, 0, 0, 0, 0,    0,
+    static const uint8_t translated[12] = {0, 0, 0,    0,    0, 0,
                                            0, 0, 0xff, 0xff, 0, 0};
     static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
     static const uint8_t nat64_local[6] = {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01};

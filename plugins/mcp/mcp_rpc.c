@@ -251,9 +251,9 @@ static json_t *budget_error(json_t *id, const char *budget, uint64_t limit,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return mcp_rpc_error(id, RPC_SERVER_ERROR, msg,
-                         json_pack("{s:s, s:I}", "budget", budget, "limit",
-                                   (json_int_t)limit));
+    return mcp_rpc_error(
+        id, RPC_SERVER_ERROR, msg,
+        json_pack("{s:s, s:I}", "budget", budget, "limit", (json_int_t)limit));
 }
 
 /* Puts an answer (taken) in its slot. In a batch, an answer that would
@@ -576,10 +576,10 @@ static void start_one(mcp_call_t *c, size_t i)
     json_t *id = NULL, *params = NULL, *err = NULL;
     int kind = classify(m, &method, &id, &params, &err);
     if (kind < 0) {
-        c->bad_single = !c->batch &&
-                        json_integer_value(json_object_get(
-                            json_object_get(err, "error"), "code")) ==
-                            RPC_INVALID_REQUEST;
+        c->bad_single =
+            !c->batch &&
+            json_integer_value(json_object_get(json_object_get(err, "error"),
+                                               "code")) == RPC_INVALID_REQUEST;
         set_answer(c, i, err);
         return;
     }

@@ -76,7 +76,7 @@ struct mcp_inst {
     size_t batch_answer_bytes; /* answers of one batch, serialised */
     uint64_t batch_time_ms;    /* a batch starts no call after this */
     size_t tool_answer_bytes;  /* one tools/call result */
-    int sse_mode; /* mcp_sse_mode_t */
+    int sse_mode;              /* mcp_sse_mode_t */
     uint64_t idle_timeout_ms;
     uint64_t keepalive_ms; /* HTTP+SSE comment on a quiet stream */
     const char *origins;   /* allowed_origins: comma list, "*", or "" */
@@ -226,11 +226,11 @@ struct mcp_call {
      * whether tools answer now or later. */
     size_t next_msg;
     int sequential;
-    int dispatching;      /* inside dispatch: answers do not restart it */
-    int holding;          /* the +1 in pending until every message started */
-    uint64_t started_ms;  /* CLOCK_MONOTONIC, when the call began running */
-    size_t answer_bytes;  /* the answers so far, serialised */
-    int bytes_spent;      /* an answer was dropped for batch_answer_bytes */
+    int dispatching;         /* inside dispatch: answers do not restart it */
+    int holding;             /* the +1 in pending until every message started */
+    uint64_t started_ms;     /* CLOCK_MONOTONIC, when the call began running */
+    size_t answer_bytes;     /* the answers so far, serialised */
+    int bytes_spent;         /* an answer was dropped for batch_answer_bytes */
     mcp_call_t *prev, *next; /* inst->calls */
 };
 

@@ -29,8 +29,8 @@
 
 /* One credential's sessions; freed with its last session. */
 typedef struct holder {
-    char *token;  /* owned */
-    size_t n[2];  /* sessions per mcp_kind_t */
+    char *token;         /* owned */
+    size_t n[2];         /* sessions per mcp_kind_t */
     struct holder *next; /* bucket chain */
 } holder_t;
 

@@ -201,9 +201,9 @@ static json_t *over_budget(const tool_call_t *t, size_t size)
                        "[mcp] section.";
     snprintf(text, sizeof(text), "%s failed: %s Hint: %s", t->def->name, msg,
              hint);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "error", msg, "hint", hint,
-                          "budget", "tool_answer_bytes", "limit",
-                          (json_int_t)answer_max(t));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:I}", "error", msg, "hint", hint, "budget",
+                  "tool_answer_bytes", "limit", (json_int_t)answer_max(t));
     return tool_result(o, text, 1);
 }
 
@@ -441,9 +441,8 @@ static int cut_list(const tool_call_t *t, json_t *o)
     json_incref(items); /* o's reference goes when the cut list replaces it */
     size_t keep = 0, acc = 0;
     while (keep < n) {
-        size_t one = json_dumpb(json_array_get(items, keep), NULL, 0,
-                                JSON_COMPACT) +
-                     1;
+        size_t one =
+            json_dumpb(json_array_get(items, keep), NULL, 0, JSON_COMPACT) + 1;
         if (acc + one > max * 2 / 5)
             break;
         acc += one;

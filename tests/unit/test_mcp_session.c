@@ -381,8 +381,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(a_token_evicts_only_its_own, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(full_table_takes_from_the_biggest_holder,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            full_table_takes_from_the_biggest_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_are_never_evicted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(idle_sessions_expire, setup, teardown),

@@ -730,12 +730,11 @@ static char *list_body(int n, int pad, int off, int total)
     memset(x, 'x', (size_t)pad);
     x[pad] = '\0';
     for (int i = 0; i < n; i++)
-        json_array_append_new(items, json_pack("{s:i, s:s}", "n", off + i,
-                                               "body", x));
+        json_array_append_new(items,
+                              json_pack("{s:i, s:s}", "n", off + i, "body", x));
     free(x);
-    json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:b}", "items", items,
-                          "total", total, "offset", off, "limit", 1000,
-                          "hasMore", 0);
+    json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:b}", "items", items, "total",
+                          total, "offset", off, "limit", 1000, "hasMore", 0);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;
@@ -752,8 +751,7 @@ static void list_answer_cut_to_the_budget(void **state)
     mcp_caller_t who = admin_who;
     who.answer_max = 16 * 1024;
     /* 50 items of 1 KB: about 100 KB as a result, cut to fit 16 KB */
-    assert_int_equal(call_as(&who, "list_mocks", "{\"limit\": 1000}", NULL),
-                     0);
+    assert_int_equal(call_as(&who, "list_mocks", "{\"limit\": 1000}", NULL), 0);
     char *body = list_body(50, 1000, 10, 60);
     answer(200, body);
     free(body);
@@ -765,9 +763,8 @@ static void list_answer_cut_to_the_budget(void **state)
     assert_true(kept > 0 && kept < 50);
     assert_true(json_is_true(json_object_get(sc, "truncated")));
     assert_true(json_is_true(json_object_get(sc, "hasMore")));
-    assert_string_equal(
-        json_string_value(json_object_get(sc, "truncatedBy")),
-        "tool_answer_bytes");
+    assert_string_equal(json_string_value(json_object_get(sc, "truncatedBy")),
+                        "tool_answer_bytes");
     /* the next page starts right after the last item kept */
     assert_int_equal(json_integer_value(json_object_get(sc, "nextOffset")),
                      10 + (json_int_t)kept);
@@ -798,8 +795,8 @@ static void answers_within_the_budget_are_untouched(void **state)
     body = list_body(200, 1000, 0, 200);
     answer(200, body);
     free(body);
-    assert_int_equal(
-        json_array_size(json_object_get(structured(), "items")), 200);
+    assert_int_equal(json_array_size(json_object_get(structured(), "items")),
+                     200);
 }
 
 static void one_item_or_answer_over_the_budget_is_an_error(void **state)
@@ -830,8 +827,8 @@ static void one_item_or_answer_over_the_budget_is_an_error(void **state)
     free(body);
     assert_true(is_error());
     assert_non_null(strstr(result_text(), "tool_answer_bytes"));
-    assert_int_equal(
-        json_integer_value(json_object_get(structured(), "limit")), 4096);
+    assert_int_equal(json_integer_value(json_object_get(structured(), "limit")),
+                     4096);
     assert_true(result_size() <= 4096);
 }
 

@@ -92,7 +92,7 @@ static const verdict_t table[] = {
     {"::ffff:0:0.0.0.0", 0, "unspecified"},
     {"::ffff:0:8.8.8.8", 1, NULL},
     /* NAT64 well-known prefix (64:ff9b::/96) with internal IPv4 */
-    {"64:ff9b::7f00:1", 0, "loopback"},      /* 127.0.0.1 */
+    {"64:ff9b::7f00:1", 0, "loopback"}, /* 127.0.0.1 */
     {"64:ff9b::127.0.0.1", 0, "loopback"},
     {"64:ff9b::a9fe:a9fe", 0, "metadata"},   /* 169.254.169.254 */
     {"64:ff9b::c0a8:101", 0, "private"},     /* 192.168.1.1 */
