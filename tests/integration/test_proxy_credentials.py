@@ -135,6 +135,13 @@ class CredentialForwardingTest(upstream.RecordReplayCalls, unittest.TestCase):
                           headers={"X-API-Key": "mki_" + "k" * 40})
                 self.assertEqual(r.status, 201, (path, r))
                 self.assertNotIn("x-api-key", self.last_seen(), path)
+                # any spelling doppel itself would read as a token
+                for value in ("bearer   " + TOKEN, TOKEN, "BEARER mk_x"):
+                    r = d.get(path, auth=False,
+                              headers={"Authorization": value})
+                    self.assertEqual(r.status, 201, (path, value, r))
+                    self.assertNotIn("authorization", self.last_seen(),
+                                     (path, value))
 
 
 if __name__ == "__main__":
