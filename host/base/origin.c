@@ -39,21 +39,10 @@ static int v6_literal_ok(const char *h, size_t n)
     return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
-int dp_origin_parse(const char *s, size_t len, dp_origin_t *out)
+/* host [":" port] filling end exactly; sets out's host and port. */
+static int parse_authority(const char *h, const char *end, dp_origin_t *out)
 {
-    if (s == NULL || out == NULL)
-        return -EINVAL;
-    const char *end = s + len, *p = s;
-    if (p == end || !is_alpha(*p))
-        return -EINVAL;
-    while (p < end && (is_alpha(*p) || is_digit(*p) || *p == '+' || *p == '-' ||
-                       *p == '.'))
-        p++;
-    if (end - p < 3 || memcmp(p, "://", 3) != 0)
-        return -EINVAL;
-    out->scheme = s;
-    out->scheme_len = (size_t)(p - s);
-    const char *h = p + 3, *he;
+    const char *he;
     if (h < end && *h == '[') {
         const char *rb = memchr(h, ']', (size_t)(end - h));
         if (rb == NULL)
@@ -91,6 +80,23 @@ int dp_origin_parse(const char *s, size_t len, dp_origin_t *out)
     return 0;
 }
 
+int dp_origin_parse(const char *s, size_t len, dp_origin_t *out)
+{
+    if (s == NULL || out == NULL)
+        return -EINVAL;
+    const char *end = s + len, *p = s;
+    if (p == end || !is_alpha(*p))
+        return -EINVAL;
+    while (p < end && (is_alpha(*p) || is_digit(*p) || *p == '+' || *p == '-' ||
+                       *p == '.'))
+        p++;
+    if (end - p < 3 || memcmp(p, "://", 3) != 0)
+        return -EINVAL;
+    out->scheme = s;
+    out->scheme_len = (size_t)(p - s);
+    return parse_authority(p + 3, end, out);
+}
+
 static int host_is(const dp_origin_t *o, const char *name)
 {
     return strlen(name) == o->host_len &&
@@ -119,14 +125,9 @@ static int v4_loopback(const char *h, size_t n)
     return parts == 4 && first == 127;
 }
 
-int dp_origin_is_loopback(const dp_origin_t *o)
+/* The host of o names this machine: "localhost", 127.0.0.0/8, [::1]. */
+static int host_is_loopback(const dp_origin_t *o)
 {
-    if (o == NULL)
-        return 0;
-    int web = (o->scheme_len == 4 && strncasecmp(o->scheme, "http", 4) == 0) ||
-              (o->scheme_len == 5 && strncasecmp(o->scheme, "https", 5) == 0);
-    if (!web)
-        return 0;
     if (host_is(o, "localhost"))
         return 1;
     if (o->host_len && o->host[0] == '[') {
@@ -140,6 +141,22 @@ int dp_origin_is_loopback(const dp_origin_t *o)
                memcmp(&a, &in6addr_loopback, sizeof(a)) == 0;
     }
     return v4_loopback(o->host, o->host_len);
+}
+
+int dp_origin_is_loopback(const dp_origin_t *o)
+{
+    if (o == NULL)
+        return 0;
+    int web = (o->scheme_len == 4 && strncasecmp(o->scheme, "http", 4) == 0) ||
+              (o->scheme_len == 5 && strncasecmp(o->scheme, "https", 5) == 0);
+    return web && host_is_loopback(o);
+}
+
+int dp_authority_is_loopback(const char *s, size_t len)
+{
+    dp_origin_t o = {0};
+    return s != NULL && parse_authority(s, s + len, &o) == 0 &&
+           host_is_loopback(&o);
 }
 
 int dp_origin_text_is_loopback(const char *s, size_t len)

@@ -38,4 +38,11 @@ int dp_origin_is_loopback(const dp_origin_t *o);
  * parse. */
 int dp_origin_text_is_loopback(const char *s, size_t len);
 
+/* 1 when s[0..len) is exactly a loopback authority as a Host header
+ * carries it, host [":" port], with the host and port rules above
+ * ("localhost", 127.0.0.0/8 as four decimal parts, [::1]); anything else
+ * (user info, a path, a name that only starts like one) is 0. For local
+ * mode's DNS-rebinding check. */
+int dp_authority_is_loopback(const char *s, size_t len);
+
 #endif
