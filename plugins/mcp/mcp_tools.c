@@ -1088,7 +1088,9 @@ static const tool_def_t tools[] = {
      "Stores a mock (the doppel mock format: a protocol section such as "
      "{\"http\": {\"route\": \"/orders/:id\", \"httpMethod\": \"GET\"}} and "
      "one answer: response, oneOf or proxy). It serves requests at once. A "
-     "mock whose id already exists is replaced. Returns {overwritten, mock} "
+     "mock whose id already exists is replaced, if you may write both its "
+     "namespace and the new one; else the call is refused as any write "
+     "without the role. Returns {overwritten, mock} "
      "with the generated id. Use validate_mock first when unsure: an "
      "invalid mock is refused with the JSON path of the fault and nothing "
      "is stored.",
