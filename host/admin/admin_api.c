@@ -964,30 +964,109 @@ static void dispatch(admin_call_t *c)
     admin_release(c); /* acknowledged only now that the row is stored */
 }
 
-/* What the mount keeps: shared by every request of one worker. */
+/* ---- Off the loop ---------------------------------------------------------
+ * Admin work (validation, compilation, the index rebuild, fsyncs, audit
+ * rows, serialising lists) takes from microseconds to seconds, so it never
+ * runs on the worker loop that received it: the handler queues the call,
+ * dispatch() runs on the libuv thread pool, and the answer is sent from the
+ * completion callback on the loop thread. The calls of one worker run one
+ * at a time, in arrival order, so a client that pipelines a write and then
+ * a read (or a plugin that makes several admin_calls) sees them applied in
+ * the order it sent them, as when they ran on the loop. */
+
+typedef struct admin_job admin_job_t;
+
+/* What the mount keeps: shared by every request of one worker (its
+ * listener and its in-process server), touched on that worker's loop
+ * thread only. Freed with the router, after the loop ran to its end, which
+ * is after every job's completion callback (a queued job keeps the loop
+ * alive). */
 typedef struct admin_state {
     struct dp_engine *engine;
     struct dp_auth *auth;
+    admin_job_t *qhead, *qtail; /* waiting, in arrival order */
+    int running;                /* a job is on the thread pool */
 } admin_state_t;
+
+struct admin_job {
+    uv_work_t work;
+    admin_job_t *next;
+    admin_state_t *st;
+    admin_call_t c; /* its exchange (and so its request) stays valid until
+                       admin_send answers it */
+};
+
+/* Thread pool: everything but answering. */
+static void job_run(uv_work_t *w)
+{
+    admin_job_t *j = w->data;
+    admin_call_t *c = &j->c;
+    dispatch(c);
+    if (!c->answered)
+        admin_reply_error(c, 500, "internal", NULL, "no answer");
+    for (size_t i = 0; i < c->nseg; i++)
+        free(c->seg[i]);
+    c->nseg = 0;
+    json_decref(c->body);
+    c->body = NULL;
+    /* A large batch or reset parses, copies and serialises megabytes of JSON
+     * that are all freed by now; glibc would keep that heap mapped, so the
+     * process would keep its peak as RSS for good. Hand it back. */
+    if (c->trim || c->req->body_len >= (1u << 20))
+        malloc_trim(0);
+}
+
+static void job_start(admin_state_t *st);
+
+/* Loop thread: the answer goes out, the next call of this worker starts. */
+static void job_done(uv_work_t *w, int status)
+{
+    admin_job_t *j = w->data;
+    admin_state_t *st = j->st;
+    (void)status; /* a job is never cancelled (uv_cancel is not used) */
+    admin_send(&j->c);
+    free(j);
+    st->running = 0;
+    job_start(st);
+}
+
+static void job_start(admin_state_t *st)
+{
+    while (!st->running && st->qhead != NULL) {
+        admin_job_t *j = st->qhead;
+        st->qhead = j->next;
+        if (st->qhead == NULL)
+            st->qtail = NULL;
+        st->running = 1;
+        j->work.data = j;
+        if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work, job_run,
+                          job_done) == 0)
+            return;
+        /* Cannot happen with both callbacks set; answer rather than hang. */
+        st->running = 0;
+        admin_reply_error(&j->c, 503, "unavailable", NULL,
+                          "the admin work queue is unavailable");
+        admin_send(&j->c);
+        free(j);
+    }
+}
 
 static int admin_handler(void *state, doppel_http_exchange_t *ex,
                          const doppel_http_request_t *req)
 {
-    const admin_state_t *st = state;
-    admin_call_t c = {.ex = ex, .req = req, .engine = st->engine,
-                      .auth = st->auth};
-    dispatch(&c);
-    if (!c.answered)
-        admin_reply_error(&c, 500, "internal", NULL, "no answer");
-    admin_release(&c);
-    for (size_t i = 0; i < c.nseg; i++)
-        free(c.seg[i]);
-    json_decref(c.body);
-    /* A large batch or reset parses, copies and serialises megabytes of JSON
-     * that are all freed by now; glibc would keep that heap mapped, so the
-     * process would keep its peak as RSS for good. Hand it back. */
-    if (c.trim || req->body_len >= (1u << 20))
-        malloc_trim(0);
+    admin_state_t *st = state;
+    admin_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -ENOMEM; /* the front answers 500 */
+    j->st = st;
+    j->c = (admin_call_t){.ex = ex, .req = req, .engine = st->engine,
+                          .auth = st->auth};
+    if (st->qtail != NULL)
+        st->qtail->next = j;
+    else
+        st->qhead = j;
+    st->qtail = j;
+    job_start(st);
     return 0;
 }
 
@@ -998,8 +1077,7 @@ int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a)
     admin_state_t *st = malloc(sizeof(*st));
     if (st == NULL)
         return -ENOMEM;
-    st->engine = e;
-    st->auth = a;
+    *st = (admin_state_t){.engine = e, .auth = a};
     doppel_http_mount_t m = {
         .size = sizeof(m),
         .prefix = "/api/v1",
