@@ -2,12 +2,15 @@
  * The admin REST API (/api/v1): mocks, stores, journal, unmatched list and
  * reset, as JSON over the host's HTTP front. Reference: docs/admin-api.md.
  *
- * Threading: the API is mounted once per worker router and runs on that
- * worker's loop thread. It calls the engine's functions, which are safe from
- * any thread; engine writes persist to SQLite before they return (fsync), so
- * an admin write blocks its worker loop for the duration of one commit. That
- * is accepted for admin traffic; mock traffic on other workers is not
- * affected, since the serving path never waits on a writer.
+ * Threading: the API is mounted once per worker router. Its handler runs on
+ * that worker's loop thread and only queues the call; the work (dispatch,
+ * authorisation, the engine call, the audit row) runs on the libuv thread
+ * pool, one call of a worker at a time in arrival order, and the answer is
+ * sent from the completion callback on the loop thread. So an admin write
+ * (index rebuild, fsync) or a large list never stalls the loop's other
+ * exchanges. Everything the work touches is shared across workers and safe
+ * from any thread (the engine, the auth); nothing per worker is touched
+ * off the loop.
  */
 #ifndef DP_ADMIN_H
 #define DP_ADMIN_H
