@@ -73,10 +73,11 @@ static void set_time(json_t *o, const char *k, int64_t v)
     json_object_set_new(o, k, v ? json_integer(v) : json_null());
 }
 
-/* The stored object with the runtime fields as of now (writer side). */
-static json_t *stored_obj(const dp_mock_t *m)
+/* The stored object of text txt (m's JSON text, writer side or a reader's
+ * reference) with the runtime fields as of now. */
+static json_t *stored_obj_of(const dp_mock_t *m, const char *txt)
 {
-    json_t *o = json_loads(m->json, 0, NULL);
+    json_t *o = json_loads(txt, 0, NULL);
     if (o == NULL)
         return NULL;
     json_object_set_new(o, "useCounter",
@@ -86,10 +87,37 @@ static json_t *stored_obj(const dp_mock_t *m)
     return o;
 }
 
-/* What reads return: the stored object plus the "_meta" mirror. */
-static json_t *read_view(const dp_mock_t *m)
+/* The same, writer side (under wmu, so m->json stays put). */
+static json_t *stored_obj(const dp_mock_t *m)
 {
-    json_t *o = stored_obj(m);
+    return stored_obj_of(m, m->json);
+}
+
+/* A reference to m's JSON text, for a reader that does not hold wmu. */
+static char *json_ref(dp_engine_t *e, const dp_mock_t *m)
+{
+    pthread_mutex_lock(&e->jmu);
+    char *t = dp_jtext_ref(m->json);
+    pthread_mutex_unlock(&e->jmu);
+    return t;
+}
+
+/* Writer side (under wmu): publishes txt as m's JSON text and returns the
+ * text it replaces (the caller unrefs it). */
+static char *json_swap(dp_engine_t *e, dp_mock_t *m, char *txt)
+{
+    pthread_mutex_lock(&e->jmu);
+    char *old = m->json;
+    m->json = txt;
+    pthread_mutex_unlock(&e->jmu);
+    return old;
+}
+
+/* What reads return: the stored object plus the "_meta" mirror. txt: m's
+ * JSON text (see stored_obj_of). */
+static json_t *view_of(const dp_mock_t *m, const char *txt)
+{
+    json_t *o = stored_obj_of(m, txt);
     if (o == NULL)
         return NULL;
     json_t *meta = json_object();
@@ -103,23 +131,37 @@ static json_t *read_view(const dp_mock_t *m)
     return o;
 }
 
-/* The JSON text of m with its runtime state (malloc'd), NULL on ENOMEM. */
+/* Writer side. */
+static json_t *read_view(const dp_mock_t *m)
+{
+    return view_of(m, m->json);
+}
+
+/* Reader side, without wmu. */
+static json_t *read_view_shared(dp_engine_t *e, const dp_mock_t *m)
+{
+    char *t = json_ref(e, m);
+    json_t *o = view_of(m, t);
+    dp_jtext_unref(t);
+    return o;
+}
+
+/* The JSON text of m with its runtime state (a dp_jtext), NULL on ENOMEM. */
 static char *json_now(const dp_mock_t *m)
 {
     json_t *o = stored_obj(m);
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *txt = o ? dp_jtext_take(json_dumps(o, JSON_COMPACT)) : NULL;
     json_decref(o);
     return txt;
 }
 
-/* Rewrites m->json from its runtime state; 0 or -ENOMEM. */
-static int refresh_json(dp_mock_t *m)
+/* Rewrites m->json from its runtime state (under wmu); 0 or -ENOMEM. */
+static int refresh_json(dp_engine_t *e, dp_mock_t *m)
 {
     char *txt = json_now(m);
     if (txt == NULL)
         return -ENOMEM;
-    free(m->json);
-    m->json = txt;
+    dp_jtext_unref(json_swap(e, m, txt));
     return 0;
 }
 
@@ -275,6 +317,7 @@ static void engine_free(dp_engine_t *e)
     if (e->st)
         e->st->ops->close(e->st);
     pthread_mutex_destroy(&e->wmu);
+    pthread_mutex_destroy(&e->jmu);
     free(e);
 }
 
@@ -290,6 +333,7 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
     }
     e->st = st;
     pthread_mutex_init(&e->wmu, NULL);
+    pthread_mutex_init(&e->jmu, NULL);
     pthread_mutex_init(&e->rmu, NULL);
     pthread_mutex_init(&e->cov_mu, NULL);
     if (cfg)
@@ -425,7 +469,7 @@ int dp_engine_flush(dp_engine_t *e)
         if (by_usage) {
             us[n] = (dp_mock_usage_t){m->id, atomic_load(&m->use_counter),
                                       atomic_load(&m->last_use)};
-        } else if (refresh_json(m) < 0) {
+        } else if (refresh_json(e, m) < 0) {
             atomic_store(&m->dirty, 1);
             continue;
         } else {
@@ -780,19 +824,28 @@ static dp_mock_t *find(dp_engine_t *e, const char *id, dp_err_t *err)
     return m;
 }
 
+/* Admin reads come from the published index, not the writer's table: they
+ * never take wmu, so they never wait for a write's storage commit, and they
+ * see only what was committed. The mocks a read needs are referenced inside
+ * a short reader section; their views are built after it. */
 int dp_engine_mock_get(dp_engine_t *e, const char *id, json_t **out,
                        dp_err_t *err)
 {
     *out = NULL;
-    pthread_mutex_lock(&e->wmu);
-    dp_mock_t *m = find(e, id, err);
-    int rc = -ENOENT;
-    if (m) {
-        *out = read_view(m);
-        rc = *out ? 0 : oom(err);
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    dp_mock_t *m = id && ix ? dp_smap_get(&ix->ids, id) : NULL;
+    if (m)
+        dp_mock_ref(m);
+    dp_index_leave(e, slot);
+    if (m == NULL) {
+        dp_err_set(err, 404, "not_found", "id", "no mock with id %s",
+                   id ? id : "(null)");
+        return -ENOENT;
     }
-    pthread_mutex_unlock(&e->wmu);
-    return rc;
+    *out = read_view_shared(e, m);
+    dp_mock_unref(m);
+    return *out ? 0 : oom(err);
 }
 
 /* RFC 7386 */
@@ -914,19 +967,17 @@ static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
             rc = oom(err);
             break;
         }
-        prevtxt[k] = ms[k]->json;
-        ms[k]->json = txt;
+        prevtxt[k] = json_swap(e, ms[k], txt);
         sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, ms[k]->json};
     }
     if (rc == 0 && (rc = e->st->ops->mocks_put(e->st, sm, n)) < 0)
         rc = storage_failed(err, rc);
     for (size_t i = 0; i < k; i++) {
         if (rc < 0) {
-            free(ms[i]->json);
-            ms[i]->json = prevtxt[i];
+            dp_jtext_unref(json_swap(e, ms[i], prevtxt[i]));
             atomic_store(&ms[i]->closed_at, prev[i]);
         } else {
-            free(prevtxt[i]);
+            dp_jtext_unref(prevtxt[i]);
             dp_engine_mock_changed(e, ms[i]->ns, ms[i]->id, when ? 3 : 4);
         }
     }
@@ -1095,37 +1146,50 @@ int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
     size_t limit = q->limit ? q->limit : 100;
     if (limit > 1000)
         limit = 1000;
-    pthread_mutex_lock(&e->wmu);
-    dp_mock_t **sel = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*sel));
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    size_t cand = ix ? ix->n_mocks : 0;
+    dp_mock_t **sel = malloc((cand ? cand : 1) * sizeof(*sel));
     if (sel == NULL) {
-        pthread_mutex_unlock(&e->wmu);
+        dp_index_leave(e, slot);
         return oom(err);
     }
     size_t n = 0;
-    DP_SMAP_FOREACH(&e->mocks, i)
-    {
-        dp_mock_t *m = e->mocks.ents[i].val;
+    for (size_t i = 0; i < cand; i++) {
+        dp_mock_t *m = ix->mocks[i];
         if (q->ns && strcmp(q->ns, m->ns) != 0)
             continue;
         if (!q->include_closed && atomic_load(&m->closed_at) != 0)
             continue;
-        if (q->n_tags || (q->search && q->search[0])) {
-            json_t *o = json_loads(m->json, 0, NULL);
+        dp_mock_ref(m);
+        sel[n++] = m;
+    }
+    dp_index_leave(e, slot);
+    if (q->n_tags || (q->search && q->search[0])) {
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            dp_mock_t *m = sel[i];
+            char *t = json_ref(e, m);
+            json_t *o = json_loads(t, 0, NULL);
+            dp_jtext_unref(t);
             int ok = o && tags_match(o, q) &&
                      (!q->search || !q->search[0] ||
                       search_match(m, o, q->search));
             json_decref(o);
-            if (!ok)
-                continue;
+            if (ok)
+                sel[kept++] = m;
+            else
+                dp_mock_unref(m);
         }
-        sel[n++] = m;
+        n = kept;
     }
     qsort(sel, n, sizeof(*sel), list_cmp);
     json_t *items = json_array();
     for (size_t i = q->offset; items && i < n && i < q->offset + limit; i++)
-        json_array_append_new(items, read_view(sel[i]));
+        json_array_append_new(items, read_view_shared(e, sel[i]));
+    for (size_t i = 0; i < n; i++)
+        dp_mock_unref(sel[i]);
     free(sel);
-    pthread_mutex_unlock(&e->wmu);
     if (items == NULL)
         return oom(err);
     *out = json_pack("{s:o, s:I, s:I, s:I, s:b}", "items", items, "total",
