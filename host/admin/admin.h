@@ -58,8 +58,9 @@ int dp_admin_authorize_more(struct dp_auth *a,
                             const struct dp_auth_principal *who,
                             const dp_admin_op_t *op, const char *ns,
                             dp_err_t *err);
-/* Writes one audit row for a successful change. */
-void dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
+/* Writes one audit row for a successful change. Returns 0 (also when there
+ * is nothing to audit) or the negative errno of the failed write. */
+int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
                     const dp_admin_op_t *op, const char *ns,
                     const char *target);
 /* Seconds for the Retry-After header of a 429 (at least 1). */

@@ -901,6 +901,38 @@ static int authorize_batch(admin_call_t *c, const admin_route_t *rt,
     return 0;
 }
 
+/* Runs the handler of a write with its audit row: the engine writes the row
+ * in the transaction of the change (so a row that cannot be written fails
+ * the request with nothing changed); a change the engine made without it
+ * (services, modes, journal clears: no transaction of the engine's) is
+ * audited afterwards, and a failure then fails the request (the change
+ * stays, and the log says why). */
+static void run_audited(admin_call_t *c, const admin_route_t *rt,
+                        const char *ns)
+{
+    char target[160], actor[DP_AUTH_ACTOR_MAX];
+    snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
+             c->req->rest.ptr ? c->req->rest.ptr : "");
+    dp_engine_audit_t au = {0};
+    if (c->hold) {
+        dp_auth_audit_meta(c->auth, &c->who, actor, &au.row.at_ms, &au.keep);
+        au.row.actor = actor;
+        au.row.actor_id = c->who.token_id;
+        au.row.action = rt->op.name;
+        au.row.ns = ns;
+        au.row.target = target;
+        dp_engine_audit_begin(&au);
+    }
+    rt->fn(c);
+    if (c->hold)
+        dp_engine_audit_end();
+    if (c->status < 200 || c->status > 299 || au.written)
+        return;
+    if (dp_admin_audit(c->auth, &c->who, &rt->op, ns, target) < 0)
+        admin_fail_held(c, "the change was made, but its audit row could "
+                           "not be written");
+}
+
 static void dispatch(admin_call_t *c)
 {
     int rc = admin_split_path(c);
@@ -952,15 +984,7 @@ static void dispatch(admin_call_t *c)
         authorize_batch(c, rt, ns ? ns : DEFAULT_NS) < 0)
         return;
     c->hold = rt->op.write && c->auth != NULL;
-    rt->fn(c);
-    if (c->status >= 200 && c->status < 300) {
-        char target[160];
-        snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
-                 c->req->rest.ptr ? c->req->rest.ptr : "");
-        dp_admin_audit(c->auth, &c->who, &rt->op,
-                       ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS),
-                       target);
-    }
+    run_audited(c, rt, ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS));
     admin_release(c); /* acknowledged only now that the row is stored */
 }
 

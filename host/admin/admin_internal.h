@@ -86,6 +86,9 @@ void admin_reply_json(admin_call_t *c, int status, json_t *v);
 void admin_reply_empty(admin_call_t *c, int status);
 /* The audit row of a held answer is stored: the answer may go. */
 void admin_release(admin_call_t *c);
+/* The audit row of a held answer could not be stored: the answer becomes
+ * a 500 with msg. */
+void admin_fail_held(admin_call_t *c, const char *msg);
 /* Sends the call's answer (a 500 when none was decided) and frees it.
  * Loop thread of the exchange only. */
 void admin_send(admin_call_t *c);

@@ -282,6 +282,16 @@ void admin_reply_json(admin_call_t *c, int status, json_t *v)
 
 void admin_release(admin_call_t *c) { c->held = 0; }
 
+void admin_fail_held(admin_call_t *c, const char *msg)
+{
+    if (!c->held)
+        return;
+    free(c->out_body);
+    c->out_body = NULL;
+    c->answered = c->held = c->hold = 0;
+    admin_reply_error(c, 500, "internal", NULL, "%s", msg);
+}
+
 void admin_send(admin_call_t *c)
 {
     if (!c->answered || c->held) {

@@ -66,6 +66,63 @@ static int storage_failed(dp_err_t *err, int rc)
     return rc < 0 ? rc : -EIO;
 }
 
+/* ---- one transaction per write, with its audit row --------------------------- */
+
+static _Thread_local dp_engine_audit_t *tl_audit;
+
+void dp_engine_audit_begin(dp_engine_audit_t *a)
+{
+    if (a != NULL)
+        a->written = 0;
+    tl_audit = a;
+}
+
+void dp_engine_audit_end(void) { tl_audit = NULL; }
+
+/* Opens the transaction of one write (under wmu): the storage calls up to
+ * tx_end commit together, with this thread's audit row if any. A back end
+ * that cannot group runs each call in its own transaction. */
+static int tx_begin(dp_engine_t *e, dp_err_t *err)
+{
+    if (e->st->ops->group_begin == NULL)
+        return 0;
+    int rc = e->st->ops->group_begin(e->st);
+    return rc < 0 ? storage_failed(err, rc) : 0;
+}
+
+/* Ends it: rc is the first storage error of the write (0: none). Adds the
+ * audit row, commits or rolls back, and fills err on failure. Returns 0
+ * when everything (with the audit row) is committed. */
+static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
+{
+    const dp_storage_ops_t *o = e->st->ops;
+    if (o->group_begin == NULL)
+        return rc < 0 ? storage_failed(err, rc) : 0;
+    dp_engine_audit_t *a = tl_audit;
+    int audited = 0, arc = 0;
+    if (rc == 0 && a != NULL && !a->written && o->audit_put != NULL) {
+        arc = o->audit_put(e->st, &a->row, a->keep);
+        if (arc < 0)
+            rc = arc;
+        else
+            audited = 1;
+    }
+    int grc = o->group_end(e->st, rc);
+    if (arc < 0) {
+        dp_err_set(err, 500, "internal", "",
+                   "audit write failed (%s): nothing was changed",
+                   strerror(-arc));
+        dp_error(LOGC, "audit write failed (%s): %s; the change was rolled "
+                       "back", a->row.action, strerror(-arc));
+        return arc;
+    }
+    if (grc < 0)
+        return storage_failed(err, grc);
+    if (audited)
+        a->written = 1;
+    return 0;
+}
+
 /* ---- views of a mock ------------------------------------------------------ */
 
 static void set_time(json_t *o, const char *k, int64_t v)
@@ -660,16 +717,21 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
         rc = oom(err);
         goto fail;
     }
-    if ((rc = mstore_entries(e, norm, n, &rows)) < 0 ||
-        (rc = persist_store_rows(e, rows)) < 0) {
+    if ((rc = mstore_entries(e, norm, n, &rows)) < 0) {
         dp_index_free(ix);
-        rc = storage_failed(err, rc);
+        rc = oom(err);
         goto fail;
     }
-    if ((rc = e->st->ops->mocks_put(e->st, sm, n)) < 0) {
-        /* best effort: the store rows went in a transaction of their own */
+    /* the mocks, their store rows and the audit row: one transaction */
+    if ((rc = tx_begin(e, err)) < 0) {
         dp_index_free(ix);
-        rc = storage_failed(err, rc);
+        goto fail;
+    }
+    rc = persist_store_rows(e, rows);
+    if (rc == 0)
+        rc = e->st->ops->mocks_put(e->st, sm, n);
+    if ((rc = tx_end(e, rc, err)) < 0) {
+        dp_index_free(ix);
         goto fail;
     }
     dp_index_swap(e, ix);
@@ -970,8 +1032,8 @@ static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
         prevtxt[k] = json_swap(e, ms[k], txt);
         sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, ms[k]->json};
     }
-    if (rc == 0 && (rc = e->st->ops->mocks_put(e->st, sm, n)) < 0)
-        rc = storage_failed(err, rc);
+    if (rc == 0 && (rc = tx_begin(e, err)) == 0)
+        rc = tx_end(e, e->st->ops->mocks_put(e->st, sm, n), err);
     for (size_t i = 0; i < k; i++) {
         if (rc < 0) {
             dp_jtext_unref(json_swap(e, ms[i], prevtxt[i]));
@@ -1072,25 +1134,27 @@ int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err)
     dp_scope_name(sc, sizeof(sc), 'm', m->id);
     json_t *keys = dp_stores_keys(e->stores, m->ns, sc);
     const char *ids[1] = {m->id};
-    rc = e->st->ops->mocks_delete(e->st, ids, 1);
-    if (rc == 0 && json_array_size(keys)) {
-        /* its mock store goes with it */
-        json_t *rows = json_array();
-        size_t i;
-        json_t *it;
-        json_array_foreach(keys, i, it)
-        json_array_append_new(
-            rows, json_pack("[sssn]", m->ns, sc,
-                            json_string_value(json_array_get(it, 2))));
-        if (persist_store_rows(e, rows) < 0)
-            dp_warn(LOGC, "purge %s: its mock store stays in storage", m->id);
-        json_decref(rows);
+    /* the mock and its mock store go together, with the audit row */
+    rc = tx_begin(e, err);
+    if (rc == 0) {
+        rc = e->st->ops->mocks_delete(e->st, ids, 1);
+        if (rc == 0 && json_array_size(keys)) {
+            json_t *rows = json_array();
+            size_t i;
+            json_t *it;
+            json_array_foreach(keys, i, it)
+            json_array_append_new(
+                rows, json_pack("[sssn]", m->ns, sc,
+                                json_string_value(json_array_get(it, 2))));
+            rc = rows ? persist_store_rows(e, rows) : -ENOMEM;
+            json_decref(rows);
+        }
+        rc = tx_end(e, rc, err);
     }
     json_decref(keys);
     if (rc < 0) {
         dp_index_free(ix);
         dp_smap_put(&e->mocks, m->id, m, NULL);
-        rc = storage_failed(err, rc);
         goto out;
     }
     dp_index_swap(e, ix);
@@ -1290,16 +1354,18 @@ int dp_engine_store_set(dp_engine_t *e, const char *ns, char scope,
     }
     pthread_mutex_lock(&e->wmu);
     dp_store_entry_t se = {ns, sc, key, txt};
-    rc = e->st->ops->store_put(e->st, &se, 1);
+    rc = tx_begin(e, err);
     if (rc == 0)
-        rc = dp_stores_set(e->stores, ns, sc, key, copy, 0);
-    else
+        rc = tx_end(e, e->st->ops->store_put(e->st, &se, 1), err);
+    if (rc == 0 && (rc = dp_stores_set(e->stores, ns, sc, key, copy, 0)) < 0)
+        oom(err);
+    else if (rc < 0)
         json_decref(copy);
     if (rc == 0)
         dp_engine_store_changed(e, ns, sc, key);
     pthread_mutex_unlock(&e->wmu);
     free(txt);
-    return rc < 0 ? storage_failed(err, rc) : 0;
+    return rc;
 }
 
 int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
@@ -1331,15 +1397,15 @@ int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
             se[i] = (dp_store_entry_t){
                 ns, sc, json_string_value(json_array_get(json_array_get(keys, i), 2)),
                 NULL};
-        if (rc == 0)
-            rc = e->st->ops->store_put(e->st, se, n);
+        if (rc < 0)
+            oom(err);
+        else if ((rc = tx_begin(e, err)) == 0)
+            rc = tx_end(e, e->st->ops->store_put(e->st, se, n), err);
         if (rc == 0) {
             for (size_t i = 0; i < n; i++) {
                 dp_stores_del(e->stores, ns, sc, se[i].key);
                 dp_engine_store_changed(e, ns, sc, se[i].key);
             }
-        } else {
-            rc = storage_failed(err, rc);
         }
         free(se);
     }
@@ -1399,10 +1465,9 @@ int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
     dp_index_t *ix = dp_index_from_table(e);
     if (ix == NULL)
         rc = oom(err);
-    else if ((rc = e->st->ops->reset_ns(e->st, ns)) < 0) {
+    else if ((rc = tx_begin(e, err)) < 0 ||
+             (rc = tx_end(e, e->st->ops->reset_ns(e->st, ns), err)) < 0)
         dp_index_free(ix);
-        rc = storage_failed(err, rc);
-    }
     if (rc < 0) {
         for (size_t i = 0; i < n; i++)
             dp_smap_put(&e->mocks, gone[i]->id, gone[i], NULL);
