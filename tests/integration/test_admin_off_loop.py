@@ -103,6 +103,66 @@ class AdminOffLoopTest(unittest.TestCase):
             # and what was written is served
             self.assertEqual(d.get("/stubs/%s/t0/5/x/b" % NS).status, 200)
 
+    def test_in_process_admin_call_runs_off_the_loop(self):
+        """The MCP plugin's tools reach the admin API through admin_call
+        (an in-process exchange on the worker's loop): its work runs off
+        the loop too. The plugin's own JSON work on the message stays on
+        the loop, so the bound here is relative: before, the loop was
+        blocked for the whole call."""
+        hdr = {"Content-Type": "application/json",
+               "Accept": "application/json, text/event-stream",
+               "X-API-Key": harness.ADMIN_TOKEN}
+        with harness.Doppel(workers=1) as d:
+            def rpc(body, sid=None):
+                h = dict(hdr)
+                if sid:
+                    h["Mcp-Session-Id"] = sid
+                return d.request("POST", "/mcp", body=json.dumps(body),
+                                 headers=h, timeout=300, auth=False)
+            r = rpc({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                     "params": {"protocolVersion": "2025-06-18",
+                                "capabilities": {},
+                                "clientInfo": {"name": "t", "version": "1"}}})
+            self.assertEqual(r.status, 200, r)
+            sid = r.headers["mcp-session-id"]
+            r = rpc({"jsonrpc": "2.0", "method": "notifications/initialized"},
+                    sid)
+            self.assertEqual(r.status, 202, r)
+            # Batches of mocks first, so that each create_mock below also
+            # rebuilds a large index; then mocks with a big payload.
+            for k in range(2):
+                r = d.post("/api/v1/mocks/batch", batch(20000, "m%d" % k),
+                           headers={"Content-Type": "application/json"},
+                           timeout=300)
+                self.assertEqual(r.status, 201, r)
+            with HealthPoller(d) as hp:
+                took = []
+                for k in range(3):
+                    mock = {"namespace": NS, "http": {"route": "/big/%d" % k},
+                            "response": {"payload": {"items": [
+                                {"i": i, "name": "item %d" % i}
+                                for i in range(20000)]}}}
+                    t0 = time.monotonic()
+                    r = rpc({"jsonrpc": "2.0", "id": 2 + k,
+                             "method": "tools/call",
+                             "params": {"name": "create_mock",
+                                        "arguments": {"mock": mock,
+                                                      "namespace": NS}}},
+                            sid)
+                    took.append(time.monotonic() - t0)
+                    self.assertEqual(r.status, 200, r)
+                    self.assertNotIn('"isError":true', r.body.decode(), r)
+            total = sum(took)
+            self.assertEqual(hp.errors, [])
+            self.assertGreaterEqual(
+                total, MIN_WRITE_S,
+                "the calls were too quick to show anything (%.2fs)" % total)
+            self.assertLess(max(hp.lat), max(took) / 2,
+                            "a /health/live waited %.2fs while an MCP "
+                            "create_mock of %.2fs ran"
+                            % (max(hp.lat), max(took)))
+            self.assertEqual(d.get("/stubs/%s/big/2" % NS).status, 200)
+
     def test_stop_answers_the_admin_write_in_flight(self):
         d = harness.Doppel(workers=1)
         try:
