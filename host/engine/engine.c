@@ -1004,48 +1004,59 @@ out:
     return rc;
 }
 
-/* Sets closed_at on each mock and persists them in one call; rolls back on
- * failure. The index keeps closed mocks (near misses report them), so no
- * rebuild is needed: matching reads closed_at. */
+/* The JSON text of m with closedAt = closed_at (a dp_jtext), NULL on
+ * ENOMEM. Writer side. */
+static char *json_closed(const dp_mock_t *m, int64_t closed_at)
+{
+    json_t *o = stored_obj(m);
+    if (o == NULL)
+        return NULL;
+    set_time(o, "closedAt", closed_at);
+    char *txt = dp_jtext_take(json_dumps(o, JSON_COMPACT));
+    json_decref(o);
+    return txt;
+}
+
+/* Persists the new closedAt of each mock in one transaction, then sets it:
+ * on failure nothing changed. The index keeps closed mocks (near misses
+ * report them), so no rebuild is needed: matching reads closed_at. */
 static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
                       dp_err_t *err)
 {
-    int64_t *prev = calloc(n ? n : 1, sizeof(*prev));
-    char **prevtxt = calloc(n ? n : 1, sizeof(char *));
+    int64_t *nv = calloc(n ? n : 1, sizeof(*nv));
+    char **txt = calloc(n ? n : 1, sizeof(char *));
     dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
     int rc = 0;
-    if (!prev || !prevtxt || !sm) {
+    size_t k = 0;
+    if (!nv || !txt || !sm) {
         rc = oom(err);
         goto out;
     }
-    size_t k = 0;
     for (; k < n; k++) {
-        prev[k] = atomic_load(&ms[k]->closed_at);
-        int64_t nv = when ? (prev[k] ? prev[k] : when) : 0;
-        atomic_store(&ms[k]->closed_at, nv);
-        char *txt = json_now(ms[k]);
-        if (txt == NULL) {
-            atomic_store(&ms[k]->closed_at, prev[k]);
+        int64_t prev = atomic_load(&ms[k]->closed_at);
+        nv[k] = when ? (prev ? prev : when) : 0;
+        if ((txt[k] = json_closed(ms[k], nv[k])) == NULL) {
             rc = oom(err);
             break;
         }
-        prevtxt[k] = json_swap(e, ms[k], txt);
-        sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, ms[k]->json};
+        sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, txt[k]};
     }
     if (rc == 0 && (rc = tx_begin(e, err)) == 0)
         rc = tx_end(e, e->st->ops->mocks_put(e->st, sm, n), err);
-    for (size_t i = 0; i < k; i++) {
-        if (rc < 0) {
-            dp_jtext_unref(json_swap(e, ms[i], prevtxt[i]));
-            atomic_store(&ms[i]->closed_at, prev[i]);
-        } else {
-            dp_jtext_unref(prevtxt[i]);
-            dp_engine_mock_changed(e, ms[i]->ns, ms[i]->id, when ? 3 : 4);
-        }
+    if (rc < 0)
+        goto out;
+    /* committed: only now do matching and reads see it */
+    for (size_t i = 0; i < n; i++) {
+        dp_jtext_unref(json_swap(e, ms[i], txt[i]));
+        txt[i] = NULL;
+        atomic_store(&ms[i]->closed_at, nv[i]);
+        dp_engine_mock_changed(e, ms[i]->ns, ms[i]->id, when ? 3 : 4);
     }
 out:
-    free(prev);
-    free(prevtxt);
+    for (size_t i = 0; txt && i < k; i++)
+        dp_jtext_unref(txt[i]);
+    free(nv);
+    free(txt);
     free(sm);
     return rc;
 }
