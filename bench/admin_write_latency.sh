@@ -4,8 +4,10 @@
 # API in batches, against the same probe on an idle server.
 #
 #   bench/admin_write_latency.sh [--build DIR] [--mocks N] [--batch N]
-#                                [--write-docs]
-#   (defaults: build/, 10000 mocks, batches of 500)
+#                                [--baseline DIR] [--write-docs]
+#   (defaults: build/, 10000 mocks, batches of 500; --baseline: the same
+#   runs with another build's binary first, e.g. a build of the commit
+#   before a change, for comparison; BASELINE_NAME names it in the docs)
 #
 # Builds nothing. Public tools only: curl, taskset, python3 (the probe,
 # bench/health_probe.py: one keep-alive connection, one GET /health/live at
@@ -27,9 +29,15 @@ BATCH=500
 IDLE_S=3
 # doppel's CPU sets, one run each (taskset -c lists)
 SERVER_CORES=${SERVER_CORES:-0 0,1}
-BENCH_HELP=2,18
-bench_parse_args --mocks=MOCKS --batch=BATCH -- "$@"
+BASELINE=
+BENCH_HELP=2,21
+bench_parse_args --mocks=MOCKS --batch=BATCH --baseline=BASELINE -- "$@"
+if [ -n "$BASELINE" ]; then
+  bench_bin "$(realpath "$BASELINE")"
+  BASE_BIN=$BIN
+fi
 bench_bin "$ROOT/$BUILD"
+OWN_BIN=$BIN
 bench_need curl taskset python3
 DPORT=${DOPPEL_BENCH_PORT:-18451}
 bench_workdir doppel-admin-write-bench
@@ -112,16 +120,23 @@ TABLE=$WORK/table.md
 # is measured too (doppel on both cores, sharing core 1 with the probe).
 for CORE_SERVER in $SERVER_CORES; do
   case $CORE_SERVER in
-    *,*) run "cores ${CORE_SERVER//,/ and }" ;;
-    *) run "core $CORE_SERVER" ;;
+    *,*) cores="cores ${CORE_SERVER//,/ and }" ;;
+    *) cores="core $CORE_SERVER" ;;
   esac
+  if [ -n "$BASELINE" ]; then
+    BIN=$BASE_BIN
+    run "$cores, baseline build"
+    BIN=$OWN_BIN
+  fi
+  run "$cores"
 done
 echo
 cat "$TABLE"
 echo
 if [ "$WRITE_DOCS" = 1 ]; then
   bench_write_docs "Admin writes and health latency" table="$(cat "$TABLE")" \
-    mocks="$MOCKS" batch="$BATCH" <<'MD'
+    mocks="$MOCKS" batch="$BATCH" \
+    baseline="${BASELINE:+ The baseline rows ran the same with another build (${BASELINE_NAME:-$BASELINE}, given with \`--baseline\`).}" <<'MD'
 Measured {date} on {machine} with `bench/admin_write_latency.sh --write-docs`.
 
 doppel runs `--workers 1`, so every request below meets the same (only)
@@ -133,13 +148,18 @@ after the other (each batch: validation, compilation, the index rebuild
 over every mock stored so far, one SQLite commit with its fsync, with the
 audit row in the same transaction). doppel is pinned to core 0 (the house
 rule for servers: its loop and its admin thread then share that core), then
-to both cores (as a one-worker server on a bigger machine runs).
+to both cores (as a one-worker server on a bigger machine runs).{baseline}
 
 {table}
 
 Admin calls run on the libuv thread pool and answer from their completion
 callback (docs/architecture.md, Threads), so the loop keeps answering while
-a batch is compiled and committed. Load average before the run:
+a batch is compiled and committed: the baseline's p99 and max are its
+slowest batches, during which the loop answered nothing. What remains while
+writing is sharing the CPU with the writer (most on one core) and the
+machine's own noise: on a shared machine this loaded even the idle probe's
+p99 is several milliseconds, so compare rows measured together, not the
+absolute figures. Load average before the run:
 {load_before}; after: {load_after}.
 MD
 fi
