@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sbuf.h"
 #include "engine/dp_error.h"
+#include "engine/engine.h"
 #include "host.h"
 
 #define INSTANCES_ON_STACK 32
@@ -95,6 +97,30 @@ static const char *host_status(dp_host_t *h)
     return dp_host_ready(h) ? "ok" : "starting";
 }
 
+/* The health-check response format's status of one plugin instance
+ * (draft-inadarei-api-health-check): serving on every worker is "pass",
+ * on the way up or down "warn", failed "fail". */
+static const char *check_status(const char *state)
+{
+    if (strcmp(state, "started") == 0)
+        return "pass";
+    return strcmp(state, "failed") == 0 ? "fail" : "warn";
+}
+
+/* Uptime as the SDKs read it: Go's time.Duration text truncated to the
+ * second ("12s", "5m0s", "72h15m30s"). */
+static void jb_uptime(jbuf_t *b, double seconds)
+{
+    unsigned long long t = seconds > 0 ? (unsigned long long)seconds : 0;
+    unsigned long long hh = t / 3600, mm = t / 60 % 60, ss = t % 60;
+    if (hh)
+        jb_fmt(b, "\"%lluh%llum%llus\"", hh, mm, ss);
+    else if (mm)
+        jb_fmt(b, "\"%llum%llus\"", mm, ss);
+    else
+        jb_fmt(b, "\"%llus\"", ss);
+}
+
 /* dp_http_respond finishes the exchange whatever it returns (a gone client
  * included), so a handler that called it has nothing left to report. */
 static int answered(int rc)
@@ -128,12 +154,50 @@ static int send_health(dp_host_t *h, doppel_http_exchange_t *ex)
         size_t m = dp_host_instances(h, inst, n);
         n = m < n ? m : n; /* instances do not come and go, but be safe */
     }
+    /* One document for both kinds of reader: the health-check format the
+     * SDKs and load balancers read (status, releaseId, uptime, checks),
+     * and doppel's own (state, version, uptimeSeconds, plugins). */
+    const char *state = host_status(h), *overall = "pass";
+    for (size_t i = 0; i < n; i++) {
+        const char *cs = check_status(inst[i].state);
+        if (strcmp(cs, "fail") == 0)
+            overall = "fail";
+        else if (strcmp(cs, "warn") == 0 && strcmp(overall, "pass") == 0)
+            overall = "warn";
+    }
+    if (strcmp(state, "ok") != 0 && strcmp(overall, "pass") == 0)
+        overall = "warn";
     jbuf_t b = {0};
     jb_lit(&b, "{\"status\":");
-    jb_str(&b, host_status(h));
+    jb_str(&b, overall);
+    jb_lit(&b, ",\"state\":");
+    jb_str(&b, state);
+    jb_lit(&b, ",\"releaseId\":");
+    jb_str(&b, dp_host_version());
     jb_lit(&b, ",\"version\":");
     jb_str(&b, dp_host_version());
-    jb_fmt(&b, ",\"uptime\":%.3f,\"plugins\":[", dp_host_uptime(h));
+    jb_lit(&b, ",\"uptime\":");
+    jb_uptime(&b, dp_host_uptime(h));
+    jb_fmt(&b, ",\"uptimeSeconds\":%.3f,\"checks\":{", dp_host_uptime(h));
+    for (size_t i = 0; i < n; i++) {
+        const dp_inst_info_t *p = &inst[i];
+        char key[192];
+        snprintf(key, sizeof(key), "plugin:%s", p->name);
+        if (i > 0)
+            jb_lit(&b, ",");
+        jb_str(&b, key);
+        jb_lit(&b, ":[{\"componentId\":");
+        jb_str(&b, p->name);
+        jb_lit(&b, ",\"componentType\":");
+        jb_str(&b, p->kind);
+        jb_lit(&b, ",\"status\":");
+        jb_str(&b, check_status(p->state));
+        jb_lit(&b, ",\"observedValue\":");
+        jb_str(&b, p->state);
+        jb_fmt(&b, ",\"workers\":%u,\"workersStarted\":%u}]", p->workers,
+               p->workers_started);
+    }
+    jb_lit(&b, "},\"plugins\":[");
     for (size_t i = 0; i < n; i++) {
         const dp_inst_info_t *p = &inst[i];
         if (i > 0)
@@ -154,7 +218,8 @@ static int send_health(dp_host_t *h, doppel_http_exchange_t *ex)
     jb_lit(&b, "]}");
     if (inst != stack)
         free(inst);
-    return respond_jbuf(ex, 200, &b);
+    /* the format's rule: "fail" is answered with a 5xx */
+    return respond_jbuf(ex, strcmp(overall, "fail") == 0 ? 503 : 200, &b);
 }
 
 static int method_is(const doppel_http_request_t *req, const char *m)
@@ -246,6 +311,85 @@ static int refuse(doppel_http_exchange_t *ex, const doppel_http_request_t *req,
     return answered(rc);
 }
 
+/* ---- the engine's series under the mock platforms' names ---------------
+ * mockarty_mock_requests_total{mock_id, namespace, protocol}: requests each
+ * mock answered (mocks that answered none are left out, as Prometheus
+ * counters that never moved usually are); mockarty_mocks_total{namespace,
+ * protocol}: mocks that can match now. */
+
+typedef struct usage_acc {
+    dp_sbuf_t *b;
+    char **groups; /* "namespace\x1fprotocol" of each live mock */
+    size_t n, cap;
+    int oom;
+} usage_acc_t;
+
+static void usage_one(void *ud, const char *id, const char *ns,
+                      const char *protocol, int64_t uses, int live)
+{
+    usage_acc_t *a = ud;
+    if (uses > 0)
+        dp_sb_printf(a->b,
+                     "mockarty_mock_requests_total{mock_id=\"%s\","
+                     "namespace=\"%s\",protocol=\"%s\"} %lld\n",
+                     id, ns, protocol, (long long)uses);
+    if (!live || a->oom)
+        return;
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? 2 * a->cap : 64;
+        char **g = realloc(a->groups, nc * sizeof(*g));
+        if (g == NULL) {
+            a->oom = 1;
+            return;
+        }
+        a->groups = g;
+        a->cap = nc;
+    }
+    size_t nl = strlen(ns), pl = strlen(protocol);
+    char *k = malloc(nl + pl + 2);
+    if (k == NULL) {
+        a->oom = 1;
+        return;
+    }
+    memcpy(k, ns, nl);
+    k[nl] = '\x1f';
+    memcpy(k + nl + 1, protocol, pl + 1);
+    a->groups[a->n++] = k;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Mock ids, namespaces and protocol names are [A-Za-z0-9._-]: label values
+ * that need no escaping. */
+static void render_engine_series(struct dp_engine *e, dp_sbuf_t *b)
+{
+    usage_acc_t a = {.b = b};
+    dp_sb_str(b, "# HELP mockarty_mock_requests_total Requests answered by "
+                 "each mock.\n# TYPE mockarty_mock_requests_total counter\n");
+    dp_engine_mock_usage(e, usage_one, &a);
+    dp_sb_str(b, "# HELP mockarty_mocks_total Mocks that can match now.\n"
+                 "# TYPE mockarty_mocks_total gauge\n");
+    qsort(a.groups, a.n, sizeof(*a.groups), cmp_str);
+    for (size_t i = 0, run = 1; i < a.n; i++, run++) {
+        if (i + 1 < a.n && strcmp(a.groups[i], a.groups[i + 1]) == 0)
+            continue;
+        char *sep = strchr(a.groups[i], '\x1f');
+        dp_sb_printf(b,
+                     "mockarty_mocks_total{namespace=\"%.*s\","
+                     "protocol=\"%s\"} %zu\n",
+                     (int)(sep - a.groups[i]), a.groups[i], sep + 1, run);
+        run = 0;
+    }
+    if (a.oom)
+        b->oom = 1;
+    for (size_t i = 0; i < a.n; i++)
+        free(a.groups[i]);
+    free(a.groups);
+}
+
 static int metrics_handler(void *state, doppel_http_exchange_t *ex,
                            const doppel_http_request_t *req)
 {
@@ -267,11 +411,19 @@ static int metrics_handler(void *state, doppel_http_exchange_t *ex,
     char *text = dp_metrics_render(m, &len);
     if (text == NULL)
         return -ENOMEM;
+    dp_sbuf_t b = {.p = text, .len = len, .cap = len + 1};
+    struct dp_engine *e = dp_host_engine(h);
+    if (e != NULL)
+        render_engine_series(e, &b);
+    if (b.oom) {
+        free(b.p);
+        return -ENOMEM;
+    }
     static const doppel_kv_t ct = {
         DOPPEL_STR("Content-Type"),
         DOPPEL_STR("text/plain; version=0.0.4; charset=utf-8")};
-    int rc = dp_http_respond(ex, 200, &ct, 1, text, len);
-    free(text);
+    int rc = dp_http_respond(ex, 200, &ct, 1, b.p, b.len);
+    free(b.p);
     return answered(rc);
 }
 

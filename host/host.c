@@ -165,6 +165,46 @@ int dp_host_metrics_check(dp_host_t *h, const doppel_http_request_t *req,
     return dp_auth_metrics_check(h->auth, req, err);
 }
 
+/* --mcp-listen: the listen option of every enabled section that runs the
+ * mcp plugin by name ("plugin = mcp", or a section named mcp without
+ * plugin/path). A section loaded from a path is left alone: its plugin is
+ * known only once loaded. */
+static int override_mcp_listen(dp_conf_t *conf, const char *v, char *err,
+                               size_t errlen)
+{
+    char host[256];
+    int port;
+    if (strcmp(v, "off") != 0 &&
+        dp_conf_parse_listen(v, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen,
+                 "--mcp-listen expects HOST:PORT or off, found '%s'", v);
+        return -EINVAL;
+    }
+    int found = 0;
+    for (size_t i = 0; i < conf->n_sections; i++) {
+        dp_conf_section_t *s = &conf->sections[i];
+        const dp_conf_kv_t *pk = dp_conf_get(s, "plugin");
+        const char *plugin = pk ? pk->value
+                                : (dp_conf_get(s, "path") ? NULL : s->name);
+        if (plugin == NULL || strcmp(plugin, "mcp") != 0 ||
+            dp_conf_enabled(conf, s, err, errlen) <= 0)
+            continue;
+        if (dp_conf_set(s, "listen", v) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        found++;
+    }
+    if (found == 0) {
+        snprintf(err, errlen,
+                 "--mcp-listen: %s has no enabled section running the mcp "
+                 "plugin",
+                 conf->path ? conf->path : "the built-in configuration");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
 {
     char err[1024];
@@ -192,6 +232,8 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     }
     if (rc == 0 && cli->workers > 0)
         h->settings.workers = (unsigned)cli->workers;
+    if (rc == 0 && cli->mcp_listen)
+        rc = override_mcp_listen(conf, cli->mcp_listen, err, sizeof(err));
     if (rc == 0)
         dp_info("host", "configuration: %s",
                 conf->path ? conf->path : "built-in defaults");

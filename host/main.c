@@ -1,7 +1,8 @@
 /*
  * doppel: the command line.
  *
- *   doppel serve [--config F] [--listen HOST:PORT] [--data DIR] [--workers N]
+ *   doppel serve [--config F] [--listen HOST:PORT] [--mcp-listen HOST:PORT|off]
+ *                [--data DIR] [--workers N]
  *   doppel plugins [--plugin-dir DIR]
  *   doppel mcp --stdio --url URL [--token T] [--namespace NS]
  *   doppel --version | --help
@@ -45,8 +46,12 @@ static const char usage[] =
     "                      $DOPPEL_CONFIG, ./plugins.conf,\n"
     "                      $XDG_CONFIG_HOME/doppel/plugins.conf (or\n"
     "                      ~/.config/doppel/plugins.conf), %s/doppel/plugins.conf,\n"
-    "                      else the built-in defaults\n"
+    "                      /etc/doppel/plugins.conf, else the built-in defaults\n"
     "  --listen HOST:PORT  address of the HTTP front (default 127.0.0.1:5770)\n"
+    "  --mcp-listen HOST:PORT|off\n"
+    "                      own port of the MCP control server (the listen\n"
+    "                      option of [mcp]; default 127.0.0.1:5772); off\n"
+    "                      keeps /mcp on the main port only\n"
     "  --data DIR          directory of the embedded store (default ./doppel-data)\n"
     "  --workers N         event loops, one per thread (default: cores)\n"
     "  --no-auth           local mode: no tokens on /api/v1 (loopback only;\n"
@@ -85,11 +90,14 @@ static int cmd_serve(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--config") == 0 || strcmp(a, "--listen") == 0 ||
-            strcmp(a, "--data") == 0 || strcmp(a, "--workers") == 0) {
+            strcmp(a, "--data") == 0 || strcmp(a, "--workers") == 0 ||
+            strcmp(a, "--mcp-listen") == 0) {
             if (!need_value(argc, argv, i))
                 return DP_EXIT_USAGE;
             const char *v = argv[++i];
-            if (a[2] == 'c')
+            if (a[2] == 'm')
+                cli.mcp_listen = v;
+            else if (a[2] == 'c')
                 cli.config = v;
             else if (a[2] == 'l')
                 cli.listen = v;

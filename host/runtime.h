@@ -175,6 +175,7 @@ typedef struct dp_cli {
     const char *data;
     int workers;
     int no_auth; /* --no-auth: local mode */
+    const char *mcp_listen; /* --mcp-listen: listen of every [mcp] section */
 } dp_cli_t;
 
 /* Whole-process life, used by main: prepare checks the configuration and

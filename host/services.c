@@ -173,19 +173,32 @@ static int traffic_refused(dp_host_t *h, const doppel_exchange_t *x,
     const char *v = meta_value(x, "authorization", buf, sizeof(buf));
     if (v == NULL)
         v = meta_value(x, "x-api-key", buf, sizeof(buf));
-    int rc = dp_auth_traffic_check(h->auth, ns, v);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "%.*s", (int)x->remote_addr.len,
+             x->remote_addr.ptr ? x->remote_addr.ptr : "");
+    unsigned wait = 0;
+    int rc = dp_auth_traffic_check(h->auth, ns, v, addr, &wait);
     if (rc == 0)
         return 0;
-    if (rc == -EPERM)
+    if (rc == -EAGAIN) {
+        char why[96];
+        snprintf(why, sizeof(why),
+                 "too many failed authentications from this address; retry "
+                 "in %u s",
+                 wait);
+        rc = dp_engine_reply_refusal(429, "rate_limit", why, x->request_id,
+                                     wait, reply);
+    } else if (rc == -EPERM) {
         rc = dp_engine_reply_error(403, "forbidden",
                                    "this token may not call mocks of this "
                                    "namespace",
                                    x->request_id, reply);
-    else
+    } else {
         rc = dp_engine_reply_error(401, "unauthorized",
                                    "this namespace requires a token "
                                    "(Authorization: Bearer or X-API-Key)",
                                    x->request_id, reply);
+    }
     return rc == 0 ? 1 : rc;
 }
 

@@ -3,6 +3,8 @@
 #   scripts/dev.sh serve   install dependencies, build, run the server
 #   scripts/dev.sh test    install dependencies, build, run every test
 #                          (normal build with -Werror, then ASan+UBSan build,
+#                          then a ThreadSanitizer build running the unit
+#                          suites and the front/engine integration tests,
 #                          then each libFuzzer target for a short while)
 #   scripts/dev.sh deps    only install dependencies (idempotent)
 #   scripts/dev.sh build   only build (build/)
@@ -78,6 +80,19 @@ case "${1:-}" in
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
        ctest --output-on-failure -j "$JOBS")
+    echo "==> build with ThreadSanitizer"
+    build build-tsan -DCMAKE_BUILD_TYPE=Debug -DDOPPEL_WERROR=ON -DDOPPEL_TSAN=ON
+    echo "==> engine and front tests under ThreadSanitizer"
+    # Every unit suite (the engine's index swap, stores, journal rings and
+    # the concurrency suite; the front's server and local calls), and the
+    # integration tests that drive the front and the engine from two
+    # workers at once. A race report fails the test (harness.py reads the
+    # server's log for it).
+    (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+       ctest --output-on-failure -j "$JOBS" -L unit &&
+     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+       ctest --output-on-failure -j "$JOBS" \
+       -R 'integration\.test_(http_front|http_mocks|admin_api|durability|events|mock_format|plugin_services|record_replay)$')
     echo "==> fuzz targets (libFuzzer, ${FUZZ_SECONDS:-15} s each)"
     DOPPEL_FUZZ_BUILD="$ROOT/build-fuzz" sh fuzz/run.sh "${FUZZ_SECONDS:-15}"
     ;;

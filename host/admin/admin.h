@@ -61,8 +61,13 @@ int dp_admin_authorize_more(struct dp_auth *a,
 /* Writes one audit row for a successful change. Returns 0 (also when there
  * is nothing to audit) or the negative errno of the failed write. */
 int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
-                    const dp_admin_op_t *op, const char *ns,
-                    const char *target);
+                   const dp_admin_op_t *op, const char *ns,
+                   const char *target);
+/* The same with a short detail (may be NULL; never a secret), for the
+ * further namespaces a change reaches. */
+int dp_admin_audit_detail(struct dp_auth *a, const struct dp_auth_principal *who,
+                          const dp_admin_op_t *op, const char *ns,
+                          const char *target, const char *detail);
 /* Seconds for the Retry-After header of a 429 (at least 1). */
 unsigned dp_admin_retry_after(struct dp_auth *a,
                               const doppel_http_request_t *req);

@@ -257,11 +257,22 @@ static void mock_get(admin_call_t *c)
     reply_engine(c, rc, 200, out, &err);
 }
 
+/* The patched mock's fields at the top level (doppel's answer), and the
+ * platforms' {mock, overwritten} beside them, which their SDKs read. */
 static void mock_patch(admin_call_t *c)
 {
     json_t *out = NULL;
     dp_err_t err = {0};
     int rc = dp_engine_mock_patch(c->engine, c->seg[1], c->body, &out, &err);
+    if (rc == 0) {
+        json_t *copy = json_deep_copy(out);
+        if (copy == NULL || json_object_set_new(out, "mock", copy) < 0 ||
+            json_object_set_new(out, "overwritten", json_true()) < 0) {
+            json_decref(out);
+            admin_reply_error(c, 500, "internal", NULL, "out of memory");
+            return;
+        }
+    }
     reply_engine(c, rc, 200, out, &err);
 }
 
@@ -870,65 +881,269 @@ static void mock_ns(admin_call_t *c, const char *id, char out[ADMIN_NS_MAX + 1])
     json_decref(m);
 }
 
-/* Batches may touch several namespaces: the caller needs the operation's
- * role in each of them, not only in the one the request names. */
-static int authorize_batch(admin_call_t *c, const admin_route_t *rt,
-                           const char *done)
+/* ---- Authorisation of mock writes -----------------------------------------
+ * Mock ids are one space shared by every namespace, so a write can reach a
+ * mock of a namespace other than the one the request names: an id reused
+ * by a create, a PATCH of "namespace", a batch close. The rules (see
+ * docs/security.md, "Mock ids and namespaces"):
+ *  - writing a mock needs editor in its namespace and in the namespace of
+ *    any mock whose id it replaces or moves; each namespace touched gets its
+ *    own audit row;
+ *  - a refused create says the same whatever the reason (no role, or an id
+ *    that lives in a namespace the caller cannot write), so that a refusal
+ *    never tells which ids exist elsewhere;
+ *  - an operation by id on a mock the caller cannot read answers exactly as
+ *    for an id that does not exist (404).
+ * Checked before the engine call; a concurrent write between the check and
+ * the engine call could still change where an id lives (see the docs). */
+
+/* Without answering: may the caller do op_name (write or not) in ns? */
+static int may(admin_call_t *c, const char *op_name, int write, const char *ns)
 {
+    dp_admin_op_t op = {op_name, write};
+    dp_err_t err = {0};
+    return dp_admin_authorize_more(c->auth, &c->who, &op, ns, &err) == 0;
+}
+
+/* The one refusal of a mock create or batch create in ns (the namespace
+ * the request or the item names); field names the item of a batch. */
+static int deny_mock_write(admin_call_t *c, const dp_admin_op_t *op,
+                           const char *ns, const char *field)
+{
+    admin_reply_error(c, 403, "forbidden", field,
+                      "%s in namespace '%s' refused for user '%s': writing "
+                      "a mock needs role editor in its namespace and in the "
+                      "namespace of any existing mock whose id it reuses",
+                      op->name, ns, c->who.user_name);
+    return -EPERM;
+}
+
+/* What an unknown id answers (the engine's own 404). */
+static int no_such_mock(admin_call_t *c, const char *id)
+{
+    admin_reply_error(c, 404, "not_found", "id", "no mock with id %s", id);
+    return -ENOENT;
+}
+
+/* Notes that the write also reaches ns, for an audit row there (detail may
+ * be NULL). c->audit_also maps namespace -> detail and is freed by
+ * dispatch(). */
+static void audit_also(admin_call_t *c, const char *ns, const char *detail)
+{
+    if (c->audit_also == NULL)
+        c->audit_also = json_object();
+    if (c->audit_also != NULL && json_object_get(c->audit_also, ns) == NULL)
+        json_object_set_new(c->audit_also, ns,
+                            detail ? json_string(detail) : json_null());
+}
+
+/* A new mock for namespace ns, maybe with the id of an existing one. */
+static int authorize_put(admin_call_t *c, const dp_admin_op_t *op,
+                         const char *ns, const json_t *mock, const char *field)
+{
+    if (!may(c, op->name, 1, ns))
+        return deny_mock_write(c, op, ns, field);
+    const char *id = json_string_value(json_object_get(mock, "id"));
+    if (id == NULL)
+        return 0;
+    char old[ADMIN_NS_MAX + 1];
+    mock_ns(c, id, old);
+    if (old[0] == '\0' || strcmp(old, ns) == 0)
+        return 0;
+    if (!may(c, op->name, 1, old))
+        return deny_mock_write(c, op, ns, field);
+    char detail[ADMIN_NS_MAX + 160];
+    snprintf(detail, sizeof(detail), "mock %.80s moved to namespace %s", id,
+             ns);
+    audit_also(c, old, detail);
+    return 0;
+}
+
+/* Answers 400 itself for an item's namespace the API could not address. */
+static int check_item_ns(admin_call_t *c, const json_t *mock, const char *field)
+{
+    json_t *v = json_object_get(mock, "namespace");
+    if (v == NULL || json_is_null(v) ||
+        (json_is_string(v) &&
+         dp_admin_ns_valid(json_string_value(v), json_string_length(v))))
+        return 0;
+    admin_reply_error(c, 400, "validation", field,
+                      "%s: expected 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                      field);
+    return -EINVAL;
+}
+
+static int authorize_batch_create(admin_call_t *c, const admin_route_t *rt)
+{
+    const char *dflt = ns_or_default(c);
+    int wrapped = !json_is_array(c->body);
+    json_t *list = wrapped ? json_object_get(c->body, "mocks") : c->body;
     size_t i;
     json_t *v;
-    if (strcmp(rt->op.name, "mocks.batch_create") == 0) {
-        json_t *list = json_is_array(c->body)
-                           ? c->body
-                           : json_object_get(c->body, "mocks");
-        json_array_foreach(list, i, v)
-        {
-            const char *ns = json_string_value(json_object_get(v, "namespace"));
-            if (ns != NULL && authorize_more(c, &rt->op, ns, done) < 0)
-                return -EPERM;
-        }
-    } else if (strcmp(rt->op.name, "mocks.batch_close") == 0) {
-        json_array_foreach(json_object_get(c->body, "ids"), i, v)
-        {
-            char ns[ADMIN_NS_MAX + 1];
-            if (!json_is_string(v))
-                continue;
-            mock_ns(c, json_string_value(v), ns);
-            if (ns[0] && authorize_more(c, &rt->op, ns, done) < 0)
-                return -EPERM;
-        }
+    json_array_foreach(list, i, v)
+    {
+        char f[48];
+        snprintf(f, sizeof(f), "%s[%zu].namespace", wrapped ? "mocks" : "", i);
+        if (json_is_object(v) && check_item_ns(c, v, f) < 0)
+            return -EINVAL;
+    }
+    if (!may(c, rt->op.name, 1, dflt))
+        return deny_mock_write(c, &rt->op, dflt, NULL);
+    json_array_foreach(list, i, v)
+    {
+        const char *ns = json_string_value(json_object_get(v, "namespace"));
+        char f[32];
+        snprintf(f, sizeof(f), "%s[%zu]", wrapped ? "mocks" : "", i);
+        if (ns == NULL)
+            ns = dflt;
+        if (authorize_put(c, &rt->op, ns, v, f) < 0)
+            return -EPERM;
+        if (strcmp(ns, dflt) != 0)
+            audit_also(c, ns, NULL);
     }
     return 0;
 }
 
-/* Runs the handler of a write with its audit row: the engine writes the row
- * in the transaction of the change (so a row that cannot be written fails
- * the request with nothing changed); a change the engine made without it
- * (services, modes, journal clears: no transaction of the engine's) is
- * audited afterwards, and a failure then fails the request (the change
- * stays, and the log says why). */
+/* By id: the caller must see the mock (else 404, as for no mock), then
+ * have the operation's role in its namespace; moving it by PATCH also needs
+ * the role in the new namespace. id_ns receives the mock's namespace. */
+static int authorize_by_id(admin_call_t *c, const admin_route_t *rt,
+                           char id_ns[ADMIN_NS_MAX + 1])
+{
+    const char *id = c->seg[1];
+    mock_ns(c, id, id_ns);
+    if (id_ns[0] == '\0' || !may(c, "mocks.get", 0, id_ns))
+        return no_such_mock(c, id);
+    if (authorize_more(c, &rt->op, id_ns, NULL) < 0)
+        return -EPERM;
+    if (strcmp(rt->op.name, "mocks.patch") != 0)
+        return 0;
+    json_t *to = json_object_get(c->body, "namespace");
+    if (to == NULL || json_is_null(to))
+        return 0;
+    if (check_item_ns(c, c->body, "namespace") < 0)
+        return -EINVAL;
+    if (strcmp(json_string_value(to), id_ns) == 0)
+        return 0;
+    if (authorize_more(c, &rt->op, json_string_value(to), NULL) < 0)
+        return -EPERM;
+    char detail[ADMIN_NS_MAX + 40];
+    snprintf(detail, sizeof(detail), "moved from namespace %s", id_ns);
+    audit_also(c, json_string_value(to), detail);
+    return 0;
+}
+
+/* All or nothing: every id must be one the caller may close. The first
+ * namespace is the audit row's, the others get one each. */
+static int authorize_batch_close(admin_call_t *c, const admin_route_t *rt,
+                                 char first[ADMIN_NS_MAX + 1])
+{
+    size_t i;
+    json_t *v;
+    first[0] = '\0';
+    json_array_foreach(json_object_get(c->body, "ids"), i, v)
+    {
+        char ns[ADMIN_NS_MAX + 1];
+        if (!json_is_string(v))
+            continue; /* the handler answers 400 */
+        mock_ns(c, json_string_value(v), ns);
+        if (ns[0] == '\0' || !may(c, "mocks.get", 0, ns))
+            return no_such_mock(c, json_string_value(v));
+        if (authorize_more(c, &rt->op, ns, NULL) < 0)
+            return -EPERM;
+        if (first[0] == '\0')
+            memcpy(first, ns, sizeof(ns));
+        else if (strcmp(first, ns) != 0)
+            audit_also(c, ns, NULL);
+    }
+    return 0;
+}
+
+/* The authorisation of the /mocks routes (see above). ns_out receives the
+ * namespace the operation acts in, for the audit row ("" for the one the
+ * request resolved). Answers itself on refusal. */
+static int authorize_mocks(admin_call_t *c, const admin_route_t *rt,
+                           char ns_out[ADMIN_NS_MAX + 1])
+{
+    ns_out[0] = '\0';
+    if (authorize(c, NULL, NULL) < 0) /* the token: 401, 429 */
+        return -EACCES;
+    int rc;
+    if (strncmp(rt->path, "mocks/*", 7) == 0)
+        rc = authorize_by_id(c, rt, ns_out);
+    else if (strcmp(rt->op.name, "mocks.create") == 0)
+        rc = authorize_put(c, &rt->op, ns_or_default(c), c->body, NULL);
+    else if (strcmp(rt->op.name, "mocks.batch_create") == 0)
+        rc = authorize_batch_create(c, rt);
+    else if (strcmp(rt->op.name, "mocks.batch_close") == 0)
+        rc = authorize_batch_close(c, rt, ns_out);
+    else
+        rc = authorize(c, &rt->op, ns_or_null(c));
+    if (rc < 0) {
+        json_decref(c->audit_also);
+        c->audit_also = NULL;
+    }
+    return rc;
+}
+
+static int mock_route(const admin_route_t *rt)
+{
+    return strncmp(rt->op.name, "mocks.", 6) == 0 &&
+           strcmp(rt->op.name, "mocks.validate") != 0 &&
+           strcmp(rt->op.name, "mocks.list") != 0;
+}
+
+/* Runs the handler of a write with its audit rows (the operation's, and
+ * one for each further namespace it reaches, c->audit_also): the engine
+ * writes them in the transaction of the change, so rows that cannot be
+ * written fail the request with nothing changed. A change the engine made
+ * without them (services, modes, journal clears: no transaction of the
+ * engine's) is audited afterwards, and a failure then fails the request
+ * (the change stays, and the log says why). */
 static void run_audited(admin_call_t *c, const admin_route_t *rt,
                         const char *ns)
 {
     char target[160], actor[DP_AUTH_ACTOR_MAX];
     snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
              c->req->rest.ptr ? c->req->rest.ptr : "");
+    size_t n = 1 + json_object_size(c->audit_also);
+    dp_audit_row_t one, *rows = n > 1 ? calloc(n, sizeof(*rows)) : &one;
     dp_engine_audit_t au = {0};
-    if (c->hold) {
-        dp_auth_audit_meta(c->auth, &c->who, actor, &au.row.at_ms, &au.keep);
-        au.row.actor = actor;
-        au.row.actor_id = c->who.token_id;
-        au.row.action = rt->op.name;
-        au.row.ns = ns;
-        au.row.target = target;
+    if (c->hold && rows != NULL) {
+        int64_t at;
+        dp_auth_audit_meta(c->auth, &c->who, actor, &at, &au.keep);
+        rows[0] = (dp_audit_row_t){at, actor, c->who.token_id, rt->op.name,
+                                   ns, target, NULL};
+        size_t i = 1;
+        const char *also;
+        json_t *detail;
+        json_object_foreach(c->audit_also, also, detail)
+        {
+            rows[i] = rows[0];
+            rows[i].ns = also;
+            rows[i++].detail = json_string_value(detail);
+        }
+        au.rows = rows;
+        au.n_rows = n;
         dp_engine_audit_begin(&au);
     }
     rt->fn(c);
-    if (c->hold)
+    if (c->hold && rows != NULL)
         dp_engine_audit_end();
+    if (rows != &one)
+        free(rows);
     if (c->status < 200 || c->status > 299 || au.written)
         return;
-    if (dp_admin_audit(c->auth, &c->who, &rt->op, ns, target) < 0)
+    int rc = dp_admin_audit(c->auth, &c->who, &rt->op, ns, target);
+    const char *also;
+    json_t *detail;
+    json_object_foreach(c->audit_also, also, detail)
+    {
+        if (rc == 0)
+            rc = dp_admin_audit_detail(c->auth, &c->who, &rt->op, also,
+                                       target, json_string_value(detail));
+    }
+    if (rc < 0)
         admin_fail_held(c, "the change was made, but its audit row could "
                            "not be written");
 }
@@ -971,20 +1186,22 @@ static void dispatch(admin_call_t *c)
                           "?namespace= or X-Namespace)");
         return;
     }
-    /* Operations on one mock act in the namespace the mock lives in. */
+    /* Mock writes may reach other namespaces than the request's; by-id
+     * operations act in the namespace the mock lives in. */
     const char *ns = ns_or_null(c);
     char id_ns[ADMIN_NS_MAX + 1] = "";
-    if (c->auth != NULL && strncmp(rt->path, "mocks/*", 7) == 0) {
-        mock_ns(c, c->seg[1], id_ns);
-        ns = id_ns[0] ? id_ns : NULL;
+    if (c->auth != NULL && mock_route(rt)) {
+        if (authorize_mocks(c, rt, id_ns) < 0)
+            return;
+        if (id_ns[0])
+            ns = id_ns;
+    } else if (authorize(c, &rt->op, ns) < 0) {
+        return;
     }
-    if (authorize(c, &rt->op, ns) < 0)
-        return;
-    if (c->auth != NULL &&
-        authorize_batch(c, rt, ns ? ns : DEFAULT_NS) < 0)
-        return;
     c->hold = rt->op.write && c->auth != NULL;
     run_audited(c, rt, ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS));
+    json_decref(c->audit_also);
+    c->audit_also = NULL;
     admin_release(c); /* acknowledged only now that the row is stored */
 }
 

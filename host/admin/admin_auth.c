@@ -30,8 +30,15 @@ int dp_admin_authorize_more(struct dp_auth *a,
 int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
                    const dp_admin_op_t *op, const char *ns, const char *target)
 {
+    return dp_admin_audit_detail(a, who, op, ns, target, NULL);
+}
+
+int dp_admin_audit_detail(struct dp_auth *a, const struct dp_auth_principal *who,
+                          const dp_admin_op_t *op, const char *ns,
+                          const char *target, const char *detail)
+{
     if (a != NULL && op != NULL && op->write)
-        return dp_auth_audit(a, who, op->name, ns, target, NULL);
+        return dp_auth_audit(a, who, op->name, ns, target, detail);
     return 0;
 }
 

@@ -47,6 +47,9 @@ typedef struct admin_call {
     char *out_body;            /* owned, NULL: none */
     size_t out_len;
     int trim;                  /* return freed heap to the system after */
+    json_t *audit_also;        /* namespace -> detail (string or null):
+                                  other namespaces the write reaches, each
+                                  audited too; owned, freed by dispatch */
 } admin_call_t;
 
 /* ---- Request parsing (admin_request.c) -------------------------------- */

@@ -12,6 +12,7 @@
 
 #include "auth_internal.h"
 #include "base/log.h"
+#include "http/http_origin.h"
 
 #define TOKEN_MAX 256 /* longer presented tokens are refused unread */
 
@@ -342,14 +343,44 @@ static int authenticate(dp_auth_t *a, const char *token, int malformed,
     return rc;
 }
 
+/* Local mode trusts whoever can reach the loopback listener, and a browser
+ * on this machine can reach it for any page it shows: a cross-site form or
+ * fetch (text/plain needs no preflight) brings the page's Origin, a DNS
+ * rebinding attack the page's own name as Host. Neither carries a token, so
+ * with authentication on there is nothing to check; in local mode both
+ * must name this machine. A request without Origin (curl, SDKs) or without
+ * Host (HTTP/1.0) is not from a browser. 0, or -EPERM with err filled. */
+static int local_request_ok(const doppel_http_request_t *req, dp_err_t *err)
+{
+    const doppel_str_t *h = req->header ? req->header(req, "Host") : NULL;
+    if (h != NULL && !dp_http_authority_is_loopback(h->ptr, h->len)) {
+        dp_auth_err(err, 403, "forbidden",
+                    "local mode (auth off) serves /api/v1 only to this "
+                    "machine: Host '%.*s' is not a loopback name or address",
+                    (int)(h->len > 100 ? 100 : h->len), h->ptr);
+        return -EPERM;
+    }
+    const doppel_str_t *o = req->header ? req->header(req, "Origin") : NULL;
+    if (o != NULL && !dp_http_origin_is_loopback(o->ptr, o->len)) {
+        dp_auth_err(err, 403, "forbidden",
+                    "local mode (auth off) serves /api/v1 only to pages of "
+                    "this machine: Origin '%.*s' is not a loopback origin",
+                    (int)(o->len > 100 ? 100 : o->len), o->ptr);
+        return -EPERM;
+    }
+    return 0;
+}
+
 /* Reads the request's token and authenticates it; in local mode, the local
- * principal. */
+ * principal (for requests from this machine, see local_request_ok). */
 int dp_auth_authenticate_request(dp_auth_t *a, const doppel_http_request_t *req,
                                  dp_auth_principal_t *who, dp_err_t *err)
 {
     if (a->cfg.local_mode) {
-        local_principal(who);
-        return 0;
+        int rc = local_request_ok(req, err);
+        if (rc == 0)
+            local_principal(who);
+        return rc;
     }
     char tok[TOKEN_MAX + 1];
     char addr[64];
@@ -452,21 +483,35 @@ int dp_auth_namespace_requires_token(dp_auth_t *a, const char *ns)
 }
 
 int dp_auth_traffic_check(dp_auth_t *a, const char *ns,
-                          const char *authorization_or_api_key)
+                          const char *authorization_or_api_key,
+                          const char *addr, unsigned *retry_after)
 {
+    if (retry_after != NULL)
+        *retry_after = 0;
     if (!dp_auth_namespace_requires_token(a, ns))
         return 0;
     const char *v = authorization_or_api_key;
-    if (v == NULL)
-        return -EACCES;
     char tok[TOKEN_MAX + 1];
-    size_t len = strlen(v);
-    int bearer = ieq_prefix(v, len, "Bearer ");
-    if (token_from_value(v, len, bearer, tok, sizeof(tok)) <= 0)
-        return -EACCES;
+    int found = 0;
+    if (v != NULL) {
+        size_t len = strlen(v);
+        found = token_from_value(v, len, ieq_prefix(v, len, "Bearer "), tok,
+                                 sizeof(tok));
+    }
+    /* The admin API's limiter: a guess at a token is a guess wherever it
+     * is made, so mock traffic counts failures and is refused with the
+     * same window. */
     dp_auth_principal_t p;
-    int rc = dp_auth_verify(a, tok, &p, NULL);
+    int rc = authenticate(a, found > 0 ? tok : NULL, found < 0, addr, &p, NULL);
     OPENSSL_cleanse(tok, sizeof(tok));
+    if (rc == -EAGAIN) {
+        if (retry_after != NULL) {
+            *retry_after = dp_auth_retry_after(a, addr ? addr : "");
+            if (*retry_after == 0)
+                *retry_after = 1;
+        }
+        return -EAGAIN;
+    }
     if (rc < 0)
         return -EACCES;
     if (p.kind == DP_AUTH_KIND_INTEGRATION)

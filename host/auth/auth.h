@@ -179,14 +179,19 @@ int dp_auth_metrics_check(dp_auth_t *a, const doppel_http_request_t *req,
 /* Mock traffic. dp_auth_namespace_requires_token returns 1 when namespace
  * ns has requireToken set (0 otherwise, also for an unknown namespace or in
  * local mode). dp_auth_traffic_check takes the value of the Authorization
- * header ("Bearer mk_...") or of X-API-Key ("mk_...") and returns 0 when
- * the namespace needs no token or the token may read it (a user token with
- * viewer or more in ns, or an integration token of ns or of no namespace),
- * -EACCES when the token is missing or invalid, -EPERM when it is valid
- * but not for ns. */
+ * header ("Bearer mk_...") or of X-API-Key ("mk_...") and the client
+ * address addr (NULL or "": not limited), and returns 0 when the namespace
+ * needs no token or the token may read it (a user token with viewer or
+ * more in ns, or an integration token of ns or of no namespace), -EACCES
+ * when the token is missing or invalid, -EPERM when it is valid but not
+ * for ns, -EAGAIN when addr is held back by the failed-authentication
+ * limiter (*retry_after, if not NULL, gets the seconds to wait, >= 1).
+ * Invalid and malformed tokens count as failures of addr, as on the admin
+ * API; a missing one does not. */
 int dp_auth_namespace_requires_token(dp_auth_t *a, const char *ns);
 int dp_auth_traffic_check(dp_auth_t *a, const char *ns,
-                          const char *authorization_or_api_key);
+                          const char *authorization_or_api_key,
+                          const char *addr, unsigned *retry_after);
 
 /* ---- Audit -------------------------------------------------------------- */
 

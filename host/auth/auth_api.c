@@ -701,6 +701,18 @@ static void token_create(call_t *c, int integ, const char *path_user)
             goto out;
         }
     }
+    /* A token acts, and is audited, as its owner: whoever could mint one
+     * for someone else could act as them. Only a system admin may; the
+     * answer is the same whether or not that user exists. */
+    if (!integ && user[0] && strcmp(user, c->who.user_id) != 0 &&
+        strcmp(user, c->who.user_name) != 0 && !is_system(c)) {
+        reply_error(c, 403, "forbidden", "user",
+                    "tokens are created only for oneself: a token for user "
+                    "'%s' needs a system admin token that is not pinned to "
+                    "a namespace",
+                    user);
+        goto out;
+    }
     const dp_auth_user_t *owner = NULL;
     if (!integ) {
         owner = user[0] ? dp_auth_find_user(&c->a->model, user)
@@ -731,15 +743,6 @@ static void token_create(call_t *c, int integ, const char *path_user)
         }
     } else if (allow(c, integ ? "integrations.manage" : "tokens.manage",
                      t.ns[0] ? t.ns : NULL) < 0) {
-        goto out;
-    } else if (!integ && !is_system(c) &&
-               dp_auth_member_role(&c->a->model, t.ns, owner->id) ==
-                   DP_ROLE_NONE) {
-        /* A namespace admin mints tokens for members of the namespace
-         * only. */
-        reply_error(c, 403, "forbidden", "user",
-                    "user '%s' is not a member of namespace '%s'", owner->name,
-                    t.ns);
         goto out;
     }
     if (t.ns[0] && dp_auth_find_ns(&c->a->model, t.ns) == NULL) {
@@ -776,6 +779,11 @@ static void token_create(call_t *c, int integ, const char *path_user)
         json_object_set_new(o, integ ? "integration" : "token",
                             token_json(c->a, &t, now));
         json_object_set_new(o, "secret", json_string(secret));
+        /* the platforms' SDKs read an integration's one-time secret under
+         * "token" ("secret" stays, doppel's own name); a user token's
+         * answer already has its object there */
+        if (integ)
+            json_object_set_new(o, "token", json_string(secret));
         reply_json(c, 201, o);
     }
     OPENSSL_cleanse(secret, sizeof(secret));
@@ -1025,18 +1033,24 @@ out:
     unlock(c);
 }
 
+/* {"namespaces": [names], "items": [{name, requireToken, yourRole, ...}]}:
+ * the platforms' SDKs read "namespaces" as a list of names; doppel's own
+ * objects go under "items". */
 static void ns_list(call_t *c)
 {
     rdlock(c);
-    json_t *arr = json_array();
+    json_t *names = json_array(), *items = json_array();
     for (size_t i = 0; i < c->a->model.n_nss; i++) {
         const dp_auth_ns_t *n = &c->a->model.nss[i];
         dp_auth_role_t r = dp_auth_role_locked(c->a, &c->who, n->name);
-        if (r >= DP_ROLE_VIEWER)
-            json_array_append_new(arr, ns_json(n, r));
+        if (r >= DP_ROLE_VIEWER) {
+            json_array_append_new(names, json_string(n->name));
+            json_array_append_new(items, ns_json(n, r));
+        }
     }
     unlock(c);
-    reply_json(c, 200, json_pack("{s:o}", "namespaces", arr));
+    reply_json(c, 200,
+               json_pack("{s:o,s:o}", "namespaces", names, "items", items));
 }
 
 /* The namespace of seg[1] after checking op in it; answers itself. Caller

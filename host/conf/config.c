@@ -469,6 +469,33 @@ const dp_conf_kv_t *dp_conf_get(const dp_conf_section_t *s, const char *key)
     return find_kv_n(s, key, strlen(key));
 }
 
+int dp_conf_set(dp_conf_section_t *s, const char *key, const char *value)
+{
+    if (s == NULL || key == NULL || value == NULL)
+        return -EINVAL;
+    char *v = strdup(value);
+    if (v == NULL)
+        return -ENOMEM;
+    dp_conf_kv_t *kv = (dp_conf_kv_t *)find_kv_n(s, key, strlen(key));
+    if (kv != NULL) {
+        free(kv->value);
+        kv->value = v;
+        return 0;
+    }
+    char *k = strdup(key);
+    dp_conf_kv_t *n = realloc(s->kv, (s->n_kv + 1) * sizeof(*n));
+    if (k == NULL || n == NULL) {
+        free(k);
+        free(v);
+        if (n != NULL)
+            s->kv = n;
+        return -ENOMEM;
+    }
+    s->kv = n;
+    s->kv[s->n_kv++] = (dp_conf_kv_t){k, v, 0};
+    return 0;
+}
+
 int dp_conf_bool(const char *v)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};

@@ -62,6 +62,11 @@ void dp_conf_free(dp_conf_t *c);
 const dp_conf_section_t *dp_conf_section(const dp_conf_t *c, const char *name);
 const dp_conf_kv_t *dp_conf_get(const dp_conf_section_t *s, const char *key);
 
+/* Sets key to value in section s (a command-line override): replaces the
+ * value of an existing key, or appends the key with line 0. Both strings
+ * are copied. 0 or -ENOMEM (s unchanged). */
+int dp_conf_set(dp_conf_section_t *s, const char *key, const char *value);
+
 /* Parses booleans true/false, yes/no, on/off, 1/0. Returns 0/1 or -1. */
 int dp_conf_bool(const char *v);
 

@@ -101,7 +101,8 @@ static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
     dp_engine_audit_t *a = tl_audit;
     int audited = 0, arc = 0;
     if (rc == 0 && a != NULL && !a->written && o->audit_put != NULL) {
-        arc = o->audit_put(e->st, &a->row, a->keep);
+        for (size_t i = 0; arc == 0 && i < a->n_rows; i++)
+            arc = o->audit_put(e->st, &a->rows[i], a->keep);
         if (arc < 0)
             rc = arc;
         else
@@ -113,7 +114,7 @@ static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
                    "audit write failed (%s): nothing was changed",
                    strerror(-arc));
         dp_error(LOGC, "audit write failed (%s): %s; the change was rolled "
-                       "back", a->row.action, strerror(-arc));
+                       "back", a->rows[0].action, strerror(-arc));
         return arc;
     }
     if (grc < 0)
@@ -1279,16 +1280,23 @@ size_t dp_engine_mock_count(dp_engine_t *e, int live_only)
     dp_index_t *ix = dp_index_enter(e, &slot);
     size_t n = 0;
     int64_t now = dp_engine_now(e);
-    for (size_t i = 0; i < ix->n_mocks; i++) {
-        const dp_mock_t *m = ix->mocks[i];
-        if (live_only &&
-            (atomic_load(&m->closed_at) || (m->expire_at && now >= m->expire_at) ||
-             (m->use_limit && atomic_load(&m->use_counter) >= m->use_limit)))
-            continue;
-        n++;
-    }
+    for (size_t i = 0; i < ix->n_mocks; i++)
+        n += !live_only || dp_mock_live(ix->mocks[i], now);
     dp_index_leave(e, slot);
     return n;
+}
+
+void dp_engine_mock_usage(dp_engine_t *e, dp_engine_usage_fn fn, void *ud)
+{
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    int64_t now = dp_engine_now(e);
+    for (size_t i = 0; i < ix->n_mocks; i++) {
+        const dp_mock_t *m = ix->mocks[i];
+        fn(ud, m->id, m->ns, m->proto->name, atomic_load(&m->use_counter),
+           dp_mock_live(m, now));
+    }
+    dp_index_leave(e, slot);
 }
 
 /* ---- stores through the admin API --------------------------------------- */

@@ -63,18 +63,20 @@ void dp_engine_close(dp_engine_t *e); /* flushes, then closes storage */
 int dp_engine_flush(dp_engine_t *e);
 
 /* ---- Audit rows in the transaction of the change ------------------------
- * An admin call sets the audit row of the change it is about to make; the
- * next engine write on the same thread that reaches storage (mocks, their
- * store rows, closes, purges, stores, resets) writes the row in the same
- * transaction as its own rows, when the back end can group them
- * (group_begin and audit_put; SQLite can). If the row cannot be written,
- * the write fails with 500 "audit write failed" and nothing is changed.
- * written tells the caller that the row is stored (so it must not write it
- * again); 0 after the call means no write reached storage, or the back end
- * cannot group, and the caller audits by itself. Thread-local: the row is
- * borrowed until dp_engine_audit_end on the same thread. */
+ * An admin call sets the audit rows of the change it is about to make (one
+ * per namespace it reaches); the next engine write on the same thread that
+ * reaches storage (mocks, their store rows, closes, purges, stores,
+ * resets) writes the rows in the same transaction as its own rows, when
+ * the back end can group them (group_begin and audit_put; SQLite can). If
+ * a row cannot be written, the write fails with 500 "audit write failed"
+ * and nothing is changed. written tells the caller that the rows are
+ * stored (so it must not write them again); 0 after the call means no
+ * write reached storage, or the back end cannot group, and the caller
+ * audits by itself. Thread-local: the rows are borrowed until
+ * dp_engine_audit_end on the same thread. */
 typedef struct dp_engine_audit {
-    dp_audit_row_t row;
+    const dp_audit_row_t *rows;
+    size_t n_rows;
     size_t keep; /* audit rows kept (0: all) */
     int written; /* out */
 } dp_engine_audit_t;
@@ -207,6 +209,11 @@ int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason);
  * dp_engine_reply_free. 0 or -ENOMEM. */
 int dp_engine_reply_error(int status, const char *code, const char *message,
                           doppel_str_t request_id, doppel_reply_t **out);
+/* The same with a Retry-After header of retry_after_s seconds (none when
+ * 0), for a 429 or 503 refusal. */
+int dp_engine_reply_refusal(int status, const char *code, const char *message,
+                            doppel_str_t request_id, unsigned retry_after_s,
+                            doppel_reply_t **out);
 
 /* ---- Record and replay: services, modes, recordings, coverage ---------
  * A service is a named upstream of a namespace: {name, target, pathPrefix,
@@ -302,6 +309,16 @@ void dp_engine_set_listener(dp_engine_t *e, const dp_engine_listener_t *l);
 
 /* Number of live (matchable) and stored mocks, for metrics. */
 size_t dp_engine_mock_count(dp_engine_t *e, int live_only);
+
+/* Calls fn once for every stored mock (closed and spent ones included):
+ * its id, namespace, protocol ("http", "mcp", ...), how many requests it
+ * answered, and whether it can still match. Reads the published index
+ * without the writer's lock; the strings are valid during the call only.
+ * Any thread. For metrics. */
+typedef void (*dp_engine_usage_fn)(void *ud, const char *id, const char *ns,
+                                   const char *protocol, int64_t uses,
+                                   int live);
+void dp_engine_mock_usage(dp_engine_t *e, dp_engine_usage_fn fn, void *ud);
 
 /* Replaces the clock (unix seconds) that createdAt, lastUse, closedAt and ttl
  * expiry use; NULL restores time(2). For tests; call before traffic. */

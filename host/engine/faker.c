@@ -685,6 +685,75 @@ static json_t *f_product_name(const json_t *a, uint64_t *r, int64_t now)
     return str(s);
 }
 
+/* ---- the names the platforms' SDK examples use ---------------------------
+ * Most are aliases (IntRange is IntBetween, Zip is ZipCode, ...); these
+ * three make something new. */
+
+static json_t *f_address(const json_t *a, uint64_t *r, int64_t now)
+{
+    char s[160];
+    int no = (int)rnd_between(r, 1, 9999);
+    const char *n = PICK(r, street_names), *k = PICK(r, street_kinds);
+    const char *c = PICK(r, cities), *st = PICK(r, states);
+    snprintf(s, sizeof(s), "%d %s %s, %s, %s %05d", no, n, k, c, st,
+             (int)rnd_between(r, 501, 99950));
+    return str(s);
+}
+
+static json_t *f_positive_int(const json_t *a, uint64_t *r, int64_t now)
+{
+    return json_integer(rnd_between(r, 1, 2147483647));
+}
+
+/* base64url without padding (RFC 7515), into out (4 * ceil(n / 3) + 1). */
+static void b64url(const unsigned char *in, size_t n, char *out)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = al[(v >> 18) & 63];
+        out[o++] = al[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = al[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = al[v & 63];
+    }
+    out[o] = '\0';
+}
+
+/* A well-formed, unsigned-for-real JWT (HS256 header, a subject, a name,
+ * iat = now and exp an hour later, 32 random bytes as its signature):
+ * clients that decode tokens get claims they can read. */
+static json_t *f_jwt(const json_t *a, uint64_t *r, int64_t now)
+{
+    static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char claims[192];
+    int cl = snprintf(claims, sizeof(claims),
+                      "{\"sub\":\"%llu\",\"name\":\"%s %s\",\"iat\":%lld,"
+                      "\"exp\":%lld}",
+                      (unsigned long long)rnd_between(r, 1000, 999999),
+                      PICK(r, first_names), PICK(r, last_names),
+                      (long long)now, (long long)now + 3600);
+    unsigned char sig[32];
+    for (size_t i = 0; i < sizeof(sig); i += 8) {
+        uint64_t x = rnd(r);
+        memcpy(sig + i, &x, 8);
+    }
+    char h64[64], c64[4 * sizeof(claims) / 3 + 4], s64[48];
+    b64url((const unsigned char *)hdr, sizeof(hdr) - 1, h64);
+    b64url((const unsigned char *)claims, (size_t)cl, c64);
+    b64url(sig, sizeof(sig), s64);
+    char out[sizeof(h64) + sizeof(c64) + sizeof(s64) + 2];
+    snprintf(out, sizeof(out), "%s.%s.%s", h64, c64, s64);
+    return str(out);
+}
+
 /* ---- table ----------------------------------------------------------------- */
 
 static const struct faker {
@@ -743,6 +812,19 @@ static const struct faker {
     {"Base64", ARGS_COUNT, f_base64},
     {"Status", ARGS_NONE, f_status},
     {"ProductName", ARGS_NONE, f_product_name},
+    {"IntRange", ARGS_INT_RANGE, f_int_between},
+    {"Float64", ARGS_NONE, f_float},
+    {"StreetAddress", ARGS_NONE, f_street},
+    {"PhoneNumber", ARGS_NONE, f_phone},
+    {"Date", ARGS_NONE, f_date_iso},
+    {"Zip", ARGS_NONE, f_zip},
+    {"CompanyName", ARGS_NONE, f_company},
+    {"Amount", ARGS_NONE, f_price},
+    {"Address", ARGS_NONE, f_address},
+    {"UnixTime", ARGS_NONE, f_timestamp},
+    {"PositiveInt", ARGS_NONE, f_positive_int},
+    {"MacAddress", ARGS_NONE, f_mac},
+    {"JWT", ARGS_NONE, f_jwt},
 };
 
 const char *const dp_faker_names[] = {
@@ -754,7 +836,9 @@ const char *const dp_faker_names[] = {
     "IntBetween", "FloatRange", "FloatBetween", "Digits", "HexString",
     "Color", "HexColor", "CreditCardNumber", "IBAN", "Currency", "Price",
     "Int", "Float", "Letter", "AlphaNum", "Base64", "Status", "ProductName",
-    NULL};
+    "IntRange", "Float64", "StreetAddress", "PhoneNumber", "Date", "Zip",
+    "CompanyName", "Amount", "Address", "UnixTime", "PositiveInt",
+    "MacAddress", "JWT", NULL};
 
 _Static_assert(N_ELEMS(dp_faker_names) == N_ELEMS(fakers) + 1,
                "dp_faker_names must list every faker");

@@ -277,6 +277,13 @@ static reply_mem_t *reply_new(uint32_t kind, int status, const hdr_src_t *h,
 int dp_engine_reply_error(int status, const char *code, const char *message,
                           doppel_str_t request_id, doppel_reply_t **out)
 {
+    return dp_engine_reply_refusal(status, code, message, request_id, 0, out);
+}
+
+int dp_engine_reply_refusal(int status, const char *code, const char *message,
+                            doppel_str_t request_id, unsigned retry_after_s,
+                            doppel_reply_t **out)
+{
     json_t *o = json_pack("{s:s, s:s, s:s%}", "error", message, "code", code,
                           "request_id",
                           request_id.ptr ? request_id.ptr : "",
@@ -285,9 +292,13 @@ int dp_engine_reply_error(int status, const char *code, const char *message,
     json_decref(o);
     if (txt == NULL)
         return -ENOMEM;
-    hdr_src_t h = {"Content-Type", "application/json"};
-    reply_mem_t *rm = reply_new(DOPPEL_REPLY_NO_MATCH, status, &h, 1, txt,
-                                strlen(txt), NULL, NULL);
+    char secs[16];
+    snprintf(secs, sizeof(secs), "%u", retry_after_s);
+    hdr_src_t h[2] = {{"Content-Type", "application/json"},
+                      {"Retry-After", secs}};
+    reply_mem_t *rm =
+        reply_new(DOPPEL_REPLY_NO_MATCH, status, h, retry_after_s ? 2 : 1, txt,
+                  strlen(txt), NULL, NULL);
     free(txt);
     if (rm == NULL)
         return -ENOMEM;

@@ -16,6 +16,7 @@
 #include <sys/random.h>
 
 #include "base/base64.h"
+#include "doppel/common.h"
 #include "engine_internal.h"
 
 const char *const dp_server_fields[] = {"createdAt", "lastUse", "expireAt",
@@ -27,6 +28,9 @@ const char *const dp_proto_sections[] = {"http", "grpc", "graphql", "soap",
                                          "rabbitmq", "mcp", NULL};
 
 #define MAX_ID 128
+#define MAX_NS 64 /* the admin API's namespace names */
+#define MAX_PREFIX 256  /* pathPrefix */
+#define MAX_SERVER 64   /* serverName, as mcp.serverName */
 #define MAX_DELAY_MS 300000
 
 void dp_uuid4(char out[37])
@@ -488,6 +492,13 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
         return -EINVAL;
     }
     size_t nr = json_array_size(rs);
+    /* offset (the platforms' field): the response an ordered oneOf starts
+     * with, counted from 0 and taken modulo the number of responses */
+    int64_t offset;
+    int orc = get_int(one, "offset", "oneOf", 0, INT32_MAX, 0, &offset, err);
+    if (orc < 0)
+        return orc;
+    atomic_init(&m->cursor, (uint64_t)offset % nr);
     m->resps = calloc(nr, sizeof(dp_resp_t));
     if (m->resps == NULL)
         return oom(err);
@@ -498,6 +509,122 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
         int rc = compile_response(json_array_get(rs, i), f, &m->resps[i], err);
         if (rc < 0)
             return rc;
+    }
+    return 0;
+}
+
+/* The platforms' top-level fields that shape a protocol section:
+ * pathPrefix (http: prepended to route or routePattern) and serverName
+ * (the server of an mcp mock that names none in its section; where both
+ * are given they must agree). Sets *sec to the section to compile: the
+ * mock's own, or *copy (a changed copy the caller frees). The stored JSON
+ * keeps what the client sent. */
+static int effective_section(const json_t *o, const char *name,
+                             const json_t **sec, json_t **copy, dp_err_t *err)
+{
+    *copy = NULL;
+    const json_t *pp = json_object_get(o, "pathPrefix");
+    const json_t *sv = json_object_get(o, "serverName");
+    if (pp && !json_is_null(pp)) {
+        const char *p = json_is_string(pp) ? json_string_value(pp) : NULL;
+        size_t l = p ? strlen(p) : 0;
+        if (p == NULL || l != json_string_length(pp) || l > MAX_PREFIX ||
+            (l > 0 && p[0] != '/') || strpbrk(p, "?# \t") || has_ctl(p)) {
+            dp_err_invalid(err, "pathPrefix",
+                           "expected a path starting with '/' (at most %d "
+                           "characters, no '?', '#' or spaces)",
+                           MAX_PREFIX);
+            return -EINVAL;
+        }
+        if (strcmp(name, "http") != 0) {
+            dp_err_invalid(err, "pathPrefix", "applies to http mocks only");
+            return -EINVAL;
+        }
+        while (l > 0 && p[l - 1] == '/')
+            l--; /* "/api/" + "/users" is "/api/users" */
+        const json_t *route = json_object_get(*sec, "route");
+        const json_t *pat = json_object_get(*sec, "routePattern");
+        if (l > 0 && json_is_object(*sec) &&
+            (json_is_string(route) || json_is_string(pat))) {
+            if ((*copy = json_deep_copy(*sec)) == NULL)
+                return oom(err);
+            int is_route = json_is_string(route);
+            const char *r = json_string_value(is_route ? route : pat);
+            /* a pattern gets the prefix with its metacharacters escaped */
+            size_t rl = strlen(r), o2 = 0;
+            char *joined = malloc(2 * l + rl + 2);
+            if (joined == NULL)
+                return oom(err);
+            for (size_t i = 0; i < l; i++) {
+                if (!is_route && strchr(".[]()*+?{}|^$\\", p[i]))
+                    joined[o2++] = '\\';
+                joined[o2++] = p[i];
+            }
+            if (is_route && r[0] != '/')
+                joined[o2++] = '/';
+            memcpy(joined + o2, r, rl + 1);
+            json_object_set_new(*copy, is_route ? "route" : "routePattern",
+                                json_string(joined));
+            free(joined);
+            *sec = *copy;
+        }
+    }
+    const json_t *sa = json_is_object(*sec) ? json_object_get(*sec, "sortArray")
+                                            : NULL;
+    if (sa && !json_is_null(sa)) {
+        if (!json_is_boolean(sa)) {
+            char f[64];
+            snprintf(f, sizeof(f), "%s.sortArray", name);
+            dp_err_invalid(err, f, "expected true or false");
+            return -EINVAL;
+        }
+        /* the section's default for its conditions that set none */
+        static const char *const lists[] = {"conditions", "header", "headers",
+                                            "meta", "queryParams",
+                                            "headerConditions", NULL};
+        if (json_is_true(sa)) {
+            if (*copy == NULL && (*copy = json_deep_copy(*sec)) == NULL)
+                return oom(err);
+            for (size_t l = 0; lists[l]; l++) {
+                json_t *arr = json_object_get(*copy, lists[l]), *c;
+                size_t i;
+                if (json_is_array(arr))
+                    json_array_foreach(arr, i, c) if (
+                        json_is_object(c) &&
+                        json_object_get(c, "sortArray") == NULL)
+                        json_object_set_new(c, "sortArray", json_true());
+            }
+            *sec = *copy;
+        }
+    }
+    if (sv && !json_is_null(sv)) {
+        size_t sl = json_is_string(sv) ? json_string_length(sv) : 0;
+        if (!json_is_string(sv) || strlen(json_string_value(sv)) != sl ||
+            (sl > 0 &&
+             !doppel_name_valid(json_string_value(sv), sl, MAX_SERVER))) {
+            dp_err_invalid(err, "serverName",
+                           "expected a name of at most %d characters "
+                           "[A-Za-z0-9._-]",
+                           MAX_SERVER);
+            return -EINVAL;
+        }
+        const json_t *own = json_is_object(*sec)
+                                ? json_object_get(*sec, "serverName")
+                                : NULL;
+        if (strcmp(name, "mcp") == 0 && own && !json_is_null(own) &&
+            !json_equal(own, sv)) {
+            dp_err_invalid(err, "serverName",
+                           "differs from mcp.serverName (give one, or the "
+                           "same in both)");
+            return -EINVAL;
+        }
+        if (strcmp(name, "mcp") == 0 && (own == NULL || json_is_null(own)) &&
+            json_is_object(*sec)) {
+            if (*copy == NULL && (*copy = json_deep_copy(*sec)) == NULL)
+                return oom(err);
+            json_object_set(*copy, "serverName", (json_t *)sv);
+            *sec = *copy;
+        }
     }
     return 0;
 }
@@ -620,7 +747,11 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     if ((rc = str_field(o, "namespace", 1, MAX_ID, &s, err)) < 0)
         goto fail;
     m->ns = strdup(s);
-    if ((rc = str_field(o, "chainId", 0, MAX_ID, &s, err)) < 0)
+    /* chainId "" (the SDKs' zero value) is no chain */
+    const json_t *cid = json_object_get(o, "chainId");
+    if (json_is_string(cid) && json_string_length(cid) == 0)
+        s = NULL;
+    else if ((rc = str_field(o, "chainId", 0, MAX_ID, &s, err)) < 0)
         goto fail;
     if (s)
         m->chain_id = strdup(s);
@@ -631,10 +762,11 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     if ((rc = get_int(o, "priority", "", INT32_MIN, INT32_MAX, 0, &v, err)) < 0)
         goto fail;
     m->priority = v;
-    if ((rc = get_int(o, "ttl", "", 1, INT32_MAX, 0, &v, err)) < 0)
+    /* 0 is "no limit" for both, as the platforms' SDKs send it */
+    if ((rc = get_int(o, "ttl", "", 0, INT32_MAX, 0, &v, err)) < 0)
         goto fail;
     int64_t ttl = v;
-    if ((rc = get_int(o, "useLimiter", "", 1, INT64_MAX, 0, &v, err)) < 0)
+    if ((rc = get_int(o, "useLimiter", "", 0, INT64_MAX, 0, &v, err)) < 0)
         goto fail;
     m->use_limit = v;
     const json_t *tags = json_object_get(o, "tags");
@@ -694,7 +826,13 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
         rc = -EINVAL;
         goto fail;
     }
-    if ((rc = m->proto->compile(json_object_get(o, sec), sec, m, err)) < 0)
+    const json_t *secv = json_object_get(o, sec);
+    json_t *sec_copy = NULL;
+    rc = effective_section(o, sec, &secv, &sec_copy, err);
+    if (rc == 0)
+        rc = m->proto->compile(secv, sec, m, err);
+    json_decref(sec_copy);
+    if (rc < 0)
         goto fail;
     if ((rc = compile_reply(o, m, err)) < 0)
         goto fail;
@@ -754,7 +892,9 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
         }
     } else {
         json_t *id = json_object_get(o, "id");
-        if (id == NULL || json_is_null(id)) {
+        /* "" is how the platforms' SDKs send "no id": generate one */
+        if (id == NULL || json_is_null(id) ||
+            (json_is_string(id) && json_string_length(id) == 0)) {
             char u[37];
             dp_uuid4(u);
             json_object_set_new(o, "id", json_string(u));
@@ -768,6 +908,20 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
     if (nsv == NULL || json_is_null(nsv))
         json_object_set_new(o, "namespace",
                             json_string(ns && ns[0] ? ns : "sandbox"));
+    /* The one name rule of namespaces (the admin API's, the HTTP plugin's):
+     * a name that the API could not address, or that reads as a path,
+     * never gets stored, whether it came with a create, a batch item, a
+     * patch or a recording. Mocks loaded from storage are not re-checked. */
+    nsv = json_object_get(o, "namespace");
+    if (json_is_string(nsv) &&
+        !doppel_name_valid(json_string_value(nsv), json_string_length(nsv),
+                           MAX_NS)) {
+        json_decref(o);
+        dp_err_invalid(err, "namespace",
+                       "expected 1 to %d characters of A-Z a-z 0-9 . _ -",
+                       MAX_NS);
+        return -EINVAL;
+    }
     /* expireAt before compiling, so the stored text is dumped once; an
      * invalid ttl is reported by the compiler */
     const json_t *ttl = json_object_get(o, "ttl");

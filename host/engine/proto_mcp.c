@@ -250,6 +250,44 @@ static char *dump_text(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+/* Mocks written for the Go SDK address the call's params object
+ * ({name, arguments}): "$.body.arguments.x" is "x" of the arguments, which
+ * is the document conditions of mcp mocks look at. Returns a new reference
+ * to conds, or to a copy with those paths rewritten; NULL for NULL (or on
+ * ENOMEM, when conds was not NULL). */
+static json_t *go_style_paths(const json_t *conds)
+{
+    static const char pre[] = "$.body.arguments";
+    const size_t pl = sizeof(pre) - 1;
+    if (conds == NULL)
+        return NULL;
+    json_t *out = json_is_array(conds) ? json_deep_copy(conds)
+                                       : json_incref((json_t *)conds);
+    size_t i;
+    json_t *c;
+    if (out == NULL || !json_is_array(out))
+        return out;
+    json_array_foreach(out, i, c)
+    {
+        const char *p = json_string_value(json_object_get(c, "path"));
+        if (p == NULL || strncmp(p, pre, pl) != 0 ||
+            (p[pl] != '\0' && p[pl] != '.' && p[pl] != '['))
+            continue;
+        /* "$.body.arguments" is the whole document: "$" */
+        size_t rl = strlen(p + pl);
+        char *np = malloc(rl + 2);
+        if (np == NULL) {
+            json_decref(out);
+            return NULL;
+        }
+        np[0] = '$';
+        memcpy(np + 1, p + pl, rl + 1);
+        json_object_set_new(c, "path", json_string(np));
+        free(np);
+    }
+    return out;
+}
+
 static int mcp_compile(const json_t *sec, const char *field, dp_mock_t *m,
                        dp_err_t *err)
 {
@@ -360,7 +398,16 @@ static int mcp_compile(const json_t *sec, const char *field, dp_mock_t *m,
         return oom(err, field);
 
     snprintf(f, sizeof(f), "%s.conditions", field);
-    return dp_proto_conds(json_object_get(sec, "conditions"), DP_COND_BODY, f,
+    json_t *conds = go_style_paths(json_object_get(sec, "conditions"));
+    if (conds == NULL && json_object_get(sec, "conditions") != NULL)
+        return oom(err, f);
+    int rc = dp_proto_conds(conds, DP_COND_BODY, f, m, err);
+    json_decref(conds);
+    if (rc < 0)
+        return rc;
+    /* header conditions on the HTTP request that carried the call */
+    snprintf(f, sizeof(f), "%s.header", field);
+    return dp_proto_conds(json_object_get(sec, "header"), DP_COND_HEADER, f,
                           m, err);
 }
 

@@ -242,9 +242,17 @@ json_t *dp_stores_take_dirty(dp_stores_t *s)
         json_object_foreach(keys, key, t)
         {
             json_t *v = json_object_get(o, key);
+            /* The flush serialises the value after the lock is released
+             * while requests go on changing the store: hand it a copy of
+             * its own, never the live value (sharing it raced with the
+             * in-place changes and the last decref; ThreadSanitizer). */
+            json_t *cp = v ? json_deep_copy(v) : NULL;
             /* no value: the key was removed since it was marked */
             json_array_append_new(
-                out, v ? json_pack("[sssO]", ns ? ns : "", sep + 1, key, v)
+                out, v ? (cp ? json_pack("[ssso]", ns ? ns : "", sep + 1, key,
+                                         cp)
+                             : json_pack("[sssO]", ns ? ns : "", sep + 1,
+                                         key, v))
                        : json_pack("[sss]", ns ? ns : "", sep + 1, key));
         }
         free(ns);

@@ -291,7 +291,8 @@ static int parse_fake(cctx_t *cx, const char *s, size_t n, size_t *i,
     return 0;
 }
 
-/* $.increment($.gS.k[, step]); s[*i] is just after "increment". */
+/* $.increment($.gS.k[, step]), or the platforms' bare $.increment(k[, step])
+ * for a global store key; s[*i] is just after "increment". */
 static int parse_incr(cctx_t *cx, const char *s, size_t n, size_t *i,
                       expr_t *e)
 {
@@ -305,15 +306,20 @@ static int parse_incr(cctx_t *cx, const char *s, size_t n, size_t *i,
                     "", "");
     j++;
     skip_spaces(s, n, &j);
-    if (j + 1 < n && s[j] == '$' && s[j + 1] == '.')
+    int dollar = j + 1 < n && s[j] == '$' && s[j + 1] == '.';
+    if (dollar)
         j += 2;
-    if (j + 3 > n || s[j + 1] != 'S' || s[j + 2] != '.' ||
-        (s[j] != 'g' && s[j] != 'c' && s[j] != 'm'))
+    if (j + 3 <= n && s[j + 1] == 'S' && s[j + 2] == '.' &&
+        (s[j] == 'g' || s[j] == 'c' || s[j] == 'm')) {
+        e->scope = (dp_store_scope_t)s[j];
+        j += 3;
+    } else if (!dollar && j < n && (is_word(s[j]) || s[j] == '-')) {
+        e->scope = DP_SCOPE_GLOBAL; /* the bare form: a gS key */
+    } else {
         return cerr(cx, -EINVAL, j >= n ? "unclosed parenthesis in "
                                           "$.increment(...)%s%s"
                                         : usage, "", "");
-    e->scope = (dp_store_scope_t)s[j];
-    j += 3;
+    }
     size_t ks = j;
     while (j < n && (is_word(s[j]) || s[j] == '-'))
         j++;

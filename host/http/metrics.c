@@ -317,11 +317,16 @@ static uint64_t load(_Atomic uint64_t *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void render_requests(dp_metrics_t *m, dp_sbuf_t *b, int n_owners)
+/* The front's request counters and latency histogram are rendered twice:
+ * as doppel's own families and, for the dashboards built for the mock
+ * platforms doppel is compatible with, under their "mockarty_" names
+ * (same labels and values). */
+static void render_requests(dp_metrics_t *m, dp_sbuf_t *b, int n_owners,
+                            const char *family)
 {
-    dp_sb_printf(b, "# HELP doppel_http_requests_total HTTP requests answered "
+    dp_sb_printf(b, "# HELP %s_http_requests_total HTTP requests answered "
                  "by the front, by route owner and status.\n"
-                 "# TYPE doppel_http_requests_total counter\n");
+                 "# TYPE %s_http_requests_total counter\n", family, family);
     for (int o = 0; o < n_owners; o++) {
         for (int s = 0; s < STATUS_N; s++) {
             uint64_t v = 0;
@@ -329,18 +334,20 @@ static void render_requests(dp_metrics_t *m, dp_sbuf_t *b, int n_owners)
                 v += load(&m->workers[w]->owners[o].status[s]);
             if (v != 0)
                 dp_sb_printf(b,
-                          "doppel_http_requests_total{owner=\"%s\","
+                          "%s_http_requests_total{owner=\"%s\","
                           "status=\"%d\"} %" PRIu64 "\n",
-                          m->owner_names[o], s + STATUS_MIN, v);
+                          family, m->owner_names[o], s + STATUS_MIN, v);
         }
     }
 }
 
-static void render_latency(dp_metrics_t *m, dp_sbuf_t *b, int n_owners)
+static void render_latency(dp_metrics_t *m, dp_sbuf_t *b, int n_owners,
+                           const char *family)
 {
-    dp_sb_printf(b, "# HELP doppel_http_request_duration_seconds Time from the "
+    dp_sb_printf(b, "# HELP %s_http_request_duration_seconds Time from the "
                  "first byte of a request to its answer.\n"
-                 "# TYPE doppel_http_request_duration_seconds histogram\n");
+                 "# TYPE %s_http_request_duration_seconds histogram\n",
+                 family, family);
     for (int o = 0; o < n_owners; o++) {
         uint64_t count = 0, sum = 0, bk[DP_METRICS_BUCKETS] = {0};
         for (unsigned w = 0; w < m->n_workers; w++) {
@@ -361,18 +368,36 @@ static void render_latency(dp_metrics_t *m, dp_sbuf_t *b, int n_owners)
             if (cum > count)
                 cum = count;
             dp_sb_printf(b,
-                      "doppel_http_request_duration_seconds_bucket{owner="
+                      "%s_http_request_duration_seconds_bucket{owner="
                       "\"%s\",le=\"%s\"} %" PRIu64 "\n",
-                      name, bucket_le[i], cum);
+                      family, name, bucket_le[i], cum);
         }
         dp_sb_printf(b,
-                  "doppel_http_request_duration_seconds_bucket{owner=\"%s\","
+                  "%s_http_request_duration_seconds_bucket{owner=\"%s\","
                   "le=\"+Inf\"} %" PRIu64 "\n"
-                  "doppel_http_request_duration_seconds_sum{owner=\"%s\"} "
+                  "%s_http_request_duration_seconds_sum{owner=\"%s\"} "
                   "%.6f\n"
-                  "doppel_http_request_duration_seconds_count{owner=\"%s\"} "
+                  "%s_http_request_duration_seconds_count{owner=\"%s\"} "
                   "%" PRIu64 "\n",
-                  name, count, name, (double)sum / 1e6, name, count);
+                  family, name, count, family, name, (double)sum / 1e6,
+                  family, name, count);
+    }
+}
+
+/* Answers of one status range [lo, hi], per owner, as one counter family. */
+static void render_status_family(dp_metrics_t *m, dp_sbuf_t *b, int n_owners,
+                                 const char *name, const char *help, int lo,
+                                 int hi)
+{
+    dp_sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int o = 0; o < n_owners; o++) {
+        uint64_t v = 0;
+        for (int s = lo - STATUS_MIN; s <= hi - STATUS_MIN; s++)
+            for (unsigned w = 0; w < m->n_workers; w++)
+                v += load(&m->workers[w]->owners[o].status[s]);
+        if (v != 0)
+            dp_sb_printf(b, "%s{owner=\"%s\"} %" PRIu64 "\n", name,
+                         m->owner_names[o], v);
     }
 }
 
@@ -414,8 +439,16 @@ char *dp_metrics_render(dp_metrics_t *m, size_t *len)
         return NULL;
     b.p[0] = '\0';
     int n_owners = atomic_load_explicit(&m->n_owners, memory_order_acquire);
-    render_requests(m, &b, n_owners);
-    render_latency(m, &b, n_owners);
+    render_requests(m, &b, n_owners, "doppel");
+    render_latency(m, &b, n_owners, "doppel");
+    render_requests(m, &b, n_owners, "mockarty");
+    render_latency(m, &b, n_owners, "mockarty");
+    render_status_family(m, &b, n_owners, "mockarty_errors_total",
+                         "Answers with a 5xx status, by route owner.", 500,
+                         STATUS_MIN + STATUS_N - 1);
+    render_status_family(m, &b, n_owners, "mockarty_rate_limit_hits_total",
+                         "Requests refused with 429 (rate limits), by route "
+                         "owner.", 429, 429);
     pthread_mutex_lock(&m->lock);
     render_series(m, &b);
     pthread_mutex_unlock(&m->lock);

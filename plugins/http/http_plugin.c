@@ -560,24 +560,66 @@ static size_t qdecode(const char *s, size_t len, char *out)
     return o;
 }
 
-/* Decodes the query string into name/value pairs in one allocation that
- * the caller frees (*mem). */
-static int decode_params(const doppel_str_t *q, doppel_kv_t **out, size_t *n,
+/* The engine splits a target on '/' and percent-decodes each segment; the
+ * front hands the plugin a path it has decoded already. Each '%' of that
+ * path is escaped again ("%25") for the engine, so the path is decoded
+ * exactly once: "/a%2541" reaches the route trie as the segment "a%41",
+ * never as "aA". Returns the bytes escape_path writes (with its NUL). */
+static size_t escaped_path_len(const doppel_str_t *path, size_t *n_pct)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < path->len; i++)
+        n += path->ptr[i] == '%';
+    *n_pct = n;
+    return n ? path->len + 2 * n + 1 : 0;
+}
+
+static size_t escape_path(const doppel_str_t *path, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < path->len; i++) {
+        out[o++] = path->ptr[i];
+        if (path->ptr[i] == '%') {
+            out[o++] = '2';
+            out[o++] = '5';
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Decodes the query string into name/value pairs, and the engine's form of
+ * the path (*target: path itself, or its escaped copy), in one allocation
+ * that the caller frees (*mem, NULL when nothing needed one). */
+static int decode_params(const doppel_str_t *q, const doppel_str_t *path,
+                         doppel_kv_t **out, size_t *n, doppel_str_t *target,
                          void **mem)
 {
     *out = NULL;
     *n = 0;
     *mem = NULL;
-    if (q->ptr == NULL || q->len == 0)
+    *target = *path;
+    size_t n_pct;
+    size_t path_bytes = escaped_path_len(path, &n_pct);
+    int has_q = q->ptr != NULL && q->len > 0;
+    if (!has_q && path_bytes == 0)
         return 0;
     size_t count = 1;
-    for (size_t i = 0; i < q->len; i++)
+    for (size_t i = 0; has_q && i < q->len; i++)
         count += q->ptr[i] == '&';
     /* Each pair decodes into at most its own length plus two NULs. */
-    size_t bytes = count * sizeof(doppel_kv_t) + q->len + 2 * count + 1;
-    char *buf = malloc(bytes);
+    size_t q_bytes =
+        has_q ? count * sizeof(doppel_kv_t) + q->len + 2 * count + 1 : 0;
+    char *buf = malloc(q_bytes + path_bytes);
     if (buf == NULL)
         return -ENOMEM;
+    if (path_bytes) {
+        char *tp = buf + q_bytes;
+        *target = (doppel_str_t){tp, escape_path(path, tp)};
+    }
+    *mem = buf;
+    if (!has_q)
+        return 0;
     doppel_kv_t *kv = (doppel_kv_t *)buf;
     char *text = buf + count * sizeof(doppel_kv_t);
     const char *p = q->ptr, *end = q->ptr + q->len;
@@ -601,7 +643,6 @@ static int decode_params(const doppel_str_t *q, doppel_kv_t **out, size_t *n,
     }
     *out = kv;
     *n = k;
-    *mem = buf;
     return 0;
 }
 
@@ -617,7 +658,6 @@ static int serve(http_state_t *st, doppel_http_exchange_t *ex,
         .protocol = DOPPEL_STR("http"),
         .ns = ns,
         .operation = req->method,
-        .target = target,
         .metadata = req->headers,
         .n_metadata = req->n_headers,
         .body = req->body,
@@ -630,7 +670,8 @@ static int serve(http_state_t *st, doppel_http_exchange_t *ex,
         x.content_type = *ct;
     void *mem = NULL;
     doppel_kv_t *params = NULL;
-    if (decode_params(&req->query, &params, &x.n_params, &mem) < 0)
+    if (decode_params(&req->query, &target, &params, &x.n_params, &x.target,
+                      &mem) < 0)
         return -ENOMEM;
     x.params = params;
 

@@ -1012,9 +1012,10 @@ static const tool_def_t tools[] = {
                       "}, 'required': ['id'], 'additionalProperties': false}",
      H_DESTRUCTIVE | H_IDEMPOTENT, run_delete_mock},
     {"list_namespaces", "List namespaces",
-     "Lists the namespaces the token may see, each with the role the token "
-     "has there (viewer, editor, admin). Use it to pick the namespace "
-     "argument of other tools.",
+     "Lists the namespaces the token may see: their names under "
+     "'namespaces', and under 'items' each with the role the token has "
+     "there (viewer, editor, admin). Use it to pick the namespace argument "
+     "of other tools.",
      "{'type': 'object', 'properties': {}, 'additionalProperties': false}",
      H_RO | H_IDEMPOTENT, run_list_namespaces},
     {"get_store", "Read a store",

@@ -25,7 +25,8 @@ SOURCE_DIR = os.environ.get(
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer",
-                     "AddressSanitizer:DEADLYSIGNAL")
+                     "AddressSanitizer:DEADLYSIGNAL",
+                     "WARNING: ThreadSanitizer", "ThreadSanitizer:DEADLYSIGNAL")
 
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
 # The MCP plugin's own listener (host.c logs "listening on H:P (<instance>)").

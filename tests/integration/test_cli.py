@@ -55,6 +55,43 @@ class CliTest(unittest.TestCase):
             self.assertEqual(code, 64)
             self.assertIn("--workers expects 1..256", err)
 
+    def test_mcp_listen_flag(self):
+        # The flag sets the [mcp] listen option of the file (here the
+        # built-in configuration, whose [mcp] section has no listen line).
+        conf = open(os.path.join(harness.SOURCE_DIR, "packaging",
+                                 "plugins.conf")).read()
+        with Doppel(config=conf, args=["--mcp-listen", "127.0.0.1:0"]) as d:
+            self.assertIsNotNone(d.mcp_port, d.log())
+            self.assertNotEqual(d.mcp_port, 5772)
+            c = http.client.HTTPConnection("127.0.0.1", d.mcp_port, timeout=5)
+            c.request("GET", "/mcp")
+            self.assertEqual(c.getresponse().status, 405)  # served there
+            c.close()
+        with Doppel(config=conf, args=["--mcp-listen", "off"]) as d:
+            self.assertIsNone(d.mcp_port, d.log())
+            self.assertNotRegex(d.log(), harness.MCP_LISTEN_RE)
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_doppel(["serve", "--data", d, "--mcp-listen",
+                                       "nowhere"])
+            self.assertEqual(code, 78)
+            self.assertIn("--mcp-listen expects HOST:PORT or off, found "
+                          "'nowhere'", err)
+            cfg = os.path.join(d, "plugins.conf")
+            with open(cfg, "w") as f:
+                f.write("[server]\n[http]\nenabled = true\n")
+            code, _, err = run_doppel(["serve", "--data", d, "--config", cfg,
+                                       "--mcp-listen", "127.0.0.1:0"])
+            self.assertEqual(code, 78)
+            self.assertIn("no enabled section running the mcp plugin", err)
+
+    def test_help_names_every_config_location(self):
+        code, out, _ = run_doppel(["--help"])
+        self.assertEqual(code, 0)
+        for word in ("$DOPPEL_CONFIG", "./plugins.conf",
+                     "~/.config/doppel/plugins.conf",
+                     "/etc/doppel/plugins.conf", "--mcp-listen"):
+            self.assertIn(word, out)
+
     def test_address_in_use_fails_cleanly(self):
         with Doppel() as a:
             with tempfile.TemporaryDirectory() as d:
@@ -71,7 +108,7 @@ class CliTest(unittest.TestCase):
     def test_two_workers_each_run_the_plugins(self):
         with Doppel(workers=2) as d:
             h = d.get("/health").json()
-            self.assertEqual(h["status"], "ok")
+            self.assertEqual((h["status"], h["state"]), ("pass", "ok"))
             self.assertTrue(h["plugins"], h)
             for p in h["plugins"]:
                 self.assertEqual(p["workers"], 2, p)
@@ -175,7 +212,7 @@ class DefaultPortTest(unittest.TestCase):
                 with open(log_path) as f:
                     text = f.read()
                 self.assertIsNotNone(body, text)
-                self.assertEqual(body["status"], "ok", body)
+                self.assertEqual(body["status"], "pass", body)
                 self.assertEqual([x["plugin"] for x in body["plugins"]],
                                  ["http", "mcp"])
                 self.assertIn("built-in defaults", text)

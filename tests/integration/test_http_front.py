@@ -66,10 +66,21 @@ class HttpFrontTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertTrue(r.headers["content-type"].startswith("application/json"))
         doc = r.json()
-        self.assertEqual(doc["status"], "ok")
-        self.assertIsInstance(doc["version"], str)
-        self.assertRegex(doc["version"], r"^\d+\.\d+\.\d+")
-        self.assertGreaterEqual(doc["uptime"], 0)
+        # the health-check format the SDKs read ...
+        self.assertEqual(doc["status"], "pass")
+        self.assertRegex(doc["releaseId"], r"^\d+\.\d+\.\d+")
+        self.assertRegex(doc["uptime"], r"^(\d+h\d+m\d+s|\d+m\d+s|\d+s)$")
+        self.assertEqual(sorted(doc["checks"]),
+                         sorted("plugin:" + p["name"] for p in doc["plugins"]))
+        for name, checks in doc["checks"].items():
+            self.assertEqual(len(checks), 1, name)
+            self.assertEqual(checks[0]["status"], "pass", checks)
+            self.assertEqual(checks[0]["observedValue"], "started", checks)
+            self.assertEqual("plugin:" + checks[0]["componentId"], name)
+        # ... beside doppel's own keys
+        self.assertEqual(doc["state"], "ok")
+        self.assertEqual(doc["version"], doc["releaseId"])
+        self.assertGreaterEqual(doc["uptimeSeconds"], 0)
         self.assertIsInstance(doc["plugins"], list)
         for p in doc["plugins"]:
             for key in ("name", "plugin", "version", "kind", "state",
@@ -170,7 +181,7 @@ class HttpFrontTest(unittest.TestCase):
         self.assertEqual(len(rs), 6)
         self.assertEqual([h["x-request-id"] for _, h, _ in rs[:5]],
                          ["p%d" % i for i in range(5)])
-        self.assertEqual(json.loads(rs[5][2])["status"], "ok")
+        self.assertEqual(json.loads(rs[5][2])["status"], "pass")
 
     def test_slow_client_cut_off_others_served(self):
         s = socket.create_connection((self.d.host, self.d.port), timeout=10)
@@ -286,6 +297,81 @@ class HttpFrontDrainTest(unittest.TestCase):
                 d.proc.kill()
                 d.proc.wait()
             d.logf.close()
+
+
+class PlatformMetricsTest(unittest.TestCase):
+    """/metrics also under the names the mock platforms' dashboards use."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Doppel()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.__exit__(None, None, None)
+
+    def test_metrics_under_the_platform_names(self):
+        ns = "metrics-%d" % os.getpid()
+        ids = []
+        for route, code in (("/m-ok", 200), ("/m-down", 503)):
+            r = self.d.post("/api/v1/mocks", {
+                "namespace": ns, "http": {"route": route},
+                "response": {"statusCode": code, "payload": {"r": route}}})
+            self.assertIn(r.status, (200, 201), r)
+            ids.append(r.json()["mock"]["id"])
+        for _ in range(3):
+            self.assertEqual(self.d.get("/stubs/%s/m-ok" % ns).status, 200)
+        self.assertEqual(self.d.get("/stubs/%s/m-down" % ns).status, 503)
+        text = self.d.get("/metrics").body.decode()
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                self.assertRegex(line, SAMPLE_RE)
+
+        def sample(name, labels):
+            m = re.search(r"(?m)^%s\{%s\} (\S+)$" % (
+                re.escape(name), re.escape(labels)), text)
+            self.assertIsNotNone(m, "%s{%s} not in:\n%s" % (name, labels, text))
+            return float(m.group(1))
+
+        lab = 'owner="http",status="200"'
+        self.assertGreaterEqual(sample("mockarty_http_requests_total", lab), 3)
+        self.assertEqual(sample("mockarty_http_requests_total", lab),
+                         sample("doppel_http_requests_total", lab))
+        self.assertEqual(
+            sample("mockarty_http_request_duration_seconds_count",
+                   'owner="http"'),
+            sample("doppel_http_request_duration_seconds_count",
+                   'owner="http"'))
+        self.assertIn("# TYPE mockarty_http_request_duration_seconds "
+                      "histogram\n", text)
+        self.assertEqual(sample("mockarty_mock_requests_total",
+                                'mock_id="%s",namespace="%s",protocol="http"'
+                                % (ids[0], ns)), 3)
+        self.assertEqual(sample("mockarty_mock_requests_total",
+                                'mock_id="%s",namespace="%s",protocol="http"'
+                                % (ids[1], ns)), 1)
+        self.assertEqual(sample("mockarty_mocks_total",
+                                'namespace="%s",protocol="http"' % ns), 2)
+        self.assertGreaterEqual(sample("mockarty_errors_total",
+                                       'owner="http"'), 1)
+        # a closed mock no longer counts as a mock that can match
+        self.assertEqual(self.d.request("DELETE",
+                                        "/api/v1/mocks/" + ids[1]).status, 200)
+        text = self.d.get("/metrics").body.decode()
+        self.assertEqual(sample("mockarty_mocks_total",
+                                'namespace="%s",protocol="http"' % ns), 1)
+
+    def test_rate_limit_hits_metric(self):
+        with Doppel() as d:
+            for _ in range(12):
+                r = d.get("/api/v1/mocks",
+                          headers={"Authorization": "Bearer mk_wrong"})
+            self.assertEqual(r.status, 429, r)
+            text = d.get("/metrics").body.decode()
+            m = re.search(r'(?m)^mockarty_rate_limit_hits_total\{owner="host"\}'
+                          r" (\d+)$", text)
+            self.assertIsNotNone(m, text)
+            self.assertGreaterEqual(int(m.group(1)), 1)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,30 @@ class HttpMocksTest(unittest.TestCase):
         self.assertEqual(miss.status, 404, miss)
         self.assertEqual(miss.headers["x-doppel-match"], "miss")
 
+    def test_path_is_percent_decoded_exactly_once(self):
+        # The front decodes the path; the engine must not decode it again:
+        # /a%2541 is the segment "a%41", not "aA".
+        p = "/pct-" + uniq()
+        self.put({"http": {"route": p + "/aA"},
+                  "response": {"payload": "decoded-twice"}})
+        self.assertEqual(self.stub("GET", p + "/a%41").status, 200)
+        r = self.stub("GET", p + "/a%2541")
+        self.assertEqual(r.status, 404, r)
+        self.assertNotIn(b"decoded-twice", r.body)
+        # a literal percent reaches params and literal routes as itself
+        self.put({"http": {"route": p + "/files/:name"},
+                  "response": {"payload": {"name": "$.pathParam.name"}}})
+        r = self.stub("GET", p + "/files/100%25")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"name": "100%"})
+        r = self.stub("GET", p + "/files/50%2541")
+        self.assertEqual(r.json(), {"name": "50%41"})
+        self.put({"http": {"route": p + "/lit%2541"},
+                  "response": {"payload": "literal"}})
+        r = self.stub("GET", p + "/lit%2541")
+        self.assertEqual((r.status, r.body), (200, b'literal'), r)
+        self.assertEqual(self.stub("GET", p + "/litA").status, 404)
+
     def test_body_conditions_and_priority(self):
         base = {"http": {"route": "/pay", "httpMethod": "POST"}}
         self.put(dict(base, priority=10,

@@ -353,9 +353,10 @@ class Namespaces(McpCase):
         st, _ = self.api("GET", "/api/v1/mocks/f-1")
         self.assertEqual(st, 404)
         # list_namespaces shows what the token may use.
-        names = [n["name"] for n in self.ok(self.call(
-            "list_namespaces", {}, token=tok))["namespaces"]]
-        self.assertEqual(names, ["ns-view"])
+        out = self.ok(self.call("list_namespaces", {}, token=tok))
+        self.assertEqual(out["namespaces"], ["ns-view"])
+        self.assertEqual([(n["name"], n["yourRole"]) for n in out["items"]],
+                         [("ns-view", "viewer")])
 
     def test_hostile_arguments(self):
         self.namespace("hostile")

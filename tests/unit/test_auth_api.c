@@ -361,9 +361,29 @@ static void test_namespaces_members_roles(void **state)
              "{\"role\":\"owner\"}");
     expect(r, 400, "validation");
     done(&r);
+    /* Not even for a member: the token would act, and be audited, as
+     * reader. The answer does not tell whether the user exists. */
     r = call(s, "POST", "/api/v1/tokens", adm,
              "{\"name\":\"for-reader\",\"user\":\"reader\","
              "\"namespace\":\"team\"}");
+    expect(r, 403, "forbidden");
+    {
+        resp_t r2 = call(s, "POST", "/api/v1/tokens", adm,
+                         "{\"name\":\"for-reader\",\"user\":\"nobody\","
+                         "\"namespace\":\"team\"}");
+        expect(r2, 403, "forbidden");
+        char *m1 = strdup(jstr(r.body, "error"));
+        char *m2 = strdup(jstr(r2.body, "error"));
+        *strstr(m1, "'reader'") = '\0';
+        *strstr(m2, "'nobody'") = '\0';
+        assert_string_equal(m1, m2);
+        free(m1);
+        free(m2);
+        done(&r2);
+    }
+    done(&r);
+    r = call(s, "POST", "/api/v1/tokens", adm,
+             "{\"name\":\"own\",\"namespace\":\"team\"}");
     expect(r, 201, NULL);
     assert_string_equal(jstr(r.body, "token.namespace"), "team");
     done(&r);
@@ -385,7 +405,12 @@ static void test_namespaces_members_roles(void **state)
     /* The namespace list shows only one's namespaces. */
     r = call(s, "GET", "/api/v1/namespaces", view, NULL);
     expect(r, 200, NULL);
-    json_t *nss = json_object_get(r.body, "namespaces");
+    /* names under "namespaces" (what the platforms' SDKs read), doppel's
+     * objects with the role under "items" */
+    json_t *names = json_object_get(r.body, "namespaces");
+    assert_int_equal(json_array_size(names), 1);
+    assert_string_equal(json_string_value(json_array_get(names, 0)), "team");
+    json_t *nss = json_object_get(r.body, "items");
     assert_int_equal(json_array_size(nss), 1);
     assert_string_equal(jstr(json_array_get(nss, 0), "name"), "team");
     assert_string_equal(jstr(json_array_get(nss, 0), "yourRole"), "editor");
@@ -408,6 +433,7 @@ static void test_namespaces_members_roles(void **state)
     r = call(s, "GET", "/api/v1/namespaces", view, NULL);
     expect(r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.body, "namespaces")), 0);
+    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 0);
     done(&r);
 
     /* The audit log recorded all of it, newest first, without secrets. */

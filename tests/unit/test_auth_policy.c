@@ -331,17 +331,44 @@ static void test_traffic(void **state)
     assert_int_equal(dp_auth_namespace_requires_token(f->a, "locked"), 1);
     assert_int_equal(dp_auth_namespace_requires_token(f->a, "ns-a"), 0);
     assert_int_equal(dp_auth_namespace_requires_token(f->a, "unknown"), 0);
-    assert_int_equal(dp_auth_traffic_check(f->a, "ns-a", NULL), 0);
-    assert_int_equal(dp_auth_traffic_check(f->a, "locked", NULL), -EACCES);
-    assert_int_equal(dp_auth_traffic_check(f->a, "locked", "Bearer mk_bad"),
+    assert_int_equal(dp_auth_traffic_check(f->a, "ns-a", NULL, NULL, NULL), 0);
+    assert_int_equal(dp_auth_traffic_check(f->a, "locked", NULL, NULL, NULL),
                      -EACCES);
+    assert_int_equal(
+        dp_auth_traffic_check(f->a, "locked", "Bearer mk_bad", NULL, NULL),
+        -EACCES);
     snprintf(hdr, sizeof(hdr), "Bearer %s", w->secret[R_VIEWER]);
-    assert_int_equal(dp_auth_traffic_check(f->a, "locked", hdr), 0);
-    assert_int_equal(dp_auth_traffic_check(f->a, "locked", w->secret[R_VIEWER]),
-                     0);
-    assert_int_equal(dp_auth_traffic_check(f->a, "locked", w->secret[R_EDITOR]),
+    assert_int_equal(dp_auth_traffic_check(f->a, "locked", hdr, NULL, NULL), 0);
+    assert_int_equal(
+        dp_auth_traffic_check(f->a, "locked", w->secret[R_VIEWER], NULL, NULL),
+        0);
+    assert_int_equal(
+        dp_auth_traffic_check(f->a, "locked", w->secret[R_EDITOR], NULL, NULL),
+        -EPERM);
+    assert_int_equal(dp_auth_traffic_check(f->a, "locked", integ_b, NULL, NULL),
                      -EPERM);
-    assert_int_equal(dp_auth_traffic_check(f->a, "locked", integ_b), -EPERM);
+
+    /* Bad tokens on mock traffic feed the failed-authentication limiter
+     * of their address; a missing one does not. */
+    unsigned wait = 99;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(
+            dp_auth_traffic_check(f->a, "locked", NULL, "10.0.0.9", &wait),
+            -EACCES);
+    assert_int_equal(wait, 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(dp_auth_traffic_check(f->a, "locked", "mk_guess",
+                                               "10.0.0.9", &wait),
+                         -EACCES);
+    assert_int_equal(
+        dp_auth_traffic_check(f->a, "locked", hdr, "10.0.0.9", &wait), -EAGAIN);
+    assert_true(wait >= 1);
+    assert_true(dp_auth_retry_after(f->a, "10.0.0.9") >= 1);
+    assert_int_equal(
+        dp_auth_traffic_check(f->a, "locked", hdr, "10.0.0.8", &wait), 0);
+    /* Open namespaces are never limited. */
+    assert_int_equal(
+        dp_auth_traffic_check(f->a, "ns-a", "mk_guess", "10.0.0.9", &wait), 0);
     world_free(w);
 }
 

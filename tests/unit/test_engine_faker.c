@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/base64.h"
 #include "engine/expr.h"
 
 #define NOW 1700000000 /* 2023-11-14T22:13:20Z */
@@ -340,6 +341,66 @@ static void test_bad_runtime_args_fall_back(void **state)
     json_decref(v);
 }
 
+/* The names the platforms' SDK examples use: aliases give what the
+ * faker they stand for gives, for the same seed; the others have the
+ * documented shape. */
+static void test_platform_names(void **state)
+{
+    static const char *const alias[][3] = {
+        {"IntRange", "IntBetween", "[3, 9]"},
+        {"Float64", "Float", NULL},
+        {"StreetAddress", "Street", NULL},
+        {"PhoneNumber", "Phone", NULL},
+        {"Date", "DateISO", NULL},
+        {"Zip", "ZipCode", NULL},
+        {"CompanyName", "Company", NULL},
+        {"Amount", "Price", NULL},
+        {"UnixTime", "Timestamp", NULL},
+        {"MacAddress", "MAC", NULL},
+    };
+    for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++) {
+        uint64_t a = 77, b = 77;
+        json_t *x = call(alias[i][0], alias[i][2], &a);
+        json_t *y = call(alias[i][1], alias[i][2], &b);
+        if (!json_equal(x, y))
+            fail_msg("%s differs from %s", alias[i][0], alias[i][1]);
+        json_decref(x);
+        json_decref(y);
+    }
+    assert_true(dp_faker_check("IntRange", 2));
+    assert_false(dp_faker_check("IntRange", 0));
+    all_match("Address", NULL,
+              "^[0-9]{1,4} [A-Z][a-z]+ [A-Z][a-z]+, [A-Z][a-z]+, "
+              "[A-Z][a-z]+( [A-Z][a-z]+)? [0-9]{5}$");
+    uint64_t rng = 5;
+    for (int i = 0; i < 1000; i++) {
+        json_t *v = call("PositiveInt", NULL, &rng);
+        assert_true(json_is_integer(v));
+        assert_true(json_integer_value(v) >= 1 &&
+                    json_integer_value(v) <= 2147483647);
+        json_decref(v);
+    }
+    all_match("JWT", NULL,
+              "^eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9\\.[A-Za-z0-9_-]+\\."
+              "[A-Za-z0-9_-]{43}$");
+    /* the claims decode to JSON a client can read */
+    char jwt[512];
+    callstr("JWT", NULL, &rng, jwt, sizeof(jwt));
+    char *p = strchr(jwt, '.') + 1, *e = strchr(p, '.');
+    unsigned char *dec = NULL;
+    size_t dl = 0;
+    assert_int_equal(dp_b64_decode(p, (size_t)(e - p), &dec, &dl), 0);
+    json_t *claims = json_loadb((const char *)dec, dl, 0, NULL);
+    assert_non_null(claims);
+    assert_int_equal(json_integer_value(json_object_get(claims, "iat")), NOW);
+    assert_int_equal(json_integer_value(json_object_get(claims, "exp")),
+                     NOW + 3600);
+    assert_true(json_is_string(json_object_get(claims, "sub")));
+    assert_true(json_is_string(json_object_get(claims, "name")));
+    json_decref(claims);
+    free(dec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_checksums),
         cmocka_unit_test(test_bad_runtime_args_fall_back),
+        cmocka_unit_test(test_platform_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

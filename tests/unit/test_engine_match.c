@@ -308,6 +308,117 @@ static void test_use_limiter(void **state)
     dp_engine_close(e);
 }
 
+/* The platforms' bare $.increment(key[, step]) counts in the global store */
+static void test_bare_increment(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    t_put(e, "{\"http\":{\"route\":\"/bare\"},\"response\":{\"payload\":"
+             "{\"n\":\"$.increment(visits)\",\"m\":\"$.increment(big, 5)\","
+             "\"same\":\"$.gS.visits\"}}}");
+    for (int i = 1; i <= 2; i++) {
+        doppel_reply_t *r = t_match(e, REQ(.path = "/bare"));
+        char *b = t_body(r);
+        json_t *j = t_json(b);
+        assert_int_equal(json_integer_value(json_object_get(j, "n")), i);
+        assert_int_equal(json_integer_value(json_object_get(j, "m")), 5 * i);
+        assert_int_equal(json_integer_value(json_object_get(j, "same")), i);
+        json_decref(j);
+        free(b);
+        dp_engine_reply_free(r);
+    }
+    t_put_fails(e, "{\"http\":{\"route\":\"/b2\"},\"response\":{\"payload\":"
+                   "\"$.increment(xS.k)\"}}", "response.payload");
+    t_put_fails(e, "{\"http\":{\"route\":\"/b2\"},\"response\":{\"payload\":"
+                   "\"$.increment()\"}}", "response.payload");
+    dp_engine_close(e);
+}
+
+/* A section's sortArray is the default of its conditions that set none */
+static void test_section_sort_array_default(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char a[64];
+    strcpy(a, t_put(e, "{\"http\":{\"route\":\"/sa\",\"sortArray\":true,"
+                       "\"conditions\":[{\"path\":\"tags\",\"assertAction\":"
+                       "\"equals\",\"value\":[\"a\",\"b\"]}]}," OKR "}"));
+    t_put(e, "{\"http\":{\"route\":\"/sb\",\"sortArray\":true,"
+             "\"conditions\":[{\"path\":\"tags\",\"assertAction\":"
+             "\"equals\",\"value\":[\"a\",\"b\"],\"sortArray\":false}]},"
+             OKR "}");
+    assert_string_equal(t_who(e, REQ(.method = "POST", .path = "/sa",
+                                     .body = "{\"tags\":[\"b\",\"a\"]}")),
+                        a);
+    /* a condition's own sortArray wins */
+    assert_string_equal(t_who(e, REQ(.method = "POST", .path = "/sb",
+                                     .body = "{\"tags\":[\"b\",\"a\"]}")),
+                        "");
+    t_put_fails(e, "{\"http\":{\"route\":\"/sc\",\"sortArray\":\"yes\"},"
+                   OKR "}", "http.sortArray");
+    dp_engine_close(e);
+}
+
+/* pathPrefix (top level, as the platforms send it) goes before the route */
+static void test_path_prefix(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char a[64], b[64], c[64];
+    strcpy(a, t_put(e, "{\"pathPrefix\":\"/api/v2/\",\"http\":{\"route\":"
+                       "\"/users/:id\"}," OKR "}"));
+    assert_string_equal(t_who(e, REQ(.path = "/api/v2/users/7")), a);
+    assert_string_equal(t_who(e, REQ(.path = "/users/7")), "");
+    strcpy(b, t_put(e, "{\"pathPrefix\":\"/v1.0\",\"http\":{"
+                       "\"routePattern\":\"/items/[0-9]+\"}," OKR "}"));
+    assert_string_equal(t_who(e, REQ(.path = "/v1.0/items/5")), b);
+    /* the prefix is literal text, not a pattern */
+    assert_string_equal(t_who(e, REQ(.path = "/v1x0/items/5")), "");
+    strcpy(c, t_put(e, "{\"pathPrefix\":\"/p\",\"http\":{\"route\":"
+                       "\"q\"}," OKR "}"));
+    assert_string_equal(t_who(e, REQ(.path = "/p/q")), c);
+    /* the stored mock keeps what was sent */
+    json_t *got = NULL;
+    dp_err_t err;
+    assert_int_equal(dp_engine_mock_get(e, a, &got, &err), 0);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(got, "http"),
+                                          "route")),
+        "/users/:id");
+    assert_string_equal(json_string_value(json_object_get(got, "pathPrefix")),
+                        "/api/v2/");
+    json_decref(got);
+    t_put_fails(e, "{\"pathPrefix\":\"api\",\"http\":{\"route\":\"/a\"},"
+                   OKR "}", "pathPrefix");
+    t_put_fails(e, "{\"pathPrefix\":\"/a?b\",\"http\":{\"route\":\"/a\"},"
+                   OKR "}", "pathPrefix");
+    t_put_fails(e, "{\"pathPrefix\":5,\"http\":{\"route\":\"/a\"}," OKR "}",
+                "pathPrefix");
+    dp_engine_close(e);
+}
+
+/* ttl 0 and useLimiter 0 are "no limit", as the platforms' SDKs send them */
+static void test_zero_ttl_and_limit_mean_none(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    dp_engine_set_clock(e, fake_clock, NULL);
+    fake_now = 5000;
+    char id[64];
+    strcpy(id, t_put(e, "{\"http\":{\"route\":\"/zero\"},\"ttl\":0,"
+                        "\"useLimiter\":0," OKR "}"));
+    json_t *got = NULL;
+    dp_err_t err;
+    assert_int_equal(dp_engine_mock_get(e, id, &got, &err), 0);
+    assert_true(json_is_null(json_object_get(got, "expireAt")));
+    json_decref(got);
+    fake_now = 5000 + 10 * 365 * 86400;
+    for (int i = 0; i < 50; i++)
+        assert_string_equal(t_who(e, REQ(.path = "/zero")), id);
+    assert_int_equal(dp_engine_mock_count(e, 1), 1);
+    dp_engine_close(e);
+}
+
 typedef struct hammer {
     dp_engine_t *e;
     int iters;
@@ -672,6 +783,10 @@ int main(void)
         cmocka_unit_test(test_oneof),
         cmocka_unit_test(test_ttl),
         cmocka_unit_test(test_use_limiter),
+        cmocka_unit_test(test_zero_ttl_and_limit_mean_none),
+        cmocka_unit_test(test_path_prefix),
+        cmocka_unit_test(test_section_sort_array_default),
+        cmocka_unit_test(test_bare_increment),
         cmocka_unit_test(test_use_limiter_two_threads),
         cmocka_unit_test(test_extract_and_increment),
         cmocka_unit_test(test_near_misses),

@@ -62,6 +62,7 @@ static json_t *jq(const char *txt)
 typedef struct call {
     const char *ns, *server, *method, *target, *body;
     size_t body_len; /* 0: strlen(body) */
+    const char *hname, *hval; /* the HTTP header sent; NULL: Authorization */
 } call_t;
 
 #define CALL(...) (&(call_t){__VA_ARGS__})
@@ -84,6 +85,9 @@ static doppel_reply_t *mcp(dp_engine_t *e, const call_t *c)
     }
     x.content_type = DOPPEL_STR("application/json");
     doppel_kv_t h = {DOPPEL_STR("Authorization"), DOPPEL_STR("Bearer s")};
+    if (c->hname)
+        h = (doppel_kv_t){{c->hname, strlen(c->hname)},
+                          {c->hval, strlen(c->hval)}};
     x.metadata = &h;
     x.n_metadata = 1;
     x.request_id = DOPPEL_STR("rpc-1");
@@ -885,10 +889,79 @@ static void test_many(void **state)
     dp_engine_close(e);
 }
 
+/* mcp.header: conditions on the HTTP request that carried the call; and
+ * the Go SDK's "$.body.arguments.x" spelling of an argument's path. */
+static void test_header_conditions_and_go_paths(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char gold[160], go[160];
+    strcpy(gold, put(e, "{'mcp':{'method':'tools/call','tool':'t','header':"
+                        "[{'path':'x-tier','assertAction':'equals','value':"
+                        "'gold'}]},'priority':1," OK "}"));
+    strcpy(go, put(e, "{'mcp':{'method':'tools/call','tool':'t','conditions':"
+                      "[{'path':'$.body.arguments.city','assertAction':"
+                      "'equals','value':'Oslo'}]}," OK "}"));
+    /* header names are matched case-insensitively */
+    assert_string_equal(who(e, CALL(.method = "tools/call", .target = "t",
+                                    .body = "{}", .hname = "X-Tier",
+                                    .hval = "gold")),
+                        gold);
+    assert_string_equal(who(e, CALL(.method = "tools/call", .target = "t",
+                                    .body = "{}", .hname = "X-Tier",
+                                    .hval = "silver")),
+                        "");
+    assert_string_equal(who(e, CALL(.method = "tools/call", .target = "t",
+                                    .body = "{\"city\":\"Oslo\"}")),
+                        go);
+    /* the stored mock keeps the path as it was sent */
+    json_t *got = NULL;
+    dp_err_t err;
+    assert_int_equal(dp_engine_mock_get(e, go, &got, &err), 0);
+    json_t *c0 = json_array_get(
+        json_object_get(json_object_get(got, "mcp"), "conditions"), 0);
+    assert_string_equal(json_string_value(json_object_get(c0, "path")),
+                        "$.body.arguments.city");
+    json_decref(got);
+    fails(e, "{'mcp':{'method':'tools/call','tool':'u','header':{}}," OK "}",
+          "mcp.header");
+    dp_engine_close(e);
+}
+
+/* The platforms' top-level serverName is the server of an mcp mock that
+ * names none in its section. */
+static void test_top_level_server_name(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char id[160];
+    strcpy(id, put(e, "{'serverName':'tools'," TOOL("top") "," OK "}"));
+    assert_string_equal(
+        who(e, CALL(.server = "tools", .method = "tools/call", .target = "top",
+                    .body = "{}")),
+        id);
+    assert_string_equal(
+        who(e, CALL(.method = "tools/call", .target = "top", .body = "{}")),
+        "");
+    /* the same name in both places is fine; two different names are not */
+    put(e, "{'serverName':'tools','mcp':{'method':'tools/call','tool':'b',"
+           "'serverName':'tools'}," OK "}");
+    fails(e,
+          "{'serverName':'a','mcp':{'method':'tools/call','tool':'c',"
+          "'serverName':'b'}," OK "}",
+          "serverName");
+    fails(e, "{'serverName':'a/b'," TOOL("d") "," OK "}", "serverName");
+    fails(e, "{'serverName':7," TOOL("d") "," OK "}", "serverName");
+    fails(e, "{'pathPrefix':'/x'," TOOL("d") "," OK "}", "pathPrefix");
+    dp_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_top_level_server_name),
+        cmocka_unit_test(test_header_conditions_and_go_paths),
         cmocka_unit_test(test_call_conditions_and_templates),
         cmocka_unit_test(test_resources_and_prompts),
         cmocka_unit_test(test_is_error_and_answers),

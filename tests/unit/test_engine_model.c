@@ -38,11 +38,16 @@ static void test_validation_field_paths(void **state)
          "http.conditions[0].assertAction"},
         {"{\"http\":{\"route\":\"/a\"},\"priority\":\"high\"," OKR "}",
          "priority"},
-        {"{\"http\":{\"route\":\"/a\"},\"ttl\":0," OKR "}", "ttl"},
-        {"{\"http\":{\"route\":\"/a\"},\"useLimiter\":0," OKR "}",
+        {"{\"http\":{\"route\":\"/a\"},\"ttl\":-1," OKR "}", "ttl"},
+        {"{\"http\":{\"route\":\"/a\"},\"useLimiter\":-1," OKR "}",
          "useLimiter"},
         {"{\"http\":{\"route\":\"/a\"},\"tags\":[1]," OKR "}", "tags"},
         {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"\"," OKR "}",
+         "namespace"},
+        /* the name rule of namespaces everywhere (doppel_name_valid) */
+        {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"../../etc\"," OKR "}",
+         "namespace"},
+        {"{\"http\":{\"route\":\"/a\"},\"namespace\":\"a b/c\"," OKR "}",
          "namespace"},
         {"{\"http\":{\"route\":\"/a\"},\"id\":5," OKR "}", "id"},
         {"{\"http\":{\"route\":\"/a\"}}", "response"},
@@ -67,6 +72,12 @@ static void test_validation_field_paths(void **state)
         {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"order\":\"x\","
          "\"responses\":[{}]}}",
          "oneOf.order"},
+        {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"offset\":-1,"
+         "\"responses\":[{}]}}",
+         "oneOf.offset"},
+        {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"offset\":\"1\","
+         "\"responses\":[{}]}}",
+         "oneOf.offset"},
         {"{\"http\":{\"route\":\"/a\"},\"oneOf\":{\"responses\":[{},"
          "{\"statusCode\":1000}]}}",
          "oneOf.responses[1].statusCode"},
@@ -194,6 +205,10 @@ static void test_patch(void **state)
     patch = t_json("{\"id\":\"other\"}");
     assert_int_equal(dp_engine_mock_patch(e, id, patch, &out, &err), -EINVAL);
     assert_string_equal(err.field, "id");
+    json_decref(patch);
+    patch = t_json("{\"namespace\":\"../../etc\"}");
+    assert_int_equal(dp_engine_mock_patch(e, id, patch, &out, &err), -EINVAL);
+    assert_string_equal(err.field, "namespace");
     json_decref(patch);
     patch = t_json("{\"useCounter\":0}");
     assert_int_equal(dp_engine_mock_patch(e, id, patch, &out, &err), -EINVAL);

@@ -30,6 +30,7 @@ struct dp_host {
     dp_metrics_t *metrics;
     size_t n_inst;
     dp_inst_info_t inst[40];
+    double uptime; /* 0: 12.5 */
 };
 
 size_t dp_host_instances(dp_host_t *h, dp_inst_info_t *out, size_t cap)
@@ -45,7 +46,7 @@ int dp_host_metrics_check(dp_host_t *h, const doppel_http_request_t *req,
 {
     return 0;
 }
-double dp_host_uptime(dp_host_t *h) { return 12.5; }
+double dp_host_uptime(dp_host_t *h) { return h->uptime ? h->uptime : 12.5; }
 const char *dp_host_version(void) { return "9.8.7"; }
 struct dp_engine *dp_host_engine(dp_host_t *h) { return NULL; }
 dp_metrics_t *dp_host_metrics(dp_host_t *h) { return h->metrics; }
@@ -184,10 +185,18 @@ static void test_health_document(void **st)
                                     .state = "failed"};
     int status;
     char *r = fetch("GET", "/health", &status);
-    assert_int_equal(status, 200);
+    assert_int_equal(status, 503); /* a failed instance: "fail", a 5xx */
     assert_string_equal(
         body_of(r),
-        "{\"status\":\"ok\",\"version\":\"9.8.7\",\"uptime\":12.500,"
+        "{\"status\":\"fail\",\"state\":\"ok\",\"releaseId\":\"9.8.7\","
+        "\"version\":\"9.8.7\",\"uptime\":\"12s\",\"uptimeSeconds\":12.500,"
+        "\"checks\":{\"plugin:http\":[{\"componentId\":\"http\","
+        "\"componentType\":\"protocol\",\"status\":\"pass\","
+        "\"observedValue\":\"started\",\"workers\":2,\"workersStarted\":2}],"
+        "\"plugin:odd \\\"name\\\"\\u000a\":[{\"componentId\":"
+        "\"odd \\\"name\\\"\\u000a\",\"componentType\":\"feature\","
+        "\"status\":\"fail\",\"observedValue\":\"failed\",\"workers\":2,"
+        "\"workersStarted\":1}]},"
         "\"plugins\":[{\"name\":\"http\",\"plugin\":\"http\",\"version\":"
         "\"1.0.0\",\"kind\":\"protocol\",\"state\":\"started\",\"workers\":2,"
         "\"workersStarted\":2},{\"name\":\"odd \\\"name\\\"\\u000a\","
@@ -195,8 +204,23 @@ static void test_health_document(void **st)
         "\"state\":\"failed\",\"workers\":2,\"workersStarted\":1}]}");
     free(r);
     host.ready = 0;
+    host.inst[1].state = "started";
     r = fetch("GET", "/health", &status);
-    assert_non_null(strstr(body_of(r), "\"status\":\"starting\""));
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(body_of(r), "\"status\":\"warn\",\"state\":"
+                                       "\"starting\""));
+    free(r);
+    host.ready = 1;
+    host.uptime = 72 * 3600 + 15 * 60 + 30.9;
+    r = fetch("GET", "/health", &status);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(body_of(r), "\"status\":\"pass\",\"state\":"
+                                       "\"ok\""));
+    assert_non_null(strstr(body_of(r), "\"uptime\":\"72h15m30s\""));
+    free(r);
+    host.uptime = 300;
+    r = fetch("GET", "/health", &status);
+    assert_non_null(strstr(body_of(r), "\"uptime\":\"5m0s\""));
     free(r);
 }
 
