@@ -163,6 +163,34 @@ class AdminOffLoopTest(unittest.TestCase):
                             % (max(hp.lat), max(took)))
             self.assertEqual(d.get("/stubs/%s/big/2" % NS).status, 200)
 
+    def test_client_gone_while_its_write_runs(self):
+        """The exchange outlives its client: the write completes, its
+        answer goes nowhere, and nothing is freed twice (the sanitizer
+        builds check the log)."""
+        import socket
+        with harness.Doppel(workers=1) as d:
+            body = batch(20000, "g").encode()
+            head = ("POST /api/v1/mocks/batch HTTP/1.1\r\nHost: x\r\n"
+                    "Authorization: Bearer %s\r\n"
+                    "Content-Type: application/json\r\n"
+                    "Content-Length: %d\r\n\r\n"
+                    % (harness.ADMIN_TOKEN, len(body))).encode()
+            s = socket.create_connection((d.host, d.port), timeout=30)
+            s.sendall(head + body)
+            s.close()
+            deadline = time.monotonic() + 120
+            total = 0
+            while time.monotonic() < deadline:
+                r = d.get("/api/v1/mocks?limit=1&namespace=" + NS)
+                self.assertEqual(r.status, 200, r)
+                total = r.json()["total"]
+                if total == 20000:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(total, 20000)
+            self.assertEqual(d.get("/health/live").status, 200)
+            self.assertEqual(d.get("/stubs/%s/g/7/x/b" % NS).status, 200)
+
     def test_stop_answers_the_admin_write_in_flight(self):
         d = harness.Doppel(workers=1)
         try:
