@@ -49,6 +49,14 @@ int dp_host_metrics_check(dp_host_t *h, const doppel_http_request_t *req,
 double dp_host_uptime(dp_host_t *h) { return h->uptime ? h->uptime : 12.5; }
 const char *dp_host_version(void) { return "9.8.7"; }
 struct dp_engine *dp_host_engine(dp_host_t *h) { return NULL; }
+/* Never called (the fake host has no engine), but referenced by health.c:
+ * without optimisation (Debug, the sanitizer builds) the link needs it. */
+void dp_engine_mock_usage(dp_engine_t *e, dp_engine_usage_fn fn, void *ud)
+{
+    (void)e;
+    (void)fn;
+    (void)ud;
+}
 dp_metrics_t *dp_host_metrics(dp_host_t *h) { return h->metrics; }
 
 /* ---- server thread ------------------------------------------------------ */
