@@ -5,8 +5,8 @@
  * Threading: the API is mounted once per worker router. Its handler runs on
  * that worker's loop thread and only queues the call; the work (dispatch,
  * authorisation, the engine call, the audit row) runs on the libuv thread
- * pool, one call of a worker at a time in arrival order, and the answer is
- * sent from the completion callback on the loop thread. So an admin write
+ * pool (the calls of one connection one at a time, in arrival order), and
+ * the answer is sent from the completion callback on the loop thread. So an admin write
  * (index rebuild, fsync) or a large list never stalls the loop's other
  * exchanges. Everything the work touches is shared across workers and safe
  * from any thread (the engine, the auth); nothing per worker is touched

@@ -1210,29 +1210,41 @@ static void dispatch(admin_call_t *c)
  * rows, serialising lists) takes from microseconds to seconds, so it never
  * runs on the worker loop that received it: the handler queues the call,
  * dispatch() runs on the libuv thread pool, and the answer is sent from the
- * completion callback on the loop thread. The calls of one worker run one
- * at a time, in arrival order, so a client that pipelines a write and then
- * a read (or a plugin that makes several admin_calls) sees them applied in
- * the order it sent them, as when they ran on the loop. */
+ * completion callback on the loop thread. The calls of one connection run
+ * one at a time, in arrival order, so a client that pipelines a write and
+ * then a read sees them applied in that order (as a server that handles a
+ * connection's requests one by one would); calls of different connections,
+ * and in-process calls, run side by side, so a read is not held up by
+ * another client's long write (reads take no writer lock, writes queue on
+ * the engine's). */
+
+/* Calls of one worker on the pool at once: libuv's pool (4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise) is shared by every worker and by the
+ * other off-loop work. */
+#define ADMIN_MAX_RUNNING 2
 
 typedef struct admin_job admin_job_t;
 
 /* What the mount keeps: shared by every request of one worker (its
  * listener and its in-process server), touched on that worker's loop
  * thread only. Freed with the router, after the loop ran to its end, which
- * is after every job's completion callback (a queued job keeps the loop
- * alive). */
+ * is after every job's completion callback (a job on the pool keeps the
+ * loop alive, and a waiting one is started by the completion before it). */
 typedef struct admin_state {
     struct dp_engine *engine;
     struct dp_auth *auth;
-    admin_job_t *qhead, *qtail; /* waiting, in arrival order */
-    int running;                /* a job is on the thread pool */
+    admin_job_t *head, *tail; /* every call not yet answered, in arrival
+                                 order */
+    unsigned running;         /* of them on the pool */
 } admin_state_t;
 
 struct admin_job {
     uv_work_t work;
-    admin_job_t *next;
+    admin_job_t *next, *prev;
     admin_state_t *st;
+    const void *key; /* the connection's (dp_http_exchange_conn_key); NULL:
+                        in-process, ordered with nothing */
+    int started;
     admin_call_t c; /* its exchange (and so its request) stays valid until
                        admin_send answers it */
 };
@@ -1259,36 +1271,65 @@ static void job_run(uv_work_t *w)
 
 static void job_start(admin_state_t *st);
 
-/* Loop thread: the answer goes out, the next call of this worker starts. */
+static void job_unlink(admin_state_t *st, admin_job_t *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        st->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        st->tail = j->prev;
+}
+
+/* Loop thread: the answer goes out, the calls that waited for this one (or
+ * for a free slot) start. */
 static void job_done(uv_work_t *w, int status)
 {
     admin_job_t *j = w->data;
     admin_state_t *st = j->st;
     (void)status; /* a job is never cancelled (uv_cancel is not used) */
+    job_unlink(st, j);
+    st->running--;
     admin_send(&j->c);
     free(j);
-    st->running = 0;
     job_start(st);
+}
+
+/* 1 when an earlier call of the same connection is not answered yet. */
+static int job_must_wait(const admin_job_t *j)
+{
+    if (j->key == NULL)
+        return 0;
+    for (const admin_job_t *o = j->prev; o != NULL; o = o->prev)
+        if (o->key == j->key)
+            return 1;
+    return 0;
 }
 
 static void job_start(admin_state_t *st)
 {
-    while (!st->running && st->qhead != NULL) {
-        admin_job_t *j = st->qhead;
-        st->qhead = j->next;
-        if (st->qhead == NULL)
-            st->qtail = NULL;
-        st->running = 1;
-        j->work.data = j;
-        if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work, job_run,
-                          job_done) == 0)
-            return;
-        /* Cannot happen with both callbacks set; answer rather than hang. */
-        st->running = 0;
-        admin_reply_error(&j->c, 503, "unavailable", NULL,
-                          "the admin work queue is unavailable");
-        admin_send(&j->c);
-        free(j);
+    admin_job_t *j = st->head;
+    while (j != NULL && st->running < ADMIN_MAX_RUNNING) {
+        admin_job_t *next = j->next;
+        if (!j->started && !job_must_wait(j)) {
+            j->started = 1;
+            st->running++;
+            j->work.data = j;
+            if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work,
+                              job_run, job_done) < 0) {
+                /* Cannot happen with both callbacks set; answer rather
+                 * than hang. */
+                st->running--;
+                job_unlink(st, j);
+                admin_reply_error(&j->c, 503, "unavailable", NULL,
+                                  "the admin work queue is unavailable");
+                admin_send(&j->c);
+                free(j);
+            }
+        }
+        j = next;
     }
 }
 
@@ -1300,13 +1341,15 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
     if (j == NULL)
         return -ENOMEM; /* the front answers 500 */
     j->st = st;
+    j->key = dp_http_exchange_conn_key(ex);
     j->c = (admin_call_t){.ex = ex, .req = req, .engine = st->engine,
                           .auth = st->auth};
-    if (st->qtail != NULL)
-        st->qtail->next = j;
+    j->prev = st->tail;
+    if (st->tail != NULL)
+        st->tail->next = j;
     else
-        st->qhead = j;
-    st->qtail = j;
+        st->head = j;
+    st->tail = j;
     job_start(st);
     return 0;
 }

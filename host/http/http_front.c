@@ -1624,6 +1624,11 @@ uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex)
     return ex ? ex->srv->loop : NULL;
 }
 
+const void *dp_http_exchange_conn_key(const doppel_http_exchange_t *ex)
+{
+    return ex ? (const void *)ex->conn : NULL;
+}
+
 /* ---- in-process exchanges ---------------------------------------------
  * dp_http_local_call builds an exchange from a request given in memory and
  * dispatches it through the same router and handlers as a request from a

@@ -163,6 +163,85 @@ class AdminOffLoopTest(unittest.TestCase):
                             % (max(hp.lat), max(took)))
             self.assertEqual(d.get("/stubs/%s/big/2" % NS).status, 200)
 
+    def test_a_read_does_not_wait_for_another_clients_write(self):
+        """Admin reads take no writer lock: a GET on another connection is
+        answered while a long batch is written (one worker)."""
+        with harness.Doppel(workers=1) as d:
+            r = d.post("/api/v1/mocks", {"namespace": NS, "id": "known",
+                                         "http": {"route": "/known"},
+                                         "response": {"payload": 1}})
+            self.assertEqual(r.status, 201, r)
+            reads = []
+            out = {}
+
+            bodies = [batch(20000, "r%d" % k) for k in range(2)]
+
+            def write():
+                out["took"] = 0.0
+                for body in bodies:
+                    t0 = time.monotonic()
+                    out["r"] = d.post("/api/v1/mocks/batch", body,
+                                      headers={"Content-Type":
+                                               "application/json"},
+                                      timeout=300)
+                    out["took"] = max(out["took"], time.monotonic() - t0)
+                    if out["r"].status != 201:
+                        return
+
+            t = threading.Thread(target=write)
+            t.start()
+            while t.is_alive():
+                t0 = time.monotonic()
+                g = d.get("/api/v1/mocks/known", timeout=60)
+                reads.append((time.monotonic() - t0, t.is_alive()))
+                self.assertEqual(g.status, 200, g)
+                time.sleep(0.05)
+            t.join()
+            self.assertEqual(out["r"].status, 201, out["r"])
+            self.assertGreaterEqual(out["took"], MIN_WRITE_S,
+                                    "the writes were too quick (%.2fs)"
+                                    % out["took"])
+            during = [lat for lat, alive in reads if alive]
+            self.assertTrue(during, reads)
+            self.assertLess(max(during), HEALTH_BOUND_S,
+                            "a read waited %.2fs for a write of %.2fs"
+                            % (max(during), out["took"]))
+            self.assertGreater(len(during), 3, reads)
+
+    def test_pipelined_calls_of_one_connection_keep_their_order(self):
+        """A write and a read pipelined on one connection: the read sees
+        the write (the calls of one connection run one after the other)."""
+        import socket
+        with harness.Doppel(workers=1) as d:
+            auth = "Authorization: Bearer %s\r\n" % harness.ADMIN_TOKEN
+            reqs = b""
+            for i in range(5):
+                body = json.dumps({"namespace": NS, "id": "p%d" % i,
+                                   "http": {"route": "/p/%d" % i},
+                                   "response": {"payload": i}}).encode()
+                reqs += ("POST /api/v1/mocks HTTP/1.1\r\nHost: x\r\n" + auth
+                         + "Content-Type: application/json\r\n"
+                         "Content-Length: %d\r\n\r\n" % len(body)).encode()
+                reqs += body
+                reqs += ("GET /api/v1/mocks/p%d HTTP/1.1\r\nHost: x\r\n"
+                         % i + auth + "\r\n").encode()
+                reqs += ("DELETE /api/v1/mocks/p%d/purge HTTP/1.1\r\n"
+                         "Host: x\r\n" % i + auth + "\r\n").encode()
+            reqs += b"GET /api/v1/mocks/p4 HTTP/1.1\r\nHost: x\r\n" + \
+                auth.encode() + b"Connection: close\r\n\r\n"
+            s = socket.create_connection((d.host, d.port), timeout=60)
+            s.sendall(reqs)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            statuses = [int(m) for m in
+                        __import__("re").findall(rb"HTTP/1\.1 (\d{3})", data)]
+            self.assertEqual(statuses, [201, 200, 204] * 5 + [404], data[:600])
+
     def test_client_gone_while_its_write_runs(self):
         """The exchange outlives its client: the write completes, its
         answer goes nowhere, and nothing is freed twice (the sanitizer
