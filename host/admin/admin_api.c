@@ -1242,8 +1242,8 @@ struct admin_job {
     uv_work_t work;
     admin_job_t *next, *prev;
     admin_state_t *st;
-    const void *key; /* the connection's (dp_http_exchange_conn_key); NULL:
-                        in-process, ordered with nothing */
+    uint64_t conn; /* the connection's id (dp_http_exchange_conn_id); 0:
+                      in-process, ordered with nothing */
     int started;
     admin_call_t c; /* its exchange (and so its request) stays valid until
                        admin_send answers it */
@@ -1300,10 +1300,10 @@ static void job_done(uv_work_t *w, int status)
 /* 1 when an earlier call of the same connection is not answered yet. */
 static int job_must_wait(const admin_job_t *j)
 {
-    if (j->key == NULL)
+    if (j->conn == 0)
         return 0;
     for (const admin_job_t *o = j->prev; o != NULL; o = o->prev)
-        if (o->key == j->key)
+        if (o->conn == j->conn)
             return 1;
     return 0;
 }
@@ -1341,7 +1341,7 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
     if (j == NULL)
         return -ENOMEM; /* the front answers 500 */
     j->st = st;
-    j->key = dp_http_exchange_conn_key(ex);
+    j->conn = dp_http_exchange_conn_id(ex);
     j->c = (admin_call_t){.ex = ex, .req = req, .engine = st->engine,
                           .auth = st->auth};
     j->prev = st->tail;

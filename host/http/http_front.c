@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +148,12 @@ struct dp_conn {
     unsigned lingering : 1;
     unsigned read_eof : 1;
     unsigned processing : 1;
+    uint64_t id; /* unique in the process (dp_http_exchange_conn_id) */
     char remote[INET6_ADDRSTRLEN];
 };
+
+/* Connection ids: every server of every worker draws from it. */
+static _Atomic uint64_t next_conn_id = 1;
 
 struct dp_http_server {
     uv_loop_t *loop;
@@ -1624,9 +1629,9 @@ uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex)
     return ex ? ex->srv->loop : NULL;
 }
 
-const void *dp_http_exchange_conn_key(const doppel_http_exchange_t *ex)
+uint64_t dp_http_exchange_conn_id(const doppel_http_exchange_t *ex)
 {
-    return ex ? (const void *)ex->conn : NULL;
+    return ex && ex->conn ? ex->conn->id : 0;
 }
 
 /* ---- in-process exchanges ---------------------------------------------
@@ -2023,6 +2028,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (c == NULL)
         return; /* the kernel keeps the connection queued */
     c->srv = s;
+    c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;
