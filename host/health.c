@@ -372,7 +372,8 @@ static void render_engine_series(struct dp_engine *e, dp_sbuf_t *b)
     dp_engine_mock_usage(e, usage_one, &a);
     dp_sb_str(b, "# HELP mockarty_mocks_total Mocks that can match now.\n"
                  "# TYPE mockarty_mocks_total gauge\n");
-    qsort(a.groups, a.n, sizeof(*a.groups), cmp_str);
+    if (a.n > 0) /* qsort's array must not be NULL, even for 0 items */
+        qsort(a.groups, a.n, sizeof(*a.groups), cmp_str);
     for (size_t i = 0, run = 1; i < a.n; i++, run++) {
         if (i + 1 < a.n && strcmp(a.groups[i], a.groups[i + 1]) == 0)
             continue;

@@ -264,6 +264,10 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     dp_engine_cfg_t ecfg;
     dp_engine_cfg_default(&ecfg);
     ecfg.journal_size = ecfg.unmatched_size = h->settings.journal_size;
+    ecfg.journal_bytes_max = h->settings.engine_limits.journal_memory;
+    ecfg.store_value_max = h->settings.engine_limits.store_value_max;
+    ecfg.store_total_max = h->settings.engine_limits.store_total_max;
+    ecfg.response_max = h->settings.engine_limits.response_max;
     ecfg.default_mode = dp_mode_parse(h->settings.default_mode);
     ecfg.redact_headers = h->settings.redact_headers;
     ecfg.record_body_max = h->settings.record_body_max;
@@ -297,11 +301,17 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
 
 /* ---- running ----------------------------------------------------------- */
 
+/* A stop that has not ended this long after drain_timeout (a worker loop
+ * that never returns to its loop, a plugin that never finishes stopping)
+ * ends the process anyway: a SIGTERM is always honoured. */
+#define STOP_GRACE_MS 5000
+
 typedef struct main_state {
     dp_host_t *h;
     uv_signal_t sigterm, sigint;
     uv_timer_t timer;
     int signals;
+    uint64_t stop_deadline_ms; /* dp_now_ms(); 0 until a signal */
 } main_state_t;
 
 static void on_second(uv_timer_t *t)
@@ -316,9 +326,23 @@ static void on_second(uv_timer_t *t)
                              (double)dp_engine_mock_count(h->engine, 1));
         return;
     }
+    int all = 1;
     for (unsigned i = 0; i < h->n_workers; i++)
         if (!dp_worker_finished(h->workers[i]))
-            return;
+            all = 0;
+    if (!all && ms->stop_deadline_ms != 0 &&
+        dp_now_ms() > ms->stop_deadline_ms) {
+        /* The workers cannot be joined (one may be stuck in a plugin); what
+         * the admin API acknowledged is on disk already, request-driven
+         * store changes of the last second may be lost. */
+        dp_error("host",
+                 "the stop did not finish within drain_timeout + %d s: "
+                 "exiting without waiting for the workers",
+                 STOP_GRACE_MS / 1000);
+        _exit(1);
+    }
+    if (!all)
+        return;
     uv_close((uv_handle_t *)&ms->timer, NULL);
     uv_close((uv_handle_t *)&ms->sigterm, NULL);
     uv_close((uv_handle_t *)&ms->sigint, NULL);
@@ -336,6 +360,10 @@ static void on_signal(uv_signal_t *s, int signum)
             signum == SIGINT ? "SIGINT" : "SIGTERM",
             (unsigned long long)h->settings.drain_timeout_ms);
     h->draining = 1;
+    /* drain_timeout, the copies' shortest stop (STOP_MIN_MS in worker.c,
+     * 1 s), then the grace */
+    ms->stop_deadline_ms =
+        dp_now_ms() + h->settings.drain_timeout_ms + 1000 + STOP_GRACE_MS;
     for (unsigned i = 0; i < h->n_workers; i++)
         dp_worker_shutdown(h->workers[i]);
     /* Poll the workers' end every 50 ms from here on. */

@@ -39,7 +39,13 @@ typedef struct dp_settings {
     char *data_dir;
     dp_http_limits_t limits;
     uint64_t drain_timeout_ms;
+    /* Client connections of the whole process (see dp_settings_conn_share);
+     * [server] max_connections, or the default from the descriptor limit */
+    size_t max_connections;
+    int max_connections_auto; /* derived, not configured */
+    uint64_t nofile;          /* RLIMIT_NOFILE (soft) at start */
     size_t journal_size;
+    dp_engine_limits_conf_t engine_limits;
     int auth;         /* tokens required on /api/v1 */
     int metrics_auth; /* /metrics needs a token */
     int allow_private_upstreams; /* outbound guard lifted */
@@ -53,6 +59,14 @@ typedef struct dp_settings {
  * bad values: -EINVAL and "FILE:LINE: ..." in err. */
 int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
                      size_t errlen);
+/* The connection cap of one listener on one worker: max_connections split
+ * evenly across workers, at least 1. */
+size_t dp_settings_conn_share(const dp_settings_t *s, unsigned workers);
+/* The default max_connections for a descriptor limit: the limit less
+ * max(64, limit / 4), kept for the store, the plugins' own sockets and
+ * files, outbound connections and the loops' descriptors; half the limit
+ * when that leaves less than that. */
+size_t dp_settings_default_connections(uint64_t nofile);
 /* Overrides the listen address ("HOST:PORT", "[V6]:PORT"); -EINVAL. */
 int dp_settings_set_listen(dp_settings_t *s, const char *v);
 void dp_settings_free(dp_settings_t *s);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "runtime.h"
@@ -34,7 +35,17 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
     s->limits.header_timeout_ms = cs.header_timeout_ms;
     s->limits.body_timeout_ms = cs.body_timeout_ms;
     s->drain_timeout_ms = cs.drain_timeout_ms;
+    struct rlimit rl;
+    s->nofile =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+            ? (uint64_t)rl.rlim_cur
+            : UINT64_C(1) << 20;
+    s->max_connections_auto = cs.max_connections == 0;
+    s->max_connections = s->max_connections_auto
+                             ? dp_settings_default_connections(s->nofile)
+                             : (size_t)cs.max_connections;
     s->journal_size = cs.journal_size ? (size_t)cs.journal_size : 1;
+    s->engine_limits = cs.engine_limits;
     s->auth = cs.auth;
     s->metrics_auth = cs.metrics_auth;
     s->allow_private_upstreams = cs.allow_private_upstreams;
@@ -43,6 +54,19 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
     s->record_body_max = cs.record_body_max;
     s->record_sequence_max = cs.record_sequence_max;
     return 0;
+}
+
+size_t dp_settings_default_connections(uint64_t nofile)
+{
+    uint64_t headroom = nofile / 4 > 64 ? nofile / 4 : 64;
+    uint64_t n = nofile > 2 * headroom ? nofile - headroom : nofile / 2;
+    return n > 0 ? (size_t)n : 1;
+}
+
+size_t dp_settings_conn_share(const dp_settings_t *s, unsigned workers)
+{
+    size_t n = s->max_connections / (workers ? workers : 1);
+    return n > 0 ? n : 1;
 }
 
 int dp_settings_set_listen(dp_settings_t *s, const char *v)

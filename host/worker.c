@@ -27,6 +27,11 @@ typedef struct post_item {
 
 enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_STOP, PHASE_DONE };
 
+/* The copies' stop gets what the HTTP drain left of drain_timeout, but at
+ * least this, so that a drain cut off by its timeout still lets them
+ * close their own connections. */
+#define STOP_MIN_MS 1000
+
 /* A listener of a plugin instance's own (svc->http_listen). */
 typedef struct listen_ent {
     doppel_ctx_t *ctx;
@@ -66,6 +71,7 @@ struct dp_worker {
     listen_ent_t *listens;   /* svc->http_listen, in call order */
     size_t n_listens;
     unsigned drains_pending; /* servers still draining, + 1 while starting */
+    uint64_t stop_deadline;  /* loop ms: drain_timeout after the stop began */
     int joined;
 
     /* start-up handshake with the main thread */
@@ -395,6 +401,9 @@ static int bind_listeners(dp_worker_t *w)
                 .router = e->router,
                 .metrics = dp_metrics_worker(h->metrics, w->index),
             };
+            /* the same cap and descriptor handling as the main port */
+            cfg.limits.max_connections =
+                dp_settings_conn_share(&h->settings, h->n_workers);
             rc = dp_http_server_start(&w->loop, &cfg, &e->server);
         }
         if (rc < 0) {
@@ -408,6 +417,26 @@ static int bind_listeners(dp_worker_t *w)
         e->bound = dp_http_server_port(e->server);
     }
     return 0;
+}
+
+/* Says once what the connection cap is and where it comes from, and warns
+ * when a configured cap is more than the descriptors can back. */
+static void log_connection_cap(dp_host_t *h, size_t share)
+{
+    const dp_settings_t *st = &h->settings;
+    size_t fit = dp_settings_default_connections(st->nofile);
+    dp_info("host",
+            "connections: at most %zu per listener on each of %u worker%s "
+            "(max_connections %zu%s; descriptor limit %llu)",
+            share, h->n_workers, h->n_workers == 1 ? "" : "s",
+            st->max_connections, st->max_connections_auto ? ", derived" : "",
+            (unsigned long long)st->nofile);
+    if (!st->max_connections_auto && st->max_connections > fit)
+        dp_warn("host",
+                "max_connections %zu is more than the descriptor limit %llu "
+                "leaves room for (%zu): accept will fail with 'too many open "
+                "files' first, and then closes idle connections or pauses",
+                st->max_connections, (unsigned long long)st->nofile, fit);
 }
 
 static int start_in_thread(dp_worker_t *w)
@@ -445,6 +474,10 @@ static int start_in_thread(dp_worker_t *w)
         .router = w->router,
         .metrics = dp_metrics_worker(h->metrics, w->index),
     };
+    cfg.limits.max_connections =
+        dp_settings_conn_share(&h->settings, h->n_workers);
+    if (w->index == 0)
+        log_connection_cap(h, cfg.limits.max_connections);
     rc = dp_http_server_start(&w->loop, &cfg, &w->server);
     if (rc < 0) {
         dp_error(comp(w), "cannot listen on %s:%d: %s", cfg.host, cfg.port,
@@ -566,7 +599,15 @@ static void on_stop_timeout(uv_timer_t *t)
 static void stop_copies(dp_worker_t *w)
 {
     w->phase = PHASE_STOP;
+    /* One budget for the whole stop: the drain and the copies' stop
+     * together take drain_timeout (plus at most STOP_MIN_MS). */
     uint64_t t = w->host->settings.drain_timeout_ms;
+    if (w->stop_deadline != 0) {
+        uint64_t now = uv_now(&w->loop);
+        t = w->stop_deadline > now ? w->stop_deadline - now : 0;
+        if (t < STOP_MIN_MS)
+            t = STOP_MIN_MS;
+    }
     uv_timer_start(&w->stop_timer, on_stop_timeout, t ? t : 1, 0);
     for (size_t i = w->n_ctxs; i-- > 0;) {
         doppel_ctx_t *c = &w->ctxs[i];
@@ -602,6 +643,8 @@ static void begin_shutdown(void *data)
     w->phase = PHASE_DRAIN;
     uv_timer_stop(&w->tick);
     uint64_t t = w->host->settings.drain_timeout_ms;
+    uv_update_time(&w->loop);
+    w->stop_deadline = uv_now(&w->loop) + t;
     w->drains_pending = 1; /* held until every drain has begun */
     if (w->server) {
         w->drains_pending++;

@@ -93,6 +93,14 @@ extern const char dp_conf_builtin[];
  *   "FILE:LINE: [server]: unknown option 'colour' (known: listen, ...)" */
 int dp_conf_server_validate(const dp_conf_t *c, char *err, size_t errlen);
 
+/* What request traffic can make the engine hold and send (bytes). */
+typedef struct dp_engine_limits_conf {
+    size_t journal_memory;  /* each ring over every namespace, 64 MiB */
+    size_t store_value_max; /* one store entry, 1 MiB */
+    size_t store_total_max; /* one namespace's stores, 64 MiB */
+    size_t response_max;    /* a rendered answer, 16 MiB */
+} dp_engine_limits_conf_t;
+
 /* The [server] settings, parsed, defaults applied. */
 typedef struct dp_conf_server {
     char host[256];              /* listen host ("127.0.0.1", "::1") */
@@ -105,7 +113,9 @@ typedef struct dp_conf_server {
     unsigned long long header_timeout_ms; /* 10 s */
     unsigned long long body_timeout_ms;   /* 30 s */
     unsigned long long drain_timeout_ms;  /* 30 s */
+    unsigned long long max_connections;   /* 0 = from RLIMIT_NOFILE */
     unsigned long long journal_size;      /* 10000 entries */
+    dp_engine_limits_conf_t engine_limits;
     int auth;         /* 1: tokens required on /api/v1 (default) */
     int metrics_auth; /* 1: /metrics needs a token (default 0) */
     int allow_private_upstreams; /* 1: outbound guard lifted (default 0) */

@@ -38,8 +38,28 @@ static const doppel_option_t server_schema[] = {
      "the request body must arrive within this", 1, HOUR_MS, {0}},
     {"drain_timeout", DOPPEL_OPT_DURATION, 0, "30s",
      "how long a stop waits for requests in flight", 0, HOUR_MS, {0}},
+    {"max_connections", DOPPEL_OPT_INT, 0, "0",
+     "client connections held at once, split across workers (each "
+     "listener of a worker holds its share); 0 = the descriptor limit "
+     "less max(64, limit/4) kept for the store, plugins and upstreams",
+     0, 10000000, {0}},
     {"journal_size", DOPPEL_OPT_INT, 0, "10000",
      "journal entries kept per namespace", 0, 100000000, {0}},
+    /* what request traffic can make the engine hold and send */
+    {"journal_memory", DOPPEL_OPT_SIZE, 0, "64m",
+     "bytes the journal holds over every namespace (the unmatched list as "
+     "much again); past it the namespace with the most entries loses its "
+     "oldest",
+     64 * KIB, 64 * GIB, {0}},
+    {"store_value_max", DOPPEL_OPT_SIZE, 0, "1m",
+     "bytes of one store entry (key + JSON); over -> 507 to mock traffic, "
+     "413 to the admin API", 16, 1 * GIB, {0}},
+    {"store_total_max", DOPPEL_OPT_SIZE, 0, "64m",
+     "bytes of all the stores of one namespace; over -> 507", 1 * KIB,
+     64 * GIB, {0}},
+    {"response_max", DOPPEL_OPT_SIZE, 0, "16m",
+     "bytes of a rendered mock answer; over -> 500 limit_exceeded", 1 * KIB,
+     4 * GIB, {0}},
     {"auth", DOPPEL_OPT_BOOL, 0, "on",
      "require tokens on /api/v1; off (local mode) only on loopback", 0, -1,
      {0}},
@@ -275,8 +295,18 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->body_timeout_ms = (unsigned long long)num;
         else if (strcmp(o->name, "drain_timeout") == 0)
             out->drain_timeout_ms = (unsigned long long)num;
+        else if (strcmp(o->name, "max_connections") == 0)
+            out->max_connections = (unsigned long long)num;
         else if (strcmp(o->name, "journal_size") == 0)
             out->journal_size = (unsigned long long)num;
+        else if (strcmp(o->name, "journal_memory") == 0)
+            out->engine_limits.journal_memory = (size_t)num;
+        else if (strcmp(o->name, "store_value_max") == 0)
+            out->engine_limits.store_value_max = (size_t)num;
+        else if (strcmp(o->name, "store_total_max") == 0)
+            out->engine_limits.store_total_max = (size_t)num;
+        else if (strcmp(o->name, "response_max") == 0)
+            out->engine_limits.response_max = (size_t)num;
         else if (strcmp(o->name, "auth") == 0)
             out->auth = (int)num;
         else if (strcmp(o->name, "metrics_auth") == 0)

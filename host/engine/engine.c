@@ -35,6 +35,10 @@ void dp_engine_cfg_default(dp_engine_cfg_t *c)
     c->record_body_max = 1024 * 1024;
     c->record_sequence_max = 100;
     c->coverage_miss_max = 1000;
+    c->store_value_max = 1024 * 1024;
+    c->store_total_max = 64 * 1024 * 1024;
+    c->response_max = 16 * 1024 * 1024;
+    c->journal_bytes_max = 64 * 1024 * 1024;
     c->redact_headers = NULL;
 }
 
@@ -413,6 +417,14 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         e->cfg.record_sequence_max = def.record_sequence_max;
     if (e->cfg.coverage_miss_max == 0)
         e->cfg.coverage_miss_max = def.coverage_miss_max;
+    if (e->cfg.store_value_max == 0)
+        e->cfg.store_value_max = def.store_value_max;
+    if (e->cfg.store_total_max == 0)
+        e->cfg.store_total_max = def.store_total_max;
+    if (e->cfg.response_max == 0)
+        e->cfg.response_max = def.response_max;
+    if (e->cfg.journal_bytes_max == 0)
+        e->cfg.journal_bytes_max = def.journal_bytes_max;
     e->cfg.redact_headers = NULL; /* borrowed: parsed below, not kept */
     uint64_t seed = e->cfg.seed;
     if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
@@ -423,7 +435,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         dp_err_set(err, 500, "internal", "", "no storage");
         return -EINVAL;
     }
-    e->stores = dp_stores_new();
+    e->stores =
+        dp_stores_new(e->cfg.store_value_max, e->cfg.store_total_max);
     e->rr_conf = json_object();
     e->cov_miss = json_object();
     if (!e->rr_conf || !e->cov_miss ||
@@ -431,8 +444,11 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         engine_free(e);
         return oom(err);
     }
-    if (!e->stores || dp_ring_init(&e->journal, e->cfg.journal_size) < 0 ||
-        dp_ring_init(&e->unmatched, e->cfg.unmatched_size) < 0) {
+    if (!e->stores ||
+        dp_ring_init(&e->journal, e->cfg.journal_size,
+                     e->cfg.journal_bytes_max) < 0 ||
+        dp_ring_init(&e->unmatched, e->cfg.unmatched_size,
+                     e->cfg.journal_bytes_max) < 0) {
         engine_free(e);
         return oom(err);
     }
@@ -1320,6 +1336,22 @@ static int scope_arg(char scope, const char *owner, char *buf, size_t len,
     return 0;
 }
 
+/* The admin API's answer to a store write past a limit: 413 for a value
+ * over store_value_max (the request carries it), 507 when the namespace's
+ * stores are full (the server cannot store it; RFC 4918 11.5). */
+static void limit_err(const dp_engine_t *e, dp_err_t *err, int rc)
+{
+    if (rc == -EFBIG)
+        dp_err_set(err, 413, "limit_exceeded", "value",
+                   "the entry is larger than store_value_max (%zu bytes)",
+                   e->cfg.store_value_max);
+    else
+        dp_err_set(err, 507, "limit_exceeded", "value",
+                   "the namespace's stores would hold more than "
+                   "store_total_max (%zu bytes)",
+                   e->cfg.store_total_max);
+}
+
 static const char *ns_or_default(const char *ns)
 {
     return ns && ns[0] ? ns : "sandbox";
@@ -1372,6 +1404,15 @@ int dp_engine_store_set(dp_engine_t *e, const char *ns, char scope,
         return oom(err);
     }
     pthread_mutex_lock(&e->wmu);
+    /* checked before anything is written, so a refusal changes nothing */
+    rc = dp_stores_check(e->stores, ns, sc, key, copy);
+    if (rc == -EFBIG || rc == -ENOSPC) {
+        pthread_mutex_unlock(&e->wmu);
+        limit_err(e, err, rc);
+        free(txt);
+        json_decref(copy);
+        return rc;
+    }
     dp_store_entry_t se = {ns, sc, key, txt};
     rc = tx_begin(e, err);
     if (rc == 0)

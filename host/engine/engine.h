@@ -36,8 +36,8 @@
 typedef struct dp_engine dp_engine_t;
 
 typedef struct dp_engine_cfg {
-    size_t journal_size;   /* entries kept, default 10000 */
-    size_t unmatched_size; /* entries kept, default 10000 */
+    size_t journal_size;   /* entries kept per namespace, default 10000 */
+    size_t unmatched_size; /* entries kept per namespace, default 10000 */
     size_t journal_body_max; /* bytes of a body kept in the journal, 4096 */
     uint64_t seed;         /* 0: random; fixed seeds make fakers repeatable */
     /* Record and replay (record.c, upstream.c; docs/record-replay.md) */
@@ -45,6 +45,13 @@ typedef struct dp_engine_cfg {
     size_t record_body_max;     /* bytes of a recorded body kept, 1 MiB */
     size_t record_sequence_max; /* responses of a recorded oneOf, 100 */
     size_t coverage_miss_max;   /* endpoints kept in the miss table, 1000 */
+    /* What request traffic can make the engine hold and send
+     * (docs/engine.md, "Limits"); 0: the default. */
+    size_t store_value_max;  /* bytes of one store entry, 1 MiB */
+    size_t store_total_max;  /* bytes of one namespace's stores, 64 MiB */
+    size_t response_max;     /* bytes of a rendered answer, 16 MiB */
+    size_t journal_bytes_max; /* bytes of each ring (journal, unmatched)
+                                 over every namespace, 64 MiB */
     /* Extra credential header names, comma-separated, case-insensitive:
      * redacted like Authorization in recordings and the journal. Borrowed
      * for dp_engine_open only (copied). NULL: none. */

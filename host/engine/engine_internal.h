@@ -353,7 +353,12 @@ void dp_index_free(dp_index_t *ix);
 
 typedef struct dp_stores dp_stores_t;
 
-dp_stores_t *dp_stores_new(void);
+/* value_max: bytes of one entry (key + compact JSON of the value);
+ * total_max: bytes of every store of one namespace together; 0: no limit.
+ * Only writes that ask for it are refused (request traffic, and the admin
+ * API through dp_stores_check); loading and mStore are accounted, not
+ * refused. */
+dp_stores_t *dp_stores_new(size_t value_max, size_t total_max);
 void dp_stores_free(dp_stores_t *s);
 /* scope_name: "global", "chain:<id>", "mock:<id>". New ref or NULL. */
 json_t *dp_stores_get(dp_stores_t *s, const char *ns, const char *scope_name,
@@ -365,8 +370,43 @@ int dp_stores_set(dp_stores_t *s, const char *ns, const char *scope_name,
                   const char *key, json_t *value, int dirty);
 int dp_stores_del(dp_stores_t *s, const char *ns, const char *scope_name,
                   const char *key);
+/* The same, marked for dp_stores_take_dirty (the flush deletes the row). */
+int dp_stores_del_dirty(dp_stores_t *s, const char *ns,
+                        const char *scope_name, const char *key);
+/* 0 when setting key to value would keep ns within the limits, -EFBIG
+ * when the entry alone is over value_max, -ENOSPC when the namespace's
+ * stores would pass total_max. */
+int dp_stores_check(dp_stores_t *s, const char *ns, const char *scope_name,
+                    const char *key, const json_t *value);
+/* The request path's writes (extract): n values (stolen, set to NULL) put
+ * at scopes[i]/keys[i] of ns, all or none, under one lock, each within the
+ * limits; marked dirty. olds[i] receives the value replaced (new ref, NULL
+ * when the key was absent) for dp_stores_undo. 0, -EFBIG or -ENOSPC (with
+ * *which the index refused; nothing changed), -ENOMEM. */
+int dp_stores_put_many(dp_stores_t *s, const char *ns, size_t n,
+                       const char *const *scopes, const char *const *keys,
+                       json_t **values, json_t **olds, size_t *which);
+/* Puts the olds of a dp_stores_put_many back (a key that was absent is
+ * deleted); takes the references. */
+void dp_stores_undo(dp_stores_t *s, const char *ns, size_t n,
+                    const char *const *scopes, const char *const *keys,
+                    json_t **olds);
+/* Bytes the stores of ns hold, as the limits count them. */
+size_t dp_stores_used(dp_stores_t *s, const char *ns);
+/* Adds step to the counter at key (absent: 0) and returns the new value,
+ * saturated at INT64_MIN / INT64_MAX (docs/templates.md); *saturated (may
+ * be NULL) is set to 1 when the result or the value read was clamped. */
 int64_t dp_stores_incr(dp_stores_t *s, const char *ns, const char *scope_name,
-                       const char *key, int64_t step);
+                       const char *key, int64_t step, int *saturated);
+/* Number arithmetic that never overflows: a + b clamped to the int64
+ * range; a double truncated toward zero, or clamped when outside the int64
+ * range (NaN: 0); a store value read as a counter (integer, double, or the
+ * leading decimal digits of a string; anything else 0). Each sets
+ * *saturated (may be NULL) to 1 when it clamped, and leaves it alone
+ * otherwise. */
+int64_t dp_i64_sat_add(int64_t a, int64_t b, int *saturated);
+int64_t dp_i64_of_double(double d, int *saturated);
+int64_t dp_store_counter(const json_t *v, int *saturated);
 /* Drops every store of ns (NULL scope_name) or one store. */
 void dp_stores_drop(dp_stores_t *s, const char *ns, const char *scope_name);
 /* Moves the dirty entries out: array of [ns, scope, key, value] ([ns, scope,
@@ -392,6 +432,9 @@ dp_jrec_t *dp_jrec_build(const struct dp_engine *e, const doppel_exchange_t *x,
                          int64_t time_ms, int status, const char *mock_id,
                          char *near);
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us);
+/* Names the limit the request hit ("store_value_max", "int64_range"; a
+ * static word of at most 23 bytes), listed as the entry's "limit". */
+void dp_jrec_set_limit(dp_jrec_t *r, const char *limit);
 /* The entry of a forwarded request (a PROXY reply): status 0 until
  * dp_jrec_forwarded; service: the record-and-replay service that forwards
  * it (NULL or "": a proxy mock, named by mock_id). */
@@ -405,20 +448,38 @@ dp_jrec_t *dp_jrec_build_proxy(const struct dp_engine *e,
  * caller). */
 void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason);
 
+/* A journal or unmatched list: one ring of at most per_ns entries for each
+ * namespace, and at most max_bytes over all of them (records and the
+ * rings' bookkeeping); past it the namespace holding the most entries
+ * drops its oldest ones (journal_ring.c). One short mutex; any thread. */
+typedef struct dp_nsring dp_nsring_t;
+
 typedef struct dp_ring {
     pthread_mutex_t mu;
-    dp_jrec_t **items; /* circular */
-    size_t cap, head, count; /* head: next write slot */
+    dp_smap_t by_ns;    /* namespace -> dp_nsring_t* */
+    dp_nsring_t **heap; /* max-heap: the ring that gives way first */
+    size_t n_ns, heap_cap;
+    size_t per_ns, max_bytes;
+    size_t bytes, count; /* over every namespace */
+    uint64_t seq;        /* next record's arrival number */
     uint64_t total_seen;
+    int inited;
 } dp_ring_t;
 
-int dp_ring_init(dp_ring_t *r, size_t cap);
+/* per_ns 0: 1; max_bytes 0: no bound. 0. */
+int dp_ring_init(dp_ring_t *r, size_t per_ns, size_t max_bytes);
 void dp_ring_destroy(dp_ring_t *r);
 /* Steals rec. */
 void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec);
+/* {items, total, offset, limit, hasMore}, newest first; ns NULL: every
+ * namespace, merged in arrival order. */
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
                      size_t limit);
+/* Drops the entries of ns (NULL: all). */
 void dp_ring_clear(dp_ring_t *r, const char *ns);
+/* Bytes held as max_bytes counts them, and (namespaces not NULL) how many
+ * namespaces have entries. */
+size_t dp_ring_bytes(dp_ring_t *r, size_t *namespaces);
 
 /* ---- Record and replay (upstream.c, record.c) ----------------------------
  * The writer side keeps the services and modes as JSON (rr_conf, under wmu):

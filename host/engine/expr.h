@@ -120,11 +120,20 @@ typedef struct dp_tmpl_env {
     void *ud;
     uint64_t *rng; /* xorshift state owned by the caller, non-zero */
     int64_t now;   /* unix seconds, for DateISO/Timestamp */
+    /* Bytes the rendered value may take as compact JSON text (string
+     * escapes not counted), 0: no limit. A render past it stops where it
+     * passes, before allocating that part. */
+    size_t max_bytes;
 } dp_tmpl_env_t;
 
 /* Renders to a new JSON value (caller decrefs). Missing data renders as
- * null (whole-value) or "" (embedded). Never fails except on ENOMEM (NULL). */
+ * null (whole-value) or "" (embedded). NULL on ENOMEM, or past
+ * env->max_bytes. */
 json_t *dp_tmpl_render(const dp_tmpl_t *t, const dp_tmpl_env_t *env);
+/* The same with the reason: 0 and *out set, -EFBIG past env->max_bytes,
+ * -ENOMEM; *out is NULL on error. */
+int dp_tmpl_render_ex(const dp_tmpl_t *t, const dp_tmpl_env_t *env,
+                      json_t **out);
 
 /* ---- Fakers ------------------------------------------------------------ */
 

@@ -478,9 +478,27 @@ static json_t *f_bool(const json_t *a, uint64_t *r, int64_t now)
 
 #define DAY 86400
 
+/* Clock arithmetic that saturates: a clock near the ends of int64 (a test
+ * clock) must not overflow. */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+static int64_t mul_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r))
+        return (a > 0) == (b > 0) ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 static json_t *f_date_iso(const json_t *a, uint64_t *r, int64_t now)
 {
-    time_t t = (time_t)(now + rnd_between(r, -365, 365) * DAY);
+    time_t t = (time_t)add_sat(now, rnd_between(r, -365, 365) * DAY);
     struct tm tm;
     char s[32];
     if (gmtime_r(&t, &tm) == NULL)
@@ -491,7 +509,7 @@ static json_t *f_date_iso(const json_t *a, uint64_t *r, int64_t now)
 
 static json_t *f_datetime_iso(const json_t *a, uint64_t *r, int64_t now)
 {
-    time_t t = (time_t)(now + rnd_between(r, -365 * DAY, 365 * DAY));
+    time_t t = (time_t)add_sat(now, rnd_between(r, -365 * DAY, 365 * DAY));
     struct tm tm;
     char s[40];
     if (gmtime_r(&t, &tm) == NULL)
@@ -502,13 +520,13 @@ static json_t *f_datetime_iso(const json_t *a, uint64_t *r, int64_t now)
 
 static json_t *f_timestamp(const json_t *a, uint64_t *r, int64_t now)
 {
-    return json_integer(now + rnd_between(r, -30 * DAY, 30 * DAY));
+    return json_integer(add_sat(now, rnd_between(r, -30 * DAY, 30 * DAY)));
 }
 
 static json_t *f_timestamp_ms(const json_t *a, uint64_t *r, int64_t now)
 {
-    return json_integer((now + rnd_between(r, -30 * DAY, 30 * DAY)) * 1000 +
-                        rnd_between(r, 0, 999));
+    int64_t s = add_sat(now, rnd_between(r, -30 * DAY, 30 * DAY));
+    return json_integer(add_sat(mul_sat(s, 1000), rnd_between(r, 0, 999)));
 }
 
 static json_t *f_int_between(const json_t *a, uint64_t *r, int64_t now)
@@ -536,7 +554,12 @@ static json_t *f_float_range(const json_t *a, uint64_t *r, int64_t now)
         lo = hi;
         hi = t;
     }
-    double v = round_to(lo + rnd_unit(r) * (hi - lo), 2);
+    /* Weighted sum rather than lo + u * (hi - lo): the span of a range
+     * near the ends of the doubles is infinite. */
+    double u = rnd_unit(r);
+    double v = (1.0 - u) * lo + u * hi;
+    if (fabs(v) < 1e15) /* beyond that a double has no decimals to round */
+        v = round_to(v, 2);
     /* Rounding may step just outside a range with more decimals. */
     if (v < lo)
         v = lo;
@@ -739,7 +762,7 @@ static json_t *f_jwt(const json_t *a, uint64_t *r, int64_t now)
                       "\"exp\":%lld}",
                       (unsigned long long)rnd_between(r, 1000, 999999),
                       PICK(r, first_names), PICK(r, last_names),
-                      (long long)now, (long long)now + 3600);
+                      (long long)now, (long long)add_sat(now, 3600));
     unsigned char sig[32];
     for (size_t i = 0; i < sizeof(sig); i += 8) {
         uint64_t x = rnd(r);

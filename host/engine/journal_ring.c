@@ -1,10 +1,13 @@
 /*
- * Bounded rings of exchange records (the journal and the unmatched list).
+ * Bounded rings of exchange records (the journal and the unmatched list),
+ * one ring per namespace (see "the ring" below).
  *
- * Fixed capacity, so memory stays flat however long the process serves; the
- * oldest record is dropped first. Recording sits on the request path, so a
- * record is one malloc filled with memcpy: no JSON is built until someone
- * lists the ring. One short mutex per ring; a push is a pointer store.
+ * Bounded in entries per namespace and in bytes over all of them, so memory
+ * stays flat however long the process serves; the oldest record is dropped
+ * first. Recording sits on the request path, so a record is one malloc
+ * filled with memcpy: no JSON is built until someone lists the ring. One
+ * short mutex per list; a push is a map lookup, a few pointer stores and a
+ * heap fix-up.
  *
  * Record layout after the fixed header: a sequence of fields, each a uint32
  * length, the bytes, and a NUL: namespace, protocol, method, path,
@@ -32,6 +35,8 @@ struct dp_jrec {
     uint8_t truncated;
     uint8_t fwd;         /* JREC_FWD_* */
     char fwd_reason[16]; /* why forwarding failed, "" when it did not */
+    char limit[24];      /* the limit the request hit, "" when none */
+    uint64_t seq;        /* order of arrival in its ring (set by the push) */
     char *near; /* nearMisses as JSON text (unmatched records), or NULL */
     size_t len;
     char data[];
@@ -100,6 +105,7 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->truncated = (uint8_t)trunc;
     r->fwd = service ? JREC_FWD_SERVICE : 0;
     r->fwd_reason[0] = '\0';
+    r->limit[0] = '\0';
     r->near = near;
     char *p = r->data;
     p = put_field(p, ns, nsl);
@@ -156,6 +162,12 @@ void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason)
     r->status = status;
     r->fwd |= JREC_FWD_REPORTED;
     snprintf(r->fwd_reason, sizeof(r->fwd_reason), "%s", reason ? reason : "");
+}
+
+void dp_jrec_set_limit(dp_jrec_t *r, const char *limit)
+{
+    if (r && limit)
+        snprintf(r->limit, sizeof(r->limit), "%s", limit);
 }
 
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us)
@@ -290,6 +302,8 @@ static json_t *jrec_json(const dp_jrec_t *r)
         json_object_set_new(j, "nearMisses", near ? near : json_array());
     }
     json_object_set_new(j, "latencyUs", json_integer(r->latency_us));
+    if (r->limit[0])
+        json_object_set_new(j, "limit", json_string(r->limit));
     if (svc.s)
         json_object_set_new(j, "service", text_or_marker(svc));
     if (r->fwd & JREC_FWD_REPORTED) {
@@ -300,49 +314,271 @@ static json_t *jrec_json(const dp_jrec_t *r)
     return j;
 }
 
-/* ---- the ring ----------------------------------------------------------- */
+/* ---- the ring -----------------------------------------------------------
+ * One ring per namespace, so one namespace's traffic never evicts
+ * another's entries: a namespace past journal_size entries drops its own
+ * oldest. Memory is bounded over every namespace by max_bytes: past it,
+ * the namespace holding the most entries (the top of a max-heap; among
+ * equals the one with the oldest entry) drops its oldest entry, again and
+ * again, so a namespace is only ever cut back while it holds at least as
+ * many as any other. A namespace ring that empties is
+ * freed, and its bookkeeping (slots, name) is counted in its bytes, so the
+ * number of namespaces cannot grow memory past the bound either. */
 
-int dp_ring_init(dp_ring_t *r, size_t cap)
+struct dp_nsring {
+    char *ns;
+    dp_jrec_t **items;       /* circular, cap slots */
+    size_t cap, head, count; /* head: next write slot */
+    size_t bytes;            /* records + this ring's own bookkeeping */
+    size_t hpos;             /* index in the ring's heap */
+};
+
+/* What a record costs against max_bytes. */
+static size_t jrec_cost(const dp_jrec_t *r)
+{
+    return sizeof(*r) + r->len + (r->near ? strlen(r->near) + 1 : 0);
+}
+
+/* What a namespace ring costs besides its records: the struct, its name,
+ * its slots, its heap and map entries. */
+static size_t nsring_overhead(const dp_nsring_t *n)
+{
+    return sizeof(*n) + strlen(n->ns) + 1 + n->cap * sizeof(dp_jrec_t *) +
+           sizeof(dp_nsring_t *) + sizeof(dp_smap_ent_t) * 2;
+}
+
+static uint64_t oldest_seq(const dp_nsring_t *n)
+{
+    return n->count ? n->items[(n->head + n->cap - n->count) % n->cap]->seq
+                    : UINT64_MAX;
+}
+
+/* The ring that gives way first: the most entries, and among equals the
+ * one with the oldest entry (so a flood over many namespaces of one entry
+ * each drops the oldest requests, never the one that just arrived). */
+static int heap_above(const dp_ring_t *r, size_t a, size_t b)
+{
+    const dp_nsring_t *x = r->heap[a], *y = r->heap[b];
+    if (x->count != y->count)
+        return x->count > y->count;
+    return oldest_seq(x) < oldest_seq(y);
+}
+
+static void heap_swap(dp_ring_t *r, size_t a, size_t b)
+{
+    dp_nsring_t *t = r->heap[a];
+    r->heap[a] = r->heap[b];
+    r->heap[b] = t;
+    r->heap[a]->hpos = a;
+    r->heap[b]->hpos = b;
+}
+
+static void heap_fix(dp_ring_t *r, size_t i)
+{
+    while (i > 0 && heap_above(r, i, (i - 1) / 2)) {
+        heap_swap(r, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < r->n_ns && heap_above(r, l, m))
+            m = l;
+        if (l + 1 < r->n_ns && heap_above(r, l + 1, m))
+            m = l + 1;
+        if (m == i)
+            return;
+        heap_swap(r, i, m);
+        i = m;
+    }
+}
+
+/* under mu: unlinks n from the heap and the map and frees it with its
+ * records */
+static void nsring_drop(dp_ring_t *r, dp_nsring_t *n)
+{
+    size_t i = n->hpos;
+    r->n_ns--;
+    if (i != r->n_ns) {
+        heap_swap(r, i, r->n_ns);
+        heap_fix(r, i);
+    }
+    dp_smap_del(&r->by_ns, n->ns);
+    for (size_t k = 0; k < n->count; k++) {
+        dp_jrec_t *it = n->items[(n->head + n->cap - 1 - k) % n->cap];
+        r->bytes -= jrec_cost(it);
+        jrec_free(it);
+    }
+    r->bytes -= nsring_overhead(n);
+    r->count -= n->count;
+    free(n->items);
+    free(n->ns);
+    free(n);
+}
+
+/* under mu: a new, empty ring for ns, or NULL on ENOMEM */
+static dp_nsring_t *nsring_new(dp_ring_t *r, const char *ns)
+{
+    if (r->n_ns == r->heap_cap) {
+        size_t nc = r->heap_cap ? r->heap_cap * 2 : 16;
+        dp_nsring_t **h = realloc(r->heap, nc * sizeof(*h));
+        if (h == NULL)
+            return NULL;
+        r->heap = h;
+        r->heap_cap = nc;
+    }
+    dp_nsring_t *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    n->ns = strdup(ns);
+    n->cap = r->per_ns < 16 ? r->per_ns : 16;
+    n->items = calloc(n->cap, sizeof(*n->items));
+    if (n->ns == NULL || n->items == NULL ||
+        dp_smap_put(&r->by_ns, ns, n, NULL) < 0) {
+        free(n->ns);
+        free(n->items);
+        free(n);
+        return NULL;
+    }
+    n->bytes = nsring_overhead(n);
+    r->bytes += n->bytes;
+    n->hpos = r->n_ns;
+    r->heap[r->n_ns++] = n;
+    heap_fix(r, n->hpos);
+    return n;
+}
+
+/* under mu: doubles the slots of n (at most per_ns), oldest first from 0;
+ * 0 or -ENOMEM */
+static int nsring_grow(dp_ring_t *r, dp_nsring_t *n)
+{
+    size_t nc = n->cap * 2 < r->per_ns ? n->cap * 2 : r->per_ns;
+    dp_jrec_t **it = calloc(nc, sizeof(*it));
+    if (it == NULL)
+        return -ENOMEM;
+    for (size_t k = 0; k < n->count; k++)
+        it[k] = n->items[(n->head + n->cap - n->count + k) % n->cap];
+    size_t before = nsring_overhead(n);
+    free(n->items);
+    n->items = it;
+    n->cap = nc;
+    n->head = n->count % nc;
+    n->bytes += nsring_overhead(n) - before;
+    r->bytes += nsring_overhead(n) - before;
+    return 0;
+}
+
+/* under mu: drops the oldest record of n (count > 0); frees n when it was
+ * the last, unless keep (the caller is about to push into n). */
+static void nsring_pop_oldest(dp_ring_t *r, dp_nsring_t *n, int keep)
+{
+    size_t i = (n->head + n->cap - n->count) % n->cap;
+    dp_jrec_t *old = n->items[i];
+    n->items[i] = NULL;
+    n->count--;
+    r->count--;
+    size_t c = jrec_cost(old);
+    n->bytes -= c;
+    r->bytes -= c;
+    jrec_free(old);
+    if (n->count == 0 && !keep)
+        nsring_drop(r, n);
+    else
+        heap_fix(r, n->hpos);
+}
+
+int dp_ring_init(dp_ring_t *r, size_t per_ns, size_t max_bytes)
 {
     memset(r, 0, sizeof(*r));
-    r->cap = cap ? cap : 1;
-    r->items = calloc(r->cap, sizeof(dp_jrec_t *));
-    if (r->items == NULL)
-        return -ENOMEM;
+    r->per_ns = per_ns ? per_ns : 1;
+    r->max_bytes = max_bytes ? max_bytes : SIZE_MAX;
     pthread_mutex_init(&r->mu, NULL);
+    r->inited = 1;
     return 0;
 }
 
 void dp_ring_destroy(dp_ring_t *r)
 {
-    if (r->items == NULL)
+    if (!r->inited)
         return;
-    for (size_t i = 0; i < r->cap; i++)
-        jrec_free(r->items[i]);
-    free(r->items);
-    r->items = NULL;
+    while (r->n_ns > 0)
+        nsring_drop(r, r->heap[r->n_ns - 1]);
+    free(r->heap);
+    dp_smap_free(&r->by_ns);
     pthread_mutex_destroy(&r->mu);
+    r->inited = 0;
+}
+
+/* The namespace is the record's first field, NUL-terminated. */
+static const char *rec_ns(const dp_jrec_t *rec)
+{
+    return rec->data + 4;
 }
 
 void dp_ring_push(dp_ring_t *r, dp_jrec_t *rec)
 {
     if (rec == NULL)
         return;
+    size_t cost = jrec_cost(rec);
     pthread_mutex_lock(&r->mu);
-    dp_jrec_t *old = r->items[r->head];
-    r->items[r->head] = rec;
-    r->head = (r->head + 1) % r->cap;
-    if (r->count < r->cap)
-        r->count++;
+    dp_nsring_t *n = dp_smap_get(&r->by_ns, rec_ns(rec));
+    if (n == NULL)
+        n = nsring_new(r, rec_ns(rec));
+    if (n == NULL) {
+        pthread_mutex_unlock(&r->mu);
+        jrec_free(rec); /* ENOMEM: the entry is lost, nothing else */
+        return;
+    }
+    /* its own share first: past journal_size it drops its own oldest */
+    if (n->count == n->cap && (n->cap == r->per_ns || nsring_grow(r, n) < 0))
+        nsring_pop_oldest(r, n, 1);
+    rec->seq = r->seq++;
+    n->items[n->head] = rec;
+    n->head = (n->head + 1) % n->cap;
+    n->count++;
+    n->bytes += cost;
+    r->count++;
+    r->bytes += cost;
     r->total_seen++;
+    heap_fix(r, n->hpos);
+    /* then the bound over every namespace: the largest gives way */
+    while (r->bytes > r->max_bytes && r->n_ns > 0)
+        nsring_pop_oldest(r, r->heap[0], 0);
     pthread_mutex_unlock(&r->mu);
-    jrec_free(old);
 }
 
-/* The namespace is the record's first field, NUL-terminated. */
-static int ns_is(const dp_jrec_t *rec, const char *ns)
+/* The k-th newest record of n (k < count). */
+static const dp_jrec_t *nth_newest(const dp_nsring_t *n, size_t k)
 {
-    return ns == NULL || strcmp(rec->data + 4, ns) == 0;
+    return n->items[(n->head + n->cap - 1 - k) % n->cap];
+}
+
+/* A cursor of the merge over every namespace: the next record of ring n. */
+typedef struct cursor {
+    const dp_nsring_t *n;
+    size_t k;
+} cursor_t;
+
+static uint64_t cur_seq(const cursor_t *c)
+{
+    return nth_newest(c->n, c->k)->seq;
+}
+
+/* Max-heap of cursors on the sequence number of their next record. */
+static void cur_down(cursor_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && cur_seq(&h[l]) > cur_seq(&h[m]))
+            m = l;
+        if (l + 1 < n && cur_seq(&h[l + 1]) > cur_seq(&h[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        cursor_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
 }
 
 json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
@@ -357,15 +593,30 @@ json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
         return NULL;
     size_t total = 0;
     pthread_mutex_lock(&r->mu);
-    for (size_t k = 0; k < r->count; k++) {
-        /* newest first */
-        size_t i = (r->head + r->cap - 1 - k) % r->cap;
-        const dp_jrec_t *it = r->items[i];
-        if (!ns_is(it, ns))
-            continue;
-        if (total >= offset && total < offset + limit)
-            json_array_append_new(items, jrec_json(it));
-        total++;
+    if (ns != NULL) {
+        const dp_nsring_t *n = dp_smap_get(&r->by_ns, ns);
+        total = n ? n->count : 0;
+        for (size_t k = offset; n && k < n->count && k < offset + limit; k++)
+            json_array_append_new(items, jrec_json(nth_newest(n, k)));
+    } else {
+        /* every namespace, newest first: a merge of the rings on arrival
+         * order that stops after offset + limit records */
+        total = r->count;
+        cursor_t *h = calloc(r->n_ns ? r->n_ns : 1, sizeof(*h));
+        size_t nh = 0;
+        for (size_t i = 0; h && i < r->n_ns; i++)
+            h[nh++] = (cursor_t){r->heap[i], 0};
+        for (size_t i = nh / 2; i-- > 0;)
+            cur_down(h, nh, i);
+        for (size_t k = 0; h && nh > 0 && k < offset + limit; k++) {
+            if (k >= offset)
+                json_array_append_new(items,
+                                      jrec_json(nth_newest(h[0].n, h[0].k)));
+            if (++h[0].k == h[0].n->count)
+                h[0] = h[--nh];
+            cur_down(h, nh, 0);
+        }
+        free(h);
     }
     pthread_mutex_unlock(&r->mu);
     return json_pack("{s:o, s:I, s:I, s:I, s:b}", "items", items, "total",
@@ -375,32 +626,24 @@ json_t *dp_ring_list(dp_ring_t *r, const char *ns, size_t offset,
 
 void dp_ring_clear(dp_ring_t *r, const char *ns)
 {
-    dp_jrec_t **keep = calloc(r->cap, sizeof(*keep));
-    dp_jrec_t **drop = calloc(r->cap, sizeof(*drop));
-    if (keep == NULL || drop == NULL) {
-        free(keep);
-        free(drop);
-        return;
-    }
-    size_t nk = 0, nd = 0;
     pthread_mutex_lock(&r->mu);
-    for (size_t k = 0; k < r->count; k++) {
-        /* oldest first, so the kept ones stay in order */
-        size_t i = (r->head + r->cap - r->count + k) % r->cap;
-        dp_jrec_t *it = r->items[i];
-        r->items[i] = NULL;
-        if (ns_is(it, ns))
-            drop[nd++] = it;
-        else
-            keep[nk++] = it;
+    if (ns == NULL) {
+        while (r->n_ns > 0)
+            nsring_drop(r, r->heap[r->n_ns - 1]);
+    } else {
+        dp_nsring_t *n = dp_smap_get(&r->by_ns, ns);
+        if (n)
+            nsring_drop(r, n);
     }
-    for (size_t k = 0; k < nk; k++)
-        r->items[k] = keep[k];
-    r->count = nk;
-    r->head = nk % r->cap;
     pthread_mutex_unlock(&r->mu);
-    for (size_t k = 0; k < nd; k++)
-        jrec_free(drop[k]);
-    free(keep);
-    free(drop);
+}
+
+size_t dp_ring_bytes(dp_ring_t *r, size_t *namespaces)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t b = r->bytes;
+    if (namespaces)
+        *namespaces = r->n_ns;
+    pthread_mutex_unlock(&r->mu);
+    return b;
 }

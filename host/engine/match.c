@@ -134,6 +134,7 @@ typedef struct menv {
     dp_engine_t *e;
     const char *ns;
     const dp_mock_t *m;
+    int saturated; /* an $.increment clamped at the int64 range */
 } menv_t;
 
 static int scope_of(const menv_t *me, dp_store_scope_t scope, char *buf,
@@ -163,7 +164,8 @@ static int64_t env_store_incr(void *ud, dp_store_scope_t scope,
     char sc[200];
     if (key == NULL || scope_of(me, scope, sc, sizeof(sc)) < 0)
         return 0;
-    int64_t v = dp_stores_incr(me->e->stores, me->ns, sc, key, step);
+    int64_t v =
+        dp_stores_incr(me->e->stores, me->ns, sc, key, step, &me->saturated);
     dp_engine_store_changed(me->e, me->ns, sc, key);
     return v;
 }
@@ -350,10 +352,119 @@ static reply_mem_t *service_proxy(const dp_rr_svc_t *svc, int record,
     return rm;
 }
 
-/* Renders the winner's reply. */
+static json_t *str_json(doppel_str_t s)
+{
+    json_t *v = s.ptr ? json_stringn(s.ptr, s.len) : json_string("");
+    return v ? v : json_string("");
+}
+
+/* The answer to a matched request that hit a limit: the error JSON
+ * {error, code: "limit_exceeded", limit, max, request_id} with status 507
+ * for a store limit (the server cannot store what the mock's extract
+ * made; RFC 4918 11.5) and 500 for response_max (the mock made an answer
+ * the server will not send; nothing is wrong with the request). */
+static reply_mem_t *limit_reply(const dp_engine_t *e, const dp_mock_t *m,
+                                const dp_reqctx_t *rc, const char *limit)
+{
+    int store = strcmp(limit, "response_max") != 0;
+    size_t max = strcmp(limit, "store_value_max") == 0 ? e->cfg.store_value_max
+                 : store ? e->cfg.store_total_max
+                         : e->cfg.response_max;
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             store ? "the mock's extract would pass %s (%zu bytes): nothing "
+                     "was stored"
+                   : "the rendered answer would pass %s (%zu bytes)",
+             limit, max);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o}", "error", msg, "code",
+                          "limit_exceeded", "limit", limit, "max",
+                          (json_int_t)max, "request_id",
+                          str_json(rc->x->request_id));
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (txt == NULL)
+        return NULL;
+    hdr_src_t h = {"Content-Type", "application/json"};
+    reply_mem_t *rm = reply_new(DOPPEL_REPLY_RESPONSE, store ? 507 : 500, &h,
+                                1, txt, strlen(txt), m->id, NULL);
+    free(txt);
+    return rm;
+}
+
+/* The extract writes of one request, held until the answer is known. */
+typedef struct ext_buf {
+    size_t n; /* entries put */
+    char (*sc)[200];
+    const char **scopes, **keys;
+    json_t **vals, **olds;
+} ext_buf_t;
+
+static void ext_buf_free(ext_buf_t *b)
+{
+    for (size_t i = 0; b->olds && i < b->n; i++)
+        json_decref(b->olds[i]);
+    free(b->sc);
+    free(b->scopes);
+    free(b->keys);
+    free(b->vals);
+    free(b->olds);
+}
+
+/* Renders the extract values of m and stores them, all or none, each
+ * within the store limits. 0 (b->n entries put, their old values in
+ * b->olds for an undo), -EFBIG / -ENOSPC (a limit: *limit names it,
+ * nothing stored), -ENOMEM. */
+static int apply_extract(dp_engine_t *e, const char *ns, const dp_mock_t *m,
+                         menv_t *me, dp_tmpl_env_t *env, ext_buf_t *b,
+                         const char **limit)
+{
+    size_t cap = m->n_ext;
+    b->sc = calloc(cap, sizeof(*b->sc));
+    b->scopes = calloc(cap, sizeof(*b->scopes));
+    b->keys = calloc(cap, sizeof(*b->keys));
+    b->vals = calloc(cap, sizeof(*b->vals));
+    b->olds = calloc(cap, sizeof(*b->olds));
+    if (!b->sc || !b->scopes || !b->keys || !b->vals || !b->olds)
+        return -ENOMEM;
+    size_t n = 0;
+    int rc = 0;
+    /* a value is refused while it renders, before it is allocated whole */
+    env->max_bytes = e->cfg.store_value_max;
+    for (size_t i = 0; i < m->n_ext; i++) {
+        const dp_extract_t *x = &m->ext[i];
+        if (scope_of(me, (dp_store_scope_t)x->scope, b->sc[n],
+                     sizeof(b->sc[n])) < 0)
+            continue;
+        rc = dp_tmpl_render_ex(x->t, env, &b->vals[n]);
+        if (rc < 0)
+            break;
+        b->scopes[n] = b->sc[n];
+        b->keys[n] = x->key;
+        n++;
+    }
+    env->max_bytes = 0;
+    if (rc == 0) {
+        size_t which = 0;
+        rc = dp_stores_put_many(e->stores, ns, n, b->scopes, b->keys, b->vals,
+                                b->olds, &which);
+        if (rc == 0)
+            b->n = n;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            json_decref(b->vals[i]);
+    }
+    if (rc == -EFBIG)
+        *limit = "store_value_max";
+    else if (rc == -ENOSPC)
+        *limit = "store_total_max";
+    return rc;
+}
+
+/* Renders the winner's reply. NULL on ENOMEM; a limit hit gives the
+ * limit's error answer and names it in *limit (for the journal). */
 static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
                            dp_reqctx_t *rc, const dp_path_t *path,
-                           int64_t now)
+                           int64_t now, const char **limit)
 {
     if (m->kind == DP_REPLY_PROXY)
         return reply_new(DOPPEL_REPLY_PROXY, 0, NULL, 0, NULL, 0, m->id,
@@ -365,9 +476,13 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
                                : atomic_fetch_add(&((dp_mock_t *)m)->cursor, 1);
         r = &m->resps[i % m->n_resps];
     }
+    if (r->tmpl == NULL && r->body_len > e->cfg.response_max) {
+        *limit = "response_max";
+        return limit_reply(e, m, rc, *limit);
+    }
 
     json_t *pp = NULL;
-    menv_t me = {e, ns, m};
+    menv_t me = {e, ns, m, 0};
     dp_tmpl_env_t env = {0};
     if (r->tmpl || m->n_ext) {
         pp = path_params(m, path);
@@ -382,31 +497,48 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
         env.now = now;
     }
     /* extract first, so the response can show what this request stored */
-    for (size_t i = 0; i < m->n_ext; i++) {
-        const dp_extract_t *x = &m->ext[i];
-        char sc[200];
-        if (scope_of(&me, (dp_store_scope_t)x->scope, sc, sizeof(sc)) < 0)
-            continue;
-        json_t *v = dp_tmpl_render(x->t, &env);
-        if (v && dp_stores_set(e->stores, ns, sc, x->key, v, 1) == 0)
-            dp_engine_store_changed(e, ns, sc, x->key);
+    ext_buf_t xb = {0};
+    int erc = m->n_ext ? apply_extract(e, ns, m, &me, &env, &xb, limit) : 0;
+    if (erc < 0) {
+        ext_buf_free(&xb);
+        json_decref(pp);
+        return erc == -ENOMEM ? NULL : limit_reply(e, m, rc, *limit);
     }
 
     char *dyn = NULL;
     size_t blen = r->body_len;
     const char *body = r->body;
     const char *ctype = r->ctype;
+    int trc = 0;
     if (r->tmpl) {
-        json_t *v = dp_tmpl_render(r->tmpl, &env);
-        if (v == NULL || dp_payload_bytes(v, &dyn, &blen, &ctype) < 0) {
-            json_decref(v);
-            json_decref(pp);
-            return NULL;
-        }
+        json_t *v = NULL;
+        env.max_bytes = e->cfg.response_max;
+        trc = dp_tmpl_render_ex(r->tmpl, &env, &v);
+        if (trc == 0 && dp_payload_bytes(v, &dyn, &blen, &ctype) < 0)
+            trc = -ENOMEM;
+        /* escapes may have made the text longer than the budget counted */
+        if (trc == 0 && blen > e->cfg.response_max)
+            trc = -EFBIG;
         json_decref(v);
         body = dyn;
     }
     json_decref(pp);
+    if (trc < 0) {
+        /* the request is refused as a whole: its extract is taken back */
+        dp_stores_undo(e->stores, ns, xb.n, xb.scopes, xb.keys, xb.olds);
+        xb.n = 0;
+        ext_buf_free(&xb);
+        free(dyn);
+        if (trc == -ENOMEM)
+            return NULL;
+        *limit = "response_max";
+        return limit_reply(e, m, rc, *limit);
+    }
+    for (size_t i = 0; i < xb.n; i++)
+        dp_engine_store_changed(e, ns, xb.scopes[i], xb.keys[i]);
+    ext_buf_free(&xb);
+    if (me.saturated)
+        *limit = "int64_range";
 
     hdr_src_t stackh[16];
     size_t nh = r->n_headers + 1;
@@ -433,12 +565,6 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
 }
 
 /* ---- journal entries ------------------------------------------------------ */
-
-static json_t *str_json(doppel_str_t s)
-{
-    json_t *v = s.ptr ? json_stringn(s.ptr, s.len) : json_string("");
-    return v ? v : json_string("");
-}
 
 static int64_t mono_us(void)
 {
@@ -817,7 +943,8 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
     if (win) {
         atomic_store_explicit(&win->last_use, now, memory_order_relaxed);
         atomic_store_explicit(&win->dirty, 1, memory_order_release);
-        rm = render(e, ns, win, &rc, &path, now);
+        const char *limit = NULL;
+        rm = render(e, ns, win, &rc, &path, now, &limit);
         /* A proxy mock forwards to its own target + the request's path; a
          * service name on its reply would tell the plugin the target is
          * already the whole URL (a service forward), dropping the path. */
@@ -831,6 +958,7 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
             entry = dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
                                   wall_ms(), rm ? rm->r.status : 500, win->id,
                                   NULL);
+        dp_jrec_set_limit(entry, limit);
     } else if (svc && rr_mode == DP_MODE_SPY) {
         /* no mock: the upstream answers (nothing recorded) */
         rm = service_proxy(svc, 0, tp, tl);

@@ -850,7 +850,7 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
         goto fail;
 
     m->created_at = int_or(o, "createdAt", 0);
-    m->expire_at = ttl ? m->created_at + ttl : 0;
+    m->expire_at = ttl ? dp_i64_sat_add(m->created_at, ttl, NULL) : 0;
     atomic_init(&m->use_counter, int_or(o, "useCounter", 0));
     atomic_init(&m->last_use, int_or(o, "lastUse", 0));
     atomic_init(&m->closed_at, int_or(o, "closedAt", 0));
@@ -929,8 +929,9 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
     if (json_is_integer(ttl) && json_integer_value(ttl) > 0 &&
         json_integer_value(ttl) <= INT32_MAX && json_is_integer(ca))
         json_object_set_new(o, "expireAt",
-                            json_integer(json_integer_value(ca) +
-                                         json_integer_value(ttl)));
+                            json_integer(dp_i64_sat_add(
+                                json_integer_value(ca),
+                                json_integer_value(ttl), NULL)));
     else
         json_object_set_new(o, "expireAt", json_null());
     int rc = dp_model_compile_stored(o, out, err);

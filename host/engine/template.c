@@ -60,6 +60,7 @@ typedef enum node_kind { N_CONST, N_OBJECT, N_ARRAY, N_WHOLE, N_INTERP } node_ki
 typedef struct node {
     node_kind_t kind;
     json_t *constant;    /* N_CONST */
+    size_t csize;        /* N_CONST: bytes of its compact JSON text */
     size_t n;            /* N_OBJECT, N_ARRAY: children; N_INTERP: parts */
     char **keys;         /* N_OBJECT */
     size_t *keylens;     /* N_OBJECT */
@@ -778,6 +779,18 @@ static int compile_node(cctx_t *cx, const json_t *v, node_t **out)
     return 0;
 }
 
+/* Fills csize of every constant once, so a render's budget never walks a
+ * constant to count it. */
+static void size_consts(node_t *nd)
+{
+    if (nd->kind == N_CONST)
+        nd->csize = json_dumpb(nd->constant, NULL, 0,
+                               JSON_COMPACT | JSON_ENCODE_ANY);
+    if (nd->kind == N_OBJECT || nd->kind == N_ARRAY)
+        for (size_t i = 0; i < nd->n; i++)
+            size_consts(nd->kids[i]);
+}
+
 int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
                     dp_err_t *err)
 {
@@ -806,17 +819,80 @@ int dp_tmpl_compile(const json_t *value, const char *field, dp_tmpl_t **out,
         free(t);
         return rc;
     }
+    size_consts(t->root);
     *out = t;
     return 0;
 }
 
 /* ---- render ----------------------------------------------------------------- */
 
+/* One render: the env, what is left of its output budget, and the store
+ * values it read. */
+typedef struct rctx {
+    const dp_tmpl_env_t *env;
+    size_t left; /* bytes still allowed; unused when env->max_bytes is 0 */
+    int over;    /* the budget ran out: the render is refused */
+    /* "<scope><key>" -> the value store_get gave (owned), or JSON false in
+     * missing for a key it had none for; NULL until the first read */
+    json_t *seen, *missing;
+} rctx_t;
+
+/* The store value of scope/key for this render: read once, then served
+ * from the render's own copy (a read copies the value out whole, and a
+ * template may name the same large value many times). Borrowed, valid
+ * until the render ends or the key is incremented; NULL when absent. */
+static const json_t *store_read(rctx_t *rc, dp_store_scope_t scope,
+                                const char *key)
+{
+    char stack[128];
+    size_t kl = strlen(key);
+    char *ck = kl + 2 <= sizeof(stack) ? stack : malloc(kl + 2);
+    if (ck == NULL)
+        return NULL;
+    ck[0] = (char)scope;
+    memcpy(ck + 1, key, kl + 1);
+    const json_t *v = NULL;
+    if (rc->seen == NULL) {
+        rc->seen = json_object();
+        rc->missing = json_object();
+    }
+    if ((v = json_object_get(rc->seen, ck)) == NULL &&
+        json_object_get(rc->missing, ck) == NULL) {
+        json_t *got = rc->env->store_get(rc->env->ud, scope, key);
+        if (got == NULL)
+            json_object_set_new(rc->missing, ck, json_false());
+        else if (json_object_set_new(rc->seen, ck, got) == 0)
+            v = got;
+    }
+    if (ck != stack)
+        free(ck);
+    return v;
+}
+
+/* An increment changed scope/key: the next read goes to the store. */
+static void store_forget(rctx_t *rc, dp_store_scope_t scope, const char *key)
+{
+    char stack[128];
+    size_t kl = strlen(key);
+    char *ck = kl + 2 <= sizeof(stack) ? stack : malloc(kl + 2);
+    if (ck == NULL || rc->seen == NULL) {
+        if (ck != stack)
+            free(ck);
+        return;
+    }
+    ck[0] = (char)scope;
+    memcpy(ck + 1, key, kl + 1);
+    json_object_del(rc->seen, ck);
+    json_object_del(rc->missing, ck);
+    if (ck != stack)
+        free(ck);
+}
+
 /* Evaluates e. Returns a borrowed value valid while *hold lives (the caller
  * decrefs *hold), or NULL when the data is missing. */
-static const json_t *eval_expr(const expr_t *e, const dp_tmpl_env_t *env,
-                               json_t **hold)
+static const json_t *eval_expr(const expr_t *e, rctx_t *rc, json_t **hold)
 {
+    const dp_tmpl_env_t *env = rc->env;
     const json_t *v;
     *hold = NULL;
     switch (e->kind) {
@@ -843,25 +919,49 @@ static const json_t *eval_expr(const expr_t *e, const dp_tmpl_env_t *env,
     case EX_STORE:
         if (env->store_get == NULL)
             return NULL;
-        *hold = env->store_get(env->ud, e->scope, e->key);
-        return *hold ? dp_jpath_get_from(e->path, 1, *hold) : NULL;
+        v = store_read(rc, e->scope, e->key);
+        return v ? dp_jpath_get_from(e->path, 1, v) : NULL;
     case EX_INCR:
         if (env->store_incr == NULL)
             return NULL;
         *hold = json_integer(env->store_incr(env->ud, e->scope, e->key,
                                              e->step));
+        store_forget(rc, e->scope, e->key);
         return *hold;
     default:
         return NULL;
     }
 }
 
-static json_t *render_whole(const expr_t *e, const dp_tmpl_env_t *env)
+
+/* Takes n bytes of the budget; 0, or -1 (and over) when they are not there.
+ * Charged before anything of that size is allocated. */
+static int charge(rctx_t *rc, size_t n)
+{
+    if (rc->env->max_bytes == 0)
+        return 0;
+    if (rc->over || n > rc->left) {
+        rc->over = 1;
+        return -1;
+    }
+    rc->left -= n;
+    return 0;
+}
+
+/* Bytes of v as compact JSON text, counted without building it. */
+static size_t json_size(const json_t *v)
+{
+    return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static json_t *render_whole(const expr_t *e, rctx_t *rc)
 {
     json_t *hold;
-    const json_t *v = eval_expr(e, env, &hold);
+    const json_t *v = eval_expr(e, rc, &hold);
     json_t *r;
-    if (v == NULL)
+    if (charge(rc, v ? json_size(v) : 4) < 0)
+        r = NULL;
+    else if (v == NULL)
         r = json_null();
     else if (v == hold && hold->refcount == 1)
         return hold; /* freshly made (faker, increment, private store copy) */
@@ -871,12 +971,14 @@ static json_t *render_whole(const expr_t *e, const dp_tmpl_env_t *env)
     return r;
 }
 
-static json_t *render_interp(const node_t *nd, const dp_tmpl_env_t *env)
+static json_t *render_interp(const node_t *nd, rctx_t *rc)
 {
     char stack[256];
     char *buf = stack;
     size_t len = 0, cap = sizeof(stack);
     json_t *r = NULL;
+    if (charge(rc, 2) < 0) /* the quotes */
+        return NULL;
     for (size_t i = 0; i < nd->n; i++) {
         const part_t *p = &nd->parts[i];
         json_t *hold = NULL;
@@ -884,7 +986,7 @@ static json_t *render_interp(const node_t *nd, const dp_tmpl_env_t *env)
         const char *src = p->lit;
         size_t sl = p->len;
         if (p->ex != NULL) {
-            v = eval_expr(p->ex, env, &hold);
+            v = eval_expr(p->ex, rc, &hold);
             if (v == NULL) {
                 json_decref(hold);
                 continue;
@@ -896,6 +998,10 @@ static json_t *render_interp(const node_t *nd, const dp_tmpl_env_t *env)
                 src = NULL;
                 sl = dp_json_text(v, NULL, 0);
             }
+        }
+        if (charge(rc, sl) < 0) {
+            json_decref(hold);
+            goto out;
         }
         if (len + sl + 1 > cap) {
             size_t nc = cap * 2;
@@ -925,20 +1031,27 @@ out:
     return r;
 }
 
-static json_t *render_node(const node_t *nd, const dp_tmpl_env_t *env)
+static json_t *render_node(const node_t *nd, rctx_t *rc)
 {
     switch (nd->kind) {
     case N_CONST:
+        if (charge(rc, nd->csize) < 0)
+            return NULL;
         return json_deep_copy(nd->constant);
     case N_WHOLE:
-        return render_whole(nd->ex, env);
+        return render_whole(nd->ex, rc);
     case N_INTERP:
-        return render_interp(nd, env);
+        return render_interp(nd, rc);
     case N_OBJECT:
     case N_ARRAY: {
+        if (charge(rc, 2) < 0) /* brackets */
+            return NULL;
         json_t *c = nd->kind == N_OBJECT ? json_object() : json_array();
         for (size_t i = 0; c != NULL && i < nd->n; i++) {
-            json_t *kid = render_node(nd->kids[i], env);
+            /* separator, and a key with its quotes and colon */
+            size_t extra = 1 + (nd->kind == N_OBJECT ? nd->keylens[i] + 3 : 0);
+            json_t *kid = charge(rc, extra) < 0 ? NULL
+                                                : render_node(nd->kids[i], rc);
             int r = kid == NULL ? -1
                     : nd->kind == N_OBJECT
                         ? json_object_setn_new_nocheck(c, nd->keys[i],
@@ -955,10 +1068,28 @@ static json_t *render_node(const node_t *nd, const dp_tmpl_env_t *env)
     return NULL;
 }
 
-json_t *dp_tmpl_render(const dp_tmpl_t *t, const dp_tmpl_env_t *env)
+int dp_tmpl_render_ex(const dp_tmpl_t *t, const dp_tmpl_env_t *env,
+                      json_t **out)
 {
     static const dp_tmpl_env_t empty;
+    *out = NULL;
     if (t == NULL)
-        return NULL;
-    return render_node(t->root, env ? env : &empty);
+        return -EINVAL;
+    rctx_t rc = {env ? env : &empty, env ? env->max_bytes : 0, 0, NULL, NULL};
+    *out = render_node(t->root, &rc);
+    json_decref(rc.seen);
+    json_decref(rc.missing);
+    if (rc.over) {
+        json_decref(*out);
+        *out = NULL;
+        return -EFBIG;
+    }
+    return *out ? 0 : -ENOMEM;
+}
+
+json_t *dp_tmpl_render(const dp_tmpl_t *t, const dp_tmpl_env_t *env)
+{
+    json_t *out = NULL;
+    dp_tmpl_render_ex(t, env, &out);
+    return out;
 }

@@ -39,11 +39,9 @@ static int64_t preview_store_incr(void *ud, dp_store_scope_t scope,
                                   const char *key, int64_t step)
 {
     json_t *v = preview_store_get(ud, scope, key);
-    int64_t cur = json_is_integer(v) ? json_integer_value(v)
-                  : json_is_real(v)  ? (int64_t)json_real_value(v)
-                                     : 0;
+    int64_t cur = dp_store_counter(v, NULL);
     json_decref(v);
-    return cur + step;
+    return dp_i64_sat_add(cur, step, NULL);
 }
 
 /* An object of name -> string (numbers and booleans as text; an array gives
@@ -156,13 +154,22 @@ int dp_engine_render_template(dp_engine_t *e, const char *ns,
         .ud = &pe,
         .rng = &rng,
         .now = e ? dp_engine_now(e) : (int64_t)time(NULL),
+        /* what the same template could send as a mock's answer */
+        .max_bytes = e ? e->cfg.response_max : 0,
     };
-    *out = dp_tmpl_render(t, &env);
+    rc = dp_tmpl_render_ex(t, &env, out);
     json_decref(q);
     json_decref(pp);
     json_decref(h);
     dp_tmpl_free(t);
-    if (*out == NULL) {
+    if (rc == -EFBIG) {
+        dp_err_set(err, 500, "limit_exceeded", "template",
+                   "the rendered template would pass response_max (%zu "
+                   "bytes)",
+                   e->cfg.response_max);
+        return rc;
+    }
+    if (rc < 0) {
         dp_err_set(err, 500, "internal", "template", "out of memory");
         return -ENOMEM;
     }

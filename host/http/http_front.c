@@ -18,10 +18,12 @@
  *
  * Threading: everything runs on the server's loop thread.
  */
+#define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,21 @@
  * read; past that stream_write closes the connection (-ENOBUFS). */
 #define STREAM_BACKLOG_MAX (4 * 1024 * 1024)
 #define REQUEST_ID_MAX 128
+#define LISTEN_BACKLOG 1024
+/* Connections accepted per readiness callback: the loop's other handles
+ * (reads, timers, the stop) get their turn in a connection flood. */
+#define ACCEPT_BATCH 64
+/* Idle connections closed at once when accept runs out of descriptors
+ * (as nginx's ngx_drain_connections). */
+#define SHED_BATCH 32
+/* Idle connections looked at per shedding, at most. */
+#define SHED_SCAN 256
+/* A listener paused for want of descriptors is retried after this, doubled
+ * up to ACCEPT_BACKOFF_MAX while descriptors stay short. */
+#define ACCEPT_BACKOFF_MIN_MS 50
+#define ACCEPT_BACKOFF_MAX_MS 1000
+/* At most one warning of a kind per server in this interval. */
+#define LOG_INTERVAL_MS 5000
 
 static const char LOG_COMP[] = "http";
 
@@ -133,6 +150,7 @@ struct dp_conn {
     unsigned q_len;     /* parsed requests whose response is not written */
     unsigned writes_pending;
     int err_status; /* set by a parser callback that refuses the request */
+    const char *err_msg; /* its message for a 400 (static), NULL: generic */
     enum timer_mode tmode;
     uint64_t deadline; /* loop ms; the timer may fire earlier, see below */
     char *pend;        /* unparsed bytes kept while paused */
@@ -148,6 +166,8 @@ struct dp_conn {
     unsigned lingering : 1;
     unsigned read_eof : 1;
     unsigned processing : 1;
+    unsigned in_idle : 1; /* in the server's idle list */
+    dp_conn_t *idle_prev, *idle_next;
     uint64_t id; /* unique in the process (dp_http_exchange_conn_id) */
     char remote[INET6_ADDRSTRLEN];
 };
@@ -155,9 +175,31 @@ struct dp_conn {
 /* Connection ids: every server of every worker draws from it. */
 static _Atomic uint64_t next_conn_id = 1;
 
+/* A warning logged at most once per LOG_INTERVAL_MS; the next one that is
+ * logged says how many were left out. */
+typedef struct log_limit {
+    uint64_t next_ms;
+    unsigned suppressed;
+} log_limit_t;
+
+enum accept_state { ACC_RUNNING, ACC_PAUSED_CAP, ACC_PAUSED_FD };
+
 struct dp_http_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    /* The listening socket is ours, not a uv_tcp_t: libuv's accept loop
+     * calls back with EMFILE without end when its spare descriptor is gone
+     * (two workers race for it), which spun a worker for good. Polled by
+     * lpoll; accept4 runs in on_listen_ready. */
+    uv_poll_t lpoll;
+    uv_os_sock_t lfd;     /* -1 once closed */
+    uv_os_sock_t held_fd; /* accepted at the cap, not yet a connection */
+    int lclosing;
+    uv_timer_t accept_timer; /* resumes a paused listener */
+    enum accept_state accept_state;
+    uint64_t backoff_ms;
+    size_t n_open; /* connections not closing: each holds a descriptor */
+    dp_conn_t *idle_head, *idle_tail; /* idle connections, oldest first */
+    log_limit_t log_accept, log_shed;
     uv_timer_t drain_timer;
     uv_idle_t resume_idle;
     dp_http_limits_t limits;
@@ -325,6 +367,7 @@ static const char *reason_phrase(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -461,6 +504,110 @@ static void conn_set_timer(dp_conn_t *c, enum timer_mode mode, uint64_t ms)
     if (!uv_is_active((uv_handle_t *)&c->timer) ||
         uv_timer_get_due_in(&c->timer) > ms)
         uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
+/* ---- idle connections and the accept pause ----------------------------
+ * Idle: open and neither parsing nor answering a request (a keep-alive
+ * connection between requests, or one that has sent nothing yet). These
+ * are the connections shed, oldest first, for newcomers when the
+ * connection cap is reached or descriptors run out, as nginx reuses its
+ * "reusable" connections; a half-sent head is not idle (header_timeout
+ * deals with it). */
+
+static void server_kick_accept(dp_http_server_t *s);
+
+static void conn_idle_leave(dp_conn_t *c)
+{
+    dp_http_server_t *s = c->srv;
+    if (!c->in_idle)
+        return;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        s->idle_head = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        s->idle_tail = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+    c->in_idle = 0;
+}
+
+/* Becomes the newest idle connection. A listener paused at the cap may now
+ * shed it for a client that waits. */
+static void conn_idle_enter(dp_conn_t *c)
+{
+    dp_http_server_t *s = c->srv;
+    if (c->closing)
+        return;
+    conn_idle_leave(c);
+    c->idle_prev = s->idle_tail;
+    if (s->idle_tail)
+        s->idle_tail->idle_next = c;
+    else
+        s->idle_head = c;
+    s->idle_tail = c;
+    c->in_idle = 1;
+    server_kick_accept(s);
+}
+
+static void warn_limited(dp_http_server_t *s, log_limit_t *l, const char *fmt,
+                         ...) __attribute__((format(printf, 3, 4)));
+
+static void warn_limited(dp_http_server_t *s, log_limit_t *l, const char *fmt,
+                         ...)
+{
+    uint64_t now = uv_now(s->loop);
+    if (l->next_ms != 0 && now < l->next_ms) {
+        l->suppressed++;
+        return;
+    }
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (l->suppressed > 0)
+        dp_warn(LOG_COMP, "%s (and %u more like this in the last %d s)", msg,
+                l->suppressed, LOG_INTERVAL_MS / 1000);
+    else
+        dp_warn(LOG_COMP, "%s", msg);
+    l->suppressed = 0;
+    l->next_ms = now + LOG_INTERVAL_MS;
+}
+
+/* Whether an idle connection has bytes waiting that the loop has not read
+ * yet (a request on its way: accepted in this round, or its read callback
+ * not run yet). A client that closed (EOF waiting) or sent nothing is
+ * fair game. */
+static int conn_has_input(dp_conn_t *c)
+{
+    uv_os_fd_t fd;
+    char b;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0)
+        return 0;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Closes up to n idle connections, oldest first, passing over those with a
+ * request waiting to be read (looking at no more than SHED_SCAN); returns
+ * how many. Their descriptors are free when this returns (uv_close closes
+ * the socket at once; only the memory waits for the close callbacks). */
+static size_t shed_idle(dp_http_server_t *s, size_t n)
+{
+    size_t k = 0, looked = 0;
+    dp_conn_t *c = s->idle_head;
+    while (k < n && c != NULL && looked++ < SHED_SCAN) {
+        dp_conn_t *next = c->idle_next;
+        if (!conn_has_input(c)) {
+            conn_close(c); /* leaves the idle list */
+            k++;
+        }
+        c = next;
+    }
+    if (k > 0)
+        dp_metrics_conn_shed(s->metrics, k);
+    return k;
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -601,10 +748,12 @@ static void conn_after_flush(dp_conn_t *c)
         return;
     }
     if (idle && c->pend_len == c->pend_off) {
-        if (c->stop_parsing)
+        if (c->stop_parsing) {
             conn_close(c);
-        else
+        } else {
             conn_set_timer(c, TM_IDLE, s->limits.idle_timeout_ms);
+            conn_idle_enter(c);
+        }
     }
 }
 
@@ -652,6 +801,10 @@ static void conn_close(dp_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    conn_idle_leave(c);
+    c->srv->n_open--;
+    dp_metrics_conn_open(c->srv->metrics, -1);
+    server_kick_accept(c->srv); /* a descriptor and a slot are free */
     while (c->q_head != NULL) {
         doppel_http_exchange_t *ex = c->q_head;
         if (ex->handed && !ex->finished)
@@ -694,6 +847,7 @@ static void conn_shutdown(dp_conn_t *c)
         return;
     c->lingering = 1;
     c->stop_parsing = 1;
+    conn_idle_leave(c);
     uv_shutdown_t *req = malloc(sizeof(*req));
     if (req == NULL ||
         uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
@@ -791,8 +945,21 @@ static int on_message_begin(llhttp_t *p)
     c->q_len++;
     c->cur = ex;
     c->head_raw = 0;
+    conn_idle_leave(c);
+    /* llhttp keeps the previous message's version until it parses this
+     * one's; cleared, a 0.9 at on_url_complete can only be this message's */
+    p->http_major = 0;
+    p->http_minor = 0;
     conn_set_timer(c, TM_HEAD, c->srv->limits.header_timeout_ms);
     return 0;
+}
+
+/* Refuses the request being parsed with 400 and msg. */
+static int bad_request(dp_conn_t *c, const char *msg)
+{
+    c->err_status = 400;
+    c->err_msg = msg;
+    return -1;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
@@ -809,6 +976,11 @@ static int on_url_complete(llhttp_t *p)
     doppel_http_exchange_t *ex = c->cur;
     ex->url_off = 0;
     ex->url_len = ex->head.len;
+    /* A request line without a version (HTTP/0.9): llhttp sets 0.9 before
+     * this callback. Refused at once rather than left to wait for a head
+     * that a 0.9 client never sends. */
+    if (p->http_major == 0 && p->http_minor == 9)
+        return bad_request(c, "request line without an HTTP version");
     return head_append(c, "", 1);
 }
 
@@ -859,12 +1031,29 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
+/* RFC 9110 5.6.2 tchar. */
+static int is_tchar(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= 'A' && ch <= 'Z') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int on_header_field_complete(llhttp_t *p)
 {
     dp_conn_t *c = conn_of(p);
     doppel_http_exchange_t *ex = c->cur;
+    if (!ex->in_field || ex->n_hdr == 0)
+        return bad_request(c, "empty header field name");
     hdr_off_t *h = &ex->hoff[ex->n_hdr - 1];
     h->nl = ex->head.len - h->no;
+    /* RFC 9112 5.1: no whitespace between the name and the colon (llhttp
+     * 8 lets a space into the name); a name is a token, never empty */
+    if (h->nl == 0)
+        return bad_request(c, "empty header field name");
+    for (size_t i = 0; i < h->nl; i++)
+        if (!is_tchar((unsigned char)ex->head.p[h->no + i]))
+            return bad_request(c, "invalid header field name");
     ex->in_field = 0;
     ex->value_open = 1;
     return head_append(c, "", 1);
@@ -874,6 +1063,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     dp_conn_t *c = conn_of(p);
     doppel_http_exchange_t *ex = c->cur;
+    if (!ex->value_open || ex->n_hdr == 0)
+        return bad_request(c, "header value without a field name");
     if (!ex->in_value) {
         ex->hoff[ex->n_hdr - 1].vo = ex->head.len;
         ex->in_value = 1;
@@ -957,6 +1148,31 @@ static long decode_target(doppel_http_exchange_t *ex, size_t *path_len,
     return off;
 }
 
+/* What RFC 9112 asks of a head that llhttp leaves to us: a version this
+ * front speaks (1.0 or 1.1; 2.0 gets 505 as from nginx), and exactly one
+ * Host in HTTP/1.1, at most one in 1.0 (3.2). */
+static int check_framing(dp_conn_t *c, llhttp_t *p)
+{
+    doppel_http_exchange_t *ex = c->cur;
+    if (p->http_major == 0)
+        return bad_request(c, "HTTP/0.9 is not supported");
+    if (p->http_major > 1) {
+        c->err_status = 505;
+        return -1;
+    }
+    unsigned hosts = 0;
+    for (size_t i = 0; i < ex->n_hdr; i++) {
+        const hdr_off_t *h = &ex->hoff[i];
+        if (h->nl == 4 && strncasecmp(ex->head.p + h->no, "host", 4) == 0)
+            hosts++;
+    }
+    if (hosts > 1)
+        return bad_request(c, "more than one Host header");
+    if (hosts == 0 && p->http_minor >= 1)
+        return bad_request(c, "missing Host header");
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     dp_conn_t *c = conn_of(p);
@@ -964,6 +1180,9 @@ static int on_headers_complete(llhttp_t *p)
     doppel_http_exchange_t *ex = c->cur;
     if (ex->value_open && close_value(c) < 0)
         return -1;
+    int rc = check_framing(c, p);
+    if (rc < 0)
+        return rc;
     ex->phase = PH_BODY;
     /* no protocol switch on this front: an upgrade request is answered as
      * a plain request and the connection closes after it */
@@ -1059,6 +1278,22 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk's size is known before its data: one that cannot fit in what is
+ * left of the body limit is refused now, not after the client sent (or,
+ * with 7fffffffffffffff, never sent) that much. Sizes past 64 bits are
+ * llhttp's "chunk size overflow", a 400. */
+static int on_chunk_header(llhttp_t *p)
+{
+    dp_conn_t *c = conn_of(p);
+    doppel_http_exchange_t *ex = c->cur;
+    size_t max = c->srv->limits.max_body_bytes;
+    if (ex->body.len > max || p->content_length > max - ex->body.len) {
+        c->err_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     dp_conn_t *c = conn_of(p);
@@ -1090,6 +1325,7 @@ static void parser_settings_init(void)
     parser_settings.on_header_value_complete = on_header_value_complete;
     parser_settings.on_headers_complete = on_headers_complete;
     parser_settings.on_body = on_body;
+    parser_settings.on_chunk_header = on_chunk_header;
     parser_settings.on_message_complete = on_message_complete;
 }
 
@@ -1188,6 +1424,7 @@ static void conn_error(dp_conn_t *c, int status)
     c->cur = NULL;
     c->stop_parsing = 1;
     c->tmode = TM_NONE;
+    conn_idle_leave(c);
     ex->phase = PH_READY;
     ex->close_after = 1;
     switch (status) {
@@ -1201,8 +1438,13 @@ static void conn_error(dp_conn_t *c, int status)
     case 500:
         answer_error(ex, 500, "out of memory", "internal");
         break;
+    case 505:
+        answer_error(ex, 505, "HTTP version not supported",
+                     "http_version_not_supported");
+        break;
     default:
-        answer_error(ex, 400, "malformed request", "bad_request");
+        answer_error(ex, 400, c->err_msg ? c->err_msg : "malformed request",
+                     "bad_request");
         break;
     }
 }
@@ -1244,6 +1486,7 @@ static void conn_process(dp_conn_t *c, const char *data, size_t len)
             return;
         }
         c->err_status = 0;
+        c->err_msg = NULL;
         c->msg_at = NULL;
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         if (err == HPE_OK) {
@@ -2017,16 +2260,14 @@ static void local_cancel_all(dp_http_server_t *s)
 
 /* ---- listener --------------------------------------------------------- */
 
-static void on_connection(uv_stream_t *server, int status)
+/* Makes a connection of an accepted socket; closes fd on failure. */
+static void conn_open(dp_http_server_t *s, uv_os_sock_t fd)
 {
-    dp_http_server_t *s = server->data;
-    if (status < 0) {
-        dp_warn(LOG_COMP, "accept: %s", uv_strerror(status));
+    dp_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
         return;
     }
-    dp_conn_t *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return; /* the kernel keeps the connection queued */
     c->srv = s;
     c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
     uv_tcp_init(s->loop, &c->tcp);
@@ -2039,7 +2280,10 @@ static void on_connection(uv_stream_t *server, int status)
         s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || s->draining) {
+    s->n_open++;
+    dp_metrics_conn_open(s->metrics, 1);
+    if (uv_tcp_open(&c->tcp, fd) < 0) {
+        close(fd);
         conn_close(c);
         return;
     }
@@ -2057,8 +2301,191 @@ static void on_connection(uv_stream_t *server, int status)
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     conn_set_timer(c, TM_IDLE, s->limits.idle_timeout_ms);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
         conn_close(c);
+        return;
+    }
+    conn_idle_enter(c);
+}
+
+static void on_listen_ready(uv_poll_t *h, int status, int events);
+
+static void on_accept_timer(uv_timer_t *t);
+
+/* Stops polling the listener. At the cap (ACC_PAUSED_CAP) it resumes when
+ * a connection closes or goes idle; short of descriptors (ACC_PAUSED_FD)
+ * also after a back-off, since descriptors may come free elsewhere in the
+ * process (another worker, the store, an upstream connection). */
+static void accept_pause(dp_http_server_t *s, enum accept_state why)
+{
+    if (s->accept_state == ACC_RUNNING) {
+        uv_poll_stop(&s->lpoll);
+        dp_metrics_accept_paused(s->metrics);
+    }
+    s->accept_state = why;
+    if (why == ACC_PAUSED_FD) {
+        uint64_t ms = s->backoff_ms ? s->backoff_ms : ACCEPT_BACKOFF_MIN_MS;
+        s->backoff_ms =
+            ms * 2 > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS : ms * 2;
+        uv_timer_start(&s->accept_timer, on_accept_timer, ms, 0);
+    }
+}
+
+/* A paused listener gets another try on the next loop iteration (never
+ * from inside conn_close or a handler's answer). */
+static void server_kick_accept(dp_http_server_t *s)
+{
+    if (s->accept_state == ACC_RUNNING || s->lclosing || s->draining ||
+        s->freeing)
+        return;
+    uv_timer_start(&s->accept_timer, on_accept_timer, 0, 0);
+}
+
+static int accept_fd_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* Accepts up to ACCEPT_BATCH connections. At the cap the oldest idle
+ * connection makes room; with none idle the newcomer is held (one
+ * descriptor) and the listener paused. Out of descriptors, idle
+ * connections are shed and accept retried; with none left to shed the
+ * listener pauses. Never loops on an error. */
+static void server_accept(dp_http_server_t *s)
+{
+    size_t cap = s->limits.max_connections;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (s->lclosing || s->draining || s->freeing)
+            return;
+        uv_os_sock_t fd = s->held_fd;
+        s->held_fd = -1;
+        if (fd < 0) {
+            fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                int err = errno;
+                if (err == EAGAIN || err == EWOULDBLOCK)
+                    return;
+                if (err == EINTR || err == ECONNABORTED || err == EPROTO ||
+                    err == EPERM)
+                    continue; /* that client only */
+                if (accept_fd_shortage(err)) {
+                    size_t open = s->n_open;
+                    size_t shed = shed_idle(s, SHED_BATCH);
+                    warn_limited(s, &s->log_shed,
+                                 "accept on port %d: %s: %s (%zu "
+                                 "connections open)",
+                                 s->port, strerror(err),
+                                 shed ? "closed idle connections, oldest "
+                                        "first"
+                                      : "listener paused",
+                                 open);
+                    if (shed > 0)
+                        continue;
+                } else {
+                    warn_limited(s, &s->log_accept,
+                                 "accept on port %d: %s: listener paused",
+                                 s->port, strerror(err));
+                }
+                accept_pause(s, ACC_PAUSED_FD);
+                return;
+            }
+            s->backoff_ms = 0;
+        }
+        if (cap > 0 && s->n_open >= cap) {
+            if (shed_idle(s, 1) == 0) {
+                s->held_fd = fd;
+                warn_limited(s, &s->log_accept,
+                             "port %d: %zu connections, the limit "
+                             "(max_connections per worker): none idle, "
+                             "new connections wait",
+                             s->port, s->n_open);
+                accept_pause(s, ACC_PAUSED_CAP);
+                return;
+            }
+            warn_limited(s, &s->log_shed,
+                         "port %d: %zu connections, the limit "
+                         "(max_connections per worker): closing idle "
+                         "connections, oldest first",
+                         s->port, cap);
+        }
+        conn_open(s, fd);
+    }
+}
+
+static void on_listen_ready(uv_poll_t *h, int status, int events)
+{
+    dp_http_server_t *s = h->data;
+    (void)events;
+    if (status < 0) {
+        warn_limited(s, &s->log_accept, "listener on port %d: %s", s->port,
+                     uv_strerror(status));
+        accept_pause(s, ACC_PAUSED_FD);
+        return;
+    }
+    server_accept(s);
+}
+
+static void on_accept_timer(uv_timer_t *t)
+{
+    dp_http_server_t *s = t->data;
+    if (s->accept_state == ACC_RUNNING || s->lclosing || s->draining ||
+        s->freeing)
+        return;
+    s->accept_state = ACC_RUNNING;
+    uv_poll_start(&s->lpoll, UV_READABLE, on_listen_ready);
+    server_accept(s);
+}
+
+static void on_lpoll_closed(uv_handle_t *h)
+{
+    dp_http_server_t *s = h->data;
+    if (s->lfd >= 0)
+        close(s->lfd);
+    s->lfd = -1;
+    s->handles_open--;
+    server_maybe_free(s);
+}
+
+/* Stops accepting for good: connections still in the kernel's queue are
+ * reset when the socket closes. */
+static void server_close_listener(dp_http_server_t *s)
+{
+    if (s->lclosing)
+        return;
+    s->lclosing = 1;
+    if (s->held_fd >= 0) {
+        close(s->held_fd);
+        s->held_fd = -1;
+    }
+    uv_timer_stop(&s->accept_timer);
+    uv_close((uv_handle_t *)&s->lpoll, on_lpoll_closed);
+}
+
+/* A bound, listening, non-blocking socket. 0 or a negative errno. */
+static int listen_socket(const struct sockaddr_storage *addr, int reuseport,
+                         uv_os_sock_t *out)
+{
+    int fd =
+        socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, rc = 0;
+    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        (reuseport &&
+         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+        (addr->ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (const struct sockaddr *)addr, len) < 0 ||
+        listen(fd, LISTEN_BACKLOG) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
 }
 
 static void on_server_handle_closed(uv_handle_t *h)
@@ -2101,47 +2528,48 @@ int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
     if (s->limits.max_pipeline == 0)
         s->limits.max_pipeline = 1;
 
-    int rc = uv_tcp_init_ex(loop, &s->listener, addr.ss_family);
-    if (rc < 0) {
-        free(s);
-        return rc;
-    }
-    s->listener.data = s;
-    s->handles_open = 1;
+    s->lfd = -1;
+    s->held_fd = -1;
     uv_timer_init(loop, &s->drain_timer);
     s->drain_timer.data = s;
-    s->handles_open++;
     uv_idle_init(loop, &s->resume_idle);
     s->resume_idle.data = s;
-    s->handles_open++;
+    uv_timer_init(loop, &s->accept_timer);
+    s->accept_timer.data = s;
+    s->handles_open = 3;
 
-    if (cfg->reuseport) {
-        uv_os_fd_t fd;
-        int one = 1;
-        rc = uv_fileno((uv_handle_t *)&s->listener, &fd);
-        if (rc == 0 &&
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-            rc = -errno;
+    int rc = listen_socket(&addr, cfg->reuseport, &s->lfd);
+    int polled = 0;
+    if (rc == 0) {
+        rc = uv_poll_init_socket(loop, &s->lpoll, s->lfd);
+        if (rc == 0) {
+            polled = 1;
+            s->lpoll.data = s;
+            s->handles_open++;
+            rc = uv_poll_start(&s->lpoll, UV_READABLE, on_listen_ready);
+        }
     }
-    if (rc == 0)
-        rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr,
-                         addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
     if (rc == 0) {
         struct sockaddr_storage b;
-        int bl = sizeof(b);
-        rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&b, &bl);
-        if (rc == 0)
+        socklen_t bl = sizeof(b);
+        if (getsockname(s->lfd, (struct sockaddr *)&b, &bl) < 0)
+            rc = -errno;
+        else
             s->port = ntohs(b.ss_family == AF_INET6
                                 ? ((struct sockaddr_in6 *)&b)->sin6_port
                                 : ((struct sockaddr_in *)&b)->sin_port);
     }
     if (rc < 0) {
         s->freeing = 1;
-        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+        if (polled) {
+            server_close_listener(s);
+        } else if (s->lfd >= 0) {
+            close(s->lfd);
+            s->lfd = -1;
+        }
         uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
         uv_close((uv_handle_t *)&s->resume_idle, on_server_handle_closed);
+        uv_close((uv_handle_t *)&s->accept_timer, on_server_handle_closed);
         return rc;
     }
     *out = s;
@@ -2185,8 +2613,7 @@ void dp_http_server_drain(dp_http_server_t *s, uint64_t timeout_ms,
     s->draining = 1;
     s->drain_done = done;
     s->drain_data = data;
-    if (!uv_is_closing((uv_handle_t *)&s->listener))
-        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    server_close_listener(s);
     dp_conn_t *c = s->conns;
     while (c != NULL) {
         dp_conn_t *next = c->next;
@@ -2219,10 +2646,10 @@ void dp_http_server_free(dp_http_server_t *s)
     s->freeing = 1;
     s->drain_done = NULL; /* a caller freeing us wants no late callback */
     s->drain_done_called = 1;
-    if (!uv_is_closing((uv_handle_t *)&s->listener))
-        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    server_close_listener(s);
     uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->resume_idle, on_server_handle_closed);
+    uv_close((uv_handle_t *)&s->accept_timer, on_server_handle_closed);
     dp_conn_t *c = s->conns;
     while (c != NULL) {
         dp_conn_t *next = c->next;

@@ -23,10 +23,15 @@ typedef struct dp_http_limits {
     uint64_t header_timeout_ms; /* whole head must arrive within this */
     uint64_t body_timeout_ms;   /* whole body must arrive within this */
     unsigned max_pipeline;    /* parsed-but-unanswered requests per conn */
+    /* Client connections one listening server holds at once; 0: no cap.
+     * At the cap the oldest idle connection (keep-alive, or no request
+     * yet) is closed for a newcomer; with none idle the listener pauses
+     * until a connection closes or goes idle. */
+    size_t max_connections;
 } dp_http_limits_t;
 
 /* Fills the defaults: 16 KiB headers, 8 MiB body, 60 s idle, 10 s head,
- * 30 s body, 64 pipelined. */
+ * 30 s body, 64 pipelined, no connection cap. */
 void dp_http_limits_default(dp_http_limits_t *l);
 
 /* ---- Router ----------------------------------------------------------- */
@@ -63,7 +68,13 @@ typedef struct dp_http_server_cfg {
 } dp_http_server_cfg_t;
 
 /* Binds and listens on loop. Returns 0 or a negative errno (-EADDRINUSE,
- * -EACCES, ...). */
+ * -EACCES, ...).
+ * Descriptor exhaustion: when accept fails with EMFILE or ENFILE (or the
+ * kernel is out of socket memory), idle connections are closed oldest
+ * first and accept retried; with none to close the listener stops being
+ * polled and resumes when one of its connections closes or after a short
+ * back-off (50 ms doubling to 1 s). The warnings this causes are logged at
+ * most once per 5 s per server, with the count of those left out. */
 int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
                          dp_http_server_t **out);
 

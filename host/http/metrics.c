@@ -37,6 +37,9 @@ typedef struct owner_stats {
 
 struct dp_metrics_worker {
     dp_metrics_t *parent;
+    _Atomic int64_t conns_open;
+    _Atomic uint64_t conns_shed;
+    _Atomic uint64_t accept_pauses;
     /* calloc'd: pages of owners never used stay untouched zero pages. */
     owner_stats_t owners[DP_METRICS_MAX_OWNERS];
 };
@@ -310,6 +313,24 @@ int dp_metrics_gauge_set(dp_metrics_t *m, const char *name, const char *labels,
     return rc;
 }
 
+void dp_metrics_conn_open(dp_metrics_worker_t *w, int delta)
+{
+    if (w != NULL)
+        atomic_fetch_add_explicit(&w->conns_open, delta, memory_order_relaxed);
+}
+
+void dp_metrics_conn_shed(dp_metrics_worker_t *w, uint64_t n)
+{
+    if (w != NULL)
+        atomic_fetch_add_explicit(&w->conns_shed, n, memory_order_relaxed);
+}
+
+void dp_metrics_accept_paused(dp_metrics_worker_t *w)
+{
+    if (w != NULL)
+        atomic_fetch_add_explicit(&w->accept_pauses, 1, memory_order_relaxed);
+}
+
 /* ---- rendering -------------------------------------------------------- */
 
 static uint64_t load(_Atomic uint64_t *c)
@@ -401,6 +422,33 @@ static void render_status_family(dp_metrics_t *m, dp_sbuf_t *b, int n_owners,
     }
 }
 
+static void render_connections(dp_metrics_t *m, dp_sbuf_t *b)
+{
+    int64_t open = 0;
+    uint64_t shed = 0, pauses = 0;
+    for (unsigned w = 0; w < m->n_workers; w++) {
+        open += atomic_load_explicit(&m->workers[w]->conns_open,
+                                     memory_order_relaxed);
+        shed += load(&m->workers[w]->conns_shed);
+        pauses += load(&m->workers[w]->accept_pauses);
+    }
+    dp_sb_printf(b,
+                 "# HELP doppel_http_connections Client connections open.\n"
+                 "# TYPE doppel_http_connections gauge\n"
+                 "doppel_http_connections %" PRId64 "\n"
+                 "# HELP doppel_http_connections_shed_total Idle connections "
+                 "closed to make room (max_connections reached, or no "
+                 "descriptors left).\n"
+                 "# TYPE doppel_http_connections_shed_total counter\n"
+                 "doppel_http_connections_shed_total %" PRIu64 "\n"
+                 "# HELP doppel_http_accept_pauses_total Times a listener "
+                 "stopped accepting (at the cap with none idle, or out of "
+                 "descriptors).\n"
+                 "# TYPE doppel_http_accept_pauses_total counter\n"
+                 "doppel_http_accept_pauses_total %" PRIu64 "\n",
+                 open < 0 ? 0 : open, shed, pauses);
+}
+
 static void render_series(dp_metrics_t *m, dp_sbuf_t *b)
 {
     /* group by name: one TYPE line per family, series in insertion order */
@@ -441,6 +489,7 @@ char *dp_metrics_render(dp_metrics_t *m, size_t *len)
     int n_owners = atomic_load_explicit(&m->n_owners, memory_order_acquire);
     render_requests(m, &b, n_owners, "doppel");
     render_latency(m, &b, n_owners, "doppel");
+    render_connections(m, &b);
     render_requests(m, &b, n_owners, "mockarty");
     render_latency(m, &b, n_owners, "mockarty");
     render_status_family(m, &b, n_owners, "mockarty_errors_total",

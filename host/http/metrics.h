@@ -36,6 +36,14 @@ int dp_metrics_owner(dp_metrics_t *m, const char *name);
 void dp_metrics_request(dp_metrics_worker_t *w, int owner, int status,
                         uint64_t latency_us);
 
+/* Client connections of the worker's listening servers: delta +1 when one
+ * is accepted, -1 when it closes; shed: idle connections closed to make
+ * room (cap reached or descriptors exhausted); a listener that stopped
+ * accepting for a while. Only the worker's own thread. */
+void dp_metrics_conn_open(dp_metrics_worker_t *w, int delta);
+void dp_metrics_conn_shed(dp_metrics_worker_t *w, uint64_t n);
+void dp_metrics_accept_paused(dp_metrics_worker_t *w);
+
 /* Plugin counters (svc->metric_add). Any worker; takes a short lock, off the
  * hot path of the host's own counters. */
 int dp_metrics_plugin_add(dp_metrics_t *m, const char *plugin,

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "doppel/plugin.h"
 
@@ -289,6 +290,24 @@ static int on_own(void *p, doppel_http_exchange_t *ex,
     return 0;
 }
 
+/* "/svc/block?ms=N": holds the worker's loop thread for N ms before it
+ * answers, as a plugin stuck in a blocking call would (for the bounded-stop
+ * test). */
+static int on_block(void *p, doppel_http_exchange_t *ex,
+                    const doppel_http_request_t *req)
+{
+    state_t *st = p;
+    char q[64];
+    snprintf(q, sizeof(q), "%.*s", (int)req->query.len, req->query.ptr);
+    const char *v = strstr(q, "ms=");
+    long ms = v ? strtol(v + 3, NULL, 10) : 0;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    respond_json(st, ex, 200, "{\"blocked\":true}", 16);
+    return 0;
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
@@ -319,6 +338,9 @@ static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
         rc = svc->http_mount(ctx, &m2);
     if (rc == 0)
         rc = svc->http_mount(ctx, &m3);
+    doppel_http_mount_t m5 = {sizeof(m5), "/svc/block", NULL, on_block, st, 0};
+    if (rc == 0)
+        rc = svc->http_mount(ctx, &m5);
     const char *listen = svc->option_str(ctx, "listen");
     if (rc == 0 && listen != NULL && listen[0])
         rc = svc->http_listen(ctx, listen, &m4);

@@ -337,7 +337,10 @@ static void test_server_refusals(void **st)
                "s.conf:2: [server]: unknown option 'colour' (known: listen, "
                "workers, data, max_header_bytes, max_body_bytes, "
                "idle_timeout, header_timeout, body_timeout, drain_timeout, "
-               "journal_size, auth, metrics_auth, allow_private_upstreams, "
+               "max_connections, "
+               "journal_size, journal_memory, store_value_max, "
+               "store_total_max, response_max, auth, metrics_auth, "
+               "allow_private_upstreams, "
                "default_mode, redact_headers, record_body_max, "
                "record_sequence_max)");
     server_bad("[server]\ndefault_mode = record\n",
@@ -402,11 +405,19 @@ static void test_server_read(void **st)
     assert_int_equal(s.body_timeout_ms, 30000);
     assert_int_equal(s.drain_timeout_ms, 30000);
     assert_int_equal(s.journal_size, 10000);
+    assert_int_equal(s.engine_limits.journal_memory, 64 * 1024 * 1024);
+    assert_int_equal(s.engine_limits.store_value_max, 1024 * 1024);
+    assert_int_equal(s.engine_limits.store_total_max, 64 * 1024 * 1024);
+    assert_int_equal(s.engine_limits.response_max, 16 * 1024 * 1024);
 
     dp_conf_t *c = NULL;
     assert_int_equal(dp_conf_parse("[server]\nlisten = [::1]:0\nworkers = 3\n"
                                    "data = /tmp/d\nmax_body_bytes = 1k\n"
-                                   "drain_timeout = 2s\n",
+                                   "drain_timeout = 2s\n"
+                                   "journal_memory = 1m\n"
+                                   "store_value_max = 2k\n"
+                                   "store_total_max = 8k\n"
+                                   "response_max = 4k\n",
                                    "s.conf", &c, err, sizeof(err)),
                      0);
     assert_int_equal(dp_conf_server_read(c, &s, err, sizeof(err)), 0);
@@ -417,6 +428,10 @@ static void test_server_read(void **st)
     assert_int_equal(s.max_body_bytes, 1024);
     assert_int_equal(s.drain_timeout_ms, 2000);
     assert_int_equal(s.journal_size, 10000);
+    assert_int_equal(s.engine_limits.journal_memory, 1024 * 1024);
+    assert_int_equal(s.engine_limits.store_value_max, 2048);
+    assert_int_equal(s.engine_limits.store_total_max, 8192);
+    assert_int_equal(s.engine_limits.response_max, 4096);
     dp_conf_free(c);
 }
 

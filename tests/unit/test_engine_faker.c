@@ -341,6 +341,30 @@ static void test_bad_runtime_args_fall_back(void **state)
     json_decref(v);
 }
 
+/* Time fakers at the ends of the clock (a test clock, or a clock set far
+ * away) saturate instead of overflowing int64 (undefined behaviour). */
+static void test_dates_at_the_ends_of_time(void **state)
+{
+    (void)state;
+    static const int64_t ends[] = {INT64_MAX, INT64_MAX - 5, INT64_MIN,
+                                   INT64_MIN + 5};
+    static const char *const names[] = {"Timestamp", "TimestampMs", "DateISO",
+                                        "DateTimeISO", "JWT"};
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t k = 0; k < 5; k++) {
+            uint64_t rng = 3;
+            for (int n = 0; n < 50; n++) {
+                json_t *v = dp_faker_call(names[k], NULL, &rng, ends[i]);
+                assert_non_null(v);
+                if (json_is_integer(v) && k == 0)
+                    assert_true(ends[i] > 0 ? json_integer_value(v) > 0
+                                            : json_integer_value(v) < 0);
+                json_decref(v);
+            }
+        }
+    }
+}
+
 /* The names the platforms' SDK examples use: aliases give what the
  * faker they stand for gives, for the same seed; the others have the
  * documented shape. */
@@ -416,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_checksums),
         cmocka_unit_test(test_bad_runtime_args_fall_back),
+        cmocka_unit_test(test_dates_at_the_ends_of_time),
         cmocka_unit_test(test_platform_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

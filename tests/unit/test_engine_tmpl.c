@@ -376,6 +376,33 @@ static void test_increment(void **state)
     json_decref(v);
 }
 
+/* A store key is read once per render however often the template names
+ * it (a stored value is copied out whole at each read: a template naming
+ * a large value many times would copy it as often), and an increment in
+ * between is seen by the reads after it. */
+static void test_store_read_once_per_render(void **state)
+{
+    fixture_t *f = *state;
+    f->store.gets = 0;
+    check(f,
+          "[\"$.gS.user\", \"$.gS.user.name\", \"$.gS.user.tags[0]\", "
+          "\"hi $.gS.user.name\", \"$.gS.absent\", \"x$.gS.absent\", "
+          "\"$.gS.absent\", \"$.cS.k\", \"$.cS.k\"]",
+          "[{\"name\": \"Ann\", \"tags\": [\"a\", \"b\"]}, \"Ann\", "
+          "\"a\", \"hi Ann\", null, \"x\", null, \"chain\", \"chain\"]");
+    assert_int_equal(f->store.gets, 3);
+    /* every render reads afresh */
+    check(f, "[\"$.gS.user.name\", \"$.gS.user.name\"]",
+          "[\"Ann\", \"Ann\"]");
+    assert_int_equal(f->store.gets, 4);
+    check_str(f, "$.gS.count $.increment($.gS.count) $.gS.count",
+              "41 42 42");
+    check(f,
+          "[\"$.gS.fresh\", \"$.increment($.gS.fresh, 3)\", "
+          "\"$.gS.fresh\"]",
+          "[null, 3, 3]");
+}
+
 static void test_fakers_in_templates(void **state)
 {
     fixture_t *f = *state;
@@ -521,6 +548,7 @@ int main(void)
         T(test_literal_look_alikes),
         T(test_stores),
         T(test_increment),
+        T(test_store_read_once_per_render),
         T(test_fakers_in_templates),
         T(test_keys_not_templated),
         T(test_large_interpolation),

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -487,6 +488,14 @@ static void test_basic_and_request_fields(void **st)
     assert_string_equal(find_header(&r, "Server"), "doppel/" DOPPEL_VERSION);
     assert_int_equal(atoi(find_header(&r, "Content-Length")), r.body_len);
     free_resp(&r);
+    /* obs-fold (RFC 9112 5.2): the line break goes, the space stays; no
+     * CR or LF ever reaches a handler inside a value */
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n"
+              "X-Test: a\r\n b\r\n\r\n",
+              &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "x-test=a b\n"));
+    free_resp(&r);
     /* the mount itself gives rest "/" */
     roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_non_null(strstr(r.body, "rest=/\n"));
@@ -506,15 +515,20 @@ static void test_request_id(void **st)
     assert_string_not_equal(find_header(&r, "X-Request-Id"), first);
     free_resp(&r);
     /* a valid id from the client is reused */
-    roundtrip("GET /echo HTTP/1.1\r\nX-Request-Id: abc.DEF_12-3\r\n\r\n", &r);
+    roundtrip(
+        "GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc.DEF_12-3\r\n\r\n",
+        &r);
     assert_string_equal(find_header(&r, "X-Request-Id"), "abc.DEF_12-3");
     free_resp(&r);
     /* an invalid one is replaced */
-    roundtrip("GET /echo HTTP/1.1\r\nX-Request-Id: bad id!\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id!\r\n\r\n",
+              &r);
     assert_int_equal(strlen(find_header(&r, "X-Request-Id")), 16);
     free_resp(&r);
     /* 404 carries it in the body too */
-    roundtrip("GET /nowhere HTTP/1.1\r\nX-Request-Id: rid-404\r\n\r\n", &r);
+    roundtrip(
+        "GET /nowhere HTTP/1.1\r\nHost: t\r\nX-Request-Id: rid-404\r\n\r\n",
+        &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(find_header(&r, "X-Request-Id"), "rid-404");
     assert_string_equal(r.body, "{\"error\":\"no route\",\"code\":"
@@ -534,7 +548,8 @@ static void test_keepalive(void **st)
         free_resp(&r);
     }
     /* Connection: close is honoured */
-    send_str(in->fd, "GET /echo/k HTTP/1.1\r\nConnection: close\r\n\r\n");
+    send_str(in->fd,
+             "GET /echo/k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_string_equal(find_header(&r, "Connection"), "close");
     free_resp(&r);
@@ -577,10 +592,10 @@ static void test_pipeline_limit(void **st)
 {
     /* max_pipeline is 2: the third request waits for room, then is served */
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /async/1?delay=50 HTTP/1.1\r\n\r\n"
-                     "GET /async/2?delay=50 HTTP/1.1\r\n\r\n"
-                     "GET /async/3?delay=10 HTTP/1.1\r\n\r\n"
-                     "GET /async/4?delay=0 HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "GET /async/1?delay=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /async/2?delay=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /async/3?delay=10 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /async/4?delay=0 HTTP/1.1\r\nHost: t\r\n\r\n");
     char want[8];
     for (int i = 1; i <= 4; i++) {
         resp_t r;
@@ -591,10 +606,11 @@ static void test_pipeline_limit(void **st)
     }
     /* a slow head with quick ones behind it: the quick answers wait (and
      * reading pauses at the limit), then all come in order */
-    char burst[4096] = "GET /async/slow?delay=100 HTTP/1.1\r\n\r\n";
+    char burst[4096] = "GET /async/slow?delay=100 HTTP/1.1\r\nHost: t\r\n\r\n";
     for (int i = 0; i < 10; i++) {
         char one[64];
-        snprintf(one, sizeof(one), "GET /echo/%d HTTP/1.1\r\n\r\n", i);
+        snprintf(one, sizeof(one), "GET /echo/%d HTTP/1.1\r\nHost: t\r\n\r\n",
+                 i);
         strcat(burst, one);
     }
     send_str(in->fd, burst);
@@ -616,9 +632,10 @@ static void test_pipeline_limit(void **st)
 static void test_chunked_body(void **st)
 {
     resp_t r;
-    roundtrip("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-              "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n",
-              &r);
+    roundtrip(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n",
+        &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "body=hello, world"));
     free_resp(&r);
@@ -627,7 +644,7 @@ static void test_chunked_body(void **st)
 static void test_expect_continue(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n"
+    send_str(in->fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
                      "Expect: 100-continue\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
@@ -644,7 +661,8 @@ static void test_expect_continue(void **st)
 static void test_head(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "HEAD /echo HTTP/1.1\r\n\r\nGET /echo/after HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/after "
+                     "HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 1), 0);
     assert_int_equal(r.status, 200);
@@ -664,7 +682,7 @@ static void test_headers_too_large(void **st)
     char big[3000];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    send_str(in->fd, "GET /echo HTTP/1.1\r\nX-Big: ");
+    send_str(in->fd, "GET /echo HTTP/1.1\r\nHost: t\r\nX-Big: ");
     send_str(in->fd, big);
     send_str(in->fd, "\r\n\r\n");
     resp_t r;
@@ -681,7 +699,8 @@ static void test_body_too_large(void **st)
 {
     /* by Content-Length, before any body byte is sent */
     conn_in_t *in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+    send_str(in->fd,
+             "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_int_equal(r.status, 413);
@@ -691,7 +710,9 @@ static void test_body_too_large(void **st)
 
     /* by chunks that add up past the limit */
     in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    send_str(
+        in->fd,
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     char chunk[700];
     memset(chunk, 'x', sizeof(chunk));
     char line[16];
@@ -710,9 +731,9 @@ static void test_body_too_large(void **st)
 static void test_malformed(void **st)
 {
     const char *bad[] = {"GARBAGE\r\n\r\n", "GET /x HTTP/9.x\r\n\r\n",
-                         "GET /echo/%zz HTTP/1.1\r\n\r\n",
-                         "GET /echo/%00 HTTP/1.1\r\n\r\n",
-                         "GET /echo HTTP/1.1\r\nBad Header\r\n\r\n"};
+                         "GET /echo/%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+                         "GET /echo/%00 HTTP/1.1\r\nHost: t\r\n\r\n",
+                         "GET /echo HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         conn_in_t *in = open_conn();
         send_str(in->fd, bad[i]);
@@ -729,7 +750,7 @@ static void test_malformed(void **st)
 static void test_slow_headers_timeout(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /echo HTTP/1.1\r\nX-Slow: ");
+    send_str(in->fd, "GET /echo HTTP/1.1\r\nHost: t\r\nX-Slow: ");
     /* keep trickling: the head never completes within 300 ms */
     for (int i = 0; i < 5; i++) {
         usleep(100 * 1000);
@@ -745,7 +766,8 @@ static void test_slow_headers_timeout(void **st)
 
     /* a body that stops arriving */
     in = open_conn();
-    send_str(in->fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    send_str(in->fd,
+             "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab");
     assert_int_equal(read_resp(in, &r, 0), 0);
     assert_int_equal(r.status, 408);
     free_resp(&r);
@@ -755,7 +777,7 @@ static void test_slow_headers_timeout(void **st)
 static void test_idle_close(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /echo HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(in, &r, 0), 0);
     free_resp(&r);
@@ -767,12 +789,12 @@ static void test_idle_close(void **st)
 static void test_handler_error_is_500(void **st)
 {
     resp_t r;
-    roundtrip("GET /fail HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 500);
     assert_non_null(strstr(r.body, "\"code\":\"internal\""));
     free_resp(&r);
     /* header injection from a handler is refused and still answered */
-    roundtrip("GET /badheader HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /badheader HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 500);
     assert_null(find_header(&r, "Set-Cookie"));
     free_resp(&r);
@@ -784,7 +806,7 @@ static void test_handler_error_is_500(void **st)
 static void test_stream(void **st)
 {
     resp_t r;
-    roundtrip("GET /stream HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(find_header(&r, "Transfer-Encoding"), "chunked");
     assert_string_equal(r.body, "data: one\n\ndata: two\n\n");
@@ -824,7 +846,7 @@ static void get_counts(fixture_t *f, void *arg)
 static void test_respond_after_client_left(void **st)
 {
     conn_in_t *in = open_conn();
-    send_str(in->fd, "GET /hold HTTP/1.1\r\n\r\n");
+    send_str(in->fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_held();
     close_conn(in);
     /* wait until the server noticed */
@@ -863,12 +885,12 @@ static void test_drain(void **st)
 {
     /* one idle keep-alive connection and one with a request in flight */
     conn_in_t *idle = open_conn();
-    send_str(idle->fd, "GET /echo HTTP/1.1\r\n\r\n");
+    send_str(idle->fd, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
     resp_t r;
     assert_int_equal(read_resp(idle, &r, 0), 0);
     free_resp(&r);
     conn_in_t *busy = open_conn();
-    send_str(busy->fd, "GET /hold HTTP/1.1\r\n\r\n");
+    send_str(busy->fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
     wait_held();
 
     on_loop(start_drain, NULL);
@@ -902,6 +924,141 @@ static void test_drain(void **st)
     close(fd);
 }
 
+/* ---- the connection cap ------------------------------------------------ */
+
+static int setup_cap(void **st)
+{
+    dp_http_limits_t l;
+    dp_http_limits_default(&l);
+    l.max_connections = 2;
+    fixture_start(&l);
+    return 0;
+}
+
+static void wait_conns(size_t n)
+{
+    counts_t c = {0};
+    for (int i = 0; i < 300; i++) {
+        on_loop(get_counts, &c);
+        if (c.conns == n)
+            return;
+        usleep(10 * 1000);
+    }
+    assert_int_equal(c.conns, n);
+}
+
+/* Until n requests are with their handlers (so their connections are not
+ * idle any more). */
+static void wait_inflight(size_t n)
+{
+    counts_t c = {0};
+    for (int i = 0; i < 300; i++) {
+        on_loop(get_counts, &c);
+        if (c.inflight == n)
+            return;
+        usleep(10 * 1000);
+    }
+    assert_int_equal(c.inflight, n);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_cap_sheds_oldest_idle(void **st)
+{
+    resp_t r;
+    /* a: keep-alive after one request; b: has sent nothing yet */
+    conn_in_t *a = open_conn();
+    send_str(a->fd, "GET /echo/a HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(a, &r, 0), 0);
+    free_resp(&r);
+    conn_in_t *b = open_conn();
+    wait_conns(2);
+    /* a newcomer at the cap is served; the oldest idle one (a) makes room */
+    conn_in_t *c = open_conn();
+    send_str(c->fd, "GET /echo/c HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(c, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    free_resp(&r);
+    assert_true(closed_by_server(a));
+    /* b, younger, is still served */
+    send_str(b->fd, "GET /echo/b HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(b, &r, 0), 0);
+    assert_int_equal(r.status, 200);
+    free_resp(&r);
+    wait_conns(2);
+    close_conn(a);
+    close_conn(b);
+    close_conn(c);
+}
+
+static void test_cap_newcomer_waits_for_busy(void **st)
+{
+    resp_t r;
+    double t0 = now_s();
+    conn_in_t *a = open_conn();
+    send_str(a->fd, "GET /async/a?delay=400 HTTP/1.1\r\nHost: t\r\n"
+                    "Connection: close\r\n\r\n");
+    conn_in_t *b = open_conn();
+    send_str(b->fd, "GET /async/b?delay=400 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_conns(2);
+    wait_inflight(2);
+    /* neither is idle: the newcomer is not accepted until one closes */
+    conn_in_t *c = open_conn();
+    send_str(c->fd, "GET /echo/c HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(c, &r, 0), 0);
+    double waited = now_s() - t0;
+    assert_int_equal(r.status, 200);
+    free_resp(&r);
+    assert_true(waited >= 0.35);
+    /* the busy ones were answered, not cut */
+    assert_int_equal(read_resp(a, &r, 0), 0);
+    assert_string_equal(r.body, "/a");
+    free_resp(&r);
+    assert_int_equal(read_resp(b, &r, 0), 0);
+    assert_string_equal(r.body, "/b");
+    free_resp(&r);
+    close_conn(a);
+    close_conn(b);
+    close_conn(c);
+}
+
+static void test_cap_drain_with_waiting_newcomer(void **st)
+{
+    resp_t r;
+    conn_in_t *a = open_conn();
+    send_str(a->fd, "GET /async/a?delay=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    conn_in_t *b = open_conn();
+    send_str(b->fd, "GET /async/b?delay=300 HTTP/1.1\r\nHost: t\r\n\r\n");
+    wait_conns(2);
+    wait_inflight(2);
+    conn_in_t *c = open_conn(); /* waits at the cap */
+    usleep(50 * 1000);
+    double t0 = now_s();
+    on_loop(start_drain, NULL);
+    /* the waiting newcomer is let go at once (not after the 5 s read
+     * timeout); the busy ones finish */
+    assert_true(closed_by_server(c));
+    assert_true(now_s() - t0 < 2.0);
+    assert_int_equal(read_resp(a, &r, 0), 0);
+    free_resp(&r);
+    assert_int_equal(read_resp(b, &r, 0), 0);
+    free_resp(&r);
+    int done = 0;
+    for (int i = 0; i < 200 && done != 1; i++) {
+        usleep(10 * 1000);
+        on_loop(read_drain_done, &done);
+    }
+    assert_int_equal(done, 1);
+    close_conn(a);
+    close_conn(b);
+    close_conn(c);
+}
+
 static int setup_ipv6(void **st)
 {
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
@@ -927,7 +1084,7 @@ static int teardown_ipv6(void **st)
 static void test_ipv6(void **st)
 {
     resp_t r;
-    roundtrip("GET /echo/v6 HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /echo/v6 HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "remote=::1\n"));
     free_resp(&r);
@@ -957,13 +1114,13 @@ static void test_bad_bind(void **st)
 static void test_metrics_series(void **st)
 {
     resp_t r;
-    roundtrip("GET /echo HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
-    roundtrip("GET /echo HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
-    roundtrip("GET /nope HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
-    roundtrip("GET /fail HTTP/1.1\r\n\r\n", &r);
+    roundtrip("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", &r);
     free_resp(&r);
     assert_int_equal(dp_metrics_plugin_add(F->metrics, "kafka", "messages",
                                            "topic=\"orders\"", 3),
@@ -1027,16 +1184,15 @@ int main(void)
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_expect_continue, setup_default,
                                         fixture_stop),
-        cmocka_unit_test_setup_teardown(test_head, setup_default,
-                                        fixture_stop),
+        cmocka_unit_test_setup_teardown(test_head, setup_default, fixture_stop),
         cmocka_unit_test_setup_teardown(test_headers_too_large, setup_small,
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup_small,
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_malformed, setup_default,
                                         fixture_stop),
-        cmocka_unit_test_setup_teardown(test_slow_headers_timeout,
-                                        setup_small, fixture_stop),
+        cmocka_unit_test_setup_teardown(test_slow_headers_timeout, setup_small,
+                                        fixture_stop),
         cmocka_unit_test_setup_teardown(test_idle_close, setup_small,
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_handler_error_is_500,
@@ -1049,6 +1205,12 @@ int main(void)
                                         fixture_stop),
         cmocka_unit_test_setup_teardown(test_metrics_series, setup_default,
                                         fixture_stop),
+        cmocka_unit_test_setup_teardown(test_cap_sheds_oldest_idle, setup_cap,
+                                        fixture_stop),
+        cmocka_unit_test_setup_teardown(test_cap_newcomer_waits_for_busy,
+                                        setup_cap, fixture_stop),
+        cmocka_unit_test_setup_teardown(test_cap_drain_with_waiting_newcomer,
+                                        setup_cap, fixture_stop),
         cmocka_unit_test_setup_teardown(test_ipv6, setup_ipv6, teardown_ipv6),
         cmocka_unit_test(test_bad_bind),
     };
