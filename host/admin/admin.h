@@ -6,10 +6,10 @@
  * that worker's loop thread and only queues the call; the work (dispatch,
  * authorisation, the engine call, the audit row) runs on the libuv thread
  * pool (the calls of one connection one at a time, in arrival order), and
- * the answer is sent from the completion callback on the loop thread. So an admin write
- * (index rebuild, fsync) or a large list never stalls the loop's other
- * exchanges. Everything the work touches is shared across workers and safe
- * from any thread (the engine, the auth); nothing per worker is touched
+ * the answer is sent from the completion callback on the loop thread. So an
+ * admin write (index rebuild, fsync) or a large list never stalls the loop's
+ * other exchanges. Everything the work touches is shared across workers and
+ * safe from any thread (the engine, the auth); nothing per worker is touched
  * off the loop.
  */
 #ifndef DP_ADMIN_H
@@ -61,11 +61,11 @@ int dp_admin_authorize_more(struct dp_auth *a,
 /* Writes one audit row for a successful change. Returns 0 (also when there
  * is nothing to audit) or the negative errno of the failed write. */
 int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
-                   const dp_admin_op_t *op, const char *ns,
-                   const char *target);
+                   const dp_admin_op_t *op, const char *ns, const char *target);
 /* The same with a short detail (may be NULL; never a secret), for the
  * further namespaces a change reaches. */
-int dp_admin_audit_detail(struct dp_auth *a, const struct dp_auth_principal *who,
+int dp_admin_audit_detail(struct dp_auth *a,
+                          const struct dp_auth_principal *who,
                           const dp_admin_op_t *op, const char *ns,
                           const char *target, const char *detail);
 /* Seconds for the Retry-After header of a 429 (at least 1). */

@@ -1112,8 +1112,8 @@ static void run_audited(admin_call_t *c, const admin_route_t *rt,
     if (c->hold && rows != NULL) {
         int64_t at;
         dp_auth_audit_meta(c->auth, &c->who, actor, &at, &au.keep);
-        rows[0] = (dp_audit_row_t){at, actor, c->who.token_id, rt->op.name,
-                                   ns, target, NULL};
+        rows[0] = (dp_audit_row_t){
+            at, actor, c->who.token_id, rt->op.name, ns, target, NULL};
         size_t i = 1;
         const char *also;
         json_t *detail;
@@ -1140,8 +1140,8 @@ static void run_audited(admin_call_t *c, const admin_route_t *rt,
     json_object_foreach(c->audit_also, also, detail)
     {
         if (rc == 0)
-            rc = dp_admin_audit_detail(c->auth, &c->who, &rt->op, also,
-                                       target, json_string_value(detail));
+            rc = dp_admin_audit_detail(c->auth, &c->who, &rt->op, also, target,
+                                       json_string_value(detail));
     }
     if (rc < 0)
         admin_fail_held(c, "the change was made, but its audit row could "
@@ -1317,8 +1317,8 @@ static void job_start(admin_state_t *st)
             j->started = 1;
             st->running++;
             j->work.data = j;
-            if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work,
-                              job_run, job_done) < 0) {
+            if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work, job_run,
+                              job_done) < 0) {
                 /* Cannot happen with both callbacks set; answer rather
                  * than hang. */
                 st->running--;
@@ -1342,8 +1342,8 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
         return -ENOMEM; /* the front answers 500 */
     j->st = st;
     j->conn = dp_http_exchange_conn_id(ex);
-    j->c = (admin_call_t){.ex = ex, .req = req, .engine = st->engine,
-                          .auth = st->auth};
+    j->c = (admin_call_t){
+        .ex = ex, .req = req, .engine = st->engine, .auth = st->auth};
     j->prev = st->tail;
     if (st->tail != NULL)
         st->tail->next = j;

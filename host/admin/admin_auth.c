@@ -33,7 +33,8 @@ int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
     return dp_admin_audit_detail(a, who, op, ns, target, NULL);
 }
 
-int dp_admin_audit_detail(struct dp_auth *a, const struct dp_auth_principal *who,
+int dp_admin_audit_detail(struct dp_auth *a,
+                          const struct dp_auth_principal *who,
                           const dp_admin_op_t *op, const char *ns,
                           const char *target, const char *detail)
 {

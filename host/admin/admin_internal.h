@@ -37,14 +37,14 @@ typedef struct admin_call {
      * stored: with hold set, a 2xx answer is marked held until
      * admin_release, after dispatch() wrote the row. */
     int hold;
-    int held;                  /* a 2xx answer waits for its audit row */
+    int held; /* a 2xx answer waits for its audit row */
     /* The answer. dispatch() runs off the loop (on the thread pool), where
      * an exchange may not be answered, so every answer is kept here and
      * sent by admin_send on the loop thread once the job is done. */
-    int out_json;              /* the body is JSON (Content-Type) */
-    const char *out_hname;     /* one more header (Allow, Retry-After) */
+    int out_json;          /* the body is JSON (Content-Type) */
+    const char *out_hname; /* one more header (Allow, Retry-After) */
     char out_hval[96];
-    char *out_body;            /* owned, NULL: none */
+    char *out_body; /* owned, NULL: none */
     size_t out_len;
     int trim;                  /* return freed heap to the system after */
     json_t *audit_also;        /* namespace -> detail (string or null):

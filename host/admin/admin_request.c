@@ -280,7 +280,10 @@ void admin_reply_json(admin_call_t *c, int status, json_t *v)
     free(s);
 }
 
-void admin_release(admin_call_t *c) { c->held = 0; }
+void admin_release(admin_call_t *c)
+{
+    c->held = 0;
+}
 
 void admin_fail_held(admin_call_t *c, const char *msg)
 {

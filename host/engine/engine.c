@@ -70,7 +70,7 @@ static int storage_failed(dp_err_t *err, int rc)
     return rc < 0 ? rc : -EIO;
 }
 
-/* ---- one transaction per write, with its audit row --------------------------- */
+/* ---- one transaction per write, with its audit rows ------------------ */
 
 static _Thread_local dp_engine_audit_t *tl_audit;
 
@@ -81,7 +81,10 @@ void dp_engine_audit_begin(dp_engine_audit_t *a)
     tl_audit = a;
 }
 
-void dp_engine_audit_end(void) { tl_audit = NULL; }
+void dp_engine_audit_end(void)
+{
+    tl_audit = NULL;
+}
 
 /* Opens the transaction of one write (under wmu): the storage calls up to
  * tx_end commit together, with this thread's audit row if any. A back end
@@ -117,8 +120,8 @@ static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
         dp_err_set(err, 500, "internal", "",
                    "audit write failed (%s): nothing was changed",
                    strerror(-arc));
-        dp_error(LOGC, "audit write failed (%s): %s; the change was rolled "
-                       "back", a->rows[0].action, strerror(-arc));
+        dp_error(LOGC, "audit write failed (%s): %s; rolled back",
+                 a->rows[0].action, strerror(-arc));
         return arc;
     }
     if (grc < 0)
@@ -1171,9 +1174,11 @@ int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err)
             size_t i;
             json_t *it;
             json_array_foreach(keys, i, it)
-            json_array_append_new(
-                rows, json_pack("[sssn]", m->ns, sc,
-                                json_string_value(json_array_get(it, 2))));
+            {
+                json_array_append_new(
+                    rows, json_pack("[sssn]", m->ns, sc,
+                                    json_string_value(json_array_get(it, 2))));
+            }
             rc = rows ? persist_store_rows(e, rows) : -ENOMEM;
             json_decref(rows);
         }

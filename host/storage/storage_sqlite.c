@@ -210,10 +210,9 @@ static int step_stmt(sqlite_storage_t *s, sqlite3_stmt *st, int inject,
 /* Runs one of the prepared statements s->st[which]. */
 static int step_done(sqlite_storage_t *s, int which, const char *what)
 {
-    return step_stmt(s, s->st[which],
-                     which != ST_BEGIN && which != ST_COMMIT &&
-                         which != ST_ROLLBACK,
-                     what);
+    return step_stmt(
+        s, s->st[which],
+        which != ST_BEGIN && which != ST_COMMIT && which != ST_ROLLBACK, what);
 }
 
 /* A call's own transaction; inside a group, the group's. */

@@ -21,7 +21,10 @@ typedef struct slow_storage {
     int release; /* let it go */
 } slow_storage_t;
 
-static slow_storage_t *slow_of(dp_storage_t *s) { return (slow_storage_t *)s; }
+static slow_storage_t *slow_of(dp_storage_t *s)
+{
+    return (slow_storage_t *)s;
+}
 
 static void slow_block(slow_storage_t *s)
 {
@@ -60,8 +63,7 @@ static void slow_close(dp_storage_t *st)
     free(s);
 }
 
-#define FWD(name, ...)                                                         \
-    static int slow_##name(dp_storage_t *st, __VA_ARGS__)
+#define FWD(name, ...) static int slow_##name(dp_storage_t *st, __VA_ARGS__)
 
 FWD(mocks_delete, const char *const *ids, size_t n)
 {
@@ -290,10 +292,11 @@ static void test_list_and_get_follow_commits(void **state)
     dp_err_t err = {0};
     for (int i = 0; i < 5; i++) {
         char txt[256];
-        snprintf(txt, sizeof(txt),
-                 "{\"id\":\"m%d\",\"namespace\":\"reads\",\"tags\":[\"%s\"],"
-                 "\"http\":{\"route\":\"/r/%d\"},\"response\":{\"payload\":%d}}",
-                 i, i % 2 ? "odd" : "even", i, i);
+        snprintf(
+            txt, sizeof(txt),
+            "{\"id\":\"m%d\",\"namespace\":\"reads\",\"tags\":[\"%s\"],"
+            "\"http\":{\"route\":\"/r/%d\"},\"response\":{\"payload\":%d}}",
+            i, i % 2 ? "odd" : "even", i, i);
         json_t *m = t_json(txt);
         assert_int_equal(dp_engine_mock_put(e, m, NULL, NULL, NULL, &err), 0);
         json_decref(m);

@@ -400,8 +400,8 @@ static void test_group_is_one_transaction(void **state)
 {
     fixture_t *f = *state;
     dp_storage_t *st = f->st;
-    dp_audit_row_t row = {1, "alice", "tok1", "mocks.create", "shop", "/mocks",
-                          NULL};
+    dp_audit_row_t row = {1,      "alice",  "tok1", "mocks.create",
+                          "shop", "/mocks", NULL};
     /* The audit table belongs to the auth store: without it the row (and
      * so the group) fails. */
     assert_int_equal(st->ops->group_begin(st), 0);
