@@ -89,8 +89,22 @@ class AuditTransactionTest(unittest.TestCase):
             self.assert_failed(d.post("/api/v1/reset", {"namespace": NS}))
 
             self.check_unchanged(d)
+            # Writes outside the engine's transactions (record-and-replay
+            # modes, journal clears) are audited after the change: the
+            # answer is still a failure, and says the change was made.
+            r = d.request("PUT", "/api/v1/mode", {"namespace": NS,
+                                                  "mode": "MOCK"})
+            self.assert_failed(r)
+            self.assertIn("change was made", r.json()["error"], r)
+            r = d.request("DELETE", "/api/v1/requests?namespace=" + NS)
+            self.assert_failed(r)
             self.unblock_audit(d)
-            self.assertEqual(self.audit_actions(d), before)
+            self.assertEqual(d.request("PUT", "/api/v1/mode", {
+                "namespace": NS, "mode": "PASSTHROUGH"}).status, 200)
+            self.assertEqual(self.audit_actions(d)[-len(before):], before)
+            self.assertNotIn("mocks.create",
+                             [a for a, _ in self.audit_actions(d)[
+                                 :-len(before)]])
 
             # and with the audit log back, a write goes through with its row
             r = d.post("/api/v1/mocks", mock("/new", id="new"))
