@@ -202,6 +202,56 @@ static int traffic_refused(dp_host_t *h, const doppel_exchange_t *x,
     return rc == 0 ? 1 : rc;
 }
 
+/* 1 when v (a credential header's value) carries a doppel token: mk_ or
+ * mki_, bare or after "Bearer ", spaces and tabs around it ignored. Every
+ * value dp_auth_traffic_check accepts has this form. */
+static int is_doppel_token(doppel_str_t v)
+{
+    const char *p = v.ptr ? v.ptr : "";
+    size_t n = v.len;
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    if (n >= 7 && strncasecmp(p, "Bearer ", 7) == 0)
+        p += 7, n -= 7;
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    return (n >= 3 && memcmp(p, "mk_", 3) == 0) ||
+           (n >= 4 && memcmp(p, "mki_", 4) == 0);
+}
+
+/* The DOPPEL_REPLY_F_DROP_* bits for a forward of x: doppel's credentials
+ * are for doppel, never for an upstream that any editor may choose. In a
+ * requireToken namespace the header that authenticated (Authorization,
+ * else X-API-Key: the order traffic_refused checks them in) is dropped
+ * whatever its form; in any namespace, a header carrying a doppel token. */
+static uint32_t credential_drop_flags(dp_host_t *h, const doppel_exchange_t *x)
+{
+    uint32_t f = 0;
+    int has_auth = 0, has_key = 0;
+    for (size_t i = 0; i < x->n_metadata; i++) {
+        const doppel_kv_t *kv = &x->metadata[i];
+        int a = kv->name.len == 13 &&
+                strncasecmp(kv->name.ptr, "authorization", 13) == 0;
+        int k =
+            kv->name.len == 9 && strncasecmp(kv->name.ptr, "x-api-key", 9) == 0;
+        has_auth |= a;
+        has_key |= k;
+        if (a && is_doppel_token(kv->value))
+            f |= DOPPEL_REPLY_F_DROP_AUTHORIZATION;
+        if (k && is_doppel_token(kv->value))
+            f |= DOPPEL_REPLY_F_DROP_X_API_KEY;
+    }
+    char ns[160];
+    if ((has_auth || has_key) && h->auth != NULL && x->ns.len < sizeof(ns)) {
+        snprintf(ns, sizeof(ns), "%.*s", (int)x->ns.len,
+                 x->ns.len ? x->ns.ptr : "");
+        if (dp_auth_namespace_requires_token(h->auth, ns[0] ? ns : "sandbox"))
+            f |= has_auth ? DOPPEL_REPLY_F_DROP_AUTHORIZATION
+                          : DOPPEL_REPLY_F_DROP_X_API_KEY;
+    }
+    return f;
+}
+
 static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
                             doppel_reply_t **reply)
 {
@@ -218,6 +268,8 @@ static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
     unsigned flags =
         ctx->inst->lib->desc->abi_minor >= 1 ? DP_MATCH_DEFER_FORWARD : 0;
     int rc = dp_engine_match_ex(dp_worker_host(w)->engine, x, flags, reply);
+    if (rc == 0 && (*reply)->kind == DOPPEL_REPLY_PROXY)
+        (*reply)->flags |= credential_drop_flags(dp_worker_host(w), x);
     if (rc == 0) {
         doppel_match_event_t me = {sizeof(me), x, *reply};
         dp_worker_emit(w, DOPPEL_EVENT_MATCHED, &me);

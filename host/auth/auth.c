@@ -12,7 +12,7 @@
 
 #include "auth_internal.h"
 #include "base/log.h"
-#include "http/http_origin.h"
+#include "base/origin.h"
 
 #define TOKEN_MAX 256 /* longer presented tokens are refused unread */
 
@@ -353,7 +353,7 @@ static int authenticate(dp_auth_t *a, const char *token, int malformed,
 static int local_request_ok(const doppel_http_request_t *req, dp_err_t *err)
 {
     const doppel_str_t *h = req->header ? req->header(req, "Host") : NULL;
-    if (h != NULL && !dp_http_authority_is_loopback(h->ptr, h->len)) {
+    if (h != NULL && !dp_authority_is_loopback(h->ptr, h->len)) {
         dp_auth_err(err, 403, "forbidden",
                     "local mode (auth off) serves /api/v1 only to this "
                     "machine: Host '%.*s' is not a loopback name or address",
@@ -361,7 +361,7 @@ static int local_request_ok(const doppel_http_request_t *req, dp_err_t *err)
         return -EPERM;
     }
     const doppel_str_t *o = req->header ? req->header(req, "Origin") : NULL;
-    if (o != NULL && !dp_http_origin_is_loopback(o->ptr, o->len)) {
+    if (o != NULL && !dp_origin_text_is_loopback(o->ptr, o->len)) {
         dp_auth_err(err, 403, "forbidden",
                     "local mode (auth off) serves /api/v1 only to pages of "
                     "this machine: Origin '%.*s' is not a loopback origin",

@@ -1,8 +1,9 @@
 /*
  * The address guard: classifies one resolved socket address as allowed
  * (public unicast) or refused (loopback, private, link-local, ...). IPv6
- * forms that embed an IPv4 address (mapped, compatible, NAT64, 6to4) are
- * judged by the embedded IPv4 address, so ::ffff:127.0.0.1 cannot slip by.
+ * forms that embed an IPv4 address (mapped, translated, compatible, NAT64,
+ * 6to4) are judged by the embedded IPv4 address, so ::ffff:127.0.0.1 cannot
+ * slip by; local-use NAT64 (64:ff9b:1::/48) is refused whole.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,7 +73,10 @@ static const char *v6_refusal(const uint8_t *a)
     static const uint8_t zero[16];
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
                                        0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t translated[12] = {0, 0, 0,    0,    0, 0,
+                                           0, 0, 0xff, 0xff, 0, 0};
     static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+    static const uint8_t nat64_local[6] = {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01};
     static const uint8_t six_to_four[2] = {0x20, 0x02};
     static const uint8_t ula[1] = {0xfc};
     static const uint8_t linklocal[2] = {0xfe, 0x80};
@@ -82,10 +86,17 @@ static const char *v6_refusal(const uint8_t *a)
         return "an unspecified address";
     if (memcmp(a, zero, 15) == 0 && a[15] == 1)
         return "a loopback address";
-    /* Embedded IPv4: judged as the IPv4 address it reaches. */
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 ||
-        memcmp(a, zero, 12) == 0)
+    /* Embedded IPv4: judged as the IPv4 address it reaches. Mapped
+     * (::ffff:0:0/96), translated (::ffff:0:0:0/96, RFC 2765),
+     * compatible (::/96) and the NAT64 well-known prefix (64:ff9b::/96). */
+    if (memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 ||
+        memcmp(a, nat64, 12) == 0 || memcmp(a, zero, 12) == 0)
         return v4_refusal(be32_at(a + 12));
+    /* Local-use NAT64 (64:ff9b:1::/48, RFC 8215): the site's own
+     * translator, with a prefix length (and so an IPv4 position) only the
+     * site knows; whatever it reaches is inside that site. */
+    if (memcmp(a, nat64_local, 6) == 0)
+        return "a local-use NAT64 address";
     if (prefix_eq(a, six_to_four, 16))
         return v4_refusal(be32_at(a + 2));
     if (prefix_eq(a, ula, 7))

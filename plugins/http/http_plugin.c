@@ -406,6 +406,16 @@ static void proxied_done(void *data, int rc, const doppel_fetch_result_t *res)
     one_closed(st);
 }
 
+/* The header carries doppel's own credential (the host says which), so
+ * it never goes upstream: by name, every instance of it. */
+static int doppel_credential(const doppel_reply_t *r, doppel_str_t n)
+{
+    return ((r->flags & DOPPEL_REPLY_F_DROP_AUTHORIZATION) &&
+            name_eq(n, "authorization")) ||
+           ((r->flags & DOPPEL_REPLY_F_DROP_X_API_KEY) &&
+            name_eq(n, "x-api-key"));
+}
+
 /* The reply is a record-and-replay service's (ABI 1.1 fields present). */
 static int service_reply(const doppel_reply_t *r)
 {
@@ -459,7 +469,8 @@ static int forward(http_state_t *st, doppel_http_exchange_t *ex,
     int has_proto = 0, has_host = 0;
     for (size_t i = 0; i < req->n_headers; i++) {
         doppel_str_t nm = req->headers[i].name;
-        if (drop_header(req->headers, req->n_headers, nm))
+        if (drop_header(req->headers, req->n_headers, nm) ||
+            doppel_credential(r, nm))
             continue;
         if (name_eq(nm, "x-forwarded-for")) {
             memcpy(xff + xl, req->headers[i].value.ptr,

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/origin.h"
 #include "mcp_server.h"
 
 struct mcp_stream {
@@ -173,20 +174,6 @@ static int content_type_json(const doppel_http_request_t *req)
     return str_is((doppel_str_t){p, (size_t)(e - p)}, "application/json");
 }
 
-/* 1 if host (no port, brackets kept) is a loopback name or address. */
-static int loopback_host(const char *h, size_t len)
-{
-    doppel_str_t s = {h, len};
-    if (str_is(s, "localhost") || str_is(s, "[::1]"))
-        return 1;
-    if (len < 4 || memcmp(h, "127.", 4) != 0)
-        return 0;
-    for (size_t i = 4; i < len; i++) /* an IPv4 literal, not 127.x.evil */
-        if (!(h[i] >= '0' && h[i] <= '9') && h[i] != '.')
-            return 0;
-    return 1;
-}
-
 /* Browsers send Origin; a page on another site reaching a local server
  * through DNS rebinding shows up with its own origin. Non-browser clients
  * send none. */
@@ -207,30 +194,9 @@ static int origin_allowed(mcp_inst_t *inst, const doppel_http_request_t *req)
             return 1;
         p = comma ? comma + 1 : e;
     }
-    const char *p = o->ptr, *end = o->ptr + o->len;
-    const char *sep = NULL;
-    for (const char *q = p; q + 2 < end; q++)
-        if (q[0] == ':' && q[1] == '/' && q[2] == '/') {
-            sep = q;
-            break;
-        }
-    if (sep == NULL)
-        return 0; /* "null" and other opaque origins */
-    doppel_str_t scheme = {p, (size_t)(sep - p)};
-    if (!str_is(scheme, "http") && !str_is(scheme, "https"))
-        return 0;
-    const char *h = sep + 3, *he = end;
-    if (h < end && *h == '[') {
-        const char *rb = memchr(h, ']', (size_t)(end - h));
-        if (rb == NULL)
-            return 0;
-        he = rb + 1;
-    } else {
-        const char *colon = memchr(h, ':', (size_t)(end - h));
-        if (colon)
-            he = colon;
-    }
-    return loopback_host(h, (size_t)(he - h));
+    /* strictly scheme "://" host [":" port]: "http://[::1].evil" and
+     * "http://localhost:80@evil" are other hosts, not loopback */
+    return dp_origin_text_is_loopback(o->ptr, o->len);
 }
 
 /* CORS, for browser clients such as the MCP Inspector. A page whose Origin
@@ -409,6 +375,7 @@ static void authenticate(mcp_call_t *c)
             (doppel_str_t){c->cred_value, strlen(c->cred_value)};
     }
     c->caller.ns_header = c->ns_header;
+    c->caller.answer_max = c->inst->tool_answer_bytes;
     if (c->kind == MCP_KIND_STUB) {
         c->after_auth(c);
         return;
@@ -521,9 +488,13 @@ static void post_run(mcp_call_t *c)
             memcpy(c->version, v, sizeof(v));
         }
     }
-    if (c->batch && json_array_size(c->msgs) > MCP_MAX_BATCH) {
-        fail(c, 400, RPC_INVALID_REQUEST,
-             "Invalid Request: a batch holds at most 1000 messages", NULL);
+    if (c->batch && json_array_size(c->msgs) > c->inst->max_batch) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "Invalid Request: a batch holds at most %zu messages "
+                 "(max_batch); this one has %zu",
+                 c->inst->max_batch, json_array_size(c->msgs));
+        fail(c, 400, RPC_INVALID_REQUEST, msg, NULL);
         return;
     }
     if (c->batch && !mcp_version_allows_batch(c->version)) {
@@ -706,9 +677,9 @@ static void sse_open(mcp_call_t *c)
         .owner = inst,
         .now_ms = mcp_now_ms(inst),
     };
-    int rc = mcp_sessions_create(
-        inst->sessions, &n, (int)svc->option_int(inst->ctx, "max_sessions"),
-        s->session);
+    int max;
+    mcp_session_limits(inst, &max, &n.max_per_token);
+    int rc = mcp_sessions_create(inst->sessions, &n, max, s->session);
     if (rc < 0) {
         free(s);
         fail(c, 503, RPC_SERVER_ERROR,
@@ -785,7 +756,7 @@ static void message_run(mcp_call_t *c)
         return;
     c->batch = json_is_array(c->msgs);
     if ((c->batch && (json_array_size(c->msgs) == 0 ||
-                      json_array_size(c->msgs) > MCP_MAX_BATCH ||
+                      json_array_size(c->msgs) > inst->max_batch ||
                       !mcp_version_allows_batch(c->version))) ||
         (!c->batch && !json_is_object(c->msgs))) {
         fail(c, 400, RPC_INVALID_REQUEST,

@@ -37,6 +37,12 @@ typedef struct mcp_caller {
     const char *ns_header;  /* X-Doppel-Namespace, or NULL */
     const char *pinned_ns;  /* the token's pinned namespace, or NULL */
     const char *first_ns;   /* the user's first namespace, or NULL */
+    /* Largest CallToolResult, serialised as compact JSON (the plugin's
+     * tool_answer_bytes); 0: no limit. A list answer ({items: [...]}) over
+     * it is cut to fit, with truncated, truncatedBy, hasMore and
+     * nextOffset set; any other answer over it becomes an isError
+     * result that names the budget. */
+    size_t answer_max;
 } mcp_caller_t;
 
 /* The tools, as the "tools" array of a tools/list result: objects with

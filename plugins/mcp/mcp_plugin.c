@@ -39,6 +39,19 @@ uint64_t mcp_now_ms(mcp_inst_t *inst)
     return loop ? uv_now(loop) : 0;
 }
 
+void mcp_session_limits(mcp_inst_t *inst, int *max, int *per_token)
+{
+    int64_t m = inst->svc->option_int(inst->ctx, "max_sessions");
+    int64_t pct = inst->svc->option_int(inst->ctx, "session_share");
+    if (m <= 0)
+        m = 1000;
+    if (pct <= 0 || pct > 100)
+        pct = 25;
+    int64_t share = m * pct / 100;
+    *max = (int)m;
+    *per_token = (int)(share < 1 ? 1 : share);
+}
+
 void mcp_inst_maybe_stopped(mcp_inst_t *inst)
 {
     if (inst->stop_waiting && inst->calls == NULL &&
@@ -70,6 +83,11 @@ static int read_options(mcp_inst_t *inst)
     inst->stubs = svc->option_bool(ctx, "stubs");
     inst->max_message_bytes = (size_t)svc->option_int(ctx, "max_message_bytes");
     inst->page_size = (size_t)svc->option_int(ctx, "page_size");
+    inst->max_batch = (size_t)svc->option_int(ctx, "max_batch");
+    inst->batch_answer_bytes =
+        (size_t)svc->option_int(ctx, "batch_answer_bytes");
+    inst->batch_time_ms = (uint64_t)svc->option_int(ctx, "batch_time_budget");
+    inst->tool_answer_bytes = (size_t)svc->option_int(ctx, "tool_answer_bytes");
     inst->idle_timeout_ms =
         (uint64_t)svc->option_int(ctx, "session_idle_timeout");
     inst->origins = svc->option_str(ctx, "allowed_origins");
@@ -99,6 +117,15 @@ static int read_options(mcp_inst_t *inst)
     }
     if (inst->max_message_bytes == 0)
         inst->max_message_bytes = 4u << 20;
+    /* a host that does not know an option answers 0: the defaults */
+    if (inst->max_batch == 0 || inst->max_batch > MCP_MAX_BATCH)
+        inst->max_batch = 100;
+    if (inst->batch_answer_bytes == 0)
+        inst->batch_answer_bytes = 8u << 20;
+    if (inst->batch_time_ms == 0)
+        inst->batch_time_ms = 5000;
+    if (inst->tool_answer_bytes == 0)
+        inst->tool_answer_bytes = 1u << 20;
     return 0;
 }
 
@@ -306,9 +333,18 @@ static const doppel_option_t mcp_options[] = {
      .type = DOPPEL_OPT_INT,
      .default_value = "1000",
      .help = "sessions kept at most; when full the least recently used "
-             "idle one of the same server kind is dropped",
+             "idle one of the same server kind, of the credential holding "
+             "the most, is dropped",
      .min = 1,
      .max = 1000000},
+    {.name = "session_share",
+     .type = DOPPEL_OPT_INT,
+     .default_value = "25",
+     .help = "percent of max_sessions (per server kind) one credential may "
+             "hold; at its share a new session drops that credential's own "
+             "least recently used idle one, never another's",
+     .min = 1,
+     .max = 100},
     {.name = "session_idle_timeout",
      .type = DOPPEL_OPT_DURATION,
      .default_value = "30m",
@@ -320,6 +356,34 @@ static const doppel_option_t mcp_options[] = {
      .default_value = "4m",
      .help = "largest JSON-RPC message (POST body) accepted; larger: 413",
      .min = 64,
+     .max = 1LL << 30},
+    {.name = "max_batch",
+     .type = DOPPEL_OPT_INT,
+     .default_value = "100",
+     .help = "messages in one JSON-RPC batch at most; more: 400, -32600",
+     .min = 1,
+     .max = 1000},
+    {.name = "batch_answer_bytes",
+     .type = DOPPEL_OPT_SIZE,
+     .default_value = "8m",
+     .help = "bytes of the answers of one batch; an answer past it, and "
+             "every call not started yet, gets a -32000 error naming it",
+     .min = 1024,
+     .max = 1LL << 30},
+    {.name = "batch_time_budget",
+     .type = DOPPEL_OPT_DURATION,
+     .default_value = "5s",
+     .help = "time a batch may run: calls not started when it is spent get "
+             "a -32000 error naming it (a control server batch runs its "
+             "calls one after another)",
+     .min = 10,
+     .max = 3600000},
+    {.name = "tool_answer_bytes",
+     .type = DOPPEL_OPT_SIZE,
+     .default_value = "1m",
+     .help = "largest tools/call result; a list is cut to fit (truncated, "
+             "nextOffset), any other answer over it is an isError result",
+     .min = 1024,
      .max = 1LL << 30},
     {.name = "page_size",
      .type = DOPPEL_OPT_INT,

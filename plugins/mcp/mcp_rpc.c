@@ -9,9 +9,11 @@
  * tools/call); a mock server's calls go to mcp_stubs.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mcp_server.h"
 
@@ -229,11 +231,67 @@ static void finish(mcp_call_t *c)
     mcp_call_free(c);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A -32000 error for a budget of the batch; data names it and its
+ * limit, so a client can tell which one and split its batch. */
+static json_t *budget_error(json_t *id, const char *budget, uint64_t limit,
+                            const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static json_t *budget_error(json_t *id, const char *budget, uint64_t limit,
+                            const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return mcp_rpc_error(
+        id, RPC_SERVER_ERROR, msg,
+        json_pack("{s:s, s:I}", "budget", budget, "limit", (json_int_t)limit));
+}
+
+/* Puts an answer (taken) in its slot. In a batch, an answer that would
+ * take the answers past batch_answer_bytes is replaced by an error, and
+ * calls not started yet will not start. */
+static void set_answer(mcp_call_t *c, size_t slot, json_t *answer)
+{
+    if (answer == NULL)
+        answer = json_null();
+    if (c->batch && !json_is_null(answer)) {
+        size_t max = c->inst->batch_answer_bytes;
+        size_t len = json_dumpb(answer, NULL, 0, JSON_COMPACT);
+        if (max && c->answer_bytes + len > max) {
+            json_t *err = budget_error(
+                json_object_get(answer, "id"), "batch_answer_bytes", max,
+                "Answer dropped: the batch's answers would pass "
+                "batch_answer_bytes (%zu bytes; this one is %zu); send "
+                "this call again on its own",
+                max, len);
+            json_decref(answer);
+            answer = err;
+            c->bytes_spent = 1;
+            len = json_dumpb(answer, NULL, 0, JSON_COMPACT);
+        }
+        c->answer_bytes += len;
+    }
+    json_array_set_new(c->answers, slot, answer);
+}
+
+static void dispatch(mcp_call_t *c);
+
 void mcp_call_answer(mcp_call_t *c, size_t slot, json_t *answer)
 {
-    json_array_set_new(c->answers, slot, answer ? answer : json_null());
+    set_answer(c, slot, answer);
     if (--c->pending == 0)
         finish(c);
+    else if (c->holding && !c->dispatching && c->pending == 1)
+        dispatch(c); /* the call in flight answered: start the next */
 }
 
 /* ---- Control server methods ---------------------------------------------- */
@@ -345,9 +403,9 @@ static json_t *initialize(mcp_call_t *c, json_t *id, json_t *params)
             .version = v,
             .now_ms = mcp_now_ms(inst),
         };
-        int rc = mcp_sessions_create(
-            inst->sessions, &n,
-            (int)inst->svc->option_int(inst->ctx, "max_sessions"), c->session);
+        int max;
+        mcp_session_limits(inst, &max, &n.max_per_token);
+        int rc = mcp_sessions_create(inst->sessions, &n, max, c->session);
         if (rc < 0)
             return mcp_rpc_error(id, RPC_SERVER_ERROR,
                                  rc == -EBUSY
@@ -488,44 +546,94 @@ static int classify(json_t *m, const char **method, json_t **id,
     return mid != NULL;
 }
 
+/* Why message i, a request, may not start (an error answer), or NULL. */
+static json_t *not_started(mcp_call_t *c, json_t *id)
+{
+    if (c->inst->stopping)
+        return mcp_rpc_error(id, RPC_SERVER_ERROR,
+                             "Not started: the server is stopping", NULL);
+    if (c->bytes_spent)
+        return budget_error(id, "batch_answer_bytes",
+                            c->inst->batch_answer_bytes,
+                            "Not started: the batch's answers reached "
+                            "batch_answer_bytes (%zu bytes); send this call "
+                            "in another batch",
+                            c->inst->batch_answer_bytes);
+    uint64_t budget = c->inst->batch_time_ms;
+    if (budget && mono_ms() - c->started_ms > budget)
+        return budget_error(id, "batch_time_budget", budget,
+                            "Not started: the batch ran past "
+                            "batch_time_budget (%llu ms); send this call "
+                            "in another batch",
+                            (unsigned long long)budget);
+    return NULL;
+}
+
+static void start_one(mcp_call_t *c, size_t i)
+{
+    json_t *m = c->batch ? json_array_get(c->msgs, i) : c->msgs;
+    const char *method = NULL;
+    json_t *id = NULL, *params = NULL, *err = NULL;
+    int kind = classify(m, &method, &id, &params, &err);
+    if (kind < 0) {
+        c->bad_single =
+            !c->batch &&
+            json_integer_value(json_object_get(json_object_get(err, "error"),
+                                               "code")) == RPC_INVALID_REQUEST;
+        set_answer(c, i, err);
+        return;
+    }
+    if (kind == 0)
+        return; /* notifications/initialized and friends */
+    if (c->batch && strcmp(method, "initialize") == 0) {
+        set_answer(c, i,
+                   mcp_rpc_error(id, RPC_INVALID_REQUEST,
+                                 "Invalid Request: initialize must not be "
+                                 "part of a batch",
+                                 NULL));
+        return;
+    }
+    if (c->batch && i > 0 && (err = not_started(c, id)) != NULL) {
+        set_answer(c, i, err);
+        return;
+    }
+    json_t *empty = NULL;
+    if (params == NULL)
+        params = empty = json_object();
+    json_t *ans = request(c, i, method, id, params);
+    json_decref(empty);
+    if (ans != NULL)
+        set_answer(c, i, ans);
+}
+
+/* Starts messages in order: all of them, or for a sequential call until
+ * one is in flight (its answer calls dispatch again). Releases the hold,
+ * and so may finish and free c, once every message has started. */
+static void dispatch(mcp_call_t *c)
+{
+    size_t n = c->batch ? json_array_size(c->msgs) : 1;
+    c->dispatching = 1;
+    while (c->next_msg < n && !(c->sequential && c->pending > 1))
+        start_one(c, c->next_msg++);
+    c->dispatching = 0;
+    if (c->next_msg == n && c->holding) {
+        c->holding = 0;
+        if (--c->pending == 0)
+            finish(c);
+    }
+}
+
 void mcp_call_run(mcp_call_t *c)
 {
     size_t n = c->batch ? json_array_size(c->msgs) : 1;
     c->answers = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(c->answers, json_null());
-    c->pending = 1; /* held while dispatching */
-    for (size_t i = 0; i < n; i++) {
-        json_t *m = c->batch ? json_array_get(c->msgs, i) : c->msgs;
-        const char *method = NULL;
-        json_t *id = NULL, *params = NULL, *err = NULL;
-        int kind = classify(m, &method, &id, &params, &err);
-        if (kind < 0) {
-            json_array_set_new(c->answers, i, err);
-            c->bad_single = !c->batch && json_integer_value(json_object_get(
-                                             json_object_get(err, "error"),
-                                             "code")) == RPC_INVALID_REQUEST;
-            continue;
-        }
-        if (kind == 0)
-            continue; /* notifications/initialized and friends */
-        if (c->batch && strcmp(method, "initialize") == 0) {
-            json_array_set_new(
-                c->answers, i,
-                mcp_rpc_error(id, RPC_INVALID_REQUEST,
-                              "Invalid Request: initialize must not be part "
-                              "of a batch",
-                              NULL));
-            continue;
-        }
-        json_t *empty = NULL;
-        if (params == NULL)
-            params = empty = json_object();
-        json_t *ans = request(c, i, method, id, params);
-        json_decref(empty);
-        if (ans != NULL)
-            json_array_set_new(c->answers, i, ans);
-    }
-    if (--c->pending == 0)
-        finish(c);
+    c->pending = 1; /* held until every message has started */
+    c->holding = 1;
+    c->started_ms = mono_ms();
+    /* a control server's calls do real work (admin API, outbound
+     * requests); a mock server's are answered by the engine or a timer */
+    c->sequential = c->batch && c->kind == MCP_KIND_CONTROL;
+    dispatch(c);
 }

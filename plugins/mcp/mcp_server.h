@@ -28,7 +28,7 @@
 #define MCP_NAME_MAX 64    /* namespaces and server names */
 #define MCP_VERSION_MAX 16 /* "2025-11-25" and its NUL, with room */
 #define MCP_SCOPE_MAX (2 * MCP_NAME_MAX + 8)
-#define MCP_MAX_BATCH 1000 /* messages in one JSON-RPC batch */
+#define MCP_MAX_BATCH 1000 /* the highest max_batch allowed */
 
 /* JSON-RPC and transport error codes. -32000/-32001 follow what the
  * reference SDK servers send for transport problems. */
@@ -72,7 +72,11 @@ struct mcp_inst {
     int main_port, stubs;
     size_t max_message_bytes;
     size_t page_size;
-    int sse_mode; /* mcp_sse_mode_t */
+    size_t max_batch;          /* messages in one batch */
+    size_t batch_answer_bytes; /* answers of one batch, serialised */
+    uint64_t batch_time_ms;    /* a batch starts no call after this */
+    size_t tool_answer_bytes;  /* one tools/call result */
+    int sse_mode;              /* mcp_sse_mode_t */
     uint64_t idle_timeout_ms;
     uint64_t keepalive_ms; /* HTTP+SSE comment on a quiet stream */
     const char *origins;   /* allowed_origins: comma list, "*", or "" */
@@ -89,6 +93,10 @@ struct mcp_inst {
 
 /* The loop's clock in milliseconds. */
 uint64_t mcp_now_ms(mcp_inst_t *inst);
+
+/* The session limits from the options: max_sessions and the sessions of
+ * one kind a token may hold (session_share percent of it, at least 1). */
+void mcp_session_limits(mcp_inst_t *inst, int *max, int *per_token);
 
 /* Calls stop_done once nothing is in flight any more (after stop). */
 void mcp_inst_maybe_stopped(mcp_inst_t *inst);
@@ -107,12 +115,18 @@ typedef struct mcp_session_new {
     const char *version; /* negotiated protocol version */
     mcp_inst_t *owner;   /* HTTP+SSE: the instance holding the stream */
     uint64_t now_ms;
+    /* sessions of this kind one token may hold; 0 or >= max_sessions: no
+     * share (mcp_session_limits gives the configured one) */
+    int max_per_token;
 } mcp_session_new_t;
 
 /* Creates a session and writes its id (MCP_SID_LEN hex + NUL) to id.
- * When the table is full the least recently used session of the same
- * kind without a stream is evicted. Returns 0, -EBUSY (full, nothing to
- * evict), -EIO (no randomness) or -ENOMEM. */
+ * A token already holding max_per_token sessions of the kind loses its
+ * own least recently used one without a stream. Else, when the table is
+ * full, the least recently used session without a stream of the kind's
+ * biggest holder (most sessions) goes. Returns 0, -EBUSY (nothing that
+ * may be evicted), -EINVAL (bad kind), -EIO (no randomness) or
+ * -ENOMEM. */
 int mcp_sessions_create(mcp_shared_t *t, const mcp_session_new_t *n,
                         int max_sessions, char *id);
 
@@ -204,8 +218,19 @@ struct mcp_call {
     json_t *msgs;                      /* parsed body, owned */
     int batch;                         /* msgs is an array */
     json_t *answers; /* owned array, one slot per message; null: none */
-    size_t pending;  /* answers outstanding (+1 while dispatching) */
+    size_t pending;  /* answers outstanding (+1 while holding) */
     int bad_single;  /* a lone invalid message: answered with HTTP 400 */
+    /* Budgets of a batch (mcp_call_run): messages start in order from
+     * next_msg; a control server batch starts one when the one before
+     * has answered (sequential), so that batch_time_budget bounds it
+     * whether tools answer now or later. */
+    size_t next_msg;
+    int sequential;
+    int dispatching;         /* inside dispatch: answers do not restart it */
+    int holding;             /* the +1 in pending until every message started */
+    uint64_t started_ms;     /* CLOCK_MONOTONIC, when the call began running */
+    size_t answer_bytes;     /* the answers so far, serialised */
+    int bytes_spent;         /* an answer was dropped for batch_answer_bytes */
     mcp_call_t *prev, *next; /* inst->calls */
 };
 

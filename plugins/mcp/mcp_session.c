@@ -9,6 +9,12 @@
  * compared in constant time) and to its scope (the control server, or one
  * mock server's namespace and name): any other caller presenting the id is
  * told "not found", exactly as for an id that never existed.
+ *
+ * Each credential holds at most a share of the table per server kind
+ * (mcp_session_new_t.max_per_token): at its share, a new session evicts
+ * that credential's own least recently used idle session, never another
+ * credential's. Sessions without a credential ("") are one holder. The
+ * holders are counted in a hash table beside the sessions.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,10 +27,17 @@
 
 #define N_BUCKETS 1024
 
+/* One credential's sessions; freed with its last session. */
+typedef struct holder {
+    char *token;         /* owned */
+    size_t n[2];         /* sessions per mcp_kind_t */
+    struct holder *next; /* bucket chain */
+} holder_t;
+
 typedef struct session {
     char id[MCP_SID_LEN + 1];
     int kind;
-    char *token; /* owned */
+    holder_t *holder; /* its credential; the token is holder->token */
     char scope[MCP_SCOPE_MAX];
     char version[MCP_VERSION_MAX];
     mcp_inst_t *owner; /* HTTP+SSE stream holder, NULL for Streamable HTTP */
@@ -47,6 +60,7 @@ typedef struct delivery {
 struct mcp_shared {
     pthread_mutex_t lock;
     session_t *buckets[N_BUCKETS];
+    holder_t *holders[N_BUCKETS];
     size_t n;
     uint64_t seq; /* bumped at every create and use */
     delivery_t *deliveries;
@@ -63,35 +77,6 @@ void *mcp_sessions_new(void *arg)
         return NULL;
     }
     return t;
-}
-
-static void session_free(session_t *s)
-{
-    free(s->token);
-    free(s);
-}
-
-void mcp_sessions_free(void *table)
-{
-    mcp_shared_t *t = table;
-    if (t == NULL)
-        return;
-    for (size_t b = 0; b < N_BUCKETS; b++) {
-        session_t *s = t->buckets[b];
-        while (s) {
-            session_t *next = s->next;
-            session_free(s);
-            s = next;
-        }
-    }
-    while (t->deliveries) {
-        delivery_t *d = t->deliveries;
-        t->deliveries = d->next;
-        free(d->text);
-        free(d);
-    }
-    pthread_mutex_destroy(&t->lock);
-    free(t);
 }
 
 static size_t bucket_of(const char *id)
@@ -116,6 +101,65 @@ static int secret_equal(const char *a, const char *b)
     return diff == 0;
 }
 
+/* The holder of token, created with no sessions when new; NULL when out of
+ * memory. Under t->lock. */
+static holder_t *holder_get(mcp_shared_t *t, const char *token)
+{
+    holder_t **pp = &t->holders[bucket_of(token)];
+    for (; *pp; pp = &(*pp)->next)
+        if (secret_equal((*pp)->token, token))
+            return *pp;
+    holder_t *h = calloc(1, sizeof(*h));
+    if (h == NULL || (h->token = strdup(token)) == NULL) {
+        free(h);
+        return NULL;
+    }
+    *pp = h;
+    return h;
+}
+
+/* Frees h once it holds nothing. Under t->lock. */
+static void holder_put(mcp_shared_t *t, holder_t *h)
+{
+    if (h->n[0] || h->n[1])
+        return;
+    holder_t **pp = &t->holders[bucket_of(h->token)];
+    while (*pp != h)
+        pp = &(*pp)->next;
+    *pp = h->next;
+    free(h->token);
+    free(h);
+}
+
+/* Unlinks *pp from its bucket and frees it. Under t->lock. */
+static void session_drop(mcp_shared_t *t, session_t **pp)
+{
+    session_t *s = *pp;
+    *pp = s->next;
+    t->n--;
+    s->holder->n[s->kind]--;
+    holder_put(t, s->holder);
+    free(s);
+}
+
+void mcp_sessions_free(void *table)
+{
+    mcp_shared_t *t = table;
+    if (t == NULL)
+        return;
+    for (size_t b = 0; b < N_BUCKETS; b++)
+        while (t->buckets[b])
+            session_drop(t, &t->buckets[b]);
+    while (t->deliveries) {
+        delivery_t *d = t->deliveries;
+        t->deliveries = d->next;
+        free(d->text);
+        free(d);
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
 static session_t **find(mcp_shared_t *t, const char *id)
 {
     session_t **pp = &t->buckets[bucket_of(id)];
@@ -131,27 +175,36 @@ static session_t **find_bound(mcp_shared_t *t, const char *id,
     if (id == NULL || strlen(id) != MCP_SID_LEN)
         return NULL;
     session_t **pp = find(t, id);
-    if (*pp == NULL || !secret_equal((*pp)->token, token ? token : "") ||
+    if (*pp == NULL ||
+        !secret_equal((*pp)->holder->token, token ? token : "") ||
         strcmp((*pp)->scope, scope ? scope : "") != 0)
         return NULL;
     return pp;
 }
 
-/* Evicts the least recently used session of kind without a stream. */
-static int evict_one(mcp_shared_t *t, int kind)
+/* Evicts the least recently used session of kind without a stream, of
+ * holder only when holder is not NULL, else of the holders with the most
+ * sessions of that kind that have one to give. */
+static int evict_one(mcp_shared_t *t, int kind, holder_t *holder)
 {
+    size_t most = 0;
+    if (holder == NULL)
+        for (size_t b = 0; b < N_BUCKETS; b++)
+            for (session_t *s = t->buckets[b]; s; s = s->next)
+                if (s->kind == kind && s->owner == NULL &&
+                    s->holder->n[kind] > most)
+                    most = s->holder->n[kind];
     session_t **victim = NULL;
     for (size_t b = 0; b < N_BUCKETS; b++)
         for (session_t **pp = &t->buckets[b]; *pp; pp = &(*pp)->next)
             if ((*pp)->kind == kind && (*pp)->owner == NULL &&
+                (holder ? (*pp)->holder == holder
+                        : (*pp)->holder->n[kind] == most) &&
                 (victim == NULL || (*pp)->used_seq < (*victim)->used_seq))
                 victim = pp;
     if (victim == NULL)
         return -EBUSY;
-    session_t *s = *victim;
-    *victim = s->next;
-    session_free(s);
-    t->n--;
+    session_drop(t, victim);
     return 0;
 }
 
@@ -161,14 +214,11 @@ int mcp_sessions_create(mcp_shared_t *t, const mcp_session_new_t *n,
     unsigned char rnd[MCP_SID_LEN / 2];
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         return -EIO;
+    if (n->kind != MCP_KIND_CONTROL && n->kind != MCP_KIND_STUB)
+        return -EINVAL;
     session_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
-    s->token = strdup(n->token ? n->token : "");
-    if (s->token == NULL) {
-        free(s);
-        return -ENOMEM;
-    }
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(s->id + 2 * i, 3, "%02x", rnd[i]);
     s->kind = n->kind;
@@ -179,18 +229,36 @@ int mcp_sessions_create(mcp_shared_t *t, const mcp_session_new_t *n,
     s->owner_ctx = n->owner ? n->owner->ctx : NULL;
     s->last_used_ms = n->now_ms;
 
+    size_t share = n->max_per_token > 0 && n->max_per_token < max_sessions
+                       ? (size_t)n->max_per_token
+                       : (size_t)max_sessions;
     pthread_mutex_lock(&t->lock);
-    if (t->n >= (size_t)max_sessions && evict_one(t, n->kind) < 0) {
+    holder_t *hd = holder_get(t, n->token ? n->token : "");
+    if (hd == NULL) {
         pthread_mutex_unlock(&t->lock);
-        session_free(s);
-        return -EBUSY;
+        free(s);
+        return -ENOMEM;
+    }
+    int at_share = hd->n[n->kind] >= share, rc = 0;
+    /* counted now, so that evicting its last session cannot free hd */
+    hd->n[n->kind]++;
+    /* at its share: its own oldest goes; else a full table takes from the
+     * biggest holder, so no credential can empty the others' */
+    if (at_share)
+        rc = evict_one(t, n->kind, hd);
+    else if (t->n >= (size_t)max_sessions)
+        rc = evict_one(t, n->kind, NULL);
+    if (rc == 0 && *find(t, s->id) != NULL)
+        rc = -EIO; /* 128 random bits colliding: refuse, never merge */
+    if (rc < 0) {
+        hd->n[n->kind]--;
+        holder_put(t, hd);
+        pthread_mutex_unlock(&t->lock);
+        free(s);
+        return rc;
     }
     session_t **pp = find(t, s->id);
-    if (*pp != NULL) { /* 128 random bits colliding: refuse, never merge */
-        pthread_mutex_unlock(&t->lock);
-        session_free(s);
-        return -EIO;
-    }
+    s->holder = hd;
     s->used_seq = ++t->seq;
     *pp = s;
     t->n++;
@@ -241,11 +309,8 @@ int mcp_sessions_end(mcp_shared_t *t, const char *id, const char *token,
         pthread_mutex_unlock(&t->lock);
         return -ENOENT;
     }
-    session_t *s = *pp;
-    *pp = s->next;
-    t->n--;
+    session_drop(t, pp);
     pthread_mutex_unlock(&t->lock);
-    session_free(s);
     return 0;
 }
 
@@ -253,14 +318,9 @@ void mcp_sessions_remove(mcp_shared_t *t, const char *id)
 {
     pthread_mutex_lock(&t->lock);
     session_t **pp = find(t, id);
-    session_t *s = *pp;
-    if (s) {
-        *pp = s->next;
-        t->n--;
-    }
+    if (*pp)
+        session_drop(t, pp);
     pthread_mutex_unlock(&t->lock);
-    if (s)
-        session_free(s);
 }
 
 static void deliver_on_owner(void *data)
@@ -337,13 +397,10 @@ void mcp_sessions_expire(mcp_shared_t *t, uint64_t now_ms, uint64_t idle_ms)
         session_t **pp = &t->buckets[b];
         while (*pp) {
             session_t *s = *pp;
-            if (s->owner == NULL && s->last_used_ms < before) {
-                *pp = s->next;
-                t->n--;
-                session_free(s);
-            } else {
+            if (s->owner == NULL && s->last_used_ms < before)
+                session_drop(t, pp);
+            else
                 pp = &s->next;
-            }
         }
     }
     pthread_mutex_unlock(&t->lock);
@@ -356,13 +413,10 @@ void mcp_sessions_drop_owner(mcp_shared_t *t, mcp_inst_t *inst)
         session_t **pp = &t->buckets[b];
         while (*pp) {
             session_t *s = *pp;
-            if (s->owner == inst) {
-                *pp = s->next;
-                t->n--;
-                session_free(s);
-            } else {
+            if (s->owner == inst)
+                session_drop(t, pp);
+            else
                 pp = &s->next;
-            }
         }
     }
     pthread_mutex_unlock(&t->lock);

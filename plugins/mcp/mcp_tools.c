@@ -165,10 +165,14 @@ static json_t *text_content(const char *text)
     return json_pack("[{s:s,s:s}]", "type", "text", "text", text);
 }
 
-/* Hands the result to the caller and ends the call. structured is
- * stolen; text NULL means "structured as compact JSON". */
-static void finish(tool_call_t *t, json_t *structured, const char *text,
-                   int is_error)
+static size_t answer_max(const tool_call_t *t)
+{
+    return t->who ? t->who->answer_max : 0;
+}
+
+/* The CallToolResult for structured (stolen) and text (NULL: structured
+ * as compact JSON). */
+static json_t *tool_result(json_t *structured, const char *text, int is_error)
 {
     char *dumped = NULL;
     if (text == NULL && structured != NULL)
@@ -180,6 +184,42 @@ static void finish(tool_call_t *t, json_t *structured, const char *text,
         json_object_set_new(res, "structuredContent", structured);
     json_object_set_new(res, "isError", json_boolean(is_error));
     free(dumped);
+    return res;
+}
+
+/* An isError result saying that an answer of size bytes is over the
+ * budget. */
+static json_t *over_budget(const tool_call_t *t, size_t size)
+{
+    char msg[400], text[640];
+    snprintf(msg, sizeof(msg),
+             "the answer (%zu bytes) is over the tool_answer_bytes budget "
+             "of %zu bytes",
+             size, answer_max(t));
+    const char *hint = "Ask for less (a smaller limit, a filter, one item); "
+                       "the operator may raise tool_answer_bytes in the "
+                       "[mcp] section.";
+    snprintf(text, sizeof(text), "%s failed: %s Hint: %s", t->def->name, msg,
+             hint);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:I}", "error", msg, "hint", hint, "budget",
+                  "tool_answer_bytes", "limit", (json_int_t)answer_max(t));
+    return tool_result(o, text, 1);
+}
+
+/* Hands the result to the caller and ends the call. structured is
+ * stolen; text NULL means "structured as compact JSON". A result over
+ * the caller's answer_max is replaced by an error naming the budget. */
+static void finish(tool_call_t *t, json_t *structured, const char *text,
+                   int is_error)
+{
+    json_t *res = tool_result(structured, text, is_error);
+    size_t size;
+    if (answer_max(t) &&
+        (size = json_dumpb(res, NULL, 0, JSON_COMPACT)) > answer_max(t)) {
+        json_decref(res);
+        res = over_budget(t, size);
+    }
     mcp_tool_done_fn done = t->done;
     void *data = t->data;
     call_free(t);
@@ -380,6 +420,63 @@ static json_t *as_object(json_t *v)
     return o;
 }
 
+/* Cuts a list answer (an object with an items array, as the admin API's
+ * lists are) so that its CallToolResult fits answer_max, and marks it:
+ * truncated, truncatedBy, hasMore and nextOffset (the offset to ask for
+ * next). Returns 1 when cut, 0 when it fits or is no list, -1 when not
+ * even its first item fits (o is then cut to no items). The text part
+ * of a result repeats the JSON with its quotes escaped, so a first guess
+ * keeps items worth 40% of the budget, then shrinks until it fits. */
+static int cut_list(const tool_call_t *t, json_t *o)
+{
+    json_t *items = json_object_get(o, "items");
+    size_t max = answer_max(t), n = json_array_size(items);
+    if (max == 0 || !json_is_array(items) || n == 0)
+        return 0;
+    json_t *probe = tool_result(json_incref(o), NULL, 0);
+    size_t sz = json_dumpb(probe, NULL, 0, JSON_COMPACT);
+    json_decref(probe);
+    if (sz <= max)
+        return 0;
+    json_incref(items); /* o's reference goes when the cut list replaces it */
+    size_t keep = 0, acc = 0;
+    while (keep < n) {
+        size_t one =
+            json_dumpb(json_array_get(items, keep), NULL, 0, JSON_COMPACT) + 1;
+        if (acc + one > max * 2 / 5)
+            break;
+        acc += one;
+        keep++;
+    }
+    json_int_t off = json_integer_value(json_object_get(o, "offset"));
+    json_t *cut = json_array();
+    for (size_t i = 0; i < keep; i++)
+        json_array_append(cut, json_array_get(items, i));
+    json_object_set_new(o, "items", cut);
+    json_object_set_new(o, "truncated", json_true());
+    json_object_set_new(o, "truncatedBy", json_string("tool_answer_bytes"));
+    json_object_set_new(o, "hasMore", json_true());
+    for (;;) {
+        if (keep == 0) { /* an empty page would send the agent round */
+            json_decref(items);
+            return -1;
+        }
+        json_object_set_new(o, "nextOffset",
+                            json_integer(off + (json_int_t)keep));
+        probe = tool_result(json_incref(o), NULL, 0);
+        sz = json_dumpb(probe, NULL, 0, JSON_COMPACT);
+        json_decref(probe);
+        if (sz <= max)
+            break;
+        keep = keep * 3 / 4;
+        json_array_clear(cut);
+        for (size_t i = 0; i < keep; i++)
+            json_array_append(cut, json_array_get(items, i));
+    }
+    json_decref(items);
+    return 1;
+}
+
 static void admin_done(void *data, int rc, const doppel_fetch_result_t *res)
 {
     tool_call_t *t = data;
@@ -402,6 +499,23 @@ static void admin_done(void *data, int rc, const doppel_fetch_result_t *res)
             if (t->dry_run)
                 json_object_set_new(o, "valid", json_true());
             finish(t, o, NULL, 0);
+            return;
+        }
+        int cut = json_is_object(body) ? cut_list(t, body) : 0;
+        if (cut > 0) {
+            finish(t, body, NULL, 0); /* the text says what was kept */
+            return;
+        }
+        if (cut < 0) {
+            json_int_t off =
+                json_integer_value(json_object_get(body, "offset"));
+            json_decref(body);
+            finish_error(t,
+                         "Read that item on its own (get_mock), or go on "
+                         "after it with offset + 1.",
+                         "the item at offset %lld alone is over the "
+                         "tool_answer_bytes budget of %zu bytes",
+                         (long long)off, answer_max(t));
             return;
         }
         char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -974,7 +1088,9 @@ static const tool_def_t tools[] = {
      "Stores a mock (the doppel mock format: a protocol section such as "
      "{\"http\": {\"route\": \"/orders/:id\", \"httpMethod\": \"GET\"}} and "
      "one answer: response, oneOf or proxy). It serves requests at once. A "
-     "mock whose id already exists is replaced. Returns {overwritten, mock} "
+     "mock whose id already exists is replaced, if you may write both its "
+     "namespace and the new one; else the call is refused as any write "
+     "without the role. Returns {overwritten, mock} "
      "with the generated id. Use validate_mock first when unsure: an "
      "invalid mock is refused with the JSON path of the fault and nothing "
      "is stored.",

@@ -601,9 +601,12 @@ class LocalMode(McpServer):
 
 class SessionLimits(McpServer):
     """max_sessions evicts the least recently used session; an idle one
-    expires."""
+    expires. (session_share = 100: one token may fill the table, so that
+    the table's own eviction order shows; test_mcp_limits checks the
+    share.)"""
 
-    config = CONFIG + ("max_sessions = 3\nsession_idle_timeout = 1s\n"
+    config = CONFIG + ("max_sessions = 3\nsession_share = 100\n"
+                       "session_idle_timeout = 1s\n"
                        "sse_answers = always\n")
 
     def test_sse_answers_always(self):

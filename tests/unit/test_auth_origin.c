@@ -1,6 +1,7 @@
-/* The loopback Host and Origin parsers that local mode's cross-site check
- * relies on (host/http/http_origin.c): every form that names this machine,
- * and the look-alikes that name another one. */
+/* The loopback Host and Origin checks that local mode's cross-site check
+ * relies on (host/base/origin.c, the one parser the MCP plugin uses too):
+ * every form that names this machine, and the look-alikes that name
+ * another one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,16 +10,16 @@
 
 #include <cmocka.h>
 
-#include "http/http_origin.h"
+#include "base/origin.h"
 
 static int origin(const char *s)
 {
-    return dp_http_origin_is_loopback(s, strlen(s));
+    return dp_origin_text_is_loopback(s, strlen(s));
 }
 
 static int authority(const char *s)
 {
-    return dp_http_authority_is_loopback(s, strlen(s));
+    return dp_authority_is_loopback(s, strlen(s));
 }
 
 static void test_loopback_origins(void **state)
@@ -82,9 +83,9 @@ static void test_foreign_origins(void **state)
             fail_msg("accepted %s", bad[i]);
     }
     /* Lengths are honoured: no reading past the value. */
-    assert_false(dp_http_origin_is_loopback("http://localhost.evil", 16 + 1));
-    assert_true(dp_http_origin_is_loopback("http://localhost.evil", 16));
-    assert_false(dp_http_origin_is_loopback(NULL, 0));
+    assert_false(dp_origin_text_is_loopback("http://localhost.evil", 16 + 1));
+    assert_true(dp_origin_text_is_loopback("http://localhost.evil", 16));
+    assert_false(dp_origin_text_is_loopback(NULL, 0));
 }
 
 static void test_hosts(void **state)
@@ -101,7 +102,7 @@ static void test_hosts(void **state)
     assert_false(authority("localhost:80@evil.example"));
     assert_false(authority("[::1].evil.example"));
     assert_false(authority("127.0.0.1 "));
-    assert_false(dp_http_authority_is_loopback(NULL, 3));
+    assert_false(dp_authority_is_loopback(NULL, 3));
 }
 
 int main(void)

@@ -184,6 +184,75 @@ static void full_table_evicts_lru_of_same_kind(void **state)
     assert_int_equal(mcp_sessions_use(t, c3, "k", "", 5, NULL, NULL), 0);
 }
 
+static int make_shared(mcp_shared_t *t, const char *token, int max,
+                       int per_token, char *id)
+{
+    mcp_session_new_t n = {.kind = MCP_KIND_CONTROL,
+                           .token = token,
+                           .scope = "",
+                           .version = "2025-06-18",
+                           .now_ms = 1,
+                           .max_per_token = per_token};
+    return mcp_sessions_create(t, &n, max, id);
+}
+
+static int alive(mcp_shared_t *t, const char *id, const char *token)
+{
+    return mcp_sessions_use(t, id, token, "", 1, NULL, NULL) == 0;
+}
+
+static void a_token_evicts_only_its_own(void **state)
+{
+    mcp_shared_t *t = *state;
+    char b[MCP_SID_LEN + 1], c[MCP_SID_LEN + 1], a[40][MCP_SID_LEN + 1];
+    /* 10 sessions at most, 3 per token */
+    assert_int_equal(make_shared(t, "tok-b", 10, 3, b), 0);
+    assert_int_equal(make_shared(t, "tok-c", 10, 3, c), 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(make_shared(t, "tok-a", 10, 3, a[i]), 0);
+    /* the flood kept its 3 newest, evicted its own older ones only */
+    assert_int_equal(mcp_sessions_count(t), 5);
+    assert_true(alive(t, b, "tok-b"));
+    assert_true(alive(t, c, "tok-c"));
+    for (int i = 0; i < 37; i++)
+        assert_false(alive(t, a[i], "tok-a"));
+    for (int i = 37; i < 40; i++)
+        assert_true(alive(t, a[i], "tok-a"));
+    /* tokens that are a prefix of another are other holders */
+    char p[MCP_SID_LEN + 1];
+    assert_int_equal(make_shared(t, "tok-", 10, 3, p), 0);
+    assert_true(alive(t, a[39], "tok-a"));
+    assert_int_equal(mcp_sessions_count(t), 6);
+}
+
+static void full_table_takes_from_the_biggest_holder(void **state)
+{
+    mcp_shared_t *t = *state;
+    char id[12][MCP_SID_LEN + 1], n1[MCP_SID_LEN + 1], n2[MCP_SID_LEN + 1];
+    /* 6 sessions at most, 3 per token: x holds 3, y 2, z 1 */
+    const char *who[] = {"x", "y", "x", "z", "x", "y"};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(make_shared(t, who[i], 6, 3, id[i]), 0);
+    /* the table is full: a newcomer takes x's least recent session, not
+     * y's or z's (id[0] of x is the oldest of all) */
+    assert_int_equal(make_shared(t, "new", 6, 3, n1), 0);
+    assert_int_equal(mcp_sessions_count(t), 6);
+    assert_false(alive(t, id[0], "x"));
+    assert_true(alive(t, id[1], "y"));
+    assert_true(alive(t, id[3], "z"));
+    /* x and y hold 2 each now: the least recently used of theirs goes
+     * (y's id[1] was just used, x's id[2] is older), z keeps its one */
+    assert_int_equal(make_shared(t, "new2", 6, 3, n2), 0);
+    assert_false(alive(t, id[2], "x"));
+    assert_true(alive(t, id[3], "z"));
+    assert_true(alive(t, n1, "new"));
+    assert_true(alive(t, n2, "new2"));
+    /* the holders of ended sessions are freed (teardown under ASan) */
+    mcp_sessions_expire(t, 1000000, 10);
+    assert_int_equal(mcp_sessions_count(t), 0);
+    assert_int_equal(make_shared(t, "x", 6, 3, n1), 0);
+}
+
 static void streams_are_never_evicted(void **state)
 {
     mcp_shared_t *t = *state;
@@ -310,6 +379,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(end_checks_binding, setup, teardown),
         cmocka_unit_test_setup_teardown(full_table_evicts_lru_of_same_kind,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(a_token_evicts_only_its_own, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            full_table_takes_from_the_biggest_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_are_never_evicted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(idle_sessions_expire, setup, teardown),

@@ -722,6 +722,116 @@ static void test_http_request(void **state)
     assert_contains(result_text(), "header");
 }
 
+/* A list answer of n items of about `pad` bytes each, from offset off. */
+static char *list_body(int n, int pad, int off, int total)
+{
+    json_t *items = json_array();
+    char *x = malloc((size_t)pad + 1);
+    memset(x, 'x', (size_t)pad);
+    x[pad] = '\0';
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items,
+                              json_pack("{s:i, s:s}", "n", off + i, "body", x));
+    free(x);
+    json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:b}", "items", items, "total",
+                          total, "offset", off, "limit", 1000, "hasMore", 0);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+static size_t result_size(void)
+{
+    return json_dumpb(result, NULL, 0, JSON_COMPACT);
+}
+
+static void list_answer_cut_to_the_budget(void **state)
+{
+    (void)state;
+    mcp_caller_t who = admin_who;
+    who.answer_max = 16 * 1024;
+    /* 50 items of 1 KB: about 100 KB as a result, cut to fit 16 KB */
+    assert_int_equal(call_as(&who, "list_mocks", "{\"limit\": 1000}", NULL), 0);
+    char *body = list_body(50, 1000, 10, 60);
+    answer(200, body);
+    free(body);
+    assert_int_equal(done_calls, 1);
+    assert_false(is_error());
+    assert_true(result_size() <= 16 * 1024);
+    json_t *sc = structured();
+    size_t kept = json_array_size(json_object_get(sc, "items"));
+    assert_true(kept > 0 && kept < 50);
+    assert_true(json_is_true(json_object_get(sc, "truncated")));
+    assert_true(json_is_true(json_object_get(sc, "hasMore")));
+    assert_string_equal(json_string_value(json_object_get(sc, "truncatedBy")),
+                        "tool_answer_bytes");
+    /* the next page starts right after the last item kept */
+    assert_int_equal(json_integer_value(json_object_get(sc, "nextOffset")),
+                     10 + (json_int_t)kept);
+    json_t *last = json_array_get(json_object_get(sc, "items"), kept - 1);
+    assert_int_equal(json_integer_value(json_object_get(last, "n")),
+                     10 + (json_int_t)kept - 1);
+    /* the text part says the same */
+    assert_non_null(strstr(result_text(), "\"truncated\":true"));
+}
+
+static void answers_within_the_budget_are_untouched(void **state)
+{
+    (void)state;
+    mcp_caller_t who = admin_who;
+    who.answer_max = 64 * 1024;
+    assert_int_equal(call_as(&who, "list_mocks", NULL, NULL), 0);
+    char *body = list_body(5, 1000, 0, 5);
+    answer(200, body);
+    free(body);
+    json_t *sc = structured();
+    assert_int_equal(json_array_size(json_object_get(sc, "items")), 5);
+    assert_null(json_object_get(sc, "truncated"));
+    assert_null(json_object_get(sc, "nextOffset"));
+    /* answer_max 0: no limit at all */
+    json_decref(result);
+    result = NULL;
+    assert_int_equal(call(("list_mocks"), NULL), 0);
+    body = list_body(200, 1000, 0, 200);
+    answer(200, body);
+    free(body);
+    assert_int_equal(json_array_size(json_object_get(structured(), "items")),
+                     200);
+}
+
+static void one_item_or_answer_over_the_budget_is_an_error(void **state)
+{
+    (void)state;
+    mcp_caller_t who = admin_who;
+    who.answer_max = 4096;
+    /* a list whose first item alone is too big */
+    assert_int_equal(call_as(&who, "list_mocks", "{\"offset\": 7}", NULL), 0);
+    char *body = list_body(3, 5000, 7, 10);
+    answer(200, body);
+    free(body);
+    assert_true(is_error());
+    assert_non_null(strstr(result_text(), "offset 7"));
+    assert_non_null(strstr(result_text(), "tool_answer_bytes"));
+    assert_true(result_size() <= 4096);
+    /* an answer that is no list */
+    json_decref(result);
+    result = NULL;
+    assert_int_equal(call_as(&who, "get_mock", "{\"id\": \"m1\"}", NULL), 0);
+    char big[9000];
+    memset(big, 'y', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    json_t *m = json_pack("{s:s, s:s}", "id", "m1", "note", big);
+    body = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    answer(200, body);
+    free(body);
+    assert_true(is_error());
+    assert_non_null(strstr(result_text(), "tool_answer_bytes"));
+    assert_int_equal(json_integer_value(json_object_get(structured(), "limit")),
+                     4096);
+    assert_true(result_size() <= 4096);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -733,6 +843,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_answer_cut_to_the_budget, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(answers_within_the_budget_are_untouched,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            one_item_or_answer_over_the_budget_is_an_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

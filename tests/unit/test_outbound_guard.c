@@ -79,6 +79,33 @@ static const verdict_t table[] = {
     {"64:ff9b::a01:203", 0, "private"},   /* NAT64 of 10.1.2.3 */
     {"2002:7f00:1::", 0, "loopback"},     /* 6to4 of 127.0.0.1 */
     {"2002:a9fe:a9fe::1", 0, "metadata"}, /* 6to4 of 169.254.169.254 */
+    /* IPv4-mapped written in hex (::ffff:0:0/96) */
+    {"::ffff:7f00:1", 0, "loopback"},
+    {"::ffff:a9fe:a9fe", 0, "metadata"},
+    {"::ffff:0:0", 0, "unspecified"},
+    {"::ffff:808:808", 1, NULL},
+    /* IPv4-translated (::ffff:0:0:0/96, RFC 2765 SIIT) */
+    {"::ffff:0:127.0.0.1", 0, "loopback"},
+    {"::ffff:0:7f00:1", 0, "loopback"},
+    {"::ffff:0:10.0.0.1", 0, "private"},
+    {"::ffff:0:169.254.169.254", 0, "metadata"},
+    {"::ffff:0:0.0.0.0", 0, "unspecified"},
+    {"::ffff:0:8.8.8.8", 1, NULL},
+    /* NAT64 well-known prefix (64:ff9b::/96) with internal IPv4 */
+    {"64:ff9b::7f00:1", 0, "loopback"}, /* 127.0.0.1 */
+    {"64:ff9b::127.0.0.1", 0, "loopback"},
+    {"64:ff9b::a9fe:a9fe", 0, "metadata"},   /* 169.254.169.254 */
+    {"64:ff9b::c0a8:101", 0, "private"},     /* 192.168.1.1 */
+    {"64:ff9b::ac10:1", 0, "private"},       /* 172.16.0.1 */
+    {"64:ff9b::6440:1", 0, "carrier-grade"}, /* 100.64.0.1 */
+    {"64:ff9b::", 0, "unspecified"},         /* 0.0.0.0 */
+    {"64:ff9b::101:101", 1, NULL},           /* 1.1.1.1 */
+    /* local-use NAT64 (64:ff9b:1::/48, RFC 8215): the operator's own
+     * translator, whatever IPv4 it embeds */
+    {"64:ff9b:1::1", 0, "local-use NAT64"},
+    {"64:ff9b:1::808:808", 0, "local-use NAT64"},
+    {"64:ff9b:1:a00:100::", 0, "local-use NAT64"},
+    {"64:ff9b:1:ffff:ffff:ffff:ffff:ffff", 0, "local-use NAT64"},
 };
 
 static int to_sockaddr(const char *text, struct sockaddr_storage *ss)

@@ -75,6 +75,15 @@ typedef struct doppel_reply {
 /* ABI 1.1: a NO_MATCH reply for a service in MOCK mode (the upstream was
  * not contacted); status and headers are the miss answer to send. */
 #define DOPPEL_REPLY_F_MISS 0x4u
+/* ABI 1.1: doppel's own credential travels in the request's Authorization
+ * (DROP_AUTHORIZATION) or X-API-Key (DROP_X_API_KEY) header: the header
+ * that authenticated the request to a namespace with requireToken, or one
+ * whose value is a doppel token (mk_..., mki_..., also after "Bearer ").
+ * A plugin that forwards a PROXY reply must not send any header of that
+ * name upstream. The host sets them on PROXY replies only; hosts before
+ * these bits leave them clear. */
+#define DOPPEL_REPLY_F_DROP_AUTHORIZATION 0x8u
+#define DOPPEL_REPLY_F_DROP_X_API_KEY 0x10u
 
 #ifdef __cplusplus
 }
