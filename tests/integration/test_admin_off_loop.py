@@ -112,7 +112,10 @@ class AdminOffLoopTest(unittest.TestCase):
         hdr = {"Content-Type": "application/json",
                "Accept": "application/json, text/event-stream",
                "X-API-Key": harness.ADMIN_TOKEN}
-        with harness.Doppel(workers=1) as d:
+        # the answers echo the big mocks: above the default tool budget
+        config = harness.default_config().replace(
+            "\n[mcp]\n", "\n[mcp]\ntool_answer_bytes = 8m\n", 1)
+        with harness.Doppel(config=config, workers=1) as d:
             def rpc(body, sid=None):
                 h = dict(hdr)
                 if sid:
