@@ -1131,6 +1131,61 @@ static int mock_route(const admin_route_t *rt)
            strcmp(rt->op.name, "mocks.list") != 0;
 }
 
+/* Runs the handler of a write with its audit rows (the operation's, and
+ * one for each further namespace it reaches, c->audit_also): the engine
+ * writes them in the transaction of the change, so rows that cannot be
+ * written fail the request with nothing changed. A change the engine made
+ * without them (services, modes, journal clears: no transaction of the
+ * engine's) is audited afterwards, and a failure then fails the request
+ * (the change stays, and the log says why). */
+static void run_audited(admin_call_t *c, const admin_route_t *rt,
+                        const char *ns)
+{
+    char target[160], actor[DP_AUTH_ACTOR_MAX];
+    snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
+             c->req->rest.ptr ? c->req->rest.ptr : "");
+    size_t n = 1 + json_object_size(c->audit_also);
+    dp_audit_row_t one, *rows = n > 1 ? calloc(n, sizeof(*rows)) : &one;
+    dp_engine_audit_t au = {0};
+    if (c->hold && rows != NULL) {
+        int64_t at;
+        dp_auth_audit_meta(c->auth, &c->who, actor, &at, &au.keep);
+        rows[0] = (dp_audit_row_t){
+            at, actor, c->who.token_id, rt->op.name, ns, target, NULL};
+        size_t i = 1;
+        const char *also;
+        json_t *detail;
+        json_object_foreach(c->audit_also, also, detail)
+        {
+            rows[i] = rows[0];
+            rows[i].ns = also;
+            rows[i++].detail = json_string_value(detail);
+        }
+        au.rows = rows;
+        au.n_rows = n;
+        dp_engine_audit_begin(&au);
+    }
+    rt->fn(c);
+    if (c->hold && rows != NULL)
+        dp_engine_audit_end();
+    if (rows != &one)
+        free(rows);
+    if (c->status < 200 || c->status > 299 || au.written)
+        return;
+    int rc = dp_admin_audit(c->auth, &c->who, &rt->op, ns, target);
+    const char *also;
+    json_t *detail;
+    json_object_foreach(c->audit_also, also, detail)
+    {
+        if (rc == 0)
+            rc = dp_admin_audit_detail(c->auth, &c->who, &rt->op, also, target,
+                                       json_string_value(detail));
+    }
+    if (rc < 0)
+        admin_fail_held(c, "the change was made, but its audit row could "
+                           "not be written");
+}
+
 static void dispatch(admin_call_t *c)
 {
     int rc = admin_split_path(c);
@@ -1187,51 +1242,158 @@ static void dispatch(admin_call_t *c)
         return;
     }
     c->hold = rt->op.write && c->auth != NULL;
-    rt->fn(c);
-    if (c->status >= 200 && c->status < 300) {
-        char target[160];
-        snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
-                 c->req->rest.ptr ? c->req->rest.ptr : "");
-        dp_admin_audit(c->auth, &c->who, &rt->op,
-                       ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS),
-                       target);
-        const char *also;
-        json_t *detail;
-        json_object_foreach(c->audit_also, also, detail)
-        {
-            dp_admin_audit_detail(c->auth, &c->who, &rt->op, also, target,
-                                  json_string_value(detail));
-        }
-    }
+    run_audited(c, rt, ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS));
     json_decref(c->audit_also);
     c->audit_also = NULL;
     admin_release(c); /* acknowledged only now that the row is stored */
 }
 
-/* What the mount keeps: shared by every request of one worker. */
+/* ---- Off the loop ---------------------------------------------------------
+ * Admin work (validation, compilation, the index rebuild, fsyncs, audit
+ * rows, serialising lists) takes from microseconds to seconds, so it never
+ * runs on the worker loop that received it: the handler queues the call,
+ * dispatch() runs on the libuv thread pool, and the answer is sent from the
+ * completion callback on the loop thread. The calls of one connection run
+ * one at a time, in arrival order, so a client that pipelines a write and
+ * then a read sees them applied in that order (as a server that handles a
+ * connection's requests one by one would); calls of different connections,
+ * and in-process calls, run side by side, so a read is not held up by
+ * another client's long write (reads take no writer lock, writes queue on
+ * the engine's). */
+
+/* Calls of one worker on the pool at once: libuv's pool (4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise) is shared by every worker and by the
+ * other off-loop work. */
+#define ADMIN_MAX_RUNNING 2
+
+typedef struct admin_job admin_job_t;
+
+/* What the mount keeps: shared by every request of one worker (its
+ * listener and its in-process server), touched on that worker's loop
+ * thread only. Freed with the router, after the loop ran to its end, which
+ * is after every job's completion callback (a job on the pool keeps the
+ * loop alive, and a waiting one is started by the completion before it). */
 typedef struct admin_state {
     struct dp_engine *engine;
     struct dp_auth *auth;
+    admin_job_t *head, *tail; /* every call not yet answered, in arrival
+                                 order */
+    unsigned running;         /* of them on the pool */
 } admin_state_t;
+
+struct admin_job {
+    uv_work_t work;
+    admin_job_t *next, *prev;
+    admin_state_t *st;
+    uint64_t conn; /* the connection's id (dp_http_exchange_conn_id); 0:
+                      in-process, ordered with nothing */
+    int started;
+    admin_call_t c; /* its exchange (and so its request) stays valid until
+                       admin_send answers it */
+};
+
+/* Thread pool: everything but answering. */
+static void job_run(uv_work_t *w)
+{
+    admin_job_t *j = w->data;
+    admin_call_t *c = &j->c;
+    dispatch(c);
+    if (!c->answered)
+        admin_reply_error(c, 500, "internal", NULL, "no answer");
+    for (size_t i = 0; i < c->nseg; i++)
+        free(c->seg[i]);
+    c->nseg = 0;
+    json_decref(c->body);
+    c->body = NULL;
+    /* A large batch or reset parses, copies and serialises megabytes of JSON
+     * that are all freed by now; glibc would keep that heap mapped, so the
+     * process would keep its peak as RSS for good. Hand it back. */
+    if (c->trim || c->req->body_len >= (1u << 20))
+        malloc_trim(0);
+}
+
+static void job_start(admin_state_t *st);
+
+static void job_unlink(admin_state_t *st, admin_job_t *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        st->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        st->tail = j->prev;
+}
+
+/* Loop thread: the answer goes out, the calls that waited for this one (or
+ * for a free slot) start. */
+static void job_done(uv_work_t *w, int status)
+{
+    admin_job_t *j = w->data;
+    admin_state_t *st = j->st;
+    (void)status; /* a job is never cancelled (uv_cancel is not used) */
+    job_unlink(st, j);
+    st->running--;
+    admin_send(&j->c);
+    free(j);
+    job_start(st);
+}
+
+/* 1 when an earlier call of the same connection is not answered yet. */
+static int job_must_wait(const admin_job_t *j)
+{
+    if (j->conn == 0)
+        return 0;
+    for (const admin_job_t *o = j->prev; o != NULL; o = o->prev)
+        if (o->conn == j->conn)
+            return 1;
+    return 0;
+}
+
+static void job_start(admin_state_t *st)
+{
+    admin_job_t *j = st->head;
+    while (j != NULL && st->running < ADMIN_MAX_RUNNING) {
+        admin_job_t *next = j->next;
+        if (!j->started && !job_must_wait(j)) {
+            j->started = 1;
+            st->running++;
+            j->work.data = j;
+            if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work, job_run,
+                              job_done) < 0) {
+                /* Cannot happen with both callbacks set; answer rather
+                 * than hang. */
+                st->running--;
+                job_unlink(st, j);
+                admin_reply_error(&j->c, 503, "unavailable", NULL,
+                                  "the admin work queue is unavailable");
+                admin_send(&j->c);
+                free(j);
+            }
+        }
+        j = next;
+    }
+}
 
 static int admin_handler(void *state, doppel_http_exchange_t *ex,
                          const doppel_http_request_t *req)
 {
-    const admin_state_t *st = state;
-    admin_call_t c = {.ex = ex, .req = req, .engine = st->engine,
-                      .auth = st->auth};
-    dispatch(&c);
-    if (!c.answered)
-        admin_reply_error(&c, 500, "internal", NULL, "no answer");
-    admin_release(&c);
-    for (size_t i = 0; i < c.nseg; i++)
-        free(c.seg[i]);
-    json_decref(c.body);
-    /* A large batch or reset parses, copies and serialises megabytes of JSON
-     * that are all freed by now; glibc would keep that heap mapped, so the
-     * process would keep its peak as RSS for good. Hand it back. */
-    if (c.trim || req->body_len >= (1u << 20))
-        malloc_trim(0);
+    admin_state_t *st = state;
+    admin_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -ENOMEM; /* the front answers 500 */
+    j->st = st;
+    j->conn = dp_http_exchange_conn_id(ex);
+    j->c = (admin_call_t){
+        .ex = ex, .req = req, .engine = st->engine, .auth = st->auth};
+    j->prev = st->tail;
+    if (st->tail != NULL)
+        st->tail->next = j;
+    else
+        st->head = j;
+    st->tail = j;
+    job_start(st);
     return 0;
 }
 
@@ -1242,8 +1404,7 @@ int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a)
     admin_state_t *st = malloc(sizeof(*st));
     if (st == NULL)
         return -ENOMEM;
-    st->engine = e;
-    st->auth = a;
+    *st = (admin_state_t){.engine = e, .auth = a};
     doppel_http_mount_t m = {
         .size = sizeof(m),
         .prefix = "/api/v1",

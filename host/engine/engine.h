@@ -69,6 +69,28 @@ void dp_engine_close(dp_engine_t *e); /* flushes, then closes storage */
 /* Persists request-driven changes (stores, counters). */
 int dp_engine_flush(dp_engine_t *e);
 
+/* ---- Audit rows in the transaction of the change ------------------------
+ * An admin call sets the audit rows of the change it is about to make (one
+ * per namespace it reaches); the next engine write on the same thread that
+ * reaches storage (mocks, their store rows, closes, purges, stores,
+ * resets) writes the rows in the same transaction as its own rows, when
+ * the back end can group them (group_begin and audit_put; SQLite can). If
+ * a row cannot be written, the write fails with 500 "audit write failed"
+ * and nothing is changed. written tells the caller that the rows are
+ * stored (so it must not write them again); 0 after the call means no
+ * write reached storage, or the back end cannot group, and the caller
+ * audits by itself. Thread-local: the rows are borrowed until
+ * dp_engine_audit_end on the same thread. */
+typedef struct dp_engine_audit {
+    const dp_audit_row_t *rows;
+    size_t n_rows;
+    size_t keep; /* audit rows kept (0: all) */
+    int written; /* out */
+} dp_engine_audit_t;
+
+void dp_engine_audit_begin(dp_engine_audit_t *a);
+void dp_engine_audit_end(void);
+
 /* ---- Mocks (any thread) ------------------------------------------------
  * ns: namespace to use when the mock has none (NULL: "sandbox").
  * On error: negative errno and err filled (status 400 validation with the

@@ -7,8 +7,10 @@
  * can still hand it to a reader. The compiled fields of a dp_mock_t are
  * immutable once published; its runtime fields (use_counter, last_use,
  * closed_at, cursor, dirty) are atomics changed by any thread. The JSON text
- * of a mock is owned by the writer side and touched only under the writer
- * mutex.
+ * of a mock is refcounted (dp_jtext_*): the writer side replaces it under
+ * the writer mutex and the engine's json mutex (held for the pointer swap
+ * only); a reader takes a reference under the json mutex alone, so admin
+ * reads never wait for a write's storage commit.
  */
 #ifndef DP_ENGINE_INTERNAL_H
 #define DP_ENGINE_INTERNAL_H
@@ -198,9 +200,20 @@ typedef struct dp_mock {
     _Atomic uint64_t cursor;
     atomic_int dirty; /* counters changed since the last flush */
 
-    /* writer side only (under the writer mutex) */
-    char *json; /* compact stored JSON, server fields as of the last write */
+    /* compact stored JSON, server fields as of the last write: a dp_jtext.
+     * Replaced under the writer mutex and the engine's jmu; read under
+     * either (readers without wmu take a reference under jmu). */
+    char *json;
 } dp_mock_t;
+
+/* Refcounted, immutable JSON text (NUL-terminated, used as a char *).
+ * dup copies len bytes (NULL on ENOMEM) with one reference; take does the
+ * same with a malloc'd string and frees it. ref/unref from any thread;
+ * unref(NULL) is a no-op. */
+char *dp_jtext_dup(const char *s, size_t len);
+char *dp_jtext_take(char *malloced);
+char *dp_jtext_ref(char *t);
+void dp_jtext_unref(char *t);
 
 void dp_mock_ref(dp_mock_t *m);
 void dp_mock_unref(dp_mock_t *m);
@@ -329,6 +342,8 @@ typedef struct dp_index {
     dp_smap_t ns; /* namespace -> dp_ns_ix_t* */
     dp_mock_t **mocks;
     size_t n_mocks;
+    dp_smap_t ids; /* id -> dp_mock_t* (borrowed from mocks[]): by-id admin
+                      reads from the snapshot */
 } dp_index_t;
 
 dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n);
@@ -546,6 +561,7 @@ struct dp_engine {
 
     /* writer side */
     pthread_mutex_t wmu;
+    pthread_mutex_t jmu; /* swaps of a published mock's json pointer */
     dp_smap_t mocks; /* id -> dp_mock_t* (one ref) */
     uint64_t next_seq;
 

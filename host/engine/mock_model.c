@@ -8,6 +8,7 @@
  * path only evaluates what is compiled here.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +102,53 @@ static void mock_free(dp_mock_t *m)
     free(m->server);
     if (m->pdata && m->proto && m->proto->free_data)
         m->proto->free_data(m->pdata);
-    free(m->json);
+    dp_jtext_unref(m->json);
     free(m);
+}
+
+/* ---- refcounted JSON text ------------------------------------------------ */
+
+typedef struct jtext {
+    atomic_int refs;
+    char s[];
+} jtext_t;
+
+static jtext_t *jtext_of(char *t)
+{
+    return (jtext_t *)(void *)(t - offsetof(jtext_t, s));
+}
+
+char *dp_jtext_dup(const char *s, size_t len)
+{
+    jtext_t *j = malloc(sizeof(*j) + len + 1);
+    if (j == NULL)
+        return NULL;
+    atomic_init(&j->refs, 1);
+    memcpy(j->s, s, len);
+    j->s[len] = '\0';
+    return j->s;
+}
+
+char *dp_jtext_take(char *malloced)
+{
+    if (malloced == NULL)
+        return NULL;
+    char *t = dp_jtext_dup(malloced, strlen(malloced));
+    free(malloced);
+    return t;
+}
+
+char *dp_jtext_ref(char *t)
+{
+    if (t != NULL)
+        atomic_fetch_add(&jtext_of(t)->refs, 1);
+    return t;
+}
+
+void dp_jtext_unref(char *t)
+{
+    if (t != NULL && atomic_fetch_sub(&jtext_of(t)->refs, 1) == 1)
+        free(jtext_of(t));
 }
 
 void dp_mock_unref(dp_mock_t *m)
@@ -808,7 +854,7 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     atomic_init(&m->use_counter, int_or(o, "useCounter", 0));
     atomic_init(&m->last_use, int_or(o, "lastUse", 0));
     atomic_init(&m->closed_at, int_or(o, "closedAt", 0));
-    m->json = json_dumps(o, JSON_COMPACT);
+    m->json = dp_jtext_take(json_dumps(o, JSON_COMPACT));
     if (m->json == NULL) {
         rc = oom(err);
         goto fail;

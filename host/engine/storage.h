@@ -50,6 +50,19 @@ typedef struct dp_config_row {
     const char *json; /* NULL in a put means delete */
 } dp_config_row_t;
 
+/* One row of the audit log (the auth's auth_audit table in the same
+ * database), written by the engine inside the transaction of the change it
+ * records (see group_begin below). Strings are borrowed. */
+typedef struct dp_audit_row {
+    int64_t at_ms;
+    const char *actor;    /* "user:alice", "anonymous", ... */
+    const char *actor_id; /* token id, "" when none */
+    const char *action;   /* "mocks.create" */
+    const char *ns;       /* may be NULL */
+    const char *target;   /* may be NULL */
+    const char *detail;   /* may be NULL */
+} dp_audit_row_t;
+
 typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
@@ -80,6 +93,18 @@ typedef struct dp_storage_ops {
      * A namespace reset leaves them alone (they are configuration). */
     int (*config_put)(dp_storage_t *s, const dp_config_row_t *r, size_t n);
     int (*config_load)(dp_storage_t *s, dp_config_load_cb cb, void *arg);
+
+    /* -- Grouping (may all be NULL) --
+     * group_begin opens one transaction: the calls that follow until
+     * group_end join it instead of running their own, so a mock, its
+     * store rows and its audit row commit together. group_end commits when
+     * err is 0 and otherwise rolls back everything since group_begin;
+     * returns err, or the commit's error. Groups do not nest (-EBUSY). */
+    int (*group_begin)(dp_storage_t *s);
+    int (*group_end)(dp_storage_t *s, int err);
+    /* Appends one audit row, keeping the newest keep rows (0: all); inside
+     * a group it commits with it. */
+    int (*audit_put)(dp_storage_t *s, const dp_audit_row_t *r, size_t keep);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

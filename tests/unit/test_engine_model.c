@@ -424,7 +424,8 @@ static int ks_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
 static const dp_storage_ops_t ks_ops = {
     "keep",       ks_mocks_put,  ks_mocks_delete, ks_mocks_load,
     ks_store_put, ks_store_load, ks_reset_ns,     ks_close,
-    ks_usage_put, ks_usage_load, ks_config_put,   ks_config_load};
+    ks_usage_put, ks_usage_load, ks_config_put,   ks_config_load,
+    NULL,         NULL,          NULL};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {
