@@ -1268,23 +1268,26 @@ static void dispatch(admin_call_t *c)
 
 typedef struct admin_job admin_job_t;
 
-/* What the mount keeps: shared by every request of one worker (its
+/* A queue of one mount: shared by every request of one worker (its
  * listener and its in-process server), touched on that worker's loop
  * thread only. Freed with the router, after the loop ran to its end, which
  * is after every job's completion callback (a job on the pool keeps the
  * loop alive, and a waiting one is started by the completion before it). */
-typedef struct admin_state {
+struct admin_queue {
     struct dp_engine *engine;
     struct dp_auth *auth;
     admin_job_t *head, *tail; /* every call not yet answered, in arrival
                                  order */
     unsigned running;         /* of them on the pool */
-} admin_state_t;
+};
+typedef admin_queue_t admin_state_t;
 
 struct admin_job {
     uv_work_t work;
     admin_job_t *next, *prev;
     admin_state_t *st;
+    admin_run_fn run; /* on the pool: decides the answer */
+    void *arg;
     uint64_t conn; /* the connection's id (dp_http_exchange_conn_id); 0:
                       in-process, ordered with nothing */
     int started;
@@ -1297,7 +1300,7 @@ static void job_run(uv_work_t *w)
 {
     admin_job_t *j = w->data;
     admin_call_t *c = &j->c;
-    dispatch(c);
+    j->run(c, j->arg);
     if (!c->answered)
         admin_reply_error(c, 500, "internal", NULL, "no answer");
     for (size_t i = 0; i < c->nseg; i++)
@@ -1376,14 +1379,16 @@ static void job_start(admin_state_t *st)
     }
 }
 
-static int admin_handler(void *state, doppel_http_exchange_t *ex,
-                         const doppel_http_request_t *req)
+int admin_queue_call(admin_queue_t *st, doppel_http_exchange_t *ex,
+                     const doppel_http_request_t *req, admin_run_fn run,
+                     void *arg)
 {
-    admin_state_t *st = state;
     admin_job_t *j = calloc(1, sizeof(*j));
     if (j == NULL)
         return -ENOMEM; /* the front answers 500 */
     j->st = st;
+    j->run = run;
+    j->arg = arg;
     j->conn = dp_http_exchange_conn_id(ex);
     j->c = (admin_call_t){
         .ex = ex, .req = req, .engine = st->engine, .auth = st->auth};
@@ -1397,7 +1402,33 @@ static int admin_handler(void *state, doppel_http_exchange_t *ex,
     return 0;
 }
 
+static void run_dispatch(admin_call_t *c, void *arg)
+{
+    (void)arg;
+    dispatch(c);
+}
+
+static int admin_handler(void *state, doppel_http_exchange_t *ex,
+                         const doppel_http_request_t *req)
+{
+    return admin_queue_call(state, ex, req, run_dispatch, NULL);
+}
+
 static void admin_state_free(void *p) { free(p); }
+
+admin_queue_t *admin_queue_new(dp_router_t *r, struct dp_engine *e,
+                               struct dp_auth *a)
+{
+    admin_queue_t *q = malloc(sizeof(*q));
+    if (q == NULL)
+        return NULL;
+    *q = (admin_queue_t){.engine = e, .auth = a};
+    if (dp_router_on_free(r, admin_state_free, q) < 0) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
 
 int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a)
 {

@@ -52,6 +52,23 @@ typedef struct admin_call {
                                   audited too; owned, freed by dispatch */
 } admin_call_t;
 
+/* ---- The work queue (admin_api.c) --------------------------------------
+ * Every admin call runs on the thread pool: run(c, arg) decides the answer
+ * there (admin_reply_* record it), and the answer is sent from the loop
+ * thread when the job is done. The calls of one connection run in arrival
+ * order. */
+typedef struct admin_queue admin_queue_t;
+typedef void (*admin_run_fn)(admin_call_t *c, void *arg);
+
+/* A queue freed with the router r; NULL on ENOMEM. Loop thread. */
+admin_queue_t *admin_queue_new(dp_router_t *r, struct dp_engine *e,
+                               struct dp_auth *a);
+/* Queues one call of the exchange (the handler's return value: 0, or
+ * -ENOMEM for the front to answer 500). Loop thread. */
+int admin_queue_call(admin_queue_t *q, doppel_http_exchange_t *ex,
+                     const doppel_http_request_t *req, admin_run_fn run,
+                     void *arg);
+
 /* ---- Request parsing (admin_request.c) -------------------------------- */
 
 /* Splits the request path after "/api/v1" into decoded segments. Returns
