@@ -148,6 +148,9 @@ out:
     free(search);
 }
 
+static int deny_mock_write(admin_call_t *c, const dp_admin_op_t *op,
+                           const char *ns, const char *field);
+
 static void mocks_create(admin_call_t *c)
 {
     if (check_mock_id(c, c->body, "id") < 0)
@@ -157,6 +160,14 @@ static void mocks_create(admin_call_t *c)
     dp_err_t err = {0};
     int rc = dp_engine_mock_put(c->engine, c->body, ns_or_null(c), &stored,
                                 &overwritten, &err);
+    if (rc == -EACCES) {
+        /* the id moved to a namespace we may not write since it was
+         * checked: the same answer as that check gives */
+        static const dp_admin_op_t op = {"mocks.create", 1};
+        json_decref(stored);
+        deny_mock_write(c, &op, ns_or_default(c), NULL);
+        return;
+    }
     if (rc < 0) {
         reply_engine(c, rc, 0, stored, &err);
         return;
@@ -198,6 +209,19 @@ static void mocks_batch_create(admin_call_t *c)
                                       &err);
     else
         stored = json_array();
+    if (rc == -EACCES) {
+        /* an id moved out of reach since it was checked (err.field names
+         * the item): the same answer as that check gives */
+        static const dp_admin_op_t op = {"mocks.batch_create", 1};
+        size_t bi = (size_t)strtoul(err.field + 1, NULL, 10);
+        const char *ins = json_string_value(
+            json_object_get(json_array_get(list, bi), "namespace"));
+        char f[48];
+        snprintf(f, sizeof(f), "%s[%zu]", field, bi);
+        json_decref(stored);
+        deny_mock_write(c, &op, ins ? ins : ns_or_default(c), f);
+        return;
+    }
     if (rc < 0) {
         /* The engine names fields "[3].http.route"; under {"mocks": [...]}
          * the client's path is "mocks[3].http.route". */

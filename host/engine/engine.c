@@ -707,9 +707,51 @@ static void apply_store_rows(dp_engine_t *e, const json_t *rows)
 
 /* Compiled mocks cm[0..n) (with their normalised objects) replace or join
  * the table; all or nothing. Takes the references in cm. */
+/* 1 when this thread's admin call declared (by an audit row) that it may
+ * write namespace ns, or when no admin call is on this thread. */
+static int audit_covers(const char *ns)
+{
+    const dp_engine_audit_t *a = tl_audit;
+    if (a == NULL)
+        return 1;
+    for (size_t i = 0; i < a->n_rows; i++)
+        if (a->rows[i].ns != NULL && strcmp(a->rows[i].ns, ns) == 0)
+            return 1;
+    return 0;
+}
+
+/* The admin API authorises a write by id before calling the engine, and
+ * names every namespace it may touch in the call's audit rows. An id can
+ * move to another namespace between that check and this write (another
+ * call created it there meanwhile): replacing it now would touch a
+ * namespace nobody authorised. Checked under wmu, before any change;
+ * -EACCES (403 forbidden, field "[i]") for the first such mock. */
+static int check_reach(dp_engine_t *e, dp_mock_t **cm, size_t n, dp_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dp_mock_t *old = dp_smap_get(&e->mocks, cm[i]->id);
+        if (old != NULL && strcmp(old->ns, cm[i]->ns) != 0 &&
+            !audit_covers(old->ns)) {
+            char f[32];
+            snprintf(f, sizeof(f), "[%zu]", i);
+            dp_err_set(err, 403, "forbidden", f,
+                       "the mock's id lives in a namespace this call may not "
+                       "write");
+            return -EACCES;
+        }
+    }
+    return 0;
+}
+
 static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
                         size_t n, int *overwritten, dp_err_t *err)
 {
+    int reach = check_reach(e, cm, n, err);
+    if (reach < 0) {
+        for (size_t i = 0; i < n; i++) /* as on every failure below */
+            dp_mock_unref(cm[i]);
+        return reach;
+    }
     undo_t *u = calloc(n ? n : 1, sizeof(*u));
     dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
     json_t *rows = NULL;
