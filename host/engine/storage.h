@@ -50,6 +50,16 @@ typedef struct dp_config_row {
     const char *json; /* NULL in a put means delete */
 } dp_config_row_t;
 
+/* A response template file (schema v4): content is text (no NUL byte),
+ * written by the admin API only. */
+typedef struct dp_tfile_row {
+    const char *ns;
+    const char *name;
+    const char *content; /* NULL in a put means delete */
+    int64_t updated_at;  /* unix seconds */
+} dp_tfile_row_t;
+
+typedef int (*dp_tfile_load_cb)(void *arg, const dp_tfile_row_t *r);
 typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
@@ -80,6 +90,12 @@ typedef struct dp_storage_ops {
      * A namespace reset leaves them alone (they are configuration). */
     int (*config_put)(dp_storage_t *s, const dp_config_row_t *r, size_t n);
     int (*config_load)(dp_storage_t *s, dp_config_load_cb cb, void *arg);
+    /* Upserts or (content == NULL) deletes template files; one
+     * transaction. A namespace reset leaves them alone (configuration,
+     * like services). May be NULL (both): the back end keeps none, and
+     * the engine refuses to store any. */
+    int (*tfiles_put)(dp_storage_t *s, const dp_tfile_row_t *r, size_t n);
+    int (*tfiles_load)(dp_storage_t *s, dp_tfile_load_cb cb, void *arg);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

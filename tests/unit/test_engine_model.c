@@ -421,10 +421,22 @@ static int ks_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
 {
     return ks_of(s)->inner->ops->config_load(ks_of(s)->inner, cb, arg);
 }
+static int ks_tfiles_put(dp_storage_t *s, const dp_tfile_row_t *r, size_t n)
+{
+    keep_storage_t *ks = ks_of(s);
+    if (ks->fail_puts)
+        return -EIO;
+    return ks->inner->ops->tfiles_put(ks->inner, r, n);
+}
+static int ks_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
+{
+    return ks_of(s)->inner->ops->tfiles_load(ks_of(s)->inner, cb, arg);
+}
 static const dp_storage_ops_t ks_ops = {
-    "keep",       ks_mocks_put,  ks_mocks_delete, ks_mocks_load,
-    ks_store_put, ks_store_load, ks_reset_ns,     ks_close,
-    ks_usage_put, ks_usage_load, ks_config_put,   ks_config_load};
+    "keep",        ks_mocks_put,  ks_mocks_delete, ks_mocks_load,
+    ks_store_put,  ks_store_load, ks_reset_ns,     ks_close,
+    ks_usage_put,  ks_usage_load, ks_config_put,   ks_config_load,
+    ks_tfiles_put, ks_tfiles_load};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {
