@@ -314,7 +314,7 @@ int dp_engine_tfile_put(dp_engine_t *e, const char *ns, const char *name,
         DP_SMAP_FOREACH(&e->tfiles, i)
         have += strcmp(((dp_tfile_t *)e->tfiles.ents[i].val)->ns, ns) == 0;
         if (have >= TFILES_PER_NS) {
-            dp_err_set(err, 409, "conflict", "name",
+            dp_err_set(err, 507, "limit_exceeded", "name",
                        "namespace %s holds %d template files, the most it "
                        "can",
                        ns, TFILES_PER_NS);
@@ -422,6 +422,8 @@ int dp_engine_tfile_put(dp_engine_t *e, const char *ns, const char *name,
     rc = 0;
     goto out;
 undo:
+    /* an unpublished index holds references of its own */
+    dp_index_free(ix);
     for (size_t i = applied; i-- > 0;)
         dp_smap_put(&e->mocks, olds[i]->id, olds[i], NULL);
     for (size_t i = 0; news && i < n; i++)
