@@ -8,11 +8,15 @@ names, oversized or malformed uploads, callers without the role
 
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ADMIN_TOKEN, Doppel, default_config, main  # noqa: E402
+from harness import (ADMIN_TOKEN, SOURCE_DIR, Doppel,  # noqa: E402
+                     default_config, main)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         "fixtures", "sdk")
@@ -391,6 +395,51 @@ class Restart(unittest.TestCase):
             r = d.request("GET", "/api/v1/templates", headers=h)
             self.assertEqual([t["name"] for t in r.json()["templates"]],
                              ["keep.json"])
+
+
+class DocExamples(unittest.TestCase):
+    """The curl examples of docs/admin-api.md, "Template files", run as
+    written (with the page's alias adding the token); each "# {...}"
+    line after a command lists "key":value pairs the answer must hold
+    (pairs with <placeholders> or ... are not checked)."""
+
+    PAIR_RE = re.compile(r'"(\w+)":("(?:[^"\\<]|\\.)*"|\d+|\[\])')
+
+    def test_examples_run(self):
+        with open(os.path.join(SOURCE_DIR, "docs", "admin-api.md")) as f:
+            doc = f.read()
+        sec = doc[doc.index("### Template files: `/templates`"):]
+        block = re.search(r"```sh\n(.*?)```", sec, re.S).group(1)
+        steps = []
+        for line in block.splitlines():
+            if line.startswith("curl "):
+                steps.append([line, None])
+            elif line.startswith("# ") and steps:
+                steps[-1][1] = line[2:]
+        self.assertGreaterEqual(len(steps), 5)
+        with Doppel() as d, tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "greeting.txt"), "w") as f:
+                f.write("Hello $.req.who!")
+            r = d.request("POST", "/api/v1/namespaces", body={"name": "shop"})
+            self.assertEqual(r.status, 201, r)
+            env = dict(os.environ, B="http://%s:%d/api/v1" % (d.host, d.port),
+                       TOKEN=ADMIN_TOKEN)
+            for cmd, expect in steps:
+                script = ('curl() { command curl -H "Authorization: Bearer '
+                          '$TOKEN" "$@"; }\n' + cmd)
+                out = subprocess.run(["bash", "-c", script], cwd=tmp, env=env,
+                                     capture_output=True, text=True,
+                                     timeout=30).stdout
+                got = json.loads(out) if out.strip() else None
+                if expect is None:
+                    continue
+                self.assertIsNotNone(got, cmd)
+                text = json.dumps(got, separators=(",", ":"))
+                for key, val in self.PAIR_RE.findall(expect):
+                    want = '"%s":%s' % (key, val)
+                    if key == "updatedAt":
+                        want = '"updatedAt":'
+                    self.assertIn(want, text, (cmd, out))
 
 
 if __name__ == "__main__":
