@@ -310,6 +310,27 @@ class TemplateFiles(Case):
         raw4, ct4 = form(many + [("file", b"x", "m.txt")])
         st, js = self.call("POST", "/templates", raw=raw4, ctype=ct4)
         self.err(st, js, 400, "validation", "file")
+        ct = "multipart/form-data; boundary=B"
+        hdr = b'Content-Disposition: form-data; name="file"; filename="h.txt"'
+        for body in (b"", b"--B", b"--B\r\n", b"--Bxx--",
+                     b"--B\r\n" + hdr + b"\r\n\r\nabc",
+                     b"--B\r\n" + hdr + b"\r\nno empty line",
+                     b"--B\r\n" + b"X: " + b"y" * 2000 + b"\r\n\r\nz\r\n--B--",
+                     b"--B\r\nContent-Disposition: form-data; name=\"file\"; "
+                     b"filename=\"" + b"f" * 300 + b"\"\r\n\r\nz\r\n--B--",
+                     b"--B\r\nContent-Disposition: form-data\r\n\r\nz\r\n--B--",
+                     b"--B\r\n" + hdr + b"\r\n\r\na\r\n--B\r\n" + hdr +
+                     b"\r\n\r\nb\r\n--B--"):
+            st, js = self.call("POST", "/templates", raw=body, ctype=ct)
+            self.err(st, js, 400, "validation", "file")
+        # a quoted boundary is the same form
+        st, js = self.call("POST", "/templates", ctype='multipart/form-data; '
+                           'boundary="B"', raw=b"--B\r\n" + hdr +
+                           b"\r\n\r\nquoted\r\n--B\r\nContent-Disposition: "
+                           b"form-data; name=\"namespace\"\r\n\r\n" +
+                           NS.encode() + b"\r\n--B--\r\n")
+        self.assertEqual(st, 201, js)
+        self.assertEqual((js["name"], js["size"]), ("h.txt", 6))
         st, js = self.call("GET", "/templates?namespace=" + NS)
         names = [t["name"] for t in js["templates"]]
         for n in ("n.txt", "f.txt", "bin.dat", "m.txt", "only-name"):
