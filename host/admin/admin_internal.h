@@ -154,4 +154,17 @@ void compat_store_post(admin_call_t *c);
 void compat_counts(admin_call_t *c);
 void compat_stats(admin_call_t *c);
 
+/* ---- Response template files (admin_templates.c) ---------------------- */
+
+/* 1 when the request body is multipart/form-data. */
+int admin_templates_is_form(const admin_call_t *c);
+/* Parses a form upload into c->body ({name, content, namespace}); answers
+ * 400 itself and returns -EINVAL on a malformed form. */
+int admin_templates_form_body(admin_call_t *c);
+void tfiles_list(admin_call_t *c);
+void tfiles_create(admin_call_t *c);
+void tfiles_get(admin_call_t *c);
+void tfiles_replace(admin_call_t *c);
+void tfiles_delete(admin_call_t *c);
+
 #endif

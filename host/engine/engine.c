@@ -40,6 +40,7 @@ void dp_engine_cfg_default(dp_engine_cfg_t *c)
     c->response_max = 16 * 1024 * 1024;
     c->journal_bytes_max = 64 * 1024 * 1024;
     c->redact_headers = NULL;
+    c->tfile_max = 1024 * 1024;
 }
 
 int64_t dp_engine_now(dp_engine_t *e)
@@ -280,7 +281,7 @@ static int load_mock(void *arg, const dp_stored_mock_t *sm)
     json_t *o = sm->json ? json_loads(sm->json, 0, NULL) : NULL;
     dp_err_t err = {0};
     dp_mock_t *m = NULL;
-    if (o == NULL || dp_model_compile_stored(o, &m, &err) < 0) {
+    if (o == NULL || dp_model_compile_stored(o, &lc->e->tfiles, &m, &err) < 0) {
         /* a mock this build cannot compile is kept in storage, not served */
         dp_warn(LOGC, "skipping stored mock %s: %s%s%s", sm->id,
                 err.field[0] ? err.field : "", err.field[0] ? ": " : "",
@@ -376,6 +377,9 @@ static void engine_free(dp_engine_t *e)
     DP_SMAP_FOREACH(&e->mocks, i)
     dp_mock_unref(e->mocks.ents[i].val);
     dp_smap_free(&e->mocks);
+    DP_SMAP_FOREACH(&e->tfiles, i)
+    dp_tfile_free(e->tfiles.ents[i].val);
+    dp_smap_free(&e->tfiles);
     dp_stores_free(e->stores);
     dp_ring_destroy(&e->journal);
     dp_ring_destroy(&e->unmatched);
@@ -426,6 +430,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         e->cfg.store_total_max = def.store_total_max;
     if (e->cfg.response_max == 0)
         e->cfg.response_max = def.response_max;
+    if (e->cfg.tfile_max == 0)
+        e->cfg.tfile_max = def.tfile_max;
     if (e->cfg.journal_bytes_max == 0)
         e->cfg.journal_bytes_max = def.journal_bytes_max;
     e->cfg.redact_headers = NULL; /* borrowed: parsed below, not kept */
@@ -456,7 +462,11 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         return oom(err);
     }
     loadctx_t lc = {e, NULL, 0, 0};
-    int rc = st->ops->mocks_load(st, load_mock, &lc);
+    /* the template files first: mocks compile with them */
+    int rc = st->ops->tfiles_load ? st->ops->tfiles_load(st, dp_tfile_load, e)
+                                  : 0;
+    if (rc == 0)
+        rc = st->ops->mocks_load(st, load_mock, &lc);
     if (rc == 0) {
         if (lc.n > 1)
             qsort(lc.arr, lc.n, sizeof(*lc.arr), by_created);
@@ -846,7 +856,8 @@ static int put_many(dp_engine_t *e, const json_t *const *mocks, size_t n,
     int rc = 0;
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
-        rc = dp_model_compile(mocks[i], ns, NULL, now, &norm[i], &cm[i], err);
+        rc = dp_model_compile(mocks[i], ns, NULL, now, &e->tfiles, &norm[i],
+                              &cm[i], err);
         if (rc < 0) {
             if (batch)
                 prefix_err(err, i);
@@ -933,7 +944,13 @@ int dp_engine_mock_validate(dp_engine_t *e, const json_t *mock, const char *ns,
     json_t *norm = NULL;
     dp_mock_t *m = NULL;
     int64_t now = e ? dp_engine_now(e) : (int64_t)time(NULL);
-    int rc = dp_model_compile(mock, ns, NULL, now, &norm, &m, err);
+    /* the template files are writer-side state */
+    if (e)
+        pthread_mutex_lock(&e->wmu);
+    int rc = dp_model_compile(mock, ns, NULL, now, e ? &e->tfiles : NULL,
+                              &norm, &m, err);
+    if (e)
+        pthread_mutex_unlock(&e->wmu);
     json_decref(norm);
     dp_mock_unref(m);
     return rc;
@@ -1038,8 +1055,8 @@ int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,
     int64_t snap = atomic_load(&old->use_counter);
     json_t *norm = NULL;
     dp_mock_t *nm = NULL;
-    rc = dp_model_compile(merged, old->ns, cur, dp_engine_now(e), &norm, &nm,
-                          err);
+    rc = dp_model_compile(merged, old->ns, cur, dp_engine_now(e), &e->tfiles,
+                          &norm, &nm, err);
     json_decref(merged);
     json_decref(cur);
     if (rc < 0)
@@ -1263,7 +1280,7 @@ int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
         }
         snap[i] = atomic_load(&old[i]->use_counter);
         rc = dp_model_compile(merged, old[i]->ns, cur, dp_engine_now(e),
-                              &norm[i], &nm[i], err);
+                              &e->tfiles, &norm[i], &nm[i], err);
         json_decref(merged);
         json_decref(cur);
         if (rc < 0) {

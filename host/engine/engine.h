@@ -56,6 +56,8 @@ typedef struct dp_engine_cfg {
      * redacted like Authorization in recordings and the journal. Borrowed
      * for dp_engine_open only (copied). NULL: none. */
     const char *redact_headers;
+    /* bytes of one response template file (template_file_max), 1 MiB */
+    size_t tfile_max;
 } dp_engine_cfg_t;
 
 void dp_engine_cfg_default(dp_engine_cfg_t *c);
@@ -228,6 +230,35 @@ int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err);
  * entry, a journal or unmatched entry), sorted: a new array in *out.
  * 0 or -ENOMEM. */
 int dp_engine_namespaces(dp_engine_t *e, json_t **out);
+
+/* ---- Response template files (template_files.c) -------------------------
+ * Named texts of a namespace that mocks use as response.payloadTemplatePath
+ * and as a condition's valueFromFile (docs/templates.md). A mock reads a
+ * file when it is compiled (stored, or its file replaced), never per
+ * request. Names: dp_tfile_name_valid (engine_internal.h). Writes are
+ * persisted before they return; the namespace reset leaves files alone. */
+
+/* {items: [{name, namespace, size, updatedAt}] sorted by name, total}. */
+int dp_engine_tfile_list(dp_engine_t *e, const char *ns, json_t **out,
+                         dp_err_t *err);
+/* {name, namespace, size, updatedAt, content, usedBy: [mock ids]}; 404
+ * when absent. */
+int dp_engine_tfile_get(dp_engine_t *e, const char *ns, const char *name,
+                        json_t **out, dp_err_t *err);
+enum { DP_TFILE_CREATE = 1, DP_TFILE_REPLACE = 2 };
+/* Creates (409 when the name is taken) or replaces (404 when absent) the
+ * file ns/name with content (len bytes of UTF-8 text, no NUL byte, at
+ * most tfile_max). A replace recompiles every mock of ns that uses the
+ * file in the same write: if one of them does not compile with the new
+ * content, nothing changes and the error names the mock. *out (may be
+ * NULL): {name, namespace, size, updatedAt, recompiled: [mock ids]}. */
+int dp_engine_tfile_put(dp_engine_t *e, const char *ns, const char *name,
+                        const char *content, size_t len, int mode,
+                        json_t **out, dp_err_t *err);
+/* Removes the file; 409 naming the mocks (soft-deleted ones included)
+ * that still use it, 404 when absent. */
+int dp_engine_tfile_delete(dp_engine_t *e, const char *ns, const char *name,
+                           dp_err_t *err);
 
 /* ---- The request path (any thread, never waits on a writer) ------------ */
 

@@ -63,6 +63,16 @@ typedef struct dp_audit_row {
     const char *detail;   /* may be NULL */
 } dp_audit_row_t;
 
+/* A response template file (schema v4): content is text (no NUL byte),
+ * written by the admin API only. */
+typedef struct dp_tfile_row {
+    const char *ns;
+    const char *name;
+    const char *content; /* NULL in a put means delete */
+    int64_t updated_at;  /* unix seconds */
+} dp_tfile_row_t;
+
+typedef int (*dp_tfile_load_cb)(void *arg, const dp_tfile_row_t *r);
 typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
@@ -105,6 +115,13 @@ typedef struct dp_storage_ops {
     /* Appends one audit row, keeping the newest keep rows (0: all); inside
      * a group it commits with it. */
     int (*audit_put)(dp_storage_t *s, const dp_audit_row_t *r, size_t keep);
+
+    /* Upserts or (content == NULL) deletes template files; one
+     * transaction. A namespace reset leaves them alone (configuration,
+     * like services). May be NULL (both): the back end keeps none, and
+     * the engine refuses to store any. */
+    int (*tfiles_put)(dp_storage_t *s, const dp_tfile_row_t *r, size_t n);
+    int (*tfiles_load)(dp_storage_t *s, dp_tfile_load_cb cb, void *arg);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

@@ -17,6 +17,7 @@ typedef struct mem_storage {
     json_t *stores; /* "ns\x1fscope\x1fkey" -> [ns, scope, key, json] */
     json_t *usage;  /* id -> [use_counter, last_use] */
     json_t *config; /* "ns\x1fkind\x1fname" -> [ns, kind, name, json] */
+    json_t *tfiles; /* "ns\x1fname" -> [ns, name, content, updated_at] */
 } mem_storage_t;
 
 static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
@@ -239,6 +240,63 @@ static int mem_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
     return 0;
 }
 
+static int mem_tfiles_put(dp_storage_t *s, const dp_tfile_row_t *r, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    /* build every row first so a failure changes nothing */
+    json_t *keys = json_array(), *rows = json_array();
+    int rc = (keys && rows) ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!r[i].ns || !r[i].name) {
+            rc = -EINVAL;
+            break;
+        }
+        json_t *k = json_sprintf("%s\x1f%s", r[i].ns, r[i].name);
+        json_t *row = r[i].content
+                          ? json_pack("[sssI]", r[i].ns, r[i].name,
+                                      r[i].content, (json_int_t)r[i].updated_at)
+                          : json_null();
+        if (k == NULL || row == NULL) {
+            json_decref(k);
+            json_decref(row);
+            rc = -ENOMEM;
+            break;
+        }
+        json_array_append_new(keys, k);
+        json_array_append_new(rows, row);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *k = json_string_value(json_array_get(keys, i));
+        json_t *row = json_array_get(rows, i);
+        if (json_is_null(row))
+            json_object_del(ms->tfiles, k);
+        else
+            json_object_set(ms->tfiles, k, row);
+    }
+    json_decref(keys);
+    json_decref(rows);
+    return rc;
+}
+
+static int mem_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    const char *k;
+    json_t *r;
+    json_object_foreach(ms->tfiles, k, r)
+    {
+        dp_tfile_row_t row = {
+            json_string_value(json_array_get(r, 0)),
+            json_string_value(json_array_get(r, 1)),
+            json_string_value(json_array_get(r, 2)),
+            (int64_t)json_integer_value(json_array_get(r, 3))};
+        int rc = cb(arg, &row);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static void mem_close(dp_storage_t *s)
 {
     mem_storage_t *ms = (mem_storage_t *)s;
@@ -248,6 +306,7 @@ static void mem_close(dp_storage_t *s)
     json_decref(ms->stores);
     json_decref(ms->usage);
     json_decref(ms->config);
+    json_decref(ms->tfiles);
     free(ms);
 }
 
@@ -264,6 +323,8 @@ static const dp_storage_ops_t mem_ops = {
     .usage_load = mem_usage_load,
     .config_put = mem_config_put,
     .config_load = mem_config_load,
+    .tfiles_put = mem_tfiles_put,
+    .tfiles_load = mem_tfiles_load,
 };
 
 dp_storage_t *dp_storage_memory_new(void)
@@ -276,7 +337,9 @@ dp_storage_t *dp_storage_memory_new(void)
     ms->stores = json_object();
     ms->usage = json_object();
     ms->config = json_object();
-    if (!ms->mocks || !ms->stores || !ms->usage || !ms->config) {
+    ms->tfiles = json_object();
+    if (!ms->mocks || !ms->stores || !ms->usage || !ms->config ||
+        !ms->tfiles) {
         mem_close(&ms->base);
         return NULL;
     }

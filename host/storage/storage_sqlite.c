@@ -59,6 +59,13 @@ static const char *const migrations[] = {
     "  json TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (ns, kind, name)) WITHOUT ROWID;",
+    /* 4: response template files (payloadTemplatePath, valueFromFile) */
+    "CREATE TABLE template_files ("
+    "  ns TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  content TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (ns, name)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -82,6 +89,9 @@ enum {
     ST_CONFIG_PUT,
     ST_CONFIG_DEL,
     ST_CONFIG_LOAD,
+    ST_TFILE_PUT,
+    ST_TFILE_DEL,
+    ST_TFILE_LOAD,
     ST_COUNT
 };
 
@@ -124,6 +134,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "name = ?3",
     [ST_CONFIG_LOAD] = "SELECT ns, kind, name, json FROM rr_config "
                        "ORDER BY ns, kind, name",
+    [ST_TFILE_PUT] = "INSERT INTO template_files (ns, name, content, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT (ns, name) DO UPDATE SET "
+                     "content = excluded.content, "
+                     "updated_at = excluded.updated_at",
+    [ST_TFILE_DEL] = "DELETE FROM template_files WHERE ns = ?1 AND name = ?2",
+    [ST_TFILE_LOAD] = "SELECT ns, name, content, updated_at FROM "
+                      "template_files ORDER BY ns, name",
 };
 
 typedef struct sqlite_storage {
@@ -598,6 +616,60 @@ static int sq_audit_put(dp_storage_t *base, const dp_audit_row_t *r,
     return tx_end(s, err);
 }
 
+static int sq_tfiles_put(dp_storage_t *base, const dp_tfile_row_t *r, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && r == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (r[i].ns == NULL || r[i].name == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        int which = r[i].content ? ST_TFILE_PUT : ST_TFILE_DEL;
+        sqlite3_stmt *st = s->st[which];
+        bind_text(st, 1, r[i].ns);
+        bind_text(st, 2, r[i].name);
+        if (r[i].content) {
+            bind_text(st, 3, r[i].content);
+            sqlite3_bind_int64(st, 4, r[i].updated_at);
+        }
+        err = step_done(s, which,
+                        r[i].content ? "store template file"
+                                     : "delete template file");
+    }
+    return tx_end(s, err);
+}
+
+typedef struct tfile_load {
+    dp_tfile_load_cb cb;
+    void *arg;
+} tfile_load_t;
+
+static int tfile_row(sqlite3_stmt *st, void *ctx)
+{
+    const tfile_load_t *l = ctx;
+    dp_tfile_row_t row = {
+        .ns = (const char *)sqlite3_column_text(st, 0),
+        .name = (const char *)sqlite3_column_text(st, 1),
+        .content = (const char *)sqlite3_column_text(st, 2),
+        .updated_at = sqlite3_column_int64(st, 3),
+    };
+    if (!row.ns || !row.name || !row.content)
+        return -ENOMEM;
+    return l->cb(l->arg, &row);
+}
+
+static int sq_tfiles_load(dp_storage_t *base, dp_tfile_load_cb cb, void *arg)
+{
+    tfile_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_TFILE_LOAD,
+                    "load template files", tfile_row, &l);
+}
+
 static void sq_close(dp_storage_t *base)
 {
     sqlite_storage_t *s = (sqlite_storage_t *)base;
@@ -632,6 +704,8 @@ static const dp_storage_ops_t sqlite_ops = {
     .group_begin = sq_group_begin,
     .group_end = sq_group_end,
     .audit_put = sq_audit_put,
+    .tfiles_put = sq_tfiles_put,
+    .tfiles_load = sq_tfiles_load,
 };
 
 /* Reads a one-integer pragma. */

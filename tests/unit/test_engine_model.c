@@ -421,11 +421,23 @@ static int ks_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
 {
     return ks_of(s)->inner->ops->config_load(ks_of(s)->inner, cb, arg);
 }
+static int ks_tfiles_put(dp_storage_t *s, const dp_tfile_row_t *r, size_t n)
+{
+    keep_storage_t *ks = ks_of(s);
+    if (ks->fail_puts)
+        return -EIO;
+    return ks->inner->ops->tfiles_put(ks->inner, r, n);
+}
+static int ks_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
+{
+    return ks_of(s)->inner->ops->tfiles_load(ks_of(s)->inner, cb, arg);
+}
 static const dp_storage_ops_t ks_ops = {
     "keep",       ks_mocks_put,  ks_mocks_delete, ks_mocks_load,
     ks_store_put, ks_store_load, ks_reset_ns,     ks_close,
     ks_usage_put, ks_usage_load, ks_config_put,   ks_config_load,
-    NULL,         NULL,          NULL};
+    NULL,         NULL,          NULL,            ks_tfiles_put,
+    ks_tfiles_load};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {
@@ -536,6 +548,50 @@ static void test_flush_writes_limited_counters_first(void **state)
     ks.inner->ops->close(ks.inner);
 }
 
+/* A template file write the store refuses changes neither the file nor
+ * the mocks compiled from it; files and their mocks survive a reopen. */
+static void test_tfile_storage_failure_and_reopen(void **state)
+{
+    (void)state;
+    keep_storage_t ks = {.inner = t_storage()};
+    dp_engine_t *e = open_on(&ks);
+    dp_err_t err = {0};
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "f.txt", "one", 3,
+                                         DP_TFILE_CREATE, NULL, &err),
+                     0);
+    t_put(e, "{\"http\":{\"route\":\"/f\"},\"response\":{"
+             "\"payloadTemplatePath\":\"f.txt\"}}");
+    ks.fail_puts = 1;
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "f.txt", "two", 3,
+                                         DP_TFILE_REPLACE, NULL, &err),
+                     -EIO);
+    assert_int_equal(err.status, 500);
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "g.txt", "new", 3,
+                                         DP_TFILE_CREATE, NULL, &err),
+                     -EIO);
+    ks.fail_puts = 0;
+    doppel_reply_t *rp = t_match(e, REQ(.path = "/f"));
+    char *b = t_body(rp);
+    assert_string_equal(b, "one");
+    free(b);
+    dp_engine_reply_free(rp);
+    json_t *g = NULL;
+    assert_int_equal(dp_engine_tfile_get(e, "sandbox", "g.txt", &g, &err),
+                     -ENOENT);
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "f.txt", "two", 3,
+                                         DP_TFILE_REPLACE, NULL, &err),
+                     0);
+    dp_engine_close(e);
+    e = open_on(&ks);
+    rp = t_match(e, REQ(.path = "/f"));
+    b = t_body(rp);
+    assert_string_equal(b, "two");
+    free(b);
+    dp_engine_reply_free(rp);
+    dp_engine_close(e);
+    ks.inner->ops->close(ks.inner);
+}
+
 static void test_storage_failure_changes_nothing(void **state)
 {
     (void)state;
@@ -626,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_reopen_keeps_everything),
         cmocka_unit_test(test_flush_writes_limited_counters_first),
         cmocka_unit_test(test_storage_failure_changes_nothing),
+        cmocka_unit_test(test_tfile_storage_failure_and_reopen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

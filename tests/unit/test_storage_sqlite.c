@@ -613,10 +613,53 @@ static void test_migrates_v2(void **state)
     assert_int_equal(
         sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 3);
-    assert_int_equal(dp_storage_sqlite_schema_version(), 3);
+    assert_int_equal(sqlite3_column_int(q, 0),
+                     dp_storage_sqlite_schema_version());
+    assert_true(dp_storage_sqlite_schema_version() >= 4);
     sqlite3_finalize(q);
     sqlite3_close(db);
+}
+
+static int load_tfile_row(void *arg, const dp_tfile_row_t *r)
+{
+    rows_add(arg, "%s|%s|%s|%lld", r->ns, r->name, r->content,
+             (long long)r->updated_at);
+    return 0;
+}
+
+/* Template files: upsert, delete, all or nothing, kept across a reopen and
+ * a namespace reset. */
+static void test_tfile_rows(void **state)
+{
+    fixture_t *f = *state;
+    dp_tfile_row_t put[] = {
+        {"a", "user.json", "{\"id\": \"$.req.id\"}", 10},
+        {"a", "plain.txt", "hello $.req.name", 11},
+        {"b", "user.json", "{}", 12},
+    };
+    assert_int_equal(f->st->ops->tfiles_put(f->st, put, 3), 0);
+    dp_tfile_row_t upd[] = {
+        {"a", "plain.txt", "bye", 20},
+        {"b", "user.json", NULL, 0},
+    };
+    assert_int_equal(f->st->ops->tfiles_put(f->st, upd, 2), 0);
+    /* a row without a name fails the whole call */
+    dp_tfile_row_t bad[] = {
+        {"c", "x", "y", 1},
+        {"c", NULL, "z", 1},
+    };
+    assert_int_equal(f->st->ops->tfiles_put(f->st, bad, 2), -EINVAL);
+    reopen(f);
+    rows_t r = {0};
+    assert_int_equal(f->st->ops->tfiles_load(f->st, load_tfile_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_true(has_row(&r, "a|user.json|{\"id\": \"$.req.id\"}|10"));
+    assert_true(has_row(&r, "a|plain.txt|bye|20"));
+    rows_free(&r);
+    assert_int_equal(f->st->ops->reset_ns(f->st, "a"), 0);
+    assert_int_equal(f->st->ops->tfiles_load(f->st, load_tfile_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    rows_free(&r);
 }
 
 static void test_not_a_database(void **state)
@@ -709,6 +752,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tfile_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_batch, setup, teardown),
