@@ -106,6 +106,42 @@ class FlatCreate(McpCase):
         self.assertNotIn("import_openapi", tools)
 
 
+class Audit(McpCase):
+
+    def test_new_writes_are_audited_and_need_editor(self):
+        self.namespace("aud2")
+        editor = self.user("aud2-editor", [("aud2", "editor")])
+        viewer = self.user("aud2-viewer", [("aud2", "viewer")])
+        self.assertEqual(
+            self.d.request("GET", "/gap/aud2",
+                           headers={"X-Namespace": "aud2"}).status, 404)
+        um = self.api("GET", "/api/v1/undefined-requests?namespace=aud2")[1]
+        uid = str(um["requests"][0]["id"])
+        flat = {"namespace": "aud2", "route": "/aud2/flat",
+                "responseHttp": {"code": 200}}
+        refused = self.calls([
+            ("create_mock", flat),
+            ("create_mock_from_unmatched", {"id": uid}),
+        ], token=viewer)
+        for o in refused:
+            self.assertEqual(o["result"]["structuredContent"]["status"], 403,
+                             o)
+        self.assertEqual(self.api(
+            "GET", "/api/v1/mocks?namespace=aud2")[1]["total"], 0)
+        out = self.calls([
+            ("create_mock", flat),
+            ("create_mock_from_unmatched", {"id": uid}),
+        ], token=editor)
+        for o in out:
+            self.ok(o)
+        st, js = self.api("GET", "/api/v1/audit?namespace=aud2&limit=100")
+        self.assertEqual(st, 200, js)
+        actions = [e["action"] for e in js["entries"]
+                   if e.get("actor") == "aud2-editor"]
+        self.assertIn("mocks.create", actions, js["entries"])
+        self.assertIn("unmatched.create_mock", actions, js["entries"])
+
+
 class ListFilters(McpCase):
 
     def setUp(self):
