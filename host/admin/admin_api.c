@@ -104,8 +104,8 @@ static void mocks_list(admin_call_t *c)
     dp_mock_query_t q = {.ns = ns_or_null(c)};
     int bad;
     char *tags = admin_query(c, "tags", &bad);
-    char *search = NULL;
-    const char *tagv[64];
+    char *search = NULL, *method = NULL, *service = NULL;
+    const char *tagv[64], *svcv[64];
     size_t ntags = 0;
     if (bad) {
         admin_reply_error(c, 400, "validation", "tags", "tags: bad escape");
@@ -138,6 +138,8 @@ static void mocks_list(admin_call_t *c)
     q.tags = tagv;
     q.n_tags = ntags;
     q.search = (search && *search) ? search : NULL;
+    if (admin_list_filters(c, &method, &service, svcv, 64, &q) < 0)
+        goto out;
     if (admin_query_bool(c, "includeClosed", 0, &q.include_closed) < 0 ||
         paging(c, &q.offset, &q.limit) < 0)
         goto out;
@@ -148,6 +150,8 @@ static void mocks_list(admin_call_t *c)
 out:
     free(tags);
     free(search);
+    free(method);
+    free(service);
 }
 
 static int deny_mock_write(admin_call_t *c, const dp_admin_op_t *op,

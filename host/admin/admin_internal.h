@@ -88,6 +88,13 @@ int admin_query_size(admin_call_t *c, const char *name, size_t dflt,
 /* Parses a boolean query parameter (true/false/1/0); absent -> dflt. */
 int admin_query_bool(admin_call_t *c, const char *name, int dflt, int *out);
 
+/* The ?method= and ?service= filters of GET /mocks (admin_mock_filter.c):
+ * sets q->method and q->services (pointing into *method, *service and
+ * svcv, which the caller frees / owns and keeps until the query ran).
+ * Answers 400 itself and returns -EINVAL on a bad value. */
+int admin_list_filters(admin_call_t *c, char **method, char **service,
+                       const char **svcv, size_t svc_max, dp_mock_query_t *q);
+
 /* Parses the body as JSON (any value). Empty body -> c->body stays NULL.
  * Malformed JSON is answered with 400 (with the parse position) and
  * -EINVAL returned. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -1448,6 +1449,35 @@ static int search_match(const dp_mock_t *m, const json_t *o, const char *s)
     return 0;
 }
 
+static int method_match(const json_t *o, const char *method)
+{
+    const json_t *http = json_object_get(o, "http");
+    if (!json_is_object(http))
+        return 0;
+    const char *m = json_string_value(json_object_get(http, "httpMethod"));
+    return m == NULL || m[0] == '\0' || strcmp(m, "*") == 0 ||
+           strcasecmp(m, "ANY") == 0 || strcasecmp(m, method) == 0;
+}
+
+static int service_match(const json_t *o, const dp_mock_query_t *q)
+{
+    const char *own = json_string_value(json_object_get(o, "service"));
+    for (size_t i = 0; i < q->n_services; i++) {
+        if (own != NULL && strcmp(own, q->services[i]) == 0)
+            return 1;
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(o, "tags"), k, t)
+        {
+            const char *s = json_string_value(t);
+            if (s != NULL && strncmp(s, "service:", 8) == 0 &&
+                strcmp(s + 8, q->services[i]) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int list_cmp(const void *a, const void *b)
 {
     return by_created(a, b);
@@ -1482,7 +1512,8 @@ int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
         sel[n++] = m;
     }
     dp_index_leave(e, slot);
-    if (q->n_tags || (q->search && q->search[0]) || q->chain_id) {
+    if (q->n_tags || (q->search && q->search[0]) || q->chain_id ||
+        q->method || q->n_services) {
         size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
             dp_mock_t *m = sel[i];
@@ -1492,6 +1523,8 @@ int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
             const char *chain =
                 json_string_value(json_object_get(o, "chainId"));
             int ok = o && tags_match(o, q) &&
+                     (!q->method || method_match(o, q->method)) &&
+                     (!q->n_services || service_match(o, q)) &&
                      (!q->chain_id || (chain && strcmp(chain, q->chain_id) == 0)) &&
                      (!q->search || !q->search[0] ||
                       search_match(m, o, q->search));

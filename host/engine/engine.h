@@ -163,6 +163,13 @@ typedef struct dp_mock_query {
     const char *search;  /* substring of id, route/target or tags */
     int include_closed;  /* also list soft-deleted mocks */
     const char *chain_id; /* only the mocks of this chainId (NULL: any) */
+    /* Only the http mocks that answer this method (their httpMethod,
+     * case-insensitive, or none / "*" / "ANY"); NULL: any mock. */
+    const char *method;
+    /* Only the mocks of one of these services: the mock's "service" field
+     * or a "service:<name>" tag (what recordings carry). */
+    const char *const *services;
+    size_t n_services;
     size_t offset;
     size_t limit;        /* 0: 100; capped at 1000 */
 } dp_mock_query_t;
