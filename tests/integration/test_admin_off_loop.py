@@ -186,15 +186,21 @@ class AdminOffLoopTest(unittest.TestCase):
             bodies = [batch(20000, "r%d" % k) for k in range(2)]
 
             def write():
+                # Batches until one write is long enough to tell a read
+                # that waits from one that does not (each is slower than
+                # the last, as the index grows; bounded).
                 out["took"] = 0.0
-                for body in bodies:
+                for k in range(8):
+                    body = bodies[k] if k < len(bodies) else \
+                        batch(20000, "r%d" % k)
                     t0 = time.monotonic()
                     out["r"] = d.post("/api/v1/mocks/batch", body,
                                       headers={"Content-Type":
                                                "application/json"},
                                       timeout=300)
                     out["took"] = max(out["took"], time.monotonic() - t0)
-                    if out["r"].status != 201:
+                    if out["r"].status != 201 or \
+                            (k >= 1 and out["took"] >= MIN_WRITE_S):
                         return
 
             t = threading.Thread(target=write)
