@@ -56,6 +56,10 @@ typedef struct dp_engine_cfg {
      * redacted like Authorization in recordings and the journal. Borrowed
      * for dp_engine_open only (copied). NULL: none. */
     const char *redact_headers;
+    /* Versions kept per mock (every write of a mock keeps the mock as it
+     * was written; the newest this many stay). Default 20, 0: none, at
+     * most 1000. A back end without versions keeps none. */
+    int mock_versions_max;
 } dp_engine_cfg_t;
 
 void dp_engine_cfg_default(dp_engine_cfg_t *c);
@@ -131,6 +135,34 @@ int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
  * copies as an array, in the order of ids. */
 int dp_engine_mock_copy_batch(dp_engine_t *e, const json_t *ids,
                               const char *ns, json_t **out, dp_err_t *err);
+
+/* ---- Versions of a mock -------------------------------------------------
+ * Every write of a mock (create, put over its id, PATCH, batch writes,
+ * close and restore, a version restore) keeps the mock as written as its
+ * next version, numbered from 1, in the same storage transaction as the
+ * mock; the newest cfg.mock_versions_max stay; a purge or a reset drops
+ * them. A mock stored before versions were kept gets its stored form as
+ * version 1 at its first write. */
+
+/* Who makes the writes of this thread from now on (a user or token name,
+ * kept with the versions they write; borrowed until the next call); NULL:
+ * nobody known. The admin API sets it around each call. */
+void dp_engine_set_actor(const char *who);
+/* {id, namespace, current, versionsMax, total, items: [{version,
+ * createdAt (unix ms), changedBy, summary, current}]} newest first. 404
+ * for an unknown id. */
+int dp_engine_mock_versions(dp_engine_t *e, const char *id, json_t **out,
+                            dp_err_t *err);
+/* The mock as version `version` stored it (new ref). 404 (field
+ * "version") when that version is not kept. */
+int dp_engine_mock_version_get(dp_engine_t *e, const char *id, int64_t version,
+                               json_t **out, dp_err_t *err);
+/* Writes version `version` back as the mock (its client fields; the
+ * mock keeps its namespace, createdAt, counters and closed state), which
+ * keeps a new version. *out: the mock now stored (new ref). */
+int dp_engine_mock_version_restore(dp_engine_t *e, const char *id,
+                                   int64_t version, json_t **out,
+                                   dp_err_t *err);
 
 typedef struct dp_mock_query {
     const char *ns;      /* NULL: every namespace */

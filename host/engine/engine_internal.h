@@ -162,6 +162,8 @@ typedef struct dp_mock {
     int64_t expire_at; /* 0: no ttl */
     int64_t use_limit; /* 0: unlimited */
     uint64_t seq;      /* insertion order, tie-break after createdAt */
+    int64_t version;   /* number of the newest kept version, 0: none (set
+                          and read under the writer lock) */
 
     /* target (filled by the protocol handler) */
     char *op;        /* NULL: any operation */
@@ -557,6 +559,7 @@ struct dp_engine {
     void *clock_ud;
     dp_engine_listener_t listener;
     unsigned flushes; /* dp_engine_flush calls, under wmu */
+    unsigned versions_max; /* versions kept per mock, 0: none */
     int flush_all;    /* set by close: the last flush writes everything */
     atomic_ullong rng_seed;
 

@@ -526,8 +526,9 @@ static void test_migrates_v2(void **state)
     assert_int_equal(
         sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(q, 0), 3);
-    assert_int_equal(dp_storage_sqlite_schema_version(), 3);
+    assert_int_equal(sqlite3_column_int(q, 0),
+                     dp_storage_sqlite_schema_version());
+    assert_int_equal(dp_storage_sqlite_schema_version(), 4);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
