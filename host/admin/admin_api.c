@@ -634,6 +634,12 @@ static const admin_route_t routes[] = {
      compat_mock_logs},
     {"mocks/*/logs", "DELETE", {"mocks.logs_clear", W}, NS_NONE, BODY_NONE,
      compat_mock_logs_clear},
+    {"mocks/*/versions", "GET", {"mocks.versions", R}, NS_NONE, BODY_NONE,
+     admin_mock_versions},
+    {"mocks/*/versions/*", "GET", {"mocks.version_get", R}, NS_NONE,
+     BODY_NONE, admin_mock_version_get},
+    {"mocks/*/versions/*/restore", "POST", {"mocks.version_restore", W},
+     NS_NONE, BODY_OPTIONAL, admin_mock_version_restore},
     /* dry runs (read-only), grouped; before the by-id routes */
     {"mocks/validate", "POST", {"mocks.validate", R}, NS_BODY_SANDBOX,
      BODY_OBJECT, mocks_validate},
@@ -1187,7 +1193,11 @@ static void dispatch(admin_call_t *c)
         return;
     }
     c->hold = rt->op.write && c->auth != NULL;
+    /* the versions this call's writes keep name who made them */
+    dp_engine_set_actor(c->who.user_name[0] ? c->who.user_name
+                                            : c->who.token_name);
     rt->fn(c);
+    dp_engine_set_actor(NULL);
     if (c->status >= 200 && c->status < 300) {
         char target[160];
         snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,

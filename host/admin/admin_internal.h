@@ -12,7 +12,7 @@
 #include "auth/auth.h"
 #include "engine/engine.h"
 
-#define ADMIN_MAX_SEGS 4
+#define ADMIN_MAX_SEGS 5 /* mocks/ID/versions/V/restore */
 #define ADMIN_NS_MAX 64
 
 typedef struct admin_call {
@@ -120,6 +120,10 @@ void compat_undefined_ignore(admin_call_t *c);
 void compat_undefined_create_mock(admin_call_t *c);
 void compat_store_post(admin_call_t *c);
 void compat_counts(admin_call_t *c);
+/* The versions of one mock (admin_versions.c). */
+void admin_mock_versions(admin_call_t *c);
+void admin_mock_version_get(admin_call_t *c);
+void admin_mock_version_restore(admin_call_t *c);
 void compat_stats(admin_call_t *c);
 
 #endif
