@@ -7,6 +7,7 @@ kill -9 after an acknowledged write; a purge drops them."""
 
 import json
 import os
+import subprocess
 import sys
 import unittest
 import uuid
@@ -254,6 +255,47 @@ class Versions(unittest.TestCase):
         self.assertFalse([r for r in js["entries"]
                           if r["action"].startswith("mocks.version")
                           and r["action"] != "mocks.version_restore"])
+
+
+class DocExamples(unittest.TestCase):
+    """The curl examples of docs/admin-api.md, "Versions of a mock", run
+    as written against a server."""
+
+    def test_examples(self):
+        src = os.environ.get("DOPPEL_SOURCE_DIR", os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        with open(os.path.join(src, "docs", "admin-api.md")) as f:
+            doc = f.read()
+        sec = doc[doc.index("### Versions of a mock"):]
+        sec = sec[:sec.find("\n### ", 5) if "\n### " in sec[5:] else None]
+        block = sec[sec.index("```sh\n") + 6:]
+        block = block[:block.index("```")]
+        cmds = [ln.split("  #")[0].strip() for ln in block.splitlines()
+                if ln.startswith("curl ")]
+        self.assertEqual(len(cmds), 3, block)
+        with Doppel() as d:
+            r = d.post("/api/v1/mocks", {
+                "id": "m1", "namespace": "shop", "http": {"route": "/o"},
+                "response": {"statusCode": 200}})
+            self.assertEqual(r.status, 201, r)
+            r = d.request("PATCH", "/api/v1/mocks/m1",
+                          {"response": {"statusCode": 500}})
+            self.assertEqual(r.status, 200, r)
+            script = ("shopt -s expand_aliases\n"
+                      "B=http://%s:%d/api/v1\nTOKEN=%s\n"
+                      "alias curl='curl -H \"Authorization: Bearer $TOKEN\"'\n"
+                      % (d.host, d.port, ADMIN_TOKEN))
+            outs = []
+            for c in cmds:
+                p = subprocess.run(["bash", "-c", script + c],
+                                   capture_output=True, text=True, timeout=20)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                outs.append(json.loads(p.stdout))
+            self.assertEqual(set(outs[0]), LIST_KEYS)
+            self.assertEqual(outs[0]["current"], 2)
+            self.assertEqual(outs[1]["response"]["statusCode"], 200)
+            self.assertEqual(outs[2]["restoredFrom"], 1)
+            self.assertEqual(outs[2]["mock"]["response"]["statusCode"], 200)
 
 
 class Durability(unittest.TestCase):
