@@ -283,6 +283,7 @@ static void engine_free(dp_engine_t *e)
     dp_rr_snap_free(atomic_load(&e->rr));
     json_decref(e->rr_conf);
     json_decref(e->cov_miss);
+    json_decref(e->tags);
     for (size_t i = 0; i < e->n_redact; i++)
         free(e->redact[i]);
     free(e->redact);
@@ -364,7 +365,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         dp_stores_new(e->cfg.store_value_max, e->cfg.store_total_max);
     e->rr_conf = json_object();
     e->cov_miss = json_object();
-    if (!e->rr_conf || !e->cov_miss ||
+    e->tags = json_object();
+    if (!e->rr_conf || !e->cov_miss || !e->tags ||
         parse_redact(e, cfg ? cfg->redact_headers : NULL) < 0) {
         engine_free(e);
         return oom(err);

@@ -164,6 +164,22 @@ int dp_engine_mock_version_restore(dp_engine_t *e, const char *id,
                                    int64_t version, json_t **out,
                                    dp_err_t *err);
 
+/* ---- Tags (catalog.c) ---------------------------------------------------
+ * The tags of the mocks, and tags registered ahead of any mock (settings
+ * rows of kind "tag": kept by a namespace reset, like services). */
+
+/* {namespace: {tag: count}}: how many mocks that are not soft-deleted
+ * carry each tag, registered tags with 0 when no such mock does; ns NULL:
+ * every namespace. *out: a new reference. 0 or -ENOMEM. */
+int dp_engine_tag_counts(dp_engine_t *e, const char *ns, json_t **out);
+/* Registers tag name (1 to 128 bytes of UTF-8 with no control character)
+ * in ns, persisted before it returns. *created: 1 when new, 0 when it was
+ * registered already. At most DP_TAGS_MAX per namespace (409 beyond).
+ * Errors: 400 (field "name"), 409 limit, 500 storage. */
+#define DP_TAGS_MAX 10000
+int dp_engine_tag_register(dp_engine_t *e, const char *ns, const char *name,
+                           int *created, dp_err_t *err);
+
 typedef struct dp_mock_query {
     const char *ns;      /* NULL: every namespace */
     const char *const *tags; /* every tag must be present */
