@@ -22,8 +22,8 @@ int dp_catalog_load_row(dp_engine_t *e, const dp_config_row_t *r)
     }
     json_t *v = json_loads(r->json, 0, NULL);
     json_t *at = json_object_get(v, "createdAt");
-    int rc = json_object_set_new(n, r->name,
-                                 json_integer(json_integer_value(at)));
+    int rc =
+        json_object_set_new(n, r->name, json_integer(json_integer_value(at)));
     json_decref(v);
     return rc < 0 ? -ENOMEM : 0;
 }
@@ -139,14 +139,14 @@ int dp_engine_tag_register(dp_engine_t *e, const char *ns, const char *name,
         goto out; /* registered already */
     if (json_object_size(n) >= DP_TAGS_MAX) {
         dp_err_set(err, 409, "conflict", "name",
-                   "namespace %s has %d registered tags, the most it keeps",
-                   ns, DP_TAGS_MAX);
+                   "namespace %s has %d registered tags, the most it keeps", ns,
+                   DP_TAGS_MAX);
         rc = -ENOSPC;
         goto out;
     }
     int64_t now = dp_engine_now(e);
-    json_t *v = json_pack("{s:s, s:I}", "name", name, "createdAt",
-                          (json_int_t)now);
+    json_t *v =
+        json_pack("{s:s, s:I}", "name", name, "createdAt", (json_int_t)now);
     char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (txt == NULL) {

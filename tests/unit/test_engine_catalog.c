@@ -72,8 +72,8 @@ static void t_register(void **state)
     const char *bad[] = {"", "a\nb", "tab\there", NULL};
     for (size_t i = 0; i < 4; i++) {
         memset(&err, 0, sizeof(err));
-        assert_int_equal(
-            dp_engine_tag_register(e, "a", bad[i], &created, &err), -EINVAL);
+        assert_int_equal(dp_engine_tag_register(e, "a", bad[i], &created, &err),
+                         -EINVAL);
         assert_int_equal(err.status, 400);
         assert_string_equal(err.field, "name");
     }
