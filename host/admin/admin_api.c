@@ -757,6 +757,9 @@ static const admin_route_t routes[] = {
     {"undefined-requests/*/ignore", "PATCH", {"unmatched.ignore", W}, NS_NONE,
      BODY_OPTIONAL, compat_undefined_ignore},
     {"counts", "GET", {"counts.get", R}, NS_FILTER, BODY_NONE, compat_counts},
+    {"tags", "GET", {"tags.list", R}, NS_FILTER, BODY_NONE, admin_tags_list},
+    {"tags", "POST", {"tags.create", W}, NS_BODY, BODY_OBJECT,
+     admin_tags_create},
     {"stats", "GET", {"stats.get", R}, NS_FILTER, BODY_NONE, compat_stats},
     /* record and replay (docs/record-replay.md) */
     {"services",

@@ -124,6 +124,9 @@ void compat_counts(admin_call_t *c);
 void admin_mock_versions(admin_call_t *c);
 void admin_mock_version_get(admin_call_t *c);
 void admin_mock_version_restore(admin_call_t *c);
+/* Tags (admin_tags.c). */
+void admin_tags_list(admin_call_t *c);
+void admin_tags_create(admin_call_t *c);
 void compat_stats(admin_call_t *c);
 
 #endif

@@ -58,6 +58,8 @@ static const op_rule_t rules[] = {
     {"mocks.versions", DP_ROLE_VIEWER, 0},
     {"mocks.version_get", DP_ROLE_VIEWER, 0},
     {"mocks.version_restore", DP_ROLE_EDITOR, 0},
+    {"tags.list", DP_ROLE_VIEWER, 0},
+    {"tags.create", DP_ROLE_EDITOR, 1},
     {"mocks.batch_restore", DP_ROLE_EDITOR, 0},
     {"mocks.batch_tags", DP_ROLE_EDITOR, 0},
     {"mocks.batch_move", DP_ROLE_EDITOR, 0},
