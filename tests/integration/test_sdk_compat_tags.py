@@ -6,6 +6,7 @@ persisted). docs/admin-api.md, "Tags"."""
 
 import json
 import os
+import subprocess
 import sys
 import unittest
 
@@ -167,6 +168,45 @@ class Tags(unittest.TestCase):
         self.assertEqual(st, 401, js)
         st, js = self.api("GET", "/tags?namespace=tg-a")
         self.assertNotIn("v", self.names(js))
+
+
+class DocExamples(unittest.TestCase):
+    """The curl examples of docs/admin-api.md, "Tags", run as written."""
+
+    def test_examples(self):
+        src = os.environ.get("DOPPEL_SOURCE_DIR", os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        with open(os.path.join(src, "docs", "admin-api.md")) as f:
+            doc = f.read()
+        sec = doc[doc.index("### Tags: "):]
+        nxt = sec.find("\n### ", 5)
+        sec = sec[:nxt] if nxt > 0 else sec
+        block = sec[sec.index("```sh\n") + 6:]
+        block = block[:block.index("```")]
+        cmds = [ln for ln in block.splitlines() if ln.startswith("curl ")]
+        self.assertEqual(len(cmds), 2, block)
+        with Doppel() as d:
+            for route in ("/a", "/b"):
+                r = d.post("/api/v1/mocks", {
+                    "namespace": "shop", "http": {"route": route},
+                    "tags": ["smoke"], "response": {}})
+                self.assertEqual(r.status, 201, r)
+            script = ("shopt -s expand_aliases\n"
+                      "B=http://%s:%d/api/v1\nTOKEN=%s\n"
+                      "alias curl='curl -H \"Authorization: Bearer $TOKEN\"'\n"
+                      % (d.host, d.port, ADMIN_TOKEN))
+            outs = []
+            for c in cmds:
+                p = subprocess.run(["bash", "-c", script + c],
+                                   capture_output=True, text=True, timeout=20)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                outs.append(json.loads(p.stdout))
+            self.assertEqual(outs[0], {"name": "regression",
+                                       "namespace": "shop", "created": True})
+            self.assertEqual(outs[1]["tags"],
+                             [{"name": "regression", "count": 0},
+                              {"name": "smoke", "count": 2}])
+            self.assertEqual(outs[1]["namespace"], "shop")
 
 
 class Persisted(unittest.TestCase):

@@ -280,15 +280,20 @@ static dp_engine_t *open_file(int max, dp_storage_t **stp)
     return e;
 }
 
-static void new_db(void)
+static void rm_db(void)
 {
-    snprintf(t_db, sizeof(t_db), "/tmp/doppel-versions-%d.db", (int)getpid());
-    unlink(t_db);
     char side[160];
+    unlink(t_db);
     snprintf(side, sizeof(side), "%s-wal", t_db);
     unlink(side);
     snprintf(side, sizeof(side), "%s-shm", t_db);
     unlink(side);
+}
+
+static void new_db(void)
+{
+    snprintf(t_db, sizeof(t_db), "/tmp/doppel-versions-%d.db", (int)getpid());
+    rm_db();
 }
 
 static void t_versions_survive_a_reopen(void **state)
@@ -309,7 +314,7 @@ static void t_versions_survive_a_reopen(void **state)
     assert_int_equal(inum(l, "current"), 3);
     json_decref(l);
     dp_engine_close(e);
-    unlink(t_db);
+    rm_db();
 }
 
 static void t_mock_stored_before_versions(void **state)
@@ -332,7 +337,7 @@ static void t_mock_stored_before_versions(void **state)
     assert_int_equal(status_of(v), 200);
     json_decref(v);
     dp_engine_close(e);
-    unlink(t_db);
+    rm_db();
 }
 
 /* The version goes in the mock's transaction: when keeping it fails, the
@@ -365,7 +370,7 @@ static void t_failed_version_write_changes_nothing(void **state)
     assert_int_equal(inum(l, "total"), 1);
     json_decref(l);
     dp_engine_close(e);
-    unlink(t_db);
+    rm_db();
 }
 
 int main(void)
