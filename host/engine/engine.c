@@ -284,6 +284,7 @@ static void engine_free(dp_engine_t *e)
     json_decref(e->rr_conf);
     json_decref(e->cov_miss);
     json_decref(e->tags);
+    json_decref(e->folders);
     for (size_t i = 0; i < e->n_redact; i++)
         free(e->redact[i]);
     free(e->redact);
@@ -366,7 +367,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
     e->rr_conf = json_object();
     e->cov_miss = json_object();
     e->tags = json_object();
-    if (!e->rr_conf || !e->cov_miss || !e->tags ||
+    e->folders = json_object();
+    if (!e->rr_conf || !e->cov_miss || !e->tags || !e->folders ||
         parse_redact(e, cfg ? cfg->redact_headers : NULL) < 0) {
         engine_free(e);
         return oom(err);

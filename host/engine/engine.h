@@ -180,6 +180,33 @@ int dp_engine_tag_counts(dp_engine_t *e, const char *ns, json_t **out);
 int dp_engine_tag_register(dp_engine_t *e, const char *ns, const char *name,
                            int *created, dp_err_t *err);
 
+/* ---- Mock folders (catalog.c) -------------------------------------------
+ * A tree of folders per namespace: {id, name, parentId (null: top level),
+ * namespace, createdAt}, persisted as settings rows of kind "folder" (kept
+ * by a namespace reset). A mock joins a folder with its top-level
+ * "folderId" (kept as written). Errors: 400 (field), 404 (field "id" or
+ * "parentId"), 409 conflict. *out: a new reference. */
+#define DP_FOLDERS_MAX 10000 /* per namespace */
+/* {items: [...], total} sorted by namespace, name, id; ns NULL: all. */
+int dp_engine_folders(dp_engine_t *e, const char *ns, json_t **out);
+int dp_engine_folder_get(dp_engine_t *e, const char *id, json_t **out,
+                         dp_err_t *err);
+/* parent_id NULL: top level; it must be a folder of ns (404 parentId). */
+int dp_engine_folder_create(dp_engine_t *e, const char *ns, const char *name,
+                            const char *parent_id, json_t **out,
+                            dp_err_t *err);
+int dp_engine_folder_rename(dp_engine_t *e, const char *id, const char *name,
+                            json_t **out, dp_err_t *err);
+/* Under parent_id (NULL: top level) of the same namespace; the folder
+ * itself or one of its descendants is 409. */
+int dp_engine_folder_move(dp_engine_t *e, const char *id,
+                          const char *parent_id, json_t **out, dp_err_t *err);
+/* A folder with subfolders or mocks is 409 unless recursive: then its
+ * subtree goes and the mocks of the subtree leave their folder (their
+ * folderId removed, in one mock commit made first). *moved: those mocks. */
+int dp_engine_folder_delete(dp_engine_t *e, const char *id, int recursive,
+                            size_t *moved, dp_err_t *err);
+
 typedef struct dp_mock_query {
     const char *ns;      /* NULL: every namespace */
     const char *const *tags; /* every tag must be present */

@@ -523,7 +523,8 @@ const dp_rr_svc_t *dp_rr_find(const dp_engine_t *e, const dp_rr_snap_t *s,
 char *dp_rr_url(const dp_rr_svc_t *svc, const char *path, size_t len);
 /* Loads the settings rows from storage into rr_conf (open). */
 int dp_rr_load(dp_engine_t *e);
-/* A settings row of kind "tag" (catalog.c), at open. 0 or -ENOMEM. */
+/* A settings row of kind "tag" or "folder" (catalog.c), at open. 0 or
+ * -ENOMEM. */
 int dp_catalog_load_row(dp_engine_t *e, const dp_config_row_t *r);
 /* Builds and publishes the snapshot of rr_conf (writer, under wmu). */
 int dp_rr_publish(dp_engine_t *e);
@@ -564,6 +565,9 @@ struct dp_engine {
     unsigned versions_max; /* versions kept per mock, 0: none */
     /* registered tags (catalog.c): {ns: {tag: createdAt}}, under wmu */
     json_t *tags;
+    /* mock folders (catalog.c): {id: {id, name, parentId, namespace,
+     * createdAt}}, under wmu */
+    json_t *folders;
     int flush_all;    /* set by close: the last flush writes everything */
     atomic_ullong rng_seed;
 

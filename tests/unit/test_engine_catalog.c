@@ -105,10 +105,20 @@ static void t_registered_tags_persist(void **state)
             int created = 0;
             assert_int_equal(
                 dp_engine_tag_register(e, "a", "kept", &created, &derr), 0);
+            json_t *f = NULL;
+            assert_int_equal(
+                dp_engine_folder_create(e, "a", "kept", NULL, &f, &derr), 0);
+            json_decref(f);
         } else {
             json_t *c = NULL;
             assert_int_equal(dp_engine_tag_counts(e, NULL, &c), 0);
             assert_int_equal(count(c, "a", "kept"), 0);
+            json_decref(c);
+            assert_int_equal(dp_engine_folders(e, "a", &c), 0);
+            assert_string_equal(
+                json_string_value(json_object_get(
+                    json_array_get(json_object_get(c, "items"), 0), "name")),
+                "kept");
             json_decref(c);
         }
         dp_engine_close(e);
@@ -121,12 +131,95 @@ static void t_registered_tags_persist(void **state)
     unlink(side);
 }
 
+static char *mkfolder(dp_engine_t *e, const char *ns, const char *name,
+                      const char *parent)
+{
+    json_t *f = NULL;
+    dp_err_t err = {0};
+    if (dp_engine_folder_create(e, ns, name, parent, &f, &err) != 0)
+        fail_msg("folder: %s: %s", err.field, err.message);
+    char *id = strdup(json_string_value(json_object_get(f, "id")));
+    assert_string_equal(json_string_value(json_object_get(f, "namespace")), ns);
+    json_decref(f);
+    return id;
+}
+
+static void t_folders(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char *root = mkfolder(e, "a", "root", NULL);
+    char *kid = mkfolder(e, "a", "kid", root);
+    char *grandkid = mkfolder(e, "a", "gk", kid);
+    char *other = mkfolder(e, "b", "elsewhere", NULL);
+    json_t *f = NULL, *l = NULL;
+    dp_err_t err = {0};
+    /* a parent of another namespace, or none such */
+    assert_int_equal(dp_engine_folder_create(e, "a", "x", other, &f, &err),
+                     -ENOENT);
+    assert_string_equal(err.field, "parentId");
+    assert_int_equal(dp_engine_folder_create(e, "a", "", NULL, &f, &err),
+                     -EINVAL);
+    /* under itself or its descendant: 409 */
+    assert_int_equal(dp_engine_folder_move(e, root, grandkid, &f, &err),
+                     -EEXIST);
+    assert_int_equal(err.status, 409);
+    assert_int_equal(dp_engine_folder_move(e, root, root, &f, &err), -EEXIST);
+    assert_int_equal(dp_engine_folder_move(e, grandkid, NULL, &f, &err), 0);
+    assert_true(json_is_null(json_object_get(f, "parentId")));
+    json_decref(f);
+    assert_int_equal(dp_engine_folder_move(e, grandkid, kid, &f, &err), 0);
+    json_decref(f);
+    assert_int_equal(dp_engine_folder_rename(e, kid, "renamed", &f, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(f, "name")),
+                        "renamed");
+    json_decref(f);
+    assert_int_equal(dp_engine_folders(e, "a", &l), 0);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 3);
+    json_decref(l);
+
+    /* a mock in the grandchild: deleting root needs recursive */
+    char mock[256];
+    snprintf(mock, sizeof(mock),
+             "{\"id\":\"fm\",\"namespace\":\"a\",\"folderId\":\"%s\","
+             "\"http\":{\"route\":\"/f\"},\"response\":{}}",
+             grandkid);
+    t_put(e, mock);
+    size_t moved = 9;
+    assert_int_equal(dp_engine_folder_delete(e, grandkid, 0, &moved, &err),
+                     -EEXIST);
+    assert_int_equal(dp_engine_folder_delete(e, root, 0, &moved, &err),
+                     -EEXIST);
+    assert_int_equal(err.status, 409);
+    assert_int_equal(dp_engine_folders(e, "a", &l), 0);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 3);
+    json_decref(l);
+    assert_int_equal(dp_engine_folder_delete(e, root, 1, &moved, &err), 0);
+    assert_int_equal(moved, 1);
+    assert_int_equal(dp_engine_folders(e, "a", &l), 0);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 0);
+    json_decref(l);
+    json_t *m = NULL;
+    assert_int_equal(dp_engine_mock_get(e, "fm", &m, &err), 0);
+    assert_null(json_object_get(m, "folderId"));
+    json_decref(m);
+    /* an empty folder goes without recursive */
+    assert_int_equal(dp_engine_folder_delete(e, other, 0, &moved, &err), 0);
+    assert_int_equal(dp_engine_folder_get(e, other, &f, &err), -ENOENT);
+    free(root);
+    free(kid);
+    free(grandkid);
+    free(other);
+    dp_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_counts),
         cmocka_unit_test(t_register),
         cmocka_unit_test(t_registered_tags_persist),
+        cmocka_unit_test(t_folders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
