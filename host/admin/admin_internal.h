@@ -127,6 +127,16 @@ void admin_mock_version_restore(admin_call_t *c);
 /* Tags (admin_tags.c). */
 void admin_tags_list(admin_call_t *c);
 void admin_tags_create(admin_call_t *c);
+/* Mock folders (admin_folders.c): by-id calls act in the folder's
+ * namespace (authorised here, through admin_compat_authorize). */
+int admin_folders_owns(const char *op_name);
+int admin_folders_authorize(admin_call_t *c, const dp_admin_op_t *op,
+                            char ns_out[ADMIN_NS_MAX + 1]);
+void admin_folders_list(admin_call_t *c);
+void admin_folders_create(admin_call_t *c);
+void admin_folders_update(admin_call_t *c);
+void admin_folders_move(admin_call_t *c);
+void admin_folders_delete(admin_call_t *c);
 void compat_stats(admin_call_t *c);
 
 #endif
