@@ -268,6 +268,7 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     ecfg.store_value_max = h->settings.engine_limits.store_value_max;
     ecfg.store_total_max = h->settings.engine_limits.store_total_max;
     ecfg.response_max = h->settings.engine_limits.response_max;
+    ecfg.tfile_max = h->settings.engine_limits.template_file_max;
     ecfg.default_mode = dp_mode_parse(h->settings.default_mode);
     ecfg.redact_headers = h->settings.redact_headers;
     ecfg.record_body_max = h->settings.record_body_max;

@@ -2,12 +2,15 @@
  * The admin REST API (/api/v1): mocks, stores, journal, unmatched list and
  * reset, as JSON over the host's HTTP front. Reference: docs/admin-api.md.
  *
- * Threading: the API is mounted once per worker router and runs on that
- * worker's loop thread. It calls the engine's functions, which are safe from
- * any thread; engine writes persist to SQLite before they return (fsync), so
- * an admin write blocks its worker loop for the duration of one commit. That
- * is accepted for admin traffic; mock traffic on other workers is not
- * affected, since the serving path never waits on a writer.
+ * Threading: the API is mounted once per worker router. Its handler runs on
+ * that worker's loop thread and only queues the call; the work (dispatch,
+ * authorisation, the engine call, the audit row) runs on the libuv thread
+ * pool (the calls of one connection one at a time, in arrival order), and
+ * the answer is sent from the completion callback on the loop thread. So an
+ * admin write (index rebuild, fsync) or a large list never stalls the loop's
+ * other exchanges. Everything the work touches is shared across workers and
+ * safe from any thread (the engine, the auth); nothing per worker is touched
+ * off the loop.
  */
 #ifndef DP_ADMIN_H
 #define DP_ADMIN_H
@@ -76,16 +79,16 @@ int dp_admin_authorize_more(struct dp_auth *a,
                             const struct dp_auth_principal *who,
                             const dp_admin_op_t *op, const char *ns,
                             dp_err_t *err);
-/* Writes one audit row for a successful change. */
-void dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
-                    const dp_admin_op_t *op, const char *ns,
-                    const char *target);
+/* Writes one audit row for a successful change. Returns 0 (also when there
+ * is nothing to audit) or the negative errno of the failed write. */
+int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
+                   const dp_admin_op_t *op, const char *ns, const char *target);
 /* The same with a short detail (may be NULL; never a secret), for the
  * further namespaces a change reaches. */
-void dp_admin_audit_detail(struct dp_auth *a,
-                           const struct dp_auth_principal *who,
-                           const dp_admin_op_t *op, const char *ns,
-                           const char *target, const char *detail);
+int dp_admin_audit_detail(struct dp_auth *a,
+                          const struct dp_auth_principal *who,
+                          const dp_admin_op_t *op, const char *ns,
+                          const char *target, const char *detail);
 /* Seconds for the Retry-After header of a 429 (at least 1). */
 unsigned dp_admin_retry_after(struct dp_auth *a,
                               const doppel_http_request_t *req);

@@ -35,7 +35,9 @@ enum body_mode {
     BODY_OBJECT,   /* required, a JSON object */
     BODY_VALUE,    /* required, any JSON value */
     BODY_BATCH,    /* required, array or object */
-    BODY_OPTIONAL  /* optional object */
+    BODY_OPTIONAL, /* optional object */
+    BODY_TEMPLATE  /* required, a JSON object or a multipart/form-data
+                      upload (admin_templates.c) */
 };
 
 typedef struct admin_route {
@@ -102,8 +104,8 @@ static void mocks_list(admin_call_t *c)
     dp_mock_query_t q = {.ns = ns_or_null(c)};
     int bad;
     char *tags = admin_query(c, "tags", &bad);
-    char *search = NULL;
-    const char *tagv[64];
+    char *search = NULL, *method = NULL, *service = NULL;
+    const char *tagv[64], *svcv[64];
     size_t ntags = 0;
     if (bad) {
         admin_reply_error(c, 400, "validation", "tags", "tags: bad escape");
@@ -136,6 +138,8 @@ static void mocks_list(admin_call_t *c)
     q.tags = tagv;
     q.n_tags = ntags;
     q.search = (search && *search) ? search : NULL;
+    if (admin_list_filters(c, &method, &service, svcv, 64, &q) < 0)
+        goto out;
     if (admin_query_bool(c, "includeClosed", 0, &q.include_closed) < 0 ||
         paging(c, &q.offset, &q.limit) < 0)
         goto out;
@@ -146,7 +150,12 @@ static void mocks_list(admin_call_t *c)
 out:
     free(tags);
     free(search);
+    free(method);
+    free(service);
 }
+
+static int deny_mock_write(admin_call_t *c, const dp_admin_op_t *op,
+                           const char *ns, const char *field);
 
 static void mocks_create(admin_call_t *c)
 {
@@ -157,6 +166,14 @@ static void mocks_create(admin_call_t *c)
     dp_err_t err = {0};
     int rc = dp_engine_mock_put(c->engine, c->body, ns_or_null(c), &stored,
                                 &overwritten, &err);
+    if (rc == -EACCES) {
+        /* the id moved to a namespace we may not write since it was
+         * checked: the same answer as that check gives */
+        static const dp_admin_op_t op = {"mocks.create", 1};
+        json_decref(stored);
+        deny_mock_write(c, &op, ns_or_default(c), NULL);
+        return;
+    }
     if (rc < 0) {
         reply_engine(c, rc, 0, stored, &err);
         return;
@@ -198,6 +215,19 @@ static void mocks_batch_create(admin_call_t *c)
                                       &err);
     else
         stored = json_array();
+    if (rc == -EACCES) {
+        /* an id moved out of reach since it was checked (err.field names
+         * the item): the same answer as that check gives */
+        static const dp_admin_op_t op = {"mocks.batch_create", 1};
+        size_t bi = (size_t)strtoul(err.field + 1, NULL, 10);
+        const char *ins = json_string_value(
+            json_object_get(json_array_get(list, bi), "namespace"));
+        char f[48];
+        snprintf(f, sizeof(f), "%s[%zu]", field, bi);
+        json_decref(stored);
+        deny_mock_write(c, &op, ins ? ins : ns_or_default(c), f);
+        return;
+    }
     if (rc < 0) {
         /* The engine names fields "[3].http.route"; under {"mocks": [...]}
          * the client's path is "mocks[3].http.route". */
@@ -618,21 +648,53 @@ static const admin_route_t routes[] = {
      mocks_batch_close},
     /* under the platforms' SDK paths (admin_mock_batch.c); before the
      * by-id routes */
-    {"mocks/batch/restore", "POST", {"mocks.batch_restore", W}, NS_NONE,
-     BODY_OBJECT, compat_mocks_batch_restore},
-    {"mocks/batch/tags", "PATCH", {"mocks.batch_tags", W}, NS_NONE,
-     BODY_OBJECT, compat_mocks_batch_tags},
-    {"mocks/batch/move", "PATCH", {"mocks.batch_move", W}, NS_NONE,
-     BODY_OBJECT, compat_mocks_batch_move},
-    {"mocks/copy-to-namespace", "POST", {"mocks.copy_to_namespace", W},
-     NS_NONE, BODY_OBJECT, compat_mocks_copy},
-    {"mocks/chains/*", "GET", {"mocks.chain_get", R}, NS_FILTER, BODY_NONE,
+    {"mocks/batch/restore",
+     "POST",
+     {"mocks.batch_restore", W},
+     NS_NONE,
+     BODY_OBJECT,
+     compat_mocks_batch_restore},
+    {"mocks/batch/tags",
+     "PATCH",
+     {"mocks.batch_tags", W},
+     NS_NONE,
+     BODY_OBJECT,
+     compat_mocks_batch_tags},
+    {"mocks/batch/move",
+     "PATCH",
+     {"mocks.batch_move", W},
+     NS_NONE,
+     BODY_OBJECT,
+     compat_mocks_batch_move},
+    {"mocks/copy-to-namespace",
+     "POST",
+     {"mocks.copy_to_namespace", W},
+     NS_NONE,
+     BODY_OBJECT,
+     compat_mocks_copy},
+    {"mocks/chains/*",
+     "GET",
+     {"mocks.chain_get", R},
+     NS_FILTER,
+     BODY_NONE,
      compat_chain_get},
-    {"mocks/chains/*", "DELETE", {"mocks.chain_close", W}, NS_FILTER,
-     BODY_NONE, compat_chain_close},
-    {"mocks/*/logs", "GET", {"mocks.logs", R}, NS_NONE, BODY_NONE,
+    {"mocks/chains/*",
+     "DELETE",
+     {"mocks.chain_close", W},
+     NS_FILTER,
+     BODY_NONE,
+     compat_chain_close},
+    {"mocks/*/logs",
+     "GET",
+     {"mocks.logs", R},
+     NS_NONE,
+     BODY_NONE,
      compat_mock_logs},
-    {"mocks/*/logs", "DELETE", {"mocks.logs_clear", W}, NS_NONE, BODY_NONE,
+    {"mocks/*/logs",
+     "DELETE",
+     {"mocks.logs_clear", W},
+     NS_NONE,
+     BODY_NONE,
      compat_mock_logs_clear},
     {"mocks/*/versions", "GET", {"mocks.versions", R}, NS_NONE, BODY_NONE,
      admin_mock_versions},
@@ -641,10 +703,50 @@ static const admin_route_t routes[] = {
     {"mocks/*/versions/*/restore", "POST", {"mocks.version_restore", W},
      NS_NONE, BODY_OPTIONAL, admin_mock_version_restore},
     /* dry runs (read-only), grouped; before the by-id routes */
-    {"mocks/validate", "POST", {"mocks.validate", R}, NS_BODY_SANDBOX,
-     BODY_OBJECT, mocks_validate},
-    {"templates/render", "POST", {"templates.render", R}, NS_BODY_SANDBOX,
-     BODY_OBJECT, templates_render},
+    {"mocks/validate",
+     "POST",
+     {"mocks.validate", R},
+     NS_BODY_SANDBOX,
+     BODY_OBJECT,
+     mocks_validate},
+    {"templates/render",
+     "POST",
+     {"templates.render", R},
+     NS_BODY_SANDBOX,
+     BODY_OBJECT,
+     templates_render},
+    /* response template files (admin_templates.c); "render" above is a
+     * reserved name */
+    {"templates",
+     "GET",
+     {"templates.list", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     tfiles_list},
+    {"templates",
+     "POST",
+     {"templates.create", W},
+     NS_BODY,
+     BODY_TEMPLATE,
+     tfiles_create},
+    {"templates/*",
+     "GET",
+     {"templates.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     tfiles_get},
+    {"templates/*",
+     "POST",
+     {"templates.replace", W},
+     NS_BODY,
+     BODY_TEMPLATE,
+     tfiles_replace},
+    {"templates/*",
+     "DELETE",
+     {"templates.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
+     tfiles_delete},
     {"mocks/*", "GET", {"mocks.get", R}, NS_NONE, BODY_NONE, mock_get},
     {"mocks/*", "PATCH", {"mocks.patch", W}, NS_NONE, BODY_OBJECT, mock_patch},
     {"mocks/*", "DELETE", {"mocks.close", W}, NS_NONE, BODY_NONE, mock_close},
@@ -741,21 +843,48 @@ static const admin_route_t routes[] = {
      unmatched_clear},
     {"reset", "POST", {"reset", W}, NS_REQUIRED, BODY_OPTIONAL, reset_ns},
     /* under the platforms' SDK paths (admin_compat.c) */
-    {"stores/global", "POST", {"stores.put", W}, NS_BODY, BODY_OBJECT,
+    {"stores/global",
+     "POST",
+     {"stores.put", W},
+     NS_BODY,
+     BODY_OBJECT,
      compat_store_post},
-    {"stores/chain/*", "POST", {"stores.put", W}, NS_BODY, BODY_OBJECT,
+    {"stores/chain/*",
+     "POST",
+     {"stores.put", W},
+     NS_BODY,
+     BODY_OBJECT,
      compat_store_post},
-    {"undefined-requests", "GET", {"unmatched.list", R}, NS_FILTER, BODY_NONE,
+    {"undefined-requests",
+     "GET",
+     {"unmatched.list", R},
+     NS_FILTER,
+     BODY_NONE,
      compat_undefined_list},
-    {"undefined-requests", "DELETE", {"unmatched.clear", W}, NS_FILTER,
-     BODY_NONE, compat_undefined_clear},
-    {"undefined-requests/all", "DELETE", {"unmatched.clear_all", W}, NS_NONE,
-     BODY_NONE, compat_undefined_clear_all},
-    {"undefined-requests/*/create-mock", "POST",
-     {"unmatched.create_mock", W}, NS_NONE, BODY_OPTIONAL,
+    {"undefined-requests",
+     "DELETE",
+     {"unmatched.clear", W},
+     NS_FILTER,
+     BODY_NONE,
+     compat_undefined_clear},
+    {"undefined-requests/all",
+     "DELETE",
+     {"unmatched.clear_all", W},
+     NS_NONE,
+     BODY_NONE,
+     compat_undefined_clear_all},
+    {"undefined-requests/*/create-mock",
+     "POST",
+     {"unmatched.create_mock", W},
+     NS_NONE,
+     BODY_OPTIONAL,
      compat_undefined_create_mock},
-    {"undefined-requests/*/ignore", "PATCH", {"unmatched.ignore", W}, NS_NONE,
-     BODY_OPTIONAL, compat_undefined_ignore},
+    {"undefined-requests/*/ignore",
+     "PATCH",
+     {"unmatched.ignore", W},
+     NS_NONE,
+     BODY_OPTIONAL,
+     compat_undefined_ignore},
     {"counts", "GET", {"counts.get", R}, NS_FILTER, BODY_NONE, compat_counts},
     {"tags", "GET", {"tags.list", R}, NS_FILTER, BODY_NONE, admin_tags_list},
     {"tags", "POST", {"tags.create", W}, NS_BODY, BODY_OBJECT,
@@ -874,6 +1003,8 @@ static int check_body(admin_call_t *c, enum body_mode mode)
 {
     if (mode == BODY_NONE)
         return 0;
+    if (mode == BODY_TEMPLATE && admin_templates_is_form(c))
+        return admin_templates_form_body(c);
     if (admin_parse_body(c) < 0)
         return -EINVAL;
     if (c->body == NULL) {
@@ -883,7 +1014,8 @@ static int check_body(admin_call_t *c, enum body_mode mode)
                           "a JSON request body is required");
         return -EINVAL;
     }
-    if ((mode == BODY_OBJECT || mode == BODY_OPTIONAL) &&
+    if ((mode == BODY_OBJECT || mode == BODY_OPTIONAL ||
+         mode == BODY_TEMPLATE) &&
         !json_is_object(c->body)) {
         admin_reply_error(c, 400, "validation", NULL,
                           "the request body must be a JSON object");
@@ -1150,6 +1282,61 @@ static int mock_route(const admin_route_t *rt)
            strcmp(rt->op.name, "mocks.list") != 0;
 }
 
+/* Runs the handler of a write with its audit rows (the operation's, and
+ * one for each further namespace it reaches, c->audit_also): the engine
+ * writes them in the transaction of the change, so rows that cannot be
+ * written fail the request with nothing changed. A change the engine made
+ * without them (services, modes, journal clears: no transaction of the
+ * engine's) is audited afterwards, and a failure then fails the request
+ * (the change stays, and the log says why). */
+static void run_audited(admin_call_t *c, const admin_route_t *rt,
+                        const char *ns)
+{
+    char target[160], actor[DP_AUTH_ACTOR_MAX];
+    snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
+             c->req->rest.ptr ? c->req->rest.ptr : "");
+    size_t n = 1 + json_object_size(c->audit_also);
+    dp_audit_row_t one, *rows = n > 1 ? calloc(n, sizeof(*rows)) : &one;
+    dp_engine_audit_t au = {0};
+    if (c->hold && rows != NULL) {
+        int64_t at;
+        dp_auth_audit_meta(c->auth, &c->who, actor, &at, &au.keep);
+        rows[0] = (dp_audit_row_t){
+            at, actor, c->who.token_id, rt->op.name, ns, target, NULL};
+        size_t i = 1;
+        const char *also;
+        json_t *detail;
+        json_object_foreach(c->audit_also, also, detail)
+        {
+            rows[i] = rows[0];
+            rows[i].ns = also;
+            rows[i++].detail = json_string_value(detail);
+        }
+        au.rows = rows;
+        au.n_rows = n;
+        dp_engine_audit_begin(&au);
+    }
+    rt->fn(c);
+    if (c->hold && rows != NULL)
+        dp_engine_audit_end();
+    if (rows != &one)
+        free(rows);
+    if (c->status < 200 || c->status > 299 || au.written)
+        return;
+    int rc = dp_admin_audit(c->auth, &c->who, &rt->op, ns, target);
+    const char *also;
+    json_t *detail;
+    json_object_foreach(c->audit_also, also, detail)
+    {
+        if (rc == 0)
+            rc = dp_admin_audit_detail(c->auth, &c->who, &rt->op, also, target,
+                                       json_string_value(detail));
+    }
+    if (rc < 0)
+        admin_fail_held(c, "the change was made, but its audit row could "
+                           "not be written");
+}
+
 static void dispatch(admin_call_t *c)
 {
     int rc = admin_split_path(c);
@@ -1206,67 +1393,206 @@ static void dispatch(admin_call_t *c)
         return;
     }
     c->hold = rt->op.write && c->auth != NULL;
-    /* the versions this call's writes keep name who made them */
+    /* the versions this call's writes keep name who made them; set on
+     * this (pool) thread, the one the route handler and the engine's
+     * write run on, as the actor is thread-local */
     dp_engine_set_actor(c->who.user_name[0] ? c->who.user_name
                                             : c->who.token_name);
-    rt->fn(c);
+    run_audited(c, rt, ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS));
     dp_engine_set_actor(NULL);
-    if (c->status >= 200 && c->status < 300) {
-        char target[160];
-        snprintf(target, sizeof(target), "%.*s", (int)c->req->rest.len,
-                 c->req->rest.ptr ? c->req->rest.ptr : "");
-        dp_admin_audit(c->auth, &c->who, &rt->op,
-                       ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS),
-                       target);
-        const char *also;
-        json_t *detail;
-        json_object_foreach(c->audit_also, also, detail)
-        {
-            dp_admin_audit_detail(c->auth, &c->who, &rt->op, also, target,
-                                  json_string_value(detail));
-        }
-    }
     json_decref(c->audit_also);
     c->audit_also = NULL;
     admin_release(c); /* acknowledged only now that the row is stored */
 }
 
-/* What the mount keeps: shared by every request of one worker. */
-typedef struct admin_state {
+/* ---- Off the loop ---------------------------------------------------------
+ * Admin work (validation, compilation, the index rebuild, fsyncs, audit
+ * rows, serialising lists) takes from microseconds to seconds, so it never
+ * runs on the worker loop that received it: the handler queues the call,
+ * dispatch() runs on the libuv thread pool, and the answer is sent from the
+ * completion callback on the loop thread. The calls of one connection run
+ * one at a time, in arrival order, so a client that pipelines a write and
+ * then a read sees them applied in that order (as a server that handles a
+ * connection's requests one by one would); calls of different connections,
+ * and in-process calls, run side by side, so a read is not held up by
+ * another client's long write (reads take no writer lock, writes queue on
+ * the engine's). */
+
+/* Calls of one worker on the pool at once: libuv's pool (4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise) is shared by every worker and by the
+ * other off-loop work. */
+#define ADMIN_MAX_RUNNING 2
+
+typedef struct admin_job admin_job_t;
+
+/* A queue of one mount: shared by every request of one worker (its
+ * listener and its in-process server), touched on that worker's loop
+ * thread only. Freed with the router, after the loop ran to its end, which
+ * is after every job's completion callback (a job on the pool keeps the
+ * loop alive, and a waiting one is started by the completion before it). */
+struct admin_queue {
     struct dp_engine *engine;
     struct dp_auth *auth;
-} admin_state_t;
+    admin_job_t *head, *tail; /* every call not yet answered, in arrival
+                                 order */
+    unsigned running;         /* of them on the pool */
+};
+typedef admin_queue_t admin_state_t;
+
+struct admin_job {
+    uv_work_t work;
+    admin_job_t *next, *prev;
+    admin_state_t *st;
+    admin_run_fn run; /* on the pool: decides the answer */
+    void *arg;
+    uint64_t conn; /* the connection's id (dp_http_exchange_conn_id); 0:
+                      in-process, ordered with nothing */
+    int started;
+    admin_call_t c; /* its exchange (and so its request) stays valid until
+                       admin_send answers it */
+};
+
+/* Thread pool: everything but answering. */
+static void job_run(uv_work_t *w)
+{
+    admin_job_t *j = w->data;
+    admin_call_t *c = &j->c;
+    j->run(c, j->arg);
+    if (!c->answered)
+        admin_reply_error(c, 500, "internal", NULL, "no answer");
+    for (size_t i = 0; i < c->nseg; i++)
+        free(c->seg[i]);
+    c->nseg = 0;
+    json_decref(c->body);
+    c->body = NULL;
+    /* A large batch or reset parses, copies and serialises megabytes of JSON
+     * that are all freed by now; glibc would keep that heap mapped, so the
+     * process would keep its peak as RSS for good. Hand it back. */
+    if (c->trim || c->req->body_len >= (1u << 20))
+        malloc_trim(0);
+}
+
+static void job_start(admin_state_t *st);
+
+static void job_unlink(admin_state_t *st, admin_job_t *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        st->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        st->tail = j->prev;
+}
+
+/* Loop thread: the answer goes out, the calls that waited for this one (or
+ * for a free slot) start. */
+static void job_done(uv_work_t *w, int status)
+{
+    admin_job_t *j = w->data;
+    admin_state_t *st = j->st;
+    (void)status; /* a job is never cancelled (uv_cancel is not used) */
+    job_unlink(st, j);
+    st->running--;
+    admin_send(&j->c);
+    free(j);
+    job_start(st);
+}
+
+/* 1 when an earlier call of the same connection is not answered yet. */
+static int job_must_wait(const admin_job_t *j)
+{
+    if (j->conn == 0)
+        return 0;
+    for (const admin_job_t *o = j->prev; o != NULL; o = o->prev)
+        if (o->conn == j->conn)
+            return 1;
+    return 0;
+}
+
+static void job_start(admin_state_t *st)
+{
+    admin_job_t *j = st->head;
+    while (j != NULL && st->running < ADMIN_MAX_RUNNING) {
+        admin_job_t *next = j->next;
+        if (!j->started && !job_must_wait(j)) {
+            j->started = 1;
+            st->running++;
+            j->work.data = j;
+            if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work, job_run,
+                              job_done) < 0) {
+                /* Cannot happen with both callbacks set; answer rather
+                 * than hang. */
+                st->running--;
+                job_unlink(st, j);
+                admin_reply_error(&j->c, 503, "unavailable", NULL,
+                                  "the admin work queue is unavailable");
+                admin_send(&j->c);
+                free(j);
+            }
+        }
+        j = next;
+    }
+}
+
+int admin_queue_call(admin_queue_t *st, doppel_http_exchange_t *ex,
+                     const doppel_http_request_t *req, admin_run_fn run,
+                     void *arg)
+{
+    admin_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -ENOMEM; /* the front answers 500 */
+    j->st = st;
+    j->run = run;
+    j->arg = arg;
+    j->conn = dp_http_exchange_conn_id(ex);
+    j->c = (admin_call_t){
+        .ex = ex, .req = req, .engine = st->engine, .auth = st->auth};
+    j->prev = st->tail;
+    if (st->tail != NULL)
+        st->tail->next = j;
+    else
+        st->head = j;
+    st->tail = j;
+    job_start(st);
+    return 0;
+}
+
+static void run_dispatch(admin_call_t *c, void *arg)
+{
+    (void)arg;
+    dispatch(c);
+}
 
 static int admin_handler(void *state, doppel_http_exchange_t *ex,
                          const doppel_http_request_t *req)
 {
-    const admin_state_t *st = state;
-    admin_call_t c = {.ex = ex, .req = req, .engine = st->engine,
-                      .auth = st->auth};
-    dispatch(&c);
-    if (!c.answered)
-        admin_reply_error(&c, 500, "internal", NULL, "no answer");
-    admin_release(&c);
-    for (size_t i = 0; i < c.nseg; i++)
-        free(c.seg[i]);
-    json_decref(c.body);
-    /* A large batch or reset parses, copies and serialises megabytes of JSON
-     * that are all freed by now; glibc would keep that heap mapped, so the
-     * process would keep its peak as RSS for good. Hand it back. */
-    if (c.trim || req->body_len >= (1u << 20))
-        malloc_trim(0);
-    return 0;
+    return admin_queue_call(state, ex, req, run_dispatch, NULL);
 }
 
 static void admin_state_free(void *p) { free(p); }
+
+admin_queue_t *admin_queue_new(dp_router_t *r, struct dp_engine *e,
+                               struct dp_auth *a)
+{
+    admin_queue_t *q = malloc(sizeof(*q));
+    if (q == NULL)
+        return NULL;
+    *q = (admin_queue_t){.engine = e, .auth = a};
+    if (dp_router_on_free(r, admin_state_free, q) < 0) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
 
 int dp_admin_mount(dp_router_t *r, struct dp_engine *e, struct dp_auth *a)
 {
     admin_state_t *st = malloc(sizeof(*st));
     if (st == NULL)
         return -ENOMEM;
-    st->engine = e;
-    st->auth = a;
+    *st = (admin_state_t){.engine = e, .auth = a};
     doppel_http_mount_t m = {
         .size = sizeof(m),
         .prefix = "/api/v1",

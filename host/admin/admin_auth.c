@@ -27,20 +27,20 @@ int dp_admin_authorize_more(struct dp_auth *a,
     return dp_auth_authorize(a, who, op->name, op->write, ns, err);
 }
 
-void dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
-                    const dp_admin_op_t *op, const char *ns,
-                    const char *target)
+int dp_admin_audit(struct dp_auth *a, const struct dp_auth_principal *who,
+                   const dp_admin_op_t *op, const char *ns, const char *target)
 {
-    dp_admin_audit_detail(a, who, op, ns, target, NULL);
+    return dp_admin_audit_detail(a, who, op, ns, target, NULL);
 }
 
-void dp_admin_audit_detail(struct dp_auth *a,
-                           const struct dp_auth_principal *who,
-                           const dp_admin_op_t *op, const char *ns,
-                           const char *target, const char *detail)
+int dp_admin_audit_detail(struct dp_auth *a,
+                          const struct dp_auth_principal *who,
+                          const dp_admin_op_t *op, const char *ns,
+                          const char *target, const char *detail)
 {
     if (a != NULL && op != NULL && op->write)
-        dp_auth_audit(a, who, op->name, ns, target, detail);
+        return dp_auth_audit(a, who, op->name, ns, target, detail);
+    return 0;
 }
 
 unsigned dp_admin_retry_after(struct dp_auth *a,

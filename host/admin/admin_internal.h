@@ -1,6 +1,11 @@
 /*
  * Internals of the admin API shared by its files: one admin_call_t per
- * request, alive for the duration of the (synchronous) handler call.
+ * request, alive from the handler call until its answer is sent.
+ *
+ * Threads: the handler (loop thread) copies nothing but pointers: the
+ * request stays valid until the exchange is answered. dispatch() and every
+ * admin_reply_* run on a thread-pool thread and only record the answer in
+ * the call; admin_send sends it on the loop thread.
  */
 #ifndef DP_ADMIN_INTERNAL_H
 #define DP_ADMIN_INTERNAL_H
@@ -27,22 +32,42 @@ typedef struct admin_call {
     size_t nseg;
     json_t *body;              /* parsed body or NULL, owned */
     char ns[ADMIN_NS_MAX + 1]; /* resolved namespace, "" when none given */
-    int answered;              /* the exchange was finished (or its
-                                  answer is held, below) */
+    int answered;              /* the answer is decided (kept below) */
     /* A write's success is not acknowledged before its audit row is
-     * stored: with hold set, a 2xx answer is kept here and sent by
-     * admin_release after dispatch() wrote the row. */
+     * stored: with hold set, a 2xx answer is marked held until
+     * admin_release, after dispatch() wrote the row. */
     int hold;
-    int held;                  /* an answer is waiting */
-    int held_status;
-    int held_json;             /* the held answer has a JSON body */
-    char *held_body;           /* owned */
-    size_t held_len;
+    int held; /* a 2xx answer waits for its audit row */
+    /* The answer. dispatch() runs off the loop (on the thread pool), where
+     * an exchange may not be answered, so every answer is kept here and
+     * sent by admin_send on the loop thread once the job is done. */
+    int out_json;          /* the body is JSON (Content-Type) */
+    const char *out_hname; /* one more header (Allow, Retry-After) */
+    char out_hval[96];
+    char *out_body; /* owned, NULL: none */
+    size_t out_len;
     int trim;                  /* return freed heap to the system after */
     json_t *audit_also;        /* namespace -> detail (string or null):
                                   other namespaces the write reaches, each
                                   audited too; owned, freed by dispatch */
 } admin_call_t;
+
+/* ---- The work queue (admin_api.c) --------------------------------------
+ * Every admin call runs on the thread pool: run(c, arg) decides the answer
+ * there (admin_reply_* record it), and the answer is sent from the loop
+ * thread when the job is done. The calls of one connection run in arrival
+ * order. */
+typedef struct admin_queue admin_queue_t;
+typedef void (*admin_run_fn)(admin_call_t *c, void *arg);
+
+/* A queue freed with the router r; NULL on ENOMEM. Loop thread. */
+admin_queue_t *admin_queue_new(dp_router_t *r, struct dp_engine *e,
+                               struct dp_auth *a);
+/* Queues one call of the exchange (the handler's return value: 0, or
+ * -ENOMEM for the front to answer 500). Loop thread. */
+int admin_queue_call(admin_queue_t *q, doppel_http_exchange_t *ex,
+                     const doppel_http_request_t *req, admin_run_fn run,
+                     void *arg);
 
 /* ---- Request parsing (admin_request.c) -------------------------------- */
 
@@ -63,6 +88,13 @@ int admin_query_size(admin_call_t *c, const char *name, size_t dflt,
 /* Parses a boolean query parameter (true/false/1/0); absent -> dflt. */
 int admin_query_bool(admin_call_t *c, const char *name, int dflt, int *out);
 
+/* The ?method= and ?service= filters of GET /mocks (admin_mock_filter.c):
+ * sets q->method and q->services (pointing into *method, *service and
+ * svcv, which the caller frees / owns and keeps until the query ran).
+ * Answers 400 itself and returns -EINVAL on a bad value. */
+int admin_list_filters(admin_call_t *c, char **method, char **service,
+                       const char **svcv, size_t svc_max, dp_mock_query_t *q);
+
 /* Parses the body as JSON (any value). Empty body -> c->body stays NULL.
  * Malformed JSON is answered with 400 (with the parse position) and
  * -EINVAL returned. */
@@ -73,13 +105,20 @@ int admin_parse_body(admin_call_t *c);
  * empty when none is given. Answers 400 on an invalid name. */
 int admin_resolve_ns(admin_call_t *c, int use_body);
 
-/* ---- Answers (admin_request.c). Each finishes the exchange. ----------- */
+/* ---- Answers (admin_request.c). Each decides the call's answer; the
+ * first one wins. Any thread (they touch only the call). ---------------- */
 
 /* Sends v (stolen; NULL sends a 500) as the JSON body. */
 void admin_reply_json(admin_call_t *c, int status, json_t *v);
 void admin_reply_empty(admin_call_t *c, int status);
-/* Sends the answer held back for the audit row, if any. */
+/* The audit row of a held answer is stored: the answer may go. */
 void admin_release(admin_call_t *c);
+/* The audit row of a held answer could not be stored: the answer becomes
+ * a 500 with msg. */
+void admin_fail_held(admin_call_t *c, const char *msg);
+/* Sends the call's answer (a 500 when none was decided) and frees it.
+ * Loop thread of the exchange only. */
+void admin_send(admin_call_t *c);
 void admin_reply_error(admin_call_t *c, int status, const char *code,
                        const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -138,5 +177,18 @@ void admin_folders_update(admin_call_t *c);
 void admin_folders_move(admin_call_t *c);
 void admin_folders_delete(admin_call_t *c);
 void compat_stats(admin_call_t *c);
+
+/* ---- Response template files (admin_templates.c) ---------------------- */
+
+/* 1 when the request body is multipart/form-data. */
+int admin_templates_is_form(const admin_call_t *c);
+/* Parses a form upload into c->body ({name, content, namespace}); answers
+ * 400 itself and returns -EINVAL on a malformed form. */
+int admin_templates_form_body(admin_call_t *c);
+void tfiles_list(admin_call_t *c);
+void tfiles_create(admin_call_t *c);
+void tfiles_get(admin_call_t *c);
+void tfiles_replace(admin_call_t *c);
+void tfiles_delete(admin_call_t *c);
 
 #endif

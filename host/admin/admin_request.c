@@ -217,54 +217,53 @@ int admin_resolve_ns(admin_call_t *c, int use_body)
 
 /* ---- Answers ----------------------------------------------------------- */
 
-/* Keeps a 2xx answer of a write until its audit row is stored. Returns 1
- * when held; 0 when the answer should go out now (not held, or no memory
- * to hold it: the write is done either way, so it is still answered). */
-static int hold(admin_call_t *c, int status, const char *body, size_t len,
-                int json)
+/* Records the call's answer; the first answer wins. A body that cannot
+ * be copied turns the answer into a bare 500 (nothing was said yet). */
+static void keep(admin_call_t *c, int status, int json, const char *hname,
+                 const char *hval, const char *body, size_t len)
 {
-    if (!c->hold || status < 200 || status > 299)
-        return 0;
-    char *copy = malloc(len + 1);
-    if (copy == NULL)
-        return 0;
-    if (len)
-        memcpy(copy, body, len);
-    copy[len] = '\0';
+    if (c->answered)
+        return;
     c->answered = 1;
     c->status = status;
-    c->held = 1;
-    c->held_status = status;
-    c->held_json = json;
-    c->held_body = copy;
-    c->held_len = len;
-    return 1;
+    c->held = c->hold && status >= 200 && status <= 299;
+    c->out_json = json;
+    c->out_hname = hname;
+    snprintf(c->out_hval, sizeof(c->out_hval), "%s", hval ? hval : "");
+    c->out_body = NULL;
+    c->out_len = 0;
+    if (len == 0)
+        return;
+    c->out_body = malloc(len);
+    if (c->out_body == NULL) {
+        c->status = 500;
+        c->held = 0;
+        c->out_json = 0;
+        c->out_hname = NULL;
+        return;
+    }
+    memcpy(c->out_body, body, len);
+    c->out_len = len;
 }
 
 static void send_text(admin_call_t *c, int status, const char *json,
                       size_t len, const char *allow)
 {
-    if (c->answered || hold(c, status, json, len, 1))
+    if (c->answered)
         return;
-    c->answered = 1;
-    c->status = status;
     char ra[16];
-    doppel_kv_t h[2] = {
-        {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
-        {{NULL, 0}, {NULL, 0}},
-    };
-    size_t nh = 1;
+    const char *hname = NULL, *hval = NULL;
     if (allow != NULL) {
-        h[1] = (doppel_kv_t){DOPPEL_STR("Allow"), {allow, strlen(allow)}};
-        nh = 2;
+        hname = "Allow";
+        hval = allow;
     } else if (status == 429) {
         /* a rate-limited client learns when it may try again */
         snprintf(ra, sizeof(ra), "%u",
                  dp_admin_retry_after(c->auth, c->req));
-        h[1] = (doppel_kv_t){DOPPEL_STR("Retry-After"), {ra, strlen(ra)}};
-        nh = 2;
+        hname = "Retry-After";
+        hval = ra;
     }
-    dp_http_respond(c->ex, status, h, nh, json, len);
+    keep(c, status, 1, hname, hval, json, len);
 }
 
 void admin_reply_json(admin_call_t *c, int status, json_t *v)
@@ -283,24 +282,44 @@ void admin_reply_json(admin_call_t *c, int status, json_t *v)
 
 void admin_release(admin_call_t *c)
 {
+    c->held = 0;
+}
+
+void admin_fail_held(admin_call_t *c, const char *msg)
+{
     if (!c->held)
         return;
-    c->held = 0;
-    doppel_kv_t ct = {DOPPEL_STR("Content-Type"),
-                      DOPPEL_STR("application/json")};
-    dp_http_respond(c->ex, c->held_status, c->held_json ? &ct : NULL,
-                    c->held_json ? 1 : 0, c->held_body, c->held_len);
-    free(c->held_body);
-    c->held_body = NULL;
+    free(c->out_body);
+    c->out_body = NULL;
+    c->answered = c->held = c->hold = 0;
+    admin_reply_error(c, 500, "internal", NULL, "%s", msg);
+}
+
+void admin_send(admin_call_t *c)
+{
+    if (!c->answered || c->held) {
+        /* no answer, or a success whose audit row was never stored */
+        static const char none[] =
+            "{\"error\":\"no answer\",\"code\":\"internal\"}";
+        dp_http_respond_json(c->ex, 500, none, sizeof(none) - 1);
+    } else {
+        doppel_kv_t h[2];
+        size_t nh = 0;
+        if (c->out_json)
+            h[nh++] = (doppel_kv_t){DOPPEL_STR("Content-Type"),
+                                    DOPPEL_STR("application/json")};
+        if (c->out_hname != NULL)
+            h[nh++] = (doppel_kv_t){{c->out_hname, strlen(c->out_hname)},
+                                    {c->out_hval, strlen(c->out_hval)}};
+        dp_http_respond(c->ex, c->status, h, nh, c->out_body, c->out_len);
+    }
+    free(c->out_body);
+    c->out_body = NULL;
 }
 
 void admin_reply_empty(admin_call_t *c, int status)
 {
-    if (c->answered || hold(c, status, "", 0, 0))
-        return;
-    c->answered = 1;
-    c->status = status;
-    dp_http_respond(c->ex, status, NULL, 0, NULL, 0);
+    keep(c, status, 0, NULL, NULL, "", 0);
 }
 
 static void reply_error_v(admin_call_t *c, int status, const char *code,

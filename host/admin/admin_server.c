@@ -9,22 +9,33 @@
  * Mounted as host routes of their own (dp_admin_server_mount), beside the
  * /api/v1 mount: /__admin is outside /api/v1, and status and features
  * read the host (version, uptime, plugins) through the callbacks the host
- * passes. Same token checks, error shape and audit rows as the admin API;
- * handlers run on the worker's loop, one admin_call_t per request.
+ * passes. Same token checks, error shape and audit rows as the admin API,
+ * and the same work queue (admin_queue_call): each call runs on the
+ * thread pool and is answered from the worker's loop, so a reset of every
+ * namespace never holds the loop.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin_internal.h"
 
-typedef struct server_state {
+typedef struct server_state server_state_t;
+
+/* One route of the state, as the argument of its queued calls. */
+typedef struct server_route {
+    server_state_t *st;
+    int which; /* 0 status, 1 features, 2 __admin/reset, 3 copy-mocks */
+} server_route_t;
+
+struct server_state {
     struct dp_engine *engine;
     struct dp_auth *auth;
     dp_admin_server_info_t info;
-} server_state_t;
+    admin_queue_t *q; /* its calls run on the thread pool, like /api/v1 */
+    server_route_t routes[4];
+};
 
 static int method_is(const doppel_http_request_t *r, const char *m)
 {
@@ -363,21 +374,19 @@ static void route(admin_call_t *c, const server_state_t *st, int which)
         features_get(c, st);
 }
 
+/* On the thread pool (admin_queue_call); the queue's job answers. */
+static void server_run(admin_call_t *c, void *arg)
+{
+    const server_route_t *r = arg;
+    route(c, r->st, r->which);
+    admin_release(c);
+}
+
 static int server_handler(int which, void *state, doppel_http_exchange_t *ex,
                           const doppel_http_request_t *req)
 {
-    admin_call_t c = {.ex = ex, .req = req};
-    const server_state_t *st = state;
-    c.engine = st->engine;
-    c.auth = st->auth;
-    route(&c, st, which);
-    if (!c.answered)
-        admin_reply_error(&c, 500, "internal", NULL, "no answer");
-    admin_release(&c);
-    json_decref(c.body);
-    if (c.trim)
-        malloc_trim(0);
-    return 0;
+    server_state_t *st = state;
+    return admin_queue_call(st->q, ex, req, server_run, &st->routes[which]);
 }
 
 static int status_handler(void *state, doppel_http_exchange_t *ex,
@@ -419,6 +428,13 @@ int dp_admin_server_mount(dp_router_t *r, struct dp_engine *e,
     st->auth = a;
     if (info != NULL)
         st->info = *info;
+    for (int i = 0; i < 4; i++)
+        st->routes[i] = (server_route_t){st, i};
+    st->q = admin_queue_new(r, e, a);
+    if (st->q == NULL) {
+        free(st);
+        return -ENOMEM;
+    }
     static const struct {
         const char *prefix;
         doppel_http_handler_fn fn;

@@ -535,6 +535,14 @@ static void actor_of(const dp_auth_principal_t *who, char *actor, size_t cap)
         snprintf(actor, cap, "%s", who->user_name);
 }
 
+void dp_auth_audit_meta(dp_auth_t *a, const dp_auth_principal_t *who,
+                        char *actor, int64_t *at_ms, size_t *keep)
+{
+    actor_of(who, actor, DP_AUTH_ACTOR_MAX);
+    *at_ms = dp_auth_now(a);
+    *keep = a->cfg.audit_keep;
+}
+
 int dp_auth_audit_locked(dp_auth_t *a, const dp_auth_principal_t *who,
                          const char *action, const char *ns, const char *target,
                          const char *detail)

@@ -203,6 +203,14 @@ int dp_auth_audit(dp_auth_t *a, const dp_auth_principal_t *who,
                   const char *action, const char *ns, const char *target,
                   const char *detail);
 
+/* What dp_auth_audit would record for who now, for a write that stores its
+ * audit row in its own transaction (the admin API's mock and store writes,
+ * see dp_engine_audit_t): the actor's name in actor (DP_AUTH_ACTOR_MAX
+ * bytes), the time, and how many rows the log keeps. */
+#define DP_AUTH_ACTOR_MAX (DP_AUTH_NAME_MAX + 16)
+void dp_auth_audit_meta(dp_auth_t *a, const dp_auth_principal_t *who,
+                        char *actor, int64_t *at_ms, size_t *keep);
+
 /* ---- Direct changes (no permission check) ------------------------------
  * For the host's own set-up code and tests; the REST API checks the
  * caller's permissions before making the same changes. Each is one durable

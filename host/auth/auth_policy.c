@@ -72,6 +72,12 @@ static const op_rule_t rules[] = {
     {"mocks.chain_close", DP_ROLE_EDITOR, 0},
     {"mocks.logs_clear", DP_ROLE_EDITOR, 0},
     {"namespaces.copy_mocks", DP_ROLE_EDITOR, 0},
+    /* response template files (host/admin/admin_templates.c) */
+    {"templates.list", DP_ROLE_VIEWER, 1},
+    {"templates.get", DP_ROLE_VIEWER, 1},
+    {"templates.create", DP_ROLE_EDITOR, 1},
+    {"templates.replace", DP_ROLE_EDITOR, 1},
+    {"templates.delete", DP_ROLE_EDITOR, 1},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},

@@ -99,6 +99,7 @@ typedef struct dp_engine_limits_conf {
     size_t store_value_max; /* one store entry, 1 MiB */
     size_t store_total_max; /* one namespace's stores, 64 MiB */
     size_t response_max;    /* a rendered answer, 16 MiB */
+    size_t template_file_max; /* one response template file, 1 MiB */
 } dp_engine_limits_conf_t;
 
 /* The [server] settings, parsed, defaults applied. */

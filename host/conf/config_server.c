@@ -60,6 +60,10 @@ static const doppel_option_t server_schema[] = {
     {"response_max", DOPPEL_OPT_SIZE, 0, "16m",
      "bytes of a rendered mock answer; over -> 500 limit_exceeded", 1 * KIB,
      4 * GIB, {0}},
+    {"template_file_max", DOPPEL_OPT_SIZE, 0, "1m",
+     "bytes of one response template file (POST /api/v1/templates); over "
+     "-> 413",
+     16, 64 * MIB, {0}},
     {"auth", DOPPEL_OPT_BOOL, 0, "on",
      "require tokens on /api/v1; off (local mode) only on loopback", 0, -1,
      {0}},
@@ -310,6 +314,8 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->engine_limits.store_total_max = (size_t)num;
         else if (strcmp(o->name, "response_max") == 0)
             out->engine_limits.response_max = (size_t)num;
+        else if (strcmp(o->name, "template_file_max") == 0)
+            out->engine_limits.template_file_max = (size_t)num;
         else if (strcmp(o->name, "auth") == 0)
             out->auth = (int)num;
         else if (strcmp(o->name, "metrics_auth") == 0)

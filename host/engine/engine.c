@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -40,6 +41,7 @@ void dp_engine_cfg_default(dp_engine_cfg_t *c)
     c->response_max = 16 * 1024 * 1024;
     c->journal_bytes_max = 64 * 1024 * 1024;
     c->redact_headers = NULL;
+    c->tfile_max = 1024 * 1024;
     c->mock_versions_max = 20;
 }
 
@@ -79,6 +81,67 @@ static int storage_failed(dp_err_t *err, int rc)
     return rc < 0 ? rc : -EIO;
 }
 
+/* ---- one transaction per write, with its audit rows ------------------ */
+
+static _Thread_local dp_engine_audit_t *tl_audit;
+
+void dp_engine_audit_begin(dp_engine_audit_t *a)
+{
+    if (a != NULL)
+        a->written = 0;
+    tl_audit = a;
+}
+
+void dp_engine_audit_end(void)
+{
+    tl_audit = NULL;
+}
+
+/* Opens the transaction of one write (under wmu): the storage calls up to
+ * tx_end commit together, with this thread's audit row if any. A back end
+ * that cannot group runs each call in its own transaction. */
+static int tx_begin(dp_engine_t *e, dp_err_t *err)
+{
+    if (e->st->ops->group_begin == NULL)
+        return 0;
+    int rc = e->st->ops->group_begin(e->st);
+    return rc < 0 ? storage_failed(err, rc) : 0;
+}
+
+/* Ends it: rc is the first storage error of the write (0: none). Adds the
+ * audit row, commits or rolls back, and fills err on failure. Returns 0
+ * when everything (with the audit row) is committed. */
+static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
+{
+    const dp_storage_ops_t *o = e->st->ops;
+    if (o->group_begin == NULL)
+        return rc < 0 ? storage_failed(err, rc) : 0;
+    dp_engine_audit_t *a = tl_audit;
+    int audited = 0, arc = 0;
+    if (rc == 0 && a != NULL && !a->written && o->audit_put != NULL) {
+        for (size_t i = 0; arc == 0 && i < a->n_rows; i++)
+            arc = o->audit_put(e->st, &a->rows[i], a->keep);
+        if (arc < 0)
+            rc = arc;
+        else
+            audited = 1;
+    }
+    int grc = o->group_end(e->st, rc);
+    if (arc < 0) {
+        dp_err_set(err, 500, "internal", "",
+                   "audit write failed (%s): nothing was changed",
+                   strerror(-arc));
+        dp_error(LOGC, "audit write failed (%s): %s; rolled back",
+                 a->rows[0].action, strerror(-arc));
+        return arc;
+    }
+    if (grc < 0)
+        return storage_failed(err, grc);
+    if (audited)
+        a->written = 1;
+    return 0;
+}
+
 /* ---- views of a mock ------------------------------------------------------ */
 
 static void set_time(json_t *o, const char *k, int64_t v)
@@ -86,10 +149,11 @@ static void set_time(json_t *o, const char *k, int64_t v)
     json_object_set_new(o, k, v ? json_integer(v) : json_null());
 }
 
-/* The stored object with the runtime fields as of now (writer side). */
-static json_t *stored_obj(const dp_mock_t *m)
+/* The stored object of text txt (m's JSON text, writer side or a reader's
+ * reference) with the runtime fields as of now. */
+static json_t *stored_obj_of(const dp_mock_t *m, const char *txt)
 {
-    json_t *o = json_loads(m->json, 0, NULL);
+    json_t *o = json_loads(txt, 0, NULL);
     if (o == NULL)
         return NULL;
     json_object_set_new(o, "useCounter",
@@ -99,10 +163,37 @@ static json_t *stored_obj(const dp_mock_t *m)
     return o;
 }
 
-/* What reads return: the stored object plus the "_meta" mirror. */
-static json_t *read_view(const dp_mock_t *m)
+/* The same, writer side (under wmu, so m->json stays put). */
+static json_t *stored_obj(const dp_mock_t *m)
 {
-    json_t *o = stored_obj(m);
+    return stored_obj_of(m, m->json);
+}
+
+/* A reference to m's JSON text, for a reader that does not hold wmu. */
+static char *json_ref(dp_engine_t *e, const dp_mock_t *m)
+{
+    pthread_mutex_lock(&e->jmu);
+    char *t = dp_jtext_ref(m->json);
+    pthread_mutex_unlock(&e->jmu);
+    return t;
+}
+
+/* Writer side (under wmu): publishes txt as m's JSON text and returns the
+ * text it replaces (the caller unrefs it). */
+static char *json_swap(dp_engine_t *e, dp_mock_t *m, char *txt)
+{
+    pthread_mutex_lock(&e->jmu);
+    char *old = m->json;
+    m->json = txt;
+    pthread_mutex_unlock(&e->jmu);
+    return old;
+}
+
+/* What reads return: the stored object plus the "_meta" mirror. txt: m's
+ * JSON text (see stored_obj_of). */
+static json_t *view_of(const dp_mock_t *m, const char *txt)
+{
+    json_t *o = stored_obj_of(m, txt);
     if (o == NULL)
         return NULL;
     json_t *meta = json_object();
@@ -116,23 +207,37 @@ static json_t *read_view(const dp_mock_t *m)
     return o;
 }
 
-/* The JSON text of m with its runtime state (malloc'd), NULL on ENOMEM. */
+/* Writer side. */
+static json_t *read_view(const dp_mock_t *m)
+{
+    return view_of(m, m->json);
+}
+
+/* Reader side, without wmu. */
+static json_t *read_view_shared(dp_engine_t *e, const dp_mock_t *m)
+{
+    char *t = json_ref(e, m);
+    json_t *o = view_of(m, t);
+    dp_jtext_unref(t);
+    return o;
+}
+
+/* The JSON text of m with its runtime state (a dp_jtext), NULL on ENOMEM. */
 static char *json_now(const dp_mock_t *m)
 {
     json_t *o = stored_obj(m);
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *txt = o ? dp_jtext_take(json_dumps(o, JSON_COMPACT)) : NULL;
     json_decref(o);
     return txt;
 }
 
-/* Rewrites m->json from its runtime state; 0 or -ENOMEM. */
-static int refresh_json(dp_mock_t *m)
+/* Rewrites m->json from its runtime state (under wmu); 0 or -ENOMEM. */
+static int refresh_json(dp_engine_t *e, dp_mock_t *m)
 {
     char *txt = json_now(m);
     if (txt == NULL)
         return -ENOMEM;
-    free(m->json);
-    m->json = txt;
+    dp_jtext_unref(json_swap(e, m, txt));
     return 0;
 }
 
@@ -196,7 +301,7 @@ static int load_mock(void *arg, const dp_stored_mock_t *sm)
     json_t *o = sm->json ? json_loads(sm->json, 0, NULL) : NULL;
     dp_err_t err = {0};
     dp_mock_t *m = NULL;
-    if (o == NULL || dp_model_compile_stored(o, &m, &err) < 0) {
+    if (o == NULL || dp_model_compile_stored(o, &lc->e->tfiles, &m, &err) < 0) {
         /* a mock this build cannot compile is kept in storage, not served */
         dp_warn(LOGC, "skipping stored mock %s: %s%s%s", sm->id,
                 err.field[0] ? err.field : "", err.field[0] ? ": " : "",
@@ -294,12 +399,16 @@ static void engine_free(dp_engine_t *e)
     DP_SMAP_FOREACH(&e->mocks, i)
     dp_mock_unref(e->mocks.ents[i].val);
     dp_smap_free(&e->mocks);
+    DP_SMAP_FOREACH(&e->tfiles, i)
+    dp_tfile_free(e->tfiles.ents[i].val);
+    dp_smap_free(&e->tfiles);
     dp_stores_free(e->stores);
     dp_ring_destroy(&e->journal);
     dp_ring_destroy(&e->unmatched);
     if (e->st)
         e->st->ops->close(e->st);
     pthread_mutex_destroy(&e->wmu);
+    pthread_mutex_destroy(&e->jmu);
     free(e);
 }
 
@@ -315,6 +424,7 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
     }
     e->st = st;
     pthread_mutex_init(&e->wmu, NULL);
+    pthread_mutex_init(&e->jmu, NULL);
     pthread_mutex_init(&e->rmu, NULL);
     pthread_mutex_init(&e->cov_mu, NULL);
     if (cfg)
@@ -342,6 +452,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         e->cfg.store_total_max = def.store_total_max;
     if (e->cfg.response_max == 0)
         e->cfg.response_max = def.response_max;
+    if (e->cfg.tfile_max == 0)
+        e->cfg.tfile_max = def.tfile_max;
     if (e->cfg.journal_bytes_max == 0)
         e->cfg.journal_bytes_max = def.journal_bytes_max;
     e->cfg.redact_headers = NULL; /* borrowed: parsed below, not kept */
@@ -382,7 +494,11 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         return oom(err);
     }
     loadctx_t lc = {e, NULL, 0, 0};
-    int rc = st->ops->mocks_load(st, load_mock, &lc);
+    /* the template files first: mocks compile with them */
+    int rc = st->ops->tfiles_load ? st->ops->tfiles_load(st, dp_tfile_load, e)
+                                  : 0;
+    if (rc == 0)
+        rc = st->ops->mocks_load(st, load_mock, &lc);
     if (rc == 0) {
         if (lc.n > 1)
             qsort(lc.arr, lc.n, sizeof(*lc.arr), by_created);
@@ -474,7 +590,7 @@ int dp_engine_flush(dp_engine_t *e)
         if (by_usage) {
             us[n] = (dp_mock_usage_t){m->id, atomic_load(&m->use_counter),
                                       atomic_load(&m->last_use)};
-        } else if (refresh_json(m) < 0) {
+        } else if (refresh_json(e, m) < 0) {
             atomic_store(&m->dirty, 1);
             continue;
         } else {
@@ -637,13 +753,16 @@ static void apply_store_rows(dp_engine_t *e, const json_t *rows)
 #define PRE_VERSION_SUMMARY "as stored before versions were kept"
 
 /* Numbers the version one write of m keeps (old: its previous form,
- * NULL for a new id; old_json the stored JSON of that form) and fills its
- * version rows into v: one of the old form first when it has none (a mock
- * stored before versions were kept). Returns the rows used (0 to 2).
- * Caller holds wmu; rolls m->version back itself on failure. */
+ * NULL for a new id; old_json the stored JSON of that form; json the
+ * stored JSON m is written with, which may not be m->json yet: a close
+ * swaps it in only once committed) and fills its version rows into v: one
+ * of the old form first when it has none (a mock stored before versions
+ * were kept). Returns the rows used (0 to 2). The rows borrow the strings
+ * until the put. Caller holds wmu; rolls m->version back itself on
+ * failure. */
 static size_t version_rows(dp_engine_t *e, dp_mock_t *m, const dp_mock_t *old,
-                           const char *old_json, const char *summary,
-                           dp_mock_version_t *v)
+                           const char *old_json, const char *json,
+                           const char *summary, dp_mock_version_t *v)
 {
     if (e->versions_max == 0)
         return 0;
@@ -661,7 +780,7 @@ static size_t version_rows(dp_engine_t *e, dp_mock_t *m, const dp_mock_t *old,
     v[k++] = (dp_mock_version_t){.id = m->id,
                                  .version = m->version,
                                  .ns = m->ns,
-                                 .json = m->json,
+                                 .json = json,
                                  .who = tl_actor,
                                  .summary = summary};
     return k;
@@ -676,12 +795,55 @@ static int put_with_versions(dp_engine_t *e, const dp_stored_mock_t *sm,
     return e->st->ops->mocks_put_versions(e->st, sm, n, v, nv, e->versions_max);
 }
 
+/* 1 when this thread's admin call declared (by an audit row) that it may
+ * write namespace ns, or when no admin call is on this thread. */
+static int audit_covers(const char *ns)
+{
+    const dp_engine_audit_t *a = tl_audit;
+    if (a == NULL)
+        return 1;
+    for (size_t i = 0; i < a->n_rows; i++)
+        if (a->rows[i].ns != NULL && strcmp(a->rows[i].ns, ns) == 0)
+            return 1;
+    return 0;
+}
+
+/* The admin API authorises a write by id before calling the engine, and
+ * names every namespace it may touch in the call's audit rows. An id can
+ * move to another namespace between that check and this write (another
+ * call created it there meanwhile): replacing it now would touch a
+ * namespace nobody authorised. Checked under wmu, before any change;
+ * -EACCES (403 forbidden, field "[i]") for the first such mock. */
+static int check_reach(dp_engine_t *e, dp_mock_t **cm, size_t n, dp_err_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dp_mock_t *old = dp_smap_get(&e->mocks, cm[i]->id);
+        if (old != NULL && strcmp(old->ns, cm[i]->ns) != 0 &&
+            !audit_covers(old->ns)) {
+            char f[32];
+            snprintf(f, sizeof(f), "[%zu]", i);
+            dp_err_set(err, 403, "forbidden", f,
+                       "the mock's id lives in a namespace this call may not "
+                       "write");
+            return -EACCES;
+        }
+    }
+    return 0;
+}
+
 /* Compiled mocks cm[0..n) (with their normalised objects) replace or join
  * the table; all or nothing. Takes the references in cm. summary: what
- * the kept versions say (NULL: "created" or "replaced"). */
+ * the kept versions say (NULL: "created" or "replaced"). The mocks, their
+ * store rows, their versions and the call's audit row: one transaction. */
 static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm, size_t n,
                         int *overwritten, const char *summary, dp_err_t *err)
 {
+    int reach = check_reach(e, cm, n, err);
+    if (reach < 0) {
+        for (size_t i = 0; i < n; i++) /* as on every failure below */
+            dp_mock_unref(cm[i]);
+        return reach;
+    }
     undo_t *u = calloc(n ? n : 1, sizeof(*u));
     dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
     /* two versions per mock at most: see version_rows */
@@ -703,7 +865,7 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm, size_t n,
         u[i].old = old;
         applied = i + 1;
         sm[i] = (dp_stored_mock_t){cm[i]->id, cm[i]->ns, cm[i]->json};
-        nv += version_rows(e, cm[i], old, old ? old->json : NULL,
+        nv += version_rows(e, cm[i], old, old ? old->json : NULL, cm[i]->json,
                            summary ? summary : (old ? "replaced" : "created"),
                            vr + nv);
         if (overwritten && old)
@@ -714,16 +876,21 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm, size_t n,
         rc = oom(err);
         goto fail;
     }
-    if ((rc = mstore_entries(e, norm, n, &rows)) < 0 ||
-        (rc = persist_store_rows(e, rows)) < 0) {
+    if ((rc = mstore_entries(e, norm, n, &rows)) < 0) {
         dp_index_free(ix);
-        rc = storage_failed(err, rc);
+        rc = oom(err);
         goto fail;
     }
-    if ((rc = put_with_versions(e, sm, n, vr, nv)) < 0) {
-        /* best effort: the store rows went in a transaction of their own */
+    /* the mocks, their store rows and the audit row: one transaction */
+    if ((rc = tx_begin(e, err)) < 0) {
         dp_index_free(ix);
-        rc = storage_failed(err, rc);
+        goto fail;
+    }
+    rc = persist_store_rows(e, rows);
+    if (rc == 0)
+        rc = put_with_versions(e, sm, n, vr, nv);
+    if ((rc = tx_end(e, rc, err)) < 0) {
+        dp_index_free(ix);
         goto fail;
     }
     dp_index_swap(e, ix);
@@ -778,7 +945,8 @@ static int put_many(dp_engine_t *e, const json_t *const *mocks, size_t n,
     int rc = 0;
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
-        rc = dp_model_compile(mocks[i], ns, NULL, now, &norm[i], &cm[i], err);
+        rc = dp_model_compile(mocks[i], ns, NULL, now, &e->tfiles, &norm[i],
+                              &cm[i], err);
         if (rc < 0) {
             if (batch)
                 prefix_err(err, i);
@@ -865,7 +1033,13 @@ int dp_engine_mock_validate(dp_engine_t *e, const json_t *mock, const char *ns,
     json_t *norm = NULL;
     dp_mock_t *m = NULL;
     int64_t now = e ? dp_engine_now(e) : (int64_t)time(NULL);
-    int rc = dp_model_compile(mock, ns, NULL, now, &norm, &m, err);
+    /* the template files are writer-side state */
+    if (e)
+        pthread_mutex_lock(&e->wmu);
+    int rc = dp_model_compile(mock, ns, NULL, now, e ? &e->tfiles : NULL,
+                              &norm, &m, err);
+    if (e)
+        pthread_mutex_unlock(&e->wmu);
     json_decref(norm);
     dp_mock_unref(m);
     return rc;
@@ -880,19 +1054,28 @@ static dp_mock_t *find(dp_engine_t *e, const char *id, dp_err_t *err)
     return m;
 }
 
+/* Admin reads come from the published index, not the writer's table: they
+ * never take wmu, so they never wait for a write's storage commit, and they
+ * see only what was committed. The mocks a read needs are referenced inside
+ * a short reader section; their views are built after it. */
 int dp_engine_mock_get(dp_engine_t *e, const char *id, json_t **out,
                        dp_err_t *err)
 {
     *out = NULL;
-    pthread_mutex_lock(&e->wmu);
-    dp_mock_t *m = find(e, id, err);
-    int rc = -ENOENT;
-    if (m) {
-        *out = read_view(m);
-        rc = *out ? 0 : oom(err);
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    dp_mock_t *m = id && ix ? dp_smap_get(&ix->ids, id) : NULL;
+    if (m)
+        dp_mock_ref(m);
+    dp_index_leave(e, slot);
+    if (m == NULL) {
+        dp_err_set(err, 404, "not_found", "id", "no mock with id %s",
+                   id ? id : "(null)");
+        return -ENOENT;
     }
-    pthread_mutex_unlock(&e->wmu);
-    return rc;
+    *out = read_view_shared(e, m);
+    dp_mock_unref(m);
+    return *out ? 0 : oom(err);
 }
 
 /* RFC 7386 */
@@ -961,8 +1144,8 @@ int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,
     int64_t snap = atomic_load(&old->use_counter);
     json_t *norm = NULL;
     dp_mock_t *nm = NULL;
-    rc = dp_model_compile(merged, old->ns, cur, dp_engine_now(e), &norm, &nm,
-                          err);
+    rc = dp_model_compile(merged, old->ns, cur, dp_engine_now(e), &e->tfiles,
+                          &norm, &nm, err);
     json_decref(merged);
     json_decref(cur);
     if (rc < 0)
@@ -989,58 +1172,70 @@ out:
     return rc;
 }
 
-/* Sets closed_at on each mock and persists them in one call; rolls back on
- * failure. The index keeps closed mocks (near misses report them), so no
- * rebuild is needed: matching reads closed_at. */
+/* The JSON text of m with closedAt = closed_at (a dp_jtext), NULL on
+ * ENOMEM. Writer side. */
+static char *json_closed(const dp_mock_t *m, int64_t closed_at)
+{
+    json_t *o = stored_obj(m);
+    if (o == NULL)
+        return NULL;
+    set_time(o, "closedAt", closed_at);
+    char *txt = dp_jtext_take(json_dumps(o, JSON_COMPACT));
+    json_decref(o);
+    return txt;
+}
+
+/* Persists the new closedAt of each mock in one transaction, then sets it:
+ * on failure nothing changed. The index keeps closed mocks (near misses
+ * report them), so no rebuild is needed: matching reads closed_at. */
 static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
                       dp_err_t *err)
 {
-    int64_t *prev = calloc(n ? n : 1, sizeof(*prev));
+    int64_t *nv = calloc(n ? n : 1, sizeof(*nv));
     int64_t *prevver = calloc(n ? n : 1, sizeof(*prevver));
-    char **prevtxt = calloc(n ? n : 1, sizeof(char *));
+    char **txt = calloc(n ? n : 1, sizeof(char *));
     dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
     dp_mock_version_t *vr = calloc(n ? 2 * n : 1, sizeof(*vr));
     int rc = 0;
-    size_t nver = 0;
-    if (!prev || !prevver || !prevtxt || !sm || !vr) {
+    size_t k = 0, nver = 0;
+    if (!nv || !prevver || !txt || !sm || !vr) {
         rc = oom(err);
         goto out;
     }
-    size_t k = 0;
     for (; k < n; k++) {
-        prev[k] = atomic_load(&ms[k]->closed_at);
-        int64_t nv = when ? (prev[k] ? prev[k] : when) : 0;
-        atomic_store(&ms[k]->closed_at, nv);
-        char *txt = json_now(ms[k]);
-        if (txt == NULL) {
-            atomic_store(&ms[k]->closed_at, prev[k]);
+        int64_t prev = atomic_load(&ms[k]->closed_at);
+        nv[k] = when ? (prev ? prev : when) : 0;
+        if ((txt[k] = json_closed(ms[k], nv[k])) == NULL) {
             rc = oom(err);
             break;
         }
-        prevtxt[k] = ms[k]->json;
-        ms[k]->json = txt;
+        sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, txt[k]};
+        /* numbered now, under wmu as every reader of version is; put back
+         * below when the commit fails */
         prevver[k] = ms[k]->version;
-        sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, ms[k]->json};
-        nver += version_rows(e, ms[k], ms[k], prevtxt[k],
+        nver += version_rows(e, ms[k], ms[k], ms[k]->json, txt[k],
                              when ? "closed" : "restored", vr + nver);
     }
-    if (rc == 0 && (rc = put_with_versions(e, sm, n, vr, nver)) < 0)
-        rc = storage_failed(err, rc);
-    for (size_t i = 0; i < k; i++) {
-        if (rc < 0) {
-            free(ms[i]->json);
-            ms[i]->json = prevtxt[i];
-            atomic_store(&ms[i]->closed_at, prev[i]);
+    if (rc == 0 && (rc = tx_begin(e, err)) == 0)
+        rc = tx_end(e, put_with_versions(e, sm, n, vr, nver), err);
+    if (rc < 0) {
+        for (size_t i = k; i-- > 0;)
             ms[i]->version = prevver[i];
-        } else {
-            free(prevtxt[i]);
-            dp_engine_mock_changed(e, ms[i]->ns, ms[i]->id, when ? 3 : 4);
-        }
+        goto out;
+    }
+    /* committed: only now do matching and reads see it */
+    for (size_t i = 0; i < n; i++) {
+        dp_jtext_unref(json_swap(e, ms[i], txt[i]));
+        txt[i] = NULL;
+        atomic_store(&ms[i]->closed_at, nv[i]);
+        dp_engine_mock_changed(e, ms[i]->ns, ms[i]->id, when ? 3 : 4);
     }
 out:
-    free(prev);
+    for (size_t i = 0; txt && i < k; i++)
+        dp_jtext_unref(txt[i]);
+    free(nv);
     free(prevver);
-    free(prevtxt);
+    free(txt);
     free(sm);
     free(vr);
     return rc;
@@ -1186,7 +1381,7 @@ int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
         }
         snap[i] = atomic_load(&old[i]->use_counter);
         rc = dp_model_compile(merged, old[i]->ns, cur, dp_engine_now(e),
-                              &norm[i], &nm[i], err);
+                              &e->tfiles, &norm[i], &nm[i], err);
         json_decref(merged);
         json_decref(cur);
         if (rc < 0) {
@@ -1291,25 +1486,29 @@ int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err)
     dp_scope_name(sc, sizeof(sc), 'm', m->id);
     json_t *keys = dp_stores_keys(e->stores, m->ns, sc);
     const char *ids[1] = {m->id};
-    rc = e->st->ops->mocks_delete(e->st, ids, 1);
-    if (rc == 0 && json_array_size(keys)) {
-        /* its mock store goes with it */
-        json_t *rows = json_array();
-        size_t i;
-        json_t *it;
-        json_array_foreach(keys, i, it)
-        json_array_append_new(
-            rows, json_pack("[sssn]", m->ns, sc,
-                            json_string_value(json_array_get(it, 2))));
-        if (persist_store_rows(e, rows) < 0)
-            dp_warn(LOGC, "purge %s: its mock store stays in storage", m->id);
-        json_decref(rows);
+    /* the mock and its mock store go together, with the audit row */
+    rc = tx_begin(e, err);
+    if (rc == 0) {
+        rc = e->st->ops->mocks_delete(e->st, ids, 1);
+        if (rc == 0 && json_array_size(keys)) {
+            json_t *rows = json_array();
+            size_t i;
+            json_t *it;
+            json_array_foreach(keys, i, it)
+            {
+                json_array_append_new(
+                    rows, json_pack("[sssn]", m->ns, sc,
+                                    json_string_value(json_array_get(it, 2))));
+            }
+            rc = rows ? persist_store_rows(e, rows) : -ENOMEM;
+            json_decref(rows);
+        }
+        rc = tx_end(e, rc, err);
     }
     json_decref(keys);
     if (rc < 0) {
         dp_index_free(ix);
         dp_smap_put(&e->mocks, m->id, m, NULL);
-        rc = storage_failed(err, rc);
         goto out;
     }
     dp_index_swap(e, ix);
@@ -1435,7 +1634,8 @@ int dp_engine_mock_version_restore(dp_engine_t *e, const char *id,
         goto out;
     }
     int64_t snap = atomic_load(&old->use_counter);
-    rc = dp_model_compile(vo, old->ns, cur, dp_engine_now(e), &norm, &nm, err);
+    rc = dp_model_compile(vo, old->ns, cur, dp_engine_now(e), &e->tfiles,
+                          &norm, &nm, err);
     if (rc < 0)
         goto out;
     nm->seq = old->seq;
@@ -1493,6 +1693,35 @@ static int search_match(const dp_mock_t *m, const json_t *o, const char *s)
     return 0;
 }
 
+static int method_match(const json_t *o, const char *method)
+{
+    const json_t *http = json_object_get(o, "http");
+    if (!json_is_object(http))
+        return 0;
+    const char *m = json_string_value(json_object_get(http, "httpMethod"));
+    return m == NULL || m[0] == '\0' || strcmp(m, "*") == 0 ||
+           strcasecmp(m, "ANY") == 0 || strcasecmp(m, method) == 0;
+}
+
+static int service_match(const json_t *o, const dp_mock_query_t *q)
+{
+    const char *own = json_string_value(json_object_get(o, "service"));
+    for (size_t i = 0; i < q->n_services; i++) {
+        if (own != NULL && strcmp(own, q->services[i]) == 0)
+            return 1;
+        size_t k;
+        json_t *t;
+        json_array_foreach(json_object_get(o, "tags"), k, t)
+        {
+            const char *s = json_string_value(t);
+            if (s != NULL && strncmp(s, "service:", 8) == 0 &&
+                strcmp(s + 8, q->services[i]) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int list_cmp(const void *a, const void *b)
 {
     return by_created(a, b);
@@ -1508,40 +1737,56 @@ int dp_engine_mock_list(dp_engine_t *e, const dp_mock_query_t *q, json_t **out,
     size_t limit = q->limit ? q->limit : 100;
     if (limit > 1000)
         limit = 1000;
-    pthread_mutex_lock(&e->wmu);
-    dp_mock_t **sel = malloc((e->mocks.n ? e->mocks.n : 1) * sizeof(*sel));
+    unsigned slot;
+    dp_index_t *ix = dp_index_enter(e, &slot);
+    size_t cand = ix ? ix->n_mocks : 0;
+    dp_mock_t **sel = malloc((cand ? cand : 1) * sizeof(*sel));
     if (sel == NULL) {
-        pthread_mutex_unlock(&e->wmu);
+        dp_index_leave(e, slot);
         return oom(err);
     }
     size_t n = 0;
-    DP_SMAP_FOREACH(&e->mocks, i)
-    {
-        dp_mock_t *m = e->mocks.ents[i].val;
+    for (size_t i = 0; i < cand; i++) {
+        dp_mock_t *m = ix->mocks[i];
         if (q->ns && strcmp(q->ns, m->ns) != 0)
             continue;
         if (!q->include_closed && atomic_load(&m->closed_at) != 0)
             continue;
-        if (q->n_tags || (q->search && q->search[0]) || q->chain_id) {
-            json_t *o = json_loads(m->json, 0, NULL);
+        dp_mock_ref(m);
+        sel[n++] = m;
+    }
+    dp_index_leave(e, slot);
+    if (q->n_tags || (q->search && q->search[0]) || q->chain_id ||
+        q->method || q->n_services) {
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            dp_mock_t *m = sel[i];
+            char *t = json_ref(e, m);
+            json_t *o = json_loads(t, 0, NULL);
+            dp_jtext_unref(t);
             const char *chain =
                 json_string_value(json_object_get(o, "chainId"));
             int ok = o && tags_match(o, q) &&
+                     (!q->method || method_match(o, q->method)) &&
+                     (!q->n_services || service_match(o, q)) &&
                      (!q->chain_id || (chain && strcmp(chain, q->chain_id) == 0)) &&
                      (!q->search || !q->search[0] ||
                       search_match(m, o, q->search));
             json_decref(o);
-            if (!ok)
-                continue;
+            if (ok)
+                sel[kept++] = m;
+            else
+                dp_mock_unref(m);
         }
-        sel[n++] = m;
+        n = kept;
     }
     qsort(sel, n, sizeof(*sel), list_cmp);
     json_t *items = json_array();
     for (size_t i = q->offset; items && i < n && i < q->offset + limit; i++)
-        json_array_append_new(items, read_view(sel[i]));
+        json_array_append_new(items, read_view_shared(e, sel[i]));
+    for (size_t i = 0; i < n; i++)
+        dp_mock_unref(sel[i]);
     free(sel);
-    pthread_mutex_unlock(&e->wmu);
     if (items == NULL)
         return oom(err);
     *out = json_pack("{s:o, s:I, s:I, s:I, s:b}", "items", items, "total",
@@ -1674,16 +1919,18 @@ int dp_engine_store_set(dp_engine_t *e, const char *ns, char scope,
         return rc;
     }
     dp_store_entry_t se = {ns, sc, key, txt};
-    rc = e->st->ops->store_put(e->st, &se, 1);
+    rc = tx_begin(e, err);
     if (rc == 0)
-        rc = dp_stores_set(e->stores, ns, sc, key, copy, 0);
-    else
+        rc = tx_end(e, e->st->ops->store_put(e->st, &se, 1), err);
+    if (rc == 0 && (rc = dp_stores_set(e->stores, ns, sc, key, copy, 0)) < 0)
+        oom(err);
+    else if (rc < 0)
         json_decref(copy);
     if (rc == 0)
         dp_engine_store_changed(e, ns, sc, key);
     pthread_mutex_unlock(&e->wmu);
     free(txt);
-    return rc < 0 ? storage_failed(err, rc) : 0;
+    return rc;
 }
 
 int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
@@ -1715,15 +1962,15 @@ int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
             se[i] = (dp_store_entry_t){
                 ns, sc, json_string_value(json_array_get(json_array_get(keys, i), 2)),
                 NULL};
-        if (rc == 0)
-            rc = e->st->ops->store_put(e->st, se, n);
+        if (rc < 0)
+            oom(err);
+        else if ((rc = tx_begin(e, err)) == 0)
+            rc = tx_end(e, e->st->ops->store_put(e->st, se, n), err);
         if (rc == 0) {
             for (size_t i = 0; i < n; i++) {
                 dp_stores_del(e->stores, ns, sc, se[i].key);
                 dp_engine_store_changed(e, ns, sc, se[i].key);
             }
-        } else {
-            rc = storage_failed(err, rc);
         }
         free(se);
     }
@@ -1906,10 +2153,9 @@ int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err)
     dp_index_t *ix = dp_index_from_table(e);
     if (ix == NULL)
         rc = oom(err);
-    else if ((rc = e->st->ops->reset_ns(e->st, ns)) < 0) {
+    else if ((rc = tx_begin(e, err)) < 0 ||
+             (rc = tx_end(e, e->st->ops->reset_ns(e->st, ns), err)) < 0)
         dp_index_free(ix);
-        rc = storage_failed(err, rc);
-    }
     if (rc < 0) {
         for (size_t i = 0; i < n; i++)
             dp_smap_put(&e->mocks, gone[i]->id, gone[i], NULL);

@@ -56,6 +56,8 @@ typedef struct dp_engine_cfg {
      * redacted like Authorization in recordings and the journal. Borrowed
      * for dp_engine_open only (copied). NULL: none. */
     const char *redact_headers;
+    /* bytes of one response template file (template_file_max), 1 MiB */
+    size_t tfile_max;
     /* Versions kept per mock (every write of a mock keeps the mock as it
      * was written; the newest this many stay). Default 20, 0: none, at
      * most 1000. A back end without versions keeps none. */
@@ -72,6 +74,28 @@ void dp_engine_close(dp_engine_t *e); /* flushes, then closes storage */
 
 /* Persists request-driven changes (stores, counters). */
 int dp_engine_flush(dp_engine_t *e);
+
+/* ---- Audit rows in the transaction of the change ------------------------
+ * An admin call sets the audit rows of the change it is about to make (one
+ * per namespace it reaches); the next engine write on the same thread that
+ * reaches storage (mocks, their store rows, closes, purges, stores,
+ * resets) writes the rows in the same transaction as its own rows, when
+ * the back end can group them (group_begin and audit_put; SQLite can). If
+ * a row cannot be written, the write fails with 500 "audit write failed"
+ * and nothing is changed. written tells the caller that the rows are
+ * stored (so it must not write them again); 0 after the call means no
+ * write reached storage, or the back end cannot group, and the caller
+ * audits by itself. Thread-local: the rows are borrowed until
+ * dp_engine_audit_end on the same thread. */
+typedef struct dp_engine_audit {
+    const dp_audit_row_t *rows;
+    size_t n_rows;
+    size_t keep; /* audit rows kept (0: all) */
+    int written; /* out */
+} dp_engine_audit_t;
+
+void dp_engine_audit_begin(dp_engine_audit_t *a);
+void dp_engine_audit_end(void);
 
 /* ---- Mocks (any thread) ------------------------------------------------
  * ns: namespace to use when the mock has none (NULL: "sandbox").
@@ -214,6 +238,13 @@ typedef struct dp_mock_query {
     const char *search;  /* substring of id, route/target or tags */
     int include_closed;  /* also list soft-deleted mocks */
     const char *chain_id; /* only the mocks of this chainId (NULL: any) */
+    /* Only the http mocks that answer this method (their httpMethod,
+     * case-insensitive, or none / "*" / "ANY"); NULL: any mock. */
+    const char *method;
+    /* Only the mocks of one of these services: the mock's "service" field
+     * or a "service:<name>" tag (what recordings carry). */
+    const char *const *services;
+    size_t n_services;
     size_t offset;
     size_t limit;        /* 0: 100; capped at 1000 */
 } dp_mock_query_t;
@@ -281,6 +312,35 @@ int dp_engine_reset(dp_engine_t *e, const char *ns, dp_err_t *err);
  * entry, a journal or unmatched entry), sorted: a new array in *out.
  * 0 or -ENOMEM. */
 int dp_engine_namespaces(dp_engine_t *e, json_t **out);
+
+/* ---- Response template files (template_files.c) -------------------------
+ * Named texts of a namespace that mocks use as response.payloadTemplatePath
+ * and as a condition's valueFromFile (docs/templates.md). A mock reads a
+ * file when it is compiled (stored, or its file replaced), never per
+ * request. Names: dp_tfile_name_valid (engine_internal.h). Writes are
+ * persisted before they return; the namespace reset leaves files alone. */
+
+/* {items: [{name, namespace, size, updatedAt}] sorted by name, total}. */
+int dp_engine_tfile_list(dp_engine_t *e, const char *ns, json_t **out,
+                         dp_err_t *err);
+/* {name, namespace, size, updatedAt, content, usedBy: [mock ids]}; 404
+ * when absent. */
+int dp_engine_tfile_get(dp_engine_t *e, const char *ns, const char *name,
+                        json_t **out, dp_err_t *err);
+enum { DP_TFILE_CREATE = 1, DP_TFILE_REPLACE = 2 };
+/* Creates (409 when the name is taken) or replaces (404 when absent) the
+ * file ns/name with content (len bytes of UTF-8 text, no NUL byte, at
+ * most tfile_max). A replace recompiles every mock of ns that uses the
+ * file in the same write: if one of them does not compile with the new
+ * content, nothing changes and the error names the mock. *out (may be
+ * NULL): {name, namespace, size, updatedAt, recompiled: [mock ids]}. */
+int dp_engine_tfile_put(dp_engine_t *e, const char *ns, const char *name,
+                        const char *content, size_t len, int mode,
+                        json_t **out, dp_err_t *err);
+/* Removes the file; 409 naming the mocks (soft-deleted ones included)
+ * that still use it, 404 when absent. */
+int dp_engine_tfile_delete(dp_engine_t *e, const char *ns, const char *name,
+                           dp_err_t *err);
 
 /* ---- The request path (any thread, never waits on a writer) ------------ */
 

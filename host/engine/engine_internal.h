@@ -7,8 +7,10 @@
  * can still hand it to a reader. The compiled fields of a dp_mock_t are
  * immutable once published; its runtime fields (use_counter, last_use,
  * closed_at, cursor, dirty) are atomics changed by any thread. The JSON text
- * of a mock is owned by the writer side and touched only under the writer
- * mutex.
+ * of a mock is refcounted (dp_jtext_*): the writer side replaces it under
+ * the writer mutex and the engine's json mutex (held for the pointer swap
+ * only); a reader takes a reference under the json mutex alone, so admin
+ * reads never wait for a write's storage commit.
  */
 #ifndef DP_ENGINE_INTERNAL_H
 #define DP_ENGINE_INTERNAL_H
@@ -200,9 +202,25 @@ typedef struct dp_mock {
     _Atomic uint64_t cursor;
     atomic_int dirty; /* counters changed since the last flush */
 
-    /* writer side only (under the writer mutex) */
-    char *json; /* compact stored JSON, server fields as of the last write */
+    /* the template files (names, in ns) the compiled form was built
+     * from: replacing one recompiles the mock, deleting one is refused */
+    char **tfiles;
+    size_t n_tfiles;
+
+    /* compact stored JSON, server fields as of the last write: a dp_jtext.
+     * Replaced under the writer mutex and the engine's jmu; read under
+     * either (readers without wmu take a reference under jmu). */
+    char *json;
 } dp_mock_t;
+
+/* Refcounted, immutable JSON text (NUL-terminated, used as a char *).
+ * dup copies len bytes (NULL on ENOMEM) with one reference; take does the
+ * same with a malloc'd string and frees it. ref/unref from any thread;
+ * unref(NULL) is a no-op. */
+char *dp_jtext_dup(const char *s, size_t len);
+char *dp_jtext_take(char *malloced);
+char *dp_jtext_ref(char *t);
+void dp_jtext_unref(char *t);
 
 void dp_mock_ref(dp_mock_t *m);
 void dp_mock_unref(dp_mock_t *m);
@@ -279,6 +297,37 @@ void dp_reqctx_free(dp_reqctx_t *rc);
 int dp_proto_conds(const json_t *v, dp_cond_target_t where,
                    const char *field, dp_mock_t *m, dp_err_t *err);
 
+/* ---- Template files (template_files.c) ---------------------------------
+ * Response template files by namespace and name (payloadTemplatePath,
+ * valueFromFile). Writer side only: the table is read and changed under
+ * the engine's writer mutex; a compiled mock holds what it read, never a
+ * pointer into the table. */
+
+typedef struct dp_tfile {
+    char *ns;
+    char *name;
+    char *content; /* NUL-terminated text, len bytes */
+    size_t len;
+    int64_t updated_at; /* unix seconds */
+} dp_tfile_t;
+
+#define DP_TFILE_NAME_MAX 128
+/* 1 when name (len bytes) is a template file name: 1 to
+ * DP_TFILE_NAME_MAX characters of A-Z a-z 0-9 . _ -, not "." or "..",
+ * not starting with '.', and not the reserved "render". */
+int dp_tfile_name_valid(const char *name, size_t len);
+/* The file ns/name of files ("ns\x1fname" -> dp_tfile_t *), or NULL
+ * (files NULL included). */
+const dp_tfile_t *dp_tfile_find(const dp_smap_t *files, const char *ns,
+                                const char *name);
+/* The content as a value: parsed JSON when it is JSON, else a string.
+ * A new reference, NULL on ENOMEM. */
+json_t *dp_tfile_value(const dp_tfile_t *f);
+void dp_tfile_free(dp_tfile_t *f);
+/* dp_storage_ops_t.tfiles_load callback of dp_engine_open (arg: the
+ * engine). */
+int dp_tfile_load(void *arg, const dp_tfile_row_t *r);
+
 /* ---- Model: validation and compilation --------------------------------- */
 
 /* Validates mock (a JSON object) and returns the normalised stored object
@@ -286,11 +335,13 @@ int dp_proto_conds(const json_t *v, dp_cond_target_t where,
  * object of the mock being patched, whose id, createdAt and runtime fields
  * carry over (NULL for a put). now: clock. */
 int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
-                     int64_t now, json_t **norm, dp_mock_t **out,
-                     dp_err_t *err);
-/* Compiles an already normalised stored object (load path). */
-int dp_model_compile_stored(const json_t *stored, dp_mock_t **out,
-                            dp_err_t *err);
+                     int64_t now, const dp_smap_t *files, json_t **norm,
+                     dp_mock_t **out, dp_err_t *err);
+/* Compiles an already normalised stored object (load path). files: the
+ * template files payloadTemplatePath and valueFromFile read (borrowed for
+ * the call; NULL: none exist). */
+int dp_model_compile_stored(const json_t *stored, const dp_smap_t *files,
+                            dp_mock_t **out, dp_err_t *err);
 /* Serialises a rendered payload into body bytes (malloc'd) and names the
  * default Content-Type for its JSON type (NULL: no body). */
 int dp_payload_bytes(const json_t *v, char **body, size_t *len,
@@ -331,6 +382,8 @@ typedef struct dp_index {
     dp_smap_t ns; /* namespace -> dp_ns_ix_t* */
     dp_mock_t **mocks;
     size_t n_mocks;
+    dp_smap_t ids; /* id -> dp_mock_t* (borrowed from mocks[]): by-id admin
+                      reads from the snapshot */
 } dp_index_t;
 
 dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n);
@@ -551,6 +604,7 @@ struct dp_engine {
 
     /* writer side */
     pthread_mutex_t wmu;
+    pthread_mutex_t jmu; /* swaps of a published mock's json pointer */
     dp_smap_t mocks; /* id -> dp_mock_t* (one ref) */
     uint64_t next_seq;
 
@@ -579,6 +633,9 @@ struct dp_engine {
     json_t *cov_miss; /* "ns\x1fsvc\x1fMETHOD\x1fpath" -> [count, lastSeen] */
     char **redact;    /* lower-case credential header names */
     size_t n_redact;
+
+    /* template files: "ns\x1fname" -> dp_tfile_t * (owned), under wmu */
+    dp_smap_t tfiles;
 };
 
 /* Flushes between two writes of the counters of mocks without useLimiter

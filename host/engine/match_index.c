@@ -136,7 +136,8 @@ dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n)
      * here, so a request whose candidates come from one node sorts nothing. */
     qsort(ix->mocks, ix->n_mocks, sizeof(ix->mocks[0]), dp_mock_cmp);
     for (size_t i = 0; i < ix->n_mocks; i++) {
-        if (add_mock(ix, ix->mocks[i]) < 0) {
+        if (add_mock(ix, ix->mocks[i]) < 0 ||
+            dp_smap_put(&ix->ids, ix->mocks[i]->id, ix->mocks[i], NULL) < 0) {
             dp_index_free(ix);
             return NULL;
         }
@@ -175,6 +176,7 @@ void dp_index_free(dp_index_t *ix)
         free(n);
     }
     dp_smap_free(&ix->ns);
+    dp_smap_free(&ix->ids);
     for (size_t i = 0; i < ix->n_mocks; i++)
         dp_mock_unref(ix->mocks[i]);
     free(ix->mocks);

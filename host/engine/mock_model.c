@@ -8,6 +8,7 @@
  * path only evaluates what is compiled here.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +102,56 @@ static void mock_free(dp_mock_t *m)
     free(m->server);
     if (m->pdata && m->proto && m->proto->free_data)
         m->proto->free_data(m->pdata);
-    free(m->json);
+    for (size_t i = 0; i < m->n_tfiles; i++)
+        free(m->tfiles[i]);
+    free(m->tfiles);
+    dp_jtext_unref(m->json);
     free(m);
+}
+
+/* ---- refcounted JSON text ------------------------------------------------ */
+
+typedef struct jtext {
+    atomic_int refs;
+    char s[];
+} jtext_t;
+
+static jtext_t *jtext_of(char *t)
+{
+    return (jtext_t *)(void *)(t - offsetof(jtext_t, s));
+}
+
+char *dp_jtext_dup(const char *s, size_t len)
+{
+    jtext_t *j = malloc(sizeof(*j) + len + 1);
+    if (j == NULL)
+        return NULL;
+    atomic_init(&j->refs, 1);
+    memcpy(j->s, s, len);
+    j->s[len] = '\0';
+    return j->s;
+}
+
+char *dp_jtext_take(char *malloced)
+{
+    if (malloced == NULL)
+        return NULL;
+    char *t = dp_jtext_dup(malloced, strlen(malloced));
+    free(malloced);
+    return t;
+}
+
+char *dp_jtext_ref(char *t)
+{
+    if (t != NULL)
+        atomic_fetch_add(&jtext_of(t)->refs, 1);
+    return t;
+}
+
+void dp_jtext_unref(char *t)
+{
+    if (t != NULL && atomic_fetch_sub(&jtext_of(t)->refs, 1) == 1)
+        free(jtext_of(t));
 }
 
 void dp_mock_unref(dp_mock_t *m)
@@ -123,6 +172,49 @@ static void join(char *buf, size_t len, const char *prefix, const char *name)
         for (const char *c = parts[p]; *c && o + 1 < len; c++)
             buf[o++] = *c;
     buf[o] = '\0';
+}
+
+/* Looks up template file `name` (a string at field f) of m's namespace and
+ * records that m uses it. 400 naming f when the name is bad or no such
+ * file exists. */
+static int use_tfile(const dp_smap_t *files, dp_mock_t *m, const json_t *name,
+                     const char *f, const dp_tfile_t **out, dp_err_t *err)
+{
+    const char *n = json_is_string(name) ? json_string_value(name) : NULL;
+    if (n == NULL || !dp_tfile_name_valid(n, json_string_length(name))) {
+        dp_err_invalid(err, f, "expected a template file name (1 to %d "
+                               "characters of A-Z a-z 0-9 . _ -)",
+                       DP_TFILE_NAME_MAX);
+        return -EINVAL;
+    }
+    *out = dp_tfile_find(files, m->ns, n);
+    if (*out == NULL) {
+        dp_err_invalid(err, f, "no template file \"%s\" in namespace %s "
+                               "(upload it with POST /api/v1/templates)",
+                       n, m->ns);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < m->n_tfiles; i++)
+        if (strcmp(m->tfiles[i], n) == 0)
+            return 0;
+    char **nv = realloc(m->tfiles, (m->n_tfiles + 1) * sizeof(*nv));
+    if (nv == NULL)
+        goto oom;
+    m->tfiles = nv;
+    if ((m->tfiles[m->n_tfiles] = strdup(n)) == NULL)
+        goto oom;
+    m->n_tfiles++;
+    return 0;
+oom:
+    dp_err_set(err, 500, "internal", f, "out of memory");
+    return -ENOMEM;
+}
+
+/* "" and null are how the SDKs send an unset file field. */
+static int tfile_field_set(const json_t *v)
+{
+    return v != NULL && !json_is_null(v) &&
+           !(json_is_string(v) && json_string_length(v) == 0);
 }
 
 static int get_int(const json_t *o, const char *key, const char *prefix,
@@ -278,6 +370,7 @@ int dp_payload_bytes(const json_t *v, char **body, size_t *len,
 }
 
 static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
+                            const dp_smap_t *files, dp_mock_t *m,
                             dp_err_t *err)
 {
     memset(r, 0, sizeof(*r));
@@ -311,6 +404,30 @@ static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
     char f[256];
     const json_t *payload = json_object_get(o, "payload");
     const json_t *dec = json_object_get(o, "decode");
+    /* payloadTemplatePath: the body is a template file, compiled here
+     * like a payload (its JSON when it is JSON, else its text) */
+    json_t *file_payload = NULL;
+    const json_t *ptp = json_object_get(o, "payloadTemplatePath");
+    if (tfile_field_set(ptp)) {
+        join(f, sizeof(f), prefix, "payloadTemplatePath");
+        if (payload != NULL && !json_is_null(payload)) {
+            dp_err_invalid(err, f, "give payload or payloadTemplatePath, "
+                                   "not both");
+            return -EINVAL;
+        }
+        if (dec && !json_is_null(dec)) {
+            dp_err_invalid(err, f, "decode applies to payload only");
+            return -EINVAL;
+        }
+        const dp_tfile_t *tf = NULL;
+        if ((rc = use_tfile(files, m, ptp, f, &tf, err)) < 0)
+            return rc;
+        if ((file_payload = dp_tfile_value(tf)) == NULL) {
+            dp_err_set(err, 500, "internal", f, "out of memory");
+            return -ENOMEM;
+        }
+        payload = file_payload;
+    }
     if (dec && !json_is_null(dec)) {
         join(f, sizeof(f), prefix, "decode");
         if (!json_is_string(dec) ||
@@ -340,8 +457,10 @@ static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
     }
     if (payload == NULL)
         return 0; /* empty body */
-    join(f, sizeof(f), prefix, "payload");
+    if (file_payload == NULL)
+        join(f, sizeof(f), prefix, "payload");
     rc = dp_tmpl_compile(payload, f, &r->tmpl, err);
+    json_decref(file_payload);
     if (rc < 0) {
         r->tmpl = NULL;
         if (err && err->status == 0)
@@ -386,7 +505,8 @@ static int oom(dp_err_t *err)
     return -ENOMEM;
 }
 
-static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
+static int compile_reply(const json_t *o, dp_mock_t *m,
+                         const dp_smap_t *files, dp_err_t *err)
 {
     const json_t *resp = json_object_get(o, "response");
     const json_t *one = json_object_get(o, "oneOf");
@@ -403,7 +523,8 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
         if (m->resps == NULL)
             return oom(err);
         m->n_resps = 1;
-        return compile_response(resp, "response", &m->resps[0], err);
+        return compile_response(resp, "response", &m->resps[0], files, m,
+                                err);
     }
     if (proxy) {
         m->kind = DP_REPLY_PROXY;
@@ -460,7 +581,8 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
         char f[64];
         snprintf(f, sizeof(f), "oneOf.responses[%zu]", i);
         m->n_resps = i + 1;
-        int rc = compile_response(json_array_get(rs, i), f, &m->resps[i], err);
+        int rc = compile_response(json_array_get(rs, i), f, &m->resps[i],
+                                  files, m, err);
         if (rc < 0)
             return rc;
     }
@@ -473,8 +595,68 @@ static int compile_reply(const json_t *o, dp_mock_t *m, dp_err_t *err)
  * are given they must agree). Sets *sec to the section to compile: the
  * mock's own, or *copy (a changed copy the caller frees). The stored JSON
  * keeps what the client sent. */
+/* The condition lists of a protocol section (sortArray defaults and
+ * valueFromFile apply to each). */
+static const char *const cond_lists[] = {"conditions", "header", "headers",
+                                         "meta", "queryParams",
+                                         "headerConditions", NULL};
+
+/* Replaces valueFromFile in the conditions of *copy (made from *sec when
+ * needed) with the file's value. */
+static int expand_value_files(const char *name, const json_t **sec,
+                              json_t **copy, const dp_smap_t *files,
+                              dp_mock_t *m, dp_err_t *err)
+{
+    if (!json_is_object(*sec))
+        return 0;
+    for (size_t l = 0; cond_lists[l]; l++) {
+        const json_t *arr = json_object_get(*sec, cond_lists[l]), *c;
+        size_t i;
+        if (!json_is_array(arr))
+            continue;
+        json_array_foreach(arr, i, c)
+        {
+            const json_t *vf =
+                json_is_object(c) ? json_object_get(c, "valueFromFile") : NULL;
+            if (vf == NULL)
+                continue;
+            char f[160];
+            snprintf(f, sizeof(f), "%s.%s[%zu].valueFromFile", name,
+                     cond_lists[l], i);
+            json_t *val = NULL;
+            if (tfile_field_set(vf)) {
+                const json_t *v = json_object_get(c, "value");
+                if (v != NULL && !json_is_null(v)) {
+                    dp_err_invalid(err, f, "give value or valueFromFile, not "
+                                           "both");
+                    return -EINVAL;
+                }
+                const dp_tfile_t *tf = NULL;
+                int rc = use_tfile(files, m, vf, f, &tf, err);
+                if (rc < 0)
+                    return rc;
+                if ((val = dp_tfile_value(tf)) == NULL)
+                    return oom(err);
+            }
+            if (*copy == NULL && (*copy = json_deep_copy(*sec)) == NULL) {
+                json_decref(val);
+                return oom(err);
+            }
+            *sec = *copy;
+            json_t *cc = json_array_get(json_object_get(*copy, cond_lists[l]),
+                                        i);
+            json_object_del(cc, "valueFromFile");
+            if (val)
+                json_object_set_new(cc, "value", val);
+        }
+    }
+    return 0;
+}
+
 static int effective_section(const json_t *o, const char *name,
-                             const json_t **sec, json_t **copy, dp_err_t *err)
+                             const json_t **sec, json_t **copy,
+                             const dp_smap_t *files, dp_mock_t *m,
+                             dp_err_t *err)
 {
     *copy = NULL;
     const json_t *pp = json_object_get(o, "pathPrefix");
@@ -533,9 +715,7 @@ static int effective_section(const json_t *o, const char *name,
             return -EINVAL;
         }
         /* the section's default for its conditions that set none */
-        static const char *const lists[] = {"conditions", "header", "headers",
-                                            "meta", "queryParams",
-                                            "headerConditions", NULL};
+        const char *const *lists = cond_lists;
         if (json_is_true(sa)) {
             if (*copy == NULL && (*copy = json_deep_copy(*sec)) == NULL)
                 return oom(err);
@@ -580,7 +760,7 @@ static int effective_section(const json_t *o, const char *name,
             *sec = *copy;
         }
     }
-    return 0;
+    return expand_value_files(name, sec, copy, files, m, err);
 }
 
 static int compile_extract(const json_t *o, dp_mock_t *m, dp_err_t *err)
@@ -682,7 +862,8 @@ static int64_t int_or(const json_t *o, const char *key, int64_t def)
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
+int dp_model_compile_stored(const json_t *o, const dp_smap_t *files,
+                            dp_mock_t **out, dp_err_t *err)
 {
     *out = NULL;
     if (!json_is_object(o)) {
@@ -782,13 +963,13 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     }
     const json_t *secv = json_object_get(o, sec);
     json_t *sec_copy = NULL;
-    rc = effective_section(o, sec, &secv, &sec_copy, err);
+    rc = effective_section(o, sec, &secv, &sec_copy, files, m, err);
     if (rc == 0)
         rc = m->proto->compile(secv, sec, m, err);
     json_decref(sec_copy);
     if (rc < 0)
         goto fail;
-    if ((rc = compile_reply(o, m, err)) < 0)
+    if ((rc = compile_reply(o, m, files, err)) < 0)
         goto fail;
     if (m->kind == DP_REPLY_PROXY && (m->proto->flags & DP_PROTO_F_NO_PROXY)) {
         dp_err_invalid(err, "proxy", "proxy answers are not supported for %s "
@@ -808,7 +989,7 @@ int dp_model_compile_stored(const json_t *o, dp_mock_t **out, dp_err_t *err)
     atomic_init(&m->use_counter, int_or(o, "useCounter", 0));
     atomic_init(&m->last_use, int_or(o, "lastUse", 0));
     atomic_init(&m->closed_at, int_or(o, "closedAt", 0));
-    m->json = json_dumps(o, JSON_COMPACT);
+    m->json = dp_jtext_take(json_dumps(o, JSON_COMPACT));
     if (m->json == NULL) {
         rc = oom(err);
         goto fail;
@@ -821,8 +1002,8 @@ fail:
 }
 
 int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
-                     int64_t now, json_t **norm, dp_mock_t **out,
-                     dp_err_t *err)
+                     int64_t now, const dp_smap_t *files, json_t **norm,
+                     dp_mock_t **out, dp_err_t *err)
 {
     *norm = NULL;
     *out = NULL;
@@ -888,7 +1069,7 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
                                 json_integer_value(ttl), NULL)));
     else
         json_object_set_new(o, "expireAt", json_null());
-    int rc = dp_model_compile_stored(o, out, err);
+    int rc = dp_model_compile_stored(o, files, out, err);
     if (rc < 0) {
         json_decref(o);
         return rc;

@@ -24,7 +24,7 @@ typedef struct dp_stored_mock {
     const char *json; /* the full stored mock, compact JSON */
 } dp_stored_mock_t;
 
-/* One kept version of a mock (schema v4): json is the mock as that write
+/* One kept version of a mock (schema v5): json is the mock as that write
  * stored it. */
 typedef struct dp_mock_version {
     const char *id;
@@ -62,6 +62,29 @@ typedef struct dp_config_row {
     const char *json; /* NULL in a put means delete */
 } dp_config_row_t;
 
+/* One row of the audit log (the auth's auth_audit table in the same
+ * database), written by the engine inside the transaction of the change it
+ * records (see group_begin below). Strings are borrowed. */
+typedef struct dp_audit_row {
+    int64_t at_ms;
+    const char *actor;    /* "user:alice", "anonymous", ... */
+    const char *actor_id; /* token id, "" when none */
+    const char *action;   /* "mocks.create" */
+    const char *ns;       /* may be NULL */
+    const char *target;   /* may be NULL */
+    const char *detail;   /* may be NULL */
+} dp_audit_row_t;
+
+/* A response template file (schema v4): content is text (no NUL byte),
+ * written by the admin API only. */
+typedef struct dp_tfile_row {
+    const char *ns;
+    const char *name;
+    const char *content; /* NULL in a put means delete */
+    int64_t updated_at;  /* unix seconds */
+} dp_tfile_row_t;
+
+typedef int (*dp_tfile_load_cb)(void *arg, const dp_tfile_row_t *r);
 typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
@@ -94,6 +117,26 @@ typedef struct dp_storage_ops {
      * A namespace reset leaves them alone (they are configuration). */
     int (*config_put)(dp_storage_t *s, const dp_config_row_t *r, size_t n);
     int (*config_load)(dp_storage_t *s, dp_config_load_cb cb, void *arg);
+
+    /* -- Grouping (may all be NULL) --
+     * group_begin opens one transaction: the calls that follow until
+     * group_end join it instead of running their own, so a mock, its
+     * store rows and its audit row commit together. group_end commits when
+     * err is 0 and otherwise rolls back everything since group_begin;
+     * returns err, or the commit's error. Groups do not nest (-EBUSY). */
+    int (*group_begin)(dp_storage_t *s);
+    int (*group_end)(dp_storage_t *s, int err);
+    /* Appends one audit row, keeping the newest keep rows (0: all); inside
+     * a group it commits with it. */
+    int (*audit_put)(dp_storage_t *s, const dp_audit_row_t *r, size_t keep);
+
+    /* Upserts or (content == NULL) deletes template files; one
+     * transaction. A namespace reset leaves them alone (configuration,
+     * like services). May be NULL (both): the back end keeps none, and
+     * the engine refuses to store any. */
+    int (*tfiles_put)(dp_storage_t *s, const dp_tfile_row_t *r, size_t n);
+    int (*tfiles_load)(dp_storage_t *s, dp_tfile_load_cb cb, void *arg);
+
     /* Versions of mocks (written by mocks_put; removed with their mock by
      * mocks_delete and reset_ns). May be NULL: the engine keeps none.
      * versions_load calls cb for every kept version of mock id, newest

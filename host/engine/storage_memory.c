@@ -21,6 +21,7 @@ typedef struct mem_storage {
     /* id -> [[version, ns, json, created_at, who, summary], ...], oldest
      * first; who and summary may be null */
     json_t *versions;
+    json_t *tfiles; /* "ns\x1fname" -> [ns, name, content, updated_at] */
 } mem_storage_t;
 
 static int64_t mem_now_ms(void)
@@ -339,6 +340,63 @@ static int mem_versions_load(dp_storage_t *s, const char *id,
     return 0;
 }
 
+static int mem_tfiles_put(dp_storage_t *s, const dp_tfile_row_t *r, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    /* build every row first so a failure changes nothing */
+    json_t *keys = json_array(), *rows = json_array();
+    int rc = (keys && rows) ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!r[i].ns || !r[i].name) {
+            rc = -EINVAL;
+            break;
+        }
+        json_t *k = json_sprintf("%s\x1f%s", r[i].ns, r[i].name);
+        json_t *row = r[i].content
+                          ? json_pack("[sssI]", r[i].ns, r[i].name,
+                                      r[i].content, (json_int_t)r[i].updated_at)
+                          : json_null();
+        if (k == NULL || row == NULL) {
+            json_decref(k);
+            json_decref(row);
+            rc = -ENOMEM;
+            break;
+        }
+        json_array_append_new(keys, k);
+        json_array_append_new(rows, row);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *k = json_string_value(json_array_get(keys, i));
+        json_t *row = json_array_get(rows, i);
+        if (json_is_null(row))
+            json_object_del(ms->tfiles, k);
+        else
+            json_object_set(ms->tfiles, k, row);
+    }
+    json_decref(keys);
+    json_decref(rows);
+    return rc;
+}
+
+static int mem_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    const char *k;
+    json_t *r;
+    json_object_foreach(ms->tfiles, k, r)
+    {
+        dp_tfile_row_t row = {
+            json_string_value(json_array_get(r, 0)),
+            json_string_value(json_array_get(r, 1)),
+            json_string_value(json_array_get(r, 2)),
+            (int64_t)json_integer_value(json_array_get(r, 3))};
+        int rc = cb(arg, &row);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static void mem_close(dp_storage_t *s)
 {
     mem_storage_t *ms = (mem_storage_t *)s;
@@ -349,6 +407,7 @@ static void mem_close(dp_storage_t *s)
     json_decref(ms->usage);
     json_decref(ms->config);
     json_decref(ms->versions);
+    json_decref(ms->tfiles);
     free(ms);
 }
 
@@ -365,6 +424,8 @@ static const dp_storage_ops_t mem_ops = {
     .usage_load = mem_usage_load,
     .config_put = mem_config_put,
     .config_load = mem_config_load,
+    .tfiles_put = mem_tfiles_put,
+    .tfiles_load = mem_tfiles_load,
     .versions_load = mem_versions_load,
     .mocks_put_versions = mem_mocks_put_versions,
 };
@@ -380,8 +441,9 @@ dp_storage_t *dp_storage_memory_new(void)
     ms->usage = json_object();
     ms->config = json_object();
     ms->versions = json_object();
+    ms->tfiles = json_object();
     if (!ms->mocks || !ms->stores || !ms->usage || !ms->config ||
-        !ms->versions) {
+        !ms->versions || !ms->tfiles) {
         mem_close(&ms->base);
         return NULL;
     }

@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,12 @@ struct dp_conn {
     unsigned processing : 1;
     unsigned in_idle : 1; /* in the server's idle list */
     dp_conn_t *idle_prev, *idle_next;
+    uint64_t id; /* unique in the process (dp_http_exchange_conn_id) */
     char remote[INET6_ADDRSTRLEN];
 };
+
+/* Connection ids: every server of every worker draws from it. */
+static _Atomic uint64_t next_conn_id = 1;
 
 /* A warning logged at most once per LOG_INTERVAL_MS; the next one that is
  * logged says how many were left out. */
@@ -1867,6 +1872,11 @@ uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex)
     return ex ? ex->srv->loop : NULL;
 }
 
+uint64_t dp_http_exchange_conn_id(const doppel_http_exchange_t *ex)
+{
+    return ex && ex->conn ? ex->conn->id : 0;
+}
+
 /* ---- in-process exchanges ---------------------------------------------
  * dp_http_local_call builds an exchange from a request given in memory and
  * dispatches it through the same router and handlers as a request from a
@@ -2259,6 +2269,7 @@ static void conn_open(dp_http_server_t *s, uv_os_sock_t fd)
         return;
     }
     c->srv = s;
+    c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;

@@ -164,4 +164,10 @@ int dp_http_respond_json(doppel_http_exchange_t *ex, int status,
 /* The worker loop an exchange belongs to (to post delayed replies). */
 uv_loop_t *dp_http_exchange_loop(doppel_http_exchange_t *ex);
 
+/* The id of the connection an exchange came on, unique in the process (no
+ * later connection gets it again), so that a handler that works off the
+ * loop can keep a connection's requests in order. 0 for an in-process
+ * exchange and once the connection is gone. Loop thread only. */
+uint64_t dp_http_exchange_conn_id(const doppel_http_exchange_t *ex);
+
 #endif

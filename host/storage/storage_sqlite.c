@@ -5,7 +5,9 @@
  * once a call returned 0 its transaction survives kill -9 (and power loss,
  * as far as the disk honours fsync). Every call of the dp_storage_ops_t is
  * exactly one BEGIN IMMEDIATE ... COMMIT; any failure rolls back, so a call
- * that returns an error changed nothing.
+ * that returns an error changed nothing. Inside a group (group_begin ..
+ * group_end) the calls join the group's one transaction instead, and
+ * group_end commits or rolls back all of them.
  *
  * Threading: the engine calls a back end from one thread at a time (under its
  * writer lock), so this file needs no locks. The connection is opened with
@@ -57,7 +59,14 @@ static const char *const migrations[] = {
     "  json TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (ns, kind, name)) WITHOUT ROWID;",
-    /* 4: the kept versions of each mock, written with the mock */
+    /* 4: response template files (payloadTemplatePath, valueFromFile) */
+    "CREATE TABLE template_files ("
+    "  ns TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  content TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (ns, name)) WITHOUT ROWID;",
+    /* 5: the kept versions of each mock, written with the mock */
     "CREATE TABLE mock_versions ("
     "  id TEXT NOT NULL,"
     "  version INTEGER NOT NULL,"
@@ -90,6 +99,9 @@ enum {
     ST_CONFIG_PUT,
     ST_CONFIG_DEL,
     ST_CONFIG_LOAD,
+    ST_TFILE_PUT,
+    ST_TFILE_DEL,
+    ST_TFILE_LOAD,
     ST_VER_PUT,
     ST_VER_TRIM,
     ST_VER_DEL,
@@ -138,6 +150,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "name = ?3",
     [ST_CONFIG_LOAD] = "SELECT ns, kind, name, json FROM rr_config "
                        "ORDER BY ns, kind, name",
+    [ST_TFILE_PUT] = "INSERT INTO template_files (ns, name, content, "
+                     "updated_at) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT (ns, name) DO UPDATE SET "
+                     "content = excluded.content, "
+                     "updated_at = excluded.updated_at",
+    [ST_TFILE_DEL] = "DELETE FROM template_files WHERE ns = ?1 AND name = ?2",
+    [ST_TFILE_LOAD] = "SELECT ns, name, content, updated_at FROM "
+                      "template_files ORDER BY ns, name",
     [ST_VER_PUT] = "INSERT OR REPLACE INTO mock_versions (id, version, ns, "
                    "json, created_at, who, summary) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -156,6 +176,10 @@ typedef struct sqlite_storage {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT]; /* prepared once, reset after each use */
     unsigned fail_after;        /* test fault injection, 0 = off */
+    int group;                  /* a group's transaction is open */
+    /* the audit log's statements: prepared on first use, since its table
+     * is created by the auth store, which opens the file after us */
+    sqlite3_stmt *audit_ins, *audit_trim;
 } sqlite_storage_t;
 
 int dp_storage_sqlite_schema_version(void)
@@ -206,13 +230,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs a prepared statement that returns no rows and resets it. */
-static int step_done(sqlite_storage_t *s, int which, const char *what)
+/* Runs st, a statement that returns no rows, and resets it. inject: a row
+ * write that the test fault injection counts. */
+static int step_stmt(sqlite_storage_t *s, sqlite3_stmt *st, int inject,
+                     const char *what)
 {
-    sqlite3_stmt *st = s->st[which];
     int rc;
-    if (s->fail_after > 0 && which != ST_BEGIN && which != ST_COMMIT &&
-        which != ST_ROLLBACK && --s->fail_after == 0) {
+    if (s->fail_after > 0 && inject && --s->fail_after == 0) {
         dp_error(LOG_COMP, "%s: injected I/O failure (test)", what);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -228,14 +252,26 @@ static int step_done(sqlite_storage_t *s, int which, const char *what)
     return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : (errno_of(rc) ?: -EIO);
 }
 
-static int tx_begin(sqlite_storage_t *s)
+/* Runs one of the prepared statements s->st[which]. */
+static int step_done(sqlite_storage_t *s, int which, const char *what)
 {
-    return step_done(s, ST_BEGIN, "begin transaction");
+    return step_stmt(
+        s, s->st[which],
+        which != ST_BEGIN && which != ST_COMMIT && which != ST_ROLLBACK, what);
 }
 
-/* Commits on err == 0, otherwise rolls back; returns the first error. */
+/* A call's own transaction; inside a group, the group's. */
+static int tx_begin(sqlite_storage_t *s)
+{
+    return s->group ? 0 : step_done(s, ST_BEGIN, "begin transaction");
+}
+
+/* Commits on err == 0, otherwise rolls back; returns the first error.
+ * Inside a group this is group_end's to do. */
 static int tx_end(sqlite_storage_t *s, int err)
 {
+    if (s->group)
+        return err;
     if (err == 0) {
         err = step_done(s, ST_COMMIT, "commit");
         if (err == 0)
@@ -618,13 +654,144 @@ static int sq_versions_load(dp_storage_t *base, const char *id,
     return rc;
 }
 
+static int sq_group_begin(dp_storage_t *base)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (s->group)
+        return -EBUSY;
+    int err = tx_begin(s);
+    if (err == 0)
+        s->group = 1;
+    return err;
+}
+
+static int sq_group_end(dp_storage_t *base, int err)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (!s->group)
+        return err < 0 ? err : -EINVAL;
+    s->group = 0;
+    return tx_end(s, err);
+}
+
+static int audit_prepare(sqlite_storage_t *s, sqlite3_stmt **st,
+                         const char *sql)
+{
+    if (*st != NULL)
+        return 0;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK) {
+        dp_error(LOG_COMP, "audit log: %s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return errno_of(rc) ?: -EIO;
+    }
+    return 0;
+}
+
+/* The same row, and the same trimming, as the auth store's own append
+ * (host/auth/auth_store_sqlite.c), on this connection. */
+static int sq_audit_put(dp_storage_t *base, const dp_audit_row_t *r,
+                        size_t keep)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (r == NULL || r->action == NULL)
+        return -EINVAL;
+    int err = audit_prepare(s, &s->audit_ins,
+                            "INSERT INTO auth_audit (at_ms, actor, actor_id,"
+                            " action, ns, target, detail)"
+                            " VALUES (?,?,?,?,?,?,?)");
+    if (err == 0)
+        err = audit_prepare(s, &s->audit_trim,
+                            "DELETE FROM auth_audit WHERE id <= ?");
+    if (err == 0)
+        err = tx_begin(s);
+    if (err)
+        return err;
+    sqlite3_stmt *st = s->audit_ins;
+    sqlite3_bind_int64(st, 1, r->at_ms);
+    bind_text(st, 2, r->actor ? r->actor : "anonymous");
+    bind_text(st, 3, r->actor_id ? r->actor_id : "");
+    bind_text(st, 4, r->action);
+    bind_text(st, 5, r->ns);
+    bind_text(st, 6, r->target);
+    bind_text(st, 7, r->detail);
+    err = step_stmt(s, st, 1, "audit row");
+    sqlite3_int64 last = sqlite3_last_insert_rowid(s->db);
+    if (err == 0 && keep > 0 && last > (sqlite3_int64)keep) {
+        sqlite3_bind_int64(s->audit_trim, 1, last - (sqlite3_int64)keep);
+        err = step_stmt(s, s->audit_trim, 1, "trim audit log");
+    }
+    return tx_end(s, err);
+}
+
+static int sq_tfiles_put(dp_storage_t *base, const dp_tfile_row_t *r, size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && r == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (r[i].ns == NULL || r[i].name == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        int which = r[i].content ? ST_TFILE_PUT : ST_TFILE_DEL;
+        sqlite3_stmt *st = s->st[which];
+        bind_text(st, 1, r[i].ns);
+        bind_text(st, 2, r[i].name);
+        if (r[i].content) {
+            bind_text(st, 3, r[i].content);
+            sqlite3_bind_int64(st, 4, r[i].updated_at);
+        }
+        err = step_done(s, which,
+                        r[i].content ? "store template file"
+                                     : "delete template file");
+    }
+    return tx_end(s, err);
+}
+
+typedef struct tfile_load {
+    dp_tfile_load_cb cb;
+    void *arg;
+} tfile_load_t;
+
+static int tfile_row(sqlite3_stmt *st, void *ctx)
+{
+    const tfile_load_t *l = ctx;
+    dp_tfile_row_t row = {
+        .ns = (const char *)sqlite3_column_text(st, 0),
+        .name = (const char *)sqlite3_column_text(st, 1),
+        .content = (const char *)sqlite3_column_text(st, 2),
+        .updated_at = sqlite3_column_int64(st, 3),
+    };
+    if (!row.ns || !row.name || !row.content)
+        return -ENOMEM;
+    return l->cb(l->arg, &row);
+}
+
+static int sq_tfiles_load(dp_storage_t *base, dp_tfile_load_cb cb, void *arg)
+{
+    tfile_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_TFILE_LOAD,
+                    "load template files", tfile_row, &l);
+}
+
 static void sq_close(dp_storage_t *base)
 {
     sqlite_storage_t *s = (sqlite_storage_t *)base;
     if (s == NULL)
         return;
+    if (s->group) {
+        dp_warn(LOG_COMP, "close: a group was left open; rolled back");
+        sq_group_end(base, -ECANCELED);
+    }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    sqlite3_finalize(s->audit_ins);
+    sqlite3_finalize(s->audit_trim);
     if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
         dp_warn(LOG_COMP, "close: %s", sqlite3_errmsg(s->db));
     free(s);
@@ -643,6 +810,11 @@ static const dp_storage_ops_t sqlite_ops = {
     .usage_load = sq_usage_load,
     .config_put = sq_config_put,
     .config_load = sq_config_load,
+    .group_begin = sq_group_begin,
+    .group_end = sq_group_end,
+    .audit_put = sq_audit_put,
+    .tfiles_put = sq_tfiles_put,
+    .tfiles_load = sq_tfiles_load,
     .versions_load = sq_versions_load,
     .mocks_put_versions = sq_mocks_put_versions,
 };

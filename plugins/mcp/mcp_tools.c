@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mcp_internal.h"
 #include "mcp_schema.h"
@@ -131,6 +132,8 @@ typedef struct tool_call {
     int dry_run;      /* validate_mock: a 400 is the answer, not a fault */
     json_t *on_empty; /* structuredContent for a 204 answer, owned */
     json_t *own_args; /* args made here when the client sent none */
+    json_t *partial;  /* test_mock: the result while the journal is read */
+    char rid[32];     /* test_mock: the requestId of its exchange */
 } tool_call_t;
 
 typedef int (*tool_run_fn)(tool_call_t *t, const char **why);
@@ -157,6 +160,7 @@ static void call_free(tool_call_t *t)
 {
     json_decref(t->on_empty);
     json_decref(t->own_args);
+    json_decref(t->partial);
     free(t);
 }
 
@@ -555,10 +559,11 @@ static void admin_done(void *data, int rc, const doppel_fetch_result_t *res)
     finish_api_error(t, status, body);
 }
 
-/* Sends one admin API request; url and body are consumed. Returns 0: the
- * call is finished (now or later) either way. */
-static int admin_send(tool_call_t *t, const char *method, sbuf_t *url,
-                      json_t *body)
+/* Sends one admin API request; url and body are consumed, and cb gets
+ * the answer. Returns 0: the call is finished (now or later) either
+ * way. */
+static int admin_send_cb(tool_call_t *t, const char *method, sbuf_t *url,
+                         json_t *body, doppel_fetch_cb cb)
 {
     char *btext = NULL;
     if (body != NULL)
@@ -594,7 +599,7 @@ static int admin_send(tool_call_t *t, const char *method, sbuf_t *url,
         .body = btext,
         .body_len = btext ? strlen(btext) : 0,
     };
-    int rc = t->svc->admin_call(mcp_inst_ctx(t->inst), &req, admin_done, t);
+    int rc = t->svc->admin_call(mcp_inst_ctx(t->inst), &req, cb, t);
     /* The request was copied (or refused): ours can go. */
     free(url->p);
     free(btext);
@@ -602,6 +607,13 @@ static int admin_send(tool_call_t *t, const char *method, sbuf_t *url,
         finish_error(t, "Retry; if it persists, the server log says why.",
                      "the admin API refused the call: %s", strerror(-rc));
     return 0;
+}
+
+/* admin_send_cb with the generic answer: the API's JSON is the result. */
+static int admin_send(tool_call_t *t, const char *method, sbuf_t *url,
+                      json_t *body)
+{
+    return admin_send_cb(t, method, url, body, admin_done);
 }
 
 static void url_api(sbuf_t *b, const char *path)
@@ -632,6 +644,34 @@ static int run_list_mocks(tool_call_t *t, const char **why)
         sb_query(&u, "includeClosed", json_is_true(ic) ? "true" : "false");
     query_int(&u, t, "offset");
     query_int(&u, t, "limit");
+    sb_query(&u, "method", arg_str(t, "method"));
+    /* service_ids: names (the host's name rule, so never a comma) joined
+     * for ?service=, which keeps a mock of any of them. */
+    json_t *ids = json_object_get(t->args, "service_ids");
+    sbuf_t joined = {0};
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *name = json_string_value(v);
+        if (!doppel_name_valid(name, strlen(name), NS_MAX)) {
+            free(u.p);
+            free(joined.p);
+            *why = "service_ids: a service name is 1 to 64 characters of "
+                   "A-Z a-z 0-9 . _ - (list_services shows them)";
+            return -EINVAL;
+        }
+        if (i > 0)
+            sb_add(&joined, ",", 1);
+        sb_str(&joined, name);
+    }
+    if (json_array_size(ids) > 0) {
+        if (joined.oom)
+            u.oom = 1;
+        else
+            sb_query(&u, "service", joined.p);
+    }
+    free(joined.p);
     return admin_send(t, "GET", &u, NULL);
 }
 
@@ -644,17 +684,173 @@ static int run_get_mock(tool_call_t *t, const char **why)
     return admin_send(t, "GET", &u, NULL);
 }
 
+/* The flat arguments of create_mock, in the two shapes other control
+ * servers use: request_method/request_uri/response_status/... and
+ * route/method/responseHttp. */
+static const char *const flat_a[] = {"request_method", "request_uri",
+                                     "response_status", "response_body",
+                                     "response_headers"};
+static const char *const flat_b[] = {"route", "method", "responseHttp"};
+
+static int has_any(const json_t *args, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (json_object_get(args, names[i]) != NULL)
+            return 1;
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* A percent-decoded copy of s[0..n) ('+' is a space, as in a form
+ * query), or NULL on a bad escape, a NUL or invalid UTF-8. */
+static json_t *query_part(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    size_t o = 0;
+    if (d == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                free(d);
+                return NULL;
+            }
+            d[o++] = (char)(hi << 4 | lo);
+            i += 2;
+            continue;
+        }
+        d[o++] = s[i] == '+' ? ' ' : s[i];
+    }
+    json_t *j = json_stringn(d, o);
+    free(d);
+    return j;
+}
+
+/* "a=1&b=x" as the queryParams object {name: value} (each an equals
+ * condition); NULL with *why on a malformed or repeated parameter. */
+static json_t *query_conditions(const char *q, const char **why)
+{
+    json_t *o = json_object();
+    const char *p = q;
+    while (o != NULL && *p != '\0') {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nl = eq ? (size_t)(eq - p) : len;
+        json_t *name = nl ? query_part(p, nl) : NULL;
+        json_t *val = eq ? query_part(eq + 1, len - nl - 1) : json_string("");
+        if (name == NULL || val == NULL ||
+            json_object_get(o, json_string_value(name)) != NULL) {
+            json_decref(name);
+            json_decref(val);
+            json_decref(o);
+            *why = "request_uri: the query must be name=value pairs "
+                   "joined by &, each name once, with valid %XX escapes";
+            return NULL;
+        }
+        json_object_set_new(o, json_string_value(name), val);
+        json_decref(name);
+        p += len + (amp ? 1 : 0);
+    }
+    return o;
+}
+
+/* The mock the flat arguments describe (new reference), or NULL with
+ * *why: the shapes may not be mixed, and each needs its path. */
+static json_t *flat_mock(const tool_call_t *t, const char **why)
+{
+    const json_t *a = t->args;
+    int sa = has_any(a, flat_a, sizeof(flat_a) / sizeof(flat_a[0]));
+    int sb = has_any(a, flat_b, sizeof(flat_b) / sizeof(flat_b[0]));
+    if (sa && sb) {
+        *why = "give one argument shape: request_method/request_uri/"
+               "response_status/response_body/response_headers, or route/"
+               "method/responseHttp, not both";
+        return NULL;
+    }
+    const char *path = arg_str(t, sa ? "request_uri" : "route");
+    if (path == NULL) {
+        *why = sa ? "request_uri is required with the request_* and "
+                    "response_* arguments"
+                  : "route is required with method and responseHttp";
+        return NULL;
+    }
+    const char *method = arg_str(t, sa ? "request_method" : "method");
+    const json_t *rh = json_object_get(a, "responseHttp");
+    const json_t *status = sa ? json_object_get(a, "response_status")
+                              : json_object_get(rh, "code");
+    const json_t *body =
+        sa ? json_object_get(a, "response_body") : json_object_get(rh, "body");
+    const json_t *headers = sa ? json_object_get(a, "response_headers")
+                               : json_object_get(rh, "headers");
+    json_t *http = json_object();
+    const char *qm = strchr(path, '?');
+    json_object_set_new(http, "route",
+                        qm ? json_stringn(path, (size_t)(qm - path))
+                           : json_string(path));
+    if (qm != NULL && qm[1] != '\0') {
+        json_t *qc = query_conditions(qm + 1, why);
+        if (qc == NULL) {
+            json_decref(http);
+            return NULL;
+        }
+        json_object_set_new(http, "queryParams", qc);
+    }
+    if (method != NULL)
+        json_object_set_new(http, "httpMethod", json_string(method));
+    json_t *resp = json_object();
+    json_object_set_new(
+        resp, "statusCode",
+        status ? json_integer((json_int_t)json_number_value(status))
+               : json_integer(200));
+    if (body != NULL)
+        json_object_set(resp, "payload", (json_t *)body);
+    if (headers != NULL)
+        json_object_set(resp, "headers", (json_t *)headers);
+    return json_pack("{s:o, s:o}", "http", http, "response", resp);
+}
+
 static int run_create_mock(tool_call_t *t, const char **why)
 {
     json_t *mock = json_object_get(t->args, "mock");
-    if (resolve_ns(t, mock) < 0)
+    int flat = has_any(t->args, flat_a, sizeof(flat_a) / sizeof(flat_a[0])) ||
+               has_any(t->args, flat_b, sizeof(flat_b) / sizeof(flat_b[0]));
+    if (mock != NULL && flat) {
+        *why = "give either mock (the doppel mock format) or the flat "
+               "arguments (request_uri, ... or route, ...), not both";
+        return -EINVAL;
+    }
+    if (mock == NULL && !flat) {
+        *why = "give mock (the doppel mock format), or request_uri with "
+               "request_method and response_status, or route with method "
+               "and responseHttp";
+        return -EINVAL;
+    }
+    mock = mock ? json_incref(mock) : flat_mock(t, why);
+    if (mock == NULL)
+        return -EINVAL;
+    if (resolve_ns(t, mock) < 0) {
+        json_decref(mock);
         return 0;
+    }
     sbuf_t u = {0};
     /* The query carries the namespace; a namespace field in the mock
      * itself wins in the API and was checked to agree above. */
     url_api(&u, t->dry_run ? "/mocks/validate" : "/mocks");
     query_ns(&u, t);
-    return admin_send(t, "POST", &u, json_incref(mock));
+    return admin_send(t, "POST", &u, mock);
 }
 
 static int run_validate_mock(tool_call_t *t, const char **why)
@@ -839,6 +1035,32 @@ static int run_render_template(tool_call_t *t, const char **why)
     json_t *req = json_object_get(t->args, "request");
     if (req != NULL)
         json_object_set(body, "request", req);
+    return admin_send(t, "POST", &u, body);
+}
+
+static int run_list_services(tool_call_t *t, const char **why)
+{
+    if (resolve_ns(t, NULL) < 0)
+        return 0;
+    sbuf_t u = {0};
+    url_api(&u, "/services");
+    query_ns(&u, t);
+    return admin_send(t, "GET", &u, NULL);
+}
+
+static int run_create_mock_from_unmatched(tool_call_t *t, const char **why)
+{
+    sbuf_t u = {0};
+    url_api(&u, "/undefined-requests");
+    sb_seg(&u, arg_str(t, "id"));
+    sb_str(&u, "/create-mock");
+    json_t *body = json_object();
+    json_t *resp = json_object_get(t->args, "response");
+    json_t *tags = json_object_get(t->args, "tags");
+    if (resp != NULL)
+        json_object_set(body, "response", resp);
+    if (tags != NULL)
+        json_object_set(body, "tags", tags);
     return admin_send(t, "POST", &u, body);
 }
 
@@ -1033,6 +1255,227 @@ static int run_http_request(tool_call_t *t, const char **why)
     return 0;
 }
 
+/* ---- test_mock ---------------------------------------------------------
+ * The request goes through svc->engine_match, the path a mock request of
+ * the HTTP plugin takes, so it matches, counts, extracts and is journaled
+ * as such a request would be; a proxy or LEARN answer is shown, never
+ * forwarded, and a delay is reported, not waited for. Mock traffic needs
+ * no admin role, but this is an admin tool: a GET /mocks of the namespace
+ * first proves the caller's viewer role there (which also covers a
+ * namespace whose mock traffic needs a token). */
+
+/* Numbers the requestId of each test exchange; the loop thread only. */
+static unsigned long test_seq;
+
+/* The engine's answer as a result object: status, headers, body as text
+ * (and parsed when JSON), delayMs. */
+static json_t *reply_json(const doppel_reply_t *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_integer(r->status));
+    json_t *hs = json_object();
+    for (size_t i = 0; i < r->n_headers; i++) {
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)r->headers[i].name.len,
+                 r->headers[i].name.ptr ? r->headers[i].name.ptr : "");
+        json_t *v =
+            json_stringn(r->headers[i].value.ptr ? r->headers[i].value.ptr : "",
+                         r->headers[i].value.len);
+        if (v != NULL)
+            json_object_set_new(hs, name, v);
+    }
+    json_object_set_new(o, "headers", hs);
+    doppel_fetch_result_t fr = {.body = (const char *)r->body,
+                                .body_len = r->body_len};
+    fetch_body(o, &fr);
+    if (r->delay_ms)
+        json_object_set_new(o, "delayMs", json_integer(r->delay_ms));
+    return o;
+}
+
+/* The mock's logs answered: add the entry of our exchange, if there. */
+static void test_journal_done(void *data, int rc,
+                              const doppel_fetch_result_t *res)
+{
+    tool_call_t *t = data;
+    json_t *result = t->partial;
+    t->partial = NULL;
+    if (rc == 0 && res != NULL && res->status == 200 && res->body_len > 0) {
+        json_error_t je;
+        json_t *b = json_loadb(res->body, res->body_len, 0, &je);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(b, "items"), i, e)
+        {
+            const char *r = json_string_value(json_object_get(e, "requestId"));
+            if (r != NULL && strcmp(r, t->rid) == 0) {
+                json_object_set(result, "journal", e);
+                break;
+            }
+        }
+        json_decref(b);
+    }
+    finish(t, result, NULL, 0);
+}
+
+/* The exchange's name/value pairs: headers first, then query. */
+static void kv_fill(doppel_kv_t *kv, size_t *i, json_t *obj)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        kv[*i].name = (doppel_str_t){k, strlen(k)};
+        kv[*i].value =
+            (doppel_str_t){json_string_value(v), json_string_length(v)};
+        (*i)++;
+    }
+}
+
+/* Adds what the engine answered (or why nothing matched) to o. Returns
+ * 1 when a mock matched (its id in mock_id). */
+static int test_outcome(json_t *o, const doppel_reply_t *r, char *mock_id,
+                        size_t len)
+{
+    if (r->kind == DOPPEL_REPLY_NO_MATCH) {
+        json_error_t je;
+        json_t *report =
+            r->body_len ? json_loadb((const char *)r->body, r->body_len, 0, &je)
+                        : NULL;
+        json_object_set_new(o, "matched", json_false());
+        json_object_set_new(o, "status", json_integer(r->status));
+        json_t *nm = json_object_get(report, "nearMisses");
+        json_object_set_new(o, "nearMisses",
+                            nm ? json_incref(nm) : json_array());
+        json_decref(report);
+        return 0;
+    }
+    snprintf(mock_id, len, "%.*s", (int)r->mock_id.len,
+             r->mock_id.ptr ? r->mock_id.ptr : "");
+    json_object_set_new(o, "matched", json_true());
+    json_object_set_new(o, "mockId", json_string(mock_id));
+    if (r->kind == DOPPEL_REPLY_PROXY) {
+        json_object_set_new(
+            o, "proxy",
+            json_stringn(r->proxy_target.ptr ? r->proxy_target.ptr : "",
+                         r->proxy_target.len));
+        json_object_set_new(o, "forwarded", json_false());
+    } else {
+        json_object_set_new(o, "response", reply_json(r));
+    }
+    return mock_id[0] != '\0';
+}
+
+/* Builds the exchange from the arguments and matches it. */
+static void test_match(tool_call_t *t)
+{
+    const char *ns = t->ns[0] ? t->ns : "sandbox";
+    const char *method = arg_str(t, "method");
+    const char *path = arg_str(t, "path");
+    json_t *q = json_object_get(t->args, "query");
+    json_t *h = json_object_get(t->args, "headers");
+    json_t *bv = json_object_get(t->args, "body");
+    char *body = NULL;
+    size_t body_len = 0;
+    if (json_is_string(bv)) {
+        body_len = json_string_length(bv);
+        if ((body = malloc(body_len + 1)) != NULL)
+            memcpy(body, json_string_value(bv), body_len + 1);
+    } else if (bv != NULL) {
+        body = json_dumps(bv, JSON_COMPACT | JSON_ENCODE_ANY);
+        body_len = body ? strlen(body) : 0;
+    }
+    size_t nq = json_object_size(q), nh = json_object_size(h), n = 0;
+    doppel_kv_t *kv = calloc(nq + nh + 1, sizeof(*kv));
+    if (kv == NULL || (bv != NULL && body == NULL)) {
+        free(kv);
+        free(body);
+        finish_error(t, NULL, "out of memory");
+        return;
+    }
+    kv_fill(kv, &n, h);
+    kv_fill(kv, &n, q);
+    const char *ctype = NULL;
+    for (size_t i = 0; i < nh; i++)
+        if (strcasecmp(kv[i].name.ptr, "Content-Type") == 0)
+            ctype = kv[i].value.ptr;
+    if (ctype == NULL && bv != NULL && !json_is_string(bv))
+        ctype = "application/json";
+    snprintf(t->rid, sizeof(t->rid), "mcp-test-%lu", ++test_seq);
+    doppel_exchange_t x = {
+        .size = sizeof(x),
+        .protocol = DOPPEL_STR("http"),
+        .ns = {ns, strlen(ns)},
+        .operation = {method ? method : "GET", method ? strlen(method) : 3},
+        .target = {path, strlen(path)},
+        .metadata = kv,
+        .n_metadata = nh,
+        .params = kv + nh,
+        .n_params = nq,
+        .body = (const uint8_t *)body,
+        .body_len = body_len,
+        .content_type = {ctype ? ctype : "", ctype ? strlen(ctype) : 0},
+        .request_id = {t->rid, strlen(t->rid)},
+        .remote_addr = DOPPEL_STR("in-process"),
+    };
+    doppel_reply_t *r = NULL;
+    int rc = t->svc->engine_match(mcp_inst_ctx(t->inst), &x, &r);
+    free(kv);
+    free(body);
+    if (rc < 0 || r == NULL) {
+        finish_error(t, "Retry; if it persists, the server log says why.",
+                     "matching failed: %s", strerror(rc < 0 ? -rc : EIO));
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s}", "namespace", ns, "requestId", t->rid);
+    char mock_id[160] = "";
+    int matched = test_outcome(o, r, mock_id, sizeof(mock_id));
+    t->svc->engine_reply_free(mcp_inst_ctx(t->inst), r);
+    if (!matched) {
+        finish(t, o, NULL, 0);
+        return;
+    }
+    /* The mock's newest journal entries hold ours unless 20 other
+     * requests of the same mock came in between; then there is none. */
+    t->partial = o;
+    sbuf_t u = {0};
+    url_api(&u, "/mocks");
+    sb_seg(&u, mock_id);
+    sb_str(&u, "/logs?limit=20");
+    admin_send_cb(t, "GET", &u, NULL, test_journal_done);
+}
+
+/* The role check answered: match on success, else the API's refusal. */
+static void test_role_done(void *data, int rc, const doppel_fetch_result_t *res)
+{
+    tool_call_t *t = data;
+    if (rc == 0 && res != NULL && res->status == 200) {
+        test_match(t);
+        return;
+    }
+    admin_done(data, rc, res);
+}
+
+static int run_test_mock(tool_call_t *t, const char **why)
+{
+    const char *path = arg_str(t, "path");
+    if (path[0] != '/' || strchr(path, '?') != NULL) {
+        *why = "path must start with / and hold no query (give the query "
+               "as the query object)";
+        return -EINVAL;
+    }
+    if (resolve_ns(t, NULL) < 0)
+        return 0;
+    /* The arguments are read again when the role check answers. */
+    if (t->own_args == NULL)
+        t->own_args = json_incref(t->args);
+    sbuf_t u = {0};
+    url_api(&u, "/mocks");
+    sb_query(&u, "namespace", t->ns[0] ? t->ns : "sandbox");
+    sb_query(&u, "limit", "1");
+    return admin_send_cb(t, "GET", &u, NULL, test_role_done);
+}
+
 /* ---- The table --------------------------------------------------------- */
 
 #define NS_PROP                                                                \
@@ -1075,7 +1518,15 @@ static const tool_def_t tools[] = {
      "'search': {'type': 'string', 'minLength': 1, 'maxLength': 256, "
      "'description': 'Substring of the id, the route or a tag.'}, "
      "'includeClosed': {'type': 'boolean', 'description': 'Also list "
-     "soft-deleted (closed) mocks. Default false.'}, " PAGING_PROPS
+     "soft-deleted (closed) mocks. Default false.'}, "
+     "'method': {'type': 'string', 'minLength': 1, 'maxLength': 16, "
+     "'description': 'Only the HTTP mocks that answer this method "
+     "(case-insensitive; a mock without httpMethod answers every "
+     "method).'}, "
+     "'service_ids': {'type': 'array', 'maxItems': 64, 'items': {'type': "
+     "'string', 'minLength': 1, 'maxLength': 64}, 'description': 'Only the "
+     "mocks of one of these services (their names, as list_services shows "
+     "them): recordings and mocks tagged service:NAME.'}, " PAGING_PROPS
      "}, 'additionalProperties': false}",
      H_RO | H_IDEMPOTENT, run_list_mocks},
     {"get_mock", "Get a mock",
@@ -1093,15 +1544,59 @@ static const tool_def_t tools[] = {
      "without the role. Returns {overwritten, mock} "
      "with the generated id. Use validate_mock first when unsure: an "
      "invalid mock is refused with the JSON path of the fault and nothing "
-     "is stored.",
+     "is stored. Instead of mock, an HTTP mock can be given flat, in one "
+     "of two shapes (never mixed, never with mock): request_method, "
+     "request_uri (a route, with an optional ?query that must match), "
+     "response_status, response_body, response_headers; or route, method "
+     "and responseHttp {code, body, headers}.",
      "{'type': 'object', 'properties': {"
      "'mock': {'type': 'object', 'description': 'The mock, e.g. {\"http\": "
      "{\"route\": \"/hello\", \"httpMethod\": \"GET\"}, \"response\": "
      "{\"statusCode\": 200, \"payload\": {\"message\": \"hi\"}}}. Its own "
      "namespace field, if any, must agree with the namespace "
-     "argument.'}, " NS_PROP
-     "}, 'required': ['mock'], 'additionalProperties': false}",
+     "argument.'}, " NS_PROP ", "
+     "'request_method': {'type': 'string', 'minLength': 1, 'maxLength': 16, "
+     "'description': 'Flat shape: the HTTP method (default: any).'}, "
+     "'request_uri': {'type': 'string', 'minLength': 1, 'maxLength': 8192, "
+     "'description': 'Flat shape: the path, a doppel route (/users/:id), "
+     "optionally with ?name=value pairs the query must carry.'}, "
+     "'response_status': {'type': 'integer', 'minimum': 100, 'maximum': "
+     "599, 'description': 'Flat shape: the status (default 200).'}, "
+     "'response_body': {'description': 'Flat shape: the body, a string or "
+     "any JSON (templates allowed, as in payload).'}, "
+     "'response_headers': {'type': 'object', 'maxProperties': 64, "
+     "'additionalProperties': {'type': 'string', 'maxLength': 8192}, "
+     "'description': 'Flat shape: response headers, name to value.'}, "
+     "'route': {'type': 'string', 'minLength': 1, 'maxLength': 8192, "
+     "'description': 'Second flat shape: the route, as request_uri.'}, "
+     "'method': {'type': 'string', 'minLength': 1, 'maxLength': 16, "
+     "'description': 'Second flat shape: the HTTP method.'}, "
+     "'responseHttp': {'type': 'object', 'properties': {"
+     "'code': {'type': 'integer', 'minimum': 100, 'maximum': 599}, "
+     "'body': {'description': 'A string or any JSON.'}, "
+     "'headers': {'type': 'object', 'maxProperties': 64, "
+     "'additionalProperties': {'type': 'string', 'maxLength': 8192}}}, "
+     "'additionalProperties': false, 'description': 'Second flat shape: "
+     "the answer {code, body, headers}.'}"
+     "}, 'additionalProperties': false}",
      0, run_create_mock},
+    {"create_mock_from_unmatched", "Create a mock from an unmatched request",
+     "Turns one unmatched request (its id from get_unmatched) into a mock "
+     "in one call: the mock matches that request exactly (method, literal "
+     "path, query) in its namespace and answers response. Returns "
+     "{mock, overwritten, unmatchedId}; the request leaves the unmatched "
+     "list. HTTP requests only.",
+     "{'type': 'object', 'properties': {"
+     "'id': {'type': 'string', 'minLength': 1, 'maxLength': 64, "
+     "'description': 'The id of the unmatched request.'}, "
+     "'response': {'type': 'object', 'description': 'The answer, as a "
+     "mock response: {\"statusCode\": 200, \"payload\": {...}, "
+     "\"headers\": {...}} (default: an empty 200).'}, "
+     "'tags': {'type': 'array', 'maxItems': 64, 'items': {'type': "
+     "'string', 'minLength': 1, 'maxLength': 256}, 'description': 'Tags "
+     "of the new mock.'}"
+     "}, 'required': ['id'], 'additionalProperties': false}",
+     0, run_create_mock_from_unmatched},
     {"update_mock", "Update a mock",
      "Changes a mock with a JSON merge patch (RFC 7386): keys set to null "
      "are removed, objects are merged, anything else is replaced. The "
@@ -1127,6 +1622,37 @@ static const tool_def_t tools[] = {
                       "good instead of closing it. Default false.'}"
                       "}, 'required': ['id'], 'additionalProperties': false}",
      H_DESTRUCTIVE | H_IDEMPOTENT, run_delete_mock},
+    {"list_services", "List services",
+     "Lists the services of a namespace (the named upstreams of record and "
+     "replay): name, target, pathPrefix, mode. Their names are the "
+     "service_ids of list_mocks and the service of get_coverage and "
+     "set_mode.",
+     "{'type': 'object', 'properties': {" NS_PROP
+     "}, 'additionalProperties': false}",
+     H_RO | H_IDEMPOTENT, run_list_services},
+    {"test_mock", "Test a mock",
+     "Sends an HTTP request through the matching engine as a client of the "
+     "mock port would (it counts, extracts and is journaled like one) and "
+     "shows what happened: {matched: true, mockId, response {status, "
+     "headers, body, json}, journal} or {matched: false, status, "
+     "nearMisses: the closest mocks and what failed in each}. A proxy "
+     "answer is shown (proxy), not forwarded; a delay is reported "
+     "(delayMs), not waited for. Needs the viewer role in the namespace.",
+     "{'type': 'object', 'properties': {"
+     "'method': {'type': 'string', 'minLength': 1, 'maxLength': 16, "
+     "'description': 'Default GET.'}, "
+     "'path': {'type': 'string', 'minLength': 1, 'maxLength': 8192, "
+     "'description': 'The request path, e.g. /orders/7 (no query).'}, "
+     "'query': {'type': 'object', 'maxProperties': 64, "
+     "'additionalProperties': {'type': 'string', 'maxLength': 8192}, "
+     "'description': 'Query parameters, name to value (decoded).'}, "
+     "'headers': {'type': 'object', 'maxProperties': 64, "
+     "'additionalProperties': {'type': 'string', 'maxLength': 8192}, "
+     "'description': 'Request headers, name to value.'}, "
+     "'body': {'description': 'The request body: a string as is, any "
+     "other JSON value sent as JSON.'}, " NS_PROP
+     "}, 'required': ['path'], 'additionalProperties': false}",
+     0, run_test_mock},
     {"list_namespaces", "List namespaces",
      "Lists the namespaces the token may see: their names under "
      "'namespaces', and under 'items' each with the role the token has "
@@ -1319,13 +1845,17 @@ static int check_strings(const json_t *args, const char **why)
             return -EINVAL;
         }
     }
-    json_t *h = json_object_get(args, "headers");
-    json_object_foreach(h, k, v)
-    {
-        if (strlen(json_string_value(v)) != json_string_length(v) ||
-            k[0] == '\0') {
-            *why = "a header name or value contains a NUL character";
-            return -EINVAL;
+    /* Header and query objects of every shape become name/value pairs. */
+    static const char *const pairs[] = {"headers", "response_headers", "query"};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        json_object_foreach(json_object_get(args, pairs[i]), k, v)
+        {
+            if (strlen(json_string_value(v)) != json_string_length(v) ||
+                k[0] == '\0') {
+                *why = "a header or query name is empty, or a name or "
+                       "value contains a NUL character";
+                return -EINVAL;
+            }
         }
     }
     return 0;

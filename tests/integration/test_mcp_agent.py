@@ -32,7 +32,8 @@ ALL_TOOLS = {
     "list_mocks", "get_mock", "create_mock", "update_mock", "delete_mock",
     "list_namespaces", "get_store", "set_store", "delete_store",
     "get_requests", "get_unmatched", "get_coverage", "get_mode", "set_mode",
-    "validate_mock", "render_template", "http_request",
+    "validate_mock", "render_template", "http_request", "list_services",
+    "create_mock_from_unmatched", "test_mock",
 }
 
 

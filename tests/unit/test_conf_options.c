@@ -340,8 +340,8 @@ static void test_server_refusals(void **st)
                "idle_timeout, header_timeout, body_timeout, drain_timeout, "
                "max_connections, "
                "journal_size, journal_memory, store_value_max, "
-               "store_total_max, response_max, auth, metrics_auth, "
-               "allow_private_upstreams, "
+               "store_total_max, response_max, template_file_max, auth, "
+               "metrics_auth, allow_private_upstreams, "
                "default_mode, redact_headers, record_body_max, "
                "record_sequence_max, mock_versions_max)");
     server_bad("[server]\nmock_versions_max = 1001\n",
@@ -414,6 +414,7 @@ static void test_server_read(void **st)
     assert_int_equal(s.engine_limits.store_value_max, 1024 * 1024);
     assert_int_equal(s.engine_limits.store_total_max, 64 * 1024 * 1024);
     assert_int_equal(s.engine_limits.response_max, 16 * 1024 * 1024);
+    assert_int_equal(s.engine_limits.template_file_max, 1024 * 1024);
 
     dp_conf_t *c = NULL;
     assert_int_equal(dp_conf_parse("[server]\nlisten = [::1]:0\nworkers = 3\n"
@@ -422,7 +423,8 @@ static void test_server_read(void **st)
                                    "journal_memory = 1m\n"
                                    "store_value_max = 2k\n"
                                    "store_total_max = 8k\n"
-                                   "response_max = 4k\n",
+                                   "response_max = 4k\n"
+                                   "template_file_max = 2k\n",
                                    "s.conf", &c, err, sizeof(err)),
                      0);
     assert_int_equal(dp_conf_server_read(c, &s, err, sizeof(err)), 0);
@@ -437,6 +439,7 @@ static void test_server_read(void **st)
     assert_int_equal(s.engine_limits.store_value_max, 2048);
     assert_int_equal(s.engine_limits.store_total_max, 8192);
     assert_int_equal(s.engine_limits.response_max, 4096);
+    assert_int_equal(s.engine_limits.template_file_max, 2048);
     dp_conf_free(c);
 }
 

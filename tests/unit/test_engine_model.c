@@ -421,6 +421,17 @@ static int ks_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
 {
     return ks_of(s)->inner->ops->config_load(ks_of(s)->inner, cb, arg);
 }
+static int ks_tfiles_put(dp_storage_t *s, const dp_tfile_row_t *r, size_t n)
+{
+    keep_storage_t *ks = ks_of(s);
+    if (ks->fail_puts)
+        return -EIO;
+    return ks->inner->ops->tfiles_put(ks->inner, r, n);
+}
+static int ks_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
+{
+    return ks_of(s)->inner->ops->tfiles_load(ks_of(s)->inner, cb, arg);
+}
 static int ks_versions_load(dp_storage_t *s, const char *id,
                             dp_version_load_cb cb, void *arg)
 {
@@ -435,11 +446,13 @@ static int ks_mocks_put_versions(dp_storage_t *s, const dp_stored_mock_t *m,
         return -EIO;
     return ks->inner->ops->mocks_put_versions(ks->inner, m, n, v, nv, keep);
 }
+/* positional: the order of dp_storage_ops_t; no grouping (NULL) */
 static const dp_storage_ops_t ks_ops = {
     "keep",           ks_mocks_put,         ks_mocks_delete, ks_mocks_load,
     ks_store_put,     ks_store_load,        ks_reset_ns,     ks_close,
     ks_usage_put,     ks_usage_load,        ks_config_put,   ks_config_load,
-    ks_versions_load, ks_mocks_put_versions};
+    NULL,             NULL,                 NULL,            ks_tfiles_put,
+    ks_tfiles_load,   ks_versions_load,     ks_mocks_put_versions};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {
@@ -550,6 +563,50 @@ static void test_flush_writes_limited_counters_first(void **state)
     ks.inner->ops->close(ks.inner);
 }
 
+/* A template file write the store refuses changes neither the file nor
+ * the mocks compiled from it; files and their mocks survive a reopen. */
+static void test_tfile_storage_failure_and_reopen(void **state)
+{
+    (void)state;
+    keep_storage_t ks = {.inner = t_storage()};
+    dp_engine_t *e = open_on(&ks);
+    dp_err_t err = {0};
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "f.txt", "one", 3,
+                                         DP_TFILE_CREATE, NULL, &err),
+                     0);
+    t_put(e, "{\"http\":{\"route\":\"/f\"},\"response\":{"
+             "\"payloadTemplatePath\":\"f.txt\"}}");
+    ks.fail_puts = 1;
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "f.txt", "two", 3,
+                                         DP_TFILE_REPLACE, NULL, &err),
+                     -EIO);
+    assert_int_equal(err.status, 500);
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "g.txt", "new", 3,
+                                         DP_TFILE_CREATE, NULL, &err),
+                     -EIO);
+    ks.fail_puts = 0;
+    doppel_reply_t *rp = t_match(e, REQ(.path = "/f"));
+    char *b = t_body(rp);
+    assert_string_equal(b, "one");
+    free(b);
+    dp_engine_reply_free(rp);
+    json_t *g = NULL;
+    assert_int_equal(dp_engine_tfile_get(e, "sandbox", "g.txt", &g, &err),
+                     -ENOENT);
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "f.txt", "two", 3,
+                                         DP_TFILE_REPLACE, NULL, &err),
+                     0);
+    dp_engine_close(e);
+    e = open_on(&ks);
+    rp = t_match(e, REQ(.path = "/f"));
+    b = t_body(rp);
+    assert_string_equal(b, "two");
+    free(b);
+    dp_engine_reply_free(rp);
+    dp_engine_close(e);
+    ks.inner->ops->close(ks.inner);
+}
+
 static void test_storage_failure_changes_nothing(void **state)
 {
     (void)state;
@@ -572,9 +629,64 @@ static void test_storage_failure_changes_nothing(void **state)
     ks.inner->ops->close(ks.inner);
 }
 
+/* An admin call names the namespaces it may write in its audit rows; a
+ * replace of an id that lives in another namespace (it moved there after
+ * the admin layer's check) is refused under the writer lock, and nothing
+ * changes. */
+static void test_replace_outside_the_audited_namespaces(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    t_put(e, "{\"id\":\"shared-id\",\"namespace\":\"b\",\"http\":"
+             "{\"route\":\"/b\"},\"response\":{\"payload\":\"b\"}}");
+    json_t *m = t_json("{\"id\":\"shared-id\",\"namespace\":\"a\","
+                       "\"http\":{\"route\":\"/a\"},\"response\":{}}");
+    json_t *two = t_json("[{\"id\":\"fresh\",\"namespace\":\"a\",\"http\":"
+                         "{\"route\":\"/f\"},\"response\":{}},{\"id\":"
+                         "\"shared-id\",\"namespace\":\"a\",\"http\":{"
+                         "\"route\":\"/a\"},\"response\":{}}]");
+    dp_audit_row_t rows[1] = {
+        {1, "user:ann", "tok", "mocks.create", "a", NULL, NULL}};
+    json_t *st = NULL, *got = NULL;
+    dp_err_t err = {0};
+
+    /* a call that may write only "a" */
+    dp_engine_audit_t au = {.rows = rows, .n_rows = 1};
+    dp_engine_audit_begin(&au);
+    assert_int_equal(dp_engine_mock_put(e, m, NULL, &st, NULL, &err),
+                     -EACCES);
+    assert_int_equal(err.status, 403);
+    assert_null(st);
+    /* a batch is refused whole, naming the item */
+    assert_int_equal(dp_engine_mock_put_batch(e, two, NULL, &st, &err),
+                     -EACCES);
+    assert_string_equal(err.field, "[1]");
+    assert_null(st);
+    dp_engine_audit_end();
+    assert_int_equal(au.written, 0);
+    assert_int_equal(dp_engine_mock_get(e, "fresh", &got, &err), -ENOENT);
+    assert_int_equal(dp_engine_mock_get(e, "shared-id", &got, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "namespace")),
+                        "b");
+    json_decref(got);
+
+    /* a write that is not an admin call is not held to audit rows (the
+     * admin path that names both namespaces is test_auth_tenancy's) */
+    assert_int_equal(dp_engine_mock_put(e, m, NULL, &st, NULL, &err), 0);
+    json_decref(st);
+    assert_int_equal(dp_engine_mock_get(e, "shared-id", &got, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "namespace")),
+                        "a");
+    json_decref(got);
+    json_decref(two);
+    json_decref(m);
+    dp_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replace_outside_the_audited_namespaces),
         cmocka_unit_test(test_validation_field_paths),
         cmocka_unit_test(test_priority_message),
         cmocka_unit_test(test_put_get_replace),
@@ -585,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_reopen_keeps_everything),
         cmocka_unit_test(test_flush_writes_limited_counters_first),
         cmocka_unit_test(test_storage_failure_changes_nothing),
+        cmocka_unit_test(test_tfile_storage_failure_and_reopen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,6 +264,45 @@ static void t_batch_writes_keep_versions(void **state)
 
 static char t_db[128];
 
+/* A template file replace recompiles the mocks that use it without writing
+ * them: no version, and the mock's next write numbers on after the ones
+ * kept (it does not start over and overwrite version 1). */
+static void t_template_recompile_keeps_the_numbering(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    dp_err_t err = {0};
+    const char *a = "{\"v\":1}", *b = "{\"v\":2}";
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "t.json", a, strlen(a),
+                                         DP_TFILE_CREATE, NULL, &err),
+                     0);
+    t_put(e, "{\"id\":\"v1\",\"http\":{\"route\":\"/v\"},"
+             "\"response\":{\"status\":200,\"payloadTemplatePath\":"
+             "\"t.json\"}}");
+    patch(e, "v1", "{\"tags\":[\"b\"]}");
+    json_t *out = NULL;
+    assert_int_equal(dp_engine_tfile_put(e, NULL, "t.json", b, strlen(b),
+                                         DP_TFILE_REPLACE, &out, &err),
+                     0);
+    assert_int_equal(json_array_size(json_object_get(out, "recompiled")), 1);
+    json_decref(out);
+    json_t *l = versions(e, "v1");
+    assert_int_equal(inum(l, "current"), 2);
+    assert_int_equal(inum(l, "total"), 2);
+    json_decref(l);
+    patch(e, "v1", "{\"tags\":[\"c\"]}");
+    l = versions(e, "v1");
+    assert_int_equal(inum(l, "current"), 3);
+    assert_int_equal(inum(l, "total"), 3);
+    static const char *const want[] = {"patched", "patched", "created"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(inum(item(l, i), "version"), 3 - (json_int_t)i);
+        assert_string_equal(istr(item(l, i), "summary"), want[i]);
+    }
+    json_decref(l);
+    dp_engine_close(e);
+}
+
 static dp_engine_t *open_file(int max, dp_storage_t **stp)
 {
     char err[256];
@@ -373,6 +412,49 @@ static void t_failed_version_write_changes_nothing(void **state)
     rm_db();
 }
 
+/* An admin call's audit row goes in the same transaction as the mock and
+ * its versions: when the row cannot be written, neither the mock write nor
+ * its version is kept, in memory or in the file. */
+static void t_failed_audit_row_keeps_no_version(void **state)
+{
+    (void)state;
+    new_db();
+    dp_engine_t *e = open_file(20, NULL);
+    t_put(e, MOCK);
+    /* an audit row without an action is refused by the back end */
+    dp_audit_row_t row = {.at_ms = 1, .ns = "sandbox", .target = "mocks/v1"};
+    dp_engine_audit_t au = {.rows = &row, .n_rows = 1};
+    dp_engine_audit_begin(&au);
+    json_t *p = t_json("{\"response\":{\"status\":500}}");
+    json_t *out = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_mock_patch(e, "v1", p, &out, &err);
+    dp_engine_audit_end();
+    json_decref(p);
+    assert_true(rc < 0);
+    assert_int_equal(err.status, 500);
+    assert_false(au.written);
+    json_t *l = versions(e, "v1");
+    assert_int_equal(inum(l, "current"), 1);
+    assert_int_equal(inum(l, "total"), 1);
+    json_decref(l);
+    dp_engine_close(e);
+    e = open_file(20, NULL);
+    json_t *m = NULL;
+    assert_int_equal(dp_engine_mock_get(e, "v1", &m, &err), 0);
+    assert_int_equal(status_of(m), 200);
+    json_decref(m);
+    l = versions(e, "v1");
+    assert_int_equal(inum(l, "total"), 1);
+    json_decref(l);
+    patch(e, "v1", "{\"response\":{\"status\":201}}"); /* numbered 2 */
+    l = versions(e, "v1");
+    assert_int_equal(inum(l, "current"), 2);
+    json_decref(l);
+    dp_engine_close(e);
+    rm_db();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +468,8 @@ int main(void)
         cmocka_unit_test(t_versions_survive_a_reopen),
         cmocka_unit_test(t_mock_stored_before_versions),
         cmocka_unit_test(t_failed_version_write_changes_nothing),
+        cmocka_unit_test(t_failed_audit_row_keeps_no_version),
+        cmocka_unit_test(t_template_recompile_keeps_the_numbering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,13 +208,27 @@ static void assert_contains(const char *hay, const char *needle)
 
 static void test_list(void **state)
 {
-    static const char *const expected[] = {
-        "list_mocks",      "get_mock",      "create_mock",
-        "update_mock",     "delete_mock",   "list_namespaces",
-        "get_store",       "set_store",     "delete_store",
-        "get_requests",    "get_unmatched", "get_coverage",
-        "get_mode",        "set_mode",      "validate_mock",
-        "render_template", "http_request",  NULL};
+    static const char *const expected[] = {"list_mocks",
+                                           "get_mock",
+                                           "create_mock",
+                                           "create_mock_from_unmatched",
+                                           "update_mock",
+                                           "delete_mock",
+                                           "list_services",
+                                           "test_mock",
+                                           "list_namespaces",
+                                           "get_store",
+                                           "set_store",
+                                           "delete_store",
+                                           "get_requests",
+                                           "get_unmatched",
+                                           "get_coverage",
+                                           "get_mode",
+                                           "set_mode",
+                                           "validate_mock",
+                                           "render_template",
+                                           "http_request",
+                                           NULL};
     json_t *list = mcp_tools_list();
     assert_non_null(list);
     size_t n = 0;
@@ -254,6 +268,65 @@ static void test_list(void **state)
 }
 
 /* ---- Arguments ---------------------------------------------------------- */
+
+/* The names and argument shapes of other control servers: which REST
+ * request each becomes. */
+static void test_compat_requests(void **state)
+{
+    assert_int_equal(call("list_mocks", "{\"namespace\": \"shop\", "
+                                        "\"method\": \"GET\", \"service_ids\": "
+                                        "[\"a\", \"b.c\"], \"limit\": 1000}"),
+                     0);
+    assert_string_equal(sent.url, "/api/v1/mocks?namespace=shop&limit=1000&"
+                                  "method=GET&service=a%2Cb%2Ec");
+    answer(200, "{\"items\": [], \"total\": 0}");
+
+    assert_int_equal(call("create_mock",
+                          "{\"request_method\": \"PUT\", \"request_uri\": "
+                          "\"/u/:id?a=%41+b\", \"response_status\": 204, "
+                          "\"response_headers\": {\"X\": \"1\"}}"),
+                     0);
+    assert_string_equal(sent.url, "/api/v1/mocks");
+    assert_string_equal(sent.body,
+                        "{\"http\":{\"route\":\"/u/:id\",\"queryParams\":{"
+                        "\"a\":\"A b\"},\"httpMethod\":\"PUT\"},\"response\":{"
+                        "\"statusCode\":204,\"headers\":{\"X\":\"1\"}}}");
+    answer(201, "{\"mock\": {\"id\": \"x\"}}");
+
+    assert_int_equal(call("create_mock",
+                          "{\"route\": \"/r\", \"responseHttp\": "
+                          "{\"code\": 200, \"body\": [1]}}"),
+                     0);
+    assert_string_equal(sent.body, "{\"http\":{\"route\":\"/r\"},\"response\":"
+                                   "{\"statusCode\":200,\"payload\":[1]}}");
+    answer(201, "{\"mock\": {\"id\": \"y\"}}");
+
+    assert_int_equal(call("list_services", "{\"namespace\": \"shop\"}"), 0);
+    assert_string_equal(sent.method, "GET");
+    assert_string_equal(sent.url, "/api/v1/services?namespace=shop");
+    answer(200, "{\"items\": []}");
+
+    assert_int_equal(call("create_mock_from_unmatched",
+                          "{\"id\": \"../17\", \"tags\": [\"t\"]}"),
+                     0);
+    assert_string_equal(sent.method, "POST");
+    assert_string_equal(sent.url,
+                        "/api/v1/undefined-requests/%2E%2E%2F17/create-mock");
+    assert_string_equal(sent.body, "{\"tags\":[\"t\"]}");
+    answer(201, "{\"mock\": {}}");
+
+    /* Mixed or missing shapes never reach the API. */
+    int before = sent.calls;
+    assert_int_equal(call("create_mock", "{\"route\": \"/r\", "
+                                         "\"request_uri\": \"/r\"}"),
+                     -EINVAL);
+    assert_int_equal(call("create_mock", "{\"namespace\": \"a\"}"), -EINVAL);
+    assert_int_equal(call("create_mock", "{\"request_uri\": \"/r?=1\"}"),
+                     -EINVAL);
+    assert_int_equal(call("list_mocks", "{\"service_ids\": [\"a b\"]}"),
+                     -EINVAL);
+    assert_int_equal(sent.calls, before);
+}
 
 static void test_bad_arguments(void **state)
 {
@@ -839,6 +912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers, setup, teardown),

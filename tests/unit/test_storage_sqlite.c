@@ -379,6 +379,93 @@ static void test_failing_batch_leaves_nothing(void **state)
     rows_free(&r);
 }
 
+/* A group is one transaction: a mock, its store rows and an audit row go
+ * in together or not at all (the admin API's writes). */
+static int count_audit(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM auth_audit", -1, &q, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_group_is_one_transaction(void **state)
+{
+    fixture_t *f = *state;
+    dp_storage_t *st = f->st;
+    dp_audit_row_t row = {1,      "alice",  "tok1", "mocks.create",
+                          "shop", "/mocks", NULL};
+    /* The audit table belongs to the auth store: without it the row (and
+     * so the group) fails. */
+    assert_int_equal(st->ops->group_begin(st), 0);
+    assert_int_equal(st->ops->group_begin(st), -EBUSY); /* no nesting */
+    dp_stored_mock_t m = {"g1", "shop", "{\"g\":1}"};
+    assert_int_equal(st->ops->mocks_put(st, &m, 1), 0);
+    int rc = st->ops->audit_put(st, &row, 0);
+    assert_true(rc < 0);
+    assert_int_equal(st->ops->group_end(st, rc), rc);
+    rows_t r = load_mocks(st);
+    assert_int_equal(r.n, 0);
+    rows_free(&r);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE auth_audit (id INTEGER PRIMARY KEY "
+                     "AUTOINCREMENT, at_ms INTEGER NOT NULL, actor TEXT NOT "
+                     "NULL, actor_id TEXT NOT NULL, action TEXT NOT NULL, ns "
+                     "TEXT, target TEXT, detail TEXT)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    /* all three commit together */
+    dp_store_entry_t e = {"shop", "mock:g1", "k", "1"};
+    assert_int_equal(st->ops->group_begin(st), 0);
+    assert_int_equal(st->ops->mocks_put(st, &m, 1), 0);
+    assert_int_equal(st->ops->store_put(st, &e, 1), 0);
+    assert_int_equal(st->ops->audit_put(st, &row, 0), 0);
+    assert_int_equal(st->ops->group_end(st, 0), 0);
+    assert_int_equal(count_audit(f->path), 1);
+
+    /* a failure anywhere in the group rolls back all of it */
+    dp_stored_mock_t m2 = {"g2", "shop", "{\"g\":2}"};
+    dp_store_entry_t e2 = {"shop", "mock:g2", "k", "2"};
+    assert_int_equal(st->ops->group_begin(st), 0);
+    assert_int_equal(st->ops->mocks_put(st, &m2, 1), 0);
+    assert_int_equal(st->ops->audit_put(st, &row, 0), 0);
+    dp_storage_sqlite_fail_after(st, 1);
+    rc = st->ops->store_put(st, &e2, 1);
+    assert_int_equal(rc, -EIO);
+    assert_int_equal(st->ops->group_end(st, rc), -EIO);
+    r = load_mocks(st);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.line[0], "g1|shop|{\"g\":1}");
+    rows_free(&r);
+    r = load_stores(st);
+    assert_int_equal(r.n, 1);
+    rows_free(&r);
+    assert_int_equal(count_audit(f->path), 1);
+
+    /* the log keeps its newest rows */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(st->ops->audit_put(st, &row, 3), 0);
+    assert_int_equal(count_audit(f->path), 3);
+    /* and everything survives a reopen */
+    reopen(f);
+    r = load_mocks(f->st);
+    assert_int_equal(r.n, 1);
+    rows_free(&r);
+}
+
 static void test_reopen_keeps_everything(void **state)
 {
     fixture_t *f = *state;
@@ -528,9 +615,51 @@ static void test_migrates_v2(void **state)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0),
                      dp_storage_sqlite_schema_version());
-    assert_int_equal(dp_storage_sqlite_schema_version(), 4);
+    assert_int_equal(dp_storage_sqlite_schema_version(), 5);
     sqlite3_finalize(q);
     sqlite3_close(db);
+}
+
+static int load_tfile_row(void *arg, const dp_tfile_row_t *r)
+{
+    rows_add(arg, "%s|%s|%s|%lld", r->ns, r->name, r->content,
+             (long long)r->updated_at);
+    return 0;
+}
+
+/* Template files: upsert, delete, all or nothing, kept across a reopen and
+ * a namespace reset. */
+static void test_tfile_rows(void **state)
+{
+    fixture_t *f = *state;
+    dp_tfile_row_t put[] = {
+        {"a", "user.json", "{\"id\": \"$.req.id\"}", 10},
+        {"a", "plain.txt", "hello $.req.name", 11},
+        {"b", "user.json", "{}", 12},
+    };
+    assert_int_equal(f->st->ops->tfiles_put(f->st, put, 3), 0);
+    dp_tfile_row_t upd[] = {
+        {"a", "plain.txt", "bye", 20},
+        {"b", "user.json", NULL, 0},
+    };
+    assert_int_equal(f->st->ops->tfiles_put(f->st, upd, 2), 0);
+    /* a row without a name fails the whole call */
+    dp_tfile_row_t bad[] = {
+        {"c", "x", "y", 1},
+        {"c", NULL, "z", 1},
+    };
+    assert_int_equal(f->st->ops->tfiles_put(f->st, bad, 2), -EINVAL);
+    reopen(f);
+    rows_t r = {0};
+    assert_int_equal(f->st->ops->tfiles_load(f->st, load_tfile_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_true(has_row(&r, "a|user.json|{\"id\": \"$.req.id\"}|10"));
+    assert_true(has_row(&r, "a|plain.txt|bye|20"));
+    rows_free(&r);
+    assert_int_equal(f->st->ops->reset_ns(f->st, "a"), 0);
+    assert_int_equal(f->st->ops->tfiles_load(f->st, load_tfile_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    rows_free(&r);
 }
 
 static void test_not_a_database(void **state)
@@ -615,12 +744,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usage_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_batch_leaves_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_is_one_transaction, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_schema_and_pragmas, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tfile_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_0600, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_batch, setup, teardown),
