@@ -273,6 +273,7 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     ecfg.redact_headers = h->settings.redact_headers;
     ecfg.record_body_max = h->settings.record_body_max;
     ecfg.record_sequence_max = h->settings.record_sequence_max;
+    ecfg.mock_versions_max = (int)h->settings.mock_versions_max;
     dp_err_t eerr = {0};
     rc = dp_engine_open(&ecfg, st, &h->engine, &eerr);
     if (rc < 0) {

@@ -53,6 +53,7 @@ typedef struct dp_settings {
     char redact_headers[1024];   /* extra credential headers */
     size_t record_body_max;
     size_t record_sequence_max;
+    unsigned mock_versions_max; /* versions kept per mock, 0: none */
 } dp_settings_t;
 
 /* Reads [server] of c into s (defaults for what is absent). Unknown keys and

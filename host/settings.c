@@ -53,6 +53,7 @@ int dp_settings_load(const dp_conf_t *c, dp_settings_t *s, char *err,
     memcpy(s->redact_headers, cs.redact_headers, sizeof(s->redact_headers));
     s->record_body_max = cs.record_body_max;
     s->record_sequence_max = cs.record_sequence_max;
+    s->mock_versions_max = cs.mock_versions_max;
     return 0;
 }
 

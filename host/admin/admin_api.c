@@ -696,6 +696,12 @@ static const admin_route_t routes[] = {
      NS_NONE,
      BODY_NONE,
      compat_mock_logs_clear},
+    {"mocks/*/versions", "GET", {"mocks.versions", R}, NS_NONE, BODY_NONE,
+     admin_mock_versions},
+    {"mocks/*/versions/*", "GET", {"mocks.version_get", R}, NS_NONE,
+     BODY_NONE, admin_mock_version_get},
+    {"mocks/*/versions/*/restore", "POST", {"mocks.version_restore", W},
+     NS_NONE, BODY_OPTIONAL, admin_mock_version_restore},
     /* dry runs (read-only), grouped; before the by-id routes */
     {"mocks/validate",
      "POST",
@@ -880,6 +886,19 @@ static const admin_route_t routes[] = {
      BODY_OPTIONAL,
      compat_undefined_ignore},
     {"counts", "GET", {"counts.get", R}, NS_FILTER, BODY_NONE, compat_counts},
+    {"tags", "GET", {"tags.list", R}, NS_FILTER, BODY_NONE, admin_tags_list},
+    {"tags", "POST", {"tags.create", W}, NS_BODY, BODY_OBJECT,
+     admin_tags_create},
+    {"mock-folders", "GET", {"folders.list", R}, NS_FILTER, BODY_NONE,
+     admin_folders_list},
+    {"mock-folders", "POST", {"folders.create", W}, NS_BODY, BODY_OBJECT,
+     admin_folders_create},
+    {"mock-folders/*", "PUT", {"folders.update", W}, NS_NONE, BODY_OBJECT,
+     admin_folders_update},
+    {"mock-folders/*", "DELETE", {"folders.delete", W}, NS_NONE, BODY_NONE,
+     admin_folders_delete},
+    {"mock-folders/*/move", "PATCH", {"folders.move", W}, NS_NONE,
+     BODY_OBJECT, admin_folders_move},
     {"stats", "GET", {"stats.get", R}, NS_FILTER, BODY_NONE, compat_stats},
     /* record and replay (docs/record-replay.md) */
     {"services",
@@ -1374,7 +1393,13 @@ static void dispatch(admin_call_t *c)
         return;
     }
     c->hold = rt->op.write && c->auth != NULL;
+    /* the versions this call's writes keep name who made them; set on
+     * this (pool) thread, the one the route handler and the engine's
+     * write run on, as the actor is thread-local */
+    dp_engine_set_actor(c->who.user_name[0] ? c->who.user_name
+                                            : c->who.token_name);
     run_audited(c, rt, ns ? ns : (rt->ns == NS_FILTER ? NULL : DEFAULT_NS));
+    dp_engine_set_actor(NULL);
     json_decref(c->audit_also);
     c->audit_also = NULL;
     admin_release(c); /* acknowledged only now that the row is stored */

@@ -124,11 +124,12 @@ int admin_compat_owns(const char *op_name)
         "unmatched.clear_all",
         "counts.get",
         "stats.get",
+        "tags.list", /* admin_tags.c: spans the namespaces read */
     };
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
         if (strcmp(owned[i], op_name) == 0)
             return 1;
-    return admin_mock_batch_owns(op_name);
+    return admin_mock_batch_owns(op_name) || admin_folders_owns(op_name);
 }
 
 int admin_compat_authorize(admin_call_t *c, const dp_admin_op_t *op,
@@ -154,6 +155,8 @@ int admin_compat_authorize(admin_call_t *c, const dp_admin_op_t *op,
         }
         return rc;
     }
+    if (admin_folders_owns(op->name))
+        return admin_folders_authorize(c, op, ns_out);
     if (is_op(op, "unmatched.clear_all")) {
         rc = authorize_clear_all(c, op, ns_out);
         if (rc < 0) {

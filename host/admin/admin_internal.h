@@ -17,7 +17,7 @@
 #include "auth/auth.h"
 #include "engine/engine.h"
 
-#define ADMIN_MAX_SEGS 4
+#define ADMIN_MAX_SEGS 5 /* mocks/ID/versions/V/restore */
 #define ADMIN_NS_MAX 64
 
 typedef struct admin_call {
@@ -159,6 +159,23 @@ void compat_undefined_ignore(admin_call_t *c);
 void compat_undefined_create_mock(admin_call_t *c);
 void compat_store_post(admin_call_t *c);
 void compat_counts(admin_call_t *c);
+/* The versions of one mock (admin_versions.c). */
+void admin_mock_versions(admin_call_t *c);
+void admin_mock_version_get(admin_call_t *c);
+void admin_mock_version_restore(admin_call_t *c);
+/* Tags (admin_tags.c). */
+void admin_tags_list(admin_call_t *c);
+void admin_tags_create(admin_call_t *c);
+/* Mock folders (admin_folders.c): by-id calls act in the folder's
+ * namespace (authorised here, through admin_compat_authorize). */
+int admin_folders_owns(const char *op_name);
+int admin_folders_authorize(admin_call_t *c, const dp_admin_op_t *op,
+                            char ns_out[ADMIN_NS_MAX + 1]);
+void admin_folders_list(admin_call_t *c);
+void admin_folders_create(admin_call_t *c);
+void admin_folders_update(admin_call_t *c);
+void admin_folders_move(admin_call_t *c);
+void admin_folders_delete(admin_call_t *c);
 void compat_stats(admin_call_t *c);
 
 /* ---- Response template files (admin_templates.c) ---------------------- */

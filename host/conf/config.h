@@ -124,6 +124,7 @@ typedef struct dp_conf_server {
     char redact_headers[1024];   /* extra credential headers, "" none */
     size_t record_body_max;      /* 1 MiB */
     size_t record_sequence_max;  /* 100 */
+    unsigned mock_versions_max;  /* 20; 0: none kept */
 } dp_conf_server_t;
 
 /* Validates like dp_conf_server_validate, then fills out. c may be NULL

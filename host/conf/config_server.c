@@ -83,6 +83,9 @@ static const doppel_option_t server_schema[] = {
      1 * KIB, 1 * GIB, {0}},
     {"record_sequence_max", DOPPEL_OPT_INT, 0, "100",
      "answers a recorded oneOf sequence keeps", 1, 100000, {0}},
+    {"mock_versions_max", DOPPEL_OPT_INT, 0, "20",
+     "versions of each mock kept (every write keeps one; "
+     "GET /api/v1/mocks/ID/versions); 0 = none", 0, 1000, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 /* clang-format on */
@@ -323,6 +326,8 @@ int dp_conf_server_read(const dp_conf_t *c, dp_conf_server_t *out, char *err,
             out->record_body_max = (size_t)num;
         else if (strcmp(o->name, "record_sequence_max") == 0)
             out->record_sequence_max = (size_t)num;
+        else if (strcmp(o->name, "mock_versions_max") == 0)
+            out->mock_versions_max = (unsigned)num;
     }
     return 0;
 }

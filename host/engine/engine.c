@@ -42,6 +42,15 @@ void dp_engine_cfg_default(dp_engine_cfg_t *c)
     c->journal_bytes_max = 64 * 1024 * 1024;
     c->redact_headers = NULL;
     c->tfile_max = 1024 * 1024;
+    c->mock_versions_max = 20;
+}
+
+/* The writer of this thread's writes (see dp_engine_set_actor). */
+static _Thread_local const char *tl_actor;
+
+void dp_engine_set_actor(const char *who)
+{
+    tl_actor = who && *who ? who : NULL;
 }
 
 int64_t dp_engine_now(dp_engine_t *e)
@@ -270,6 +279,16 @@ static int load_usage(void *arg, const dp_mock_usage_t *u)
     return 0;
 }
 
+/* The newest kept version of a mock numbers its next write. */
+static int load_version_head(void *arg, const dp_mock_version_t *v)
+{
+    dp_engine_t *e = arg;
+    dp_mock_t *m = dp_smap_get(&e->mocks, v->id);
+    if (m != NULL)
+        m->version = v->version;
+    return 0;
+}
+
 typedef struct loadctx {
     dp_engine_t *e;
     dp_mock_t **arr;
@@ -369,6 +388,8 @@ static void engine_free(dp_engine_t *e)
     dp_rr_snap_free(atomic_load(&e->rr));
     json_decref(e->rr_conf);
     json_decref(e->cov_miss);
+    json_decref(e->tags);
+    json_decref(e->folders);
     for (size_t i = 0; i < e->n_redact; i++)
         free(e->redact[i]);
     free(e->redact);
@@ -436,6 +457,14 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
     if (e->cfg.journal_bytes_max == 0)
         e->cfg.journal_bytes_max = def.journal_bytes_max;
     e->cfg.redact_headers = NULL; /* borrowed: parsed below, not kept */
+    if (e->cfg.mock_versions_max < 0)
+        e->cfg.mock_versions_max = 0;
+    if (e->cfg.mock_versions_max > 1000)
+        e->cfg.mock_versions_max = 1000;
+    e->versions_max =
+        st && st->ops->versions_load && st->ops->mocks_put_versions
+            ? (unsigned)e->cfg.mock_versions_max
+            : 0;
     uint64_t seed = e->cfg.seed;
     if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
         seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
@@ -449,7 +478,9 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         dp_stores_new(e->cfg.store_value_max, e->cfg.store_total_max);
     e->rr_conf = json_object();
     e->cov_miss = json_object();
-    if (!e->rr_conf || !e->cov_miss ||
+    e->tags = json_object();
+    e->folders = json_object();
+    if (!e->rr_conf || !e->cov_miss || !e->tags || !e->folders ||
         parse_redact(e, cfg ? cfg->redact_headers : NULL) < 0) {
         engine_free(e);
         return oom(err);
@@ -491,6 +522,8 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
     free(lc.arr);
     if (rc == 0 && st->ops->usage_load)
         rc = st->ops->usage_load(st, load_usage, e);
+    if (rc == 0 && st->ops->versions_load)
+        rc = st->ops->versions_load(st, NULL, load_version_head, e);
     if (rc == 0)
         rc = st->ops->store_load(st, load_store, e);
     if (rc == 0)
@@ -716,8 +749,52 @@ static void apply_store_rows(dp_engine_t *e, const json_t *rows)
     }
 }
 
-/* Compiled mocks cm[0..n) (with their normalised objects) replace or join
- * the table; all or nothing. Takes the references in cm. */
+/* What a mock stored before versions were kept gets as version 1. */
+#define PRE_VERSION_SUMMARY "as stored before versions were kept"
+
+/* Numbers the version one write of m keeps (old: its previous form,
+ * NULL for a new id; old_json the stored JSON of that form; json the
+ * stored JSON m is written with, which may not be m->json yet: a close
+ * swaps it in only once committed) and fills its version rows into v: one
+ * of the old form first when it has none (a mock stored before versions
+ * were kept). Returns the rows used (0 to 2). The rows borrow the strings
+ * until the put. Caller holds wmu; rolls m->version back itself on
+ * failure. */
+static size_t version_rows(dp_engine_t *e, dp_mock_t *m, const dp_mock_t *old,
+                           const char *old_json, const char *json,
+                           const char *summary, dp_mock_version_t *v)
+{
+    if (e->versions_max == 0)
+        return 0;
+    size_t k = 0;
+    int64_t prev = old ? old->version : 0;
+    if (old && prev == 0) {
+        v[k++] = (dp_mock_version_t){.id = old->id,
+                                     .version = 1,
+                                     .ns = old->ns,
+                                     .json = old_json,
+                                     .summary = PRE_VERSION_SUMMARY};
+        prev = 1;
+    }
+    m->version = prev + 1;
+    v[k++] = (dp_mock_version_t){.id = m->id,
+                                 .version = m->version,
+                                 .ns = m->ns,
+                                 .json = json,
+                                 .who = tl_actor,
+                                 .summary = summary};
+    return k;
+}
+
+/* One storage transaction: the mocks and their versions. */
+static int put_with_versions(dp_engine_t *e, const dp_stored_mock_t *sm,
+                             size_t n, const dp_mock_version_t *v, size_t nv)
+{
+    if (nv == 0)
+        return e->st->ops->mocks_put(e->st, sm, n);
+    return e->st->ops->mocks_put_versions(e->st, sm, n, v, nv, e->versions_max);
+}
+
 /* 1 when this thread's admin call declared (by an audit row) that it may
  * write namespace ns, or when no admin call is on this thread. */
 static int audit_covers(const char *ns)
@@ -754,8 +831,12 @@ static int check_reach(dp_engine_t *e, dp_mock_t **cm, size_t n, dp_err_t *err)
     return 0;
 }
 
-static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
-                        size_t n, int *overwritten, dp_err_t *err)
+/* Compiled mocks cm[0..n) (with their normalised objects) replace or join
+ * the table; all or nothing. Takes the references in cm. summary: what
+ * the kept versions say (NULL: "created" or "replaced"). The mocks, their
+ * store rows, their versions and the call's audit row: one transaction. */
+static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm, size_t n,
+                        int *overwritten, const char *summary, dp_err_t *err)
 {
     int reach = check_reach(e, cm, n, err);
     if (reach < 0) {
@@ -765,10 +846,12 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
     }
     undo_t *u = calloc(n ? n : 1, sizeof(*u));
     dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
+    /* two versions per mock at most: see version_rows */
+    dp_mock_version_t *vr = calloc(n ? 2 * n : 1, sizeof(*vr));
     json_t *rows = NULL;
     int rc = 0;
-    size_t applied = 0;
-    if (u == NULL || sm == NULL) {
+    size_t applied = 0, nv = 0;
+    if (u == NULL || sm == NULL || vr == NULL) {
         rc = oom(err);
         goto fail;
     }
@@ -782,6 +865,9 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
         u[i].old = old;
         applied = i + 1;
         sm[i] = (dp_stored_mock_t){cm[i]->id, cm[i]->ns, cm[i]->json};
+        nv += version_rows(e, cm[i], old, old ? old->json : NULL, cm[i]->json,
+                           summary ? summary : (old ? "replaced" : "created"),
+                           vr + nv);
         if (overwritten && old)
             *overwritten = 1;
     }
@@ -802,7 +888,7 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
     }
     rc = persist_store_rows(e, rows);
     if (rc == 0)
-        rc = e->st->ops->mocks_put(e->st, sm, n);
+        rc = put_with_versions(e, sm, n, vr, nv);
     if ((rc = tx_end(e, rc, err)) < 0) {
         dp_index_free(ix);
         goto fail;
@@ -819,6 +905,7 @@ static int commit_mocks(dp_engine_t *e, dp_mock_t **cm, json_t **norm,
     }
     free(u);
     free(sm);
+    free(vr);
     return 0;
 fail:
     /* undo in reverse so duplicate ids in a batch come back right */
@@ -834,6 +921,7 @@ fail:
     json_decref(rows);
     free(u);
     free(sm);
+    free(vr);
     return rc;
 }
 
@@ -887,7 +975,7 @@ static int put_many(dp_engine_t *e, const json_t *const *mocks, size_t n,
     /* duplicate ids in one batch: the last one wins */
     for (size_t i = 0; i < n; i++)
         dp_mock_ref(cm[i]); /* one for the table, one for the output */
-    rc = commit_mocks(e, cm, norm, n, overwritten, err);
+    rc = commit_mocks(e, cm, norm, n, overwritten, NULL, err);
     if (rc == 0 && stored) {
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < n; i++)
@@ -1065,7 +1153,7 @@ int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,
     nm->seq = old->seq;
     dp_mock_ref(old); /* keep it to carry over uses made meanwhile */
     dp_mock_ref(nm);
-    rc = commit_mocks(e, &nm, &norm, 1, NULL, err);
+    rc = commit_mocks(e, &nm, &norm, 1, NULL, "patched", err);
     if (rc == 0) {
         /* after the swap no reader holds old: its late uses are final */
         int64_t delta = atomic_load(&old->use_counter) - snap;
@@ -1104,11 +1192,13 @@ static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
                       dp_err_t *err)
 {
     int64_t *nv = calloc(n ? n : 1, sizeof(*nv));
+    int64_t *prevver = calloc(n ? n : 1, sizeof(*prevver));
     char **txt = calloc(n ? n : 1, sizeof(char *));
     dp_stored_mock_t *sm = calloc(n ? n : 1, sizeof(*sm));
+    dp_mock_version_t *vr = calloc(n ? 2 * n : 1, sizeof(*vr));
     int rc = 0;
-    size_t k = 0;
-    if (!nv || !txt || !sm) {
+    size_t k = 0, nver = 0;
+    if (!nv || !prevver || !txt || !sm || !vr) {
         rc = oom(err);
         goto out;
     }
@@ -1120,11 +1210,19 @@ static int set_closed(dp_engine_t *e, dp_mock_t **ms, size_t n, int64_t when,
             break;
         }
         sm[k] = (dp_stored_mock_t){ms[k]->id, ms[k]->ns, txt[k]};
+        /* numbered now, under wmu as every reader of version is; put back
+         * below when the commit fails */
+        prevver[k] = ms[k]->version;
+        nver += version_rows(e, ms[k], ms[k], ms[k]->json, txt[k],
+                             when ? "closed" : "restored", vr + nver);
     }
     if (rc == 0 && (rc = tx_begin(e, err)) == 0)
-        rc = tx_end(e, e->st->ops->mocks_put(e->st, sm, n), err);
-    if (rc < 0)
+        rc = tx_end(e, put_with_versions(e, sm, n, vr, nver), err);
+    if (rc < 0) {
+        for (size_t i = k; i-- > 0;)
+            ms[i]->version = prevver[i];
         goto out;
+    }
     /* committed: only now do matching and reads see it */
     for (size_t i = 0; i < n; i++) {
         dp_jtext_unref(json_swap(e, ms[i], txt[i]));
@@ -1136,8 +1234,10 @@ out:
     for (size_t i = 0; txt && i < k; i++)
         dp_jtext_unref(txt[i]);
     free(nv);
+    free(prevver);
     free(txt);
     free(sm);
+    free(vr);
     return rc;
 }
 
@@ -1302,7 +1402,7 @@ int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
         dp_mock_ref(old[i]); /* to carry over uses made meanwhile */
         dp_mock_ref(nm[i]);
     }
-    rc = commit_mocks(e, nm, norm, n, NULL, err);
+    rc = commit_mocks(e, nm, norm, n, NULL, "patched", err);
     json_t *arr = rc == 0 && out ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
         if (rc == 0) {
@@ -1417,6 +1517,150 @@ int dp_engine_mock_purge(dp_engine_t *e, const char *id, dp_err_t *err)
     dp_mock_unref(m);
 out:
     pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+/* ---- versions ------------------------------------------------------------ */
+
+typedef struct version_pick {
+    int64_t want;  /* 0: every version into items */
+    json_t *items; /* list: [{version, createdAt, changedBy, summary}] */
+    json_t *found; /* pick: the mock JSON of version want */
+    int64_t current;
+} version_pick_t;
+
+static int version_cb(void *arg, const dp_mock_version_t *v)
+{
+    version_pick_t *p = arg;
+    if (p->want) {
+        if (v->version != p->want)
+            return 0;
+        p->found = json_loads(v->json, 0, NULL);
+        return p->found ? 1 : -ENOMEM;
+    }
+    json_t *it = json_pack(
+        "{s:I, s:I, s:s?, s:s?, s:b}", "version", (json_int_t)v->version,
+        "createdAt", (json_int_t)v->created_at, "changedBy", v->who, "summary",
+        v->summary, "current", v->version == p->current);
+    if (it == NULL || json_array_append_new(p->items, it) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Version `version` of m (new ref in *out); caller holds wmu. */
+static int version_find(dp_engine_t *e, const dp_mock_t *m, int64_t version,
+                        json_t **out, dp_err_t *err)
+{
+    *out = NULL;
+    version_pick_t p = {.want = version};
+    int rc = version > 0 && e->st->ops->versions_load
+                 ? e->st->ops->versions_load(e->st, m->id, version_cb, &p)
+                 : 0;
+    if (rc < 0)
+        return rc == -ENOMEM ? oom(err) : storage_failed(err, rc);
+    if (p.found == NULL) {
+        dp_err_set(err, 404, "not_found", "version",
+                   "mock %s keeps no version %lld", m->id, (long long)version);
+        return -ENOENT;
+    }
+    *out = p.found;
+    return 0;
+}
+
+int dp_engine_mock_versions(dp_engine_t *e, const char *id, json_t **out,
+                            dp_err_t *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&e->wmu);
+    int rc = -ENOENT;
+    dp_mock_t *m = find(e, id, err);
+    if (m == NULL)
+        goto out;
+    version_pick_t p = {.items = json_array(), .current = m->version};
+    if (p.items == NULL) {
+        rc = oom(err);
+        goto out;
+    }
+    rc = e->st->ops->versions_load
+             ? e->st->ops->versions_load(e->st, m->id, version_cb, &p)
+             : 0;
+    if (rc < 0) {
+        json_decref(p.items);
+        rc = rc == -ENOMEM ? oom(err) : storage_failed(err, rc);
+        goto out;
+    }
+    *out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "id", m->id, "namespace",
+                     m->ns, "current", (json_int_t)m->version, "versionsMax",
+                     (json_int_t)e->versions_max, "total",
+                     (json_int_t)json_array_size(p.items), "items", p.items);
+    rc = *out ? 0 : oom(err);
+out:
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+int dp_engine_mock_version_get(dp_engine_t *e, const char *id, int64_t version,
+                               json_t **out, dp_err_t *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&e->wmu);
+    int rc = -ENOENT;
+    dp_mock_t *m = find(e, id, err);
+    if (m != NULL)
+        rc = version_find(e, m, version, out, err);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
+int dp_engine_mock_version_restore(dp_engine_t *e, const char *id,
+                                   int64_t version, json_t **out, dp_err_t *err)
+{
+    if (out)
+        *out = NULL;
+    pthread_mutex_lock(&e->wmu);
+    int rc = -ENOENT;
+    json_t *vo = NULL, *cur = NULL, *norm = NULL;
+    dp_mock_t *nm = NULL;
+    dp_mock_t *old = find(e, id, err);
+    if (old == NULL)
+        goto out;
+    if ((rc = version_find(e, old, version, &vo, err)) < 0)
+        goto out;
+    /* the content comes back; the mock stays where it lives now */
+    json_object_set_new(vo, "namespace", json_string(old->ns));
+    cur = stored_obj(old);
+    if (cur == NULL) {
+        rc = oom(err);
+        goto out;
+    }
+    int64_t snap = atomic_load(&old->use_counter);
+    rc = dp_model_compile(vo, old->ns, cur, dp_engine_now(e), &e->tfiles,
+                          &norm, &nm, err);
+    if (rc < 0)
+        goto out;
+    nm->seq = old->seq;
+    char summary[64];
+    snprintf(summary, sizeof(summary), "restored version %lld",
+             (long long)version);
+    dp_mock_ref(old); /* to carry over uses made meanwhile */
+    dp_mock_ref(nm);
+    rc = commit_mocks(e, &nm, &norm, 1, NULL, summary, err);
+    if (rc == 0) {
+        int64_t delta = atomic_load(&old->use_counter) - snap;
+        if (delta) {
+            atomic_fetch_add(&nm->use_counter, delta);
+            atomic_store(&nm->dirty, 1);
+        }
+        if (out)
+            *out = read_view(nm);
+    }
+    dp_mock_unref(old);
+    dp_mock_unref(nm);
+out:
+    pthread_mutex_unlock(&e->wmu);
+    json_decref(vo);
+    json_decref(cur);
+    json_decref(norm);
     return rc;
 }
 

@@ -58,6 +58,10 @@ typedef struct dp_engine_cfg {
     const char *redact_headers;
     /* bytes of one response template file (template_file_max), 1 MiB */
     size_t tfile_max;
+    /* Versions kept per mock (every write of a mock keeps the mock as it
+     * was written; the newest this many stay). Default 20, 0: none, at
+     * most 1000. A back end without versions keeps none. */
+    int mock_versions_max;
 } dp_engine_cfg_t;
 
 void dp_engine_cfg_default(dp_engine_cfg_t *c);
@@ -155,6 +159,77 @@ int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
  * copies as an array, in the order of ids. */
 int dp_engine_mock_copy_batch(dp_engine_t *e, const json_t *ids,
                               const char *ns, json_t **out, dp_err_t *err);
+
+/* ---- Versions of a mock -------------------------------------------------
+ * Every write of a mock (create, put over its id, PATCH, batch writes,
+ * close and restore, a version restore) keeps the mock as written as its
+ * next version, numbered from 1, in the same storage transaction as the
+ * mock; the newest cfg.mock_versions_max stay; a purge or a reset drops
+ * them. A mock stored before versions were kept gets its stored form as
+ * version 1 at its first write. */
+
+/* Who makes the writes of this thread from now on (a user or token name,
+ * kept with the versions they write; borrowed until the next call); NULL:
+ * nobody known. The admin API sets it around each call. */
+void dp_engine_set_actor(const char *who);
+/* {id, namespace, current, versionsMax, total, items: [{version,
+ * createdAt (unix ms), changedBy, summary, current}]} newest first. 404
+ * for an unknown id. */
+int dp_engine_mock_versions(dp_engine_t *e, const char *id, json_t **out,
+                            dp_err_t *err);
+/* The mock as version `version` stored it (new ref). 404 (field
+ * "version") when that version is not kept. */
+int dp_engine_mock_version_get(dp_engine_t *e, const char *id, int64_t version,
+                               json_t **out, dp_err_t *err);
+/* Writes version `version` back as the mock (its client fields; the
+ * mock keeps its namespace, createdAt, counters and closed state), which
+ * keeps a new version. *out: the mock now stored (new ref). */
+int dp_engine_mock_version_restore(dp_engine_t *e, const char *id,
+                                   int64_t version, json_t **out,
+                                   dp_err_t *err);
+
+/* ---- Tags (catalog.c) ---------------------------------------------------
+ * The tags of the mocks, and tags registered ahead of any mock (settings
+ * rows of kind "tag": kept by a namespace reset, like services). */
+
+/* {namespace: {tag: count}}: how many mocks that are not soft-deleted
+ * carry each tag, registered tags with 0 when no such mock does; ns NULL:
+ * every namespace. *out: a new reference. 0 or -ENOMEM. */
+int dp_engine_tag_counts(dp_engine_t *e, const char *ns, json_t **out);
+/* Registers tag name (1 to 128 bytes of UTF-8 with no control character)
+ * in ns, persisted before it returns. *created: 1 when new, 0 when it was
+ * registered already. At most DP_TAGS_MAX per namespace (409 beyond).
+ * Errors: 400 (field "name"), 409 limit, 500 storage. */
+#define DP_TAGS_MAX 10000
+int dp_engine_tag_register(dp_engine_t *e, const char *ns, const char *name,
+                           int *created, dp_err_t *err);
+
+/* ---- Mock folders (catalog.c) -------------------------------------------
+ * A tree of folders per namespace: {id, name, parentId (null: top level),
+ * namespace, createdAt}, persisted as settings rows of kind "folder" (kept
+ * by a namespace reset). A mock joins a folder with its top-level
+ * "folderId" (kept as written). Errors: 400 (field), 404 (field "id" or
+ * "parentId"), 409 conflict. *out: a new reference. */
+#define DP_FOLDERS_MAX 10000 /* per namespace */
+/* {items: [...], total} sorted by namespace, name, id; ns NULL: all. */
+int dp_engine_folders(dp_engine_t *e, const char *ns, json_t **out);
+int dp_engine_folder_get(dp_engine_t *e, const char *id, json_t **out,
+                         dp_err_t *err);
+/* parent_id NULL: top level; it must be a folder of ns (404 parentId). */
+int dp_engine_folder_create(dp_engine_t *e, const char *ns, const char *name,
+                            const char *parent_id, json_t **out,
+                            dp_err_t *err);
+int dp_engine_folder_rename(dp_engine_t *e, const char *id, const char *name,
+                            json_t **out, dp_err_t *err);
+/* Under parent_id (NULL: top level) of the same namespace; the folder
+ * itself or one of its descendants is 409. */
+int dp_engine_folder_move(dp_engine_t *e, const char *id,
+                          const char *parent_id, json_t **out, dp_err_t *err);
+/* A folder with subfolders or mocks is 409 unless recursive: then its
+ * subtree goes and the mocks of the subtree leave their folder (their
+ * folderId removed, in one mock commit made first). *moved: those mocks. */
+int dp_engine_folder_delete(dp_engine_t *e, const char *id, int recursive,
+                            size_t *moved, dp_err_t *err);
 
 typedef struct dp_mock_query {
     const char *ns;      /* NULL: every namespace */

@@ -164,6 +164,8 @@ typedef struct dp_mock {
     int64_t expire_at; /* 0: no ttl */
     int64_t use_limit; /* 0: unlimited */
     uint64_t seq;      /* insertion order, tie-break after createdAt */
+    int64_t version;   /* number of the newest kept version, 0: none (set
+                          and read under the writer lock) */
 
     /* target (filled by the protocol handler) */
     char *op;        /* NULL: any operation */
@@ -574,6 +576,9 @@ const dp_rr_svc_t *dp_rr_find(const dp_engine_t *e, const dp_rr_snap_t *s,
 char *dp_rr_url(const dp_rr_svc_t *svc, const char *path, size_t len);
 /* Loads the settings rows from storage into rr_conf (open). */
 int dp_rr_load(dp_engine_t *e);
+/* A settings row of kind "tag" or "folder" (catalog.c), at open. 0 or
+ * -ENOMEM. */
+int dp_catalog_load_row(dp_engine_t *e, const dp_config_row_t *r);
 /* Builds and publishes the snapshot of rr_conf (writer, under wmu). */
 int dp_rr_publish(dp_engine_t *e);
 /* Counts a MOCK-mode miss in the coverage miss table (any thread). */
@@ -611,6 +616,12 @@ struct dp_engine {
     void *clock_ud;
     dp_engine_listener_t listener;
     unsigned flushes; /* dp_engine_flush calls, under wmu */
+    unsigned versions_max; /* versions kept per mock, 0: none */
+    /* registered tags (catalog.c): {ns: {tag: createdAt}}, under wmu */
+    json_t *tags;
+    /* mock folders (catalog.c): {id: {id, name, parentId, namespace,
+     * createdAt}}, under wmu */
+    json_t *folders;
     int flush_all;    /* set by close: the last flush writes everything */
     atomic_ullong rng_seed;
 

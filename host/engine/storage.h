@@ -24,6 +24,18 @@ typedef struct dp_stored_mock {
     const char *json; /* the full stored mock, compact JSON */
 } dp_stored_mock_t;
 
+/* One kept version of a mock (schema v5): json is the mock as that write
+ * stored it. */
+typedef struct dp_mock_version {
+    const char *id;
+    int64_t version;
+    const char *ns;
+    const char *json;
+    int64_t created_at;  /* unix ms of the write; the back end sets it */
+    const char *who;     /* NULL: unknown */
+    const char *summary; /* NULL: none */
+} dp_mock_version_t;
+
 typedef struct dp_store_entry {
     const char *ns;
     const char *scope; /* "global", "chain:<chainId>", "mock:<id>" */
@@ -77,14 +89,15 @@ typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
 typedef int (*dp_store_load_cb)(void *arg, const dp_store_entry_t *e);
+typedef int (*dp_version_load_cb)(void *arg, const dp_mock_version_t *v);
 
 typedef struct dp_storage_ops {
     const char *name; /* "memory", "sqlite", "postgres" */
     /* Inserts or replaces mocks by id; one transaction. Drops their usage
      * rows (the JSON carries the counters it was written with). */
     int (*mocks_put)(dp_storage_t *s, const dp_stored_mock_t *m, size_t n);
-    /* Removes mocks, and their usage rows, for good (purge); absent ids are
-     * ignored. */
+    /* Removes mocks, and their usage rows and versions, for good (purge);
+     * absent ids are ignored. */
     int (*mocks_delete)(dp_storage_t *s, const char *const *ids, size_t n);
     /* Calls cb for every stored mock; a non-zero cb return stops and is
      * returned. */
@@ -92,7 +105,8 @@ typedef struct dp_storage_ops {
     /* Upserts or (json == NULL) deletes store entries; one transaction. */
     int (*store_put)(dp_storage_t *s, const dp_store_entry_t *e, size_t n);
     int (*store_load)(dp_storage_t *s, dp_store_load_cb cb, void *arg);
-    /* Removes every mock (with its usage) and store entry of a namespace. */
+    /* Removes every mock (with its usage and versions) and store entry of
+     * a namespace. */
     int (*reset_ns)(dp_storage_t *s, const char *ns);
     void (*close)(dp_storage_t *s);
     /* Upserts usage rows of stored mocks; one transaction. May be NULL:
@@ -122,6 +136,21 @@ typedef struct dp_storage_ops {
      * the engine refuses to store any. */
     int (*tfiles_put)(dp_storage_t *s, const dp_tfile_row_t *r, size_t n);
     int (*tfiles_load)(dp_storage_t *s, dp_tfile_load_cb cb, void *arg);
+
+    /* Versions of mocks (written by mocks_put; removed with their mock by
+     * mocks_delete and reset_ns). May be NULL: the engine keeps none.
+     * versions_load calls cb for every kept version of mock id, newest
+     * first; id NULL: only the newest version of every mock (at open, to
+     * number the next writes). */
+    int (*versions_load)(dp_storage_t *s, const char *id, dp_version_load_cb cb,
+                         void *arg);
+    /* mocks_put, and in the same transaction keeps the versions v[0..nv)
+     * (a version number written again replaces the one kept), then keeps
+     * only the newest `keep` versions of each mock in v (0: all). NULL
+     * when versions_load is. */
+    int (*mocks_put_versions)(dp_storage_t *s, const dp_stored_mock_t *m,
+                              size_t n, const dp_mock_version_t *v, size_t nv,
+                              unsigned keep);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -17,24 +18,80 @@ typedef struct mem_storage {
     json_t *stores; /* "ns\x1fscope\x1fkey" -> [ns, scope, key, json] */
     json_t *usage;  /* id -> [use_counter, last_use] */
     json_t *config; /* "ns\x1fkind\x1fname" -> [ns, kind, name, json] */
+    /* id -> [[version, ns, json, created_at, who, summary], ...], oldest
+     * first; who and summary may be null */
+    json_t *versions;
     json_t *tfiles; /* "ns\x1fname" -> [ns, name, content, updated_at] */
 } mem_storage_t;
 
-static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
+static int64_t mem_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends version row r (an array as above) to the versions of id, then
+ * keeps only the newest keep (0: all). */
+static void mem_version_add(mem_storage_t *ms, const char *id, json_t *r,
+                            unsigned keep)
+{
+    json_t *list = json_object_get(ms->versions, id);
+    if (list == NULL) {
+        list = json_array();
+        if (list == NULL || json_object_set_new(ms->versions, id, list) < 0)
+            return;
+    }
+    json_int_t v = json_integer_value(json_array_get(r, 0));
+    /* a version written again replaces the one kept (as SQLite's REPLACE) */
+    for (size_t i = json_array_size(list); i-- > 0;)
+        if (json_integer_value(json_array_get(json_array_get(list, i), 0)) == v)
+            json_array_remove(list, i);
+    json_array_append(list, r);
+    while (keep > 0 && json_array_size(list) > 0 &&
+           json_integer_value(json_array_get(json_array_get(list, 0), 0)) <=
+               v - (json_int_t)keep)
+        json_array_remove(list, 0);
+}
+
+static int mem_mocks_put_versions(dp_storage_t *s, const dp_stored_mock_t *m,
+                                  size_t n, const dp_mock_version_t *ver,
+                                  size_t nv, unsigned keep)
 {
     mem_storage_t *ms = (mem_storage_t *)s;
     /* build everything first so a failure changes nothing */
-    json_t *rows = json_array();
-    if (rows == NULL)
+    json_t *rows = json_array(), *vrows = json_array();
+    int64_t ts = mem_now_ms();
+    if (rows == NULL || vrows == NULL) {
+        json_decref(rows);
+        json_decref(vrows);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!m[i].id || !m[i].ns || !m[i].json) {
             json_decref(rows);
+            json_decref(vrows);
             return -EINVAL;
         }
         json_t *r = json_pack("[ss]", m[i].ns, m[i].json);
         if (r == NULL || json_array_append_new(rows, r) < 0) {
             json_decref(rows);
+            json_decref(vrows);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < nv; i++) {
+        if (!ver[i].id || !ver[i].ns || !ver[i].json || ver[i].version <= 0) {
+            json_decref(rows);
+            json_decref(vrows);
+            return -EINVAL;
+        }
+        json_t *v =
+            json_pack("[IssIs?s?]", (json_int_t)ver[i].version, ver[i].ns,
+                      ver[i].json, (json_int_t)ts, ver[i].who, ver[i].summary);
+        if (v == NULL || json_array_append_new(vrows, v) < 0) {
+            json_decref(rows);
+            json_decref(vrows);
             return -ENOMEM;
         }
     }
@@ -42,8 +99,16 @@ static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
         json_object_set(ms->mocks, m[i].id, json_array_get(rows, i));
         json_object_del(ms->usage, m[i].id);
     }
+    for (size_t i = 0; i < nv; i++)
+        mem_version_add(ms, ver[i].id, json_array_get(vrows, i), keep);
     json_decref(rows);
+    json_decref(vrows);
     return 0;
+}
+
+static int mem_mocks_put(dp_storage_t *s, const dp_stored_mock_t *m, size_t n)
+{
+    return mem_mocks_put_versions(s, m, n, NULL, 0, 0);
 }
 
 static int mem_mocks_delete(dp_storage_t *s, const char *const *ids, size_t n)
@@ -52,6 +117,7 @@ static int mem_mocks_delete(dp_storage_t *s, const char *const *ids, size_t n)
     for (size_t i = 0; i < n; i++) {
         json_object_del(ms->mocks, ids[i]);
         json_object_del(ms->usage, ids[i]);
+        json_object_del(ms->versions, ids[i]);
     }
     return 0;
 }
@@ -63,8 +129,9 @@ static int mem_mocks_load(dp_storage_t *s, dp_mock_load_cb cb, void *arg)
     json_t *r;
     json_object_foreach(ms->mocks, id, r)
     {
-        dp_stored_mock_t m = {id, json_string_value(json_array_get(r, 0)),
-                              json_string_value(json_array_get(r, 1))};
+        dp_stored_mock_t m = {.id = id,
+                              .ns = json_string_value(json_array_get(r, 0)),
+                              .json = json_string_value(json_array_get(r, 1))};
         int rc = cb(arg, &m);
         if (rc)
             return rc;
@@ -137,8 +204,10 @@ static int mem_reset_ns(dp_storage_t *s, const char *ns)
         {
             const char *rns = json_string_value(json_array_get(r, 0));
             if (rns && strcmp(rns, ns) == 0) {
-                if (w == 0)
+                if (w == 0) {
                     json_object_del(ms->usage, k);
+                    json_object_del(ms->versions, k);
+                }
                 json_object_del(objs[w], k);
             }
         }
@@ -240,6 +309,37 @@ static int mem_config_load(dp_storage_t *s, dp_config_load_cb cb, void *arg)
     return 0;
 }
 
+static int mem_versions_load(dp_storage_t *s, const char *id,
+                             dp_version_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    const char *k;
+    json_t *list;
+    json_object_foreach(ms->versions, k, list)
+    {
+        if (id && strcmp(k, id) != 0)
+            continue;
+        for (size_t i = json_array_size(list); i-- > 0;) {
+            json_t *r = json_array_get(list, i);
+            dp_mock_version_t v = {
+                k,
+                json_integer_value(json_array_get(r, 0)),
+                json_string_value(json_array_get(r, 1)),
+                json_string_value(json_array_get(r, 2)),
+                json_integer_value(json_array_get(r, 3)),
+                json_string_value(json_array_get(r, 4)),
+                json_string_value(json_array_get(r, 5)),
+            };
+            int rc = cb(arg, &v);
+            if (rc)
+                return rc;
+            if (id == NULL)
+                break; /* the newest only */
+        }
+    }
+    return 0;
+}
+
 static int mem_tfiles_put(dp_storage_t *s, const dp_tfile_row_t *r, size_t n)
 {
     mem_storage_t *ms = (mem_storage_t *)s;
@@ -306,6 +406,7 @@ static void mem_close(dp_storage_t *s)
     json_decref(ms->stores);
     json_decref(ms->usage);
     json_decref(ms->config);
+    json_decref(ms->versions);
     json_decref(ms->tfiles);
     free(ms);
 }
@@ -325,6 +426,8 @@ static const dp_storage_ops_t mem_ops = {
     .config_load = mem_config_load,
     .tfiles_put = mem_tfiles_put,
     .tfiles_load = mem_tfiles_load,
+    .versions_load = mem_versions_load,
+    .mocks_put_versions = mem_mocks_put_versions,
 };
 
 dp_storage_t *dp_storage_memory_new(void)
@@ -337,9 +440,10 @@ dp_storage_t *dp_storage_memory_new(void)
     ms->stores = json_object();
     ms->usage = json_object();
     ms->config = json_object();
+    ms->versions = json_object();
     ms->tfiles = json_object();
     if (!ms->mocks || !ms->stores || !ms->usage || !ms->config ||
-        !ms->tfiles) {
+        !ms->versions || !ms->tfiles) {
         mem_close(&ms->base);
         return NULL;
     }

@@ -263,10 +263,13 @@ static int check_input(dp_engine_t *e, const char *name, const char *content,
 }
 
 /* A recompiled mock taking over from old: the runtime state carries over
- * (the stored JSON's counters may lag the live ones). */
+ * (the stored JSON's counters may lag the live ones), and so does the
+ * number of its newest kept version: a recompile writes no version, and
+ * the mock's next write must number after the ones kept. */
 static void carry_state(dp_mock_t *nm, const dp_mock_t *old)
 {
     nm->seq = old->seq;
+    nm->version = old->version;
     atomic_store(&nm->use_counter, atomic_load(&old->use_counter));
     atomic_store(&nm->last_use, atomic_load(&old->last_use));
     atomic_store(&nm->closed_at, atomic_load(&old->closed_at));

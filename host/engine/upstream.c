@@ -832,6 +832,9 @@ int dp_engine_mode_set(dp_engine_t *e, const char *ns, const char *mode,
 static int load_row(void *arg, const dp_config_row_t *r)
 {
     dp_engine_t *e = arg;
+    if (strcmp(r->kind, "tag") == 0 || strcmp(r->kind, "folder") == 0)
+        /* not record and replay's */
+        return dp_catalog_load_row(e, r);
     json_t *v = json_loads(r->json, 0, NULL);
     json_t *nn = conf_ns(e->rr_conf, r->ns);
     if (nn == NULL) {

@@ -66,6 +66,16 @@ static const char *const migrations[] = {
     "  content TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (ns, name)) WITHOUT ROWID;",
+    /* 5: the kept versions of each mock, written with the mock */
+    "CREATE TABLE mock_versions ("
+    "  id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  ns TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  who TEXT,"
+    "  summary TEXT,"
+    "  PRIMARY KEY (id, version)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -92,6 +102,12 @@ enum {
     ST_TFILE_PUT,
     ST_TFILE_DEL,
     ST_TFILE_LOAD,
+    ST_VER_PUT,
+    ST_VER_TRIM,
+    ST_VER_DEL,
+    ST_VER_LOAD,
+    ST_VER_HEADS,
+    ST_RESET_VERSIONS,
     ST_COUNT
 };
 
@@ -142,6 +158,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TFILE_DEL] = "DELETE FROM template_files WHERE ns = ?1 AND name = ?2",
     [ST_TFILE_LOAD] = "SELECT ns, name, content, updated_at FROM "
                       "template_files ORDER BY ns, name",
+    [ST_VER_PUT] = "INSERT OR REPLACE INTO mock_versions (id, version, ns, "
+                   "json, created_at, who, summary) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_VER_TRIM] = "DELETE FROM mock_versions WHERE id = ?1 AND "
+                    "version <= ?2",
+    [ST_VER_DEL] = "DELETE FROM mock_versions WHERE id = ?1",
+    [ST_VER_LOAD] = "SELECT id, version, ns, json, created_at, who, summary "
+                    "FROM mock_versions WHERE id = ?1 ORDER BY version DESC",
+    [ST_VER_HEADS] = "SELECT id, MAX(version) FROM mock_versions GROUP BY id",
+    [ST_RESET_VERSIONS] = "DELETE FROM mock_versions WHERE id IN "
+                          "(SELECT id FROM mocks WHERE ns = ?1)",
 };
 
 typedef struct sqlite_storage {
@@ -318,10 +345,36 @@ static int keyed_put(sqlite_storage_t *s, const keyed_table_t *t,
     return step_done(s, which, json ? t->put_what : t->del_what);
 }
 
-static int sq_mocks_put(dp_storage_t *base, const dp_stored_mock_t *m, size_t n)
+/* Keeps version v (inside the caller's transaction) and drops the
+ * versions of its mock older than the newest keep (0: none dropped). */
+static int version_put(sqlite_storage_t *s, const dp_mock_version_t *v,
+                       unsigned keep, int64_t ts)
+{
+    sqlite3_stmt *st = s->st[ST_VER_PUT];
+    if (v->id == NULL || v->ns == NULL || v->json == NULL || v->version <= 0)
+        return -EINVAL;
+    bind_text(st, 1, v->id);
+    sqlite3_bind_int64(st, 2, v->version);
+    bind_text(st, 3, v->ns);
+    bind_text(st, 4, v->json);
+    sqlite3_bind_int64(st, 5, ts);
+    bind_text(st, 6, v->who);
+    bind_text(st, 7, v->summary);
+    int err = step_done(s, ST_VER_PUT, "keep mock version");
+    if (err == 0 && keep > 0 && v->version > (int64_t)keep) {
+        bind_text(s->st[ST_VER_TRIM], 1, v->id);
+        sqlite3_bind_int64(s->st[ST_VER_TRIM], 2, v->version - keep);
+        err = step_done(s, ST_VER_TRIM, "drop old mock versions");
+    }
+    return err;
+}
+
+static int sq_mocks_put_versions(dp_storage_t *base, const dp_stored_mock_t *m,
+                                 size_t n, const dp_mock_version_t *v,
+                                 size_t nv, unsigned keep)
 {
     sqlite_storage_t *s = (sqlite_storage_t *)base;
-    if (n > 0 && m == NULL)
+    if ((n > 0 && m == NULL) || (nv > 0 && v == NULL))
         return -EINVAL;
     int err = tx_begin(s);
     if (err)
@@ -343,7 +396,14 @@ static int sq_mocks_put(dp_storage_t *base, const dp_stored_mock_t *m, size_t n)
             err = step_done(s, ST_USAGE_DEL, "drop usage");
         }
     }
+    for (size_t i = 0; i < nv && err == 0; i++)
+        err = version_put(s, &v[i], keep, ts);
     return tx_end(s, err);
+}
+
+static int sq_mocks_put(dp_storage_t *base, const dp_stored_mock_t *m, size_t n)
+{
+    return sq_mocks_put_versions(base, m, n, NULL, 0, 0);
 }
 
 static int sq_mocks_delete(dp_storage_t *base, const char *const *ids, size_t n)
@@ -365,6 +425,10 @@ static int sq_mocks_delete(dp_storage_t *base, const char *const *ids, size_t n)
         if (err == 0) {
             bind_text(s->st[ST_USAGE_DEL], 1, ids[i]);
             err = step_done(s, ST_USAGE_DEL, "drop usage");
+        }
+        if (err == 0) {
+            bind_text(s->st[ST_VER_DEL], 1, ids[i]);
+            err = step_done(s, ST_VER_DEL, "drop mock versions");
         }
     }
     return tx_end(s, err);
@@ -446,6 +510,10 @@ static int sq_reset_ns(dp_storage_t *base, const char *ns)
         return err;
     bind_text(s->st[ST_RESET_USAGE], 1, ns);
     err = step_done(s, ST_RESET_USAGE, "reset usage");
+    if (err == 0) {
+        bind_text(s->st[ST_RESET_VERSIONS], 1, ns);
+        err = step_done(s, ST_RESET_VERSIONS, "reset mock versions");
+    }
     if (err == 0) {
         bind_text(s->st[ST_RESET_MOCKS], 1, ns);
         err = step_done(s, ST_RESET_MOCKS, "reset mocks");
@@ -543,6 +611,47 @@ static int sq_config_load(dp_storage_t *base, dp_config_load_cb cb, void *arg)
     config_load_t l = {cb, arg};
     return each_row((sqlite_storage_t *)base, ST_CONFIG_LOAD, "load settings",
                     config_row, &l);
+}
+
+typedef struct version_load {
+    dp_version_load_cb cb;
+    void *arg;
+    int heads; /* rows of ST_VER_HEADS: id and version only */
+} version_load_t;
+
+static int version_row(sqlite3_stmt *st, void *ctx)
+{
+    const version_load_t *l = ctx;
+    dp_mock_version_t v = {
+        .id = (const char *)sqlite3_column_text(st, 0),
+        .version = sqlite3_column_int64(st, 1),
+    };
+    if (v.id == NULL)
+        return -ENOMEM;
+    if (!l->heads) {
+        v.ns = (const char *)sqlite3_column_text(st, 2);
+        v.json = (const char *)sqlite3_column_text(st, 3);
+        v.created_at = sqlite3_column_int64(st, 4);
+        v.who = (const char *)sqlite3_column_text(st, 5);
+        v.summary = (const char *)sqlite3_column_text(st, 6);
+        if (v.ns == NULL || v.json == NULL)
+            return -ENOMEM;
+    }
+    return l->cb(l->arg, &v);
+}
+
+static int sq_versions_load(dp_storage_t *base, const char *id,
+                            dp_version_load_cb cb, void *arg)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    version_load_t l = {cb, arg, id == NULL};
+    if (id == NULL)
+        return each_row(s, ST_VER_HEADS, "load mock version numbers",
+                        version_row, &l);
+    bind_text(s->st[ST_VER_LOAD], 1, id);
+    int rc = each_row(s, ST_VER_LOAD, "load mock versions", version_row, &l);
+    sqlite3_clear_bindings(s->st[ST_VER_LOAD]);
+    return rc;
 }
 
 static int sq_group_begin(dp_storage_t *base)
@@ -706,6 +815,8 @@ static const dp_storage_ops_t sqlite_ops = {
     .audit_put = sq_audit_put,
     .tfiles_put = sq_tfiles_put,
     .tfiles_load = sq_tfiles_load,
+    .versions_load = sq_versions_load,
+    .mocks_put_versions = sq_mocks_put_versions,
 };
 
 /* Reads a one-integer pragma. */

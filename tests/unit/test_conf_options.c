@@ -319,7 +319,8 @@ static void test_server_ok(void **st)
     assert_int_equal(server("[server]\nlisten = [::1]:8080\n"), 0);
     assert_int_equal(server("[server]\ndefault_mode = mock\n"
                             "redact_headers = \"X-Token, X-Secret\"\n"
-                            "record_body_max = 64k\nrecord_sequence_max = 5\n"),
+                            "record_body_max = 64k\nrecord_sequence_max = 5\n"
+                            "mock_versions_max = 0\n"),
                      0);
     assert_int_equal(server("[server]\nlisten = localhost:65535\n"), 0);
 }
@@ -342,7 +343,10 @@ static void test_server_refusals(void **st)
                "store_total_max, response_max, template_file_max, auth, "
                "metrics_auth, allow_private_upstreams, "
                "default_mode, redact_headers, record_body_max, "
-               "record_sequence_max)");
+               "record_sequence_max, mock_versions_max)");
+    server_bad("[server]\nmock_versions_max = 1001\n",
+               "s.conf:2: [server]: option 'mock_versions_max' expects an "
+               "integer in [0, 1000], found '1001'");
     server_bad("[server]\ndefault_mode = record\n",
                "s.conf:2: [server]: option 'default_mode' expects "
                "PASSTHROUGH, LEARN, MOCK or SPY, found 'record'");
@@ -398,6 +402,7 @@ static void test_server_read(void **st)
     assert_string_equal(s.redact_headers, "");
     assert_int_equal(s.record_body_max, 1024 * 1024);
     assert_int_equal(s.record_sequence_max, 100);
+    assert_int_equal(s.mock_versions_max, 20);
     assert_int_equal(s.max_header_bytes, 16384);
     assert_int_equal(s.max_body_bytes, 8 * 1024 * 1024);
     assert_int_equal(s.idle_timeout_ms, 60000);

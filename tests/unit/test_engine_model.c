@@ -432,12 +432,27 @@ static int ks_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
 {
     return ks_of(s)->inner->ops->tfiles_load(ks_of(s)->inner, cb, arg);
 }
+static int ks_versions_load(dp_storage_t *s, const char *id,
+                            dp_version_load_cb cb, void *arg)
+{
+    return ks_of(s)->inner->ops->versions_load(ks_of(s)->inner, id, cb, arg);
+}
+static int ks_mocks_put_versions(dp_storage_t *s, const dp_stored_mock_t *m,
+                                 size_t n, const dp_mock_version_t *v,
+                                 size_t nv, unsigned keep)
+{
+    keep_storage_t *ks = ks_of(s);
+    if (ks->fail_puts)
+        return -EIO;
+    return ks->inner->ops->mocks_put_versions(ks->inner, m, n, v, nv, keep);
+}
+/* positional: the order of dp_storage_ops_t; no grouping (NULL) */
 static const dp_storage_ops_t ks_ops = {
-    "keep",       ks_mocks_put,  ks_mocks_delete, ks_mocks_load,
-    ks_store_put, ks_store_load, ks_reset_ns,     ks_close,
-    ks_usage_put, ks_usage_load, ks_config_put,   ks_config_load,
-    NULL,         NULL,          NULL,            ks_tfiles_put,
-    ks_tfiles_load};
+    "keep",           ks_mocks_put,         ks_mocks_delete, ks_mocks_load,
+    ks_store_put,     ks_store_load,        ks_reset_ns,     ks_close,
+    ks_usage_put,     ks_usage_load,        ks_config_put,   ks_config_load,
+    NULL,             NULL,                 NULL,            ks_tfiles_put,
+    ks_tfiles_load,   ks_versions_load,     ks_mocks_put_versions};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {
