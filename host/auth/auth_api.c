@@ -7,7 +7,13 @@
  * state takes the write lock, checks permissions and conflicts against the
  * model, writes one store transaction (with its audit row), and changes
  * memory only after the commit: a failure leaves nothing behind. Handlers
- * run synchronously on the worker's loop and always answer.
+ * always answer.
+ *
+ * Threads: a handler's store transaction fsyncs, so calls run off the
+ * worker's loop, on the libuv thread pool, one at a time per worker in
+ * arrival order (so a connection's pipelined write and read keep their
+ * order); the answer is recorded in the call and sent from the job's
+ * completion on the loop thread, as the admin API does.
  */
 #define _GNU_SOURCE /* strptime, timegm */
 #include <errno.h>
@@ -17,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <uv.h>
 
 #include "base/pct_decode.h"
 #include "auth_internal.h"
@@ -33,7 +41,55 @@ typedef struct call {
     json_t *body; /* owned, NULL when none */
     dp_auth_principal_t who;
     int answered;
+    /* the answer, recorded on the pool thread and sent by send_answer on
+     * the loop thread; the first one wins */
+    int out_status;
+    char *out_body; /* owned, NULL: none */
+    size_t out_len;
+    int out_json;
+    const char *out_hname; /* one more header (Retry-After, Allow) */
+    char out_hval[96];
 } call_t;
+
+/* Records an answer; body is copied (a failed copy becomes a bare 500). */
+static void keep(call_t *c, int status, int json, const char *hname,
+                 const char *hval, const char *body, size_t len)
+{
+    if (c->out_status != 0)
+        return;
+    c->answered = 1;
+    c->out_status = status;
+    c->out_json = json;
+    c->out_hname = hname;
+    snprintf(c->out_hval, sizeof(c->out_hval), "%s", hval ? hval : "");
+    if (len == 0)
+        return;
+    if ((c->out_body = malloc(len)) == NULL) {
+        c->out_status = 500;
+        c->out_json = 0;
+        c->out_hname = NULL;
+        return;
+    }
+    memcpy(c->out_body, body, len);
+    c->out_len = len;
+}
+
+/* Loop thread: sends what the call recorded. */
+static void send_answer(call_t *c)
+{
+    doppel_kv_t h[2];
+    size_t nh = 0;
+    if (c->out_json)
+        h[nh++] = (doppel_kv_t){DOPPEL_STR("Content-Type"),
+                                DOPPEL_STR("application/json")};
+    if (c->out_hname != NULL)
+        h[nh++] = (doppel_kv_t){{c->out_hname, strlen(c->out_hname)},
+                                {c->out_hval, strlen(c->out_hval)}};
+    dp_http_respond(c->ex, c->out_status ? c->out_status : 500, h, nh,
+                    c->out_body, c->out_len);
+    free(c->out_body);
+    c->out_body = NULL;
+}
 
 /* ---- Answers ------------------------------------------------------------- */
 
@@ -41,21 +97,19 @@ static void reply_json(call_t *c, int status, json_t *v)
 {
     char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
-    c->answered = 1;
     if (txt == NULL) {
         static const char oom[] =
             "{\"error\":\"out of memory\",\"code\":\"internal\"}";
-        dp_http_respond_json(c->ex, 500, oom, sizeof(oom) - 1);
+        keep(c, 500, 1, NULL, NULL, oom, sizeof(oom) - 1);
         return;
     }
-    dp_http_respond_json(c->ex, status, txt, strlen(txt));
+    keep(c, status, 1, NULL, NULL, txt, strlen(txt));
     free(txt);
 }
 
 static void reply_empty(call_t *c, int status)
 {
-    c->answered = 1;
-    dp_http_respond(c->ex, status, NULL, 0, NULL, 0);
+    keep(c, status, 0, NULL, NULL, NULL, 0);
 }
 
 static void reply_err_retry(call_t *c, const dp_err_t *e, unsigned retry)
@@ -73,13 +127,8 @@ static void reply_err_retry(call_t *c, const dp_err_t *e, unsigned retry)
     json_decref(o);
     char ra[16];
     snprintf(ra, sizeof(ra), "%u", retry);
-    doppel_kv_t h[2] = {
-        {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
-        {DOPPEL_STR("Retry-After"), {ra, strlen(ra)}},
-    };
-    c->answered = 1;
-    dp_http_respond(c->ex, e->status ? e->status : 500, h, retry ? 2 : 1, txt,
-                    txt ? strlen(txt) : 0);
+    keep(c, e->status ? e->status : 500, 1, retry ? "Retry-After" : NULL, ra,
+         txt, txt ? strlen(txt) : 0);
     free(txt);
 }
 
@@ -1526,12 +1575,7 @@ static void dispatch(call_t *c)
                       c->req->request_id.len);
         char *txt = json_dumps(o, JSON_COMPACT);
         json_decref(o);
-        doppel_kv_t h[2] = {
-            {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
-            {DOPPEL_STR("Allow"), {allow, strlen(allow)}},
-        };
-        c->answered = 1;
-        dp_http_respond(c->ex, 405, h, 2, txt, txt ? strlen(txt) : 0);
+        keep(c, 405, 1, "Allow", allow, txt, txt ? strlen(txt) : 0);
         free(txt);
     } else if (rc == -ENOENT) {
         reply_error(c, 404, "not_found", NULL, "no endpoint %.*s %.*s",
@@ -1540,21 +1584,108 @@ static void dispatch(call_t *c)
     }
 }
 
+/* ---- The work queue: one call at a time per worker ------------------- */
+
+typedef struct auth_job auth_job_t;
+
+/* One per mount (per worker router), loop thread only; freed with the
+ * router, after the loop ran to its end (a job on the pool keeps it alive,
+ * and waiting ones are started by the completion before it). */
+typedef struct auth_queue {
+    dp_auth_t *a;
+    auth_job_t *head, *tail; /* calls not answered yet, in arrival order */
+    int running;             /* the head is on the pool */
+} auth_queue_t;
+
+struct auth_job {
+    uv_work_t work;
+    auth_job_t *next;
+    auth_queue_t *q;
+    call_t c; /* its exchange (and request) stay valid until answered */
+};
+
+static void job_run(uv_work_t *w)
+{
+    auth_job_t *j = w->data;
+    call_t *c = &j->c;
+    dispatch(c);
+    if (!c->answered)
+        reply_error(c, 500, "internal", NULL, "no answer");
+    for (size_t i = 0; i < c->nseg; i++)
+        free(c->seg[i]);
+    c->nseg = 0;
+    json_decref(c->body);
+    c->body = NULL;
+}
+
+static void job_next(auth_queue_t *q);
+
+static void job_done(uv_work_t *w, int status)
+{
+    auth_job_t *j = w->data;
+    auth_queue_t *q = j->q;
+    (void)status; /* never cancelled */
+    q->head = j->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    q->running = 0;
+    send_answer(&j->c);
+    free(j);
+    job_next(q);
+}
+
+static void job_next(auth_queue_t *q)
+{
+    while (!q->running && q->head != NULL) {
+        auth_job_t *j = q->head;
+        j->work.data = j;
+        q->running = 1;
+        if (uv_queue_work(dp_http_exchange_loop(j->c.ex), &j->work, job_run,
+                          job_done) == 0)
+            return;
+        /* cannot happen with both callbacks set: answer rather than hang */
+        q->running = 0;
+        q->head = j->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        reply_error(&j->c, 503, "unavailable", NULL,
+                    "the auth work queue is unavailable");
+        send_answer(&j->c);
+        free(j);
+    }
+}
+
 static int auth_handler(void *state, doppel_http_exchange_t *ex,
                         const doppel_http_request_t *req)
 {
-    call_t c = {.a = state, .ex = ex, .req = req};
-    dispatch(&c);
-    if (!c.answered)
-        reply_error(&c, 500, "internal", NULL, "no answer");
-    for (size_t i = 0; i < c.nseg; i++)
-        free(c.seg[i]);
-    json_decref(c.body);
+    auth_queue_t *q = state;
+    auth_job_t *j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -ENOMEM; /* the front answers 500 */
+    j->q = q;
+    j->c = (call_t){.a = q->a, .ex = ex, .req = req};
+    if (q->tail != NULL)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    job_next(q);
     return 0;
 }
 
+static void auth_queue_free(void *p) { free(p); }
+
 int dp_auth_mount(dp_router_t *r, dp_auth_t *a)
 {
+    auth_queue_t *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return -ENOMEM;
+    q->a = a;
+    int frc = dp_router_on_free(r, auth_queue_free, q);
+    if (frc < 0) {
+        free(q);
+        return frc;
+    }
     static const char *const prefixes[] = {
         "/api/v1/tokens", "/api/v1/integrations", "/api/v1/namespaces",
         "/api/v1/users",  "/api/v1/audit",        "/api/v1/whoami",
@@ -1565,7 +1696,7 @@ int dp_auth_mount(dp_router_t *r, dp_auth_t *a)
             .size = sizeof(m),
             .prefix = prefixes[i],
             .handler = auth_handler,
-            .state = a,
+            .state = q,
         };
         int rc = dp_router_add(r, &m, 1, "host");
         if (rc < 0)

@@ -6,6 +6,7 @@ exits cleanly."""
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -284,6 +285,41 @@ class AdminOffLoopTest(unittest.TestCase):
             self.assertEqual(total, 20000)
             self.assertEqual(d.get("/health/live").status, 200)
             self.assertEqual(d.get("/stubs/%s/g/7/x/b" % NS).status, 200)
+
+    def test_auth_api_write_waits_off_the_loop(self):
+        """A token create that waits for the database (another connection
+        holds its write lock, so the auth store sits in SQLite's busy
+        timeout) does not hold the worker loop: /health/live answers."""
+        with harness.Doppel(workers=1) as d:
+            db = sqlite3.connect(os.path.join(d.data, "doppel.db"),
+                                 timeout=10, isolation_level=None)
+            out = {}
+
+            def create():
+                t0 = time.monotonic()
+                out["r"] = d.post("/api/v1/tokens", {"name": "waits"},
+                                  timeout=60)
+                out["took"] = time.monotonic() - t0
+
+            try:
+                db.execute("BEGIN IMMEDIATE")  # the write lock, held
+                t = threading.Thread(target=create)
+                with HealthPoller(d) as hp:
+                    t.start()
+                    time.sleep(2.0)
+                    db.execute("ROLLBACK")
+                    t.join(timeout=60)
+            finally:
+                db.close()
+            # the create really waited (so the test cannot pass vacuously),
+            # and then succeeded
+            self.assertGreaterEqual(out["took"], 1.5, out)
+            self.assertEqual(out["r"].status, 201, out["r"])
+            self.assertFalse(hp.errors, hp.errors)
+            self.assertTrue(hp.lat, "no health probe answered")
+            self.assertLess(max(hp.lat), HEALTH_BOUND_S,
+                            "/health/live waited %.2fs behind the auth API"
+                            % max(hp.lat))
 
     def test_stop_answers_the_admin_write_in_flight(self):
         d = harness.Doppel(workers=1)
