@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
-# plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings) with
+# plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
+# Origin and Host parsers) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -19,6 +20,7 @@ default_targets="$default_targets fuzz_config"
 [ -f "$root/plugins/mcp/mcp_rpc.c" ] && default_targets="$default_targets fuzz_mcp_rpc"
 [ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
+default_targets="$default_targets fuzz_origin"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
@@ -65,6 +67,12 @@ seed fuzz_stdio_sse err   '\002{"jsonrpc": "2.0", "id": 3, "method": "a"}\n{"jso
 seed fuzz_record   get    'GET\377/users/42?b=2&a=1\377b=2&a=1\377X-Tenant: t1\nAccept: */*\377\377200\377Content-Type: application/json\377{"id": 42, "name": "$x"}'
 seed fuzz_record   post   'POST\377/o/a b/%2F/:id/*\377\377Authorization: Bearer k\377{"k": [1, 2.5, null]}\377201\377Content-Type: text/plain\nSet-Cookie: a\nset-cookie: b\377ok $.req'
 seed fuzz_record   bin    'PUT\377/bin\377x=&x=2\377\377\001\002\377500\377X-Secret: s\377\200\201'
+
+seed fuzz_origin  good   'http://localhost:5770'
+seed fuzz_origin  v6     'https://[::1]:443'
+seed fuzz_origin  evil   'http://[::1].evil.example'
+seed fuzz_origin  user   'http://localhost:80@evil.example'
+seed fuzz_origin  host   '127.0.0.1:5770'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done
