@@ -11,14 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
+from sdk_fixtures import fixture  # noqa: E402
 
 
 class SdkCompatTest(unittest.TestCase):

@@ -13,14 +13,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
+from sdk_fixtures import fixture  # noqa: E402
 
 
 class Case(unittest.TestCase):

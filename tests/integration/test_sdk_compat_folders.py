@@ -10,39 +10,19 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
+from sdk_fixtures import fixture, make_tenants  # noqa: E402
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
 FOLDER_KEYS = {"id", "name", "parentId", "namespace", "createdAt"}
-
-
-def fixture(name, **kw):
-    with open(os.path.join(FIXTURES, name)) as f:
-        body = json.load(f)
-    body.update(kw)
-    return body
 
 
 class Folders(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Doppel()
-        cls.tok = {}
-        for ns in ("fd-a", "fd-b"):
-            st, js = cls.api("POST", "/namespaces", {"name": ns})
-            assert st == 201, js
-        for name, grants in (("fd-editor", [("fd-a", "editor")]),
-                             ("fd-viewer", [("fd-a", "viewer")]),
-                             ("fd-outsider", [("fd-b", "editor")])):
-            st, js = cls.api("POST", "/users", {"name": name})
-            assert st == 201, js
-            for ns, role in grants:
-                st, js = cls.api("PUT", "/namespaces/%s/members/%s"
-                                 % (ns, name), {"role": role})
-                assert st == 201, js
-            st, js = cls.api("POST", "/users/%s/tokens" % name, {"name": "t"})
-            assert st == 201, js
-            cls.tok[name.split("-")[1]] = js["secret"]
+        cls.tok = make_tenants(cls.api, ("fd-a", "fd-b"),
+                               (("fd-editor", [("fd-a", "editor")]),
+                                ("fd-viewer", [("fd-a", "viewer")]),
+                                ("fd-outsider", [("fd-b", "editor")])))
 
     @classmethod
     def tearDownClass(cls):

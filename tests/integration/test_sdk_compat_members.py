@@ -11,37 +11,18 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
+from sdk_fixtures import fixture, make_tenants  # noqa: E402
 
 
 class Members(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Doppel()
-        cls.tok = {}
-        for ns in ("mb-a", "mb-b"):
-            st, js = cls.api("POST", "/namespaces", {"name": ns})
-            assert st == 201, js
-        for name, grants in (("mb-admin", [("mb-a", "admin")]),
-                             ("mb-editor", [("mb-a", "editor")]),
-                             ("mb-other", [("mb-b", "admin")]),
-                             ("mb-new", [])):
-            st, js = cls.api("POST", "/users", {"name": name})
-            assert st == 201, js
-            for ns, role in grants:
-                st, js = cls.api("PUT", "/namespaces/%s/members/%s"
-                                 % (ns, name), {"role": role})
-                assert st == 201, js
-            st, js = cls.api("POST", "/users/%s/tokens" % name, {"name": "t"})
-            assert st == 201, js
-            cls.tok[name.split("-")[1]] = js["secret"]
+        cls.tok = make_tenants(cls.api, ("mb-a", "mb-b"),
+                               (("mb-admin", [("mb-a", "admin")]),
+                                ("mb-editor", [("mb-a", "editor")]),
+                                ("mb-other", [("mb-b", "admin")]),
+                                ("mb-new", [])))
 
     @classmethod
     def tearDownClass(cls):

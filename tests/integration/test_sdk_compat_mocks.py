@@ -13,40 +13,17 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
-
-
-def fixture(name, **kw):
-    with open(os.path.join(FIXTURES, name)) as f:
-        body = json.load(f)
-    body.update(kw)
-    return body
+from sdk_fixtures import fixture, make_tenants  # noqa: E402
 
 
 class Mocks(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Doppel()
-        cls.tok = {}
-        for ns in ("mv-a", "mv-b", "mv-c"):
-            st, js = cls.api("POST", "/namespaces", {"name": ns})
-            assert st == 201, js
-        for name, grants in (("mv-editor", [("mv-a", "editor"),
-                                            ("mv-c", "viewer")]),
-                             ("mv-both", [("mv-a", "editor"),
-                                          ("mv-b", "editor")]),
-                             ("mv-viewer", [("mv-a", "viewer")])):
-            st, js = cls.api("POST", "/users", {"name": name})
-            assert st == 201, js
-            for ns, role in grants:
-                st, js = cls.api("PUT", "/namespaces/%s/members/%s"
-                                 % (ns, name), {"role": role})
-                assert st == 201, js
-            st, js = cls.api("POST", "/users/%s/tokens" % name, {"name": "t"})
-            assert st == 201, js
-            cls.tok[name.split("-")[1]] = js["secret"]
+        cls.tok = make_tenants(cls.api, ("mv-a", "mv-b", "mv-c"), (
+            ("mv-editor", [("mv-a", "editor"), ("mv-c", "viewer")]),
+            ("mv-both", [("mv-a", "editor"), ("mv-b", "editor")]),
+            ("mv-viewer", [("mv-a", "viewer")])))
 
     @classmethod
     def tearDownClass(cls):

@@ -11,6 +11,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
+from sdk_fixtures import make_tenants  # noqa: E402
 
 
 def bearer(token):
@@ -21,21 +22,9 @@ class Server(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Doppel()
-        cls.tok = {}
-        for ns in ("rs-a", "rs-b"):
-            st, js = cls.api("POST", "/namespaces", {"name": ns})
-            assert st == 201, js
-        for name, grants in (("rs-viewer", [("rs-a", "viewer")]),
-                             ("rs-editor", [("rs-a", "editor")])):
-            st, js = cls.api("POST", "/users", {"name": name})
-            assert st == 201, js
-            for ns, role in grants:
-                st, js = cls.api("PUT", "/namespaces/%s/members/%s"
-                                 % (ns, name), {"role": role})
-                assert st == 201, js
-            st, js = cls.api("POST", "/users/%s/tokens" % name, {"name": "t"})
-            assert st == 201, js
-            cls.tok[name.split("-")[1]] = js["secret"]
+        cls.tok = make_tenants(cls.api, ("rs-a", "rs-b"),
+                               (("rs-viewer", [("rs-a", "viewer")]),
+                                ("rs-editor", [("rs-a", "editor")])))
 
     @classmethod
     def tearDownClass(cls):

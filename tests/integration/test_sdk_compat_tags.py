@@ -12,38 +12,17 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
-
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
-
-
-def fixture(name, **kw):
-    with open(os.path.join(FIXTURES, name)) as f:
-        body = json.load(f)
-    body.update(kw)
-    return body
+from sdk_fixtures import fixture, make_tenants  # noqa: E402
 
 
 class Tags(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Doppel()
-        cls.tok = {}
-        for ns in ("tg-a", "tg-b"):
-            st, js = cls.api("POST", "/namespaces", {"name": ns})
-            assert st == 201, js
-        for name, grants in (("tg-editor", [("tg-a", "editor")]),
-                             ("tg-viewer", [("tg-a", "viewer")]),
-                             ("tg-outsider", [("tg-b", "viewer")])):
-            st, js = cls.api("POST", "/users", {"name": name})
-            assert st == 201, js
-            for ns, role in grants:
-                st, js = cls.api("PUT", "/namespaces/%s/members/%s"
-                                 % (ns, name), {"role": role})
-                assert st == 201, js
-            st, js = cls.api("POST", "/users/%s/tokens" % name, {"name": "t"})
-            assert st == 201, js
-            cls.tok[name.split("-")[1]] = js["secret"]
+        cls.tok = make_tenants(cls.api, ("tg-a", "tg-b"),
+                               (("tg-editor", [("tg-a", "editor")]),
+                                ("tg-viewer", [("tg-a", "viewer")]),
+                                ("tg-outsider", [("tg-b", "viewer")])))
         for ns, route, tags in (("tg-a", "/1", ["smoke", "v2", "smoke"]),
                                 ("tg-a", "/2", ["smoke"]),
                                 ("tg-b", "/3", ["smoke", "secret-b"])):

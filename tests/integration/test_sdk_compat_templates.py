@@ -17,15 +17,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_TOKEN, SOURCE_DIR, Doppel,  # noqa: E402
                      default_config, main)
+from sdk_fixtures import fixture  # noqa: E402
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
 NS = "sdk-tpl"
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as f:
-        return json.load(f)
 
 
 def form(fields, boundary="----sdkBoundary7MA4YWxkTrZu0gW"):

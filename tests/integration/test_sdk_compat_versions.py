@@ -14,21 +14,13 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from sdk_fixtures import fixture, make_tenants  # noqa: E402
 from harness import ADMIN_TOKEN, Doppel, main  # noqa: E402
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "fixtures", "sdk")
 
 LIST_KEYS = {"id", "namespace", "current", "versionsMax", "total", "items",
              "versions"}
 ITEM_KEYS = {"version", "createdAt", "changedBy", "summary", "current"}
-
-
-def fixture(name, **kw):
-    with open(os.path.join(FIXTURES, name)) as f:
-        body = json.load(f)
-    body.update(kw)
-    return body
 
 
 class Versions(unittest.TestCase):
@@ -38,22 +30,10 @@ class Versions(unittest.TestCase):
                                                 "mock_versions_max = 3")
         assert "mock_versions_max = 3" in conf
         cls.d = Doppel(config=conf)
-        cls.tok = {}
-        for ns in ("vr-a", "vr-b"):
-            st, js = cls.api("POST", "/namespaces", {"name": ns})
-            assert st == 201, js
-        for name, grants in (("vr-editor", [("vr-a", "editor")]),
-                             ("vr-viewer", [("vr-a", "viewer")]),
-                             ("vr-outsider", [("vr-b", "editor")])):
-            st, js = cls.api("POST", "/users", {"name": name})
-            assert st == 201, js
-            for ns, role in grants:
-                st, js = cls.api("PUT", "/namespaces/%s/members/%s"
-                                 % (ns, name), {"role": role})
-                assert st == 201, js
-            st, js = cls.api("POST", "/users/%s/tokens" % name, {"name": "t"})
-            assert st == 201, js
-            cls.tok[name.split("-")[1]] = js["secret"]
+        cls.tok = make_tenants(cls.api, ("vr-a", "vr-b"),
+                               (("vr-editor", [("vr-a", "editor")]),
+                                ("vr-viewer", [("vr-a", "viewer")]),
+                                ("vr-outsider", [("vr-b", "editor")])))
 
     @classmethod
     def tearDownClass(cls):
