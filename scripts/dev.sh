@@ -23,6 +23,8 @@ PACKAGES=(
   python3 curl sqlite3
   clang libclang-rt-14-dev
   wrk nginx-light
+  # gRPC: libprotobuf (Importer, DynamicMessage, JSON) and its compiler headers
+  libprotobuf-dev libprotoc-dev protobuf-compiler
 )
 
 as_root() {

@@ -1,0 +1,108 @@
+// Internals of dp_grpcpb shared by its .cc files; not part of the C
+// interface (grpcpb.h).
+#ifndef DOPPEL_PB_INTERNAL_H
+#define DOPPEL_PB_INTERNAL_H
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/compiler/importer.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/util/type_resolver.h>
+
+#include "grpcpb.h"
+
+namespace gpb {
+
+namespace pb = google::protobuf;
+
+// Collects the parser's and the descriptor builder's errors as
+// "name.proto:LINE:COL: message" (1-based, as compilers print them).
+class ErrorList : public pb::compiler::MultiFileErrorCollector {
+  public:
+    void AddError(const std::string &file, int line, int column,
+                  const std::string &message) override;
+    void AddWarning(const std::string &, int, int,
+                    const std::string &) override
+    {
+    }
+    std::vector<std::string> errors;
+};
+
+// The files a pool can import: doppel's built-in directories first (they
+// win), then the in-memory uploads, then the user's proto_path directories.
+class SourceTree : public pb::compiler::SourceTree {
+  public:
+    pb::io::ZeroCopyInputStream *Open(const std::string &filename) override;
+    std::string GetLastErrorMessage() override;
+
+    void add_builtin_dir(const std::string &virt, const std::string &dir);
+    void add_user_dir(const std::string &dir);
+    bool builtin_has(const std::string &filename);
+
+    std::map<std::string, std::string> mem;
+
+  private:
+    pb::compiler::DiskSourceTree builtin_;
+    pb::compiler::DiskSourceTree user_;
+    bool have_user_ = false;
+    std::string last_error_;
+};
+
+} // namespace gpb
+
+struct gpb_pool {
+    std::atomic<int> refs{1};
+    bool frozen = false;
+    size_t max_json = GPB_MAX_JSON_DEFAULT;
+    gpb::SourceTree tree;
+    gpb::ErrorList errors;
+    std::unique_ptr<google::protobuf::compiler::Importer> importer;
+    google::protobuf::DynamicMessageFactory factory;
+    std::unique_ptr<google::protobuf::util::TypeResolver> resolver;
+    std::vector<std::string> loaded; // names imported, in order
+    std::set<std::string> builtin_files;
+    std::vector<const google::protobuf::ServiceDescriptor *> services;
+
+    const google::protobuf::DescriptorPool *dpool() const
+    {
+        return importer->pool();
+    }
+};
+
+namespace gpb {
+
+// Writes a message into err (NUL-terminated, truncated to errlen).
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// The message of the current exception (inside a catch block).
+int from_exception(char *err, size_t errlen);
+
+const pb::Descriptor *find_message(const gpb_pool_t *pool, const char *type,
+                                   char *err, size_t errlen);
+std::string type_url(const pb::Descriptor *d);
+
+// The JSON-type walker of gpb_check_value, also used to coerce rendered
+// templates before encoding (mutates value when coerce is set).
+int check_message(const gpb_pool_t *pool, const pb::Descriptor *d,
+                  json_t *value, std::string &path, unsigned flags,
+                  bool coerce, int depth, char *err, size_t errlen);
+
+} // namespace gpb
+
+// Every entry point wraps its body in GPB_TRY ... GPB_CATCH so no C++
+// exception (bad_alloc above all) leaves the C interface.
+#define GPB_TRY try {
+#define GPB_CATCH(err, errlen)                                                 \
+    }                                                                          \
+    catch (...)                                                                \
+    {                                                                          \
+        return gpb::from_exception(err, errlen);                               \
+    }
+
+#endif

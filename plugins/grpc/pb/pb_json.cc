@@ -1,0 +1,203 @@
+// Messages between the wire (binary protobuf) and the engine (proto3 JSON).
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "pb_internal.h"
+
+using namespace gpb;
+
+namespace {
+
+// A string output that refuses to grow past a cap, so a small message that
+// expands into a huge JSON text (every default printed) cannot take the
+// memory: the printer stops when Next fails.
+class CappedOutput : public pb::io::ZeroCopyOutputStream {
+  public:
+    CappedOutput(std::string *s, size_t cap) : s_(s), cap_(cap)
+    {
+    }
+    bool Next(void **data, int *size) override
+    {
+        size_t used = s_->size();
+        if (used >= cap_) {
+            overflow_ = true;
+            return false;
+        }
+        size_t grow = used < 4096 ? 4096 : used;
+        if (grow > cap_ - used)
+            grow = cap_ - used;
+        if (grow > (1u << 30))
+            grow = 1u << 30;
+        s_->resize(used + grow);
+        *data = &(*s_)[used];
+        *size = (int)grow;
+        return true;
+    }
+    void BackUp(int count) override
+    {
+        s_->resize(s_->size() - (size_t)count);
+    }
+    int64_t ByteCount() const override
+    {
+        return (int64_t)s_->size();
+    }
+    bool overflow() const
+    {
+        return overflow_;
+    }
+
+  private:
+    std::string *s_;
+    size_t cap_;
+    bool overflow_ = false;
+};
+
+char *dup_bytes(const char *p, size_t n)
+{
+    char *out = (char *)malloc(n + 1);
+    if (out == NULL)
+        return NULL;
+    if (n > 0)
+        memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
+}
+
+} // namespace
+
+extern "C" int gpb_decode_to_json(const gpb_pool_t *pool, const char *type,
+                                  const uint8_t *bytes, size_t len,
+                                  char **json, size_t *json_len, char *err,
+                                  size_t errlen)
+{
+    *json = NULL;
+    *json_len = 0;
+    GPB_TRY
+    const pb::Descriptor *d = find_message(pool, type, err, errlen);
+    if (d == NULL)
+        return -ENOENT;
+    if (len > (size_t)INT32_MAX) {
+        set_err(err, errlen, "bad request message: %zu bytes is too large",
+                len);
+        return -EMSGSIZE;
+    }
+    // Strict parse first: the JSON printer is lenient about some wire
+    // errors, the parser is not, and it bounds the nesting.
+    const pb::Message *proto =
+        const_cast<gpb_pool_t *>(pool)->factory.GetPrototype(d);
+    std::unique_ptr<pb::Message> msg(proto->New());
+    {
+        pb::io::CodedInputStream in(bytes, (int)len);
+        in.SetRecursionLimit(GPB_MAX_DEPTH);
+        if (!msg->MergePartialFromCodedStream(&in) ||
+            !in.ConsumedEntireMessage()) {
+            set_err(err, errlen,
+                    "bad request message: not a valid %s (malformed wire "
+                    "data or nested deeper than %d)",
+                    d->full_name().c_str(), GPB_MAX_DEPTH);
+            return -EBADMSG;
+        }
+    }
+    pb::util::JsonPrintOptions opts;
+    opts.always_print_primitive_fields = true;
+    std::string out;
+    CappedOutput sink(&out, pool->max_json);
+    pb::io::ArrayInputStream src(bytes, (int)len);
+    pb::util::Status st = pb::util::BinaryToJsonStream(
+        pool->resolver.get(), type_url(d), &src, &sink, opts);
+    if (sink.overflow()) {
+        set_err(err, errlen,
+                "message %s: its JSON is larger than the %zu-byte limit",
+                d->full_name().c_str(), pool->max_json);
+        return -EMSGSIZE;
+    }
+    if (!st.ok()) {
+        std::string m(st.message());
+        set_err(err, errlen, "bad request message: %s: %s",
+                d->full_name().c_str(), m.c_str());
+        return -EBADMSG;
+    }
+    *json = dup_bytes(out.data(), out.size());
+    if (*json == NULL) {
+        set_err(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    *json_len = out.size();
+    return 0;
+    GPB_CATCH(err, errlen)
+}
+
+static int coerce_json(const gpb_pool_t *pool, const pb::Descriptor *d,
+                       const char *json, size_t len, std::string *out,
+                       char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *v = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (v == NULL) {
+        set_err(err, errlen, "invalid JSON at %d:%d: %s", jerr.line,
+                jerr.column, jerr.text);
+        return -EINVAL;
+    }
+    std::string path = "";
+    int rc = check_message(pool, d, v, path, GPB_CHECK_TEMPLATES, true, 0,
+                           NULL, 0);
+    (void)rc; // the parser below reports what coercion could not fix
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    if (s == NULL) {
+        set_err(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    out->assign(s);
+    free(s);
+    return 0;
+}
+
+extern "C" int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
+                                    const char *json, size_t len,
+                                    unsigned flags, uint8_t **out,
+                                    size_t *out_len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *out_len = 0;
+    GPB_TRY
+    const pb::Descriptor *d = find_message(pool, type, err, errlen);
+    if (d == NULL)
+        return -ENOENT;
+    std::string coerced;
+    pb::StringPiece in(json ? json : "", json ? len : 0);
+    if (flags & GPB_ENC_COERCE) {
+        int rc = coerce_json(pool, d, in.data(), in.size(), &coerced, err,
+                             errlen);
+        if (rc != 0)
+            return rc;
+        in = pb::StringPiece(coerced);
+    }
+    pb::util::JsonParseOptions opts;
+    std::string bin;
+    pb::util::Status st = pb::util::JsonToBinaryString(
+        pool->resolver.get(), type_url(d), in, &bin, opts);
+    if (!st.ok()) {
+        std::string m(st.message());
+        set_err(err, errlen, "payload does not fit %s: %s",
+                d->full_name().c_str(), m.c_str());
+        return -EINVAL;
+    }
+    *out = (uint8_t *)malloc(bin.size() ? bin.size() : 1);
+    if (*out == NULL) {
+        set_err(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (!bin.empty())
+        memcpy(*out, bin.data(), bin.size());
+    *out_len = bin.size();
+    return 0;
+    GPB_CATCH(err, errlen)
+}
