@@ -10,7 +10,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <mutex>
 #include <new>
+
+#include <google/protobuf/stubs/logging.h>
 
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/type_resolver_util.h>
@@ -230,10 +233,23 @@ static std::string join_errors(const std::vector<std::string> &errs,
     return s;
 }
 
+// libprotobuf logs a line on stderr for some bad input (invalid UTF-8 in a
+// request): every such case is also an error this library returns, so only
+// fatal messages (which abort) are printed. The handler is process-wide.
+static void quiet_log(pb::LogLevel level, const char *file, int line,
+                      const std::string &message)
+{
+    if (level == pb::LOGLEVEL_FATAL)
+        fprintf(stderr, "libprotobuf FATAL %s:%d: %s\n", file, line,
+                message.c_str());
+}
+
 extern "C" int gpb_pool_new(gpb_pool_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     GPB_TRY
+    static std::once_flag quiet_once;
+    std::call_once(quiet_once, [] { pb::SetLogHandler(quiet_log); });
     std::string pdir = gpb_proto_dir();
     std::string wkt = GPB_WKT_DIR;
     if (!file_exists(pdir + "/grpc/health/v1/health.proto")) {
