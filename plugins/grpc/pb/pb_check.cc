@@ -767,8 +767,13 @@ extern "C" int gpb_field_path_normalise(const gpb_pool_t *pool,
         w.st = P_FREE; // decided by the first segment
     }
     size_t len = strlen(rel), i = 0;
-    bool want_key = false, first = true;
-    std::string walked = res; // the path so far, for messages
+    bool want_key = false;
+    struct Tok {
+        std::string key;
+        int kind; // 0 dot key, 1 quoted key, 2 index
+        char quote;
+    };
+    std::vector<Tok> toks; // the whole path is parsed before it is checked
     while (i < len) {
         std::string key;
         int kind; // 0 dot key, 1 quoted key, 2 index
@@ -829,6 +834,18 @@ extern "C" int gpb_field_path_normalise(const gpb_pool_t *pool,
             kind = 0;
         }
         want_key = false;
+        toks.push_back(Tok{key, kind, quote});
+    }
+    if (want_key) {
+        set_err(err, errlen, "invalid path '%s': empty segment", src);
+        return -EINVAL;
+    }
+    bool first = true;
+    std::string walked = res; // the path so far, for messages
+    for (const Tok &t : toks) {
+        const std::string &key = t.key;
+        int kind = t.kind;
+        char quote = t.quote;
 
         std::string name = key; // what is written back
         bool is_index = kind == 2 || (kind == 0 && all_digits(key));
@@ -911,10 +928,6 @@ extern "C" int gpb_field_path_normalise(const gpb_pool_t *pool,
             res += "[" + name + "]";
         }
         walked = res;
-    }
-    if (want_key) {
-        set_err(err, errlen, "invalid path '%s': empty segment", src);
-        return -EINVAL;
     }
     if (res.size() + 1 > n) {
         set_err(err, errlen, "path '%s': the normalised path is too long",
