@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
-# Origin and Host parsers) with
+# Origin and Host parsers, the gRPC plugin's protobuf messages) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -21,9 +21,10 @@ default_targets="$default_targets fuzz_config"
 [ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 default_targets="$default_targets fuzz_origin"
+[ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message"
 targets=${*:-$default_targets}
 
-cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
+cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 seed() { # target name content
@@ -73,6 +74,15 @@ seed fuzz_origin  v6     'https://[::1]:443'
 seed fuzz_origin  evil   'http://[::1].evil.example'
 seed fuzz_origin  user   'http://localhost:80@evil.example'
 seed fuzz_origin  host   '127.0.0.1:5770'
+
+# fuzz_grpc_message: a mode byte (see the target), then wire bytes, JSON
+# or a path / errorDetails array.
+seed fuzz_grpc_message wire  '\000\010\007\022\004\012\002hi\032\011\012\001k\022\004\050\001\070\001\052\002ab\122\002\010\001'
+seed fuzz_grpc_message any   '\001\102\047\012\037type.googleapis.com/fuzz.Leaf\022\004\012\002zz'
+seed fuzz_grpc_message json  '\002{"i": 3, "leaves": [{"s": "a", "b": "AAE=", "z": "-4", "k": "K1"}], "byName": {"x": {"ok": true}}, "byNum": {"7": "s"}, "leaf": {"d": 1.5}, "any": {"@type": "type.googleapis.com/fuzz.Leaf", "u": "9"}, "st": {"a": [1, null]}, "ts": "2024-01-02T03:04:05Z", "du": "1.5s", "sv": "v", "val": [1, "x"], "opt": 0, "kinds": ["K2", 1], "flags": {"true": {"i": 1}}}'
+seed fuzz_grpc_message tmpl  '\002{"i": "$.req.i", "leaves": "$.req.leaves", "text": "hi $.req.name", "child": {"i": "{{n}}"}}'
+seed fuzz_grpc_message path  '\003$.body.leaves[0].s'
+seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViolations": [{"field": "id", "description": "bad"}]}}, {"type": "retryInfo", "details": {"retryDelay": "2s"}}]'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

@@ -205,8 +205,9 @@ static void test_coercion_of_rendered_templates(void **st)
     assert_int_equal(json_integer_value(json_object_get(v, "maybe")), 5);
     json_decref(v);
     free(j);
-    /* coercion does not invent: "banana" is still not a bool */
-    const char *bad = "{\"paid\": \"banana\"}";
+    /* coercion does not invent: "banana" is still not a bool (and the
+     * orderId already coerced before it is not leaked: see the ASan run) */
+    const char *bad = "{\"orderId\": 42, \"paid\": \"banana\"}";
     assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", bad,
                                           strlen(bad), GPB_ENC_COERCE, &bin,
                                           &bl, err, sizeof(err)),

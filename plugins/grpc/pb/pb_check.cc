@@ -121,6 +121,25 @@ bool valid_base64(const char *s)
     return pad == 0 || (data + pad) % 4 == 0;
 }
 
+// Coerced values waiting to replace their originals in an object; owned
+// until applied, so an error half-way through leaks nothing.
+struct Repls {
+    std::vector<std::pair<std::string, json_t *>> v;
+    ~Repls()
+    {
+        for (auto &kv : v)
+            json_decref(kv.second);
+    }
+    void apply(json_t *obj)
+    {
+        for (auto &kv : v) {
+            json_object_set_new(obj, kv.first.c_str(), kv.second);
+            kv.second = NULL;
+        }
+        v.clear();
+    }
+};
+
 struct Ctx {
     const gpb_pool_t *pool;
     unsigned flags;
@@ -388,7 +407,7 @@ int check_field(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
         const pb::FieldDescriptor *vf = f->message_type()->map_value();
         const char *key;
         json_t *val;
-        std::vector<std::pair<std::string, json_t *>> repls;
+        Repls repls;
         json_object_foreach(v, key, val)
         {
             std::string kp = path + "[\"" + key + "\"]";
@@ -414,10 +433,9 @@ int check_field(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
             if (rc != 0)
                 return rc;
             if (r != NULL)
-                repls.emplace_back(key, r);
+                repls.v.emplace_back(key, r);
         }
-        for (auto &kv : repls)
-            json_object_set_new(v, kv.first.c_str(), kv.second);
+        repls.apply(v);
         return 0;
     }
     if (f->is_repeated()) {
@@ -463,7 +481,7 @@ int check_fields(Ctx &c, const pb::Descriptor *d, json_t *obj,
 {
     std::map<int, std::string> seen;
     std::map<const pb::OneofDescriptor *, std::string> oneofs;
-    std::vector<std::pair<std::string, json_t *>> repls;
+    Repls repls;
     const char *key;
     json_t *val;
     json_object_foreach(obj, key, val)
@@ -493,10 +511,9 @@ int check_fields(Ctx &c, const pb::Descriptor *d, json_t *obj,
         if (rc != 0)
             return rc;
         if (r != NULL)
-            repls.emplace_back(key, r);
+            repls.v.emplace_back(key, r);
     }
-    for (auto &kv : repls)
-        json_object_set_new(obj, kv.first.c_str(), kv.second);
+    repls.apply(obj);
     return 0;
 }
 
