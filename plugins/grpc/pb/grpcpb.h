@@ -18,6 +18,9 @@
  *   gpb_pool_add_sources, then gpb_pool_freeze. After gpb_pool_freeze the
  *   pool is immutable and every other function may be called on it from any
  *   number of threads at once. Adding to a frozen pool fails with -EPERM.
+ *   Hand the frozen pool to other threads through something that
+ *   synchronises (an atomic exchange with release/acquire order, a mutex, a
+ *   thread start).
  * - When .proto files change, the plugin builds a new pool and swaps it in;
  *   the reference count (gpb_pool_ref / gpb_pool_unref) lets calls in flight
  *   finish on the old pool. The count is atomic.

@@ -315,8 +315,9 @@ extern "C" void gpb_pool_free(gpb_pool_t *pool)
 
 extern "C" void gpb_pool_freeze(gpb_pool_t *pool)
 {
+    // Publishing the pointer to other threads (an atomic swap, a mutex, a
+    // thread start) is what makes the pool's state visible to them.
     pool->frozen = true;
-    std::atomic_thread_fence(std::memory_order_release);
 }
 
 extern "C" int gpb_pool_set_max_json(gpb_pool_t *pool, size_t max_json)
