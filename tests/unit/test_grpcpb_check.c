@@ -143,16 +143,17 @@ static void test_errors_name_the_field(void **st)
              0, "payload.attachment.@type: unknown message type 'no.Such'");
     bad_json("shop.v1.Order", "{\"attachment\": {\"sku\": \"a\"}}", 0,
              "payload.attachment.@type: an Any needs a \"@type\" string");
-    bad_json("shop.v1.Order",
-             "{\"attachment\": {\"@type\": \"type.googleapis.com/shop.v1.Item\","
-             " \"qty\": \"x\"}}",
-             0, "payload.attachment.qty: expected an integer, got string \"x\"");
+    bad_json(
+        "shop.v1.Order",
+        "{\"attachment\": {\"@type\": \"type.googleapis.com/shop.v1.Item\","
+        " \"qty\": \"x\"}}",
+        0, "payload.attachment.qty: expected an integer, got string \"x\"");
     /* JSON syntax */
     bad_json("shop.v1.Order", "{\"orderId\": }", 0,
              "payload: invalid JSON at 1:13: unexpected token near '}'");
     char err[GPB_ERR_MAX];
-    assert_int_equal(gpb_check_json(pool, "no.Such", "{}", 2, "payload", 0,
-                                    err, sizeof(err)),
+    assert_int_equal(gpb_check_json(pool, "no.Such", "{}", 2, "payload", 0, err,
+                                    sizeof(err)),
                      -ENOENT);
 }
 
@@ -170,7 +171,8 @@ static void test_templates_accepted_when_asked(void **st)
              "payload.paid: expected a boolean, got string");
     /* interpolated text is a scalar, never a list */
     bad_json("shop.v1.Order", "{\"items\": \"items: $.req.items\"}",
-             GPB_CHECK_TEMPLATES, "payload.items: expected an array, got string");
+             GPB_CHECK_TEMPLATES,
+             "payload.items: expected an array, got string");
     /* still checked around the template */
     bad_json("shop.v1.Order", "{\"orderId\": \"$.req.id\", \"nope\": 1}",
              GPB_CHECK_TEMPLATES,
@@ -265,9 +267,8 @@ static void test_path_normalisation(void **st)
                                               "parent.order_id", 0, out,
                                               sizeof(out), err, sizeof(err)),
                      -ENAMETOOLONG);
-    assert_int_equal(gpb_field_path_normalise(pool, "shop.v1.Order", "", 0,
-                                              out, sizeof(out), err,
-                                              sizeof(err)),
+    assert_int_equal(gpb_field_path_normalise(pool, "shop.v1.Order", "", 0, out,
+                                              sizeof(out), err, sizeof(err)),
                      -EINVAL);
 }
 
@@ -353,9 +354,9 @@ static void test_status_details_decode_back(void **st)
     char err[GPB_ERR_MAX] = "";
     uint8_t *bin = NULL;
     size_t bl = 0;
-    assert_int_equal(gpb_status_details_bin(pool, 5, "order not found",
-                                            details, strlen(details), &bin,
-                                            &bl, err, sizeof(err)),
+    assert_int_equal(gpb_status_details_bin(pool, 5, "order not found", details,
+                                            strlen(details), &bin, &bl, err,
+                                            sizeof(err)),
                      0);
     /* field 1 (code) = 5 comes first on the wire */
     assert_true(bl > 4);
@@ -375,7 +376,8 @@ static void test_status_details_decode_back(void **st)
         " {\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\","
         "  \"retryDelay\": \"1.500s\"},"
         " {\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\","
-        "  \"reason\": \"R\", \"domain\": \"\", \"metadata\": {\"k\": \"v\"}}]}");
+        "  \"reason\": \"R\", \"domain\": \"\", \"metadata\": {\"k\": "
+        "\"v\"}}]}");
     free(json);
     free(bin);
     /* no details: just code and message */

@@ -23,8 +23,7 @@ static char *decode(const char *type, const uint8_t *b, size_t n)
     char err[GPB_ERR_MAX] = "";
     char *json = NULL;
     size_t jl = 0;
-    int rc = gpb_decode_to_json(pool, type, b, n, &json, &jl, err,
-                                sizeof(err));
+    int rc = gpb_decode_to_json(pool, type, b, n, &json, &jl, err, sizeof(err));
     if (rc != 0)
         fail_msg("decode: %d %s", rc, err);
     return json;
@@ -43,14 +42,13 @@ static void test_defaults_are_printed_with_json_names(void **st)
     free(j);
     /* order_id = "42", items { sku: "a" qty: 2 }, status = CLOSED,
      * total_cents = -5 (int64 as a string) */
-    const uint8_t b[] = {0x0a, 0x02, '4', '2', 0x12, 0x05, 0x0a, 0x01, 'a',
-                         0x10, 0x02, 0x20, 0x02, 0x28, 0xfb, 0xff, 0xff, 0xff,
-                         0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t b[] = {0x0a, 0x02, '4',  '2',  0x12, 0x05, 0x0a, 0x01,
+                         'a',  0x10, 0x02, 0x20, 0x02, 0x28, 0xfb, 0xff,
+                         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     j = decode("shop.v1.Order", b, sizeof(b));
     json_t *v = json_loads(j, 0, NULL);
     assert_non_null(v);
-    assert_string_equal(json_string_value(json_object_get(v, "orderId")),
-                        "42");
+    assert_string_equal(json_string_value(json_object_get(v, "orderId")), "42");
     json_t *it = json_array_get(json_object_get(v, "items"), 0);
     assert_string_equal(json_string_value(json_object_get(it, "sku")), "a");
     assert_int_equal(json_integer_value(json_object_get(it, "qty")), 2);
@@ -80,8 +78,7 @@ static void test_well_known_types_in_json(void **st)
     assert_non_null(v);
     assert_string_equal(json_string_value(json_object_get(v, "createdAt")),
                         "2024-01-02T03:04:05.500Z");
-    assert_string_equal(json_string_value(json_object_get(v, "ttl")),
-                        "1.500s");
+    assert_string_equal(json_string_value(json_object_get(v, "ttl")), "1.500s");
     json_t *extra = json_object_get(v, "extra");
     json_t *want = json_loads("{\"a\": [1, \"x\", null, true], "
                               "\"b\": {\"c\": 2.5}}",
@@ -185,20 +182,18 @@ static void test_coercion_of_rendered_templates(void **st)
     char err[GPB_ERR_MAX] = "";
     uint8_t *bin = NULL;
     size_t bl = 0;
-    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", in,
-                                          strlen(in), 0, &bin, &bl, err,
-                                          sizeof(err)),
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", in, strlen(in),
+                                          0, &bin, &bl, err, sizeof(err)),
                      -EINVAL);
-    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", in,
-                                          strlen(in), GPB_ENC_COERCE, &bin,
-                                          &bl, err, sizeof(err)),
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", in, strlen(in),
+                                          GPB_ENC_COERCE, &bin, &bl, err,
+                                          sizeof(err)),
                      0);
     char *j = decode("shop.v1.Order", bin, bl);
     free(bin);
     json_t *v = json_loads(j, 0, NULL);
     assert_true(json_is_true(json_object_get(v, "paid")));
-    assert_string_equal(json_string_value(json_object_get(v, "orderId")),
-                        "42");
+    assert_string_equal(json_string_value(json_object_get(v, "orderId")), "42");
     json_t *it = json_array_get(json_object_get(v, "items"), 0);
     assert_string_equal(json_string_value(json_object_get(it, "sku")), "7");
     assert_int_equal(json_integer_value(json_object_get(it, "qty")), 3);
@@ -219,8 +214,7 @@ static void expect_bad(const char *type, const uint8_t *b, size_t n)
     char err[GPB_ERR_MAX] = "";
     char *json = (char *)1;
     size_t jl = 1;
-    int rc = gpb_decode_to_json(pool, type, b, n, &json, &jl, err,
-                                sizeof(err));
+    int rc = gpb_decode_to_json(pool, type, b, n, &json, &jl, err, sizeof(err));
     if (rc != -EBADMSG)
         fail_msg("expected -EBADMSG, got %d (%s)", rc, err);
     assert_null(json);
@@ -261,8 +255,8 @@ static void test_malformed_binary(void **st)
     char err[GPB_ERR_MAX];
     char *json;
     size_t jl;
-    assert_int_equal(gpb_decode_to_json(pool, "nope.T", unk, sizeof(unk),
-                                        &json, &jl, err, sizeof(err)),
+    assert_int_equal(gpb_decode_to_json(pool, "nope.T", unk, sizeof(unk), &json,
+                                        &jl, err, sizeof(err)),
                      -ENOENT);
 }
 
@@ -318,8 +312,8 @@ static void test_deep_nesting_refused(void **st)
     char err[GPB_ERR_MAX] = "";
     uint8_t *bin = NULL;
     size_t bl;
-    assert_int_not_equal(gpb_encode_from_json(pool, "shop.v1.Order", deep, k,
-                                              0, &bin, &bl, err, sizeof(err)),
+    assert_int_not_equal(gpb_encode_from_json(pool, "shop.v1.Order", deep, k, 0,
+                                              &bin, &bl, err, sizeof(err)),
                          0);
     assert_null(bin);
     assert_int_equal(gpb_check_json(pool, "shop.v1.Order", deep, k, "payload",
@@ -336,8 +330,7 @@ static void test_output_cap(void **st)
     char err[GPB_ERR_MAX] = "";
     assert_int_equal(gpb_pool_new(&small, err, sizeof(err)), 0);
     gpb_source_t src = {"shop/v1/shop.proto", shop_proto, strlen(shop_proto)};
-    assert_int_equal(gpb_pool_add_sources(small, &src, 1, err, sizeof(err)),
-                     0);
+    assert_int_equal(gpb_pool_add_sources(small, &src, 1, err, sizeof(err)), 0);
     assert_int_equal(gpb_pool_set_max_json(small, 4096), 0);
     gpb_pool_freeze(small);
     assert_int_equal(gpb_pool_set_max_json(small, 1), -EPERM);
@@ -355,15 +348,15 @@ static void test_output_cap(void **st)
     assert_null(json);
     assert_non_null(strstr(err, "4096-byte limit"));
     /* the same message fits the default cap */
-    assert_int_equal(gpb_decode_to_json(pool, "shop.v1.Order", b, n, &json,
-                                        &jl, err, sizeof(err)),
+    assert_int_equal(gpb_decode_to_json(pool, "shop.v1.Order", b, n, &json, &jl,
+                                        err, sizeof(err)),
                      0);
     assert_true(jl > 4096);
     free(json);
     /* a message just under the cap decodes */
     assert_int_equal(gpb_decode_to_json(small, "shop.v1.Item",
-                                        (const uint8_t *)"", 0, &json, &jl,
-                                        err, sizeof(err)),
+                                        (const uint8_t *)"", 0, &json, &jl, err,
+                                        sizeof(err)),
                      0);
     assert_string_equal(json, "{\"sku\":\"\",\"qty\":0,\"price\":0}");
     free(json);

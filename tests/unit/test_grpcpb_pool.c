@@ -18,11 +18,15 @@ static void test_builtins_are_loaded(void **st)
 {
     (void)st;
     gpb_pool_t *pool = new_pool();
-    const char *types[] = {"google.protobuf.Timestamp", "google.protobuf.Any",
-                           "google.protobuf.Struct", "google.protobuf.Empty",
+    const char *types[] = {"google.protobuf.Timestamp",
+                           "google.protobuf.Any",
+                           "google.protobuf.Struct",
+                           "google.protobuf.Empty",
                            "google.protobuf.FieldMask",
-                           "google.protobuf.Int64Value", "google.rpc.Status",
-                           "google.rpc.BadRequest", "google.rpc.RetryInfo",
+                           "google.protobuf.Int64Value",
+                           "google.rpc.Status",
+                           "google.rpc.BadRequest",
+                           "google.rpc.RetryInfo",
                            "grpc.health.v1.HealthCheckRequest",
                            "grpc.reflection.v1.ServerReflectionRequest",
                            "grpc.reflection.v1alpha.ServerReflectionResponse"};
@@ -46,8 +50,9 @@ static void test_builtins_are_loaded(void **st)
     assert_false(mi.client_streaming);
     assert_true(mi.server_streaming);
     assert_string_equal(mi.input_type, "grpc.health.v1.HealthCheckRequest");
-    assert_int_equal(gpb_method_find(pool, "grpc.reflection.v1."
-                                           "ServerReflection",
+    assert_int_equal(gpb_method_find(pool,
+                                     "grpc.reflection.v1."
+                                     "ServerReflection",
                                      "ServerReflectionInfo", &mi, err,
                                      sizeof(err)),
                      0);
@@ -81,13 +86,13 @@ static void test_methods_and_streaming_flags(void **st)
                      -ERANGE);
     assert_int_equal(gpb_method_count(pool, "shop.v1.Nope"), -ENOENT);
 
-    assert_int_equal(gpb_method_find(pool, "shop.v1.OrderService", "Nope",
-                                     &mi, err, sizeof(err)),
+    assert_int_equal(gpb_method_find(pool, "shop.v1.OrderService", "Nope", &mi,
+                                     err, sizeof(err)),
                      -ENOENT);
     assert_string_equal(err,
                         "service 'shop.v1.OrderService' has no method 'Nope'");
-    assert_int_equal(gpb_method_find(pool, "shop.OrderService", "GetOrder",
-                                     &mi, err, sizeof(err)),
+    assert_int_equal(gpb_method_find(pool, "shop.OrderService", "GetOrder", &mi,
+                                     err, sizeof(err)),
                      -ENOENT);
     assert_string_equal(err, "unknown service 'shop.OrderService'");
     /* the user's service is listed, not built-in */
@@ -220,8 +225,13 @@ static void test_bad_upload_names(void **st)
 {
     (void)st;
     gpb_pool_t *pool = new_pool();
-    const char *names[] = {"/abs.proto", "../up.proto", "a/../b.proto",
-                           "a//b.proto", "noext", "./a.proto", ""};
+    const char *names[] = {"/abs.proto",
+                           "../up.proto",
+                           "a/../b.proto",
+                           "a//b.proto",
+                           "noext",
+                           "./a.proto",
+                           ""};
     char err[GPB_ERR_MAX] = "";
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         gpb_source_t s = {names[i], lib_proto, strlen(lib_proto)};
@@ -280,8 +290,7 @@ static void test_directories_load_every_file(void **st)
     char dirs[1100];
     snprintf(dirs, sizeof(dirs), "%s::%s", root, other);
     /* one bad file: reported, the others stay loaded */
-    assert_int_equal(gpb_pool_add_path(pool, dirs, err, sizeof(err)),
-                     -EINVAL);
+    assert_int_equal(gpb_pool_add_path(pool, dirs, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "bad.proto:3:9: "));
     assert_null(strstr(err, "more files"));
     gpb_method_info_t mi;
@@ -294,9 +303,9 @@ static void test_directories_load_every_file(void **st)
     gpb_source_t s = {"up.proto", up, strlen(up)};
     assert_int_equal(gpb_pool_add_sources(pool, &s, 1, err, sizeof(err)), 0);
     /* a missing directory */
-    assert_int_equal(gpb_pool_add_path(pool, "/nonexistent/protos", err,
-                                       sizeof(err)),
-                     -ENOENT);
+    assert_int_equal(
+        gpb_pool_add_path(pool, "/nonexistent/protos", err, sizeof(err)),
+        -ENOENT);
     assert_string_equal(err, "proto_path: '/nonexistent/protos': No such file "
                              "or directory");
     gpb_pool_free(pool);
@@ -367,8 +376,9 @@ static void test_reflection_files_and_dependencies(void **st)
     /* the serialised descriptor decodes with the pool's own descriptor.proto */
     char *json = NULL;
     size_t jl;
-    assert_int_equal(gpb_decode_to_json(pool, "google.protobuf."
-                                              "FileDescriptorProto",
+    assert_int_equal(gpb_decode_to_json(pool,
+                                        "google.protobuf."
+                                        "FileDescriptorProto",
                                         b.data[0], b.len[0], &json, &jl, err,
                                         sizeof(err)),
                      0);
@@ -378,14 +388,14 @@ static void test_reflection_files_and_dependencies(void **st)
     gpb_blobs_free(&b);
 
     /* methods and nested symbols resolve too */
-    assert_int_equal(gpb_reflect_file_containing_symbol(
-                         pool, "shop.v1.OrderService.GetOrder", &b, err,
-                         sizeof(err)),
-                     0);
+    assert_int_equal(
+        gpb_reflect_file_containing_symbol(
+            pool, "shop.v1.OrderService.GetOrder", &b, err, sizeof(err)),
+        0);
     assert_string_equal(b.names[0], "shop/v1/shop.proto");
     gpb_blobs_free(&b);
-    assert_int_equal(gpb_reflect_file_containing_symbol(
-                         pool, "shop.v1.Nope", &b, err, sizeof(err)),
+    assert_int_equal(gpb_reflect_file_containing_symbol(pool, "shop.v1.Nope",
+                                                        &b, err, sizeof(err)),
                      -ENOENT);
     assert_string_equal(err, "symbol 'shop.v1.Nope' not found");
     assert_int_equal(b.n, 0);
@@ -396,21 +406,22 @@ static void test_reflection_files_and_dependencies(void **st)
                      0);
     assert_int_equal(b.n, 1);
     gpb_blobs_free(&b);
-    assert_int_equal(gpb_reflect_file_by_name(pool, "grpc/health/v1/"
-                                                    "health.proto",
+    assert_int_equal(gpb_reflect_file_by_name(pool,
+                                              "grpc/health/v1/"
+                                              "health.proto",
                                               &b, err, sizeof(err)),
                      0);
     gpb_blobs_free(&b);
     /* a file on disk that was never loaded is not served */
-    assert_int_equal(gpb_reflect_file_by_name(pool, "google/protobuf/"
-                                                    "compiler/plugin.proto",
+    assert_int_equal(gpb_reflect_file_by_name(pool,
+                                              "google/protobuf/"
+                                              "compiler/plugin.proto",
                                               &b, err, sizeof(err)),
                      -ENOENT);
     int *nums = NULL;
     size_t nn = 9;
-    assert_int_equal(gpb_reflect_extension_numbers(pool, "shop.v1.Order",
-                                                   &nums, &nn, err,
-                                                   sizeof(err)),
+    assert_int_equal(gpb_reflect_extension_numbers(pool, "shop.v1.Order", &nums,
+                                                   &nn, err, sizeof(err)),
                      0);
     assert_int_equal(nn, 0);
     assert_null(nums);
@@ -434,8 +445,8 @@ static void test_reflection_extensions(void **st)
     gpb_pool_freeze(pool);
     int *nums = NULL;
     size_t nn = 0;
-    assert_int_equal(gpb_reflect_extension_numbers(pool, "ext.Base", &nums,
-                                                   &nn, err, sizeof(err)),
+    assert_int_equal(gpb_reflect_extension_numbers(pool, "ext.Base", &nums, &nn,
+                                                   err, sizeof(err)),
                      0);
     assert_int_equal(nn, 2);
     assert_int_equal(nums[0], 101);

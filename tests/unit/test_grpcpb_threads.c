@@ -41,13 +41,12 @@ static void *worker(void *arg)
             failures++;
         free(out);
         free(bin);
-        if (gpb_check_json(pool, "shop.v1.Order", json, strlen(json),
-                           "payload", 0, err, sizeof(err)) != 0)
+        if (gpb_check_json(pool, "shop.v1.Order", json, strlen(json), "payload",
+                           0, err, sizeof(err)) != 0)
             failures++;
         char path[64];
         if (gpb_field_path_normalise(pool, "shop.v1.Order", "items.0.sku", 0,
-                                     path, sizeof(path), err,
-                                     sizeof(err)) != 0)
+                                     path, sizeof(path), err, sizeof(err)) != 0)
             failures++;
         gpb_method_info_t mi;
         if (gpb_method_find(pool, "shop.v1.OrderService", "Watch", &mi, err,

@@ -73,8 +73,8 @@ static inline gpb_pool_t *shop_pool(void)
 
 /* Asserts that JSON text a equals the JSON value of text b. */
 #define assert_json_eq(a, b) assert_json_eq_at(a, b, __FILE__, __LINE__)
-static inline void assert_json_eq_at(const char *a, const char *b, const char *file,
-                              int line)
+static inline void assert_json_eq_at(const char *a, const char *b,
+                                     const char *file, int line)
 {
     json_error_t e1, e2;
     json_t *ja = json_loads(a, JSON_DECODE_ANY, &e1);
@@ -90,7 +90,8 @@ static inline void assert_json_eq_at(const char *a, const char *b, const char *f
 }
 
 /* JSON text -> binary -> JSON text (the caller frees the result). */
-static inline char *round_trip(gpb_pool_t *pool, const char *type, const char *json)
+static inline char *round_trip(gpb_pool_t *pool, const char *type,
+                               const char *json)
 {
     char err[GPB_ERR_MAX] = "";
     uint8_t *bin = NULL;

@@ -100,8 +100,8 @@ typedef struct gpb_source {
  * (-EINVAL). A file whose name is already loaded is refused (-EEXIST):
  * build a new pool to replace files. Files named like a built-in file
  * (vendored google/protobuf/ files) are skipped: the built-in wins. */
-int gpb_pool_add_sources(gpb_pool_t *pool, const gpb_source_t *files,
-                         size_t n, char *err, size_t errlen);
+int gpb_pool_add_sources(gpb_pool_t *pool, const gpb_source_t *files, size_t n,
+                         char *err, size_t errlen);
 
 /* Caps the JSON of one decoded message (default GPB_MAX_JSON_DEFAULT).
  * Before gpb_pool_freeze only. */
@@ -241,7 +241,8 @@ int gpb_check_error_details(const gpb_pool_t *pool, const json_t *details,
  * "google.rpc.BadRequest"), or NULL. Static strings. */
 const char *gpb_error_detail_type(const char *short_name);
 
-/* ---- server reflection ---------------------------------------------------- */
+/* ---- server reflection ----------------------------------------------------
+ */
 
 /* Serialised FileDescriptorProtos: a file first, then its transitive
  * dependencies (each once), what ServerReflectionInfo returns. names[i] is

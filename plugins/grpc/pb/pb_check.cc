@@ -17,7 +17,8 @@
 
 using namespace gpb;
 
-namespace {
+namespace
+{
 
 enum Wkt {
     WKT_NONE,
@@ -372,8 +373,7 @@ int check_single(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
                  const std::string &path, int depth, json_t **repl)
 {
     if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE)
-        return check_msg_value(c, f->message_type(), v, path, depth + 1,
-                               repl);
+        return check_msg_value(c, f->message_type(), v, path, depth + 1, repl);
     return check_scalar(c, f, v, path, repl);
 }
 
@@ -401,8 +401,7 @@ int check_field(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
         if (whole_expr_ok(c, v))
             return 0;
         if (!json_is_object(v))
-            return fail(c, path, "expected an object (map), got %s",
-                        jtype(v));
+            return fail(c, path, "expected an object (map), got %s", jtype(v));
         const pb::FieldDescriptor *kf = f->message_type()->map_key();
         const pb::FieldDescriptor *vf = f->message_type()->map_value();
         const char *key;
@@ -414,13 +413,14 @@ int check_field(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
             using FD = pb::FieldDescriptor;
             if (kf->cpp_type() == FD::CPPTYPE_BOOL) {
                 if (strcmp(key, "true") && strcmp(key, "false"))
-                    return fail(c, kp, "a map key of type bool must be "
-                                       "\"true\" or \"false\"");
+                    return fail(c, kp,
+                                "a map key of type bool must be "
+                                "\"true\" or \"false\"");
             } else if (kf->cpp_type() != FD::CPPTYPE_STRING) {
                 json_t *ks = json_string(key);
                 json_t *kr = NULL;
-                int rc = ks ? check_scalar(c, kf, ks, kp + " (key)", &kr)
-                            : -ENOMEM;
+                int rc =
+                    ks ? check_scalar(c, kf, ks, kp + " (key)", &kr) : -ENOMEM;
                 json_decref(ks);
                 json_decref(kr);
                 if (rc != 0)
@@ -561,14 +561,16 @@ int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
     case WKT_STRUCT:
         if (json_is_object(v) || (templ && is_whole_expr(json_string_value(v))))
             return 0;
-        return fail(c, path, "expected an object (google.protobuf.Struct), "
-                             "got %s",
+        return fail(c, path,
+                    "expected an object (google.protobuf.Struct), "
+                    "got %s",
                     jtype(v));
     case WKT_LIST:
         if (json_is_array(v) || (templ && is_whole_expr(json_string_value(v))))
             return 0;
-        return fail(c, path, "expected an array (google.protobuf.ListValue), "
-                             "got %s",
+        return fail(c, path,
+                    "expected an array (google.protobuf.ListValue), "
+                    "got %s",
                     jtype(v));
     case WKT_WRAPPER:
         if (json_is_null(v))
@@ -578,8 +580,9 @@ int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
         if (templ && is_whole_expr(json_string_value(v)))
             return 0;
         if (!json_is_object(v))
-            return fail(c, path, "expected an object with \"@type\" "
-                                 "(google.protobuf.Any), got %s",
+            return fail(c, path,
+                        "expected an object with \"@type\" "
+                        "(google.protobuf.Any), got %s",
                         jtype(v));
         if (json_object_size(v) == 0)
             return 0; // the empty Any
@@ -606,8 +609,8 @@ int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
             if (inner == NULL)
                 return 0;
             json_t *r = NULL;
-            int rc = check_msg_value(c, in, inner, path + ".value", depth + 1,
-                                     &r);
+            int rc =
+                check_msg_value(c, in, inner, path + ".value", depth + 1, &r);
             if (r != NULL)
                 json_object_set_new(v, "value", r);
             return rc;
@@ -627,11 +630,12 @@ int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
 
 } // namespace
 
-namespace gpb {
+namespace gpb
+{
 
 int check_message(const gpb_pool_t *pool, const pb::Descriptor *d,
-                  json_t *value, std::string &path, unsigned flags,
-                  bool coerce, int depth, char *err, size_t errlen)
+                  json_t *value, std::string &path, unsigned flags, bool coerce,
+                  int depth, char *err, size_t errlen)
 {
     Ctx c{pool, flags, coerce, err, errlen};
     json_t *r = NULL;
@@ -677,17 +681,19 @@ extern "C" int gpb_check_json(const gpb_pool_t *pool, const char *type,
     return rc;
 }
 
-/* ---- condition paths ------------------------------------------------------ */
+/* ---- condition paths ------------------------------------------------------
+ */
 
-namespace {
+namespace
+{
 
 enum PathState { P_MSG, P_LIST, P_FREE, P_SCALAR };
 
 struct PathWalk {
     PathState st;
-    const pb::Descriptor *msg;          // P_MSG; P_LIST of messages
-    const pb::FieldDescriptor *field;   // P_LIST, P_SCALAR: the field
-    bool stream_doc = false;            // the client-stream document root
+    const pb::Descriptor *msg;        // P_MSG; P_LIST of messages
+    const pb::FieldDescriptor *field; // P_LIST, P_SCALAR: the field
+    bool stream_doc = false;          // the client-stream document root
 };
 
 // State after stepping into a value of field f (element of a list when
@@ -842,8 +848,9 @@ extern "C" int gpb_field_path_normalise(const gpb_pool_t *pool,
             while (i < len && rel[i] != '.' && rel[i] != '[' && rel[i] != ']')
                 i++;
             if ((i < len && rel[i] == ']') || i == start) {
-                set_err(err, errlen, "invalid path '%s': empty segment or "
-                                     "stray ']'",
+                set_err(err, errlen,
+                        "invalid path '%s': empty segment or "
+                        "stray ']'",
                         src);
                 return -EINVAL;
             }
@@ -916,7 +923,8 @@ extern "C" int gpb_field_path_normalise(const gpb_pool_t *pool,
                 }
                 break;
             case P_MSG: {
-                const pb::FieldDescriptor *f = field_by_name(w.msg, key.c_str());
+                const pb::FieldDescriptor *f =
+                    field_by_name(w.msg, key.c_str());
                 if (f == NULL) {
                     set_err(err, errlen,
                             "path '%s': unknown field '%s' of message %s", src,
@@ -947,8 +955,7 @@ extern "C" int gpb_field_path_normalise(const gpb_pool_t *pool,
         walked = res;
     }
     if (res.size() + 1 > n) {
-        set_err(err, errlen, "path '%s': the normalised path is too long",
-                src);
+        set_err(err, errlen, "path '%s': the normalised path is too long", src);
         return -ENAMETOOLONG;
     }
     memcpy(out, res.c_str(), res.size() + 1);

@@ -17,18 +17,19 @@
 
 #include "grpcpb.h"
 
-namespace gpb {
+namespace gpb
+{
 
 namespace pb = google::protobuf;
 
 // Collects the parser's and the descriptor builder's errors as
 // "name.proto:LINE:COL: message" (1-based, as compilers print them).
-class ErrorList : public pb::compiler::MultiFileErrorCollector {
+class ErrorList : public pb::compiler::MultiFileErrorCollector
+{
   public:
     void AddError(const std::string &file, int line, int column,
                   const std::string &message) override;
-    void AddWarning(const std::string &, int, int,
-                    const std::string &) override
+    void AddWarning(const std::string &, int, int, const std::string &) override
     {
     }
     std::vector<std::string> errors;
@@ -36,7 +37,8 @@ class ErrorList : public pb::compiler::MultiFileErrorCollector {
 
 // The files a pool can import: doppel's built-in directories first (they
 // win), then the in-memory uploads, then the user's proto_path directories.
-class SourceTree : public pb::compiler::SourceTree {
+class SourceTree : public pb::compiler::SourceTree
+{
   public:
     pb::io::ZeroCopyInputStream *Open(const std::string &filename) override;
     std::string GetLastErrorMessage() override;
@@ -75,7 +77,8 @@ struct gpb_pool {
     }
 };
 
-namespace gpb {
+namespace gpb
+{
 
 // Writes a message into err (NUL-terminated, truncated to errlen).
 void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -90,8 +93,8 @@ std::string type_url(const pb::Descriptor *d);
 // The JSON-type walker of gpb_check_value, also used to coerce rendered
 // templates before encoding (mutates value when coerce is set).
 int check_message(const gpb_pool_t *pool, const pb::Descriptor *d,
-                  json_t *value, std::string &path, unsigned flags,
-                  bool coerce, int depth, char *err, size_t errlen);
+                  json_t *value, std::string &path, unsigned flags, bool coerce,
+                  int depth, char *err, size_t errlen);
 
 } // namespace gpb
 

@@ -13,16 +13,16 @@
 
 using namespace gpb;
 
-namespace {
+namespace
+{
 
 // A string output that refuses to grow past a cap, so a small message that
 // expands into a huge JSON text (every default printed) cannot take the
 // memory: the printer stops when Next fails.
-class CappedOutput : public pb::io::ZeroCopyOutputStream {
+class CappedOutput : public pb::io::ZeroCopyOutputStream
+{
   public:
-    CappedOutput(std::string *s, size_t cap) : s_(s), cap_(cap)
-    {
-    }
+    CappedOutput(std::string *s, size_t cap) : s_(s), cap_(cap) {}
     bool Next(void **data, int *size) override
     {
         size_t used = s_->size();
@@ -73,9 +73,8 @@ char *dup_bytes(const char *p, size_t n)
 } // namespace
 
 extern "C" int gpb_decode_to_json(const gpb_pool_t *pool, const char *type,
-                                  const uint8_t *bytes, size_t len,
-                                  char **json, size_t *json_len, char *err,
-                                  size_t errlen)
+                                  const uint8_t *bytes, size_t len, char **json,
+                                  size_t *json_len, char *err, size_t errlen)
 {
     *json = NULL;
     *json_len = 0;
@@ -146,8 +145,8 @@ static int coerce_json(const gpb_pool_t *pool, const pb::Descriptor *d,
         return -EINVAL;
     }
     std::string path = "";
-    int rc = check_message(pool, d, v, path, GPB_CHECK_TEMPLATES, true, 0,
-                           NULL, 0);
+    int rc =
+        check_message(pool, d, v, path, GPB_CHECK_TEMPLATES, true, 0, NULL, 0);
     (void)rc; // the parser below reports what coercion could not fix
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(v);
@@ -174,8 +173,8 @@ extern "C" int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
     std::string coerced;
     pb::StringPiece in(json ? json : "", json ? len : 0);
     if (flags & GPB_ENC_COERCE) {
-        int rc = coerce_json(pool, d, in.data(), in.size(), &coerced, err,
-                             errlen);
+        int rc =
+            coerce_json(pool, d, in.data(), in.size(), &coerced, err, errlen);
         if (rc != 0)
             return rc;
         in = pb::StringPiece(coerced);

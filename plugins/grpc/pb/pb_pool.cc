@@ -33,7 +33,8 @@
 #define GPB_WKT_DIR "/usr/include"
 #endif
 
-namespace gpb {
+namespace gpb
+{
 
 void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -180,9 +181,10 @@ extern "C" const char *gpb_proto_dir(void)
         info.dli_fname != NULL) {
         char real[4096];
         const char *f = info.dli_fname;
-        if (realpath(f, real) != NULL)
-            f = real;
         if (strncmp(f, GPB_BUILD_DIR, blen) == 0 && f[blen] == '/')
+            return GPB_PROTO_SOURCE_DIR;
+        if (realpath(f, real) != NULL &&
+            strncmp(real, GPB_BUILD_DIR, blen) == 0 && real[blen] == '/')
             return GPB_PROTO_SOURCE_DIR;
     }
     return GPB_PROTO_INSTALL_DIR;
@@ -210,11 +212,11 @@ static void refresh(gpb_pool_t *pool, std::set<std::string> *all)
         for (int i = 0; i < f->dependency_count(); i++)
             stack.push_back(f->dependency(i));
     }
-    std::sort(svcs.begin(), svcs.end(),
-              [](const pb::ServiceDescriptor *a,
-                 const pb::ServiceDescriptor *b) {
-                  return a->full_name() < b->full_name();
-              });
+    std::sort(
+        svcs.begin(), svcs.end(),
+        [](const pb::ServiceDescriptor *a, const pb::ServiceDescriptor *b) {
+            return a->full_name() < b->full_name();
+        });
     pool->services = svcs;
     if (all != NULL)
         *all = seen;
@@ -329,8 +331,8 @@ extern "C" int gpb_pool_set_max_json(gpb_pool_t *pool, size_t max_json)
 }
 
 // Collects the *.proto files below dir (relative names, sorted).
-static int scan_dir(const std::string &root, const std::string &rel,
-                    int depth, std::vector<std::string> &found)
+static int scan_dir(const std::string &root, const std::string &rel, int depth,
+                    std::vector<std::string> &found)
 {
     if (depth > 16)
         return 0;
@@ -366,8 +368,8 @@ static int scan_dir(const std::string &root, const std::string &rel,
     return 0;
 }
 
-extern "C" int gpb_pool_add_path(gpb_pool_t *pool, const char *dirs,
-                                 char *err, size_t errlen)
+extern "C" int gpb_pool_add_path(gpb_pool_t *pool, const char *dirs, char *err,
+                                 size_t errlen)
 {
     GPB_TRY
     if (pool->frozen) {
@@ -459,9 +461,8 @@ static bool valid_upload_name(const std::string &n)
     return true;
 }
 
-extern "C" int gpb_pool_add_sources(gpb_pool_t *pool,
-                                    const gpb_source_t *files, size_t n,
-                                    char *err, size_t errlen)
+extern "C" int gpb_pool_add_sources(gpb_pool_t *pool, const gpb_source_t *files,
+                                    size_t n, char *err, size_t errlen)
 {
     GPB_TRY
     if (pool->frozen) {
@@ -559,8 +560,7 @@ extern "C" int gpb_service_is_builtin(const gpb_pool_t *pool, size_t i)
 {
     if (i >= pool->services.size())
         return 0;
-    return pool->builtin_files.count(pool->services[i]->file()->name()) ? 1
-                                                                         : 0;
+    return pool->builtin_files.count(pool->services[i]->file()->name()) ? 1 : 0;
 }
 
 static const pb::ServiceDescriptor *find_service(const gpb_pool_t *pool,
@@ -620,8 +620,7 @@ extern "C" int gpb_method_find(const gpb_pool_t *pool, const char *service,
         set_err(err, errlen, "unknown service '%s'", service ? service : "");
         return -ENOENT;
     }
-    const pb::MethodDescriptor *m =
-        method ? s->FindMethodByName(method) : NULL;
+    const pb::MethodDescriptor *m = method ? s->FindMethodByName(method) : NULL;
     if (m == NULL) {
         set_err(err, errlen, "service '%s' has no method '%s'",
                 s->full_name().c_str(), method ? method : "");

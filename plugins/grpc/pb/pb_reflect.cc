@@ -149,7 +149,8 @@ extern "C" int gpb_reflect_file_containing_extension(const gpb_pool_t *pool,
     const pb::Descriptor *d = find_message(pool, type, err, errlen);
     if (d == NULL)
         return -ENOENT;
-    const pb::FieldDescriptor *x = pool->dpool()->FindExtensionByNumber(d, number);
+    const pb::FieldDescriptor *x =
+        pool->dpool()->FindExtensionByNumber(d, number);
     if (x == NULL) {
         set_err(err, errlen, "message %s has no extension %d",
                 d->full_name().c_str(), number);

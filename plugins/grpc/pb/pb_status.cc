@@ -42,8 +42,8 @@ static const char type_list[] =
 
 // Checks one entry {"type": T, "details": {...}}; returns the detail type.
 static int check_entry(const gpb_pool_t *pool, const json_t *e,
-                       const std::string &at, unsigned flags,
-                       const char **full, char *err, size_t errlen)
+                       const std::string &at, unsigned flags, const char **full,
+                       char *err, size_t errlen)
 {
     if (!json_is_object(e)) {
         set_err(err, errlen, "%s: expected an object {\"type\", \"details\"}",
@@ -70,8 +70,9 @@ static int check_entry(const gpb_pool_t *pool, const json_t *e,
     }
     *full = gpb_error_detail_type(json_string_value(t));
     if (*full == NULL) {
-        set_err(err, errlen, "%s.type: unknown error detail type '%s' (one of "
-                             "%s)",
+        set_err(err, errlen,
+                "%s.type: unknown error detail type '%s' (one of "
+                "%s)",
                 at.c_str(), json_string_value(t), type_list);
         return -EINVAL;
     }
@@ -83,9 +84,8 @@ static int check_entry(const gpb_pool_t *pool, const json_t *e,
 }
 
 extern "C" int gpb_check_error_details(const gpb_pool_t *pool,
-                                       const json_t *details,
-                                       const char *where, unsigned flags,
-                                       char *err, size_t errlen)
+                                       const json_t *details, const char *where,
+                                       unsigned flags, char *err, size_t errlen)
 {
     GPB_TRY
     std::string w = where && *where ? where : "errorDetails";
@@ -112,8 +112,7 @@ extern "C" int gpb_status_details_bin(const gpb_pool_t *pool, int code,
                                       const char *message,
                                       const char *details_json,
                                       size_t details_len, uint8_t **out,
-                                      size_t *out_len, char *err,
-                                      size_t errlen)
+                                      size_t *out_len, char *err, size_t errlen)
 {
     *out = NULL;
     *out_len = 0;
@@ -168,8 +167,8 @@ extern "C" int gpb_status_details_bin(const gpb_pool_t *pool, int code,
             std::string bin;
             pb::util::JsonParseOptions opts;
             pb::util::Status s = pb::util::JsonToBinaryString(
-                pool->resolver.get(), std::string("type.googleapis.com/") + full,
-                text, &bin, opts);
+                pool->resolver.get(),
+                std::string("type.googleapis.com/") + full, text, &bin, opts);
             free(text);
             if (!s.ok()) {
                 std::string m(s.message());
