@@ -209,6 +209,78 @@ static void test_coercion_of_rendered_templates(void **st)
                      -EINVAL);
 }
 
+/* The Reflection encoder and libprotobuf's JSON parser agree: both
+ * encodings decode to the same JSON. */
+static void test_encoder_matches_libprotobuf(void **st)
+{
+    (void)st;
+    const char *cases[] = {
+        "{}",
+        "{\"orderId\": \"o\", \"items\": [{\"sku\": \"a\", \"qty\": -1,"
+        " \"price\": 1e-3}, {}], \"status\": 2, \"totalCents\": \"-1\"}",
+        "{\"counts\": {\"a\": 1, \"b\": \"-9223372036854775808\"},"
+        " \"byPos\": {\"-1\": {\"sku\": \"x\"}, \"7\": {}}}",
+        "{\"flags\": 4294967295, \"paid\": true, \"blob\": \"_-8=\","
+        " \"ratio\": \"-Infinity\"}",
+        "{\"blob\": \"AAECAwQ\", \"ratio\": 3.4028234663852886e38}",
+        "{\"createdAt\": \"2024-02-29T23:59:59.999999999+01:00\","
+        " \"ttl\": \"-0.5s\", \"maybe\": null}",
+        "{\"extra\": {\"n\": null, \"l\": [1, [2, {\"x\": \"y\"}], false],"
+        " \"o\": {}}, \"maybe\": -7}",
+        "{\"attachment\": {\"@type\": \"type.googleapis.com/shop.v1.Order\","
+        " \"orderId\": \"in\", \"attachment\": {\"@type\":"
+        " \"type.googleapis.com/google.protobuf.Struct\", \"value\":"
+        " {\"k\": [null]}}}}",
+        "{\"attachment\": {\"@type\": \"type.googleapis.com/"
+        "google.protobuf.Int64Value\", \"value\": \"5\"}}",
+        "{\"attachment\": {}}",
+        "{\"gift\": {}, \"parent\": {\"parent\": {\"note\": \"\"}}}",
+        "{\"tags\": [\"\\u0000nul\", \"\\u00e9\\ud83d\\ude00\"],"
+        " \"order_id\": \"snake\"}",
+        "{\"items\": [{\"qty\": 2.0, \"price\": \"2.5\"}], \"flags\": \"8\"}",
+        "{\"totalCents\": 9007199254740993}",
+    };
+    char err[GPB_ERR_MAX] = "";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *in = cases[i];
+        uint8_t *a = NULL, *b = NULL;
+        size_t al, bl;
+        int rc = gpb_encode_from_json(pool, "shop.v1.Order", in, strlen(in), 0,
+                                      &a, &al, err, sizeof(err));
+        if (rc != 0)
+            fail_msg("ours: %s: %s", in, err);
+        rc = gpb_encode_from_json_reference(pool, "shop.v1.Order", in,
+                                            strlen(in), 0, &b, &bl, err,
+                                            sizeof(err));
+        if (rc != 0)
+            fail_msg("libprotobuf: %s: %s", in, err);
+        char *ja = decode("shop.v1.Order", a, al);
+        char *jb = decode("shop.v1.Order", b, bl);
+        assert_json_eq(ja, jb);
+        free(ja);
+        free(jb);
+        free(a);
+        free(b);
+    }
+    /* a uint64 past int64 (jansson's range) goes to libprotobuf's parser */
+    const char *bigflags = "{\"flags\": 18446744073709551615}";
+    uint8_t *o = NULL;
+    size_t ol;
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", bigflags,
+                                          strlen(bigflags), 0, &o, &ol, err,
+                                          sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "flags"));
+    assert_int_equal(gpb_encode_from_json(pool, "google.protobuf.UInt64Value",
+                                          "18446744073709551615", 20, 0, &o,
+                                          &ol, err, sizeof(err)),
+                     0);
+    char *j = decode("google.protobuf.UInt64Value", o, ol);
+    assert_string_equal(j, "\"18446744073709551615\"");
+    free(j);
+    free(o);
+}
+
 static void expect_bad(const char *type, const uint8_t *b, size_t n)
 {
     char err[GPB_ERR_MAX] = "";
@@ -247,6 +319,21 @@ static void test_malformed_binary(void **st)
     /* an end-group with no start */
     const uint8_t grp[] = {0x0c};
     expect_bad("shop.v1.Order", grp, sizeof(grp));
+    /* a map key or a singular field repeated on the wire: the last wins,
+     * and the JSON has each key once */
+    const uint8_t dup[] = {0x1a, 0x05, 0x0a, 0x01, 'k', 0x10, 0x01, 0x1a, 0x05,
+                           0x0a, 0x01, 'j', 0x10, 0x05, 0x1a, 0x05, 0x0a, 0x01,
+                           'k', 0x10, 0x02, 0x0a, 0x01, 'a', 0x0a, 0x01, 'b',
+                           /* parent { counts {k: 3} counts {k: 4} } */
+                           0x7a, 0x0e, 0x1a, 0x05, 0x0a, 0x01, 'k', 0x10, 0x03,
+                           0x1a, 0x05, 0x0a, 0x01, 'k', 0x10, 0x04};
+    char *dj = decode("shop.v1.Order", dup, sizeof(dup));
+    if (strstr(dj, "\"counts\":{\"j\":\"5\",\"k\":\"2\"}") == NULL ||
+        strstr(dj, "\"counts\":{\"k\":\"4\"}") == NULL)
+        fail_msg("%s", dj);
+    assert_non_null(strstr(dj, "\"orderId\":\"b\""));
+    assert_null(strstr(dj, "\"a\""));
+    free(dj);
     /* unknown fields are valid and dropped */
     const uint8_t unk[] = {0xf8, 0x06, 0x01, 0x0a, 0x01, 'z'};
     char *j = decode("shop.v1.Order", unk, sizeof(unk));
@@ -372,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_everything),
         cmocka_unit_test(test_proto_names_accepted_unknown_named),
         cmocka_unit_test(test_coercion_of_rendered_templates),
+        cmocka_unit_test(test_encoder_matches_libprotobuf),
         cmocka_unit_test(test_malformed_binary),
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_output_cap),

@@ -77,13 +77,13 @@ static inline void assert_json_eq_at(const char *a, const char *b,
                                      const char *file, int line)
 {
     json_error_t e1, e2;
-    json_t *ja = json_loads(a, JSON_DECODE_ANY, &e1);
-    json_t *jb = json_loads(b, JSON_DECODE_ANY, &e2);
+    json_t *ja = json_loads(a, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e1);
+    json_t *jb = json_loads(b, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e2);
     if (ja == NULL || jb == NULL || !json_equal(ja, jb)) {
         json_decref(ja);
         json_decref(jb);
-        _fail(file, line);
         print_error("JSON differs:\n  got  %s\n  want %s\n", a, b);
+        _fail(file, line);
     }
     json_decref(ja);
     json_decref(jb);

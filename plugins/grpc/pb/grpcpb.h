@@ -163,13 +163,25 @@ enum {
     GPB_ENC_COERCE = 1u << 0,
 };
 
-/* proto3 JSON -> binary. Accepts json names and proto field names; an
- * unknown field is an error naming it (-EINVAL). *out is malloc'd (a
+/* proto3 JSON -> binary, what the plugin sends for a rendered payload.
+ * The JSON is checked as gpb_check_value does (strictly: no template
+ * leniency) and then built through the Reflection API. Accepts json names
+ * and proto field names; an unknown field or a value that does not fit is
+ * -EINVAL with the field path: "payload does not fit shop.v1.Order:
+ * items[1].price: expected a number, got string". *out is malloc'd (a
  * non-NULL pointer even for an empty message). */
 int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
                          const char *json, size_t len, unsigned flags,
                          uint8_t **out, size_t *out_len, char *err,
                          size_t errlen);
+
+/* The same conversion by libprotobuf's own JSON parser (JsonToBinaryString):
+ * slower, kept as the yardstick of the tests and the fuzz target, and used
+ * by gpb_encode_from_json for a uint64 past jansson's int64 range. */
+int gpb_encode_from_json_reference(const gpb_pool_t *pool, const char *type,
+                                   const char *json, size_t len, unsigned flags,
+                                   uint8_t **out, size_t *out_len, char *err,
+                                   size_t errlen);
 
 /* Flags of the write-time checks. */
 enum {

@@ -17,20 +17,8 @@
 
 using namespace gpb;
 
-namespace
+namespace gpb
 {
-
-enum Wkt {
-    WKT_NONE,
-    WKT_TIMESTAMP,
-    WKT_DURATION,
-    WKT_FIELD_MASK,
-    WKT_STRUCT,
-    WKT_LIST,
-    WKT_VALUE,
-    WKT_ANY,
-    WKT_WRAPPER,
-};
 
 Wkt wkt_of(const pb::Descriptor *d)
 {
@@ -58,6 +46,69 @@ Wkt wkt_of(const pb::Descriptor *d)
         return WKT_WRAPPER;
     return WKT_NONE;
 }
+
+bool valid_base64(const char *s)
+{
+    size_t n = strlen(s), pad = 0, data = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0)
+            return false; // data after padding
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '-' ||
+            c == '_')
+            data++;
+        else
+            return false;
+    }
+    if (pad > 2 || data % 4 == 1)
+        return false;
+    return pad == 0 || (data + pad) % 4 == 0;
+}
+
+// Coerced values waiting to replace their originals in an object; owned
+// until applied, so an error half-way through leaks nothing.
+struct Repls {
+    std::vector<std::pair<std::string, json_t *>> v;
+    ~Repls()
+    {
+        for (auto &kv : v)
+            json_decref(kv.second);
+    }
+    void apply(json_t *obj)
+    {
+        for (auto &kv : v) {
+            json_object_set_new(obj, kv.first.c_str(), kv.second);
+            kv.second = NULL;
+        }
+        v.clear();
+    }
+};
+
+const pb::FieldDescriptor *field_by_name(const pb::Descriptor *d,
+                                         const char *key)
+{
+    for (int i = 0; i < d->field_count(); i++) {
+        const pb::FieldDescriptor *f = d->field(i);
+        if (f->json_name() == key)
+            return f;
+    }
+    for (int i = 0; i < d->field_count(); i++) {
+        const pb::FieldDescriptor *f = d->field(i);
+        if (f->name() == key)
+            return f;
+    }
+    return NULL;
+}
+
+} // namespace gpb
+
+namespace
+{
 
 const char *jtype(const json_t *v)
 {
@@ -97,29 +148,6 @@ bool is_whole_expr(const char *s)
         if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')
             return false;
     return true;
-}
-
-bool valid_base64(const char *s)
-{
-    size_t n = strlen(s), pad = 0, data = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad > 0)
-            return false; // data after padding
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-            (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '-' ||
-            c == '_')
-            data++;
-        else
-            return false;
-    }
-    if (pad > 2 || data % 4 == 1)
-        return false;
-    return pad == 0 || (data + pad) % 4 == 0;
 }
 
 // Coerced values waiting to replace their originals in an object; owned
@@ -458,22 +486,6 @@ int check_field(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
         return 0;
     }
     return check_single(c, f, v, path, depth, repl);
-}
-
-const pb::FieldDescriptor *field_by_name(const pb::Descriptor *d,
-                                         const char *key)
-{
-    for (int i = 0; i < d->field_count(); i++) {
-        const pb::FieldDescriptor *f = d->field(i);
-        if (f->json_name() == key)
-            return f;
-    }
-    for (int i = 0; i < d->field_count(); i++) {
-        const pb::FieldDescriptor *f = d->field(i);
-        if (f->name() == key)
-            return f;
-    }
-    return NULL;
 }
 
 int check_fields(Ctx &c, const pb::Descriptor *d, json_t *obj,

@@ -90,6 +90,30 @@ const pb::Descriptor *find_message(const gpb_pool_t *pool, const char *type,
                                    char *err, size_t errlen);
 std::string type_url(const pb::Descriptor *d);
 
+// Well-known types with a JSON form of their own.
+enum Wkt {
+    WKT_NONE,
+    WKT_TIMESTAMP,
+    WKT_DURATION,
+    WKT_FIELD_MASK,
+    WKT_STRUCT,
+    WKT_LIST,
+    WKT_VALUE,
+    WKT_ANY,
+    WKT_WRAPPER,
+};
+Wkt wkt_of(const pb::Descriptor *d);
+bool valid_base64(const char *s);
+// A field by json name, else by proto name; NULL if neither.
+const pb::FieldDescriptor *field_by_name(const pb::Descriptor *d,
+                                         const char *key);
+
+// Builds m (of descriptor d) from a JSON value already checked by
+// check_message; returns 0 or -EINVAL with err naming the path.
+int build_message(const gpb_pool_t *pool, const pb::Descriptor *d,
+                  const json_t *value, pb::Message *m, std::string &path,
+                  int depth, char *err, size_t errlen);
+
 // The JSON-type walker of gpb_check_value, also used to coerce rendered
 // templates before encoding (mutates value when coerce is set).
 int check_message(const gpb_pool_t *pool, const pb::Descriptor *d,
