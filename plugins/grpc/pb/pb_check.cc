@@ -526,6 +526,22 @@ int check_fields(Ctx &c, const pb::Descriptor *d, json_t *obj,
             repls.v.emplace_back(key, r);
     }
     repls.apply(obj);
+    // proto2 required fields: a message without one does not serialise
+    if (d->file()->syntax() == pb::FileDescriptor::SYNTAX_PROTO2) {
+        for (int i = 0; i < d->field_count(); i++) {
+            const pb::FieldDescriptor *f = d->field(i);
+            if (!f->is_required())
+                continue;
+            json_t *rv = json_object_get(obj, f->json_name().c_str());
+            if (rv == NULL)
+                rv = json_object_get(obj, f->name().c_str());
+            if (rv == NULL || json_is_null(rv))
+                return fail(c, path.empty() ? f->json_name()
+                                            : path + "." + f->json_name(),
+                            "required field of message %s is missing",
+                            d->full_name().c_str());
+        }
+    }
     return 0;
 }
 

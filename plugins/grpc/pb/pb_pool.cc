@@ -419,6 +419,9 @@ extern "C" int gpb_pool_add_path(gpb_pool_t *pool, const char *dirs, char *err,
     for (const std::string &f : files) {
         if (pool->builtin_files.count(f) || pool->tree.builtin_has(f))
             continue; // a vendored copy of a built-in: ours is used
+        if (std::find(pool->loaded.begin(), pool->loaded.end(), f) !=
+            pool->loaded.end())
+            continue; // the same directory given twice
         pool->errors.errors.clear();
         if (pool->importer->Import(f) == NULL) {
             if (failed++ == 0)
