@@ -192,8 +192,8 @@ static void test_proto2_required_fields(void **st)
     gpb_source_t s2 = {"old.proto", src, strlen(src)};
     assert_int_equal(gpb_pool_add_sources(p2, &s2, 1, err, sizeof(err)), 0);
     gpb_pool_freeze(p2);
-    assert_int_equal(gpb_check_json(p2, "old.Outer", "{\"req\": {\"n\": 1}}", 17,
-                                    "payload", 0, err, sizeof(err)),
+    assert_int_equal(gpb_check_json(p2, "old.Outer", "{\"req\": {\"n\": 1}}",
+                                    17, "payload", 0, err, sizeof(err)),
                      -EINVAL);
     assert_string_equal(err, "payload.req.id: required field of message "
                              "old.Req is missing");

@@ -410,6 +410,67 @@ static void test_deep_nesting_refused(void **st)
     free(deep);
 }
 
+/* {"extra": {"a": {"a": ... 1}}} (a Struct) or {"parent": {"parent": ...}}
+ * nested levels deep. */
+static char *nested_json(const char *key, int levels, const char *leaf)
+{
+    char *b = malloc((size_t)levels * 16 + 64);
+    size_t k = (size_t)sprintf(b, "{\"%s\":", key);
+    for (int i = 0; i < levels; i++)
+        k += (size_t)sprintf(b + k,
+                             "{\"%s\":", strcmp(key, "extra") ? key : "a");
+    k += (size_t)sprintf(b + k, "%s", leaf);
+    for (int i = 0; i <= levels; i++)
+        b[k++] = '}';
+    b[k] = '\0';
+    return b;
+}
+
+/* check, encode and decode draw the depth line in the same place, so a
+ * payload that passes the check always encodes, and what doppel encodes it
+ * can decode. */
+static void expect_depth(const char *key, int levels, int ok)
+{
+    char *j = nested_json(key, levels, "{}");
+    char err[GPB_ERR_MAX] = "";
+    int rc = gpb_check_json(pool, "shop.v1.Order", j, strlen(j), "payload", 0,
+                            err, sizeof(err));
+    if ((rc == 0) != ok)
+        fail_msg("%s x%d: check %d %s", key, levels, rc, err);
+    uint8_t *bin = NULL;
+    size_t bl;
+    rc = gpb_encode_from_json(pool, "shop.v1.Order", j, strlen(j), 0, &bin, &bl,
+                              err, sizeof(err));
+    if ((rc == 0) != ok)
+        fail_msg("%s x%d: encode %d %s", key, levels, rc, err);
+    if (ok) {
+        char *out = NULL;
+        size_t ol;
+        rc = gpb_decode_to_json(pool, "shop.v1.Order", bin, bl, &out, &ol, err,
+                                sizeof(err));
+        if (rc != 0)
+            fail_msg("%s x%d: decode %d %s", key, levels, rc, err);
+        free(out);
+    } else {
+        if (strstr(err, "nested deeper than 64") == NULL)
+            fail_msg("%s x%d: %s", key, levels, err);
+    }
+    free(bin);
+    free(j);
+}
+
+static void test_depth_limits_agree(void **st)
+{
+    (void)st;
+    /* the innermost {} is level levels + 1 below the top message */
+    expect_depth("parent", GPB_MAX_DEPTH - 1, 1);
+    expect_depth("parent", GPB_MAX_DEPTH, 0);
+    /* a Struct takes three message levels per JSON level on the wire
+     * (Struct, map entry, Value): the 22nd Struct is at level 64 */
+    expect_depth("extra", 21, 1);
+    expect_depth("extra", 22, 0);
+}
+
 static void test_output_cap(void **st)
 {
     (void)st;
@@ -462,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_encoder_matches_libprotobuf),
         cmocka_unit_test(test_malformed_binary),
         cmocka_unit_test(test_deep_nesting_refused),
+        cmocka_unit_test(test_depth_limits_agree),
         cmocka_unit_test(test_output_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

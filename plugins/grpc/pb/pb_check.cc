@@ -191,7 +191,7 @@ int fail(Ctx &c, const std::string &path, const char *fmt, ...)
         if (path.empty())
             set_err(c.err, c.errlen, "%s", msg);
         else
-            set_err(c.err, c.errlen, "%s: %s", path.c_str(), msg);
+            set_err(c.err, c.errlen, "%s: %s", short_path(path).c_str(), msg);
     }
     return -EINVAL;
 }
@@ -457,7 +457,8 @@ int check_field(Ctx &c, const pb::FieldDescriptor *f, json_t *v,
             if (json_is_null(val) && !null_ok_element(vf))
                 return fail(c, kp, "null is not allowed as a map value");
             json_t *r = NULL;
-            int rc = check_single(c, vf, val, kp, depth, &r);
+            // the map entry is a message level of its own
+            int rc = check_single(c, vf, val, kp, depth + 1, &r);
             if (rc != 0)
                 return rc;
             if (r != NULL)
@@ -536,13 +537,48 @@ int check_fields(Ctx &c, const pb::Descriptor *d, json_t *obj,
             if (rv == NULL)
                 rv = json_object_get(obj, f->name().c_str());
             if (rv == NULL || json_is_null(rv))
-                return fail(c, path.empty() ? f->json_name()
-                                            : path + "." + f->json_name(),
+                return fail(c,
+                            path.empty() ? f->json_name()
+                                         : path + "." + f->json_name(),
                             "required field of message %s is missing",
                             d->full_name().c_str());
         }
     }
     return 0;
+}
+
+// The message levels a Struct, ListValue or Value takes on the wire, counted
+// as the encoder counts them (Struct -> entry -> Value -> Struct ...).
+bool dyn_depth_ok(Wkt w, const json_t *v, int depth)
+{
+    if (depth > GPB_MAX_DEPTH)
+        return false;
+    const char *k;
+    json_t *x;
+    switch (w) {
+    case WKT_STRUCT:
+        if (!json_is_object(v))
+            return true;
+        json_object_foreach(const_cast<json_t *>(v), k, x)
+        {
+            if (!dyn_depth_ok(WKT_VALUE, x, depth + 2))
+                return false;
+        }
+        return true;
+    case WKT_LIST:
+        if (!json_is_array(v))
+            return true;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!dyn_depth_ok(WKT_VALUE, json_array_get(v, i), depth + 1))
+                return false;
+        return true;
+    default: // a Value
+        if (json_is_object(v))
+            return dyn_depth_ok(WKT_STRUCT, v, depth + 1);
+        if (json_is_array(v))
+            return dyn_depth_ok(WKT_LIST, v, depth + 1);
+        return true;
+    }
 }
 
 int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
@@ -585,8 +621,12 @@ int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
                         jtype(v));
         return 0;
     case WKT_VALUE:
+        if (!dyn_depth_ok(w, v, depth))
+            return fail(c, path, "nested deeper than %d levels", GPB_MAX_DEPTH);
         return 0;
     case WKT_STRUCT:
+        if (json_is_object(v) && !dyn_depth_ok(w, v, depth))
+            return fail(c, path, "nested deeper than %d levels", GPB_MAX_DEPTH);
         if (json_is_object(v) || (templ && is_whole_expr(json_string_value(v))))
             return 0;
         return fail(c, path,
@@ -594,6 +634,8 @@ int check_msg_value(Ctx &c, const pb::Descriptor *d, json_t *v,
                     "got %s",
                     jtype(v));
     case WKT_LIST:
+        if (json_is_array(v) && !dyn_depth_ok(w, v, depth))
+            return fail(c, path, "nested deeper than %d levels", GPB_MAX_DEPTH);
         if (json_is_array(v) || (templ && is_whole_expr(json_string_value(v))))
             return 0;
         return fail(c, path,

@@ -43,7 +43,7 @@ int bfail(B &b, const std::string &path, const char *fmt, ...)
     if (path.empty())
         set_err(b.err, b.errlen, "%s", msg);
     else
-        set_err(b.err, b.errlen, "%s: %s", path.c_str(), msg);
+        set_err(b.err, b.errlen, "%s: %s", short_path(path).c_str(), msg);
     return -EINVAL;
 }
 
@@ -347,7 +347,7 @@ int put_field(B &b, pb::Message *m, const FD *f, const json_t *v,
                          ? build_value(b, vf->message_type(), val,
                                        entry->GetReflection()->MutableMessage(
                                            entry, vf, b.factory),
-                                       path, depth + 1)
+                                       path, depth + 2)
                          : put_scalar(b, entry, vf, val, path);
             }
             if (rc != 0)
@@ -413,6 +413,8 @@ std::string snake_case(const std::string &s)
     return out;
 }
 
+// depth counts message levels as the wire does (a map entry is one), so
+// what is built here is what a decoder with the same limit reads back.
 int build_value(B &b, const pb::Descriptor *d, const json_t *v, pb::Message *m,
                 std::string &path, int depth)
 {
@@ -476,7 +478,7 @@ int build_value(B &b, const pb::Descriptor *d, const json_t *v, pb::Message *m,
             er->SetString(entry, fields->message_type()->map_key(), key);
             int rc = build_value(b, vf->message_type(), val,
                                  er->MutableMessage(entry, vf, b.factory), path,
-                                 depth + 1);
+                                 depth + 2);
             if (rc != 0)
                 return rc;
         }

@@ -83,6 +83,9 @@ namespace gpb
 // Writes a message into err (NUL-terminated, truncated to errlen).
 void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+// A field path short enough for an error message: a very deep one keeps
+// its start and its end.
+std::string short_path(const std::string &path);
 // The message of the current exception (inside a catch block).
 int from_exception(char *err, size_t errlen);
 

@@ -46,6 +46,13 @@ void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+std::string short_path(const std::string &path)
+{
+    if (path.size() <= 160)
+        return path;
+    return path.substr(0, 60) + "..." + path.substr(path.size() - 80);
+}
+
 int from_exception(char *err, size_t errlen)
 {
     try {
