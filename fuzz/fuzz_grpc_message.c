@@ -4,7 +4,8 @@
  *   0, 1: wire bytes of fuzz.Msg (nested, repeated, map, oneof, Any, Struct,
  *         Timestamp fields), decoded to JSON; when that succeeds the JSON is
  *         encoded again and decoded again, and the two JSON texts must be
- *         equal (a round trip that is not stable aborts);
+ *         equal (a round trip that is not stable aborts); the same bytes
+ *         are also answered as a server reflection request;
  *   2:    JSON text: checked against fuzz.Msg (with and without template
  *         leniency), encoded (with and without coercion) by the Reflection
  *         encoder and by libprotobuf's parser: where both succeed, the two
@@ -81,6 +82,12 @@ static void wire(gpb_pool_t *p, const uint8_t *b, size_t n)
     char *j1 = NULL, *j2 = NULL;
     size_t l1, l2, bl;
     uint8_t *bin = NULL;
+    uint8_t *refl = NULL;
+    size_t rl;
+    /* the same bytes as a server reflection request */
+    if (gpb_reflect_answer(p, b, n, GPB_REFLECT_LIST_USER, &refl, &rl, err,
+                           sizeof(err)) == 0)
+        free(refl);
     if (gpb_decode_to_json(p, "fuzz.Msg", b, n, &j1, &l1, err, sizeof(err)) !=
         0)
         return;

@@ -461,6 +461,111 @@ static void test_reflection_extensions(void **st)
     gpb_pool_free(pool);
 }
 
+/* Encodes a request JSON, answers it, returns the answer as JSON. */
+static char *reflect(gpb_pool_t *pool, const char *pkg, const char *req_json,
+                     unsigned flags)
+{
+    char err[GPB_ERR_MAX] = "", type[128];
+    snprintf(type, sizeof(type), "%s.ServerReflectionRequest", pkg);
+    uint8_t *req = NULL, *resp = NULL;
+    size_t rl, pl;
+    int rc = gpb_encode_from_json(pool, type, req_json, strlen(req_json), 0,
+                                  &req, &rl, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("encode %s: %s", req_json, err);
+    rc = gpb_reflect_answer(pool, req, rl, flags, &resp, &pl, err, sizeof(err));
+    free(req);
+    if (rc != 0)
+        fail_msg("answer %s: %d %s", req_json, rc, err);
+    snprintf(type, sizeof(type), "%s.ServerReflectionResponse", pkg);
+    char *json = NULL;
+    size_t jl;
+    rc = gpb_decode_to_json(pool, type, resp, pl, &json, &jl, err, sizeof(err));
+    free(resp);
+    if (rc != 0)
+        fail_msg("decode answer: %s", err);
+    return json;
+}
+
+static void test_reflection_answers(void **st)
+{
+    (void)st;
+    gpb_pool_t *pool = shop_pool();
+    const unsigned all = GPB_REFLECT_LIST_USER | GPB_REFLECT_LIST_HEALTH |
+                         GPB_REFLECT_LIST_REFLECTION;
+    char *j = reflect(pool, "grpc.reflection.v1",
+                      "{\"host\": \"h\", \"listServices\": \"*\"}", all);
+    json_t *v = json_loads(j, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(v, "validHost")),
+                        "h");
+    json_t *orig = json_object_get(v, "originalRequest");
+    assert_string_equal(
+        json_string_value(json_object_get(orig, "listServices")), "*");
+    json_t *svcs =
+        json_object_get(json_object_get(v, "listServicesResponse"), "service");
+    assert_int_equal(json_array_size(svcs), 4);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(svcs, 0), "name")),
+        "grpc.health.v1.Health");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(svcs, 3), "name")),
+        "shop.v1.OrderService");
+    json_decref(v);
+    free(j);
+    /* only the user's services, on the v1alpha wire */
+    j = reflect(pool, "grpc.reflection.v1alpha", "{\"listServices\": \"\"}",
+                GPB_REFLECT_LIST_USER);
+    assert_non_null(strstr(j, "\"service\":[{\"name\":\"shop.v1."
+                              "OrderService\"}]"));
+    free(j);
+
+    /* a symbol: the file and its dependencies, decodable */
+    j = reflect(pool, "grpc.reflection.v1",
+                "{\"fileContainingSymbol\": \"shop.v1.OrderService\"}", all);
+    v = json_loads(j, 0, NULL);
+    json_t *fds = json_object_get(json_object_get(v, "fileDescriptorResponse"),
+                                  "fileDescriptorProto");
+    assert_int_equal(json_array_size(fds), 6);
+    const char *first = json_string_value(json_array_get(fds, 0));
+    /* base64 of the FileDescriptorProto: field 1 (name) comes first */
+    assert_true(strncmp(first, "ChJzaG9wL3YxL3Nob3AucHJvdG8", 27) == 0);
+    json_decref(v);
+    free(j);
+
+    /* what the pool lacks is an error_response, not a failure */
+    j = reflect(pool, "grpc.reflection.v1",
+                "{\"fileByFilename\": \"nope.proto\"}", all);
+    assert_non_null(strstr(j, "\"errorResponse\":{\"errorCode\":5,"
+                              "\"errorMessage\":\"file 'nope.proto' not "
+                              "found\"}"));
+    free(j);
+    j = reflect(pool, "grpc.reflection.v1",
+                "{\"fileContainingExtension\": {\"containingType\": "
+                "\"shop.v1.Order\", \"extensionNumber\": 5}}",
+                all);
+    assert_non_null(strstr(j, "\"errorCode\":5"));
+    free(j);
+    j = reflect(pool, "grpc.reflection.v1",
+                "{\"allExtensionNumbersOfType\": \"shop.v1.Order\"}", all);
+    assert_non_null(strstr(j, "\"allExtensionNumbersResponse\":{"
+                              "\"baseTypeName\":\"shop.v1.Order\","
+                              "\"extensionNumber\":[]}"));
+    free(j);
+    j = reflect(pool, "grpc.reflection.v1", "{\"host\": \"x\"}", all);
+    assert_non_null(strstr(j, "\"errorCode\":3"));
+    free(j);
+    /* a request that is not one */
+    uint8_t *resp = (uint8_t *)1;
+    size_t pl;
+    char err[GPB_ERR_MAX];
+    const uint8_t junk[] = {0x1a, 0x09, 'x'};
+    assert_int_equal(gpb_reflect_answer(pool, junk, sizeof(junk), all, &resp,
+                                        &pl, err, sizeof(err)),
+                     -EBADMSG);
+    assert_null(resp);
+    gpb_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_reflection_files_and_dependencies),
         cmocka_unit_test(test_reflection_extensions),
+        cmocka_unit_test(test_reflection_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -288,6 +288,28 @@ int gpb_reflect_extension_numbers(const gpb_pool_t *pool, const char *type,
                                   int **numbers, size_t *n, char *err,
                                   size_t errlen);
 
+/* Which services a list_services answer names. */
+enum {
+    GPB_REFLECT_LIST_USER = 1u << 0,       /* the loaded .proto services */
+    GPB_REFLECT_LIST_HEALTH = 1u << 1,     /* grpc.health.v1.Health */
+    GPB_REFLECT_LIST_REFLECTION = 1u << 2, /* both ServerReflection */
+};
+
+/* Answers one message of a ServerReflectionInfo stream: req/len is a
+ * serialised ServerReflectionRequest (grpc.reflection.v1 and v1alpha share
+ * the wire format, so one function serves both), *resp the serialised
+ * ServerReflectionResponse (malloc'd; caller frees), with valid_host and
+ * original_request filled in. file_by_filename, file_containing_symbol and
+ * file_containing_extension get the file and its dependencies;
+ * all_extension_numbers_of_type the numbers; list_services the services
+ * chosen by flags (GPB_REFLECT_LIST_*). What the client asks for and the
+ * pool lacks is answered in error_response (NOT_FOUND 5; INVALID_ARGUMENT 3
+ * for a request with nothing set), not as a return code. Returns -EBADMSG
+ * if req does not decode. */
+int gpb_reflect_answer(const gpb_pool_t *pool, const uint8_t *req, size_t len,
+                       unsigned flags, uint8_t **resp, size_t *resp_len,
+                       char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
