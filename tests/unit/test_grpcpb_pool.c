@@ -75,6 +75,14 @@ static void test_methods_and_streaming_flags(void **st)
     assert_string_equal(mi.output_type, "shop.v1.Order");
     assert_string_equal(mi.file, "shop/v1/shop.proto");
     assert_false(mi.client_streaming || mi.server_streaming);
+    assert_string_equal(gpb_method_kind(&mi), "unary");
+    const char *kinds[] = {"unary", "server-stream", "client-stream",
+                           "bidirectional"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(gpb_method_at(pool, "shop.v1.OrderService", i, &mi),
+                         0);
+        assert_string_equal(gpb_method_kind(&mi), kinds[i]);
+    }
     assert_int_equal(gpb_method_count(pool, "shop.v1.OrderService"), 4);
     assert_int_equal(gpb_method_at(pool, "shop.v1.OrderService", 2, &mi), 0);
     assert_string_equal(mi.method, "Upload");

@@ -138,6 +138,9 @@ int gpb_method_at(const gpb_pool_t *pool, const char *service, size_t i,
 int gpb_method_find(const gpb_pool_t *pool, const char *service,
                     const char *method, gpb_method_info_t *info, char *err,
                     size_t errlen);
+/* The mock format's name of a method's call kind: "unary",
+ * "server-stream", "client-stream" or "bidirectional". Static string. */
+const char *gpb_method_kind(const gpb_method_info_t *info);
 /* 1 if a message type of that full name is loaded, else 0. */
 int gpb_message_exists(const gpb_pool_t *pool, const char *type);
 

@@ -641,6 +641,13 @@ extern "C" int gpb_method_find(const gpb_pool_t *pool, const char *service,
     GPB_CATCH(err, errlen)
 }
 
+extern "C" const char *gpb_method_kind(const gpb_method_info_t *info)
+{
+    if (info->client_streaming)
+        return info->server_streaming ? "bidirectional" : "client-stream";
+    return info->server_streaming ? "server-stream" : "unary";
+}
+
 extern "C" int gpb_message_exists(const gpb_pool_t *pool, const char *type)
 {
     try {
