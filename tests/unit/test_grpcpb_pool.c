@@ -292,6 +292,12 @@ static void test_directories_load_every_file(void **st)
     write_file(p, "not a proto at all");
     snprintf(p, sizeof(p), "%s/readme.txt", other);
     write_file(p, "not a proto either");
+    /* symlink loops: each directory is read once */
+    char link[600];
+    snprintf(link, sizeof(link), "%s/loop1", other);
+    assert_int_equal(symlink(other, link), 0);
+    snprintf(link, sizeof(link), "%s/loop2", other);
+    assert_int_equal(symlink(other, link), 0);
 
     gpb_pool_t *pool = new_pool();
     char err[GPB_ERR_MAX] = "";

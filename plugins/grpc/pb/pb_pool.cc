@@ -337,13 +337,20 @@ extern "C" int gpb_pool_set_max_json(gpb_pool_t *pool, size_t max_json)
     return 0;
 }
 
-// Collects the *.proto files below dir (relative names, sorted).
+// Collects the *.proto files below root/rel. A directory reached twice
+// (a symlink loop, or a link to a sibling) is read once, so the walk stays
+// linear in the size of the tree.
 static int scan_dir(const std::string &root, const std::string &rel, int depth,
-                    std::vector<std::string> &found)
+                    std::vector<std::string> &found,
+                    std::set<std::pair<dev_t, ino_t>> &seen)
 {
     if (depth > 16)
         return 0;
     std::string dir = rel.empty() ? root : root + "/" + rel;
+    struct stat self;
+    if (stat(dir.c_str(), &self) == 0 &&
+        !seen.insert({self.st_dev, self.st_ino}).second)
+        return 0;
     DIR *d = opendir(dir.c_str());
     if (d == NULL)
         return -errno;
@@ -364,7 +371,7 @@ static int scan_dir(const std::string &root, const std::string &rel, int depth,
         if (stat((root + "/" + r).c_str(), &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
-            int rc = scan_dir(root, r, depth + 1, found);
+            int rc = scan_dir(root, r, depth + 1, found, seen);
             if (rc == -E2BIG)
                 return rc;
         } else if (S_ISREG(st.st_mode) && n.size() > 6 &&
@@ -406,7 +413,8 @@ extern "C" int gpb_pool_add_path(gpb_pool_t *pool, const char *dirs, char *err,
     for (const std::string &d : list) {
         pool->tree.add_user_dir(d);
         std::vector<std::string> found;
-        int rc = scan_dir(d, "", 0, found);
+        std::set<std::pair<dev_t, ino_t>> seen;
+        int rc = scan_dir(d, "", 0, found, seen);
         if (rc == -E2BIG) {
             set_err(err, errlen, "proto_path: '%s': more than 10000 files",
                     d.c_str());
