@@ -281,6 +281,49 @@ static void test_encoder_matches_libprotobuf(void **st)
     free(o);
 }
 
+/* A payload encoded again is served from the pool's cache: the same bytes,
+ * and never the bytes of another type or of other flags. */
+static void test_encode_cache_keys(void **st)
+{
+    (void)st;
+    char err[GPB_ERR_MAX] = "";
+    const char *in = "{\"sku\": \"cached\", \"qty\": 3}";
+    uint8_t *a = NULL, *b = NULL;
+    size_t al, bl;
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Item", in, strlen(in),
+                                          0, &a, &al, err, sizeof(err)),
+                     0);
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Item", in, strlen(in),
+                                          0, &b, &bl, err, sizeof(err)),
+                     0);
+    assert_int_equal(al, bl);
+    assert_memory_equal(a, b, al);
+    assert_ptr_not_equal(a, b); /* each call owns its copy */
+    free(a);
+    free(b);
+    /* the same text for another type is checked against that type */
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", in, strlen(in),
+                                          0, &a, &al, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "sku: unknown field of message "
+                                "shop.v1.Order"));
+    /* coerced once, the same text without coercion is still refused */
+    const char *co = "{\"orderId\": 7}";
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", co, strlen(co),
+                                          GPB_ENC_COERCE, &a, &al, err,
+                                          sizeof(err)),
+                     0);
+    free(a);
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", co, strlen(co),
+                                          0, &a, &al, err, sizeof(err)),
+                     -EINVAL);
+    /* a prefix of a cached text is a different text */
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Item", in,
+                                          strlen(in) - 1, 0, &a, &al, err,
+                                          sizeof(err)),
+                     -EINVAL);
+}
+
 static void expect_bad(const char *type, const uint8_t *b, size_t n)
 {
     char err[GPB_ERR_MAX] = "";
@@ -521,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_proto_names_accepted_unknown_named),
         cmocka_unit_test(test_coercion_of_rendered_templates),
         cmocka_unit_test(test_encoder_matches_libprotobuf),
+        cmocka_unit_test(test_encode_cache_keys),
         cmocka_unit_test(test_malformed_binary),
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_depth_limits_agree),

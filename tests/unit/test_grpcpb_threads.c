@@ -58,6 +58,15 @@ static void *worker(void *arg)
                                                sizeof(err)) != 0)
             failures++;
         gpb_blobs_free(&b);
+        /* one text shared by every thread: the encode cache's slots */
+        const char *same = "{\"sku\": \"same\", \"qty\": 1}";
+        uint8_t *sb = NULL;
+        size_t sl0;
+        if (gpb_encode_from_json(pool, "shop.v1.Item", same, strlen(same), 0,
+                                 &sb, &sl0, err, sizeof(err)) != 0 ||
+            sl0 != 8 || memcmp(sb, "\x0a\x04same\x10\x01", 8) != 0)
+            failures++;
+        free(sb);
         uint8_t *st = NULL;
         size_t sl;
         const char *det = "[{\"type\": \"debugInfo\", \"details\": "

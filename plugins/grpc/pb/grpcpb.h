@@ -172,7 +172,9 @@ enum {
  * and proto field names; an unknown field or a value that does not fit is
  * -EINVAL with the field path: "payload does not fit shop.v1.Order:
  * items[1].price: expected a number, got string". *out is malloc'd (a
- * non-NULL pointer even for an empty message). */
+ * non-NULL pointer even for an empty message). The pool caches the
+ * encodings of recent small texts (same type, flags and text: same bytes),
+ * so a payload without templates is encoded once. */
 int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
                          const char *json, size_t len, unsigned flags,
                          uint8_t **out, size_t *out_len, char *err,

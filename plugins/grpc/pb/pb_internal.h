@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -58,8 +59,42 @@ class SourceTree : public pb::compiler::SourceTree
 
 } // namespace gpb
 
+namespace gpb
+{
+
+// The encodings of the JSON texts encoded last: a payload with no template
+// is the same text on every call, and its bytes are a function of the pool,
+// the type, the flags and the text. Direct-mapped; each slot is guarded by
+// one of a few mutexes, held only to compare and copy, so the pool stays
+// shareable between threads. Only successes are kept, and only small ones.
+class EncodeCache
+{
+  public:
+    static constexpr size_t kSlots = 256;
+    static constexpr size_t kMaxJson = 4096;
+    static constexpr size_t kMaxBin = 16384;
+    bool get(const std::string &type, unsigned flags, const char *json,
+             size_t len, std::string *bin);
+    void put(const std::string &type, unsigned flags, const char *json,
+             size_t len, const std::string &bin);
+
+  private:
+    struct Slot {
+        uint64_t hash = 0;
+        unsigned flags = 0;
+        std::string type, json, bin;
+    };
+    static uint64_t hash(const std::string &type, unsigned flags,
+                         const char *json, size_t len);
+    Slot slots_[kSlots];
+    std::mutex locks_[16];
+};
+
+} // namespace gpb
+
 struct gpb_pool {
     std::atomic<int> refs{1};
+    gpb::EncodeCache cache;
     bool frozen = false;
     size_t max_json = GPB_MAX_JSON_DEFAULT;
     gpb::SourceTree tree;

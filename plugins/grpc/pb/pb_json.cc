@@ -281,6 +281,55 @@ extern "C" int gpb_encode_from_json_reference(
     GPB_CATCH(err, errlen)
 }
 
+namespace gpb
+{
+
+uint64_t EncodeCache::hash(const std::string &type, unsigned flags,
+                           const char *json, size_t len)
+{
+    uint64_t h = 1469598103934665603ull ^ flags; // FNV-1a
+    for (char c : type)
+        h = (h ^ (unsigned char)c) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)json[i]) * 1099511628211ull;
+    return h;
+}
+
+bool EncodeCache::get(const std::string &type, unsigned flags, const char *json,
+                      size_t len, std::string *bin)
+{
+    if (len > kMaxJson)
+        return false;
+    uint64_t h = hash(type, flags, json, len);
+    size_t i = (size_t)(h % kSlots);
+    std::lock_guard<std::mutex> g(locks_[i % 16]);
+    const Slot &s = slots_[i];
+    if (s.hash != h || s.flags != flags || s.type != type ||
+        s.json.size() != len || memcmp(s.json.data(), json, len) != 0)
+        return false;
+    *bin = s.bin;
+    return true;
+}
+
+void EncodeCache::put(const std::string &type, unsigned flags, const char *json,
+                      size_t len, const std::string &bin)
+{
+    if (len > kMaxJson || bin.size() > kMaxBin)
+        return;
+    uint64_t h = hash(type, flags, json, len);
+    size_t i = (size_t)(h % kSlots);
+    std::lock_guard<std::mutex> g(locks_[i % 16]);
+    Slot &s = slots_[i];
+    s.hash = h;
+    s.flags = flags;
+    s.type = type;
+    s.json.assign(json, len);
+    s.bin = bin;
+}
+
+} // namespace gpb
+
 static int copy_out(const std::string &bin, uint8_t **out, size_t *out_len,
                     char *err, size_t errlen)
 {
@@ -306,6 +355,10 @@ extern "C" int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
     const pb::Descriptor *d = find_message(pool, type, err, errlen);
     if (d == NULL)
         return -ENOENT;
+    gpb::EncodeCache &cache = const_cast<gpb_pool_t *>(pool)->cache;
+    std::string cached;
+    if (json != NULL && cache.get(d->full_name(), flags, json, len, &cached))
+        return copy_out(cached, out, out_len, err, errlen);
     json_error_t jerr;
     json_t *v = json_loadb(json ? json : "", json ? len : 0,
                            JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
@@ -342,6 +395,8 @@ extern "C" int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
                 d->full_name().c_str());
         return -EINVAL;
     }
+    if (json != NULL)
+        cache.put(d->full_name(), flags, json, len, bin);
     return copy_out(bin, out, out_len, err, errlen);
     GPB_CATCH(err, errlen)
 }
