@@ -324,6 +324,31 @@ static void test_encode_cache_keys(void **st)
                      -EINVAL);
 }
 
+static void test_decode_cache_keys(void **st)
+{
+    (void)st;
+    const uint8_t b[] = {0x0a, 0x01, 'a'};
+    char *j1 = decode("shop.v1.Item", b, sizeof(b));
+    char *j2 = decode("shop.v1.Item", b, sizeof(b));
+    assert_string_equal(j1, j2);
+    assert_ptr_not_equal(j1, j2);
+    assert_string_equal(j1, "{\"sku\":\"a\",\"qty\":0,\"price\":0}");
+    /* the same bytes as another type */
+    char *j3 = decode("shop.v1.GetOrderRequest", b, sizeof(b));
+    assert_string_equal(j3, "{\"orderId\":\"a\"}");
+    free(j1);
+    free(j2);
+    free(j3);
+    /* a failure is not remembered as a success, nor a prefix as the whole */
+    char err[GPB_ERR_MAX];
+    char *json = NULL;
+    size_t jl;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(gpb_decode_to_json(pool, "shop.v1.Item", b, 2, &json,
+                                            &jl, err, sizeof(err)),
+                         -EBADMSG);
+}
+
 static void expect_bad(const char *type, const uint8_t *b, size_t n)
 {
     char err[GPB_ERR_MAX] = "";
@@ -565,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_coercion_of_rendered_templates),
         cmocka_unit_test(test_encoder_matches_libprotobuf),
         cmocka_unit_test(test_encode_cache_keys),
+        cmocka_unit_test(test_decode_cache_keys),
         cmocka_unit_test(test_malformed_binary),
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_depth_limits_agree),

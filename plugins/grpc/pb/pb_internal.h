@@ -62,11 +62,13 @@ class SourceTree : public pb::compiler::SourceTree
 namespace gpb
 {
 
-// The encodings of the JSON texts encoded last: a payload with no template
-// is the same text on every call, and its bytes are a function of the pool,
-// the type, the flags and the text. Direct-mapped; each slot is guarded by
-// one of a few mutexes, held only to compare and copy, so the pool stays
-// shareable between threads. Only successes are kept, and only small ones.
+// The results of the conversions done last, keyed by type, flags and the
+// whole input: a payload with no template is the same text on every call
+// (and a load test sends the same request), and the output is a function
+// of the pool, the type, the flags and the input. Direct-mapped; each slot is
+// guarded by one of a few mutexes, held only to compare and copy, so the pool
+// stays shareable between threads. Only successes are kept, and only small
+// ones.
 class EncodeCache
 {
   public:
@@ -94,7 +96,8 @@ class EncodeCache
 
 struct gpb_pool {
     std::atomic<int> refs{1};
-    gpb::EncodeCache cache;
+    gpb::EncodeCache cache;        // JSON text -> wire bytes
+    gpb::EncodeCache decode_cache; // wire bytes -> JSON text
     bool frozen = false;
     size_t max_json = GPB_MAX_JSON_DEFAULT;
     gpb::SourceTree tree;
