@@ -103,6 +103,12 @@ struct gpb_pool {
     gpb::SourceTree tree;
     gpb::ErrorList errors;
     std::unique_ptr<google::protobuf::compiler::Importer> importer;
+    // After gpb_pool_freeze: a copy of every loaded file in a pool with no
+    // fallback database. The importer's pool remembers every name looked up
+    // in vain (a set that clients could grow without end through reflection
+    // or Any type URLs); this one is never written after it is built.
+    // Declared before the factory: prototypes die before their descriptors.
+    std::unique_ptr<google::protobuf::DescriptorPool> frozen_pool;
     google::protobuf::DynamicMessageFactory factory;
     std::unique_ptr<google::protobuf::util::TypeResolver> resolver;
     std::vector<std::string> loaded; // names imported, in order
@@ -111,7 +117,7 @@ struct gpb_pool {
 
     const google::protobuf::DescriptorPool *dpool() const
     {
-        return importer->pool();
+        return frozen_pool ? frozen_pool.get() : importer->pool();
     }
 };
 

@@ -15,6 +15,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
@@ -322,8 +323,60 @@ extern "C" void gpb_pool_free(gpb_pool_t *pool)
     gpb_pool_unref(pool);
 }
 
+// Copies every loaded file, dependencies first, into a pool of its own.
+static std::unique_ptr<pb::DescriptorPool> copy_pool(const gpb_pool_t *pool)
+{
+    std::unique_ptr<pb::DescriptorPool> out(new pb::DescriptorPool());
+    std::set<const pb::FileDescriptor *> done;
+    // iterative post-order: a file is built after all its dependencies
+    std::vector<std::pair<const pb::FileDescriptor *, int>> stack;
+    for (const std::string &n : pool->loaded) {
+        const pb::FileDescriptor *f = pool->importer->pool()->FindFileByName(n);
+        if (f != NULL)
+            stack.emplace_back(f, 0);
+        while (!stack.empty()) {
+            auto &top = stack.back();
+            if (done.count(top.first)) {
+                stack.pop_back();
+                continue;
+            }
+            if (top.second < top.first->dependency_count()) {
+                const pb::FileDescriptor *dep =
+                    top.first->dependency(top.second++);
+                if (!done.count(dep))
+                    stack.emplace_back(dep, 0);
+                continue;
+            }
+            pb::FileDescriptorProto fdp;
+            top.first->CopyTo(&fdp);
+            top.first->CopyJsonNameTo(&fdp);
+            if (out->BuildFile(fdp) == NULL)
+                return nullptr;
+            done.insert(top.first);
+            stack.pop_back();
+        }
+    }
+    return out;
+}
+
 extern "C" void gpb_pool_freeze(gpb_pool_t *pool)
 {
+    if (pool->frozen)
+        return;
+    // Out of memory half-way keeps serving from the importer's pool: every
+    // descriptor handed out so far stays valid either way.
+    try {
+        std::unique_ptr<pb::DescriptorPool> copy = copy_pool(pool);
+        if (copy) {
+            std::unique_ptr<pb::util::TypeResolver> r(
+                pb::util::NewTypeResolverForDescriptorPool(
+                    "type.googleapis.com", copy.get()));
+            pool->frozen_pool = std::move(copy);
+            pool->resolver = std::move(r);
+            refresh(pool, NULL);
+        }
+    } catch (...) {
+    }
     // Publishing the pointer to other threads (an atomic swap, a mutex, a
     // thread start) is what makes the pool's state visible to them.
     pool->frozen = true;
