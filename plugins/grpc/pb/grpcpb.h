@@ -107,7 +107,9 @@ int gpb_pool_add_sources(gpb_pool_t *pool, const gpb_source_t *files, size_t n,
  * Before gpb_pool_freeze only. */
 int gpb_pool_set_max_json(gpb_pool_t *pool, size_t max_json);
 
-/* Makes the pool immutable and shareable between threads (see Threads). */
+/* Makes the pool immutable and shareable between threads (see Threads):
+ * the loaded files are copied into a descriptor pool that never reads a
+ * file or remembers a failed lookup, so serving never writes to it. */
 void gpb_pool_freeze(gpb_pool_t *pool);
 
 /* ---- services and methods ---------------------------------------------- */
