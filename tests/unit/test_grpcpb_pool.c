@@ -143,6 +143,49 @@ static void test_parse_error_names_file_line_column(void **st)
     gpb_pool_free(pool);
 }
 
+/* libprotobuf's parser recurses once per nested message with no limit:
+ * 20000 levels overflowed the stack. Nesting is refused before it parses. */
+static void test_deep_nesting_in_a_file_is_refused(void **st)
+{
+    (void)st;
+    gpb_pool_t *pool = new_pool();
+    size_t n = 20000;
+    char *b = malloc(n * 24 + 64);
+    size_t k = (size_t)sprintf(b, "syntax = \"proto3\";\n");
+    for (size_t i = 0; i < n; i++)
+        k += (size_t)sprintf(b + k, "message M%zu {", i);
+    for (size_t i = 0; i < n; i++)
+        b[k++] = '}';
+    gpb_source_t src = {"deep.proto", b, k};
+    char err[GPB_ERR_MAX] = "";
+    assert_int_equal(gpb_pool_add_sources(pool, &src, 1, err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "deep.proto:2:835: nested deeper than 64 levels");
+    /* maps nested in maps count too */
+    k = (size_t)sprintf(b, "syntax = \"proto3\";\nmessage X { map<string, ");
+    for (size_t i = 0; i < n; i++)
+        k += (size_t)sprintf(b + k, "map<string, ");
+    gpb_source_t src2 = {"deepmap.proto", b, k};
+    assert_int_equal(gpb_pool_add_sources(pool, &src2, 1, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "deepmap.proto:2:"));
+    assert_non_null(strstr(err, "nested deeper than 64 levels"));
+    free(b);
+    /* brackets in comments and strings are not nesting */
+    const char *ok = "syntax = \"proto3\";\n"
+                     "// {{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{"
+                     "{{{{{{{{{{{{{{{{{{{{{\n"
+                     "/* ((((((((((((((((((((((((((((((((((((((((((((((((((((("
+                     "((((((((((((((((((((((( */\n"
+                     "message C { string s = 1 [json_name = \"[[[[[[[[[[[[[[["
+                     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                     "[[[[[[[\"]; }\n";
+    gpb_source_t s3 = {"ok.proto", ok, strlen(ok)};
+    assert_int_equal(gpb_pool_add_sources(pool, &s3, 1, err, sizeof(err)), 0);
+    assert_int_equal(gpb_message_exists(pool, "C"), 1);
+    gpb_pool_free(pool);
+}
+
 static void test_missing_import_is_named(void **st)
 {
     (void)st;
@@ -316,6 +359,22 @@ static void test_directories_load_every_file(void **st)
                      "message U { lib.T t = 1; }\n";
     gpb_source_t s = {"up.proto", up, strlen(up)};
     assert_int_equal(gpb_pool_add_sources(pool, &s, 1, err, sizeof(err)), 0);
+    /* a file on disk is held to the same nesting limit */
+    char third[] = "/tmp/grpcpb-XXXXXX";
+    assert_non_null(mkdtemp(third));
+    snprintf(p, sizeof(p), "%s/deep.proto", third);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("syntax = \"proto3\";\n", f);
+    for (int i = 0; i < 30000; i++)
+        fprintf(f, "message M%d {", i);
+    for (int i = 0; i < 30000; i++)
+        fputc('}', f);
+    fclose(f);
+    assert_int_equal(gpb_pool_add_path(pool, third, err, sizeof(err)),
+                     -EINVAL);
+    assert_non_null(strstr(err, "deep.proto:2:"));
+    assert_non_null(strstr(err, "nested deeper than 64 levels"));
     /* a missing directory */
     assert_int_equal(
         gpb_pool_add_path(pool, "/nonexistent/protos", err, sizeof(err)),
@@ -324,7 +383,7 @@ static void test_directories_load_every_file(void **st)
                              "or directory");
     gpb_pool_free(pool);
 
-    snprintf(p, sizeof(p), "rm -rf '%s' '%s'", root, other);
+    snprintf(p, sizeof(p), "rm -rf '%s' '%s' '%s'", root, other, third);
     assert_int_equal(system(p), 0);
 }
 
@@ -586,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_builtins_are_loaded),
         cmocka_unit_test(test_methods_and_streaming_flags),
         cmocka_unit_test(test_parse_error_names_file_line_column),
+        cmocka_unit_test(test_deep_nesting_in_a_file_is_refused),
         cmocka_unit_test(test_missing_import_is_named),
         cmocka_unit_test(test_uploads_import_each_other),
         cmocka_unit_test(test_upload_set_is_all_or_nothing),

@@ -50,6 +50,11 @@ class SourceTree : public pb::compiler::SourceTree
 
     std::map<std::string, std::string> mem;
 
+    static constexpr int kMaxNesting = 64;
+    static constexpr size_t kMaxFile = (size_t)16 << 20;
+    // "LINE:COL: nested deeper than N levels", or "" if text is fine.
+    static std::string too_deep(const std::string &text);
+
   private:
     pb::compiler::DiskSourceTree builtin_;
     pb::compiler::DiskSourceTree user_;

@@ -80,7 +80,90 @@ void ErrorList::AddError(const std::string &file, int line, int column,
         snprintf(buf, sizeof(buf), ":%d:%d", line + 1, column + 1);
     else
         buf[0] = '\0';
+    // a message of the source tree that carries its own LINE:COL
+    if (line < 0 && !message.empty() && message[0] >= '0' &&
+        message[0] <= '9') {
+        errors.push_back(file + ":" + message);
+        return;
+    }
     errors.push_back(file + buf + ": " + message);
+}
+
+namespace
+{
+
+// A stream over text it owns (a file read whole, to be checked first).
+class OwnedInput : public pb::io::ZeroCopyInputStream
+{
+  public:
+    explicit OwnedInput(std::string text)
+        : text_(std::move(text)), in_(text_.data(), (int)text_.size())
+    {
+    }
+    bool Next(const void **data, int *size) override
+    {
+        return in_.Next(data, size);
+    }
+    void BackUp(int count) override
+    {
+        in_.BackUp(count);
+    }
+    bool Skip(int count) override
+    {
+        return in_.Skip(count);
+    }
+    int64_t ByteCount() const override
+    {
+        return in_.ByteCount();
+    }
+
+  private:
+    std::string text_;
+    pb::io::ArrayInputStream in_;
+};
+
+} // namespace
+
+// libprotobuf 3.21's .proto parser recurses once per nested message with no
+// limit of its own: 20000 nested messages overflow the stack. Brackets of
+// every kind are counted here, outside comments and strings, before the
+// parser sees the text; real files nest a few levels.
+std::string SourceTree::too_deep(const std::string &t)
+{
+    int depth = 0, line = 1, col = 0;
+    size_t n = t.size();
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        col++;
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if (c == '/' && i + 1 < n && t[i + 1] == '/') {
+            while (i + 1 < n && t[i + 1] != '\n')
+                i++;
+        } else if (c == '/' && i + 1 < n && t[i + 1] == '*') {
+            for (i += 2; i + 1 < n && !(t[i] == '*' && t[i + 1] == '/'); i++)
+                if (t[i] == '\n')
+                    line++, col = 0;
+            i++;
+        } else if (c == '"' || c == '\'') {
+            for (i++; i < n && t[i] != c && t[i] != '\n'; i++)
+                if (t[i] == '\\')
+                    i++;
+        } else if (c == '{' || c == '[' || c == '(' || c == '<') {
+            if (++depth > kMaxNesting) {
+                char buf[96];
+                snprintf(buf, sizeof(buf),
+                         "%d:%d: nested deeper than %d levels", line, col,
+                         kMaxNesting);
+                return buf;
+            }
+        } else if (c == '}' || c == ']' || c == ')' || c == '>') {
+            if (depth > 0)
+                depth--;
+        }
+    }
+    return "";
 }
 
 pb::io::ZeroCopyInputStream *SourceTree::Open(const std::string &filename)
@@ -88,19 +171,37 @@ pb::io::ZeroCopyInputStream *SourceTree::Open(const std::string &filename)
     pb::io::ZeroCopyInputStream *in = builtin_.Open(filename);
     if (in != NULL)
         return in;
+    std::string text;
     auto it = mem.find(filename);
-    if (it != mem.end())
-        return new pb::io::ArrayInputStream(it->second.data(),
-                                            (int)it->second.size());
-    if (have_user_) {
-        in = user_.Open(filename);
-        if (in != NULL)
-            return in;
-        last_error_ = user_.GetLastErrorMessage();
+    if (it != mem.end()) {
+        text = it->second;
+    } else if (have_user_) {
+        std::unique_ptr<pb::io::ZeroCopyInputStream> f(user_.Open(filename));
+        if (f == nullptr) {
+            last_error_ = user_.GetLastErrorMessage();
+            return NULL;
+        }
+        const void *data;
+        int size;
+        while (f->Next(&data, &size)) {
+            if (text.size() + (size_t)size > kMaxFile) {
+                last_error_ =
+                    "larger than " + std::to_string(kMaxFile >> 20) + " MiB";
+                return NULL;
+            }
+            text.append((const char *)data, (size_t)size);
+        }
     } else {
         last_error_ = "File not found.";
+        return NULL;
     }
-    return NULL;
+    std::string deep = too_deep(text);
+    if (!deep.empty()) {
+        // the importer prints "name.proto: " before this message
+        last_error_ = deep;
+        return NULL;
+    }
+    return new OwnedInput(std::move(text));
 }
 
 std::string SourceTree::GetLastErrorMessage()
