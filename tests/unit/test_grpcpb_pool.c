@@ -186,6 +186,58 @@ static void test_deep_nesting_in_a_file_is_refused(void **st)
     gpb_pool_free(pool);
 }
 
+/* Files that import each other in a long chain: libprotobuf builds a
+ * missing dependency by recursing into it, and 20000 files overflowed the
+ * stack. Files are imported dependencies first, and a chain deeper than
+ * 100 files is refused. */
+static int add_chain(gpb_pool_t *pool, int n, int cycle, char *err,
+                     size_t errlen)
+{
+    gpb_source_t *s = calloc((size_t)n, sizeof(*s));
+    for (int i = 0; i < n; i++) {
+        char *name = malloc(32), *c = malloc(160);
+        snprintf(name, 32, "c%d.proto", i);
+        if (i + 1 < n || cycle)
+            snprintf(c, 160,
+                     "syntax = \"proto3\";\nimport \"c%d.proto\";\n"
+                     "message C%d {}\n",
+                     (i + 1) % n, i);
+        else
+            snprintf(c, 160, "syntax = \"proto3\";\nmessage C%d {}\n", i);
+        s[i].name = name;
+        s[i].content = c;
+        s[i].len = strlen(c);
+    }
+    int rc = gpb_pool_add_sources(pool, s, (size_t)n, err, errlen);
+    for (int i = 0; i < n; i++) {
+        free((char *)s[i].name);
+        free((char *)s[i].content);
+    }
+    free(s);
+    return rc;
+}
+
+static void test_long_import_chains(void **st)
+{
+    (void)st;
+    char err[GPB_ERR_MAX] = "";
+    gpb_pool_t *pool = new_pool();
+    assert_int_equal(add_chain(pool, 20000, 0, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "c99.proto: imports nested deeper than 100 "
+                             "files");
+    assert_int_equal(gpb_message_exists(pool, "C0"), 0);
+    /* 100 files are fine */
+    assert_int_equal(add_chain(pool, 100, 0, err, sizeof(err)), 0);
+    assert_int_equal(gpb_message_exists(pool, "C0"), 1);
+    assert_int_equal(gpb_message_exists(pool, "C99"), 1);
+    gpb_pool_free(pool);
+    /* a cycle is named by the importer */
+    pool = new_pool();
+    assert_int_equal(add_chain(pool, 3, 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "recursively imports itself"));
+    gpb_pool_free(pool);
+}
+
 static void test_missing_import_is_named(void **st)
 {
     (void)st;
@@ -371,8 +423,7 @@ static void test_directories_load_every_file(void **st)
     for (int i = 0; i < 30000; i++)
         fputc('}', f);
     fclose(f);
-    assert_int_equal(gpb_pool_add_path(pool, third, err, sizeof(err)),
-                     -EINVAL);
+    assert_int_equal(gpb_pool_add_path(pool, third, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "deep.proto:2:"));
     assert_non_null(strstr(err, "nested deeper than 64 levels"));
     /* a missing directory */
@@ -646,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_methods_and_streaming_flags),
         cmocka_unit_test(test_parse_error_names_file_line_column),
         cmocka_unit_test(test_deep_nesting_in_a_file_is_refused),
+        cmocka_unit_test(test_long_import_chains),
         cmocka_unit_test(test_missing_import_is_named),
         cmocka_unit_test(test_uploads_import_each_other),
         cmocka_unit_test(test_upload_set_is_all_or_nothing),

@@ -15,7 +15,9 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <google/protobuf/compiler/parser.h>
 #include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
@@ -491,6 +493,82 @@ extern "C" int gpb_pool_set_max_json(gpb_pool_t *pool, size_t max_json)
     return 0;
 }
 
+// The imports of one file, read with libprotobuf's parser alone (no
+// import is followed); *found is false if the file cannot be opened.
+static std::vector<std::string> imports_of(gpb::SourceTree &tree,
+                                           const std::string &name, bool *found)
+{
+    struct Quiet : public pb::io::ErrorCollector {
+        void AddError(int, int, const std::string &) override {}
+    } quiet;
+    std::vector<std::string> deps;
+    std::unique_ptr<pb::io::ZeroCopyInputStream> in(tree.Open(name));
+    *found = in != nullptr;
+    if (in == nullptr)
+        return deps;
+    pb::io::Tokenizer tok(in.get(), &quiet);
+    pb::compiler::Parser parser;
+    parser.RecordErrorsTo(&quiet);
+    pb::FileDescriptorProto fdp;
+    parser.Parse(&tok, &fdp); // errors are reported by the real import
+    for (const std::string &d : fdp.dependency())
+        deps.push_back(d);
+    return deps;
+}
+
+// The order to import roots in: every file after the files it imports, so
+// that each Import builds one file. libprotobuf builds a missing dependency
+// by recursing into it: a chain of 20000 files importing each other
+// overflowed the stack. A chain deeper than kMaxImportDepth is refused.
+// known: files already in the pool (and built-ins), not walked again.
+static const size_t kMaxImportDepth = 100;
+static int import_order(gpb::SourceTree &tree,
+                        const std::vector<std::string> &roots,
+                        const std::set<std::string> &known,
+                        std::vector<std::string> *order, std::string *error)
+{
+    std::map<std::string, int> state; // 1 on the stack, 2 done
+    struct Frame {
+        std::string name;
+        std::vector<std::string> deps;
+        size_t next;
+    };
+    for (const std::string &root : roots) {
+        if (known.count(root) || state[root] == 2)
+            continue;
+        std::vector<Frame> stack;
+        bool found;
+        stack.push_back(Frame{root, imports_of(tree, root, &found), 0});
+        state[root] = 1;
+        while (!stack.empty()) {
+            Frame &top = stack.back();
+            if (top.next < top.deps.size()) {
+                std::string dep = top.deps[top.next++];
+                if (known.count(dep) || tree.builtin_has(dep) ||
+                    state[dep] != 0)
+                    continue; // loaded, done, or a cycle the importer names
+                if (stack.size() >= kMaxImportDepth) {
+                    *error = top.name + ": imports nested deeper than " +
+                             std::to_string(kMaxImportDepth) + " files";
+                    return -EINVAL;
+                }
+                std::vector<std::string> deps = imports_of(tree, dep, &found);
+                if (!found) { // the importer names it at its importer
+                    state[dep] = 2;
+                    continue;
+                }
+                state[dep] = 1;
+                stack.push_back(Frame{dep, deps, 0});
+                continue;
+            }
+            state[top.name] = 2;
+            order->push_back(top.name);
+            stack.pop_back();
+        }
+    }
+    return 0;
+}
+
 // Collects the *.proto files below root/rel. A directory reached twice
 // (a symlink loop, or a link to a sibling) is read once, so the walk stays
 // linear in the size of the tree.
@@ -583,14 +661,26 @@ extern "C" int gpb_pool_add_path(gpb_pool_t *pool, const char *dirs, char *err,
             if (std::find(files.begin(), files.end(), f) == files.end())
                 files.push_back(f);
     }
-    size_t failed = 0;
-    std::string first;
+    std::vector<std::string> roots;
     for (const std::string &f : files) {
         if (pool->builtin_files.count(f) || pool->tree.builtin_has(f))
             continue; // a vendored copy of a built-in: ours is used
         if (std::find(pool->loaded.begin(), pool->loaded.end(), f) !=
             pool->loaded.end())
             continue; // the same directory given twice
+        roots.push_back(f);
+    }
+    std::set<std::string> known;
+    refresh(pool, &known);
+    std::vector<std::string> order;
+    std::string why;
+    if (import_order(pool->tree, roots, known, &order, &why) != 0) {
+        set_err(err, errlen, "%s", why.c_str());
+        return -EINVAL;
+    }
+    size_t failed = 0;
+    std::string first;
+    for (const std::string &f : order) {
         pool->errors.errors.clear();
         if (pool->importer->Import(f) == NULL) {
             if (failed++ == 0)
@@ -677,11 +767,19 @@ extern "C" int gpb_pool_add_sources(gpb_pool_t *pool, const gpb_source_t *files,
     // DescriptorPool cannot forget a file.
     ErrorList trial_errors;
     int rc = 0;
-    {
+    std::vector<std::string> order, trial_order;
+    std::string why;
+    std::set<std::string> none;
+    if (import_order(pool->tree, names, all, &order, &why) != 0 ||
+        import_order(pool->tree, pool->loaded, none, &trial_order, &why) != 0) {
+        set_err(err, errlen, "%s", why.c_str());
+        rc = -EINVAL;
+    }
+    if (rc == 0) {
         pb::compiler::Importer trial(&pool->tree, &trial_errors);
-        for (const std::string &f : pool->loaded)
+        for (const std::string &f : trial_order)
             trial.Import(f);
-        for (const std::string &f : names) {
+        for (const std::string &f : order) {
             trial_errors.errors.clear();
             if (trial.Import(f) == NULL) {
                 set_err(err, errlen, "%s",
@@ -693,7 +791,7 @@ extern "C" int gpb_pool_add_sources(gpb_pool_t *pool, const gpb_source_t *files,
         }
     }
     if (rc == 0) {
-        for (const std::string &f : names) {
+        for (const std::string &f : order) {
             pool->errors.errors.clear();
             if (pool->importer->Import(f) == NULL) {
                 set_err(err, errlen, "%s",
