@@ -21,7 +21,7 @@ default_targets="$default_targets fuzz_config"
 [ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 default_targets="$default_targets fuzz_origin"
-[ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message"
+[ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -83,6 +83,9 @@ seed fuzz_grpc_message json  '\002{"i": 3, "leaves": [{"s": "a", "b": "AAE=", "z
 seed fuzz_grpc_message tmpl  '\002{"i": "$.req.i", "leaves": "$.req.leaves", "text": "hi $.req.name", "child": {"i": "{{n}}"}}'
 seed fuzz_grpc_message path  '\003$.body.leaves[0].s'
 seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViolations": [{"field": "id", "description": "bad"}]}}, {"type": "retryInfo", "details": {"retryDelay": "2s"}}]'
+# fuzz_grpc_proto: up to three .proto files (a, b, c) split by 0xFF.
+seed fuzz_grpc_proto svc   'syntax = "proto3";\npackage p;\nimport "b.proto";\nimport "google/protobuf/any.proto";\nmessage Req { string id = 1; q.T t = 2; map<string, q.T> m = 3; oneof k { int32 a = 4; string b = 5; } google.protobuf.Any x = 6; }\nservice S { rpc U(Req) returns (q.T); rpc W(stream Req) returns (stream q.T); }\n\377syntax = "proto3";\npackage q;\nmessage T { repeated string v = 1 [json_name = "vv"]; enum E { Z = 0; O = 1; } E e = 2; }\n'
+seed fuzz_grpc_proto p2    'syntax = "proto2";\npackage r;\nimport "google/protobuf/descriptor.proto";\nmessage O { optional int32 x = 1 [default = 5]; required string y = 2; extensions 10 to 20; }\nextend O { optional bool z = 10; }\nextend google.protobuf.MethodOptions { optional O opt = 50001; }\nservice S { rpc A(O) returns (O) { option (opt) = { x: 1 y: "a" }; } }\n'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done
