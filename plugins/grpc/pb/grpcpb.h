@@ -30,6 +30,13 @@
  * doppel's own proto/ folder: google/rpc/{status,error_details,code}.proto,
  * grpc/health/v1/health.proto, grpc/reflection/{v1,v1alpha}/reflection.proto.
  * These built-in files take precedence over a user file of the same name.
+ *
+ * Limits on .proto input (libprotobuf 3.21's parser has none of its own and
+ * overflows the stack): brackets nested deeper than 64 levels, an import
+ * chain deeper than 100 files, a file over 16 MiB are refused with -EINVAL.
+ * The first gpb_pool_new installs a process-wide libprotobuf log handler
+ * that drops all but FATAL messages (every such case is also an error
+ * returned here).
  */
 #ifndef DOPPEL_GRPCPB_H
 #define DOPPEL_GRPCPB_H
