@@ -220,6 +220,51 @@ static void test_proto2_required_fields(void **st)
     gpb_pool_free(p2);
 }
 
+/* A field with its own json_name: JSON uses it (the proto name is accepted
+ * too), paths are rewritten to it, decoding prints it. */
+static void test_custom_json_name(void **st)
+{
+    (void)st;
+    gpb_pool_t *p = NULL;
+    char err[GPB_ERR_MAX] = "";
+    assert_int_equal(gpb_pool_new(&p, err, sizeof(err)), 0);
+    const char *src = "syntax = \"proto3\";\npackage j;\n"
+                      "message M { string user_name = 1 [json_name = "
+                      "\"login\"]; int32 n_2 = 2; }\n";
+    gpb_source_t s2 = {"j.proto", src, strlen(src)};
+    assert_int_equal(gpb_pool_add_sources(p, &s2, 1, err, sizeof(err)), 0);
+    gpb_pool_freeze(p);
+    assert_int_equal(gpb_check_json(p, "j.M", "{\"login\": \"a\"}", 14,
+                                    "payload", 0, err, sizeof(err)),
+                     0);
+    assert_int_equal(gpb_check_json(p, "j.M", "{\"user_name\": \"a\"}", 18,
+                                    "payload", 0, err, sizeof(err)),
+                     0);
+    assert_int_equal(gpb_check_json(p, "j.M", "{\"userName\": \"a\"}", 17,
+                                    "payload", 0, err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(err, "payload.userName: unknown field of message j.M");
+    char out[64];
+    assert_int_equal(gpb_field_path_normalise(p, "j.M", "$.user_name", 0, out,
+                                              sizeof(out), err, sizeof(err)),
+                     0);
+    assert_string_equal(out, "$.login");
+    uint8_t *bin = NULL;
+    size_t bl;
+    const char *enc = "{\"login\": \"x\", \"n2\": 3}";
+    assert_int_equal(gpb_encode_from_json(p, "j.M", enc, strlen(enc), 0, &bin,
+                                          &bl, err, sizeof(err)),
+                     0);
+    char *json = NULL;
+    size_t jl;
+    assert_int_equal(
+        gpb_decode_to_json(p, "j.M", bin, bl, &json, &jl, err, sizeof(err)), 0);
+    assert_string_equal(json, "{\"login\":\"x\",\"n2\":3}");
+    free(json);
+    free(bin);
+    gpb_pool_free(p);
+}
+
 static void ok_path(const char *in, unsigned flags, const char *want)
 {
     char out[256], err[GPB_ERR_MAX] = "";
@@ -452,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_templates_accepted_when_asked),
         cmocka_unit_test(test_proto2_required_fields),
+        cmocka_unit_test(test_custom_json_name),
         cmocka_unit_test(test_path_normalisation),
         cmocka_unit_test(test_error_details_check),
         cmocka_unit_test(test_status_details_decode_back),
