@@ -555,7 +555,8 @@ static uint8_t *nested_any(int levels, const uint8_t *inner, size_t inner_len,
     const char *url = "type.googleapis.com/shop.v1.Order";
     size_t ul = strlen(url), cap = (size_t)levels * 64 + inner_len + 64;
     uint8_t *cur = malloc(cap), *tmp = malloc(cap);
-    memcpy(cur, inner, inner_len);
+    if (inner_len > 0)
+        memcpy(cur, inner, inner_len);
     size_t n = inner_len;
     for (int i = 0; i < levels; i++) {
         uint8_t any[96];
