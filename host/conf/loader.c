@@ -25,7 +25,8 @@
 /* Smallest descriptor size per ABI minor of the current major; a new minor
  * appends its size here. */
 static const size_t min_size_by_minor[] = {DOPPEL_PLUGIN_SIZE_1_0,
-                                           DOPPEL_PLUGIN_SIZE_1_1};
+                                           DOPPEL_PLUGIN_SIZE_1_1,
+                                           DOPPEL_PLUGIN_SIZE_1_2};
 _Static_assert(sizeof(min_size_by_minor) / sizeof(min_size_by_minor[0]) ==
                    DOPPEL_ABI_MINOR + 1,
                "one smallest descriptor size per ABI minor");
