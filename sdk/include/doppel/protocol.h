@@ -19,9 +19,13 @@
  *   thread pool; start-up loading runs on the main thread), possibly
  *   several at once: state they read must be safe for that (the plugin's
  *   shared state, svc->shared, with its own locking). Their ctx is a
- *   section context: log, alloc, free, option_*, instance_name and shared
- *   work on it; services that need a worker loop return -EINVAL (or NULL)
- *   for it.
+ *   section context and svc the host's services table (callbacks may run
+ *   before any instance's init): log, alloc, free, option_*,
+ *   instance_name and shared work on it, and svc->shared(ctx, ...) returns
+ *   the same state the section's instances get; the host keeps that state
+ *   alive until the engine is closed, after every instance is destroyed.
+ *   Services that need a worker loop return -EINVAL (or NULL) for a
+ *   section context.
  *
  * Schema files
  *   A definition with schema_kind set ("proto") accepts schema files
@@ -56,6 +60,7 @@ extern "C" {
 #endif
 
 struct doppel_ctx;
+struct doppel_services;
 
 /* What check gets: the mock as stored, borrowed for the call. */
 typedef struct doppel_mock_view {
@@ -124,7 +129,8 @@ typedef struct doppel_protocol_def {
     /* Checks one mock of the section and says how it is indexed.
      * Returns 0 (key filled), -EINVAL (err filled: a 400 to the writer) or
      * another negative errno (a 500). Any thread. */
-    int (*check)(struct doppel_ctx *ctx, const doppel_mock_view_t *mock,
+    int (*check)(struct doppel_ctx *ctx,
+                 const struct doppel_services *svc, const doppel_mock_view_t *mock,
                  doppel_mock_key_t *key, doppel_check_error_t *err);
 
     /* Schema files (optional: NULL schema_kind means none). */
@@ -136,21 +142,25 @@ typedef struct doppel_protocol_def {
      * schema_commit(ns, 0) to drop every file put since the last commit;
      * single uploads are a batch of one. Any thread, one call at a time
      * per section. */
-    int (*schema_put)(struct doppel_ctx *ctx, doppel_str_t ns,
+    int (*schema_put)(struct doppel_ctx *ctx,
+                 const struct doppel_services *svc, doppel_str_t ns,
                       doppel_str_t name, const uint8_t *content, size_t len,
                       doppel_check_error_t *err);
-    int (*schema_commit)(struct doppel_ctx *ctx, doppel_str_t ns, int keep,
+    int (*schema_commit)(struct doppel_ctx *ctx,
+                 const struct doppel_services *svc, doppel_str_t ns, int keep,
                          doppel_check_error_t *err);
     /* Removes a file; -ENOENT if unknown, -EBUSY (err filled) if other
      * files still import it. Any thread. */
-    int (*schema_delete)(struct doppel_ctx *ctx, doppel_str_t ns,
+    int (*schema_delete)(struct doppel_ctx *ctx,
+                 const struct doppel_services *svc, doppel_str_t ns,
                          doppel_str_t name, doppel_check_error_t *err);
 
     /* Optional: a sentence explaining a miss on x beyond the engine's near
      * misses ("unknown method order.v1.OrderService/Refund"), written into
      * out (NUL-terminated, truncated). Returns 1 if it wrote one, 0 if not.
      * Any thread. */
-    int (*explain_miss)(struct doppel_ctx *ctx, const doppel_exchange_t *x,
+    int (*explain_miss)(struct doppel_ctx *ctx,
+                 const struct doppel_services *svc, const doppel_exchange_t *x,
                         char *out, size_t out_len);
 } doppel_protocol_def_t;
 
