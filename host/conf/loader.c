@@ -333,7 +333,35 @@ int dp_loader_check_desc(const doppel_plugin_t *d, const char *path, char *err,
             return -EINVAL;
         }
     }
+    const doppel_protocol_def_t *pd = dp_loader_protocol(d);
+    if (pd != NULL) {
+        /* what the host reads of it at load: size, section, check */
+        if (d->kind != DOPPEL_KIND_PROTOCOL) {
+            set_err(err, errlen,
+                    "%s: %sa feature plugin cannot add a protocol section",
+                    path, label);
+            return -EINVAL;
+        }
+        if (pd->size < offsetof(doppel_protocol_def_t, check) +
+                           sizeof(pd->check) ||
+            pd->section == NULL || pd->check == NULL) {
+            set_err(err, errlen,
+                    "%s: %sprotocol definition incomplete: size %" PRIu32
+                    ", section and check are required",
+                    path, label, pd->size);
+            return -EINVAL;
+        }
+    }
     return check_options(d->options, path, label, err, errlen);
+}
+
+const doppel_protocol_def_t *dp_loader_protocol(const doppel_plugin_t *d)
+{
+    if (d == NULL || d->abi_major != DOPPEL_ABI_MAJOR || d->abi_minor < 2 ||
+        !covers(d->size, offsetof(doppel_plugin_t, protocol),
+                sizeof(d->protocol)))
+        return NULL;
+    return d->protocol;
 }
 
 /* dlerror() usually repeats the path ("/x/y.so: invalid ELF header"); the

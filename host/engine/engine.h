@@ -43,17 +43,25 @@ typedef struct dp_engine dp_engine_t;
 typedef struct dp_protos dp_protos_t;
 struct doppel_protocol_def;
 struct doppel_ctx;
+struct doppel_services;
 
 /* A registry holding http and mcp; NULL on ENOMEM. */
 dp_protos_t *dp_protos_new(void);
 /* Registers def (borrowed: it lives in the plugin, which stays loaded
- * while the engine is open), whose callbacks get ctx (a section ctx).
- * owner names the plugin instance in messages. 0; -EEXIST when the
- * section is taken (http, mcp, or another plugin's: err says by whom);
- * -EINVAL for a def that is not valid (err says why); -ENOMEM. */
+ * while the engine is open), whose callbacks get ctx (a section ctx) and
+ * svc (the services table). owner names the plugin instance in messages.
+ * 0; -EEXIST when the section is taken (http, mcp, or another plugin's:
+ * err says by whom); -EINVAL for a def that is not valid (err says why);
+ * -ENOMEM. Before dp_engine_open only: the registry is read without locks
+ * from then on. */
 int dp_protos_add(dp_protos_t *r, const struct doppel_protocol_def *def,
-                  struct doppel_ctx *ctx, const char *owner, char *err,
-                  size_t errlen);
+                  struct doppel_ctx *ctx, const struct doppel_services *svc,
+                  const char *owner, char *err, size_t errlen);
+/* The def registered for section (and its section ctx in *ctx, may be
+ * NULL), or NULL: for the admin API's schema files. */
+const struct doppel_protocol_def *dp_protos_def(const dp_protos_t *r,
+                                                const char *section,
+                                                struct doppel_ctx **ctx);
 /* Frees r; after dp_engine_close of every engine that used it. */
 void dp_protos_free(dp_protos_t *r);
 
@@ -428,6 +436,8 @@ int dp_engine_session_open(dp_engine_t *e, const doppel_exchange_t *x,
  * are the session's. */
 int dp_engine_session_match(dp_session_t *s, const doppel_exchange_t *x,
                             unsigned flags, doppel_reply_t **out);
+/* The defaults of the session's messages (what open copied). */
+const doppel_exchange_t *dp_engine_session_exchange(const dp_session_t *s);
 /* The messages matched through s so far. */
 uint64_t dp_engine_session_count(const dp_session_t *s);
 /* Frees s and its state. NULL is a no-op. */

@@ -291,6 +291,7 @@ typedef struct dp_proto {
     /* ABI 1.2: a section registered by a plugin (proto_plugin.c) */
     const struct doppel_protocol_def *def;
     struct doppel_ctx *ctx; /* the section ctx its callbacks get */
+    const struct doppel_services *svc; /* and the services table */
     const char *owner;      /* the plugin instance that registered it */
     const char *const *response_fields; /* NULL-terminated, or NULL */
 } dp_proto_t;
@@ -328,7 +329,9 @@ void dp_proto_status_range(const dp_proto_t *p, int *lo, int *hi, int *def);
 
 /* The adapter of a registered def (proto_plugin.c); NULL on ENOMEM. */
 dp_proto_t *dp_proto_plugin_new(const struct doppel_protocol_def *def,
-                                struct doppel_ctx *ctx, const char *owner);
+                                struct doppel_ctx *ctx,
+                                const struct doppel_services *svc,
+                                const char *owner);
 void dp_proto_plugin_free(dp_proto_t *p);
 
 
@@ -672,7 +675,6 @@ void dp_engine_wait_readers(dp_engine_t *e);
 int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
                             unsigned flags, struct dp_session *sess,
                             doppel_reply_t **out);
-const doppel_exchange_t *dp_session_exchange(const struct dp_session *s);
 /* The index of the next answer of ordered oneOf m in s (starts at m's
  * offset, then counts up; the caller takes it modulo the answers). */
 uint64_t dp_session_next_answer(struct dp_session *s, const dp_mock_t *m);

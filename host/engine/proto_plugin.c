@@ -188,7 +188,7 @@ static int plugin_prepare(const dp_proto_t *self, json_t *o, dp_mock_t *m,
         key->size = sizeof(*key);
         memset(ce, 0, sizeof(*ce));
         ce->size = sizeof(*ce);
-        int crc = def->check(self->ctx, &view, key, ce);
+        int crc = def->check(self->ctx, self->svc, &view, key, ce);
         free(resp_txt);
         ce->field[sizeof(ce->field) - 1] = '\0';
         ce->message[sizeof(ce->message) - 1] = '\0';
@@ -265,7 +265,7 @@ static void plugin_miss(const dp_proto_t *self, const dp_proto_ix_t *pi,
         return;
     char out[512];
     out[0] = '\0';
-    if (def->explain_miss(self->ctx, x, out, sizeof(out)) == 1) {
+    if (def->explain_miss(self->ctx, self->svc, x, out, sizeof(out)) == 1) {
         out[sizeof(out) - 1] = '\0';
         json_t *s = json_string(out);
         if (s)
@@ -274,7 +274,9 @@ static void plugin_miss(const dp_proto_t *self, const dp_proto_ix_t *pi,
 }
 
 dp_proto_t *dp_proto_plugin_new(const doppel_protocol_def_t *def,
-                                struct doppel_ctx *ctx, const char *owner)
+                                struct doppel_ctx *ctx,
+                                const struct doppel_services *svc,
+                                const char *owner)
 {
     dp_proto_t *p = calloc(1, sizeof(*p));
     char *own = strdup(owner ? owner : "a plugin");
@@ -295,6 +297,7 @@ dp_proto_t *dp_proto_plugin_new(const doppel_protocol_def_t *def,
     p->status_default = def->status_default;
     p->def = def;
     p->ctx = ctx;
+    p->svc = svc;
     p->owner = own;
     p->response_fields = def->response_fields;
     return p;

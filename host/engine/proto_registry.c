@@ -68,8 +68,8 @@ static const char *const reserved_names[] = {
     "response", "proxy",    "extract",  "service", "session", NULL};
 
 int dp_protos_add(dp_protos_t *r, const doppel_protocol_def_t *def,
-                  struct doppel_ctx *ctx, const char *owner, char *err,
-                  size_t errlen)
+                  struct doppel_ctx *ctx, const struct doppel_services *svc,
+                  const char *owner, char *err, size_t errlen)
 {
     if (owner == NULL)
         owner = "a plugin";
@@ -125,7 +125,7 @@ int dp_protos_add(dp_protos_t *r, const doppel_protocol_def_t *def,
         r->v = nv;
         r->cap = nc;
     }
-    dp_proto_t *p = dp_proto_plugin_new(def, ctx, owner);
+    dp_proto_t *p = dp_proto_plugin_new(def, ctx, svc, owner);
     if (p == NULL)
         goto oom;
     p->slot = (unsigned)r->n;
@@ -134,6 +134,17 @@ int dp_protos_add(dp_protos_t *r, const doppel_protocol_def_t *def,
 oom:
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
+}
+
+const doppel_protocol_def_t *dp_protos_def(const dp_protos_t *r,
+                                           const char *section,
+                                           struct doppel_ctx **ctx)
+{
+    const dp_proto_t *p =
+        section ? dp_protos_find(r, section, strlen(section)) : NULL;
+    if (ctx)
+        *ctx = p ? p->ctx : NULL;
+    return p ? p->def : NULL;
 }
 
 void dp_protos_free(dp_protos_t *r)

@@ -110,7 +110,7 @@ uint64_t dp_engine_session_count(const dp_session_t *s)
     return s ? s->count : 0;
 }
 
-const doppel_exchange_t *dp_session_exchange(const dp_session_t *s)
+const doppel_exchange_t *dp_engine_session_exchange(const dp_session_t *s)
 {
     return &s->x;
 }
