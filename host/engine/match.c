@@ -75,6 +75,8 @@ static uint64_t rng_next(uint64_t *s)
 /* NULL when the mock may match now, else why not. */
 static const char *state_block(const dp_mock_t *m, int64_t now)
 {
+    if (m->dormant)
+        return "protocol not enabled";
     if (atomic_load_explicit(&m->closed_at, memory_order_relaxed) != 0)
         return "closed";
     if (m->expire_at && now >= m->expire_at)
