@@ -90,8 +90,8 @@ static int toy_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
     }
     if (normalise) {
         /* through owned_section, which the engine frees */
-        char *s = malloc(64);
-        snprintf(s, 64, "{\"op\":\"%s\",\"norm\":1}", op);
+        char *s = malloc(128);
+        snprintf(s, 128, "{\"op\":\"%s\",\"norm\":1}", op);
         k->owned_section = s;
         k->section = (doppel_str_t){s, strlen(s)};
     }
