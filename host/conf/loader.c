@@ -670,6 +670,11 @@ int dp_loader_list(const char *dir, void *FILE_f)
         if (sum[0] != '\0')
             fprintf(f, "  %s\n", sum);
         fprintf(f, "  file: %s\n", path);
+        const doppel_protocol_def_t *pd = dp_loader_protocol(lib->desc);
+        if (pd != NULL) {
+            printable(sum, sizeof(sum), pd->section, 40);
+            fprintf(f, "  mock section: %s\n", sum);
+        }
         list_options(f, lib->desc->options);
         dp_loader_close(lib);
         listed++;

@@ -280,6 +280,13 @@ class Sections(unittest.TestCase):
                       "instance 'toy' (plugin toy_section)", out)
         self.assertIn("instance 'toy2'", out)
 
+    def test_plugins_command_names_the_section(self):
+        code, out, err = harness.run_doppel(
+            ["plugins"], env={"DOPPEL_PLUGIN_DIR": os.path.dirname(TOY)})
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("toy_section test (protocol, ABI 1.2)\n", out)
+        self.assertIn("\n  mock section: toy\n", out)
+
     def write_conf(self, text):
         import tempfile
         fd, path = tempfile.mkstemp(suffix=".conf")
