@@ -536,6 +536,69 @@ static void test_refused_at_load_is_kept(void **st)
     dp_protos_free(r);
 }
 
+/* A check that returns what a plugin must not: a key with a NUL byte, a
+ * normalised section that is not an object, a huge error. The writer gets
+ * a 500 (the plugin's fault, not the mock's), never a crash. */
+static int bad_mode;
+
+static int bad_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                     const doppel_mock_view_t *m, doppel_mock_key_t *k,
+                     doppel_check_error_t *err)
+{
+    (void)ctx, (void)svc, (void)m;
+    switch (bad_mode) {
+    case 0:
+        k->operation = (doppel_str_t){"a\0b", 3};
+        return 0;
+    case 1:
+        k->section = (doppel_str_t){"[1,2]", 5};
+        return 0;
+    case 2:
+        k->section = (doppel_str_t){"{not json", 9};
+        return 0;
+    case 3:
+        k->target = (doppel_str_t){NULL, 4};
+        return 0;
+    default:
+        /* unterminated, as long as the buffers */
+        memset(err->field, 'f', sizeof(err->field));
+        memset(err->message, 'm', sizeof(err->message));
+        return -EINVAL;
+    }
+}
+
+static void test_hostile_checks(void **st)
+{
+    (void)st;
+    doppel_protocol_def_t d = toy_def;
+    d.check = bad_check;
+    dp_protos_t *r = dp_protos_new();
+    char why[256];
+    assert_int_equal(dp_protos_add(r, &d, NULL, NULL, "t", why, sizeof(why)),
+                     0);
+    dp_engine_t *e = open_with(r, NULL);
+    for (bad_mode = 0; bad_mode < 5; bad_mode++) {
+        json_t *m = t_json("{\"toy\":{\"op\":\"x\"},\"response\":{}}");
+        json_t *out = NULL;
+        dp_err_t err = {0};
+        int rc = dp_engine_mock_put(e, m, NULL, &out, NULL, &err);
+        json_decref(m);
+        assert_true(rc < 0);
+        assert_null(out);
+        if (bad_mode < 4) {
+            assert_int_equal(err.status, 500);
+        } else {
+            assert_int_equal(err.status, 400);
+            assert_true(strlen(err.field) < sizeof(err.field));
+            assert_int_equal(err.field[0], 'f');
+            assert_int_equal(err.message[0], 'm');
+        }
+    }
+    assert_int_equal(dp_engine_mock_count(e, 0), 0);
+    dp_engine_close(e);
+    dp_protos_free(r);
+}
+
 /* ---- sessions ------------------------------------------------------------- */
 
 static dp_session_t *open_s(dp_engine_t *e, const char *op)
@@ -686,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_normalised_section_is_stored),
         cmocka_unit_test(test_dormant_mocks_survive),
         cmocka_unit_test(test_refused_at_load_is_kept),
+        cmocka_unit_test(test_hostile_checks),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_session_extract_undone),
     };
