@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "doppel/protocol.h"
 #include "engine_internal.h"
 
 #define MAX_CANDS 256
@@ -914,8 +915,9 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
         return -ENOMEM;
     }
     int exact_op = proto && (proto->flags & DP_PROTO_F_EXACT_OP);
-    /* methods compare upper-case */
-    char opbuf[40];
+    /* methods compare upper-case; a registered section's operations (gRPC
+     * method names) are as long as its check's key allows */
+    char opbuf[DOPPEL_MOCK_KEY_BUF];
     const char *op = NULL;
     size_t oplen = 0;
     if (x->operation.ptr && x->operation.len &&
@@ -1095,8 +1097,9 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
                                    json_array_size(near) < MAX_NEAR;
                      j++) {
                     json_t *it = near_item(oc[j]);
-                    char why[96];
-                    snprintf(why, sizeof(why), "expects %s, got %s", other, op);
+                    char why[192];
+                    snprintf(why, sizeof(why), "expects %.80s, got %.80s",
+                             other, op);
                     add_failed(it, "method", "", why);
                     json_array_append_new(near, it);
                 }

@@ -392,6 +392,19 @@ static void test_key_conditions_status_extra(void **st)
     assert_int_equal(rp->status, 200);
     extra_is(rp, "");
     dp_engine_reply_free(rp);
+    /* operations longer than an HTTP method (gRPC method names) */
+    static const char longop[] = "ListOrdersByCustomerAndDateRangeWithPagingStream"
+                                 "ingAndFiltersV2";
+    char mk[512];
+    snprintf(mk, sizeof(mk),
+             "{\"namespace\":\"s\",\"toy\":{\"op\":\"%s\"},"
+             "\"response\":{\"payload\":\"long\"}}",
+             longop);
+    t_put(e, mk);
+    rp = send_x(e, NULL, M("toy", "s", longop, "/x"));
+    assert_int_equal(rp->kind, DOPPEL_REPLY_RESPONSE);
+    body_is(rp, "long");
+    dp_engine_reply_free(rp);
     /* a non-EXACT_OP section upper-cases both sides, like http methods */
     t_put(e, "{\"namespace\":\"s\",\"grpc\":{\"op\":\"Get\",\"server\":\"x\"},"
              "\"response\":{\"statusCode\":5,\"note\":\"static\"}}");
