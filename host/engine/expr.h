@@ -18,8 +18,9 @@
 /* ---- JSON paths ------------------------------------------------------ */
 
 /* Accepted forms: "amount", "$.amount", "$.body.amount", "a.b.c",
- * "items[0].id", "$.items[2]", "$" (the whole document), and bracketed
- * keys for names with dots: "a['x.y'].b". */
+ * "items[0].id", "$.items[2]", "items.0.id" (a key of digits on an array
+ * is its index), "$" (the whole document), and bracketed keys for names
+ * with dots: "a['x.y'].b". */
 typedef struct dp_jpath dp_jpath_t;
 
 int dp_jpath_compile(const char *src, const char *field, dp_jpath_t **out,
