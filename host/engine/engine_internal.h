@@ -552,6 +552,9 @@ dp_jrec_t *dp_jrec_build(const struct dp_engine *e, const doppel_exchange_t *x,
                          int64_t time_ms, int status, const char *mock_id,
                          char *near);
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us);
+/* A protocol plugin's sentence on a miss (explain_miss), listed as the
+ * entry's "reason"; copied. Before the push only. */
+void dp_jrec_set_reason(dp_jrec_t *r, const char *reason);
 /* Names the limit the request hit ("store_value_max", "int64_range"; a
  * static word of at most 23 bytes), listed as the entry's "limit". */
 void dp_jrec_set_limit(dp_jrec_t *r, const char *limit);

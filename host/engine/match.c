@@ -1120,6 +1120,9 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
             str_json((doppel_str_t){tp, tl}), "nearMisses", near);
         if (body && proto && proto->miss)
             proto->miss(proto, pi, x, &path, now, body);
+        /* a registered section's sentence on the miss, for the list too */
+        const char *why = json_string_value(json_object_get(body, "reason"));
+        char *reason = why ? strdup(why) : NULL;
         char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         /* MOCK mode: the service's miss status, marked as a miss */
@@ -1141,6 +1144,8 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
         json_decref(near);
         entry = dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
                               wall_ms(), miss, NULL, near_txt);
+        dp_jrec_set_reason(entry, reason);
+        free(reason);
     }
     dp_index_leave(e, slot);
 

@@ -141,6 +141,8 @@ class Sections(unittest.TestCase):
             un = d.get("/api/v1/unmatched?namespace=" + NS).json()["items"]
             self.assertGreaterEqual(len(un), 3, un)
             self.assertTrue(all(u["protocol"] == "toy" for u in un), un)
+            self.assertTrue(all(u["reason"] == "toy has no answer for " +
+                                u["method"] for u in un), un)
             jr = d.get("/api/v1/requests?namespace=" + NS).json()["items"]
             hits = [j for j in jr if j.get("mockId") == m["id"]]
             self.assertEqual(len(hits), 1, jr)

@@ -385,6 +385,14 @@ static void test_key_conditions_status_extra(void **st)
     json_decref(rep);
     extra_is(rp, "");
     dp_engine_reply_free(rp);
+    /* the unmatched list keeps the sentence */
+    json_t *un = NULL;
+    assert_int_equal(dp_engine_unmatched(e, "s", 0, 1, &un), 0);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(un, "items"), 0),
+                            "reason")),
+                        "no toy op Get");
+    json_decref(un);
     /* an http mock's reply has an empty extra */
     t_put(e, "{\"namespace\":\"s\",\"http\":{\"route\":\"/h\"},"
              "\"response\":{\"note\":\"ignored\"}}");
