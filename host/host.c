@@ -142,6 +142,9 @@ static int register_sections(dp_host_t *h)
         if (in->section_ctx == NULL)
             return refuse("out of memory");
         in->section_ctx->inst = in;
+        /* the section ctx holds svc->shared's state like a copy does,
+         * until the engine (which calls the section) is closed */
+        dp_instance_copy_born(in);
         char owner[300];
         snprintf(owner, sizeof(owner), "instance '%s' (plugin %s)", in->name,
                  in->lib->desc->name);
@@ -569,6 +572,8 @@ void dp_host_free(dp_host_t *h)
     dp_protos_free(h->protos); /* no section callback runs from here on */
     h->protos = NULL;
     for (size_t i = 0; i < h->n_instances; i++) {
+        if (h->instances[i].section_ctx)
+            dp_instance_copy_gone(&h->instances[i]);
         /* before its plugin is unloaded: the destructor lives there */
         dp_instance_shared_release(&h->instances[i]);
         free(h->instances[i].section_ctx);

@@ -88,7 +88,9 @@ typedef struct dp_instance {
     void (*shared_destroy)(void *state);
     unsigned live_copies;
     /* ABI 1.2: the ctx the protocol section's callbacks get (no worker),
-     * when the plugin adds a section; owned, freed by dp_host_free */
+     * when the plugin adds a section; owned, freed by dp_host_free. It
+     * counts among live_copies from registration until the engine is
+     * closed, so the shared state outlives every section callback. */
     struct doppel_ctx *section_ctx;
 } dp_instance_t;
 

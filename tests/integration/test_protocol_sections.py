@@ -240,6 +240,15 @@ class Sections(unittest.TestCase):
             m = self.put(d, toy_mock(toy={"op": "get"},
                                      response={"payload": "kept"}))["mock"]
             self.assertEqual(self.send(d, "get")["body"], "kept")
+        # the check of the stored mock at start-up (on the section ctx,
+        # before any copy's init) counted in the state the copies share
+        with Doppel(config=config(), workers=2, data=data) as d:
+            for _ in range(4):  # either copy
+                self.assertEqual(d.get("/toy-stats").json(), {"checks": 1})
+            m2 = self.put(d, toy_mock(toy={"op": "get2"}))["mock"]
+            self.assertEqual(d.get("/toy-stats").json(), {"checks": 2})
+            r = d.request("DELETE", "/api/v1/mocks/%s/purge" % m2["id"])
+            self.assertLess(r.status, 300, r)
         # disabled: the mock is listed and readable, never served, and
         # neither patched into something the engine cannot check nor lost
         with Doppel(config=config(toy=False), workers=1, data=data) as d:

@@ -20,10 +20,15 @@
  *                                         request headers); answers {"sid"}
  *   POST /toy-session/<sid>/<op>[/...]    one message of the session
  *   POST /toy-session/<sid>/close         closes it
+ *   GET /toy-stats                        {"checks": N}: the checks made,
+ *                                         counted in svc->shared's state
+ *                                         (the section ctx and the copies
+ *                                         see the same one)
  * Headers become the metadata; X-Doppel-Namespace the namespace.
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +38,41 @@
 
 #define MAX_SESSIONS 16
 
+/* What the section's callbacks and its copies share (svc->shared). */
+typedef struct shared {
+    const doppel_services_t *svc;
+    pthread_mutex_t mu;
+    unsigned checks;
+} shared_t;
+
+static void *shared_create(void *arg)
+{
+    const doppel_services_t *svc = arg;
+    shared_t *sh = svc->alloc(sizeof(*sh));
+    if (sh == NULL)
+        return NULL;
+    sh->svc = svc;
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->checks = 0;
+    return sh;
+}
+
+static void shared_destroy(void *p)
+{
+    shared_t *sh = p;
+    pthread_mutex_destroy(&sh->mu);
+    sh->svc->free(sh);
+}
+
+static shared_t *shared_of(doppel_ctx_t *ctx, const doppel_services_t *svc)
+{
+    return svc->shared(ctx, shared_create, shared_destroy, (void *)svc);
+}
+
 typedef struct state {
     doppel_ctx_t *ctx;
     const doppel_services_t *svc;
+    shared_t *shared;
     doppel_session_t *sessions[MAX_SESSIONS];
 } state_t;
 
@@ -70,8 +107,12 @@ static int toy_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
                      const doppel_mock_view_t *mock, doppel_mock_key_t *key,
                      doppel_check_error_t *err)
 {
-    (void)ctx;
-    (void)svc;
+    shared_t *sh = shared_of(ctx, svc);
+    if (sh == NULL)
+        return -ENOMEM;
+    pthread_mutex_lock(&sh->mu);
+    sh->checks++;
+    pthread_mutex_unlock(&sh->mu);
     char op[64], path[256];
     int has = str_member(mock->section, "op", op, sizeof(op));
     if (has <= 0) {
@@ -333,6 +374,21 @@ static int session_call(void *p, doppel_http_exchange_t *ex,
     return 0;
 }
 
+static int stats(void *p, doppel_http_exchange_t *ex,
+                 const doppel_http_request_t *req)
+{
+    (void)req;
+    state_t *st = p;
+    char out[64];
+    pthread_mutex_lock(&st->shared->mu);
+    snprintf(out, sizeof(out), "{\"checks\":%u}", st->shared->checks);
+    pthread_mutex_unlock(&st->shared->mu);
+    buf_t b = {0};
+    puts_(&b, out);
+    respond(st, ex, 200, &b);
+    return 0;
+}
+
 static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
 {
     if (!DOPPEL_HAS_SERVICE(svc, engine_session_close))
@@ -343,12 +399,20 @@ static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
     memset(st, 0, sizeof(*st));
     st->ctx = ctx;
     st->svc = svc;
+    st->shared = shared_of(ctx, svc);
+    if (st->shared == NULL) {
+        svc->free(st);
+        return -ENOMEM;
+    }
+    doppel_http_mount_t m3 = {sizeof(m3), "/toy-stats", NULL, stats, st, 0};
     doppel_http_mount_t m1 = {sizeof(m1), "/toy", NULL, send_one, st, 0};
     doppel_http_mount_t m2 = {sizeof(m2), "/toy-session", NULL, session_call,
                               st, 0};
     int rc = svc->http_mount(ctx, &m1);
     if (rc == 0)
         rc = svc->http_mount(ctx, &m2);
+    if (rc == 0)
+        rc = svc->http_mount(ctx, &m3);
     if (rc < 0) {
         svc->free(st);
         return rc;
