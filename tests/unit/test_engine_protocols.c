@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "test_engine_util.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include "doppel/plugin.h"
@@ -749,6 +750,75 @@ static void test_session_extract_undone(void **st)
     dp_protos_free(r);
 }
 
+/* Sessions on threads of their own, at once, over one mock: each sees
+ * only its own count, store and cursor. */
+typedef struct sthread {
+    dp_engine_t *e;
+    int id;
+    int bad;
+} sthread_t;
+
+static void *session_thread(void *arg)
+{
+    sthread_t *t = arg;
+    dp_session_t *s = open_s(t->e, "par");
+    for (int i = 1; i <= 200 && !t->bad; i++) {
+        char body[64], want[128];
+        snprintf(body, sizeof(body), "{\"t\":\"%d-%d\"}", t->id, i);
+        doppel_exchange_t x = {.size = sizeof(x),
+                               .body = (const uint8_t *)body,
+                               .body_len = strlen(body)};
+        doppel_reply_t *r = NULL;
+        if (dp_engine_session_match(s, &x, 0, &r) != 0) {
+            t->bad = 1;
+            break;
+        }
+        /* the previous message's value, this message's count, answers
+         * alternating from this session's own cursor */
+        if (i == 1)
+            snprintf(want, sizeof(want), "{\"a\":0,\"n\":1,\"prev\":null}");
+        else
+            snprintf(want, sizeof(want), "{\"a\":%d,\"n\":%d,\"prev\":\"%d-%d\"}",
+                     (i - 1) % 2, i, t->id, i - 1);
+        if (r->body_len != strlen(want) || memcmp(r->body, want, r->body_len))
+            t->bad = 1;
+        dp_engine_reply_free(r);
+    }
+    dp_engine_session_close(s);
+    return NULL;
+}
+
+static void test_sessions_on_threads(void **st)
+{
+    (void)st;
+    dp_protos_t *r = toy_registry();
+    dp_engine_t *e = open_with(r, NULL);
+    /* extract renders every value before it stores any: prev gets what the
+     * previous message stored as cur */
+    t_put(e, "{\"namespace\":\"ss\",\"toy\":{\"op\":\"par\"},"
+             "\"extract\":{\"sStore\":{\"prev\":\"$.sS.cur\","
+             "\"cur\":\"$.req.t\"}},"
+             "\"oneOf\":{\"responses\":["
+             "{\"payload\":{\"a\":0,\"n\":\"$.session.count\","
+             "\"prev\":\"$.sS.prev\"}},"
+             "{\"payload\":{\"a\":1,\"n\":\"$.session.count\","
+             "\"prev\":\"$.sS.prev\"}}]}}");
+    enum { T = 4 };
+    pthread_t th[T];
+    sthread_t ts[T];
+    for (int i = 0; i < T; i++) {
+        ts[i] = (sthread_t){e, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, session_thread, &ts[i]),
+                         0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ts[i].bad, 0);
+    }
+    dp_engine_close(e);
+    dp_protos_free(r);
+}
+
 static void cleanup(void)
 {
     if (db_dir[0]) {
@@ -773,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_hostile_checks),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_session_extract_undone),
+        cmocka_unit_test(test_sessions_on_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
