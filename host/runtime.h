@@ -109,6 +109,9 @@ struct doppel_ctx {
     int started;
     int stopping;
     int stopped;
+    /* ABI 1.2: the connections, timers and watches this copy made (made
+     * on first use, freed after destroy; host/conn_services.c) */
+    struct dp_conn_set *io;
 };
 
 struct dp_host {

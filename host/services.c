@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "base/log.h"
+#include "conn_services.h"
 #include "outbound/outbound.h"
 #include "runtime.h"
 
@@ -70,9 +71,11 @@ static unsigned svc_worker_count(doppel_ctx_t *ctx)
 
 static void *svc_loop(doppel_ctx_t *ctx) { return dp_worker_loop(ctx->worker); }
 
+/* Any thread, also one the host did not create: the queue is a mutex and
+ * a uv_async_send, both safe from anywhere. */
 static int svc_post(doppel_ctx_t *ctx, doppel_fn_t fn, void *data)
 {
-    if (ctx == NULL || fn == NULL)
+    if (ctx == NULL || ctx->worker == NULL || fn == NULL)
         return -EINVAL;
     return dp_worker_post(ctx->worker, fn, data);
 }
@@ -595,4 +598,19 @@ const doppel_services_t dp_services = {
     .http_listen = svc_http_listen,
     .shared = svc_shared,
     .engine_forwarded = svc_engine_forwarded,
+    /* ABI 1.2: connections, timers, watches (conn_services.c) */
+    .conn_listen = dp_svc_conn_listen,
+    .conn_listen_port = dp_svc_conn_listen_port,
+    .conn_claim = dp_svc_conn_claim,
+    .conn_start = dp_conn_start,
+    .conn_write = dp_conn_write,
+    .conn_pending = dp_conn_pending,
+    .conn_pause = dp_conn_pause,
+    .conn_close = dp_conn_close,
+    .timer_start = dp_svc_timer_start,
+    .timer_stop = dp_timer_stop,
+    .now_ms = dp_svc_now_ms,
+    .fd_watch = dp_svc_fd_watch,
+    .fd_watch_update = dp_fd_watch_update,
+    .fd_watch_stop = dp_fd_watch_stop,
 };
