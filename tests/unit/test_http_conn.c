@@ -623,7 +623,8 @@ static void on_handoff(void *arg, dp_http_server_t *s, size_t claim,
     H.calls++;
     H.claim = claim;
     H.len = len < sizeof(H.bytes) ? len : sizeof(H.bytes) - 1;
-    memcpy(H.bytes, buf, H.len);
+    if (H.len > 0)
+        memcpy(H.bytes, buf, H.len);
     H.bytes[H.len] = '\0';
     H.fd = fd;
     H.srv = s;
