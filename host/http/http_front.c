@@ -1619,10 +1619,13 @@ static int conn_claim_check(dp_conn_t *c, const char *data, size_t len)
         partial = 1; /* have < cl->len <= DP_HTTP_CLAIM_MAX */
     }
     if (partial && !s->draining) {
+        /* the head timeout runs from the first byte: a client that sends
+         * the prefix a byte at a time does not push it back */
+        if (c->pre_len == 0)
+            conn_set_timer(c, TM_HEAD, s->limits.header_timeout_ms);
         memcpy(c->pre + c->pre_len, data, len);
         c->pre_len = have;
         conn_idle_leave(c); /* not shed: it is sending */
-        conn_set_timer(c, TM_HEAD, s->limits.header_timeout_ms);
         return 1;
     }
     c->claim_done = 1;
