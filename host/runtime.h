@@ -87,6 +87,9 @@ typedef struct dp_instance {
     void *shared;
     void (*shared_destroy)(void *state);
     unsigned live_copies;
+    /* ABI 1.2: connections its copies own (conn_listen, conn_claim), all
+     * workers; the gauge doppel_conn_connections{instance=...} */
+    _Atomic long conns;
 } dp_instance_t;
 
 /* A copy of in is about to be initialised / is gone (init failed or destroy

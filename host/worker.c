@@ -285,7 +285,31 @@ int dp_worker_claim(doppel_ctx_t *ctx, const doppel_conn_claim_t *c)
     return 0;
 }
 
-static void release_slot(void *server) { dp_http_server_release(server); }
+/* The instance's gauge of the connections its copies own. */
+static void conn_gauge(dp_host_t *h, dp_instance_t *in, long delta)
+{
+    char labels[160];
+    long n = atomic_fetch_add(&in->conns, delta) + delta;
+    snprintf(labels, sizeof(labels), "instance=\"%s\"", in->name);
+    dp_metrics_gauge_set(h->metrics, "doppel_conn_connections", labels,
+                         (double)n);
+}
+
+/* What a plugin connection gives back when its descriptor closes: its
+ * slot in the server that accepted it, its place in the gauge. */
+typedef struct conn_slot {
+    dp_http_server_t *server;
+    dp_host_t *host;
+    dp_instance_t *inst;
+} conn_slot_t;
+
+static void release_slot(void *arg)
+{
+    conn_slot_t *sl = arg;
+    dp_http_server_release(sl->server);
+    conn_gauge(sl->host, sl->inst, -1);
+    free(sl);
+}
 
 /* A connection for ctx: wrapped and offered to on_accept, or closed when
  * the copy is not serving. */
@@ -294,15 +318,18 @@ static void adopt(dp_http_server_t *s, doppel_ctx_t *ctx, uv_os_sock_t fd,
                   doppel_conn_accept_fn on_accept, void *state)
 {
     dp_conn_set_t *set = NULL;
+    conn_slot_t *sl = NULL;
     if (ctx->started && !ctx->stopping && !ctx->stopped)
         set = dp_ctx_conn_set(ctx);
-    if (set == NULL) {
+    if (set == NULL || (sl = malloc(sizeof(*sl))) == NULL) {
         close(fd);
         dp_http_server_release(s);
         return;
     }
+    *sl = (conn_slot_t){s, ctx->worker->host, ctx->inst};
+    conn_gauge(sl->host, sl->inst, 1);
     int rc = dp_conn_adopt(set, fd, via, buf, len, on_accept, state,
-                           release_slot, s);
+                           release_slot, sl);
     if (rc < 0)
         dp_debug(ctx->inst->name, "connection refused: %s", strerror(-rc));
 }
@@ -704,6 +731,12 @@ static int start_in_thread(dp_worker_t *w)
     }
     if ((rc = claims_freeze(w)) < 0)
         return rc;
+    if (w->index == 0) { /* the gauge is there, at 0, from the start */
+        for (size_t i = 0; i < w->n_conn_listens; i++)
+            conn_gauge(h, w->conn_listens[i]->ctx->inst, 0);
+        for (size_t i = 0; i < w->n_claims; i++)
+            conn_gauge(h, w->claims[i].ctx->inst, 0);
+    }
     dp_http_server_cfg_t cfg = {
         .host = h->settings.listen_host,
         .port = w->port,

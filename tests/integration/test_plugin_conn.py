@@ -198,6 +198,34 @@ class PluginConn(unittest.TestCase):
             out = d.raw(b"LINEZ / HTTP/1.1\r\nHost: x\r\n\r\n", read_timeout=5)
             self.assertTrue(out.startswith(b"HTTP/1.1 400"), out)
 
+    def test_connections_gauge(self):
+        def gauge(d):
+            text = d.get("/metrics", headers=d.auth_headers()).body.decode()
+            for line in text.splitlines():
+                if line.startswith('doppel_conn_connections{instance="lines"}'):
+                    return float(line.split()[-1])
+            raise AssertionError("no gauge in:\n" + text)
+
+        def wait_for(d, want):
+            deadline = time.time() + 5
+            while gauge(d) != want:
+                self.assertLess(time.time(), deadline, gauge(d))
+                time.sleep(0.02)
+
+        with self.serve() as d:
+            self.assertEqual(gauge(d), 0)
+            a = Client(d.lines_port)
+            a.until(b"hello listen\n")
+            b = Client(d.port, prefix=b"LINES\n")
+            b.until(b"hello claim\n")
+            wait_for(d, 2)
+            a.send(b"bye\n")
+            a.rest()
+            a.close()
+            wait_for(d, 1)
+            b.close()
+            wait_for(d, 0)
+
     def test_claim_on_a_plugin_http_listen_port(self):
         with self.serve() as d:
             self.assertIsNotNone(d.mcp_port)
