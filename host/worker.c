@@ -57,6 +57,9 @@ typedef struct conn_listen_ent {
     dp_http_server_t *server;
 } conn_listen_ent_t;
 
+_Static_assert(DOPPEL_CONN_CLAIM_PREFIX_MAX <= DP_HTTP_CLAIM_MAX,
+               "the front keeps at most DP_HTTP_CLAIM_MAX bytes of a prefix");
+
 /* ABI 1.2: a claim of the front's connections (svc->conn_claim). */
 typedef struct claim_ent {
     doppel_ctx_t *ctx;
