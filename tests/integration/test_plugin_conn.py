@@ -338,6 +338,32 @@ class PluginConn(unittest.TestCase):
             d.logf.close()
         d.assert_clean_log()
 
+    def test_port_in_use_fails_start_up(self):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        try:
+            for workers in (1, 2):
+                with self.subTest(workers=workers):
+                    config = harness.default_config() + (
+                        "\n[lines]\npath = %s\nenabled = true\n"
+                        "listen = 127.0.0.1:%d\n" % (self.so, port))
+                    d = harness.Doppel(config=config, workers=workers,
+                                       start=False)
+                    p = subprocess.run(d.command(), capture_output=True,
+                                       env=d.env, timeout=30,
+                                       stdin=subprocess.DEVNULL)
+                    err = p.stderr.decode(errors="replace")
+                    self.assertEqual(p.returncode, 1, err)
+                    self.assertIn("cannot listen on 127.0.0.1:%d "
+                                  "(instance 'lines')" % port, err)
+                    self.assertNotIn("listening on", err)
+                    for m in harness.SANITIZER_MARKERS:
+                        self.assertNotIn(m, err)
+        finally:
+            holder.close()
+
     def test_two_workers_share_port_zero(self):
         config = harness.default_config() + (
             "\n[lines]\npath = %s\nenabled = true\nlisten = 127.0.0.1:0\n"
