@@ -105,23 +105,23 @@ struct dp_conn_set {
 };
 
 /* Doubly linked list helpers for the three kinds. */
-#define LIST_PUSH(head, e)                                                    \
-    do {                                                                      \
-        (e)->prev = NULL;                                                     \
-        (e)->next = (head);                                                   \
-        if (head)                                                             \
-            (head)->prev = (e);                                               \
-        (head) = (e);                                                         \
+#define LIST_PUSH(head, e)                                                     \
+    do {                                                                       \
+        (e)->prev = NULL;                                                      \
+        (e)->next = (head);                                                    \
+        if (head)                                                              \
+            (head)->prev = (e);                                                \
+        (head) = (e);                                                          \
     } while (0)
-#define LIST_UNLINK(head, e)                                                  \
-    do {                                                                      \
-        if ((e)->prev)                                                        \
-            (e)->prev->next = (e)->next;                                      \
-        else                                                                  \
-            (head) = (e)->next;                                               \
-        if ((e)->next)                                                        \
-            (e)->next->prev = (e)->prev;                                      \
-        (e)->prev = (e)->next = NULL;                                         \
+#define LIST_UNLINK(head, e)                                                   \
+    do {                                                                       \
+        if ((e)->prev)                                                         \
+            (e)->prev->next = (e)->next;                                       \
+        else                                                                   \
+            (head) = (e)->next;                                                \
+        if ((e)->next)                                                         \
+            (e)->next->prev = (e)->prev;                                       \
+        (e)->prev = (e)->next = NULL;                                          \
     } while (0)
 
 /* ---- the set ----------------------------------------------------------- */
@@ -280,8 +280,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread > 0) {
-        c->cbs.on_read(c->data, c, (const uint8_t *)buf->base,
-                       (size_t)nread);
+        c->cbs.on_read(c->data, c, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
     if (nread < 0)

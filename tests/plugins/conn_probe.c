@@ -122,8 +122,7 @@ static int handle(void *state, doppel_http_exchange_t *ex,
     len += (size_t)snprintf(body + len, sizeof(body) - len, "{");
     for (int i = 0; i < p->n && len < sizeof(body) - 64; i++)
         len += (size_t)snprintf(body + len, sizeof(body) - len, "%s\"%s\":%d",
-                                i ? "," : "", p->codes[i].name,
-                                p->codes[i].rc);
+                                i ? "," : "", p->codes[i].name, p->codes[i].rc);
     len += (size_t)snprintf(body + len, sizeof(body) - len,
                             ",\"fired_once\":%d,\"ticking\":%d,\"now\":%d}",
                             p->fired_once, p->ticks > 0,
@@ -149,8 +148,8 @@ static int probe_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
         free(p);
         return -errno;
     }
-    doppel_conn_listener_t l = {.size = sizeof(l), .on_accept = refuse,
-                                .state = p};
+    doppel_conn_listener_t l = {
+        .size = sizeof(l), .on_accept = refuse, .state = p};
     doppel_conn_listener_t bad = {.size = sizeof(bad), .on_accept = NULL};
     rec(p, "listen_null_address", svc->conn_listen(ctx, NULL, &l));
     rec(p, "listen_bad_address", svc->conn_listen(ctx, "nowhere", &l));
@@ -184,8 +183,8 @@ static int probe_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     rec(p, "timer_no_fn", svc->timer_start(ctx, 1, 0, NULL, p, &t));
     rec(p, "timer_no_out", svc->timer_start(ctx, 1, 0, on_tick, p, NULL));
     doppel_watch_t *w = NULL;
-    rec(p, "watch_bad_fd", svc->fd_watch(ctx, -1, DOPPEL_FD_READ, on_pipe, p,
-                                         &w));
+    rec(p, "watch_bad_fd",
+        svc->fd_watch(ctx, -1, DOPPEL_FD_READ, on_pipe, p, &w));
     rec(p, "watch_bad_events",
         svc->fd_watch(ctx, p->pipe_fd[0], 0x80, on_pipe, p, &w));
     rec(p, "conn_start_null", svc->conn_start(NULL, NULL, NULL));
@@ -196,8 +195,10 @@ static int probe_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     svc->fd_watch_stop(NULL);
     rec(p, "watch_update_null", svc->fd_watch_update(NULL, 0));
 
-    doppel_http_mount_t m = {.size = sizeof(m), .prefix = "/conn-probe",
-                             .handler = handle, .state = p};
+    doppel_http_mount_t m = {.size = sizeof(m),
+                             .prefix = "/conn-probe",
+                             .handler = handle,
+                             .state = p};
     int rc = svc->http_mount(ctx, &m);
     if (rc < 0) {
         close(p->pipe_fd[0]);
@@ -227,16 +228,17 @@ static int probe_start(void *state)
     rec(p, "timer_repeat", svc->timer_start(p->ctx, 5, 5, on_tick, p, &p->rep));
     rec(p, "timer_once", svc->timer_start(p->ctx, 1, 0, on_once, p, &p->once));
     /* a timer stopped at once never fires */
-    rec(p, "timer_stopped", svc->timer_start(p->ctx, 1, 0, on_once, NULL,
-                                             &p->t2));
+    rec(p, "timer_stopped",
+        svc->timer_start(p->ctx, 1, 0, on_once, NULL, &p->t2));
     svc->timer_stop(p->t2);
-    rec(p, "watch", svc->fd_watch(p->ctx, p->pipe_fd[0], DOPPEL_FD_READ,
-                                  on_pipe, p, &p->watch));
+    rec(p, "watch",
+        svc->fd_watch(p->ctx, p->pipe_fd[0], DOPPEL_FD_READ, on_pipe, p,
+                      &p->watch));
     doppel_watch_t *w2 = NULL;
-    rec(p, "watch_again", svc->fd_watch(p->ctx, p->pipe_fd[0], DOPPEL_FD_READ,
-                                        on_pipe, p, &w2));
-    rec(p, "watch_update", svc->fd_watch_update(p->watch, DOPPEL_FD_WRITE |
-                                                          DOPPEL_FD_READ));
+    rec(p, "watch_again",
+        svc->fd_watch(p->ctx, p->pipe_fd[0], DOPPEL_FD_READ, on_pipe, p, &w2));
+    rec(p, "watch_update",
+        svc->fd_watch_update(p->watch, DOPPEL_FD_WRITE | DOPPEL_FD_READ));
     rec(p, "watch_update_bad", svc->fd_watch_update(p->watch, 0x40));
     rec(p, "watch_update_off", svc->fd_watch_update(p->watch, 0));
     return 0;

@@ -11,8 +11,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,8 +117,7 @@ static size_t client_read_for(int fd, char *buf, size_t cap, size_t want,
     return got;
 }
 
-static size_t client_read(int fd, char *buf, size_t cap, size_t want,
-                          int *eof)
+static size_t client_read(int fd, char *buf, size_t cap, size_t want, int *eof)
 {
     return client_read_for(fd, buf, cap, want, eof, 5000);
 }
@@ -327,9 +326,9 @@ static void test_adopt_refused(void **st)
     close(cli);
     /* bad arguments close the descriptor and release too */
     tcp_pair(&cli, &srv);
-    assert_int_equal(dp_conn_adopt(set, srv, 1, NULL, 0, NULL, &R,
-                                   rec_release, &R),
-                     -EINVAL);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, NULL, 0, NULL, &R, rec_release, &R),
+        -EINVAL);
     assert_int_equal(R.released, 2);
     client_read(cli, NULL, 0, 1, &eof);
     assert_true(eof);
@@ -343,13 +342,11 @@ static void test_write_order_and_callbacks(void **st)
     (void)st;
     int cli, srv;
     tcp_pair(&cli, &srv);
-    assert_int_equal(dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R,
-                                   NULL, NULL),
-                     0);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R, NULL, NULL), 0);
     assert_int_equal(dp_conn_write(R.conn, "one ", 4, on_write_done, "1"), 0);
     assert_int_equal(dp_conn_write(R.conn, "two ", 4, NULL, NULL), 0);
-    assert_int_equal(dp_conn_write(R.conn, "three", 5, on_write_done, "3"),
-                     0);
+    assert_int_equal(dp_conn_write(R.conn, "three", 5, on_write_done, "3"), 0);
     assert_int_equal(R.log_len, 0); /* never inside conn_write */
     char buf[64];
     int eof;
@@ -371,9 +368,8 @@ static void test_back_pressure(void **st)
     (void)st;
     int cli, srv;
     tcp_pair(&cli, &srv);
-    assert_int_equal(dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R,
-                                   NULL, NULL),
-                     0);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R, NULL, NULL), 0);
     size_t chunk = 1024 * 1024;
     char *big = malloc(chunk);
     memset(big, 'x', chunk);
@@ -412,9 +408,8 @@ static void test_close_now_cancels(void **st)
     (void)st;
     int cli, srv;
     tcp_pair(&cli, &srv);
-    assert_int_equal(dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R,
-                                   NULL, NULL),
-                     0);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R, NULL, NULL), 0);
     size_t chunk = 8 * 1024 * 1024;
     char *big = calloc(1, chunk);
     for (int i = 0; i < 4 && dp_conn_pending(R.conn) == 0; i++)
@@ -435,9 +430,8 @@ static void test_close_flush_delivers(void **st)
     (void)st;
     int cli, srv;
     tcp_pair(&cli, &srv);
-    assert_int_equal(dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R,
-                                   NULL, NULL),
-                     0);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R, NULL, NULL), 0);
     size_t chunk = 12 * 1024 * 1024;
     char *big = malloc(chunk);
     memset(big, 'y', chunk);
@@ -461,9 +455,8 @@ static void test_pause_resume(void **st)
     int cli, srv;
     tcp_pair(&cli, &srv);
     R.start_in_accept = 0;
-    assert_int_equal(dp_conn_adopt(set, srv, 1, "pre", 3, rec_accept, &R,
-                                   NULL, NULL),
-                     0);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, "pre", 3, rec_accept, &R, NULL, NULL), 0);
     run_a_bit(5);
     assert_int_equal(R.read_bytes, 0); /* not started: nothing read */
     assert_int_equal(dp_conn_start(R.conn, &rec_cbs, &R), 0);
@@ -488,9 +481,9 @@ static void test_set_free_closes_silently(void **st)
     (void)st;
     int cli, srv;
     tcp_pair(&cli, &srv);
-    assert_int_equal(dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R,
-                                   rec_release, &R),
-                     0);
+    assert_int_equal(
+        dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R, rec_release, &R),
+        0);
     assert_int_equal(dp_conn_write(R.conn, "bye", 3, on_write_done, "x"), 0);
     dp_conn_set_free(set);
     set = NULL;
@@ -577,10 +570,9 @@ static void test_fd_watch(void **st)
     doppel_watch_t *w = NULL, *w2 = NULL;
     assert_int_equal(dp_fd_watch(set, p[0], DOPPEL_FD_READ, on_watch, &ws, &w),
                      0);
-    assert_int_equal(
-        dp_fd_watch(set, p[0], DOPPEL_FD_READ, on_watch, &ws, &w2), -EEXIST);
-    assert_int_equal(dp_fd_watch(set, p[1], 0x10, on_watch, &ws, &w2),
-                     -EINVAL);
+    assert_int_equal(dp_fd_watch(set, p[0], DOPPEL_FD_READ, on_watch, &ws, &w2),
+                     -EEXIST);
+    assert_int_equal(dp_fd_watch(set, p[1], 0x10, on_watch, &ws, &w2), -EINVAL);
     run_a_bit(10);
     assert_int_equal(ws.calls, 0); /* nothing to read yet */
     assert_int_equal(write(p[1], "x", 1), 1);
@@ -913,8 +905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_handover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_http_unaffected, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_claim_keeps_slot, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_claim_keeps_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_every_split_and_mismatch,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_slow_prefix_bounded, setup,

@@ -17,7 +17,7 @@
 #include "runtime.h"
 
 /* End of the last ABI 1.1 member: the size a 1.1 host's table had. */
-#define SERVICES_SIZE_1_1                                                     \
+#define SERVICES_SIZE_1_1                                                      \
     (offsetof(doppel_services_t, engine_forwarded) + sizeof(void (*)(void)))
 
 static void test_a_1_2_plugin_finds_them(void **st)
@@ -57,7 +57,10 @@ static int accept_none(void *state, doppel_conn_t *c,
     return -EPERM;
 }
 
-static void fn_none(void *data) { (void)data; }
+static void fn_none(void *data)
+{
+    (void)data;
+}
 
 static void watch_none(void *data, int fd, uint32_t revents, int status)
 {
@@ -89,13 +92,11 @@ static void test_a_context_without_a_loop_is_refused(void **st)
     assert_int_equal(svc->conn_listen(&ctx, "127.0.0.1:0", &l), -EINVAL);
     assert_int_equal(svc->conn_listen_port(&ctx, 0), -EINVAL);
     assert_int_equal(svc->conn_claim(&ctx, &c), -EINVAL);
-    assert_int_equal(svc->timer_start(&ctx, 1, 0, fn_none, NULL, &t),
-                     -EINVAL);
+    assert_int_equal(svc->timer_start(&ctx, 1, 0, fn_none, NULL, &t), -EINVAL);
     assert_null(t);
     assert_int_equal(svc->now_ms(&ctx), 0);
-    assert_int_equal(svc->fd_watch(&ctx, 0, DOPPEL_FD_READ, watch_none, NULL,
-                                   &w),
-                     -EINVAL);
+    assert_int_equal(
+        svc->fd_watch(&ctx, 0, DOPPEL_FD_READ, watch_none, NULL, &w), -EINVAL);
     assert_null(w);
     assert_int_equal(svc->post(&ctx, fn_none, NULL), -EINVAL);
     assert_null(ctx.io); /* no set was made for it */
@@ -103,8 +104,7 @@ static void test_a_context_without_a_loop_is_refused(void **st)
     assert_int_equal(svc->conn_listen(NULL, "127.0.0.1:0", &l), -EINVAL);
     assert_int_equal(svc->conn_listen_port(NULL, 0), -EINVAL);
     assert_int_equal(svc->conn_claim(NULL, &c), -EINVAL);
-    assert_int_equal(svc->timer_start(NULL, 1, 0, fn_none, NULL, &t),
-                     -EINVAL);
+    assert_int_equal(svc->timer_start(NULL, 1, 0, fn_none, NULL, &t), -EINVAL);
     assert_int_equal(svc->now_ms(NULL), 0);
     assert_int_equal(svc->post(NULL, fn_none, NULL), -EINVAL);
     assert_int_equal(svc->conn_start(NULL, NULL, NULL), -EINVAL);

@@ -162,7 +162,8 @@ static void slow_pump(line_conn_t *lc)
     const doppel_services_t *svc = lc->L->svc;
     while (lc->slow_left > 0 && lc->conn != NULL && !lc->closing &&
            svc->conn_pending(lc->conn) < DOPPEL_CONN_HIGH_WATER) {
-        size_t n = lc->slow_left < sizeof(chunk) ? lc->slow_left : sizeof(chunk);
+        size_t n =
+            lc->slow_left < sizeof(chunk) ? lc->slow_left : sizeof(chunk);
         if (say(lc, chunk, n) < 0)
             return;
         lc->slow_left -= n;
@@ -283,8 +284,8 @@ static void on_pipe(void *data, int fd, uint32_t revents, int status)
         char out[LINE_MAX_BYTES + 8];
         int k = snprintf(out, sizeof(out), "pipe: %.*s", (int)n, buf);
         if (k > 0)
-            (void)say(lc, out, (size_t)k < sizeof(out) ? (size_t)k
-                                                       : sizeof(out) - 1);
+            (void)say(lc, out,
+                      (size_t)k < sizeof(out) ? (size_t)k : sizeof(out) - 1);
     }
 }
 
@@ -318,7 +319,8 @@ static void on_line(line_conn_t *lc, char *s, size_t n)
     } else if (strncmp(s, "pipe ", 5) == 0) {
         char msg[LINE_MAX_BYTES];
         int k = snprintf(msg, sizeof(msg), "%s\n", s + 5);
-        if (k > 0 && (size_t)k < 512 && write(L->pipe_fd[1], msg, (size_t)k) < 0)
+        if (k > 0 && (size_t)k < 512 &&
+            write(L->pipe_fd[1], msg, (size_t)k) < 0)
             sayf(lc, "error: pipe\n");
     } else if (strcmp(s, "stats") == 0) {
         sayf(lc, "stats: open=%u cancelled=%lu refused=%lu\n", L->open,
@@ -421,12 +423,13 @@ static int on_accept(void *state, doppel_conn_t *c,
         L->conns->prev = lc;
     L->conns = lc;
     L->open++;
-    sayf(lc, "hello %s\n", info->via == DOPPEL_CONN_VIA_CLAIM ? "claim"
-                                                              : "listen");
+    sayf(lc, "hello %s\n",
+         info->via == DOPPEL_CONN_VIA_CLAIM ? "claim" : "listen");
     return 0;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 static int lines_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
                       void **state)
@@ -443,8 +446,8 @@ static int lines_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
         free(L);
         return -errno;
     }
-    doppel_conn_listener_t l = {.size = sizeof(l), .on_accept = on_accept,
-                                .state = L};
+    doppel_conn_listener_t l = {
+        .size = sizeof(l), .on_accept = on_accept, .state = L};
     int rc = svc->conn_listen(ctx, svc->option_str(ctx, "listen"), &l);
     if (rc == 0 && svc->option_bool(ctx, "claim")) {
         doppel_conn_claim_t cl = {.size = sizeof(cl),
