@@ -143,6 +143,12 @@ class PluginConn(unittest.TestCase):
             time.sleep(0.05)
             c.send(b"line\r\n")
             self.assertEqual(c.until(b"\n"), b"echo: split line\n")
+            # paused reading: what is sent meanwhile is read after resume
+            c.send(b"hold 300\n")
+            self.assertEqual(c.until(b"\n"), b"holding\n")
+            c.send(b"after the hold\n")
+            self.assertEqual(c.until(b"\n"), b"resumed\n")
+            self.assertEqual(c.until(b"\n"), b"echo: after the hold\n")
             c.send(b"bye\n")
             self.assertEqual(c.until(b"\n"), b"bye\n")
             out, _ = c.rest()

@@ -20,6 +20,8 @@
  *   thread      a thread of the plugin's own posts back to the loop (post)
  *   pipe TEXT   TEXT goes through a pipe the plugin watches (fd_watch) and
  *               comes back as "pipe: TEXT\n"
+ *   hold N      "holding\n", stops reading for N ms (conn_pause), then
+ *               "resumed\n" and what arrived meanwhile is read
  *   stats       "stats: open=A cancelled=B refused=C\n" (this worker's copy)
  *   bye         "bye\n", then a CLOSE_FLUSH
  *   anything    "echo: <line>\n"
@@ -64,7 +66,8 @@ typedef struct line_conn {
     size_t line_len;
     doppel_timer_t *tick;
     unsigned tick_n, tick_sent;
-    size_t slow_left; /* bytes "slow" still has to produce */
+    size_t slow_left;     /* bytes "slow" still has to produce */
+    doppel_timer_t *hold; /* "hold N": reading paused until it fires */
     int closing;
 } line_conn_t;
 
@@ -134,6 +137,10 @@ static void lc_close(line_conn_t *lc, uint32_t flags)
         lc->L->svc->timer_stop(lc->tick);
         lc->tick = NULL;
     }
+    if (lc->hold != NULL) {
+        lc->L->svc->timer_stop(lc->hold);
+        lc->hold = NULL;
+    }
     lc->L->svc->conn_close(lc->conn, flags);
 }
 
@@ -147,6 +154,32 @@ static void on_tick(void *data)
         lc->L->svc->timer_stop(lc->tick); /* allowed from inside fn */
         lc->tick = NULL;
     }
+}
+
+/* ---- hold N: flow control towards the peer ------------------------------ */
+
+static void on_hold_over(void *data)
+{
+    line_conn_t *lc = data;
+    lc->L->svc->timer_stop(lc->hold);
+    lc->hold = NULL;
+    sayf(lc, "resumed\n");
+    if (lc->conn != NULL && !lc->closing)
+        (void)lc->L->svc->conn_pause(lc->conn, 0);
+}
+
+static void hold(line_conn_t *lc, uint64_t ms)
+{
+    if (lc->hold != NULL)
+        return;
+    if (lc->L->svc->timer_start(lc->L->ctx, ms, 0, on_hold_over, lc,
+                                &lc->hold) < 0) {
+        sayf(lc, "error: no timer\n");
+        return;
+    }
+    sayf(lc, "holding\n");
+    /* bytes already read are still handled; the next ones wait */
+    (void)lc->L->svc->conn_pause(lc->conn, 1);
 }
 
 /* ---- slow N: output at the pace the peer reads -------------------------- */
@@ -322,6 +355,8 @@ static void on_line(line_conn_t *lc, char *s, size_t n)
         if (k > 0 && (size_t)k < 512 &&
             write(L->pipe_fd[1], msg, (size_t)k) < 0)
             sayf(lc, "error: pipe\n");
+    } else if (sscanf(s, "hold %lu", &v) == 1 && v <= 10000) {
+        hold(lc, v);
     } else if (strcmp(s, "stats") == 0) {
         sayf(lc, "stats: open=%u cancelled=%lu refused=%lu\n", L->open,
              L->cancelled, L->refused);
@@ -379,6 +414,9 @@ static void on_close(void *data, doppel_conn_t *c)
     if (lc->tick != NULL)
         L->svc->timer_stop(lc->tick);
     lc->tick = NULL;
+    if (lc->hold != NULL)
+        L->svc->timer_stop(lc->hold);
+    lc->hold = NULL;
     lc->conn = NULL;
     if (lc->prev)
         lc->prev->next = lc->next;
