@@ -92,6 +92,9 @@ typedef struct dp_instance {
      * counts among live_copies from registration until the engine is
      * closed, so the shared state outlives every section callback. */
     struct doppel_ctx *section_ctx;
+    /* ABI 1.2: connections its copies own (conn_listen, conn_claim), all
+     * workers; the gauge doppel_conn_connections{instance=...} */
+    _Atomic long conns;
 } dp_instance_t;
 
 /* A copy of in is about to be initialised / is gone (init failed or destroy
@@ -117,6 +120,9 @@ struct doppel_ctx {
     int started;
     int stopping;
     int stopped;
+    /* ABI 1.2: the connections, timers and watches this copy made (made
+     * on first use, freed after destroy; host/conn_services.c) */
+    struct dp_conn_set *io;
 };
 
 struct dp_host {

@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "base/log.h"
+#include "conn_services.h"
 #include "outbound/outbound.h"
 #include "runtime.h"
 
@@ -77,6 +78,8 @@ static void *svc_loop(doppel_ctx_t *ctx)
     return NO_LOOP(ctx) ? NULL : dp_worker_loop(ctx->worker);
 }
 
+/* Any thread, also one the host did not create: the queue is a mutex and
+ * a uv_async_send, both safe from anywhere. */
 static int svc_post(doppel_ctx_t *ctx, doppel_fn_t fn, void *data)
 {
     if (NO_LOOP(ctx) || fn == NULL)
@@ -686,7 +689,22 @@ const doppel_services_t dp_services = {
     .http_listen = svc_http_listen,
     .shared = svc_shared,
     .engine_forwarded = svc_engine_forwarded,
-    /* ABI 1.2 */
+    /* ABI 1.2: connections, timers, watches (conn_services.c) */
+    .conn_listen = dp_svc_conn_listen,
+    .conn_listen_port = dp_svc_conn_listen_port,
+    .conn_claim = dp_svc_conn_claim,
+    .conn_start = dp_conn_start,
+    .conn_write = dp_conn_write,
+    .conn_pending = dp_conn_pending,
+    .conn_pause = dp_conn_pause,
+    .conn_close = dp_conn_close,
+    .timer_start = dp_svc_timer_start,
+    .timer_stop = dp_timer_stop,
+    .now_ms = dp_svc_now_ms,
+    .fd_watch = dp_svc_fd_watch,
+    .fd_watch_update = dp_fd_watch_update,
+    .fd_watch_stop = dp_fd_watch_stop,
+    /* ABI 1.2: engine sessions */
     .engine_session_open = svc_engine_session_open,
     .engine_session_match = svc_engine_session_match,
     .engine_session_close = svc_engine_session_close,

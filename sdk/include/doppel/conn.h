@@ -85,8 +85,9 @@ typedef struct doppel_conn_cbs {
     void (*on_read)(void *data, doppel_conn_t *c, const uint8_t *buf,
                     size_t len);
     /* The peer closed its side (rc 0) or the connection failed (negative
-     * errno: -ECONNRESET, -ETIMEDOUT, ...). Once; no on_read after it.
-     * May be NULL. The plugin still calls conn_close. */
+     * errno: -ECONNRESET, -ETIMEDOUT, a write's -EPIPE, ...). Once; no
+     * on_read after it. Writes may still succeed after rc 0 (the peer
+     * half-closed). May be NULL. The plugin still calls conn_close. */
     void (*on_end)(void *data, doppel_conn_t *c, int rc);
     /* The write queue emptied after conn_pending had reached
      * DOPPEL_CONN_HIGH_WATER: produce more now. May be NULL. */

@@ -372,14 +372,21 @@ typedef struct doppel_services {
 
     /* -- ABI 1.2: connections the plugin owns (see conn.h) -------------- */
 
+    /* The services of this block that take a ctx need its loop: for a ctx
+     * without one (the section contexts of protocol callbacks, protocol.h)
+     * they return -EINVAL (now_ms: 0). */
+
     /* Opens a listener of this instance's own on address ("HOST:PORT")
      * handing raw connections to l->on_accept. Call from init; every
      * instance of the section calls it with the same address and the host
      * binds it per worker with SO_REUSEPORT (port 0: one ephemeral port
      * shared by the workers, reported by conn_listen_port after start).
-     * l is copied. Returns 0, -EINVAL (bad address or listener) or -EBUSY
-     * (called after init). A port another process holds makes start-up
-     * fail with a message naming the instance and the address. */
+     * l is copied. Returns 0, -EINVAL (bad address or listener), -EBUSY
+     * (called after init) or -ENOMEM. A port another process holds makes
+     * start-up fail with a message naming the instance and the address.
+     * Logged as "listening on HOST:PORT (instance)". The listener closes
+     * when the instance's stop begins (after the HTTP drain); connections
+     * it handed over stay the plugin's until it closes them. */
     int (*conn_listen)(doppel_ctx_t *ctx, const char *address,
                        const doppel_conn_listener_t *l);
     /* The port the i-th conn_listen of this instance is bound to (0-based,
@@ -394,24 +401,34 @@ typedef struct doppel_services {
     int (*conn_claim)(doppel_ctx_t *ctx, const doppel_conn_claim_t *c);
 
     /* Sets a connection's callbacks and starts reading. Call once, from
-     * on_accept or later on the loop. cbs is copied. Returns 0, -EINVAL or
-     * -EALREADY. */
+     * on_accept or later on the loop. cbs is copied. Returns 0, -EINVAL
+     * (no cbs or no on_read), -EALREADY (started before) or -ENOTCONN
+     * (closed before it was started). */
     int (*conn_start)(doppel_conn_t *c, const doppel_conn_cbs_t *cbs,
                       void *data);
 
-    /* Queues len bytes (copied) for writing. Returns 0 and calls cb (may
-     * be NULL) once, later, from the loop; or returns -ENOTCONN (closed or
-     * closing), -ENOBUFS (the queue would pass DOPPEL_CONN_QUEUE_MAX:
-     * nothing was queued) or -ENOMEM, and never calls cb. */
+    /* Queues len bytes (copied) for writing: what the kernel takes at
+     * once is not copied. Returns 0 and calls cb (may be NULL) once,
+     * later, from the loop (never inside conn_write); or returns -ENOTCONN
+     * (closed or closing, or an earlier write failed), -ENOBUFS (the queue
+     * would pass DOPPEL_CONN_QUEUE_MAX: nothing was queued; a single write
+     * longer than that always gets it), -EPIPE / -ECONNRESET (the
+     * connection failed: nothing was sent) or -ENOMEM, and never calls cb.
+     * A write that fails later ends the connection (on_end with the
+     * error) and its cb gets the error. */
     int (*conn_write)(doppel_conn_t *c, const void *buf, size_t len,
                       doppel_write_cb cb, void *data);
-    /* Bytes queued and not yet handed to the kernel. */
+    /* Bytes queued and not yet handed to the kernel (0 once closed). */
     size_t (*conn_pending)(doppel_conn_t *c);
     /* Stops (paused 1) or resumes (0) on_read: flow control towards the
      * peer. Returns 0 or -ENOTCONN. */
     int (*conn_pause)(doppel_conn_t *c, int paused);
     /* Closes the connection (flags DOPPEL_CONN_CLOSE_*). on_close follows,
-     * from the loop; nothing else does. Calling it twice is harmless. */
+     * from the loop; apart from the write callbacks still due, nothing
+     * else does. CLOSE_FLUSH stops reading, sends what is queued and a
+     * FIN, then drops what the peer still sends until its EOF (at most
+     * 2 s), all within 5 s. Calling it twice is harmless; the handle is
+     * valid until on_close. */
     void (*conn_close)(doppel_conn_t *c, uint32_t flags);
 
     /* -- ABI 1.2: timers, descriptor watches ----------------------------- */
@@ -434,7 +451,10 @@ typedef struct doppel_services {
      * is ready for events (DOPPEL_FD_READ | DOPPEL_FD_WRITE). The host
      * never reads, writes or closes fd; call fd_watch_stop before closing
      * it. Returns 0 or -EINVAL / -EEXIST (fd already watched by this
-     * instance) / -ENOMEM. */
+     * instance, or by another instance of the same worker: a loop polls a
+     * descriptor once) / -ESHUTDOWN (the instance is being destroyed) /
+     * -ENOMEM. fd_watch_update with events 0 pauses the watch. Watches an
+     * instance leaves are stopped by the host after destroy. */
     int (*fd_watch)(doppel_ctx_t *ctx, int fd, uint32_t events,
                     doppel_watch_cb cb, void *data, doppel_watch_t **out);
     int (*fd_watch_update)(doppel_watch_t *w, uint32_t events);
