@@ -418,6 +418,68 @@ class SchemaDurabilityTest(unittest.TestCase):
                          {"au/a.toy": "v1"})
 
 
+import test_mcp_agent  # noqa: E402
+
+
+class SchemaMcpToolsTest(test_mcp_agent.McpCase):
+    """put_schema, list_schemas, get_schema, delete_schema through the MCP
+    plugin: the same API calls, rights and audit as the REST routes."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not test_mcp_agent.node_ready():
+            raise unittest.SkipTest("node or tests/node/node_modules missing")
+        cls.d = Doppel(config=CONFIG + "\n[mcp]\nenabled = true\n"
+                       "listen = off\n")
+
+    def test_tools(self):
+        out = self.calls([
+            ("put_schema", {"section": "toy", "namespace": "agent",
+                            "name": "shop/b.toy", "content": "message B"}),
+            ("put_schema", {"section": "toy", "namespace": "agent",
+                            "files": {"a.toy": "import shop/b.toy",
+                                      "c.toy": "import a.toy"}}),
+            ("put_schema", {"section": "toy", "namespace": "agent",
+                            "name": "d.toy", "content": "x\nBAD"}),
+            ("list_schemas", {"section": "toy", "namespace": "agent"}),
+            ("get_schema", {"section": "toy", "namespace": "agent",
+                            "name": "shop/b.toy"}),
+            ("delete_schema", {"section": "toy", "namespace": "agent",
+                               "name": "shop/b.toy"}),
+            ("delete_schema", {"section": "toy", "namespace": "agent",
+                               "name": "c.toy"}),
+            ("get_schema", {"section": "toy", "namespace": "agent",
+                            "name": "c.toy"}),
+            ("list_schemas", {"section": "nope", "namespace": "agent"}),
+        ])
+        one = self.ok(out[0])
+        self.assertEqual((one["created"], one["files"][0]["name"]),
+                         (1, "shop/b.toy"))
+        self.assertEqual(self.ok(out[1])["created"], 2)
+        err = self.tool_error(out[2])
+        self.assertIn("d.toy:2:1: unexpected token BAD", err)
+        self.assertIn("nothing was stored", err)
+        names = [i["name"] for i in self.ok(out[3])["items"]]
+        self.assertEqual(names, ["a.toy", "c.toy", "shop/b.toy"])
+        got = self.ok(out[4])
+        self.assertEqual((got["name"], got["namespace"], got["content"]),
+                         ("shop/b.toy", "agent", "message B"))
+        self.assertIn("imported by a.toy", self.tool_error(out[5]))
+        self.assertTrue(self.ok(out[6])["deleted"])
+        self.assertIn("list_schemas", self.tool_error(out[7]))
+        self.assertIn("no enabled plugin", self.tool_error(out[8]))
+        held = toy(self.d)["files"]
+        self.assertEqual({k: v for k, v in held.items()
+                          if k.startswith("agent/")},
+                         {"agent/a.toy": "import shop/b.toy",
+                          "agent/shop/b.toy": "message B"})
+        st, audit = self.api("GET", "/api/v1/audit?namespace=agent")
+        self.assertEqual(st, 200, audit)
+        actions = [e["action"] for e in audit["entries"]]
+        self.assertEqual(actions.count("schemas.batch"), 2, actions)
+        self.assertEqual(actions.count("schemas.delete"), 1, actions)
+
+
 def toy_files_after_restart(test, data):
     with Doppel(config=CONFIG, data=data) as d:
         files = toy(d)["files"]
