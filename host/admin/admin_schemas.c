@@ -583,8 +583,19 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
         doppel_check_error_t e2;
         err_init(&e2);
         s->def->schema_commit(&s->ctx, dstr(ns), 0, &e2);
-        reply_refused(c, rc, batch ? "files" : "content",
-                      batch ? "the batch" : fs[0].name, &e);
+        /* the plugin's message starts with the file it is about */
+        const wfile_t *culprit = batch ? NULL : &fs[0];
+        for (size_t i = 0; culprit == NULL && i < n; i++) {
+            size_t l = strlen(fs[i].name);
+            if (strncmp(e.message, fs[i].name, l) == 0 && e.message[l] == ':')
+                culprit = &fs[i];
+        }
+        char field[DP_SCHEMA_NAME_MAX + 8];
+        snprintf(field, sizeof(field), "files.%s",
+                 culprit ? culprit->name : "");
+        reply_refused(c, rc,
+                      !batch ? "content" : culprit ? field : "files",
+                      culprit ? culprit->name : "the batch", &e);
         goto out;
     }
     if (store(c, rows, n) < 0) {

@@ -202,6 +202,7 @@ class SchemaRoutesTest(unittest.TestCase):
         r = batch({"n1.toy": "new", "n3.toy": "import gone.toy"})
         self.assertEqual(r.status, 400, r)
         self.assertIn('import "gone.toy" not found', r.json()["message"])
+        self.assertEqual(r.json()["field"], "files.n3.toy")
         self.assertEqual(self.names(ns), ["a.toy", "sub/b.toy"])
         self.assertNotIn("batch/n1.toy", toy(self.d)["files"])
         rows = [row[2] for row in stored_rows(self.d.data) if row[1] == ns]

@@ -5,7 +5,8 @@
  *
  *   - schema_put refuses a file containing "BAD" with
  *     "NAME:LINE:COL: unexpected token BAD" and accepts any other;
- *   - a line "import OTHER" needs OTHER in the same namespace, committed
+ *   - a line "import OTHER" (or import "OTHER";) needs OTHER in the same
+ *     namespace, committed
  *     already or put in the same batch: schema_commit(ns, 1) refuses
  *     otherwise (and keeps the batch pending: the host then commits 0);
  *   - schema_delete refuses (-EBUSY) a file another file imports, naming
@@ -95,9 +96,12 @@ static int each_import(const char *content, int (*fn)(void *, const char *, int)
             size_t tl = l - 7 < sizeof(target) - 1 ? l - 7 : sizeof(target) - 1;
             memcpy(target, p + 7, tl);
             target[tl] = '\0';
-            while (tl > 0 && (target[tl - 1] == ' ' || target[tl - 1] == '\r'))
+            /* "import X", or as .proto files say it: import "X"; */
+            while (tl > 0 && (target[tl - 1] == ' ' || target[tl - 1] == '\r' ||
+                              target[tl - 1] == ';' || target[tl - 1] == '"'))
                 target[--tl] = '\0';
-            int rc = fn(arg, target, line);
+            const char *t = target[0] == '"' ? target + 1 : target;
+            int rc = fn(arg, t, line);
             if (rc)
                 return rc;
         }
