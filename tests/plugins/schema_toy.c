@@ -379,6 +379,15 @@ static int report(void *p, doppel_http_exchange_t *ex,
     return 0;
 }
 
+/* The state outlives every copy (the host hands stored files over before
+ * any init): freed when the host unloads the plugin. */
+__attribute__((destructor)) static void toy_unload(void)
+{
+    for (size_t i = 0; i < toy.n; i++)
+        file_free(&toy.files[i]);
+    toy.n = 0;
+}
+
 static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
 {
     state_t *st = svc->alloc(sizeof(*st));
