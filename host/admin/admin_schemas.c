@@ -478,35 +478,57 @@ static int store(admin_call_t *c, const dp_schema_row_t *rows, size_t n)
 }
 
 /* The plugin took files that could not be stored: back to what it had
- * (the old contents put again, new files deleted). Best effort: logged. */
+ * (the old contents put again, new files deleted). The new files may
+ * import each other in any order, so deletes go in passes until none
+ * succeeds. Best effort: what cannot be undone is logged. */
 static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
                         size_t n)
 {
     doppel_check_error_t e;
     int puts = 0;
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i].old == NULL ||
+            !json_is_true(json_object_get(fs[i].old, "loaded")))
+            continue;
+        size_t len = 0;
+        const char *old = f_content(fs[i].old, &len);
         err_init(&e);
-        int rc;
-        if (fs[i].old != NULL && json_is_true(json_object_get(fs[i].old,
-                                                               "loaded"))) {
-            size_t len = 0;
-            const char *old = f_content(fs[i].old, &len);
-            rc = s->def->schema_put(&s->ctx, dstr(ns), dstr(fs[i].name),
+        int rc = s->def->schema_put(&s->ctx, dstr(ns), dstr(fs[i].name),
                                     (const uint8_t *)old, len, &e);
-            puts += rc == 0;
-        } else {
-            rc = s->def->schema_delete(&s->ctx, dstr(ns), dstr(fs[i].name),
-                                       &e);
-        }
-        if (rc < 0 && rc != -ENOENT)
+        if (rc < 0)
             dp_error(LOGC, "%s: undoing %s/%s in the plugin failed (%s): %s",
                      s->def->section, ns, fs[i].name, strerror(-rc),
                      e.message);
+        puts += rc == 0;
     }
     err_init(&e);
     if (puts > 0 && s->def->schema_commit(&s->ctx, dstr(ns), 1, &e) < 0)
         dp_error(LOGC, "%s: undoing a write in the plugin failed: %s",
                  s->def->section, e.message);
+    char *gone = calloc(n, 1); /* 1: deleted, or nothing to delete */
+    if (gone == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        gone[i] = fs[i].old != NULL &&
+                  json_is_true(json_object_get(fs[i].old, "loaded"));
+    for (int progress = 1; progress;) {
+        progress = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (gone[i])
+                continue;
+            err_init(&e);
+            int rc = s->def->schema_delete(&s->ctx, dstr(ns),
+                                           dstr(fs[i].name), &e);
+            if (rc == 0 || rc == -ENOENT)
+                gone[i] = progress = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!gone[i])
+            dp_error(LOGC, "%s: undoing %s/%s in the plugin failed: the "
+                           "plugin keeps a file that is not stored",
+                     s->def->section, ns, fs[i].name);
+    free(gone);
 }
 
 /* The write of files fs[0..n) (checked) into section s, namespace of c:

@@ -400,6 +400,10 @@ class SchemaDurabilityTest(unittest.TestCase):
                     ("PUT", "/schemas/toy/new.toy?namespace=au", "n"),
                     ("POST", "/schemas/toy?namespace=au",
                      {"files": {"a.toy": "v3", "b.toy": "b"}}),
+                    # undone in the plugin whatever the order: x imports
+                    # y, given after it
+                    ("POST", "/schemas/toy?namespace=au",
+                     {"files": {"x.toy": "import y.toy", "y.toy": "Y"}}),
                     ("DELETE", "/schemas/toy/a.toy?namespace=au", None)):
                 r = api(d, method, path, body=body)
                 self.assertEqual(r.status, 500, (method, path, r))
