@@ -28,6 +28,8 @@
 #include "schemas.h"
 
 #define LOGC "schemas"
+/* what the section callbacks get besides their section context */
+#define SVC (&dp_services)
 #define DEFAULT_NS "sandbox"
 /* files of one section and namespace: a bound on what one editor can make
  * the host and the plugin hold besides the per-file size */
@@ -228,7 +230,7 @@ static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows,
         const char *content = json_string_value(json_array_get(r, 3));
         err_init(&err);
         int rc = s->def->schema_put(
-            &s->ctx, dstr(ns), dstr(name), (const uint8_t *)content,
+            &s->ctx, SVC, dstr(ns), dstr(name), (const uint8_t *)content,
             json_string_length(json_array_get(r, 3)), &err);
         if (rc < 0) {
             dp_warn(LOGC,
@@ -243,11 +245,11 @@ static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows,
     if (put == 0)
         return 0;
     err_init(&err);
-    int rc = s->def->schema_commit(&s->ctx, dstr(ns), 1, &err);
+    int rc = s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &err);
     if (rc < 0) {
         doppel_check_error_t e2;
         err_init(&e2);
-        s->def->schema_commit(&s->ctx, dstr(ns), 0, &e2);
+        s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
         dp_warn(LOGC, "%s: stored schema files of namespace %s refused (%s): "
                       "%s",
                 s->def->section, ns, strerror(-rc), err.message);
@@ -493,7 +495,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
         size_t len = 0;
         const char *old = f_content(fs[i].old, &len);
         err_init(&e);
-        int rc = s->def->schema_put(&s->ctx, dstr(ns), dstr(fs[i].name),
+        int rc = s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(fs[i].name),
                                     (const uint8_t *)old, len, &e);
         if (rc < 0)
             dp_error(LOGC, "%s: undoing %s/%s in the plugin failed (%s): %s",
@@ -502,7 +504,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
         puts += rc == 0;
     }
     err_init(&e);
-    if (puts > 0 && s->def->schema_commit(&s->ctx, dstr(ns), 1, &e) < 0)
+    if (puts > 0 && s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &e) < 0)
         dp_error(LOGC, "%s: undoing a write in the plugin failed: %s",
                  s->def->section, e.message);
     char *gone = calloc(n, 1); /* 1: deleted, or nothing to delete */
@@ -517,7 +519,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
             if (gone[i])
                 continue;
             err_init(&e);
-            int rc = s->def->schema_delete(&s->ctx, dstr(ns),
+            int rc = s->def->schema_delete(&s->ctx, SVC, dstr(ns),
                                            dstr(fs[i].name), &e);
             if (rc == 0 || rc == -ENOENT)
                 gone[i] = progress = 1;
@@ -562,13 +564,13 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
     /* the plugin: every file, then the commit */
     for (size_t i = 0; i < n; i++) {
         err_init(&e);
-        int rc = s->def->schema_put(&s->ctx, dstr(ns), dstr(fs[i].name),
+        int rc = s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(fs[i].name),
                                     (const uint8_t *)fs[i].content, fs[i].len,
                                     &e);
         if (rc < 0) {
             doppel_check_error_t e2;
             err_init(&e2);
-            s->def->schema_commit(&s->ctx, dstr(ns), 0, &e2);
+            s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
             char field[DP_SCHEMA_NAME_MAX + 8];
             snprintf(field, sizeof(field), "files.%s", fs[i].name);
             reply_refused(c, rc, batch ? field : "content", fs[i].name, &e);
@@ -576,11 +578,11 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
         }
     }
     err_init(&e);
-    int rc = s->def->schema_commit(&s->ctx, dstr(ns), 1, &e);
+    int rc = s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &e);
     if (rc < 0) {
         doppel_check_error_t e2;
         err_init(&e2);
-        s->def->schema_commit(&s->ctx, dstr(ns), 0, &e2);
+        s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
         /* the plugin's message starts with the file it is about */
         const wfile_t *culprit = batch ? NULL : &fs[0];
         for (size_t i = 0; culprit == NULL && i < n; i++) {
@@ -792,7 +794,7 @@ void admin_schemas_delete(admin_call_t *c)
     doppel_check_error_t e;
     err_init(&e);
     int loaded = json_is_true(json_object_get(f, "loaded"));
-    int rc = loaded ? s->def->schema_delete(&s->ctx, dstr(ns), dstr(name), &e)
+    int rc = loaded ? s->def->schema_delete(&s->ctx, SVC, dstr(ns), dstr(name), &e)
                     : 0;
     if (rc == -EBUSY) {
         admin_reply_error(c, 409, "conflict", "name", "%s",
@@ -813,9 +815,9 @@ void admin_schemas_delete(admin_call_t *c)
             size_t len = 0;
             const char *old = f_content(f, &len);
             err_init(&e);
-            if (s->def->schema_put(&s->ctx, dstr(ns), dstr(name),
+            if (s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(name),
                                    (const uint8_t *)old, len, &e) < 0 ||
-                s->def->schema_commit(&s->ctx, dstr(ns), 1, &e) < 0)
+                s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &e) < 0)
                 dp_error(LOGC, "%s: undoing a delete of %s/%s failed: %s",
                          s->def->section, ns, name, e.message);
         }

@@ -16,10 +16,9 @@
  * counters), so that a test can see what the host handed it, e.g. after a
  * restart.
  *
- * The state is one per process (a static): section callbacks run before
- * any copy's init (the start-up replay) and get no services table, so a
- * plugin cannot reach svc->shared from them; a test plugin loaded once per
- * process can live with that.
+ * The files live in the section's shared state (svc->shared), which the
+ * section callbacks reach before any copy's init (the start-up replay)
+ * and every copy's HTTP mount shows.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,13 +36,13 @@ typedef struct toy_file {
     int pending; /* put since the last commit of its namespace */
 } toy_file_t;
 
-static struct {
+typedef struct toy {
     pthread_mutex_t mu;
     toy_file_t files[MAX_FILES]; /* committed and pending; name unique per
                                     (ns, pending) */
     size_t n;
     unsigned puts, commits, deletes;
-} toy = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} toy_t;
 
 static char *dup_str(doppel_str_t s)
 {
@@ -67,18 +66,45 @@ static void file_free(toy_file_t *f)
     free(f->content);
 }
 
-static void file_drop(size_t i)
+static void *toy_new(void *arg)
 {
-    file_free(&toy.files[i]);
-    toy.files[i] = toy.files[--toy.n];
+    (void)arg;
+    toy_t *t = calloc(1, sizeof(*t));
+    if (t != NULL)
+        pthread_mutex_init(&t->mu, NULL);
+    return t;
 }
 
-static toy_file_t *find(doppel_str_t ns, const char *name, int pending)
+static void toy_free(void *p)
 {
-    for (size_t i = 0; i < toy.n; i++)
-        if (str_is(toy.files[i].ns, ns) && strcmp(toy.files[i].name, name) == 0 &&
-            toy.files[i].pending == pending)
-            return &toy.files[i];
+    toy_t *t = p;
+    for (size_t i = 0; i < t->n; i++)
+        file_free(&t->files[i]);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+/* The section's state: the same for the section callbacks and every copy. */
+static toy_t *toy_of(doppel_ctx_t *ctx, const doppel_services_t *svc)
+{
+    return DOPPEL_HAS_SERVICE(svc, shared)
+               ? svc->shared(ctx, toy_new, toy_free, NULL)
+               : NULL;
+}
+
+static void file_drop(toy_t *t, size_t i)
+{
+    file_free(&t->files[i]);
+    t->files[i] = t->files[--t->n];
+}
+
+static toy_file_t *find(toy_t *t, doppel_str_t ns, const char *name,
+                        int pending)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (str_is(t->files[i].ns, ns) && strcmp(t->files[i].name, name) == 0 &&
+            t->files[i].pending == pending)
+            return &t->files[i];
     return NULL;
 }
 
@@ -113,10 +139,12 @@ static int each_import(const char *content, int (*fn)(void *, const char *, int)
     return 0;
 }
 
-static int toy_check(doppel_ctx_t *ctx, const doppel_mock_view_t *mock,
-                     doppel_mock_key_t *key, doppel_check_error_t *err)
+static int toy_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                     const doppel_mock_view_t *mock, doppel_mock_key_t *key,
+                     doppel_check_error_t *err)
 {
     (void)ctx;
+    (void)svc;
     (void)mock;
     (void)err;
     key->operation = (doppel_str_t){"", 0};
@@ -127,11 +155,13 @@ static int toy_check(doppel_ctx_t *ctx, const doppel_mock_view_t *mock,
     return 0;
 }
 
-static int toy_put(doppel_ctx_t *ctx, doppel_str_t ns, doppel_str_t name,
-                   const uint8_t *content, size_t len,
-                   doppel_check_error_t *err)
+static int toy_put(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                   doppel_str_t ns, doppel_str_t name, const uint8_t *content,
+                   size_t len, doppel_check_error_t *err)
 {
-    (void)ctx;
+    toy_t *toy = toy_of(ctx, svc);
+    if (toy == NULL)
+        return -ENOMEM;
     const char *bad = NULL;
     for (size_t i = 0; i + 3 <= len; i++)
         if (memcmp(content + i, "BAD", 3) == 0) {
@@ -154,12 +184,13 @@ static int toy_put(doppel_ctx_t *ctx, doppel_str_t ns, doppel_str_t name,
                  line, col);
         return -EINVAL;
     }
-    pthread_mutex_lock(&toy.mu);
+    pthread_mutex_lock(&toy->mu);
     int rc = 0;
     char *n = dup_str(name);
-    toy_file_t *old = n ? find(ns, n, 1) : NULL;
+    toy_file_t *old = n ? find(toy, ns, n, 1) : NULL;
     toy_file_t nf = {dup_str(ns), n, malloc(len + 1), len, 1};
-    if (!nf.ns || !nf.name || !nf.content || (old == NULL && toy.n == MAX_FILES)) {
+    if (!nf.ns || !nf.name || !nf.content ||
+        (old == NULL && toy->n == MAX_FILES)) {
         file_free(&nf);
         rc = -ENOMEM;
     } else {
@@ -169,15 +200,16 @@ static int toy_put(doppel_ctx_t *ctx, doppel_str_t ns, doppel_str_t name,
             file_free(old);
             *old = nf;
         } else {
-            toy.files[toy.n++] = nf;
+            toy->files[toy->n++] = nf;
         }
-        toy.puts++;
+        toy->puts++;
     }
-    pthread_mutex_unlock(&toy.mu);
+    pthread_mutex_unlock(&toy->mu);
     return rc;
 }
 
 typedef struct import_ctx {
+    toy_t *toy;
     doppel_str_t ns;
     const char *from;
     doppel_check_error_t *err;
@@ -186,7 +218,7 @@ typedef struct import_ctx {
 static int import_known(void *arg, const char *target, int line)
 {
     import_ctx_t *ic = arg;
-    if (find(ic->ns, target, 1) || find(ic->ns, target, 0))
+    if (find(ic->toy, ic->ns, target, 1) || find(ic->toy, ic->ns, target, 0))
         return 0;
     snprintf(ic->err->field, sizeof(ic->err->field), "content");
     snprintf(ic->err->message, sizeof(ic->err->message),
@@ -194,45 +226,47 @@ static int import_known(void *arg, const char *target, int line)
     return -EINVAL;
 }
 
-static int toy_commit(doppel_ctx_t *ctx, doppel_str_t ns, int keep,
-                      doppel_check_error_t *err)
+static int toy_commit(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                      doppel_str_t ns, int keep, doppel_check_error_t *err)
 {
-    (void)ctx;
-    pthread_mutex_lock(&toy.mu);
+    toy_t *toy = toy_of(ctx, svc);
+    if (toy == NULL)
+        return -ENOMEM;
+    pthread_mutex_lock(&toy->mu);
     int rc = 0;
-    toy.commits++;
+    toy->commits++;
     if (keep) {
-        for (size_t i = 0; rc == 0 && i < toy.n; i++) {
-            toy_file_t *f = &toy.files[i];
+        for (size_t i = 0; rc == 0 && i < toy->n; i++) {
+            toy_file_t *f = &toy->files[i];
             if (!f->pending || !str_is(f->ns, ns))
                 continue;
-            import_ctx_t ic = {ns, f->name, err};
+            import_ctx_t ic = {toy, ns, f->name, err};
             rc = each_import(f->content, import_known, &ic);
         }
         if (rc < 0)
             goto out;
     }
-    for (size_t i = toy.n; i-- > 0;) {
-        toy_file_t *f = &toy.files[i];
+    for (size_t i = toy->n; i-- > 0;) {
+        toy_file_t *f = &toy->files[i];
         if (!f->pending || !str_is(f->ns, ns))
             continue;
         if (!keep) {
-            file_drop(i);
+            file_drop(toy, i);
             continue;
         }
-        toy_file_t *old = find(ns, f->name, 0);
+        toy_file_t *old = find(toy, ns, f->name, 0);
         if (old) {
-            size_t oi = (size_t)(old - toy.files);
-            file_drop(oi);
+            size_t oi = (size_t)(old - toy->files);
+            file_drop(toy, oi);
             /* file_drop moved the last entry into oi: f may have moved */
-            if (i == toy.n)
+            if (i == toy->n)
                 i = oi;
-            f = &toy.files[i];
+            f = &toy->files[i];
         }
         f->pending = 0;
     }
 out:
-    pthread_mutex_unlock(&toy.mu);
+    pthread_mutex_unlock(&toy->mu);
     return rc;
 }
 
@@ -250,24 +284,27 @@ static int imports_target(void *arg, const char *target, int line)
     return 0;
 }
 
-static int toy_delete(doppel_ctx_t *ctx, doppel_str_t ns, doppel_str_t name,
+static int toy_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                      doppel_str_t ns, doppel_str_t name,
                       doppel_check_error_t *err)
 {
-    (void)ctx;
+    toy_t *toy = toy_of(ctx, svc);
     char *n = dup_str(name);
-    if (n == NULL)
+    if (n == NULL || toy == NULL) {
+        free(n);
         return -ENOMEM;
-    pthread_mutex_lock(&toy.mu);
+    }
+    pthread_mutex_lock(&toy->mu);
     int rc = 0;
-    toy_file_t *f = find(ns, n, 0);
+    toy_file_t *f = find(toy, ns, n, 0);
     if (f == NULL) {
         rc = -ENOENT;
         goto out;
     }
     char list[512] = "";
     size_t used = 0;
-    for (size_t i = 0; i < toy.n; i++) {
-        toy_file_t *o = &toy.files[i];
+    for (size_t i = 0; i < toy->n; i++) {
+        toy_file_t *o = &toy->files[i];
         if (o->pending || !str_is(o->ns, ns) || o == f)
             continue;
         importers_t im = {n, 0};
@@ -283,10 +320,10 @@ static int toy_delete(doppel_ctx_t *ctx, doppel_str_t ns, doppel_str_t name,
         rc = -EBUSY;
         goto out;
     }
-    file_drop((size_t)(f - toy.files));
-    toy.deletes++;
+    file_drop(toy, (size_t)(f - toy->files));
+    toy->deletes++;
 out:
-    pthread_mutex_unlock(&toy.mu);
+    pthread_mutex_unlock(&toy->mu);
     free(n);
     return rc;
 }
@@ -340,6 +377,7 @@ static void put_json_str(buf_t *b, const char *s)
 
 typedef struct state {
     const doppel_services_t *svc;
+    toy_t *toy;
 } state_t;
 
 static int report(void *p, doppel_http_exchange_t *ex,
@@ -349,14 +387,15 @@ static int report(void *p, doppel_http_exchange_t *ex,
     (void)req;
     buf_t b = {malloc(256), 0, 256};
     char num[128];
-    pthread_mutex_lock(&toy.mu);
+    toy_t *toy = st->toy;
+    pthread_mutex_lock(&toy->mu);
     snprintf(num, sizeof(num),
              "{\"puts\":%u,\"commits\":%u,\"deletes\":%u,\"files\":{",
-             toy.puts, toy.commits, toy.deletes);
+             toy->puts, toy->commits, toy->deletes);
     put_bytes(&b, num, strlen(num));
     int first = 1;
-    for (size_t i = 0; i < toy.n; i++) {
-        const toy_file_t *f = &toy.files[i];
+    for (size_t i = 0; i < toy->n; i++) {
+        const toy_file_t *f = &toy->files[i];
         if (f->pending)
             continue;
         char key[600];
@@ -368,7 +407,7 @@ static int report(void *p, doppel_http_exchange_t *ex,
         put_bytes(&b, ":", 1);
         put_json_str(&b, f->content);
     }
-    pthread_mutex_unlock(&toy.mu);
+    pthread_mutex_unlock(&toy->mu);
     put_bytes(&b, "}}", 2);
     doppel_kv_t ct = {DOPPEL_STR("Content-Type"),
                       DOPPEL_STR("application/json")};
@@ -379,21 +418,17 @@ static int report(void *p, doppel_http_exchange_t *ex,
     return 0;
 }
 
-/* The state outlives every copy (the host hands stored files over before
- * any init): freed when the host unloads the plugin. */
-__attribute__((destructor)) static void toy_unload(void)
-{
-    for (size_t i = 0; i < toy.n; i++)
-        file_free(&toy.files[i]);
-    toy.n = 0;
-}
-
 static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
 {
     state_t *st = svc->alloc(sizeof(*st));
     if (st == NULL)
         return -ENOMEM;
     st->svc = svc;
+    st->toy = toy_of(ctx, svc);
+    if (st->toy == NULL) {
+        svc->free(st);
+        return -ENOMEM;
+    }
     doppel_http_mount_t m = {sizeof(m), "/toy-schemas", NULL, report, st, 0};
     int rc = svc->http_mount(ctx, &m);
     if (rc < 0) {
