@@ -279,6 +279,61 @@ class SchemaRoutesTest(unittest.TestCase):
         self.assertEqual(r.status, 401, r)
 
 
+class SchemaConcurrencyTest(unittest.TestCase):
+    def test_parallel_writers_agree(self):
+        """Writers on several connections at once (the admin calls run on
+        the thread pool side by side): afterwards the list, the plugin and
+        the database hold the same files."""
+        import threading
+        with Doppel(config=CONFIG, workers=2) as d:
+            errors = []
+
+            def writer(w):
+                try:
+                    for i in range(15):
+                        name = "w%d/f%d.toy" % (w, i % 5)
+                        r = api(d, "PUT", "/schemas/toy/%s?namespace=par"
+                                % name, body="v%d" % i)
+                        if r.status not in (200, 201):
+                            errors.append(r)
+                        if i % 4 == 3:
+                            r = api(d, "DELETE", "/schemas/toy/%s?namespace="
+                                    "par" % name)
+                            if r.status != 204:
+                                errors.append(r)
+                        r = api(d, "POST", "/schemas/toy?namespace=par",
+                                {"files": {"w%d/b.toy" % w: "B%d" % i,
+                                           "w%d/i.toy" % w:
+                                           "import w%d/b.toy" % w}})
+                        if r.status != 200:
+                            errors.append(r)
+                except Exception as e:  # noqa: BLE001
+                    errors.append(e)
+
+            ts = [threading.Thread(target=writer, args=(w,))
+                  for w in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(120)
+            self.assertEqual(errors, [])
+            r = api(d, "GET", "/schemas/toy?namespace=par")
+            listed = {}
+            for item in r.json()["items"]:
+                g = api(d, "GET", "/schemas/toy/%s?namespace=par"
+                        % item["name"])
+                listed[item["name"]] = g.body.decode()
+            held = {k[len("par/"):]: v for k, v in toy(d)["files"].items()
+                    if k.startswith("par/")}
+            rows = {row[2]: row[3] for row in stored_rows(d.data)
+                    if row[1] == "par"}
+            self.maxDiff = None
+            self.assertEqual(listed, held)
+            self.assertEqual(listed, rows)
+            self.assertEqual(len(listed), 4 * 2 + 4 * 5 - 4 * 1, listed)
+            d.assert_clean_log()
+
+
 class SchemaTenancyTest(unittest.TestCase):
     def test_roles_and_namespaces(self):
         with Doppel(config=CONFIG) as d:

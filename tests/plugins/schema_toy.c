@@ -246,25 +246,20 @@ static int toy_commit(doppel_ctx_t *ctx, const doppel_services_t *svc,
         if (rc < 0)
             goto out;
     }
+    /* keep: the committed files the batch replaces go first; drop: the
+     * batch goes. Downwards, so that the entry file_drop moves into i was
+     * looked at already. */
     for (size_t i = toy->n; i-- > 0;) {
         toy_file_t *f = &toy->files[i];
-        if (!f->pending || !str_is(f->ns, ns))
+        if (!str_is(f->ns, ns))
             continue;
-        if (!keep) {
+        if (keep ? !f->pending && find(toy, ns, f->name, 1) != NULL
+                 : f->pending)
             file_drop(toy, i);
-            continue;
-        }
-        toy_file_t *old = find(toy, ns, f->name, 0);
-        if (old) {
-            size_t oi = (size_t)(old - toy->files);
-            file_drop(toy, oi);
-            /* file_drop moved the last entry into oi: f may have moved */
-            if (i == toy->n)
-                i = oi;
-            f = &toy->files[i];
-        }
-        f->pending = 0;
     }
+    for (size_t i = 0; keep && i < toy->n; i++)
+        if (str_is(toy->files[i].ns, ns))
+            toy->files[i].pending = 0;
 out:
     pthread_mutex_unlock(&toy->mu);
     return rc;
