@@ -14,8 +14,8 @@
 
 #include "admin_internal.h"
 #include "base/log.h"
-#include "schemas.h"
 #include "engine/expr.h" /* DP_SCOPE_* */
+#include "schemas.h"
 
 #define DEFAULT_NS "sandbox"
 

@@ -36,7 +36,7 @@
 #define SCHEMAS_PER_NS 1000
 
 /* The def must be large enough to carry the schema callbacks. */
-#define DEF_SIZE_SCHEMA                                                       \
+#define DEF_SIZE_SCHEMA                                                        \
     (offsetof(doppel_protocol_def_t, schema_delete) + sizeof(void *))
 
 typedef struct sch_sec {
@@ -219,8 +219,8 @@ static int replay_row(void *arg, const dp_schema_row_t *r)
 /* Puts the files [from, to) of rows (one section and namespace) into the
  * plugin as one batch. Returns 1 when the batch was kept, 0 when the plugin
  * refused it (logged; every file left unloaded). */
-static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows,
-                        size_t from, size_t to)
+static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows, size_t from,
+                        size_t to)
 {
     doppel_check_error_t err;
     int put = 0;
@@ -250,8 +250,9 @@ static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows,
         doppel_check_error_t e2;
         err_init(&e2);
         s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
-        dp_warn(LOGC, "%s: stored schema files of namespace %s refused (%s): "
-                      "%s",
+        dp_warn(LOGC,
+                "%s: stored schema files of namespace %s refused (%s): "
+                "%s",
                 s->def->section, ns, strerror(-rc), err.message);
         for (size_t i = from; i < to; i++)
             json_array_set_new(json_array_get(rows, i), 5, json_false());
@@ -342,7 +343,8 @@ int dp_schemas_replay(dp_host_t *h, dp_storage_t *st)
     return 0;
 }
 
-/* ---- answers -------------------------------------------------------------- */
+/* ---- answers --------------------------------------------------------------
+ */
 
 static const char *ns_of(const admin_call_t *c)
 {
@@ -431,7 +433,10 @@ static int check_content(admin_call_t *c, const char *content, size_t len,
     return 0;
 }
 
-static int64_t now_s(void) { return (int64_t)time(NULL); }
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
 
 static json_t *meta_of(const sch_sec_t *s, const json_t *f)
 {
@@ -445,7 +450,8 @@ static json_t *meta_of(const sch_sec_t *s, const json_t *f)
                      json_object_get(f, "loaded"));
 }
 
-/* ---- writes ---------------------------------------------------------------- */
+/* ---- writes ----------------------------------------------------------------
+ */
 
 /* One file of a write. */
 typedef struct wfile {
@@ -499,8 +505,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
                                     (const uint8_t *)old, len, &e);
         if (rc < 0)
             dp_error(LOGC, "%s: undoing %s/%s in the plugin failed (%s): %s",
-                     s->def->section, ns, fs[i].name, strerror(-rc),
-                     e.message);
+                     s->def->section, ns, fs[i].name, strerror(-rc), e.message);
         puts += rc == 0;
     }
     err_init(&e);
@@ -527,8 +532,9 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
     }
     for (size_t i = 0; i < n; i++)
         if (!gone[i])
-            dp_error(LOGC, "%s: undoing %s/%s in the plugin failed: the "
-                           "plugin keeps a file that is not stored",
+            dp_error(LOGC,
+                     "%s: undoing %s/%s in the plugin failed: the "
+                     "plugin keeps a file that is not stored",
                      s->def->section, ns, fs[i].name);
     free(gone);
 }
@@ -564,9 +570,9 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
     /* the plugin: every file, then the commit */
     for (size_t i = 0; i < n; i++) {
         err_init(&e);
-        int rc = s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(fs[i].name),
-                                    (const uint8_t *)fs[i].content, fs[i].len,
-                                    &e);
+        int rc =
+            s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(fs[i].name),
+                               (const uint8_t *)fs[i].content, fs[i].len, &e);
         if (rc < 0) {
             doppel_check_error_t e2;
             err_init(&e2);
@@ -594,7 +600,9 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
         snprintf(field, sizeof(field), "files.%s",
                  culprit ? culprit->name : "");
         reply_refused(c, rc,
-                      !batch ? "content" : culprit ? field : "files",
+                      !batch    ? "content"
+                      : culprit ? field
+                                : "files",
                       culprit ? culprit->name : "the batch", &e);
         goto out;
     }
@@ -605,8 +613,8 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
         if (file_set(s, ns, fs[i].name, fs[i].content, fs[i].len, at, 1) < 0)
-            dp_error(LOGC, "out of memory: %s/%s stored but not listed",
-                     ns, fs[i].name);
+            dp_error(LOGC, "out of memory: %s/%s stored but not listed", ns,
+                     fs[i].name);
         json_t *m = meta_of(s, file_get(s, ns, fs[i].name));
         if (m && batch)
             json_object_set_new(m, "created", json_boolean(fs[i].old == NULL));
@@ -696,8 +704,7 @@ void admin_schemas_batch(admin_call_t *c)
     json_object_foreach(files, k, v)
     {
         char field[DP_SCHEMA_NAME_MAX + 64];
-        snprintf(field, sizeof(field), "files.%.*s", DP_SCHEMA_NAME_MAX + 8,
-                 k);
+        snprintf(field, sizeof(field), "files.%.*s", DP_SCHEMA_NAME_MAX + 8, k);
         if (check_name(c, k, field) < 0)
             goto out;
         if (!json_is_string(v)) {
@@ -708,8 +715,8 @@ void admin_schemas_batch(admin_call_t *c)
         if (check_content(c, json_string_value(v), json_string_length(v),
                           field) < 0)
             goto out;
-        fs[i++] = (wfile_t){k, json_string_value(v), json_string_length(v),
-                            NULL};
+        fs[i++] =
+            (wfile_t){k, json_string_value(v), json_string_length(v), NULL};
     }
     write_files(c, s, fs, n, 1);
 out:
@@ -794,8 +801,9 @@ void admin_schemas_delete(admin_call_t *c)
     doppel_check_error_t e;
     err_init(&e);
     int loaded = json_is_true(json_object_get(f, "loaded"));
-    int rc = loaded ? s->def->schema_delete(&s->ctx, SVC, dstr(ns), dstr(name), &e)
-                    : 0;
+    int rc = loaded
+                 ? s->def->schema_delete(&s->ctx, SVC, dstr(ns), dstr(name), &e)
+                 : 0;
     if (rc == -EBUSY) {
         admin_reply_error(c, 409, "conflict", "name", "%s",
                           e.message[0] ? e.message

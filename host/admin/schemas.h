@@ -35,9 +35,8 @@ struct admin_call;
  * section context its callbacks get (a doppel_ctx_t with no worker, owned
  * here, alive until the process ends). The definition may lack schema
  * files (schema_kind NULL). Any thread, after dp_schemas_replay. */
-const doppel_protocol_def_t *dp_schema_def(struct dp_host *h,
-                                           const char *section,
-                                           doppel_ctx_t **sctx);
+const doppel_protocol_def_t *
+dp_schema_def(struct dp_host *h, const char *section, doppel_ctx_t **sctx);
 
 /* Start-up: makes the section contexts, reads every stored schema file
  * from st and hands the files of each (section, namespace) to the

@@ -412,11 +412,10 @@ static int mem_schemas_put(dp_storage_t *s, const dp_schema_row_t *r, size_t n)
         }
         json_t *k =
             json_sprintf("%s\x1f%s\x1f%s", r[i].section, r[i].ns, r[i].name);
-        json_t *row = r[i].content
-                          ? json_pack("[ssssI]", r[i].section, r[i].ns,
-                                      r[i].name, r[i].content,
-                                      (json_int_t)r[i].updated_at)
-                          : json_null();
+        json_t *row = r[i].content ? json_pack("[ssssI]", r[i].section, r[i].ns,
+                                               r[i].name, r[i].content,
+                                               (json_int_t)r[i].updated_at)
+                                   : json_null();
         if (k == NULL || row == NULL) {
             json_decref(k);
             json_decref(row);

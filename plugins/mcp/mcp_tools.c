@@ -1123,8 +1123,8 @@ static void schema_get_done(void *data, int rc,
     /* t->on_empty holds {section, name}, copied when the call was made
      * (the arguments are the caller's until the call returns) */
     json_t *o = json_deep_copy(t->on_empty);
-    json_t *content = json_stringn(res->body ? (const char *)res->body : "",
-                                   res->body_len);
+    json_t *content =
+        json_stringn(res->body ? (const char *)res->body : "", res->body_len);
     if (o == NULL || content == NULL ||
         json_object_set_new(o, "namespace",
                             json_string(t->ns[0] ? t->ns : "sandbox")) < 0 ||
@@ -1159,9 +1159,8 @@ static int run_delete_schema(tool_call_t *t, const char **why)
         free(u.p);
         return 0;
     }
-    t->on_empty = json_pack("{s:s, s:s, s:b}", "section",
-                            arg_str(t, "section"), "name", arg_str(t, "name"),
-                            "deleted", 1);
+    t->on_empty = json_pack("{s:s, s:s, s:b}", "section", arg_str(t, "section"),
+                            "name", arg_str(t, "name"), "deleted", 1);
     return admin_send(t, "DELETE", &u, NULL);
 }
 
@@ -1637,7 +1636,7 @@ static int run_test_mock(tool_call_t *t, const char **why)
     "files (its plugin must be enabled).'}"
 #define SCHEMA_NAME_PROP(what)                                                 \
     "'name': {'type': 'string', 'minLength': 1, 'maxLength': 256, "            \
-    "'description': 'The name of the file " what ": a relative path such "    \
+    "'description': 'The name of the file " what ": a relative path such "     \
     "as shop/v1/order.proto, as import lines name it.'}"
 
 static const tool_def_t tools[] = {

@@ -110,8 +110,8 @@ static toy_file_t *find(toy_t *t, doppel_str_t ns, const char *name,
 
 /* Calls fn(arg, target) for every "import TARGET" line of content; stops
  * at a non-zero return and returns it. line receives its number. */
-static int each_import(const char *content, int (*fn)(void *, const char *, int),
-                       void *arg)
+static int each_import(const char *content,
+                       int (*fn)(void *, const char *, int), void *arg)
 {
     int line = 1;
     for (const char *p = content; *p;) {
@@ -310,8 +310,8 @@ static int toy_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
     }
     if (used > 0) {
         snprintf(err->field, sizeof(err->field), "name");
-        snprintf(err->message, sizeof(err->message),
-                 "%s is imported by %s", n, list);
+        snprintf(err->message, sizeof(err->message), "%s is imported by %s", n,
+                 list);
         rc = -EBUSY;
         goto out;
     }
@@ -323,7 +323,8 @@ out:
     return rc;
 }
 
-/* ---- GET /toy-schemas ----------------------------------------------------- */
+/* ---- GET /toy-schemas -----------------------------------------------------
+ */
 
 typedef struct buf {
     char *p;

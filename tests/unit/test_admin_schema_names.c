@@ -20,13 +20,21 @@ static int valid(const char *s)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const good[] = {
-        "a", "order.proto", "shop/v1/order.proto", "google/protobuf/any.proto",
-        "a-b_c.d", ".hidden", "a/.b", "a..b", "...", "a/.../b", NULL};
+    static const char *const good[] = {"a",
+                                       "order.proto",
+                                       "shop/v1/order.proto",
+                                       "google/protobuf/any.proto",
+                                       "a-b_c.d",
+                                       ".hidden",
+                                       "a/.b",
+                                       "a..b",
+                                       "...",
+                                       "a/.../b",
+                                       NULL};
     static const char *const bad[] = {
-        "", "/", "/a", "a/", "a//b", ".", "..", "../a", "a/..", "a/../b",
-        "./a", "a/./b", "a b", "a\\b", "a:b", "a?b", "a%2Fb", "\xc3\xa9",
-        "a\tb", NULL};
+        "",     "/",    "/a",     "a/",       "a//b",  ".",   "..",
+        "../a", "a/..", "a/../b", "./a",      "a/./b", "a b", "a\\b",
+        "a:b",  "a?b",  "a%2Fb",  "\xc3\xa9", "a\tb",  NULL};
     for (size_t i = 0; good[i]; i++)
         if (!valid(good[i]))
             fail_msg("refused: '%s'", good[i]);

@@ -50,8 +50,7 @@ static dp_storage_t *open_sqlite(const fixture_t *f)
 {
     char err[256] = "";
     dp_storage_t *st = NULL;
-    assert_int_equal(dp_storage_sqlite_open(f->path, &st, err, sizeof(err)),
-                     0);
+    assert_int_equal(dp_storage_sqlite_open(f->path, &st, err, sizeof(err)), 0);
     return st;
 }
 
@@ -127,9 +126,8 @@ static void rows_on(dp_storage_t *st, int reopen_sqlite, const fixture_t *f)
     assert_int_equal(rs.n, 3);
     assert_string_equal(rs.line[0], "grpc|bank|z.proto|Z|12");
     assert_string_equal(rs.line[1], "grpc|shop|a.proto|A2|20");
-    assert_string_equal(rs.line[2],
-                        "grpc|shop|shop/v1/order.proto|syntax = "
-                        "\"proto3\";|10");
+    assert_string_equal(rs.line[2], "grpc|shop|shop/v1/order.proto|syntax = "
+                                    "\"proto3\";|10");
     rows_free(&rs);
     /* a callback's non-zero return stops the load and is returned */
     int seen = 0;
@@ -201,8 +199,9 @@ static void test_tx_with_audit(void **state)
     assert_int_equal(dp_engine_open(&cfg, st, &e, &err), 0);
 
     dp_schema_row_t row = {"grpc", "shop", "a.proto", "A", 1};
-    dp_audit_row_t au_row = {1, "user:ann", "", "schemas.put", "shop",
-                             "/schemas/grpc/a.proto", NULL};
+    dp_audit_row_t au_row = {
+        1,   "user:ann", "", "schemas.put", "shop", "/schemas/grpc/a.proto",
+        NULL};
     dp_engine_audit_t au = {.rows = &au_row, .n_rows = 1};
     tx_arg_t arg = {&row, 1, 0};
     dp_engine_audit_begin(&au);
@@ -256,8 +255,7 @@ static void test_tx_with_audit(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), 1);
-    assert_string_equal((const char *)sqlite3_column_text(q, 1),
-                        "schemas.put");
+    assert_string_equal((const char *)sqlite3_column_text(q, 1), "schemas.put");
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
