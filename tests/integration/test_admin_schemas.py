@@ -403,6 +403,24 @@ class SchemaDurabilityTest(unittest.TestCase):
                          {"s1/a.toy": "import b.toy\nv2",
                           "s1/b.toy": "message B", "s2/x/y.toy": "Y"})
 
+    def test_kept_while_the_plugin_is_disabled(self):
+        d = Doppel(config=CONFIG)
+        data = d.data
+        try:
+            self.assertEqual(api(d, "PUT", "/schemas/toy/k.toy?namespace=s",
+                                 body="kept").status, 201)
+        finally:
+            d.stop()
+        with Doppel(config="[http]\nenabled = true\n", data=data) as d2:
+            r = api(d2, "GET", "/schemas/toy?namespace=s")
+            self.assertEqual(r.status, 404, r)
+            self.assertIn("enable its plugin", r.json()["error"])
+            self.assertIn("kept, unused", d2.log())
+            d2.assert_clean_log()
+        self.assertEqual(stored_rows(data), [("toy", "s", "k.toy", "kept")])
+        self.assertEqual(toy_files_after_restart(self, data),
+                         {"s/k.toy": "kept"})
+
     def test_refused_stored_file_is_listed_unloaded(self):
         d = Doppel(config=CONFIG)
         data = d.data
