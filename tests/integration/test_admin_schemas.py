@@ -21,8 +21,12 @@ from sdk_fixtures import make_tenants  # noqa: E402
 
 TOY = os.path.join(harness.BUILD_DIR, "tests", "plugins",
                    "doppel_schema_toy.so")
+NOSCHEMA = os.path.join(harness.BUILD_DIR, "tests", "plugins",
+                        "doppel_section_noschema.so")
+# a second protocol section, "noschema", takes no schema files
 CONFIG = ("[server]\ntemplate_file_max = 4k\n\n[http]\nenabled = true\n\n"
-          "[schema_toy]\npath = %s\nenabled = true\n" % TOY)
+          "[schema_toy]\npath = %s\nenabled = true\n\n"
+          "[section_noschema]\npath = %s\nenabled = true\n" % (TOY, NOSCHEMA))
 NS = "shop"
 
 
@@ -271,6 +275,10 @@ class SchemaRoutesTest(unittest.TestCase):
         self.assertIn("no enabled plugin", r.json()["error"])
         self.assertIn("plugins.conf", r.json()["error"])
         self.assertEqual(api(self.d, "GET", "/schemas/http").status, 404)
+        r = api(self.d, "PUT", "/schemas/noschema/a.toy", body="x")
+        self.assertEqual(r.status, 404, r)
+        self.assertIn("takes no schema files", r.json()["error"])
+        self.assertIn("section_noschema", r.json()["error"])
         r = api(self.d, "PATCH", "/schemas/toy/a.toy", body="x")
         self.assertEqual(r.status, 405, r)
         r = api(self.d, "PUT", "/schemas/toy", body="x")

@@ -28,6 +28,12 @@
 
 #include "doppel/plugin.h"
 
+#ifndef TOY_SECTION
+#define TOY_SECTION "toy"
+#define TOY_PLUGIN "schema_toy"
+#define TOY_SCHEMA_KIND "toy"
+#endif
+
 #define MAX_FILES 256
 
 typedef struct toy_file {
@@ -425,7 +431,8 @@ static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
         svc->free(st);
         return -ENOMEM;
     }
-    doppel_http_mount_t m = {sizeof(m), "/toy-schemas", NULL, report, st, 0};
+    doppel_http_mount_t m = {
+        sizeof(m), "/" TOY_SECTION "-schemas", NULL, report, st, 0};
     int rc = svc->http_mount(ctx, &m);
     if (rc < 0) {
         svc->free(st);
@@ -445,13 +452,13 @@ static const char *const body_conditions[] = {"conditions", NULL};
 
 static const doppel_protocol_def_t toy_def = {
     .size = sizeof(doppel_protocol_def_t),
-    .section = "toy",
+    .section = TOY_SECTION,
     .body_conditions = body_conditions,
     .status_min = 0,
     .status_max = 16,
     .status_default = 0,
     .check = toy_check,
-    .schema_kind = "toy",
+    .schema_kind = TOY_SCHEMA_KIND,
     .schema_put = toy_put,
     .schema_commit = toy_commit,
     .schema_delete = toy_delete,
@@ -461,7 +468,7 @@ static const doppel_plugin_t desc = {
     .size = sizeof(doppel_plugin_t),
     .abi_major = DOPPEL_ABI_MAJOR,
     .abi_minor = DOPPEL_ABI_MINOR,
-    .name = "schema_toy",
+    .name = TOY_PLUGIN,
     .version = "test",
     .summary = "a protocol section with toy schema files (tests)",
     .kind = DOPPEL_KIND_PROTOCOL,
