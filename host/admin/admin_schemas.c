@@ -216,31 +216,58 @@ static int replay_row(void *arg, const dp_schema_row_t *r)
     return row && json_array_append_new(rp->rows, row) == 0 ? 0 : -ENOMEM;
 }
 
-/* Puts the files [from, to) of rows (one section and namespace) into the
- * plugin as one batch. Returns 1 when the batch was kept, 0 when the plugin
- * refused it (logged; every file left unloaded). */
+/* The row of one stored file during the replay:
+ * [section, ns, name, content, updatedAt, loaded, left out]. */
+enum { R_NAME = 2, R_CONTENT = 3, R_AT = 4, R_LOADED = 5, R_OUT = 6 };
+
+static int row_flag(json_t *rows, size_t i, size_t k)
+{
+    return json_is_true(json_array_get(json_array_get(rows, i), k));
+}
+
+static void row_set(json_t *rows, size_t i, size_t k, int v)
+{
+    json_array_set_new(json_array_get(rows, i), k, json_boolean(v));
+}
+
+static const char *row_str(json_t *rows, size_t i, size_t k, size_t *len)
+{
+    json_t *v = json_array_get(json_array_get(rows, i), k);
+    if (len)
+        *len = json_string_length(v);
+    return json_string_value(v);
+}
+
+/* Puts the files [from, to) of rows (one section and namespace) not left
+ * out, as one batch. A file schema_put refuses is left out for good (its
+ * content will not change). Returns 1 when the plugin kept the batch, 0
+ * when nothing was put, or the commit was refused: then culprit is the
+ * index of the file the plugin's message names (its "NAME:" prefix), or
+ * to when it names none. */
 static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows, size_t from,
-                        size_t to)
+                        size_t to, size_t *culprit)
 {
     doppel_check_error_t err;
     int put = 0;
+    *culprit = to;
     for (size_t i = from; i < to; i++) {
-        json_t *r = json_array_get(rows, i);
-        const char *name = json_string_value(json_array_get(r, 2));
-        const char *content = json_string_value(json_array_get(r, 3));
+        if (row_flag(rows, i, R_OUT))
+            continue;
+        size_t len;
+        const char *name = row_str(rows, i, R_NAME, NULL);
+        const char *content = row_str(rows, i, R_CONTENT, &len);
         err_init(&err);
-        int rc = s->def->schema_put(
-            &s->ctx, SVC, dstr(ns), dstr(name), (const uint8_t *)content,
-            json_string_length(json_array_get(r, 3)), &err);
+        int rc = s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(name),
+                                    (const uint8_t *)content, len, &err);
         if (rc < 0) {
             dp_warn(LOGC,
                     "%s: stored schema file %s/%s refused (%s): %s; it stays "
                     "stored, unused",
                     s->def->section, ns, name, strerror(-rc), err.message);
+            row_set(rows, i, R_OUT, 1);
             continue;
         }
         put++;
-        json_array_set_new(r, 5, json_true()); /* put, not yet committed */
     }
     if (put == 0)
         return 0;
@@ -251,45 +278,60 @@ static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows, size_t from,
         err_init(&e2);
         s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
         dp_warn(LOGC,
-                "%s: stored schema files of namespace %s refused (%s): "
-                "%s",
+                "%s: stored schema files of namespace %s refused (%s): %s",
                 s->def->section, ns, strerror(-rc), err.message);
-        for (size_t i = from; i < to; i++)
-            json_array_set_new(json_array_get(rows, i), 5, json_false());
+        for (size_t i = from; i < to && *culprit == to; i++) {
+            const char *name = row_str(rows, i, R_NAME, NULL);
+            size_t l = strlen(name);
+            if (!row_flag(rows, i, R_OUT) &&
+                strncmp(err.message, name, l) == 0 && err.message[l] == ':')
+                *culprit = i;
+        }
         return 0;
     }
+    for (size_t i = from; i < to; i++)
+        if (!row_flag(rows, i, R_OUT))
+            row_set(rows, i, R_LOADED, 1);
     return 1;
 }
 
-/* One (section, namespace): all files as one batch; if the plugin refuses
- * the batch, file by file, repeated while some file gets in (a file
- * whose imports were refused stays out). */
+/* One (section, namespace): all files as one batch. While the plugin
+ * refuses it naming a file, that file is left out and the rest tried
+ * again (one round per bad file); when it names none, file by file,
+ * repeated while some file gets in. */
 static void replay_ns(sch_sec_t *s, const char *ns, json_t *rows, size_t from,
                       size_t to)
 {
-    for (size_t i = from; i < to; i++)
+    for (size_t i = from; i < to; i++) {
         json_array_append_new(json_array_get(rows, i), json_false());
-    if (!replay_batch(s, ns, rows, from, to)) {
+        json_array_append_new(json_array_get(rows, i), json_false());
+    }
+    size_t culprit;
+    while (!replay_batch(s, ns, rows, from, to, &culprit) && culprit < to)
+        row_set(rows, culprit, R_OUT, 1);
+    if (culprit == to) {
+        /* the plugin refused without naming a file: one at a time */
         for (int progress = 1; progress;) {
             progress = 0;
             for (size_t i = from; i < to; i++) {
-                json_t *r = json_array_get(rows, i);
-                if (json_is_true(json_array_get(r, 5)))
+                size_t c;
+                if (row_flag(rows, i, R_LOADED) || row_flag(rows, i, R_OUT))
                     continue;
-                if (replay_batch(s, ns, rows, i, i + 1))
+                if (replay_batch(s, ns, rows, i, i + 1, &c))
                     progress = 1;
             }
         }
     }
     size_t loaded = 0;
     for (size_t i = from; i < to; i++) {
-        json_t *r = json_array_get(rows, i);
-        int ok = json_is_true(json_array_get(r, 5));
+        size_t len;
+        const char *content = row_str(rows, i, R_CONTENT, &len);
+        int ok = row_flag(rows, i, R_LOADED);
         loaded += ok;
-        file_set(s, ns, json_string_value(json_array_get(r, 2)),
-                 json_string_value(json_array_get(r, 3)),
-                 json_string_length(json_array_get(r, 3)),
-                 json_integer_value(json_array_get(r, 4)), ok);
+        file_set(
+            s, ns, row_str(rows, i, R_NAME, NULL), content, len,
+            json_integer_value(json_array_get(json_array_get(rows, i), R_AT)),
+            ok);
     }
     dp_info(LOGC, "%s: %zu of %zu schema file(s) of namespace %s loaded",
             s->def->section, loaded, to - from, ns);
@@ -343,8 +385,7 @@ int dp_schemas_replay(dp_host_t *h, dp_storage_t *st)
     return 0;
 }
 
-/* ---- answers --------------------------------------------------------------
- */
+/* ---- answers ------------------------------------------------------------ */
 
 static const char *ns_of(const admin_call_t *c)
 {
@@ -450,8 +491,7 @@ static json_t *meta_of(const sch_sec_t *s, const json_t *f)
                      json_object_get(f, "loaded"));
 }
 
-/* ---- writes ----------------------------------------------------------------
- */
+/* ---- writes ------------------------------------------------------------- */
 
 /* One file of a write. */
 typedef struct wfile {

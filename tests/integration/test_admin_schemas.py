@@ -441,16 +441,25 @@ class SchemaDurabilityTest(unittest.TestCase):
         # and one that imports it
         c = sqlite3.connect(os.path.join(data, "doppel.db"))
         c.executemany("INSERT INTO schemas VALUES ('toy', 's', ?, ?, 1)",
-                      [("bad.toy", "BAD"), ("user.toy", "import bad.toy")])
+                      [("bad.toy", "BAD"), ("user.toy", "import bad.toy"),
+                       ("aa.toy", "import zz.toy"), ("zz.toy", "ZZ"),
+                       ("lost.toy", "import gone.toy")])
         c.commit()
         c.close()
         with Doppel(config=CONFIG, data=data) as d2:
-            self.assertEqual(toy(d2)["files"], {"s/ok.toy": "fine"})
+            # the rest of the namespace is loaded, an importer sorted
+            # before the file it imports too
+            self.assertEqual(toy(d2)["files"],
+                             {"s/ok.toy": "fine", "s/aa.toy": "import zz.toy",
+                              "s/zz.toy": "ZZ"})
             r = api(d2, "GET", "/schemas/toy?namespace=s")
             self.assertEqual([(i["name"], i["loaded"])
                               for i in r.json()["items"]],
-                             [("bad.toy", False), ("ok.toy", True),
-                              ("user.toy", False)])
+                             [("aa.toy", True), ("bad.toy", False),
+                              ("lost.toy", False), ("ok.toy", True),
+                              ("user.toy", False), ("zz.toy", True)])
+            self.assertIn("3 of 6 schema file(s) of namespace s loaded",
+                          d2.log())
             self.assertIn("bad.toy", d2.log())
             # it can still be read, replaced and deleted
             r = api(d2, "GET", "/schemas/toy/bad.toy?namespace=s")
