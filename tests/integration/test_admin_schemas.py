@@ -119,6 +119,11 @@ class SchemaRoutesTest(unittest.TestCase):
                 "/schemas/toy/order/v1/order.toy?namespace=" + ns)
         self.assertEqual(r.status, 404, r)
         self.assertEqual(self.names(ns), ["a.toy"])
+        # a namespace reset leaves schema files alone (configuration)
+        r = api(self.d, "POST", "/reset?namespace=" + ns)
+        self.assertLess(r.status, 300, r)
+        self.assertEqual(self.names(ns), ["a.toy"])
+        self.assertIn("routes/a.toy", toy(self.d)["files"])
         # every write is audited, with its namespace
         r = api(self.d, "GET", "/audit?namespace=%s&limit=1000" % ns)
         self.assertEqual(r.status, 200, r)
