@@ -274,6 +274,25 @@ class SchemaRoutesTest(unittest.TestCase):
         # an empty file is a file
         self.assertEqual(self.put("empty.toy", "", ns=ns).status, 201)
 
+    def test_files_per_namespace(self):
+        ns = "many"
+        files = {"f%04d.toy" % i: "x" for i in range(1000)}
+        r = api(self.d, "POST", "/schemas/toy?namespace=" + ns,
+                {"files": files})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["created"], 1000)
+        r = self.put("one-more.toy", "x", ns=ns)
+        self.assertEqual(r.status, 507, r)
+        self.assertEqual(r.json()["code"], "limit_exceeded")
+        # replacing one is no new file
+        self.assertEqual(self.put("f0000.toy", "y", ns=ns).status, 200)
+        files["f1000.toy"] = "x"
+        r = api(self.d, "POST", "/schemas/toy?namespace=" + ns,
+                {"files": files})
+        self.assertEqual(r.status, 400, r)  # more than a batch may hold
+        self.assertEqual(len(self.names(ns)), 1000)
+        self.assertNotIn(ns + "/one-more.toy", toy(self.d)["files"])
+
     def test_unknown_section_and_methods(self):
         r = api(self.d, "PUT", "/schemas/grpc/a.proto", body="x")
         self.assertEqual(r.status, 404, r)

@@ -34,7 +34,7 @@
 #define TOY_SCHEMA_KIND "toy"
 #endif
 
-#define MAX_FILES 256
+#define MAX_FILES 4096
 
 typedef struct toy_file {
     char *ns, *name, *content;
