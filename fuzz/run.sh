@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
-# Origin and Host parsers) with
+# Origin and Host parsers, schema file names) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -21,6 +21,7 @@ default_targets="$default_targets fuzz_config"
 [ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 default_targets="$default_targets fuzz_origin"
+[ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
@@ -74,6 +75,9 @@ seed fuzz_origin  v6     'https://[::1]:443'
 seed fuzz_origin  evil   'http://[::1].evil.example'
 seed fuzz_origin  user   'http://localhost:80@evil.example'
 seed fuzz_origin  host   '127.0.0.1:5770'
+seed fuzz_schema_name path  'shop/v1/order.proto'
+seed fuzz_schema_name dots  'a/../b'
+seed fuzz_schema_name abs   '/etc/passwd'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

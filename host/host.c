@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/schemas.h"
 #include "auth/auth.h"
 #include "base/log.h"
 #include "runtime.h"
@@ -309,6 +310,13 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     ecfg.record_body_max = h->settings.record_body_max;
     ecfg.record_sequence_max = h->settings.record_sequence_max;
     ecfg.mock_versions_max = (int)h->settings.mock_versions_max;
+    /* the plugins get their stored schema files before the stored mocks
+     * are compiled (and checked against them) */
+    if (dp_schemas_replay(h, st) < 0) {
+        fprintf(stderr, "doppel: cannot replay the schema files of %s\n", db);
+        st->ops->close(st);
+        return 1;
+    }
     ecfg.protos = h->protos;
     dp_err_t eerr = {0};
     rc = dp_engine_open(&ecfg, st, &h->engine, &eerr);

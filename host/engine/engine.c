@@ -142,6 +142,19 @@ static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
     return 0;
 }
 
+int dp_engine_storage_tx(dp_engine_t *e, dp_engine_storage_fn fn, void *arg,
+                         dp_err_t *err)
+{
+    if (e == NULL || fn == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&e->wmu);
+    int rc = tx_begin(e, err);
+    if (rc == 0)
+        rc = tx_end(e, fn(e->st, arg), err);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
 /* ---- views of a mock ------------------------------------------------------ */
 
 static void set_time(json_t *o, const char *k, int64_t v)

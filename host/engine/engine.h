@@ -130,6 +130,18 @@ typedef struct dp_engine_audit {
 void dp_engine_audit_begin(dp_engine_audit_t *a);
 void dp_engine_audit_end(void);
 
+/* ---- Storage writes of other parts of the host -------------------------
+ * Runs fn(st, arg) on the engine's store under its writer lock, in one
+ * transaction with this thread's audit rows (as the engine's own writes):
+ * everything fn wrote and the rows commit together, or nothing does.
+ * fn returns 0 or a negative errno (which rolls back). Used for the schema
+ * files of protocol plugins (host/admin/admin_schemas.c), whose rows the
+ * engine does not interpret. Returns 0, fn's error, or a storage/audit
+ * error with err filled (500). Any thread; fn must not call the engine. */
+typedef int (*dp_engine_storage_fn)(dp_storage_t *st, void *arg);
+int dp_engine_storage_tx(dp_engine_t *e, dp_engine_storage_fn fn, void *arg,
+                         dp_err_t *err);
+
 /* ---- Mocks (any thread) ------------------------------------------------
  * ns: namespace to use when the mock has none (NULL: "sandbox").
  * On error: negative errno and err filled (status 400 validation with the
