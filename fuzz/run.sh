@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
-# Origin and Host parsers) with
+# Origin and Host parsers, the gRPC transport core) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -21,6 +21,7 @@ default_targets="$default_targets fuzz_config"
 [ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 default_targets="$default_targets fuzz_origin"
+[ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
@@ -73,6 +74,13 @@ seed fuzz_origin  v6     'https://[::1]:443'
 seed fuzz_origin  evil   'http://[::1].evil.example'
 seed fuzz_origin  user   'http://localhost:80@evil.example'
 seed fuzz_origin  host   '127.0.0.1:5770'
+# fuzz_grpc_frames: real client byte streams (python3-h2), see the script.
+if [ -f "$root/plugins/grpc/h2_conn.c" ]; then
+    py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    "$py" "$here/fuzz_grpc_frames_seeds.py" "$out/corpus/fuzz_grpc_frames" ||
+        echo "fuzz_grpc_frames: no seeds (python3-h2 missing?)"
+fi
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

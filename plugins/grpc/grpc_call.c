@@ -583,6 +583,8 @@ void gw__call_data(gw_call_t *call, const uint8_t *data, size_t len)
                     return;
                 continue;
             }
+            if (len == 0)
+                return; /* the body comes with the next chunk */
         }
         if (call->msg_have == 0 && len >= call->need) {
             /* the whole message in this chunk: no copy */

@@ -201,7 +201,8 @@ static ssize_t cli_read(nghttp2_session *s, int32_t sid, uint8_t *out,
     size_t n = avail < length ? avail : length;
     if (cs->chunk && n > cs->chunk)
         n = cs->chunk;
-    memcpy(out, cs->out.p + cs->out_off, n);
+    if (n > 0)
+        memcpy(out, cs->out.p + cs->out_off, n);
     cs->out_off += n;
     if (cs->out_off == cs->out.len && cs->eof)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
