@@ -100,6 +100,7 @@ typedef struct pair {
     uint64_t now;
     cstream_t st[MAX_STREAMS];
     int nst;
+    int ping_acks;
     int goaway;
     uint32_t goaway_code;
     int32_t goaway_last;
@@ -152,6 +153,10 @@ static int cli_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
             cs->rst_received = 1;
             cs->rst_code = f->rst_stream.error_code;
         }
+        break;
+    case NGHTTP2_PING:
+        if (f->hd.flags & NGHTTP2_FLAG_ACK)
+            p->ping_acks++;
         break;
     case NGHTTP2_GOAWAY:
         p->goaway++;
@@ -217,6 +222,8 @@ typedef enum {
     APP_STREAM3,       /* three messages then OK */
     APP_HOLD,          /* do nothing until the test says so */
     APP_BIG,           /* answer with a big message */
+    APP_FAIL_AT_START, /* UNIMPLEMENTED from on_call_start */
+    APP_STOP_AT_MSG,   /* finish at the first message */
 } app_mode_t;
 
 #define MAX_CALLS 8
@@ -277,6 +284,8 @@ static void app_on_start(gw_call_t *call, const char *path, size_t path_len,
     a->deadline = deadline;
     gw_call_set_data(call, a);
     app.started++;
+    if (app.mode == APP_FAIL_AT_START)
+        app_finish(a, GW_UNIMPLEMENTED, "unknown service s.S");
 }
 
 static void app_on_message(gw_call_t *call, const uint8_t *msg, size_t len)
@@ -285,6 +294,10 @@ static void app_on_message(gw_call_t *call, const uint8_t *msg, size_t len)
     a->messages++;
     a->last_len = len;
     buf_add(&a->got, msg, len);
+    if (app.mode == APP_STOP_AT_MSG) {
+        app_finish(a, GW_OK, NULL);
+        return;
+    }
     if (app.mode == APP_ECHO_NOW)
         assert_int_equal(gw_call_send_message(call, msg, len), 0);
 }
@@ -328,6 +341,8 @@ static void app_on_half_close(gw_call_t *call)
         break;
     }
     case APP_HOLD:
+    case APP_FAIL_AT_START:
+    case APP_STOP_AT_MSG:
         break;
     }
 }
@@ -459,7 +474,7 @@ static void pair_close(pair_t *p)
 static cstream_t *call_open(pair_t *p, const char *path,
                             const nghttp2_nv *extra, size_t nextra)
 {
-    nghttp2_nv nv[24] = {
+    nghttp2_nv nv[64] = {
         NV(":method", "POST"), NV(":scheme", "http"),
         NV(":authority", "localhost"), NV(":path", ""),
         NV("content-type", "application/grpc"), NV("te", "trailers"),
@@ -467,6 +482,7 @@ static cstream_t *call_open(pair_t *p, const char *path,
     nv[3].value = (uint8_t *)path;
     nv[3].valuelen = strlen(path);
     size_t n = 6;
+    assert_true(nextra <= 64 - 6);
     for (size_t i = 0; i < nextra; i++) {
         /* an extra with a known name replaces the default */
         size_t j;
@@ -1138,6 +1154,168 @@ static void test_send_failure_breaks_conn(void **st)
     pair_close(&p);
 }
 
+
+static void test_many_metadata_entries(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_ECHO_AT_CLOSE;
+    /* past the inline room of the call: 40 entries, about 3 KiB */
+    enum { N = 40 };
+    char keys[N][16], vals[N][64];
+    nghttp2_nv md[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "x-k%02d", i);
+        memset(vals[i], 'a' + i % 26, 60);
+        snprintf(vals[i] + 60, 4, "%02d", i);
+        md[i] = (nghttp2_nv){(uint8_t *)keys[i], (uint8_t *)vals[i],
+                             strlen(keys[i]), strlen(vals[i]), 0};
+    }
+    cstream_t *cs = call_open(&p, "/s.S/A", md, N);
+    call_send(&p, cs, "x", 1, 1);
+    pump(&p);
+    assert_int_equal(app.started, 1);
+    app_call_t *a = &app.calls[0];
+    for (int i = 0; i < N; i++) {
+        buf_t line = {0};
+        buf_str(&line, keys[i]);
+        buf_str(&line, ": ");
+        buf_str(&line, vals[i]);
+        buf_str(&line, "\n");
+        assert_has(&a->md, buf_cstr(&line));
+        buf_free(&line);
+    }
+    pair_close(&p);
+}
+
+static void test_metadata_lookup_while_held(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_HOLD;
+    nghttp2_nv md[] = {NV("x-tenant", "acme")};
+    cstream_t *cs = call_open(&p, "/s.S/A", md, 1);
+    call_send(&p, cs, "x", 1, 1);
+    pump(&p);
+    gw_call_t *call = app.calls[0].call;
+    const gw_md_t *m = gw_call_md_get(call, "x-tenant");
+    assert_non_null(m);
+    assert_int_equal(m->value_len, 4);
+    assert_memory_equal(m->value, "acme", 4);
+    assert_null(gw_call_md_get(call, "x-none"));
+    size_t n, pl;
+    assert_true(gw_call_metadata(call, &n) != NULL && n >= 2);
+    assert_string_equal(gw_call_path(call, &pl), "/s.S/A");
+    assert_int_equal(pl, 6);
+    assert_ptr_equal(gw_call_conn(call), p.srv);
+    app_finish(&app.calls[0], GW_OK, NULL);
+    pump(&p);
+    assert_int_equal(resp_status(cs), 0);
+    pair_close(&p);
+}
+
+static void test_client_trailers_half_close(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_ECHO_AT_CLOSE;
+    cstream_t *cs = call_open(&p, "/s.S/A", NULL, 0);
+    call_send(&p, cs, "abc", 3, 0);
+    pump(&p);
+    assert_false(app.calls[0].half_closed);
+    nghttp2_nv trl[] = {NV("x-client-trailer", "1")};
+    assert_int_equal(nghttp2_submit_trailer(p.cli, cs->sid, trl, 1), 0);
+    pump(&p);
+    assert_true(app.calls[0].half_closed);
+    assert_int_equal(app.calls[0].messages, 1);
+    assert_int_equal(resp_status(cs), 0);
+    pair_close(&p);
+}
+
+static void test_finish_at_start_is_trailers_only(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_FAIL_AT_START;
+    cstream_t *cs = call_open(&p, "/s.S/Nope", NULL, 0);
+    call_send(&p, cs, "x", 1, 0); /* the client is still sending */
+    pump(&p);
+    assert_true(cs->trailers_only);
+    assert_int_equal(resp_status(cs), GW_UNIMPLEMENTED);
+    assert_has(&cs->hdrs, "grpc-message: unknown service s.S\n");
+    assert_has(&cs->hdrs, "content-type: application/grpc\n");
+    assert_has(&cs->hdrs, "x-trace: t1\n");
+    assert_true(cs->rst_received);
+    assert_int_equal(cs->rst_code, NGHTTP2_NO_ERROR);
+    assert_int_equal(app.calls[0].messages, 0);
+    assert_false(app.calls[0].cancelled);
+    assert_int_equal(gw_conn_active_calls(p.srv), 0);
+    pair_close(&p);
+}
+
+static void test_finish_inside_on_message_drops_the_rest(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_STOP_AT_MSG;
+    cstream_t *cs = call_open(&p, "/s.S/A", NULL, 0);
+    buf_msg(&cs->out, "one", 3, 0);
+    buf_msg(&cs->out, "two", 3, 0); /* same DATA frame */
+    cs->eof = 1;
+    nghttp2_session_resume_data(p.cli, cs->sid);
+    pump(&p);
+    assert_int_equal(app.calls[0].messages, 1);
+    assert_false(app.calls[0].half_closed);
+    assert_int_equal(resp_status(cs), 0);
+    pair_close(&p);
+}
+
+static void test_max_concurrent_streams(void **st)
+{
+    (void)st;
+    pair_t p;
+    gw_conn_cfg_t cfg = {.max_concurrent_streams = 1};
+    pair_open(&p, &cfg, NULL, 0, 0);
+    app.mode = APP_HOLD;
+    /* both sent before the client heard the server's SETTINGS */
+    cstream_t *a = call_open(&p, "/s.S/A", NULL, 0);
+    cstream_t *b = call_open(&p, "/s.S/B", NULL, 0);
+    call_send(&p, a, "1", 1, 1);
+    call_send(&p, b, "2", 1, 1);
+    pump(&p);
+    assert_int_equal(app.started, 1);
+    assert_true(b->closed);
+    assert_true(b->close_code == NGHTTP2_REFUSED_STREAM ||
+                b->close_code == NGHTTP2_PROTOCOL_ERROR);
+    assert_int_equal(p.goaway, 0);
+    app_finish(&app.calls[0], GW_OK, NULL);
+    pump(&p);
+    assert_int_equal(resp_status(a), 0);
+    pair_close(&p);
+}
+
+static void test_ping_and_client_goaway(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    pump(&p);
+    assert_false(gw_conn_done(p.srv));
+    assert_int_equal(nghttp2_submit_ping(p.cli, NGHTTP2_FLAG_NONE, NULL), 0);
+    pump(&p);
+    assert_int_equal(p.ping_acks, 1);
+    assert_false(gw_conn_done(p.srv));
+    assert_int_equal(nghttp2_session_terminate_session(p.cli, NGHTTP2_NO_ERROR), 0);
+    pump(&p);
+    assert_true(gw_conn_done(p.srv));
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1164,6 +1342,13 @@ int main(void)
         cmocka_unit_test(test_back_pressure),
         cmocka_unit_test(test_conn_free_cancels_calls),
         cmocka_unit_test(test_send_failure_breaks_conn),
+        cmocka_unit_test(test_many_metadata_entries),
+        cmocka_unit_test(test_metadata_lookup_while_held),
+        cmocka_unit_test(test_client_trailers_half_close),
+        cmocka_unit_test(test_finish_at_start_is_trailers_only),
+        cmocka_unit_test(test_finish_inside_on_message_drops_the_rest),
+        cmocka_unit_test(test_max_concurrent_streams),
+        cmocka_unit_test(test_ping_and_client_goaway),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
