@@ -392,6 +392,7 @@ static void pair_open(pair_t *p, const gw_conn_cfg_t *base,
                       int manual_window)
 {
     memset(p, 0, sizeof(*p));
+    memset(&app, 0, sizeof(app)); /* a failed test left it behind */
     p->now = 1000000;
     p->ops = (gw_conn_ops_t){srv_send, srv_pending, srv_wake, srv_now};
     gw_conn_cfg_t cfg = {0};
