@@ -1317,6 +1317,88 @@ static void test_ping_and_client_goaway(void **st)
     pair_close(&p);
 }
 
+static void test_headers_then_status_without_messages(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_HOLD;
+    cstream_t *cs = call_open(&p, "/s.S/A", NULL, 0);
+    call_send(&p, cs, "x", 1, 1);
+    pump(&p);
+    gw_md_t hd[] = {{"x-h", 3, "1", 1}};
+    assert_int_equal(gw_call_send_headers(app.calls[0].call, hd, 1), 0);
+    pump(&p);
+    assert_int_equal(cs->header_frames, 1); /* the headers go out at once */
+    assert_false(cs->closed);
+    app_finish(&app.calls[0], GW_ABORTED, "stop");
+    pump(&p);
+    assert_false(cs->trailers_only);
+    assert_int_equal(cs->header_frames, 2);
+    assert_has(&cs->hdrs, "x-h: 1\n");
+    assert_int_equal(resp_status(cs), GW_ABORTED);
+    assert_has(&cs->trailers, "grpc-message: stop\n");
+    assert_int_equal(resp_msgs(cs), 0);
+    assert_true(cs->closed);
+    pair_close(&p);
+}
+
+static void test_stream_opened_after_drain_is_ignored(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_HOLD;
+    cstream_t *a = call_open(&p, "/s.S/A", NULL, 0);
+    call_send(&p, a, "1", 1, 1);
+    pump(&p);
+    assert_int_equal(gw_conn_drain(p.srv), 0);
+    assert_int_equal(gw_conn_flush(p.srv), 0);
+    buf_t held = p.s2c; /* the GOAWAY, not read by the client yet */
+    memset(&p.s2c, 0, sizeof(p.s2c));
+    cstream_t *late = call_open(&p, "/s.S/Late", NULL, 0);
+    call_send(&p, late, "2", 1, 1);
+    const uint8_t *d;
+    ssize_t n;
+    buf_t c2s = {0};
+    while ((n = nghttp2_session_mem_send(p.cli, &d)) > 0)
+        buf_add(&c2s, d, (size_t)n);
+    assert_int_equal(gw_conn_feed(p.srv, c2s.p, c2s.len), 0);
+    buf_free(&c2s);
+    assert_int_equal(nghttp2_session_mem_recv(p.cli, held.p, held.len),
+                     (ssize_t)held.len);
+    buf_free(&held);
+    pump(&p);
+    assert_int_equal(app.started, 1); /* the late stream never started */
+    assert_int_equal(p.goaway_last, a->sid);
+    assert_true(late->closed); /* the client knows to retry it */
+    app_finish(&app.calls[0], GW_OK, NULL);
+    pump(&p);
+    assert_int_equal(resp_status(a), 0);
+    assert_true(gw_conn_done(p.srv));
+    pair_close(&p);
+}
+
+static void test_layer_release_inside_on_cancel_of_conn_free(void **st)
+{
+    (void)st;
+    /* two held calls; gw_conn_free cancels both and the layer releases
+     * them from on_cancel (ASan checks nothing is touched after) */
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_HOLD;
+    call_send(&p, call_open(&p, "/s.S/A", NULL, 0), "1", 1, 0);
+    call_send(&p, call_open(&p, "/s.S/B", NULL, 0), "2", 1, 1);
+    pump(&p);
+    assert_int_equal(app.started, 2);
+    assert_int_equal(gw_conn_active_calls(p.srv), 2);
+    gw_conn_free(p.srv);
+    p.srv = NULL;
+    assert_true(app.calls[0].cancelled && app.calls[1].cancelled);
+    assert_true(app.calls[0].released && app.calls[1].released);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1350,6 +1432,9 @@ int main(void)
         cmocka_unit_test(test_finish_inside_on_message_drops_the_rest),
         cmocka_unit_test(test_max_concurrent_streams),
         cmocka_unit_test(test_ping_and_client_goaway),
+        cmocka_unit_test(test_headers_then_status_without_messages),
+        cmocka_unit_test(test_stream_opened_after_drain_is_ignored),
+        cmocka_unit_test(test_layer_release_inside_on_cancel_of_conn_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
