@@ -343,6 +343,10 @@ int gw__call_add_header(gw_call_t *call, const uint8_t *name, size_t nlen,
     call->hdr_list += nlen + vlen + 32;
     if (call->hdr_list > c->cfg.max_header_list_size)
         call->hdr_overflow = 1;
+    /* Far past the limit (a CONTINUATION flood): reset the stream rather
+     * than decode the rest for a polite answer. */
+    if (call->hdr_list > 4 * (size_t)c->cfg.max_header_list_size)
+        return -EMSGSIZE;
     if (call->hdr_overflow)
         return 0;
     if (nlen > 0 && name[0] == ':') {

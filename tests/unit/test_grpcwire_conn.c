@@ -1399,6 +1399,47 @@ static void test_layer_release_inside_on_cancel_of_conn_free(void **st)
     pair_close(&p);
 }
 
+static void test_metadata_far_over_limit_resets(void **st)
+{
+    (void)st;
+    pair_t p;
+    gw_conn_cfg_t cfg = {.max_header_list_size = 1024};
+    pair_open(&p, &cfg, NULL, 0, 0);
+    static char big[5000];
+    memset(big, 'a', sizeof(big));
+    nghttp2_nv md[] = {{(uint8_t *)"x-big", (uint8_t *)big, 5, sizeof(big), 0}};
+    cstream_t *cs = call_open(&p, "/s.S/A", md, 1);
+    cs->eof = 1;
+    app.mode = APP_ECHO_AT_CLOSE;
+    cstream_t *ok = call_open(&p, "/s.S/A", NULL, 0);
+    call_send(&p, ok, "x", 1, 1);
+    pump(&p);
+    assert_true(cs->closed);
+    assert_true(cs->rst_received);
+    assert_int_equal(resp_status(cs), -1); /* no answer, a reset */
+    assert_int_equal(app.started, 1);
+    assert_int_equal(resp_status(ok), 0); /* the connection lives */
+    assert_int_equal(p.goaway, 0);
+    pair_close(&p);
+}
+
+static void test_upper_case_header_name_is_refused(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    /* nghttp2 lower-cases the names it copies: this one goes as it is */
+    nghttp2_nv md[] = {{(uint8_t *)"X-Tenant", (uint8_t *)"acme", 8, 4,
+                        NGHTTP2_NV_FLAG_NO_COPY_NAME}};
+    cstream_t *cs = call_open(&p, "/s.S/A", md, 1);
+    call_send(&p, cs, "x", 1, 1);
+    pump(&p);
+    assert_int_equal(app.started, 0);
+    assert_true(cs->closed);
+    assert_int_equal(cs->close_code, NGHTTP2_PROTOCOL_ERROR);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1435,6 +1476,8 @@ int main(void)
         cmocka_unit_test(test_headers_then_status_without_messages),
         cmocka_unit_test(test_stream_opened_after_drain_is_ignored),
         cmocka_unit_test(test_layer_release_inside_on_cancel_of_conn_free),
+        cmocka_unit_test(test_metadata_far_over_limit_resets),
+        cmocka_unit_test(test_upper_case_header_name_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
