@@ -414,15 +414,31 @@ static void gw__reject(gw_call_t *call, const char *http_status, int code,
     free(nv);
 }
 
-/* "/Service/Method": two non-empty parts. */
+int gw_path_split(const char *p, size_t len, const char **service,
+                  size_t *service_len, const char **method,
+                  size_t *method_len)
+{
+    /* "/Service/Method": two non-empty parts */
+    if (p == NULL || len < 4 || p[0] != '/')
+        return -EINVAL;
+    const char *slash = memchr(p + 1, '/', len - 1);
+    if (slash == NULL || slash == p + 1 || slash == p + len - 1 ||
+        memchr(slash + 1, '/', (size_t)(p + len - slash - 1)) != NULL)
+        return -EINVAL;
+    if (service != NULL) {
+        *service = p + 1;
+        *service_len = (size_t)(slash - p - 1);
+    }
+    if (method != NULL) {
+        *method = slash + 1;
+        *method_len = (size_t)(p + len - slash - 1);
+    }
+    return 0;
+}
+
 static int gw__path_ok(const char *p, size_t len)
 {
-    if (len < 4 || p[0] != '/')
-        return 0;
-    const char *slash = memchr(p + 1, '/', len - 1);
-    if (slash == NULL || slash == p + 1 || slash == p + len - 1)
-        return 0;
-    return memchr(slash + 1, '/', (size_t)(p + len - slash - 1)) == NULL;
+    return gw_path_split(p, len, NULL, NULL, NULL, NULL) == 0;
 }
 
 /* application/grpc, application/grpc+proto, with parameters or not */
@@ -863,6 +879,11 @@ const gw_md_t *gw_call_md_get(const gw_call_t *call, const char *key)
         if (call->md[i].key_len == kl && memcmp(call->md[i].key, key, kl) == 0)
             return &call->md[i];
     return NULL;
+}
+
+size_t gw_call_unsent(const gw_call_t *call)
+{
+    return call->out_len - call->out_off;
 }
 
 gw_cancel_reason_t gw_call_cancel_reason(const gw_call_t *call)

@@ -181,6 +181,11 @@ gw_cancel_reason_t gw_call_cancel_reason(const gw_call_t *call);
 /* The connection the call runs on, NULL once detached. */
 gw_conn_t *gw_call_conn(const gw_call_t *call);
 
+/* Response bytes (framed messages) queued on the call and not yet taken
+ * by HTTP/2: the client is not reading while this grows (flow control).
+ * A layer that streams many messages waits for it to fall. */
+size_t gw_call_unsent(const gw_call_t *call);
+
 /* Response headers (:status 200, content-type application/grpc, then md).
  * Optional: the first message or a finish sends them if not done. Once per
  * call: -EALREADY the second time. -ECANCELED after on_cancel or finish. */
@@ -205,6 +210,13 @@ int gw_call_finish(gw_call_t *call, int code, const char *message,
 void gw_call_release(gw_call_t *call);
 
 /* --- helpers, exposed for the layer above and for the tests --- */
+
+/* Splits a :path "/pkg.Service/Method" into its service and method (not
+ * NUL-terminated, pointing into path). 0, or -EINVAL if the path is not of
+ * that form (the core refuses such calls before on_call_start). */
+int gw_path_split(const char *path, size_t len, const char **service,
+                  size_t *service_len, const char **method,
+                  size_t *method_len);
 
 /* Parses a grpc-timeout value: 1..8 digits then one unit of H M S m u n.
  * *ms gets the timeout in ms, rounded up. 0, or -EINVAL. */

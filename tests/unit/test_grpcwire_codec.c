@@ -136,6 +136,25 @@ static void test_http_status_mapping(void **st)
     assert_string_equal(gw_status_name(17), "UNKNOWN");
 }
 
+static void test_path_split(void **st)
+{
+    (void)st;
+    const char *svc, *m;
+    size_t sl, ml;
+    const char ok[] = "/order.v1.OrderService/GetOrder";
+    assert_int_equal(gw_path_split(ok, sizeof(ok) - 1, &svc, &sl, &m, &ml), 0);
+    assert_int_equal(sl, 21);
+    assert_memory_equal(svc, "order.v1.OrderService", sl);
+    assert_int_equal(ml, 8);
+    assert_memory_equal(m, "GetOrder", ml);
+    static const char *const bad[] = {"", "/", "//", "/a/", "//b", "a/b",
+                                      "/ab", "/a/b/c", "/a//b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(gw_path_split(bad[i], strlen(bad[i]), &svc, &sl, &m,
+                                       &ml), -EINVAL);
+    assert_int_equal(gw_path_split("/a/b", 4, NULL, NULL, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_base64_unpadded),
         cmocka_unit_test(test_metadata_keys),
         cmocka_unit_test(test_http_status_mapping),
+        cmocka_unit_test(test_path_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -688,14 +688,24 @@ static void test_flow_control_small_window(void **st)
     pair_t p;
     nghttp2_settings_entry civ[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1000}};
     pair_open(&p, NULL, civ, 1, 1);
-    app.mode = APP_BIG;
-    app.big = 10000;
+    app.mode = APP_HOLD;
     cstream_t *cs = call_open(&p, "/s.S/Big", NULL, 0);
     call_send(&p, cs, "go", 2, 1);
+    pump(&p);
+    gw_call_t *call = app.calls[0].call;
+    uint8_t *big = malloc(10000);
+    assert_non_null(big);
+    for (size_t i = 0; i < 10000; i++)
+        big[i] = (uint8_t)(i * 7 + 3);
+    assert_int_equal(gw_call_send_message(call, big, 10000), 0);
+    free(big);
+    assert_int_equal(gw_call_unsent(call), 10005);
+    assert_int_equal(gw_call_finish(call, GW_OK, NULL, NULL, 0, NULL, 0), 0);
     pump(&p);
     /* the stream window is used up: no more DATA until the client reads */
     assert_int_equal(cs->data.len, 1000);
     assert_false(cs->closed);
+    assert_int_equal(gw_call_unsent(call), 10005 - 1000);
     int rounds = 0;
     while (!cs->closed && rounds++ < 100) {
         size_t before = cs->data.len;
@@ -706,6 +716,8 @@ static void test_flow_control_small_window(void **st)
     }
     assert_true(cs->closed);
     assert_true(rounds >= 9);
+    assert_int_equal(gw_call_unsent(call), 0);
+    gw_call_release(call);
     size_t l = 0;
     const uint8_t *m = resp_msg(cs, 0, &l);
     assert_non_null(m);
