@@ -224,6 +224,7 @@ typedef enum {
     APP_BIG,           /* answer with a big message */
     APP_FAIL_AT_START, /* UNIMPLEMENTED from on_call_start */
     APP_STOP_AT_MSG,   /* finish at the first message */
+    APP_DROP_AT_MSG,   /* release (no finish) at the first message */
 } app_mode_t;
 
 #define MAX_CALLS 8
@@ -298,6 +299,11 @@ static void app_on_message(gw_call_t *call, const uint8_t *msg, size_t len)
         app_finish(a, GW_OK, NULL);
         return;
     }
+    if (app.mode == APP_DROP_AT_MSG) {
+        gw_call_release(call);
+        a->released = 1;
+        return;
+    }
     if (app.mode == APP_ECHO_NOW)
         assert_int_equal(gw_call_send_message(call, msg, len), 0);
 }
@@ -343,6 +349,7 @@ static void app_on_half_close(gw_call_t *call)
     case APP_HOLD:
     case APP_FAIL_AT_START:
     case APP_STOP_AT_MSG:
+    case APP_DROP_AT_MSG:
         break;
     }
 }
@@ -451,21 +458,29 @@ static void pump(pair_t *p)
     fail_msg("pump does not settle");
 }
 
-static void pair_close(pair_t *p)
+/* Forgets the streams and calls seen so far (they must be over). */
+static void pair_forget(pair_t *p)
 {
-    gw_conn_free(p->srv);
-    nghttp2_session_del(p->cli);
-    buf_free(&p->s2c);
     for (int i = 0; i < p->nst; i++) {
         buf_free(&p->st[i].hdrs);
         buf_free(&p->st[i].trailers);
         buf_free(&p->st[i].data);
         buf_free(&p->st[i].out);
     }
+    p->nst = 0;
     for (int i = 0; i < app.ncalls; i++) {
         buf_free(&app.calls[i].md);
         buf_free(&app.calls[i].got);
     }
+    app.ncalls = 0;
+}
+
+static void pair_close(pair_t *p)
+{
+    gw_conn_free(p->srv);
+    nghttp2_session_del(p->cli);
+    buf_free(&p->s2c);
+    pair_forget(p);
     memset(&app, 0, sizeof(app));
 }
 
@@ -1452,6 +1467,78 @@ static void test_upper_case_header_name_is_refused(void **st)
     pair_close(&p);
 }
 
+static void test_many_calls_on_one_connection(void **st)
+{
+    (void)st;
+    /* calls come and go; nothing piles up in the core */
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_ECHO_AT_CLOSE;
+    for (int round = 0; round < 200; round++) {
+        /* the harness has room for a few streams and calls at a time */
+        pair_forget(&p);
+        cstream_t *cs[4];
+        for (int i = 0; i < 4; i++) {
+            cs[i] = call_open(&p, "/s.S/A", NULL, 0);
+            call_send(&p, cs[i], "ping", 4, 1);
+        }
+        pump(&p);
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(resp_status(cs[i]), 0);
+            assert_int_equal(resp_msgs(cs[i]), 1);
+        }
+        assert_int_equal(gw_conn_active_calls(p.srv), 0);
+    }
+    assert_int_equal(app.started, 800);
+    assert_int_equal(p.goaway, 0);
+    pair_close(&p);
+}
+
+static void test_client_reset_while_blocked_by_flow_control(void **st)
+{
+    (void)st;
+    pair_t p;
+    nghttp2_settings_entry civ[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 100}};
+    pair_open(&p, NULL, civ, 1, 1);
+    app.mode = APP_HOLD;
+    cstream_t *cs = call_open(&p, "/s.S/A", NULL, 0);
+    call_send(&p, cs, "x", 1, 1);
+    pump(&p);
+    gw_call_t *call = app.calls[0].call;
+    uint8_t m[5000] = {1};
+    assert_int_equal(gw_call_send_message(call, m, sizeof(m)), 0);
+    pump(&p);
+    assert_int_equal(cs->data.len, 100);
+    assert_true(gw_call_unsent(call) > 0);
+    nghttp2_submit_rst_stream(p.cli, NGHTTP2_FLAG_NONE, cs->sid, NGHTTP2_CANCEL);
+    pump(&p);
+    assert_true(app.calls[0].cancelled);
+    assert_int_equal(app.calls[0].reason, GW_CANCEL_RESET);
+    assert_int_equal(gw_conn_active_calls(p.srv), 0);
+    pair_close(&p);
+}
+
+static void test_release_inside_on_message_resets(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_DROP_AT_MSG;
+    cstream_t *cs = call_open(&p, "/s.S/A", NULL, 0);
+    buf_msg(&cs->out, "one", 3, 0);
+    buf_msg(&cs->out, "two", 3, 0);
+    cs->eof = 1;
+    nghttp2_session_resume_data(p.cli, cs->sid);
+    pump(&p);
+    assert_int_equal(app.calls[0].messages, 1);
+    assert_false(app.calls[0].half_closed);
+    assert_false(app.calls[0].cancelled);
+    assert_true(cs->closed);
+    assert_int_equal(cs->close_code, NGHTTP2_CANCEL);
+    assert_int_equal(gw_conn_active_calls(p.srv), 0);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1490,6 +1577,9 @@ int main(void)
         cmocka_unit_test(test_layer_release_inside_on_cancel_of_conn_free),
         cmocka_unit_test(test_metadata_far_over_limit_resets),
         cmocka_unit_test(test_upper_case_header_name_is_refused),
+        cmocka_unit_test(test_many_calls_on_one_connection),
+        cmocka_unit_test(test_client_reset_while_blocked_by_flow_control),
+        cmocka_unit_test(test_release_inside_on_message_resets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
