@@ -165,6 +165,10 @@ int gw_conn_done(const gw_conn_t *c);
  * gw_call_release. Not from inside a callback. */
 void gw_conn_free(gw_conn_t *c);
 
+/* The ud given to gw_conn_new (for callbacks that start from a call:
+ * gw_conn_user(gw_call_conn(call))). */
+void *gw_conn_user(const gw_conn_t *c);
+
 /* Number of calls the core still tracks on this connection. */
 size_t gw_conn_active_calls(const gw_conn_t *c);
 

@@ -363,6 +363,11 @@ int gw_conn_done(const gw_conn_t *c)
            !nghttp2_session_want_write(c->s) && c->olen == 0;
 }
 
+void *gw_conn_user(const gw_conn_t *c)
+{
+    return c->ud;
+}
+
 size_t gw_conn_active_calls(const gw_conn_t *c)
 {
     return c->ncalls;

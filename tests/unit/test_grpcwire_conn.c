@@ -1238,6 +1238,7 @@ static void test_metadata_lookup_while_held(void **st)
     assert_string_equal(gw_call_path(call, &pl), "/s.S/A");
     assert_int_equal(pl, 6);
     assert_ptr_equal(gw_call_conn(call), p.srv);
+    assert_ptr_equal(gw_conn_user(gw_call_conn(call)), &p);
     app_finish(&app.calls[0], GW_OK, NULL);
     pump(&p);
     assert_int_equal(resp_status(cs), 0);
