@@ -98,8 +98,11 @@ typedef struct gw_call_cb {
     void (*on_half_close)(gw_call_t *call);
     /* The call is over without the layer having finished it (see
      * gw_cancel_reason_t). After it, gw_call_* functions do nothing and
-     * return -ECANCELED; the layer still calls gw_call_release. Never
-     * fires after gw_call_finish succeeded. */
+     * return -ECANCELED; the layer still calls gw_call_release.
+     * gw_call_conn still answers inside it. Never fires after
+     * gw_call_finish succeeded, not even when the connection goes later:
+     * a layer that keeps a finished call unreleased (waiting for a timer)
+     * sees that only as gw_call_conn returning NULL. */
     void (*on_cancel)(gw_call_t *call);
 } gw_call_cb_t;
 
@@ -182,7 +185,9 @@ const gw_md_t *gw_call_metadata(const gw_call_t *call, size_t *n);
 /* First value of a request metadata key (lower case), NULL if absent. */
 const gw_md_t *gw_call_md_get(const gw_call_t *call, const char *key);
 gw_cancel_reason_t gw_call_cancel_reason(const gw_call_t *call);
-/* The connection the call runs on, NULL once detached. */
+/* The connection the call runs on; NULL once the call is detached (its
+ * stream closed or the connection freed; inside on_cancel it is still
+ * set). */
 gw_conn_t *gw_call_conn(const gw_call_t *call);
 
 /* Response bytes (framed messages) queued on the call and not yet taken
