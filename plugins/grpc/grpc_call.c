@@ -322,7 +322,7 @@ static int gw__hb_put(gw_call_t *call, const uint8_t *p, size_t n,
         call->hb_cap = cap;
     }
     *off = (uint32_t)call->hb_len;
-    if (n > 0)
+    if (n > 0 && p != NULL) /* p NULL: room only, the caller fills it */
         memcpy(call->hb + call->hb_len, p, n);
     call->hb[call->hb_len + n] = '\0';
     call->hb_len += n + 1;
@@ -376,11 +376,24 @@ int gw__call_add_header(gw_call_t *call, const uint8_t *name, size_t nlen,
         call->md_cap = cap;
     }
     gw_md_off_t *m = &call->mdo[call->nmd];
-    if (gw__hb_put(call, name, nlen, &m->koff) != 0 ||
-        gw__hb_put(call, value, vlen, &m->voff) != 0)
+    if (gw__hb_put(call, name, nlen, &m->koff) != 0)
         return -ENOMEM;
     m->klen = (uint32_t)nlen;
-    m->vlen = (uint32_t)vlen;
+    if (gw__is_bin_key((const char *)name, nlen) &&
+        gw_b64_valid((const char *)value, vlen)) {
+        /* one form for every client: standard alphabet, padded */
+        if (gw__hb_put(call, NULL, vlen + 3, &m->voff) != 0)
+            return -ENOMEM;
+        char *v = call->hb + m->voff;
+        size_t n = gw_b64_canon((const char *)value, vlen, v);
+        v[n] = '\0';
+        call->hb_len -= vlen + 3 - n; /* give back the unused room */
+        m->vlen = (uint32_t)n;
+    } else {
+        if (gw__hb_put(call, value, vlen, &m->voff) != 0)
+            return -ENOMEM;
+        m->vlen = (uint32_t)vlen;
+    }
     if (gw__name_is(name, nlen, "content-type"))
         call->ct_idx = (int32_t)call->nmd;
     else if (gw__name_is(name, nlen, "grpc-encoding"))

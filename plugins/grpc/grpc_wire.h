@@ -55,10 +55,11 @@ enum {
 /*
  * One metadata entry. Not NUL-terminated in general (incoming entries
  * happen to be). Keys are lower case. Values of keys ending in "-bin" are
- * base64 text in both directions: incoming as the client sent it (checked
- * to be base64, padded or not); outgoing, a value that is valid base64 is
- * sent as is (padding stripped), any other value is taken as raw bytes and
- * base64-encoded.
+ * base64 text in both directions: incoming, checked and rewritten to the
+ * standard alphabet with padding ("AAE" and "AAE=" from two clients both
+ * arrive as "AAE="), so that mocks compare one form; outgoing, a value that
+ * is valid base64 is sent as is (padding stripped, as the spec asks), any
+ * other value is taken as raw bytes and base64-encoded.
  */
 typedef struct gw_md {
     const char *key;
@@ -250,6 +251,9 @@ size_t gw_b64_len(size_t len);
 size_t gw_b64_encode(const uint8_t *in, size_t len, char *out);
 /* 1 if s is base64 (standard or URL alphabet, padding optional). */
 int gw_b64_valid(const char *s, size_t len);
+/* Rewrites valid base64 (gw_b64_valid) to the standard alphabet with
+ * padding; out needs len + 3 bytes. Returns the length written. */
+size_t gw_b64_canon(const char *s, size_t len, char *out);
 
 /* 1 if key is a valid metadata key: [0-9a-z_.-]+. */
 int gw_md_key_valid(const char *key, size_t len);

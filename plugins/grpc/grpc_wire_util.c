@@ -151,6 +151,16 @@ int gw_b64_valid(const char *s, size_t len)
     return 1;
 }
 
+size_t gw_b64_canon(const char *s, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && s[i] != '='; i++)
+        out[n++] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (n % 4 != 0)
+        out[n++] = '=';
+    return n;
+}
+
 int gw_md_key_valid(const char *key, size_t len)
 {
     if (len == 0)

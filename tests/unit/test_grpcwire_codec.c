@@ -108,6 +108,17 @@ static void test_base64_unpadded(void **st)
     assert_false(gw_b64_valid("A===", 4));
     assert_false(gw_b64_valid("AA=A", 4));
     assert_false(gw_b64_valid("!!!", 3));
+    char c[16];
+    assert_int_equal(gw_b64_canon("AAE", 3, c), 4);
+    assert_memory_equal(c, "AAE=", 4);
+    assert_int_equal(gw_b64_canon("AAE=", 4, c), 4);
+    assert_memory_equal(c, "AAE=", 4);
+    assert_int_equal(gw_b64_canon("AA", 2, c), 4);
+    assert_memory_equal(c, "AA==", 4);
+    assert_int_equal(gw_b64_canon("-_8", 3, c), 4);
+    assert_memory_equal(c, "+/8=", 4);
+    assert_int_equal(gw_b64_canon("AAEC", 4, c), 4);
+    assert_int_equal(gw_b64_canon("", 0, c), 0);
 }
 
 static void test_metadata_keys(void **st)

@@ -597,8 +597,9 @@ static void test_unary_call(void **st)
     pair_t p;
     pair_open(&p, NULL, NULL, 0, 0);
     app.mode = APP_ECHO_AT_CLOSE;
-    nghttp2_nv md[] = {NV("x-tenant", "acme"), NV("x-id-bin", "AAEC")};
-    cstream_t *cs = call_open(&p, "/order.v1.OrderService/GetOrder", md, 2);
+    nghttp2_nv md[] = {NV("x-tenant", "acme"), NV("x-id-bin", "AAEC"),
+                       NV("x-short-bin", "AAE"), NV("x-url-bin", "-_8")};
+    cstream_t *cs = call_open(&p, "/order.v1.OrderService/GetOrder", md, 4);
     call_send(&p, cs, "hello", 5, 1);
     pump(&p);
 
@@ -607,6 +608,9 @@ static void test_unary_call(void **st)
     assert_string_equal(a->path, "/order.v1.OrderService/GetOrder");
     assert_has(&a->md, "x-tenant: acme\n");
     assert_has(&a->md, "x-id-bin: AAEC\n");
+    /* -bin values arrive in one form: standard alphabet, padded */
+    assert_has(&a->md, "x-short-bin: AAE=\n");
+    assert_has(&a->md, "x-url-bin: +/8=\n");
     assert_has(&a->md, "content-type: application/grpc\n");
     assert_lacks(&a->md, ":path");
     assert_int_equal(a->deadline, 0);
