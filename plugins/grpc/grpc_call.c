@@ -95,29 +95,24 @@ static void gw__call_cancel(gw_call_t *call, gw_conn_t *c,
         c->cfg.cb.on_cancel(call);
 }
 
-void gw__call_closed(gw_call_t *call, uint32_t error_code)
-{
-    (void)error_code;
-    gw_conn_t *c = call->conn;
-    if (c == NULL)
-        return;
-    call->refs++; /* the layer may release inside on_cancel */
-    gw__call_cancel(call, c, GW_CANCEL_RESET);
-    gw__call_unlink(call);
-    gw__call_unref(call); /* the stream's reference */
-    gw__call_unref(call);
-}
-
 void gw__call_detach(gw_call_t *call, gw_cancel_reason_t reason)
 {
     gw_conn_t *c = call->conn;
     if (c == NULL)
         return;
-    call->refs++;
+    call->refs++; /* the layer may release inside on_cancel */
     gw__call_cancel(call, c, reason);
     gw__call_unlink(call);
+    gw__call_unref(call); /* the stream's reference */
     gw__call_unref(call);
-    gw__call_unref(call);
+}
+
+void gw__call_closed(gw_call_t *call, uint32_t error_code)
+{
+    /* Not finished by us, so the client reset it (or nghttp2 did, for a
+     * protocol error on the stream): the same to the layer. */
+    (void)error_code;
+    gw__call_detach(call, GW_CANCEL_RESET);
 }
 
 /* ---------- header fields ---------- */
