@@ -237,7 +237,8 @@ void gw__conn_touch(gw_conn_t *c)
         c->ops->wake(c->ud);
 }
 
-/* The connection cannot go on: every call still open is cancelled. */
+/* The connection cannot go on: nothing more is sent, gw_conn_done turns
+ * true, and the calls still open get on_cancel at gw_conn_free. */
 static void gw__conn_break(gw_conn_t *c)
 {
     c->broken = 1;
@@ -304,7 +305,7 @@ int gw_conn_flush(gw_conn_t *c)
             return rc;
     }
     rc = gw__conn_out(c);
-    /* a call released the buffer's memory if it grew for one big burst */
+    /* give back a buffer that grew for one big burst */
     if (c->ocap > 4 * GW_OBUF_SPILL) {
         free(c->obuf);
         c->obuf = NULL;
