@@ -78,9 +78,11 @@ typedef enum {
 } gw_cancel_reason_t;
 
 /*
- * The layer above. Every callback runs inside gw_conn_feed (or
- * gw_conn_free for on_cancel); from them the layer may call any gw_call_*
- * function and gw_conn_drain, but not gw_conn_feed/flush/free.
+ * The layer above. Every callback runs inside gw_conn_feed (on_cancel
+ * also inside gw_conn_flush and gw_conn_free); from them the layer may
+ * call any gw_call_* function, gw_conn_drain and gw_conn_done. gw_conn_flush
+ * there does nothing (the running feed flushes at its end); gw_conn_feed
+ * and gw_conn_free are not allowed.
  */
 typedef struct gw_call_cb {
     /* A gRPC request's headers arrived and passed the checks. path is the
@@ -149,7 +151,8 @@ gw_conn_t *gw_conn_new(const gw_conn_cfg_t *cfg, const gw_conn_ops_t *ops,
  * flushed; gw_conn_done becomes true once it is written), -ENOMEM. */
 int gw_conn_feed(gw_conn_t *c, const uint8_t *bytes, size_t len);
 
-/* Hands every queued frame to ops->send (up to the high-water mark). */
+/* Hands every queued frame to ops->send (up to the high-water mark).
+ * 0, or the send error / -EPIPE once the connection is broken. */
 int gw_conn_flush(gw_conn_t *c);
 
 /* The transport wrote some of its backlog: pull more frames. */
