@@ -312,6 +312,11 @@ static void app_on_half_close(gw_call_t *call)
 {
     app_call_t *a = app_of(call);
     a->half_closed = 1;
+    /* a flush from inside a callback waits for the feed's own */
+    pair_t *p = gw_conn_user(gw_call_conn(call));
+    size_t before = p->s2c.len;
+    assert_int_equal(gw_conn_flush(gw_call_conn(call)), 0);
+    assert_int_equal(p->s2c.len, before);
     if (app.fail_message != NULL) {
         app_finish(a, app.fail_code, app.fail_message);
         return;
@@ -1544,6 +1549,31 @@ static void test_release_inside_on_message_resets(void **st)
     pair_close(&p);
 }
 
+static void test_protocol_error_mid_connection(void **st)
+{
+    (void)st;
+    pair_t p;
+    pair_open(&p, NULL, NULL, 0, 0);
+    app.mode = APP_HOLD;
+    cstream_t *cs = call_open(&p, "/s.S/A", NULL, 0);
+    call_send(&p, cs, "x", 1, 0);
+    pump(&p);
+    assert_int_equal(app.started, 1);
+    /* DATA on stream 0 is a connection error (RFC 9113 6.1) */
+    static const uint8_t bad[] = {0, 0, 1, 0, 0, 0, 0, 0, 0, 'x'};
+    assert_int_equal(gw_conn_feed(p.srv, bad, sizeof(bad)), -EPROTO);
+    assert_true(nghttp2_session_mem_recv(p.cli, p.s2c.p, p.s2c.len) >= 0);
+    assert_int_equal(p.goaway, 1);
+    assert_int_equal(p.goaway_code, NGHTTP2_PROTOCOL_ERROR);
+    assert_true(gw_conn_done(p.srv));
+    assert_false(app.calls[0].cancelled);
+    gw_conn_free(p.srv); /* the layer closes the socket, then frees */
+    p.srv = NULL;
+    assert_true(app.calls[0].cancelled);
+    assert_int_equal(app.calls[0].reason, GW_CANCEL_CONN_GONE);
+    pair_close(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1585,6 +1615,7 @@ int main(void)
         cmocka_unit_test(test_many_calls_on_one_connection),
         cmocka_unit_test(test_client_reset_while_blocked_by_flow_control),
         cmocka_unit_test(test_release_inside_on_message_resets),
+        cmocka_unit_test(test_protocol_error_mid_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
