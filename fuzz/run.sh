@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
-# Origin and Host parsers, schema file names) with
+# Origin and Host parsers, schema file names, the gRPC plugin's transport
+# core and protobuf messages) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -22,6 +23,7 @@ default_targets="$default_targets fuzz_config"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
+[ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
@@ -78,6 +80,13 @@ seed fuzz_origin  host   '127.0.0.1:5770'
 seed fuzz_schema_name path  'shop/v1/order.proto'
 seed fuzz_schema_name dots  'a/../b'
 seed fuzz_schema_name abs   '/etc/passwd'
+# fuzz_grpc_frames: real client byte streams (python3-h2), see the script.
+if [ -f "$root/plugins/grpc/h2_conn.c" ]; then
+    py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    "$py" "$here/fuzz_grpc_frames_seeds.py" "$out/corpus/fuzz_grpc_frames" ||
+        echo "fuzz_grpc_frames: no seeds (python3-h2 missing?)"
+fi
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

@@ -19,6 +19,7 @@ PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
   libcurl4-openssl-dev
+  libnghttp2-dev python3-h2
   node-llhttp
   python3 curl sqlite3
   clang libclang-rt-14-dev
