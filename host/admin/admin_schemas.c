@@ -42,7 +42,8 @@
 typedef struct sch_sec {
     dp_instance_t *inst;
     const doppel_protocol_def_t *def; /* NULL: the plugin defines none */
-    doppel_ctx_t ctx;                 /* the section context */
+    doppel_ctx_t ctx;                 /* a section context of our own, */
+    doppel_ctx_t *sctx;               /* unless the host made one: in->section_ctx */
     pthread_mutex_t mu;               /* one schema call at a time; files */
     /* "ns\x1fname" -> {"ns", "name", "content", "updatedAt", "loaded"} */
     json_t *files;
@@ -61,10 +62,8 @@ static struct {
  * of ABI 1.2 (an older descriptor has no protocol field). */
 static const doppel_protocol_def_t *def_of(const dp_instance_t *in)
 {
-    const doppel_plugin_t *d = in->lib ? in->lib->desc : NULL;
-    if (d == NULL || d->abi_minor < 2 || d->size < DOPPEL_PLUGIN_SIZE_1_2)
-        return NULL;
-    const doppel_protocol_def_t *def = d->protocol;
+    const doppel_protocol_def_t *def =
+        in->lib ? dp_loader_protocol(in->lib->desc) : NULL;
     if (def == NULL || def->section == NULL ||
         def->size < offsetof(doppel_protocol_def_t, section) + sizeof(void *))
         return NULL;
@@ -98,7 +97,7 @@ const doppel_protocol_def_t *dp_schema_def(dp_host_t *h, const char *section,
     if (s == NULL)
         return NULL;
     if (sctx)
-        *sctx = &s->ctx;
+        *sctx = s->sctx;
     return s->def;
 }
 
@@ -112,6 +111,7 @@ static int registry_init(dp_host_t *h)
         s->inst = &h->instances[i];
         s->def = def_of(s->inst);
         s->ctx = (doppel_ctx_t){.inst = s->inst};
+        s->sctx = s->inst->section_ctx ? s->inst->section_ctx : &s->ctx;
         pthread_mutex_init(&s->mu, NULL);
         s->files = json_object();
         if (s->files == NULL)
@@ -257,7 +257,7 @@ static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows, size_t from,
         const char *name = row_str(rows, i, R_NAME, NULL);
         const char *content = row_str(rows, i, R_CONTENT, &len);
         err_init(&err);
-        int rc = s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(name),
+        int rc = s->def->schema_put(s->sctx, SVC, dstr(ns), dstr(name),
                                     (const uint8_t *)content, len, &err);
         if (rc < 0) {
             dp_warn(LOGC,
@@ -272,11 +272,11 @@ static int replay_batch(sch_sec_t *s, const char *ns, json_t *rows, size_t from,
     if (put == 0)
         return 0;
     err_init(&err);
-    int rc = s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &err);
+    int rc = s->def->schema_commit(s->sctx, SVC, dstr(ns), 1, &err);
     if (rc < 0) {
         doppel_check_error_t e2;
         err_init(&e2);
-        s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
+        s->def->schema_commit(s->sctx, SVC, dstr(ns), 0, &e2);
         dp_warn(LOGC,
                 "%s: stored schema files of namespace %s refused (%s): %s",
                 s->def->section, ns, strerror(-rc), err.message);
@@ -541,7 +541,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
         size_t len = 0;
         const char *old = f_content(fs[i].old, &len);
         err_init(&e);
-        int rc = s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(fs[i].name),
+        int rc = s->def->schema_put(s->sctx, SVC, dstr(ns), dstr(fs[i].name),
                                     (const uint8_t *)old, len, &e);
         if (rc < 0)
             dp_error(LOGC, "%s: undoing %s/%s in the plugin failed (%s): %s",
@@ -549,7 +549,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
         puts += rc == 0;
     }
     err_init(&e);
-    if (puts > 0 && s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &e) < 0)
+    if (puts > 0 && s->def->schema_commit(s->sctx, SVC, dstr(ns), 1, &e) < 0)
         dp_error(LOGC, "%s: undoing a write in the plugin failed: %s",
                  s->def->section, e.message);
     char *gone = calloc(n, 1); /* 1: deleted, or nothing to delete */
@@ -564,7 +564,7 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
             if (gone[i])
                 continue;
             err_init(&e);
-            int rc = s->def->schema_delete(&s->ctx, SVC, dstr(ns),
+            int rc = s->def->schema_delete(s->sctx, SVC, dstr(ns),
                                            dstr(fs[i].name), &e);
             if (rc == 0 || rc == -ENOENT)
                 gone[i] = progress = 1;
@@ -611,12 +611,12 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
     for (size_t i = 0; i < n; i++) {
         err_init(&e);
         int rc =
-            s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(fs[i].name),
+            s->def->schema_put(s->sctx, SVC, dstr(ns), dstr(fs[i].name),
                                (const uint8_t *)fs[i].content, fs[i].len, &e);
         if (rc < 0) {
             doppel_check_error_t e2;
             err_init(&e2);
-            s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
+            s->def->schema_commit(s->sctx, SVC, dstr(ns), 0, &e2);
             char field[DP_SCHEMA_NAME_MAX + 8];
             snprintf(field, sizeof(field), "files.%s", fs[i].name);
             reply_refused(c, rc, batch ? field : "content", fs[i].name, &e);
@@ -624,11 +624,11 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
         }
     }
     err_init(&e);
-    int rc = s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &e);
+    int rc = s->def->schema_commit(s->sctx, SVC, dstr(ns), 1, &e);
     if (rc < 0) {
         doppel_check_error_t e2;
         err_init(&e2);
-        s->def->schema_commit(&s->ctx, SVC, dstr(ns), 0, &e2);
+        s->def->schema_commit(s->sctx, SVC, dstr(ns), 0, &e2);
         /* the plugin's message starts with the file it is about */
         const wfile_t *culprit = batch ? NULL : &fs[0];
         for (size_t i = 0; culprit == NULL && i < n; i++) {
@@ -842,7 +842,7 @@ void admin_schemas_delete(admin_call_t *c)
     err_init(&e);
     int loaded = json_is_true(json_object_get(f, "loaded"));
     int rc = loaded
-                 ? s->def->schema_delete(&s->ctx, SVC, dstr(ns), dstr(name), &e)
+                 ? s->def->schema_delete(s->sctx, SVC, dstr(ns), dstr(name), &e)
                  : 0;
     if (rc == -EBUSY) {
         admin_reply_error(c, 409, "conflict", "name", "%s",
@@ -863,9 +863,9 @@ void admin_schemas_delete(admin_call_t *c)
             size_t len = 0;
             const char *old = f_content(f, &len);
             err_init(&e);
-            if (s->def->schema_put(&s->ctx, SVC, dstr(ns), dstr(name),
+            if (s->def->schema_put(s->sctx, SVC, dstr(ns), dstr(name),
                                    (const uint8_t *)old, len, &e) < 0 ||
-                s->def->schema_commit(&s->ctx, SVC, dstr(ns), 1, &e) < 0)
+                s->def->schema_commit(s->sctx, SVC, dstr(ns), 1, &e) < 0)
                 dp_error(LOGC, "%s: undoing a delete of %s/%s failed: %s",
                          s->def->section, ns, name, e.message);
         }
