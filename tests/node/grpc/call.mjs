@@ -14,6 +14,8 @@
 //    "halfClose": true,                    (streams: end the sending side
 //                                           after the messages; default)
 //    "metadata": {"x-tenant": "acme", "k-bin": "<base64>"},
+//    "path": "/pkg.Svc/Other"              (unary: send the method's message
+//                                           types to this :path instead),
 //    "deadlineMs": 500, "cancelAfterMs": 200, "timeoutMs": 20000}
 //
 // Result: {"messages": [...], "status": {"code", "codeName", "details",
@@ -104,7 +106,14 @@ async function runJob(job) {
       out.messages.push(msg);
     };
 
-    if (kind === 'unary') {
+    if (kind === 'unary' && job.path) {
+      // The method's message types sent to another :path (a method or
+      // service the server does not have).
+      call = client.makeUnaryRequest(job.path, def.requestSerialize,
+        def.responseDeserialize, job.request || {}, md, opts, (err, resp) => {
+          if (!err && resp !== undefined) onData(resp);
+        });
+    } else if (kind === 'unary') {
       call = client[job.method](job.request || {}, md, opts, (err, resp) => {
         if (!err && resp !== undefined) onData(resp);
       });
