@@ -220,6 +220,14 @@ class GrpcDoppel(harness.Doppel):
         return rss_kib(self.proc.pid)
 
 
+def list_entries(d, path, ns, limit=1000):
+    """The items of a journal or unmatched list page (GET path?namespace=)."""
+    r = d.get("%s?namespace=%s&limit=%d" % (path, ns, limit))
+    if r.status != 200:
+        raise AssertionError("%s: %r" % (path, r))
+    return r.json()["items"]
+
+
 def grpc_mock(method, response=None, service=ORDER_SVC, ns="sandbox", **grpc):
     """A mock body for the admin API."""
     g = {"service": service, "method": method}
