@@ -177,7 +177,7 @@ const healthService = {
   },
 };
 
-const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1000 });
+const server = new grpc.Server({ 'grpc.max_concurrent_streams': 100 });
 server.addService(pkg['shop.order.v1.OrderService'], orderService);
 server.addService(pkg['shop.billing.v1.BillingService'], billingService);
 server.addService(health['grpc.health.v1.Health'], healthService);
