@@ -74,7 +74,7 @@ export const ORDER = {
   items: [{ sku: 'sku-1', quantity: 2, price: { currencyCode: 'EUR', units: '5', nanos: 250000000 } }],
   labels: { channel: 'web' },
   total: 10.5,
-  createdAt: { seconds: '1700000000', nanos: 0 },
+  createdAt: { seconds: '1700000000' },
   pickupPoint: 'PP-7',
   notes: [{ author: 'ann', text: 'ring twice' }],
 };

@@ -171,11 +171,14 @@ class RawH2:
         self.flush()
         return sid
 
-    def send_data(self, sid, data, end):
+    def send_data(self, sid, data, end, timeout=20):
         """Sends within the flow-control windows, reading (and so getting
-        WINDOW_UPDATEs) while they are used up; stops if the stream ends."""
+        WINDOW_UPDATEs) while they are used up; stops if the stream ends or
+        the windows stay shut for timeout seconds."""
+        deadline = time.time() + timeout
         while True:
-            if self.stream(sid).done() or self.closed:
+            if self.stream(sid).done() or self.closed or \
+                    time.time() > deadline:
                 return False
             room = min(self.conn.local_flow_control_window(sid),
                        self.conn.max_outbound_frame_size)
