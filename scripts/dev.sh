@@ -23,6 +23,7 @@ PACKAGES=(
   python3 curl sqlite3
   clang libclang-rt-14-dev
   wrk nginx-light
+  python3-h2 nghttp2-client   # gRPC tests' raw HTTP/2 client; h2load, nghttp
 )
 
 as_root() {
