@@ -157,18 +157,28 @@ def rss_kib(pid):
     return 0
 
 
-def grpc_config(extra="", listen="127.0.0.1:0", proto_path=PROTO_DIR):
+def grpc_config(options=None):
     """plugins.conf: the built-in defaults plus a [grpc] section on an
-    ephemeral own port serving the fixture protos (and main_port on)."""
-    return harness.default_config() + (
-        "\n[grpc]\nenabled = true\nlisten = %s\nmain_port = true\n"
-        "proto_path = %s\nnamespace = sandbox\nreflection = true\n"
-        "health = true\n%s" % (listen, proto_path, extra))
+    ephemeral own port serving the fixture protos, with main_port,
+    reflection and health on; options (a dict) overrides or adds keys."""
+    opts = {"enabled": "true", "listen": "127.0.0.1:0", "main_port": "true",
+            "proto_path": PROTO_DIR, "namespace": "sandbox",
+            "reflection": "true", "health": "true"}
+    opts.update(options or {})
+    return harness.default_config() + "\n[grpc]\n" + "".join(
+        "%s = %s\n" % kv for kv in opts.items())
 
 
 def plugin_built():
     return os.path.exists(os.path.join(harness.BUILD_DIR, "plugins",
                                        "doppel_grpc.so"))
+
+
+def require_plugin():
+    if not plugin_built():
+        raise AssertionError(
+            "gRPC plugin not built: %s/plugins/doppel_grpc.so is missing"
+            % harness.BUILD_DIR)
 
 
 class GrpcDoppel(harness.Doppel):
@@ -178,17 +188,17 @@ class GrpcDoppel(harness.Doppel):
     Fails (not skips) when the plugin is not built: the gRPC tests are
     meant to fail until plugins/grpc exists."""
 
-    def __init__(self, extra="", **kw):
-        if not plugin_built():
-            raise AssertionError(
-                "gRPC plugin not built: %s/plugins/doppel_grpc.so is missing"
-                % harness.BUILD_DIR)
-        kw.setdefault("config", grpc_config(extra))
+    def __init__(self, options=None, **kw):
+        require_plugin()
+        kw.setdefault("config", grpc_config(options))
         self.grpc_port = None
+        self.own_port = (options or {}).get("listen") != "off"
         super().__init__(**kw)
 
     def start(self):
         super().start()
+        if not self.own_port:
+            return self
         deadline = time.time() + self.timeout
         while time.time() < deadline:
             m = GRPC_LISTEN_RE.search(self.log())

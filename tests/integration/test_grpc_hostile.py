@@ -626,9 +626,9 @@ class DoppelHostile(HostileBase, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = g.GrpcDoppel(extra="max_message_size = 4m\n"
-                             "max_concurrent_streams = 100\n"
-                             "max_header_list_size = 16k\n")
+        cls.d = g.GrpcDoppel({"max_message_size": "4m",
+                              "max_concurrent_streams": "100",
+                              "max_header_list_size": "16k"})
         cls.port = cls.d.grpc_port
         eq = lambda p, v: {"path": p, "assertAction": "equals", "value": v}  # noqa
         cls.d.mock(g.grpc_mock("GetOrder", {"payload": {"orderId": "1"}},
