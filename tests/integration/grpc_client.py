@@ -238,8 +238,19 @@ def list_entries(d, path, ns, limit=1000):
     return r.json()["items"]
 
 
+# Keys of a mock that live at its top level, not in the grpc section.
+TOP_LEVEL = ("id", "chainId", "extract", "priority", "mStore", "ttl",
+             "useLimiter", "tags")
+
+
 def grpc_mock(method, response=None, service=ORDER_SVC, ns="sandbox", **grpc):
-    """A mock body for the admin API."""
+    """A mock body for the admin API: the grpc section from the keyword
+    arguments, except TOP_LEVEL keys (chainId, extract, ...)."""
+    body = {"namespace": ns, "response": response or {}}
+    for k in TOP_LEVEL:
+        if k in grpc:
+            body[k] = grpc.pop(k)
     g = {"service": service, "method": method}
     g.update(grpc)
-    return {"namespace": ns, "grpc": g, "response": response or {}}
+    body["grpc"] = g
+    return body
