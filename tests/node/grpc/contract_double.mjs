@@ -555,8 +555,18 @@ for (const d of protoDirs) for (const f of protoFiles(d)) initialFiles.push(f);
 try {
   initialPkg = serveFiles(initialFiles);
 } catch (e) {
-  const m = String(e.message).match(/\(([^,)]+), line (\d+)\)/);
-  console.error(`grpc: ${m ? `${m[1]}:${m[2]}:1` : ''} ${e.message}`);
+  let where = '';
+  for (const d of protoDirs) {
+    for (const f of protoFiles(d)) {
+      try {
+        protobuf.parse(fs.readFileSync(path.join(d, f), 'utf8'));
+      } catch (pe) {
+        const l = String(pe.message).match(/line (\d+)/);
+        where = `${f}:${l ? l[1] : 1}:1: `;
+      }
+    }
+  }
+  console.error(`grpc: ${where}${e.message}`);
   process.exit(1);
 }
 if (on(gconf.health, true)) {
