@@ -21,9 +21,9 @@ PACKAGES=(
   libcurl4-openssl-dev
   node-llhttp
   python3 curl sqlite3
+  nghttp2-client python3-h2  # gRPC tests and bench: h2load, nghttp, raw HTTP/2
   clang libclang-rt-14-dev
   wrk nginx-light
-  python3-h2 nghttp2-client   # gRPC tests' raw HTTP/2 client; h2load, nghttp
 )
 
 as_root() {
