@@ -343,6 +343,43 @@ class GrpcCalls(unittest.TestCase):
         self.assertIn(rs[5]["status"]["code"], (g.OK, g.NOT_FOUND), rs[5])
         self.assertTrue(self.d.get("/health/ready").status == 200)
 
+    # -- the ordinary mock fields on gRPC mocks -----------------------------
+    def test_priority_use_limit_replace_and_delete(self):
+        self.mock("GetOrder", {"payload": {"customerId": "low"}},
+                  conditions=[eq("orderId", "life-1")])
+        self.mock("GetOrder", {"payload": {"customerId": "high"}},
+                  priority=5, conditions=[eq("orderId", "life-1")])
+        self.mock("GetOrder", {"payload": {"customerId": "once"}},
+                  useLimiter=1, conditions=[eq("orderId", "life-2")])
+        m = self.mock("GetOrder", {"payload": {"customerId": "v1"}},
+                      id="grpc-life-3", conditions=[eq("orderId", "life-3")])
+        rs = g.calls([g.job(self.addr, "GetOrder", request={"orderId": o})
+                      for o in ("life-1", "life-2", "life-2", "life-3")])
+        self.assertEqual(rs[0]["messages"][0]["customerId"], "high", rs[0])
+        self.assertEqual(rs[1]["messages"][0]["customerId"], "once", rs[1])
+        self.assertEqual(rs[2]["status"]["code"], g.NOT_FOUND, rs[2])
+        self.assertEqual(rs[3]["messages"][0]["customerId"], "v1", rs[3])
+        # replaced by id, then deleted
+        r = self.d.post("/api/v1/mocks", grpc_mock(
+            "GetOrder", {"payload": {"customerId": "v2"}}, id="grpc-life-3",
+            conditions=[eq("orderId", "life-3")]))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get_order("life-3")["messages"][0]["customerId"], "v2")
+        r = self.d.request("DELETE", "/api/v1/mocks/" + m["mock"]["id"])
+        self.assertIn(r.status, (200, 204), r)
+        self.assertEqual(self.get_order("life-3")["status"]["code"], g.NOT_FOUND)
+
+    def test_fakers_and_numbers_in_templates(self):
+        self.mock("GetOrder", {"payload": {
+            "orderId": "$.fake.UUID", "customerId": "id-$.req.orderId",
+            "labels": {"src": "$.req.orderId"}}},
+            conditions=[eq("orderId", "fake-1")])
+        r = self.get_order("fake-1")
+        m = r["messages"][0]
+        self.assertRegex(m["orderId"], r"^[0-9a-f-]{36}$", r)
+        self.assertEqual(m["customerId"], "id-fake-1")
+        self.assertEqual(m["labels"], {"src": "fake-1"})
+
     # -- both ports -----------------------------------------------------------
     def test_same_mocks_on_own_port_and_main_port(self):
         self.mock("GetOrder", {"payload": {"orderId": "both"},

@@ -171,6 +171,7 @@ function evaluate(mock, doc, md) {
 }
 function match(ns, service, method, event, doc, md) {
   const cands = mocks.filter((m) => m.namespace === ns && m.grpc.service === service &&
+    !(m.useLimiter && m.useCounter >= m.useLimiter) &&
     m.grpc.method === method && (m.grpc.streamEvent || 'message') === event);
   const near = [];
   let best = null;
@@ -190,6 +191,7 @@ function render(tpl, ctx) {
       const v = lookup(ctx.doc, normPath('$' + whole[2]));
       return v === undefined ? null : v;
     }
+    if (tpl === '$.fake.UUID') return crypto.randomUUID();
     return tpl.replace(/\$\$|\$\.(reqHeader)\.([A-Za-z0-9_-]+)|\$\.(req|body|cS|gS)((?:\.[A-Za-z0-9_]+|\[\d+\])*)/g,
       (all, rh, hname, kind, p) => {
         if (all === '$$') return '$';
@@ -599,6 +601,7 @@ function page(items, url) {
 }
 function store(m, ns) {
   validate(m);
+  m.replaced = mocks.some((x) => x.id === m.id);
   m.namespace = m.namespace || ns || 'sandbox';
   m.id = m.id || crypto.randomUUID();
   m.useCounter = 0;
@@ -645,10 +648,16 @@ async function admin(req, res) {
       return send(res, 200, { valid: true });
     }
     if (p === '/api/v1/mocks' && req.method === 'POST') {
-      return send(res, 201, { overwritten: false, mock: store(json()) });
+      const mk = store(json());
+      return send(res, mk.replaced ? 200 : 201, { overwritten: !!mk.replaced, mock: mk });
     }
     if (p === '/api/v1/mocks' && req.method === 'GET') return send(res, 200, page(mocks, url));
     let m = p.match(/^\/api\/v1\/mocks\/([^/]+)$/);
+    if (m && req.method === 'DELETE') {
+      const i = mocks.findIndex((x) => x.id === m[1]);
+      if (i >= 0) mocks.splice(i, 1);
+      return send(res, i >= 0 ? 200 : 404, {});
+    }
     if (m && req.method === 'GET') {
       const mk = mocks.find((x) => x.id === m[1]);
       return mk ? send(res, 200, mk) : send(res, 404, { error: 'not found', code: 'not_found' });
