@@ -231,6 +231,21 @@ class Bidirectional(unittest.TestCase):
         self.assertEqual(self.texts(rs[0]), ["welcome", "user=carol."], rs[0])
         self.assertEqual(self.texts(rs[1]), ["user=."], rs[1])
 
+    def test_session_message_count(self):
+        # $.session.count: the message's number in its call (protocol.h,
+        # "Engine sessions"), 1 for the first; each call counts anew.
+        self.mock({"streamResponses": [{"payload": {
+            "text": "n=$.session.count", "seq": "$.session.count"}}]},
+            conditions=[eq("sessionId", "count-1")])
+        job = g.job(self.addr, "Chat", messages=[
+            chat("a", sid="count-1"), chat("b", sid="count-1", delay=30),
+            chat("c", sid="count-1", delay=30)])
+        rs = g.calls([job, job])
+        for r in rs:
+            self.assertEqual(r["status"]["code"], g.OK, r)
+            self.assertEqual(self.texts(r), ["n=1", "n=2", "n=3"], r)
+            self.assertEqual([m.get("seq") for m in r["messages"]], [1, 2, 3], r)
+
     def test_cancel_mid_call_stops_replies(self):
         self.mock({"streamResponses": [
             {"payload": {"text": "r%d" % i}, "delay": 100} for i in range(30)]},

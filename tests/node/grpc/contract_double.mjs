@@ -186,13 +186,14 @@ function match(ns, service, method, event, doc, md) {
 
 function render(tpl, ctx) {
   if (typeof tpl === 'string') {
+    if (tpl === '$.session.count') return ctx.count || 0;
     const whole = tpl.match(/^\$\.(req|body)((?:\.[A-Za-z0-9_]+|\[\d+\])*)$/);
     if (whole) {
       const v = lookup(ctx.doc, normPath('$' + whole[2]));
       return v === undefined ? null : v;
     }
     if (tpl === '$.fake.UUID') return crypto.randomUUID();
-    return tpl.replace(/\$\$|\$\.(reqHeader)\.([A-Za-z0-9_-]+)|\$\.(req|body|cS|gS)((?:\.[A-Za-z0-9_]+|\[\d+\])*)/g,
+    return tpl.replace(/\$\.session\.count/g, String(ctx.count || 0)).replace(/\$\$|\$\.(reqHeader)\.([A-Za-z0-9_-]+)|\$\.(req|body|cS|gS)((?:\.[A-Za-z0-9_]+|\[\d+\])*)/g,
       (all, rh, hname, kind, p) => {
         if (all === '$$') return '$';
         let v;
@@ -514,11 +515,13 @@ function handlerFor(svc, mname, meth, outT) {
       const { mock: m } = match(ns, svc, mname, 'open', {}, md);
       if (m) { hit(m, ns, svc, mname, {}, md, cs); await sendAll(call, m, { doc: {}, md, cs, gs: {} }); }
     });
+    let n = 0;
     call.on('data', (doc) => run(async () => {
+      n += 1;
       const { mock: m, near } = match(ns, svc, mname, 'message', doc, md);
       if (!m) { miss(ns, svc, mname, doc, md, near); return; }
       hit(m, ns, svc, mname, doc, md, cs);
-      await sendAll(call, m, { doc, md, cs, gs: {} });
+      await sendAll(call, m, { doc, md, cs, gs: {}, count: n });
     }));
     call.on('end', () => run(async () => {
       const { mock: m } = match(ns, svc, mname, 'close', {}, md);
