@@ -537,6 +537,63 @@ class HostileBase:
         s = c.wait(c.call(GET_ORDER, [self.ok_request]))
         self.assertEqual(s.grpc_status, g.OK, s)
 
+    def test_rapid_reset(self):
+        # CVE-2023-44487: streams opened and reset at once, thousands of
+        # them. The server may end the connection (GOAWAY) or go on; either
+        # way it serves the next connection.
+        before = self.server_rss()
+        c = self.connect()
+        for i in range(3000):
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [
+                (":method", "POST"), (":scheme", "http"), (":path", GET_ORDER),
+                (":authority", "localhost"), ("content-type", "application/grpc"),
+                ("te", "trailers")])
+            c.conn.reset_stream(sid, CANCEL)
+            if i % 100 == 99:
+                try:
+                    c.flush()
+                except OSError:
+                    break
+        try:
+            c.flush()
+        except OSError:
+            pass
+        c.pump(2.0)
+        if c.goaway() is not None:
+            self.assertNotEqual(c.goaway(), NO_ERROR, c.frames[-3:])
+        self.assert_serves_fresh_connection()
+        self.assert_rss_bounded(before, 64 * 1024)
+
+    def test_control_frame_flood_without_reading(self):
+        # PINGs and SETTINGS the server must answer, sent without reading
+        # the answers: it has to stop (GOAWAY, close) or bound what it
+        # queues, not buffer acknowledgements without end.
+        before = self.server_rss()
+        s = socket.create_connection((self.host, self.port), timeout=5)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(PREFACE + frame(SETTINGS, 0, 0))
+        burst = (frame(PING, 0, 0, b"12345678") + frame(SETTINGS, 0, 0)) * 2000
+        s.settimeout(2)
+        try:
+            for _ in range(25):
+                s.sendall(burst)
+        except OSError:
+            pass  # the server gave up on us: fine
+        time.sleep(1)
+        self.assert_rss_bounded(before, 64 * 1024)
+        s.close()
+        self.assert_serves_fresh_connection()
+
+    def server_rss(self):
+        return None
+
+    def assert_rss_bounded(self, before, kib):
+        if before is not None:
+            grown = self.server_rss() - before
+            self.assertLess(grown, kib, "RSS grew by %d KiB" % grown)
+
     def test_non_grpc_content_type(self):
         c = self.connect()
         sid = c.call(GET_ORDER, [b"{}"], content_type="application/json")
@@ -561,6 +618,9 @@ class ReferenceHostile(HostileBase, unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.ref.stop()
+
+    def server_rss(self):
+        return self.ref.rss_kib()
 
     # -- where grpc-js is more lenient than the contract doppel follows --
     # Each override still proves the raw client: it sees what grpc-js does.
@@ -647,6 +707,9 @@ class DoppelHostile(HostileBase, unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.__exit__(None, None, None)
+
+    def server_rss(self):
+        return self.d.rss_kib()
 
     def test_client_that_stops_reading(self):
         # Windows wide open, 40 streams asking for 4 MiB each, and the
