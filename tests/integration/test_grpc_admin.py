@@ -9,8 +9,10 @@ The upload route is PUT /api/v1/schemas/grpc/<name>?namespace=<ns> with the
 raw file as body (the route may still move: UPLOAD_ROUTE below).
 """
 
+import json
 import os
 import re
+import subprocess
 import sys
 import unittest
 
@@ -291,6 +293,33 @@ class ReflectionHealth(unittest.TestCase):
         self.assertEqual(r["statuses"], ["SERVICE_UNKNOWN"], r)
         r = g.health(self.d.main_address)
         self.assertEqual(r["statuses"], ["SERVING"], r)
+
+
+class HealthDrain(unittest.TestCase):
+    def test_watch_sees_not_serving_when_the_server_drains(self):
+        g.require_node(self)
+        d = g.GrpcDoppel()
+        p = subprocess.Popen(
+            [g.NODE, os.path.join(g.SCRIPTS, "health.mjs")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=g.NODE_DIR)
+        try:
+            p.stdin.write(json.dumps({
+                "address": d.grpc_address, "op": "watch", "updates": 2,
+                "deadlineMs": 20000, "progress": True}).encode())
+            p.stdin.close()
+            first = p.stderr.readline().decode()
+            self.assertEqual(first.strip(), "update SERVING", first)
+            d.stop()  # SIGTERM: the host drains
+            out = p.stdout.read()  # the job's deadline bounds the wait
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            d.__exit__(None, None, None)
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        self.assertEqual(r["statuses"], ["SERVING", "NOT_SERVING"], r)
 
 
 INVENTORY = b"""syntax = "proto3";

@@ -582,10 +582,15 @@ if (on(gconf.health, true)) {
       if (!known(call.request.service)) cb({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
       else cb(null, { status: 'SERVING' });
     },
-    Watch(call) { call.write({ status: known(call.request.service) ? 'SERVING' : 'SERVICE_UNKNOWN' }); },
+    Watch(call) {
+      call.write({ status: known(call.request.service) ? 'SERVING' : 'SERVICE_UNKNOWN' });
+      watchers.add(call);
+      call.on('cancelled', () => watchers.delete(call));
+    },
   });
 }
 let reflection = null;
+const watchers = new Set();
 if (on(gconf.reflection, true)) {
   reflection = new ReflectionService(initialPkg);
   reflection.addToServer(server);
@@ -732,4 +737,9 @@ server.bindAsync(grpcBind, grpc.ServerCredentials.createInsecure(), (err, gport)
     if (!ownOff) console.log(`listening on ${grpcBind.split(':')[0]}:${gport} (grpc)`);
   });
 });
-process.on('SIGTERM', () => process.exit(0));
+// Drain: watchers see NOT_SERVING, calls in flight finish, then exit.
+process.on('SIGTERM', () => {
+  for (const w of watchers) { w.write({ status: 'NOT_SERVING' }); w.end(); }
+  setTimeout(() => process.exit(0), 2000).unref();
+  server.tryShutdown(() => setTimeout(() => process.exit(0), 50));
+});

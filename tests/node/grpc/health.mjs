@@ -1,7 +1,8 @@
 // grpc.health.v1 client (grpc-js). Job on stdin:
 //   {"address": "127.0.0.1:4770", "service": "",   ("" = the whole server)
 //    "op": "check" | "watch", "updates": 1,        (watch: how many to read)
-//    "deadlineMs": 3000}
+//    "deadlineMs": 3000, "progress": false}  (watch: each update also on
+//                                             stderr as "update STATUS")
 // Prints {"statuses": ["SERVING", ...], "status": {"code", "codeName",
 // "details"}} (check: one entry in statuses when the call succeeded).
 
@@ -37,6 +38,8 @@ async function main() {
     let done = false;
     call.on('data', (resp) => {
       out.statuses.push(resp.status);
+      // progress for a caller that acts between updates (a line per update)
+      if (job.progress) process.stderr.write('update ' + resp.status + '\n');
       if (out.statuses.length >= want && !done) {
         done = true;
         out.status = { code: 0, codeName: 'OK', details: 'read ' + want + ' update(s)' };
