@@ -95,6 +95,12 @@ def calls(jobs, timeout=120):
     return run_script("call.mjs", jobs, timeout=timeout)
 
 
+def parallel(jobs, timeout=120):
+    """Several calls at once on one channel per address (one HTTP/2
+    connection, streams multiplexed); returns the list of results."""
+    return run_script("call.mjs", {"parallel": jobs}, timeout=timeout)
+
+
 def health(address, op="check", service="", updates=1, deadline_ms=5000):
     return run_script("health.mjs", {"address": address, "op": op,
                                      "service": service, "updates": updates,

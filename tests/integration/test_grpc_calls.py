@@ -380,6 +380,32 @@ class GrpcCalls(unittest.TestCase):
         self.assertEqual(m["customerId"], "id-fake-1")
         self.assertEqual(m["labels"], {"src": "fake-1"})
 
+    def test_concurrent_calls_on_one_connection(self):
+        self.mock("GetOrder", {"payload": {"orderId": "slow"}, "delay": 1000},
+                  conditions=[eq("orderId", "conc-slow")])
+        self.mock("GetOrder", {"payload": {"orderId": "$.req.orderId"}},
+                  conditions=[{"path": "orderId", "assertAction": "matches",
+                               "value": "^conc-[0-9]+$"}])
+        self.mock("ListOrders", {"streamResponses": [
+            {"payload": {"orderId": "s%d" % i}, "delay": 50} for i in range(5)]},
+            conditions=[eq("customerId", "conc-stream")])
+        jobs = [g.job(self.addr, "GetOrder", request={"orderId": "conc-slow"})]
+        jobs += [g.job(self.addr, "GetOrder", request={"orderId": "conc-%d" % i})
+                 for i in range(30)]
+        jobs += [g.job(self.addr, "ListOrders",
+                       request={"customerId": "conc-stream"}),
+                 g.job(self.addr, "GetOrder", request={"orderId": "conc-none"}),
+                 g.job(self.addr, "GetOrder", request={"orderId": "1"},
+                       path="/shop.order.v1.OrderService/Nope")]
+        rs = g.parallel(jobs)
+        self.assertEqual(rs[0]["messages"], [{"orderId": "slow"}], rs[0])
+        self.assertEqual([r["messages"][0]["orderId"] for r in rs[1:31]],
+                         ["conc-%d" % i for i in range(30)])
+        self.assertEqual([m["orderId"] for m in rs[31]["messages"]],
+                         ["s%d" % i for i in range(5)], rs[31])
+        self.assertEqual(rs[32]["status"]["code"], g.NOT_FOUND, rs[32])
+        self.assertEqual(rs[33]["status"]["code"], g.UNIMPLEMENTED, rs[33])
+
     # -- both ports -----------------------------------------------------------
     def test_same_mocks_on_own_port_and_main_port(self):
         self.mock("GetOrder", {"payload": {"orderId": "both"},

@@ -141,6 +141,19 @@ class Reference(unittest.TestCase):
         self.assertEqual([r["messages"][0]["orderId"] for r in rs],
                          ["0", "1", "2", "3", "4"])
 
+    def test_concurrent_calls_on_one_connection(self):
+        jobs = [g.job(self.addr, "GetOrder", request={"orderId": "slow"})]
+        jobs += [g.job(self.addr, "GetOrder", request={"orderId": "c%d" % i})
+                 for i in range(20)]
+        jobs += [g.job(self.addr, "ListOrders", request={"pageSize": 3}),
+                 g.job(self.addr, "GetOrder", request={"orderId": "missing"})]
+        rs = g.parallel(jobs)
+        self.assertEqual(rs[0]["messages"][0]["orderId"], "slow", rs[0])
+        self.assertEqual([r["messages"][0]["orderId"] for r in rs[1:21]],
+                         ["c%d" % i for i in range(20)])
+        self.assertEqual(len(rs[21]["messages"]), 3, rs[21])
+        self.assertEqual(rs[22]["status"]["code"], g.NOT_FOUND, rs[22])
+
     def test_health_check_and_watch(self):
         r = g.health(self.addr)
         self.assertEqual(r["statuses"], ["SERVING"], r)

@@ -1,6 +1,6 @@
-// Generic gRPC client driver (grpc-js). Reads a JSON job, or a list of jobs
-// run one after the other, on stdin and prints one JSON result per job (a
-// list for a list):
+// Generic gRPC client driver (grpc-js). Reads a JSON job, a list of jobs
+// run one after the other, or {"parallel": [jobs]} run all at once, on
+// stdin and prints one JSON result per job (a list for a list):
 //
 //   {"address": "127.0.0.1:4770",
 //    "protoFiles": ["shop/order/v1/order.proto"], "includeDirs": ["..."],
@@ -157,6 +157,15 @@ async function runJob(job) {
 
 async function main() {
   const job = await readJob();
+  if (job && Array.isArray(job.parallel)) {
+    // all at once, on one channel per address: streams multiplexed on one
+    // HTTP/2 connection
+    const results = await Promise.all(job.parallel.map((j) => runJob(j).catch(
+      (e) => ({ error: String(e.stack || e) }))));
+    for (const c of clients.values()) c.close();
+    print(results);
+    return;
+  }
   const jobs = Array.isArray(job) ? job : [job];
   const results = [];
   for (const j of jobs) {
