@@ -74,8 +74,9 @@ def run_script(script, job, timeout=60):
 
 def job(address, method, service=ORDER_SVC, proto=ORDER_PROTO, **kw):
     """A call.mjs job against the fixture protos."""
+    # timeoutMs: a call the server never ends fails in 10 s, not 20
     j = {"address": address, "protoFiles": [proto], "includeDirs": [PROTO_DIR],
-         "service": service, "method": method}
+         "service": service, "method": method, "timeoutMs": 10000}
     j.update(kw)
     return j
 

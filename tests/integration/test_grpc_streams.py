@@ -7,7 +7,8 @@ Bidirectional calls: each client message is matched in the call's
 session; a mock with streamEvent "open" pushes messages when the call
 starts, one with "close" ends the call at half-close; an unmatched
 message is ignored (recorded as a miss) and the call goes on; state
-(extract into the chain store) carries across the messages of one call.
+(extract into the session store, sStore / $.sS) carries across the
+messages of one call and no further; the chain store spans calls.
 """
 
 import os
@@ -51,13 +52,13 @@ class ClientStream(unittest.TestCase):
     def test_count_and_message_paths(self):
         self.mock("UploadItems", {"payload": {
             "orderId": "$.req.first.orderId", "itemCount": 2, "total": 7}},
-            conditions=[eq("count", 2), eq("messages.0.item.sku", "a"),
+            conditions=[eq("count", 2), eq("messages[0].item.sku", "a"),
                         eq("last.item.sku", "b")])
         self.mock("UploadItems", {"payload": {
             "orderId": "three:$.req.last.orderId", "itemCount": 3}},
             conditions=[eq("count", 3)])
         self.mock("UploadItems", {"payload": {"orderId": "snake"}},
-                  conditions=[eq("$.body.messages.1.order_id", "snake-2"),
+                  conditions=[eq("$.body.messages[1].order_id", "snake-2"),
                               eq("count", 2)])
         rs = g.calls([
             g.job(self.addr, "UploadItems",
@@ -78,6 +79,16 @@ class ClientStream(unittest.TestCase):
         self.assertEqual(rs[2]["messages"], [{"orderId": "snake"}], rs[2])
         # one message: no mock for count 1
         self.assertEqual(rs[3]["status"]["code"], g.NOT_FOUND, rs[3])
+
+    def test_dot_index_spelling(self):
+        # grpc-format.md writes the index as a path segment ("messages.0.item");
+        # it must mean the same as messages[0].item.
+        self.mock("UploadItems", {"payload": {"orderId": "dot"}},
+                  conditions=[eq("messages.0.item.sku", "dot-a"),
+                              eq("$.body.messages.1.order_id", "dot-2")])
+        r = g.call(self.addr, "UploadItems",
+                   messages=[item("dot-1", "dot-a"), item("dot-2", "x")])
+        self.assertEqual(r["messages"], [{"orderId": "dot"}], r)
 
     def test_empty_client_stream_and_error_answer(self):
         self.mock("UploadItems", {"statusCode": 3, "error": "no items",
@@ -194,36 +205,30 @@ class Bidirectional(unittest.TestCase):
         self.assertEqual(self.texts(rs[1]), [], rs[1])
         self.assertEqual(rs[1]["status"]["code"], g.OK, rs[1])
 
-    def test_state_across_messages_of_one_call(self):
-        self.d.post("/api/v1/namespaces", {"name": "grpcstate"})
+    def state_mocks(self, ns, store, read, chain=None):
+        self.d.post("/api/v1/namespaces", {"name": ns})
+        top = {"chainId": chain} if chain else {}
         self.mock({"streamResponses": [{"payload": {"text": "welcome"}}]},
-                  ns="grpcstate", chainId="chat-state",
-                  conditions=[eq("text", "login")],
-                  extract={"cStore": {"user": "$.req.sessionId"}})
-        self.mock({"streamResponses": [{"payload": {"text": "you are $.cS.user"}}]},
-                  ns="grpcstate", chainId="chat-state",
-                  conditions=[eq("text", "whoami")])
-        md = {"x-doppel-namespace": "grpcstate"}
+                  ns=ns, conditions=[eq("text", "login")],
+                  extract={store: {"user": "$.req.sessionId"}}, **top)
+        self.mock({"streamResponses": [{"payload": {"text": "user=%s." % read}}]},
+                  ns=ns, conditions=[eq("text", "whoami")], **top)
+        return {"x-doppel-namespace": ns}
+
+    def test_state_across_messages_of_one_call(self):
+        # the session store (sStore, $.sS): state of one call
+        md = self.state_mocks("grpcstate", "sStore", "$.sS.user")
         rs = g.calls([
             g.job(self.addr, "Chat", metadata=md, messages=[
                 chat("login", sid="ann"), chat("whoami", sid="x", delay=50)]),
             g.job(self.addr, "Chat", metadata=md, messages=[
                 chat("login", sid="bob"), chat("whoami", sid="y", delay=50)])])
-        self.assertEqual(self.texts(rs[0]), ["welcome", "you are ann"], rs[0])
-        self.assertEqual(self.texts(rs[1]), ["welcome", "you are bob"], rs[1])
+        self.assertEqual(self.texts(rs[0]), ["welcome", "user=ann."], rs[0])
+        self.assertEqual(self.texts(rs[1]), ["welcome", "user=bob."], rs[1])
 
-    def test_state_is_per_call(self):
-        # A call's chain store is its own: a later call that never logged in
-        # does not see the user another call stored.
-        self.d.post("/api/v1/namespaces", {"name": "grpcstate2"})
-        md = {"x-doppel-namespace": "grpcstate2"}
-        self.mock({"streamResponses": [{"payload": {"text": "welcome"}}]},
-                  ns="grpcstate2", chainId="c2",
-                  conditions=[eq("text", "login")],
-                  extract={"cStore": {"user": "$.req.sessionId"}})
-        self.mock({"streamResponses": [{"payload": {"text": "user=$.cS.user."}}]},
-                  ns="grpcstate2", chainId="c2",
-                  conditions=[eq("text", "whoami")])
+    def test_session_store_is_per_call(self):
+        # a later call that never logged in does not see another call's user
+        md = self.state_mocks("grpcstate2", "sStore", "$.sS.user")
         rs = g.calls([
             g.job(self.addr, "Chat", metadata=md, messages=[
                 chat("login", sid="carol"), chat("whoami", delay=50)]),
@@ -231,20 +236,16 @@ class Bidirectional(unittest.TestCase):
         self.assertEqual(self.texts(rs[0]), ["welcome", "user=carol."], rs[0])
         self.assertEqual(self.texts(rs[1]), ["user=."], rs[1])
 
-    def test_session_message_count(self):
-        # $.session.count: the message's number in its call (protocol.h,
-        # "Engine sessions"), 1 for the first; each call counts anew.
-        self.mock({"streamResponses": [{"payload": {
-            "text": "n=$.session.count", "seq": "$.session.count"}}]},
-            conditions=[eq("sessionId", "count-1")])
-        job = g.job(self.addr, "Chat", messages=[
-            chat("a", sid="count-1"), chat("b", sid="count-1", delay=30),
-            chat("c", sid="count-1", delay=30)])
-        rs = g.calls([job, job])
-        for r in rs:
-            self.assertEqual(r["status"]["code"], g.OK, r)
-            self.assertEqual(self.texts(r), ["n=1", "n=2", "n=3"], r)
-            self.assertEqual([m.get("seq") for m in r["messages"]], [1, 2, 3], r)
+    def test_chain_store_spans_calls(self):
+        # the chain store is the namespace's, per chainId, as for HTTP: a
+        # later call sees what an earlier one stored
+        md = self.state_mocks("grpcstate3", "cStore", "$.cS.user", chain="c3")
+        rs = g.calls([
+            g.job(self.addr, "Chat", metadata=md, messages=[
+                chat("login", sid="dave"), chat("whoami", delay=50)]),
+            g.job(self.addr, "Chat", metadata=md, messages=[chat("whoami")])])
+        self.assertEqual(self.texts(rs[0]), ["welcome", "user=dave."], rs[0])
+        self.assertEqual(self.texts(rs[1]), ["user=dave."], rs[1])
 
     def test_cancel_mid_call_stops_replies(self):
         self.mock({"streamResponses": [

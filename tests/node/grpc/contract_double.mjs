@@ -193,12 +193,13 @@ function render(tpl, ctx) {
       return v === undefined ? null : v;
     }
     if (tpl === '$.fake.UUID') return crypto.randomUUID();
-    return tpl.replace(/\$\.session\.count/g, String(ctx.count || 0)).replace(/\$\$|\$\.(reqHeader)\.([A-Za-z0-9_-]+)|\$\.(req|body|cS|gS)((?:\.[A-Za-z0-9_]+|\[\d+\])*)/g,
+    return tpl.replace(/\$\.session\.count/g, String(ctx.count || 0)).replace(/\$\$|\$\.(reqHeader)\.([A-Za-z0-9_-]+)|\$\.(req|body|cS|gS|sS)((?:\.[A-Za-z0-9_]+|\[\d+\])*)/g,
       (all, rh, hname, kind, p) => {
         if (all === '$$') return '$';
         let v;
         if (rh) v = ctx.md[hname.toLowerCase()];
-        else if (kind === 'cS') v = lookup(ctx.cs, normPath('$' + p));
+        else if (kind === 'cS') v = lookup(ctx.chain || {}, normPath('$' + p));
+        else if (kind === 'sS') v = lookup(ctx.cs, normPath('$' + p));
         else if (kind === 'gS') v = lookup(ctx.gs, normPath('$' + p));
         else v = lookup(ctx.doc, normPath('$' + p));
         if (v === undefined || v === null) return '';
@@ -430,12 +431,22 @@ function miss(ns, svc, method, doc, md, near) {
   const summary = near.slice(0, 5).map((n) => n.failed.map((f) => f.reason).join('; ')).join(' | ');
   return { code: grpc.status.NOT_FOUND, details: 'no mock matched' + (summary ? ': ' + summary : '') };
 }
+const chains = new Map();
+function chainOf(ns, m) {
+  if (!m.chainId) return {};
+  const k = ns + '|' + m.chainId;
+  if (!chains.has(k)) chains.set(k, {});
+  return chains.get(k);
+}
 function hit(m, ns, svc, method, doc, md, cs) {
   m.useCounter = (m.useCounter || 0) + 1;
   record(journal, { namespace: ns, protocol: 'grpc', method, path: `/${svc}/${method}`,
     headers: md, body: doc, mockId: m.id, status: m.response.statusCode || 0 });
-  if (m.extract && cs) {
-    for (const [k, t] of Object.entries(m.extract.cStore || m.extract.cS || {})) cs[k] = render(t, { doc, md, cs, gs: {} });
+  const chain = chainOf(ns, m);
+  if (m.extract) {
+    const ctx = { doc, md, cs: cs || {}, gs: {}, chain };
+    for (const [k, t] of Object.entries(m.extract.cStore || m.extract.cS || {})) chain[k] = render(t, ctx);
+    if (cs) for (const [k, t] of Object.entries(m.extract.sStore || m.extract.sS || {})) cs[k] = render(t, ctx);
   }
 }
 function errorOf(m, ctx) {
@@ -513,7 +524,7 @@ function handlerFor(svc, mname, meth, outT) {
     const run = (f) => { queue = queue.then(f).catch(() => {}); };
     run(async () => {
       const { mock: m } = match(ns, svc, mname, 'open', {}, md);
-      if (m) { hit(m, ns, svc, mname, {}, md, cs); await sendAll(call, m, { doc: {}, md, cs, gs: {} }); }
+      if (m) { hit(m, ns, svc, mname, {}, md, cs); await sendAll(call, m, { doc: {}, md, cs, gs: {}, chain: chainOf(ns, m) }); }
     });
     let n = 0;
     call.on('data', (doc) => run(async () => {
@@ -521,7 +532,7 @@ function handlerFor(svc, mname, meth, outT) {
       const { mock: m, near } = match(ns, svc, mname, 'message', doc, md);
       if (!m) { miss(ns, svc, mname, doc, md, near); return; }
       hit(m, ns, svc, mname, doc, md, cs);
-      await sendAll(call, m, { doc, md, cs, gs: {}, count: n });
+      await sendAll(call, m, { doc, md, cs, gs: {}, count: n, chain: chainOf(ns, m) });
     }));
     call.on('end', () => run(async () => {
       const { mock: m } = match(ns, svc, mname, 'close', {}, md);
