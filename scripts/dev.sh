@@ -22,6 +22,7 @@ PACKAGES=(
   libnghttp2-dev python3-h2
   node-llhttp
   python3 curl sqlite3
+  nghttp2-client python3-h2  # gRPC tests and bench: h2load, nghttp, raw HTTP/2
   clang libclang-rt-14-dev
   wrk nginx-light
 )
