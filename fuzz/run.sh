@@ -24,9 +24,10 @@ default_targets="$default_targets fuzz_config"
 default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
+[ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message"
 targets=${*:-$default_targets}
 
-cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DDOPPEL_FUZZ=ON \
+cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 seed() { # target name content
@@ -87,6 +88,15 @@ if [ -f "$root/plugins/grpc/h2_conn.c" ]; then
     "$py" "$here/fuzz_grpc_frames_seeds.py" "$out/corpus/fuzz_grpc_frames" ||
         echo "fuzz_grpc_frames: no seeds (python3-h2 missing?)"
 fi
+
+# fuzz_grpc_message: a mode byte (see the target), then wire bytes, JSON
+# or a path / errorDetails array.
+seed fuzz_grpc_message wire  '\000\010\007\022\004\012\002hi\032\011\012\001k\022\004\050\001\070\001\052\002ab\122\002\010\001'
+seed fuzz_grpc_message any   '\001\102\047\012\037type.googleapis.com/fuzz.Leaf\022\004\012\002zz'
+seed fuzz_grpc_message json  '\002{"i": 3, "leaves": [{"s": "a", "b": "AAE=", "z": "-4", "k": "K1"}], "byName": {"x": {"ok": true}}, "byNum": {"7": "s"}, "leaf": {"d": 1.5}, "any": {"@type": "type.googleapis.com/fuzz.Leaf", "u": "9"}, "st": {"a": [1, null]}, "ts": "2024-01-02T03:04:05Z", "du": "1.5s", "sv": "v", "val": [1, "x"], "opt": 0, "kinds": ["K2", 1], "flags": {"true": {"i": 1}}}'
+seed fuzz_grpc_message tmpl  '\002{"i": "$.req.i", "leaves": "$.req.leaves", "text": "hi $.req.name", "child": {"i": "{{n}}"}}'
+seed fuzz_grpc_message path  '\003$.body.leaves[0].s'
+seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViolations": [{"field": "id", "description": "bad"}]}}, {"type": "retryInfo", "details": {"retryDelay": "2s"}}]'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

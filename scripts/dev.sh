@@ -25,6 +25,8 @@ PACKAGES=(
   nghttp2-client python3-h2  # gRPC tests and bench: h2load, nghttp, raw HTTP/2
   clang libclang-rt-14-dev
   wrk nginx-light
+  # gRPC: libprotobuf (Importer, DynamicMessage, JSON) and its compiler headers
+  libprotobuf-dev libprotoc-dev protobuf-compiler
 )
 
 as_root() {
