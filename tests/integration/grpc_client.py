@@ -172,7 +172,10 @@ def grpc_config(options=None):
             "proto_path": PROTO_DIR, "namespace": "sandbox",
             "reflection": "true", "health": "true"}
     opts.update(options or {})
-    return harness.default_config() + "\n[grpc]\n" + "".join(
+    # the built-in [grpc] section (to the next section) gives way to ours
+    base = re.sub(r"\n\[grpc\]\n(?:(?!\n\[).)*", "\n", harness.default_config(),
+                  count=1, flags=re.S)
+    return base + "\n[grpc]\n" + "".join(
         "%s = %s\n" % kv for kv in opts.items())
 
 
