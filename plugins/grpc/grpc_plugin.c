@@ -63,6 +63,8 @@ typedef struct grpc_send {
     size_t n_trailers;
     char *trailer_mem;
     int counted; /* len is in the connection's held bytes */
+    uint64_t delay; /* ms after the step before it (the first: after the
+                       answer was chosen) */
     struct grpc_send *next;
 } grpc_send_t;
 
@@ -393,6 +395,7 @@ static void call_stop_sends(grpc_call_t *gc)
 
 /* Runs the first queued step; the next one gets its own timer. */
 static void send_fire(void *data);
+static void steps_pump(grpc_call_t *gc, int due);
 
 static int sends_schedule(grpc_call_t *gc, grpc_send_t *s, uint64_t delay_ms)
 {
@@ -416,34 +419,29 @@ static void conn_resume_blocked(grpc_conn_t *c)
         if (gc->conn == c && gc->blocked && gc->sends &&
             gw_call_unsent(gc->call) < CALL_UNSENT_MAX) {
             gc->blocked = 0;
-            send_fire(gc->sends); /* may free gc */
+            steps_pump(gc, 1);
+            conn_flush(c);
+            if (gc->sends == NULL && gc->finished)
+                call_free(gc);
         }
         gc = n;
     }
 }
 
-static void send_fire(void *data)
+/* Runs the head step now: a message, or the end of the call. Returns 0
+ * when it must wait for the client to read (the head stays). Never frees
+ * the call. */
+static int step_run(grpc_call_t *gc)
 {
-    grpc_send_t *s = data;
-    grpc_call_t *gc = s->gc;
+    grpc_send_t *s = gc->sends;
     if (s->json != NULL && !gc->finished &&
         gw_call_unsent(gc->call) >= CALL_UNSENT_MAX) {
-        /* wait for the client: resumed when the connection drains or
-         * the client's window opens (conn_resume_blocked) */
-        if (s->timer) {
-            gc->in->svc->timer_stop(s->timer);
-            s->timer = NULL;
-        }
+        /* resumed when the connection drains or the client's window
+         * opens (conn_resume_blocked) */
         gc->blocked = 1;
-        return;
+        return 0;
     }
-    /* unlink s (always the head: steps are chained one after another) */
-    if (gc->sends == s)
-        gc->sends = s->next;
-    if (s->timer)
-        gc->in->svc->timer_stop(s->timer);
-    s->timer = NULL;
-    grpc_send_t *next = gc->sends;
+    gc->sends = s->next;
     if (!gc->finished) {
         if (s->json != NULL) {
             char err[GPB_ERR_MAX];
@@ -457,7 +455,6 @@ static void send_fire(void *data)
                     snprintf(m, sizeof(m), "response does not fit %s: %s",
                              gc->mi.output_type, err);
                 call_stop_sends(gc);
-                next = NULL;
                 grpc_finish(gc, src == -EMSGSIZE ? GW_RESOURCE_EXHAUSTED
                                                  : GW_INTERNAL,
                             m);
@@ -468,18 +465,42 @@ static void send_fire(void *data)
                            s->details_len, s->trailers, s->n_trailers);
             grpc_count(gc, s->code);
         }
-        conn_flush(call_conn(gc));
     }
     send_free(s);
-    if (next != NULL && next->timer == NULL) {
-        /* the next step's delay was stored in its details_len slot when it
-         * is a message: see queue_steps */
-        uint64_t d = next->json ? (uint64_t)next->details_len : 0;
-        if (sends_schedule(gc, next, d) < 0) {
-            call_stop_sends(gc);
-            grpc_finish(gc, GW_INTERNAL, "out of timers");
+    return 1;
+}
+
+/* Runs every step that is due (due: the head's delay has passed), then
+ * arms a timer for the next one that has a delay. Answers without a delay
+ * go out inline, in the same write as the request's other frames. Never
+ * frees the call. */
+static void steps_pump(grpc_call_t *gc, int due)
+{
+    while (gc->sends != NULL && !gc->blocked) {
+        grpc_send_t *h = gc->sends;
+        if (h->timer != NULL)
+            return; /* already waiting */
+        if (!due && h->delay > 0) {
+            if (sends_schedule(gc, h, h->delay) < 0) {
+                call_stop_sends(gc);
+                grpc_finish(gc, GW_INTERNAL, "out of timers");
+            }
+            return;
         }
+        due = 0;
+        if (!step_run(gc))
+            return;
     }
+}
+
+static void send_fire(void *data)
+{
+    grpc_send_t *s = data;
+    grpc_call_t *gc = s->gc;
+    gc->in->svc->timer_stop(s->timer);
+    s->timer = NULL;
+    steps_pump(gc, 1);
+    conn_flush(call_conn(gc));
     if (gc->sends == NULL && gc->finished)
         call_free(gc);
 }
@@ -645,7 +666,7 @@ static int queue_reply(grpc_call_t *gc, const doppel_reply_t *r, int end)
                                   : 0;
                 if (n_msgs == 0)
                     dl += first_delay;
-                s->details_len = (size_t)dl; /* delay of a message step */
+                s->delay = dl;
                 steps_append(gc, s);
                 n_msgs++;
             }
@@ -655,7 +676,7 @@ static int queue_reply(grpc_call_t *gc, const doppel_reply_t *r, int end)
                 return -ENOMEM;
             s->json = strndup((const char *)r->body, r->body_len);
             s->len = r->body_len;
-            s->details_len = (size_t)first_delay;
+            s->delay = first_delay;
             steps_append(gc, s);
             n_msgs++;
         } else if (gc->kind == GRPC_KIND_UNARY ||
@@ -667,7 +688,7 @@ static int queue_reply(grpc_call_t *gc, const doppel_reply_t *r, int end)
                 return -ENOMEM;
             s->json = strdup("{}");
             s->len = 2;
-            s->details_len = (size_t)first_delay;
+            s->delay = first_delay;
             steps_append(gc, s);
             n_msgs++;
         }
@@ -708,6 +729,8 @@ static int queue_reply(grpc_call_t *gc, const doppel_reply_t *r, int end)
                              &s->trailer_mem);
             free(tt);
         }
+        if (n_msgs == 0 && gc->sends == NULL)
+            s->delay = first_delay; /* an error answer waits its delay */
         steps_append(gc, s);
     }
     json_decref(ex);
@@ -727,12 +750,7 @@ static int queue_reply(grpc_call_t *gc, const doppel_reply_t *r, int end)
             return 0;
         }
     }
-    /* arm the head if nothing runs yet */
-    grpc_send_t *h = gc->sends;
-    if (h != NULL && h->timer == NULL) {
-        uint64_t d = h->json ? (uint64_t)h->details_len : first_delay;
-        rc = sends_schedule(gc, h, d);
-    }
+    steps_pump(gc, 0);
     return rc;
 }
 
