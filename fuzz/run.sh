@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
-# Origin and Host parsers, the gRPC plugin's protobuf messages) with
+# Origin and Host parsers, schema file names, the gRPC plugin's transport
+# core and protobuf messages) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -21,6 +22,8 @@ default_targets="$default_targets fuzz_config"
 [ -f "$root/host/mcp_stdio.c" ] && default_targets="$default_targets fuzz_stdio_sse"
 [ -f "$here/fuzz_mock.c" ] && default_targets="$default_targets fuzz_record"
 default_targets="$default_targets fuzz_origin"
+[ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
+[ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 targets=${*:-$default_targets}
 
@@ -44,6 +47,7 @@ seed fuzz_mock     mcpres '{"mcp": {"method": "resources/read", "resource": "fil
 seed fuzz_mock     mcppr  '{"mcp": {"method": "prompts/get", "prompt": "p", "arguments": [{"name": "a", "required": true}]}, "oneOf": {"responses": [{"payload": {"messages": []}}, {"mcpIsError": true}]}}'
 seed fuzz_mock     conds  '{"http": {"route": "/o", "httpMethod": "POST", "conditions": [{"path": "$.kind", "assertAction": "equals", "value": "k1"}], "header": {"X-Key": "abc"}, "queryParams": [{"path": "id", "assertAction": "matches", "value": "^[0-9]+$"}]}, "priority": 3, "response": {"payload": "$.req"}}'
 seed fuzz_mock     oneof  '{"http": {"route": "/c/*"}, "oneOf": {"order": "order", "responses": [{"statusCode": 201, "payload": "a"}, {"payload": {"b": [1, 2]}, "delay": 1}]}, "extract": {"gStore": {"k": "$.req.a"}}, "mStore": {"n": 1}, "ttl": 60, "useLimiter": 2}'
+seed fuzz_mock     toy    '{"toy": {"op": "chat", "target": "/a/:b", "conditions": [{"path": "$.session.count", "assertAction": "equals", "value": 2}], "meta": [{"path": "x-key", "assertAction": "equals", "value": "abc"}], "normalise": true}, "extract": {"sStore": {"k": "$.req.a"}}, "oneOf": {"responses": [{"statusCode": 3, "note": "n $.sS.k", "stream": [{"payload": {"c": "$.session.count"}}]}, {"payload": "$.session.store"}]}}'
 seed fuzz_mock     proxy  '{"http": {"routePattern": "^/p/[a-z]+$"}, "proxy": {"target": "http://example.com"}, "tags": ["x"], "chainId": "c1"}'
 seed fuzz_jpath    regex  '\002{"path": "X-Api-Key", "assertAction": "matches", "value": "^k[0-9]+$"}'
 # fuzz_mcp_rpc: two flag bytes (see the target), the POST body, NUL, the
@@ -74,6 +78,16 @@ seed fuzz_origin  v6     'https://[::1]:443'
 seed fuzz_origin  evil   'http://[::1].evil.example'
 seed fuzz_origin  user   'http://localhost:80@evil.example'
 seed fuzz_origin  host   '127.0.0.1:5770'
+seed fuzz_schema_name path  'shop/v1/order.proto'
+seed fuzz_schema_name dots  'a/../b'
+seed fuzz_schema_name abs   '/etc/passwd'
+# fuzz_grpc_frames: real client byte streams (python3-h2), see the script.
+if [ -f "$root/plugins/grpc/h2_conn.c" ]; then
+    py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    "$py" "$here/fuzz_grpc_frames_seeds.py" "$out/corpus/fuzz_grpc_frames" ||
+        echo "fuzz_grpc_frames: no seeds (python3-h2 missing?)"
+fi
 
 # fuzz_grpc_message: a mode byte (see the target), then wire bytes, JSON
 # or a path / errorDetails array.

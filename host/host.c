@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/schemas.h"
 #include "auth/auth.h"
 #include "base/log.h"
 #include "runtime.h"
@@ -121,6 +122,39 @@ static int load_instances(dp_host_t *h, const dp_conf_t *conf)
         h->n_instances++;
     }
     free(dir);
+    return 0;
+}
+
+/* ABI 1.2: the protocol sections the loaded plugins add, registered
+ * before the engine opens so that stored mocks of them compile at
+ * start-up. Two instances adding one section: refused, naming both. */
+static int register_sections(dp_host_t *h)
+{
+    char err[1024];
+    h->protos = dp_protos_new();
+    if (h->protos == NULL)
+        return refuse("out of memory");
+    for (size_t i = 0; i < h->n_instances; i++) {
+        dp_instance_t *in = &h->instances[i];
+        const doppel_protocol_def_t *pd = dp_loader_protocol(in->lib->desc);
+        if (pd == NULL)
+            continue;
+        in->section_ctx = calloc(1, sizeof(*in->section_ctx));
+        if (in->section_ctx == NULL)
+            return refuse("out of memory");
+        in->section_ctx->inst = in;
+        /* the section ctx holds svc->shared's state like a copy does,
+         * until the engine (which calls the section) is closed */
+        dp_instance_copy_born(in);
+        char owner[300];
+        snprintf(owner, sizeof(owner), "instance '%s' (plugin %s)", in->name,
+                 in->lib->desc->name);
+        int rc = dp_protos_add(h->protos, pd, in->section_ctx, &dp_services,
+                               owner, err, sizeof(err));
+        if (rc < 0)
+            return refuse(err);
+        dp_info("host", "protocol section '%s' from %s", pd->section, owner);
+    }
     return 0;
 }
 
@@ -242,6 +276,8 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     else
         refuse(err);
     dp_conf_free(conf);
+    if (rc == 0)
+        rc = register_sections(h) ? -EINVAL : 0;
     if (rc < 0)
         return DP_EXIT_CONFIG;
     h->n_workers = h->settings.workers;
@@ -274,6 +310,14 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     ecfg.record_body_max = h->settings.record_body_max;
     ecfg.record_sequence_max = h->settings.record_sequence_max;
     ecfg.mock_versions_max = (int)h->settings.mock_versions_max;
+    /* the plugins get their stored schema files before the stored mocks
+     * are compiled (and checked against them) */
+    if (dp_schemas_replay(h, st) < 0) {
+        fprintf(stderr, "doppel: cannot replay the schema files of %s\n", db);
+        st->ops->close(st);
+        return 1;
+    }
+    ecfg.protos = h->protos;
     dp_err_t eerr = {0};
     rc = dp_engine_open(&ecfg, st, &h->engine, &eerr);
     if (rc < 0) {
@@ -532,9 +576,15 @@ void dp_host_free(dp_host_t *h)
     h->auth = NULL;
     if (h->engine)
         dp_engine_close(h->engine); /* flushes request-driven changes */
+    h->engine = NULL;
+    dp_protos_free(h->protos); /* no section callback runs from here on */
+    h->protos = NULL;
     for (size_t i = 0; i < h->n_instances; i++) {
+        if (h->instances[i].section_ctx)
+            dp_instance_copy_gone(&h->instances[i]);
         /* before its plugin is unloaded: the destructor lives there */
         dp_instance_shared_release(&h->instances[i]);
+        free(h->instances[i].section_ctx);
         dp_options_free(h->instances[i].opts);
         dp_loader_close(h->instances[i].lib);
         free(h->instances[i].name);

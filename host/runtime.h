@@ -87,6 +87,14 @@ typedef struct dp_instance {
     void *shared;
     void (*shared_destroy)(void *state);
     unsigned live_copies;
+    /* ABI 1.2: the ctx the protocol section's callbacks get (no worker),
+     * when the plugin adds a section; owned, freed by dp_host_free. It
+     * counts among live_copies from registration until the engine is
+     * closed, so the shared state outlives every section callback. */
+    struct doppel_ctx *section_ctx;
+    /* ABI 1.2: connections its copies own (conn_listen, conn_claim), all
+     * workers; the gauge doppel_conn_connections{instance=...} */
+    _Atomic long conns;
 } dp_instance_t;
 
 /* A copy of in is about to be initialised / is gone (init failed or destroy
@@ -99,7 +107,10 @@ void dp_instance_shared_release(dp_instance_t *in);
 
 typedef struct dp_worker dp_worker_t;
 
-/* One copy of an instance on one worker; the services' doppel_ctx_t. */
+/* One copy of an instance on one worker; the services' doppel_ctx_t. A
+ * section ctx (ABI 1.2: the ctx of protocol section callbacks, which run
+ * on any thread) has inst set and worker NULL; services that need a loop
+ * refuse it. */
 struct doppel_ctx {
     dp_instance_t *inst;
     dp_worker_t *worker;
@@ -109,6 +120,9 @@ struct doppel_ctx {
     int started;
     int stopping;
     int stopped;
+    /* ABI 1.2: the connections, timers and watches this copy made (made
+     * on first use, freed after destroy; host/conn_services.c) */
+    struct dp_conn_set *io;
 };
 
 struct dp_host {
@@ -118,6 +132,7 @@ struct dp_host {
     dp_worker_t **workers;
     unsigned n_workers;
     dp_engine_t *engine;
+    dp_protos_t *protos; /* protocol sections (ABI 1.2), for the engine */
     dp_metrics_t *metrics;
     struct dp_auth *auth;
     _Atomic uint64_t subscribed; /* event numbers any copy subscribed to */

@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "base/log.h"
+#include "conn_services.h"
 #include "outbound/outbound.h"
 #include "runtime.h"
 
@@ -58,21 +59,30 @@ static const char *svc_instance_name(doppel_ctx_t *ctx)
     return ctx->inst->name;
 }
 
+/* A section ctx (ABI 1.2, protocol.h) has no worker: the services that
+ * need a loop refuse it. */
+#define NO_LOOP(ctx) ((ctx) == NULL || (ctx)->worker == NULL)
+
 static unsigned svc_worker_index(doppel_ctx_t *ctx)
 {
-    return dp_worker_index(ctx->worker);
+    return NO_LOOP(ctx) ? 0 : dp_worker_index(ctx->worker);
 }
 
 static unsigned svc_worker_count(doppel_ctx_t *ctx)
 {
-    return dp_worker_host(ctx->worker)->n_workers;
+    return NO_LOOP(ctx) ? 0 : dp_worker_host(ctx->worker)->n_workers;
 }
 
-static void *svc_loop(doppel_ctx_t *ctx) { return dp_worker_loop(ctx->worker); }
+static void *svc_loop(doppel_ctx_t *ctx)
+{
+    return NO_LOOP(ctx) ? NULL : dp_worker_loop(ctx->worker);
+}
 
+/* Any thread, also one the host did not create: the queue is a mutex and
+ * a uv_async_send, both safe from anywhere. */
 static int svc_post(doppel_ctx_t *ctx, doppel_fn_t fn, void *data)
 {
-    if (ctx == NULL || fn == NULL)
+    if (NO_LOOP(ctx) || fn == NULL)
         return -EINVAL;
     return dp_worker_post(ctx->worker, fn, data);
 }
@@ -102,7 +112,7 @@ static void after_work_cb(uv_work_t *r, int status)
 static int svc_queue_work(doppel_ctx_t *ctx, doppel_fn_t work,
                           doppel_fn_t after, void *data)
 {
-    if (ctx == NULL || work == NULL)
+    if (NO_LOOP(ctx) || work == NULL)
         return -EINVAL;
     work_req_t *w = malloc(sizeof(*w));
     if (w == NULL)
@@ -120,12 +130,12 @@ static int svc_queue_work(doppel_ctx_t *ctx, doppel_fn_t work,
 
 static int svc_subscribe(doppel_ctx_t *ctx, uint32_t id)
 {
-    return ctx ? dp_worker_subscribe(ctx, id) : -EINVAL;
+    return NO_LOOP(ctx) ? -EINVAL : dp_worker_subscribe(ctx, id);
 }
 
 static int svc_http_mount(doppel_ctx_t *ctx, const doppel_http_mount_t *m)
 {
-    if (ctx == NULL || m == NULL || m->size < sizeof(uint32_t))
+    if (NO_LOOP(ctx) || m == NULL || m->size < sizeof(uint32_t))
         return -EINVAL;
     /* Mounts are taken during init only: the router is read by the server
      * once the worker serves. */
@@ -255,7 +265,7 @@ static uint32_t credential_drop_flags(dp_host_t *h, const doppel_exchange_t *x)
 static int svc_engine_match(doppel_ctx_t *ctx, const doppel_exchange_t *x,
                             doppel_reply_t **reply)
 {
-    if (ctx == NULL || x == NULL || reply == NULL)
+    if (NO_LOOP(ctx) || x == NULL || reply == NULL)
         return -EINVAL;
     dp_worker_t *w = ctx->worker;
     int refused = traffic_refused(dp_worker_host(w), x, reply);
@@ -283,7 +293,7 @@ static int svc_engine_record(doppel_ctx_t *ctx, const doppel_exchange_t *x,
                              const doppel_reply_t *reply,
                              const doppel_fetch_result_t *res)
 {
-    if (ctx == NULL || x == NULL || reply == NULL || res == NULL ||
+    if (NO_LOOP(ctx) || x == NULL || reply == NULL || res == NULL ||
         res->size < offsetof(doppel_fetch_result_t, error))
         return -EINVAL;
     dp_err_t err = {0};
@@ -300,6 +310,90 @@ static int svc_engine_forwarded(doppel_ctx_t *ctx, doppel_reply_t *reply,
     return dp_engine_forwarded(reply, status, reason);
 }
 
+/* ---- ABI 1.2: engine sessions ------------------------------------------- */
+
+/* The plugin's handle: the engine's session and the copy that opened it
+ * (its worker's loop runs every match of the session). */
+struct doppel_session {
+    doppel_ctx_t *ctx;
+    dp_session_t *es;
+};
+
+static int svc_engine_session_open(doppel_ctx_t *ctx,
+                                   const doppel_exchange_t *x,
+                                   doppel_session_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (NO_LOOP(ctx) || x == NULL || out == NULL)
+        return -EINVAL;
+    doppel_session_t *s = malloc(sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->ctx = ctx;
+    int rc = dp_engine_session_open(dp_worker_host(ctx->worker)->engine, x,
+                                    &s->es);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static doppel_str_t str_or(doppel_str_t v, doppel_str_t d)
+{
+    return v.ptr && v.len ? v : d;
+}
+
+/* As svc_engine_match (namespace tokens, events, deferred forwards), on
+ * the message with the session's defaults filled in. */
+static int svc_engine_session_match(doppel_session_t *s,
+                                    const doppel_exchange_t *x,
+                                    doppel_reply_t **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (s == NULL || x == NULL || reply == NULL)
+        return -EINVAL;
+    dp_worker_t *w = s->ctx->worker;
+    const doppel_exchange_t *d = dp_engine_session_exchange(s->es);
+    doppel_exchange_t m = *x;
+    m.size = sizeof(m);
+    m.protocol = str_or(x->protocol, d->protocol);
+    m.ns = str_or(x->ns, d->ns);
+    m.operation = str_or(x->operation, d->operation);
+    m.target = str_or(x->target, d->target);
+    m.remote_addr = str_or(x->remote_addr, d->remote_addr);
+    m.request_id = str_or(x->request_id, d->request_id);
+    if (x->n_metadata == 0) {
+        m.metadata = d->metadata;
+        m.n_metadata = d->n_metadata;
+    }
+    int refused = traffic_refused(dp_worker_host(w), &m, reply);
+    if (refused != 0)
+        return refused > 0 ? 0 : refused;
+    dp_worker_emit(w, DOPPEL_EVENT_RECEIVED, &m);
+    unsigned flags =
+        s->ctx->inst->lib->desc->abi_minor >= 1 ? DP_MATCH_DEFER_FORWARD : 0;
+    int rc = dp_engine_session_match(s->es, &m, flags, reply);
+    if (rc == 0 && (*reply)->kind == DOPPEL_REPLY_PROXY)
+        (*reply)->flags |= credential_drop_flags(dp_worker_host(w), &m);
+    if (rc == 0) {
+        doppel_match_event_t me = {sizeof(me), &m, *reply};
+        dp_worker_emit(w, DOPPEL_EVENT_MATCHED, &me);
+    }
+    return rc;
+}
+
+static void svc_engine_session_close(doppel_session_t *s)
+{
+    if (s == NULL)
+        return;
+    dp_engine_session_close(s->es);
+    free(s);
+}
+
 static void svc_engine_reply_free(doppel_ctx_t *ctx, doppel_reply_t *reply)
 {
     (void)ctx;
@@ -309,7 +403,7 @@ static void svc_engine_reply_free(doppel_ctx_t *ctx, doppel_reply_t *reply)
 static int svc_metric_add(doppel_ctx_t *ctx, const char *name,
                           const char *labels, uint64_t v)
 {
-    if (ctx == NULL || name == NULL)
+    if (NO_LOOP(ctx) || name == NULL)
         return -EINVAL;
     return dp_metrics_plugin_add(dp_worker_host(ctx->worker)->metrics,
                                  ctx->inst->lib->desc->name, name, labels, v);
@@ -317,7 +411,7 @@ static int svc_metric_add(doppel_ctx_t *ctx, const char *name,
 
 static void svc_stop_done(doppel_ctx_t *ctx)
 {
-    if (ctx)
+    if (!NO_LOOP(ctx))
         dp_worker_copy_stopped(ctx);
 }
 
@@ -370,7 +464,7 @@ static const char *arena_str(char **p, doppel_str_t s)
 static int svc_http_fetch(doppel_ctx_t *ctx, const doppel_fetch_t *req,
                           doppel_fetch_cb cb, void *data)
 {
-    if (ctx == NULL || req == NULL || cb == NULL ||
+    if (NO_LOOP(ctx) || req == NULL || cb == NULL ||
         req->size < offsetof(doppel_fetch_t, timeout_ms) + sizeof(uint32_t))
         return -EINVAL;
     dp_outbound_t *o = dp_worker_outbound(ctx->worker);
@@ -442,7 +536,7 @@ static int client_addr_ok(doppel_str_t v)
 static int svc_admin_call(doppel_ctx_t *ctx, const doppel_fetch_t *req,
                           doppel_fetch_cb cb, void *data)
 {
-    if (ctx == NULL || req == NULL || cb == NULL ||
+    if (NO_LOOP(ctx) || req == NULL || cb == NULL ||
         req->size < offsetof(doppel_fetch_t, timeout_ms) + sizeof(uint32_t) ||
         (req->n_headers > 0 && req->headers == NULL) ||
         (req->url.len > 0 && req->url.ptr == NULL))
@@ -494,7 +588,7 @@ static int svc_admin_call(doppel_ctx_t *ctx, const doppel_fetch_t *req,
 static int svc_http_listen(doppel_ctx_t *ctx, const char *address,
                            const doppel_http_mount_t *m)
 {
-    if (ctx == NULL || address == NULL || m == NULL ||
+    if (NO_LOOP(ctx) || address == NULL || m == NULL ||
         m->size < sizeof(uint32_t))
         return -EINVAL;
     return dp_worker_listen(ctx, address, m);
@@ -595,4 +689,23 @@ const doppel_services_t dp_services = {
     .http_listen = svc_http_listen,
     .shared = svc_shared,
     .engine_forwarded = svc_engine_forwarded,
+    /* ABI 1.2: connections, timers, watches (conn_services.c) */
+    .conn_listen = dp_svc_conn_listen,
+    .conn_listen_port = dp_svc_conn_listen_port,
+    .conn_claim = dp_svc_conn_claim,
+    .conn_start = dp_conn_start,
+    .conn_write = dp_conn_write,
+    .conn_pending = dp_conn_pending,
+    .conn_pause = dp_conn_pause,
+    .conn_close = dp_conn_close,
+    .timer_start = dp_svc_timer_start,
+    .timer_stop = dp_timer_stop,
+    .now_ms = dp_svc_now_ms,
+    .fd_watch = dp_svc_fd_watch,
+    .fd_watch_update = dp_fd_watch_update,
+    .fd_watch_stop = dp_fd_watch_stop,
+    /* ABI 1.2: engine sessions */
+    .engine_session_open = svc_engine_session_open,
+    .engine_session_match = svc_engine_session_match,
+    .engine_session_close = svc_engine_session_close,
 };

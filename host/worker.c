@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin/admin.h"
 #include "auth/auth.h"
 #include "base/log.h"
+#include "conn_services.h"
 #include "outbound/outbound.h"
 #include "runtime.h"
 
@@ -41,6 +43,31 @@ typedef struct listen_ent {
     dp_router_t *router; /* only the instance's mount */
     dp_http_server_t *server;
 } listen_ent_t;
+
+/* ABI 1.2: a raw listener of a plugin instance's own (svc->conn_listen).
+ * Allocated one by one: the server's handoff holds the pointer. */
+typedef struct conn_listen_ent {
+    dp_worker_t *w;
+    doppel_ctx_t *ctx;
+    char host[256];
+    int port;  /* as asked; 0: ephemeral (the first worker's is reused) */
+    int bound; /* the port actually bound */
+    doppel_conn_accept_fn on_accept;
+    void *state;
+    dp_http_server_t *server;
+} conn_listen_ent_t;
+
+_Static_assert(DOPPEL_CONN_CLAIM_PREFIX_MAX <= DP_HTTP_CLAIM_MAX,
+               "the front keeps at most DP_HTTP_CLAIM_MAX bytes of a prefix");
+
+/* ABI 1.2: a claim of the front's connections (svc->conn_claim). */
+typedef struct claim_ent {
+    doppel_ctx_t *ctx;
+    uint8_t prefix[DOPPEL_CONN_CLAIM_PREFIX_MAX];
+    size_t len;
+    doppel_conn_accept_fn on_accept;
+    void *state;
+} claim_ent_t;
 
 struct dp_worker {
     dp_host_t *host;
@@ -70,6 +97,11 @@ struct dp_worker {
     dp_http_server_t *local; /* made on first admin_call */
     listen_ent_t *listens;   /* svc->http_listen, in call order */
     size_t n_listens;
+    conn_listen_ent_t **conn_listens; /* svc->conn_listen, in call order */
+    size_t n_conn_listens;
+    claim_ent_t *claims; /* svc->conn_claim; fixed once the copies' init ran */
+    dp_http_claim_t *claim_view; /* the same, as the front reads them */
+    size_t n_claims;
     unsigned drains_pending; /* servers still draining, + 1 while starting */
     uint64_t stop_deadline;  /* loop ms: drain_timeout after the stop began */
     int joined;
@@ -153,12 +185,201 @@ int dp_worker_listen(doppel_ctx_t *ctx, const char *address,
 int dp_worker_listener(dp_worker_t *w, size_t i, const char **host, int *port,
                        const char **instance)
 {
-    if (w == NULL || i >= w->n_listens || w->listens[i].server == NULL)
+    if (w == NULL)
+        return -ENOENT;
+    if (i >= w->n_listens) {
+        /* the conn_listen listeners come after the http_listen ones */
+        size_t k = i - w->n_listens;
+        if (k >= w->n_conn_listens || w->conn_listens[k]->server == NULL)
+            return -ENOENT;
+        *host = w->conn_listens[k]->host;
+        *port = w->conn_listens[k]->bound;
+        *instance = w->conn_listens[k]->ctx->inst->name;
+        return 0;
+    }
+    if (w->listens[i].server == NULL)
         return -ENOENT;
     *host = w->listens[i].host;
     *port = w->listens[i].bound;
     *instance = w->listens[i].ctx->inst->name;
     return 0;
+}
+
+/* ---- ABI 1.2: listeners and claims handing raw connections over --------- */
+
+int dp_worker_conn_listen(doppel_ctx_t *ctx, const char *address,
+                          const doppel_conn_listener_t *l)
+{
+    dp_worker_t *w = ctx->worker;
+    char host[256];
+    int port;
+    if (l->size < offsetof(doppel_conn_listener_t, on_accept) +
+                      sizeof(l->on_accept) ||
+        l->on_accept == NULL ||
+        dp_conf_parse_listen(address, host, sizeof(host), &port) != 0)
+        return -EINVAL;
+    if (ctx->initialised)
+        return -EBUSY; /* bound right after every init */
+    conn_listen_ent_t **v =
+        realloc(w->conn_listens, (w->n_conn_listens + 1) * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    w->conn_listens = v;
+    conn_listen_ent_t *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return -ENOMEM;
+    e->w = w;
+    e->ctx = ctx;
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    e->port = port;
+    e->on_accept = l->on_accept;
+    e->state = l->size >= offsetof(doppel_conn_listener_t, state) +
+                             sizeof(l->state)
+                   ? l->state
+                   : NULL;
+    v[w->n_conn_listens++] = e;
+    return 0;
+}
+
+int dp_worker_conn_port(doppel_ctx_t *ctx, unsigned i)
+{
+    dp_worker_t *w = ctx->worker;
+    unsigned k = 0;
+    for (size_t j = 0; j < w->n_conn_listens; j++) {
+        conn_listen_ent_t *e = w->conn_listens[j];
+        if (e->ctx != ctx)
+            continue;
+        if (k++ == i)
+            return e->server != NULL ? e->bound : -EAGAIN;
+    }
+    return -ENOENT;
+}
+
+int dp_worker_claim(doppel_ctx_t *ctx, const doppel_conn_claim_t *c)
+{
+    dp_worker_t *w = ctx->worker;
+    if (c->size < offsetof(doppel_conn_claim_t, on_accept) +
+                      sizeof(c->on_accept) ||
+        c->prefix == NULL || c->prefix_len == 0 ||
+        c->prefix_len > DOPPEL_CONN_CLAIM_PREFIX_MAX || c->on_accept == NULL)
+        return -EINVAL;
+    if (ctx->initialised)
+        return -EBUSY; /* the front's servers read the claims from start */
+    for (size_t i = 0; i < w->n_claims; i++) {
+        const claim_ent_t *o = &w->claims[i];
+        size_t n = o->len < c->prefix_len ? o->len : c->prefix_len;
+        if (memcmp(o->prefix, c->prefix, n) == 0)
+            return -EEXIST; /* one is a prefix of the other */
+    }
+    claim_ent_t *v = realloc(w->claims, (w->n_claims + 1) * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    w->claims = v;
+    claim_ent_t *e = &v[w->n_claims++];
+    memset(e, 0, sizeof(*e));
+    e->ctx = ctx;
+    memcpy(e->prefix, c->prefix, c->prefix_len);
+    e->len = c->prefix_len;
+    e->on_accept = c->on_accept;
+    e->state = c->size >= offsetof(doppel_conn_claim_t, state) +
+                             sizeof(c->state)
+                   ? c->state
+                   : NULL;
+    return 0;
+}
+
+/* The instance's gauge of the connections its copies own. */
+static void conn_gauge(dp_host_t *h, dp_instance_t *in, long delta)
+{
+    char labels[160];
+    long n = atomic_fetch_add(&in->conns, delta) + delta;
+    snprintf(labels, sizeof(labels), "instance=\"%s\"", in->name);
+    dp_metrics_gauge_set(h->metrics, "doppel_conn_connections", labels,
+                         (double)n);
+}
+
+/* What a plugin connection gives back when its descriptor closes: its
+ * slot in the server that accepted it, its place in the gauge. */
+typedef struct conn_slot {
+    dp_http_server_t *server;
+    dp_host_t *host;
+    dp_instance_t *inst;
+} conn_slot_t;
+
+static void release_slot(void *arg)
+{
+    conn_slot_t *sl = arg;
+    dp_http_server_release(sl->server);
+    conn_gauge(sl->host, sl->inst, -1);
+    free(sl);
+}
+
+/* A connection for ctx: wrapped and offered to on_accept, or closed when
+ * the copy is not serving. */
+static void adopt(dp_http_server_t *s, doppel_ctx_t *ctx, uv_os_sock_t fd,
+                  uint32_t via, const uint8_t *buf, size_t len,
+                  doppel_conn_accept_fn on_accept, void *state)
+{
+    dp_conn_set_t *set = NULL;
+    conn_slot_t *sl = NULL;
+    if (ctx->started && !ctx->stopping && !ctx->stopped)
+        set = dp_ctx_conn_set(ctx);
+    if (set == NULL || (sl = malloc(sizeof(*sl))) == NULL) {
+        close(fd);
+        dp_http_server_release(s);
+        return;
+    }
+    *sl = (conn_slot_t){s, ctx->worker->host, ctx->inst};
+    conn_gauge(sl->host, sl->inst, 1);
+    int rc = dp_conn_adopt(set, fd, via, buf, len, on_accept, state,
+                           release_slot, sl);
+    if (rc < 0)
+        dp_debug(ctx->inst->name, "connection refused: %s", strerror(-rc));
+}
+
+static void on_claim_handoff(void *arg, dp_http_server_t *s, size_t claim,
+                             uv_os_sock_t fd, const uint8_t *buf, size_t len)
+{
+    dp_worker_t *w = arg;
+    if (claim >= w->n_claims) { /* cannot happen: the front's claims */
+        close(fd);
+        dp_http_server_release(s);
+        return;
+    }
+    claim_ent_t *e = &w->claims[claim];
+    adopt(s, e->ctx, fd, DOPPEL_CONN_VIA_CLAIM, buf, len, e->on_accept,
+          e->state);
+}
+
+static void on_listen_handoff(void *arg, dp_http_server_t *s, size_t claim,
+                              uv_os_sock_t fd, const uint8_t *buf, size_t len)
+{
+    conn_listen_ent_t *e = arg;
+    (void)claim;
+    adopt(s, e->ctx, fd, DOPPEL_CONN_VIA_LISTEN, buf, len, e->on_accept,
+          e->state);
+}
+
+/* The claims as the front's servers read them; after every init. */
+static int claims_freeze(dp_worker_t *w)
+{
+    if (w->n_claims == 0)
+        return 0;
+    w->claim_view = calloc(w->n_claims, sizeof(*w->claim_view));
+    if (w->claim_view == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < w->n_claims; i++)
+        w->claim_view[i] = (dp_http_claim_t){w->claims[i].prefix,
+                                             w->claims[i].len};
+    return 0;
+}
+
+static void claims_apply(dp_worker_t *w, dp_http_server_cfg_t *cfg)
+{
+    cfg->claims = w->claim_view;
+    cfg->n_claims = w->claim_view ? w->n_claims : 0;
+    cfg->handoff = on_claim_handoff;
+    cfg->handoff_arg = w;
 }
 
 /* ---- posting across threads ------------------------------------------- */
@@ -341,8 +562,12 @@ static void destroy_copies(dp_worker_t *w)
         if (!c->initialised)
             continue;
         const doppel_plugin_t *d = c->inst->lib->desc;
+        dp_conn_set_shutdown(c->io); /* timers, watches: -ESHUTDOWN now */
         if (d->destroy)
             d->destroy(c->state);
+        /* what the copy left open is closed without callbacks; before the
+         * servers go, since a connection holds a slot in one of them */
+        dp_ctx_conn_release(c);
         c->initialised = 0;
         c->state = NULL;
         dp_instance_copy_gone(c->inst);
@@ -364,6 +589,10 @@ static void close_worker_handles(dp_worker_t *w)
     for (size_t i = 0; i < w->n_listens; i++) {
         dp_http_server_free(w->listens[i].server);
         w->listens[i].server = NULL;
+    }
+    for (size_t i = 0; i < w->n_conn_listens; i++) {
+        dp_http_server_free(w->conn_listens[i]->server);
+        w->conn_listens[i]->server = NULL;
     }
     if (w->local) {
         dp_http_server_free(w->local);
@@ -402,6 +631,42 @@ static int bind_listeners(dp_worker_t *w)
                 .metrics = dp_metrics_worker(h->metrics, w->index),
             };
             /* the same cap and descriptor handling as the main port */
+            cfg.limits.max_connections =
+                dp_settings_conn_share(&h->settings, h->n_workers);
+            claims_apply(w, &cfg); /* every http_listen port is claimable */
+            rc = dp_http_server_start(&w->loop, &cfg, &e->server);
+        }
+        if (rc < 0) {
+            e->server = NULL;
+            dp_error(e->ctx->inst->name,
+                     "cannot listen on %s:%d (instance '%s'): %s", e->host,
+                     port, e->ctx->inst->name, uv_strerror(rc));
+            e->ctx->inst->failed = 1;
+            return rc;
+        }
+        e->bound = dp_http_server_port(e->server);
+    }
+    for (size_t i = 0; i < w->n_conn_listens; i++) {
+        conn_listen_ent_t *e = w->conn_listens[i];
+        int port = e->port;
+        if (port == 0 && first != NULL && first != w &&
+            i < first->n_conn_listens &&
+            first->conn_listens[i]->ctx->inst == e->ctx->inst)
+            port = first->conn_listens[i]->bound;
+        int rc = 0;
+        if (w->index == 0 && port != 0 && h->n_workers > 1)
+            rc = dp_probe_port_free(e->host, port);
+        if (rc == 0) {
+            dp_http_server_cfg_t cfg = {
+                .host = e->host,
+                .port = port,
+                .reuseport = h->n_workers > 1,
+                .limits = h->settings.limits,
+                .metrics = dp_metrics_worker(h->metrics, w->index),
+                .raw = 1,
+                .handoff = on_listen_handoff,
+                .handoff_arg = e,
+            };
             cfg.limits.max_connections =
                 dp_settings_conn_share(&h->settings, h->n_workers);
             rc = dp_http_server_start(&w->loop, &cfg, &e->server);
@@ -467,6 +732,14 @@ static int start_in_thread(dp_worker_t *w)
         }
         c->initialised = 1;
     }
+    if ((rc = claims_freeze(w)) < 0)
+        return rc;
+    if (w->index == 0) { /* the gauge is there, at 0, from the start */
+        for (size_t i = 0; i < w->n_conn_listens; i++)
+            conn_gauge(h, w->conn_listens[i]->ctx->inst, 0);
+        for (size_t i = 0; i < w->n_claims; i++)
+            conn_gauge(h, w->claims[i].ctx->inst, 0);
+    }
     dp_http_server_cfg_t cfg = {
         .host = h->settings.listen_host,
         .port = w->port,
@@ -479,6 +752,7 @@ static int start_in_thread(dp_worker_t *w)
         dp_settings_conn_share(&h->settings, h->n_workers);
     if (w->index == 0)
         log_connection_cap(h, cfg.limits.max_connections);
+    claims_apply(w, &cfg);
     rc = dp_http_server_start(&w->loop, &cfg, &w->server);
     if (rc < 0) {
         dp_error(comp(w), "cannot listen on %s:%d: %s", cfg.host, cfg.port,
@@ -610,6 +884,10 @@ static void stop_copies(dp_worker_t *w)
             t = STOP_MIN_MS;
     }
     uv_timer_start(&w->stop_timer, on_stop_timeout, t ? t : 1, 0);
+    /* ABI 1.2: the plugins' own listeners accept no more; the connections
+     * they handed over stay the plugins' until they close them */
+    for (size_t i = 0; i < w->n_conn_listens; i++)
+        dp_http_server_close_listener(w->conn_listens[i]->server);
     for (size_t i = w->n_ctxs; i-- > 0;) {
         doppel_ctx_t *c = &w->ctxs[i];
         if (!c->started || c->stopping)
@@ -705,6 +983,11 @@ void dp_worker_join_free(dp_worker_t *w)
     for (size_t i = 0; i < w->n_listens; i++)
         dp_router_free(w->listens[i].router);
     free(w->listens);
+    for (size_t i = 0; i < w->n_conn_listens; i++)
+        free(w->conn_listens[i]);
+    free(w->conn_listens);
+    free(w->claims);
+    free(w->claim_view);
     uv_mutex_destroy(&w->qlock);
     uv_mutex_destroy(&w->m);
     uv_cond_destroy(&w->cv);

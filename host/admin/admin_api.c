@@ -15,6 +15,7 @@
 #include "admin_internal.h"
 #include "base/log.h"
 #include "engine/expr.h" /* DP_SCOPE_* */
+#include "schemas.h"
 
 #define DEFAULT_NS "sandbox"
 
@@ -747,6 +748,38 @@ static const admin_route_t routes[] = {
      NS_DEFAULT,
      BODY_NONE,
      tfiles_delete},
+    /* protocol plugins' schema files (admin_schemas.c); the NAME segment
+     * is the rest of the path, slashes kept (admin_split_path) */
+    {"schemas/*",
+     "GET",
+     {"schemas.list", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     admin_schemas_list},
+    {"schemas/*",
+     "POST",
+     {"schemas.batch", W},
+     NS_BODY,
+     BODY_OBJECT,
+     admin_schemas_batch},
+    {"schemas/*/*",
+     "GET",
+     {"schemas.get", R},
+     NS_DEFAULT,
+     BODY_NONE,
+     admin_schemas_get},
+    {"schemas/*/*",
+     "PUT",
+     {"schemas.put", W},
+     NS_DEFAULT,
+     BODY_NONE,
+     admin_schemas_put},
+    {"schemas/*/*",
+     "DELETE",
+     {"schemas.delete", W},
+     NS_DEFAULT,
+     BODY_NONE,
+     admin_schemas_delete},
     {"mocks/*", "GET", {"mocks.get", R}, NS_NONE, BODY_NONE, mock_get},
     {"mocks/*", "PATCH", {"mocks.patch", W}, NS_NONE, BODY_OBJECT, mock_patch},
     {"mocks/*", "DELETE", {"mocks.close", W}, NS_NONE, BODY_NONE, mock_close},

@@ -111,6 +111,9 @@ int admin_resolve_ns(admin_call_t *c, int use_body);
 /* Sends v (stolen; NULL sends a 500) as the JSON body. */
 void admin_reply_json(admin_call_t *c, int status, json_t *v);
 void admin_reply_empty(admin_call_t *c, int status);
+/* Sends body (copied) with Content-Type ctype (at most 95 characters). */
+void admin_reply_text(admin_call_t *c, int status, const char *ctype,
+                      const char *body, size_t len);
 /* The audit row of a held answer is stored: the answer may go. */
 void admin_release(admin_call_t *c);
 /* The audit row of a held answer could not be stored: the answer becomes

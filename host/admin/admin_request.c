@@ -66,6 +66,11 @@ int admin_split_path(admin_call_t *c)
         int rc = add_seg(c, s, (size_t)(p - s), decode);
         if (rc < 0)
             return rc;
+        /* /schemas/SECTION/NAME: a schema file's name is a relative path
+         * ("shop/v1/order.proto"), so what follows the section is one
+         * segment with its slashes, as sent (admin_schemas.c checks it) */
+        if (c->nseg == 2 && strcmp(c->seg[0], "schemas") == 0 && p < end)
+            return add_seg(c, p + 1, (size_t)(end - p - 1), decode);
     }
     return 0;
 }
@@ -320,6 +325,12 @@ void admin_send(admin_call_t *c)
 void admin_reply_empty(admin_call_t *c, int status)
 {
     keep(c, status, 0, NULL, NULL, "", 0);
+}
+
+void admin_reply_text(admin_call_t *c, int status, const char *ctype,
+                      const char *body, size_t len)
+{
+    keep(c, status, 0, "Content-Type", ctype, body, len);
 }
 
 static void reply_error_v(admin_call_t *c, int status, const char *code,

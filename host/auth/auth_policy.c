@@ -78,6 +78,12 @@ static const op_rule_t rules[] = {
     {"templates.create", DP_ROLE_EDITOR, 1},
     {"templates.replace", DP_ROLE_EDITOR, 1},
     {"templates.delete", DP_ROLE_EDITOR, 1},
+    /* protocol plugins' schema files (host/admin/admin_schemas.c) */
+    {"schemas.list", DP_ROLE_VIEWER, 1},
+    {"schemas.get", DP_ROLE_VIEWER, 1},
+    {"schemas.put", DP_ROLE_EDITOR, 1},
+    {"schemas.batch", DP_ROLE_EDITOR, 1},
+    {"schemas.delete", DP_ROLE_EDITOR, 1},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},

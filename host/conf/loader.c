@@ -25,7 +25,8 @@
 /* Smallest descriptor size per ABI minor of the current major; a new minor
  * appends its size here. */
 static const size_t min_size_by_minor[] = {DOPPEL_PLUGIN_SIZE_1_0,
-                                           DOPPEL_PLUGIN_SIZE_1_1};
+                                           DOPPEL_PLUGIN_SIZE_1_1,
+                                           DOPPEL_PLUGIN_SIZE_1_2};
 _Static_assert(sizeof(min_size_by_minor) / sizeof(min_size_by_minor[0]) ==
                    DOPPEL_ABI_MINOR + 1,
                "one smallest descriptor size per ABI minor");
@@ -332,7 +333,35 @@ int dp_loader_check_desc(const doppel_plugin_t *d, const char *path, char *err,
             return -EINVAL;
         }
     }
+    const doppel_protocol_def_t *pd = dp_loader_protocol(d);
+    if (pd != NULL) {
+        /* what the host reads of it at load: size, section, check */
+        if (d->kind != DOPPEL_KIND_PROTOCOL) {
+            set_err(err, errlen,
+                    "%s: %sa feature plugin cannot add a protocol section",
+                    path, label);
+            return -EINVAL;
+        }
+        if (pd->size < offsetof(doppel_protocol_def_t, check) +
+                           sizeof(pd->check) ||
+            pd->section == NULL || pd->check == NULL) {
+            set_err(err, errlen,
+                    "%s: %sprotocol definition incomplete: size %" PRIu32
+                    ", section and check are required",
+                    path, label, pd->size);
+            return -EINVAL;
+        }
+    }
     return check_options(d->options, path, label, err, errlen);
+}
+
+const doppel_protocol_def_t *dp_loader_protocol(const doppel_plugin_t *d)
+{
+    if (d == NULL || d->abi_major != DOPPEL_ABI_MAJOR || d->abi_minor < 2 ||
+        !covers(d->size, offsetof(doppel_plugin_t, protocol),
+                sizeof(d->protocol)))
+        return NULL;
+    return d->protocol;
 }
 
 /* dlerror() usually repeats the path ("/x/y.so: invalid ELF header"); the
@@ -641,6 +670,11 @@ int dp_loader_list(const char *dir, void *FILE_f)
         if (sum[0] != '\0')
             fprintf(f, "  %s\n", sum);
         fprintf(f, "  file: %s\n", path);
+        const doppel_protocol_def_t *pd = dp_loader_protocol(lib->desc);
+        if (pd != NULL) {
+            printable(sum, sizeof(sum), pd->section, 40);
+            fprintf(f, "  mock section: %s\n", sum);
+        }
         list_options(f, lib->desc->options);
         dp_loader_close(lib);
         listed++;

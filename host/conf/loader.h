@@ -48,6 +48,11 @@ void dp_loader_close(dp_plugin_lib_t *lib);
 int dp_loader_check_desc(const doppel_plugin_t *d, const char *path, char *err,
                          size_t errlen);
 
+/* The protocol section a checked descriptor adds (ABI 1.2), or NULL: the
+ * field is read only when the descriptor claims minor 2 or later and its
+ * size covers it, so an older plugin never has one. */
+const doppel_protocol_def_t *dp_loader_protocol(const doppel_plugin_t *d);
+
 /* Resolves and opens the plugin file of one plugins.conf section: its
  * `path` key if set, else dp_loader_plugin_path(dir, `plugin` key or the
  * section name). A missing file is refused as

@@ -142,6 +142,19 @@ static int tx_end(dp_engine_t *e, int rc, dp_err_t *err)
     return 0;
 }
 
+int dp_engine_storage_tx(dp_engine_t *e, dp_engine_storage_fn fn, void *arg,
+                         dp_err_t *err)
+{
+    if (e == NULL || fn == NULL)
+        return -EINVAL;
+    pthread_mutex_lock(&e->wmu);
+    int rc = tx_begin(e, err);
+    if (rc == 0)
+        rc = tx_end(e, fn(e->st, arg), err);
+    pthread_mutex_unlock(&e->wmu);
+    return rc;
+}
+
 /* ---- views of a mock ------------------------------------------------------ */
 
 static void set_time(json_t *o, const char *k, int64_t v)
@@ -301,7 +314,10 @@ static int load_mock(void *arg, const dp_stored_mock_t *sm)
     json_t *o = sm->json ? json_loads(sm->json, 0, NULL) : NULL;
     dp_err_t err = {0};
     dp_mock_t *m = NULL;
-    if (o == NULL || dp_model_compile_stored(o, &lc->e->tfiles, &m, &err) < 0) {
+    if (o == NULL || dp_model_compile_stored(
+                                 lc->e->protos, o, &lc->e->tfiles,
+                                 DP_COMPILE_DORMANT | DP_COMPILE_KEEP_REFUSED,
+                                 &m, &err) < 0) {
         /* a mock this build cannot compile is kept in storage, not served */
         dp_warn(LOGC, "skipping stored mock %s: %s%s%s", sm->id,
                 err.field[0] ? err.field : "", err.field[0] ? ": " : "",
@@ -431,6 +447,7 @@ int dp_engine_open(const dp_engine_cfg_t *cfg, dp_storage_t *st,
         e->cfg = *cfg;
     else
         dp_engine_cfg_default(&e->cfg);
+    e->protos = e->cfg.protos ? e->cfg.protos : dp_protos_builtin();
     dp_engine_cfg_t def;
     dp_engine_cfg_default(&def);
     if (e->cfg.journal_size == 0)
@@ -945,7 +962,7 @@ static int put_many(dp_engine_t *e, const json_t *const *mocks, size_t n,
     int rc = 0;
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
-        rc = dp_model_compile(mocks[i], ns, NULL, now, &e->tfiles, &norm[i],
+        rc = dp_model_compile(e->protos, mocks[i], ns, NULL, now, &e->tfiles, &norm[i],
                               &cm[i], err);
         if (rc < 0) {
             if (batch)
@@ -1036,7 +1053,8 @@ int dp_engine_mock_validate(dp_engine_t *e, const json_t *mock, const char *ns,
     /* the template files are writer-side state */
     if (e)
         pthread_mutex_lock(&e->wmu);
-    int rc = dp_model_compile(mock, ns, NULL, now, e ? &e->tfiles : NULL,
+    int rc = dp_model_compile(e ? e->protos : NULL, mock, ns, NULL, now,
+                              e ? &e->tfiles : NULL,
                               &norm, &m, err);
     if (e)
         pthread_mutex_unlock(&e->wmu);
@@ -1144,7 +1162,7 @@ int dp_engine_mock_patch(dp_engine_t *e, const char *id, const json_t *patch,
     int64_t snap = atomic_load(&old->use_counter);
     json_t *norm = NULL;
     dp_mock_t *nm = NULL;
-    rc = dp_model_compile(merged, old->ns, cur, dp_engine_now(e), &e->tfiles,
+    rc = dp_model_compile(e->protos, merged, old->ns, cur, dp_engine_now(e), &e->tfiles,
                           &norm, &nm, err);
     json_decref(merged);
     json_decref(cur);
@@ -1380,7 +1398,7 @@ int dp_engine_mock_patch_batch(dp_engine_t *e, const json_t *ids,
             break;
         }
         snap[i] = atomic_load(&old[i]->use_counter);
-        rc = dp_model_compile(merged, old[i]->ns, cur, dp_engine_now(e),
+        rc = dp_model_compile(e->protos, merged, old[i]->ns, cur, dp_engine_now(e),
                               &e->tfiles, &norm[i], &nm[i], err);
         json_decref(merged);
         json_decref(cur);
@@ -1634,7 +1652,7 @@ int dp_engine_mock_version_restore(dp_engine_t *e, const char *id,
         goto out;
     }
     int64_t snap = atomic_load(&old->use_counter);
-    rc = dp_model_compile(vo, old->ns, cur, dp_engine_now(e), &e->tfiles,
+    rc = dp_model_compile(e->protos, vo, old->ns, cur, dp_engine_now(e), &e->tfiles,
                           &norm, &nm, err);
     if (rc < 0)
         goto out;

@@ -35,6 +35,36 @@
 
 typedef struct dp_engine dp_engine_t;
 
+/* ---- Protocol sections (ABI 1.2) ----------------------------------------
+ * The handlers of the mocks' protocol sections: http and mcp built in, then
+ * the sections plugins register (doppel_plugin_t.protocol) before the
+ * engine is opened, so stored mocks of them compile at start-up. Any
+ * number of sections; the index is sized by the registry. */
+typedef struct dp_protos dp_protos_t;
+struct doppel_protocol_def;
+struct doppel_ctx;
+struct doppel_services;
+
+/* A registry holding http and mcp; NULL on ENOMEM. */
+dp_protos_t *dp_protos_new(void);
+/* Registers def (borrowed: it lives in the plugin, which stays loaded
+ * while the engine is open), whose callbacks get ctx (a section ctx) and
+ * svc (the services table). owner names the plugin instance in messages.
+ * 0; -EEXIST when the section is taken (http, mcp, or another plugin's:
+ * err says by whom); -EINVAL for a def that is not valid (err says why);
+ * -ENOMEM. Before dp_engine_open only: the registry is read without locks
+ * from then on. */
+int dp_protos_add(dp_protos_t *r, const struct doppel_protocol_def *def,
+                  struct doppel_ctx *ctx, const struct doppel_services *svc,
+                  const char *owner, char *err, size_t errlen);
+/* The def registered for section (and its section ctx in *ctx, may be
+ * NULL), or NULL: for the admin API's schema files. */
+const struct doppel_protocol_def *dp_protos_def(const dp_protos_t *r,
+                                                const char *section,
+                                                struct doppel_ctx **ctx);
+/* Frees r; after dp_engine_close of every engine that used it. */
+void dp_protos_free(dp_protos_t *r);
+
 typedef struct dp_engine_cfg {
     size_t journal_size;   /* entries kept per namespace, default 10000 */
     size_t unmatched_size; /* entries kept per namespace, default 10000 */
@@ -62,6 +92,9 @@ typedef struct dp_engine_cfg {
      * was written; the newest this many stay). Default 20, 0: none, at
      * most 1000. A back end without versions keeps none. */
     int mock_versions_max;
+    /* The protocol sections (borrowed until dp_engine_close); NULL: http
+     * and mcp only. */
+    const dp_protos_t *protos;
 } dp_engine_cfg_t;
 
 void dp_engine_cfg_default(dp_engine_cfg_t *c);
@@ -96,6 +129,18 @@ typedef struct dp_engine_audit {
 
 void dp_engine_audit_begin(dp_engine_audit_t *a);
 void dp_engine_audit_end(void);
+
+/* ---- Storage writes of other parts of the host -------------------------
+ * Runs fn(st, arg) on the engine's store under its writer lock, in one
+ * transaction with this thread's audit rows (as the engine's own writes):
+ * everything fn wrote and the rows commit together, or nothing does.
+ * fn returns 0 or a negative errno (which rolls back). Used for the schema
+ * files of protocol plugins (host/admin/admin_schemas.c), whose rows the
+ * engine does not interpret. Returns 0, fn's error, or a storage/audit
+ * error with err filled (500). Any thread; fn must not call the engine. */
+typedef int (*dp_engine_storage_fn)(dp_storage_t *st, void *arg);
+int dp_engine_storage_tx(dp_engine_t *e, dp_engine_storage_fn fn, void *arg,
+                         dp_err_t *err);
 
 /* ---- Mocks (any thread) ------------------------------------------------
  * ns: namespace to use when the mock has none (NULL: "sandbox").
@@ -381,6 +426,34 @@ int dp_engine_reply_error(int status, const char *code, const char *message,
 int dp_engine_reply_refusal(int status, const char *code, const char *message,
                             doppel_str_t request_id, unsigned retry_after_s,
                             doppel_reply_t **out);
+
+/* ---- Engine sessions (ABI 1.2; session.c) -------------------------------
+ * The state one long-lived stream (a gRPC streaming call, a WebSocket
+ * connection) keeps across its messages: a store scope 's' ("session":
+ * extract sStore writes it, $.sS.key and conditions on $.session.store.key
+ * read it; in memory only), the message count ($.session.count, 1 for the
+ * first message given to dp_engine_session_match) and the cursors of
+ * ordered oneOf mocks, which advance per session. Thread: a session is
+ * used by one thread at a time (the loop that opened it); different
+ * sessions run on any threads at once. */
+typedef struct dp_session dp_session_t;
+
+/* x borrowed for the call: protocol, ns, operation, target, metadata,
+ * remote_addr and request_id are copied as the defaults of every message.
+ * 0 or -EINVAL / -ENOMEM. */
+int dp_engine_session_open(dp_engine_t *e, const doppel_exchange_t *x,
+                           dp_session_t **out);
+/* dp_engine_match_ex of one message with the session's state; x's empty
+ * protocol, ns, operation, target, metadata, remote_addr and request_id
+ * are the session's. */
+int dp_engine_session_match(dp_session_t *s, const doppel_exchange_t *x,
+                            unsigned flags, doppel_reply_t **out);
+/* The defaults of the session's messages (what open copied). */
+const doppel_exchange_t *dp_engine_session_exchange(const dp_session_t *s);
+/* The messages matched through s so far. */
+uint64_t dp_engine_session_count(const dp_session_t *s);
+/* Frees s and its state. NULL is a no-op. */
+void dp_engine_session_close(dp_session_t *s);
 
 /* ---- Record and replay: services, modes, recordings, coverage ---------
  * A service is a named upstream of a namespace: {name, target, pathPrefix,

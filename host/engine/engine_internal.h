@@ -135,12 +135,16 @@ typedef struct dp_resp {
     char *body;
     size_t body_len;
     const char *ctype; /* default Content-Type of the static body */
+    /* the protocol's response_fields (ABI 1.2 sections) as one object:
+     * a template, or its static compact JSON text; both NULL: none */
+    dp_tmpl_t *xtmpl;
+    char *extra;
 } dp_resp_t;
 
 enum { DP_REPLY_ONE = 0, DP_REPLY_ONEOF = 1, DP_REPLY_PROXY = 2 };
 
 typedef struct dp_extract {
-    char scope; /* 'g', 'c', 'm' */
+    char scope; /* 'g', 'c', 'm', 's' (session) */
     char *key;
     dp_tmpl_t *t;
 } dp_extract_t;
@@ -172,6 +176,10 @@ typedef struct dp_mock {
     char *route_src; /* route or routePattern as written */
     dp_route_t route;
     regex_t *re; /* routePattern, else NULL */
+    /* Compiled for listing only: the section's protocol is not enabled
+     * (or its plugin refused the stored mock at load). Never indexed for
+     * matching; kept, listed, closed and purged like any mock. */
+    int dormant;
     dp_mcond_t *conds;
     size_t n_conds;
     int needs_body, needs_headers, needs_query;
@@ -185,6 +193,7 @@ typedef struct dp_mock {
     dp_resp_t *resps;
     size_t n_resps;
     int random; /* oneOf order random */
+    uint64_t offset; /* ordered oneOf: the first answer (a session's start) */
     char *proxy_target;
     dp_extract_t *ext;
     size_t n_ext;
@@ -228,8 +237,11 @@ void dp_mock_unref(dp_mock_t *m);
 /* ---- Protocol handlers -------------------------------------------------- */
 
 /* The request as the conditions and templates see it; built lazily. */
+struct dp_session;
 typedef struct dp_reqctx {
     const doppel_exchange_t *x;
+    struct dp_session *sess; /* engine session of the message, or NULL */
+    json_t *sess_doc;   /* {"session": {count, store}}, built on first need */
     json_t *body;       /* parsed once, on first need */
     int body_tried;
     json_t *hdr_first;  /* lower-case name -> first value */
@@ -238,12 +250,15 @@ typedef struct dp_reqctx {
     json_t *query_all;  /* name -> value, or [values] when repeated */
 } dp_reqctx_t;
 
+struct doppel_protocol_def;
+struct doppel_ctx;
+
 typedef struct dp_proto {
     const char *name; /* the protocol section key: "http" */
     /* Compiles the protocol section sec into m (op, route or re, conds,
      * needs_*). field is the section's path prefix for errors ("http"). */
-    int (*compile)(const json_t *sec, const char *field, dp_mock_t *m,
-                   dp_err_t *err);
+    int (*compile)(const struct dp_proto *self, const json_t *sec,
+                   const char *field, dp_mock_t *m, dp_err_t *err);
     /* Builds the documents conditions on target `where` evaluate against. */
     const json_t *(*doc)(dp_reqctx_t *rc, dp_cond_target_t where);
 
@@ -260,8 +275,25 @@ typedef struct dp_proto {
                   int64_t now, char **body, size_t *len);
     /* Adds protocol fields to a no-match report (mcp: request.server,
      * known). pi may be NULL. */
-    void (*miss)(const struct dp_proto_ix *pi, const doppel_exchange_t *x,
-                 const dp_path_t *path, int64_t now, json_t *report);
+    void (*miss)(const struct dp_proto *self, const struct dp_proto_ix *pi,
+                 const doppel_exchange_t *x, const dp_path_t *path,
+                 int64_t now, json_t *report);
+    /* Runs before the section is compiled, on the whole mock o (mutable:
+     * the section may be replaced by a normalised one, which is what is
+     * stored): a registered section's check (proto_plugin.c). */
+    int (*prepare)(const struct dp_proto *self, json_t *o, dp_mock_t *m,
+                   dp_err_t *err);
+
+    /* Slot in the registry (index arrays are sized by the registry). */
+    unsigned slot;
+    /* response.statusCode: range and default; all 0: HTTP (100..599, 200) */
+    int status_min, status_max, status_default;
+    /* ABI 1.2: a section registered by a plugin (proto_plugin.c) */
+    const struct doppel_protocol_def *def;
+    struct doppel_ctx *ctx; /* the section ctx its callbacks get */
+    const struct doppel_services *svc; /* and the services table */
+    const char *owner;      /* the plugin instance that registered it */
+    const char *const *response_fields; /* NULL-terminated, or NULL */
 } dp_proto_t;
 
 /* The operation is compared as sent (not upper-cased). */
@@ -269,15 +301,39 @@ typedef struct dp_proto {
 /* proxy answers are refused at validation. */
 #define DP_PROTO_F_NO_PROXY 0x2u
 
+/* A dormant mock's placeholder (DP_PROTO_F_DORMANT): never indexed. */
+#define DP_PROTO_F_DORMANT 0x100u
+
 extern const dp_proto_t dp_proto_http;
 extern const dp_proto_t dp_proto_mcp;
-/* NULL when no handler exists for name. */
-const dp_proto_t *dp_proto_find(const char *name, size_t len);
-/* Index of a protocol in the handler table (index arrays are sized by it). */
-size_t dp_proto_slot(const dp_proto_t *p);
-#define DP_PROTO_MAX 8
+
+/* ---- The protocol registry (proto_registry.c) ---------------------------
+ * http and mcp built in (slots 0 and 1), then the sections plugins
+ * registered before dp_engine_open. Immutable once the engine is open. */
+struct dp_protos {
+    const dp_proto_t **v;
+    size_t n, cap;
+};
+/* The registry of engines opened without one: http and mcp. */
+const dp_protos_t *dp_protos_builtin(void);
+/* NULL when no handler is registered for name (reg NULL: built-in). */
+const dp_proto_t *dp_protos_find(const dp_protos_t *reg, const char *name,
+                                 size_t len);
+/* The placeholder of a dormant mock of section name (a static entry per
+ * known section; NULL for other names). */
+const dp_proto_t *dp_proto_dormant(const char *name);
 /* Known protocol section names, with or without a handler yet. */
 extern const char *const dp_proto_sections[];
+/* response.statusCode of p's mocks: lowest, highest, default. */
+void dp_proto_status_range(const dp_proto_t *p, int *lo, int *hi, int *def);
+
+/* The adapter of a registered def (proto_plugin.c); NULL on ENOMEM. */
+dp_proto_t *dp_proto_plugin_new(const struct doppel_protocol_def *def,
+                                struct doppel_ctx *ctx,
+                                const struct doppel_services *svc,
+                                const char *owner);
+void dp_proto_plugin_free(dp_proto_t *p);
+
 
 /* Request documents shared by protocol handlers. */
 const json_t *dp_reqctx_body(dp_reqctx_t *rc);
@@ -285,6 +341,11 @@ const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc);
 const json_t *dp_reqctx_headers_all(dp_reqctx_t *rc);
 const json_t *dp_reqctx_query(dp_reqctx_t *rc);
 const json_t *dp_reqctx_query_all(dp_reqctx_t *rc);
+/* {"session": {count, store}} (session null without a session). */
+const json_t *dp_reqctx_session(dp_reqctx_t *rc);
+/* The session's document {"count": N, "store": {...}}: a new reference,
+ * NULL on ENOMEM (session.c). */
+json_t *dp_session_doc(struct dp_session *s);
 /* The document of target `where` as above: the dp_proto_t doc of handlers
  * whose conditions read the plain HTTP request (http, mcp). */
 const json_t *dp_reqctx_doc(dp_reqctx_t *rc, dp_cond_target_t where);
@@ -296,6 +357,10 @@ void dp_reqctx_free(dp_reqctx_t *rc);
  * for errors, "mcp.conditions"); shared by handlers. */
 int dp_proto_conds(const json_t *v, dp_cond_target_t where,
                    const char *field, dp_mock_t *m, dp_err_t *err);
+/* The same, also accepting an object of name: value (equals), as http's
+ * header and queryParams. */
+int dp_proto_conds_obj(const json_t *v, dp_cond_target_t where,
+                       const char *field, dp_mock_t *m, dp_err_t *err);
 
 /* ---- Template files (template_files.c) ---------------------------------
  * Response template files by namespace and name (payloadTemplatePath,
@@ -334,13 +399,22 @@ int dp_tfile_load(void *arg, const dp_tfile_row_t *r);
  * (*norm, new ref) and its compiled form (*out, refs = 1). keep: the stored
  * object of the mock being patched, whose id, createdAt and runtime fields
  * carry over (NULL for a put). now: clock. */
-int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
-                     int64_t now, const dp_smap_t *files, json_t **norm,
-                     dp_mock_t **out, dp_err_t *err);
+int dp_model_compile(const dp_protos_t *reg, const json_t *mock,
+                     const char *ns, const json_t *keep, int64_t now,
+                     const dp_smap_t *files, json_t **norm, dp_mock_t **out,
+                     dp_err_t *err);
 /* Compiles an already normalised stored object (load path). files: the
  * template files payloadTemplatePath and valueFromFile read (borrowed for
  * the call; NULL: none exist). */
-int dp_model_compile_stored(const json_t *stored, const dp_smap_t *files,
+/* reg: the protocol registry (NULL: built-in). flags DP_COMPILE_*. A
+ * registered section's check may replace the section of stored by its
+ * normalised form (what the compiled mock's json holds). */
+#define DP_COMPILE_DORMANT 0x1u /* a mock of a section that is not enabled
+                                   compiles dormant instead of failing */
+#define DP_COMPILE_KEEP_REFUSED 0x2u /* and so does one its plugin's check
+                                        refuses (load: a schema is gone) */
+int dp_model_compile_stored(const dp_protos_t *reg, json_t *stored,
+                            const dp_smap_t *files, unsigned flags,
                             dp_mock_t **out, dp_err_t *err);
 /* Serialises a rendered payload into body bytes (malloc'd) and names the
  * default Content-Type for its JSON type (NULL: no body). */
@@ -375,7 +449,8 @@ typedef struct dp_proto_ix {
 } dp_proto_ix_t;
 
 typedef struct dp_ns_ix {
-    dp_proto_ix_t *protos[DP_PROTO_MAX];
+    dp_proto_ix_t **protos; /* by registry slot, n_protos long */
+    size_t n_protos;
 } dp_ns_ix_t;
 
 typedef struct dp_index {
@@ -384,9 +459,12 @@ typedef struct dp_index {
     size_t n_mocks;
     dp_smap_t ids; /* id -> dp_mock_t* (borrowed from mocks[]): by-id admin
                       reads from the snapshot */
+    size_t n_protos; /* slots of every dp_ns_ix_t.protos */
 } dp_index_t;
 
-dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n);
+/* n_protos: slots of the engine's registry (every mock's proto->slot is
+ * below it). */
+dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n, size_t n_protos);
 void dp_index_free(dp_index_t *ix);
 
 /* ---- Stores ------------------------------------------------------------- */
@@ -474,6 +552,9 @@ dp_jrec_t *dp_jrec_build(const struct dp_engine *e, const doppel_exchange_t *x,
                          int64_t time_ms, int status, const char *mock_id,
                          char *near);
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us);
+/* A protocol plugin's sentence on a miss (explain_miss), listed as the
+ * entry's "reason"; copied. Before the push only. */
+void dp_jrec_set_reason(dp_jrec_t *r, const char *reason);
 /* Names the limit the request hit ("store_value_max", "int64_range"; a
  * static word of at most 23 bytes), listed as the entry's "limit". */
 void dp_jrec_set_limit(dp_jrec_t *r, const char *limit);
@@ -591,6 +672,24 @@ void dp_rr_clear_misses(dp_engine_t *e, const char *ns);
  * call has left (match_index.c). Writer side. */
 void dp_engine_wait_readers(dp_engine_t *e);
 
+/* ---- Sessions (session.c): the session's owner thread only ------------- */
+
+/* dp_engine_match_ex with a session (NULL: none). */
+int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
+                            unsigned flags, struct dp_session *sess,
+                            doppel_reply_t **out);
+/* The index of the next answer of ordered oneOf m in s (starts at m's
+ * offset, then counts up; the caller takes it modulo the answers). */
+uint64_t dp_session_next_answer(struct dp_session *s, const dp_mock_t *m);
+/* Store scope 's': get (new ref, NULL when absent), put (value stolen,
+ * *old: the value replaced, new ref or NULL), undo (old stolen), incr. */
+json_t *dp_session_store_get(struct dp_session *s, const char *key);
+int dp_session_store_put(struct dp_session *s, const char *key, json_t *value,
+                         json_t **old);
+void dp_session_store_undo(struct dp_session *s, const char *key, json_t *old);
+int64_t dp_session_store_incr(struct dp_session *s, const char *key,
+                              int64_t step, int *saturated);
+
 /* ---- The engine --------------------------------------------------------- */
 
 struct dp_engine {
@@ -636,6 +735,9 @@ struct dp_engine {
 
     /* template files: "ns\x1fname" -> dp_tfile_t * (owned), under wmu */
     dp_smap_t tfiles;
+
+    /* protocol handlers (cfg.protos or the built-in ones), borrowed */
+    const dp_protos_t *protos;
 };
 
 /* Flushes between two writes of the counters of mocks without useLimiter

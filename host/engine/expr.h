@@ -18,8 +18,9 @@
 /* ---- JSON paths ------------------------------------------------------ */
 
 /* Accepted forms: "amount", "$.amount", "$.body.amount", "a.b.c",
- * "items[0].id", "$.items[2]", "$" (the whole document), and bracketed
- * keys for names with dots: "a['x.y'].b". */
+ * "items[0].id", "$.items[2]", "items.0.id" (a key of digits on an array
+ * is its index), "$" (the whole document), and bracketed keys for names
+ * with dots: "a['x.y'].b". */
 typedef struct dp_jpath dp_jpath_t;
 
 int dp_jpath_compile(const char *src, const char *field, dp_jpath_t **out,
@@ -44,11 +45,15 @@ typedef enum dp_cond_target {
                            string (first value) */
     DP_COND_QUERY = 2,  /* path is a parameter name; document is an object of
                            name -> string (first value) */
-    DP_COND_QUERY_ALL = 3 /* the queryParams condition with path "$" (what
+    DP_COND_QUERY_ALL = 3, /* the queryParams condition with path "$" (what
                            recordings key on): the document is the whole
                            query, name -> string, or [strings] in arrival
                            order when the name repeats. Set by the HTTP
                            handler; conditions compile it as DP_COND_QUERY */
+    DP_COND_SESSION = 4 /* a body-section condition whose path starts with
+                           "$.session." (ABI 1.2 sessions): the document is
+                           {"session": {"count": N, "store": {...}}}; set
+                           by the handlers, compiled as DP_COND_BODY */
 } dp_cond_target_t;
 
 typedef struct dp_cond dp_cond_t;
@@ -87,7 +92,9 @@ void dp_cond_free(dp_cond_t *c);
  * $.queryParam.x; $.reqHeader.Name[0] (case-insensitive); $.req, $.req.a.b,
  * $.body.a.b; $.gS.k, $.cS.k, $.mS.k (global, chain and mock store);
  * $.increment($.gS.k[, step]) (adds step, default 1, to a store number and
- * yields the new value). Unknown faker or malformed expression: compile
+ * yields the new value); $.sS.k (the engine session's store) and
+ * $.session.count (the message's number in its session, 1-based).
+ * Unknown faker or malformed expression: compile
  * error naming the field path ("response.payload.user.name").
  */
 typedef struct dp_tmpl dp_tmpl_t;
@@ -104,7 +111,8 @@ void dp_tmpl_free(dp_tmpl_t *t);
 typedef enum dp_store_scope {
     DP_SCOPE_GLOBAL = 'g',
     DP_SCOPE_CHAIN = 'c',
-    DP_SCOPE_MOCK = 'm'
+    DP_SCOPE_MOCK = 'm',
+    DP_SCOPE_SESSION = 's' /* the engine session's store, never persisted */
 } dp_store_scope_t;
 
 typedef struct dp_tmpl_env {
@@ -112,6 +120,8 @@ typedef struct dp_tmpl_env {
     const json_t *path_params;  /* object name -> string, or NULL */
     const json_t *query_params; /* object name -> string, or NULL */
     const json_t *headers;      /* object lower-case name -> array of strings */
+    const json_t *session;      /* {"count": N, ...} of the engine session,
+                                   or NULL ($.session.* renders missing) */
     /* Store access. get returns a new reference or NULL; incr adds step to a
      * number (absent counts as 0), stores it and returns the new value. */
     json_t *(*store_get)(void *ud, dp_store_scope_t scope, const char *key);

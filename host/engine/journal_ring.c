@@ -43,6 +43,7 @@ struct dp_jrec {
     char limit[24];      /* the limit the request hit, "" when none */
     uint64_t seq;        /* order of arrival in its ring (set by the push) */
     char *near; /* nearMisses as JSON text (unmatched records), or NULL */
+    char *reason; /* a protocol plugin's sentence on the miss, or NULL */
     size_t len;
     char data[];
 };
@@ -112,6 +113,7 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->fwd_reason[0] = '\0';
     r->limit[0] = '\0';
     r->near = near;
+    r->reason = NULL;
     char *p = r->data;
     p = put_field(p, ns, nsl);
     p = put_str(p, x->protocol);
@@ -175,6 +177,13 @@ void dp_jrec_set_limit(dp_jrec_t *r, const char *limit)
         snprintf(r->limit, sizeof(r->limit), "%s", limit);
 }
 
+void dp_jrec_set_reason(dp_jrec_t *r, const char *reason)
+{
+    if (r == NULL || reason == NULL || r->reason != NULL)
+        return;
+    r->reason = strdup(reason); /* none on ENOMEM: the entry stays */
+}
+
 void dp_jrec_set_latency(dp_jrec_t *r, uint32_t us)
 {
     if (r)
@@ -185,6 +194,7 @@ static void jrec_free(dp_jrec_t *r)
 {
     if (r) {
         free(r->near);
+        free(r->reason);
         free(r);
     }
 }
@@ -310,6 +320,8 @@ static json_t *jrec_json(const dp_jrec_t *r)
         json_t *near = json_loads(r->near, 0, NULL);
         json_object_set_new(j, "nearMisses", near ? near : json_array());
     }
+    if (r->reason)
+        json_object_set_new(j, "reason", json_string(r->reason));
     json_object_set_new(j, "latencyUs", json_integer(r->latency_us));
     if (r->limit[0])
         json_object_set_new(j, "limit", json_string(r->limit));
@@ -345,7 +357,8 @@ struct dp_nsring {
 /* What a record costs against max_bytes. */
 static size_t jrec_cost(const dp_jrec_t *r)
 {
-    return sizeof(*r) + r->len + (r->near ? strlen(r->near) + 1 : 0);
+    return sizeof(*r) + r->len + (r->near ? strlen(r->near) + 1 : 0) +
+           (r->reason ? strlen(r->reason) + 1 : 0);
 }
 
 /* What a namespace ring costs besides its records: the struct, its name,

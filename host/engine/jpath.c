@@ -11,7 +11,10 @@
 
 typedef struct dp_jseg {
     char *key;    /* NULL for an index segment */
-    size_t index; /* array index when key is NULL */
+    size_t index; /* array index when key is NULL, or when the key is a
+                     number: "messages.0.item" reads element 0 of an
+                     array (and key "0" of an object) */
+    int numeric;  /* key is digits only, index is its value */
 } dp_jseg_t;
 
 struct dp_jpath {
@@ -48,6 +51,12 @@ static int push_seg(dp_jpath_t *p, size_t *cap, char *key, size_t index)
     }
     p->seg[p->nseg].key = key;
     p->seg[p->nseg].index = index;
+    p->seg[p->nseg].numeric = 0;
+    if (key != NULL && key[0] != '\0' && strlen(key) <= 9 &&
+        strspn(key, "0123456789") == strlen(key)) {
+        p->seg[p->nseg].numeric = 1;
+        p->seg[p->nseg].index = (size_t)strtoul(key, NULL, 10);
+    }
     p->nseg++;
     return 0;
 }
@@ -244,7 +253,9 @@ const json_t *dp_jpath_get_from(const dp_jpath_t *p, size_t first,
     const json_t *cur = doc;
     for (size_t i = first; i < p->nseg && cur != NULL; i++) {
         const dp_jseg_t *sg = &p->seg[i];
-        if (sg->key != NULL)
+        if (sg->key != NULL && sg->numeric && json_is_array(cur))
+            cur = json_array_get(cur, sg->index);
+        else if (sg->key != NULL)
             cur = json_is_object(cur) ? json_object_get(cur, sg->key) : NULL;
         else
             cur = json_is_array(cur) ? json_array_get(cur, sg->index) : NULL;

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "doppel/protocol.h"
 #include "engine_internal.h"
 
 #define MAX_CANDS 256
@@ -75,6 +76,8 @@ static uint64_t rng_next(uint64_t *s)
 /* NULL when the mock may match now, else why not. */
 static const char *state_block(const dp_mock_t *m, int64_t now)
 {
+    if (m->dormant)
+        return "protocol not enabled";
     if (atomic_load_explicit(&m->closed_at, memory_order_relaxed) != 0)
         return "closed";
     if (m->expire_at && now >= m->expire_at)
@@ -135,6 +138,7 @@ typedef struct menv {
     const char *ns;
     const dp_mock_t *m;
     int saturated; /* an $.increment clamped at the int64 range */
+    struct dp_session *sess; /* scope 's'; NULL: no session */
 } menv_t;
 
 static int scope_of(const menv_t *me, dp_store_scope_t scope, char *buf,
@@ -152,6 +156,8 @@ static json_t *env_store_get(void *ud, dp_store_scope_t scope,
 {
     menv_t *me = ud;
     char sc[200];
+    if (key != NULL && scope == DP_SCOPE_SESSION)
+        return me->sess ? dp_session_store_get(me->sess, key) : NULL;
     if (key == NULL || scope_of(me, scope, sc, sizeof(sc)) < 0)
         return NULL;
     return dp_stores_get(me->e->stores, me->ns, sc, key);
@@ -162,6 +168,10 @@ static int64_t env_store_incr(void *ud, dp_store_scope_t scope,
 {
     menv_t *me = ud;
     char sc[200];
+    if (key != NULL && scope == DP_SCOPE_SESSION)
+        return me->sess ? dp_session_store_incr(me->sess, key, step,
+                                                &me->saturated)
+                        : 0;
     if (key == NULL || scope_of(me, scope, sc, sizeof(sc)) < 0)
         return 0;
     int64_t v =
@@ -216,6 +226,7 @@ typedef struct reply_mem {
     dp_engine_t *e;
     dp_jrec_t *pending;
     int64_t t0;
+    char *extra; /* r.extra's text (malloc'd), or NULL */
 } reply_mem_t;
 
 typedef struct hdr_src {
@@ -273,6 +284,7 @@ static reply_mem_t *reply_new(uint32_t kind, int status, const hdr_src_t *h,
     size_t pl = proxy ? strlen(proxy) : 0;
     rm->r.proxy_target.ptr = put(&p, proxy ? proxy : "", pl);
     rm->r.proxy_target.len = pl;
+    rm->r.extra = (doppel_str_t){"", 0};
     return rm;
 }
 
@@ -318,6 +330,7 @@ void dp_engine_reply_free(doppel_reply_t *r)
         dp_ring_push(&rm->e->journal, rm->pending);
     free(rm->arena);
     free(rm->hdrs);
+    free(rm->extra);
     free(rm);
 }
 
@@ -397,17 +410,38 @@ typedef struct ext_buf {
     char (*sc)[200];
     const char **scopes, **keys;
     json_t **vals, **olds;
+    /* scope 's' (the session's store): put after the others */
+    size_t ns_put;
+    const char **skeys;
+    json_t **svals, **solds;
 } ext_buf_t;
 
 static void ext_buf_free(ext_buf_t *b)
 {
     for (size_t i = 0; b->olds && i < b->n; i++)
         json_decref(b->olds[i]);
+    for (size_t i = 0; b->solds && i < b->ns_put; i++)
+        json_decref(b->solds[i]);
     free(b->sc);
     free(b->scopes);
     free(b->keys);
     free(b->vals);
     free(b->olds);
+    free(b->skeys);
+    free(b->svals);
+    free(b->solds);
+}
+
+/* Takes back what an extract stored (the answer was refused). */
+static void ext_undo(dp_engine_t *e, const char *ns, menv_t *me, ext_buf_t *b)
+{
+    dp_stores_undo(e->stores, ns, b->n, b->scopes, b->keys, b->olds);
+    b->n = 0;
+    for (size_t i = b->ns_put; i-- > 0;) {
+        dp_session_store_undo(me->sess, b->skeys[i], b->solds[i]);
+        b->solds[i] = NULL;
+    }
+    b->ns_put = 0;
 }
 
 /* Renders the extract values of m and stores them, all or none, each
@@ -424,14 +458,27 @@ static int apply_extract(dp_engine_t *e, const char *ns, const dp_mock_t *m,
     b->keys = calloc(cap, sizeof(*b->keys));
     b->vals = calloc(cap, sizeof(*b->vals));
     b->olds = calloc(cap, sizeof(*b->olds));
-    if (!b->sc || !b->scopes || !b->keys || !b->vals || !b->olds)
+    b->skeys = calloc(cap, sizeof(*b->skeys));
+    b->svals = calloc(cap, sizeof(*b->svals));
+    b->solds = calloc(cap, sizeof(*b->solds));
+    if (!b->sc || !b->scopes || !b->keys || !b->vals || !b->olds ||
+        !b->skeys || !b->svals || !b->solds)
         return -ENOMEM;
-    size_t n = 0;
+    size_t n = 0, ns_n = 0;
     int rc = 0;
     /* a value is refused while it renders, before it is allocated whole */
     env->max_bytes = e->cfg.store_value_max;
     for (size_t i = 0; i < m->n_ext; i++) {
         const dp_extract_t *x = &m->ext[i];
+        if (x->scope == DP_SCOPE_SESSION) {
+            if (me->sess == NULL)
+                continue; /* no session: nothing to keep it in */
+            rc = dp_tmpl_render_ex(x->t, env, &b->svals[ns_n]);
+            if (rc < 0)
+                break;
+            b->skeys[ns_n++] = x->key;
+            continue;
+        }
         if (scope_of(me, (dp_store_scope_t)x->scope, b->sc[n],
                      sizeof(b->sc[n])) < 0)
             continue;
@@ -453,11 +500,46 @@ static int apply_extract(dp_engine_t *e, const char *ns, const dp_mock_t *m,
         for (size_t i = 0; i < n; i++)
             json_decref(b->vals[i]);
     }
+    for (size_t i = 0; i < ns_n; i++) {
+        json_t *v = b->svals[i];
+        b->svals[i] = NULL;
+        if (rc == 0 &&
+            dp_session_store_put(me->sess, b->skeys[i], v, &b->solds[i]) == 0)
+            b->ns_put = i + 1;
+        else if (rc == 0) {
+            rc = -ENOMEM;
+            ext_undo(e, ns, me, b);
+        } else {
+            json_decref(v);
+        }
+    }
     if (rc == -EFBIG)
         *limit = "store_value_max";
     else if (rc == -ENOSPC)
         *limit = "store_total_max";
     return rc;
+}
+
+/* Renders r's protocol extra (reply->extra): malloc'd compact JSON in
+ * *out, NULL when there is none. 0, -EFBIG past response_max, -ENOMEM. */
+static int render_extra(dp_engine_t *e, const dp_resp_t *r,
+                        dp_tmpl_env_t *env, char **out)
+{
+    *out = NULL;
+    if (r->xtmpl == NULL) {
+        if (r->extra && (*out = strdup(r->extra)) == NULL)
+            return -ENOMEM;
+        return 0;
+    }
+    json_t *v = NULL;
+    env->max_bytes = e->cfg.response_max;
+    int rc = dp_tmpl_render_ex(r->xtmpl, env, &v);
+    env->max_bytes = 0;
+    if (rc < 0)
+        return rc;
+    *out = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    return *out ? 0 : -ENOMEM;
 }
 
 /* Renders the winner's reply. NULL on ENOMEM; a limit hit gives the
@@ -472,8 +554,11 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
     uint64_t *rng = thread_rng(e);
     const dp_resp_t *r = &m->resps[0];
     if (m->kind == DP_REPLY_ONEOF) {
+        /* an ordered oneOf advances per session inside a session */
         uint64_t i = m->random ? rng_next(rng)
-                               : atomic_fetch_add(&((dp_mock_t *)m)->cursor, 1);
+                     : rc->sess ? dp_session_next_answer(rc->sess, m)
+                                : atomic_fetch_add(&((dp_mock_t *)m)->cursor,
+                                                   1);
         r = &m->resps[i % m->n_resps];
     }
     if (r->tmpl == NULL && r->body_len > e->cfg.response_max) {
@@ -482,14 +567,17 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
     }
 
     json_t *pp = NULL;
-    menv_t me = {e, ns, m, 0};
+    menv_t me = {e, ns, m, 0, rc->sess};
     dp_tmpl_env_t env = {0};
-    if (r->tmpl || m->n_ext) {
+    if (r->tmpl || r->xtmpl || m->n_ext) {
         pp = path_params(m, path);
         env.req = m->needs_body ? dp_reqctx_body(rc) : NULL;
         env.path_params = pp;
         env.query_params = dp_reqctx_query(rc);
         env.headers = dp_reqctx_headers_all(rc);
+        env.session = rc->sess ? json_object_get(dp_reqctx_session(rc),
+                                                 "session")
+                               : NULL;
         env.store_get = env_store_get;
         env.store_incr = env_store_incr;
         env.ud = &me;
@@ -504,8 +592,14 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
         json_decref(pp);
         return erc == -ENOMEM ? NULL : limit_reply(e, m, rc, *limit);
     }
+    /* the session document as this message left it, for $.session.* */
+    if (rc->sess && xb.ns_put) {
+        json_decref(rc->sess_doc);
+        rc->sess_doc = NULL;
+        env.session = json_object_get(dp_reqctx_session(rc), "session");
+    }
 
-    char *dyn = NULL;
+    char *dyn = NULL, *extra = NULL;
     size_t blen = r->body_len;
     const char *body = r->body;
     const char *ctype = r->ctype;
@@ -522,13 +616,17 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
         json_decref(v);
         body = dyn;
     }
+    if (trc == 0)
+        trc = render_extra(e, r, &env, &extra);
+    if (trc == 0 && extra && strlen(extra) + blen > e->cfg.response_max)
+        trc = -EFBIG;
     json_decref(pp);
     if (trc < 0) {
         /* the request is refused as a whole: its extract is taken back */
-        dp_stores_undo(e->stores, ns, xb.n, xb.scopes, xb.keys, xb.olds);
-        xb.n = 0;
+        ext_undo(e, ns, &me, &xb);
         ext_buf_free(&xb);
         free(dyn);
+        free(extra);
         if (trc == -ENOMEM)
             return NULL;
         *limit = "response_max";
@@ -556,11 +654,16 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
             rm->r.delay_ms = r->delay_ms;
             if (r->is_error)
                 rm->r.flags |= DOPPEL_REPLY_F_IS_ERROR;
+            rm->extra = extra;
+            extra = NULL;
+            if (rm->extra)
+                rm->r.extra = (doppel_str_t){rm->extra, strlen(rm->extra)};
         }
         if (h != stackh)
             free(h);
     }
     free(dyn);
+    free(extra);
     return rm;
 }
 
@@ -773,6 +876,13 @@ int dp_engine_match(dp_engine_t *e, const doppel_exchange_t *x,
 int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
                        unsigned flags, doppel_reply_t **out)
 {
+    return dp_engine_match_session(e, x, flags, NULL, out);
+}
+
+int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
+                            unsigned flags, struct dp_session *sess,
+                            doppel_reply_t **out)
+{
     *out = NULL;
     if (e == NULL || x == NULL)
         return -EINVAL;
@@ -788,8 +898,9 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
         ns = nsbuf;
     }
     const dp_proto_t *proto =
-        x->protocol.ptr ? dp_proto_find(x->protocol.ptr, x->protocol.len)
-                        : NULL;
+        x->protocol.ptr
+            ? dp_protos_find(e->protos, x->protocol.ptr, x->protocol.len)
+            : NULL;
     const char *tp = x->target.ptr ? x->target.ptr : "";
     size_t tl = x->target.ptr ? x->target.len : 0;
     const char *qm = proto && proto->req_path ? NULL : memchr(tp, '?', tl);
@@ -804,8 +915,9 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
         return -ENOMEM;
     }
     int exact_op = proto && (proto->flags & DP_PROTO_F_EXACT_OP);
-    /* methods compare upper-case */
-    char opbuf[40];
+    /* methods compare upper-case; a registered section's operations (gRPC
+     * method names) are as long as its check's key allows */
+    char opbuf[DOPPEL_MOCK_KEY_BUF];
     const char *op = NULL;
     size_t oplen = 0;
     if (x->operation.ptr && x->operation.len &&
@@ -820,7 +932,7 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
         op = opbuf;
     }
 
-    dp_reqctx_t rc = {.x = x};
+    dp_reqctx_t rc = {.x = x, .sess = sess};
     dp_mock_t *cands_stack[MAX_CANDS];
     dp_mock_t **cands = cands_stack;
     size_t nc = 0;
@@ -829,8 +941,8 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
     const dp_proto_ix_t *pi = NULL;
     if (proto) {
         const dp_ns_ix_t *nsx = dp_smap_get(&ix->ns, ns);
-        if (nsx)
-            pi = nsx->protos[dp_proto_slot(proto)];
+        if (nsx && proto->slot < nsx->n_protos)
+            pi = nsx->protos[proto->slot];
     }
     /* A request under a service's pathPrefix follows the service's mode
      * (docs/record-replay.md); outside every service nothing changes. */
@@ -985,8 +1097,9 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
                                    json_array_size(near) < MAX_NEAR;
                      j++) {
                     json_t *it = near_item(oc[j]);
-                    char why[96];
-                    snprintf(why, sizeof(why), "expects %s, got %s", other, op);
+                    char why[192];
+                    snprintf(why, sizeof(why), "expects %.80s, got %.80s",
+                             other, op);
                     add_failed(it, "method", "", why);
                     json_array_append_new(near, it);
                 }
@@ -1006,7 +1119,10 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
             "request", "method", str_json(x->operation), "path",
             str_json((doppel_str_t){tp, tl}), "nearMisses", near);
         if (body && proto && proto->miss)
-            proto->miss(pi, x, &path, now, body);
+            proto->miss(proto, pi, x, &path, now, body);
+        /* a registered section's sentence on the miss, for the list too */
+        const char *why = json_string_value(json_object_get(body, "reason"));
+        char *reason = why ? strdup(why) : NULL;
         char *txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         /* MOCK mode: the service's miss status, marked as a miss */
@@ -1028,6 +1144,8 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
         json_decref(near);
         entry = dp_jrec_build(e, x, ns, jpath, e->cfg.journal_body_max,
                               wall_ms(), miss, NULL, near_txt);
+        dp_jrec_set_reason(entry, reason);
+        free(reason);
     }
     dp_index_leave(e, slot);
 

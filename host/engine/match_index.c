@@ -1,7 +1,7 @@
 /*
  * The compiled match index and its publication.
  *
- * Structure: namespace (hash) -> protocol (slot of the handler table) ->
+ * Structure: namespace (hash) -> protocol (slot in the registry) ->
  * operation (hash of method -> route trie, plus one "any operation" trie)
  * and a list of regex-routed mocks per (namespace, protocol). The index
  * holds one reference to each mock it contains and is never changed once
@@ -30,12 +30,20 @@ static dp_proto_ix_t *proto_ix(dp_index_t *ix, const char *ns,
     dp_ns_ix_t *n = dp_smap_get(&ix->ns, ns);
     if (n == NULL) {
         n = calloc(1, sizeof(*n));
-        if (n == NULL || dp_smap_put(&ix->ns, ns, n, NULL) < 0) {
+        if (n)
+            n->protos = calloc(ix->n_protos, sizeof(*n->protos));
+        if (n == NULL || n->protos == NULL ||
+            dp_smap_put(&ix->ns, ns, n, NULL) < 0) {
+            if (n)
+                free(n->protos);
             free(n);
             return NULL;
         }
+        n->n_protos = ix->n_protos;
     }
-    size_t slot = dp_proto_slot(p);
+    size_t slot = p->slot;
+    if (slot >= n->n_protos)
+        return NULL;
     if (n->protos[slot] == NULL)
         n->protos[slot] = calloc(1, sizeof(dp_proto_ix_t));
     return n->protos[slot];
@@ -66,6 +74,8 @@ static int add_to_server(dp_proto_ix_t *pi, dp_mock_t *m)
 
 static int add_mock(dp_index_t *ix, dp_mock_t *m)
 {
+    if (m->dormant)
+        return 0; /* listed from ix->mocks, never matched */
     dp_proto_ix_t *pi = proto_ix(ix, m->ns, m->proto);
     if (pi == NULL)
         return -ENOMEM;
@@ -107,7 +117,7 @@ static void seal(dp_index_t *ix)
     DP_SMAP_FOREACH(&ix->ns, i)
     {
         dp_ns_ix_t *n = ix->ns.ents[i].val;
-        for (size_t k = 0; k < DP_PROTO_MAX; k++) {
+        for (size_t k = 0; k < n->n_protos; k++) {
             dp_proto_ix_t *pi = n->protos[k];
             if (pi == NULL)
                 continue;
@@ -118,11 +128,12 @@ static void seal(dp_index_t *ix)
     }
 }
 
-dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n)
+dp_index_t *dp_index_build(dp_mock_t **mocks, size_t n, size_t n_protos)
 {
     dp_index_t *ix = calloc(1, sizeof(*ix));
     if (ix == NULL)
         return NULL;
+    ix->n_protos = n_protos ? n_protos : 2;
     ix->mocks = malloc((n ? n : 1) * sizeof(dp_mock_t *));
     if (ix->mocks == NULL) {
         free(ix);
@@ -170,9 +181,10 @@ void dp_index_free(dp_index_t *ix)
     DP_SMAP_FOREACH(&ix->ns, i)
     {
         dp_ns_ix_t *n = ix->ns.ents[i].val;
-        for (size_t k = 0; k < DP_PROTO_MAX; k++)
+        for (size_t k = 0; k < n->n_protos; k++)
             if (n->protos[k])
                 proto_ix_free(n->protos[k]);
+        free(n->protos);
         free(n);
     }
     dp_smap_free(&ix->ns);
@@ -213,7 +225,7 @@ dp_index_t *dp_index_from_table(dp_engine_t *e)
     size_t n = 0;
     DP_SMAP_FOREACH(&e->mocks, i)
     arr[n++] = e->mocks.ents[i].val;
-    dp_index_t *ix = dp_index_build(arr, n);
+    dp_index_t *ix = dp_index_build(arr, n, e->protos->n);
     free(arr);
     return ix;
 }

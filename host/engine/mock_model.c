@@ -16,6 +16,7 @@
 #include <sys/random.h>
 
 #include "base/base64.h"
+#include "base/log.h"
 #include "doppel/common.h"
 #include "engine_internal.h"
 
@@ -72,6 +73,8 @@ static void resp_free(dp_resp_t *r)
     free(r->hvalue);
     dp_tmpl_free(r->tmpl);
     free(r->body);
+    dp_tmpl_free(r->xtmpl);
+    free(r->extra);
 }
 
 static void mock_free(dp_mock_t *m)
@@ -369,19 +372,76 @@ int dp_payload_bytes(const json_t *v, char **body, size_t *len,
     return 0;
 }
 
+/* The protocol's response_fields of o as one template object (rendered
+ * into reply->extra), or its compact text when nothing in it varies. */
+static int compile_extra(const json_t *o, const char *prefix, dp_resp_t *r,
+                         dp_mock_t *m, dp_err_t *err)
+{
+    const char *const *fl = m->proto ? m->proto->response_fields : NULL;
+    if (fl == NULL)
+        return 0;
+    json_t *x = json_object();
+    if (x == NULL)
+        goto oom;
+    for (size_t i = 0; fl[i]; i++) {
+        json_t *v = json_object_get(o, fl[i]);
+        if (v != NULL && !json_is_null(v) && json_object_set(x, fl[i], v) < 0)
+            goto oom;
+    }
+    if (json_object_size(x) == 0) {
+        json_decref(x);
+        return 0;
+    }
+    int rc = dp_tmpl_compile(x, prefix, &r->xtmpl, err);
+    if (rc < 0) {
+        json_decref(x);
+        r->xtmpl = NULL;
+        if (err && err->status == 0)
+            dp_err_invalid(err, prefix, "invalid template");
+        return rc;
+    }
+    if (dp_tmpl_is_static(r->xtmpl)) {
+        uint64_t rng = 0x9e3779b97f4a7c15ull;
+        dp_tmpl_env_t env = {0};
+        env.rng = &rng;
+        json_t *out = dp_tmpl_render(r->xtmpl, &env);
+        r->extra = out ? json_dumps(out, JSON_COMPACT) : NULL;
+        json_decref(out);
+        dp_tmpl_free(r->xtmpl);
+        r->xtmpl = NULL;
+        if (r->extra == NULL) {
+            json_decref(x);
+            goto oom;
+        }
+    } else if (dp_tmpl_needs_body(r->xtmpl)) {
+        m->needs_body = 1;
+    }
+    json_decref(x);
+    return 0;
+oom:
+    json_decref(x);
+    dp_err_set(err, 500, "internal", prefix, "out of memory");
+    return -ENOMEM;
+}
+
 static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
                             const dp_smap_t *files, dp_mock_t *m,
                             dp_err_t *err)
 {
     memset(r, 0, sizeof(*r));
+    int rc0;
     if (!json_is_object(o)) {
         dp_err_invalid(err, prefix, "expected an object");
         return -EINVAL;
     }
     int64_t v;
-    if (get_int(o, "statusCode", prefix, 100, 599, 200, &v, err) < 0)
+    int slo, shi, sdef;
+    dp_proto_status_range(m->proto, &slo, &shi, &sdef);
+    if (get_int(o, "statusCode", prefix, slo, shi, sdef, &v, err) < 0)
         return -EINVAL;
     r->status = (int)v;
+    if ((rc0 = compile_extra(o, prefix, r, m, err)) < 0)
+        return rc0;
     if (get_int(o, "delay", prefix, 0, MAX_DELAY_MS, 0, &v, err) < 0)
         return -EINVAL;
     r->delay_ms = (uint32_t)v;
@@ -573,7 +633,8 @@ static int compile_reply(const json_t *o, dp_mock_t *m,
     int orc = get_int(one, "offset", "oneOf", 0, INT32_MAX, 0, &offset, err);
     if (orc < 0)
         return orc;
-    atomic_init(&m->cursor, (uint64_t)offset % nr);
+    m->offset = (uint64_t)offset % nr;
+    atomic_init(&m->cursor, m->offset);
     m->resps = calloc(nr, sizeof(dp_resp_t));
     if (m->resps == NULL)
         return oom(err);
@@ -770,7 +831,7 @@ static int compile_extract(const json_t *o, dp_mock_t *m, dp_err_t *err)
         return 0;
     if (!json_is_object(ex)) {
         dp_err_invalid(err, "extract", "expected an object {gStore, cStore, "
-                                       "mStore}");
+                                       "mStore, sStore}");
         return -EINVAL;
     }
     const char *k;
@@ -786,8 +847,11 @@ static int compile_extract(const json_t *o, dp_mock_t *m, dp_err_t *err)
             scope = 'c';
         else if (!strcmp(k, "mStore") || !strcmp(k, "mS"))
             scope = 'm';
+        else if (!strcmp(k, "sStore") || !strcmp(k, "sS"))
+            scope = 's';
         else {
-            dp_err_invalid(err, f, "unknown store (gStore, cStore, mStore)");
+            dp_err_invalid(err, f, "unknown store (gStore, cStore, mStore, "
+                                   "sStore)");
             return -EINVAL;
         }
         if (!json_is_object(v)) {
@@ -862,7 +926,113 @@ static int64_t int_or(const json_t *o, const char *key, int64_t def)
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-int dp_model_compile_stored(const json_t *o, const dp_smap_t *files,
+/* Members of a mock that are not a protocol section, whatever their
+ * value (a dormant mock's unknown section is told apart from them). */
+static const char *const not_sections[] = {
+    "response", "oneOf", "proxy", "extract", "mStore", "webhooks", "_meta",
+    NULL};
+
+static int is_word_name(const char *k)
+{
+    if (!(k[0] >= 'a' && k[0] <= 'z'))
+        return 0;
+    for (const char *p = k; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return 0;
+    return 1;
+}
+
+/* The one object member of o that can be the section of a plugin that is
+ * not loaded, or NULL when none or several could. */
+static const char *unknown_section(const json_t *o)
+{
+    const char *found = NULL, *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (!json_is_object(v) || !is_word_name(k))
+            continue;
+        int skip = 0;
+        for (size_t i = 0; not_sections[i] && !skip; i++)
+            skip = strcmp(k, not_sections[i]) == 0;
+        if (skip)
+            continue;
+        if (found)
+            return NULL;
+        found = k;
+    }
+    return found;
+}
+
+/* The placeholder of a dormant mock of a section no build knows: freed
+ * with the mock (its free_data frees itself). */
+static void dormant_free(void *p)
+{
+    dp_proto_t *d = p;
+    free((char *)d->name);
+    free(d);
+}
+
+static const dp_proto_t *dormant_new(const char *name, dp_mock_t *m)
+{
+    dp_proto_t *d = calloc(1, sizeof(*d));
+    char *n = strdup(name);
+    const dp_proto_t *tmpl = dp_proto_dormant("http");
+    if (d == NULL || n == NULL || tmpl == NULL) {
+        free(d);
+        free(n);
+        return NULL;
+    }
+    *d = *tmpl;
+    d->name = n;
+    d->free_data = dormant_free;
+    m->pdata = d;
+    return d;
+}
+
+static int is_known_section(const char *name)
+{
+    for (size_t k = 0; dp_proto_sections[k]; k++)
+        if (strcmp(dp_proto_sections[k], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int one_section(const json_t *o, const char *name, const char **sec,
+                       dp_err_t *err)
+{
+    if (json_object_get(o, name) == NULL)
+        return 0;
+    if (*sec) {
+        dp_err_invalid(err, name,
+                       "a mock has exactly one protocol section (found %s "
+                       "and %s)",
+                       *sec, name);
+        return -EINVAL;
+    }
+    *sec = name;
+    return 0;
+}
+
+/* The mock's protocol section: exactly one of the known names and the
+ * names plugins registered. *out NULL: none. */
+static int find_section(const dp_protos_t *reg, const json_t *o,
+                        const char **out, dp_err_t *err)
+{
+    *out = NULL;
+    for (size_t i = 0; dp_proto_sections[i]; i++)
+        if (one_section(o, dp_proto_sections[i], out, err) < 0)
+            return -EINVAL;
+    for (size_t i = 0; reg && i < reg->n; i++)
+        if (!is_known_section(reg->v[i]->name) &&
+            one_section(o, reg->v[i]->name, out, err) < 0)
+            return -EINVAL;
+    return 0;
+}
+
+int dp_model_compile_stored(const dp_protos_t *reg, json_t *o,
+                            const dp_smap_t *files, unsigned flags,
                             dp_mock_t **out, dp_err_t *err)
 {
     *out = NULL;
@@ -933,39 +1103,67 @@ int dp_model_compile_stored(const json_t *o, const dp_smap_t *files,
 
     /* exactly one protocol section */
     const char *sec = NULL;
-    for (size_t i = 0; dp_proto_sections[i]; i++) {
-        if (json_object_get(o, dp_proto_sections[i]) == NULL)
-            continue;
-        if (sec) {
-            dp_err_invalid(err, dp_proto_sections[i],
-                           "a mock has exactly one protocol section (found "
-                           "%s and %s)",
-                           sec, dp_proto_sections[i]);
-            rc = -EINVAL;
+    if ((rc = find_section(reg, o, &sec, err)) < 0)
+        goto fail;
+    int dormant = 0;
+    if (sec == NULL && (flags & DP_COMPILE_DORMANT) &&
+        (sec = unknown_section(o)) != NULL) {
+        dormant = 1; /* the section of a plugin that is not loaded */
+        if (dormant_new(sec, m) == NULL) {
+            rc = oom(err);
             goto fail;
         }
-        sec = dp_proto_sections[i];
+        m->proto = m->pdata;
     }
     if (sec == NULL) {
         dp_err_invalid(err, "http", "a mock needs one protocol section "
                                     "(http, grpc, graphql, soap, sse, socket, "
-                                    "kafka, rabbitmq, mcp)");
+                                    "kafka, rabbitmq, mcp, or one a plugin "
+                                    "adds)");
         rc = -EINVAL;
         goto fail;
     }
-    m->proto = dp_proto_find(sec, strlen(sec));
+    if (!dormant)
+        m->proto = dp_protos_find(reg, sec, strlen(sec));
+    if (m->proto == NULL && (flags & DP_COMPILE_DORMANT)) {
+        dormant = 1;
+        m->proto = dp_proto_dormant(sec);
+    }
     if (m->proto == NULL) {
-        dp_err_invalid(err, sec, "protocol %s is not supported by this "
-                                 "engine yet",
-                       sec);
+        dp_err_invalid(err, sec, "protocol %s is not enabled: enable [%s] in "
+                                 "plugins.conf",
+                       sec, sec);
         rc = -EINVAL;
         goto fail;
+    }
+    if (!dormant && m->proto->prepare) {
+        /* a registered section: the plugin checks it (and may normalise
+         * it: the stored mock keeps the normalised section) */
+        rc = m->proto->prepare(m->proto, o, m, err);
+        if (rc < 0 && rc != -ENOMEM && (flags & DP_COMPILE_KEEP_REFUSED)) {
+            dp_warn("engine", "stored %s mock %s: the plugin refuses it "
+                              "(%s: %s); kept, not served",
+                    sec, m->id, err->field, err->message);
+            memset(err, 0, sizeof(*err));
+            free(m->op);
+            m->op = NULL;
+            dormant = 1;
+            rc = 0;
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    if (dormant) {
+        /* listed and managed, never matched: nothing else is compiled */
+        m->dormant = 1;
+        m->kind = DP_REPLY_ONE;
+        goto done;
     }
     const json_t *secv = json_object_get(o, sec);
     json_t *sec_copy = NULL;
     rc = effective_section(o, sec, &secv, &sec_copy, files, m, err);
     if (rc == 0)
-        rc = m->proto->compile(secv, sec, m, err);
+        rc = m->proto->compile(m->proto, secv, sec, m, err);
     json_decref(sec_copy);
     if (rc < 0)
         goto fail;
@@ -984,6 +1182,7 @@ int dp_model_compile_stored(const json_t *o, const dp_smap_t *files,
     if ((rc = compile_extract(o, m, err)) < 0)
         goto fail;
 
+done:
     m->created_at = int_or(o, "createdAt", 0);
     m->expire_at = ttl ? dp_i64_sat_add(m->created_at, ttl, NULL) : 0;
     atomic_init(&m->use_counter, int_or(o, "useCounter", 0));
@@ -1001,9 +1200,10 @@ fail:
     return rc;
 }
 
-int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
-                     int64_t now, const dp_smap_t *files, json_t **norm,
-                     dp_mock_t **out, dp_err_t *err)
+int dp_model_compile(const dp_protos_t *reg, const json_t *mock,
+                     const char *ns, const json_t *keep, int64_t now,
+                     const dp_smap_t *files, json_t **norm, dp_mock_t **out,
+                     dp_err_t *err)
 {
     *norm = NULL;
     *out = NULL;
@@ -1069,7 +1269,7 @@ int dp_model_compile(const json_t *mock, const char *ns, const json_t *keep,
                                 json_integer_value(ttl), NULL)));
     else
         json_object_set_new(o, "expireAt", json_null());
-    int rc = dp_model_compile_stored(o, files, out, err);
+    int rc = dp_model_compile_stored(reg, o, files, 0, out, err);
     if (rc < 0) {
         json_decref(o);
         return rc;

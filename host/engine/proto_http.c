@@ -1,8 +1,8 @@
 /*
  * The "http" protocol handler: compiles a mock's http section into the
  * protocol-neutral target (operation, route or regex, conditions) and serves
- * the documents its conditions read. Also the table of protocol handlers: a
- * new protocol (mcp, grpc, ...) is one more file and one more table entry.
+ * the documents its conditions read (shared by every handler). The handlers
+ * themselves are listed by the registry (proto_registry.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -13,26 +13,6 @@
 
 #include "base/base64.h"
 #include "engine_internal.h"
-
-static const dp_proto_t *const handlers[] = {&dp_proto_http, &dp_proto_mcp,
-                                             NULL};
-
-const dp_proto_t *dp_proto_find(const char *name, size_t len)
-{
-    for (size_t i = 0; handlers[i]; i++)
-        if (strlen(handlers[i]->name) == len &&
-            memcmp(handlers[i]->name, name, len) == 0)
-            return handlers[i];
-    return NULL;
-}
-
-size_t dp_proto_slot(const dp_proto_t *p)
-{
-    for (size_t i = 0; handlers[i]; i++)
-        if (handlers[i] == p)
-            return i;
-    return 0;
-}
 
 /* ---- request documents (shared by handlers) ---------------------------- */
 
@@ -159,8 +139,18 @@ void dp_query_add(json_t *q, const char *name, json_t *val)
     }
 }
 
+const json_t *dp_reqctx_session(dp_reqctx_t *rc)
+{
+    if (rc->sess_doc == NULL) {
+        json_t *d = rc->sess ? dp_session_doc(rc->sess) : json_null();
+        rc->sess_doc = json_pack("{s:o}", "session", d ? d : json_null());
+    }
+    return rc->sess_doc;
+}
+
 void dp_reqctx_free(dp_reqctx_t *rc)
 {
+    json_decref(rc->sess_doc);
     json_decref(rc->body);
     json_decref(rc->hdr_first);
     json_decref(rc->hdr_all);
@@ -184,13 +174,18 @@ static int add_cond(dp_mock_t *m, const json_t *spec, dp_cond_target_t where,
     if (rc < 0)
         return rc;
     m->conds[m->n_conds].c = c;
-    /* queryParams "$" compares the whole query, every value of it */
+    /* queryParams "$" compares the whole query, every value of it;
+     * "$.session.count", "$.session.store.k": the engine session's state */
     const char *path = json_string_value(json_object_get(spec, "path"));
-    m->conds[m->n_conds].where =
-        where == DP_COND_QUERY && path && strcmp(path, "$") == 0
-            ? DP_COND_QUERY_ALL
-            : where;
-    m->n_conds++;
+    dp_cond_target_t w = where;
+    if (where == DP_COND_QUERY && path && strcmp(path, "$") == 0)
+        w = DP_COND_QUERY_ALL;
+    else if (where == DP_COND_BODY && path &&
+             strncmp(path, "$.session.", 10) == 0)
+        w = DP_COND_SESSION;
+    m->conds[m->n_conds++].where = w;
+    if (w == DP_COND_SESSION)
+        return 0;
     if (where == DP_COND_BODY)
         m->needs_body = 1;
     else if (where == DP_COND_HEADER)
@@ -297,9 +292,16 @@ int dp_proto_conds(const json_t *v, dp_cond_target_t where,
     return compile_conds(v, where, field, 0, m, err);
 }
 
-static int http_compile(const json_t *sec, const char *field, dp_mock_t *m,
-                        dp_err_t *err)
+int dp_proto_conds_obj(const json_t *v, dp_cond_target_t where,
+                       const char *field, dp_mock_t *m, dp_err_t *err)
 {
+    return compile_conds(v, where, field, 1, m, err);
+}
+
+static int http_compile(const dp_proto_t *self, const json_t *sec,
+                        const char *field, dp_mock_t *m, dp_err_t *err)
+{
+    (void)self;
     char f[256], why[160];
     if (!json_is_object(sec)) {
         dp_err_invalid(err, field, "expected an object");
@@ -444,6 +446,8 @@ const json_t *dp_reqctx_doc(dp_reqctx_t *rc, dp_cond_target_t where)
         return dp_reqctx_query(rc);
     case DP_COND_QUERY_ALL:
         return dp_reqctx_query_all(rc);
+    case DP_COND_SESSION:
+        return dp_reqctx_session(rc);
     }
     return NULL;
 }
@@ -452,4 +456,5 @@ const dp_proto_t dp_proto_http = {
     .name = "http",
     .compile = http_compile,
     .doc = dp_reqctx_doc,
+    .slot = 0,
 };

@@ -288,9 +288,10 @@ static json_t *go_style_paths(const json_t *conds)
     return out;
 }
 
-static int mcp_compile(const json_t *sec, const char *field, dp_mock_t *m,
-                       dp_err_t *err)
+static int mcp_compile(const dp_proto_t *self, const json_t *sec,
+                       const char *field, dp_mock_t *m, dp_err_t *err)
 {
+    (void)self;
     char f[256];
     if (!json_is_object(sec)) {
         dp_err_invalid(err, field, "expected an object");
@@ -572,9 +573,11 @@ static int known(const dp_proto_ix_t *pi, const doppel_exchange_t *x,
     return live;
 }
 
-static void mcp_miss(const dp_proto_ix_t *pi, const doppel_exchange_t *x,
-                     const dp_path_t *path, int64_t now, json_t *report)
+static void mcp_miss(const dp_proto_t *self, const dp_proto_ix_t *pi,
+                     const doppel_exchange_t *x, const dp_path_t *path,
+                     int64_t now, json_t *report)
 {
+    (void)self;
     doppel_str_t s = server_of(x);
     json_t *req = json_object_get(report, "request");
     json_t *sv = json_stringn(s.ptr, s.len);
@@ -593,4 +596,5 @@ const dp_proto_t dp_proto_mcp = {
     .req_path = mcp_req_path,
     .answer = mcp_answer,
     .miss = mcp_miss,
+    .slot = 1,
 };

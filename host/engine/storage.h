@@ -84,7 +84,20 @@ typedef struct dp_tfile_row {
     int64_t updated_at;  /* unix seconds */
 } dp_tfile_row_t;
 
+/* A protocol plugin's schema file (schema v6; protocol.h, "Schema files"):
+ * section is the plugin's mock section ("grpc"), name a relative path
+ * ("shop/v1/order.proto"), content UTF-8 text (no NUL byte), written by
+ * the admin API only (host/admin/admin_schemas.c). */
+typedef struct dp_schema_row {
+    const char *section;
+    const char *ns;
+    const char *name;
+    const char *content; /* NULL in a put means delete */
+    int64_t updated_at;  /* unix seconds */
+} dp_schema_row_t;
+
 typedef int (*dp_tfile_load_cb)(void *arg, const dp_tfile_row_t *r);
+typedef int (*dp_schema_load_cb)(void *arg, const dp_schema_row_t *r);
 typedef int (*dp_config_load_cb)(void *arg, const dp_config_row_t *r);
 typedef int (*dp_mock_load_cb)(void *arg, const dp_stored_mock_t *m);
 typedef int (*dp_usage_load_cb)(void *arg, const dp_mock_usage_t *u);
@@ -151,6 +164,15 @@ typedef struct dp_storage_ops {
     int (*mocks_put_versions)(dp_storage_t *s, const dp_stored_mock_t *m,
                               size_t n, const dp_mock_version_t *v, size_t nv,
                               unsigned keep);
+
+    /* Upserts or (content == NULL) deletes schema files; one transaction
+     * (or part of the open group). A namespace reset leaves them alone
+     * (configuration, like template files). schemas_load calls cb for
+     * every stored file, ordered by section, namespace and name. May be
+     * NULL (both): the back end keeps none, and the admin API refuses to
+     * store any. */
+    int (*schemas_put)(dp_storage_t *s, const dp_schema_row_t *r, size_t n);
+    int (*schemas_load)(dp_storage_t *s, dp_schema_load_cb cb, void *arg);
 } dp_storage_ops_t;
 
 /* Back ends embed this as their first member. */

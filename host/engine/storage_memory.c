@@ -22,6 +22,8 @@ typedef struct mem_storage {
      * first; who and summary may be null */
     json_t *versions;
     json_t *tfiles; /* "ns\x1fname" -> [ns, name, content, updated_at] */
+    /* "section\x1fns\x1fname" -> [section, ns, name, content, updated_at] */
+    json_t *schemas;
 } mem_storage_t;
 
 static int64_t mem_now_ms(void)
@@ -397,6 +399,77 @@ static int mem_tfiles_load(dp_storage_t *s, dp_tfile_load_cb cb, void *arg)
     return 0;
 }
 
+static int mem_schemas_put(dp_storage_t *s, const dp_schema_row_t *r, size_t n)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    /* build every row first so a failure changes nothing */
+    json_t *keys = json_array(), *rows = json_array();
+    int rc = (keys && rows) ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!r[i].section || !r[i].ns || !r[i].name) {
+            rc = -EINVAL;
+            break;
+        }
+        json_t *k =
+            json_sprintf("%s\x1f%s\x1f%s", r[i].section, r[i].ns, r[i].name);
+        json_t *row = r[i].content ? json_pack("[ssssI]", r[i].section, r[i].ns,
+                                               r[i].name, r[i].content,
+                                               (json_int_t)r[i].updated_at)
+                                   : json_null();
+        if (k == NULL || row == NULL) {
+            json_decref(k);
+            json_decref(row);
+            rc = -ENOMEM;
+            break;
+        }
+        json_array_append_new(keys, k);
+        json_array_append_new(rows, row);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *k = json_string_value(json_array_get(keys, i));
+        json_t *row = json_array_get(rows, i);
+        if (json_is_null(row))
+            json_object_del(ms->schemas, k);
+        else
+            json_object_set(ms->schemas, k, row);
+    }
+    json_decref(keys);
+    json_decref(rows);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int mem_schemas_load(dp_storage_t *s, dp_schema_load_cb cb, void *arg)
+{
+    mem_storage_t *ms = (mem_storage_t *)s;
+    size_t n = json_object_size(ms->schemas), i = 0;
+    const char **keys = calloc(n ? n : 1, sizeof(*keys));
+    if (keys == NULL)
+        return -ENOMEM;
+    const char *k;
+    json_t *r;
+    json_object_foreach(ms->schemas, k, r) keys[i++] = k;
+    /* the order SQLite gives: section, namespace, name */
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    int rc = 0;
+    for (i = 0; rc == 0 && i < n; i++) {
+        r = json_object_get(ms->schemas, keys[i]);
+        dp_schema_row_t row = {
+            json_string_value(json_array_get(r, 0)),
+            json_string_value(json_array_get(r, 1)),
+            json_string_value(json_array_get(r, 2)),
+            json_string_value(json_array_get(r, 3)),
+            (int64_t)json_integer_value(json_array_get(r, 4))};
+        rc = cb(arg, &row);
+    }
+    free(keys);
+    return rc;
+}
+
 static void mem_close(dp_storage_t *s)
 {
     mem_storage_t *ms = (mem_storage_t *)s;
@@ -408,6 +481,7 @@ static void mem_close(dp_storage_t *s)
     json_decref(ms->config);
     json_decref(ms->versions);
     json_decref(ms->tfiles);
+    json_decref(ms->schemas);
     free(ms);
 }
 
@@ -428,6 +502,8 @@ static const dp_storage_ops_t mem_ops = {
     .tfiles_load = mem_tfiles_load,
     .versions_load = mem_versions_load,
     .mocks_put_versions = mem_mocks_put_versions,
+    .schemas_put = mem_schemas_put,
+    .schemas_load = mem_schemas_load,
 };
 
 dp_storage_t *dp_storage_memory_new(void)
@@ -442,8 +518,9 @@ dp_storage_t *dp_storage_memory_new(void)
     ms->config = json_object();
     ms->versions = json_object();
     ms->tfiles = json_object();
+    ms->schemas = json_object();
     if (!ms->mocks || !ms->stores || !ms->usage || !ms->config ||
-        !ms->versions || !ms->tfiles) {
+        !ms->versions || !ms->tfiles || !ms->schemas) {
         mem_close(&ms->base);
         return NULL;
     }

@@ -24,6 +24,7 @@ typedef enum ex_kind {
     EX_REQ,
     EX_STORE,
     EX_INCR,
+    EX_SESSION,
     EX_NONE
 } ex_kind_t;
 
@@ -36,6 +37,7 @@ static const struct {
     {"req", EX_REQ},           {"body", EX_REQ},
     {"gS", EX_STORE},          {"cS", EX_STORE},
     {"mS", EX_STORE},          {"increment", EX_INCR},
+    {"sS", EX_STORE},          {"session", EX_SESSION},
 };
 
 typedef struct expr {
@@ -298,7 +300,7 @@ static int parse_incr(cctx_t *cx, const char *s, size_t n, size_t *i,
                       expr_t *e)
 {
     static const char *usage = "expected $.increment($.gS.key[, step]) with "
-                               "a gS, cS or mS key%s%s";
+                               "a gS, cS, mS or sS key%s%s";
     size_t j = *i;
     if (j >= n || s[j] != '(')
         return cerr(cx, -EINVAL, usage, "", "");
@@ -311,7 +313,7 @@ static int parse_incr(cctx_t *cx, const char *s, size_t n, size_t *i,
     if (dollar)
         j += 2;
     if (j + 3 <= n && s[j + 1] == 'S' && s[j + 2] == '.' &&
-        (s[j] == 'g' || s[j] == 'c' || s[j] == 'm')) {
+        (s[j] == 'g' || s[j] == 'c' || s[j] == 'm' || s[j] == 's')) {
         e->scope = (dp_store_scope_t)s[j];
         j += 3;
     } else if (!dollar && j < n && (is_word(s[j]) || s[j] == '-')) {
@@ -408,7 +410,9 @@ static int parse_tail(cctx_t *cx, const char *w, const char *s, size_t n,
     *i = end;
     switch (e->kind) {
     case EX_REQ:
-        cx->needs_body = 1;
+    case EX_SESSION:
+        if (e->kind == EX_REQ)
+            cx->needs_body = 1;
         if (tl > 0 && t[0] == '.') {
             t++;
             tl--;
@@ -916,6 +920,8 @@ static const json_t *eval_expr(const expr_t *e, rctx_t *rc, json_t **hold)
         return e->index <= 0 ? v : NULL;
     case EX_REQ:
         return env->req ? dp_jpath_get(e->path, env->req) : NULL;
+    case EX_SESSION:
+        return env->session ? dp_jpath_get(e->path, env->session) : NULL;
     case EX_STORE:
         if (env->store_get == NULL)
             return NULL;

@@ -354,7 +354,8 @@ int dp_engine_tfile_put(dp_engine_t *e, const char *ns, const char *name,
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_loads(olds[i]->json, 0, NULL);
         dp_err_t cerr = {0};
-        rc = o ? dp_model_compile_stored(o, &e->tfiles, &news[i], &cerr)
+        rc = o ? dp_model_compile_stored(e->protos, o, &e->tfiles,
+                                         DP_COMPILE_DORMANT, &news[i], &cerr)
                : -ENOMEM;
         json_decref(o);
         if (rc == -ENOMEM) {

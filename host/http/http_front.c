@@ -21,6 +21,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -169,6 +170,14 @@ struct dp_conn {
     unsigned in_idle : 1; /* in the server's idle list */
     dp_conn_t *idle_prev, *idle_next;
     uint64_t id; /* unique in the process (dp_http_exchange_conn_id) */
+    /* ABI 1.2 claims: the first bytes, while they are a strict prefix of
+     * a claim's prefix; claim_done once the connection is HTTP's for good
+     * (no claim can match, or a request began); handed: taken over by a
+     * claim, its slot in n_open kept for the new owner */
+    uint8_t pre[DP_HTTP_CLAIM_MAX];
+    size_t pre_len;
+    unsigned claim_done : 1;
+    unsigned handed : 1;
     char remote[INET6_ADDRSTRLEN];
 };
 
@@ -224,6 +233,13 @@ struct dp_http_server {
     /* In-process server (dp_http_local_new): no listener, no connections;
      * done_idle delivers answered calls on the next loop iteration. */
     int local;
+    /* ABI 1.2: claims of the connections' first bytes, and the raw mode
+     * of a plugin's own listener (conn_listen) */
+    const dp_http_claim_t *claims;
+    size_t n_claims;
+    dp_http_handoff_fn handoff;
+    void *handoff_arg;
+    int raw;
     uv_idle_t done_idle;
     doppel_http_exchange_t *local_live;            /* not yet delivered */
     doppel_http_exchange_t *done_head, *done_tail; /* answered, queued */
@@ -802,9 +818,11 @@ static void conn_close(dp_conn_t *c)
         return;
     c->closing = 1;
     conn_idle_leave(c);
-    c->srv->n_open--;
-    dp_metrics_conn_open(c->srv->metrics, -1);
-    server_kick_accept(c->srv); /* a descriptor and a slot are free */
+    if (!c->handed) {
+        c->srv->n_open--;
+        dp_metrics_conn_open(c->srv->metrics, -1);
+        server_kick_accept(c->srv); /* a descriptor and a slot are free */
+    }
     while (c->q_head != NULL) {
         doppel_http_exchange_t *ex = c->q_head;
         if (ex->handed && !ex->finished)
@@ -945,6 +963,7 @@ static int on_message_begin(llhttp_t *p)
     c->q_len++;
     c->cur = ex;
     c->head_raw = 0;
+    c->claim_done = 1; /* served HTTP: never handed over */
     conn_idle_leave(c);
     /* llhttp keeps the previous message's version until it parses this
      * one's; cleared, a 0.9 at on_url_complete can only be this message's */
@@ -1542,10 +1561,99 @@ static void conn_process(dp_conn_t *c, const char *data, size_t len)
         conn_after_flush(c);
 }
 
+/* ---- ABI 1.2: claims ---------------------------------------------------
+ * The check runs on a connection's first bytes, before llhttp sees any
+ * (llhttp takes "PRI * HTTP/2.0" for an upgrade or an error). The socket
+ * leaves the front as a duplicate descriptor: the connection object closes
+ * its own (libuv takes it out of epoll first), the kernel's socket stays
+ * open under the duplicate. */
+
+static void conn_hand_over(dp_conn_t *c, size_t claim, const char *data,
+                           size_t len)
+{
+    dp_http_server_t *s = c->srv;
+    uv_os_fd_t fd;
+    int nfd = -1;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    size_t n = c->pre_len + len;
+    uint8_t *all = NULL;
+    if (nfd >= 0 && c->pre_len > 0 && (all = malloc(n)) != NULL) {
+        memcpy(all, c->pre, c->pre_len);
+        memcpy(all + c->pre_len, data, len);
+    }
+    if (nfd < 0 || (c->pre_len > 0 && all == NULL)) {
+        if (nfd >= 0)
+            close(nfd);
+        warn_limited(s, &s->log_accept,
+                     "port %d: cannot hand a claimed connection over: %s",
+                     s->port, strerror(nfd < 0 ? errno : ENOMEM));
+        conn_close(c);
+        return;
+    }
+    c->handed = 1; /* the slot goes with the socket */
+    conn_close(c);
+    s->handoff(s->handoff_arg, s, claim, nfd,
+               all ? all : (const uint8_t *)data, n);
+    free(all);
+}
+
+/* 1 when the bytes were taken (handed over, kept while a claim may still
+ * match, or the connection closed); 0 when they are HTTP's. */
+static int conn_claim_check(dp_conn_t *c, const char *data, size_t len)
+{
+    dp_http_server_t *s = c->srv;
+    size_t have = c->pre_len + len;
+    int partial = 0;
+    for (size_t i = 0; i < s->n_claims; i++) {
+        const dp_http_claim_t *cl = &s->claims[i];
+        size_t n = have < cl->len ? have : cl->len;
+        size_t a = c->pre_len < n ? c->pre_len : n;
+        if (memcmp(c->pre, cl->prefix, a) != 0 ||
+            (n > a && memcmp(data, cl->prefix + a, n - a) != 0))
+            continue;
+        if (have >= cl->len) {
+            conn_hand_over(c, i, data, len);
+            return 1;
+        }
+        partial = 1; /* have < cl->len <= DP_HTTP_CLAIM_MAX */
+    }
+    if (partial && !s->draining) {
+        /* the head timeout runs from the first byte: a client that sends
+         * the prefix a byte at a time does not push it back */
+        if (c->pre_len == 0)
+            conn_set_timer(c, TM_HEAD, s->limits.header_timeout_ms);
+        memcpy(c->pre + c->pre_len, data, len);
+        c->pre_len = have;
+        conn_idle_leave(c); /* not shed: it is sending */
+        return 1;
+    }
+    c->claim_done = 1;
+    if (c->pre_len == 0)
+        return 0;
+    char *all = malloc(have);
+    if (all == NULL) {
+        conn_close(c);
+        return 1;
+    }
+    memcpy(all, c->pre, c->pre_len);
+    memcpy(all + c->pre_len, data, len);
+    c->pre_len = 0;
+    conn_process(c, all, have); /* copies what it keeps */
+    free(all);
+    return 1;
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     dp_conn_t *c = st->data;
     if (nread > 0) {
+        if (!c->claim_done) {
+            if (c->srv->n_claims == 0 || c->cur != NULL || c->q_head != NULL)
+                c->claim_done = 1;
+            else if (conn_claim_check(c, buf->base, (size_t)nread))
+                return;
+        }
         conn_process(c, buf->base, (size_t)nread);
         return;
     }
@@ -2263,6 +2371,13 @@ static void local_cancel_all(dp_http_server_t *s)
 /* Makes a connection of an accepted socket; closes fd on failure. */
 static void conn_open(dp_http_server_t *s, uv_os_sock_t fd)
 {
+    if (s->raw) {
+        /* a plugin's own listener: the connection is the plugin's */
+        s->n_open++;
+        dp_metrics_conn_open(s->metrics, 1);
+        s->handoff(s->handoff_arg, s, DP_HTTP_RAW, fd, NULL, 0);
+        return;
+    }
     dp_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
@@ -2461,6 +2576,21 @@ static void server_close_listener(dp_http_server_t *s)
     uv_close((uv_handle_t *)&s->lpoll, on_lpoll_closed);
 }
 
+void dp_http_server_close_listener(dp_http_server_t *s)
+{
+    if (s != NULL && !s->local)
+        server_close_listener(s);
+}
+
+void dp_http_server_release(dp_http_server_t *s)
+{
+    if (s == NULL || s->n_open == 0)
+        return;
+    s->n_open--;
+    dp_metrics_conn_open(s->metrics, -1);
+    server_kick_accept(s); /* a descriptor and a slot are free */
+}
+
 /* A bound, listening, non-blocking socket. 0 or a negative errno. */
 static int listen_socket(const struct sockaddr_storage *addr, int reuseport,
                          uv_os_sock_t *out)
@@ -2512,8 +2642,14 @@ int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
                          dp_http_server_t **out)
 {
     if (loop == NULL || cfg == NULL || out == NULL || cfg->host == NULL ||
-        cfg->port < 0 || cfg->port > 65535)
+        cfg->port < 0 || cfg->port > 65535 ||
+        ((cfg->raw || cfg->n_claims > 0) && cfg->handoff == NULL) ||
+        (cfg->n_claims > 0 && cfg->claims == NULL))
         return -EINVAL;
+    for (size_t i = 0; i < cfg->n_claims; i++)
+        if (cfg->claims[i].len == 0 || cfg->claims[i].len > DP_HTTP_CLAIM_MAX ||
+            cfg->claims[i].prefix == NULL)
+            return -EINVAL;
     uv_once(&parser_settings_once, parser_settings_init);
 
     struct sockaddr_storage addr;
@@ -2527,6 +2663,11 @@ int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
     server_init(s, loop, cfg);
     if (s->limits.max_pipeline == 0)
         s->limits.max_pipeline = 1;
+    s->claims = cfg->claims;
+    s->n_claims = cfg->n_claims;
+    s->handoff = cfg->handoff;
+    s->handoff_arg = cfg->handoff_arg;
+    s->raw = cfg->raw;
 
     s->lfd = -1;
     s->held_fd = -1;

@@ -58,6 +58,27 @@ int dp_router_on_free(dp_router_t *r, void (*fn)(void *data), void *data);
 
 typedef struct dp_http_server dp_http_server_t;
 
+/* A prefix of a connection's first bytes that takes the connection away
+ * from the HTTP/1.1 parser (ABI 1.2 conn_claim). */
+typedef struct dp_http_claim {
+    const uint8_t *prefix; /* borrowed, outlives the server */
+    size_t len;            /* 1..DP_HTTP_CLAIM_MAX */
+} dp_http_claim_t;
+
+#define DP_HTTP_CLAIM_MAX 64
+/* The claim index a raw server (cfg.raw) hands its connections over with. */
+#define DP_HTTP_RAW ((size_t)-1)
+
+/* Takes a connection over: fd is a connected non-blocking socket, the
+ * callee's from now on (it closes it); buf/len the bytes the front read
+ * from it already (borrowed for the call; none for a raw server). The
+ * connection keeps its slot in the server's connection count (and in the
+ * connections gauge) until the callee calls dp_http_server_release(s),
+ * exactly once, which it must do before the server is freed. */
+typedef void (*dp_http_handoff_fn)(void *arg, dp_http_server_t *s,
+                                   size_t claim, uv_os_sock_t fd,
+                                   const uint8_t *buf, size_t len);
+
 typedef struct dp_http_server_cfg {
     const char *host; /* bind address, "127.0.0.1", "::1", "0.0.0.0" */
     int port;         /* 0: ephemeral */
@@ -65,7 +86,28 @@ typedef struct dp_http_server_cfg {
     dp_http_limits_t limits;
     dp_router_t *router;        /* borrowed, outlives the server */
     dp_metrics_worker_t *metrics; /* this worker's counters, borrowed */
+    /* ABI 1.2. A connection whose first bytes equal claims[i].prefix, on
+     * its first read, before llhttp sees a byte, goes to handoff with
+     * claim i (a connection that sent part of a prefix waits for more,
+     * up to header_timeout_ms). Never a connection that began an HTTP
+     * request. */
+    const dp_http_claim_t *claims; /* borrowed, outlives the server */
+    size_t n_claims;
+    dp_http_handoff_fn handoff;
+    void *handoff_arg;
+    /* A raw listener: every accepted connection goes to handoff
+     * (DP_HTTP_RAW) at once, with the same accept loop, cap and descriptor
+     * handling as an HTTP listener; router may be NULL. */
+    int raw;
 } dp_http_server_cfg_t;
+
+/* Gives back the connection slot of a connection handed over (see
+ * dp_http_handoff_fn). Loop thread only. */
+void dp_http_server_release(dp_http_server_t *s);
+
+/* Stops accepting for good (closes the listening socket); connections
+ * stay. */
+void dp_http_server_close_listener(dp_http_server_t *s);
 
 /* Binds and listens on loop. Returns 0 or a negative errno (-EADDRINUSE,
  * -EACCES, ...).

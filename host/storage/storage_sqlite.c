@@ -76,6 +76,15 @@ static const char *const migrations[] = {
     "  who TEXT,"
     "  summary TEXT,"
     "  PRIMARY KEY (id, version)) WITHOUT ROWID;",
+    /* 6: protocol plugins' schema files (.proto), per section and
+     * namespace, replayed into the plugin at start-up */
+    "CREATE TABLE schemas ("
+    "  section TEXT NOT NULL,"
+    "  ns TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  content TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (section, ns, name)) WITHOUT ROWID;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -108,6 +117,9 @@ enum {
     ST_VER_LOAD,
     ST_VER_HEADS,
     ST_RESET_VERSIONS,
+    ST_SCHEMA_PUT,
+    ST_SCHEMA_DEL,
+    ST_SCHEMA_LOAD,
     ST_COUNT
 };
 
@@ -169,6 +181,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_VER_HEADS] = "SELECT id, MAX(version) FROM mock_versions GROUP BY id",
     [ST_RESET_VERSIONS] = "DELETE FROM mock_versions WHERE id IN "
                           "(SELECT id FROM mocks WHERE ns = ?1)",
+    [ST_SCHEMA_PUT] = "INSERT INTO schemas (section, ns, name, content, "
+                      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                      "ON CONFLICT (section, ns, name) DO UPDATE SET "
+                      "content = excluded.content, "
+                      "updated_at = excluded.updated_at",
+    [ST_SCHEMA_DEL] = "DELETE FROM schemas WHERE section = ?1 AND ns = ?2 "
+                      "AND name = ?3",
+    [ST_SCHEMA_LOAD] = "SELECT section, ns, name, content, updated_at FROM "
+                       "schemas ORDER BY section, ns, name",
 };
 
 typedef struct sqlite_storage {
@@ -779,6 +800,63 @@ static int sq_tfiles_load(dp_storage_t *base, dp_tfile_load_cb cb, void *arg)
                     "load template files", tfile_row, &l);
 }
 
+static int sq_schemas_put(dp_storage_t *base, const dp_schema_row_t *r,
+                          size_t n)
+{
+    sqlite_storage_t *s = (sqlite_storage_t *)base;
+    if (n > 0 && r == NULL)
+        return -EINVAL;
+    int err = tx_begin(s);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (r[i].section == NULL || r[i].ns == NULL || r[i].name == NULL) {
+            err = -EINVAL;
+            break;
+        }
+        int which = r[i].content ? ST_SCHEMA_PUT : ST_SCHEMA_DEL;
+        sqlite3_stmt *st = s->st[which];
+        bind_text(st, 1, r[i].section);
+        bind_text(st, 2, r[i].ns);
+        bind_text(st, 3, r[i].name);
+        if (r[i].content) {
+            bind_text(st, 4, r[i].content);
+            sqlite3_bind_int64(st, 5, r[i].updated_at);
+        }
+        err = step_done(s, which,
+                        r[i].content ? "store schema file"
+                                     : "delete schema file");
+    }
+    return tx_end(s, err);
+}
+
+typedef struct schema_load {
+    dp_schema_load_cb cb;
+    void *arg;
+} schema_load_t;
+
+static int schema_row(sqlite3_stmt *st, void *ctx)
+{
+    const schema_load_t *l = ctx;
+    dp_schema_row_t row = {
+        .section = (const char *)sqlite3_column_text(st, 0),
+        .ns = (const char *)sqlite3_column_text(st, 1),
+        .name = (const char *)sqlite3_column_text(st, 2),
+        .content = (const char *)sqlite3_column_text(st, 3),
+        .updated_at = sqlite3_column_int64(st, 4),
+    };
+    if (!row.section || !row.ns || !row.name || !row.content)
+        return -ENOMEM;
+    return l->cb(l->arg, &row);
+}
+
+static int sq_schemas_load(dp_storage_t *base, dp_schema_load_cb cb, void *arg)
+{
+    schema_load_t l = {cb, arg};
+    return each_row((sqlite_storage_t *)base, ST_SCHEMA_LOAD,
+                    "load schema files", schema_row, &l);
+}
+
 static void sq_close(dp_storage_t *base)
 {
     sqlite_storage_t *s = (sqlite_storage_t *)base;
@@ -817,6 +895,8 @@ static const dp_storage_ops_t sqlite_ops = {
     .tfiles_load = sq_tfiles_load,
     .versions_load = sq_versions_load,
     .mocks_put_versions = sq_mocks_put_versions,
+    .schemas_put = sq_schemas_put,
+    .schemas_load = sq_schemas_load,
 };
 
 /* Reads a one-integer pragma. */

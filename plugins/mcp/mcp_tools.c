@@ -329,6 +329,10 @@ static const char *hint_for(const tool_call_t *t, int status, const char *code,
             return "Call validate_mock with the mock to check it before "
                    "creating or updating it; field is the JSON path of the "
                    "fault (docs/mock-format.md describes every field).";
+        if (strcmp(tool, "put_schema") == 0)
+            return "The plugin refused the file at the file:line:column the "
+                   "error names; nothing was stored. Fix it and upload "
+                   "again (files importing each other go in one call).";
         return "Fix the argument the field names and call again.";
     case 401:
         return "The credential this MCP session was opened with was "
@@ -359,6 +363,9 @@ static const char *hint_for(const tool_call_t *t, int status, const char *code,
         if (t->by_id)
             return "No mock has this id: list_mocks shows the ids (with "
                    "includeClosed true also the soft-deleted ones).";
+        if (strstr(tool, "schema") != NULL)
+            return "No such file in this namespace (list_schemas shows "
+                   "them), or the section's plugin is not enabled.";
         if (strstr(tool, "store") != NULL)
             return "No such key: get_store without a key shows the whole "
                    "store.";
@@ -367,9 +374,15 @@ static const char *hint_for(const tool_call_t *t, int status, const char *code,
                    "coverage API is not part of this build.";
         return "Check the names and ids in the arguments.";
     case 409:
+        if (strstr(tool, "schema") != NULL)
+            return "Other files import this one: delete or change them "
+                   "first (the error names them).";
         return "The change conflicts with the current state: read it again "
                "and retry.";
     case 413:
+        if (strstr(tool, "schema") != NULL)
+            return "A file is over the server's template_file_max: split "
+                   "it, or ask the operator to raise the limit.";
         return "The request is over the server's max_body_bytes: send less "
                "(several smaller mocks instead of one huge one).";
     case 429:
@@ -1038,6 +1051,119 @@ static int run_render_template(tool_call_t *t, const char **why)
     return admin_send(t, "POST", &u, body);
 }
 
+/* ---- Schema files (/schemas/<section>, docs/admin-api.md) ------------- */
+
+/* /api/v1/schemas/<section>[/<name>]?namespace=: the name travels as one
+ * encoded segment, which the API reads back with its slashes. */
+static int schema_url(tool_call_t *t, sbuf_t *u, const char *name)
+{
+    if (resolve_ns(t, NULL) < 0)
+        return -EINVAL;
+    url_api(u, "/schemas");
+    sb_seg(u, arg_str(t, "section"));
+    if (name != NULL)
+        sb_seg(u, name);
+    query_ns(u, t);
+    return 0;
+}
+
+/* put_schema: one file (name, content) or several (files), one batch
+ * either way, so that files importing each other go in together. */
+static int run_put_schema(tool_call_t *t, const char **why)
+{
+    const char *name = arg_str(t, "name");
+    json_t *content = json_object_get(t->args, "content");
+    json_t *files = json_object_get(t->args, "files");
+    if ((name != NULL) != (content != NULL)) {
+        *why = "name and content go together (one file); for several "
+               "files give files instead";
+        return -EINVAL;
+    }
+    if ((name != NULL) == (files != NULL)) {
+        *why = "give either name and content (one file) or files (several), "
+               "not both and not neither";
+        return -EINVAL;
+    }
+    if (files != NULL && json_object_size(files) == 0) {
+        *why = "files is empty: give at least one file";
+        return -EINVAL;
+    }
+    sbuf_t u = {0};
+    if (schema_url(t, &u, NULL) < 0) {
+        free(u.p);
+        return 0;
+    }
+    json_t *body = files != NULL
+                       ? json_pack("{s:O}", "files", files)
+                       : json_pack("{s:{s:O}}", "files", name, content);
+    return admin_send(t, "POST", &u, body);
+}
+
+static int run_list_schemas(tool_call_t *t, const char **why)
+{
+    (void)why;
+    sbuf_t u = {0};
+    if (schema_url(t, &u, NULL) < 0) {
+        free(u.p);
+        return 0;
+    }
+    return admin_send(t, "GET", &u, NULL);
+}
+
+/* The file comes back as text/plain: the result is {section, namespace,
+ * name, content}. */
+static void schema_get_done(void *data, int rc,
+                            const doppel_fetch_result_t *res)
+{
+    tool_call_t *t = data;
+    if (rc < 0 || res == NULL || res->status != 200) {
+        admin_done(data, rc, res);
+        return;
+    }
+    /* t->on_empty holds {section, name}, copied when the call was made
+     * (the arguments are the caller's until the call returns) */
+    json_t *o = json_deep_copy(t->on_empty);
+    json_t *content =
+        json_stringn(res->body ? (const char *)res->body : "", res->body_len);
+    if (o == NULL || content == NULL ||
+        json_object_set_new(o, "namespace",
+                            json_string(t->ns[0] ? t->ns : "sandbox")) < 0 ||
+        json_object_set_new(o, "content", content) < 0) {
+        if (o == NULL)
+            json_decref(content);
+        json_decref(o);
+        finish_error(t, NULL, "the file is not UTF-8 text, or out of memory");
+        return;
+    }
+    finish(t, o, NULL, 0);
+}
+
+static int run_get_schema(tool_call_t *t, const char **why)
+{
+    (void)why;
+    sbuf_t u = {0};
+    if (schema_url(t, &u, arg_str(t, "name")) < 0) {
+        free(u.p);
+        return 0;
+    }
+    t->on_empty = json_pack("{s:s, s:s}", "section", arg_str(t, "section"),
+                            "name", arg_str(t, "name"));
+    return admin_send_cb(t, "GET", &u, NULL, schema_get_done);
+}
+
+static int run_delete_schema(tool_call_t *t, const char **why)
+{
+    (void)why;
+    sbuf_t u = {0};
+    if (schema_url(t, &u, arg_str(t, "name")) < 0) {
+        free(u.p);
+        return 0;
+    }
+    t->on_empty = json_pack("{s:s, s:s, s:b}", "section", arg_str(t, "section"),
+                            "name", arg_str(t, "name"), "deleted", 1);
+    return admin_send(t, "DELETE", &u, NULL);
+}
+
 static int run_list_services(tool_call_t *t, const char **why)
 {
     if (resolve_ns(t, NULL) < 0)
@@ -1504,6 +1630,14 @@ static int run_test_mock(tool_call_t *t, const char **why)
     "'service': {'type': 'string', 'minLength': 1, 'maxLength': 64, "          \
     "'description': '" what "'}"
 #define MODES "['LEARN', 'MOCK', 'PASSTHROUGH', 'SPY']"
+#define SCHEMA_SECTION_PROP                                                    \
+    "'section': {'type': 'string', 'minLength': 1, 'maxLength': 64, "          \
+    "'description': 'The mock section the files belong to: grpc for .proto "   \
+    "files (its plugin must be enabled).'}"
+#define SCHEMA_NAME_PROP(what)                                                 \
+    "'name': {'type': 'string', 'minLength': 1, 'maxLength': 256, "            \
+    "'description': 'The name of the file " what ": a relative path such "     \
+    "as shop/v1/order.proto, as import lines name it.'}"
 
 static const tool_def_t tools[] = {
     {"list_mocks", "List mocks",
@@ -1758,6 +1892,45 @@ static const tool_def_t tools[] = {
      "\"body\": {}} (body is what $.req reads).'}, " NS_PROP
      "}, 'required': ['template'], 'additionalProperties': false}",
      H_RO | H_IDEMPOTENT, run_render_template},
+    {"put_schema", "Upload schema files",
+     "Stores schema files of a protocol plugin (.proto files for section "
+     "grpc) in a namespace, replacing files of the same name: one file "
+     "(name and content) or several at once (files), all or nothing, so "
+     "that files importing each other go in together. The plugin checks "
+     "each file: one it refuses is an error naming file:line:column, and "
+     "nothing is stored. Mocks written later are checked against them.",
+     "{'type': 'object', 'properties': {" SCHEMA_SECTION_PROP ", " NS_PROP
+     ", " SCHEMA_NAME_PROP("to store") ", "
+     "'content': {'type': 'string', 'maxLength': 16777216, 'description': "
+     "'The text of the file named by name.'}, "
+     "'files': {'type': 'object', 'maxProperties': 1000, "
+     "'additionalProperties': {'type': 'string'}, 'description': 'Several "
+     "files: {\"shop/v1/order.proto\": \"syntax = ...\", ...}; instead of "
+     "name and content.'}"
+     "}, 'required': ['section'], 'additionalProperties': false}",
+     H_IDEMPOTENT, run_put_schema},
+    {"list_schemas", "List schema files",
+     "Lists the schema files of a protocol plugin section in a namespace: "
+     "name, size, updatedAt, and loaded (false: stored, but the plugin "
+     "refused it at start-up).",
+     "{'type': 'object', 'properties': {" SCHEMA_SECTION_PROP ", " NS_PROP
+     "}, 'required': ['section'], 'additionalProperties': false}",
+     H_RO | H_IDEMPOTENT, run_list_schemas},
+    {"get_schema", "Read a schema file",
+     "Returns the text of one schema file as {section, namespace, name, "
+     "content}.",
+     "{'type': 'object', 'properties': {" SCHEMA_SECTION_PROP ", " NS_PROP
+     ", " SCHEMA_NAME_PROP("to read")
+     "}, 'required': ['section', 'name'], 'additionalProperties': false}",
+     H_RO | H_IDEMPOTENT, run_get_schema},
+    {"delete_schema", "Delete a schema file",
+     "Removes one schema file from the plugin and the store. A file that "
+     "other files still import is refused (the error names them): delete "
+     "or change the importers first.",
+     "{'type': 'object', 'properties': {" SCHEMA_SECTION_PROP ", " NS_PROP
+     ", " SCHEMA_NAME_PROP("to delete")
+     "}, 'required': ['section', 'name'], 'additionalProperties': false}",
+     H_DESTRUCTIVE | H_IDEMPOTENT, run_delete_schema},
     {"http_request", "Make an HTTP request",
      "Calls a URL from the doppel server and returns status, headers and "
      "body (also parsed as json when it is JSON). Any HTTP status is a "

@@ -35,11 +35,13 @@ MCP_LISTEN_RE = re.compile(r"listening on (\S+):(\d+) \(mcp\)")
 
 def default_config():
     """The built-in plugins.conf (packaging/plugins.conf), except that the
-    MCP plugin's own listener takes an ephemeral port instead of 5772, so
-    that test servers running at the same time do not collide."""
+    MCP and gRPC plugins' own listeners take ephemeral ports instead of 5772
+    and 4770, so that test servers running at the same time do not
+    collide."""
     with open(os.path.join(SOURCE_DIR, "packaging", "plugins.conf")) as f:
         text = f.read()
-    return text.replace("\n[mcp]\n", "\n[mcp]\nlisten = 127.0.0.1:0\n", 1)
+    text = text.replace("\n[mcp]\n", "\n[mcp]\nlisten = 127.0.0.1:0\n", 1)
+    return text.replace("\n[grpc]\n", "\n[grpc]\nlisten = 127.0.0.1:0\n", 1)
 
 # The system-admin token every test server is bootstrapped with
 # (DOPPEL_ADMIN_TOKEN), sent on /api/ calls unless a test sets its own

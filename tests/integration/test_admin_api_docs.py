@@ -169,8 +169,14 @@ class AdminApiExamples(unittest.TestCase):
         pre = ANY_SH_RE.search(cls.doc).group(1)
         alias = [l for l in pre.splitlines() if l.startswith("alias curl=")]
         cls.alias = alias[0] if alias else ""
+        # the toy plugin stands in for grpc in the schema file examples
+        # (their sub: lines point them at its section)
+        toy = os.path.join(harness.BUILD_DIR, "tests", "plugins",
+                           "doppel_schema_toy.so")
         cls.d = harness.Doppel(config="[http]\nenabled = true\n"
-                                      "[mcp]\nenabled = true\nlisten = off\n")
+                                      "[mcp]\nenabled = true\nlisten = off\n"
+                                      "[schema_toy]\npath = %s\n"
+                                      "enabled = true\n" % toy)
         cls.d.__enter__()
 
     @classmethod

@@ -214,10 +214,11 @@ class DefaultPortTest(unittest.TestCase):
                 self.assertIsNotNone(body, text)
                 self.assertEqual(body["status"], "pass", body)
                 self.assertEqual([x["plugin"] for x in body["plugins"]],
-                                 ["http", "mcp"])
+                                 ["http", "mcp", "grpc"])
                 self.assertIn("built-in defaults", text)
                 self.assertIn("listening on 127.0.0.1:5770", text)
                 self.assertIn("listening on 127.0.0.1:5772 (mcp)", text)
+                self.assertIn("listening on 127.0.0.1:4770 (grpc)", text)
                 self.assertTrue(os.path.exists(
                     os.path.join(tmp, "data", "doppel.db")))
             finally:

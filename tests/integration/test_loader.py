@@ -61,7 +61,7 @@ class Refusals(unittest.TestCase):
                                                "major mismatch: host 1, "
                                                "plugin 2",
             "newer_minor": fx("newer_minor") + ": plugin 'newer_minor': ABI "
-                                               "minor too new: host 1.1, "
+                                               "minor too new: host 1.2, "
                                                "plugin 1.3",
             "too_small": fx("too_small") + ": plugin 'too_small': descriptor "
                                            "too small for ABI 1.0: size 24, "
@@ -219,8 +219,8 @@ class PluginsCommand(unittest.TestCase):
         code, out, err = harness.run_doppel(
             ["plugins"], env={"DOPPEL_PLUGIN_DIR": FIXTURES})
         self.assertEqual(code, 0, err)
-        self.assertIn("host plugin ABI: 1.1\n", out)
-        self.assertIn("good 1.2.3 (feature, ABI 1.1)", out)
+        self.assertIn("host plugin ABI: 1.2\n", out)
+        self.assertIn("good 1.2.3 (feature, ABI 1.2)", out)
         self.assertIn("frozen_1_0 1.0.0 (feature, ABI 1.0)", out)
         self.assertIn("frozen_1_1 1.1.0 (feature, ABI 1.1)", out)
         self.assertIn("  ABI fixture: a valid feature plugin", out)
@@ -253,7 +253,7 @@ class PluginsCommand(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn(os.path.join(os.path.abspath(harness.BUILD_DIR),
                                    "plugins"), out)
-        self.assertRegex(out, r"(?m)^http \S+ \(protocol, ABI 1\.1\)$")
+        self.assertRegex(out, r"(?m)^http \S+ \(protocol, ABI 1\.2\)$")
 
 
 if __name__ == "__main__":

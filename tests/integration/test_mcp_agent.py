@@ -34,6 +34,7 @@ ALL_TOOLS = {
     "get_requests", "get_unmatched", "get_coverage", "get_mode", "set_mode",
     "validate_mock", "render_template", "http_request", "list_services",
     "create_mock_from_unmatched", "test_mock",
+    "put_schema", "list_schemas", "get_schema", "delete_schema",
 }
 
 

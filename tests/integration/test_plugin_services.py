@@ -155,7 +155,7 @@ class SharedAndListen(unittest.TestCase):
                 js = d.get("/svc/info").json()
                 seen.add(js["worker"])
                 self.assertEqual(js["alive"], 3, js)
-                self.assertEqual(js["abi"], "1.1")
+                self.assertEqual(js["abi"], "1.2")
                 self.assertEqual(js["has"], {"engine_record": True,
                                              "admin_call": True,
                                              "http_listen": True,

@@ -101,7 +101,7 @@ class SdkExample(unittest.TestCase):
         with d.start():
             h = d.get("/health").json()
             self.assertEqual([p["plugin"] for p in h["plugins"]],
-                             ["http", "mcp"])
+                             ["http", "mcp", "grpc"])
             self.assertEqual(h["plugins"][0]["state"], "started")
 
     def build_with_cmake(self):
@@ -154,7 +154,7 @@ class SdkExample(unittest.TestCase):
         code, out, err = harness.run_doppel(
             ["plugins"], env={"DOPPEL_PLUGIN_DIR": os.path.dirname(so)})
         self.assertEqual(code, 0, err)
-        self.assertIn("hello 1.0.0 (feature, ABI 1.1)", out)
+        self.assertIn("hello 1.0.0 (feature, ABI 1.2)", out)
         self.assertRegex(out, r"(?m)^\s+greeting\s+string\s+hello\s+no\s")
         self.assertRegex(out, r"(?m)^\s+repeat\s+int\s+1\s+no\s+\[1, 10\]")
         self.serve_hello(so)

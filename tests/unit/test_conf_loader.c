@@ -70,7 +70,7 @@ static void test_refusals(void **st)
                               "host 1, plugin 2");
     refused(FX("newer_minor"), -EPROTO,
             FX("newer_minor") ": plugin 'newer_minor': ABI minor too new: "
-                              "host 1.1, plugin 1.3");
+                              "host 1.2, plugin 1.3");
     snprintf(want, sizeof(want),
              "%s: plugin 'too_small': descriptor too small for ABI 1.0: size "
              "24, need at least %zu",
@@ -302,6 +302,63 @@ static void check_bad(const doppel_plugin_t *d, const char *msg)
     assert_string_equal(err, msg);
 }
 
+static int def_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                     const doppel_mock_view_t *m, doppel_mock_key_t *k,
+                     doppel_check_error_t *e)
+{
+    (void)ctx, (void)svc, (void)m, (void)k, (void)e;
+    return 0;
+}
+
+/* ABI 1.2: the protocol field is read only from a descriptor that claims
+ * minor 2 and covers it; a definition must name its section and check. */
+static void test_protocol_field(void **st)
+{
+    (void)st;
+    static const doppel_protocol_def_t def = {
+        .size = sizeof(def), .section = "toy", .check = def_check};
+    doppel_plugin_t d = base();
+    assert_null(dp_loader_protocol(&d));
+    d.protocol = &def;
+    assert_int_equal(dp_loader_check_desc(&d, "/p/x.so", err, sizeof(err)), 0);
+    assert_ptr_equal(dp_loader_protocol(&d), &def);
+
+    /* a 1.1 descriptor has no protocol, whatever lies beyond its fields */
+    d.abi_minor = 1;
+    assert_null(dp_loader_protocol(&d));
+    assert_int_equal(dp_loader_check_desc(&d, "/p/x.so", err, sizeof(err)), 0);
+    /* a 1.2 descriptor too small for the field is refused */
+    d.abi_minor = 2;
+    d.size = DOPPEL_PLUGIN_SIZE_1_1;
+    assert_null(dp_loader_protocol(&d));
+    char want[256];
+    snprintf(want, sizeof(want),
+             "/p/x.so: plugin 'hand': descriptor too small for ABI 1.2: size "
+             "%zu, need at least %zu",
+             (size_t)DOPPEL_PLUGIN_SIZE_1_1, (size_t)DOPPEL_PLUGIN_SIZE_1_2);
+    check_bad(&d, want);
+
+    d = base();
+    d.kind = DOPPEL_KIND_FEATURE;
+    d.protocol = &def;
+    check_bad(&d, "/p/x.so: plugin 'hand': a feature plugin cannot add a "
+                  "protocol section");
+    static const doppel_protocol_def_t no_check = {.size = sizeof(no_check),
+                                                   .section = "toy"};
+    d = base();
+    d.protocol = &no_check;
+    snprintf(want, sizeof(want),
+             "/p/x.so: plugin 'hand': protocol definition incomplete: size "
+             "%zu, section and check are required",
+             sizeof(no_check));
+    check_bad(&d, want);
+    static const doppel_protocol_def_t tiny = {.size = 8, .section = "toy",
+                                               .check = def_check};
+    d.protocol = &tiny;
+    check_bad(&d, "/p/x.so: plugin 'hand': protocol definition incomplete: "
+                  "size 8, section and check are required");
+}
+
 static void test_check_desc(void **st)
 {
     (void)st;
@@ -310,6 +367,7 @@ static void test_check_desc(void **st)
 
     /* A 1.0 descriptor exactly as large as 1.0 needs (no reserved slots). */
     d.size = DOPPEL_PLUGIN_SIZE_1_0;
+    d.abi_minor = 0;
     d.reserved[0] = (void *)1; /* beyond size: never read */
     assert_int_equal(dp_loader_check_desc(&d, "/p/x.so", err, sizeof(err)), 0);
 
@@ -335,7 +393,7 @@ static void test_check_desc(void **st)
                   "(protocol) or 2 (feature)");
     d = base();
     d.flags = 0x4;
-    check_bad(&d, "/p/x.so: plugin 'hand': unknown flags 0x4: ABI 1.1 "
+    check_bad(&d, "/p/x.so: plugin 'hand': unknown flags 0x4: ABI 1.2 "
                   "defines none");
     d = base();
     d.destroy = NULL;
@@ -344,7 +402,7 @@ static void test_check_desc(void **st)
     d = base();
     d.reserved[5] = (void *)1;
     check_bad(&d, "/p/x.so: plugin 'hand': reserved[5] is not NULL: reserved "
-                  "fields must be NULL in ABI 1.1");
+                  "fields must be NULL in ABI 1.2");
     d = base();
     d.name = NULL;
     check_bad(&d, "/p/x.so: plugin has no name: expected [a-z][a-z0-9_-]*");
@@ -541,7 +599,7 @@ static void test_list(void **st)
                            /* the frozen 1.0 plugin still says 1.0 */
                            "frozen_1_0 1.0.0 (feature, ABI 1.0)",
                            "frozen_1_1 1.1.0 (feature, ABI 1.1)",
-                           "good 1.2.3 (feature, ABI 1.1)",
+                           "good 1.2.3 (feature, ABI 1.2)",
                            "doppel_missing_init.so",
                            "doppel_newer_minor.so",
                            "doppel_no_entry.so",
@@ -611,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_good_loads_and_runs),
         cmocka_unit_test(test_frozen_1_0_still_loads),
         cmocka_unit_test(test_check_desc),
+        cmocka_unit_test(test_protocol_field),
         cmocka_unit_test(test_check_option_schema),
         cmocka_unit_test(test_open_section),
         cmocka_unit_test(test_plugin_dir_and_path),

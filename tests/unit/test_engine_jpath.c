@@ -65,6 +65,16 @@ static void test_indexes(void **state)
     /* An index on an object or a key on an array selects nothing. */
     assert_null(get(d, "a[0]"));
     assert_null(get(d, "items.id"));
+    /* A key of digits on an array is its index ("messages.0.item", the
+     * spelling of gRPC client-stream conditions); on an object a key. */
+    assert_int_equal(json_integer_value(get(d, "items.1.id")), 2);
+    assert_int_equal(json_integer_value(get(d, "$.items.0.id")), 1);
+    assert_null(get(d, "items.3"));
+    assert_null(get(d, "items.01x"));
+    json_t *o = json_loads("{\"0\": \"zero\", \"l\": [[5, 6]]}", 0, NULL);
+    assert_string_equal(json_string_value(get(o, "0")), "zero");
+    assert_int_equal(json_integer_value(get(o, "l.0.1")), 6);
+    json_decref(o);
     json_decref(d);
 }
 

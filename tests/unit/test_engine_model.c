@@ -452,7 +452,8 @@ static const dp_storage_ops_t ks_ops = {
     ks_store_put,     ks_store_load,        ks_reset_ns,     ks_close,
     ks_usage_put,     ks_usage_load,        ks_config_put,   ks_config_load,
     NULL,             NULL,                 NULL,            ks_tfiles_put,
-    ks_tfiles_load,   ks_versions_load,     ks_mocks_put_versions};
+    ks_tfiles_load,   ks_versions_load,     ks_mocks_put_versions,
+    NULL,             NULL};
 
 static dp_engine_t *open_on(keep_storage_t *ks)
 {

@@ -505,7 +505,7 @@ static void test_compile_errors(void **state)
     expect_error("\"$.increment($.gS.k\"", "response.payload",
                  "unclosed parenthesis");
     expect_error("\"$.increment\"", "response.payload", "$.increment(");
-    expect_error("\"$.increment($.xS.k)\"", "response.payload", "gS, cS or mS");
+    expect_error("\"$.increment($.xS.k)\"", "response.payload", "gS, cS, mS or sS");
     expect_error("\"$.increment($.gS.k, 1.5)\"", "response.payload",
                  "integer");
     expect_error("\"$.increment($.gS.k 2)\"", "response.payload", "gS");

@@ -227,6 +227,10 @@ static void test_list(void **state)
                                            "set_mode",
                                            "validate_mock",
                                            "render_template",
+                                           "put_schema",
+                                           "list_schemas",
+                                           "get_schema",
+                                           "delete_schema",
                                            "http_request",
                                            NULL};
     json_t *list = mcp_tools_list();
@@ -905,6 +909,105 @@ static void one_item_or_answer_over_the_budget_is_an_error(void **state)
     assert_true(result_size() <= 4096);
 }
 
+/* ---- Schema files ------------------------------------------------------ */
+
+static void test_schema_tools(void **state)
+{
+    (void)state;
+    /* one file: a batch of one; the name stays one encoded segment */
+    assert_int_equal(call("put_schema", "{\"section\": \"grpc\", "
+                                        "\"namespace\": \"shop\", \"name\": "
+                                        "\"shop/v1/o.proto\", \"content\": "
+                                        "\"syntax = \\\"proto3\\\";\"}"),
+                     0);
+    assert_string_equal(sent.method, "POST");
+    assert_string_equal(sent.url, "/api/v1/schemas/grpc?namespace=shop");
+    assert_string_equal(sent.body, "{\"files\":{\"shop/v1/o.proto\":"
+                                   "\"syntax = \\\"proto3\\\";\"}}");
+    answer(400, "{\"error\": \"o.proto:1:1: bad\", \"code\": \"validation\", "
+                "\"field\": \"files.shop/v1/o.proto\"}");
+    assert_true(is_error());
+    assert_contains(result_text(), "o.proto:1:1: bad");
+    assert_contains(result_text(), "nothing was stored");
+
+    assert_int_equal(call("put_schema", "{\"section\": \"grpc\", \"namespace\": "
+                                        "\"shop\", \"files\": {\"a.proto\": "
+                                        "\"A\", \"b.proto\": \"B\"}}"),
+                     0);
+    assert_string_equal(sent.body,
+                        "{\"files\":{\"a.proto\":\"A\",\"b.proto\":\"B\"}}");
+    answer(200, "{\"created\": 2, \"files\": []}");
+    assert_false(is_error());
+
+    assert_int_equal(call("list_schemas", "{\"section\": \"grpc\", "
+                                          "\"namespace\": \"shop\"}"),
+                     0);
+    assert_string_equal(sent.method, "GET");
+    assert_string_equal(sent.url, "/api/v1/schemas/grpc?namespace=shop");
+    answer(200, "{\"items\": [], \"total\": 0}");
+    assert_false(is_error());
+
+    /* the text/plain answer becomes {section, namespace, name, content},
+     * even when the file happens to be JSON */
+    assert_int_equal(call("get_schema", "{\"section\": \"grpc\", \"namespace\": "
+                                        "\"shop\", \"name\": \"../x.proto\"}"),
+                     0);
+    assert_string_equal(sent.url,
+                        "/api/v1/schemas/grpc/%2E%2E%2Fx%2Eproto?namespace=shop");
+    answer(200, "[1]");
+    if (is_error())
+        fail_msg("%s", result_text());
+    assert_string_equal(
+        json_string_value(json_object_get(structured(), "content")), "[1]");
+    assert_string_equal(
+        json_string_value(json_object_get(structured(), "name")),
+        "../x.proto");
+    assert_int_equal(call("get_schema", "{\"section\": \"grpc\", \"namespace\": "
+                                        "\"shop\", \"name\": \"gone\"}"),
+                     0);
+    answer(404, "{\"error\": \"no schema file\", \"code\": \"not_found\"}");
+    assert_true(is_error());
+    assert_contains(result_text(), "list_schemas");
+
+    assert_int_equal(call("delete_schema", "{\"section\": \"grpc\", "
+                                           "\"namespace\": \"shop\", \"name\": "
+                                           "\"b.proto\"}"),
+                     0);
+    assert_string_equal(sent.method, "DELETE");
+    assert_string_equal(sent.url,
+                        "/api/v1/schemas/grpc/b%2Eproto?namespace=shop");
+    answer(409, "{\"error\": \"b.proto is imported by a.proto\", \"code\": "
+                "\"conflict\"}");
+    assert_true(is_error());
+    assert_contains(result_text(), "imported by a.proto");
+    assert_int_equal(call("delete_schema", "{\"section\": \"grpc\", "
+                                           "\"namespace\": \"shop\", \"name\": "
+                                           "\"b.proto\"}"),
+                     0);
+    answer(204, NULL);
+    assert_true(json_is_true(json_object_get(structured(), "deleted")));
+
+    /* name and content together, or files: never both, never neither */
+    const char *why = NULL;
+    sent.calls = 0;
+    static const char *const bad[] = {
+        "{\"section\": \"grpc\"}",
+        "{\"section\": \"grpc\", \"name\": \"a\"}",
+        "{\"section\": \"grpc\", \"content\": \"a\"}",
+        "{\"section\": \"grpc\", \"files\": {}}",
+        "{\"section\": \"grpc\", \"name\": \"a\", \"content\": \"a\", "
+        "\"files\": {\"b\": \"b\"}}",
+        "{\"section\": \"grpc\", \"files\": {\"b\": 1}}",
+        "{\"name\": \"a\", \"content\": \"a\"}",
+        NULL};
+    for (size_t i = 0; bad[i]; i++) {
+        if (call_as(&admin_who, "put_schema", bad[i], &why) != -EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_non_null(why);
+    }
+    assert_int_equal(sent.calls, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -917,6 +1020,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(list_answer_cut_to_the_budget, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(answers_within_the_budget_are_untouched,

@@ -3,7 +3,9 @@
  * by plugins of each ABI minor: a 1.0 plugin finds every 1.0 service inside
  * the table's size, a 1.1 plugin finds the 1.1 services through
  * DOPPEL_HAS_SERVICE, and a table of a 1.0 host (size ending after
- * http_fetch) hides them.
+ * http_fetch) hides them; the same for 1.2 (engine sessions) against a 1.1
+ * host's table. A section ctx (no worker: protocol section callbacks) is
+ * refused by every service that needs a loop.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,11 +22,15 @@
 #define SERVICES_SIZE_1_0                                                      \
     (offsetof(doppel_services_t, http_fetch) + sizeof(void (*)(void)))
 
-static void test_host_says_1_1(void **st)
+/* End of the last ABI 1.1 member: the size a 1.1 host's table had. */
+#define SERVICES_SIZE_1_1                                                      \
+    (offsetof(doppel_services_t, engine_forwarded) + sizeof(void (*)(void)))
+
+static void test_host_says_1_2(void **st)
 {
     (void)st;
     assert_int_equal(dp_services.abi_major, 1);
-    assert_int_equal(dp_services.abi_minor, 1);
+    assert_int_equal(dp_services.abi_minor, 2);
     assert_int_equal(dp_services.size, sizeof(doppel_services_t));
 }
 
@@ -76,7 +82,80 @@ static void test_a_1_1_plugin_sees_the_new_services(void **st)
      * after the 8-byte head), and the table ends with it */
     assert_int_equal(offsetof(doppel_services_t, engine_forwarded),
                      8 + 27 * sizeof(void *));
-    assert_int_equal(sizeof(doppel_services_t), 8 + 28 * sizeof(void *));
+    /* 1.2 appended after it */
+    assert_true(sizeof(doppel_services_t) > 8 + 28 * sizeof(void *));
+    assert_int_equal(SERVICES_SIZE_1_1, 8 + 28 * sizeof(void *));
+}
+
+static void test_a_1_2_plugin_sees_the_session_services(void **st)
+{
+    (void)st;
+    const doppel_services_t *svc = &dp_services;
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_open));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_match));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_close));
+    /* the table ends with them */
+    assert_int_equal(offsetof(doppel_services_t, engine_session_close) +
+                         sizeof(void *),
+                     sizeof(doppel_services_t));
+}
+
+static void test_a_1_1_host_table_hides_the_1_2_services(void **st)
+{
+    (void)st;
+    doppel_services_t old;
+    memcpy(&old, &dp_services, sizeof(old));
+    old.size = (uint32_t)SERVICES_SIZE_1_1;
+    old.abi_minor = 1;
+    assert_true(DOPPEL_HAS_SERVICE(&old, engine_forwarded));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_session_open));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_session_match));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_session_close));
+    assert_false(DOPPEL_HAS_SERVICE(&old, conn_listen));
+}
+
+static void *make_state(void *arg)
+{
+    (*(int *)arg)++;
+    return arg;
+}
+
+/* What protocol section callbacks get: a ctx with an instance and no
+ * worker. The services of the instance work; those of a loop refuse. */
+static void test_section_ctx(void **st)
+{
+    (void)st;
+    dp_instance_t in = {.name = "sec"};
+    doppel_ctx_t ctx = {.inst = &in};
+    const doppel_services_t *s = &dp_services;
+    assert_string_equal(s->instance_name(&ctx), "sec");
+    int made = 0;
+    assert_ptr_equal(s->shared(&ctx, make_state, NULL, &made), &made);
+    assert_ptr_equal(s->shared(&ctx, make_state, NULL, &made), &made);
+    assert_int_equal(made, 1);
+    void *p = s->alloc(8);
+    assert_non_null(p);
+    s->free(p);
+    assert_null(s->loop(&ctx));
+    assert_int_equal(s->worker_index(&ctx), 0);
+    assert_int_equal(s->worker_count(&ctx), 0);
+    assert_int_equal(s->post(&ctx, (doppel_fn_t)free, NULL), -EINVAL);
+    assert_int_equal(s->subscribe(&ctx, DOPPEL_EVENT_TICK), -EINVAL);
+    doppel_exchange_t x = {.size = sizeof(x), .protocol = DOPPEL_STR("toy")};
+    doppel_reply_t *r = (doppel_reply_t *)&x;
+    assert_int_equal(s->engine_match(&ctx, &x, &r), -EINVAL);
+    doppel_session_t *sess = (doppel_session_t *)&x;
+    assert_int_equal(s->engine_session_open(&ctx, &x, &sess), -EINVAL);
+    assert_null(sess);
+    assert_int_equal(s->metric_add(&ctx, "m", NULL, 1), -EINVAL);
+    doppel_http_mount_t m = {sizeof(m), "/x", NULL, NULL, NULL, 0};
+    assert_int_equal(s->http_mount(&ctx, &m), -EINVAL);
+    assert_int_equal(s->http_listen(&ctx, "127.0.0.1:1", &m), -EINVAL);
+    s->stop_done(&ctx); /* a no-op, not a crash */
+    s->engine_session_close(NULL);
+    assert_int_equal(s->engine_session_match(NULL, &x, &r), -EINVAL);
+    assert_null(r);
+    dp_instance_shared_release(&in);
 }
 
 static void test_a_1_0_host_table_hides_them(void **st)
@@ -119,11 +198,14 @@ static void test_new_services_refuse_bad_arguments(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_says_1_1),
+        cmocka_unit_test(test_host_says_1_2),
         cmocka_unit_test(test_a_1_0_plugin_finds_every_1_0_service),
         cmocka_unit_test(test_a_1_1_plugin_sees_the_new_services),
         cmocka_unit_test(test_a_1_0_host_table_hides_them),
         cmocka_unit_test(test_new_services_refuse_bad_arguments),
+        cmocka_unit_test(test_a_1_2_plugin_sees_the_session_services),
+        cmocka_unit_test(test_a_1_1_host_table_hides_the_1_2_services),
+        cmocka_unit_test(test_section_ctx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -615,7 +615,7 @@ static void test_migrates_v2(void **state)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0),
                      dp_storage_sqlite_schema_version());
-    assert_int_equal(dp_storage_sqlite_schema_version(), 5);
+    assert_int_equal(dp_storage_sqlite_schema_version(), 6);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }

@@ -279,6 +279,31 @@ static bool file_exists(const std::string &path)
     return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// The share/doppel/proto of the first ancestor of the file `so` (at most
+// five levels up: libdir may be lib/x86_64-linux-gnu) that has one, or
+// NULL. Computed once per process.
+static const char *installed_beside(const char *so)
+{
+    static std::once_flag once;
+    static std::string found;
+    std::call_once(once, [so] {
+        char real[4096];
+        std::string dir = realpath(so, real) != NULL ? real : so;
+        for (int up = 0; up < 6; up++) {
+            size_t slash = dir.rfind('/');
+            if (slash == std::string::npos || slash == 0)
+                break;
+            dir.erase(slash);
+            std::string cand = dir + "/share/doppel/proto";
+            if (file_exists(cand + "/grpc/health/v1/health.proto")) {
+                found = cand;
+                break;
+            }
+        }
+    });
+    return found.empty() ? NULL : found.c_str();
+}
+
 extern "C" const char *gpb_proto_dir(void)
 {
     const char *env = getenv("DOPPEL_PROTO_DIR");
@@ -297,6 +322,13 @@ extern "C" const char *gpb_proto_dir(void)
         if (realpath(f, real) != NULL &&
             strncmp(real, GPB_BUILD_DIR, blen) == 0 && real[blen] == '/')
             return GPB_PROTO_SOURCE_DIR;
+        // Installed under another prefix than the one it was configured
+        // with (cmake --install --prefix, a relocated package): the plugin
+        // is <prefix>/<libdir>/doppel/plugins/doppel_grpc.so, and the
+        // files are in <prefix>/share/doppel/proto.
+        const char *rel = installed_beside(f);
+        if (rel != NULL)
+            return rel;
     }
     return GPB_PROTO_INSTALL_DIR;
 }

@@ -65,6 +65,13 @@ typedef struct doppel_reply {
                                    request belongs to, empty if none */
     uint32_t proxy_timeout_ms;  /* for DOPPEL_REPLY_PROXY; 0: host default */
     uint32_t proxy_flags;       /* DOPPEL_FETCH_F_* to pass to http_fetch */
+
+    /* -- ABI 1.2 -------------------------------------------------------- */
+    /* The rendered response members a protocol definition asked for
+     * (doppel_protocol_def_t.response_fields) as one compact JSON object,
+     * NUL-terminated; empty when the protocol asked for none. A reply is
+     * this large only from a 1.2 host: check size before reading. */
+    doppel_str_t extra;
 } doppel_reply_t;
 
 /* The mock asked for an error result (e.g. MCP isError). */

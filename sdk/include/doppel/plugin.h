@@ -41,15 +41,17 @@
 #include <stdint.h>
 
 #include "doppel/common.h"
+#include "doppel/conn.h"
 #include "doppel/engine.h"
 #include "doppel/http.h"
+#include "doppel/protocol.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define DOPPEL_ABI_MAJOR 1
-#define DOPPEL_ABI_MINOR 1
+#define DOPPEL_ABI_MINOR 2
 
 #define DOPPEL_PLUGIN_ENTRY_SYMBOL "doppel_plugin_entry"
 
@@ -367,6 +369,117 @@ typedef struct doppel_services {
      * nothing journalled) or -EALREADY (already reported or journalled). */
     int (*engine_forwarded)(doppel_ctx_t *ctx, doppel_reply_t *reply,
                             int status, const char *reason, uint32_t flags);
+
+    /* -- ABI 1.2: connections the plugin owns (see conn.h) -------------- */
+
+    /* The services of this block that take a ctx need its loop: for a ctx
+     * without one (the section contexts of protocol callbacks, protocol.h)
+     * they return -EINVAL (now_ms: 0). */
+
+    /* Opens a listener of this instance's own on address ("HOST:PORT")
+     * handing raw connections to l->on_accept. Call from init; every
+     * instance of the section calls it with the same address and the host
+     * binds it per worker with SO_REUSEPORT (port 0: one ephemeral port
+     * shared by the workers, reported by conn_listen_port after start).
+     * l is copied. Returns 0, -EINVAL (bad address or listener), -EBUSY
+     * (called after init) or -ENOMEM. A port another process holds makes
+     * start-up fail with a message naming the instance and the address.
+     * Logged as "listening on HOST:PORT (instance)". The listener closes
+     * when the instance's stop begins (after the HTTP drain); connections
+     * it handed over stay the plugin's until it closes them. */
+    int (*conn_listen)(doppel_ctx_t *ctx, const char *address,
+                       const doppel_conn_listener_t *l);
+    /* The port the i-th conn_listen of this instance is bound to (0-based,
+     * in call order), or a negative errno (-ENOENT: no such listener;
+     * -EAGAIN: not bound yet, before start). */
+    int (*conn_listen_port)(doppel_ctx_t *ctx, unsigned i);
+
+    /* Claims the host HTTP front's connections that start with c->prefix
+     * (see conn.h). Call from init. c is copied. Returns 0, -EINVAL (bad
+     * claim), -EEXIST (another section claimed a prefix that overlaps this
+     * one) or -EBUSY (called after init). */
+    int (*conn_claim)(doppel_ctx_t *ctx, const doppel_conn_claim_t *c);
+
+    /* Sets a connection's callbacks and starts reading. Call once, from
+     * on_accept or later on the loop. cbs is copied. Returns 0, -EINVAL
+     * (no cbs or no on_read), -EALREADY (started before) or -ENOTCONN
+     * (closed before it was started). */
+    int (*conn_start)(doppel_conn_t *c, const doppel_conn_cbs_t *cbs,
+                      void *data);
+
+    /* Queues len bytes (copied) for writing: what the kernel takes at
+     * once is not copied. Returns 0 and calls cb (may be NULL) once,
+     * later, from the loop (never inside conn_write); or returns -ENOTCONN
+     * (closed or closing, or an earlier write failed), -ENOBUFS (the queue
+     * would pass DOPPEL_CONN_QUEUE_MAX: nothing was queued; a single write
+     * longer than that always gets it), -EPIPE / -ECONNRESET (the
+     * connection failed: nothing was sent) or -ENOMEM, and never calls cb.
+     * A write that fails later ends the connection (on_end with the
+     * error) and its cb gets the error. */
+    int (*conn_write)(doppel_conn_t *c, const void *buf, size_t len,
+                      doppel_write_cb cb, void *data);
+    /* Bytes queued and not yet handed to the kernel (0 once closed). */
+    size_t (*conn_pending)(doppel_conn_t *c);
+    /* Stops (paused 1) or resumes (0) on_read: flow control towards the
+     * peer. Returns 0 or -ENOTCONN. */
+    int (*conn_pause)(doppel_conn_t *c, int paused);
+    /* Closes the connection (flags DOPPEL_CONN_CLOSE_*). on_close follows,
+     * from the loop; apart from the write callbacks still due, nothing
+     * else does. CLOSE_FLUSH stops reading, sends what is queued and a
+     * FIN, then drops what the peer still sends until its EOF (at most
+     * 2 s), all within 5 s. Calling it twice is harmless; the handle is
+     * valid until on_close. */
+    void (*conn_close)(doppel_conn_t *c, uint32_t flags);
+
+    /* -- ABI 1.2: timers, descriptor watches ----------------------------- */
+
+    /* Calls fn(data) on the loop after timeout_ms, then every repeat_ms if
+     * repeat_ms > 0. *out is the handle: valid until timer_stop, which
+     * must be called once for every timer (a fired one-shot included; from
+     * inside fn is allowed). fn is never called after timer_stop. Timers
+     * an instance leaves are stopped by the host after destroy. Returns 0
+     * or -EINVAL / -ENOMEM / -ESHUTDOWN (loop stopping). */
+    int (*timer_start)(doppel_ctx_t *ctx, uint64_t timeout_ms,
+                       uint64_t repeat_ms, doppel_fn_t fn, void *data,
+                       doppel_timer_t **out);
+    void (*timer_stop)(doppel_timer_t *t);
+    /* Milliseconds of the loop's monotonic clock (uv_now). */
+    uint64_t (*now_ms)(doppel_ctx_t *ctx);
+
+    /* Watches a descriptor the plugin (or a library it uses: librdkafka,
+     * rabbitmq-c) owns: cb(data, fd, revents, status) on the loop when it
+     * is ready for events (DOPPEL_FD_READ | DOPPEL_FD_WRITE). The host
+     * never reads, writes or closes fd; call fd_watch_stop before closing
+     * it. Returns 0 or -EINVAL / -EEXIST (fd already watched by this
+     * instance, or by another instance of the same worker: a loop polls a
+     * descriptor once) / -ESHUTDOWN (the instance is being destroyed) /
+     * -ENOMEM. fd_watch_update with events 0 pauses the watch. Watches an
+     * instance leaves are stopped by the host after destroy. */
+    int (*fd_watch)(doppel_ctx_t *ctx, int fd, uint32_t events,
+                    doppel_watch_cb cb, void *data, doppel_watch_t **out);
+    int (*fd_watch_update)(doppel_watch_t *w, uint32_t events);
+    void (*fd_watch_stop)(doppel_watch_t *w);
+
+    /* post (ABI 1.0) is the way in from a foreign thread: it may be called
+     * from any thread, also one the host did not create (a client
+     * library's own thread), for any instance's ctx. */
+
+    /* -- ABI 1.2: engine sessions (see protocol.h) ----------------------- */
+
+    /* Opens a session for the stream that x starts (x borrowed for the
+     * call: protocol, ns, operation, target, metadata, remote_addr,
+     * request_id are kept). Returns 0 (*out set) or -EINVAL / -ENOMEM. */
+    int (*engine_session_open)(doppel_ctx_t *ctx, const doppel_exchange_t *x,
+                               doppel_session_t **out);
+    /* Matches one message of the session's stream, like engine_match
+     * (events, journal, unmatched list, stores), with the session's state
+     * (see protocol.h). x is the message: its body; operation, target and
+     * metadata default to the session's when empty. Returns 0 (*reply set,
+     * free with engine_reply_free) or a negative errno. */
+    int (*engine_session_match)(doppel_session_t *s, const doppel_exchange_t *x,
+                                doppel_reply_t **reply);
+    /* Frees the session and its state. NULL is a no-op. */
+    void (*engine_session_close)(doppel_session_t *s);
 } doppel_services_t;
 
 /* True if the host's services table has `member` and it is set. */
@@ -418,6 +531,12 @@ typedef struct doppel_plugin {
     int (*on_event)(void *state, const doppel_event_t *ev);
 
     void *reserved[8]; /* must be NULL */
+
+    /* -- ABI 1.2 -------------------------------------------------------- */
+
+    /* The mock section this protocol plugin adds (see protocol.h), or
+     * NULL. Read once, when the plugin is loaded. */
+    const doppel_protocol_def_t *protocol;
 } doppel_plugin_t;
 
 /* Smallest descriptor size that holds every ABI 1.0 field. A descriptor that
@@ -425,6 +544,10 @@ typedef struct doppel_plugin {
 #define DOPPEL_PLUGIN_SIZE_1_0 (offsetof(doppel_plugin_t, on_event) + sizeof(void *))
 /* ABI 1.1 added services, not descriptor fields: the same smallest size. */
 #define DOPPEL_PLUGIN_SIZE_1_1 DOPPEL_PLUGIN_SIZE_1_0
+/* ABI 1.2 added the protocol field. A 1.2 descriptor smaller than this is
+ * refused; a descriptor of an older minor has no protocol. */
+#define DOPPEL_PLUGIN_SIZE_1_2                                                \
+    (offsetof(doppel_plugin_t, protocol) + sizeof(void *))
 
 typedef const doppel_plugin_t *(*doppel_plugin_entry_fn)(void);
 
