@@ -63,8 +63,9 @@ typedef struct gpb_pool gpb_pool_t;
 
 /* The directory holding doppel's proto/ files: $DOPPEL_PROTO_DIR if set and
  * non-empty, else the source tree's proto/ when this code runs from the
- * build tree, else the installed ${datadir}/doppel/proto. Never NULL; the
- * string is static (or the environment's). */
+ * build tree, else the share/doppel/proto found beside the loaded object
+ * (a relocated install), else the configured ${datadir}/doppel/proto.
+ * Never NULL; the string is static (or the environment's). */
 const char *gpb_proto_dir(void);
 
 /* ---- pools --------------------------------------------------------------- */
