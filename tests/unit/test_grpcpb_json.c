@@ -324,7 +324,7 @@ static void test_encode_cache_keys(void **st)
                      -EINVAL);
 }
 
-static void test_decode_cache_keys(void **st)
+static void test_decode_same_bytes_other_type(void **st)
 {
     (void)st;
     const uint8_t b[] = {0x0a, 0x01, 'a'};
@@ -662,7 +662,7 @@ int main(void)
         cmocka_unit_test(test_coercion_of_rendered_templates),
         cmocka_unit_test(test_encoder_matches_libprotobuf),
         cmocka_unit_test(test_encode_cache_keys),
-        cmocka_unit_test(test_decode_cache_keys),
+        cmocka_unit_test(test_decode_same_bytes_other_type),
         cmocka_unit_test(test_malformed_binary),
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_depth_limits_agree),

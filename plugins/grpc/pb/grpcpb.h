@@ -163,8 +163,7 @@ int gpb_message_exists(const gpb_pool_t *pool, const char *type);
  * dropped. *json is NUL-terminated, *json_len excludes the NUL.
  * -EBADMSG: the bytes are not a valid message of that type (or nest deeper
  * than GPB_MAX_DEPTH); -EMSGSIZE: the JSON would pass the pool's cap;
- * -ENOENT: unknown type. Recent small inputs are cached (as for
- * gpb_encode_from_json). */
+ * -ENOENT: unknown type. Every call decodes (nothing is cached). */
 int gpb_decode_to_json(const gpb_pool_t *pool, const char *type,
                        const uint8_t *bytes, size_t len, char **json,
                        size_t *json_len, char *err, size_t errlen);

@@ -102,7 +102,6 @@ class EncodeCache
 struct gpb_pool {
     std::atomic<int> refs{1};
     gpb::EncodeCache cache;        // JSON text -> wire bytes
-    gpb::EncodeCache decode_cache; // wire bytes -> JSON text
     bool frozen = false;
     size_t max_json = GPB_MAX_JSON_DEFAULT;
     gpb::SourceTree tree;

@@ -195,18 +195,6 @@ extern "C" int gpb_decode_to_json(const gpb_pool_t *pool, const char *type,
                 len);
         return -EMSGSIZE;
     }
-    gpb::EncodeCache &cache = const_cast<gpb_pool_t *>(pool)->decode_cache;
-    std::string hit;
-    if (bytes != NULL &&
-        cache.get(d->full_name(), 0, (const char *)bytes, len, &hit)) {
-        *json = dup_bytes(hit.data(), hit.size());
-        if (*json == NULL) {
-            set_err(err, errlen, "out of memory");
-            return -ENOMEM;
-        }
-        *json_len = hit.size();
-        return 0;
-    }
     // Strict parse first: the JSON printer is lenient about some wire
     // errors, the parser is not, and it bounds the nesting.
     const pb::Message *proto =
@@ -267,8 +255,6 @@ extern "C" int gpb_decode_to_json(const gpb_pool_t *pool, const char *type,
         return -ENOMEM;
     }
     *json_len = out.size();
-    if (bytes != NULL)
-        cache.put(d->full_name(), 0, (const char *)bytes, len, out);
     return 0;
     GPB_CATCH(err, errlen)
 }
