@@ -23,7 +23,7 @@
 /* ---- Secrets (auth_secret.c) ------------------------------------------ */
 
 /* Writes prefix ("mk_" or "mki_") + 43 base62 characters from 32 bytes of
- * RAND_bytes into out (cap >= 48). Returns 0 or -EIO. */
+ * getrandom(2) into out (cap >= 48). Returns 0 or -EIO. */
 int dp_auth_secret_new(const char *prefix, char *out, size_t cap);
 /* SHA-256 of the secret. */
 void dp_auth_secret_hash(const char *secret, size_t len,

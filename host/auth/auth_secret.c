@@ -1,5 +1,5 @@
 /*
- * Token secrets: 32 bytes from RAND_bytes written in base62 after a kind
+ * Token secrets: 32 bytes from getrandom(2) written in base62 after a kind
  * prefix; stored only as SHA-256 and compared in constant time. A salt or a
  * slow hash would add nothing: the secret is 256 random bits, not a
  * password, so a stolen hash cannot be brute-forced.
@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "auth_internal.h"
 
@@ -18,6 +18,25 @@ static const char b62[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 static atomic_ulong compares;
+
+/* n bytes from the kernel's CSPRNG (getrandom(2), blocking only until the
+ * pool is initialised at boot). Not RAND_bytes: OpenSSL keeps a generator
+ * per thread that calls it, held until the thread exits, and the admin and
+ * auth calls that mint ids run on the thread pool, whose threads live as
+ * long as the process. 0 or -EIO. */
+static int random_bytes(uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -EIO;
+        got += (size_t)r;
+    }
+    return 0;
+}
 
 /* Base62 of a 32-byte big-endian number, exactly 43 digits (62^43 >
  * 2^256), most significant first. */
@@ -43,7 +62,7 @@ int dp_auth_secret_new(const char *prefix, char *out, size_t cap)
     uint8_t raw[32];
     if (cap < pl + DP_AUTH_SECRET_CHARS + 1)
         return -ENOSPC;
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
+    if (random_bytes(raw, sizeof(raw)) < 0)
         return -EIO;
     memcpy(out, prefix, pl);
     base62_32(raw, out + pl);
@@ -78,7 +97,7 @@ int dp_auth_id_new(const char *prefix, char *out, size_t cap)
     size_t n = 0;
     while (n < 16) {
         uint8_t raw[32];
-        if (RAND_bytes(raw, sizeof(raw)) != 1)
+        if (random_bytes(raw, sizeof(raw)) < 0)
             return -EIO;
         /* Rejection sampling keeps every character equally likely. */
         for (size_t i = 0; i < sizeof(raw) && n < 16; i++)
