@@ -170,13 +170,16 @@ class AdminApiExamples(unittest.TestCase):
         alias = [l for l in pre.splitlines() if l.startswith("alias curl=")]
         cls.alias = alias[0] if alias else ""
         # the toy plugin stands in for grpc in the schema file examples
-        # (their sub: lines point them at its section)
+        # (their sub: lines point them at its section); the /protocols
+        # examples describe the real grpc plugin
         toy = os.path.join(harness.BUILD_DIR, "tests", "plugins",
                            "doppel_schema_toy.so")
         cls.d = harness.Doppel(config="[http]\nenabled = true\n"
                                       "[mcp]\nenabled = true\nlisten = off\n"
                                       "[schema_toy]\npath = %s\n"
-                                      "enabled = true\n" % toy)
+                                      "enabled = true\n"
+                                      "[grpc]\nenabled = true\n"
+                                      "listen = off\n" % toy)
         cls.d.__enter__()
 
     @classmethod
