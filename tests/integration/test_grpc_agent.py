@@ -273,6 +273,67 @@ class GrpcAgent(unittest.TestCase):
         self.assertEqual(self.d.get("/api/v1/protocols/grpc%00").status, 400)
 
 
+class DescribeContract(unittest.TestCase):
+    """The host's side of describe, with test plugins (tests/plugins):
+    section_describe answers from its own files, fails or answers garbage
+    on request; section_olddef's def ends before describe, which aborts if
+    the host calls it anyway."""
+
+    @classmethod
+    def setUpClass(cls):
+        plugins = os.path.join(g.harness.BUILD_DIR, "tests", "plugins")
+        config = "[http]\nenabled = true\n"
+        for name in ("section_describe", "section_olddef"):
+            config += "[%s]\npath = %s\nenabled = true\n" % (
+                name, os.path.join(plugins, "doppel_%s.so" % name))
+        cls.d = Doppel(config=config)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.__exit__(None, None, None)
+
+    def test_listed_with_what_they_can_say(self):
+        r = self.d.get("/api/v1/protocols")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["protocols"], [
+            {"section": "http", "schemaKind": None, "describes": False},
+            {"section": "mcp", "schemaKind": None, "describes": False},
+            {"section": "described", "schemaKind": "toy", "describes": True},
+            {"section": "olddef", "schemaKind": "toy", "describes": False}])
+
+    def test_describe_answers_per_namespace(self):
+        r = self.d.request("PUT", "/api/v1/schemas/described/a/one.toy"
+                           "?namespace=team-a", body=b"x")
+        self.assertEqual(r.status, 201, r)
+        r = self.d.get("/api/v1/protocols/described?namespace=team-a")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {
+            "section": "described", "namespace": "team-a",
+            "schemaKind": "toy",
+            "defines": {"namespace": "team-a", "files": ["a/one.toy"]}})
+        r = self.d.get("/api/v1/protocols/described")
+        self.assertEqual(r.json()["defines"],
+                         {"namespace": "sandbox", "files": []})
+
+    def test_a_def_too_small_for_describe_is_not_asked(self):
+        r = self.d.get("/api/v1/protocols/olddef")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"section": "olddef",
+                                    "namespace": "sandbox",
+                                    "schemaKind": "toy", "defines": None})
+        self.assertEqual(self.d.get("/api/v1/protocols").status, 200)
+
+    def test_a_failing_or_malformed_describe_is_a_500(self):
+        for ns, why in (("describe-fails", "Input/output error"),
+                        ("describe-garbage", "not one JSON object")):
+            r = self.d.get("/api/v1/protocols/described?namespace=" + ns)
+            self.assertEqual(r.status, 500, r)
+            self.assertIn(why, r.json()["error"], r)
+        # and the server goes on
+        r = self.d.get("/api/v1/protocols/described")
+        self.assertEqual(r.status, 200, r)
+
+
 class GrpcDisabled(unittest.TestCase):
     """Without the gRPC plugin, its section is not listed and describing it
     says how to enable it."""
