@@ -77,12 +77,12 @@ class GrpcAgent(unittest.TestCase):
         cls.d.__exit__(None, None, None)
 
     # -- the agent's side: one MCP session per list of calls ---------------
-    def calls(self, calls):
+    def calls(self, calls, token=ADMIN_TOKEN):
         env = dict(os.environ)
         env.update({
             "MCP_URL": "http://%s:%d/mcp" % (self.d.host, self.d.port),
             "BASE_URL": "http://%s:%d" % (self.d.host, self.d.port),
-            "MCP_TOKEN": ADMIN_TOKEN,
+            "MCP_TOKEN": token,
         })
         env.pop("MCP_NS_HEADER", None)
         text = json.dumps([{"tool": t, "args": a} for t, a in calls])
@@ -95,8 +95,28 @@ class GrpcAgent(unittest.TestCase):
                          self.d.log()[-3000:]))
         return json.loads(p.stdout.decode())
 
-    def call(self, tool, args):
-        return self.calls([(tool, args)])[0]
+    def call(self, tool, args, token=ADMIN_TOKEN):
+        return self.calls([(tool, args)], token=token)[0]
+
+    def api(self, method, path, body=None, token=ADMIN_TOKEN):
+        r = self.d.request(method, path, body=body,
+                           headers={"X-API-Key": token})
+        return r.status, (r.json() if r.body else None)
+
+    def token_of(self, name, memberships):
+        """A new user with {ns: role} memberships; returns its token."""
+        st, js = self.api("POST", "/api/v1/users", {"name": name})
+        self.assertEqual(st, 201, js)
+        for ns, role in memberships.items():
+            st, js = self.api("POST", "/api/v1/namespaces", {"name": ns})
+            self.assertIn(st, (201, 409), js)
+            st, js = self.api("PUT", "/api/v1/namespaces/%s/members/%s"
+                              % (ns, name), {"role": role})
+            self.assertIn(st, (200, 201), js)
+        st, js = self.api("POST", "/api/v1/users/%s/tokens" % name,
+                          {"name": "tok-" + name})
+        self.assertEqual(st, 201, js)
+        return js["secret"]
 
     def ok(self, out):
         self.assertIn("result", out, out)
@@ -263,6 +283,26 @@ class GrpcAgent(unittest.TestCase):
             self.d.get("/api/v1/protocols/grpc", auth=False).status, 401)
         r = self.d.post("/api/v1/protocols/grpc", {})
         self.assertIn(r.status, (404, 405), r)
+
+    def test_a_viewer_may_describe_its_namespace_only(self):
+        tok = self.token_of("grpc-viewer", {"viewers-ns": "viewer"})
+        st, js = self.api("GET", "/api/v1/protocols?namespace=viewers-ns",
+                          token=tok)
+        self.assertEqual(st, 200, js)
+        st, js = self.api("GET", "/api/v1/protocols/grpc?namespace=viewers-ns",
+                          token=tok)
+        self.assertEqual(st, 200, js)
+        self.assert_order_service(js["defines"])
+        st, js = self.api("GET", "/api/v1/protocols/grpc?namespace=sandbox",
+                          token=tok)
+        self.assertEqual(st, 403, js)
+        mine, other = self.calls([
+            ("describe_protocol", {"section": "grpc",
+                                   "namespace": "viewers-ns"}),
+            ("describe_protocol", {"section": "grpc",
+                                   "namespace": "sandbox"})], token=tok)
+        self.assert_order_service(self.ok(mine)["defines"])
+        self.tool_error(other)
 
     def test_hostile_section_names_are_404(self):
         for section in ("kafka", "GRPC", "grpc%20", "%2e%2e", "x" * 300):
