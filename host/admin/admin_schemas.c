@@ -905,8 +905,8 @@ static json_t *protocol_entry(const char *section,
                               const doppel_protocol_def_t *def)
 {
     const char *kind = has_schemas(def) ? def->schema_kind : NULL;
-    return json_pack("{s:s, s:s?, s:b}", "section", section, "schemaKind",
-                     kind, "describes", can_describe(def));
+    return json_pack("{s:s, s:s?, s:b}", "section", section, "schemaKind", kind,
+                     "describes", can_describe(def));
 }
 
 /* GET /protocols */
@@ -914,8 +914,7 @@ void admin_protocols_list(admin_call_t *c)
 {
     json_t *items = json_array();
     for (size_t i = 0; i < N_BUILTIN; i++)
-        json_array_append_new(items,
-                              protocol_entry(builtin_sections[i], NULL));
+        json_array_append_new(items, protocol_entry(builtin_sections[i], NULL));
     for (size_t i = 0; reg.h && i < reg.n; i++) {
         const doppel_protocol_def_t *def = reg.secs[i].def;
         if (def && !is_builtin(def->section))
@@ -963,9 +962,8 @@ void admin_protocols_get(admin_call_t *c)
         }
         SVC->free(out);
         if (rc < 0) {
-            dp_error(LOGC, "%s: describe of namespace %s failed: %s",
-                     section, ns,
-                     rc == -EPROTO ? "not one JSON object" : strerror(-rc));
+            dp_error(LOGC, "%s: describe of namespace %s failed: %s", section,
+                     ns, rc == -EPROTO ? "not one JSON object" : strerror(-rc));
             admin_reply_error(c, 500, "internal", "section",
                               "the plugin of section %s failed to describe "
                               "namespace %s: %s",
