@@ -876,3 +876,106 @@ void admin_schemas_delete(admin_call_t *c)
 out:
     pthread_mutex_unlock(&s->mu);
 }
+
+/* ---- what the sections define (/api/v1/protocols) ----------------------- */
+
+/* The def must be large enough to carry describe (appended in ABI 1.2). */
+#define DEF_SIZE_DESCRIBE                                                      \
+    (offsetof(doppel_protocol_def_t, describe) + sizeof(void *))
+
+/* The sections the engine has built in: no plugin, no schema files. */
+static const char *const builtin_sections[] = {"http", "mcp"};
+#define N_BUILTIN (sizeof(builtin_sections) / sizeof(builtin_sections[0]))
+
+static int is_builtin(const char *section)
+{
+    for (size_t i = 0; i < N_BUILTIN; i++)
+        if (strcmp(builtin_sections[i], section) == 0)
+            return 1;
+    return 0;
+}
+
+static int can_describe(const doppel_protocol_def_t *def)
+{
+    return def != NULL && def->size >= DEF_SIZE_DESCRIBE &&
+           def->describe != NULL;
+}
+
+static json_t *protocol_entry(const char *section,
+                              const doppel_protocol_def_t *def)
+{
+    const char *kind = has_schemas(def) ? def->schema_kind : NULL;
+    return json_pack("{s:s, s:s?, s:b}", "section", section, "schemaKind", kind,
+                     "describes", can_describe(def));
+}
+
+/* GET /protocols */
+void admin_protocols_list(admin_call_t *c)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < N_BUILTIN; i++)
+        json_array_append_new(items, protocol_entry(builtin_sections[i], NULL));
+    for (size_t i = 0; reg.h && i < reg.n; i++) {
+        const doppel_protocol_def_t *def = reg.secs[i].def;
+        if (def && !is_builtin(def->section))
+            json_array_append_new(items, protocol_entry(def->section, def));
+    }
+    admin_reply_json(c, 200, json_pack("{s:o}", "protocols", items));
+}
+
+/* GET /protocols/SECTION: what the section's schemas define for the
+ * namespace, as the plugin's describe says (null without one). */
+void admin_protocols_get(admin_call_t *c)
+{
+    const char *section = c->seg[1], *ns = ns_of(c);
+    if (is_builtin(section)) {
+        admin_reply_json(c, 200,
+                         json_pack("{s:s, s:s, s:n, s:n}", "section", section,
+                                   "namespace", ns, "schemaKind", "defines"));
+        return;
+    }
+    sch_sec_t *s = reg.h ? sec_find(section) : NULL;
+    if (s == NULL) {
+        admin_reply_error(c, 404, "not_found", "section",
+                          "no enabled plugin has the mock section '%s': "
+                          "enable its plugin in plugins.conf (for gRPC, "
+                          "[grpc] enabled = true); GET /api/v1/protocols "
+                          "lists the enabled ones",
+                          section);
+        return;
+    }
+    json_t *defines = NULL;
+    if (can_describe(s->def)) {
+        char *out = NULL;
+        size_t len = 0;
+        int rc = s->def->describe(s->sctx, SVC, dstr(ns), &out, &len);
+        if (rc == 0 && out != NULL) {
+            json_error_t je;
+            defines = json_loadb(out, len, JSON_REJECT_DUPLICATES, &je);
+            if (!json_is_object(defines)) {
+                json_decref(defines);
+                defines = NULL;
+                rc = -EPROTO;
+            }
+        } else if (rc == 0) {
+            rc = -EPROTO;
+        }
+        SVC->free(out);
+        if (rc < 0) {
+            dp_error(LOGC, "%s: describe of namespace %s failed: %s", section,
+                     ns, rc == -EPROTO ? "not one JSON object" : strerror(-rc));
+            admin_reply_error(c, 500, "internal", "section",
+                              "the plugin of section %s failed to describe "
+                              "namespace %s: %s",
+                              section, ns,
+                              rc == -EPROTO ? "not one JSON object"
+                                            : strerror(-rc));
+            return;
+        }
+    }
+    const char *kind = has_schemas(s->def) ? s->def->schema_kind : NULL;
+    admin_reply_json(c, 200,
+                     json_pack("{s:s, s:s, s:s?, s:o?}", "section", section,
+                               "namespace", ns, "schemaKind", kind, "defines",
+                               defines));
+}

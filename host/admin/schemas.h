@@ -68,4 +68,14 @@ void admin_schemas_get(struct admin_call *c);
 void admin_schemas_put(struct admin_call *c);
 void admin_schemas_delete(struct admin_call *c);
 
+/* GET /protocols            {"protocols": [{"section", "schemaKind",
+ *                           "describes"}]}: built-in http and mcp, then the
+ *                           enabled plugins' sections
+ * GET /protocols/SECTION    {"section", "namespace", "schemaKind",
+ *                           "defines"}: the def's describe for the
+ *                           namespace (null without one); 404 for a section
+ *                           no enabled plugin has */
+void admin_protocols_list(struct admin_call *c);
+void admin_protocols_get(struct admin_call *c);
+
 #endif

@@ -84,6 +84,9 @@ static const op_rule_t rules[] = {
     {"schemas.put", DP_ROLE_EDITOR, 1},
     {"schemas.batch", DP_ROLE_EDITOR, 1},
     {"schemas.delete", DP_ROLE_EDITOR, 1},
+    /* what mock sections define (host/admin/admin_schemas.c) */
+    {"protocols.list", DP_ROLE_VIEWER, 1},
+    {"protocols.get", DP_ROLE_VIEWER, 1},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},

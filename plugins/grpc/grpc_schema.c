@@ -757,6 +757,73 @@ static int explain_miss(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return 0;
 }
 
+/* What the namespace's pool defines: {"services": [{"name", "builtin",
+ * "file", "methods": [{"name", "methodType", "input", "output"}]}]}, by
+ * service name, methods in declaration order. A namespace whose pool
+ * cannot be built gets no services and the reason in "error". */
+static json_t *describe_pool(const gpb_pool_t *p)
+{
+    json_t *services = json_array();
+    json_t *o = json_pack("{s:o}", "services", services);
+    if (o == NULL)
+        return NULL;
+    size_t n = gpb_service_count(p);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = gpb_service_name(p, i);
+        int nm = name ? gpb_method_count(p, name) : -ENOENT;
+        if (nm < 0)
+            continue;
+        json_t *methods = json_array();
+        const char *file = NULL;
+        for (int k = 0; k < nm; k++) {
+            gpb_method_info_t mi;
+            if (gpb_method_at(p, name, (size_t)k, &mi) < 0)
+                continue;
+            file = mi.file;
+            json_array_append_new(
+                methods, json_pack("{s:s, s:s, s:s, s:s}", "name", mi.method,
+                                   "methodType", gpb_method_kind(&mi),
+                                   "input", mi.input_type, "output",
+                                   mi.output_type));
+        }
+        json_t *svc = json_pack("{s:s, s:b, s:s?, s:o}", "name", name,
+                                "builtin", gpb_service_is_builtin(p, i),
+                                "file", file, "methods", methods);
+        if (svc == NULL || json_array_append_new(services, svc) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static int describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                    doppel_str_t ns, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    grpc_shared_t *sh = grpc_shared(ctx, svc);
+    if (sh == NULL)
+        return -ENOMEM;
+    char msg[GPB_ERR_MAX] = "";
+    gpb_pool_t *p = grpc_pool_for(sh, ns.ptr, ns.len, msg, sizeof(msg));
+    json_t *o = p ? describe_pool(p)
+                  : json_pack("{s:[], s:s}", "services", "error", msg);
+    gpb_pool_unref(p);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return -ENOMEM;
+    size_t len = strlen(text);
+    *out = svc->alloc(len + 1);
+    if (*out != NULL) {
+        memcpy(*out, text, len + 1);
+        *out_len = len;
+    }
+    free(text);
+    return *out ? 0 : -ENOMEM;
+}
+
 static const char *const body_conds[] = {"conditions", NULL};
 static const char *const meta_conds[] = {"meta", NULL};
 static const char *const resp_fields[] = {"error", "errorDetails", "trailers",
@@ -778,4 +845,5 @@ const doppel_protocol_def_t grpc_protocol_def = {
     .schema_commit = schema_commit,
     .schema_delete = schema_delete,
     .explain_miss = explain_miss,
+    .describe = describe,
 };

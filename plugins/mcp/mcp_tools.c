@@ -1164,6 +1164,19 @@ static int run_delete_schema(tool_call_t *t, const char **why)
     return admin_send(t, "DELETE", &u, NULL);
 }
 
+/* describe_protocol: GET /protocols/SECTION, whose answer is the result */
+static int run_describe_protocol(tool_call_t *t, const char **why)
+{
+    (void)why;
+    if (resolve_ns(t, NULL) < 0)
+        return 0;
+    sbuf_t u = {0};
+    url_api(&u, "/protocols");
+    sb_seg(&u, arg_str(t, "section"));
+    query_ns(&u, t);
+    return admin_send(t, "GET", &u, NULL);
+}
+
 static int run_list_services(tool_call_t *t, const char **why)
 {
     if (resolve_ns(t, NULL) < 0)
@@ -1682,7 +1695,11 @@ static const tool_def_t tools[] = {
      "of two shapes (never mixed, never with mock): request_method, "
      "request_uri (a route, with an optional ?query that must match), "
      "response_status, response_body, response_headers; or route, method "
-     "and responseHttp {code, body, headers}.",
+     "and responseHttp {code, body, headers}. Mocks of other protocols go "
+     "in mock with their section, e.g. {\"grpc\": {\"service\": "
+     "\"shop.v1.Orders\", \"method\": \"GetOrder\"}, \"response\": "
+     "{\"payload\": {...}}} (describe_protocol lists the services and "
+     "methods there are).",
      "{'type': 'object', 'properties': {"
      "'mock': {'type': 'object', 'description': 'The mock, e.g. {\"http\": "
      "{\"route\": \"/hello\", \"httpMethod\": \"GET\"}, \"response\": "
@@ -1931,6 +1948,21 @@ static const tool_def_t tools[] = {
      ", " SCHEMA_NAME_PROP("to delete")
      "}, 'required': ['section', 'name'], 'additionalProperties': false}",
      H_DESTRUCTIVE | H_IDEMPOTENT, run_delete_schema},
+    {"describe_protocol", "Describe a protocol section",
+     "Says what a mock section accepts in a namespace, from the schema "
+     "files its plugin holds there (its own and proto_path): for grpc, "
+     "{section, namespace, schemaKind, defines: {services: [{name, "
+     "builtin, file, methods: [{name, methodType, input, output}]}]}}, "
+     "the services and methods a mock can name (grpc.service, "
+     "grpc.method, grpc.methodType) and their message types. defines is "
+     "null for a section whose plugin describes nothing (http, mcp). An "
+     "unknown or disabled section is an error saying how to enable it.",
+     "{'type': 'object', 'properties': {"
+     "'section': {'type': 'string', 'minLength': 1, 'maxLength': 64, "
+     "'description': 'The mock section to describe, e.g. grpc (its plugin "
+     "must be enabled).'}, " NS_PROP
+     "}, 'required': ['section'], 'additionalProperties': false}",
+     H_RO | H_IDEMPOTENT, run_describe_protocol},
     {"http_request", "Make an HTTP request",
      "Calls a URL from the doppel server and returns status, headers and "
      "body (also parsed as json when it is JSON). Any HTTP status is a "

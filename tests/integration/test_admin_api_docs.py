@@ -169,14 +169,19 @@ class AdminApiExamples(unittest.TestCase):
         pre = ANY_SH_RE.search(cls.doc).group(1)
         alias = [l for l in pre.splitlines() if l.startswith("alias curl=")]
         cls.alias = alias[0] if alias else ""
-        # the toy plugin stands in for grpc in the schema file examples
-        # (their sub: lines point them at its section)
+        # the toy plugins stand in for grpc in the schema file and
+        # /protocols examples (their sub: lines point them at their
+        # sections); test_grpc_agent.py checks what grpc itself answers
         toy = os.path.join(harness.BUILD_DIR, "tests", "plugins",
                            "doppel_schema_toy.so")
+        described = os.path.join(harness.BUILD_DIR, "tests", "plugins",
+                                 "doppel_section_describe.so")
         cls.d = harness.Doppel(config="[http]\nenabled = true\n"
                                       "[mcp]\nenabled = true\nlisten = off\n"
                                       "[schema_toy]\npath = %s\n"
-                                      "enabled = true\n" % toy)
+                                      "enabled = true\n"
+                                      "[section_describe]\npath = %s\n"
+                                      "enabled = true\n" % (toy, described))
         cls.d.__enter__()
 
     @classmethod

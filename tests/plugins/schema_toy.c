@@ -450,8 +450,63 @@ static void destroy(void *p)
 
 static const char *const body_conditions[] = {"conditions", NULL};
 
+#ifdef TOY_DESCRIBE
+/* describe (section_describe.c, section_olddef.c): {"namespace": NS,
+ * "files": [committed names, in put order]}, except for namespace
+ * "describe-fails" (-EIO) and "describe-garbage" (not JSON). */
+static int toy_describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                        doppel_str_t ns, char **out, size_t *out_len)
+{
+#ifdef TOY_DESCRIBE_ABORTS
+    /* a host must not call a member its def's size does not cover */
+    abort();
+#endif
+    *out = NULL;
+    *out_len = 0;
+    if (str_is("describe-fails", ns))
+        return -EIO;
+    toy_t *t = toy_of(ctx, svc);
+    if (t == NULL)
+        return -ENOMEM;
+    size_t cap = 64 + ns.len, len = 0;
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->n; i++)
+        cap += strlen(t->files[i].name) + 3;
+    char *b = svc->alloc(cap);
+    if (b == NULL) {
+        pthread_mutex_unlock(&t->mu);
+        return -ENOMEM;
+    }
+    if (str_is("describe-garbage", ns)) {
+        len = (size_t)snprintf(b, cap, "{\"files\": [");
+    } else {
+        /* names are [A-Za-z0-9._/-], the namespace [A-Za-z0-9._-]: no
+         * escaping needed */
+        len = (size_t)snprintf(b, cap, "{\"namespace\":\"%.*s\",\"files\":[",
+                               (int)ns.len, ns.ptr);
+        int first = 1;
+        for (size_t i = 0; i < t->n; i++) {
+            if (t->files[i].pending || !str_is(t->files[i].ns, ns))
+                continue;
+            len += (size_t)snprintf(b + len, cap - len, "%s\"%s\"",
+                                    first ? "" : ",", t->files[i].name);
+            first = 0;
+        }
+        len += (size_t)snprintf(b + len, cap - len, "]}");
+    }
+    pthread_mutex_unlock(&t->mu);
+    *out = b;
+    *out_len = len;
+    return 0;
+}
+#endif
+
+#ifndef TOY_DEF_SIZE
+#define TOY_DEF_SIZE sizeof(doppel_protocol_def_t)
+#endif
+
 static const doppel_protocol_def_t toy_def = {
-    .size = sizeof(doppel_protocol_def_t),
+    .size = TOY_DEF_SIZE,
     .section = TOY_SECTION,
     .body_conditions = body_conditions,
     .status_min = 0,
@@ -462,6 +517,9 @@ static const doppel_protocol_def_t toy_def = {
     .schema_put = toy_put,
     .schema_commit = toy_commit,
     .schema_delete = toy_delete,
+#ifdef TOY_DESCRIBE
+    .describe = toy_describe,
+#endif
 };
 
 static const doppel_plugin_t desc = {

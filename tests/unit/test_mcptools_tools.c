@@ -231,6 +231,7 @@ static void test_list(void **state)
                                            "list_schemas",
                                            "get_schema",
                                            "delete_schema",
+                                           "describe_protocol",
                                            "http_request",
                                            NULL};
     json_t *list = mcp_tools_list();
@@ -986,6 +987,34 @@ static void test_schema_tools(void **state)
                      0);
     answer(204, NULL);
     assert_true(json_is_true(json_object_get(structured(), "deleted")));
+
+    /* describe_protocol: GET /protocols/SECTION in the namespace, the
+     * route's answer as the result; a 404 stays an error the agent sees */
+    assert_int_equal(call("describe_protocol", "{\"section\": \"grpc\", "
+                                               "\"namespace\": \"shop\"}"),
+                     0);
+    assert_string_equal(sent.method, "GET");
+    assert_string_equal(sent.url, "/api/v1/protocols/grpc?namespace=shop");
+    answer(200, "{\"section\": \"grpc\", \"namespace\": \"shop\", "
+                "\"schemaKind\": \"proto\", \"defines\": {\"services\": "
+                "[{\"name\": \"a.B\"}]}}");
+    assert_false(is_error());
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(structured(),
+                                                           "defines"),
+                                           "services"),
+                           0),
+            "name")),
+        "a.B");
+    assert_int_equal(call("describe_protocol", "{\"section\": \"kafka\", "
+                                               "\"namespace\": \"shop\"}"),
+                     0);
+    assert_string_equal(sent.url, "/api/v1/protocols/kafka?namespace=shop");
+    answer(404, "{\"error\": \"no enabled plugin has the mock section "
+                "'kafka'\", \"code\": \"not_found\"}");
+    assert_true(is_error());
+    assert_contains(result_text(), "no enabled plugin");
 
     /* name and content together, or files: never both, never neither */
     const char *why = NULL;

@@ -162,6 +162,22 @@ typedef struct doppel_protocol_def {
     int (*explain_miss)(struct doppel_ctx *ctx,
                  const struct doppel_services *svc, const doppel_exchange_t *x,
                         char *out, size_t out_len);
+
+    /* -- appended in ABI 1.2 after explain_miss; the host calls it only
+     * when def->size covers it (offsetof(describe) + sizeof(void *)) -- */
+
+    /* Optional: what the section's schemas define for namespace ns (empty:
+     * "sandbox"), for users and agents choosing what to mock (GET
+     * /api/v1/protocols/SECTION, the MCP tool describe_protocol). Writes
+     * one JSON object of the plugin's own shape (gRPC: {"services":
+     * [{"name", "builtin", "file", "methods": [{"name", "methodType",
+     * "input", "output"}]}]}) into *out, allocated with svc->alloc (the
+     * host frees it with svc->free), and its length without any NUL into
+     * *out_len. Returns 0, or a negative errno with *out left NULL (the
+     * host answers 500). Any thread, possibly several at once, ctx a
+     * section context as for check. */
+    int (*describe)(struct doppel_ctx *ctx, const struct doppel_services *svc,
+                    doppel_str_t ns, char **out, size_t *out_len);
 } doppel_protocol_def_t;
 
 /* An engine session (svc->engine_session_open). */
