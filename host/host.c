@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include "admin/schemas.h"
 #include "auth/auth.h"
 #include "base/log.h"
@@ -271,6 +274,17 @@ int dp_host_prepare(dp_host_t *h, const dp_cli_t *cli)
     if (rc == 0)
         dp_info("host", "configuration: %s",
                 conf->path ? conf->path : "built-in defaults");
+    /* OpenSSL initialises itself (configuration, algorithm fetch) on first
+     * use, in whichever thread that is; done here, on the main thread, so
+     * no thread-pool thread (where tokens are checked) is left holding the
+     * per-thread error state of that initialisation until the process
+     * ends. */
+    if (rc == 0) {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
+            SHA256((const unsigned char *)"", 0, d) == NULL)
+            rc = -EIO;
+    }
     if (rc == 0)
         rc = load_instances(h, conf) ? -EINVAL : 0;
     else
