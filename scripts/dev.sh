@@ -19,7 +19,7 @@ PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev
   libcurl4-openssl-dev
-  libnghttp2-dev python3-h2
+  libnghttp2-dev  # gRPC: HTTP/2 (the plugin's transport core)
   node-llhttp
   python3 curl sqlite3
   nghttp2-client python3-h2  # gRPC tests and bench: h2load, nghttp, raw HTTP/2
