@@ -90,7 +90,7 @@ class AdminOffLoopTest(unittest.TestCase):
                     self.assertEqual(r.json()["created"], n)
                     longest = max(longest, took)
                     tag += 1
-                    if tag == 4:
+                    if tag == 10:  # a fast machine needs more of them
                         break
             self.assertGreaterEqual(
                 longest, MIN_WRITE_S,
@@ -143,7 +143,7 @@ class AdminOffLoopTest(unittest.TestCase):
                 took = []
                 # until the calls took long enough in all (a faster machine
                 # needs more of them), each index larger than the last
-                for k in range(8):
+                for k in range(32):
                     if k >= 3 and sum(took) >= 2 * MIN_WRITE_S:
                         break
                     mock = {"namespace": NS, "http": {"route": "/big/%d" % k},
@@ -165,7 +165,9 @@ class AdminOffLoopTest(unittest.TestCase):
             self.assertGreaterEqual(
                 total, 2 * MIN_WRITE_S,
                 "the calls were too quick to show anything (%.2fs)" % total)
-            self.assertGreaterEqual(max(took), 0.4, took)
+            # one call long enough that a loop blocked by it would hold a
+            # /health/live for more than half of it
+            self.assertGreaterEqual(max(took), 0.2, took)
             self.assertLess(max(hp.lat), max(took) / 2,
                             "a /health/live waited %.2fs while an MCP "
                             "create_mock of %.2fs ran"
