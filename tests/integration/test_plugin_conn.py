@@ -164,6 +164,46 @@ class PluginConn(unittest.TestCase):
             self.assertIn("listening on 127.0.0.1:%d (lines)" % d.lines_port,
                           d.log())
 
+    def test_mock_section_and_a_session_per_connection(self):
+        """The example's own mock section (protocol.h): its check refuses a
+        bad command naming the field; mocks answer "call" lines matched in
+        the connection's engine session, whose count and session store last
+        as long as the connection and no longer."""
+        with self.serve() as d:
+            r = d.post("/api/v1/mocks", {"lines": {"command": "two words"},
+                                         "response": {"payload": "x"}})
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.json().get("field"), "lines.command", r.json())
+            r = d.post("/api/v1/mocks", {
+                "lines": {"command": "login"},
+                "extract": {"sStore": {"who": "$.req.who"}},
+                "response": {"payload": "hello $.req.who"}})
+            self.assertEqual(r.status, 201, r)
+            r = d.post("/api/v1/mocks", {
+                "lines": {"command": "ask", "conditions": [
+                    {"path": "q", "assertAction": "equals", "value": "hi"}]},
+                "response": {"payload": "n=$.session.count q=$.req.q who=$.sS.who"}})
+            self.assertEqual(r.status, 201, r)
+            c = Client(d.lines_port)
+            c.until(b"hello listen\n")
+            c.send(b'call login {"who": "ann"}\n')
+            self.assertEqual(c.until(b"\n"), b"answer: hello ann\n")
+            c.send(b'call ask {"q": "hi"}\n')
+            self.assertEqual(c.until(b"\n"), b"answer: n=2 q=hi who=ann\n")
+            c.send(b'call ask {"q": "no"}\n')
+            self.assertEqual(c.until(b"\n"), b"no mock\n")
+            c.close()
+            # a new connection is a new session: count and store start over
+            c = Client(d.lines_port)
+            c.until(b"hello listen\n")
+            c.send(b'call ask {"q": "hi"}\n')
+            self.assertEqual(c.until(b"\n"), b"answer: n=1 q=hi who=\n")
+            c.close()
+            # the miss is in the unmatched list with the section's protocol
+            r = d.get("/api/v1/unmatched?limit=100")
+            self.assertEqual(r.status, 200, r)
+            self.assertIn('"protocol":"lines"', r.body.decode().replace(" ", ""))
+
     def test_claim_on_main_port_and_http_still_works(self):
         with self.serve() as d:
             c = Client(d.port, prefix=b"LINES\nfirst\n")
@@ -396,7 +436,15 @@ class PluginConn(unittest.TestCase):
         try:
             with self.assertRaises(AssertionError) as cm:
                 d.start()
-            self.assertIn("File exists", str(cm.exception))
+            # The example also adds a mock section, and a section belongs to
+            # one instance: two instances of it are refused for that, before
+            # their claims are compared (an overlapping claim is refused
+            # with -EEXIST, "File exists": test_plugin_conn_services checks
+            # it through conn_probe).
+            self.assertRegex(str(cm.exception),
+                             r"File exists|protocol section 'lines' is "
+                             r"already registered by instance 'lines'")
+            self.assertIn("exited with 78", str(cm.exception))
         finally:
             if d.proc and d.proc.poll() is None:
                 d.proc.kill()

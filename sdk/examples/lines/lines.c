@@ -24,9 +24,22 @@
  *               "resumed\n" and what arrived meanwhile is read
  *   stats       "stats: open=A cancelled=B refused=C\n" (this worker's copy)
  *   bye         "bye\n", then a CLOSE_FLUSH
+ *   call CMD JSON  matched through the engine (protocol sections, below):
+ *               "answer: <the mock's rendered payload>\n" or "no mock\n"
  *   anything    "echo: <line>\n"
  * On DRAINING every connection gets "draining\n"; stop closes them (FLUSH)
  * and reports stop_done once the last on_close came.
+ *
+ * The plugin also adds a mock section (ABI 1.2: protocol.h), so mocks can
+ * answer its lines:
+ *   {"lines": {"command": "ask", "conditions": [...]},
+ *    "response": {"payload": "n=$.session.count q=$.req.q"}}
+ * answers the line `call ask {"q": 1}`.
+ * check() refuses a command that is empty or holds a space (400 naming
+ * lines.command) and indexes the mock under operation LINE, target
+ * /<command>. Each connection is one engine session: "call" lines are
+ * matched in it with their JSON as the body, so $.session.count and the
+ * session store (extract sStore, $.sS) live as long as the connection.
  *
  * plugins.conf:
  *   [lines]
@@ -46,6 +59,7 @@
 #include <unistd.h>
 
 #include <doppel/plugin.h>
+#include <jansson.h>
 
 #define LINE_MAX_BYTES 4096
 #define CLAIM_PREFIX "LINES\n"
@@ -69,6 +83,7 @@ typedef struct line_conn {
     size_t slow_left;     /* bytes "slow" still has to produce */
     doppel_timer_t *hold; /* "hold N": reading paused until it fires */
     int closing;
+    doppel_session_t *session; /* the engine session of this connection */
 } line_conn_t;
 
 struct lines {
@@ -322,6 +337,82 @@ static void on_pipe(void *data, int fd, uint32_t revents, int status)
     }
 }
 
+/* ---- call CMD JSON: a mock of the "lines" section answers ---------------------- */
+
+/* "call CMD JSON": s points after "call ". */
+static void call(line_conn_t *lc, const char *s, size_t n)
+{
+    lines_t *L = lc->L;
+    const char *sp = memchr(s, ' ', n);
+    size_t cl = sp ? (size_t)(sp - s) : n;
+    char target[80];
+    if (cl == 0 || cl > 64 || lc->session == NULL) {
+        sayf(lc, "error: call CMD JSON\n");
+        return;
+    }
+    int tl = snprintf(target, sizeof(target), "/%.*s", (int)cl, s);
+    const char *json = sp ? sp + 1 : "{}";
+    size_t len = sp ? n - cl - 1 : 2;
+    doppel_exchange_t x = {
+        .size = sizeof(x),
+        .protocol = DOPPEL_STR("lines"),
+        .operation = DOPPEL_STR("LINE"),
+        .target = {target, (size_t)tl},
+        .body = (const uint8_t *)json,
+        .body_len = len,
+        .content_type = DOPPEL_STR("application/json"),
+    };
+    doppel_reply_t *r = NULL;
+    if (L->svc->engine_session_match(lc->session, &x, &r) < 0 || r == NULL) {
+        sayf(lc, "error: engine\n");
+        return;
+    }
+    if (r->kind == DOPPEL_REPLY_RESPONSE)
+        sayf(lc, "answer: %.*s\n", (int)r->body_len, (const char *)r->body);
+    else
+        sayf(lc, "no mock\n");
+    L->svc->engine_reply_free(L->ctx, r);
+}
+
+/* The section check: any thread, possibly before any init (protocol.h). */
+static int lines_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                       const doppel_mock_view_t *mock, doppel_mock_key_t *key,
+                       doppel_check_error_t *err)
+{
+    (void)ctx;
+    (void)svc;
+    json_t *sec = json_loadb(mock->section.ptr, mock->section.len, 0, NULL);
+    const char *cmd = json_string_value(json_object_get(sec, "command"));
+    int rc = 0;
+    if (cmd == NULL || cmd[0] == '\0' || strchr(cmd, ' ') != NULL ||
+        strlen(cmd) > 64) {
+        snprintf(err->field, sizeof(err->field), "lines.command");
+        snprintf(err->message, sizeof(err->message),
+                 "required: the command word the line starts with (1 to 64 "
+                 "characters, no space)");
+        rc = -EINVAL;
+    } else {
+        int k = snprintf(key->buf, sizeof(key->buf), "/%s", cmd);
+        key->operation = DOPPEL_STR("LINE");
+        key->target = (doppel_str_t){key->buf, (size_t)k};
+    }
+    json_decref(sec);
+    return rc;
+}
+
+static const char *const lines_body_conditions[] = {"conditions", NULL};
+
+static const doppel_protocol_def_t lines_protocol = {
+    .size = sizeof(doppel_protocol_def_t),
+    .section = "lines",
+    .flags = DOPPEL_PROTO_F_EXACT_OP | DOPPEL_PROTO_F_NO_PROXY,
+    .body_conditions = lines_body_conditions,
+    .status_min = 0,
+    .status_max = 0,
+    .status_default = 0,
+    .check = lines_check,
+};
+
 /* ---- lines --------------------------------------------------------------- */
 
 static void on_line(line_conn_t *lc, char *s, size_t n)
@@ -360,6 +451,8 @@ static void on_line(line_conn_t *lc, char *s, size_t n)
     } else if (strcmp(s, "stats") == 0) {
         sayf(lc, "stats: open=%u cancelled=%lu refused=%lu\n", L->open,
              L->cancelled, L->refused);
+    } else if (strncmp(s, "call ", 5) == 0) {
+        call(lc, s + 5, n - 5);
     } else if (strcmp(s, "bye") == 0) {
         sayf(lc, "bye\n");
         lc_close(lc, DOPPEL_CONN_CLOSE_FLUSH);
@@ -417,6 +510,8 @@ static void on_close(void *data, doppel_conn_t *c)
     if (lc->hold != NULL)
         L->svc->timer_stop(lc->hold);
     lc->hold = NULL;
+    L->svc->engine_session_close(lc->session);
+    lc->session = NULL;
     lc->conn = NULL;
     if (lc->prev)
         lc->prev->next = lc->next;
@@ -451,8 +546,16 @@ static int on_accept(void *state, doppel_conn_t *c,
     lc->conn = c;
     atomic_init(&lc->refs, 1);
     lc->skip = info->via == DOPPEL_CONN_VIA_CLAIM ? strlen(CLAIM_PREFIX) : 0;
+    doppel_exchange_t x = {.size = sizeof(x),
+                           .protocol = DOPPEL_STR("lines"),
+                           .operation = DOPPEL_STR("LINE"),
+                           .target = DOPPEL_STR("/"),
+                           .remote_addr = info->remote_addr};
+    if (L->svc->engine_session_open(L->ctx, &x, &lc->session) < 0)
+        lc->session = NULL; /* ask lines then answer "error: no session" */
     int rc = L->svc->conn_start(c, &conn_cbs, lc);
     if (rc < 0) {
+        L->svc->engine_session_close(lc->session);
         free(lc);
         return rc;
     }
@@ -555,6 +658,8 @@ static void lines_destroy(void *state)
     line_conn_t *lc = L->conns;
     while (lc != NULL) {
         line_conn_t *next = lc->next;
+        L->svc->engine_session_close(lc->session);
+        lc->session = NULL;
         lc_unref(lc);
         lc = next;
     }
@@ -584,6 +689,7 @@ static const doppel_plugin_t lines_plugin = {
     .stop = lines_stop,
     .destroy = lines_destroy,
     .on_event = lines_on_event,
+    .protocol = &lines_protocol,
 };
 
 DOPPEL_PLUGIN_DEFINE(lines_plugin)
