@@ -27,6 +27,7 @@ PACKAGES=(
   wrk nginx-light
   # gRPC: libprotobuf (Importer, DynamicMessage, JSON) and its compiler headers
   libprotobuf-dev libprotoc-dev protobuf-compiler
+  libxml2-dev  # SOAP: envelopes, XPath conditions, WSDL and XSD
 )
 
 as_root() {

@@ -178,6 +178,25 @@ typedef struct doppel_protocol_def {
      * section context as for check. */
     int (*describe)(struct doppel_ctx *ctx, const struct doppel_services *svc,
                     doppel_str_t ns, char **out, size_t *out_len);
+
+    /* -- appended in ABI 1.2 after describe; the host calls it only when
+     * def->size covers it (offsetof(schema_mocks) + sizeof(void *)) -- */
+
+    /* Optional: the mocks a schema file implies (a WSDL: one per
+     * operation, with a sample answer). Called for each file of an upload
+     * through the admin API or the MCP tools once schema_commit(ns, 1) has
+     * kept the batch, never for the stored files replayed at start-up.
+     * Writes a JSON array of mock objects, each with an "id", into *out
+     * (svc->alloc'd; the host frees it with svc->free) and its length into
+     * *out_len. The host stores each mock whose id does not exist yet in
+     * ns and leaves existing ones (and the edits made to them) alone; the
+     * upload's answer lists both ("mocks": {"created": [ids], "kept":
+     * [ids]}). Returns 0, or a negative errno with *out left NULL (the
+     * upload is undone and answered 500). Any thread, one call at a time
+     * per section, ctx a section context as for check. */
+    int (*schema_mocks)(struct doppel_ctx *ctx,
+                        const struct doppel_services *svc, doppel_str_t ns,
+                        doppel_str_t name, char **out, size_t *out_len);
 } doppel_protocol_def_t;
 
 /* An engine session (svc->engine_session_open). */
