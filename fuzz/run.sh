@@ -50,6 +50,8 @@ seed fuzz_mock     oneof  '{"http": {"route": "/c/*"}, "oneOf": {"order": "order
 seed fuzz_mock     toy    '{"toy": {"op": "chat", "target": "/a/:b", "conditions": [{"path": "$.session.count", "assertAction": "equals", "value": 2}], "meta": [{"path": "x-key", "assertAction": "equals", "value": "abc"}], "normalise": true}, "extract": {"sStore": {"k": "$.req.a"}}, "oneOf": {"responses": [{"statusCode": 3, "note": "n $.sS.k", "stream": [{"payload": {"c": "$.session.count"}}]}, {"payload": "$.session.store"}]}}'
 seed fuzz_mock     proxy  '{"http": {"routePattern": "^/p/[a-z]+$"}, "proxy": {"target": "http://example.com"}, "tags": ["x"], "chainId": "c1"}'
 seed fuzz_jpath    regex  '\002{"path": "X-Api-Key", "assertAction": "matches", "value": "^k[0-9]+$"}'
+# regcomp's expansion of repeated empty-matching groups (refused by the cost check)
+seed fuzz_jpath    rxcost '\001{"path": "a", "assertAction": "matches", "value": "(()*()*){1000}"}'
 # fuzz_mcp_rpc: two flag bytes (see the target), the POST body, NUL, the
 # canned engine / admin API answer.
 seed fuzz_mcp_rpc  ping   '\000\001{"jsonrpc": "2.0", "id": 1, "method": "ping"}'

@@ -378,14 +378,56 @@ static void test_compile_errors(void **state)
     expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
                  " \"value\": \"(a{100}){100}\"}",
                  "http.conditions[2].value",
-                 "regular expression too costly: bounded repetitions "
-                 "multiply to more than 1024");
+                 "regular expression too costly: repetitions expand it "
+                 "past 1200 nodes");
+    /* Repeated empty-matching groups: quadratic in regcomp (epsilon
+     * closures), more than 30 s for this one before the check. */
+    expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
+                 " \"value\": \"(()*()*){1000}\"}",
+                 "http.conditions[2].value",
+                 "regular expression too costly: repetitions expand it "
+                 "past 1200 nodes");
+    expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
+                 " \"value\": \"(()*){30}{30}\"}",
+                 "http.conditions[2].value",
+                 "regular expression too costly: a repetition follows "
+                 "another repetition");
+    expect_error("{\"path\": \"a\", \"assertAction\": \"matches\","
+                 " \"value\": \"((((((((((((((((((((((((((((((((((((((((("
+                 "((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))"
+                 ")))))))))))))))))))))))))))))))))\"}",
+                 "http.conditions[2].value",
+                 "regular expression too costly: groups nest deeper than 64");
     expect_error("{\"path\": \"a\", \"value\": 1, \"sortArray\": \"yes\"}",
                  "http.conditions[2].sortArray", "true or false");
     expect_error("{\"path\": \"a\", \"value\": 1, \"decode\": \"hex\"}",
                  "http.conditions[2].decode", "base64");
     expect_error("{\"path\": \"a\", \"value\": 1, \"colour\": 1}",
                  "http.conditions[2].colour", "unknown key 'colour'");
+}
+
+static void test_regex_cost_accepts_real_patterns(void **state)
+{
+    (void)state;
+    /* Patterns users write stay accepted: the check counts the expanded
+     * size, not the characters. */
+    static const char *const ok[] = {
+        "^[0-9]+$", "^/p/[a-z]+$", "[]a]{2}", "[^]x]+", "[[:alpha:]_]{1,500}",
+        "^(\\+[0-9]{1,3})?[0-9]{6,12}$", "(ab|cd|ef){1,100}", "(a{30}){30}",
+        "^[A-Z]{3}-[0-9]{4}$", "x{1000}", "(()*){200}",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        json_t *s = json_pack("{s:s, s:s, s:s}", "path", "a", "assertAction",
+                              "matches", "value", ok[i]);
+        dp_cond_t *c = NULL;
+        dp_err_t err;
+        memset(&err, 0, sizeof(err));
+        int rc = dp_cond_compile(s, DP_COND_BODY, "f", &c, &err);
+        if (rc != 0)
+            fail_msg("'%s' refused: %s", ok[i], err.message);
+        dp_cond_free(c);
+        json_decref(s);
+    }
 }
 
 static void test_regex_message_from_regcomp(void **state)
@@ -427,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_long_values_truncated),
         cmocka_unit_test(test_compile_errors),
+        cmocka_unit_test(test_regex_cost_accepts_real_patterns),
         cmocka_unit_test(test_regex_message_from_regcomp),
         cmocka_unit_test(test_any_and_empty_need_no_value),
     };
