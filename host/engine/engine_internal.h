@@ -300,6 +300,8 @@ typedef struct dp_proto {
 #define DP_PROTO_F_EXACT_OP 0x1u
 /* proxy answers are refused at validation. */
 #define DP_PROTO_F_NO_PROXY 0x2u
+/* Exchanges carry an HTTP request path: record/replay services apply. */
+#define DP_PROTO_F_HTTP_PATH 0x4u
 
 /* A dormant mock's placeholder (DP_PROTO_F_DORMANT): never indexed. */
 #define DP_PROTO_F_DORMANT 0x100u
@@ -333,6 +335,14 @@ dp_proto_t *dp_proto_plugin_new(const struct doppel_protocol_def *def,
                                 const struct doppel_services *svc,
                                 const char *owner);
 void dp_proto_plugin_free(dp_proto_t *p);
+/* A registered section's record callback (LEARN): the section and the
+ * response object a recorded exchange becomes (new references). -ENOTSUP
+ * when the section records nothing, -EINVAL (err filled) when the plugin
+ * refuses or answers something that is not two JSON objects. */
+struct doppel_fetch_result;
+int dp_proto_plugin_record(const dp_proto_t *p, const doppel_exchange_t *x,
+                           const struct doppel_fetch_result *res,
+                           json_t **section, json_t **response, dp_err_t *err);
 
 
 /* Request documents shared by protocol handlers. */

@@ -948,7 +948,7 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
      * (docs/record-replay.md); outside every service nothing changes. */
     int rr_mode = DP_MODE_NONE;
     const dp_rr_svc_t *svc =
-        proto == &dp_proto_http
+        proto == &dp_proto_http || (proto && proto->flags & DP_PROTO_F_HTTP_PATH)
             ? dp_rr_find(e, atomic_load(&e->rr), ns, rawpath, tl, &rr_mode)
             : NULL;
     if (svc && (rr_mode == DP_MODE_PASSTHROUGH || rr_mode == DP_MODE_LEARN)) {

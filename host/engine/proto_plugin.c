@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doppel/http.h"
 #include "doppel/protocol.h"
 #include "engine_internal.h"
 
@@ -291,7 +292,8 @@ dp_proto_t *dp_proto_plugin_new(const doppel_protocol_def_t *def,
     p->miss = plugin_miss;
     p->prepare = plugin_prepare;
     p->flags = (def->flags & DOPPEL_PROTO_F_EXACT_OP ? DP_PROTO_F_EXACT_OP : 0) |
-               (def->flags & DOPPEL_PROTO_F_NO_PROXY ? DP_PROTO_F_NO_PROXY : 0);
+               (def->flags & DOPPEL_PROTO_F_NO_PROXY ? DP_PROTO_F_NO_PROXY : 0) |
+               (def->flags & DOPPEL_PROTO_F_HTTP_PATH ? DP_PROTO_F_HTTP_PATH : 0);
     p->status_min = def->status_min;
     p->status_max = def->status_max;
     p->status_default = def->status_default;
@@ -309,4 +311,50 @@ void dp_proto_plugin_free(dp_proto_t *p)
         return;
     free((char *)p->owner);
     free(p);
+}
+
+/* The JSON object a plugin wrote (svc->alloc'd text, freed here). */
+static json_t *plugin_object(const dp_proto_t *p, char *text, size_t len)
+{
+    json_t *o = NULL;
+    if (text != NULL) {
+        o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        free(text); /* svc->alloc is malloc */
+    }
+    if (o != NULL && !json_is_object(o)) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+int dp_proto_plugin_record(const dp_proto_t *p, const doppel_exchange_t *x,
+                           const doppel_fetch_result_t *res, json_t **section,
+                           json_t **response, dp_err_t *err)
+{
+    *section = *response = NULL;
+    const doppel_protocol_def_t *def = p ? p->def : NULL;
+    if (def == NULL || !(p->flags & DP_PROTO_F_HTTP_PATH) ||
+        !DEF_HAS(def, record) || def->record == NULL)
+        return -ENOTSUP;
+    char *st = NULL, *rt = NULL;
+    size_t sl = 0, rl = 0;
+    int rc = def->record(p->ctx, p->svc, x, res, &st, &sl, &rt, &rl);
+    json_t *sec = plugin_object(p, st, sl);
+    json_t *resp = plugin_object(p, rt, rl);
+    if (rc < 0 || sec == NULL || resp == NULL) {
+        json_decref(sec);
+        json_decref(resp);
+        if (rc == -ENOMEM)
+            return oom(err, p->name);
+        dp_err_invalid(err, p->name,
+                       rc < 0 ? "the %s plugin cannot record this exchange"
+                              : "the %s plugin recorded no section and "
+                                "response objects",
+                       p->name);
+        return rc < 0 ? rc : -EINVAL;
+    }
+    *section = sec;
+    *response = resp;
+    return 0;
 }

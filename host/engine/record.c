@@ -571,6 +571,91 @@ static json_t *extend(dp_engine_t *e, const json_t *cur, const json_t *answer,
                      nrs);
 }
 
+/* A recorded mock's id: "rec-" and two hashes of what identifies it. */
+static int rec_id(const json_t *canon, char *id, size_t idlen)
+{
+    char *text =
+        json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (text == NULL)
+        return -ENOMEM;
+    size_t cl = strlen(text);
+    snprintf(id, idlen, "rec-%016llx%016llx",
+             (unsigned long long)fnv1a(text, cl, 0xcbf29ce484222325ull),
+             (unsigned long long)fnv1a(text, cl, 0x84222325cbf29ce4ull));
+    free(text);
+    return 0;
+}
+
+/* Stores answer under id: a new mock built by make(), or one more answer
+ * of the mock already there (an ordered oneOf, as extend() says). */
+static int rec_store(dp_engine_t *e, const char *id, const char *ns,
+                     const json_t *answer, json_t *mock, dp_err_t *err)
+{
+    json_t *cur = NULL;
+    dp_err_t gerr = {0};
+    int rc;
+    if (dp_engine_mock_get(e, id, &cur, &gerr) == 0) {
+        json_t *patch = extend(e, cur, answer, id);
+        rc = patch ? dp_engine_mock_patch(e, id, patch, NULL, err) : 0;
+        json_decref(patch);
+        json_decref(cur);
+        return rc;
+    }
+    return dp_engine_mock_put(e, mock, ns, NULL, NULL, err);
+}
+
+/* LEARN for a registered section that rides on the HTTP front (GraphQL,
+ * SOAP): the plugin says what section and response the exchange becomes
+ * (doppel_protocol_def_t.record); the engine names and stores it. Called
+ * with e->rmu held. */
+static int record_section(dp_engine_t *e, const doppel_exchange_t *x,
+                          const char *ns, const char *svc, const char *tp,
+                          size_t tl, const doppel_fetch_result_t *res,
+                          dp_err_t *err)
+{
+    const dp_proto_t *proto =
+        dp_protos_find(e->protos, x->protocol.ptr, x->protocol.len);
+    json_t *sec = NULL, *answer = NULL;
+    int rc = proto ? dp_proto_plugin_record(proto, x, res, &sec, &answer, err)
+                   : -ENOTSUP;
+    if (rc == -ENOTSUP) {
+        dp_err_invalid(err, "protocol", "section '%.*s' records no exchanges",
+                       (int)(x->protocol.len > 64 ? 64 : x->protocol.len),
+                       x->protocol.ptr);
+        return -EINVAL;
+    }
+    if (rc < 0)
+        return rc;
+    json_t *canon = json_pack("{s:s, s:s, s:s, s:O}", "namespace", ns,
+                              "service", svc, "section", proto->name,
+                              "mock", sec);
+    char id[48], tag[96];
+    json_t *mock = NULL;
+    if (canon == NULL || rec_id(canon, id, sizeof(id)) < 0)
+        goto nomem;
+    snprintf(tag, sizeof(tag), "service:%s", svc);
+    mock = json_pack("{s:s, s:s, s:s, s:[ss], s:O, s:O, s:{s:s, s:s, s:s%, "
+                     "s:I}}",
+                     "id", id, "namespace", ns, "service", svc, "tags",
+                     "recorded", tag, proto->name, sec, "response", answer,
+                     "recording", "service", svc, "protocol", proto->name,
+                     "path", tp, tl, "recordedAt",
+                     (json_int_t)dp_engine_now(e));
+    if (mock == NULL)
+        goto nomem;
+    rc = rec_store(e, id, ns, answer, mock, err);
+    goto out;
+nomem:
+    rc = -ENOMEM;
+    dp_err_set(err, 500, "internal", "", "out of memory");
+out:
+    json_decref(canon);
+    json_decref(mock);
+    json_decref(sec);
+    json_decref(answer);
+    return rc;
+}
+
 int dp_engine_record(dp_engine_t *e, const doppel_exchange_t *x,
                      const doppel_reply_t *r, const doppel_fetch_result_t *res,
                      dp_err_t *err)
@@ -625,6 +710,10 @@ int dp_engine_record(dp_engine_t *e, const doppel_exchange_t *x,
         rc = -ENOENT;
         goto out;
     }
+    if (x->protocol.ptr && x->protocol.len && !name_is(x->protocol, "http")) {
+        rc = record_section(e, x, ns, svc, tp, tl, res, err);
+        goto out;
+    }
     rc = build_key(e, x, ns, svc, tp, tl, rh, &k);
     if (rc < 0) {
         if (rc == -ENOMEM)
@@ -635,19 +724,12 @@ int dp_engine_record(dp_engine_t *e, const doppel_exchange_t *x,
                            "path, query or a recorded header)");
         goto out;
     }
-    char *canon =
-        json_dumps(k.canon, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (canon == NULL) {
+    char id[48];
+    if (rec_id(k.canon, id, sizeof(id)) < 0) {
         rc = -ENOMEM;
         dp_err_set(err, 500, "internal", "", "out of memory");
         goto out;
     }
-    size_t cl = strlen(canon);
-    char id[48];
-    snprintf(id, sizeof(id), "rec-%016llx%016llx",
-             (unsigned long long)fnv1a(canon, cl, 0xcbf29ce484222325ull),
-             (unsigned long long)fnv1a(canon, cl, 0x84222325cbf29ce4ull));
-    free(canon);
 
     int resp_trunc = 0;
     answer = build_response(e, res, &resp_trunc);

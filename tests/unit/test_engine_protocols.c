@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "doppel/http.h"
 #include "doppel/plugin.h"
 #include "doppel/protocol.h"
 
@@ -819,6 +820,178 @@ static void test_sessions_on_threads(void **st)
     dp_protos_free(r);
 }
 
+/* ---- record/replay for a section on the HTTP front ----------------------
+ * "web" rides on HTTP (DOPPEL_PROTO_F_HTTP_PATH): services apply to its
+ * paths and LEARN records through its record callback, which makes a
+ * section that matches the exchange (op, target, the body as an equality
+ * condition) and a response carrying the upstream's body. */
+
+static int web_records; /* record calls */
+
+static char *dup_text(const char *s, size_t *len)
+{
+    *len = strlen(s);
+    return strdup(s); /* the host's svc->alloc is malloc */
+}
+
+static int web_record(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                      const doppel_exchange_t *x,
+                      const doppel_fetch_result_t *res, char **section,
+                      size_t *section_len, char **response,
+                      size_t *response_len)
+{
+    (void)ctx;
+    (void)svc;
+    web_records++;
+    if (x->operation.len == 3 && memcmp(x->operation.ptr, "Bad", 3) == 0)
+        return -EINVAL;
+    json_t *body = json_loadb((const char *)x->body, x->body_len, 0, NULL);
+    json_t *sec = json_pack("{s:s%, s:s%, s:[{s:s, s:s, s:o}]}", "op",
+                            x->operation.ptr, x->operation.len, "target",
+                            x->target.ptr, x->target.len, "conditions",
+                            "path", "$", "assertAction", "equals", "value",
+                            body ? body : json_null());
+    json_t *resp = json_pack("{s:i, s:s%}", "statusCode", 0, "payload",
+                             (const char *)res->body, res->body_len);
+    char *st = json_dumps(sec, JSON_COMPACT);
+    char *rt = json_dumps(resp, JSON_COMPACT);
+    *section = dup_text(st, section_len);
+    *response = dup_text(rt, response_len);
+    free(st);
+    free(rt);
+    json_decref(sec);
+    json_decref(resp);
+    return 0;
+}
+
+static doppel_reply_t *web_send(dp_engine_t *e, const char *proto,
+                                const char *op, const char *target,
+                                const char *body)
+{
+    return send_x(e, NULL, M(proto, NULL, op, target, body));
+}
+
+static int web_learn(dp_engine_t *e, const char *op, const char *body,
+                     const char *answer, dp_err_t *err)
+{
+    doppel_reply_t *r = web_send(e, "web", op, "/ws/acct", body);
+    assert_int_equal(r->kind, DOPPEL_REPLY_PROXY);
+    assert_true(r->flags & DOPPEL_REPLY_F_RECORD);
+    /* the service's target and the path after its prefix */
+    assert_int_equal(r->proxy_target.len, strlen("http://up.example/acct"));
+    assert_memory_equal(r->proxy_target.ptr, "http://up.example/acct",
+                        r->proxy_target.len);
+    doppel_kv_t x_h = {DOPPEL_STR("X-Up"), DOPPEL_STR("1")};
+    doppel_fetch_result_t res = {.size = sizeof(res), .status = 200,
+                                 .headers = &x_h, .n_headers = 1,
+                                 .body = answer, .body_len = strlen(answer)};
+    doppel_exchange_t x = {
+        .size = sizeof(x), .protocol = DOPPEL_STR("web"),
+        .operation = {op, strlen(op)}, .target = DOPPEL_STR("/ws/acct"),
+        .body = (const uint8_t *)body, .body_len = strlen(body)};
+    memset(err, 0, sizeof(*err));
+    int rc = dp_engine_record(e, &x, r, &res, err);
+    dp_engine_reply_free(r);
+    return rc;
+}
+
+static void test_http_path_section_records_and_replays(void **st)
+{
+    (void)st;
+    dp_protos_t *reg = toy_registry();
+    doppel_protocol_def_t web = toy_def;
+    web.section = "web";
+    web.flags = DOPPEL_PROTO_F_EXACT_OP | DOPPEL_PROTO_F_HTTP_PATH;
+    web.record = web_record;
+    char msg[256];
+    assert_int_equal(dp_protos_add(reg, &web, (doppel_ctx_t *)&seen,
+                                   (const doppel_services_t *)&normalise,
+                                   "instance 'web'", msg, sizeof(msg)),
+                     0);
+    dp_engine_t *e = open_with(reg, NULL);
+    dp_err_t err = {0};
+    json_t *out = NULL;
+    json_t *b = json_pack("{s:s, s:s, s:s}", "name", "acct", "target",
+                          "http://up.example", "pathPrefix", "/ws");
+    assert_int_equal(dp_engine_service_create(e, NULL, b, &out, &err), 0);
+    json_decref(b);
+    json_decref(out);
+    assert_int_equal(
+        dp_engine_service_set_mode(e, NULL, "acct", "LEARN", &out, &err), 0);
+    json_decref(out);
+
+    web_records = 0;
+    assert_int_equal(web_learn(e, "Get", "{\"id\":1}", "one", &err), 0);
+    assert_int_equal(web_learn(e, "Get", "{\"id\":1}", "two", &err), 0);
+    assert_int_equal(web_learn(e, "Get", "{\"id\":2}", "other", &err), 0);
+    assert_int_equal(web_records, 3);
+    /* the plugin refusing is the caller's error, nothing stored */
+    assert_int_equal(web_learn(e, "Bad", "{}", "x", &err), -EINVAL);
+    assert_string_equal(err.field, "web");
+
+    const char *tags[] = {"recorded"};
+    dp_mock_query_t q = {.tags = tags, .n_tags = 1, .limit = 100};
+    assert_int_equal(dp_engine_mock_list(e, &q, &out, &err), 0);
+    json_t *items = json_object_get(out, "items");
+    assert_int_equal(json_array_size(items), 2);
+    int seq = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *m = json_array_get(items, i);
+        assert_non_null(json_object_get(m, "web"));
+        assert_string_equal(json_string_value(json_object_get(m, "service")),
+                            "acct");
+        json_t *rs = json_object_get(json_object_get(m, "oneOf"), "responses");
+        if (rs) { /* id 1: the same request twice, an ordered sequence */
+            seq++;
+            assert_int_equal(json_array_size(rs), 2);
+        }
+    }
+    assert_int_equal(seq, 1);
+    json_decref(out);
+
+    /* MOCK replays the recording in order; a request never recorded is a
+     * miss and the upstream is not asked */
+    assert_int_equal(
+        dp_engine_service_set_mode(e, NULL, "acct", "MOCK", &out, &err), 0);
+    json_decref(out);
+    doppel_reply_t *r = web_send(e, "web", "Get", "/ws/acct", "{\"id\":1}");
+    assert_int_equal(r->kind, DOPPEL_REPLY_RESPONSE);
+    body_is(r, "one");
+    dp_engine_reply_free(r);
+    r = web_send(e, "web", "Get", "/ws/acct", "{\"id\":1}");
+    body_is(r, "two");
+    dp_engine_reply_free(r);
+    r = web_send(e, "web", "Get", "/ws/acct", "{\"id\":3}");
+    assert_int_equal(r->kind, DOPPEL_REPLY_NO_MATCH);
+    assert_true(r->flags & DOPPEL_REPLY_F_MISS);
+    dp_engine_reply_free(r);
+
+    /* a section that is not on the HTTP front ignores services: grpc on
+     * the same path is matched as always (no mock: no match, no proxy) */
+    assert_int_equal(
+        dp_engine_service_set_mode(e, NULL, "acct", "PASSTHROUGH", &out, &err),
+        0);
+    json_decref(out);
+    r = web_send(e, "grpc", "Get", "/ws/acct", "{}");
+    assert_int_equal(r->kind, DOPPEL_REPLY_NO_MATCH);
+    assert_false(r->flags & DOPPEL_REPLY_F_MISS);
+    dp_engine_reply_free(r);
+    r = web_send(e, "web", "Get", "/ws/acct", "{}");
+    assert_int_equal(r->kind, DOPPEL_REPLY_PROXY);
+    assert_false(r->flags & DOPPEL_REPLY_F_RECORD);
+    dp_engine_reply_free(r);
+
+    /* a section on the HTTP front without a record callback cannot learn */
+    web.record = NULL;
+    assert_int_equal(
+        dp_engine_service_set_mode(e, NULL, "acct", "LEARN", &out, &err), 0);
+    json_decref(out);
+    assert_int_equal(web_learn(e, "Get", "{\"id\":9}", "z", &err), -EINVAL);
+    assert_string_equal(err.field, "protocol");
+    dp_engine_close(e);
+    dp_protos_free(reg);
+}
+
 static void cleanup(void)
 {
     if (db_dir[0]) {
@@ -844,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_session_extract_undone),
         cmocka_unit_test(test_sessions_on_threads),
+        cmocka_unit_test(test_http_path_section_records_and_replays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

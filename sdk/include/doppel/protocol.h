@@ -61,6 +61,7 @@ extern "C" {
 
 struct doppel_ctx;
 struct doppel_services;
+struct doppel_fetch_result;
 
 /* What check gets: the mock as stored, borrowed for the call. */
 typedef struct doppel_mock_view {
@@ -108,6 +109,12 @@ typedef struct doppel_check_error {
 /* Flags of doppel_protocol_def_t */
 #define DOPPEL_PROTO_F_EXACT_OP 0x1u /* compare operation as sent (case) */
 #define DOPPEL_PROTO_F_NO_PROXY 0x2u /* proxy answers are refused */
+/* ABI 1.2: the section's exchanges ride on the HTTP front and their target
+ * is the request path (GraphQL, SOAP): record/replay services apply to
+ * them by pathPrefix as to http (PASSTHROUGH and LEARN answer PROXY with
+ * the service's URL, MOCK answers a miss, SPY proxies what no mock
+ * matches), and LEARN records them through the definition's `record`. */
+#define DOPPEL_PROTO_F_HTTP_PATH 0x4u
 
 typedef struct doppel_protocol_def {
     uint32_t size;
@@ -197,6 +204,30 @@ typedef struct doppel_protocol_def {
     int (*schema_mocks)(struct doppel_ctx *ctx,
                         const struct doppel_services *svc, doppel_str_t ns,
                         doppel_str_t name, char **out, size_t *out_len);
+
+    /* -- appended in ABI 1.2 after schema_mocks; the host calls it only
+     * when def->size covers it (offsetof(record) + sizeof(void *)) -- */
+
+    /* Optional (with DOPPEL_PROTO_F_HTTP_PATH): what a recorded exchange
+     * becomes in LEARN mode. x is the exchange the plugin matched with and
+     * res the upstream's answer as the plugin handed it to
+     * svc->engine_record (for one exchange of a request that carried
+     * several, such as one top-level GraphQL field, the plugin's own share
+     * of the answer). Writes the mock's section (a JSON object that x
+     * matches: equality conditions on what x carried) into *section and
+     * its response object ({"statusCode", "headers", "payload", and the
+     * section's response fields}) into *response, both svc->alloc'd (the
+     * host frees them with svc->free), their lengths into *section_len and
+     * *response_len. The engine names the mock after a hash of the
+     * namespace, service, section key and section, so the same request
+     * recorded again extends its answers into an ordered oneOf, as on http.
+     * Returns 0, -EINVAL (not recordable: svc->engine_record fails with
+     * it), or another negative errno. Any thread, possibly several at once,
+     * ctx a section context as for check. */
+    int (*record)(struct doppel_ctx *ctx, const struct doppel_services *svc,
+                  const doppel_exchange_t *x,
+                  const struct doppel_fetch_result *res, char **section,
+                  size_t *section_len, char **response, size_t *response_len);
 } doppel_protocol_def_t;
 
 /* An engine session (svc->engine_session_open). */
