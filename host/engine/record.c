@@ -626,6 +626,15 @@ static int record_section(dp_engine_t *e, const doppel_exchange_t *x,
     }
     if (rc < 0)
         return rc;
+    /* what the upstream said is literal text, never a template */
+    json_t *lit = tmpl_escape(answer);
+    json_decref(answer);
+    answer = lit;
+    if (answer == NULL) {
+        json_decref(sec);
+        dp_err_set(err, 500, "internal", "", "out of memory");
+        return -ENOMEM;
+    }
     json_t *canon = json_pack("{s:s, s:s, s:s, s:O}", "namespace", ns,
                               "service", svc, "section", proto->name,
                               "mock", sec);

@@ -923,7 +923,8 @@ static void test_http_path_section_records_and_replays(void **st)
     web_records = 0;
     assert_int_equal(web_learn(e, "Get", "{\"id\":1}", "one", &err), 0);
     assert_int_equal(web_learn(e, "Get", "{\"id\":1}", "two", &err), 0);
-    assert_int_equal(web_learn(e, "Get", "{\"id\":2}", "other", &err), 0);
+    assert_int_equal(web_learn(e, "Get", "{\"id\":2}", "$.req.id costs $5", &err),
+                     0);
     assert_int_equal(web_records, 3);
     /* the plugin refusing is the caller's error, nothing stored */
     assert_int_equal(web_learn(e, "Bad", "{}", "x", &err), -EINVAL);
@@ -960,6 +961,10 @@ static void test_http_path_section_records_and_replays(void **st)
     dp_engine_reply_free(r);
     r = web_send(e, "web", "Get", "/ws/acct", "{\"id\":1}");
     body_is(r, "two");
+    dp_engine_reply_free(r);
+    /* the upstream's text is replayed literally, not as a template */
+    r = web_send(e, "web", "Get", "/ws/acct", "{\"id\":2}");
+    body_is(r, "$.req.id costs $5");
     dp_engine_reply_free(r);
     r = web_send(e, "web", "Get", "/ws/acct", "{\"id\":3}");
     assert_int_equal(r->kind, DOPPEL_REPLY_NO_MATCH);
