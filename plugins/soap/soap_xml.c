@@ -205,7 +205,7 @@ static xmlDocPtr parse_doc(const char *text, size_t len, size_t max_bytes,
         seterr(err, errlen, "a DOCTYPE is not allowed in SOAP messages");
         return NULL;
     }
-    if (doc == NULL || !c->wellFormed) {
+    if (doc == NULL || !c->wellFormed || !c->nsWellFormed) {
         xmlErrorPtr e = xmlCtxtGetLastError(c);
         int deep = e && e->code == XML_ERR_INTERNAL_ERROR && e->message &&
                    strstr(e->message, "depth") != NULL;
