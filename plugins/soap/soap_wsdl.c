@@ -1008,6 +1008,74 @@ static int rewrite_addresses(xmlNodePtr n, const char *base_url, int depth)
     return 0;
 }
 
+/* The served WSDL carries the .xsd files it imports inline, in its
+ * <types>: a client fetching <path>?wsdl has nothing else to fetch (doppel
+ * serves no other file), and the schemaLocation attributes that named them
+ * are dropped. Each file is inlined once; imports of those files follow. */
+typedef struct inliner {
+    const soap_wsdl_set_t *s;
+    const char *done[MAX_FILES];
+    size_t ndone;
+    xmlNodePtr queue[MAX_FILES];
+    size_t nqueue;
+} inliner_t;
+
+static void inline_imports_of(inliner_t *in, xmlNodePtr schema)
+{
+    for (xmlNodePtr c = schema->children; c; c = c->next) {
+        if (!sw_is(c, SW_NS_XSD, "import") && !sw_is(c, SW_NS_XSD, "include"))
+            continue;
+        const char *loc = sw_attr(c, "schemaLocation");
+        if (loc == NULL)
+            continue;
+        const char *b = base_name(loc);
+        size_t bl = strcspn(b, "?#");
+        const wfile_t *f = NULL;
+        for (size_t i = 0; i < in->s->nfiles && f == NULL; i++)
+            if (!in->s->files[i].is_wsdl && strlen(in->s->files[i].name) == bl &&
+                strncmp(in->s->files[i].name, b, bl) == 0)
+                f = &in->s->files[i];
+        if (f == NULL)
+            continue;
+        xmlUnsetProp(c, (const xmlChar *)"schemaLocation");
+        int seen = 0;
+        for (size_t i = 0; i < in->ndone; i++)
+            if (in->done[i] == f->name)
+                seen = 1;
+        if (seen || in->ndone == MAX_FILES)
+            continue;
+        in->done[in->ndone++] = f->name;
+        in->queue[in->nqueue++] = xmlDocGetRootElement(f->doc);
+    }
+}
+
+static int inline_schemas(const soap_wsdl_set_t *s, xmlDocPtr copy)
+{
+    xmlNodePtr root = xmlDocGetRootElement(copy);
+    xmlNodePtr types = child(root, SW_NS_WSDL, "types");
+    if (types == NULL)
+        return 0;
+    inliner_t *in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        return -ENOMEM;
+    in->s = s;
+    for (xmlNodePtr sc = types->children; sc; sc = sc->next)
+        if (sw_is(sc, SW_NS_XSD, "schema"))
+            inline_imports_of(in, sc);
+    int rc = 0;
+    for (size_t q = 0; q < in->nqueue; q++) {
+        xmlNodePtr n = xmlDocCopyNode(in->queue[q], copy, 1);
+        if (n == NULL || xmlAddChild(types, n) == NULL) {
+            xmlFreeNode(n);
+            rc = -ENOMEM;
+            break;
+        }
+        inline_imports_of(in, n);
+    }
+    free(in);
+    return rc;
+}
+
 char *soap_wsdl_serve(const soap_wsdl_set_t *s, const char *path,
                       const char *base_url, size_t *len)
 {
@@ -1023,7 +1091,8 @@ char *soap_wsdl_serve(const soap_wsdl_set_t *s, const char *path,
     if (copy == NULL)
         return NULL;
     char *out = NULL;
-    if (rewrite_addresses((xmlNodePtr)copy, base_url, 0) == 0) {
+    if (inline_schemas(s, copy) == 0 &&
+        rewrite_addresses((xmlNodePtr)copy, base_url, 0) == 0) {
         xmlChar *mem = NULL;
         int n = 0;
         xmlDocDumpMemory(copy, &mem, &n);
