@@ -2,7 +2,7 @@
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
 # Origin and Host parsers, schema file names, the gRPC plugin's transport
-# core and protobuf messages) with
+# core and protobuf messages, the SOAP plugin's envelopes) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -25,6 +25,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
+[ -f "$root/plugins/soap/soap_xml.c" ] && default_targets="$default_targets fuzz_soap_envelope"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -100,6 +101,14 @@ seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViol
 # fuzz_grpc_proto: up to three .proto files (a, b, c) split by 0xFF.
 seed fuzz_grpc_proto svc   'syntax = "proto3";\npackage p;\nimport "b.proto";\nimport "google/protobuf/any.proto";\nmessage Req { string id = 1; q.T t = 2; map<string, q.T> m = 3; oneof k { int32 a = 4; string b = 5; } google.protobuf.Any x = 6; }\nservice S { rpc U(Req) returns (q.T); rpc W(stream Req) returns (stream q.T); }\n\377syntax = "proto3";\npackage q;\nmessage T { repeated string v = 1 [json_name = "vv"]; enum E { Z = 0; O = 1; } E e = 2; }\n'
 seed fuzz_grpc_proto p2    'syntax = "proto2";\npackage r;\nimport "google/protobuf/descriptor.proto";\nmessage O { optional int32 x = 1 [default = 5]; required string y = 2; extensions 10 to 20; }\nextend O { optional bool z = 10; }\nextend google.protobuf.MethodOptions { optional O opt = 50001; }\nservice S { rpc A(O) returns (O) { option (opt) = { x: 1 y: "a" }; } }\n'
+# fuzz_soap_envelope: a mode byte (0 envelope round trip, 1 answer XML and
+# fault detail, 2 Content-Type / SOAPAction, 3 JSON payload), then the text.
+seed fuzz_soap_envelope e11  '\000<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:T xmlns:h="urn:h">1</h:T></s:Header><s:Body><a:Get xmlns:a="urn:a" a:v="2"><a:id>42</a:id><a:id>43</a:id><a:m>x<a:b>y</a:b> z</a:m><a:c><![CDATA[<q>]]></a:c></a:Get></s:Body></s:Envelope>'
+seed fuzz_soap_envelope e12  '\000<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><P t="a&#9;b">&amp;&lt;</P></e:Body></e:Envelope>'
+seed fuzz_soap_envelope xxe  '\000<!DOCTYPE r [<!ENTITY s SYSTEM "file:///etc/passwd">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>&s;</s:Body></s:Envelope>'
+seed fuzz_soap_envelope frag '\001<?xml version="1.0"?><a:R xmlns:a="urn:a">1</a:R><S/>'
+seed fuzz_soap_envelope ct   '\002application/soap+xml; charset=utf-8; action="urn:a\\"b"'
+seed fuzz_soap_envelope json '\003{"Envelope": {"Header": {"T": 1}, "Body": {"@xmlns:p": "urn:p", "p:R": {"@a": "x", "#text": "t", "p:i": [1, 2.5, true, null]}}}}'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done
