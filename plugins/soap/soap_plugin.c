@@ -56,7 +56,11 @@ typedef struct pending {
     struct pending *prev, *next;
 } pending_t;
 
+#define LABELS_MAX 64
+
 struct soap_inst {
+    char *labels[LABELS_MAX]; /* operation names with a metric series */
+    size_t n_labels;
     doppel_ctx_t *ctx;
     const doppel_services_t *svc;
     soap_shared_t *sh;
@@ -114,9 +118,30 @@ static void ans_send(soap_inst_t *in, doppel_http_exchange_t *ex, answer_t *a)
     ans_free(a);
 }
 
-static void count(soap_inst_t *in, const char *service, const char *method,
-                  const char *result)
+/* Metric label values of operations: a request may name any operation
+ * (the Body's element, without a WSDL), so only those a WSDL defines or a
+ * mock answered get a series of their own, and at most LABELS_MAX of them
+ * per instance; the rest count as "(other)". That bounds the series, and
+ * the host's work per counted call, whatever the number of mocks. */
+static int label_known(soap_inst_t *in, const char *method)
 {
+    for (size_t i = 0; i < in->n_labels; i++)
+        if (strcmp(in->labels[i], method) == 0)
+            return 1;
+    if (in->n_labels == LABELS_MAX)
+        return 0;
+    char *c = strdup(method);
+    if (c == NULL)
+        return 0;
+    in->labels[in->n_labels++] = c;
+    return 1;
+}
+
+static void count(soap_inst_t *in, const char *service, const char *method,
+                  const char *result, int named)
+{
+    if (method && method[0] && !(named && label_known(in, method)))
+        method = "(other)";
     char labels[600], s2[200], m2[200];
     size_t k = 0;
     for (size_t i = 0; service && service[i] && k + 1 < sizeof(s2); i++)
@@ -378,7 +403,7 @@ static int serve_wsdl(soap_inst_t *in, doppel_http_exchange_t *ex,
                         DOPPEL_STR("text/xml; charset=utf-8")}};
     in->svc->http_respond(ex, 200, h, 1, text, len);
     free(text);
-    count(in, "", "?wsdl", "wsdl");
+    count(in, "", "?wsdl", "wsdl", 1);
     return 0;
 }
 
@@ -738,7 +763,7 @@ static int soap_handle(void *state, doppel_http_exchange_t *ex,
         char msg[400];
         snprintf(msg, sizeof(msg), "the request is not a SOAP %s envelope: %s",
                  version == 12 ? "1.2" : "1.1", why);
-        count(in, "", "", "refused");
+        count(in, "", "", "refused", 0);
         send_fault(in, ex, version, parse_failure_code(prc), msg);
         return 0;
     }
@@ -775,12 +800,14 @@ static int soap_handle(void *state, doppel_http_exchange_t *ex,
     answer_t *a = NULL;
     const char *result = "error";
     uint32_t delay = 0;
+    int matched = 0;
     if (rc < 0 || rep == NULL) {
         in->svc->log(in->ctx, DOPPEL_LOG_ERROR, "engine_match failed: %d", rc);
         a = fault_answer(version, "Server", "matching failed", NULL, 500);
     } else if (rep->kind == DOPPEL_REPLY_RESPONSE) {
         a = mock_answer(in, rep, version, &result);
         delay = rep->delay_ms;
+        matched = 1;
     } else {
         if (oi.known && in->sample_answers)
             a = sample_answer(in, &r, action, &env, version);
@@ -791,7 +818,8 @@ static int soap_handle(void *state, doppel_http_exchange_t *ex,
     if (rep)
         in->svc->engine_reply_free(in->ctx, rep);
     soap_envelope_free(&env);
-    count(in, oi.service, oi.operation, result);
+    count(in, oi.service, oi.operation, result,
+          oi.known || matched);
     if (a == NULL) {
         in->svc->http_respond(ex, 500, NULL, 0, NULL, 0);
         return 0;
@@ -931,6 +959,8 @@ static void soap_destroy(void *state)
 {
     soap_inst_t *in = state;
     /* every pending answer went out in stop */
+    for (size_t i = 0; i < in->n_labels; i++)
+        free(in->labels[i]);
     free(in->paths_mem);
     free(in);
 }

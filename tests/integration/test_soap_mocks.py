@@ -467,6 +467,12 @@ class SoapMocks(unittest.TestCase):
                  and 'plugin="soap"' in ln and 'method="GetOrder"' in ln
                  and 'result="matched"' in ln]
         self.assertTrue(lines, text[-2000:])
+        # an operation only a request names gets no series of its own (the
+        # Body's element is the client's to choose)
+        self.call11(ns, "/ws/m", "<Unheard%d/>" % os.getpid(), action="")
+        text = self.d.get("/metrics").body.decode()
+        self.assertNotIn("Unheard", text)
+        self.assertIn('method="(other)",result="miss"', text)
 
 
 if __name__ == "__main__":
