@@ -225,11 +225,12 @@ static xmlDocPtr parse(const char *name, const uint8_t *content, size_t len,
     return doc;
 }
 
+/* Names are the admin API's (relative paths, "shop/v1/account.wsdl"):
+ * checked there; here only what would break the messages. */
 static int valid_name(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > MAX_NAME || strchr(name, '/') || strcmp(name, ".") == 0 ||
-        strcmp(name, "..") == 0)
+    if (n == 0 || n > MAX_NAME)
         return 0;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20)
@@ -313,12 +314,22 @@ static const char *base_name(const char *loc)
     return b;
 }
 
-static const wfile_t *file_by_loc(wfile_t **files, size_t n, const char *loc)
+/* An import names a file of the set by its last path component: the set
+ * is one folder as far as imports go (a location "../common/types.xsd" or
+ * "http://host/x/types.xsd" is the set's "types.xsd", or its
+ * "common/types.xsd"). */
+static int names_same_file(const char *loc, const char *name)
 {
     const char *b = base_name(loc);
     size_t bl = strcspn(b, "?#");
+    const char *nb = base_name(name);
+    return bl > 0 && strlen(nb) == bl && strncmp(nb, b, bl) == 0;
+}
+
+static const wfile_t *file_by_loc(wfile_t **files, size_t n, const char *loc)
+{
     for (size_t i = 0; i < n; i++)
-        if (strlen(files[i]->name) == bl && strncmp(files[i]->name, b, bl) == 0)
+        if (names_same_file(loc, files[i]->name))
             return files[i];
     return NULL;
 }
@@ -879,9 +890,7 @@ static int names_file(void *arg, xmlNodePtr n, const char *loc)
 {
     (void)n;
     imp_find_t *f = arg;
-    const char *b = base_name(loc);
-    size_t bl = strcspn(b, "?#");
-    return strlen(f->name) == bl && strncmp(f->name, b, bl) == 0;
+    return names_same_file(loc, f->name);
 }
 
 int soap_wsdl_delete(soap_wsdl_set_t *s, const char *name, char *err,
@@ -1028,12 +1037,10 @@ static void inline_imports_of(inliner_t *in, xmlNodePtr schema)
         const char *loc = sw_attr(c, "schemaLocation");
         if (loc == NULL)
             continue;
-        const char *b = base_name(loc);
-        size_t bl = strcspn(b, "?#");
         const wfile_t *f = NULL;
         for (size_t i = 0; i < in->s->nfiles && f == NULL; i++)
-            if (!in->s->files[i].is_wsdl && strlen(in->s->files[i].name) == bl &&
-                strncmp(in->s->files[i].name, b, bl) == 0)
+            if (!in->s->files[i].is_wsdl &&
+                names_same_file(loc, in->s->files[i].name))
                 f = &in->s->files[i];
         if (f == NULL)
             continue;

@@ -58,6 +58,16 @@ static int put_fixture(soap_wsdl_set_t *s, const char *name, char *err,
     return rc;
 }
 
+static int put_fixture_as(soap_wsdl_set_t *s, const char *file,
+                          const char *name, char *err, size_t err_len)
+{
+    size_t len;
+    uint8_t *b = read_fixture(file, &len);
+    int rc = soap_wsdl_put(s, name, b, len, err, err_len);
+    free(b);
+    return rc;
+}
+
 static int put_str(soap_wsdl_set_t *s, const char *name, const char *xml,
                    char *err, size_t err_len)
 {
@@ -431,8 +441,10 @@ static void test_malformed_names_line_col(void **state)
     assert_int_equal(put_str(s, "r.wsdl", "<root/>", err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "r.wsdl:1:1: root element"));
 
-    /* names that are paths are refused */
-    assert_int_equal(put_str(s, "../x.wsdl", "<a/>", err, sizeof(err)), -EINVAL);
+    /* an empty name, or one with control characters, is refused (the
+     * admin API checks the rest) */
+    assert_int_equal(put_str(s, "", "<a/>", err, sizeof(err)), -EINVAL);
+    assert_int_equal(put_str(s, "a\nb.wsdl", "<a/>", err, sizeof(err)), -EINVAL);
 
     /* tiny error buffers are truncated, not overrun */
     char tiny[8];
@@ -541,6 +553,67 @@ static void test_recursion_and_fanout_bounded(void **state)
     soap_wsdl_set_free(s);
 }
 
+/* Groups and attribute groups that refer to themselves twice branch
+ * 2^depth times without adding a member: the step budget ends it. */
+static void test_group_bomb_bounded(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    char *doc = wsdl_with(
+        "<types><xsd:schema targetNamespace=\"urn:t\">\n"
+        "<xsd:group name=\"G\"><xsd:sequence><xsd:group ref=\"tns:G\"/>"
+        "<xsd:group ref=\"tns:G\"/></xsd:sequence></xsd:group>\n"
+        "<xsd:attributeGroup name=\"A\"><xsd:attributeGroup ref=\"tns:A\"/>"
+        "<xsd:attributeGroup ref=\"tns:A\"/></xsd:attributeGroup>\n"
+        "<xsd:element name=\"R\"><xsd:complexType><xsd:sequence>"
+        "<xsd:group ref=\"tns:G\"/><xsd:element name=\"x\" type=\"xsd:int\"/>"
+        "</xsd:sequence><xsd:attributeGroup ref=\"tns:A\"/></xsd:complexType>"
+        "</xsd:element>\n</xsd:schema></types>\n"
+        "<message name=\"M\"><part name=\"p\" element=\"tns:R\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Op\"><input message=\"tns:M\"/>"
+        "<output message=\"tns:M\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"tns:P\"><soap:binding/>"
+        "<operation name=\"Op\"><soap:operation soapAction=\"op\"/></operation>"
+        "</binding>\n"
+        "<service name=\"S\"><port name=\"Pt\" binding=\"tns:B\">"
+        "<soap:address location=\"http://h\"/></port></service>\n");
+    assert_int_equal(put_str(s, "bomb.wsdl", doc, err, sizeof(err)), 0);
+    free(doc);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_find(s, "/", "op", NULL, NULL);
+    assert_non_null(o);
+    json_t *j = soap_wsdl_sample(s, o);
+    assert_non_null(j);
+    json_decref(j);
+    soap_wsdl_set_free(s);
+}
+
+/* Names are the admin API's relative paths; imports match the last path
+ * component. */
+static void test_folder_names(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    assert_int_equal(put_fixture_as(s, "account-types.xsd",
+                                    "bank/v1/account-types.xsd", err, sizeof(err)), 0);
+    assert_int_equal(put_fixture_as(s, "account.wsdl", "bank/v1/account.wsdl", err,
+                                    sizeof(err)), 0);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_lookup(s, NULL, "GetAccount");
+    assert_non_null(o);
+    assert_string_equal(o->file, "bank/v1/account.wsdl");
+    json_t *m = soap_wsdl_mocks(s, "bank/v1/account.wsdl");
+    assert_int_equal(json_array_size(m), 6);
+    json_decref(m);
+    assert_int_equal(soap_wsdl_delete(s, "bank/v1/account-types.xsd", err,
+                                      sizeof(err)), -EBUSY);
+    soap_wsdl_set_free(s);
+}
+
 static void test_delete_busy_for_imported(void **state)
 {
     (void)state;
@@ -614,6 +687,8 @@ int main(void)
         cmocka_unit_test(test_malformed_names_line_col),
         cmocka_unit_test(test_oversized_and_deep),
         cmocka_unit_test(test_recursion_and_fanout_bounded),
+        cmocka_unit_test(test_group_bomb_bounded),
+        cmocka_unit_test(test_folder_names),
         cmocka_unit_test(test_delete_busy_for_imported),
         cmocka_unit_test(test_serve_rewrites_addresses),
     };
