@@ -540,6 +540,32 @@ static int check_messages(link_t *l, const wfile_t *f)
     return 0;
 }
 
+/* Bodies, headers and faults are literal: answers are generated and
+ * matched as plain XML, without the xsi:type attributes and multi-refs of
+ * SOAP encoding, so an encoded binding is refused rather than mocked
+ * wrongly. */
+static int check_literal(link_t *l, const wfile_t *f, xmlNodePtr bop)
+{
+    for (xmlNodePtr io = bop->children; io; io = io->next) {
+        if (!sw_is(io, SW_NS_WSDL, "input") && !sw_is(io, SW_NS_WSDL, "output") &&
+            !sw_is(io, SW_NS_WSDL, "fault"))
+            continue;
+        for (xmlNodePtr b = io->children; b; b = b->next) {
+            if (!sw_is(b, SW_NS_SOAP11, NULL) && !sw_is(b, SW_NS_SOAP12, NULL))
+                continue;
+            const char *use = sw_attr(b, "use");
+            if (use && strcmp(use, "literal") != 0)
+                return sw_err(l->err, l->err_len, f->name, b,
+                              "operation \"%s\": soap %s use=\"%s\" is not "
+                              "supported: only literal (document/literal or "
+                              "rpc/literal)",
+                              sw_attr(bop, "name") ? sw_attr(bop, "name") : "",
+                              (const char *)b->name, use);
+        }
+    }
+    return 0;
+}
+
 /* Every portType operation's messages and every binding's portType and
  * operations exist. */
 static int check_port_types(link_t *l, const wfile_t *f)
@@ -578,6 +604,8 @@ static int check_port_types(link_t *l, const wfile_t *f)
                                   "binding operation \"%s\" is not in portType "
                                   "\"%s\"",
                                   on ? on : "", sw_attr(t, "name"));
+                if ((rc = check_literal(l, f, o)) < 0)
+                    return rc;
             }
         }
     }

@@ -376,6 +376,20 @@ static void test_unresolved_fails_and_set_unchanged(void **state)
     free(bad);
     assert_non_null(soap_wsdl_lookup(s, "AccountService", "GetAccount"));
 
+    /* SOAP encoding is refused, naming the operation */
+    bad = wsdl_with("<message name=\"M\"><part name=\"a\" type=\"xsd:int\"/></message>\n"
+                    "<portType name=\"P\"><operation name=\"Op\"><input message=\"tns:M\"/>"
+                    "</operation></portType>\n"
+                    "<binding name=\"B\" type=\"tns:P\"><soap:binding style=\"rpc\"/>\n"
+                    "<operation name=\"Op\"><input>\n"
+                    "<soap:body use=\"encoded\" namespace=\"urn:t\"/></input></operation>"
+                    "</binding>\n");
+    assert_int_equal(put_str(s, "enc.wsdl", bad, err, sizeof(err)), 0);
+    assert_int_equal(soap_wsdl_commit(s, 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "enc.wsdl:10:1: operation \"Op\": soap body "
+                                "use=\"encoded\" is not supported"));
+    free(bad);
+
     /* commit(0) drops what was staged */
     assert_int_equal(put_fixture(s, "rates-rpc.wsdl", err, sizeof(err)), 0);
     assert_int_equal(soap_wsdl_commit(s, 0, err, sizeof(err)), 0);
