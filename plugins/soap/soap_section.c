@@ -4,11 +4,15 @@
  * schema_mocks and explain_miss. Every callback runs on any thread; what
  * they share is behind soap_shared_t.mu (soap_plugin.h).
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libxml/xmlmemory.h>
 
 #include "soap_plugin.h"
 #include "soap_xml.h"
@@ -121,8 +125,44 @@ static void shared_destroy(void *state)
     free(sh);
 }
 
+/* libxml2 keeps a state per thread that uses it, freed by a key
+ * destructor when the thread ends; but when the host unloads this plugin,
+ * libxml2 goes with it and its destructor (xmlCleanupParser, when xmlFree
+ * is free) deletes that key, so the states of the host's pool threads,
+ * which end later, would never be freed. So the plugin (and with it
+ * libxml2) stays loaded once used, and libxml2 allocates through wrappers,
+ * which makes its destructor leave the key alone. */
+static void *x_malloc(size_t n)
+{
+    return malloc(n);
+}
+static void *x_realloc(void *p, size_t n)
+{
+    return realloc(p, n);
+}
+static void x_free(void *p)
+{
+    free(p);
+}
+static char *x_strdup(const char *s)
+{
+    return strdup(s);
+}
+
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+
+static void pin_libxml2(void)
+{
+    Dl_info info;
+    if (dladdr((void *)&pin_libxml2, &info) != 0 && info.dli_fname != NULL)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    xmlMemSetup(x_free, x_malloc, x_realloc, x_strdup);
+    soap_xml_init();
+}
+
 soap_shared_t *soap_shared(doppel_ctx_t *ctx, const doppel_services_t *svc)
 {
+    pthread_once(&pin_once, pin_libxml2);
     shared_arg_t a = {ctx, svc};
     return svc->shared(ctx, shared_create, shared_destroy, &a);
 }

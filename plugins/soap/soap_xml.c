@@ -75,6 +75,22 @@ void soap_buf_esc(soap_buf_t *b, const char *s, size_t n)
     soap_buf_add(b, s + start, n - start);
 }
 
+/* An attribute value: also tabs and line ends as references, which a
+ * parser would otherwise normalise to spaces. */
+static void buf_esc_attr(soap_buf_t *b, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *rep = s[i] == '\t' ? "&#9;" : s[i] == '\n' ? "&#10;" : NULL;
+        if (rep == NULL)
+            continue;
+        soap_buf_esc(b, s + start, i - start);
+        soap_buf_str(b, rep);
+        start = i + 1;
+    }
+    soap_buf_esc(b, s + start, n - start);
+}
+
 void soap_buf_free(soap_buf_t *b)
 {
     free(b->ptr);
@@ -545,12 +561,16 @@ typedef struct emit {
     char where[256];
 } emit_t;
 
-static int scalar_text(emit_t *m, const json_t *v, const char *field)
+static int scalar_text(emit_t *m, const json_t *v, const char *field,
+                       int attr)
 {
     char num[64];
     switch (json_typeof(v)) {
     case JSON_STRING:
-        soap_buf_esc(m->b, json_string_value(v), json_string_length(v));
+        if (attr)
+            buf_esc_attr(m->b, json_string_value(v), json_string_length(v));
+        else
+            soap_buf_esc(m->b, json_string_value(v), json_string_length(v));
         return 0;
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
@@ -605,7 +625,7 @@ static int emit_attrs(emit_t *m, const json_t *o, const char *field,
         soap_buf_str(m->b, " ");
         soap_buf_str(m->b, k + 1);
         soap_buf_str(m->b, "=\"");
-        int rc = scalar_text(m, v, f);
+        int rc = scalar_text(m, v, f, 1);
         if (rc < 0)
             return rc;
         soap_buf_str(m->b, "\"");
@@ -625,7 +645,7 @@ static int emit_content(emit_t *m, const json_t *o, const char *field,
             continue;
         snprintf(f, sizeof(f), "%s.%s", field, k);
         if (strcmp(k, "#text") == 0) {
-            int rc = scalar_text(m, v, f);
+            int rc = scalar_text(m, v, f, 0);
             if (rc < 0)
                 return rc;
             continue;
@@ -680,7 +700,7 @@ static int emit_elem(emit_t *m, const char *name, const json_t *v,
         return 0;
     } else {
         soap_buf_str(m->b, ">");
-        rc = scalar_text(m, v, field);
+        rc = scalar_text(m, v, field, 0);
     }
     if (rc < 0)
         return rc;
