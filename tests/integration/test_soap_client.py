@@ -160,6 +160,35 @@ class SoapClientTest(unittest.TestCase):
         self.assertTrue(f12["code"].endswith(":Sender"), f12)
         self.assertEqual(f12["string"], "listing is closed")
 
+    def test_rpc_literal_client(self):
+        r = self.api("PUT", "/schemas/soap/rates-rpc.wsdl",
+                     fixture("rates-rpc.wsdl"))
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["mocks"], {
+            "created": ["soap-rateservice-getrate"], "kept": []})
+        m = self.mock("soap-rateservice-getrate")
+        self.assertEqual(m["namespace"], "sandbox")
+        body = m["response"]["payload"]["Envelope"]["Body"]
+        self.assertEqual(body["@xmlns:ns1"], "urn:example:rates:rpc")
+        self.assertIn("ns1:GetRateResponse", body)
+
+        p = subprocess.run(["node", SCRIPT, "http://127.0.0.1:%d" % self.d.port,
+                            "rpc"], capture_output=True, text=True,
+                           timeout=120, cwd=NODE_DIR,
+                           )
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        self.assertEqual(out["endpoint"],
+                         "http://127.0.0.1:%d/ws/rates" % self.d.port)
+        res = out["result"]
+        self.assertNotIn("fault", res, res)
+        # the parts of the rpc answer, unqualified (the client types the
+        # boolean part; it leaves the members of a complex part as text)
+        self.assertEqual(res["quote"]["rate"], "0.0")
+        self.assertEqual(res["quote"]["asOf"], "2024-01-01T00:00:00Z")
+        self.assertEqual(res["quote"]["attributes"], {"source": "ECB"})
+        self.assertIs(res["stale"], True)
+
 
 if __name__ == "__main__":
     harness.main()

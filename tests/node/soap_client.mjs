@@ -8,12 +8,15 @@
 // taken from the client's error (err.root.Envelope.Body.Fault), so the
 // Python side checks results and faults alike.
 //
-// usage: node soap_client.mjs BASE_URL   (e.g. http://127.0.0.1:5770)
+// With "rpc" as second argument it calls the rpc/literal rate service
+// (fixtures/soap/rates-rpc.wsdl) instead and prints {result | fault}.
+//
+// usage: node soap_client.mjs BASE_URL [rpc]   (e.g. http://127.0.0.1:5770)
 import soap from 'soap';
 
 const base = process.argv[2];
 if (!base) {
-  console.error('usage: node soap_client.mjs BASE_URL');
+  console.error('usage: node soap_client.mjs BASE_URL [rpc]');
   process.exit(2);
 }
 
@@ -71,6 +74,17 @@ async function run(path, soap12) {
     endpoints[p] = services.AccountService.ports[p].location;
   }
   return { client, out, endpoints };
+}
+
+if (process.argv[3] === 'rpc') {
+  const client = await soap.createClientAsync(`${base}/ws/rates?wsdl`);
+  const port = client.RateService.RatePort;
+  const result = await call(port, 'GetRate', { from: 'EUR', to: 'USD' });
+  process.stdout.write(JSON.stringify({
+    endpoint: client.wsdl.definitions.services.RateService.ports.RatePort.location,
+    result,
+  }) + '\n');
+  process.exit(0);
 }
 
 const r11 = await run('/ws/account', false);
