@@ -14,7 +14,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,45 +227,6 @@ static xmlDocPtr parse(const char *name, const uint8_t *content, size_t len,
 
 /* Names are the admin API's (relative paths, "shop/v1/account.wsdl"):
  * checked there; here only what would break the messages. */
-/* The parse runs on a thread of its own. libxml2 (2.9) keeps a state per
- * thread other than the main one, allocated on first use and freed only
- * when that thread exits; uploads arrive on the host's admin pool, whose
- * threads live until after a leak check at exit would look. A thread per
- * parse (an upload is rare; the parse dominates anyway) leaves nothing
- * behind, and its error handlers need no restoring. */
-typedef struct parse_job {
-    const char *name;
-    const uint8_t *content;
-    size_t len;
-    char *err;
-    size_t err_len;
-    xmlDocPtr doc;
-} parse_job_t;
-
-static void *parse_thread(void *arg)
-{
-    parse_job_t *j = arg;
-    j->doc = parse(j->name, j->content, j->len, j->err, j->err_len);
-    return NULL;
-}
-
-static xmlDocPtr parse_detached(const char *name, const uint8_t *content,
-                                size_t len, char *err, size_t err_len)
-{
-    parse_job_t j = {name, content, len, err, err_len, NULL};
-    pthread_t t;
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0)
-        return parse(name, content, len, err, err_len);
-    pthread_attr_setstacksize(&attr, 8u << 20);
-    int rc = pthread_create(&t, &attr, parse_thread, &j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        return parse(name, content, len, err, err_len); /* here, then */
-    pthread_join(t, NULL);
-    return j.doc;
-}
-
 static int valid_name(const char *name)
 {
     size_t n = strlen(name);
@@ -285,7 +245,7 @@ int soap_wsdl_put(soap_wsdl_set_t *s, const char *name, const uint8_t *content,
         set_err(err, err_len, "%s:1:1: invalid file name", name ? name : "");
         return -EINVAL;
     }
-    xmlDocPtr doc = parse_detached(name, content, len, err, err_len);
+    xmlDocPtr doc = parse(name, content, len, err, err_len);
     if (doc == NULL)
         return -EINVAL;
     xmlNodePtr root = xmlDocGetRootElement(doc);

@@ -9,8 +9,7 @@ add_library(dp_soapwsdl STATIC
   ${CMAKE_CURRENT_LIST_DIR}/soap_wsdl.c
   ${CMAKE_CURRENT_LIST_DIR}/soap_xsd.c)
 target_include_directories(dp_soapwsdl PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-find_package(Threads REQUIRED)
 target_link_libraries(dp_soapwsdl PUBLIC PkgConfig::SOAPWSDL_XML2
-                      PkgConfig::SOAPWSDL_JANSSON Threads::Threads)
+                      PkgConfig::SOAPWSDL_JANSSON)
 set_target_properties(dp_soapwsdl PROPERTIES POSITION_INDEPENDENT_CODE ON
                                              C_VISIBILITY_PRESET hidden)
