@@ -24,8 +24,9 @@ from harness import Doppel  # noqa: E402
 PLUG = os.path.join(harness.BUILD_DIR, "tests", "plugins")
 CONFIG = ("[http]\nenabled = true\n\n"
           "[section_mocks]\npath = %s/doppel_section_mocks.so\nenabled = true\n\n"
-          "[schema_toy]\npath = %s/doppel_schema_toy.so\nenabled = true\n"
-          % (PLUG, PLUG))
+          "[schema_toy]\npath = %s/doppel_schema_toy.so\nenabled = true\n\n"
+          "[section_mocks_old]\npath = %s/doppel_section_mocks_old.so\n"
+          "enabled = true\n" % (PLUG, PLUG, PLUG))
 
 
 def api(d, method, path, body=None):
@@ -164,6 +165,15 @@ class SchemaMocksTest(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         self.assertNotIn("mocks", r.json())
         self.assertEqual(self.mock("not-made").status, 404)
+
+    def test_def_too_small_for_schema_mocks(self):
+        # the member is set but past the def's size: never called (it
+        # aborts), no "mocks" in the answer
+        r = api(self.d, "PUT", "/schemas/mockedold/o.toy?namespace=old",
+                body="mock old-one\n")
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn("mocks", r.json())
+        self.assertEqual(self.mock("old-one").status, 404)
 
 
 if __name__ == "__main__":
