@@ -628,6 +628,65 @@ static void test_folder_names(void **state)
     soap_wsdl_set_free(s);
 }
 
+/* wsdl:import: the service of one file, the messages, portType and
+ * binding of another (of another namespace), found by file name. */
+static void test_wsdl_import(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    const char *defs =
+        "<definitions xmlns=\"http://schemas.xmlsoap.org/wsdl/\"\n"
+        " xmlns:soap=\"http://schemas.xmlsoap.org/wsdl/soap/\"\n"
+        " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"\n"
+        " xmlns:d=\"urn:defs\" targetNamespace=\"urn:defs\">\n"
+        "<types><xsd:schema targetNamespace=\"urn:defs\">"
+        "<xsd:element name=\"Ping\" type=\"xsd:string\"/>"
+        "<xsd:element name=\"Pong\" type=\"xsd:dateTime\"/></xsd:schema></types>\n"
+        "<message name=\"I\"><part name=\"p\" element=\"d:Ping\"/></message>\n"
+        "<message name=\"O\"><part name=\"p\" element=\"d:Pong\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Ping\"><input message=\"d:I\"/>"
+        "<output message=\"d:O\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"d:P\"><soap:binding style=\"document\"/>"
+        "<operation name=\"Ping\"><soap:operation soapAction=\"ping\"/></operation>"
+        "</binding>\n</definitions>\n";
+    const char *svc =
+        "<definitions xmlns=\"http://schemas.xmlsoap.org/wsdl/\"\n"
+        " xmlns:soap=\"http://schemas.xmlsoap.org/wsdl/soap/\"\n"
+        " xmlns:d=\"urn:defs\" targetNamespace=\"urn:svc\">\n"
+        "<import namespace=\"urn:defs\" location=\"http://elsewhere/wsdl/defs.wsdl\"/>\n"
+        "<service name=\"PingService\"><port name=\"PingPort\" binding=\"d:B\">"
+        "<soap:address location=\"http://h/ping\"/></port></service>\n"
+        "</definitions>\n";
+    /* alone, the service file does not link */
+    assert_int_equal(put_str(s, "svc.wsdl", svc, err, sizeof(err)), 0);
+    assert_int_equal(soap_wsdl_commit(s, 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "svc.wsdl:4:1: import of \"http://elsewhere/wsdl/defs.wsdl\""));
+    assert_int_equal(put_str(s, "svc.wsdl", svc, err, sizeof(err)), 0);
+    assert_int_equal(put_str(s, "defs.wsdl", defs, err, sizeof(err)), 0);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_find(s, "/ping", "ping", NULL, NULL);
+    assert_non_null(o);
+    assert_string_equal(o->file, "svc.wsdl");
+    assert_string_equal(o->input_ns, "urn:defs");
+    json_t *j = soap_wsdl_sample(s, o);
+    json_t *body = json_object_get(json_object_get(j, "Envelope"), "Body");
+    assert_string_equal(json_string_value(json_object_get(body, "ns1:Pong")),
+                        "2024-01-01T00:00:00Z");
+    json_decref(j);
+    json_t *m = soap_wsdl_mocks(s, "svc.wsdl");
+    assert_int_equal(json_array_size(m), 1);
+    json_decref(m);
+    m = soap_wsdl_mocks(s, "defs.wsdl");
+    assert_int_equal(json_array_size(m), 0);
+    json_decref(m);
+    assert_int_equal(soap_wsdl_delete(s, "defs.wsdl", err, sizeof(err)), -EBUSY);
+    assert_int_equal(soap_wsdl_delete(s, "svc.wsdl", err, sizeof(err)), 0);
+    assert_int_equal(soap_wsdl_delete(s, "defs.wsdl", err, sizeof(err)), 0);
+    soap_wsdl_set_free(s);
+}
+
 static void test_delete_busy_for_imported(void **state)
 {
     (void)state;
@@ -703,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_recursion_and_fanout_bounded),
         cmocka_unit_test(test_group_bomb_bounded),
         cmocka_unit_test(test_folder_names),
+        cmocka_unit_test(test_wsdl_import),
         cmocka_unit_test(test_delete_busy_for_imported),
         cmocka_unit_test(test_serve_rewrites_addresses),
     };
