@@ -450,6 +450,11 @@ static xmlNodePtr resolve(link_t *l, const char *file, xmlNodePtr at,
         return NULL;
     }
     xmlNodePtr n = wsdl_find(l, kind, ns, local);
+    /* An unprefixed name under a default namespace that is WSDL's own
+     * (xmlns="http://schemas.xmlsoap.org/wsdl/") is meant in the
+     * document's target namespace: WSDLs written that way abound. */
+    if (n == NULL && strchr(qn, ':') == NULL)
+        n = wsdl_find(l, kind, sw_tns(at), local);
     if (n == NULL)
         *rc = sw_err(l->err, l->err_len, file, at, "unresolved %s {%s}%s",
                      kind, ns ? ns : "", local);
@@ -711,13 +716,8 @@ static int add_ops_of_port(link_t *l, const wfile_t *f, xmlNodePtr svc,
         return -ENOMEM;
     rc = add_port(l, path, f->name);
     const char *bstyle = sw_attr(sb, "style");
-    xmlNodePtr pt = NULL;
-    {
-        const char *ns, *local;
-        const char *tq = sw_attr(b, "type");
-        if (tq && sw_qname(b, tq, &ns, &local) == 0)
-            pt = wsdl_find(l, "portType", ns, local);
-    }
+    int prc = 0; /* resolved already by check_port_types */
+    xmlNodePtr pt = resolve(l, f->name, b, "type", "portType", &prc);
     const char *tns = sw_tns(b);
     for (xmlNodePtr bo = b->children; rc == 0 && bo; bo = bo->next) {
         if (!sw_is(bo, SW_NS_WSDL, "operation"))

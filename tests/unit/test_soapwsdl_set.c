@@ -687,6 +687,34 @@ static void test_wsdl_import(void **state)
     soap_wsdl_set_free(s);
 }
 
+/* Unprefixed message, portType and binding names under WSDL's own default
+ * namespace mean the target namespace. */
+static void test_unprefixed_wsdl_names(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    char *doc = wsdl_with(
+        "<types><xsd:schema targetNamespace=\"urn:t\">"
+        "<xsd:element name=\"E\" type=\"xsd:int\"/></xsd:schema></types>\n"
+        "<message name=\"M\"><part name=\"p\" element=\"tns:E\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Op\"><input message=\"M\"/>"
+        "<output message=\"M\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"P\"><soap:binding/>"
+        "<operation name=\"Op\"><soap:operation soapAction=\"op\"/></operation>"
+        "</binding>\n"
+        "<service name=\"S\"><port name=\"Pt\" binding=\"B\">"
+        "<soap:address location=\"http://h/u\"/></port></service>\n");
+    assert_int_equal(put_str(s, "u.wsdl", doc, err, sizeof(err)), 0);
+    free(doc);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_find(s, "/u", "op", NULL, NULL);
+    assert_non_null(o);
+    assert_string_equal(o->output_local, "E");
+    soap_wsdl_set_free(s);
+}
+
 static void test_delete_busy_for_imported(void **state)
 {
     (void)state;
@@ -763,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_group_bomb_bounded),
         cmocka_unit_test(test_folder_names),
         cmocka_unit_test(test_wsdl_import),
+        cmocka_unit_test(test_unprefixed_wsdl_names),
         cmocka_unit_test(test_delete_busy_for_imported),
         cmocka_unit_test(test_serve_rewrites_addresses),
     };
