@@ -625,6 +625,18 @@ static char *mock_id_in(dp_engine_t *e, const char *id, const char *ns,
     return NULL; /* both taken elsewhere: left out, as if kept */
 }
 
+static int id_listed(const json_t *ids, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (strcmp(json_string_value(v), id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Asks the plugin for the mocks of each file just kept and stores the ones
  * that are new in ns through the same path as POST /api/v1/mocks/batch
  * (validated by the engine and the section check, all or none). *out:
@@ -676,6 +688,10 @@ static int store_schema_mocks(admin_call_t *c, sch_sec_t *s, const char *ns,
             char *mid = mock_id_in(c->engine, id, ns, &exists);
             if (mid == NULL)
                 continue;
+            if (id_listed(created, mid) || id_listed(kept, mid)) {
+                free(mid); /* two files of the batch imply it: once */
+                continue;
+            }
             if (exists) {
                 json_array_append_new(kept, json_string(mid));
             } else {

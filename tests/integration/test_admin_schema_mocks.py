@@ -102,6 +102,14 @@ class SchemaMocksTest(unittest.TestCase):
                          ["ba-a", "ba-b", "ba-c"])
         for mid in ("ba-a", "ba-b", "ba-c"):
             self.assertEqual(self.mock(mid).status, 200, mid)
+        # two files implying one id: one mock
+        r = api(self.d, "POST", "/schemas/mocked", {
+            "namespace": ns,
+            "files": {"c.toy": "mock ba-dup\n", "d.toy": "mock ba-dup\n"}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["mocks"], {"created": ["ba-dup"], "kept": []})
+        js = self.mock("ba-dup").json()
+        self.assertEqual(js.get("mock", js)["mocked"], {"file": "c.toy"})
 
     def test_id_taken_in_another_namespace(self):
         r = self.put("x.toy", "mock shared-id\n", "ns-one")
