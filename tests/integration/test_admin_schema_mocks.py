@@ -184,5 +184,41 @@ class SchemaMocksTest(unittest.TestCase):
         self.assertEqual(self.mock("old-one").status, 404)
 
 
+class ReplayTest(unittest.TestCase):
+    def test_stored_files_imply_no_mocks_at_start_up(self):
+        d = Doppel(config=CONFIG)
+        data = d.data
+        try:
+            r = api(d, "PUT", "/schemas/mocked/r.toy?namespace=replay",
+                    body="mock rp-purged\nmock rp-closed\nmock rp-kept\n")
+            self.assertEqual(r.status, 201, r)
+            # a closed mock still holds its id: an upload leaves it closed
+            self.assertEqual(api(d, "DELETE", "/mocks/rp-closed").status, 200)
+            r = api(d, "PUT", "/schemas/mocked/r.toy?namespace=replay",
+                    body="mock rp-purged\nmock rp-closed\nmock rp-kept\n")
+            self.assertEqual(sorted(r.json()["mocks"]["kept"]),
+                             ["rp-closed", "rp-kept", "rp-purged"])
+            js = api(d, "GET", "/mocks/rp-closed").json()
+            self.assertIsNotNone(js.get("mock", js)["closedAt"])
+            # a purged one is gone
+            self.assertEqual(api(d, "DELETE", "/mocks/rp-purged/purge").status,
+                             204)
+        finally:
+            d.stop()
+        # the replay of the stored file at start-up creates nothing
+        with Doppel(config=CONFIG, data=data) as d2:
+            files = d2.get("/mocked-schemas").json()["files"]
+            self.assertEqual(files, {
+                "replay/r.toy": "mock rp-purged\nmock rp-closed\nmock rp-kept\n"})
+            self.assertEqual(api(d2, "GET", "/mocks/rp-purged").status, 404)
+            js = api(d2, "GET", "/mocks/rp-kept").json()
+            self.assertEqual(js.get("mock", js)["namespace"], "replay")
+            # an upload again brings the purged one back
+            r = api(d2, "PUT", "/schemas/mocked/r.toy?namespace=replay",
+                    body="mock rp-purged\nmock rp-closed\nmock rp-kept\n")
+            self.assertEqual(r.json()["mocks"]["created"], ["rp-purged"])
+            d2.assert_clean_log()
+
+
 if __name__ == "__main__":
     harness.main()
