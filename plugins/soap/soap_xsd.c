@@ -144,23 +144,34 @@ void xsd_pool_clear(xsd_pool_t *p)
     memset(p, 0, sizeof(*p));
 }
 
+static xmlNodePtr find_in(xmlNodePtr schema, const char *kind, const char *local)
+{
+    for (xmlNodePtr c = schema->children; c; c = c->next) {
+        if (!sw_is(c, SW_NS_XSD, kind))
+            continue;
+        const char *name = sw_attr(c, "name");
+        if (name && strcmp(name, local) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 xmlNodePtr xsd_find(const xsd_pool_t *p, const char *kind, const char *ns,
                     const char *local)
 {
-    for (size_t i = 0; i < p->n; i++) {
-        const char *tns = sw_tns(p->schemas[i]);
-        /* A schema without a targetNamespace that another includes takes
-         * the includer's ("chameleon"): it may answer for any. */
-        if (tns != NULL && !same_ns(tns, ns))
-            continue;
-        for (xmlNodePtr c = p->schemas[i]->children; c; c = c->next) {
-            if (!sw_is(c, SW_NS_XSD, kind))
-                continue;
-            const char *name = sw_attr(c, "name");
-            if (name && strcmp(name, local) == 0)
-                return c;
-        }
-    }
+    xmlNodePtr hit;
+    for (size_t i = 0; i < p->n; i++)
+        if (same_ns(sw_tns(p->schemas[i]), ns) &&
+            (hit = find_in(p->schemas[i], kind, local)) != NULL)
+            return hit;
+    /* A schema without a targetNamespace that another includes takes the
+     * includer's ("chameleon"): it answers for any, after the schemas of
+     * that very namespace. */
+    if (ns != NULL)
+        for (size_t i = 0; i < p->n; i++)
+            if (sw_tns(p->schemas[i]) == NULL &&
+                (hit = find_in(p->schemas[i], kind, local)) != NULL)
+                return hit;
     return NULL;
 }
 

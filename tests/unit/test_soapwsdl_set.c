@@ -715,6 +715,46 @@ static void test_unprefixed_wsdl_names(void **state)
     soap_wsdl_set_free(s);
 }
 
+/* A schema without a targetNamespace answers for any namespace only after
+ * the schemas of that namespace: it does not shadow them. */
+static void test_no_namespace_schema_does_not_shadow(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    char *doc = wsdl_with(
+        "<types><xsd:schema>"
+        "<xsd:complexType name=\"Quote\"><xsd:sequence>"
+        "<xsd:element name=\"wrong\" type=\"xsd:string\"/></xsd:sequence>"
+        "</xsd:complexType></xsd:schema>\n"
+        "<xsd:schema targetNamespace=\"urn:t\" elementFormDefault=\"qualified\">"
+        "<xsd:complexType name=\"Quote\"><xsd:sequence>"
+        "<xsd:element name=\"rate\" type=\"xsd:double\"/></xsd:sequence>"
+        "</xsd:complexType>"
+        "<xsd:element name=\"Q\" type=\"tns:Quote\"/></xsd:schema></types>\n"
+        "<message name=\"M\"><part name=\"p\" element=\"tns:Q\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Op\"><input message=\"tns:M\"/>"
+        "<output message=\"tns:M\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"tns:P\"><soap:binding/>"
+        "<operation name=\"Op\"><soap:operation soapAction=\"op\"/></operation>"
+        "</binding>\n"
+        "<service name=\"S\"><port name=\"Pt\" binding=\"tns:B\">"
+        "<soap:address location=\"http://h/q\"/></port></service>\n");
+    assert_int_equal(put_str(s, "q.wsdl", doc, err, sizeof(err)), 0);
+    free(doc);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    json_t *j = soap_wsdl_sample(s, soap_wsdl_lookup(s, NULL, "Op"));
+    json_t *q = json_object_get(
+        json_object_get(json_object_get(j, "Envelope"), "Body"), "ns1:Q");
+    assert_true(json_is_object(q));
+    assert_null(json_object_get(q, "wrong"));
+    assert_non_null(json_object_get(q, "ns1:rate"));
+    assert_string_equal(json_string_value(json_object_get(q, "ns1:rate")), "0.0");
+    json_decref(j);
+    soap_wsdl_set_free(s);
+}
+
 static void test_delete_busy_for_imported(void **state)
 {
     (void)state;
@@ -792,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_folder_names),
         cmocka_unit_test(test_wsdl_import),
         cmocka_unit_test(test_unprefixed_wsdl_names),
+        cmocka_unit_test(test_no_namespace_schema_does_not_shadow),
         cmocka_unit_test(test_delete_busy_for_imported),
         cmocka_unit_test(test_serve_rewrites_addresses),
     };
