@@ -9,7 +9,11 @@
  * the table here. The plugin refusing a file (put or commit) is a 400 and
  * nothing is stored (schema_commit(ns, 0) drops what was put); a storage
  * failure after the plugin kept the files puts the plugin back as it was
- * (old contents put again, new files deleted) and answers 500.
+ * (old contents put again, new files deleted) and answers 500. Then, for
+ * a plugin with schema_mocks, the mocks the files imply that the namespace
+ * lacks are stored through the engine's batch put (not in the files'
+ * transaction: the engine writes mocks only itself); a refused mock or a
+ * failing plugin undoes the files the same way.
  *
  * The table here (per section: namespace + name -> content) is what the
  * store holds for the enabled sections; reads answer from it. It lives as
