@@ -9,7 +9,11 @@
  * the table here. The plugin refusing a file (put or commit) is a 400 and
  * nothing is stored (schema_commit(ns, 0) drops what was put); a storage
  * failure after the plugin kept the files puts the plugin back as it was
- * (old contents put again, new files deleted) and answers 500.
+ * (old contents put again, new files deleted) and answers 500. Then, for
+ * a plugin with schema_mocks, the mocks the files imply that the namespace
+ * lacks are stored through the engine's batch put (not in the files'
+ * transaction: the engine writes mocks only itself); a refused mock or a
+ * failing plugin undoes the files the same way.
  *
  * The table here (per section: namespace + name -> content) is what the
  * store holds for the enabled sections; reads answer from it. It lives as
@@ -625,6 +629,18 @@ static char *mock_id_in(dp_engine_t *e, const char *id, const char *ns,
     return NULL; /* both taken elsewhere: left out, as if kept */
 }
 
+static int id_listed(const json_t *ids, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (strcmp(json_string_value(v), id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Asks the plugin for the mocks of each file just kept and stores the ones
  * that are new in ns through the same path as POST /api/v1/mocks/batch
  * (validated by the engine and the section check, all or none). *out:
@@ -676,6 +692,10 @@ static int store_schema_mocks(admin_call_t *c, sch_sec_t *s, const char *ns,
             char *mid = mock_id_in(c->engine, id, ns, &exists);
             if (mid == NULL)
                 continue;
+            if (id_listed(created, mid) || id_listed(kept, mid)) {
+                free(mid); /* two files of the batch imply it: once */
+                continue;
+            }
             if (exists) {
                 json_array_append_new(kept, json_string(mid));
             } else {

@@ -225,11 +225,12 @@ static xmlDocPtr parse(const char *name, const uint8_t *content, size_t len,
     return doc;
 }
 
+/* Names are the admin API's (relative paths, "shop/v1/account.wsdl"):
+ * checked there; here only what would break the messages. */
 static int valid_name(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > MAX_NAME || strchr(name, '/') || strcmp(name, ".") == 0 ||
-        strcmp(name, "..") == 0)
+    if (n == 0 || n > MAX_NAME)
         return 0;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20)
@@ -313,12 +314,22 @@ static const char *base_name(const char *loc)
     return b;
 }
 
-static const wfile_t *file_by_loc(wfile_t **files, size_t n, const char *loc)
+/* An import names a file of the set by its last path component: the set
+ * is one folder as far as imports go (a location "../common/types.xsd" or
+ * "http://host/x/types.xsd" is the set's "types.xsd", or its
+ * "common/types.xsd"). */
+static int names_same_file(const char *loc, const char *name)
 {
     const char *b = base_name(loc);
     size_t bl = strcspn(b, "?#");
+    const char *nb = base_name(name);
+    return bl > 0 && strlen(nb) == bl && strncmp(nb, b, bl) == 0;
+}
+
+static const wfile_t *file_by_loc(wfile_t **files, size_t n, const char *loc)
+{
     for (size_t i = 0; i < n; i++)
-        if (strlen(files[i]->name) == bl && strncmp(files[i]->name, b, bl) == 0)
+        if (names_same_file(loc, files[i]->name))
             return files[i];
     return NULL;
 }
@@ -439,6 +450,11 @@ static xmlNodePtr resolve(link_t *l, const char *file, xmlNodePtr at,
         return NULL;
     }
     xmlNodePtr n = wsdl_find(l, kind, ns, local);
+    /* An unprefixed name under a default namespace that is WSDL's own
+     * (xmlns="http://schemas.xmlsoap.org/wsdl/") is meant in the
+     * document's target namespace: WSDLs written that way abound. */
+    if (n == NULL && strchr(qn, ':') == NULL)
+        n = wsdl_find(l, kind, sw_tns(at), local);
     if (n == NULL)
         *rc = sw_err(l->err, l->err_len, file, at, "unresolved %s {%s}%s",
                      kind, ns ? ns : "", local);
@@ -489,6 +505,32 @@ static int check_messages(link_t *l, const wfile_t *f)
     return 0;
 }
 
+/* Bodies, headers and faults are literal: answers are generated and
+ * matched as plain XML, without the xsi:type attributes and multi-refs of
+ * SOAP encoding, so an encoded binding is refused rather than mocked
+ * wrongly. */
+static int check_literal(link_t *l, const wfile_t *f, xmlNodePtr bop)
+{
+    for (xmlNodePtr io = bop->children; io; io = io->next) {
+        if (!sw_is(io, SW_NS_WSDL, "input") && !sw_is(io, SW_NS_WSDL, "output") &&
+            !sw_is(io, SW_NS_WSDL, "fault"))
+            continue;
+        for (xmlNodePtr b = io->children; b; b = b->next) {
+            if (!sw_is(b, SW_NS_SOAP11, NULL) && !sw_is(b, SW_NS_SOAP12, NULL))
+                continue;
+            const char *use = sw_attr(b, "use");
+            if (use && strcmp(use, "literal") != 0)
+                return sw_err(l->err, l->err_len, f->name, b,
+                              "operation \"%s\": soap %s use=\"%s\" is not "
+                              "supported: only literal (document/literal or "
+                              "rpc/literal)",
+                              sw_attr(bop, "name") ? sw_attr(bop, "name") : "",
+                              (const char *)b->name, use);
+        }
+    }
+    return 0;
+}
+
 /* Every portType operation's messages and every binding's portType and
  * operations exist. */
 static int check_port_types(link_t *l, const wfile_t *f)
@@ -527,6 +569,8 @@ static int check_port_types(link_t *l, const wfile_t *f)
                                   "binding operation \"%s\" is not in portType "
                                   "\"%s\"",
                                   on ? on : "", sw_attr(t, "name"));
+                if ((rc = check_literal(l, f, o)) < 0)
+                    return rc;
             }
         }
     }
@@ -672,13 +716,8 @@ static int add_ops_of_port(link_t *l, const wfile_t *f, xmlNodePtr svc,
         return -ENOMEM;
     rc = add_port(l, path, f->name);
     const char *bstyle = sw_attr(sb, "style");
-    xmlNodePtr pt = NULL;
-    {
-        const char *ns, *local;
-        const char *tq = sw_attr(b, "type");
-        if (tq && sw_qname(b, tq, &ns, &local) == 0)
-            pt = wsdl_find(l, "portType", ns, local);
-    }
+    int prc = 0; /* resolved already by check_port_types */
+    xmlNodePtr pt = resolve(l, f->name, b, "type", "portType", &prc);
     const char *tns = sw_tns(b);
     for (xmlNodePtr bo = b->children; rc == 0 && bo; bo = bo->next) {
         if (!sw_is(bo, SW_NS_WSDL, "operation"))
@@ -879,9 +918,7 @@ static int names_file(void *arg, xmlNodePtr n, const char *loc)
 {
     (void)n;
     imp_find_t *f = arg;
-    const char *b = base_name(loc);
-    size_t bl = strcspn(b, "?#");
-    return strlen(f->name) == bl && strncmp(f->name, b, bl) == 0;
+    return names_same_file(loc, f->name);
 }
 
 int soap_wsdl_delete(soap_wsdl_set_t *s, const char *name, char *err,
@@ -1028,12 +1065,10 @@ static void inline_imports_of(inliner_t *in, xmlNodePtr schema)
         const char *loc = sw_attr(c, "schemaLocation");
         if (loc == NULL)
             continue;
-        const char *b = base_name(loc);
-        size_t bl = strcspn(b, "?#");
         const wfile_t *f = NULL;
         for (size_t i = 0; i < in->s->nfiles && f == NULL; i++)
-            if (!in->s->files[i].is_wsdl && strlen(in->s->files[i].name) == bl &&
-                strncmp(in->s->files[i].name, b, bl) == 0)
+            if (!in->s->files[i].is_wsdl &&
+                names_same_file(loc, in->s->files[i].name))
                 f = &in->s->files[i];
         if (f == NULL)
             continue;

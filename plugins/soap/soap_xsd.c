@@ -20,6 +20,9 @@
 
 #define GEN_MAX_DEPTH 32   /* nested elements in one sample */
 #define GEN_MAX_MEMBERS 4000 /* elements and attributes in one sample */
+#define GEN_MAX_STEPS 200000 /* declarations visited for one sample: groups
+                                that refer to themselves twice would
+                                otherwise branch without adding members */
 #define GEN_MAX_NS 16      /* namespace prefixes declared on the Body */
 #define SIMPLE_MAX_DEPTH 16 /* simple types derived from simple types */
 #define VAL_MAX 256        /* a generated lexical value */
@@ -141,23 +144,34 @@ void xsd_pool_clear(xsd_pool_t *p)
     memset(p, 0, sizeof(*p));
 }
 
+static xmlNodePtr find_in(xmlNodePtr schema, const char *kind, const char *local)
+{
+    for (xmlNodePtr c = schema->children; c; c = c->next) {
+        if (!sw_is(c, SW_NS_XSD, kind))
+            continue;
+        const char *name = sw_attr(c, "name");
+        if (name && strcmp(name, local) == 0)
+            return c;
+    }
+    return NULL;
+}
+
 xmlNodePtr xsd_find(const xsd_pool_t *p, const char *kind, const char *ns,
                     const char *local)
 {
-    for (size_t i = 0; i < p->n; i++) {
-        const char *tns = sw_tns(p->schemas[i]);
-        /* A schema without a targetNamespace that another includes takes
-         * the includer's ("chameleon"): it may answer for any. */
-        if (tns != NULL && !same_ns(tns, ns))
-            continue;
-        for (xmlNodePtr c = p->schemas[i]->children; c; c = c->next) {
-            if (!sw_is(c, SW_NS_XSD, kind))
-                continue;
-            const char *name = sw_attr(c, "name");
-            if (name && strcmp(name, local) == 0)
-                return c;
-        }
-    }
+    xmlNodePtr hit;
+    for (size_t i = 0; i < p->n; i++)
+        if (same_ns(sw_tns(p->schemas[i]), ns) &&
+            (hit = find_in(p->schemas[i], kind, local)) != NULL)
+            return hit;
+    /* A schema without a targetNamespace that another includes takes the
+     * includer's ("chameleon"): it answers for any, after the schemas of
+     * that very namespace. */
+    if (ns != NULL)
+        for (size_t i = 0; i < p->n; i++)
+            if (sw_tns(p->schemas[i]) == NULL &&
+                (hit = find_in(p->schemas[i], kind, local)) != NULL)
+                return hit;
     return NULL;
 }
 
@@ -335,12 +349,19 @@ typedef struct gen {
     const char *ns[GEN_MAX_NS];
     int nns;
     int members;
+    long steps;
     int depth;
     xmlNodePtr stack[GEN_MAX_DEPTH + 1]; /* complex types being expanded */
     int nstack;
 } gen_t;
 
 static int simple_of(gen_t *g, xmlNodePtr st, char *out, int depth);
+
+/* One more declaration visited; 0 once the sample's budget is spent. */
+static int step(gen_t *g)
+{
+    return ++g->steps <= GEN_MAX_STEPS && g->members < GEN_MAX_MEMBERS;
+}
 
 static void set_val(char *out, const char *v)
 {
@@ -605,7 +626,7 @@ static int optional(xmlNodePtr n)
 /* One xsd:element particle (local, or ref= to a global one) into obj. */
 static void element_into(gen_t *g, json_t *obj, xmlNodePtr el)
 {
-    if (absent(el) || g->members >= GEN_MAX_MEMBERS)
+    if (absent(el) || !step(g))
         return;
     xmlNodePtr decl = el;
     const char *ns = NULL, *name;
@@ -657,7 +678,8 @@ static void group_into(gen_t *g, json_t *obj, xmlNodePtr grp, int depth)
 {
     const char *ref = sw_attr(grp, "ref");
     const char *ns, *local;
-    if (ref == NULL || sw_qname(grp, ref, &ns, &local) < 0)
+    if (!step(g) || depth > GEN_MAX_DEPTH || ref == NULL ||
+        sw_qname(grp, ref, &ns, &local) < 0)
         return;
     xmlNodePtr def = xsd_find(g->pool, "group", ns, local);
     if (def == NULL)
@@ -683,7 +705,7 @@ static void item_into(gen_t *g, json_t *obj, xmlNodePtr c, int depth)
 
 static void particle_into(gen_t *g, json_t *obj, xmlNodePtr p, int depth)
 {
-    if (depth > GEN_MAX_DEPTH || absent(p))
+    if (depth > GEN_MAX_DEPTH || absent(p) || !step(g))
         return;
     int choice = sw_is(p, SW_NS_XSD, "choice");
     for (xmlNodePtr c = p->children; c; c = c->next) {
@@ -702,7 +724,7 @@ static void particle_into(gen_t *g, json_t *obj, xmlNodePtr p, int depth)
 static void attribute_into(gen_t *g, json_t *obj, xmlNodePtr a)
 {
     const char *use = sw_attr(a, "use");
-    if ((use && strcmp(use, "prohibited") == 0) || g->members >= GEN_MAX_MEMBERS)
+    if ((use && strcmp(use, "prohibited") == 0) || !step(g))
         return;
     xmlNodePtr decl = a;
     const char *ns = NULL, *name;
@@ -747,7 +769,8 @@ static void attr_group_into(gen_t *g, json_t *obj, xmlNodePtr ag, int depth)
 {
     const char *ref = sw_attr(ag, "ref");
     const char *ns, *local;
-    if (depth > GEN_MAX_DEPTH || ref == NULL || sw_qname(ag, ref, &ns, &local) < 0)
+    if (depth > GEN_MAX_DEPTH || !step(g) || ref == NULL ||
+        sw_qname(ag, ref, &ns, &local) < 0)
         return;
     xmlNodePtr def = xsd_find(g->pool, "attributeGroup", ns, local);
     if (def == NULL)
@@ -814,6 +837,8 @@ static void complex_content_into(gen_t *g, json_t *obj, xmlNodePtr d, char *text
 static void content_of(gen_t *g, json_t *obj, xmlNodePtr n, char *text,
                        int *has_text)
 {
+    if (!step(g))
+        return;
     for (xmlNodePtr c = n->children; c; c = c->next) {
         if (!sw_is(c, SW_NS_XSD, NULL))
             continue;

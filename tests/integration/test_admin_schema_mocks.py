@@ -24,8 +24,9 @@ from harness import Doppel  # noqa: E402
 PLUG = os.path.join(harness.BUILD_DIR, "tests", "plugins")
 CONFIG = ("[http]\nenabled = true\n\n"
           "[section_mocks]\npath = %s/doppel_section_mocks.so\nenabled = true\n\n"
-          "[schema_toy]\npath = %s/doppel_schema_toy.so\nenabled = true\n"
-          % (PLUG, PLUG))
+          "[schema_toy]\npath = %s/doppel_schema_toy.so\nenabled = true\n\n"
+          "[section_mocks_old]\npath = %s/doppel_section_mocks_old.so\n"
+          "enabled = true\n" % (PLUG, PLUG, PLUG))
 
 
 def api(d, method, path, body=None):
@@ -101,6 +102,14 @@ class SchemaMocksTest(unittest.TestCase):
                          ["ba-a", "ba-b", "ba-c"])
         for mid in ("ba-a", "ba-b", "ba-c"):
             self.assertEqual(self.mock(mid).status, 200, mid)
+        # two files implying one id: one mock
+        r = api(self.d, "POST", "/schemas/mocked", {
+            "namespace": ns,
+            "files": {"c.toy": "mock ba-dup\n", "d.toy": "mock ba-dup\n"}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["mocks"], {"created": ["ba-dup"], "kept": []})
+        js = self.mock("ba-dup").json()
+        self.assertEqual(js.get("mock", js)["mocked"], {"file": "c.toy"})
 
     def test_id_taken_in_another_namespace(self):
         r = self.put("x.toy", "mock shared-id\n", "ns-one")
@@ -164,6 +173,51 @@ class SchemaMocksTest(unittest.TestCase):
         self.assertEqual(r.status, 201, r)
         self.assertNotIn("mocks", r.json())
         self.assertEqual(self.mock("not-made").status, 404)
+
+    def test_def_too_small_for_schema_mocks(self):
+        # the member is set but past the def's size: never called (it
+        # aborts), no "mocks" in the answer
+        r = api(self.d, "PUT", "/schemas/mockedold/o.toy?namespace=old",
+                body="mock old-one\n")
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn("mocks", r.json())
+        self.assertEqual(self.mock("old-one").status, 404)
+
+
+class ReplayTest(unittest.TestCase):
+    def test_stored_files_imply_no_mocks_at_start_up(self):
+        d = Doppel(config=CONFIG)
+        data = d.data
+        try:
+            r = api(d, "PUT", "/schemas/mocked/r.toy?namespace=replay",
+                    body="mock rp-purged\nmock rp-closed\nmock rp-kept\n")
+            self.assertEqual(r.status, 201, r)
+            # a closed mock still holds its id: an upload leaves it closed
+            self.assertEqual(api(d, "DELETE", "/mocks/rp-closed").status, 200)
+            r = api(d, "PUT", "/schemas/mocked/r.toy?namespace=replay",
+                    body="mock rp-purged\nmock rp-closed\nmock rp-kept\n")
+            self.assertEqual(sorted(r.json()["mocks"]["kept"]),
+                             ["rp-closed", "rp-kept", "rp-purged"])
+            js = api(d, "GET", "/mocks/rp-closed").json()
+            self.assertIsNotNone(js.get("mock", js)["closedAt"])
+            # a purged one is gone
+            self.assertEqual(api(d, "DELETE", "/mocks/rp-purged/purge").status,
+                             204)
+        finally:
+            d.stop()
+        # the replay of the stored file at start-up creates nothing
+        with Doppel(config=CONFIG, data=data) as d2:
+            files = d2.get("/mocked-schemas").json()["files"]
+            self.assertEqual(files, {
+                "replay/r.toy": "mock rp-purged\nmock rp-closed\nmock rp-kept\n"})
+            self.assertEqual(api(d2, "GET", "/mocks/rp-purged").status, 404)
+            js = api(d2, "GET", "/mocks/rp-kept").json()
+            self.assertEqual(js.get("mock", js)["namespace"], "replay")
+            # an upload again brings the purged one back
+            r = api(d2, "PUT", "/schemas/mocked/r.toy?namespace=replay",
+                    body="mock rp-purged\nmock rp-closed\nmock rp-kept\n")
+            self.assertEqual(r.json()["mocks"]["created"], ["rp-purged"])
+            d2.assert_clean_log()
 
 
 if __name__ == "__main__":

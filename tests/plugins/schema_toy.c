@@ -523,6 +523,10 @@ static int toy_schema_mocks(doppel_ctx_t *ctx, const doppel_services_t *svc,
                             doppel_str_t ns, doppel_str_t name, char **out,
                             size_t *out_len)
 {
+#ifdef TOY_SCHEMA_MOCKS_ABORTS
+    /* a host must not call a member its def's size does not cover */
+    abort();
+#endif
     *out = NULL;
     *out_len = 0;
     toy_t *t = toy_of(ctx, svc);

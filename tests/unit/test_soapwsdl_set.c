@@ -58,6 +58,16 @@ static int put_fixture(soap_wsdl_set_t *s, const char *name, char *err,
     return rc;
 }
 
+static int put_fixture_as(soap_wsdl_set_t *s, const char *file,
+                          const char *name, char *err, size_t err_len)
+{
+    size_t len;
+    uint8_t *b = read_fixture(file, &len);
+    int rc = soap_wsdl_put(s, name, b, len, err, err_len);
+    free(b);
+    return rc;
+}
+
 static int put_str(soap_wsdl_set_t *s, const char *name, const char *xml,
                    char *err, size_t err_len)
 {
@@ -366,6 +376,20 @@ static void test_unresolved_fails_and_set_unchanged(void **state)
     free(bad);
     assert_non_null(soap_wsdl_lookup(s, "AccountService", "GetAccount"));
 
+    /* SOAP encoding is refused, naming the operation */
+    bad = wsdl_with("<message name=\"M\"><part name=\"a\" type=\"xsd:int\"/></message>\n"
+                    "<portType name=\"P\"><operation name=\"Op\"><input message=\"tns:M\"/>"
+                    "</operation></portType>\n"
+                    "<binding name=\"B\" type=\"tns:P\"><soap:binding style=\"rpc\"/>\n"
+                    "<operation name=\"Op\"><input>\n"
+                    "<soap:body use=\"encoded\" namespace=\"urn:t\"/></input></operation>"
+                    "</binding>\n");
+    assert_int_equal(put_str(s, "enc.wsdl", bad, err, sizeof(err)), 0);
+    assert_int_equal(soap_wsdl_commit(s, 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "enc.wsdl:10:1: operation \"Op\": soap body "
+                                "use=\"encoded\" is not supported"));
+    free(bad);
+
     /* commit(0) drops what was staged */
     assert_int_equal(put_fixture(s, "rates-rpc.wsdl", err, sizeof(err)), 0);
     assert_int_equal(soap_wsdl_commit(s, 0, err, sizeof(err)), 0);
@@ -431,8 +455,10 @@ static void test_malformed_names_line_col(void **state)
     assert_int_equal(put_str(s, "r.wsdl", "<root/>", err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "r.wsdl:1:1: root element"));
 
-    /* names that are paths are refused */
-    assert_int_equal(put_str(s, "../x.wsdl", "<a/>", err, sizeof(err)), -EINVAL);
+    /* an empty name, or one with control characters, is refused (the
+     * admin API checks the rest) */
+    assert_int_equal(put_str(s, "", "<a/>", err, sizeof(err)), -EINVAL);
+    assert_int_equal(put_str(s, "a\nb.wsdl", "<a/>", err, sizeof(err)), -EINVAL);
 
     /* tiny error buffers are truncated, not overrun */
     char tiny[8];
@@ -541,6 +567,194 @@ static void test_recursion_and_fanout_bounded(void **state)
     soap_wsdl_set_free(s);
 }
 
+/* Groups and attribute groups that refer to themselves twice branch
+ * 2^depth times without adding a member: the step budget ends it. */
+static void test_group_bomb_bounded(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    char *doc = wsdl_with(
+        "<types><xsd:schema targetNamespace=\"urn:t\">\n"
+        "<xsd:group name=\"G\"><xsd:sequence><xsd:group ref=\"tns:G\"/>"
+        "<xsd:group ref=\"tns:G\"/></xsd:sequence></xsd:group>\n"
+        "<xsd:attributeGroup name=\"A\"><xsd:attributeGroup ref=\"tns:A\"/>"
+        "<xsd:attributeGroup ref=\"tns:A\"/></xsd:attributeGroup>\n"
+        "<xsd:element name=\"R\"><xsd:complexType><xsd:sequence>"
+        "<xsd:group ref=\"tns:G\"/><xsd:element name=\"x\" type=\"xsd:int\"/>"
+        "</xsd:sequence><xsd:attributeGroup ref=\"tns:A\"/></xsd:complexType>"
+        "</xsd:element>\n</xsd:schema></types>\n"
+        "<message name=\"M\"><part name=\"p\" element=\"tns:R\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Op\"><input message=\"tns:M\"/>"
+        "<output message=\"tns:M\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"tns:P\"><soap:binding/>"
+        "<operation name=\"Op\"><soap:operation soapAction=\"op\"/></operation>"
+        "</binding>\n"
+        "<service name=\"S\"><port name=\"Pt\" binding=\"tns:B\">"
+        "<soap:address location=\"http://h\"/></port></service>\n");
+    assert_int_equal(put_str(s, "bomb.wsdl", doc, err, sizeof(err)), 0);
+    free(doc);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_find(s, "/", "op", NULL, NULL);
+    assert_non_null(o);
+    json_t *j = soap_wsdl_sample(s, o);
+    assert_non_null(j);
+    json_decref(j);
+    soap_wsdl_set_free(s);
+}
+
+/* Names are the admin API's relative paths; imports match the last path
+ * component. */
+static void test_folder_names(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    assert_int_equal(put_fixture_as(s, "account-types.xsd",
+                                    "bank/v1/account-types.xsd", err, sizeof(err)), 0);
+    assert_int_equal(put_fixture_as(s, "account.wsdl", "bank/v1/account.wsdl", err,
+                                    sizeof(err)), 0);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_lookup(s, NULL, "GetAccount");
+    assert_non_null(o);
+    assert_string_equal(o->file, "bank/v1/account.wsdl");
+    json_t *m = soap_wsdl_mocks(s, "bank/v1/account.wsdl");
+    assert_int_equal(json_array_size(m), 6);
+    json_decref(m);
+    assert_int_equal(soap_wsdl_delete(s, "bank/v1/account-types.xsd", err,
+                                      sizeof(err)), -EBUSY);
+    soap_wsdl_set_free(s);
+}
+
+/* wsdl:import: the service of one file, the messages, portType and
+ * binding of another (of another namespace), found by file name. */
+static void test_wsdl_import(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    const char *defs =
+        "<definitions xmlns=\"http://schemas.xmlsoap.org/wsdl/\"\n"
+        " xmlns:soap=\"http://schemas.xmlsoap.org/wsdl/soap/\"\n"
+        " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"\n"
+        " xmlns:d=\"urn:defs\" targetNamespace=\"urn:defs\">\n"
+        "<types><xsd:schema targetNamespace=\"urn:defs\">"
+        "<xsd:element name=\"Ping\" type=\"xsd:string\"/>"
+        "<xsd:element name=\"Pong\" type=\"xsd:dateTime\"/></xsd:schema></types>\n"
+        "<message name=\"I\"><part name=\"p\" element=\"d:Ping\"/></message>\n"
+        "<message name=\"O\"><part name=\"p\" element=\"d:Pong\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Ping\"><input message=\"d:I\"/>"
+        "<output message=\"d:O\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"d:P\"><soap:binding style=\"document\"/>"
+        "<operation name=\"Ping\"><soap:operation soapAction=\"ping\"/></operation>"
+        "</binding>\n</definitions>\n";
+    const char *svc =
+        "<definitions xmlns=\"http://schemas.xmlsoap.org/wsdl/\"\n"
+        " xmlns:soap=\"http://schemas.xmlsoap.org/wsdl/soap/\"\n"
+        " xmlns:d=\"urn:defs\" targetNamespace=\"urn:svc\">\n"
+        "<import namespace=\"urn:defs\" location=\"http://elsewhere/wsdl/defs.wsdl\"/>\n"
+        "<service name=\"PingService\"><port name=\"PingPort\" binding=\"d:B\">"
+        "<soap:address location=\"http://h/ping\"/></port></service>\n"
+        "</definitions>\n";
+    /* alone, the service file does not link */
+    assert_int_equal(put_str(s, "svc.wsdl", svc, err, sizeof(err)), 0);
+    assert_int_equal(soap_wsdl_commit(s, 1, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "svc.wsdl:4:1: import of \"http://elsewhere/wsdl/defs.wsdl\""));
+    assert_int_equal(put_str(s, "svc.wsdl", svc, err, sizeof(err)), 0);
+    assert_int_equal(put_str(s, "defs.wsdl", defs, err, sizeof(err)), 0);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_find(s, "/ping", "ping", NULL, NULL);
+    assert_non_null(o);
+    assert_string_equal(o->file, "svc.wsdl");
+    assert_string_equal(o->input_ns, "urn:defs");
+    json_t *j = soap_wsdl_sample(s, o);
+    json_t *body = json_object_get(json_object_get(j, "Envelope"), "Body");
+    assert_string_equal(json_string_value(json_object_get(body, "ns1:Pong")),
+                        "2024-01-01T00:00:00Z");
+    json_decref(j);
+    json_t *m = soap_wsdl_mocks(s, "svc.wsdl");
+    assert_int_equal(json_array_size(m), 1);
+    json_decref(m);
+    m = soap_wsdl_mocks(s, "defs.wsdl");
+    assert_int_equal(json_array_size(m), 0);
+    json_decref(m);
+    assert_int_equal(soap_wsdl_delete(s, "defs.wsdl", err, sizeof(err)), -EBUSY);
+    assert_int_equal(soap_wsdl_delete(s, "svc.wsdl", err, sizeof(err)), 0);
+    assert_int_equal(soap_wsdl_delete(s, "defs.wsdl", err, sizeof(err)), 0);
+    soap_wsdl_set_free(s);
+}
+
+/* Unprefixed message, portType and binding names under WSDL's own default
+ * namespace mean the target namespace. */
+static void test_unprefixed_wsdl_names(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    char *doc = wsdl_with(
+        "<types><xsd:schema targetNamespace=\"urn:t\">"
+        "<xsd:element name=\"E\" type=\"xsd:int\"/></xsd:schema></types>\n"
+        "<message name=\"M\"><part name=\"p\" element=\"tns:E\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Op\"><input message=\"M\"/>"
+        "<output message=\"M\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"P\"><soap:binding/>"
+        "<operation name=\"Op\"><soap:operation soapAction=\"op\"/></operation>"
+        "</binding>\n"
+        "<service name=\"S\"><port name=\"Pt\" binding=\"B\">"
+        "<soap:address location=\"http://h/u\"/></port></service>\n");
+    assert_int_equal(put_str(s, "u.wsdl", doc, err, sizeof(err)), 0);
+    free(doc);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    const soap_op_info_t *o = soap_wsdl_find(s, "/u", "op", NULL, NULL);
+    assert_non_null(o);
+    assert_string_equal(o->output_local, "E");
+    soap_wsdl_set_free(s);
+}
+
+/* A schema without a targetNamespace answers for any namespace only after
+ * the schemas of that namespace: it does not shadow them. */
+static void test_no_namespace_schema_does_not_shadow(void **state)
+{
+    (void)state;
+    soap_wsdl_set_t *s = soap_wsdl_set_new();
+    char err[512] = "";
+    char *doc = wsdl_with(
+        "<types><xsd:schema>"
+        "<xsd:complexType name=\"Quote\"><xsd:sequence>"
+        "<xsd:element name=\"wrong\" type=\"xsd:string\"/></xsd:sequence>"
+        "</xsd:complexType></xsd:schema>\n"
+        "<xsd:schema targetNamespace=\"urn:t\" elementFormDefault=\"qualified\">"
+        "<xsd:complexType name=\"Quote\"><xsd:sequence>"
+        "<xsd:element name=\"rate\" type=\"xsd:double\"/></xsd:sequence>"
+        "</xsd:complexType>"
+        "<xsd:element name=\"Q\" type=\"tns:Quote\"/></xsd:schema></types>\n"
+        "<message name=\"M\"><part name=\"p\" element=\"tns:Q\"/></message>\n"
+        "<portType name=\"P\"><operation name=\"Op\"><input message=\"tns:M\"/>"
+        "<output message=\"tns:M\"/></operation></portType>\n"
+        "<binding name=\"B\" type=\"tns:P\"><soap:binding/>"
+        "<operation name=\"Op\"><soap:operation soapAction=\"op\"/></operation>"
+        "</binding>\n"
+        "<service name=\"S\"><port name=\"Pt\" binding=\"tns:B\">"
+        "<soap:address location=\"http://h/q\"/></port></service>\n");
+    assert_int_equal(put_str(s, "q.wsdl", doc, err, sizeof(err)), 0);
+    free(doc);
+    if (soap_wsdl_commit(s, 1, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    json_t *j = soap_wsdl_sample(s, soap_wsdl_lookup(s, NULL, "Op"));
+    json_t *q = json_object_get(
+        json_object_get(json_object_get(j, "Envelope"), "Body"), "ns1:Q");
+    assert_true(json_is_object(q));
+    assert_null(json_object_get(q, "wrong"));
+    assert_non_null(json_object_get(q, "ns1:rate"));
+    assert_string_equal(json_string_value(json_object_get(q, "ns1:rate")), "0.0");
+    json_decref(j);
+    soap_wsdl_set_free(s);
+}
+
 static void test_delete_busy_for_imported(void **state)
 {
     (void)state;
@@ -614,6 +828,11 @@ int main(void)
         cmocka_unit_test(test_malformed_names_line_col),
         cmocka_unit_test(test_oversized_and_deep),
         cmocka_unit_test(test_recursion_and_fanout_bounded),
+        cmocka_unit_test(test_group_bomb_bounded),
+        cmocka_unit_test(test_folder_names),
+        cmocka_unit_test(test_wsdl_import),
+        cmocka_unit_test(test_unprefixed_wsdl_names),
+        cmocka_unit_test(test_no_namespace_schema_does_not_shadow),
         cmocka_unit_test(test_delete_busy_for_imported),
         cmocka_unit_test(test_serve_rewrites_addresses),
     };
