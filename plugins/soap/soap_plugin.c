@@ -56,7 +56,7 @@ typedef struct pending {
     struct pending *prev, *next;
 } pending_t;
 
-#define LABELS_MAX 64
+#define LABELS_MAX 16
 
 struct soap_inst {
     char *labels[LABELS_MAX]; /* operation names with a metric series */
@@ -122,7 +122,8 @@ static void ans_send(soap_inst_t *in, doppel_http_exchange_t *ex, answer_t *a)
  * (the Body's element, without a WSDL), so only those a WSDL defines or a
  * mock answered get a series of their own, and at most LABELS_MAX of them
  * per instance; the rest count as "(other)". That bounds the series, and
- * the host's work per counted call, whatever the number of mocks. */
+ * the host's work per counted call (it walks a list of every series),
+ * whatever the number of mocks: 64 made 10,000 mocks cost 7% more than one. */
 static int label_known(soap_inst_t *in, const char *method)
 {
     for (size_t i = 0; i < in->n_labels; i++)
