@@ -2,7 +2,7 @@
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
 # Origin and Host parsers, schema file names, the gRPC plugin's transport
-# core and protobuf messages) with
+# core and protobuf messages, the SOAP plugin's envelopes and WSDL sets) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -25,6 +25,8 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
+[ -f "$root/plugins/soap/soap_wsdl.c" ] && default_targets="$default_targets fuzz_wsdl"
+[ -f "$root/plugins/soap/soap_xml.c" ] && default_targets="$default_targets fuzz_soap_envelope"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -102,6 +104,18 @@ seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViol
 # fuzz_grpc_proto: up to three .proto files (a, b, c) split by 0xFF.
 seed fuzz_grpc_proto svc   'syntax = "proto3";\npackage p;\nimport "b.proto";\nimport "google/protobuf/any.proto";\nmessage Req { string id = 1; q.T t = 2; map<string, q.T> m = 3; oneof k { int32 a = 4; string b = 5; } google.protobuf.Any x = 6; }\nservice S { rpc U(Req) returns (q.T); rpc W(stream Req) returns (stream q.T); }\n\377syntax = "proto3";\npackage q;\nmessage T { repeated string v = 1 [json_name = "vv"]; enum E { Z = 0; O = 1; } E e = 2; }\n'
 seed fuzz_grpc_proto p2    'syntax = "proto2";\npackage r;\nimport "google/protobuf/descriptor.proto";\nmessage O { optional int32 x = 1 [default = 5]; required string y = 2; extensions 10 to 20; }\nextend O { optional bool z = 10; }\nextend google.protobuf.MethodOptions { optional O opt = 50001; }\nservice S { rpc A(O) returns (O) { option (opt) = { x: 1 y: "a" }; } }\n'
+# fuzz_wsdl: up to three files (a.wsdl, b.xsd, c.xsd) split by 0xFF.
+seed fuzz_wsdl doc   '<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:t" xmlns:b="urn:b" targetNamespace="urn:t"><types><xsd:schema targetNamespace="urn:t" elementFormDefault="qualified"><xsd:import namespace="urn:b" schemaLocation="b.xsd"/><xsd:element name="E"><xsd:complexType><xsd:sequence><xsd:element name="x" type="b:K" maxOccurs="unbounded"/><xsd:element name="n" type="xsd:int" minOccurs="0"/><xsd:choice><xsd:element name="c1" type="xsd:date"/><xsd:element name="c2" type="xsd:long"/></xsd:choice></xsd:sequence><xsd:attribute name="v" type="xsd:int"/></xsd:complexType></xsd:element></xsd:schema></types><message name="M"><part name="p" element="tns:E"/></message><portType name="P"><operation name="O"><input message="tns:M"/><output message="tns:M"/></operation></portType><binding name="B" type="tns:P"><soap:binding style="document"/><operation name="O"><soap:operation soapAction="urn:t/O"/><input><soap:body use="literal"/></input><output><soap:body use="literal"/></output></operation></binding><service name="S"><port name="Pt" binding="tns:B"><soap:address location="http://h:8/ws/t"/></port></service></definitions>\377<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:b="urn:b" targetNamespace="urn:b"><xsd:simpleType name="S"><xsd:restriction base="xsd:string"><xsd:enumeration value="A"/><xsd:enumeration value="B"/></xsd:restriction></xsd:simpleType><xsd:complexType name="K"><xsd:simpleContent><xsd:extension base="b:S"><xsd:attribute name="cur" type="xsd:string"/></xsd:extension></xsd:simpleContent></xsd:complexType></xsd:schema>'
+seed fuzz_wsdl rpc   '<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:r" targetNamespace="urn:r"><types><xsd:schema targetNamespace="urn:r"><xsd:complexType name="Q"><xsd:complexContent><xsd:extension base="tns:Q"><xsd:sequence><xsd:element name="q" type="tns:Q"/></xsd:sequence></xsd:extension></xsd:complexContent></xsd:complexType></xsd:schema></types><message name="I"><part name="a" type="xsd:string"/></message><message name="O"><part name="q" type="tns:Q"/></message><portType name="P"><operation name="G"><input message="tns:I"/><output message="tns:O"/></operation></portType><binding name="B" type="tns:P"><soap12:binding style="rpc"/><operation name="G"><soap12:operation soapAction=""/><input><soap12:body namespace="urn:r:rpc"/></input><output><soap12:body namespace="urn:r:rpc"/></output></operation></binding><service name="S"><port name="Pt" binding="tns:B"><soap12:address location="/r"/></port></service></definitions>'
+seed fuzz_wsdl xxe   '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<definitions xmlns="http://schemas.xmlsoap.org/wsdl/">&x;</definitions>'
+# fuzz_soap_envelope: a mode byte (0 envelope round trip, 1 answer XML and
+# fault detail, 2 Content-Type / SOAPAction, 3 JSON payload), then the text.
+seed fuzz_soap_envelope e11  '\000<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h:T xmlns:h="urn:h">1</h:T></s:Header><s:Body><a:Get xmlns:a="urn:a" a:v="2"><a:id>42</a:id><a:id>43</a:id><a:m>x<a:b>y</a:b> z</a:m><a:c><![CDATA[<q>]]></a:c></a:Get></s:Body></s:Envelope>'
+seed fuzz_soap_envelope e12  '\000<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><P t="a&#9;b">&amp;&lt;</P></e:Body></e:Envelope>'
+seed fuzz_soap_envelope xxe  '\000<!DOCTYPE r [<!ENTITY s SYSTEM "file:///etc/passwd">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>&s;</s:Body></s:Envelope>'
+seed fuzz_soap_envelope frag '\001<?xml version="1.0"?><a:R xmlns:a="urn:a">1</a:R><S/>'
+seed fuzz_soap_envelope ct   '\002application/soap+xml; charset=utf-8; action="urn:a\\"b"'
+seed fuzz_soap_envelope json '\003{"Envelope": {"Header": {"T": 1}, "Body": {"@xmlns:p": "urn:p", "p:R": {"@a": "x", "#text": "t", "p:i": [1, 2.5, true, null]}}}}'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

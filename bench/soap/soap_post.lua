@@ -1,25 +1,44 @@
--- wrk script: SOAP 1.1 GetAccount calls to /ws/account whose accountId is
--- picked uniformly at random among acct-0 .. acct-<n-1> (one mock each).
--- Usage: wrk ... -s bench/soap/soap_post.lua URL -- <n>
-local n = 1
+-- wrk script: SOAP 1.1 POSTs to /ws/bench. Usage:
+--   wrk ... -s bench/soap/soap_post.lua URL -- <n>:<ops|xpath|http>
+-- ops:   the Body's element is Op<i> (one mock per operation), i random
+--        in 0 .. n-1
+-- xpath: the Body's element is always Get, its <b:id> is i (one mock per
+--        id, told apart by an XPath condition)
+-- http:  a JSON POST to /orders with {"kind": "k<i>"} (plain HTTP mocks)
+local n, mode = 1, "ops"
 local bodies = {}
-local headers = {
-   ["Content-Type"] = "text/xml; charset=utf-8",
-   ["SOAPAction"] = '"urn:bench:account/GetAccount"',
-}
+local soap_headers = { ["Content-Type"] = "text/xml; charset=utf-8",
+                       ["SOAPAction"] = '"urn:bench"' }
+local json_headers = { ["Content-Type"] = "application/json" }
+
+local function envelope(inner)
+   return '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+      .. '<s:Body>' .. inner .. '</s:Body></s:Envelope>'
+end
 
 function init(args)
-   n = tonumber(args[1]) or 1
+   -- one argument "<n>:<mode>" (bench_wrk passes one), or two
+   local a, b = (args[1] or ""):match("^(%d+):(%a+)$")
+   n = tonumber(a or args[1]) or 1
+   mode = b or args[2] or "ops"
    for i = 0, n - 1 do
-      bodies[i] = '<?xml version="1.0" encoding="UTF-8"?>' ..
-         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"' ..
-         ' xmlns:acc="urn:bench:account"><soap:Body><acc:GetAccount>' ..
-         '<acc:accountId>acct-' .. i .. '</acc:accountId>' ..
-         '</acc:GetAccount></soap:Body></soap:Envelope>'
+      if mode == "ops" then
+         bodies[i] = envelope('<b:Op' .. i .. ' xmlns:b="urn:bench"><b:id>' .. i
+                              .. '</b:id></b:Op' .. i .. '>')
+      elseif mode == "xpath" then
+         bodies[i] = envelope('<b:Get xmlns:b="urn:bench"><b:id>' .. i
+                              .. '</b:id></b:Get>')
+      else
+         bodies[i] = '{"kind":"k' .. i .. '","amount":12.5}'
+      end
    end
    math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0))
 end
 
 function request()
-   return wrk.format("POST", "/ws/account", headers, bodies[math.random(0, n - 1)])
+   local b = bodies[math.random(0, n - 1)]
+   if mode == "http" then
+      return wrk.format("POST", "/orders", json_headers, b)
+   end
+   return wrk.format("POST", "/ws/bench", soap_headers, b)
 end

@@ -9,7 +9,11 @@
  * the table here. The plugin refusing a file (put or commit) is a 400 and
  * nothing is stored (schema_commit(ns, 0) drops what was put); a storage
  * failure after the plugin kept the files puts the plugin back as it was
- * (old contents put again, new files deleted) and answers 500.
+ * (old contents put again, new files deleted) and answers 500. Then, for
+ * a plugin with schema_mocks, the mocks the files imply that the namespace
+ * lacks are stored through the engine's batch put (not in the files'
+ * transaction: the engine writes mocks only itself); a refused mock or a
+ * failing plugin undoes the files the same way.
  *
  * The table here (per section: namespace + name -> content) is what the
  * store holds for the enabled sections; reads answer from it. It lives as
@@ -579,6 +583,199 @@ static void plugin_undo(sch_sec_t *s, const char *ns, const wfile_t *fs,
     free(gone);
 }
 
+/* ---- the mocks an upload implies (schema_mocks, ABI 1.2) ---------------- */
+
+/* The def must be large enough to carry schema_mocks. */
+#define DEF_SIZE_MOCKS                                                         \
+    (offsetof(doppel_protocol_def_t, schema_mocks) + sizeof(void *))
+
+static int has_schema_mocks(const doppel_protocol_def_t *def)
+{
+    return def->size >= DEF_SIZE_MOCKS && def->schema_mocks != NULL;
+}
+
+/* The id a schema mock gets in ns: its own, unless a mock of another
+ * namespace holds it (ids are global), then "<id>-<ns>". *exists: a mock
+ * of ns has that id already (kept, with whatever edits it has). */
+static char *mock_id_in(dp_engine_t *e, const char *id, const char *ns,
+                        int *exists)
+{
+    *exists = 0;
+    for (int round = 0; round < 2; round++) {
+        char *cand = NULL;
+        if (round == 0) {
+            cand = strdup(id);
+        } else {
+            size_t l = strlen(id) + strlen(ns) + 2;
+            cand = malloc(l);
+            if (cand)
+                snprintf(cand, l, "%s-%s", id, ns);
+        }
+        if (cand == NULL)
+            return NULL;
+        json_t *m = NULL;
+        dp_err_t err = {0};
+        if (dp_engine_mock_get(e, cand, &m, &err) < 0)
+            return cand; /* free */
+        const char *mns = json_string_value(json_object_get(m, "namespace"));
+        int same = mns && strcmp(mns, ns) == 0;
+        json_decref(m);
+        if (same) {
+            *exists = 1;
+            return cand;
+        }
+        free(cand);
+    }
+    return NULL; /* both taken elsewhere: left out, as if kept */
+}
+
+static int id_listed(const json_t *ids, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (strcmp(json_string_value(v), id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Asks the plugin for the mocks of each file just kept and stores the ones
+ * that are new in ns through the same path as POST /api/v1/mocks/batch
+ * (validated by the engine and the section check, all or none). *out:
+ * {"created": [ids], "kept": [ids]}. On failure answers itself (500 for
+ * the plugin, the engine's status for a refused mock) and returns < 0;
+ * the caller undoes the files. */
+static int store_schema_mocks(admin_call_t *c, sch_sec_t *s, const char *ns,
+                              const wfile_t *fs, size_t n, json_t **out)
+{
+    *out = NULL;
+    if (!has_schema_mocks(s->def))
+        return 0;
+    json_t *created = json_array(), *kept = json_array(), *todo = json_array();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        rc = s->def->schema_mocks(s->sctx, SVC, dstr(ns), dstr(fs[i].name),
+                                  &text, &len);
+        if (rc < 0 || text == NULL) {
+            admin_reply_error(c, 500, "internal", "content",
+                              "%s: the plugin could not list the mocks the "
+                              "file implies (%s); the upload is undone",
+                              fs[i].name, strerror(rc < 0 ? -rc : EIO));
+            SVC->free(text);
+            rc = rc < 0 ? rc : -EIO;
+            break;
+        }
+        json_error_t jerr;
+        json_t *arr = json_loadb(text, len, 0, &jerr);
+        SVC->free(text);
+        if (!json_is_array(arr)) {
+            admin_reply_error(c, 500, "internal", "content",
+                              "%s: the plugin's mocks are not a JSON array "
+                              "(%s); the upload is undone",
+                              fs[i].name, jerr.text);
+            json_decref(arr);
+            rc = -EIO;
+            break;
+        }
+        size_t k;
+        json_t *m;
+        json_array_foreach(arr, k, m)
+        {
+            const char *id = json_string_value(json_object_get(m, "id"));
+            if (!json_is_object(m) || id == NULL)
+                continue; /* the contract: each has an id */
+            int exists = 0;
+            char *mid = mock_id_in(c->engine, id, ns, &exists);
+            if (mid == NULL)
+                continue;
+            if (id_listed(created, mid) || id_listed(kept, mid)) {
+                free(mid); /* two files of the batch imply it: once */
+                continue;
+            }
+            if (exists) {
+                json_array_append_new(kept, json_string(mid));
+            } else {
+                json_t *copy = json_deep_copy(m);
+                json_object_set_new(copy, "id", json_string(mid));
+                json_object_set_new(copy, "namespace", json_string(ns));
+                json_array_append_new(todo, copy);
+                json_array_append_new(created, json_string(mid));
+            }
+            free(mid);
+        }
+        json_decref(arr);
+    }
+    if (rc == 0 && json_array_size(todo) > 0) {
+        json_t *stored = NULL;
+        dp_err_t err = {0};
+        rc = dp_engine_mock_put_batch(c->engine, todo, ns, &stored, &err);
+        json_decref(stored);
+        if (rc < 0) {
+            /* "[3].soap.method" -> which generated mock it was */
+            size_t bi = (size_t)strtoul(err.field[0] == '[' ? err.field + 1 : "0",
+                                        NULL, 10);
+            const char *bid = json_string_value(json_array_get(created, bi));
+            char msg[sizeof(err.message) + 320];
+            snprintf(msg, sizeof(msg), "mock %.200s, implied by the upload, "
+                     "was refused (the upload is undone): %s",
+                     bid ? bid : "?", err.message);
+            memcpy(err.message, msg, sizeof(err.message) - 1);
+            err.message[sizeof(err.message) - 1] = '\0';
+            admin_reply_dp_err(c, rc, &err);
+        }
+    }
+    json_decref(todo);
+    if (rc < 0) {
+        json_decref(created);
+        json_decref(kept);
+        return rc;
+    }
+    *out = json_pack("{s:o, s:o}", "created", created, "kept", kept);
+    return 0;
+}
+
+/* The files were stored and kept by the plugin, but their mocks failed:
+ * the store, the plugin and the table go back to what they held. */
+static void undo_write(admin_call_t *c, sch_sec_t *s, const char *ns,
+                       wfile_t *fs, size_t n)
+{
+    dp_schema_row_t *rows = calloc(n, sizeof(*rows));
+    if (rows != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            rows[i] = (dp_schema_row_t){s->def->section, ns, fs[i].name, NULL,
+                                        0};
+            if (fs[i].old) {
+                rows[i].content = f_content(fs[i].old, NULL);
+                rows[i].updated_at = (int64_t)json_integer_value(
+                    json_object_get(fs[i].old, "updatedAt"));
+            }
+        }
+        wrows_t w = {rows, n};
+        dp_err_t err = {0};
+        if (dp_engine_storage_tx(c->engine, write_rows, &w, &err) < 0)
+            dp_error(LOGC, "%s: undoing an upload in the store failed: %s",
+                     s->def->section, err.message);
+        free(rows);
+    }
+    plugin_undo(s, ns, fs, n);
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i].old == NULL) {
+            file_set(s, ns, fs[i].name, NULL, 0, 0, 0);
+        } else {
+            size_t len = 0;
+            const char *old = f_content(fs[i].old, &len);
+            file_set(s, ns, fs[i].name, old, len,
+                     (int64_t)json_integer_value(
+                         json_object_get(fs[i].old, "updatedAt")),
+                     json_is_true(json_object_get(fs[i].old, "loaded")));
+        }
+    }
+}
+
 /* The write of files fs[0..n) (checked) into section s, namespace of c:
  * answers itself. batch: the answer lists every file. */
 static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
@@ -650,26 +847,40 @@ static void write_files(admin_call_t *c, sch_sec_t *s, wfile_t *fs, size_t n,
         plugin_undo(s, ns, fs, n);
         goto out;
     }
-    json_t *items = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (file_set(s, ns, fs[i].name, fs[i].content, fs[i].len, at, 1) < 0)
             dp_error(LOGC, "out of memory: %s/%s stored but not listed", ns,
                      fs[i].name);
+    /* Mocks go right after the files, not in their transaction: the engine
+     * stores mocks only through its own writes. A refused mock undoes the
+     * files. */
+    json_t *mocks = NULL;
+    if (store_schema_mocks(c, s, ns, fs, n, &mocks) < 0) {
+        undo_write(c, s, ns, fs, n);
+        goto out;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++) {
         json_t *m = meta_of(s, file_get(s, ns, fs[i].name));
         if (m && batch)
             json_object_set_new(m, "created", json_boolean(fs[i].old == NULL));
         json_array_append_new(items, m);
     }
     if (!batch) {
-        admin_reply_json(c, fs[0].old == NULL ? 201 : 200,
-                         json_incref(json_array_get(items, 0)));
+        json_t *one = json_incref(json_array_get(items, 0));
+        if (mocks)
+            json_object_set(one, "mocks", mocks);
+        admin_reply_json(c, fs[0].old == NULL ? 201 : 200, one);
         json_decref(items);
     } else {
-        admin_reply_json(c, 200,
-                         json_pack("{s:s, s:s, s:I, s:o}", "section",
-                                   s->def->section, "namespace", ns, "created",
-                                   (json_int_t)fresh, "files", items));
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "section",
+                              s->def->section, "namespace", ns, "created",
+                              (json_int_t)fresh, "files", items);
+        if (o && mocks)
+            json_object_set(o, "mocks", mocks);
+        admin_reply_json(c, 200, o);
     }
+    json_decref(mocks);
 out:
     pthread_mutex_unlock(&s->mu);
     for (size_t i = 0; i < n; i++) {

@@ -171,7 +171,9 @@ class AdminApiExamples(unittest.TestCase):
         cls.alias = alias[0] if alias else ""
         # the toy plugins stand in for grpc in the schema file and
         # /protocols examples (their sub: lines point them at their
-        # sections); test_grpc_agent.py checks what grpc itself answers
+        # sections); test_grpc_agent.py checks what grpc itself answers.
+        # The soap plugin itself answers the example of the mocks an
+        # upload implies.
         toy = os.path.join(harness.BUILD_DIR, "tests", "plugins",
                            "doppel_schema_toy.so")
         described = os.path.join(harness.BUILD_DIR, "tests", "plugins",
@@ -181,7 +183,10 @@ class AdminApiExamples(unittest.TestCase):
                                       "[schema_toy]\npath = %s\n"
                                       "enabled = true\n"
                                       "[section_describe]\npath = %s\n"
-                                      "enabled = true\n" % (toy, described))
+                                      "enabled = true\n"
+                                      # the schema_mocks example
+                                      "[soap]\nenabled = true\n"
+                                      % (toy, described))
         cls.d.__enter__()
 
     @classmethod

@@ -151,8 +151,19 @@ static int toy_check(doppel_ctx_t *ctx, const doppel_services_t *svc,
 {
     (void)ctx;
     (void)svc;
+#ifdef TOY_SCHEMA_MOCKS
+    static const char refuse[] = "\"refuse\":true";
+    for (size_t i = 0; i + sizeof(refuse) - 1 <= mock->section.len; i++)
+        if (memcmp(mock->section.ptr + i, refuse, sizeof(refuse) - 1) == 0) {
+            snprintf(err->field, sizeof(err->field), "refuse");
+            snprintf(err->message, sizeof(err->message),
+                     "this section refuses mocks with refuse: true");
+            return -EINVAL;
+        }
+#else
     (void)mock;
     (void)err;
+#endif
     key->operation = (doppel_str_t){"", 0};
     key->target = (doppel_str_t){"", 0};
     key->server = (doppel_str_t){"", 0};
@@ -501,6 +512,82 @@ static int toy_describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
 }
 #endif
 
+#ifdef TOY_SCHEMA_MOCKS
+/* schema_mocks (section_mocks.c): one mock per line "mock ID" of the
+ * committed file, {"id": ID, SECTION: {"file": NAME}, "response":
+ * {"payload": {"file": NAME, "id": ID}}}; a line "mock-refused ID" gives a
+ * mock whose section the check refuses ({"refuse": true}); a line
+ * "mocks-fail" makes the call fail (-EIO), "mocks-garbage" answer text
+ * that is not JSON. IDs and names need no JSON escaping in the tests. */
+static int toy_schema_mocks(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                            doppel_str_t ns, doppel_str_t name, char **out,
+                            size_t *out_len)
+{
+#ifdef TOY_SCHEMA_MOCKS_ABORTS
+    /* a host must not call a member its def's size does not cover */
+    abort();
+#endif
+    *out = NULL;
+    *out_len = 0;
+    toy_t *t = toy_of(ctx, svc);
+    char *n = dup_str(name);
+    if (t == NULL || n == NULL) {
+        free(n);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&t->mu);
+    toy_file_t *f = find(t, ns, n, 0);
+    int rc = 0;
+    buf_t b = {malloc(256), 0, 256};
+    put_bytes(&b, "[", 1);
+    int first = 1;
+    for (const char *p = f ? f->content : ""; rc == 0 && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        char line[300];
+        snprintf(line, sizeof(line), "%.*s", (int)(l < 299 ? l : 299), p);
+        if (strcmp(line, "mocks-fail") == 0) {
+            rc = -EIO;
+        } else if (strcmp(line, "mocks-garbage") == 0) {
+            put_bytes(&b, "{not json", 9);
+        } else if (strncmp(line, "mock ", 5) == 0 ||
+                   strncmp(line, "mock-refused ", 13) == 0) {
+            int refused = line[4] == '-';
+            const char *id = line + (refused ? 13 : 5);
+            char m[1024];
+            snprintf(m, sizeof(m),
+                     "%s{\"id\":\"%s\",\"%s\":{\"file\":\"%s\"%s},"
+                     "\"response\":{\"payload\":{\"file\":\"%s\","
+                     "\"id\":\"%s\"}}}",
+                     first ? "" : ",", id, TOY_SECTION, n,
+                     refused ? ",\"refuse\":true" : "", n, id);
+            put_bytes(&b, m, strlen(m));
+            first = 0;
+        }
+        if (e == NULL)
+            break;
+        p = e + 1;
+    }
+    pthread_mutex_unlock(&t->mu);
+    put_bytes(&b, "]", 1);
+    free(n);
+    if (rc < 0 || b.p == NULL) {
+        free(b.p);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    char *o = svc->alloc(b.len + 1);
+    if (o == NULL) {
+        free(b.p);
+        return -ENOMEM;
+    }
+    memcpy(o, b.p, b.len + 1);
+    free(b.p);
+    *out = o;
+    *out_len = b.len;
+    return 0;
+}
+#endif
+
 #ifndef TOY_DEF_SIZE
 #define TOY_DEF_SIZE sizeof(doppel_protocol_def_t)
 #endif
@@ -519,6 +606,9 @@ static const doppel_protocol_def_t toy_def = {
     .schema_delete = toy_delete,
 #ifdef TOY_DESCRIBE
     .describe = toy_describe,
+#endif
+#ifdef TOY_SCHEMA_MOCKS
+    .schema_mocks = toy_schema_mocks,
 #endif
 };
 
