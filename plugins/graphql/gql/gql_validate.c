@@ -1344,61 +1344,91 @@ static void walk_operation(gqlv_ctx_t *c, const gql_definition_t *op)
 /* ---- fragments -------------------------------------------------------- */
 
 /* NoFragmentCycles: graphql-js's depth-first search, shared across
- * fragments so each is entered once. */
+ * fragments so each is entered once. Iterative (an explicit stack), so a
+ * chain of thousands of fragments costs heap, not C stack. */
 typedef struct cycle_state {
     gqlv_map_t visited;
     gqlv_map_t index; /* name -> position in path + 1 */
     gqlv_vec_t path;  /* spreads */
+    gqlv_vec_t frames;
 } cycle_state_t;
 
-static void detect_cycles(gqlv_ctx_t *c, cycle_state_t *st,
-                          const gql_definition_t *f)
+typedef struct cycle_frame {
+    const gql_definition_t *f;
+    const gqlv_vec_t *spreads;
+    size_t next;
+} cycle_frame_t;
+
+/* Marks f visited; pushes a frame when it spreads anything. */
+static int cycle_enter(gqlv_ctx_t *c, cycle_state_t *st,
+                       const gql_definition_t *f)
 {
     int found;
     gqlv_map_get(&st->visited, NULL, NULL, f->name, &found);
-    if (found || c->aborted)
-        return;
+    if (found)
+        return 0;
     gqlv_map_put(c, &st->visited, NULL, NULL, f->name, (void *)f);
     const gqlv_vec_t *sp = spreads_of(c, f);
     if (!sp->n)
-        return;
-    if (st->path.n > GQLV_MAX_FRAGMENT_RECURSION) {
-        gqlv_abort(c);
-        return;
-    }
+        return 0;
+    cycle_frame_t *fr = gqlv_alloc(c, sizeof(*fr));
+    if (!fr)
+        return 0;
+    fr->f = f;
+    fr->spreads = sp;
     gqlv_map_put(c, &st->index, NULL, NULL, f->name,
                  (void *)(intptr_t)(st->path.n + 1));
-    for (size_t i = 0; i < sp->n && !c->aborted; i++) {
-        const gql_selection_t *s = sp->items[i];
+    gqlv_vec_push(c, &st->frames, fr);
+    return 1;
+}
+
+static void report_cycle(gqlv_ctx_t *c, cycle_state_t *st, size_t from,
+                         const char *name)
+{
+    size_t n = st->path.n - from;
+    gql_loc_t *locs = gqlv_alloc(c, n * sizeof(*locs));
+    if (!locs)
+        return;
+    gqlv_str_t b;
+    gqlv_str_init(&b, c);
+    gqlv_str_addf(&b, "Cannot spread fragment \"%s\" within itself", name);
+    for (size_t k = 0; k < n; k++) {
+        const gql_selection_t *p = st->path.items[from + k];
+        locs[k] = p->loc;
+        if (k + 1 < n)
+            gqlv_str_addf(&b, "%s\"%s\"", k ? ", " : " via ", p->name);
+    }
+    gqlv_str_add(&b, ".");
+    gqlv_report(c, gqlv_str_get(&b), locs, n);
+}
+
+static void detect_cycles(gqlv_ctx_t *c, cycle_state_t *st,
+                          const gql_definition_t *root)
+{
+    cycle_enter(c, st, root);
+    while (st->frames.n && !c->aborted) {
+        cycle_frame_t *fr = st->frames.items[st->frames.n - 1];
+        if (fr->next == fr->spreads->n) {
+            gqlv_map_put(c, &st->index, NULL, NULL, fr->f->name, (void *)0);
+            st->frames.n--;
+            if (st->frames.n)
+                st->path.n--; /* the spread that led into fr */
+            continue;
+        }
+        const gql_selection_t *s = fr->spreads->items[fr->next++];
         intptr_t at = (intptr_t)gqlv_map_get(&st->index, NULL, NULL, s->name,
                                              NULL);
-        gqlv_vec_push(c, &st->path, (void *)s);
+        if (gqlv_vec_push(c, &st->path, (void *)s) < 0)
+            return;
         if (!at) {
             const gql_definition_t *g = gqlv_fragment(c, s->name);
-            if (g)
-                detect_cycles(c, st, g);
+            if (g && cycle_enter(c, st, g))
+                continue; /* s stays on the path while g is searched */
         } else {
-            size_t from = (size_t)at - 1, n = st->path.n - from;
-            gql_loc_t *locs = gqlv_alloc(c, n * sizeof(*locs));
-            gqlv_str_t b;
-            gqlv_str_init(&b, c);
-            gqlv_str_addf(&b, "Cannot spread fragment \"%s\" within itself",
-                          s->name);
-            if (locs) {
-                for (size_t k = 0; k < n; k++) {
-                    const gql_selection_t *p = st->path.items[from + k];
-                    locs[k] = p->loc;
-                    if (k + 1 < n)
-                        gqlv_str_addf(&b, "%s\"%s\"", k ? ", " : " via ",
-                                      p->name);
-                }
-                gqlv_str_add(&b, ".");
-                gqlv_report(c, gqlv_str_get(&b), locs, n);
-            }
+            report_cycle(c, st, (size_t)at - 1, s->name);
         }
         st->path.n--;
     }
-    gqlv_map_put(c, &st->index, NULL, NULL, f->name, (void *)0);
 }
 
 static void walk_fragment(gqlv_ctx_t *c, const gql_definition_t *f,

@@ -20,10 +20,11 @@
  * aborted." instead of spending unbounded time on a hostile document. */
 #define GQLV_FRAGMENT_WORK 50000L
 #define GQLV_OVERLAP_BUDGET 500000L
-/* Recursion through fragment spreads (cycle detection, introspection
- * depth, field merging) is capped to keep the C stack bounded; a document
- * past it is aborted the same way. */
-#define GQLV_MAX_FRAGMENT_RECURSION 1000
+/* Recursion through fragment spreads (introspection depth, field
+ * merging, subscription fields) is capped to keep the C stack bounded on
+ * a worker thread; a document past it is aborted the same way. (Cycle
+ * detection and fragment collection are iterative and need no cap.) */
+#define GQLV_MAX_FRAGMENT_RECURSION 2000
 
 typedef struct gqlv_blk gqlv_blk_t;
 
