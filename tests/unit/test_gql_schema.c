@@ -141,6 +141,26 @@ static const schema_case_t cases[] = {
      "There can be only one mutation type in schema."},
     {"type Query { a: Int } interface I { a: Int } type T implements I",
      "Type T must define one or more fields."},
+    {"type Query { a: Strin }",
+     "Unknown type \"Strin\". Did you mean \"String\"?"},
+    {"type Query { a: Product } type Produc { a: Int } type Products { a: Int } type Prod { a: Int }",
+     "Unknown type \"Product\". Did you mean \"Produc\", \"Products\", or \"Prod\"?"},
+    {"type Query { a: Int } extend type Querx { b: Int }",
+     "Cannot extend type \"Querx\" because it is not defined. Did you mean \"Query\"?"},
+    {"type Query { a: Int } extend type Strin { b: Int }",
+     "Cannot extend type \"Strin\" because it is not defined."},
+    {"type Query { a: __Typ }",
+     "Unknown type \"__Typ\". Did you mean \"__Type\"?"},
+    {"type Query { a: T } type T12 { a: Int } type T3 { a: Int } type T1 { a: Int } type T10 { a: Int } type T2 { a: Int } type T11 { a: Int } type T20 { a: Int }",
+     "Unknown type \"T\". Did you mean \"T1\", \"T2\", or \"T3\"?"},
+    {"type Query { a: TT } type tt { a: Int } type Tt { a: Int } type TTT { a: Int }",
+     "Unknown type \"TT\". Did you mean \"TTT\", \"Tt\", or \"tt\"?"},
+    {"type Query implements Nod { a: Int } interface Node { a: Int }",
+     "Unknown type \"Nod\". Did you mean \"Node\" or \"ID\"?"},
+    {"type Query { a: Int } union U = Quer",
+     "Unknown type \"Quer\". Did you mean \"Query\"?"},
+    {"schema { query: Qery } type Query { a: Int }",
+     "Unknown type \"Qery\". Did you mean \"Query\"?"},
 };
 
 static void errors_match_graphql_js(void **state)
@@ -185,7 +205,8 @@ static void errors_name_the_source_and_position(void **state)
         srcs[i].len = strlen(srcs[i].text);
     gql_error_t err;
     assert_null(gql_schema_build(srcs, 2, NULL, &err));
-    assert_string_equal(err.message, "shop.graphql:3:7: Unknown type \"Prodct\".");
+    assert_string_equal(err.message,
+                        "shop.graphql:3:7: Unknown type \"Prodct\". Did you mean \"Product\"?");
     assert_int_equal(err.loc.line, 3);
     assert_int_equal(err.loc.column, 7);
     /* a syntax error keeps graphql-js's message behind the position */

@@ -120,6 +120,22 @@ uint32_t gql_dl_from_name(const char *name);
 /* The location name of one GQL_DL_* bit, NULL if not exactly one. */
 const char *gql_dl_name(uint32_t bit);
 
+/* ---- Suggestions (graphql-js suggestionList and didYouMean) ------------ */
+
+#define GQL_MAX_SUGGESTIONS 5
+/* The options close to input, best first, as graphql-js's suggestionList
+ * orders them; up to max of them into out (pointers into options).
+ * Returns how many. */
+size_t gql_suggest(const char *input, const char *const *options, size_t n,
+                   const char **out, size_t max);
+/* Appends " Did you mean \"A\", \"B\", or \"C\"?" (at most five; nothing
+ * when n is 0) to the NUL-terminated buf; sub: NULL or words to put before
+ * the names ("the enum value"). */
+void gql_did_you_mean(char *buf, size_t cap, const char *sub,
+                      const char *const *names, size_t n);
+/* graphql-js naturalCompare: strcmp, but runs of digits compare as numbers. */
+int gql_natural_compare(const char *a, const char *b);
+
 /* ---- Schema lookups beyond gql.h ----------------------------------------- */
 
 /* The value `name` of an enum type (hash lookup), NULL if none. */

@@ -10,6 +10,7 @@
  * tables built once; a schema is immutable afterwards and may be read by
  * many threads.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,32 @@ static int is_std_scalar(const char *n)
            strcmp(n, "ID") == 0;
 }
 
+/* " Did you mean ...?" for an unknown type name: graphql-js suggests the
+ * types the SDL defines, and for a type reference also the built-in ones. */
+static void type_hint(const gql_schema_t *s, const char *name, int builtins,
+                      char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const char **names = malloc((s->n_types + 1) * sizeof(*names));
+    if (!names)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_types; i++)
+        if (builtins || !s->order[i]->pub.builtin)
+            names[n++] = s->order[i]->pub.name;
+    const char *best[GQL_MAX_SUGGESTIONS];
+    size_t k = gql_suggest(name, names, n, best, GQL_MAX_SUGGESTIONS);
+    gql_did_you_mean(buf, cap, NULL, best, k);
+    free(names);
+}
+
+static int unknown_type(builder_t *b, size_t src, gql_loc_t loc, const char *name)
+{
+    char hint[300];
+    type_hint(b->s, name, 1, hint, sizeof(hint));
+    return fail(b, src, loc, "Unknown type \"%s\".%s", name, hint);
+}
+
 /* ---- Collecting definitions ---------------------------------------------- */
 
 static int add_type(builder_t *b, const gql_definition_t *d, size_t src)
@@ -344,10 +371,13 @@ static int collect(builder_t *b)
     for (size_t i = 0; i < b->n_type_exts; i++) {
         const part_t *e = &b->type_exts[i];
         stype_impl_t *t = find_type(s, e->d->name);
-        if (!t)
+        if (!t) {
+            char hint[300];
+            type_hint(s, e->d->name, 0, hint, sizeof(hint));
             return fail(b, e->src, e->d->loc,
-                        "Cannot extend type \"%s\" because it is not defined.",
-                        e->d->name);
+                        "Cannot extend type \"%s\" because it is not defined.%s",
+                        e->d->name, hint);
+        }
         if (t->pub.kind != kind_of(e->d->kind))
             return fail(b, e->src, e->d->loc, "Cannot extend non-%s type \"%s\".",
                         kind_word(e->d->kind), e->d->name);
@@ -399,7 +429,7 @@ static int check_ref(builder_t *b, size_t src, const gql_type_ref_t *t)
 {
     const gql_type_ref_t *n = named_ref(t);
     if (!find_type(b->s, n->name))
-        return fail(b, src, n->loc, "Unknown type \"%s\".", n->name);
+        return unknown_type(b, src, n->loc, n->name);
     return 0;
 }
 
@@ -573,7 +603,7 @@ static int build_type_list(builder_t *b, stype_impl_t *t, int members)
             const gql_loc_t *loc = members ? &d->member_locs[i] : &d->interface_locs[i];
             stype_impl_t *x = find_type(b->s, name);
             if (!x)
-                return fail(b, src, *loc, "Unknown type \"%s\".", name);
+                return unknown_type(b, src, *loc, name);
             list[n] = &x->pub;
             locs[n] = loc;
             srcs[n] = src;
@@ -706,7 +736,7 @@ static int build_roots(builder_t *b)
                                 op_names[r->op]);
                 stype_impl_t *t = find_type(s, r->type);
                 if (!t)
-                    return fail(b, src, r->loc, "Unknown type \"%s\".", r->type);
+                    return unknown_type(b, src, r->loc, r->type);
                 s->roots[r->op] = &t->pub;
             }
         }
@@ -1157,6 +1187,18 @@ static int cmp_dir(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* The built-in SDL is parsed once per process and shared by every schema
+ * (a document is immutable once parsed); it lives until the process ends. */
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+static gql_doc_t *builtin_doc;
+static gql_error_t builtin_err;
+
+static void parse_builtin(void)
+{
+    builtin_doc = gql_parse(gql_builtin_sdl, sizeof(gql_builtin_sdl) - 1, NULL,
+                            &builtin_err);
+}
+
 static int parse_sources(builder_t *b, const gql_source_t *srcs, size_t n,
                          const gql_limits_t *lim)
 {
@@ -1166,17 +1208,20 @@ static int parse_sources(builder_t *b, const gql_source_t *srcs, size_t n,
     if (!s->docs || !s->doc_names)
         return oom(b);
     s->doc_names[0] = "<builtin>";
-    for (size_t i = 0; i <= n; i++) {
+    pthread_once(&builtin_once, parse_builtin);
+    s->docs[0] = builtin_doc;
+    s->n_docs = 1;
+    if (!builtin_doc)
+        return fail(b, 0, builtin_err.loc, "%s", builtin_err.message);
+    for (size_t i = 1; i <= n; i++) {
         gql_error_t perr;
-        const char *text = i ? srcs[i - 1].text : gql_builtin_sdl;
-        size_t len = i ? srcs[i - 1].len : sizeof(gql_builtin_sdl) - 1;
-        if (i) {
-            s->doc_names[i] = srcs[i - 1].name ? srcs[i - 1].name : "schema";
-            if (!text && len)
-                return fail(b, i, (gql_loc_t){0, 0}, "No text.");
-        }
-        s->docs[i] = gql_parse(text ? text : "", len, i ? lim : NULL, &perr);
+        const char *text = srcs[i - 1].text;
+        size_t len = srcs[i - 1].len;
+        s->doc_names[i] = srcs[i - 1].name ? srcs[i - 1].name : "schema";
         s->n_docs = i + 1;
+        if (!text && len)
+            return fail(b, i, (gql_loc_t){0, 0}, "No text.");
+        s->docs[i] = gql_parse(text ? text : "", len, lim, &perr);
         if (!s->docs[i])
             return fail(b, i, perr.loc, "%s", perr.message);
     }
@@ -1233,7 +1278,7 @@ void gql_schema_free(gql_schema_t *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; s->docs && i < s->n_docs; i++)
+    for (size_t i = 1; s->docs && i < s->n_docs; i++) /* [0]: shared */
         gql_doc_free(s->docs[i]);
     free(s->docs);
     free(s->doc_names);
