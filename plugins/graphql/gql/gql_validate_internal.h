@@ -53,6 +53,7 @@ typedef struct gqlv_usage {
     const gql_value_t *var;
     const gql_type_ref_t *type; /* NULL: position has no known input type */
     int has_default;
+    const gql_stype_t *one_of; /* parent input object is @oneOf */
 } gqlv_usage_t;
 
 /* Per definition of the document. */
