@@ -80,6 +80,48 @@ RULES = {
 }
 
 
+def generated():
+    """Big and hostile documents, built here rather than written out:
+    graphql-js's error limit and work budgets must cut them where doppel
+    cuts them, and what stays under the budgets must be answered the
+    same."""
+    out = []
+    out.append(("gen-error-limit", "{ me {" + "".join(
+        " f%d" % i for i in range(150)) + " } }"))
+    # pairs of one simple leaf: 600 fit the overlap budget, 800 do not
+    for n in (600, 800):
+        out.append(("gen-same-leaf-%d" % n,
+                    "{ me {" + " name" * n + " } }"))
+    # the same key with sub-selections, 40 x 40: the budget ends it
+    out.append(("gen-overlap-budget", "{ me {" + " friends {" + (
+        " friends { id }" * 40) + " }" * 1 + (" friends {" + (
+            " friends { id }" * 40) + " }") * 39 + " } }"))
+    # fragments spreading two fragments each: cached pairs keep it cheap
+    q = ["{ me { ...F0 } }"]
+    for i in range(60):
+        q.append("fragment F%d on User { name %s}" % (
+            i, "...F%d ...F%d " % (i + 1, i + 2) if i + 2 < 60 else ""))
+    out.append(("gen-fragment-fanout", "\n".join(q)))
+    # a chain of 1500 fragments, one conflict at its end
+    q = ["{ me { x: name ...C0 } }"]
+    for i in range(1500):
+        q.append("fragment C%d on User { ...C%d }" % (i, i + 1))
+    q.append("fragment C1500 on User { x: email }")
+    out.append(("gen-long-chain", "\n".join(q)))
+    # 200 operations sharing 300 fragments: the fragment work is shared
+    q = []
+    for i in range(200):
+        q.append("query Op%d($n: Int) { me { ...S0 } }" % i)
+    for i in range(300):
+        q.append("fragment S%d on User { %s }" % (
+            i, "...S%d" % (i + 1) if i < 299 else "friends(first: $n) { id }"))
+    out.append(("gen-shared-fragments", "\n".join(q)))
+    # nesting 60 selection sets deep with an error at the bottom
+    out.append(("gen-deep", "{ me {" + " friends {" * 60 + " nmae" +
+                " }" * 60 + " } }"))
+    return out
+
+
 def split_corpus(text):
     """The same split as graphql_validate.mjs's splitCorpus."""
     out, cur = [], None
@@ -134,14 +176,22 @@ class GraphQLValidationDiff(unittest.TestCase):
         if not os.access(TOOL, os.X_OK):
             raise unittest.SkipTest("%s not built" % TOOL)
         with open(CORPUS, encoding="utf-8") as f:
-            cls.corpus = split_corpus(f.read())
-        out = subprocess.run([NODE, SCRIPT, SCHEMA, CORPUS], cwd=NODE_DIR,
-                             capture_output=True, timeout=120, check=True)
-        cls.js = json.loads(out.stdout)
-        cls.ours = {}
+            text = f.read()
+        cls.corpus = split_corpus(text)
+        cls.generated = generated()
         tmp = tempfile.mkdtemp(prefix="gqlv-")
         try:
-            for qid, query in cls.corpus:
+            # graphql-js reads the written corpus and the generated queries
+            both = os.path.join(tmp, "corpus.txt")
+            with open(both, "w", encoding="utf-8") as f:
+                f.write(text)
+                for qid, query in cls.generated:
+                    f.write("\n### %s\n%s\n" % (qid, query))
+            out = subprocess.run([NODE, SCRIPT, SCHEMA, both], cwd=NODE_DIR,
+                                 capture_output=True, timeout=300, check=True)
+            cls.js = json.loads(out.stdout)
+            cls.ours = {}
+            for qid, query in cls.corpus + cls.generated:
                 path = os.path.join(tmp, qid + ".graphql")
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(query)
@@ -176,9 +226,24 @@ class GraphQLValidationDiff(unittest.TestCase):
             self.assertTrue(any(re.search(pattern, m) for m in messages),
                             "no corpus query triggers " + rule)
 
+    def test_generated_cases_are_what_they_say(self):
+        """The generated documents exercise what they are meant to (so a
+        change of graphql-js or of the schema cannot turn them trivial)."""
+        last = {qid: (r.get("errors") or [{}])[-1].get("message")
+                for qid, r in self.js.items() if qid.startswith("gen-")}
+        self.assertEqual(len(self.js["gen-error-limit"]["errors"]), 101)
+        self.assertTrue(last["gen-error-limit"].startswith("Too many"))
+        self.assertEqual(self.js["gen-same-leaf-600"]["errors"], [])
+        self.assertEqual(last["gen-same-leaf-800"], "Validation aborted.")
+        self.assertEqual(last["gen-overlap-budget"], "Validation aborted.")
+        self.assertEqual(self.js["gen-fragment-fanout"]["errors"], [])
+        self.assertIn("conflict", last["gen-long-chain"])
+        self.assertEqual(self.js["gen-shared-fragments"]["errors"], [])
+        self.assertIn("nmae", last["gen-deep"])
+
     def test_doppel_agrees_with_graphql_js(self):
         problems = []
-        for qid, query in self.corpus:
+        for qid, query in self.corpus + self.generated:
             ours, theirs = self.ours[qid], self.js[qid]
             diff = compare(ours, theirs)
             known = KNOWN.get(qid)
@@ -186,12 +251,14 @@ class GraphQLValidationDiff(unittest.TestCase):
                 continue
             if diff:
                 problems.append("%s: %s differ%s" % (
-                    qid, diff, describe(query, ours, theirs)))
+                    qid, diff, describe(query[:3000], ours, theirs)))
             elif known:
                 problems.append("%s: listed in KNOWN (%s) but agrees now" %
                                 (qid, known[0]))
         self.assertFalse(problems, "\n\n".join(problems) + "\n\n%d of %d "
-                         "queries disagree" % (len(problems), len(self.corpus)))
+                         "queries disagree" % (
+                             len(problems),
+                             len(self.corpus) + len(self.generated)))
 
 
 if __name__ == "__main__":

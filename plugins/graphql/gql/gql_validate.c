@@ -228,29 +228,37 @@ static const gqlv_vec_t *referenced_fragments(gqlv_ctx_t *c,
     return frags;
 }
 
-/* getRecursiveVariableUsages: the operation's own, then its fragments'. */
+/* getRecursiveVariableUsages: the operation's own, then its fragments'.
+ * The fragments' usages are gathered once per fragment list (operations
+ * spreading the same fragments share it), charging work as graphql-js. */
 static gqlv_vec_t *recursive_usages(gqlv_ctx_t *c, const gql_definition_t *op)
 {
     const gql_definition_t *ops[1] = {op};
     const gqlv_vec_t *frags = referenced_fragments(c, ops, 1);
     if (!frags)
         return NULL;
+    gqlv_vec_t *fu = gqlv_map_get(&c->frag_sets, frags, NULL, NULL, NULL);
+    if (!fu) {
+        fu = gqlv_alloc(c, sizeof(*fu));
+        if (!fu || !gqlv_spend_fragment_work(c, (long)frags->n))
+            return NULL;
+        for (size_t f = 0; f < frags->n; f++) {
+            const gqlv_vec_t *u = &info_of(c, frags->items[f])->usages;
+            if (!gqlv_spend_fragment_work(c, (long)u->n))
+                return NULL;
+            for (size_t i = 0; i < u->n; i++)
+                gqlv_vec_push(c, fu, u->items[i]);
+        }
+        gqlv_map_put(c, &c->frag_sets, frags, NULL, NULL, fu);
+    }
     gqlv_vec_t *out = gqlv_alloc(c, sizeof(*out));
-    if (!out || !gqlv_spend_fragment_work(c, (long)frags->n))
+    if (!out || !gqlv_spend_fragment_work(c, (long)fu->n))
         return NULL;
     const gqlv_vec_t *own = &info_of(c, op)->usages;
     for (size_t i = 0; i < own->n; i++)
         gqlv_vec_push(c, out, own->items[i]);
-    size_t before = out->n;
-    for (size_t f = 0; f < frags->n; f++) {
-        const gqlv_vec_t *u = &info_of(c, frags->items[f])->usages;
-        if (!gqlv_spend_fragment_work(c, (long)u->n))
-            return NULL;
-        for (size_t i = 0; i < u->n; i++)
-            gqlv_vec_push(c, out, u->items[i]);
-    }
-    if (!gqlv_spend_fragment_work(c, (long)(out->n - before)))
-        return NULL;
+    for (size_t i = 0; i < fu->n; i++)
+        gqlv_vec_push(c, out, fu->items[i]);
     return c->aborted ? NULL : out;
 }
 

@@ -69,7 +69,8 @@ typedef struct gqlv_ctx {
     size_t n_defs;
     gqlv_def_info_t *info; /* n_defs */
     gqlv_map_t frags;      /* name -> const gql_definition_t* (first) */
-    gqlv_map_t frag_sets;  /* sorted fragment names -> gqlv_vec_t* */
+    gqlv_map_t frag_sets;  /* caches: sorted fragment names -> fragments,
+                              fragment list -> their usages */
     json_t *errors;
     size_t max_errors, count;
     int aborted;          /* stop everything: limit, budget, memory */
