@@ -25,6 +25,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
+[ -f "$root/plugins/graphql/gql/gql_exec.c" ] && default_targets="$default_targets fuzz_graphql_exec"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -100,6 +101,14 @@ seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViol
 # fuzz_grpc_proto: up to three .proto files (a, b, c) split by 0xFF.
 seed fuzz_grpc_proto svc   'syntax = "proto3";\npackage p;\nimport "b.proto";\nimport "google/protobuf/any.proto";\nmessage Req { string id = 1; q.T t = 2; map<string, q.T> m = 3; oneof k { int32 a = 4; string b = 5; } google.protobuf.Any x = 6; }\nservice S { rpc U(Req) returns (q.T); rpc W(stream Req) returns (stream q.T); }\n\377syntax = "proto3";\npackage q;\nmessage T { repeated string v = 1 [json_name = "vv"]; enum E { Z = 0; O = 1; } E e = 2; }\n'
 seed fuzz_grpc_proto p2    'syntax = "proto2";\npackage r;\nimport "google/protobuf/descriptor.proto";\nmessage O { optional int32 x = 1 [default = 5]; required string y = 2; extensions 10 to 20; }\nextend O { optional bool z = 10; }\nextend google.protobuf.MethodOptions { optional O opt = 50001; }\nservice S { rpc A(O) returns (O) { option (opt) = { x: 1 y: "a" }; } }\n'
+
+# fuzz_graphql_exec: a flag byte (see the target), query 0xFF variables
+# 0xFF answers.
+seed fuzz_graphql_exec basic '\001query Q($id: ID!, $f: Filter) { user(id: $id) { id name ... on Named { name } friends(first: 1) { email } } users(filter: $f) { role at } }\377{"id": 5, "f": {"names": "a", "inner": {"list": [{}]}}}\377{"user": {"id": 1, "friends": [{"email": null}]}, "users": [null, {"role": "ADMIN"}]}'
+seed fuzz_graphql_exec union '\003{ search { __typename ... on User { best { id } } ... on Product { price tags } } node(id: 1) { id } named { name } must }\377\377{"search": [{"__typename": "Product", "tags": [["a"], null]}, {"email": "e"}], "must": "$fail"}'
+seed fuzz_graphql_exec intro '\000{ __schema { queryType { name } types { kind name fields(includeDeprecated: true) { name args { name defaultValue type { kind name ofType { kind name ofType { name } } } } } enumValues { name isDeprecated } inputFields { name defaultValue } possibleTypes { name } } directives { name locations args { name } } } __type(name: "Filter") { name } }'
+seed fuzz_graphql_exec mut   '\010mutation M($v: Int!) { a: set(v: $v) del(ids: 3) @skip(if: false) }\377{"v": 3000000000}\377{"set": {"$errors": [{"message": "x"}]}}'
+seed fuzz_graphql_exec frag  '\004{ ...A x: user(id: "1") { ...B } }\nfragment A on Query { must }\nfragment B on User { id ...A }\377\377{"user": [{"id": 1}], "must": 1}'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done
