@@ -518,7 +518,8 @@ static void serve_get(http_call_t *c, const doppel_http_request_t *req,
 static void serve_json(http_call_t *c, const doppel_http_request_t *req)
 {
     json_error_t je;
-    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    json_t *j = json_loadb((const char *)req->body, req->body_len,
+                           JSON_DECODE_ANY, &je);
     if (j == NULL) {
         char msg[300];
         snprintf(msg, sizeof(msg),

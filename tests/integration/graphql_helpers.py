@@ -156,7 +156,7 @@ class GqlDoppel(harness.Doppel):
         h.update(headers or {})
         return self.request("GET", path + ("?" + q if q else ""), headers=h)
 
-    def data(self, query, variables=None, **kw):
+    def answer(self, query, variables=None, **kw):
         """The answer's JSON, asserting 200."""
         r = self.gql(query, variables, **kw)
         if r.status != 200:

@@ -7,12 +7,14 @@
 //     prints [{"data"} | {"batch": [...]} | {"error": {"status", "errors"}}]
 //   node graphql_client.mjs introspect URL SDL_FILE
 //     prints {"ours": printSchema(buildClientSchema(doppel's introspection)),
-//             "theirs": printSchema(buildSchema(SDL)), "valid": [...]}
+//             "theirs": printSchema(buildSchema(SDL)), "oursSorted",
+//             "theirsSorted" (the same after lexicographicSortSchema),
+//             "valid": validateSchema's messages}
 import { readFileSync } from 'node:fs';
 import { GraphQLClient, ClientError, gql } from 'graphql-request';
 import {
-  buildClientSchema, buildSchema, getIntrospectionQuery, printSchema,
-  validateSchema,
+  buildClientSchema, buildSchema, getIntrospectionQuery,
+  lexicographicSortSchema, printSchema, validateSchema,
 } from 'graphql';
 
 const [mode, url, file] = process.argv.slice(2);
@@ -56,9 +58,14 @@ async function introspect() {
   }));
   const schema = buildClientSchema(data);
   const sdl = readFileSync(file, 'utf8');
+  const built = buildSchema(sdl);
   return {
     ours: printSchema(schema),
-    theirs: printSchema(buildSchema(sdl)),
+    theirs: printSchema(built),
+    // the order of __schema.types carries no meaning (doppel lists them by
+    // name): compared also with both sorted
+    oursSorted: printSchema(lexicographicSortSchema(schema)),
+    theirsSorted: printSchema(lexicographicSortSchema(built)),
     valid: validateSchema(schema).map((e) => e.message),
   };
 }
