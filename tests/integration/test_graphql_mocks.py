@@ -328,6 +328,11 @@ class GraphqlMocksFakeOff(unittest.TestCase):
             self.assertEqual(body["data"], {"anything": {"a": 1, "c": {"d": True}},
                                             "other": None})
             self.assertEqual(body["errors"][0]["path"], ["other"])
+            self.assertIn("no schema is loaded there",
+                          body["errors"][0]["extensions"]["doppel"]["reason"])
+            un = [e for e in d.entries("unmatched") if e["path"] == "/bare"]
+            self.assertEqual([e["method"] for e in un], ["query.other"])
+            self.assertIn("no schema", un[0]["reason"])
 
 
 if __name__ == "__main__":
