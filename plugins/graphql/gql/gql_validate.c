@@ -199,8 +199,10 @@ static const gqlv_vec_t *referenced_fragments(gqlv_ctx_t *c,
     const char **sorted = gqlv_alloc(c, (names.n + 1) * sizeof(*sorted));
     if (!sorted)
         return NULL;
-    memcpy(sorted, names.items, names.n * sizeof(*sorted));
-    qsort(sorted, names.n, sizeof(*sorted), cmp_str);
+    if (names.n) {
+        memcpy(sorted, names.items, names.n * sizeof(*sorted));
+        qsort(sorted, names.n, sizeof(*sorted), cmp_str);
+    }
     gqlv_str_t key;
     gqlv_str_init(&key, c);
     gqlv_str_add(&key, "\x01");
@@ -1448,30 +1450,74 @@ static void executable_definitions(gqlv_ctx_t *c)
     }
 }
 
-/* KnownTypeNames inside type-system definitions that came with the query
- * (every other rule has nothing to say about them here); the standard
- * scalars and introspection types are always known there. */
-static void sdl_type_names(gqlv_ctx_t *c, const gql_definition_t *d)
+/* Type-system definitions that came with a query: graphql-js still visits
+ * them, so KnownTypeNames and KnownDirectives (with
+ * UniqueDirectivesPerLocation) speak about their contents, in visiting
+ * order. */
+static void sdl_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
+                           size_t n, uint32_t location)
 {
-    const gql_type_ref_t *n;
-    for (size_t i = 0; i < d->n_fields && !c->aborted; i++) {
-        n = innermost(d->fields[i].type);
-        known_type(c, n ? n->name : NULL, n ? n->loc : d->loc);
-        for (size_t k = 0; k < d->fields[i].n_args; k++) {
-            n = innermost(d->fields[i].args[k].type);
-            known_type(c, n ? n->name : NULL, n ? n->loc : d->loc);
-        }
+    unique_directives(c, dirs, n);
+    walk_directives(c, dirs, n, location);
+}
+
+static void sdl_named(gqlv_ctx_t *c, const gql_type_ref_t *t)
+{
+    known_type_ref(c, t);
+}
+
+static void sdl_input_values(gqlv_ctx_t *c, const gql_input_value_def_t *iv,
+                             size_t n, uint32_t location)
+{
+    for (size_t i = 0; i < n && !c->aborted; i++) {
+        sdl_named(c, iv[i].type);
+        sdl_directives(c, iv[i].dirs, iv[i].n_dirs, location);
     }
-    for (size_t i = 0; i < d->n_inputs && !c->aborted; i++) {
-        n = innermost(d->inputs[i].type);
-        known_type(c, n ? n->name : NULL, n ? n->loc : d->loc);
+}
+
+static uint32_t sdl_location(const gql_definition_t *d)
+{
+    switch (d->kind) {
+    case GQL_DEF_SCHEMA: return GQL_DL_SCHEMA;
+    case GQL_DEF_SCALAR: return GQL_DL_SCALAR;
+    case GQL_DEF_OBJECT: return GQL_DL_OBJECT;
+    case GQL_DEF_INTERFACE: return GQL_DL_INTERFACE;
+    case GQL_DEF_UNION: return GQL_DL_UNION;
+    case GQL_DEF_ENUM: return GQL_DL_ENUM;
+    case GQL_DEF_INPUT: return GQL_DL_INPUT_OBJECT;
+    default: return 0;
     }
+}
+
+static void sdl_definition(gqlv_ctx_t *c, const gql_definition_t *d)
+{
     for (size_t i = 0; i < d->n_interfaces && !c->aborted; i++)
         known_type(c, d->interfaces[i],
                    d->interface_locs ? d->interface_locs[i] : d->loc);
+    if (d->kind == GQL_DEF_DIRECTIVE) {
+        sdl_input_values(c, d->inputs, d->n_inputs,
+                         GQL_DL_ARGUMENT_DEFINITION);
+        return;
+    }
+    sdl_directives(c, d->dirs, d->n_dirs, sdl_location(d));
+    for (size_t i = 0; i < d->n_roots && !c->aborted; i++)
+        known_type(c, d->roots[i].type, d->roots[i].loc);
+    for (size_t i = 0; i < d->n_fields && !c->aborted; i++) {
+        const gql_field_def_t *f = &d->fields[i];
+        unique_directives(c, f->dirs, f->n_dirs);
+        sdl_input_values(c, f->args, f->n_args, GQL_DL_ARGUMENT_DEFINITION);
+        sdl_named(c, f->type);
+        walk_directives(c, f->dirs, f->n_dirs, GQL_DL_FIELD_DEFINITION);
+    }
     for (size_t i = 0; i < d->n_members && !c->aborted; i++)
         known_type(c, d->members[i],
                    d->member_locs ? d->member_locs[i] : d->loc);
+    for (size_t i = 0; i < d->n_values && !c->aborted; i++)
+        sdl_directives(c, d->values[i].dirs, d->values[i].n_dirs,
+                       GQL_DL_ENUM_VALUE);
+    if (d->kind == GQL_DEF_INPUT)
+        sdl_input_values(c, d->inputs, d->n_inputs,
+                         GQL_DL_INPUT_FIELD_DEFINITION);
 }
 
 /* NoUnusedFragments (document leave). */
@@ -1517,7 +1563,7 @@ static void walk_document(gqlv_ctx_t *c, cycle_state_t *cycles)
         else if (d->kind == GQL_DEF_FRAGMENT)
             walk_fragment(c, d, cycles);
         else if (!c->quiet)
-            sdl_type_names(c, d);
+            sdl_definition(c, d);
     }
     c->cur_info = NULL;
     if (!c->quiet && !c->aborted)

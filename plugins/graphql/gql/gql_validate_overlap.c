@@ -244,13 +244,20 @@ static int same_arguments(gqlv_ctx_t *c, const gql_selection_t *x,
     return 1;
 }
 
+/* graphql-js compares type objects by identity: a named type is one
+ * object, a wrapper ([T], T!) one per place it is written. */
+static int same_type_object(const gql_type_ref_t *a, const gql_type_ref_t *b)
+{
+    if (a == b)
+        return 1;
+    return a && b && a->kind == GQL_T_NAMED && b->kind == GQL_T_NAMED &&
+           strcmp(a->name, b->name) == 0;
+}
+
 static int types_conflict(gqlv_ctx_t *c, const gql_type_ref_t *a,
                           const gql_type_ref_t *b)
 {
-    if (a == b)
-        return 0;
-    if (a->kind == GQL_T_NAMED && b->kind == GQL_T_NAMED &&
-        strcmp(a->name, b->name) == 0)
+    if (same_type_object(a, b))
         return 0;
     if (!spend(c, 1))
         return 0;
@@ -376,7 +383,10 @@ static ov_conflict_t *find_conflict(gqlv_ctx_t *c, ov_state_t *st,
     if (!spend(c, 2))
         return NULL;
     const gql_selection_t *n1 = f1->node, *n2 = f2->node;
-    if (f1->simple_leaf && f2->simple_leaf && strcmp(n1->name, n2->name) == 0)
+    const gql_type_ref_t *t1 = f1->def ? f1->def->type : NULL;
+    const gql_type_ref_t *t2 = f2->def ? f2->def->type : NULL;
+    if (f1->simple_leaf && f2->simple_leaf && same_type_object(t1, t2) &&
+        strcmp(n1->name, n2->name) == 0)
         return NULL;
     if (!excl) {
         const char *reason = gqlv_map_get(&st->reasons, f1, f2, NULL, NULL);
@@ -405,8 +415,6 @@ static ov_conflict_t *find_conflict(gqlv_ctx_t *c, ov_state_t *st,
             return k;
         }
     }
-    const gql_type_ref_t *t1 = f1->def ? f1->def->type : NULL;
-    const gql_type_ref_t *t2 = f2->def ? f2->def->type : NULL;
     if (t1 && t2 && types_conflict(c, t1, t2)) {
         gqlv_str_t b;
         gqlv_str_init(&b, c);
