@@ -68,6 +68,15 @@ class GraphqlHttp(unittest.TestCase):
         self.assertIn("Not acceptable", r.json()["errors"][0]["message"])
         r = self.d.gql(self.Q, accept="application/json;q=0")
         self.assertEqual(r.status, 406)
+        # odd and hostile Accept headers: parsed, bounded, never a crash
+        r = self.d.gql(self.Q, accept=GQL_MEDIA + ";q=0.0001")
+        self.assertEqual(r.status, 406)
+        r = self.d.gql(self.Q, accept="application/json;q=abc;;;=")
+        self.assertTrue(r.headers["content-type"].startswith("application/json"))
+        r = self.d.gql(self.Q, accept=",;" * 4000 + "," + GQL_MEDIA)
+        self.assertTrue(r.headers["content-type"].startswith(GQL_MEDIA))
+        r = self.d.gql(self.Q, accept="APPLICATION/GRAPHQL-RESPONSE+JSON ; Q=1")
+        self.assertTrue(r.headers["content-type"].startswith(GQL_MEDIA))
 
     def test_post_application_graphql(self):
         r = self.d.gql_raw(self.Q.encode(), content_type="application/graphql")
