@@ -250,6 +250,23 @@ class GraphqlHttp(unittest.TestCase):
         self.assertIn("Cannot spread fragment", r.json()["errors"][0]["message"])
         self.assert_up()
 
+    def test_hostile_variables(self):
+        q = "query U($id: ID!) { user(id: $id) { id } }"
+        deep = b'{"query": "' + q.encode() + b'", "variables": {"id": ' + \
+            b"[" * 100000 + b"]" * 100000 + b"}}"
+        r = self.d.gql_raw(deep, accept=GQL_MEDIA)
+        self.assertEqual(r.status, 400)
+        r = self.d.gql(q, {"id": {"a": [1] * 10000}}, accept=GQL_MEDIA)
+        self.assertEqual(r.status, 400)
+        self.assertIn("$id", r.json()["errors"][0]["message"])
+        many = {"v%d" % i: i for i in range(20000)}
+        many["id"] = "1"
+        r = self.d.gql(q, many)
+        self.assertEqual(r.json(), {"data": {"user": {"id": "1"}}})
+        r = self.d.gql('{ user(id: "%s") { id } }' % ("x" * 500000))
+        self.assertEqual(r.status, 200)
+        self.assert_up()
+
     def test_binary_garbage(self):
         for body in (b"\xff\xfe\x00\x01", b'{"query": "\\u0000{"}',
                      b'{"query": "' + b"\xc3\x28" + b'"}'):
@@ -344,7 +361,7 @@ class GraphqlHttp(unittest.TestCase):
     # -- delays, metrics -------------------------------------------------------
     def test_delay_does_not_block_other_requests(self):
         self.d.mock("version", {"payload": {"data": {"version": "slow"}},
-                                "delay": 3000})
+                                "delay": 8000})
         out = {}
 
         def slow():
