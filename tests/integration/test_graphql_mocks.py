@@ -286,6 +286,22 @@ class GraphqlMocks(unittest.TestCase):
         d = self.d.answer('{ user(id: "42") { id name } }')
         self.assertEqual(d["data"]["user"], {"id": "42", "name": "Eve"})
 
+    def test_services_leave_graphql_alone(self):
+        r = self.d.post("/api/v1/services", {
+            "name": "gql-upstream", "target": "http://127.0.0.1:9",
+            "pathPrefix": "/graphql"})
+        self.assertEqual(r.status, 201, r)
+        try:
+            self.mock("version", "mocked")
+            d = self.d.answer("{ version stats { count } }")
+            self.assertEqual(d["data"]["version"], "mocked")
+            self.assertIsInstance(d["data"]["stats"]["count"], int)  # faked
+            un = self.d.entries("unmatched")
+            self.assertEqual([e["method"] for e in un], ["query.stats"])
+            self.assertNotIn("forwarded", un[0])
+        finally:
+            self.d.request("DELETE", "/api/v1/services/gql-upstream")
+
     def test_journal(self):
         m = self.mock("user", user("1", "Ann"))
         self.d.answer('query Q($id: ID!) { user(id: $id) { name } }', {"id": "1"},
