@@ -26,6 +26,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 [ -f "$root/plugins/graphql/gql/gql_parse.c" ] && default_targets="$default_targets fuzz_graphql_parse"
+[ -f "$root/plugins/graphql/gql/gql_exec.c" ] && default_targets="$default_targets fuzz_graphql_exec"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -106,6 +107,13 @@ seed fuzz_grpc_proto p2    'syntax = "proto2";\npackage r;\nimport "google/proto
 seed fuzz_graphql_parse query 'query queryName($foo: ComplexType, $site: Site = MOBILE) @onQuery {\n  whoever123is: node(id: [123, 456]) {\n    id\n    ... on User @onInlineFragment {\n      field2 { id alias: field1(first: 10, after: $foo) @include(if: $foo) { id ...frag @onFragmentSpread } }\n    }\n    ... @skip(unless: $foo) { id }\n    ... { id }\n  }\n}\nmutation likeStory @onMutation { like(story: 123) @onField { story { id @onField } } }\nsubscription S($input: In @onVariableDefinition) @onSubscription { s(input: $input) { a } }\nfragment frag on Friend @onFragmentDefinition { foo(size: $size, bar: $b, obj: {key: "value", block: """\n  block string uses \\"""\n  """}) }\n{ unnamed(truthy: true, falsy: false, nullish: null, f: -1.5e3, s: "\\u00e9\\u{1F600}\\uD83D\\uDE00\\n") query }\n'
 seed fuzz_graphql_parse sdl '"""The schema"""\nschema { query: Query mutation: M }\n"Root" type Query implements Node & Named @key(f: "id") { id: ID! name(upper: Boolean = false): String @deprecated(reason: "x") list: [Thing!]! }\ntype M { add(in: In!): Thing }\ninterface Node { id: ID! }\ninterface Named implements Node { id: ID! name: String }\nextend interface Named @x\ntype Thing implements Node { id: ID! k: Kind }\nunion U = | Thing | Query\nextend union U = M\nenum Kind { A "b" B @deprecated }\nextend enum Kind { C }\ninput In @oneOf { a: Int b: [In!] }\nextend input In { c: String }\nscalar Date @specifiedBy(url: "https://x")\nextend scalar Date @y\ndirective @key(f: String!) repeatable on OBJECT | INTERFACE\nextend schema @z { subscription: Query }\nextend type Query { more: Int }\n'
 seed fuzz_graphql_parse errs '{ a(x: "\\uD800", y: 01, z: 1.e, w: """\\""" ) ...on ...F @d(a: $v) }\n# comment\r\n\357\273\277type T { f: [[Int!]!] }'
+# fuzz_graphql_exec: a flag byte (see the target), query 0xFF variables
+# 0xFF answers.
+seed fuzz_graphql_exec basic '\001query Q($id: ID!, $f: Filter) { user(id: $id) { id name ... on Named { name } friends(first: 1) { email } } users(filter: $f) { role at } }\377{"id": 5, "f": {"names": "a", "inner": {"list": [{}]}}}\377{"user": {"id": 1, "friends": [{"email": null}]}, "users": [null, {"role": "ADMIN"}]}'
+seed fuzz_graphql_exec union '\003{ search { __typename ... on User { best { id } } ... on Product { price tags } } node(id: 1) { id } named { name } must }\377\377{"search": [{"__typename": "Product", "tags": [["a"], null]}, {"email": "e"}], "must": "$fail"}'
+seed fuzz_graphql_exec intro '\000{ __schema { queryType { name } types { kind name fields(includeDeprecated: true) { name args { name defaultValue type { kind name ofType { kind name ofType { name } } } } } enumValues { name isDeprecated } inputFields { name defaultValue } possibleTypes { name } } directives { name locations args { name } } } __type(name: "Filter") { name } }'
+seed fuzz_graphql_exec mut   '\010mutation M($v: Int!) { a: set(v: $v) del(ids: 3) @skip(if: false) }\377{"v": 3000000000}\377{"set": {"$errors": [{"message": "x"}]}}'
+seed fuzz_graphql_exec frag  '\004{ ...A x: user(id: "1") { ...B } }\nfragment A on Query { must }\nfragment B on User { id ...A }\377\377{"user": [{"id": 1}], "must": 1}'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done
