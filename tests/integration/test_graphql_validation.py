@@ -13,6 +13,12 @@ Each disagreement is reported with its query. KNOWN lists the documented
 differences (kept small, each with its reason); a known difference that
 no longer occurs fails too, so the list cannot go stale.
 
+The same corpus then goes through the real server: the schema uploaded
+with PUT /api/v1/schemas/graphql/graphql.graphql, each query POSTed to
+/graphql (Accept: application/graphql-response+json); a query graphql-js
+rejects gets 400 with exactly its errors, a valid one 200 and no
+validation errors.
+
 The corpus itself is checked: at least 150 queries, at least two thirds
 invalid, ids "ok-*" valid by graphql-js, and every rule of graphql-js's
 specifiedRules produces at least one of its errors.
@@ -30,6 +36,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
+
+try:
+    import graphql_helpers  # noqa: E402  (the GraphQL plugin's helpers)
+except ImportError:  # the plugin's tests are not in this tree
+    graphql_helpers = None
 
 NODE = shutil.which("node")
 NODE_DIR = os.path.join(harness.SOURCE_DIR, "tests", "node")
@@ -259,6 +270,95 @@ class GraphQLValidationDiff(unittest.TestCase):
                          "queries disagree" % (
                              len(problems),
                              len(self.corpus) + len(self.generated)))
+
+
+# Request errors of a valid document, raised after validation.
+AFTER_VALIDATION = re.compile(
+    r'^(Variable "\$\w+" of required type "[^"]+" was not provided\.'
+    r'|Subscriptions are served over graphql-transport-ws \(WebSocket\)\.)$')
+
+
+def operations(query):
+    """Names of the operations a document defines, in order (enough for
+    the corpus: the keyword at the start of a line)."""
+    return re.findall(r"^(?:query|mutation|subscription)\s+([_A-Za-z]\w*)",
+                      query, re.M)
+
+
+class GraphQLValidationServer(unittest.TestCase):
+    """The corpus through doppel's GraphQL plugin."""
+
+    @classmethod
+    def setUpClass(cls):
+        if NODE is None or not os.path.isdir(
+                os.path.join(NODE_DIR, "node_modules", "graphql")):
+            raise unittest.SkipTest("node or tests/node/node_modules/graphql "
+                                    "missing (scripts/dev.sh deps)")
+        plugin = os.path.join(harness.BUILD_DIR, "plugins",
+                              "doppel_graphql.so")
+        if graphql_helpers is None or not os.path.exists(plugin):
+            raise unittest.SkipTest("GraphQL plugin not built")
+        with open(CORPUS, encoding="utf-8") as f:
+            text = f.read()
+        cls.corpus = split_corpus(text) + generated()
+        tmp = tempfile.mkdtemp(prefix="gqlv-")
+        try:
+            both = os.path.join(tmp, "corpus.txt")
+            with open(both, "w", encoding="utf-8") as f:
+                f.write(text)
+                for qid, query in generated():
+                    f.write("\n### %s\n%s\n" % (qid, query))
+            out = subprocess.run([NODE, SCRIPT, SCHEMA, both], cwd=NODE_DIR,
+                                 capture_output=True, timeout=300, check=True)
+            cls.js = json.loads(out.stdout)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        cls.d = graphql_helpers.GqlDoppel()
+        with open(SCHEMA, encoding="utf-8") as f:
+            cls.d.schema("graphql.graphql", f.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.d.assert_clean_log()
+
+    def test_server_agrees_with_graphql_js(self):
+        problems = []
+        for qid, query in self.corpus:
+            theirs = self.js[qid]
+            ops = operations(query)
+            # a valid document of several operations runs the first one
+            op = ops[0] if ops and not theirs.get("errors") else None
+            r = self.d.gql(query, operation=op,
+                           accept=graphql_helpers.GQL_MEDIA)
+            try:
+                body = r.json()
+            except ValueError:
+                problems.append("%s: status %d, not JSON: %r" %
+                                (qid, r.status, r.body[:300]))
+                continue
+            if "syntaxError" in theirs:
+                ok = r.status == 400 and body.get("errors", [{}])[0].get(
+                    "message", "").startswith("Syntax Error")
+            elif theirs["errors"]:
+                ours = {"errors": body.get("errors", [])}
+                ok = r.status == 400 and "data" not in body and \
+                    compare(ours, theirs) is None
+            else:
+                # valid: answered (fake data), or refused only by what comes
+                # after validation: no variables are sent, and subscriptions
+                # go over WebSocket
+                ok = r.status == 200 or (r.status == 400 and "errors" in body
+                                         and all(AFTER_VALIDATION.match(
+                                             e.get("message", ""))
+                                             for e in body["errors"]))
+            if not ok:
+                problems.append("%s: server disagrees%s" % (
+                    qid, describe(query[:3000], {"status": r.status,
+                                                 "body": body}, theirs)))
+        self.assertFalse(problems, "\n\n".join(problems) + "\n\n%d of %d "
+                         "queries disagree" % (len(problems),
+                                               len(self.corpus)))
 
 
 if __name__ == "__main__":
