@@ -78,6 +78,11 @@ static const char SDL[] =
     "  stringListField: [String]\n"
     "}\n"
     "\n"
+    "input OneOfInput @oneOf {\n"
+    "  a: Int\n"
+    "  b: String\n"
+    "}\n"
+    "\n"
     "type ComplicatedArgs {\n"
     "  intArgField(intArg: Int): String\n"
     "  nonNullIntArgField(nonNullIntArg: Int!): String\n"
@@ -91,6 +96,7 @@ static const char SDL[] =
     "  complexArgField(complexArg: ComplexInput): String\n"
     "  multipleReqs(req1: Int!, req2: Int!): String\n"
     "  multipleOpts(opt1: Int = 0, opt2: Int = 0): String\n"
+    "  oneOfArgField(oneOfArg: OneOfInput): String\n"
     "}\n"
     "\n"
     "type Query {\n"
@@ -287,6 +293,15 @@ static const rule_case_t CASES[] = {
     {"ValuesOfCorrectType", "list-for-scalar",
      "{ complicatedArgs { stringArgField(stringArg: [\"a\"]) booleanArgField(booleanArg: 1) } }",
      "[{\"message\":\"String cannot represent a non string value: [\\\"a\\\"]\",\"locations\":[{\"line\":1,\"column\":47}]},{\"message\":\"Boolean cannot represent a non boolean value: 1\",\"locations\":[{\"line\":1,\"column\":82}]}]"},
+    {"ValuesOfCorrectType", "oneof-valid",
+     "query Q($b: String!) { complicatedArgs { x: oneOfArgField(oneOfArg: {a: 1}) y: oneOfArgField(oneOfArg: {b: $b}) } }",
+     "[]"},
+    {"ValuesOfCorrectType", "oneof",
+     "{ complicatedArgs { x: oneOfArgField(oneOfArg: {a: 1, b: \"x\"}) y: oneOfArgField(oneOfArg: {a: null}) z: oneOfArgField(oneOfArg: {}) } }",
+     "[{\"message\":\"OneOf Input Object \\\"OneOfInput\\\" must specify exactly one key.\",\"locations\":[{\"line\":1,\"column\":48}]},{\"message\":\"Field \\\"OneOfInput.a\\\" must be non-null.\",\"locations\":[{\"line\":1,\"column\":91}]},{\"message\":\"OneOf Input Object \\\"OneOfInput\\\" must specify exactly one key.\",\"locations\":[{\"line\":1,\"column\":129}]}]"},
+    {"VariablesInAllowedPosition", "oneof",
+     "query Q($b: String) { complicatedArgs { oneOfArgField(oneOfArg: {b: $b}) } }",
+     "[{\"message\":\"Variable \\\"$b\\\" is of type \\\"String\\\" but must be non-nullable to be used for OneOf Input Object \\\"OneOfInput\\\".\",\"locations\":[{\"line\":1,\"column\":9},{\"line\":1,\"column\":69}]}]"},
     {"ProvidedRequiredArguments", "valid",
      "{ complicatedArgs { multipleReqs(req1: 1, req2: 2) multipleOpts } }",
      "[]"},
