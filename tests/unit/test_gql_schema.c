@@ -579,6 +579,37 @@ static void many_types_are_fast_to_find(void **state)
     free(sdl);
 }
 
+static void wide_interfaces_and_unions(void **state)
+{
+    (void)state;
+    /* 20,000 objects implementing one interface and members of one union */
+    enum { N = 20000 };
+    size_t cap = 4u << 20, n = 0;
+    char *sdl = malloc(cap);
+    assert_non_null(sdl);
+    n += (size_t)snprintf(sdl + n, cap - n, "type Query { n: Node u: U }\n"
+                                            "interface Node { id: ID }\nunion U =");
+    for (int t = 0; t < N; t++)
+        n += (size_t)snprintf(sdl + n, cap - n, " | O%d", t);
+    n += (size_t)snprintf(sdl + n, cap - n, "\n");
+    for (int t = 0; t < N; t++)
+        n += (size_t)snprintf(sdl + n, cap - n, "type O%d implements Node { id: ID }\n", t);
+    gql_source_t src = {"wide.graphql", sdl, n};
+    gql_limits_t lim = {.max_bytes = cap, .max_tokens = 1u << 22};
+    gql_error_t err;
+    gql_schema_t *s = gql_schema_build(&src, 1, &lim, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    const gql_stype_t *node = gql_schema_type(s, "Node"), *u = gql_schema_type(s, "U");
+    assert_int_equal(node->n_possible, N);
+    assert_int_equal(u->n_possible, N);
+    assert_string_equal(node->possible[N - 1]->name, "O19999");
+    assert_true(gql_schema_possible(node, gql_schema_type(s, "O777")));
+    assert_true(gql_schema_possible(u, gql_schema_type(s, "O777")));
+    gql_schema_free(s);
+    free(sdl);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -609,6 +640,7 @@ int main(void)
         cmocka_unit_test(root_types_by_name),
         cmocka_unit_test(covariant_implementations_are_accepted),
         cmocka_unit_test(many_types_are_fast_to_find),
+        cmocka_unit_test(wide_interfaces_and_unions),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,6 +94,12 @@ typedef struct stype_impl {
     size_t *iface_src;
     const gql_stype_t **poss;
     size_t cap_poss;
+    /* OBJECT: the unions it is a member of, so that "is this object a
+     * possible type of that union" looks at a short list */
+    const gql_stype_t **unions;
+    size_t n_unions, cap_unions;
+    size_t mark; /* scratch for the checks: 1 + the index of the last
+                    type that saw it */
 } stype_impl_t;
 
 typedef struct sdir_impl {
@@ -876,17 +882,32 @@ static int build_possible(builder_t *b)
             stype_impl_t *iface = impl(t->pub.interfaces[j]);
             if (iface->pub.kind != GQL_K_INTERFACE)
                 continue;
+            /* an interface listed twice (an error reported later) adds
+             * the type once; looking at the type's own list keeps this
+             * linear however many types implement the interface */
             int dup = 0;
-            for (size_t k = 0; k < iface->pub.n_possible; k++)
-                dup |= iface->poss[k] == &t->pub;
+            for (size_t k = 0; k < j; k++)
+                dup |= t->pub.interfaces[k] == &iface->pub;
             if (dup)
                 continue;
             TRY(PUSH(b, iface->poss, iface->pub.n_possible, iface->cap_poss));
             iface->poss[iface->pub.n_possible++] = &t->pub;
         }
     }
-    for (size_t i = 0; i < s->n_types; i++)
-        s->order[i]->pub.possible = s->order[i]->poss;
+    for (size_t i = 0; i < s->n_types; i++) {
+        stype_impl_t *u = s->order[i];
+        u->pub.possible = u->poss;
+        if (u->pub.kind != GQL_K_UNION)
+            continue;
+        for (size_t j = 0; j < u->pub.n_possible; j++) {
+            stype_impl_t *m = impl(u->pub.possible[j]);
+            if (m->pub.kind != GQL_K_OBJECT ||
+                (m->n_unions && m->unions[m->n_unions - 1] == &u->pub))
+                continue; /* listed twice: reported by the checks */
+            TRY(PUSH(b, m->unions, m->n_unions, m->cap_unions));
+            m->unions[m->n_unions++] = &u->pub;
+        }
+    }
     return 0;
 }
 
@@ -1035,8 +1056,9 @@ static int ref_equal(const gql_type_ref_t *a, const gql_type_ref_t *b)
 static int abstract_has(const gql_stype_t *abstract, const gql_stype_t *t)
 {
     if (abstract->kind == GQL_K_UNION) {
-        for (size_t i = 0; i < abstract->n_possible; i++)
-            if (abstract->possible[i] == t)
+        const stype_impl_t *x = impl(t);
+        for (size_t i = 0; i < x->n_unions; i++)
+            if (x->unions[i] == abstract)
                 return 1;
         return 0;
     }
@@ -1216,11 +1238,11 @@ static int check_union(builder_t *b, stype_impl_t *t)
                     "Union type %s must define one or more member types.", t->pub.name);
     for (size_t i = 0; i < t->pub.n_possible; i++) {
         const gql_stype_t *m = t->pub.possible[i];
-        for (size_t j = 0; j < i; j++)
-            if (t->pub.possible[j] == m)
-                return fail(b, t->iface_src[i], *t->iface_locs[i],
-                            "Union type %s can only include type %s once.", t->pub.name,
-                            m->name);
+        if (impl(m)->mark == t->idx + 1)
+            return fail(b, t->iface_src[i], *t->iface_locs[i],
+                        "Union type %s can only include type %s once.", t->pub.name,
+                        m->name);
+        impl(m)->mark = t->idx + 1;
         if (m->kind != GQL_K_OBJECT)
             return fail(b, t->iface_src[i], *t->iface_locs[i],
                         "Union type %s can only include Object types, it cannot include "
