@@ -394,6 +394,15 @@ static void builtins_are_real_types(void **state)
     assert_int_equal(dep->locations, GQL_DL_FIELD_DEFINITION | GQL_DL_ARGUMENT_DEFINITION |
                                          GQL_DL_INPUT_FIELD_DEFINITION | GQL_DL_ENUM_VALUE |
                                          GQL_DL_DIRECTIVE_DEFINITION);
+    /* as graphql-js lists them, whatever the bits' order */
+    uint32_t order[20];
+    assert_int_equal(gql_sdirective_locations(dep, order, 20), 5);
+    assert_int_equal(order[0], GQL_DL_FIELD_DEFINITION);
+    assert_int_equal(order[1], GQL_DL_ARGUMENT_DEFINITION);
+    assert_int_equal(order[2], GQL_DL_INPUT_FIELD_DEFINITION);
+    assert_int_equal(order[3], GQL_DL_ENUM_VALUE);
+    assert_int_equal(order[4], GQL_DL_DIRECTIVE_DEFINITION);
+    assert_int_equal(gql_sdirective_locations(dep, order, 2), 2);
     const gql_sdirective_t *skip = gql_schema_directive(s, "skip");
     assert_int_equal(skip->locations,
                      GQL_DL_FIELD | GQL_DL_FRAGMENT_SPREAD | GQL_DL_INLINE_FRAGMENT);
@@ -416,6 +425,15 @@ static void builtins_are_real_types(void **state)
     assert_false(gql_schema_directive(s, "skip")->builtin);
     assert_int_equal(gql_schema_directive(s, "skip")->n_args, 2);
     assert_int_equal(gql_schema_directive(s, "skip")->locations, GQL_DL_FIELD);
+    gql_schema_free(s);
+    /* a schema's own directive: its locations as written, each once */
+    s = must_build("directive @d on | OBJECT | FIELD | QUERY | FIELD\ntype Query { a: Int }");
+    assert_int_equal(gql_sdirective_locations(gql_schema_directive(s, "d"), order, 20), 3);
+    assert_int_equal(order[0], GQL_DL_OBJECT);
+    assert_int_equal(order[1], GQL_DL_FIELD);
+    assert_int_equal(order[2], GQL_DL_QUERY);
+    assert_int_equal(gql_schema_directive(s, "d")->locations,
+                     GQL_DL_OBJECT | GQL_DL_FIELD | GQL_DL_QUERY);
     gql_schema_free(s);
 }
 

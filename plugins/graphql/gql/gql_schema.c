@@ -103,9 +103,11 @@ typedef struct stype_impl {
 } stype_impl_t;
 
 typedef struct sdir_impl {
-    gql_sdirective_t pub;
+    gql_sdirective_t pub; /* first: a gql_sdirective_t * is a sdir_impl_t * */
     const gql_definition_t *d;
     size_t src;
+    uint32_t order[20]; /* pub.locations as written */
+    size_t n_order;
 } sdir_impl_t;
 
 struct gql_schema {
@@ -863,6 +865,7 @@ static int build_directive(builder_t *b, sdir_impl_t *x)
     x->pub.description = d->description;
     x->pub.repeatable = d->repeatable;
     x->pub.locations = d->locations;
+    x->n_order = gql_doc_directive_locations(b->s->docs[x->src], d, x->order, 20);
     char owner[300];
     snprintf(owner, sizeof(owner), "@%s", d->name);
     TRY(build_args(b, x->src, owner, d->inputs, d->n_inputs, &x->pub.args));
@@ -1587,4 +1590,14 @@ const gql_stype_t *gql_schema_named(const gql_schema_t *s,
 {
     const gql_type_ref_t *n = named_ref(t);
     return s && n ? gql_schema_type(s, n->name) : NULL;
+}
+
+size_t gql_sdirective_locations(const gql_sdirective_t *d, uint32_t *out, size_t max)
+{
+    if (!d)
+        return 0;
+    const sdir_impl_t *x = (const sdir_impl_t *)d;
+    size_t n = x->n_order < max ? x->n_order : max;
+    memcpy(out, x->order, n * sizeof(*out));
+    return n;
 }
