@@ -136,7 +136,16 @@ void gql_did_you_mean(char *buf, size_t cap, const char *sub,
 /* graphql-js naturalCompare: strcmp, but runs of digits compare as numbers. */
 int gql_natural_compare(const char *a, const char *b);
 
-/* ---- Schema lookups beyond gql.h ----------------------------------------- */
+/* ---- Beyond gql.h --------------------------------------------------------- */
+
+/* The GQL_DL_* bits of directive definition d (of doc) in the order its
+ * text lists them (gql_definition_t.locations is the set); up to max into
+ * out. Returns how many (0 if d is not a directive definition of doc). */
+size_t gql_doc_directive_locations(const gql_doc_t *doc, const gql_definition_t *d,
+                                   uint32_t *out, size_t max);
+/* The same for a schema's directive: the order its definition wrote them
+ * (the built-in ones: graphql-js's order). At most 20. */
+size_t gql_sdirective_locations(const gql_sdirective_t *d, uint32_t *out, size_t max);
 
 /* The value `name` of an enum type (hash lookup), NULL if none. */
 const gql_senum_value_t *gql_stype_enum_value(const gql_stype_t *t,
