@@ -212,7 +212,9 @@ enum {
     GQL_DL_FIELD_DEFINITION = 1u << 11, GQL_DL_ARGUMENT_DEFINITION = 1u << 12,
     GQL_DL_INTERFACE = 1u << 13, GQL_DL_UNION = 1u << 14, GQL_DL_ENUM = 1u << 15,
     GQL_DL_ENUM_VALUE = 1u << 16, GQL_DL_INPUT_OBJECT = 1u << 17,
-    GQL_DL_INPUT_FIELD_DEFINITION = 1u << 18
+    GQL_DL_INPUT_FIELD_DEFINITION = 1u << 18,
+    /* graphql-js 16.15 lets @deprecated mark directive definitions */
+    GQL_DL_DIRECTIVE_DEFINITION = 1u << 19
 };
 
 typedef struct gql_definition {

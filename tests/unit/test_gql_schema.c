@@ -1,0 +1,524 @@
+/*
+ * Schemas built from SDL (plugins/graphql/gql/gql_schema.c): types and
+ * their members, extensions merged over several sources, interfaces and
+ * their implementations, unions, root types, the built-in scalars,
+ * directives and introspection types, and every build error (the messages
+ * in the table are graphql-js 16.15's buildSchema / validateSchema first
+ * error for the same SDL).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gql.h"
+#include "gql_internal.h"
+
+static gql_schema_t *build1(const char *sdl, gql_error_t *err)
+{
+    gql_source_t src = {"s.graphql", sdl, strlen(sdl)};
+    return gql_schema_build(&src, 1, NULL, err);
+}
+
+static gql_schema_t *must_build(const char *sdl)
+{
+    gql_error_t err;
+    gql_schema_t *s = build1(sdl, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    return s;
+}
+
+typedef struct schema_case {
+    const char *sdl;
+    const char *message; /* graphql-js's; ours is "s.graphql:L:C: " + it */
+} schema_case_t;
+
+static const schema_case_t cases[] = {
+    {"type Query { a: Prodct }",
+     "Unknown type \"Prodct\"."},
+    {"type Query { a: Int } type Query { b: Int }",
+     "There can be only one type named \"Query\"."},
+    {"type Query { a: Int } directive @d on FIELD directive @d on QUERY",
+     "There can be only one directive named \"@d\"."},
+    {"type Query { a: Int } extend type Nope { b: Int }",
+     "Cannot extend type \"Nope\" because it is not defined."},
+    {"type Query { a: Int } scalar S extend type S { b: Int }",
+     "Cannot extend non-object type \"S\"."},
+    {"type Query { a: Int } extend input Query { b: Int }",
+     "Cannot extend non-input object type \"Query\"."},
+    {"type Query { a: Int a: String }",
+     "Field \"Query.a\" can only be defined once."},
+    {"type Query { a(x: Int, x: Int): Int }",
+     "Argument \"Query.a(x:)\" can only be defined once."},
+    {"type Query { a: Int } enum E { A A }",
+     "Enum value \"E.A\" can only be defined once."},
+    {"type Query { a: Int } input I { a: Int a: Int }",
+     "Field \"I.a\" can only be defined once."},
+    {"schema { query: Q } schema { query: Q } type Q { a: Int }",
+     "Must provide only one schema definition."},
+    {"schema { query: Q query: Q } type Q { a: Int }",
+     "There can be only one query type in schema."},
+    {"schema { query: Nope }",
+     "Unknown type \"Nope\"."},
+    {"type Foo { a: Int }",
+     "Query root type must be provided."},
+    {"schema { query: I } input I { a: Int }",
+     "Query root type must be Object type, it cannot be I."},
+    {"type Query { a: Int } schema { query: Query mutation: I } input I { a: Int }",
+     "Mutation root type must be Object type if provided, it cannot be I."},
+    {"type Query { a: Int } type __Bad { a: Int }",
+     "Name \"__Bad\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query { __a: Int }",
+     "Name \"__a\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query { a(__x: Int): Int }",
+     "Name \"__x\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query { a: Int } enum E { __A }",
+     "Name \"__A\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query { a: Int } directive @__d on FIELD",
+     "Name \"__d\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query",
+     "Type Query must define one or more fields."},
+    {"type Query { a: Int } union U",
+     "Union type U must define one or more member types."},
+    {"type Query { a: Int } enum E",
+     "Enum type E must define one or more values."},
+    {"type Query { a: Int } input I",
+     "Input Object type I must define one or more fields."},
+    {"type Query { a: I } input I { a: Int }",
+     "The type of Query.a must be Output Type but got: I."},
+    {"type Query { a(x: Query): Int }",
+     "The type of Query.a(x:) must be Input Type but got: Query."},
+    {"type Query { a: Int } input I { a: Query }",
+     "The type of I.a must be Input Type but got: Query."},
+    {"type Query { a: Int } directive @d(x: Query) on FIELD",
+     "The type of @d(x:) must be Input Type but got: Query."},
+    {"type Query implements Query { a: Int }",
+     "Type Query must only implement Interface types, it cannot implement Query."},
+    {"type Query implements I & I { a: Int } interface I { a: Int }",
+     "Type Query can only implement I once."},
+    {"type Query implements S { a: Int } scalar S",
+     "Type Query must only implement Interface types, it cannot implement S."},
+    {"type Query implements I { a: Int } interface I implements J { a: Int } interface J { a: Int }",
+     "Type Query must implement J because it is implemented by I."},
+    {"type Query { a: Int } interface I implements J { a: Int } interface J implements I { a: Int }",
+     "Type I cannot implement J because it would create a circular reference."},
+    {"type Query implements I { b: Int } interface I { a: Int }",
+     "Interface field I.a expected but Query does not provide it."},
+    {"type Query implements I { a: String } interface I { a: Int }",
+     "Interface field I.a expects type Int but Query.a is type String."},
+    {"type Query implements I { a: Int } interface I { a(x: Int): Int }",
+     "Interface field argument I.a(x:) expected but Query.a does not provide it."},
+    {"type Query implements I { a(x: String): Int } interface I { a(x: Int): Int }",
+     "Interface field argument I.a(x:) expects type Int but Query.a(x:) is type String."},
+    {"type Query implements I { a(y: Int!): Int } interface I { a: Int }",
+     "Object field Query.a includes required argument y that is missing from the Interface field I.a."},
+    {"type Query { a: Int } union U = Query | Query",
+     "Union type U can only include type Query once."},
+    {"type Query { a: Int } union U = Query | S scalar S",
+     "Union type U can only include Object types, it cannot include S."},
+    {"type Query { a: Int } union U = Nope",
+     "Unknown type \"Nope\"."},
+    {"type Query { a(x: Int! @deprecated): Int }",
+     "Required argument Query.a(x:) cannot be deprecated."},
+    {"type Query { a: Int } input I { a: Int! @deprecated }",
+     "Required input field I.a cannot be deprecated."},
+    {"type Query { a: Int } directive @d(x: Int! @deprecated) on FIELD",
+     "Required argument @d(x:) cannot be deprecated."},
+    {"type Query { a: Int } input I { b: J! } input J { c: I! }",
+     "Cannot reference Input Object \"I\" within itself through a series of non-null fields: \"b.c\"."},
+    {"type Query { a: Int } input I { b: I! }",
+     "Cannot reference Input Object \"I\" within itself through a series of non-null fields: \"b\"."},
+    {"type Query { a: Int } input I @oneOf { a: Int! b: Int }",
+     "OneOf input field I.a must be nullable."},
+    {"type Query { a: Int } input I @oneOf { a: Int = 1 b: Int }",
+     "OneOf input field I.a cannot have a default value."},
+    {"type Query { a: Int } extend schema { mutation: Query } extend schema { mutation: Query }",
+     "There can be only one mutation type in schema."},
+    {"type Query { a: Int } interface I { a: Int } type T implements I",
+     "Type T must define one or more fields."},
+};
+
+static void errors_match_graphql_js(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gql_error_t err;
+        gql_schema_t *s = build1(cases[i].sdl, &err);
+        if (s)
+            fail_msg("case %zu %s: built, expected %s", i, cases[i].sdl, cases[i].message);
+        char want[600];
+        if (err.loc.line)
+            snprintf(want, sizeof(want), "s.graphql:%u:%u: %s", err.loc.line,
+                     err.loc.column, cases[i].message);
+        else
+            snprintf(want, sizeof(want), "s.graphql: %s", cases[i].message);
+        if (strcmp(err.message, want) != 0)
+            fail_msg("case %zu %s:\n got  %s\n want %s", i, cases[i].sdl, err.message, want);
+    }
+}
+
+static void executable_definitions_are_rejected(void **state)
+{
+    (void)state;
+    gql_error_t err;
+    assert_null(build1("type Query { a: Int }\nquery { a }", &err));
+    assert_string_equal(err.message,
+                        "s.graphql:2:1: Operation definitions are not allowed in a schema.");
+    assert_null(build1("type Query { a: Int } fragment F on Query { a }", &err));
+    assert_string_equal(err.message,
+                        "s.graphql:1:23: Fragment definitions are not allowed in a schema.");
+}
+
+static void errors_name_the_source_and_position(void **state)
+{
+    (void)state;
+    gql_source_t srcs[] = {
+        {"a.graphql", "type Query {\n  p: Product\n}\n", 0},
+        {"shop.graphql", "type Product {\n  id: ID\n  x: [Prodct!]\n}\n", 0},
+    };
+    for (size_t i = 0; i < 2; i++)
+        srcs[i].len = strlen(srcs[i].text);
+    gql_error_t err;
+    assert_null(gql_schema_build(srcs, 2, NULL, &err));
+    assert_string_equal(err.message, "shop.graphql:3:7: Unknown type \"Prodct\".");
+    assert_int_equal(err.loc.line, 3);
+    assert_int_equal(err.loc.column, 7);
+    /* a syntax error keeps graphql-js's message behind the position */
+    srcs[1].text = "type Product {\n  id: ID\n";
+    srcs[1].len = strlen(srcs[1].text);
+    assert_null(gql_schema_build(srcs, 2, NULL, &err));
+    assert_string_equal(err.message,
+                        "shop.graphql:3:1: Syntax Error: Expected Name, found <EOF>.");
+    /* a source's limits apply */
+    gql_limits_t lim = {.max_tokens = 3};
+    assert_null(gql_schema_build(srcs, 1, &lim, &err));
+    assert_string_equal(err.message,
+                        "a.graphql:2:3: Syntax Error: Document exceeds the token limit (3).");
+}
+
+static void types_and_members_are_found(void **state)
+{
+    (void)state;
+    gql_schema_t *s = must_build(
+        "\"\"\"The shop\"\"\" schema { query: Shop mutation: Edit }\n"
+        "\"Root\" type Shop { products(first: Int = 10, after: String): [Product!]! "
+        "old: Int @deprecated new: Int @deprecated(reason: \"use x\") }\n"
+        "type Edit { add(in: ProductInput!): Product }\n"
+        "type Product { id: ID! kind: Kind }\n"
+        "enum Kind { BOOK \"d\" FOOD @deprecated }\n"
+        "input ProductInput { name: String! tags: [String!] = [] old: Int @deprecated(reason: \"r\") }\n"
+        "scalar Date @specifiedBy(url: \"https://example.com/date\")\n"
+        "type Query { unused: Int }\n");
+    assert_string_equal(gql_schema_description(s), "The shop");
+    const gql_stype_t *shop = gql_schema_root(s, GQL_OP_QUERY);
+    assert_non_null(shop);
+    /* a schema definition names the roots: the type Query is not one */
+    assert_string_equal(shop->name, "Shop");
+    assert_string_equal(shop->description, "Root");
+    assert_string_equal(gql_schema_root(s, GQL_OP_MUTATION)->name, "Edit");
+    assert_null(gql_schema_root(s, GQL_OP_SUBSCRIPTION));
+    assert_null(gql_schema_root(s, (gql_op_kind_t)7));
+
+    const gql_sfield_t *f = gql_stype_field(shop, "products");
+    assert_non_null(f);
+    assert_int_equal(f->n_args, 2);
+    assert_string_equal(f->args[0].name, "first");
+    assert_string_equal(f->args[0].default_value->text, "10");
+    assert_null(f->args[1].default_value);
+    assert_int_equal(f->type->kind, GQL_T_NON_NULL);
+    assert_string_equal(gql_schema_named(s, f->type)->name, "Product");
+    assert_null(f->deprecation);
+    assert_string_equal(gql_stype_field(shop, "old")->deprecation, "No longer supported");
+    assert_string_equal(gql_stype_field(shop, "new")->deprecation, "use x");
+    assert_null(gql_stype_field(shop, "nope"));
+    assert_null(gql_stype_field(shop, "__typename"));
+
+    const gql_stype_t *kind = gql_schema_type(s, "Kind");
+    assert_int_equal(kind->kind, GQL_K_ENUM);
+    assert_int_equal(kind->n_values, 2);
+    assert_string_equal(kind->values[1].description, "d");
+    assert_string_equal(kind->values[1].deprecation, "No longer supported");
+    assert_ptr_equal(gql_stype_enum_value(kind, "FOOD"), &kind->values[1]);
+    assert_null(gql_stype_enum_value(kind, "food"));
+    assert_null(gql_stype_field(kind, "BOOK"));
+
+    const gql_stype_t *in = gql_schema_type(s, "ProductInput");
+    assert_int_equal(in->kind, GQL_K_INPUT_OBJECT);
+    assert_int_equal(in->n_input_fields, 3);
+    assert_ptr_equal(gql_stype_input_field(in, "tags"), &in->input_fields[1]);
+    assert_int_equal(gql_stype_input_field(in, "tags")->default_value->kind, GQL_V_LIST);
+    assert_string_equal(gql_stype_input_field(in, "old")->deprecation, "r");
+    assert_null(gql_stype_input_field(in, "id"));
+    assert_null(gql_stype_input_field(shop, "products"));
+    assert_false(gql_stype_is_one_of(in));
+
+    const gql_stype_t *date = gql_schema_type(s, "Date");
+    assert_string_equal(date->specified_by, "https://example.com/date");
+    assert_false(date->builtin);
+    assert_null(gql_schema_type(s, "date"));
+    assert_null(gql_schema_type(s, ""));
+    gql_schema_free(s);
+}
+
+static void builtins_are_real_types(void **state)
+{
+    (void)state;
+    gql_schema_t *s = must_build("type Query { a: Int }");
+    static const char *const names[] = {"Int", "Float", "String", "Boolean", "ID",
+                                        "__Schema", "__Type", "__Field", "__InputValue",
+                                        "__EnumValue", "__Directive", "__TypeKind",
+                                        "__DirectiveLocation"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const gql_stype_t *t = gql_schema_type(s, names[i]);
+        if (!t)
+            fail_msg("no type %s", names[i]);
+        assert_true(t->builtin);
+        assert_non_null(t->description);
+    }
+    const gql_stype_t *ty = gql_schema_type(s, "__Type");
+    const gql_sfield_t *fields = gql_stype_field(ty, "fields");
+    assert_non_null(fields);
+    assert_string_equal(fields->args[0].name, "includeDeprecated");
+    assert_string_equal(fields->args[0].default_value->text, "false");
+    assert_string_equal(gql_schema_named(s, gql_stype_field(ty, "kind")->type)->name,
+                        "__TypeKind");
+    assert_int_equal(gql_schema_type(s, "__TypeKind")->n_values, 8);
+    assert_int_equal(gql_schema_type(s, "__DirectiveLocation")->n_values, 20);
+
+    size_t n;
+    const gql_stype_t *const *all = gql_schema_types(s, &n);
+    assert_int_equal(n, 14);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(all[i - 1]->name, all[i]->name) < 0);
+
+    const gql_sdirective_t *dep = gql_schema_directive(s, "deprecated");
+    assert_non_null(dep);
+    assert_true(dep->builtin);
+    assert_string_equal(dep->args[0].name, "reason");
+    assert_string_equal(dep->args[0].default_value->text, "No longer supported");
+    assert_int_equal(dep->locations, GQL_DL_FIELD_DEFINITION | GQL_DL_ARGUMENT_DEFINITION |
+                                         GQL_DL_INPUT_FIELD_DEFINITION | GQL_DL_ENUM_VALUE |
+                                         GQL_DL_DIRECTIVE_DEFINITION);
+    const gql_sdirective_t *skip = gql_schema_directive(s, "skip");
+    assert_int_equal(skip->locations,
+                     GQL_DL_FIELD | GQL_DL_FRAGMENT_SPREAD | GQL_DL_INLINE_FRAGMENT);
+    assert_string_equal(skip->args[0].name, "if");
+    assert_non_null(gql_schema_directive(s, "include"));
+    assert_string_equal(gql_schema_directive(s, "specifiedBy")->args[0].name, "url");
+    assert_null(gql_schema_directive(s, "nope"));
+    const gql_sdirective_t *const *dirs = gql_schema_directives(s, &n);
+    assert_int_equal(n, 5); /* deprecated include oneOf skip specifiedBy */
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(dirs[i - 1]->name, dirs[i]->name) < 0);
+    gql_schema_free(s);
+
+    /* the standard scalars may be declared; they stay the built-in ones */
+    s = must_build("scalar String\n\"mine\" scalar ID\ntype Query { a: String }");
+    assert_true(gql_schema_type(s, "ID")->builtin);
+    gql_schema_free(s);
+    /* a specified directive may be redefined: the schema's wins */
+    s = must_build("directive @skip(if: Boolean!, why: String) on FIELD\ntype Query { a: Int }");
+    assert_false(gql_schema_directive(s, "skip")->builtin);
+    assert_int_equal(gql_schema_directive(s, "skip")->n_args, 2);
+    assert_int_equal(gql_schema_directive(s, "skip")->locations, GQL_DL_FIELD);
+    gql_schema_free(s);
+}
+
+static void extensions_merge_across_sources(void **state)
+{
+    (void)state;
+    gql_source_t srcs[] = {
+        {"ext.graphql",
+         "extend type Query { b: String }\n"
+         "extend enum Color { BLUE }\n"
+         "extend union Thing = Bike\n"
+         "extend input Filter { max: Int }\n"
+         "extend interface Node implements Named { name: String }\n"
+         "extend scalar When @specifiedBy(url: \"u\")\n"
+         "extend schema { mutation: M }\n"
+         "extend type Car implements Named { name: String }\n",
+         0},
+        {"base.graphql",
+         "schema { query: Query }\n"
+         "type Query { a: Int }\n"
+         "enum Color { RED }\n"
+         "union Thing = Car\n"
+         "input Filter { min: Int }\n"
+         "interface Named { name: String }\n"
+         "interface Node { id: ID! }\n"
+         "type Car implements Node { id: ID! }\n"
+         "type Bike implements Node & Named { id: ID! name: String }\n"
+         "scalar When\n"
+         "type M { m: Int }\n",
+         0},
+    };
+    for (size_t i = 0; i < 2; i++)
+        srcs[i].len = strlen(srcs[i].text);
+    gql_error_t err;
+    gql_schema_t *s = gql_schema_build(srcs, 2, NULL, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    const gql_stype_t *q = gql_schema_type(s, "Query");
+    assert_int_equal(q->n_fields, 2);
+    assert_string_equal(q->fields[0].name, "a"); /* the definition's first */
+    assert_string_equal(q->fields[1].name, "b");
+    assert_non_null(gql_stype_field(q, "b"));
+    assert_int_equal(gql_schema_type(s, "Color")->n_values, 2);
+    assert_non_null(gql_stype_enum_value(gql_schema_type(s, "Color"), "BLUE"));
+    const gql_stype_t *thing = gql_schema_type(s, "Thing");
+    assert_int_equal(thing->n_possible, 2);
+    assert_string_equal(thing->possible[1]->name, "Bike");
+    assert_non_null(gql_stype_input_field(gql_schema_type(s, "Filter"), "max"));
+    const gql_stype_t *node = gql_schema_type(s, "Node");
+    assert_int_equal(node->n_fields, 2);
+    assert_int_equal(node->n_interfaces, 1);
+    assert_string_equal(node->interfaces[0]->name, "Named");
+    assert_string_equal(gql_schema_type(s, "When")->specified_by, "u");
+    assert_string_equal(gql_schema_root(s, GQL_OP_MUTATION)->name, "M");
+    const gql_stype_t *car = gql_schema_type(s, "Car");
+    assert_int_equal(car->n_fields, 2);
+    assert_int_equal(car->n_interfaces, 2);
+    assert_string_equal(car->interfaces[1]->name, "Named");
+    assert_int_equal(gql_schema_type(s, "Named")->n_possible, 2);
+    gql_schema_free(s);
+}
+
+static void possible_types_of_abstract_types(void **state)
+{
+    (void)state;
+    gql_schema_t *s = must_build(
+        "type Query { n: Node u: U }\n"
+        "interface Node { id: ID }\n"
+        "interface Res implements Node { id: ID url: String }\n"
+        "type A implements Node { id: ID }\n"
+        "type B implements Res & Node { id: ID url: String }\n"
+        "type C { x: Int }\n"
+        "union U = | C | A\n");
+    const gql_stype_t *node = gql_schema_type(s, "Node"), *res = gql_schema_type(s, "Res");
+    const gql_stype_t *a = gql_schema_type(s, "A"), *b = gql_schema_type(s, "B"),
+                      *c = gql_schema_type(s, "C"), *u = gql_schema_type(s, "U");
+    /* the object types implementing it, in definition order */
+    assert_int_equal(node->n_possible, 2);
+    assert_ptr_equal(node->possible[0], a);
+    assert_ptr_equal(node->possible[1], b);
+    assert_int_equal(res->n_possible, 1);
+    assert_ptr_equal(res->possible[0], b);
+    assert_int_equal(u->n_possible, 2);
+    assert_ptr_equal(u->possible[0], c);
+    assert_true(gql_schema_possible(node, a));
+    assert_true(gql_schema_possible(node, b));
+    assert_false(gql_schema_possible(node, c));
+    assert_false(gql_schema_possible(res, a));
+    assert_true(gql_schema_possible(u, c));
+    assert_false(gql_schema_possible(u, b));
+    assert_true(gql_schema_possible(a, a));
+    assert_false(gql_schema_possible(a, b));
+    assert_false(gql_schema_possible(node, res)); /* an interface is not an object */
+    assert_false(gql_schema_possible(NULL, a));
+    gql_schema_free(s);
+}
+
+static void root_types_by_name(void **state)
+{
+    (void)state;
+    gql_schema_t *s = must_build("type Query { a: Int } type Mutation { b: Int } "
+                                 "type Subscription { c: Int }");
+    assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, "Query");
+    assert_string_equal(gql_schema_root(s, GQL_OP_MUTATION)->name, "Mutation");
+    assert_string_equal(gql_schema_root(s, GQL_OP_SUBSCRIPTION)->name, "Subscription");
+    assert_null(gql_schema_description(s));
+    gql_schema_free(s);
+}
+
+static void covariant_implementations_are_accepted(void **state)
+{
+    (void)state;
+    /* the graphql-js rules: a field may narrow its type (non-null, a list
+     * of a subtype, an object of the interface), add optional arguments */
+    gql_schema_t *s = must_build(
+        "type Query implements I { a(y: Int! = 1, z: Int): Int!, b: [B!]!, c: B, d: U }\n"
+        "interface I { a: Int, b: [A], c: A, d: U }\n"
+        "interface A { x: Int }\n"
+        "type B implements A { x: Int }\n"
+        "union U = B\n"
+        "input I2 { self: I2, list: [I2!]! }\n");
+    gql_schema_free(s);
+}
+
+static void many_types_are_fast_to_find(void **state)
+{
+    (void)state;
+    /* 5000 types of 20 fields each; then every field looked up */
+    size_t cap = 8u << 20, n = 0;
+    char *sdl = malloc(cap);
+    assert_non_null(sdl);
+    n += (size_t)snprintf(sdl + n, cap - n, "type Query { t0: T0 }\n");
+    for (int t = 0; t < 5000; t++) {
+        n += (size_t)snprintf(sdl + n, cap - n, "type T%d {", t);
+        for (int f = 0; f < 20; f++)
+            n += (size_t)snprintf(sdl + n, cap - n, " f%d: T%d", f, (t + f) % 5000);
+        n += (size_t)snprintf(sdl + n, cap - n, " }\n");
+    }
+    gql_source_t src = {"big.graphql", sdl, n};
+    gql_limits_t lim = {.max_bytes = cap, .max_tokens = 1u << 22};
+    gql_error_t err;
+    gql_schema_t *s = gql_schema_build(&src, 1, &lim, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    char name[32];
+    for (int t = 0; t < 5000; t++) {
+        snprintf(name, sizeof(name), "T%d", t);
+        const gql_stype_t *ty = gql_schema_type(s, name);
+        assert_non_null(ty);
+        for (int f = 0; f < 20; f++) {
+            snprintf(name, sizeof(name), "f%d", f);
+            const gql_sfield_t *fd = gql_stype_field(ty, name);
+            assert_non_null(fd);
+            assert_ptr_equal(fd, &ty->fields[f]);
+        }
+    }
+    size_t nt;
+    gql_schema_types(s, &nt);
+    assert_int_equal(nt, 5001 + 13);
+    gql_schema_free(s);
+    free(sdl);
+}
+
+static void bad_arguments_are_refused(void **state)
+{
+    (void)state;
+    gql_error_t err;
+    assert_null(gql_schema_build(NULL, 0, NULL, &err));
+    assert_string_equal(err.message, "Query root type must be provided.");
+    gql_source_t empty = {NULL, "", 0};
+    assert_null(gql_schema_build(&empty, 1, NULL, &err));
+    assert_string_equal(err.message, "schema:1:1: Syntax Error: Unexpected <EOF>.");
+    gql_schema_free(NULL);
+    assert_null(gql_schema_type(NULL, "Int"));
+    size_t n = 3;
+    assert_null(gql_schema_types(NULL, &n));
+    assert_int_equal(n, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(errors_match_graphql_js),
+        cmocka_unit_test(executable_definitions_are_rejected),
+        cmocka_unit_test(errors_name_the_source_and_position),
+        cmocka_unit_test(types_and_members_are_found),
+        cmocka_unit_test(builtins_are_real_types),
+        cmocka_unit_test(extensions_merge_across_sources),
+        cmocka_unit_test(possible_types_of_abstract_types),
+        cmocka_unit_test(root_types_by_name),
+        cmocka_unit_test(covariant_implementations_are_accepted),
+        cmocka_unit_test(many_types_are_fast_to_find),
+        cmocka_unit_test(bad_arguments_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
