@@ -434,9 +434,15 @@ static int json_num(const json_t *v, double *out)
     return 0;
 }
 
+/* Number.isInteger, without libm (dp_gql links only jansson): beyond
+ * 2^53 every double is an integer. */
 static int is_integral(double d)
 {
-    return isfinite(d) && floor(d) == d;
+    if (!isfinite(d))
+        return 0;
+    if (d >= 9007199254740992.0 || d <= -9007199254740992.0)
+        return 1;
+    return (double)(long long)d == d;
 }
 
 static int in_int32(double d)

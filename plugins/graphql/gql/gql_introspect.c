@@ -65,6 +65,49 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+static int ref_names(const gql_type_ref_t *t, const char *name)
+{
+    while (t && t->kind != GQL_T_NAMED)
+        t = t->of;
+    return t && t->name && strcmp(t->name, name) == 0;
+}
+
+static int args_name(const gql_sarg_t *a, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ref_names(a[i].type, name))
+            return 1;
+    return 0;
+}
+
+/* graphql-js's schema holds a standard scalar only when something refers
+ * to it (String and Boolean always: the introspection types do), so
+ * __schema.types and __type(name:) leave an unused Int, Float or ID out. */
+static int type_listed(const gql_schema_t *s, const gql_stype_t *t)
+{
+    if (!t)
+        return 0;
+    if (t->kind != GQL_K_SCALAR || !t->builtin || strcmp(t->name, "String") == 0 ||
+        strcmp(t->name, "Boolean") == 0)
+        return 1;
+    size_t n = 0;
+    const gql_stype_t *const *ts = gql_schema_types(s, &n);
+    for (size_t i = 0; i < n; i++) {
+        const gql_stype_t *o = ts[i];
+        for (size_t j = 0; j < o->n_fields; j++)
+            if (ref_names(o->fields[j].type, t->name) ||
+                args_name(o->fields[j].args, o->fields[j].n_args, t->name))
+                return 1;
+        if (args_name(o->input_fields, o->n_input_fields, t->name))
+            return 1;
+    }
+    const gql_sdirective_t *const *ds = gql_schema_directives(s, &n);
+    for (size_t i = 0; i < n; i++)
+        if (args_name(ds[i]->args, ds[i]->n_args, t->name))
+            return 1;
+    return 0;
+}
+
 json_t *gql_intro_schema(const gql_schema_t *s)
 {
     return marker(M_SCHEMA, s);
@@ -72,7 +115,8 @@ json_t *gql_intro_schema(const gql_schema_t *s)
 
 json_t *gql_intro_type_by_name(const gql_schema_t *s, const char *name)
 {
-    return name ? marker(M_TYPE, gql_schema_type(s, name)) : json_null();
+    const gql_stype_t *t = name ? gql_schema_type(s, name) : NULL;
+    return type_listed(s, t) ? marker(M_TYPE, t) : json_null();
 }
 
 static int include_deprecated(const json_t *args)
@@ -112,7 +156,8 @@ static json_t *schema_field(const gql_schema_t *s, const char *f)
         const gql_stype_t *const *ts = gql_schema_types(s, &n);
         json_t *out = json_array();
         for (size_t i = 0; out && i < n; i++)
-            json_array_append_new(out, marker(M_TYPE, ts[i]));
+            if (type_listed(s, ts[i]))
+                json_array_append_new(out, marker(M_TYPE, ts[i]));
         return out;
     }
     if (strcmp(f, "queryType") == 0)
@@ -216,6 +261,32 @@ static const char *const LOCATION_NAMES[] = {
     "OBJECT", "FIELD_DEFINITION", "ARGUMENT_DEFINITION", "INTERFACE", "UNION", "ENUM",
     "ENUM_VALUE", "INPUT_OBJECT", "INPUT_FIELD_DEFINITION", "DIRECTIVE_DEFINITION"};
 
+/* The locations in graphql-js's order: a schema keeps them as a set, so
+ * a directive of the SDL lists them in the specification's order (that
+ * of __DirectiveLocation), except @deprecated, whose graphql-js order is
+ * known. */
+static json_t *directive_locations(const gql_sdirective_t *d)
+{
+    static const unsigned deprecated_order[] = {11, 12, 18, 16, 19};
+    const unsigned n_names = sizeof LOCATION_NAMES / sizeof *LOCATION_NAMES;
+    uint32_t left = d->locations;
+    json_t *out = json_array();
+    if (!out)
+        return NULL;
+    if (d->builtin && strcmp(d->name, "deprecated") == 0)
+        for (size_t i = 0; i < sizeof deprecated_order / sizeof *deprecated_order; i++) {
+            unsigned bit = deprecated_order[i];
+            if (left & (1u << bit)) {
+                json_array_append_new(out, json_string(LOCATION_NAMES[bit]));
+                left &= ~(1u << bit);
+            }
+        }
+    for (unsigned i = 0; i < n_names; i++)
+        if (left & (1u << i))
+            json_array_append_new(out, json_string(LOCATION_NAMES[i]));
+    return out;
+}
+
 json_t *gql_intro_field(const gql_schema_t *s, const json_t *parent,
                         const char *f, const json_t *args)
 {
@@ -284,14 +355,10 @@ json_t *gql_intro_field(const gql_schema_t *s, const json_t *parent,
             return json_boolean(d->repeatable);
         if (strcmp(f, "args") == 0)
             return input_list(d->args, d->n_args, args);
-        if (strcmp(f, "locations") == 0) {
-            json_t *out = json_array();
-            for (unsigned i = 0; out && i < sizeof LOCATION_NAMES / sizeof *LOCATION_NAMES;
-                 i++)
-                if (d->locations & (1u << i))
-                    json_array_append_new(out, json_string(LOCATION_NAMES[i]));
-            return out;
-        }
+        if (strcmp(f, "isDeprecated") == 0) /* the schema keeps no reason */
+            return json_false();
+        if (strcmp(f, "locations") == 0)
+            return directive_locations(d);
         return json_null();
     }
     }

@@ -1,0 +1,135 @@
+"""dp_gql's introspection against graphql-js 16 (tests/node/
+graphql_introspect.mjs), without the plugin: tests/tools/gql_exec_tool
+runs graphql-js's full getIntrospectionQuery() (descriptions,
+specifiedByURL, isRepeatable, the schema's description, deprecated input
+values) on a schema; graphql-js's buildClientSchema must accept the
+result, printSchema of that client schema must equal printSchema of
+buildSchema(SDL), and the result must equal graphql-js's own answer to the
+same query (types and directives compared by name: doppel lists types
+sorted by name, graphql-js in definition order). Queries with aliases,
+fragments, __typename and __type(name:) are compared with graphql-js's
+answers as they are.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("DOPPEL_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
+BUILD_DIR = os.environ.get("DOPPEL_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+TOOL = os.path.join(BUILD_DIR, "tests", "tools", "gql_exec_tool")
+NODE_DIR = os.path.join(SOURCE_DIR, "tests", "node")
+SCRIPT = os.path.join(NODE_DIR, "graphql_introspect.mjs")
+FIXTURES = os.path.join(HERE, "fixtures", "graphql_introspection")
+NODE = shutil.which("node")
+
+
+def node(job):
+    p = subprocess.run([NODE, SCRIPT], input=json.dumps(job).encode(),
+                       capture_output=True, timeout=60, cwd=NODE_DIR)
+    if p.returncode != 0:
+        raise AssertionError("graphql_introspect.mjs failed: %s"
+                             % p.stderr.decode("utf-8", "replace"))
+    return json.loads(p.stdout.decode("utf-8").strip().splitlines()[-1])
+
+
+class IntrospectionCore(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not NODE or not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "graphql")):
+            raise unittest.SkipTest("node or tests/node/node_modules/graphql missing")
+        if not os.access(TOOL, os.X_OK):
+            raise AssertionError("%s is not built" % TOOL)
+        cls.tmp = tempfile.mkdtemp(prefix="gql-intro-")
+        cls.query = node({"mode": "query"})["query"]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def execute(self, sdl_path, query):
+        qpath = os.path.join(self.tmp, "q.graphql")
+        with open(qpath, "w") as f:
+            f.write(query)
+        p = subprocess.run([TOOL, "--schema", sdl_path, "--query", qpath],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return json.loads(p.stdout.decode("utf-8"))
+
+    def check_full(self, name, exact_order):
+        path = os.path.join(FIXTURES, name)
+        with open(path) as f:
+            sdl = f.read()
+        result = self.execute(path, self.query)
+        self.assertNotIn("errors", result)
+        out = node({"mode": "check", "sdl": sdl, "result": result})
+        self.assertTrue(out["built"], out.get("error"))
+        self.assertIsNone(out["introDiff"])
+        self.assertEqual(out["printedSorted"], out["expectedSorted"])
+        if exact_order:
+            # the fixture's types are written in name order, doppel's
+            # order: the printed schemas are the same text
+            self.assertEqual(out["printed"], out["expected"])
+        return out
+
+    def test_full_query_shop(self):
+        out = self.check_full("shop.graphql", exact_order=True)
+        # the check is not vacuous: the printed schema has the fixture's parts
+        for part in ('"""The shop\'s API."""', "directive @cached(",
+                     "repeatable on OBJECT | FIELD_DEFINITION",
+                     'scalar DateTime @specifiedBy(url: ',
+                     'note: String = "rush \\"now\\"\\n\\ttab"',
+                     "interface Article implements Node",
+                     'GBP @deprecated(reason: "Use EUR.")',
+                     'filter: OrderInput = {ids: [7], note: ',
+                     'products(ids: [ID!] = [1, "b"]',
+                     "old: Int @deprecated(reason: \"no\")",
+                     "big: Float = 1e+21", "small: Float = 0.000001"):
+            self.assertIn(part, out["printed"])
+
+    def test_full_query_unsorted(self):
+        self.check_full("unsorted.graphql", exact_order=False)
+
+    def same_as_graphql_js(self, name, query):
+        path = os.path.join(FIXTURES, name)
+        with open(path) as f:
+            sdl = f.read()
+        mine = self.execute(path, query)
+        theirs = node({"mode": "run", "sdl": sdl, "query": query})
+        self.assertEqual(mine, theirs)
+        return mine
+
+    def test_aliases_fragments_typename(self):
+        q = """
+        query {
+          t: __type(name: "Product") { ...T  __typename k: kind }
+          __type(name: "SearchResult") { possibleTypes { name } }
+          none: __type(name: "Nope") { name }
+          __typename
+          __schema { queryType { ... on __Type { n: name } } q2: queryType { name } }
+        }
+        fragment T on __Type {
+          name interfaces { name }
+          fields(includeDeprecated: false) { name type { ...R } args { name defaultValue } }
+        }
+        fragment R on __Type { kind name ofType { kind name ofType { kind name } } }
+        """
+        mine = self.same_as_graphql_js("shop.graphql", q)
+        self.assertEqual(mine["data"]["t"]["k"], "OBJECT")
+
+    def test_deprecation_filters(self):
+        q = """{
+          c: __type(name: "Currency") { enumValues { name } all: enumValues(includeDeprecated: true) { name deprecationReason } }
+          i: __type(name: "OrderInput") { inputFields { name } all: inputFields(includeDeprecated: true) { name isDeprecated } }
+          o: __type(name: "Order") { fields { name } all: fields(includeDeprecated: true) { name isDeprecated deprecationReason } }
+        }"""
+        mine = self.same_as_graphql_js("shop.graphql", q)
+        self.assertNotIn("GBP", [v["name"] for v in mine["data"]["c"]["enumValues"]])
+
+
+if __name__ == "__main__":
+    unittest.main()
