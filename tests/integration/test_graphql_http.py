@@ -250,6 +250,18 @@ class GraphqlHttp(unittest.TestCase):
         self.assertIn("Cannot spread fragment", r.json()["errors"][0]["message"])
         self.assert_up()
 
+    # dp_gql's lexer sizes each string's buffer to the end of its line
+    # (gql_lex.c read_string), so a one-line document with a few thousand
+    # string literals exhausts the document's arena: "Syntax Error: Out of
+    # memory." for a valid 60 KB query. Marked until the lexer is fixed.
+    @unittest.expectedFailure
+    def test_many_strings_on_one_line(self):
+        q = '{ a: products(filter: {tags: [%s]}) { id } }' % ", ".join(
+            '"t%d"' % i for i in range(5000))
+        r = self.d.gql(q)
+        self.assertEqual(r.status, 200)
+        self.assertIn("data", r.json(), r.body[:200])
+
     def test_hostile_variables(self):
         q = "query U($id: ID!) { user(id: $id) { id } }"
         deep = b'{"query": "' + q.encode() + b'", "variables": {"id": ' + \
