@@ -136,6 +136,19 @@ def generated():
         q.append("fragment S%d on User { %s }" % (
             i, "...S%d" % (i + 1) if i < 299 else "friends(first: $n) { id }"))
     out.append(("gen-shared-fragments", "\n".join(q)))
+    # thousands of arguments, input fields, variables and directives, most
+    # of them repeated: the uniqueness rules group them
+    out.append(("gen-wide-arguments", "{ me { avatar(" + ", ".join(
+        "size: %d" % i if i % 3 else "a%d: 1" % (i % 50)
+        for i in range(3000)) + ") } }"))
+    out.append(("gen-wide-input", "{ products(filter: {" + ", ".join(
+        "minPrice: 1" if i % 2 else "f%d: 2" % (i % 40)
+        for i in range(3000)) + "}) { id } }"))
+    out.append(("gen-wide-variables", "query W(" + ", ".join(
+        "$v%d: Int" % (i % 700) for i in range(2000)) + ") { matrix(rows: [[" +
+        ", ".join("$v%d" % i for i in range(0, 1400, 3)) + "]]) }"))
+    out.append(("gen-wide-directives", "{ ping" + " @skip(if: false)" * 1500 +
+                " @log(level: \"x\")" * 1500 + " }"))
     # nesting 60 selection sets deep with an error at the bottom
     out.append(("gen-deep", "{ me {" + " friends {" * 60 + " nmae" +
                 " }" * 60 + " } }"))
@@ -260,6 +273,13 @@ class GraphQLValidationDiff(unittest.TestCase):
         self.assertIn("conflict", last["gen-long-chain"])
         self.assertEqual(self.js["gen-shared-fragments"]["errors"], [])
         self.assertIn("nmae", last["gen-deep"])
+        for qid, rule in (("gen-wide-arguments", "one argument named"),
+                          ("gen-wide-input", "one input field named"),
+                          ("gen-wide-variables", "one variable named"),
+                          ("gen-wide-directives", "only be used once")):
+            errors = self.js[qid]["errors"]
+            self.assertEqual(len(errors), 101, qid)
+            self.assertTrue(any(rule in e["message"] for e in errors), qid)
 
     def test_doppel_agrees_with_graphql_js(self):
         problems = []

@@ -344,7 +344,7 @@ static const char *enum_error(gqlv_ctx_t *c, const gql_stype_t *t,
 static void check_literal(gqlv_ctx_t *c, const gql_value_t *v,
                           const gql_type_ref_t *loc_type)
 {
-    if (!loc_type)
+    if (c->quiet || !loc_type)
         return;
     const gql_stype_t *t = gqlv_named(c, loc_type);
     if (!t)
@@ -385,18 +385,27 @@ static void record_usage(gqlv_ctx_t *c, const gql_value_t *v,
     gqlv_vec_push(c, &c->cur_info->usages, u);
 }
 
-static void unique_input_fields(gqlv_ctx_t *c, const gql_value_t *v,
-                                size_t upto)
+/* UniqueInputFieldNames: each repeat, with the first of its name. */
+static void unique_input_field(gqlv_ctx_t *c, const gql_value_t *v,
+                               const gqlv_groups_t *g, size_t i)
 {
-    const gql_object_field_t *f = &v->fields[upto];
-    for (size_t k = 0; k < upto; k++)
-        if (strcmp(v->fields[k].name, f->name) == 0) {
-            gql_loc_t locs[2] = {v->fields[k].loc, f->loc};
-            gqlv_reportf(c, locs, 2,
-                         "There can be only one input field named \"%s\".",
-                         f->name);
-            return;
-        }
+    if (!g->first || g->first[i] == i)
+        return;
+    gql_loc_t locs[2] = {v->fields[g->first[i]].loc, v->fields[i].loc};
+    gqlv_reportf(c, locs, 2, "There can be only one input field named \"%s\".",
+                 v->fields[i].name);
+}
+
+static void group_fields(gqlv_ctx_t *c, const gql_value_t *v, gqlv_groups_t *g)
+{
+    *g = (gqlv_groups_t){0};
+    const char **names = gqlv_alloc(c, (v->n_fields + 1) * sizeof(*names));
+    if (!names)
+        return;
+    for (size_t i = 0; i < v->n_fields; i++)
+        names[i] = v->fields[i].name;
+    if (gqlv_group_names(c, names, v->n_fields, g) < 0)
+        *g = (gqlv_groups_t){0};
 }
 
 /* ValuesOfCorrectType on a @oneOf input object: exactly one key, and
@@ -405,12 +414,12 @@ static void one_of_object(gqlv_ctx_t *c, const gql_value_t *v,
                           const gql_stype_t *t)
 {
     size_t keys = 0;
-    for (size_t i = 0; i < v->n_fields; i++) {
-        int dup = 0;
-        for (size_t k = 0; k < i && !dup; k++)
-            dup = strcmp(v->fields[k].name, v->fields[i].name) == 0;
-        keys += !dup;
-    }
+    gqlv_groups_t g;
+    group_fields(c, v, &g);
+    if (!g.first)
+        return;
+    for (size_t i = 0; i < v->n_fields; i++)
+        keys += g.first[i] == i;
     if (keys != 1) {
         gqlv_reportf(c, &v->loc, 1,
                      "OneOf Input Object \"%s\" must specify exactly one key.",
@@ -453,6 +462,11 @@ static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
     case GQL_V_OBJECT: {
         const gql_stype_t *t = gqlv_named(c, type);
         int is_obj = t && t->kind == GQL_K_INPUT_OBJECT;
+        gqlv_groups_t g = {0};
+        if (c->quiet)
+            voct = 0; /* the first pass only collects variable usages */
+        else if (v->n_fields > 1)
+            group_fields(c, v, &g);
         if (voct) {
             if (!is_obj) {
                 check_literal(c, v, type);
@@ -495,7 +509,7 @@ static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
                 }
                 gqlv_report(c, gqlv_str_get(&b), &f->loc, 1);
             }
-            unique_input_fields(c, v, i);
+            unique_input_field(c, v, &g, i);
             walk_value(c, f->value, ft, type, fd && fd->default_value, voct);
         }
         return;
@@ -519,24 +533,25 @@ static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
 static void unique_arguments(gqlv_ctx_t *c, const gql_argument_t *args,
                              size_t n)
 {
+    if (c->quiet || n < 2)
+        return;
+    const char **names = gqlv_alloc(c, n * sizeof(*names));
+    gqlv_groups_t g;
+    if (!names)
+        return;
+    for (size_t i = 0; i < n; i++)
+        names[i] = args[i].name;
+    if (gqlv_group_names(c, names, n, &g) < 0)
+        return;
     for (size_t i = 0; i < n && !c->aborted; i++) {
-        int first = 1, count = 1;
-        for (size_t k = 0; k < i && first; k++)
-            if (strcmp(args[k].name, args[i].name) == 0)
-                first = 0;
-        if (!first)
+        if (g.first[i] != i || g.count[i] < 2)
             continue;
-        for (size_t k = i + 1; k < n; k++)
-            count += strcmp(args[k].name, args[i].name) == 0;
-        if (count < 2)
-            continue;
-        gql_loc_t *locs = gqlv_alloc(c, (size_t)count * sizeof(*locs));
+        gql_loc_t *locs = gqlv_alloc(c, g.count[i] * sizeof(*locs));
         if (!locs)
             return;
         size_t m = 0;
-        for (size_t k = i; k < n; k++)
-            if (strcmp(args[k].name, args[i].name) == 0)
-                locs[m++] = args[k].loc;
+        for (size_t k = i; k < n; k = g.next[k])
+            locs[m++] = args[k].loc;
         gqlv_reportf(c, locs, m, "There can be only one argument named \"%s\".",
                      args[i].name);
     }
@@ -555,14 +570,17 @@ static void walk_directive(gqlv_ctx_t *c, const gql_directive_t *d,
                            uint32_t location)
 {
     const gql_sdirective_t *dd = gql_schema_directive(c->s, d->name);
+    int rules = !c->quiet;
     /* KnownDirectives */
-    if (!dd)
+    if (!rules)
+        ;
+    else if (!dd)
         gqlv_reportf(c, &d->loc, 1, "Unknown directive \"@%s\".", d->name);
     else if (location && !(dd->locations & location))
         gqlv_reportf(c, &d->loc, 1, "Directive \"@%s\" may not be used on %s.",
                      d->name, dl_name(location));
     /* KnownArgumentNames, on directives */
-    if (dd)
+    if (dd && rules)
         for (size_t i = 0; i < d->n_args && !c->aborted; i++) {
             if (find_arg(dd->args, dd->n_args, d->args[i].name))
                 continue;
@@ -590,7 +608,7 @@ static void walk_directive(gqlv_ctx_t *c, const gql_directive_t *d,
         walk_value(c, d->args[i].value, t, NULL, ad && ad->default_value, 1);
     }
     /* ProvidedRequiredArguments, on directives (leave) */
-    if (dd)
+    if (dd && rules)
         for (size_t i = 0; i < dd->n_args && !c->aborted; i++) {
             const gql_sarg_t *a = &dd->args[i];
             if (!is_required(a))
@@ -606,23 +624,31 @@ static void walk_directive(gqlv_ctx_t *c, const gql_directive_t *d,
         }
 }
 
-/* UniqueDirectivesPerLocation (on the node that carries them). */
+/* UniqueDirectivesPerLocation (on the node that carries them): each
+ * repeat of a non-repeatable directive, with its first use. */
 static void unique_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
                               size_t n)
 {
-    for (size_t i = 0; i < n && !c->aborted; i++) {
+    if (c->quiet || n < 2)
+        return;
+    const char **names = gqlv_alloc(c, n * sizeof(*names));
+    gqlv_groups_t g;
+    if (!names)
+        return;
+    for (size_t i = 0; i < n; i++) {
         const gql_sdirective_t *dd = gql_schema_directive(c->s, dirs[i].name);
-        if (!dd || dd->repeatable)
+        names[i] = dd && !dd->repeatable ? dirs[i].name : NULL;
+    }
+    if (gqlv_group_names(c, names, n, &g) < 0)
+        return;
+    for (size_t i = 0; i < n && !c->aborted; i++) {
+        if (!names[i] || g.first[i] == i)
             continue;
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(dirs[k].name, dirs[i].name) == 0) {
-                gql_loc_t locs[2] = {dirs[k].loc, dirs[i].loc};
-                gqlv_reportf(c, locs, 2,
-                             "The directive \"@%s\" can only be used once at "
-                             "this location.",
-                             dirs[i].name);
-                break;
-            }
+        gql_loc_t locs[2] = {dirs[g.first[i]].loc, dirs[i].loc};
+        gqlv_reportf(c, locs, 2,
+                     "The directive \"@%s\" can only be used once at this "
+                     "location.",
+                     dirs[i].name);
     }
 }
 
@@ -636,14 +662,12 @@ static void walk_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
 /* KnownTypeNames on a NamedType node. */
 static void known_type(gqlv_ctx_t *c, const char *name, gql_loc_t loc)
 {
-    if (!name || gql_schema_type(c->s, name))
+    if (c->quiet || !name || gql_schema_type(c->s, name))
         return;
-    for (size_t i = 0; i < c->n_defs; i++) {
-        const gql_definition_t *d = &c->defs[i];
-        if (d->kind >= GQL_DEF_SCALAR && d->kind <= GQL_DEF_INPUT &&
-            !d->extension && d->name && strcmp(d->name, name) == 0)
-            return;
-    }
+    int found;
+    gqlv_map_get(&c->sdl_types, NULL, NULL, name, &found);
+    if (found)
+        return;
     gqlv_str_t b;
     gqlv_str_init(&b, c);
     gqlv_str_addf(&b, "Unknown type \"%s\".", name);
@@ -760,7 +784,8 @@ static mid_shared_t *mid_shared(gqlv_ctx_t *c)
 
 static int max_introspection_depth(gqlv_ctx_t *c, const gql_selection_t *s)
 {
-    if (c->in_introspection_error || (strcmp(s->name, "__schema") != 0 &&
+    if (c->quiet || c->in_introspection_error ||
+        (strcmp(s->name, "__schema") != 0 &&
                                       strcmp(s->name, "__type") != 0))
         return 0;
     mid_shared_t *sh = mid_shared(c);
@@ -778,7 +803,7 @@ static void scalar_leafs(gqlv_ctx_t *c, const gql_selection_t *s,
                          const gql_type_ref_t *type)
 {
     const gql_stype_t *t = gqlv_named(c, type);
-    if (!type || !t)
+    if (c->quiet || !type || !t)
         return;
     if (gqlv_is_leaf(t)) {
         if (s->set)
@@ -877,7 +902,7 @@ static void fields_on_correct_type(gqlv_ctx_t *c, const gql_selection_t *s,
                                    const gql_stype_t *parent,
                                    const gql_sfield_t *def)
 {
-    if (!parent || def)
+    if (c->quiet || !parent || def)
         return;
     gqlv_str_t b;
     gqlv_str_init(&b, c);
@@ -917,7 +942,7 @@ static void walk_field(gqlv_ctx_t *c, const gql_selection_t *s,
         const gql_sarg_t *ad = def ? find_arg(def->args, def->n_args, a->name)
                                    : NULL;
         /* KnownArgumentNames */
-        if (!ad && def && parent) {
+        if (!ad && def && parent && !c->quiet) {
             gqlv_str_t b;
             gqlv_str_init(&b, c);
             gqlv_str_addf(&b, "Unknown argument \"%s\" on field \"%s.%s\".",
@@ -938,7 +963,7 @@ static void walk_field(gqlv_ctx_t *c, const gql_selection_t *s,
     if (mid)
         c->in_introspection_error--;
     /* ProvidedRequiredArguments (leave) */
-    if (def)
+    if (def && !c->quiet)
         for (size_t i = 0; i < def->n_args && !c->aborted; i++) {
             const gql_sarg_t *a = &def->args[i];
             if (!is_required(a))
@@ -965,13 +990,13 @@ static void walk_spread(gqlv_ctx_t *c, const gql_selection_t *s,
 {
     const gql_definition_t *f = gqlv_fragment(c, s->name);
     /* KnownFragmentNames */
-    if (!f) {
+    if (!f && !c->quiet) {
         gql_loc_t l = spread_name_loc(s);
         gqlv_reportf(c, &l, 1, "Unknown fragment \"%s\".", s->name);
     }
     /* PossibleFragmentSpreads */
     const gql_stype_t *ft = f ? composite_of_cond(c, f->type_condition) : NULL;
-    if (ft && parent && !gqlv_types_overlap(ft, parent))
+    if (ft && parent && !c->quiet && !gqlv_types_overlap(ft, parent))
         gqlv_reportf(c, &s->loc, 1,
                      "Fragment \"%s\" cannot be spread here as objects of type "
                      "\"%s\" can never be of type \"%s\".",
@@ -991,14 +1016,14 @@ static void walk_inline(gqlv_ctx_t *c, const gql_selection_t *s,
     const gql_stype_t *t =
         s->type_condition ? gql_schema_type(c->s, s->type_condition) : cur;
     /* FragmentsOnCompositeTypes */
-    if (s->type_condition && t && !gqlv_is_composite(t)) {
+    if (s->type_condition && t && !gqlv_is_composite(t) && !c->quiet) {
         gql_loc_t l = inline_cond_loc(s);
         gqlv_reportf(c, &l, 1,
                      "Fragment cannot condition on non composite type \"%s\".",
                      s->type_condition);
     }
     /* PossibleFragmentSpreads */
-    if (gqlv_is_composite(t) && gqlv_is_composite(parent) &&
+    if (gqlv_is_composite(t) && gqlv_is_composite(parent) && !c->quiet &&
         !gqlv_types_overlap(t, parent))
         gqlv_reportf(c, &s->loc, 1,
                      "Fragment cannot be spread here as objects of type \"%s\" "
@@ -1081,7 +1106,7 @@ static int cond_matches(gqlv_ctx_t *c, const char *cond,
 
 static void sub_collect(gqlv_ctx_t *c, const gql_stype_t *root,
                         const gql_selection_set_t *set, gqlv_vec_t *keys,
-                        gqlv_map_t *visited, int rec)
+                        gqlv_map_t *index, gqlv_map_t *visited, int rec)
 {
     if (!set || !gqlv_spend_fragment_work(c, (long)set->n))
         return;
@@ -1097,21 +1122,19 @@ static void sub_collect(gqlv_ctx_t *c, const gql_stype_t *root,
             continue;
         if (s->kind == GQL_SEL_FIELD) {
             const char *key = s->alias ? s->alias : s->name;
-            sub_key_t *k = NULL;
-            for (size_t j = 0; j < keys->n && !k; j++)
-                if (strcmp(((sub_key_t *)keys->items[j])->key, key) == 0)
-                    k = keys->items[j];
+            sub_key_t *k = gqlv_map_get(index, NULL, NULL, key, NULL);
             if (!k) {
                 k = gqlv_alloc(c, sizeof(*k));
                 if (!k)
                     return;
                 k->key = key;
                 gqlv_vec_push(c, keys, k);
+                gqlv_map_put(c, index, NULL, NULL, key, k);
             }
             gqlv_vec_push(c, &k->fields, (void *)s);
         } else if (s->kind == GQL_SEL_INLINE_FRAGMENT) {
             if (cond_matches(c, s->type_condition, root))
-                sub_collect(c, root, s->set, keys, visited, rec + 1);
+                sub_collect(c, root, s->set, keys, index, visited, rec + 1);
         } else {
             int found;
             gqlv_map_get(visited, NULL, NULL, s->name, &found);
@@ -1120,7 +1143,7 @@ static void sub_collect(gqlv_ctx_t *c, const gql_stype_t *root,
             gqlv_map_put(c, visited, NULL, NULL, s->name, (void *)s->name);
             const gql_definition_t *f = gqlv_fragment(c, s->name);
             if (f && cond_matches(c, f->type_condition, root))
-                sub_collect(c, root, f->set, keys, visited, rec + 1);
+                sub_collect(c, root, f->set, keys, index, visited, rec + 1);
         }
     }
 }
@@ -1132,10 +1155,10 @@ static void single_field_subscriptions(gqlv_ctx_t *c,
     if (op->op != GQL_OP_SUBSCRIPTION || !root || !op->set || c->quiet)
         return;
     gqlv_vec_t keys = {0};
-    gqlv_map_t visited = {0};
+    gqlv_map_t index = {0}, visited = {0};
     if (!gqlv_spend_fragment_work(c, (long)c->n_defs))
         return;
-    sub_collect(c, root, op->set, &keys, &visited, 0);
+    sub_collect(c, root, op->set, &keys, &index, &visited, 0);
     if (c->aborted)
         return;
     if (keys.n > 1) {
@@ -1184,27 +1207,27 @@ static void single_field_subscriptions(gqlv_ctx_t *c,
 
 static void unique_variables(gqlv_ctx_t *c, const gql_definition_t *op)
 {
+    if (c->quiet || op->n_vars < 2)
+        return;
+    const char **names = gqlv_alloc(c, op->n_vars * sizeof(*names));
+    gqlv_groups_t g;
+    if (!names)
+        return;
+    for (size_t i = 0; i < op->n_vars; i++)
+        names[i] = op->vars[i].name;
+    if (gqlv_group_names(c, names, op->n_vars, &g) < 0)
+        return;
     for (size_t i = 0; i < op->n_vars && !c->aborted; i++) {
-        const char *nm = op->vars[i].name;
-        int first = 1;
-        size_t count = 0;
-        for (size_t k = 0; k < op->n_vars; k++)
-            if (strcmp(op->vars[k].name, nm) == 0) {
-                if (k < i)
-                    first = 0;
-                count++;
-            }
-        if (!first || count < 2)
+        if (g.first[i] != i || g.count[i] < 2)
             continue;
-        gql_loc_t *locs = gqlv_alloc(c, count * sizeof(*locs));
+        gql_loc_t *locs = gqlv_alloc(c, g.count[i] * sizeof(*locs));
         if (!locs)
             return;
         size_t m = 0;
-        for (size_t k = i; k < op->n_vars; k++)
-            if (strcmp(op->vars[k].name, nm) == 0)
-                locs[m++] = var_name_loc(&op->vars[k]);
+        for (size_t k = i; k < op->n_vars; k = g.next[k])
+            locs[m++] = var_name_loc(&op->vars[k]);
         gqlv_reportf(c, locs, m, "There can be only one variable named \"$%s\".",
-                     nm);
+                     names[i]);
     }
 }
 
@@ -1212,7 +1235,7 @@ static void walk_variable_def(gqlv_ctx_t *c, const gql_variable_def_t *v)
 {
     /* VariablesAreInputTypes */
     const gql_stype_t *t = gqlv_named(c, v->type);
-    if (t && !gqlv_is_input(t))
+    if (t && !gqlv_is_input(t) && !c->quiet)
         gqlv_reportf(c, &v->type->loc, 1,
                      "Variable \"$%s\" cannot be non-input type \"%s\".",
                      v->name, gqlv_type_str(c, v->type));
@@ -1263,28 +1286,29 @@ static int allowed_usage(gqlv_ctx_t *c, const gql_variable_def_t *vd,
     return ref_subtype(c, vt, lt);
 }
 
-static const gql_variable_def_t *find_var(const gql_definition_t *op,
-                                          const char *name, int last)
+/* The operation's variable definitions by name: the last of a repeated
+ * name, as graphql-js's varDefMap. */
+static int var_map(gqlv_ctx_t *c, const gql_definition_t *op, gqlv_map_t *m)
 {
-    const gql_variable_def_t *found = NULL;
+    *m = (gqlv_map_t){0};
     for (size_t i = 0; i < op->n_vars; i++)
-        if (strcmp(op->vars[i].name, name) == 0) {
-            found = &op->vars[i];
-            if (!last)
-                break;
-        }
-    return found;
+        if (gqlv_map_put(c, m, NULL, NULL, op->vars[i].name,
+                         (void *)&op->vars[i]) < 0)
+            return -1;
+    return 0;
 }
 
 static void operation_leave(gqlv_ctx_t *c, const gql_definition_t *op)
 {
     gqlv_vec_t *usages = recursive_usages(c, op);
-    if (!usages)
+    gqlv_map_t vars, used = {0};
+    if (!usages || var_map(c, op, &vars) < 0)
         return;
     /* NoUndefinedVariables */
     for (size_t i = 0; i < usages->n && !c->aborted; i++) {
         const gqlv_usage_t *u = usages->items[i];
-        if (find_var(op, u->var->text, 0))
+        gqlv_map_put(c, &used, NULL, NULL, u->var->text, (void *)1);
+        if (gqlv_map_get(&vars, NULL, NULL, u->var->text, NULL))
             continue;
         gql_loc_t locs[2] = {u->var->loc, op->loc};
         if (op->name)
@@ -1298,11 +1322,7 @@ static void operation_leave(gqlv_ctx_t *c, const gql_definition_t *op)
     /* NoUnusedVariables */
     for (size_t i = 0; i < op->n_vars && !c->aborted; i++) {
         const gql_variable_def_t *v = &op->vars[i];
-        int used = 0;
-        for (size_t k = 0; k < usages->n && !used; k++)
-            used = strcmp(((const gqlv_usage_t *)usages->items[k])->var->text,
-                          v->name) == 0;
-        if (used)
+        if (gqlv_map_get(&used, NULL, NULL, v->name, NULL))
             continue;
         if (op->name)
             gqlv_reportf(c, &v->loc, 1,
@@ -1315,7 +1335,8 @@ static void operation_leave(gqlv_ctx_t *c, const gql_definition_t *op)
     /* VariablesInAllowedPosition */
     for (size_t i = 0; i < usages->n && !c->aborted; i++) {
         const gqlv_usage_t *u = usages->items[i];
-        const gql_variable_def_t *vd = find_var(op, u->var->text, 1);
+        const gql_variable_def_t *vd =
+            gqlv_map_get(&vars, NULL, NULL, u->var->text, NULL);
         if (!vd || !u->type || !gqlv_type_resolves(c, vd->type))
             continue;
         gql_loc_t locs[2] = {vd->loc, u->var->loc};
@@ -1335,29 +1356,21 @@ static void operation_leave(gqlv_ctx_t *c, const gql_definition_t *op)
     }
 }
 
-static size_t count_operations(const gqlv_ctx_t *c)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < c->n_defs; i++)
-        n += c->defs[i].kind == GQL_DEF_OPERATION;
-    return n;
-}
-
 static void walk_operation(gqlv_ctx_t *c, const gql_definition_t *op)
 {
     /* UniqueOperationNames */
-    if (op->name)
-        for (const gql_definition_t *d = c->defs; d < op; d++)
-            if (d->kind == GQL_DEF_OPERATION && d->name &&
-                strcmp(d->name, op->name) == 0) {
-                gql_loc_t locs[2] = {op_name_loc(d), op_name_loc(op)};
-                gqlv_reportf(c, locs, 2,
-                             "There can be only one operation named \"%s\".",
-                             op->name);
-                break;
-            }
+    const gql_definition_t *first =
+        op->name ? gqlv_map_get(&c->first_def, (void *)(uintptr_t)GQL_DEF_OPERATION,
+                                NULL,
+                                op->name, NULL)
+                 : NULL;
+    if (first && first != op && !c->quiet) {
+        gql_loc_t locs[2] = {op_name_loc(first), op_name_loc(op)};
+        gqlv_reportf(c, locs, 2, "There can be only one operation named \"%s\".",
+                     op->name);
+    }
     /* LoneAnonymousOperation */
-    if (!op->name && count_operations(c) > 1)
+    if (!op->name && c->n_ops > 1 && !c->quiet)
         gqlv_report(c, "This anonymous operation must be the only defined "
                        "operation.", &op->loc, 1);
     single_field_subscriptions(c, op);
@@ -1468,7 +1481,7 @@ static void walk_fragment(gqlv_ctx_t *c, const gql_definition_t *f,
     /* FragmentsOnCompositeTypes */
     const gql_stype_t *t =
         f->type_condition ? gql_schema_type(c->s, f->type_condition) : NULL;
-    if (t && !gqlv_is_composite(t)) {
+    if (t && !gqlv_is_composite(t) && !c->quiet) {
         gql_loc_t l = frag_cond_loc(f);
         gqlv_reportf(c, &l, 1,
                      "Fragment \"%s\" cannot condition on non composite type "
@@ -1476,15 +1489,14 @@ static void walk_fragment(gqlv_ctx_t *c, const gql_definition_t *f,
                      f->name, f->type_condition);
     }
     /* UniqueFragmentNames */
-    for (const gql_definition_t *d = c->defs; d < f; d++)
-        if (d->kind == GQL_DEF_FRAGMENT && d->name &&
-            strcmp(d->name, f->name) == 0) {
-            gql_loc_t locs[2] = {frag_name_loc(d), frag_name_loc(f)};
-            gqlv_reportf(c, locs, 2,
-                         "There can be only one fragment named \"%s\".",
-                         f->name);
-            break;
-        }
+    const gql_definition_t *first = gqlv_map_get(
+        &c->first_def, (void *)(uintptr_t)GQL_DEF_FRAGMENT, NULL, f->name,
+        NULL);
+    if (first && first != f && !c->quiet) {
+        gql_loc_t locs[2] = {frag_name_loc(first), frag_name_loc(f)};
+        gqlv_reportf(c, locs, 2, "There can be only one fragment named \"%s\".",
+                     f->name);
+    }
     if (!c->quiet)
         detect_cycles(c, cycles, f);
     unique_directives(c, f->dirs, f->n_dirs);
@@ -1585,7 +1597,7 @@ static void sdl_definition(gqlv_ctx_t *c, const gql_definition_t *d)
 /* NoUnusedFragments (document leave). */
 static void unused_fragments(gqlv_ctx_t *c)
 {
-    size_t n_ops = count_operations(c);
+    size_t n_ops = c->n_ops;
     const gql_definition_t **ops = gqlv_alloc(c, (n_ops + 1) * sizeof(*ops));
     if (!ops)
         return;
@@ -1632,6 +1644,28 @@ static void walk_document(gqlv_ctx_t *c, cycle_state_t *cycles)
         unused_fragments(c);
 }
 
+/* The lookups every rule shares, built once: fragments by name (the last
+ * wins, as graphql-js's getFragment), the first operation and fragment
+ * of each name, type names the document defines, the operation count. */
+static void index_definition(gqlv_ctx_t *c, const gql_definition_t *d)
+{
+    if (d->kind == GQL_DEF_OPERATION)
+        c->n_ops++;
+    if (!d->name)
+        return;
+    if (d->kind == GQL_DEF_OPERATION || d->kind == GQL_DEF_FRAGMENT) {
+        const void *kind = (const void *)(uintptr_t)d->kind;
+        int found;
+        gqlv_map_get(&c->first_def, kind, NULL, d->name, &found);
+        if (!found)
+            gqlv_map_put(c, &c->first_def, kind, NULL, d->name, (void *)d);
+    }
+    if (d->kind == GQL_DEF_FRAGMENT)
+        gqlv_map_put(c, &c->frags, NULL, NULL, d->name, (void *)d);
+    if (d->kind >= GQL_DEF_SCALAR && d->kind <= GQL_DEF_INPUT && !d->extension)
+        gqlv_map_put(c, &c->sdl_types, NULL, NULL, d->name, (void *)d);
+}
+
 size_t gql_validate(const gql_schema_t *s, const gql_doc_t *doc,
                     json_t *errors, size_t max_errors)
 {
@@ -1647,13 +1681,8 @@ size_t gql_validate(const gql_schema_t *s, const gql_doc_t *doc,
     size_t before = json_array_size(errors);
     c.defs = gql_doc_defs(doc, &c.n_defs);
     c.info = gqlv_alloc(&c, (c.n_defs + 1) * sizeof(*c.info));
-    for (size_t i = 0; i < c.n_defs && !c.aborted; i++) {
-        const gql_definition_t *d = &c.defs[i];
-        if (d->kind != GQL_DEF_FRAGMENT || !d->name)
-            continue;
-        /* getFragment: the last definition of a name wins */
-        gqlv_map_put(&c, &c.frags, NULL, NULL, d->name, (void *)d);
-    }
+    for (size_t i = 0; i < c.n_defs && !c.aborted; i++)
+        index_definition(&c, &c.defs[i]);
     cycle_state_t cycles = {0};
     if (!c.aborted) {
         /* pass 1: variable usages of every definition, nothing reported */

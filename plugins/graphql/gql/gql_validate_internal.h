@@ -69,6 +69,9 @@ typedef struct gqlv_ctx {
     size_t n_defs;
     gqlv_def_info_t *info; /* n_defs */
     gqlv_map_t frags;      /* name -> const gql_definition_t* (first) */
+    gqlv_map_t first_def;  /* (kind, name) -> first operation / fragment */
+    gqlv_map_t sdl_types;  /* type names defined by the document itself */
+    size_t n_ops;
     gqlv_map_t frag_sets;  /* caches: sorted fragment names -> fragments,
                               fragment list -> their usages */
     json_t *errors;
@@ -95,6 +98,17 @@ void *gqlv_map_get(const gqlv_map_t *m, const void *a, const void *b,
                    const char *s, int *found);
 int gqlv_map_put(gqlv_ctx_t *c, gqlv_map_t *m, const void *a, const void *b,
                  const char *s, void *val);
+
+/* For names[0..n) (NULL entries are skipped): first[i] = the index of
+ * the first equal name (i itself for a new one), next[i] = the index of
+ * the next equal name after i (n: none), count[i] = how many there are
+ * (at first indexes). Linear, so that hostile documents with thousands of
+ * arguments, fields or variables stay cheap. 0, or -1 when out of memory. */
+typedef struct gqlv_groups {
+    size_t *first, *next, *count;
+} gqlv_groups_t;
+int gqlv_group_names(gqlv_ctx_t *c, const char *const *names, size_t n,
+                     gqlv_groups_t *g);
 
 /* ---- messages ---- */
 /* A growable string in the arena, capped (truncated past GQLV_MSG_MAX). */

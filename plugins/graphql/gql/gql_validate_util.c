@@ -189,6 +189,41 @@ int gqlv_map_put(gqlv_ctx_t *c, gqlv_map_t *m, const void *a, const void *b,
     return 0;
 }
 
+int gqlv_group_names(gqlv_ctx_t *c, const char *const *names, size_t n,
+                     gqlv_groups_t *g)
+{
+    g->first = gqlv_alloc(c, (n + 1) * sizeof(size_t));
+    g->next = gqlv_alloc(c, (n + 1) * sizeof(size_t));
+    g->count = gqlv_alloc(c, (n + 1) * sizeof(size_t));
+    size_t *last = gqlv_alloc(c, (n + 1) * sizeof(size_t));
+    if (!g->first || !g->next || !g->count || !last)
+        return -1;
+    gqlv_map_t seen = {0};
+    for (size_t i = 0; i < n; i++) {
+        g->next[i] = n;
+        if (!names[i]) {
+            g->first[i] = n;
+            continue;
+        }
+        int found;
+        void *at = gqlv_map_get(&seen, NULL, NULL, names[i], &found);
+        if (!found) {
+            if (gqlv_map_put(c, &seen, NULL, NULL, names[i],
+                             (void *)(uintptr_t)i) < 0)
+                return -1;
+            g->first[i] = last[i] = i;
+            g->count[i] = 1;
+            continue;
+        }
+        size_t f = (size_t)(uintptr_t)at;
+        g->first[i] = f;
+        g->next[last[f]] = i;
+        last[f] = i;
+        g->count[f]++;
+    }
+    return 0;
+}
+
 /* ---- strings and errors ----------------------------------------------- */
 
 void gqlv_str_init(gqlv_str_t *b, gqlv_ctx_t *c)
