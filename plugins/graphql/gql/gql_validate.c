@@ -10,8 +10,11 @@
  * document (variable usages through fragments) read what a first, quiet
  * pass of the same walker collected.
  *
- * OverlappingFieldsCanBeMerged lives in gql_validate_overlap.c; the
- * shared helpers in gql_validate_util.c.
+ * This file: the document, operations, fragments and variables (and the
+ * entry point). Values are in gql_validate_values.c, directives and type
+ * names in gql_validate_directives.c, selections in
+ * gql_validate_selections.c, OverlappingFieldsCanBeMerged in
+ * gql_validate_overlap.c, the shared helpers in gql_validate_util.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,16 +26,6 @@
 
 /* ---- locations the AST does not carry -------------------------------- */
 
-/* graphql-js reports some errors at a name node that follows a keyword
- * ("query Name", "fragment Name", "...Name", "on Type"); the AST records
- * where the construct starts. These assume the usual single space. */
-static gql_loc_t loc_plus(gql_loc_t l, size_t n)
-{
-    if (l.line)
-        l.column += (uint32_t)n;
-    return l;
-}
-
 static const char *op_keyword(gql_op_kind_t op)
 {
     return op == GQL_OP_MUTATION       ? "mutation"
@@ -42,79 +35,32 @@ static const char *op_keyword(gql_op_kind_t op)
 
 static gql_loc_t op_name_loc(const gql_definition_t *d)
 {
-    return loc_plus(d->loc, strlen(op_keyword(d->op)) + 1);
+    return gqlv_loc_plus(d->loc, strlen(op_keyword(d->op)) + 1);
 }
 
 static gql_loc_t frag_name_loc(const gql_definition_t *d)
 {
-    return loc_plus(d->loc, strlen("fragment "));
+    return gqlv_loc_plus(d->loc, strlen("fragment "));
 }
 
 static gql_loc_t frag_cond_loc(const gql_definition_t *d)
 {
-    return loc_plus(d->loc, strlen("fragment ") + strlen(d->name) +
-                                strlen(" on "));
-}
-
-static gql_loc_t spread_name_loc(const gql_selection_t *s)
-{
-    return loc_plus(s->loc, 3);
-}
-
-static gql_loc_t inline_cond_loc(const gql_selection_t *s)
-{
-    return loc_plus(s->loc, strlen("... on "));
+    return gqlv_loc_plus(d->loc, strlen("fragment ") + strlen(d->name) +
+                                     strlen(" on "));
 }
 
 static gql_loc_t var_name_loc(const gql_variable_def_t *v)
 {
-    return loc_plus(v->loc, 1);
+    return gqlv_loc_plus(v->loc, 1);
 }
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static const char *dl_name(uint32_t bit)
-{
-    const char *n = gql_dl_name(bit);
-    return n ? n : "UNKNOWN";
-}
 
 static uint32_t op_location(gql_op_kind_t op)
 {
     return op == GQL_OP_MUTATION       ? GQL_DL_MUTATION
            : op == GQL_OP_SUBSCRIPTION ? GQL_DL_SUBSCRIPTION
                                        : GQL_DL_QUERY;
-}
-
-static const gql_type_ref_t *nullable(const gql_type_ref_t *t)
-{
-    return t && t->kind == GQL_T_NON_NULL ? t->of : t;
-}
-
-static const gql_type_ref_t *innermost(const gql_type_ref_t *t)
-{
-    while (t && t->kind != GQL_T_NAMED)
-        t = t->of;
-    return t;
-}
-
-static int is_input_ref(const gqlv_ctx_t *c, const gql_type_ref_t *t)
-{
-    return gqlv_is_input(gqlv_named(c, t));
-}
-
-static const gql_sarg_t *find_arg(const gql_sarg_t *args, size_t n,
-                                  const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(args[i].name, name) == 0)
-            return &args[i];
-    return NULL;
-}
-
-static int is_required(const gql_sarg_t *a)
-{
-    return a->type && a->type->kind == GQL_T_NON_NULL && !a->default_value;
 }
 
 /* ---- per-definition info: spreads (graphql-js getFragmentSpreads) ----- */
@@ -156,9 +102,8 @@ static int cmp_str(const void *a, const void *b)
 /* getRecursivelyReferencedFragmentsForOperations: the fragments reached
  * from the spreads of `ops`, cached by the set of names spread directly
  * (as graphql-js's SetMap), charging graphql-js's fragment work. */
-static const gqlv_vec_t *referenced_fragments(gqlv_ctx_t *c,
-                                              const gql_definition_t **ops,
-                                              size_t n_ops)
+static const gqlv_vec_t *
+referenced_fragments(gqlv_ctx_t *c, const gql_definition_t **ops, size_t n_ops)
 {
     gqlv_vec_t names = {0};
     gqlv_map_t seen = {0};
@@ -194,8 +139,8 @@ static const gqlv_vec_t *referenced_fragments(gqlv_ctx_t *c,
     if (key.len >= GQLV_MSG_MAX) {
         /* too long to key on: compute without caching */
     } else {
-        gqlv_vec_t *hit = gqlv_map_get(&c->frag_sets, NULL, NULL,
-                                       gqlv_str_get(&key), NULL);
+        gqlv_vec_t *hit =
+            gqlv_map_get(&c->frag_sets, NULL, NULL, gqlv_str_get(&key), NULL);
         if (hit)
             return hit;
     }
@@ -223,8 +168,7 @@ static const gqlv_vec_t *referenced_fragments(gqlv_ctx_t *c,
     if (c->aborted)
         return NULL;
     if (key.len < GQLV_MSG_MAX)
-        gqlv_map_put(c, &c->frag_sets, NULL, NULL, gqlv_str_get(&key),
-                     frags);
+        gqlv_map_put(c, &c->frag_sets, NULL, NULL, gqlv_str_get(&key), frags);
     return frags;
 }
 
@@ -262,808 +206,8 @@ static gqlv_vec_t *recursive_usages(gqlv_ctx_t *c, const gql_definition_t *op)
     return c->aborted ? NULL : out;
 }
 
-/* ---- values (ValuesOfCorrectType, UniqueInputFieldNames) -------------- */
-
-static int int_in_range(const char *text)
-{
-    errno = 0;
-    char *end;
-    long long v = strtoll(text, &end, 10);
-    if (errno == ERANGE)
-        return 0;
-    return v >= -2147483648LL && v <= 2147483647LL;
-}
-
-/* The built-in scalars' parseLiteral; custom scalars accept any literal
- * (buildSchema gives them graphql-js's default, valueFromASTUntyped). */
-static const char *builtin_scalar_error(gqlv_ctx_t *c, const gql_stype_t *t,
-                                        const gql_value_t *v)
-{
-    const char *n = t->name;
-    gqlv_str_t b;
-    gqlv_str_init(&b, c);
-    if (strcmp(n, "Int") == 0) {
-        if (v->kind != GQL_V_INT)
-            gqlv_str_add(&b, "Int cannot represent non-integer value: ");
-        else if (!int_in_range(v->text))
-            gqlv_str_add(&b,
-                         "Int cannot represent non 32-bit signed integer "
-                         "value: ");
-        else
-            return NULL;
-    } else if (strcmp(n, "Float") == 0) {
-        if (v->kind == GQL_V_INT || v->kind == GQL_V_FLOAT)
-            return NULL;
-        gqlv_str_add(&b, "Float cannot represent non numeric value: ");
-    } else if (strcmp(n, "String") == 0) {
-        if (v->kind == GQL_V_STRING)
-            return NULL;
-        gqlv_str_add(&b, "String cannot represent a non string value: ");
-    } else if (strcmp(n, "Boolean") == 0) {
-        if (v->kind == GQL_V_BOOLEAN)
-            return NULL;
-        gqlv_str_add(&b, "Boolean cannot represent a non boolean value: ");
-    } else if (strcmp(n, "ID") == 0) {
-        if (v->kind == GQL_V_STRING || v->kind == GQL_V_INT)
-            return NULL;
-        gqlv_str_add(&b, "ID cannot represent a non-string and non-integer "
-                         "value: ");
-    } else {
-        return NULL;
-    }
-    gqlv_print_value(&b, v);
-    return gqlv_str_get(&b);
-}
-
-static const char *enum_error(gqlv_ctx_t *c, const gql_stype_t *t,
-                              const gql_value_t *v)
-{
-    if (v->kind == GQL_V_ENUM)
-        for (size_t i = 0; i < t->n_values; i++)
-            if (strcmp(t->values[i].name, v->text) == 0)
-                return NULL;
-    const char *vs = gqlv_value_str(c, v);
-    gqlv_str_t b;
-    gqlv_str_init(&b, c);
-    if (v->kind != GQL_V_ENUM)
-        gqlv_str_addf(&b, "Enum \"%s\" cannot represent non-enum value: %s.",
-                      t->name, vs);
-    else
-        gqlv_str_addf(&b, "Value \"%s\" does not exist in \"%s\" enum.", vs,
-                      t->name);
-    const char **names = gqlv_alloc(c, (t->n_values + 1) * sizeof(*names));
-    if (names) {
-        for (size_t i = 0; i < t->n_values; i++)
-            names[i] = t->values[i].name;
-        gqlv_did_you_mean(&b, "the enum value", vs, names, t->n_values);
-    }
-    return gqlv_str_get(&b);
-}
-
-/* isValidValueNode: a literal in a position of type `loc_type`. */
-static void check_literal(gqlv_ctx_t *c, const gql_value_t *v,
-                          const gql_type_ref_t *loc_type)
-{
-    if (c->quiet || !loc_type)
-        return;
-    const gql_stype_t *t = gqlv_named(c, loc_type);
-    if (!t)
-        return;
-    if (!gqlv_is_leaf(t)) {
-        gqlv_reportf(c, &v->loc, 1, "Expected value of type \"%s\", found %s.",
-                     gqlv_type_str(c, loc_type), gqlv_value_str(c, v));
-        return;
-    }
-    const char *msg = NULL;
-    if (t->kind == GQL_K_ENUM)
-        msg = enum_error(c, t, v);
-    else if (t->builtin)
-        msg = builtin_scalar_error(c, t, v);
-    if (msg)
-        gqlv_report(c, msg, &v->loc, 1);
-}
-
-static void record_usage(gqlv_ctx_t *c, const gql_value_t *v,
-                         const gql_type_ref_t *type,
-                         const gql_type_ref_t *parent, int has_default)
-{
-    if (!c->collect || !c->cur_info)
-        return;
-    gqlv_usage_t *u = gqlv_alloc(c, sizeof(*u));
-    if (!u)
-        return;
-    u->var = v;
-    u->type = type;
-    u->has_default = has_default;
-    /* graphql-js tests the parent input type as it is on TypeInfo's stack:
-     * a non-null wrapper hides the input object */
-    if (parent && parent->kind == GQL_T_NAMED) {
-        const gql_stype_t *pt = gqlv_named(c, parent);
-        if (pt && pt->kind == GQL_K_INPUT_OBJECT && gql_stype_is_one_of(pt))
-            u->one_of = pt;
-    }
-    gqlv_vec_push(c, &c->cur_info->usages, u);
-}
-
-/* UniqueInputFieldNames: each repeat, with the first of its name. */
-static void unique_input_field(gqlv_ctx_t *c, const gql_value_t *v,
-                               const gqlv_groups_t *g, size_t i)
-{
-    if (!g->first || g->first[i] == i)
-        return;
-    gql_loc_t locs[2] = {v->fields[g->first[i]].loc, v->fields[i].loc};
-    gqlv_reportf(c, locs, 2, "There can be only one input field named \"%s\".",
-                 v->fields[i].name);
-}
-
-static void group_fields(gqlv_ctx_t *c, const gql_value_t *v, gqlv_groups_t *g)
-{
-    *g = (gqlv_groups_t){0};
-    const char **names = gqlv_alloc(c, (v->n_fields + 1) * sizeof(*names));
-    if (!names)
-        return;
-    for (size_t i = 0; i < v->n_fields; i++)
-        names[i] = v->fields[i].name;
-    if (gqlv_group_names(c, names, v->n_fields, g) < 0)
-        *g = (gqlv_groups_t){0};
-}
-
-/* ValuesOfCorrectType on a @oneOf input object: exactly one key, and
- * not null (the last value given for it, as graphql-js's keyMap). */
-static void one_of_object(gqlv_ctx_t *c, const gql_value_t *v,
-                          const gql_stype_t *t)
-{
-    size_t keys = 0;
-    gqlv_groups_t g;
-    group_fields(c, v, &g);
-    if (!g.first)
-        return;
-    for (size_t i = 0; i < v->n_fields; i++)
-        keys += g.first[i] == i;
-    if (keys != 1) {
-        gqlv_reportf(c, &v->loc, 1,
-                     "OneOf Input Object \"%s\" must specify exactly one key.",
-                     t->name);
-        return;
-    }
-    const gql_value_t *last = v->fields[v->n_fields - 1].value;
-    if (!last || last->kind == GQL_V_NULL)
-        gqlv_reportf(c, &v->loc, 1, "Field \"%s.%s\" must be non-null.",
-                     t->name, v->fields[0].name);
-}
-
-/* One value with TypeInfo's input type `type` (NULL: unknown); voct: 0
- * once ValuesOfCorrectType stopped descending. */
-static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
-                       const gql_type_ref_t *type,
-                       const gql_type_ref_t *parent, int has_default,
-                       int voct)
-{
-    if (!v || c->aborted)
-        return;
-    switch (v->kind) {
-    case GQL_V_VARIABLE:
-        record_usage(c, v, type, parent, has_default);
-        return;
-    case GQL_V_LIST: {
-        const gql_type_ref_t *lt = nullable(type);
-        const gql_type_ref_t *item =
-            lt && lt->kind == GQL_T_LIST ? lt->of : lt;
-        if (!item || !is_input_ref(c, item))
-            item = NULL;
-        if (voct && !(lt && lt->kind == GQL_T_LIST)) {
-            check_literal(c, v, item);
-            voct = 0;
-        }
-        for (size_t i = 0; i < v->n_items && !c->aborted; i++)
-            walk_value(c, v->items[i], item, type, 0, voct);
-        return;
-    }
-    case GQL_V_OBJECT: {
-        const gql_stype_t *t = gqlv_named(c, type);
-        int is_obj = t && t->kind == GQL_K_INPUT_OBJECT;
-        gqlv_groups_t g = {0};
-        if (c->quiet)
-            voct = 0; /* the first pass only collects variable usages */
-        else if (v->n_fields > 1)
-            group_fields(c, v, &g);
-        if (voct) {
-            if (!is_obj) {
-                check_literal(c, v, type);
-                voct = 0;
-            } else {
-                for (size_t i = 0; i < t->n_input_fields; i++) {
-                    const gql_sarg_t *fd = &t->input_fields[i];
-                    int given = 0;
-                    for (size_t k = 0; k < v->n_fields && !given; k++)
-                        given = strcmp(v->fields[k].name, fd->name) == 0;
-                    if (!given && is_required(fd))
-                        gqlv_reportf(c, &v->loc, 1,
-                                     "Field \"%s.%s\" of required type \"%s\" "
-                                     "was not provided.",
-                                     t->name, fd->name,
-                                     gqlv_type_str(c, fd->type));
-                }
-                if (gql_stype_is_one_of(t))
-                    one_of_object(c, v, t);
-            }
-        }
-        for (size_t i = 0; i < v->n_fields && !c->aborted; i++) {
-            const gql_object_field_t *f = &v->fields[i];
-            const gql_sarg_t *fd =
-                is_obj ? gql_stype_input_field(t, f->name) : NULL;
-            const gql_type_ref_t *ft =
-                fd && is_input_ref(c, fd->type) ? fd->type : NULL;
-            if (voct && !ft && is_obj) {
-                gqlv_str_t b;
-                gqlv_str_init(&b, c);
-                gqlv_str_addf(&b, "Field \"%s\" is not defined by type \"%s\".",
-                              f->name, t->name);
-                const char **names =
-                    gqlv_alloc(c, (t->n_input_fields + 1) * sizeof(*names));
-                if (names) {
-                    for (size_t k = 0; k < t->n_input_fields; k++)
-                        names[k] = t->input_fields[k].name;
-                    gqlv_did_you_mean(&b, NULL, f->name, names,
-                                      t->n_input_fields);
-                }
-                gqlv_report(c, gqlv_str_get(&b), &f->loc, 1);
-            }
-            unique_input_field(c, v, &g, i);
-            walk_value(c, f->value, ft, type, fd && fd->default_value, voct);
-        }
-        return;
-    }
-    case GQL_V_NULL:
-        if (voct && type && type->kind == GQL_T_NON_NULL)
-            gqlv_reportf(c, &v->loc, 1,
-                         "Expected value of type \"%s\", found null.",
-                         gqlv_type_str(c, type));
-        return;
-    default:
-        if (voct)
-            check_literal(c, v, type);
-        return;
-    }
-}
-
-/* ---- arguments and directives ------------------------------------------ */
-
-/* UniqueArgumentNames: one error per repeated name, at every use. */
-static void unique_arguments(gqlv_ctx_t *c, const gql_argument_t *args,
-                             size_t n)
-{
-    if (c->quiet || n < 2)
-        return;
-    const char **names = gqlv_alloc(c, n * sizeof(*names));
-    gqlv_groups_t g;
-    if (!names)
-        return;
-    for (size_t i = 0; i < n; i++)
-        names[i] = args[i].name;
-    if (gqlv_group_names(c, names, n, &g) < 0)
-        return;
-    for (size_t i = 0; i < n && !c->aborted; i++) {
-        if (g.first[i] != i || g.count[i] < 2)
-            continue;
-        gql_loc_t *locs = gqlv_alloc(c, g.count[i] * sizeof(*locs));
-        if (!locs)
-            return;
-        size_t m = 0;
-        for (size_t k = i; k < n; k = g.next[k])
-            locs[m++] = args[k].loc;
-        gqlv_reportf(c, locs, m, "There can be only one argument named \"%s\".",
-                     args[i].name);
-    }
-}
-
-static const char **arg_names(gqlv_ctx_t *c, const gql_sarg_t *args, size_t n)
-{
-    const char **names = gqlv_alloc(c, (n + 1) * sizeof(*names));
-    if (names)
-        for (size_t i = 0; i < n; i++)
-            names[i] = args[i].name;
-    return names;
-}
-
-static void walk_directive(gqlv_ctx_t *c, const gql_directive_t *d,
-                           uint32_t location)
-{
-    const gql_sdirective_t *dd = gql_schema_directive(c->s, d->name);
-    int rules = !c->quiet;
-    /* KnownDirectives */
-    if (!rules)
-        ;
-    else if (!dd)
-        gqlv_reportf(c, &d->loc, 1, "Unknown directive \"@%s\".", d->name);
-    else if (location && !(dd->locations & location))
-        gqlv_reportf(c, &d->loc, 1, "Directive \"@%s\" may not be used on %s.",
-                     d->name, dl_name(location));
-    /* KnownArgumentNames, on directives */
-    if (dd && rules)
-        for (size_t i = 0; i < d->n_args && !c->aborted; i++) {
-            if (find_arg(dd->args, dd->n_args, d->args[i].name))
-                continue;
-            gqlv_str_t b;
-            gqlv_str_init(&b, c);
-            gqlv_str_addf(&b, "Unknown argument \"%s\" on directive \"@%s\".",
-                          d->args[i].name, d->name);
-            const char **names = arg_names(c, dd->args, dd->n_args);
-            if (names)
-                gqlv_did_you_mean(&b, NULL, d->args[i].name, names,
-                                  dd->n_args);
-            gqlv_report(c, gqlv_str_get(&b), &d->args[i].loc, 1);
-        }
-    unique_arguments(c, d->args, d->n_args);
-    for (size_t i = 0; i < d->n_args && !c->aborted; i++) {
-        /* TypeInfo looks an unknown directive's arguments up on the
-         * enclosing field, so graphql-js checks them against its types */
-        const gql_sarg_t *ad =
-            dd ? find_arg(dd->args, dd->n_args, d->args[i].name)
-            : c->cur_field ? find_arg(c->cur_field->args,
-                                      c->cur_field->n_args, d->args[i].name)
-                           : NULL;
-        const gql_type_ref_t *t =
-            ad && is_input_ref(c, ad->type) ? ad->type : NULL;
-        walk_value(c, d->args[i].value, t, NULL, ad && ad->default_value, 1);
-    }
-    /* ProvidedRequiredArguments, on directives (leave) */
-    if (dd && rules)
-        for (size_t i = 0; i < dd->n_args && !c->aborted; i++) {
-            const gql_sarg_t *a = &dd->args[i];
-            if (!is_required(a))
-                continue;
-            int given = 0;
-            for (size_t k = 0; k < d->n_args && !given; k++)
-                given = strcmp(d->args[k].name, a->name) == 0;
-            if (!given)
-                gqlv_reportf(c, &d->loc, 1,
-                             "Directive \"@%s\" argument \"%s\" of type \"%s\" "
-                             "is required, but it was not provided.",
-                             d->name, a->name, gqlv_type_str(c, a->type));
-        }
-}
-
-/* UniqueDirectivesPerLocation (on the node that carries them): each
- * repeat of a non-repeatable directive, with its first use. */
-static void unique_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
-                              size_t n)
-{
-    if (c->quiet || n < 2)
-        return;
-    const char **names = gqlv_alloc(c, n * sizeof(*names));
-    gqlv_groups_t g;
-    if (!names)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        const gql_sdirective_t *dd = gql_schema_directive(c->s, dirs[i].name);
-        names[i] = dd && !dd->repeatable ? dirs[i].name : NULL;
-    }
-    if (gqlv_group_names(c, names, n, &g) < 0)
-        return;
-    for (size_t i = 0; i < n && !c->aborted; i++) {
-        if (!names[i] || g.first[i] == i)
-            continue;
-        gql_loc_t locs[2] = {dirs[g.first[i]].loc, dirs[i].loc};
-        gqlv_reportf(c, locs, 2,
-                     "The directive \"@%s\" can only be used once at this "
-                     "location.",
-                     dirs[i].name);
-    }
-}
-
-static void walk_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
-                            size_t n, uint32_t location)
-{
-    for (size_t i = 0; i < n && !c->aborted; i++)
-        walk_directive(c, &dirs[i], location);
-}
-
-/* KnownTypeNames on a NamedType node. */
-static void known_type(gqlv_ctx_t *c, const char *name, gql_loc_t loc)
-{
-    if (c->quiet || !name || gql_schema_type(c->s, name))
-        return;
-    int found;
-    gqlv_map_get(&c->sdl_types, NULL, NULL, name, &found);
-    if (found)
-        return;
-    gqlv_str_t b;
-    gqlv_str_init(&b, c);
-    gqlv_str_addf(&b, "Unknown type \"%s\".", name);
-    size_t n;
-    const gql_stype_t *const *types = gql_schema_types(c->s, &n);
-    const char **names = gqlv_alloc(c, (n + c->n_defs + 1) * sizeof(*names));
-    if (names) {
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            names[m++] = types[i]->name;
-        for (size_t i = 0; i < c->n_defs; i++) {
-            const gql_definition_t *d = &c->defs[i];
-            if (d->kind >= GQL_DEF_SCALAR && d->kind <= GQL_DEF_INPUT &&
-                !d->extension && d->name)
-                names[m++] = d->name;
-        }
-        gqlv_did_you_mean(&b, NULL, name, names, m);
-    }
-    gqlv_report(c, gqlv_str_get(&b), &loc, 1);
-}
-
-static void known_type_ref(gqlv_ctx_t *c, const gql_type_ref_t *t)
-{
-    const gql_type_ref_t *n = innermost(t);
-    if (n)
-        known_type(c, n->name, n->loc);
-}
-
-/* ---- selections --------------------------------------------------------- */
-
-static void walk_set(gqlv_ctx_t *c, const gql_selection_set_t *set,
-                     const gql_stype_t *type, int of_inline);
-
-/* MaxIntrospectionDepth (graphql-js recommendedRules, part of
- * specifiedRules): lists of __Type nested three deep. */
-typedef struct mid_state {
-    gqlv_map_t visited;  /* fragment -> entry depth + 1 in this check */
-    gqlv_map_t *checked; /* shared across checks */
-    gqlv_map_t *exceeded;
-    int rec;
-} mid_state_t;
-
-static int mid_check_sel(gqlv_ctx_t *c, mid_state_t *st,
-                         const gql_selection_t *s, int depth);
-
-static int mid_check_set(gqlv_ctx_t *c, mid_state_t *st,
-                         const gql_selection_set_t *set, int depth)
-{
-    if (!set)
-        return 0;
-    for (size_t i = 0; i < set->n && !c->aborted; i++)
-        if (mid_check_sel(c, st, set->items[i], depth))
-            return 1;
-    return 0;
-}
-
-static int mid_check_sel(gqlv_ctx_t *c, mid_state_t *st,
-                         const gql_selection_t *s, int depth)
-{
-    if (s->kind == GQL_SEL_FRAGMENT_SPREAD) {
-        const char *nm = s->name;
-        int found;
-        intptr_t ex = (intptr_t)gqlv_map_get(st->exceeded, NULL, NULL, nm,
-                                             &found);
-        if (found && ex <= depth)
-            return 1;
-        intptr_t vis = (intptr_t)gqlv_map_get(&st->visited, NULL, NULL, nm,
-                                              &found);
-        if (found && vis >= depth)
-            return 0;
-        intptr_t chk = (intptr_t)gqlv_map_get(st->checked, NULL, NULL, nm,
-                                              &found);
-        if (found && chk >= depth)
-            return 0;
-        const gql_definition_t *f = gqlv_fragment(c, nm);
-        if (!f)
-            return 0;
-        if (++st->rec > GQLV_MAX_FRAGMENT_RECURSION) {
-            gqlv_abort(c);
-            return 0;
-        }
-        gqlv_map_put(c, &st->visited, NULL, NULL, nm, (void *)(intptr_t)depth);
-        int r = mid_check_set(c, st, f->set, depth);
-        st->rec--;
-        gqlv_map_put(c, r ? st->exceeded : st->checked, NULL, NULL, nm,
-                     (void *)(intptr_t)depth);
-        return r;
-    }
-    if (s->kind == GQL_SEL_FIELD &&
-        (strcmp(s->name, "fields") == 0 || strcmp(s->name, "interfaces") == 0 ||
-         strcmp(s->name, "possibleTypes") == 0 ||
-         strcmp(s->name, "inputFields") == 0)) {
-        if (++depth >= 3)
-            return 1;
-    }
-    return mid_check_set(c, st, s->set, depth);
-}
-
-typedef struct mid_shared {
-    gqlv_map_t checked, exceeded;
-} mid_shared_t;
-
-static mid_shared_t *mid_shared(gqlv_ctx_t *c)
-{
-    static const char key[] = "\x02mid";
-    mid_shared_t *m = gqlv_map_get(&c->frag_sets, NULL, NULL, key, NULL);
-    if (!m) {
-        m = gqlv_alloc(c, sizeof(*m));
-        if (m)
-            gqlv_map_put(c, &c->frag_sets, NULL, NULL, key, m);
-    }
-    return m;
-}
-
-static int max_introspection_depth(gqlv_ctx_t *c, const gql_selection_t *s)
-{
-    if (c->quiet || c->in_introspection_error ||
-        (strcmp(s->name, "__schema") != 0 &&
-                                      strcmp(s->name, "__type") != 0))
-        return 0;
-    mid_shared_t *sh = mid_shared(c);
-    if (!sh)
-        return 0;
-    mid_state_t st = {.checked = &sh->checked, .exceeded = &sh->exceeded};
-    if (mid_check_sel(c, &st, s, 0)) {
-        gqlv_report(c, "Maximum introspection depth exceeded", &s->loc, 1);
-        return 1;
-    }
-    return 0;
-}
-
-static void scalar_leafs(gqlv_ctx_t *c, const gql_selection_t *s,
-                         const gql_type_ref_t *type)
-{
-    const gql_stype_t *t = gqlv_named(c, type);
-    if (c->quiet || !type || !t)
-        return;
-    if (gqlv_is_leaf(t)) {
-        if (s->set)
-            gqlv_reportf(c, &s->set->loc, 1,
-                         "Field \"%s\" must not have a selection since type "
-                         "\"%s\" has no subfields.",
-                         s->name, gqlv_type_str(c, type));
-    } else if (!s->set) {
-        gqlv_reportf(c, &s->loc, 1,
-                     "Field \"%s\" of type \"%s\" must have a selection of "
-                     "subfields. Did you mean \"%s { ... }\"?",
-                     s->name, gqlv_type_str(c, type), s->name);
-    } else if (s->set->n == 0) {
-        gqlv_reportf(c, &s->loc, 1,
-                     "Field \"%s\" of type \"%s\" must have at least one field "
-                     "selected.",
-                     s->name, gqlv_type_str(c, type));
-    }
-}
-
-/* FieldsOnCorrectType's "Did you mean to use an inline fragment on":
- * the possible types defining the field, and their interfaces that do,
- * most used first, interfaces before their implementations. */
-typedef struct sugg_type {
-    const gql_stype_t *t;
-    int count;
-} sugg_type_t;
-
-static int sugg_before(const sugg_type_t *a, const sugg_type_t *b)
-{
-    if (a->count != b->count)
-        return a->count > b->count;
-    if (a->t->kind == GQL_K_INTERFACE && gqlv_is_subtype(a->t, b->t))
-        return 1;
-    if (b->t->kind == GQL_K_INTERFACE && gqlv_is_subtype(b->t, a->t))
-        return 0;
-    return gqlv_natural_compare(a->t->name, b->t->name) < 0;
-}
-
-static void suggest_types(gqlv_ctx_t *c, gqlv_str_t *b,
-                          const gql_stype_t *parent, const char *field)
-{
-    if (!gqlv_is_abstract(parent))
-        return;
-    size_t cap = 0;
-    for (size_t i = 0; i < parent->n_possible; i++)
-        cap += 1 + parent->possible[i]->n_interfaces;
-    sugg_type_t *list = gqlv_alloc(c, (cap + 1) * sizeof(*list));
-    if (!list)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < parent->n_possible; i++) {
-        const gql_stype_t *p = parent->possible[i];
-        if (!gql_stype_field(p, field))
-            continue;
-        list[n++] = (sugg_type_t){p, 1};
-        for (size_t k = 0; k < p->n_interfaces; k++) {
-            const gql_stype_t *in = p->interfaces[k];
-            if (!gql_stype_field(in, field))
-                continue;
-            size_t j = 0;
-            while (j < n && list[j].t != in)
-                j++;
-            if (j == n)
-                list[n++] = (sugg_type_t){in, 0};
-            list[j].count++;
-        }
-    }
-    /* a stable insertion sort, as Array.prototype.sort is stable */
-    for (size_t i = 1; i < n; i++) {
-        sugg_type_t x = list[i];
-        size_t j = i;
-        while (j > 0 && sugg_before(&x, &list[j - 1])) {
-            list[j] = list[j - 1];
-            j--;
-        }
-        list[j] = x;
-    }
-    if (!n)
-        return;
-    gqlv_str_add(b, " Did you mean to use an inline fragment on ");
-    size_t shown = n < 5 ? n : 5;
-    for (size_t i = 0; i < shown; i++) {
-        if (i && shown == 2)
-            gqlv_str_add(b, " or ");
-        else if (i && i == shown - 1)
-            gqlv_str_add(b, ", or ");
-        else if (i)
-            gqlv_str_add(b, ", ");
-        gqlv_str_addf(b, "\"%s\"", list[i].t->name);
-    }
-    gqlv_str_add(b, "?");
-}
-
-static void fields_on_correct_type(gqlv_ctx_t *c, const gql_selection_t *s,
-                                   const gql_stype_t *parent,
-                                   const gql_sfield_t *def)
-{
-    if (c->quiet || !parent || def)
-        return;
-    gqlv_str_t b;
-    gqlv_str_init(&b, c);
-    gqlv_str_addf(&b, "Cannot query field \"%s\" on type \"%s\".", s->name,
-                  parent->name);
-    size_t before = b.len;
-    suggest_types(c, &b, parent, s->name);
-    if (b.len == before &&
-        (parent->kind == GQL_K_OBJECT || parent->kind == GQL_K_INTERFACE)) {
-        const char **names =
-            gqlv_alloc(c, (parent->n_fields + 1) * sizeof(*names));
-        if (names) {
-            for (size_t i = 0; i < parent->n_fields; i++)
-                names[i] = parent->fields[i].name;
-            gqlv_did_you_mean(&b, NULL, s->name, names, parent->n_fields);
-        }
-    }
-    gqlv_report(c, gqlv_str_get(&b), &s->loc, 1);
-}
-
-static void walk_field(gqlv_ctx_t *c, const gql_selection_t *s,
-                       const gql_stype_t *parent)
-{
-    const gql_sfield_t *def = gqlv_field_def(c, parent, s->name);
-    const gql_type_ref_t *type = def ? def->type : NULL;
-    scalar_leafs(c, s, type);
-    fields_on_correct_type(c, s, parent, def);
-    unique_directives(c, s->dirs, s->n_dirs);
-    unique_arguments(c, s->args, s->n_args);
-    int mid = max_introspection_depth(c, s);
-    if (mid)
-        c->in_introspection_error++;
-    const gql_sfield_t *outer = c->cur_field;
-    c->cur_field = def;
-    for (size_t i = 0; i < s->n_args && !c->aborted; i++) {
-        const gql_argument_t *a = &s->args[i];
-        const gql_sarg_t *ad = def ? find_arg(def->args, def->n_args, a->name)
-                                   : NULL;
-        /* KnownArgumentNames */
-        if (!ad && def && parent && !c->quiet) {
-            gqlv_str_t b;
-            gqlv_str_init(&b, c);
-            gqlv_str_addf(&b, "Unknown argument \"%s\" on field \"%s.%s\".",
-                          a->name, parent->name, def->name);
-            const char **names = arg_names(c, def->args, def->n_args);
-            if (names)
-                gqlv_did_you_mean(&b, NULL, a->name, names, def->n_args);
-            gqlv_report(c, gqlv_str_get(&b), &a->loc, 1);
-        }
-        const gql_type_ref_t *t =
-            ad && is_input_ref(c, ad->type) ? ad->type : NULL;
-        walk_value(c, a->value, t, NULL, ad && ad->default_value, 1);
-    }
-    walk_directives(c, s->dirs, s->n_dirs, GQL_DL_FIELD);
-    if (s->set)
-        walk_set(c, s->set, gqlv_named(c, type), 0);
-    c->cur_field = outer;
-    if (mid)
-        c->in_introspection_error--;
-    /* ProvidedRequiredArguments (leave) */
-    if (def && !c->quiet)
-        for (size_t i = 0; i < def->n_args && !c->aborted; i++) {
-            const gql_sarg_t *a = &def->args[i];
-            if (!is_required(a))
-                continue;
-            int given = 0;
-            for (size_t k = 0; k < s->n_args && !given; k++)
-                given = strcmp(s->args[k].name, a->name) == 0;
-            if (!given)
-                gqlv_reportf(c, &s->loc, 1,
-                             "Field \"%s\" argument \"%s\" of type \"%s\" is "
-                             "required, but it was not provided.",
-                             def->name, a->name, gqlv_type_str(c, a->type));
-        }
-}
-
-static const gql_stype_t *composite_of_cond(gqlv_ctx_t *c, const char *cond)
-{
-    const gql_stype_t *t = cond ? gql_schema_type(c->s, cond) : NULL;
-    return gqlv_is_composite(t) ? t : NULL;
-}
-
-static void walk_spread(gqlv_ctx_t *c, const gql_selection_t *s,
-                        const gql_stype_t *parent)
-{
-    const gql_definition_t *f = gqlv_fragment(c, s->name);
-    /* KnownFragmentNames */
-    if (!f && !c->quiet) {
-        gql_loc_t l = spread_name_loc(s);
-        gqlv_reportf(c, &l, 1, "Unknown fragment \"%s\".", s->name);
-    }
-    /* PossibleFragmentSpreads */
-    const gql_stype_t *ft = f ? composite_of_cond(c, f->type_condition) : NULL;
-    if (ft && parent && !c->quiet && !gqlv_types_overlap(ft, parent))
-        gqlv_reportf(c, &s->loc, 1,
-                     "Fragment \"%s\" cannot be spread here as objects of type "
-                     "\"%s\" can never be of type \"%s\".",
-                     s->name, parent->name, ft->name);
-    unique_directives(c, s->dirs, s->n_dirs);
-    walk_directives(c, s->dirs, s->n_dirs, GQL_DL_FRAGMENT_SPREAD);
-}
-
-static int is_output(const gql_stype_t *t)
-{
-    return t && t->kind != GQL_K_INPUT_OBJECT;
-}
-
-static void walk_inline(gqlv_ctx_t *c, const gql_selection_t *s,
-                        const gql_stype_t *parent, const gql_stype_t *cur)
-{
-    const gql_stype_t *t =
-        s->type_condition ? gql_schema_type(c->s, s->type_condition) : cur;
-    /* FragmentsOnCompositeTypes */
-    if (s->type_condition && t && !gqlv_is_composite(t) && !c->quiet) {
-        gql_loc_t l = inline_cond_loc(s);
-        gqlv_reportf(c, &l, 1,
-                     "Fragment cannot condition on non composite type \"%s\".",
-                     s->type_condition);
-    }
-    /* PossibleFragmentSpreads */
-    if (gqlv_is_composite(t) && gqlv_is_composite(parent) && !c->quiet &&
-        !gqlv_types_overlap(t, parent))
-        gqlv_reportf(c, &s->loc, 1,
-                     "Fragment cannot be spread here as objects of type \"%s\" "
-                     "can never be of type \"%s\".",
-                     parent->name, t->name);
-    unique_directives(c, s->dirs, s->n_dirs);
-    if (s->type_condition)
-        known_type(c, s->type_condition, inline_cond_loc(s));
-    walk_directives(c, s->dirs, s->n_dirs, GQL_DL_INLINE_FRAGMENT);
-    if (s->set)
-        walk_set(c, s->set, is_output(t) ? t : NULL, 1);
-}
-
-/* `type`: the named type whose selection set this is (TypeInfo's type),
- * NULL if unknown; the parent type of its fields when composite. */
-static void walk_set(gqlv_ctx_t *c, const gql_selection_set_t *set,
-                     const gql_stype_t *type, int of_inline)
-{
-    const gql_stype_t *parent = gqlv_is_composite(type) ? type : NULL;
-    if (!of_inline && !c->quiet &&
-        (set->n > 1 ||
-         (set->n == 1 && set->items[0]->kind == GQL_SEL_INLINE_FRAGMENT)))
-        gqlv_overlap_check(c, parent, set);
-    for (size_t i = 0; i < set->n && !c->aborted; i++) {
-        const gql_selection_t *s = set->items[i];
-        switch (s->kind) {
-        case GQL_SEL_FIELD:
-            walk_field(c, s, parent);
-            break;
-        case GQL_SEL_FRAGMENT_SPREAD:
-            walk_spread(c, s, parent);
-            break;
-        case GQL_SEL_INLINE_FRAGMENT:
-            walk_inline(c, s, parent, type);
-            break;
-        }
-    }
-}
-
-/* ---- operations ----------------------------------------------------------- */
+/* ---- operations -----------------------------------------------------------
+ */
 
 /* SingleFieldSubscriptions' collectFields: response keys of the root
  * selection, following fragments whose condition the root type meets,
@@ -1180,8 +324,10 @@ static void single_field_subscriptions(gqlv_ctx_t *c,
                          "field.",
                          op->name);
         else
-            gqlv_report(c, "Anonymous Subscription must select only one top "
-                           "level field.", locs, m);
+            gqlv_report(c,
+                        "Anonymous Subscription must select only one top "
+                        "level field.",
+                        locs, m);
     }
     for (size_t j = 0; j < keys.n && !c->aborted; j++) {
         const sub_key_t *k = keys.items[j];
@@ -1199,8 +345,9 @@ static void single_field_subscriptions(gqlv_ctx_t *c,
                          "top level field.",
                          op->name);
         else
-            gqlv_report(c, "Anonymous Subscription must not select an "
-                           "introspection top level field.",
+            gqlv_report(c,
+                        "Anonymous Subscription must not select an "
+                        "introspection top level field.",
                         locs, k->fields.n);
     }
 }
@@ -1226,8 +373,8 @@ static void unique_variables(gqlv_ctx_t *c, const gql_definition_t *op)
         size_t m = 0;
         for (size_t k = i; k < op->n_vars; k = g.next[k])
             locs[m++] = var_name_loc(&op->vars[k]);
-        gqlv_reportf(c, locs, m, "There can be only one variable named \"$%s\".",
-                     names[i]);
+        gqlv_reportf(c, locs, m,
+                     "There can be only one variable named \"$%s\".", names[i]);
     }
 }
 
@@ -1239,16 +386,16 @@ static void walk_variable_def(gqlv_ctx_t *c, const gql_variable_def_t *v)
         gqlv_reportf(c, &v->type->loc, 1,
                      "Variable \"$%s\" cannot be non-input type \"%s\".",
                      v->name, gqlv_type_str(c, v->type));
-    unique_directives(c, v->dirs, v->n_dirs);
-    known_type_ref(c, v->type);
+    gqlv_unique_directives(c, v->dirs, v->n_dirs);
+    gqlv_known_type_ref(c, v->type);
     /* variables in a definition are not usages (getVariableUsages skips
      * VariableDefinition) */
     int collect = c->collect;
     c->collect = 0;
     if (v->default_value)
-        walk_value(c, v->default_value,
-                   t && gqlv_is_input(t) ? v->type : NULL, NULL, 0, 1);
-    walk_directives(c, v->dirs, v->n_dirs, GQL_DL_VARIABLE_DEFINITION);
+        gqlv_walk_value(c, v->default_value,
+                        t && gqlv_is_input(t) ? v->type : NULL, NULL, 0, 1);
+    gqlv_walk_directives(c, v->dirs, v->n_dirs, GQL_DL_VARIABLE_DEFINITION);
     c->collect = collect;
 }
 
@@ -1259,7 +406,8 @@ static int ref_subtype(gqlv_ctx_t *c, const gql_type_ref_t *sub,
     if (gqlv_type_equal(sub, super))
         return 1;
     if (super->kind == GQL_T_NON_NULL)
-        return sub->kind == GQL_T_NON_NULL && ref_subtype(c, sub->of, super->of);
+        return sub->kind == GQL_T_NON_NULL &&
+               ref_subtype(c, sub->of, super->of);
     if (sub->kind == GQL_T_NON_NULL)
         return ref_subtype(c, sub->of, super);
     if (super->kind == GQL_T_LIST)
@@ -1277,8 +425,8 @@ static int allowed_usage(gqlv_ctx_t *c, const gql_variable_def_t *vd,
 {
     const gql_type_ref_t *vt = vd->type, *lt = u->type;
     if (lt->kind == GQL_T_NON_NULL && vt->kind != GQL_T_NON_NULL) {
-        int var_default = vd->default_value &&
-                          vd->default_value->kind != GQL_V_NULL;
+        int var_default =
+            vd->default_value && vd->default_value->kind != GQL_V_NULL;
         if (!var_default && !u->has_default)
             return 0;
         return ref_subtype(c, vt, lt->of);
@@ -1360,27 +508,29 @@ static void walk_operation(gqlv_ctx_t *c, const gql_definition_t *op)
 {
     /* UniqueOperationNames */
     const gql_definition_t *first =
-        op->name ? gqlv_map_get(&c->first_def, (void *)(uintptr_t)GQL_DEF_OPERATION,
-                                NULL,
-                                op->name, NULL)
-                 : NULL;
+        op->name
+            ? gqlv_map_get(&c->first_def, (void *)(uintptr_t)GQL_DEF_OPERATION,
+                           NULL, op->name, NULL)
+            : NULL;
     if (first && first != op && !c->quiet) {
         gql_loc_t locs[2] = {op_name_loc(first), op_name_loc(op)};
-        gqlv_reportf(c, locs, 2, "There can be only one operation named \"%s\".",
-                     op->name);
+        gqlv_reportf(c, locs, 2,
+                     "There can be only one operation named \"%s\".", op->name);
     }
     /* LoneAnonymousOperation */
     if (!op->name && c->n_ops > 1 && !c->quiet)
-        gqlv_report(c, "This anonymous operation must be the only defined "
-                       "operation.", &op->loc, 1);
+        gqlv_report(c,
+                    "This anonymous operation must be the only defined "
+                    "operation.",
+                    &op->loc, 1);
     single_field_subscriptions(c, op);
     unique_variables(c, op);
-    unique_directives(c, op->dirs, op->n_dirs);
+    gqlv_unique_directives(c, op->dirs, op->n_dirs);
     for (size_t i = 0; i < op->n_vars && !c->aborted; i++)
         walk_variable_def(c, &op->vars[i]);
-    walk_directives(c, op->dirs, op->n_dirs, op_location(op->op));
+    gqlv_walk_directives(c, op->dirs, op->n_dirs, op_location(op->op));
     if (op->set)
-        walk_set(c, op->set, gql_schema_root(c->s, op->op), 0);
+        gqlv_walk_set(c, op->set, gql_schema_root(c->s, op->op), 0);
     if (!c->quiet && !c->aborted)
         operation_leave(c, op);
 }
@@ -1460,8 +610,8 @@ static void detect_cycles(gqlv_ctx_t *c, cycle_state_t *st,
             continue;
         }
         const gql_selection_t *s = fr->spreads->items[fr->next++];
-        intptr_t at = (intptr_t)gqlv_map_get(&st->index, NULL, NULL, s->name,
-                                             NULL);
+        intptr_t at =
+            (intptr_t)gqlv_map_get(&st->index, NULL, NULL, s->name, NULL);
         if (gqlv_vec_push(c, &st->path, (void *)s) < 0)
             return;
         if (!at) {
@@ -1489,9 +639,9 @@ static void walk_fragment(gqlv_ctx_t *c, const gql_definition_t *f,
                      f->name, f->type_condition);
     }
     /* UniqueFragmentNames */
-    const gql_definition_t *first = gqlv_map_get(
-        &c->first_def, (void *)(uintptr_t)GQL_DEF_FRAGMENT, NULL, f->name,
-        NULL);
+    const gql_definition_t *first =
+        gqlv_map_get(&c->first_def, (void *)(uintptr_t)GQL_DEF_FRAGMENT, NULL,
+                     f->name, NULL);
     if (first && first != f && !c->quiet) {
         gql_loc_t locs[2] = {frag_name_loc(first), frag_name_loc(f)};
         gqlv_reportf(c, locs, 2, "There can be only one fragment named \"%s\".",
@@ -1499,11 +649,11 @@ static void walk_fragment(gqlv_ctx_t *c, const gql_definition_t *f,
     }
     if (!c->quiet)
         detect_cycles(c, cycles, f);
-    unique_directives(c, f->dirs, f->n_dirs);
-    known_type(c, f->type_condition, frag_cond_loc(f));
-    walk_directives(c, f->dirs, f->n_dirs, GQL_DL_FRAGMENT_DEFINITION);
+    gqlv_unique_directives(c, f->dirs, f->n_dirs);
+    gqlv_known_type(c, f->type_condition, frag_cond_loc(f));
+    gqlv_walk_directives(c, f->dirs, f->n_dirs, GQL_DL_FRAGMENT_DEFINITION);
     if (f->set)
-        walk_set(c, f->set, is_output(t) ? t : NULL, 0);
+        gqlv_walk_set(c, f->set, gqlv_is_output(t) ? t : NULL, 0);
 }
 
 /* ---- the document ----------------------------------------------------- */
@@ -1527,16 +677,16 @@ static void executable_definitions(gqlv_ctx_t *c)
  * them, so KnownTypeNames and KnownDirectives (with
  * UniqueDirectivesPerLocation) speak about their contents, in visiting
  * order. */
-static void sdl_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
-                           size_t n, uint32_t location)
+static void sdl_directives(gqlv_ctx_t *c, const gql_directive_t *dirs, size_t n,
+                           uint32_t location)
 {
-    unique_directives(c, dirs, n);
-    walk_directives(c, dirs, n, location);
+    gqlv_unique_directives(c, dirs, n);
+    gqlv_walk_directives(c, dirs, n, location);
 }
 
 static void sdl_named(gqlv_ctx_t *c, const gql_type_ref_t *t)
 {
-    known_type_ref(c, t);
+    gqlv_known_type_ref(c, t);
 }
 
 static void sdl_input_values(gqlv_ctx_t *c, const gql_input_value_def_t *iv,
@@ -1551,41 +701,48 @@ static void sdl_input_values(gqlv_ctx_t *c, const gql_input_value_def_t *iv,
 static uint32_t sdl_location(const gql_definition_t *d)
 {
     switch (d->kind) {
-    case GQL_DEF_SCHEMA: return GQL_DL_SCHEMA;
-    case GQL_DEF_SCALAR: return GQL_DL_SCALAR;
-    case GQL_DEF_OBJECT: return GQL_DL_OBJECT;
-    case GQL_DEF_INTERFACE: return GQL_DL_INTERFACE;
-    case GQL_DEF_UNION: return GQL_DL_UNION;
-    case GQL_DEF_ENUM: return GQL_DL_ENUM;
-    case GQL_DEF_INPUT: return GQL_DL_INPUT_OBJECT;
-    default: return 0;
+    case GQL_DEF_SCHEMA:
+        return GQL_DL_SCHEMA;
+    case GQL_DEF_SCALAR:
+        return GQL_DL_SCALAR;
+    case GQL_DEF_OBJECT:
+        return GQL_DL_OBJECT;
+    case GQL_DEF_INTERFACE:
+        return GQL_DL_INTERFACE;
+    case GQL_DEF_UNION:
+        return GQL_DL_UNION;
+    case GQL_DEF_ENUM:
+        return GQL_DL_ENUM;
+    case GQL_DEF_INPUT:
+        return GQL_DL_INPUT_OBJECT;
+    default:
+        return 0;
     }
 }
 
 static void sdl_definition(gqlv_ctx_t *c, const gql_definition_t *d)
 {
     for (size_t i = 0; i < d->n_interfaces && !c->aborted; i++)
-        known_type(c, d->interfaces[i],
-                   d->interface_locs ? d->interface_locs[i] : d->loc);
+        gqlv_known_type(c, d->interfaces[i],
+                        d->interface_locs ? d->interface_locs[i] : d->loc);
     if (d->kind == GQL_DEF_DIRECTIVE) {
-        sdl_input_values(c, d->inputs, d->n_inputs,
-                         GQL_DL_ARGUMENT_DEFINITION);
+        sdl_input_values(c, d->inputs, d->n_inputs, GQL_DL_ARGUMENT_DEFINITION);
         sdl_directives(c, d->dirs, d->n_dirs, GQL_DL_DIRECTIVE_DEFINITION);
         return;
     }
     sdl_directives(c, d->dirs, d->n_dirs, sdl_location(d));
     for (size_t i = 0; i < d->n_roots && !c->aborted; i++)
-        known_type(c, d->roots[i].type, d->roots[i].loc);
+        gqlv_known_type(c, d->roots[i].type, d->roots[i].loc);
     for (size_t i = 0; i < d->n_fields && !c->aborted; i++) {
         const gql_field_def_t *f = &d->fields[i];
-        unique_directives(c, f->dirs, f->n_dirs);
+        gqlv_unique_directives(c, f->dirs, f->n_dirs);
         sdl_input_values(c, f->args, f->n_args, GQL_DL_ARGUMENT_DEFINITION);
         sdl_named(c, f->type);
-        walk_directives(c, f->dirs, f->n_dirs, GQL_DL_FIELD_DEFINITION);
+        gqlv_walk_directives(c, f->dirs, f->n_dirs, GQL_DL_FIELD_DEFINITION);
     }
     for (size_t i = 0; i < d->n_members && !c->aborted; i++)
-        known_type(c, d->members[i],
-                   d->member_locs ? d->member_locs[i] : d->loc);
+        gqlv_known_type(c, d->members[i],
+                        d->member_locs ? d->member_locs[i] : d->loc);
     for (size_t i = 0; i < d->n_values && !c->aborted; i++)
         sdl_directives(c, d->values[i].dirs, d->values[i].n_dirs,
                        GQL_DL_ENUM_VALUE);
@@ -1666,8 +823,8 @@ static void index_definition(gqlv_ctx_t *c, const gql_definition_t *d)
         gqlv_map_put(c, &c->sdl_types, NULL, NULL, d->name, (void *)d);
 }
 
-size_t gql_validate(const gql_schema_t *s, const gql_doc_t *doc,
-                    json_t *errors, size_t max_errors)
+size_t gql_validate(const gql_schema_t *s, const gql_doc_t *doc, json_t *errors,
+                    size_t max_errors)
 {
     if (!s || !doc || !errors)
         return 0;

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "gql.h"
 
@@ -72,20 +73,20 @@ typedef struct gqlv_ctx {
     gqlv_map_t first_def;  /* (kind, name) -> first operation / fragment */
     gqlv_map_t sdl_types;  /* type names defined by the document itself */
     size_t n_ops;
-    gqlv_map_t frag_sets;  /* caches: sorted fragment names -> fragments,
-                              fragment list -> their usages */
+    gqlv_map_t frag_sets; /* caches: sorted fragment names -> fragments,
+                             fragment list -> their usages */
     json_t *errors;
     size_t max_errors, count;
-    int aborted;          /* stop everything: limit, budget, memory */
-    int quiet;            /* first pass: collect, report nothing */
-    int collect;          /* record variable usages into cur_info */
+    int aborted; /* stop everything: limit, budget, memory */
+    int quiet;   /* first pass: collect, report nothing */
+    int collect; /* record variable usages into cur_info */
     gqlv_def_info_t *cur_info;
-    long frag_work;       /* remaining fragment work */
-    long overlap_budget;  /* remaining OverlappingFieldsCanBeMerged work */
-    int in_introspection_error; /* MaxIntrospectionDepth skipped subtree */
+    long frag_work;      /* remaining fragment work */
+    long overlap_budget; /* remaining OverlappingFieldsCanBeMerged work */
+    int in_introspection_error;    /* MaxIntrospectionDepth skipped subtree */
     const gql_sfield_t *cur_field; /* TypeInfo's field definition */
     gqlv_blk_t *arena;
-    void *overlap;        /* gql_validate_overlap.c's state */
+    void *overlap; /* gql_validate_overlap.c's state */
 } gqlv_ctx_t;
 
 /* ---- memory (gql_validate_util.c) ---- */
@@ -163,9 +164,77 @@ int gqlv_type_equal(const gql_type_ref_t *a, const gql_type_ref_t *b);
 int gqlv_type_resolves(const gqlv_ctx_t *c, const gql_type_ref_t *t);
 /* getFieldDef of TypeInfo: the schema field or a meta field. */
 const gql_sfield_t *gqlv_field_def(const gqlv_ctx_t *c,
-                                   const gql_stype_t *parent,
-                                   const char *name);
+                                   const gql_stype_t *parent, const char *name);
 const gql_definition_t *gqlv_fragment(const gqlv_ctx_t *c, const char *name);
+
+/* ---- small helpers the rule files share ---- */
+/* graphql-js reports some errors at a name node that follows a keyword
+ * ("query Name", "fragment Name", "...Name", "on Type"); the AST records
+ * where the construct starts. These assume the usual single space. */
+static inline gql_loc_t gqlv_loc_plus(gql_loc_t l, size_t n)
+{
+    if (l.line)
+        l.column += (uint32_t)n;
+    return l;
+}
+
+static inline const gql_type_ref_t *gqlv_nullable(const gql_type_ref_t *t)
+{
+    return t && t->kind == GQL_T_NON_NULL ? t->of : t;
+}
+
+static inline const gql_type_ref_t *gqlv_innermost(const gql_type_ref_t *t)
+{
+    while (t && t->kind != GQL_T_NAMED)
+        t = t->of;
+    return t;
+}
+
+static inline int gqlv_is_input_ref(const gqlv_ctx_t *c,
+                                    const gql_type_ref_t *t)
+{
+    return gqlv_is_input(gqlv_named(c, t));
+}
+
+static inline const gql_sarg_t *gqlv_find_arg(const gql_sarg_t *args, size_t n,
+                                              const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(args[i].name, name) == 0)
+            return &args[i];
+    return NULL;
+}
+
+static inline int gqlv_is_required(const gql_sarg_t *a)
+{
+    return a->type && a->type->kind == GQL_T_NON_NULL && !a->default_value;
+}
+
+static inline int gqlv_is_output(const gql_stype_t *t)
+{
+    return t && t->kind != GQL_K_INPUT_OBJECT;
+}
+
+/* ---- the walk, across files ---- */
+/* One value with TypeInfo's input type `type` (NULL: unknown) and the
+ * parent input type; has_default: the position has a default; voct: 0
+ * once ValuesOfCorrectType stopped descending (gql_validate_values.c). */
+void gqlv_walk_value(gqlv_ctx_t *c, const gql_value_t *v,
+                     const gql_type_ref_t *type, const gql_type_ref_t *parent,
+                     int has_default, int voct);
+/* gql_validate_directives.c */
+void gqlv_unique_arguments(gqlv_ctx_t *c, const gql_argument_t *args, size_t n);
+const char **gqlv_arg_names(gqlv_ctx_t *c, const gql_sarg_t *args, size_t n);
+void gqlv_unique_directives(gqlv_ctx_t *c, const gql_directive_t *dirs,
+                            size_t n);
+void gqlv_walk_directives(gqlv_ctx_t *c, const gql_directive_t *dirs, size_t n,
+                          uint32_t location);
+void gqlv_known_type(gqlv_ctx_t *c, const char *name, gql_loc_t loc);
+void gqlv_known_type_ref(gqlv_ctx_t *c, const gql_type_ref_t *t);
+/* gql_validate_selections.c: a selection set whose TypeInfo type is
+ * `type` (NULL: unknown); of_inline: it belongs to an inline fragment. */
+void gqlv_walk_set(gqlv_ctx_t *c, const gql_selection_set_t *set,
+                   const gql_stype_t *type, int of_inline);
 
 /* ---- OverlappingFieldsCanBeMerged (gql_validate_overlap.c) ---- */
 void gqlv_overlap_check(gqlv_ctx_t *c, const gql_stype_t *parent,

@@ -37,8 +37,8 @@ typedef struct ov_result { /* collectFieldsResult */
     gqlv_map_t index;      /* key -> group */
     gqlv_vec_t frag_names; /* const char*, each once */
     gqlv_map_t frag_seen;
-    gqlv_map_t compared;   /* fragment name -> 1 (shared) / 2 (exclusive) */
-    gqlv_map_t overlaps;   /* other result -> gqlv_vec_t* of ov_overlap_t */
+    gqlv_map_t compared; /* fragment name -> 1 (shared) / 2 (exclusive) */
+    gqlv_map_t overlaps; /* other result -> gqlv_vec_t* of ov_overlap_t */
 } ov_result_t;
 
 typedef struct ov_overlap {
@@ -53,9 +53,9 @@ typedef struct ov_conflict {
 } ov_conflict_t;
 
 typedef struct ov_state {
-    gqlv_map_t collected;   /* (parent, set) -> ov_result_t* */
-    gqlv_map_t pairs;       /* (frag, frag) -> 1 shared / 2 exclusive */
-    gqlv_map_t reasons;     /* (field, field) -> reason or &no_reason */
+    gqlv_map_t collected; /* (parent, set) -> ov_result_t* */
+    gqlv_map_t pairs;     /* (frag, frag) -> 1 shared / 2 exclusive */
+    gqlv_map_t reasons;   /* (field, field) -> reason or &no_reason */
     int rec;
 } ov_state_t;
 
@@ -301,18 +301,15 @@ static ov_conflict_t *new_conflict(gqlv_ctx_t *c, const char *key,
 
 static void collect_between(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out,
                             int excl, ov_result_t *r1, ov_result_t *r2);
-static void fields_and_fragment(gqlv_ctx_t *c, ov_state_t *st,
-                                gqlv_vec_t *out, int excl, ov_result_t *r,
-                                const char *name);
+static void fields_and_fragment(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out,
+                                int excl, ov_result_t *r, const char *name);
 static void between_fragments(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out,
                               int excl, const char *n1, const char *n2);
 
-static void between_sub_selections(gqlv_ctx_t *c, ov_state_t *st,
-                                   gqlv_vec_t *out, int excl,
-                                   const gql_stype_t *p1,
-                                   const gql_selection_set_t *s1,
-                                   const gql_stype_t *p2,
-                                   const gql_selection_set_t *s2)
+static void
+between_sub_selections(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out, int excl,
+                       const gql_stype_t *p1, const gql_selection_set_t *s1,
+                       const gql_stype_t *p2, const gql_selection_set_t *s2)
 {
     ov_result_t *r1 = collect(c, st, p1, s1);
     ov_result_t *r2 = collect(c, st, p2, s2);
@@ -349,8 +346,7 @@ static void conflict_nodes(gqlv_ctx_t *c, gqlv_vec_t *dst,
 }
 
 static ov_conflict_t *sub_conflicts(gqlv_ctx_t *c, const gqlv_vec_t *conflicts,
-                                    const char *key,
-                                    const gql_selection_t *n1,
+                                    const char *key, const gql_selection_t *n1,
                                     const gql_selection_t *n2)
 {
     if (!conflicts->n)
@@ -376,10 +372,10 @@ static ov_conflict_t *find_conflict(gqlv_ctx_t *c, ov_state_t *st,
                                     int parents_excl, const char *key,
                                     const ov_field_t *f1, const ov_field_t *f2)
 {
-    int excl = parents_excl ||
-               (f1->parent != f2->parent && f1->parent && f2->parent &&
-                f1->parent->kind == GQL_K_OBJECT &&
-                f2->parent->kind == GQL_K_OBJECT);
+    int excl =
+        parents_excl ||
+        (f1->parent != f2->parent && f1->parent && f2->parent &&
+         f1->parent->kind == GQL_K_OBJECT && f2->parent->kind == GQL_K_OBJECT);
     if (!spend(c, 2))
         return NULL;
     const gql_selection_t *n1 = f1->node, *n2 = f2->node;
@@ -454,8 +450,8 @@ static const gqlv_vec_t *overlapping(gqlv_ctx_t *c, ov_result_t *r1,
         if (!spend(c, 1))
             return NULL;
         const ov_group_t *g1 = r1->groups.items[i];
-        const ov_group_t *g2 = gqlv_map_get(&r2->index, NULL, NULL, g1->key,
-                                            NULL);
+        const ov_group_t *g2 =
+            gqlv_map_get(&r2->index, NULL, NULL, g1->key, NULL);
         if (!g2)
             continue;
         ov_overlap_t *o = gqlv_alloc(c, sizeof(*o));
@@ -478,9 +474,9 @@ static void collect_between(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out,
         const ov_overlap_t *o = ov->items[i];
         for (size_t a = 0; a < o->g1->fields.n && !c->aborted; a++)
             for (size_t b = 0; b < o->g2->fields.n && !c->aborted; b++) {
-                ov_conflict_t *k = find_conflict(c, st, excl, o->key,
-                                                 o->g1->fields.items[a],
-                                                 o->g2->fields.items[b]);
+                ov_conflict_t *k =
+                    find_conflict(c, st, excl, o->key, o->g1->fields.items[a],
+                                  o->g2->fields.items[b]);
                 if (k)
                     gqlv_vec_push(c, out, k);
             }
@@ -494,24 +490,22 @@ static void collect_within(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out,
         const ov_group_t *g = r->groups.items[i];
         for (size_t a = 0; a < g->fields.n && !c->aborted; a++)
             for (size_t b = a + 1; b < g->fields.n && !c->aborted; b++) {
-                ov_conflict_t *k = find_conflict(c, st, 0, g->key,
-                                                 g->fields.items[a],
-                                                 g->fields.items[b]);
+                ov_conflict_t *k = find_conflict(
+                    c, st, 0, g->key, g->fields.items[a], g->fields.items[b]);
                 if (k)
                     gqlv_vec_push(c, out, k);
             }
     }
 }
 
-static void fields_and_fragment(gqlv_ctx_t *c, ov_state_t *st,
-                                gqlv_vec_t *out, int excl, ov_result_t *r,
-                                const char *name)
+static void fields_and_fragment(gqlv_ctx_t *c, ov_state_t *st, gqlv_vec_t *out,
+                                int excl, ov_result_t *r, const char *name)
 {
     if (!spend(c, 1) || !r->groups.n)
         return;
     /* a shared (non-exclusive) comparison covers an exclusive one too */
-    intptr_t seen = (intptr_t)gqlv_map_get(&r->compared, NULL, NULL, name,
-                                           NULL);
+    intptr_t seen =
+        (intptr_t)gqlv_map_get(&r->compared, NULL, NULL, name, NULL);
     if (seen == 1 || (excl && seen == 2))
         return;
     gqlv_map_put(c, &r->compared, NULL, NULL, name,

@@ -318,8 +318,10 @@ void gqlv_report(gqlv_ctx_t *c, const char *msg, const gql_loc_t *locs,
     if (c->quiet || c->aborted)
         return;
     if (c->count >= c->max_errors) {
-        push_error(c, "Too many validation errors, error limit reached. "
-                      "Validation aborted.", NULL, 0);
+        push_error(c,
+                   "Too many validation errors, error limit reached. "
+                   "Validation aborted.",
+                   NULL, 0);
         c->aborted = 1;
         return;
     }
@@ -451,8 +453,8 @@ static void print_block_string(gqlv_str_t *b, const char *s, size_t len)
     int trail_quote = len && s[len - 1] == '"' && !trail_triple;
     int trail_slash = len && s[len - 1] == '\\';
     int force_trail = trail_quote || trail_slash;
-    int multiple = !single || len > 70 || force_trail || force_lead ||
-                   trail_triple;
+    int multiple =
+        !single || len > 70 || force_trail || force_lead || trail_triple;
     int skip_lead = single && len && is_ws(s[0]);
     gqlv_str_add(b, "\"\"\"");
     if ((multiple && !skip_lead) || force_lead)
@@ -681,10 +683,10 @@ void gqlv_did_you_mean(gqlv_str_t *b, const char *sub, const char *input,
             continue;
         sugg_t s = {options[i], d};
         size_t pos = n;
-        while (pos > 0 && (best[pos - 1].dist > d ||
-                           (best[pos - 1].dist == d &&
-                            gqlv_natural_compare(best[pos - 1].name,
-                                                 s.name) > 0)))
+        while (pos > 0 &&
+               (best[pos - 1].dist > d ||
+                (best[pos - 1].dist == d &&
+                 gqlv_natural_compare(best[pos - 1].name, s.name) > 0)))
             pos--;
         if (pos >= 5)
             continue;
@@ -832,8 +834,8 @@ static const gql_type_ref_t t_type = {.kind = GQL_T_NAMED, .name = "__Type"};
 static const gql_sarg_t type_args[] = {{.name = "name", .type = &t_string_nn}};
 static const gql_sfield_t meta_schema = {.name = "__schema",
                                          .type = &t_schema_nn};
-static const gql_sfield_t meta_type = {.name = "__type", .type = &t_type,
-                                       .args = type_args, .n_args = 1};
+static const gql_sfield_t meta_type = {
+    .name = "__type", .type = &t_type, .args = type_args, .n_args = 1};
 static const gql_sfield_t meta_typename = {.name = "__typename",
                                            .type = &t_string_nn};
 
