@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "gql.h"
+#include "gql_internal.h"
 
 typedef struct parse_case {
     const char *src;
@@ -1227,6 +1228,24 @@ static void locations_are_graphql_js_columns(void **state)
     gql_doc_free(doc);
 }
 
+static void offsets_become_positions(void **state)
+{
+    (void)state;
+    const char *s = "ab\ncd\r\nef\rg\xc3\xa9\xf0\x9f\x98\x80h";
+    size_t len = strlen(s);
+    static const struct {
+        size_t off;
+        uint32_t line, col;
+    } want[] = {{0, 1, 1}, {2, 1, 3}, {3, 2, 1}, {5, 2, 3}, {6, 2, 4}, {7, 3, 1},
+                {10, 4, 1}, {11, 4, 2}, {13, 4, 3}, {17, 4, 5}, {18, 4, 6}, {99, 4, 6}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        gql_loc_t l = gql_loc_at(s, len, want[i].off);
+        if (l.line != want[i].line || l.column != want[i].col)
+            fail_msg("offset %zu: %u:%u, want %u:%u", want[i].off, l.line, l.column,
+                     want[i].line, want[i].col);
+    }
+}
+
 static void operation_is_chosen_as_graphql_js_does(void **state)
 {
     (void)state;
@@ -1287,6 +1306,7 @@ int main(void)
         cmocka_unit_test(hostile_nesting_fails_cleanly),
         cmocka_unit_test(bytes_that_are_not_utf8_are_rejected),
         cmocka_unit_test(locations_are_graphql_js_columns),
+        cmocka_unit_test(offsets_become_positions),
         cmocka_unit_test(operation_is_chosen_as_graphql_js_does),
         cmocka_unit_test(empty_documents_are_errors),
     };

@@ -314,26 +314,36 @@ static uint32_t utf16_units(const char *s, size_t n)
     return u;
 }
 
-/* The position of any offset, from the start (errors only: linear). */
-static gql_loc_t loc_from_start(const gql_lexer_t *lx, size_t off)
+gql_loc_t gql_loc_at(const char *src, size_t len, size_t off)
 {
     uint32_t line = 1;
     size_t ls = 0;
-    for (size_t i = 0; i < off && i < lx->len; i++) {
-        if (lx->src[i] == '\n') {
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++) {
+        if (src[i] == '\n') {
             line++;
             ls = i + 1;
-        } else if (lx->src[i] == '\r') {
-            if (i + 1 < lx->len && lx->src[i + 1] == '\n')
+        } else if (src[i] == '\r') {
+            if (i + 1 < len && src[i + 1] == '\n') {
+                if (i + 1 == off)
+                    break; /* between \r and \n: still the first line */
                 i++;
+            }
             line++;
             ls = i + 1;
         }
     }
-    if (off > lx->len)
-        off = lx->len;
-    gql_loc_t l = {line, 1 + utf16_units(lx->src + ls, off - ls)};
+    if (ls > off)
+        ls = off;
+    gql_loc_t l = {line, 1 + utf16_units(src + ls, off - ls)};
     return l;
+}
+
+/* The position of any offset, from the start (errors only: linear). */
+static gql_loc_t loc_from_start(const gql_lexer_t *lx, size_t off)
+{
+    return gql_loc_at(lx->src, lx->len, off);
 }
 
 /* The position of a token start on the current line, from the column
