@@ -123,6 +123,27 @@ void gql_arena_free(gql_arena_t *a)
 
 /* ---- Errors ---------------------------------------------------------------- */
 
+static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Drops what is not well-formed UTF-8 (a message cut to fit its buffer may
+ * end inside a character, and messages go into JSON). */
+static void utf8_clean(char *s)
+{
+    size_t n = strlen(s), o = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (k < 0) {
+            i++;
+            continue;
+        }
+        memmove(s + o, s + i, (size_t)k);
+        o += (size_t)k;
+        i += (size_t)k;
+    }
+    s[o] = '\0';
+}
+
 void gql_set_error(gql_error_t *err, gql_loc_t loc, const char *fmt, ...)
 {
     if (!err)
@@ -131,6 +152,7 @@ void gql_set_error(gql_error_t *err, gql_loc_t loc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
+    utf8_clean(err->message);
     err->loc = loc;
 }
 
@@ -223,7 +245,7 @@ void gql_tok_desc(const gql_token_t *t, char *buf, size_t cap)
 {
     if (t->kind >= GQL_TOK_NAME)
         snprintf(buf, cap, "%s \"%.*s\"", kind_desc[t->kind],
-                 (int)(t->len > 200 ? 200 : t->len), t->value);
+                 (int)(t->len > 400 ? 400 : t->len), t->value);
     else
         snprintf(buf, cap, "%s", kind_desc[t->kind]);
 }
