@@ -101,8 +101,8 @@ class IntrospectionCore(unittest.TestCase):
     def test_full_query_shop(self):
         out = self.check_full("shop.graphql", exact_order=True)
         # the check is not vacuous: the printed schema has the fixture's parts
-        for part in ('"""The shop\'s API."""', "directive @cached(",
-                     "repeatable on OBJECT | FIELD_DEFINITION",
+        for part in ('"""The shop\'s API."""', "input Pick @oneOf {","directive @cached(",
+                     "repeatable on FIELD_DEFINITION | OBJECT",
                      'scalar DateTime @specifiedBy(url: ',
                      'note: String = "rush \\"now\\"\\n\\ttab"',
                      "interface Article implements Node",
@@ -219,6 +219,11 @@ class ExecutionCore(IntrospectionCore):
         self.same(q, answers, {"f": {"names": ["a", None], "role": "X", "min": 2.5, "z": 1}})
         self.same(q, answers, {"id": None, "on": "yes"})
         self.same("query ($n: Int) { count }", {"count": 1}, {"n": 3000000000})
+        # suggestions, @oneOf
+        self.same(q, answers, {"id": 1, "f": {"min": 1, "nams": [], "role": "ADMN"}})
+        q = "query ($p: Pick) { pick(p: $p) }"
+        for p in ({"byId": 1}, {}, {"byId": 1, "byName": "n"}, {"byId": None}):
+            self.same(q, {"pick": 1}, {"p": p})
 
     def test_mutation_stops_at_failed_non_null(self):
         self.same("mutation { a b c }", {"a": 1, "b": None, "c": 3})

@@ -31,6 +31,7 @@ const OPTIONS = {
   directiveIsRepeatable: true,
   schemaDescription: true,
   inputValueDeprecation: true,
+  oneOf: true,
 };
 
 function byName(list) {
