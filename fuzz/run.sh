@@ -2,7 +2,7 @@
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
 # Origin and Host parsers, schema file names, the gRPC plugin's transport
-# core and protobuf messages) with
+# core and protobuf messages, GraphQL documents and schemas) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -25,6 +25,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
+[ -f "$root/plugins/graphql/gql/gql_parse.c" ] && default_targets="$default_targets fuzz_graphql_parse"
 [ -f "$root/plugins/graphql/gql/gql_exec.c" ] && default_targets="$default_targets fuzz_graphql_exec"
 targets=${*:-$default_targets}
 
@@ -101,6 +102,11 @@ seed fuzz_grpc_message det   '\003[{"type": "badRequest", "details": {"fieldViol
 # fuzz_grpc_proto: up to three .proto files (a, b, c) split by 0xFF.
 seed fuzz_grpc_proto svc   'syntax = "proto3";\npackage p;\nimport "b.proto";\nimport "google/protobuf/any.proto";\nmessage Req { string id = 1; q.T t = 2; map<string, q.T> m = 3; oneof k { int32 a = 4; string b = 5; } google.protobuf.Any x = 6; }\nservice S { rpc U(Req) returns (q.T); rpc W(stream Req) returns (stream q.T); }\n\377syntax = "proto3";\npackage q;\nmessage T { repeated string v = 1 [json_name = "vv"]; enum E { Z = 0; O = 1; } E e = 2; }\n'
 seed fuzz_grpc_proto p2    'syntax = "proto2";\npackage r;\nimport "google/protobuf/descriptor.proto";\nmessage O { optional int32 x = 1 [default = 5]; required string y = 2; extensions 10 to 20; }\nextend O { optional bool z = 10; }\nextend google.protobuf.MethodOptions { optional O opt = 50001; }\nservice S { rpc A(O) returns (O) { option (opt) = { x: 1 y: "a" }; } }\n'
+
+# fuzz_graphql_parse: documents, parsed and built as a schema.
+seed fuzz_graphql_parse query 'query queryName($foo: ComplexType, $site: Site = MOBILE) @onQuery {\n  whoever123is: node(id: [123, 456]) {\n    id\n    ... on User @onInlineFragment {\n      field2 { id alias: field1(first: 10, after: $foo) @include(if: $foo) { id ...frag @onFragmentSpread } }\n    }\n    ... @skip(unless: $foo) { id }\n    ... { id }\n  }\n}\nmutation likeStory @onMutation { like(story: 123) @onField { story { id @onField } } }\nsubscription S($input: In @onVariableDefinition) @onSubscription { s(input: $input) { a } }\nfragment frag on Friend @onFragmentDefinition { foo(size: $size, bar: $b, obj: {key: "value", block: """\n  block string uses \\"""\n  """}) }\n{ unnamed(truthy: true, falsy: false, nullish: null, f: -1.5e3, s: "\\u00e9\\u{1F600}\\uD83D\\uDE00\\n") query }\n'
+seed fuzz_graphql_parse sdl '"""The schema"""\nschema { query: Query mutation: M }\n"Root" type Query implements Node & Named @key(f: "id") { id: ID! name(upper: Boolean = false): String @deprecated(reason: "x") list: [Thing!]! }\ntype M { add(in: In!): Thing }\ninterface Node { id: ID! }\ninterface Named implements Node { id: ID! name: String }\nextend interface Named @x\ntype Thing implements Node { id: ID! k: Kind }\nunion U = | Thing | Query\nextend union U = M\nenum Kind { A "b" B @deprecated }\nextend enum Kind { C }\ninput In @oneOf { a: Int b: [In!] }\nextend input In { c: String }\nscalar Date @specifiedBy(url: "https://x")\nextend scalar Date @y\ndirective @key(f: String!) repeatable on OBJECT | INTERFACE\nextend schema @z { subscription: Query }\nextend type Query { more: Int }\n'
+seed fuzz_graphql_parse errs '{ a(x: "\\uD800", y: 01, z: 1.e, w: """\\""" ) ...on ...F @d(a: $v) }\n# comment\r\n\357\273\277type T { f: [[Int!]!] }'
 
 # fuzz_graphql_exec: a flag byte (see the target), query 0xFF variables
 # 0xFF answers.

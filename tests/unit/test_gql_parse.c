@@ -850,6 +850,151 @@ static void errors_match_graphql_js(void **state)
     }
 }
 
+typedef struct string_case {
+    const char *src;
+    const char *value; /* NULL: an error */
+    size_t len;
+    const char *error; /* "message @line:column" */
+} string_case_t;
+
+/* String and block string values as graphql-js 16.15 decodes them:
+ * escapes, surrogate pairs, the \u{...} form, line terminators and the
+ * BlockStringValue dedent. */
+static const string_case_t strings[] = {
+    {"{ a(x: \"simple\") }",
+     "simple", 6, NULL},
+    {"{ a(x: \" white space \") }",
+     " white space ", 13, NULL},
+    {"{ a(x: \"quote \\\"\") }",
+     "quote \"", 7, NULL},
+    {"{ a(x: \"escaped \\n\\r\\b\\t\\f\") }",
+     "escaped \n\r\x08\t\x0c", 13, NULL},
+    {"{ a(x: \"slashes \\\\ \\/\") }",
+     "slashes \\ /", 11, NULL},
+    {"{ a(x: \"unicode \\u1234\\u5678\\u90AB\\uCDEF\") }",
+     "unicode \xe1\x88\xb4\xe5\x99\xb8\xe9\x82\xab\xec\xb7\xaf", 20, NULL},
+    {"{ a(x: \"\\u{1234}\\u{00000041}\\u{10FFFF}\\u{0}\") }",
+     "\xe1\x88\xb4""A\xf4\x8f\xbf\xbf\x00", 9, NULL},
+    {"{ a(x: \"\\uD83D\\uDE00\") }",
+     "\xf0\x9f\x98\x80", 4, NULL},
+    {"{ a(x: \"\\uDE00\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\uDE00\". @1:9"},
+    {"{ a(x: \"\\uD83D\\u0041\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\uD83D\". @1:9"},
+    {"{ a(x: \"\\uD83Dx\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\uD83D\". @1:9"},
+    {"{ a(x: \"\\u{D800}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{D800}\". @1:9"},
+    {"{ a(x: \"\\u{DFFF}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{DFFF}\". @1:9"},
+    {"{ a(x: \"\\u{110000}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{110000}\". @1:9"},
+    {"{ a(x: \"\\u{FFFFFFFF}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{FFFFFFFF\". @1:9"},
+    {"{ a(x: \"\\u{123456789}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{123456789\". @1:9"},
+    {"{ a(x: \"\\u{}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{}\". @1:9"},
+    {"{ a(x: \"\\u{G}\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{G\". @1:9"},
+    {"{ a(x: \"\\u{1F600\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u{1F600\"\". @1:9"},
+    {"{ a(x: \"\\u00\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u00\")\". @1:9"},
+    {"{ a(x: \"\\u00G0\") }", NULL, 0,
+     "Syntax Error: Invalid Unicode escape sequence: \"\\u00G0\". @1:9"},
+    {"{ a(x: \"\\x\") }", NULL, 0,
+     "Syntax Error: Invalid character escape sequence: \"\\x\". @1:9"},
+    {"{ a(x: \"\\\") }", NULL, 0,
+     "Syntax Error: Unterminated string. @1:14"},
+    {"{ a(x: \"unterminated) }", NULL, 0,
+     "Syntax Error: Unterminated string. @1:24"},
+    {"{ a(x: \"line\nbreak\") }", NULL, 0,
+     "Syntax Error: Unterminated string. @1:13"},
+    {"{ a(x: \"cr\rbreak\") }", NULL, 0,
+     "Syntax Error: Unterminated string. @1:11"},
+    {"{ a(x: \"\xc3\xa9\xf0\x9f\x98\x80\xef\xbb\xbf\") }",
+     "\xc3\xa9\xf0\x9f\x98\x80\xef\xbb\xbf", 9, NULL},
+    {"{ a(x: \"\x01\x1f\x7f\") }",
+     "\x01\x1f\x7f", 3, NULL},
+    {"{ a(x: \"tab\there\") }",
+     "tab\there", 8, NULL},
+    {"{ a(x: \"\") }",
+     "", 0, NULL},
+    {"{ a(x: \"\"\"simple\"\"\") }",
+     "simple", 6, NULL},
+    {"{ a(x: \"\"\" white space \"\"\") }",
+     " white space ", 13, NULL},
+    {"{ a(x: \"\"\"contains \" quote\"\"\") }",
+     "contains \" quote", 16, NULL},
+    {"{ a(x: \"\"\"contains \\\"\"\" triplequote\"\"\") }",
+     "contains \"\"\" triplequote", 24, NULL},
+    {"{ a(x: \"\"\"multi\nline\"\"\") }",
+     "multi\nline", 10, NULL},
+    {"{ a(x: \"\"\"multi\r\nline\r\nnormalized\"\"\") }",
+     "multi\nline\nnormalized", 21, NULL},
+    {"{ a(x: \"\"\"multi\rline\rnormalized\"\"\") }",
+     "multi\nline\nnormalized", 21, NULL},
+    {"{ a(x: \"\"\"unescaped \\n\\r\\b\\t\\f\\u1234\"\"\") }",
+     "unescaped \\n\\r\\b\\t\\f\\u1234", 26, NULL},
+    {"{ a(x: \"\"\"slashes \\\\ \\/\"\"\") }",
+     "slashes \\\\ \\/", 13, NULL},
+    {"{ a(x: \"\"\"\n\n        spans\n          multiple\n            lines\n\n        \"\"\") }",
+     "spans\n  multiple\n    lines", 26, NULL},
+    {"{ a(x: \"\"\"\n  \t  first\n\t  second\n\"\"\") }",
+     "  first\nsecond", 14, NULL},
+    {"{ a(x: \"\"\"   \n  \n   a\n  \n\"\"\") }",
+     "a", 1, NULL},
+    {"{ a(x: \"\"\"\n\n\n\"\"\") }",
+     "", 0, NULL},
+    {"{ a(x: \"\"\"  \"\"\") }",
+     "", 0, NULL},
+    {"{ a(x: \"\"\"x\n  y\n    z\"\"\") }",
+     "x\ny\n  z", 7, NULL},
+    {"{ a(x: \"\"\"\t\tx\n\t\ty\"\"\") }",
+     "\t\tx\ny", 5, NULL},
+    {"{ a(x: \"\"\"a\n \n  b\n\"\"\") }",
+     "a\n\nb", 4, NULL},
+    {"{ a(x: \"\"\"\"\"\") }",
+     "", 0, NULL},
+    {"{ a(x: \"\"\"\\\"\"\"\\\"\"\"\"\"\") }",
+     "\"\"\"\"\"\"", 6, NULL},
+    {"{ a(x: \"\"\"\\\\\"\"\") }", NULL, 0,
+     "Syntax Error: Unterminated string. @1:19"},
+    {"{ a(x: \"\"\"unterminated) }", NULL, 0,
+     "Syntax Error: Unterminated string. @1:26"},
+    {"{ a(x: \"\"\"\xc3\xa9\n \xf0\x9f\x98\x80\n\"\"\") }",
+     "\xc3\xa9\n\xf0\x9f\x98\x80", 7, NULL},
+};
+
+static void string_values_match_graphql_js(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        const string_case_t *c = &strings[i];
+        gql_error_t err;
+        gql_doc_t *doc = gql_parse(c->src, strlen(c->src), NULL, &err);
+        if (!c->value) {
+            char got[600];
+            if (doc)
+                fail_msg("case %zu %s: parsed, expected %s", i, c->src, c->error);
+            snprintf(got, sizeof(got), "%s @%u:%u", err.message, err.loc.line, err.loc.column);
+            if (strcmp(got, c->error) != 0)
+                fail_msg("case %zu %s:\n got  %s\n want %s", i, c->src, got, c->error);
+            continue;
+        }
+        if (!doc)
+            fail_msg("case %zu %s: %s", i, c->src, err.message);
+        const gql_value_t *v = gql_doc_defs(doc, NULL)->set->items[0]->args[0].value;
+        assert_int_equal(v->kind, GQL_V_STRING);
+        if (v->len != c->len || memcmp(v->text, c->value, c->len) != 0 || v->text[v->len])
+            fail_msg("case %zu %s: got %zu bytes \"%s\", want %zu \"%s\"", i, c->src, v->len,
+                     v->text, c->len, c->value);
+        assert_int_equal(v->block, strstr(c->src, "\"\"\"") != NULL);
+        gql_doc_free(doc);
+    }
+}
+
 /* ---- Limits ------------------------------------------------------------- */
 
 static char *repeat(const char *head, const char *unit, size_t n, const char *tail)
@@ -1130,6 +1275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(errors_match_graphql_js),
         cmocka_unit_test(documents_match_graphql_js),
+        cmocka_unit_test(string_values_match_graphql_js),
         cmocka_unit_test(size_limit_is_exact),
         cmocka_unit_test(token_limit_is_exact),
         cmocka_unit_test(depth_limit_counts_sets_values_and_types),

@@ -141,6 +141,62 @@ static const schema_case_t cases[] = {
      "There can be only one mutation type in schema."},
     {"type Query { a: Int } interface I { a: Int } type T implements I",
      "Type T must define one or more fields."},
+    {"type Query { a: Strin }",
+     "Unknown type \"Strin\". Did you mean \"String\"?"},
+    {"type Query { a: Product } type Produc { a: Int } type Products { a: Int } type Prod { a: Int }",
+     "Unknown type \"Product\". Did you mean \"Produc\", \"Products\", or \"Prod\"?"},
+    {"type Query { a: Int } extend type Querx { b: Int }",
+     "Cannot extend type \"Querx\" because it is not defined. Did you mean \"Query\"?"},
+    {"type Query { a: Int } extend type Strin { b: Int }",
+     "Cannot extend type \"Strin\" because it is not defined."},
+    {"type Query { a: __Typ }",
+     "Unknown type \"__Typ\". Did you mean \"__Type\"?"},
+    {"type Query { a: T } type T12 { a: Int } type T3 { a: Int } type T1 { a: Int } type T10 { a: Int } type T2 { a: Int } type T11 { a: Int } type T20 { a: Int }",
+     "Unknown type \"T\". Did you mean \"T1\", \"T2\", or \"T3\"?"},
+    {"type Query { a: TT } type tt { a: Int } type Tt { a: Int } type TTT { a: Int }",
+     "Unknown type \"TT\". Did you mean \"TTT\", \"Tt\", or \"tt\"?"},
+    {"type Query implements Nod { a: Int } interface Node { a: Int }",
+     "Unknown type \"Nod\". Did you mean \"Node\" or \"ID\"?"},
+    {"type Query { a: Int } union U = Quer",
+     "Unknown type \"Quer\". Did you mean \"Query\"?"},
+    {"schema { query: Qery } type Query { a: Int }",
+     "Unknown type \"Qery\". Did you mean \"Query\"?"},
+    {"type Query { a: Int @nope }",
+     "Unknown directive \"@nope\"."},
+    {"type Query @deprecated { a: Int }",
+     "Directive \"@deprecated\" may not be used on OBJECT."},
+    {"type Query { a: Int @skip(if: true) }",
+     "Directive \"@skip\" may not be used on FIELD_DEFINITION."},
+    {"type Query { a: Int @deprecated(reason: \"x\", reason: \"y\") }",
+     "There can be only one argument named \"reason\"."},
+    {"type Query { a: Int @deprecated(reasn: \"x\") }",
+     "Unknown argument \"reasn\" on directive \"@deprecated\". Did you mean \"reason\"?"},
+    {"type Query { a: Int @deprecated @deprecated }",
+     "The directive \"@deprecated\" can only be used once at this location."},
+    {"type Query @key { a: Int } extend type Query @key directive @key on OBJECT",
+     "The directive \"@key\" can only be used once at this location."},
+    {"scalar D @specifiedBy type Query { a: Int }",
+     "Directive \"@specifiedBy\" argument \"url\" of type \"String!\" is required, but it was not provided."},
+    {"type Query { a(x: In = {a: 1, a: 2}): Int } input In { a: Int }",
+     "There can be only one input field named \"a\"."},
+    {"type Query { a: Int } directive @d(x: In @d2(v: {b: [{c: 1, c: 2}]})) on FIELD input In { a: Int } directive @d2(v: In) on ARGUMENT_DEFINITION",
+     "There can be only one input field named \"c\"."},
+    {"type Query { a: Int } input In { a: Int @specifiedBy(url: \"u\") }",
+     "Directive \"@specifiedBy\" may not be used on INPUT_FIELD_DEFINITION."},
+    {"type Query { a: Int } enum E { A @d } directive @d on ENUM",
+     "Directive \"@d\" may not be used on ENUM_VALUE."},
+    {"schema @d { query: Query } extend schema @d directive @d on SCHEMA type Query { a: Int }",
+     "The directive \"@d\" can only be used once at this location."},
+    {"type Query { a(x: Int @d): Int } directive @d on FIELD_DEFINITION",
+     "Directive \"@d\" may not be used on ARGUMENT_DEFINITION."},
+    {"type Query { a: Int } input I { x: Int @d } directive @d on ARGUMENT_DEFINITION",
+     "Directive \"@d\" may not be used on INPUT_FIELD_DEFINITION."},
+    {"type Query { a: Int } directive @d(x: Int @d) on FIELD",
+     "Directive \"@d\" may not be used on ARGUMENT_DEFINITION."},
+    {"type Query { a: Int } directive @d(x: Int!) on OBJECT type T @d { a: Int }",
+     "Directive \"@d\" argument \"x\" of type \"Int!\" is required, but it was not provided."},
+    {"type Query { a: Int } directive @d(x: Int! = 1, y: [Int]!) on OBJECT type T @d(x: 2) { a: Int }",
+     "Directive \"@d\" argument \"y\" of type \"[Int]!\" is required, but it was not provided."},
 };
 
 static void errors_match_graphql_js(void **state)
@@ -159,6 +215,37 @@ static void errors_match_graphql_js(void **state)
             snprintf(want, sizeof(want), "s.graphql: %s", cases[i].message);
         if (strcmp(err.message, want) != 0)
             fail_msg("case %zu %s:\n got  %s\n want %s", i, cases[i].sdl, err.message, want);
+    }
+}
+
+/* SDL that graphql-js 16.15 builds and validates without an error. */
+static const char *const valid[] = {
+    "type Query implements I { a(y: Int! = 1): Int!, b: [B!]! } interface I { a: Int, b: [A] } interface A { x: Int } type B implements A { x: Int }",
+    "type Query { a: Int } input I { b: [I!]! c: I }",
+    "scalar String type Query { a: String }",
+    "directive @skip(if: Boolean!) on FIELD type Query { a: Int }",
+    "type Query @key { a: Int } extend type Query @key directive @key repeatable on OBJECT",
+    "type Query { a: Int } enum E { A @d } directive @d on ENUM_VALUE",
+    "type Query { a(x: Int = 1, y: [String!] = [\"a\"], z: In = {a: 1, b: {a: 2}}): Int } input In { a: Int b: In }",
+    "type Query { node(id: ID!): Node } interface Node { id: ID! } interface Entity implements Node { id: ID! name: String } type User implements Entity & Node { id: ID! name: String friends(first: Int): [User!]! }",
+    "schema { query: Q subscription: S } type Q { a: Int } type S { tick: Int! }",
+    "type Query { a: Int @deprecated(reason: null) }",
+    "\"\"\"doc\"\"\" type Query { \"f\" a(\"arg\" x: Int): Int } extend type Query { b: Int }",
+    "type Query { a: E } enum E { A B @deprecated(reason: \"no\") } extend enum E { C }",
+    "type Query { u: U } union U = A | B type A { a: Int } type B { b: Int } extend union U = C type C { c: Int }",
+    "type Query { a(i: I): Int } input I @oneOf { a: Int b: String }",
+    "directive @auth(role: Role = USER) repeatable on OBJECT | FIELD_DEFINITION enum Role { USER ADMIN } type Query @auth @auth(role: ADMIN) { a: Int @auth }",
+};
+
+static void valid_schemas_build(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        gql_error_t err;
+        gql_schema_t *s = build1(valid[i], &err);
+        if (!s)
+            fail_msg("case %zu %s: %s", i, valid[i], err.message);
+        gql_schema_free(s);
     }
 }
 
@@ -185,7 +272,8 @@ static void errors_name_the_source_and_position(void **state)
         srcs[i].len = strlen(srcs[i].text);
     gql_error_t err;
     assert_null(gql_schema_build(srcs, 2, NULL, &err));
-    assert_string_equal(err.message, "shop.graphql:3:7: Unknown type \"Prodct\".");
+    assert_string_equal(err.message,
+                        "shop.graphql:3:7: Unknown type \"Prodct\". Did you mean \"Product\"?");
     assert_int_equal(err.loc.line, 3);
     assert_int_equal(err.loc.column, 7);
     /* a syntax error keeps graphql-js's message behind the position */
@@ -207,7 +295,8 @@ static void types_and_members_are_found(void **state)
     gql_schema_t *s = must_build(
         "\"\"\"The shop\"\"\" schema { query: Shop mutation: Edit }\n"
         "\"Root\" type Shop { products(first: Int = 10, after: String): [Product!]! "
-        "old: Int @deprecated new: Int @deprecated(reason: \"use x\") }\n"
+        "old: Int @deprecated new: Int @deprecated(reason: \"use x\") "
+        "nulled: Int @deprecated(reason: null) }\n"
         "type Edit { add(in: ProductInput!): Product }\n"
         "type Product { id: ID! kind: Kind }\n"
         "enum Kind { BOOK \"d\" FOOD @deprecated }\n"
@@ -235,6 +324,7 @@ static void types_and_members_are_found(void **state)
     assert_null(f->deprecation);
     assert_string_equal(gql_stype_field(shop, "old")->deprecation, "No longer supported");
     assert_string_equal(gql_stype_field(shop, "new")->deprecation, "use x");
+    assert_null(gql_stype_field(shop, "nulled")->deprecation); /* as graphql-js */
     assert_null(gql_stype_field(shop, "nope"));
     assert_null(gql_stype_field(shop, "__typename"));
 
@@ -304,6 +394,15 @@ static void builtins_are_real_types(void **state)
     assert_int_equal(dep->locations, GQL_DL_FIELD_DEFINITION | GQL_DL_ARGUMENT_DEFINITION |
                                          GQL_DL_INPUT_FIELD_DEFINITION | GQL_DL_ENUM_VALUE |
                                          GQL_DL_DIRECTIVE_DEFINITION);
+    /* as graphql-js lists them, whatever the bits' order */
+    uint32_t order[20];
+    assert_int_equal(gql_sdirective_locations(dep, order, 20), 5);
+    assert_int_equal(order[0], GQL_DL_FIELD_DEFINITION);
+    assert_int_equal(order[1], GQL_DL_ARGUMENT_DEFINITION);
+    assert_int_equal(order[2], GQL_DL_INPUT_FIELD_DEFINITION);
+    assert_int_equal(order[3], GQL_DL_ENUM_VALUE);
+    assert_int_equal(order[4], GQL_DL_DIRECTIVE_DEFINITION);
+    assert_int_equal(gql_sdirective_locations(dep, order, 2), 2);
     const gql_sdirective_t *skip = gql_schema_directive(s, "skip");
     assert_int_equal(skip->locations,
                      GQL_DL_FIELD | GQL_DL_FRAGMENT_SPREAD | GQL_DL_INLINE_FRAGMENT);
@@ -326,6 +425,15 @@ static void builtins_are_real_types(void **state)
     assert_false(gql_schema_directive(s, "skip")->builtin);
     assert_int_equal(gql_schema_directive(s, "skip")->n_args, 2);
     assert_int_equal(gql_schema_directive(s, "skip")->locations, GQL_DL_FIELD);
+    gql_schema_free(s);
+    /* a schema's own directive: its locations as written, each once */
+    s = must_build("directive @d on | OBJECT | FIELD | QUERY | FIELD\ntype Query { a: Int }");
+    assert_int_equal(gql_sdirective_locations(gql_schema_directive(s, "d"), order, 20), 3);
+    assert_int_equal(order[0], GQL_DL_OBJECT);
+    assert_int_equal(order[1], GQL_DL_FIELD);
+    assert_int_equal(order[2], GQL_DL_QUERY);
+    assert_int_equal(gql_schema_directive(s, "d")->locations,
+                     GQL_DL_OBJECT | GQL_DL_FIELD | GQL_DL_QUERY);
     gql_schema_free(s);
 }
 
@@ -489,6 +597,37 @@ static void many_types_are_fast_to_find(void **state)
     free(sdl);
 }
 
+static void wide_interfaces_and_unions(void **state)
+{
+    (void)state;
+    /* 20,000 objects implementing one interface and members of one union */
+    enum { N = 20000 };
+    size_t cap = 4u << 20, n = 0;
+    char *sdl = malloc(cap);
+    assert_non_null(sdl);
+    n += (size_t)snprintf(sdl + n, cap - n, "type Query { n: Node u: U }\n"
+                                            "interface Node { id: ID }\nunion U =");
+    for (int t = 0; t < N; t++)
+        n += (size_t)snprintf(sdl + n, cap - n, " | O%d", t);
+    n += (size_t)snprintf(sdl + n, cap - n, "\n");
+    for (int t = 0; t < N; t++)
+        n += (size_t)snprintf(sdl + n, cap - n, "type O%d implements Node { id: ID }\n", t);
+    gql_source_t src = {"wide.graphql", sdl, n};
+    gql_limits_t lim = {.max_bytes = cap, .max_tokens = 1u << 22};
+    gql_error_t err;
+    gql_schema_t *s = gql_schema_build(&src, 1, &lim, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    const gql_stype_t *node = gql_schema_type(s, "Node"), *u = gql_schema_type(s, "U");
+    assert_int_equal(node->n_possible, N);
+    assert_int_equal(u->n_possible, N);
+    assert_string_equal(node->possible[N - 1]->name, "O19999");
+    assert_true(gql_schema_possible(node, gql_schema_type(s, "O777")));
+    assert_true(gql_schema_possible(u, gql_schema_type(s, "O777")));
+    gql_schema_free(s);
+    free(sdl);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -509,6 +648,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(errors_match_graphql_js),
+        cmocka_unit_test(valid_schemas_build),
         cmocka_unit_test(executable_definitions_are_rejected),
         cmocka_unit_test(errors_name_the_source_and_position),
         cmocka_unit_test(types_and_members_are_found),
@@ -518,6 +658,7 @@ int main(void)
         cmocka_unit_test(root_types_by_name),
         cmocka_unit_test(covariant_implementations_are_accepted),
         cmocka_unit_test(many_types_are_fast_to_find),
+        cmocka_unit_test(wide_interfaces_and_unions),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

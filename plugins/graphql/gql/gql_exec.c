@@ -22,7 +22,7 @@
 
 #include "gql_exec_int.h"
 
-#define EXEC_MAX_NODES 1000000u
+#define EXEC_MAX_NODES 500000u
 #define EXEC_DEFAULT_DEPTH 64u
 #define EXEC_DEFAULT_LIST_LEN 2u
 /* Fragment spreads and inline fragments nested inside one selection set. */
@@ -343,11 +343,8 @@ static uint64_t path_seed(const ex_t *x, const path_t *p)
     for (; p; p = p->prev) {
         if (p->key)
             h = gql_fake_mix(h, p->key, strlen(p->key));
-        else {
-            char n[24];
-            int len = snprintf(n, sizeof n, "#%zu", p->index);
-            h = gql_fake_mix(h, n, (size_t)len);
-        }
+        else
+            h = gql_fake_mix_index(h, p->index);
     }
     return h;
 }
@@ -408,6 +405,9 @@ static const gql_stype_t *resolve_abstract(ex_t *x, const gql_stype_t *at,
             gql_tb_printf(&m, "Abstract type \"%s\" was resolved to a type \"%s\" "
                               "that does not exist inside the schema.",
                           at->name, json_string_value(tn));
+        else if (t->kind != GQL_K_OBJECT)
+            gql_tb_printf(&m, "Abstract type \"%s\" was resolved to a non-object "
+                              "type \"%s\".", at->name, t->name);
         else
             gql_tb_printf(&m, "Runtime Object type \"%s\" is not a possible type "
                               "for \"%s\".", t->name, at->name);

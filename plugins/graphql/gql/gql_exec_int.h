@@ -114,6 +114,8 @@ json_t *gql_fake_value(const gql_schema_t *s, const gql_type_ref_t *t,
 json_t *gql_fake_leaf(const gql_stype_t *t, const char *field, uint64_t seed);
 /* Mixes a string into a 64-bit seed (FNV-1a then splitmix64). */
 uint64_t gql_fake_mix(uint64_t seed, const char *s, size_t len);
+/* Mixes a list index into a seed. */
+uint64_t gql_fake_mix_index(uint64_t seed, size_t index);
 
 /* ---- Introspection (gql_introspect.c) -------------------------------------- */
 

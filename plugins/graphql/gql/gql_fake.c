@@ -33,6 +33,12 @@ uint64_t gql_fake_mix(uint64_t seed, const char *s, size_t len)
     return splitmix(&h);
 }
 
+uint64_t gql_fake_mix_index(uint64_t seed, size_t index)
+{
+    uint64_t h = seed ^ (0xa0761d6478bd642fULL * ((uint64_t)index + 1));
+    return splitmix(&h);
+}
+
 static uint32_t pick(uint64_t *r, uint32_t n)
 {
     return n ? (uint32_t)(splitmix(r) % n) : 0;
@@ -90,12 +96,21 @@ static void words(char *out, size_t n, uint64_t *r, int count, int capital)
 
 static json_t *fake_uuid(uint64_t *r)
 {
+    /* version 4, variant 10xx: xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx */
+    static const char hex[] = "0123456789abcdef";
     uint64_t a = splitmix(r), b = splitmix(r);
-    char s[40];
-    snprintf(s, sizeof s, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)((a >> 16) & 0xffff), (unsigned)(a & 0xfff),
-             (unsigned)(0x8000 | ((b >> 48) & 0x3fff)),
-             (unsigned long long)(b & 0xffffffffffffULL));
+    a = (a & ~0xf000ULL) | 0x4000ULL;
+    b = (b & ~(0xc000ULL << 48)) | (0x8000ULL << 48);
+    char s[37];
+    size_t k = 0;
+    for (int i = 0; i < 32; i++) {
+        uint64_t w = i < 16 ? a : b;
+        int shift = 60 - 4 * (i % 16);
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            s[k++] = '-';
+        s[k++] = hex[(w >> shift) & 0xf];
+    }
+    s[k] = '\0';
     return json_string(s);
 }
 
@@ -242,10 +257,8 @@ json_t *gql_fake_value(const gql_schema_t *s, const gql_type_ref_t *t,
     if (t->kind == GQL_T_LIST) {
         json_t *a = json_array();
         for (uint32_t i = 0; a && i < list_len; i++) {
-            char idx[16];
-            int n = snprintf(idx, sizeof idx, "[%u]", i);
             json_array_append_new(a, gql_fake_value(s, t->of, field,
-                                                    gql_fake_mix(seed, idx, (size_t)n),
+                                                    gql_fake_mix_index(seed, i),
                                                     list_len));
         }
         return a;

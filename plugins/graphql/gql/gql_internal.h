@@ -120,7 +120,32 @@ uint32_t gql_dl_from_name(const char *name);
 /* The location name of one GQL_DL_* bit, NULL if not exactly one. */
 const char *gql_dl_name(uint32_t bit);
 
-/* ---- Schema lookups beyond gql.h ----------------------------------------- */
+/* ---- Suggestions (graphql-js suggestionList and didYouMean) ------------ */
+
+#define GQL_MAX_SUGGESTIONS 5
+/* The options close to input, best first, as graphql-js's suggestionList
+ * orders them; up to max of them into out (pointers into options).
+ * Returns how many. */
+size_t gql_suggest(const char *input, const char *const *options, size_t n,
+                   const char **out, size_t max);
+/* Appends " Did you mean \"A\", \"B\", or \"C\"?" (at most five; nothing
+ * when n is 0) to the NUL-terminated buf; sub: NULL or words to put before
+ * the names ("the enum value"). */
+void gql_did_you_mean(char *buf, size_t cap, const char *sub,
+                      const char *const *names, size_t n);
+/* graphql-js naturalCompare: strcmp, but runs of digits compare as numbers. */
+int gql_natural_compare(const char *a, const char *b);
+
+/* ---- Beyond gql.h --------------------------------------------------------- */
+
+/* The GQL_DL_* bits of directive definition d (of doc) in the order its
+ * text lists them (gql_definition_t.locations is the set); up to max into
+ * out. Returns how many (0 if d is not a directive definition of doc). */
+size_t gql_doc_directive_locations(const gql_doc_t *doc, const gql_definition_t *d,
+                                   uint32_t *out, size_t max);
+/* The same for a schema's directive: the order its definition wrote them
+ * (the built-in ones: graphql-js's order). At most 20. */
+size_t gql_sdirective_locations(const gql_sdirective_t *d, uint32_t *out, size_t max);
 
 /* The value `name` of an enum type (hash lookup), NULL if none. */
 const gql_senum_value_t *gql_stype_enum_value(const gql_stype_t *t,

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gql_exec_int.h"
+#include "gql_internal.h"
 
 enum {
     M_SCHEMA = 1,
@@ -65,6 +66,49 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+static int ref_names(const gql_type_ref_t *t, const char *name)
+{
+    while (t && t->kind != GQL_T_NAMED)
+        t = t->of;
+    return t && t->name && strcmp(t->name, name) == 0;
+}
+
+static int args_name(const gql_sarg_t *a, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ref_names(a[i].type, name))
+            return 1;
+    return 0;
+}
+
+/* graphql-js's schema holds a standard scalar only when something refers
+ * to it (String and Boolean always: the introspection types do), so
+ * __schema.types and __type(name:) leave an unused Int, Float or ID out. */
+static int type_listed(const gql_schema_t *s, const gql_stype_t *t)
+{
+    if (!t)
+        return 0;
+    if (t->kind != GQL_K_SCALAR || !t->builtin || strcmp(t->name, "String") == 0 ||
+        strcmp(t->name, "Boolean") == 0)
+        return 1;
+    size_t n = 0;
+    const gql_stype_t *const *ts = gql_schema_types(s, &n);
+    for (size_t i = 0; i < n; i++) {
+        const gql_stype_t *o = ts[i];
+        for (size_t j = 0; j < o->n_fields; j++)
+            if (ref_names(o->fields[j].type, t->name) ||
+                args_name(o->fields[j].args, o->fields[j].n_args, t->name))
+                return 1;
+        if (args_name(o->input_fields, o->n_input_fields, t->name))
+            return 1;
+    }
+    const gql_sdirective_t *const *ds = gql_schema_directives(s, &n);
+    for (size_t i = 0; i < n; i++)
+        if (args_name(ds[i]->args, ds[i]->n_args, t->name))
+            return 1;
+    return 0;
+}
+
 json_t *gql_intro_schema(const gql_schema_t *s)
 {
     return marker(M_SCHEMA, s);
@@ -72,7 +116,8 @@ json_t *gql_intro_schema(const gql_schema_t *s)
 
 json_t *gql_intro_type_by_name(const gql_schema_t *s, const char *name)
 {
-    return name ? marker(M_TYPE, gql_schema_type(s, name)) : json_null();
+    const gql_stype_t *t = name ? gql_schema_type(s, name) : NULL;
+    return type_listed(s, t) ? marker(M_TYPE, t) : json_null();
 }
 
 static int include_deprecated(const json_t *args)
@@ -112,7 +157,8 @@ static json_t *schema_field(const gql_schema_t *s, const char *f)
         const gql_stype_t *const *ts = gql_schema_types(s, &n);
         json_t *out = json_array();
         for (size_t i = 0; out && i < n; i++)
-            json_array_append_new(out, marker(M_TYPE, ts[i]));
+            if (type_listed(s, ts[i]))
+                json_array_append_new(out, marker(M_TYPE, ts[i]));
         return out;
     }
     if (strcmp(f, "queryType") == 0)
@@ -185,7 +231,8 @@ static json_t *type_field(const gql_stype_t *t, const char *f, const json_t *arg
         return input_list(t->input_fields, t->n_input_fields, args);
     }
     if (strcmp(f, "isOneOf") == 0)
-        return t->kind == GQL_K_INPUT_OBJECT ? json_false() : json_null();
+        return t->kind == GQL_K_INPUT_OBJECT ? json_boolean(gql_stype_is_one_of(t))
+                                             : json_null();
     return json_null(); /* ofType of a named type */
 }
 
@@ -215,6 +262,28 @@ static const char *const LOCATION_NAMES[] = {
     "FRAGMENT_SPREAD", "INLINE_FRAGMENT", "VARIABLE_DEFINITION", "SCHEMA", "SCALAR",
     "OBJECT", "FIELD_DEFINITION", "ARGUMENT_DEFINITION", "INTERFACE", "UNION", "ENUM",
     "ENUM_VALUE", "INPUT_OBJECT", "INPUT_FIELD_DEFINITION", "DIRECTIVE_DEFINITION"};
+
+/* The locations in the order the directive's definition wrote them
+ * (graphql-js's order for the built-in ones); the set in the
+ * specification's order if the schema has no order for it. */
+static json_t *directive_locations(const gql_sdirective_t *d)
+{
+    uint32_t order[32];
+    size_t n = gql_sdirective_locations(d, order, 32);
+    json_t *out = json_array();
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = gql_dl_name(order[i]);
+        if (name)
+            json_array_append_new(out, json_string(name));
+    }
+    if (n == 0)
+        for (unsigned i = 0; i < sizeof LOCATION_NAMES / sizeof *LOCATION_NAMES; i++)
+            if (d->locations & (1u << i))
+                json_array_append_new(out, json_string(LOCATION_NAMES[i]));
+    return out;
+}
 
 json_t *gql_intro_field(const gql_schema_t *s, const json_t *parent,
                         const char *f, const json_t *args)
@@ -284,14 +353,10 @@ json_t *gql_intro_field(const gql_schema_t *s, const json_t *parent,
             return json_boolean(d->repeatable);
         if (strcmp(f, "args") == 0)
             return input_list(d->args, d->n_args, args);
-        if (strcmp(f, "locations") == 0) {
-            json_t *out = json_array();
-            for (unsigned i = 0; out && i < sizeof LOCATION_NAMES / sizeof *LOCATION_NAMES;
-                 i++)
-                if (d->locations & (1u << i))
-                    json_array_append_new(out, json_string(LOCATION_NAMES[i]));
-            return out;
-        }
+        if (strcmp(f, "isDeprecated") == 0) /* the schema keeps no reason */
+            return json_false();
+        if (strcmp(f, "locations") == 0)
+            return directive_locations(d);
         return json_null();
     }
     }

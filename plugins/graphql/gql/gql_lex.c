@@ -543,6 +543,10 @@ static long read_escape(gql_lexer_t *lx, size_t pos, char *out, size_t *n)
             if (h < 0)
                 break;
             point = (point << 4) | (uint32_t)h;
+            /* graphql-js computes in 32-bit signed integers and stops
+             * when the value turns negative */
+            if (point & 0x80000000u)
+                break;
         }
         return bad_escape(lx, pos, size, "Unicode");
     }

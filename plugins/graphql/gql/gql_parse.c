@@ -11,10 +11,20 @@
 
 #include "gql_internal.h"
 
+/* The locations of one directive definition in the order written (the
+ * AST keeps them as a set; introspection lists them as written). */
+typedef struct dl_order {
+    struct dl_order *next;
+    size_t def;        /* index in defs */
+    uint8_t bits[20];  /* bit numbers of GQL_DL_* */
+    size_t n;
+} dl_order_t;
+
 struct gql_doc {
     gql_arena_t arena;
     gql_definition_t *defs;
     size_t n_defs;
+    dl_order_t *orders;
 };
 
 typedef struct parser {
@@ -26,6 +36,7 @@ typedef struct parser {
     gql_error_t *err;
     uint32_t n_tokens, max_tokens;
     uint32_t depth, max_depth;
+    gql_doc_t *doc;
 } parser_t;
 
 #define TRY(x)                                                                 \
@@ -635,6 +646,12 @@ static int parse_directive_def(parser_t *p, gql_definition_t *d)
     d->repeatable = rep;
     TRY(expect_keyword(p, "on"));
     TRY(optional(p, GQL_TOK_PIPE));
+    dl_order_t *o = alloc(p, sizeof(*o));
+    if (!o)
+        return -1;
+    o->def = p->doc->n_defs;
+    o->next = p->doc->orders;
+    p->doc->orders = o;
     for (;;) {
         gql_token_t t = p->tok;
         const char *name = NULL;
@@ -642,6 +659,8 @@ static int parse_directive_def(parser_t *p, gql_definition_t *d)
         uint32_t bit = gql_dl_from_name(name);
         if (!bit)
             return unexpected(p, &t);
+        if (!(d->locations & bit) && o->n < sizeof(o->bits))
+            o->bits[o->n++] = (uint8_t)__builtin_ctz(bit);
         d->locations |= bit;
         int more = optional(p, GQL_TOK_PIPE);
         TRY(more);
@@ -798,6 +817,7 @@ gql_doc_t *gql_parse(const char *src, size_t len, const gql_limits_t *lim,
     parser_t p;
     memset(&p, 0, sizeof(p));
     p.a = &doc->arena;
+    p.doc = doc;
     p.err = err;
     p.max_tokens = l.max_tokens;
     p.max_depth = l.max_depth;
@@ -869,4 +889,20 @@ const gql_definition_t *gql_doc_operation(const gql_doc_t *doc,
             gql_set_error(err, none, "Must provide an operation.");
     }
     return op;
+}
+
+size_t gql_doc_directive_locations(const gql_doc_t *doc, const gql_definition_t *d,
+                                   uint32_t *out, size_t max)
+{
+    if (!doc || !d || d < doc->defs || d >= doc->defs + doc->n_defs)
+        return 0;
+    size_t idx = (size_t)(d - doc->defs);
+    for (const dl_order_t *o = doc->orders; o; o = o->next)
+        if (o->def == idx) {
+            size_t n = o->n < max ? o->n : max;
+            for (size_t i = 0; i < n; i++)
+                out[i] = 1u << o->bits[i];
+            return n;
+        }
+    return 0;
 }

@@ -10,6 +10,7 @@
  * tables built once; a schema is immutable afterwards and may be read by
  * many threads.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +94,20 @@ typedef struct stype_impl {
     size_t *iface_src;
     const gql_stype_t **poss;
     size_t cap_poss;
+    /* OBJECT: the unions it is a member of, so that "is this object a
+     * possible type of that union" looks at a short list */
+    const gql_stype_t **unions;
+    size_t n_unions, cap_unions;
+    size_t mark; /* scratch for the checks: 1 + the index of the last
+                    type that saw it */
 } stype_impl_t;
 
 typedef struct sdir_impl {
-    gql_sdirective_t pub;
+    gql_sdirective_t pub; /* first: a gql_sdirective_t * is a sdir_impl_t * */
     const gql_definition_t *d;
     size_t src;
+    uint32_t order[20]; /* pub.locations as written */
+    size_t n_order;
 } sdir_impl_t;
 
 struct gql_schema {
@@ -241,6 +250,32 @@ static int is_std_scalar(const char *n)
            strcmp(n, "ID") == 0;
 }
 
+/* " Did you mean ...?" for an unknown type name: graphql-js suggests the
+ * types the SDL defines, and for a type reference also the built-in ones. */
+static void type_hint(const gql_schema_t *s, const char *name, int builtins,
+                      char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const char **names = malloc((s->n_types + 1) * sizeof(*names));
+    if (!names)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_types; i++)
+        if (builtins || !s->order[i]->pub.builtin)
+            names[n++] = s->order[i]->pub.name;
+    const char *best[GQL_MAX_SUGGESTIONS];
+    size_t k = gql_suggest(name, names, n, best, GQL_MAX_SUGGESTIONS);
+    gql_did_you_mean(buf, cap, NULL, best, k);
+    free(names);
+}
+
+static int unknown_type(builder_t *b, size_t src, gql_loc_t loc, const char *name)
+{
+    char hint[300];
+    type_hint(b->s, name, 1, hint, sizeof(hint));
+    return fail(b, src, loc, "Unknown type \"%s\".%s", name, hint);
+}
+
 /* ---- Collecting definitions ---------------------------------------------- */
 
 static int add_type(builder_t *b, const gql_definition_t *d, size_t src)
@@ -344,16 +379,206 @@ static int collect(builder_t *b)
     for (size_t i = 0; i < b->n_type_exts; i++) {
         const part_t *e = &b->type_exts[i];
         stype_impl_t *t = find_type(s, e->d->name);
-        if (!t)
+        if (!t) {
+            char hint[300];
+            type_hint(s, e->d->name, 0, hint, sizeof(hint));
             return fail(b, e->src, e->d->loc,
-                        "Cannot extend type \"%s\" because it is not defined.",
-                        e->d->name);
+                        "Cannot extend type \"%s\" because it is not defined.%s",
+                        e->d->name, hint);
+        }
         if (t->pub.kind != kind_of(e->d->kind))
             return fail(b, e->src, e->d->loc, "Cannot extend non-%s type \"%s\".",
                         kind_word(e->d->kind), e->d->name);
         TRY(PUSH(b, t->parts, t->n_parts, t->cap_parts));
         t->parts[t->n_parts++] = *e;
     }
+    return 0;
+}
+
+/* ---- Directives and values written in the SDL (graphql-js's SDL rules) -- */
+
+/* graphql-js UniqueInputFieldNames: {a: 1, a: 2} anywhere in a value. */
+static int check_value(builder_t *b, size_t src, const gql_value_t *v)
+{
+    if (v->kind == GQL_V_LIST)
+        for (size_t i = 0; i < v->n_items; i++)
+            TRY(check_value(b, src, v->items[i]));
+    if (v->kind != GQL_V_OBJECT)
+        return 0;
+    for (size_t i = 0; i < v->n_fields; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(v->fields[j].name, v->fields[i].name) == 0)
+                return fail(b, src, v->fields[i].loc,
+                            "There can be only one input field named \"%s\".",
+                            v->fields[i].name);
+        TRY(check_value(b, src, v->fields[i].value));
+    }
+    return 0;
+}
+
+typedef struct dir_group { /* the directives of one location */
+    const gql_directive_t *dirs;
+    size_t n, src;
+} dir_group_t;
+
+/* One use of a directive: known, allowed here, its arguments known, not
+ * repeated, the required ones given. */
+static int check_dir_use(builder_t *b, size_t src, const gql_directive_t *u,
+                         uint32_t where)
+{
+    const sdir_impl_t *x = hmap_get(&b->s->dir_map, u->name);
+    if (!x)
+        return fail(b, src, u->loc, "Unknown directive \"@%s\".", u->name);
+    if (!(x->d->locations & where))
+        return fail(b, src, u->loc, "Directive \"@%s\" may not be used on %s.", u->name,
+                    gql_dl_name(where));
+    const gql_definition_t *d = x->d;
+    for (size_t i = 0; i < u->n_args; i++) {
+        const gql_argument_t *a = &u->args[i];
+        int known = 0;
+        for (size_t j = 0; j < d->n_inputs && !known; j++)
+            known = strcmp(d->inputs[j].name, a->name) == 0;
+        if (!known) {
+            const char *names[64], *best[GQL_MAX_SUGGESTIONS];
+            size_t n = d->n_inputs < 64 ? d->n_inputs : 64;
+            for (size_t j = 0; j < n; j++)
+                names[j] = d->inputs[j].name;
+            char hint[300] = "";
+            gql_did_you_mean(hint, sizeof(hint), NULL, best,
+                             gql_suggest(a->name, names, n, best, GQL_MAX_SUGGESTIONS));
+            return fail(b, src, a->loc, "Unknown argument \"%s\" on directive \"@%s\".%s",
+                        a->name, u->name, hint);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(u->args[j].name, a->name) == 0)
+                return fail(b, src, a->loc, "There can be only one argument named \"%s\".",
+                            a->name);
+        TRY(check_value(b, src, a->value));
+    }
+    for (size_t j = 0; j < d->n_inputs; j++) {
+        const gql_input_value_def_t *iv = &d->inputs[j];
+        if (iv->type->kind != GQL_T_NON_NULL || iv->default_value)
+            continue;
+        int given = 0;
+        for (size_t i = 0; i < u->n_args && !given; i++)
+            given = strcmp(u->args[i].name, iv->name) == 0;
+        if (!given) {
+            char ts[256] = "";
+            gql_type_ref_str(iv->type, ts, sizeof(ts));
+            return fail(b, src, u->loc,
+                        "Directive \"@%s\" argument \"%s\" of type \"%s\" is required, but "
+                        "it was not provided.",
+                        u->name, iv->name, ts);
+        }
+    }
+    return 0;
+}
+
+/* The directives of one location, over the groups that share it (a type's
+ * definition and its extensions count as one location, as in graphql-js). */
+static int check_dir_groups(builder_t *b, const dir_group_t *g, size_t ng,
+                            uint32_t where)
+{
+    for (size_t k = 0; k < ng; k++)
+        for (size_t i = 0; i < g[k].n; i++) {
+            const gql_directive_t *u = &g[k].dirs[i];
+            TRY(check_dir_use(b, g[k].src, u, where));
+            const sdir_impl_t *x = hmap_get(&b->s->dir_map, u->name);
+            if (x->d->repeatable)
+                continue;
+            for (size_t k2 = 0; k2 <= k; k2++)
+                for (size_t j = 0; j < (k2 == k ? i : g[k2].n); j++)
+                    if (strcmp(g[k2].dirs[j].name, u->name) == 0)
+                        return fail(b, g[k].src, u->loc,
+                                    "The directive \"@%s\" can only be used once at this "
+                                    "location.",
+                                    u->name);
+        }
+    return 0;
+}
+
+static int check_dirs(builder_t *b, size_t src, const gql_directive_t *dirs, size_t n,
+                      uint32_t where)
+{
+    dir_group_t g = {dirs, n, src};
+    return check_dir_groups(b, &g, 1, where);
+}
+
+static int check_input_defs(builder_t *b, size_t src, const gql_input_value_def_t *iv,
+                            size_t n, uint32_t where)
+{
+    for (size_t i = 0; i < n; i++) {
+        TRY(check_dirs(b, src, iv[i].dirs, iv[i].n_dirs, where));
+        if (iv[i].default_value)
+            TRY(check_value(b, src, iv[i].default_value));
+    }
+    return 0;
+}
+
+static uint32_t type_location(gql_kind_t k)
+{
+    switch (k) {
+    case GQL_K_SCALAR: return GQL_DL_SCALAR;
+    case GQL_K_OBJECT: return GQL_DL_OBJECT;
+    case GQL_K_INTERFACE: return GQL_DL_INTERFACE;
+    case GQL_K_UNION: return GQL_DL_UNION;
+    case GQL_K_ENUM: return GQL_DL_ENUM;
+    case GQL_K_INPUT_OBJECT: return GQL_DL_INPUT_OBJECT;
+    }
+    return 0;
+}
+
+static int check_type_uses(builder_t *b, const stype_impl_t *t)
+{
+    dir_group_t *g = malloc(t->n_parts * sizeof(*g));
+    if (!g)
+        return oom(b);
+    for (size_t p = 0; p < t->n_parts; p++)
+        g[p] = (dir_group_t){t->parts[p].d->dirs, t->parts[p].d->n_dirs, t->parts[p].src};
+    int rc = check_dir_groups(b, g, t->n_parts, type_location(t->pub.kind));
+    free(g);
+    TRY(rc);
+    for (size_t p = 0; p < t->n_parts; p++) {
+        const gql_definition_t *d = t->parts[p].d;
+        size_t src = t->parts[p].src;
+        for (size_t i = 0; i < d->n_fields; i++) {
+            const gql_field_def_t *f = &d->fields[i];
+            TRY(check_dirs(b, src, f->dirs, f->n_dirs, GQL_DL_FIELD_DEFINITION));
+            TRY(check_input_defs(b, src, f->args, f->n_args, GQL_DL_ARGUMENT_DEFINITION));
+        }
+        TRY(check_input_defs(b, src, d->inputs, d->n_inputs, GQL_DL_INPUT_FIELD_DEFINITION));
+        for (size_t i = 0; i < d->n_values; i++)
+            TRY(check_dirs(b, src, d->values[i].dirs, d->values[i].n_dirs,
+                           GQL_DL_ENUM_VALUE));
+    }
+    return 0;
+}
+
+static int check_sdl_uses(builder_t *b)
+{
+    gql_schema_t *s = b->s;
+    size_t ng = (b->schema_def ? 1 : 0) + b->n_schema_exts;
+    if (ng) {
+        dir_group_t *g = malloc(ng * sizeof(*g));
+        if (!g)
+            return oom(b);
+        size_t k = 0;
+        if (b->schema_def)
+            g[k++] = (dir_group_t){b->schema_def->dirs, b->schema_def->n_dirs, b->schema_src};
+        for (size_t i = 0; i < b->n_schema_exts; i++)
+            g[k++] = (dir_group_t){b->schema_exts[i].d->dirs, b->schema_exts[i].d->n_dirs,
+                                   b->schema_exts[i].src};
+        int rc = check_dir_groups(b, g, ng, GQL_DL_SCHEMA);
+        free(g);
+        TRY(rc);
+    }
+    for (size_t i = 0; i < s->n_types; i++)
+        if (!s->order[i]->pub.builtin)
+            TRY(check_type_uses(b, s->order[i]));
+    for (size_t i = 0; i < s->n_dirs; i++)
+        if (!is_builtin_src(s->dirs[i]->src))
+            TRY(check_input_defs(b, s->dirs[i]->src, s->dirs[i]->d->inputs,
+                                 s->dirs[i]->d->n_inputs, GQL_DL_ARGUMENT_DEFINITION));
     return 0;
 }
 
@@ -384,6 +609,9 @@ static const char *deprecation(const gql_directive_t *dirs, size_t n)
     const gql_value_t *r = dir_arg(d, "reason");
     if (r && r->kind == GQL_V_STRING)
         return r->text;
+    /* graphql-js: an explicit null reason is no deprecation at all */
+    if (r && r->kind == GQL_V_NULL)
+        return NULL;
     return "No longer supported";
 }
 
@@ -399,7 +627,7 @@ static int check_ref(builder_t *b, size_t src, const gql_type_ref_t *t)
 {
     const gql_type_ref_t *n = named_ref(t);
     if (!find_type(b->s, n->name))
-        return fail(b, src, n->loc, "Unknown type \"%s\".", n->name);
+        return unknown_type(b, src, n->loc, n->name);
     return 0;
 }
 
@@ -573,7 +801,7 @@ static int build_type_list(builder_t *b, stype_impl_t *t, int members)
             const gql_loc_t *loc = members ? &d->member_locs[i] : &d->interface_locs[i];
             stype_impl_t *x = find_type(b->s, name);
             if (!x)
-                return fail(b, src, *loc, "Unknown type \"%s\".", name);
+                return unknown_type(b, src, *loc, name);
             list[n] = &x->pub;
             locs[n] = loc;
             srcs[n] = src;
@@ -637,6 +865,7 @@ static int build_directive(builder_t *b, sdir_impl_t *x)
     x->pub.description = d->description;
     x->pub.repeatable = d->repeatable;
     x->pub.locations = d->locations;
+    x->n_order = gql_doc_directive_locations(b->s->docs[x->src], d, x->order, 20);
     char owner[300];
     snprintf(owner, sizeof(owner), "@%s", d->name);
     TRY(build_args(b, x->src, owner, d->inputs, d->n_inputs, &x->pub.args));
@@ -656,17 +885,32 @@ static int build_possible(builder_t *b)
             stype_impl_t *iface = impl(t->pub.interfaces[j]);
             if (iface->pub.kind != GQL_K_INTERFACE)
                 continue;
+            /* an interface listed twice (an error reported later) adds
+             * the type once; looking at the type's own list keeps this
+             * linear however many types implement the interface */
             int dup = 0;
-            for (size_t k = 0; k < iface->pub.n_possible; k++)
-                dup |= iface->poss[k] == &t->pub;
+            for (size_t k = 0; k < j; k++)
+                dup |= t->pub.interfaces[k] == &iface->pub;
             if (dup)
                 continue;
             TRY(PUSH(b, iface->poss, iface->pub.n_possible, iface->cap_poss));
             iface->poss[iface->pub.n_possible++] = &t->pub;
         }
     }
-    for (size_t i = 0; i < s->n_types; i++)
-        s->order[i]->pub.possible = s->order[i]->poss;
+    for (size_t i = 0; i < s->n_types; i++) {
+        stype_impl_t *u = s->order[i];
+        u->pub.possible = u->poss;
+        if (u->pub.kind != GQL_K_UNION)
+            continue;
+        for (size_t j = 0; j < u->pub.n_possible; j++) {
+            stype_impl_t *m = impl(u->pub.possible[j]);
+            if (m->pub.kind != GQL_K_OBJECT ||
+                (m->n_unions && m->unions[m->n_unions - 1] == &u->pub))
+                continue; /* listed twice: reported by the checks */
+            TRY(PUSH(b, m->unions, m->n_unions, m->cap_unions));
+            m->unions[m->n_unions++] = &u->pub;
+        }
+    }
     return 0;
 }
 
@@ -706,7 +950,7 @@ static int build_roots(builder_t *b)
                                 op_names[r->op]);
                 stype_impl_t *t = find_type(s, r->type);
                 if (!t)
-                    return fail(b, src, r->loc, "Unknown type \"%s\".", r->type);
+                    return unknown_type(b, src, r->loc, r->type);
                 s->roots[r->op] = &t->pub;
             }
         }
@@ -815,8 +1059,9 @@ static int ref_equal(const gql_type_ref_t *a, const gql_type_ref_t *b)
 static int abstract_has(const gql_stype_t *abstract, const gql_stype_t *t)
 {
     if (abstract->kind == GQL_K_UNION) {
-        for (size_t i = 0; i < abstract->n_possible; i++)
-            if (abstract->possible[i] == t)
+        const stype_impl_t *x = impl(t);
+        for (size_t i = 0; i < x->n_unions; i++)
+            if (x->unions[i] == abstract)
                 return 1;
         return 0;
     }
@@ -996,11 +1241,11 @@ static int check_union(builder_t *b, stype_impl_t *t)
                     "Union type %s must define one or more member types.", t->pub.name);
     for (size_t i = 0; i < t->pub.n_possible; i++) {
         const gql_stype_t *m = t->pub.possible[i];
-        for (size_t j = 0; j < i; j++)
-            if (t->pub.possible[j] == m)
-                return fail(b, t->iface_src[i], *t->iface_locs[i],
-                            "Union type %s can only include type %s once.", t->pub.name,
-                            m->name);
+        if (impl(m)->mark == t->idx + 1)
+            return fail(b, t->iface_src[i], *t->iface_locs[i],
+                        "Union type %s can only include type %s once.", t->pub.name,
+                        m->name);
+        impl(m)->mark = t->idx + 1;
         if (m->kind != GQL_K_OBJECT)
             return fail(b, t->iface_src[i], *t->iface_locs[i],
                         "Union type %s can only include Object types, it cannot include "
@@ -1157,6 +1402,18 @@ static int cmp_dir(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* The built-in SDL is parsed once per process and shared by every schema
+ * (a document is immutable once parsed); it lives until the process ends. */
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+static gql_doc_t *builtin_doc;
+static gql_error_t builtin_err;
+
+static void parse_builtin(void)
+{
+    builtin_doc = gql_parse(gql_builtin_sdl, sizeof(gql_builtin_sdl) - 1, NULL,
+                            &builtin_err);
+}
+
 static int parse_sources(builder_t *b, const gql_source_t *srcs, size_t n,
                          const gql_limits_t *lim)
 {
@@ -1166,17 +1423,20 @@ static int parse_sources(builder_t *b, const gql_source_t *srcs, size_t n,
     if (!s->docs || !s->doc_names)
         return oom(b);
     s->doc_names[0] = "<builtin>";
-    for (size_t i = 0; i <= n; i++) {
+    pthread_once(&builtin_once, parse_builtin);
+    s->docs[0] = builtin_doc;
+    s->n_docs = 1;
+    if (!builtin_doc)
+        return fail(b, 0, builtin_err.loc, "%s", builtin_err.message);
+    for (size_t i = 1; i <= n; i++) {
         gql_error_t perr;
-        const char *text = i ? srcs[i - 1].text : gql_builtin_sdl;
-        size_t len = i ? srcs[i - 1].len : sizeof(gql_builtin_sdl) - 1;
-        if (i) {
-            s->doc_names[i] = srcs[i - 1].name ? srcs[i - 1].name : "schema";
-            if (!text && len)
-                return fail(b, i, (gql_loc_t){0, 0}, "No text.");
-        }
-        s->docs[i] = gql_parse(text ? text : "", len, i ? lim : NULL, &perr);
+        const char *text = srcs[i - 1].text;
+        size_t len = srcs[i - 1].len;
+        s->doc_names[i] = srcs[i - 1].name ? srcs[i - 1].name : "schema";
         s->n_docs = i + 1;
+        if (!text && len)
+            return fail(b, i, (gql_loc_t){0, 0}, "No text.");
+        s->docs[i] = gql_parse(text ? text : "", len, lim, &perr);
         if (!s->docs[i])
             return fail(b, i, perr.loc, "%s", perr.message);
     }
@@ -1200,7 +1460,7 @@ gql_schema_t *gql_schema_build(const gql_source_t *srcs, size_t n,
     memset(&b, 0, sizeof(b));
     b.s = s;
     b.err = err;
-    if (parse_sources(&b, srcs, n, lim) < 0 || collect(&b) < 0)
+    if (parse_sources(&b, srcs, n, lim) < 0 || collect(&b) < 0 || check_sdl_uses(&b) < 0)
         goto fail;
     for (size_t i = 0; i < s->n_types; i++)
         if (build_type(&b, s->order[i]) < 0)
@@ -1233,7 +1493,7 @@ void gql_schema_free(gql_schema_t *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; s->docs && i < s->n_docs; i++)
+    for (size_t i = 1; s->docs && i < s->n_docs; i++) /* [0]: shared */
         gql_doc_free(s->docs[i]);
     free(s->docs);
     free(s->doc_names);
@@ -1330,4 +1590,14 @@ const gql_stype_t *gql_schema_named(const gql_schema_t *s,
 {
     const gql_type_ref_t *n = named_ref(t);
     return s && n ? gql_schema_type(s, n->name) : NULL;
+}
+
+size_t gql_sdirective_locations(const gql_sdirective_t *d, uint32_t *out, size_t max)
+{
+    if (!d)
+        return 0;
+    const sdir_impl_t *x = (const sdir_impl_t *)d;
+    size_t n = x->n_order < max ? x->n_order : max;
+    memcpy(out, x->order, n * sizeof(*out));
+    return n;
 }
