@@ -1125,6 +1125,11 @@ static void hostile_nesting_fails_cleanly(void **state)
     s = repeat("{ a { ", "... { ", 100000, "");
     expect_error(s, strlen(s), &lim, "Syntax Error: Document exceeds the depth limit (1000).");
     free(s);
+    /* one line of 40,000 strings (a document's arena must not grow with
+     * the square of the line's length) */
+    s = repeat("{ a(x: [", "\"t12345\", ", 40000, "]) }");
+    expect_ok(s, strlen(s), NULL);
+    free(s);
     /* a long string, a long comment, a long name: fine */
     s = repeat("{ a(x: \"", "x", 500000, "\") } # end");
     expect_ok(s, strlen(s), NULL);

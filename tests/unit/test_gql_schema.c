@@ -628,6 +628,55 @@ static void wide_interfaces_and_unions(void **state)
     free(sdl);
 }
 
+static void long_lists_find_their_duplicates(void **state)
+{
+    (void)state;
+    /* past the short-list comparison: the hashed search must find the
+     * first repeated name, wherever it is */
+    char sdl[8192];
+    size_t n;
+    gql_error_t err;
+    for (int where = 0; where < 3; where++) {
+        n = (size_t)snprintf(sdl, sizeof(sdl), "type Query { f(");
+        for (int i = 0; i < 40; i++)
+            n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "a%d: Int ", i);
+        /* the repeat: of the first, a middle or the last name */
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "a%d: Int, a%d: Int): Int }",
+                              where == 0 ? 0 : where == 1 ? 17 : 39, 100);
+        assert_null(build1(sdl, &err));
+        char want[100];
+        snprintf(want, sizeof(want), "Argument \"Query.f(a%d:)\" can only be defined once.",
+                 where == 0 ? 0 : where == 1 ? 17 : 39);
+        if (!strstr(err.message, want))
+            fail_msg("%s", err.message);
+    }
+    n = (size_t)snprintf(sdl, sizeof(sdl), "type Query { f(x: In = {");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "k%d: 1 ", i);
+    snprintf(sdl + n, sizeof(sdl) - n, "k29: 2 k3: 3}): Int } input In { a: Int }");
+    assert_null(build1(sdl, &err));
+    assert_non_null(strstr(err.message, "There can be only one input field named \"k29\"."));
+    n = (size_t)snprintf(sdl, sizeof(sdl), "directive @d(");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "k%d: Int ", i);
+    n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, ") on OBJECT type Query @d(");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "k%d: 1 ", 29 - i);
+    snprintf(sdl + n, sizeof(sdl) - n, "k5: 1) { a: Int }");
+    assert_null(build1(sdl, &err));
+    assert_non_null(strstr(err.message, "There can be only one argument named \"k5\"."));
+    /* 30 distinct names pass */
+    n = (size_t)snprintf(sdl, sizeof(sdl), "type Query { f(");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "a%d: Int ", i);
+    snprintf(sdl + n, sizeof(sdl) - n, "): Int }");
+    gql_schema_t *s = build1(sdl, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    assert_int_equal(gql_stype_field(gql_schema_root(s, GQL_OP_QUERY), "f")->n_args, 30);
+    gql_schema_free(s);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -659,6 +708,7 @@ int main(void)
         cmocka_unit_test(covariant_implementations_are_accepted),
         cmocka_unit_test(many_types_are_fast_to_find),
         cmocka_unit_test(wide_interfaces_and_unions),
+        cmocka_unit_test(long_lists_find_their_duplicates),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

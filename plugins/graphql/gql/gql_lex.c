@@ -588,10 +588,19 @@ static long read_escape(gql_lexer_t *lx, size_t pos, char *out, size_t *n)
 static int read_string(gql_lexer_t *lx, gql_token_t *tok, size_t start)
 {
     /* The decoded value is never longer than the source of the string, so
-     * size the buffer from where the string must end at the latest. */
+     * find where it ends first (its closing quote, else the line's end) and
+     * size the buffer to that: sizing it to the line's end would make a
+     * line of many strings cost the square of its length. */
     size_t bound = start + 1;
-    while (bound < lx->len && lx->src[bound] != '\n' && lx->src[bound] != '\r')
+    while (bound < lx->len && lx->src[bound] != '\n' && lx->src[bound] != '\r' &&
+           lx->src[bound] != '"') {
+        if (lx->src[bound] == '\\' && bound + 1 < lx->len && lx->src[bound + 1] != '\n' &&
+            lx->src[bound + 1] != '\r')
+            bound++;
         bound++;
+    }
+    if (bound < lx->len && lx->src[bound] == '"')
+        bound++; /* the decoding loop stops at the quote, inside the bound */
     char *out = gql_arena_alloc(lx->arena, bound - start);
     if (!out)
         return syntax_error(lx, start, "Out of memory.");
