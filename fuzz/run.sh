@@ -27,6 +27,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 [ -f "$root/plugins/graphql/gql/gql_parse.c" ] && default_targets="$default_targets fuzz_graphql_parse"
 [ -f "$root/plugins/graphql/gql/gql_exec.c" ] && default_targets="$default_targets fuzz_graphql_exec"
+[ -f "$root/plugins/graphql/gql/gql_validate.c" ] && default_targets="$default_targets fuzz_graphql_validate"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -115,6 +116,11 @@ seed fuzz_graphql_exec union '\003{ search { __typename ... on User { best { id 
 seed fuzz_graphql_exec intro '\000{ __schema { queryType { name } types { kind name fields(includeDeprecated: true) { name args { name defaultValue type { kind name ofType { kind name ofType { name } } } } } enumValues { name isDeprecated } inputFields { name defaultValue } possibleTypes { name } } directives { name locations args { name } } } __type(name: "Filter") { name } }'
 seed fuzz_graphql_exec mut   '\010mutation M($v: Int!) { a: set(v: $v) del(ids: 3) @skip(if: false) }\377{"v": 3000000000}\377{"set": {"$errors": [{"message": "x"}]}}'
 seed fuzz_graphql_exec frag  '\004{ ...A x: user(id: "1") { ...B } }\nfragment A on Query { must }\nfragment B on User { id ...A }\377\377{"user": [{"id": 1}], "must": 1}'
+
+# fuzz_graphql_validate: an error-limit byte, then a document.
+seed fuzz_graphql_validate ok '\000query Q($id: ID!, $f: Filter = {req: 1}) @log(level: "a") @log(level: "b") {\n  user(id: $id) { ...U ... on Named @once { name(upper: true) } friends(first: 2) { grid } }\n  users(filter: $f) { role }\n  search { __typename ... on Product { price } ... on User { email } }\n  pick(by: {id: 1}) { id }\n}\nfragment U on User { id best { ...U2 } }\nfragment U2 on Node { id }\n'
+seed fuzz_graphql_validate bad '\003query Q($u: User, $a: Int, $a: Int) { user { nmae ...Nope ...P x: email x: age friends(first: "2") { ... on Product { id } } } maybe(by: {id: 1, name: null}) { id } users(filter: {names: [null], role: admin, extra: 1}) @once @once { id } }\nfragment P on Product { ...P }\nfragment Unused on Role { x }\n{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }\nsubscription { changed { id } tick }\n'
+seed fuzz_graphql_validate frags '\000{ user(id: 1) { ...A ...B } }\nfragment A on User { a: name ...C ...D }\nfragment B on User { a: email ...D ...C }\nfragment C on User { b: age best { ...A } }\nfragment D on Named { b: id }\n'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gql_internal.h"
 #include "gql_validate_internal.h"
 
 /* ---- locations the AST does not carry -------------------------------- */
@@ -74,28 +75,8 @@ static gql_loc_t var_name_loc(const gql_variable_def_t *v)
 
 static const char *dl_name(uint32_t bit)
 {
-    switch (bit) {
-    case GQL_DL_QUERY: return "QUERY";
-    case GQL_DL_MUTATION: return "MUTATION";
-    case GQL_DL_SUBSCRIPTION: return "SUBSCRIPTION";
-    case GQL_DL_FIELD: return "FIELD";
-    case GQL_DL_FRAGMENT_DEFINITION: return "FRAGMENT_DEFINITION";
-    case GQL_DL_FRAGMENT_SPREAD: return "FRAGMENT_SPREAD";
-    case GQL_DL_INLINE_FRAGMENT: return "INLINE_FRAGMENT";
-    case GQL_DL_VARIABLE_DEFINITION: return "VARIABLE_DEFINITION";
-    case GQL_DL_SCHEMA: return "SCHEMA";
-    case GQL_DL_SCALAR: return "SCALAR";
-    case GQL_DL_OBJECT: return "OBJECT";
-    case GQL_DL_FIELD_DEFINITION: return "FIELD_DEFINITION";
-    case GQL_DL_ARGUMENT_DEFINITION: return "ARGUMENT_DEFINITION";
-    case GQL_DL_INTERFACE: return "INTERFACE";
-    case GQL_DL_UNION: return "UNION";
-    case GQL_DL_ENUM: return "ENUM";
-    case GQL_DL_ENUM_VALUE: return "ENUM_VALUE";
-    case GQL_DL_INPUT_OBJECT: return "INPUT_OBJECT";
-    case GQL_DL_INPUT_FIELD_DEFINITION: return "INPUT_FIELD_DEFINITION";
-    default: return "UNKNOWN";
-    }
+    const char *n = gql_dl_name(bit);
+    return n ? n : "UNKNOWN";
 }
 
 static uint32_t op_location(gql_op_kind_t op)
@@ -247,29 +228,37 @@ static const gqlv_vec_t *referenced_fragments(gqlv_ctx_t *c,
     return frags;
 }
 
-/* getRecursiveVariableUsages: the operation's own, then its fragments'. */
+/* getRecursiveVariableUsages: the operation's own, then its fragments'.
+ * The fragments' usages are gathered once per fragment list (operations
+ * spreading the same fragments share it), charging work as graphql-js. */
 static gqlv_vec_t *recursive_usages(gqlv_ctx_t *c, const gql_definition_t *op)
 {
     const gql_definition_t *ops[1] = {op};
     const gqlv_vec_t *frags = referenced_fragments(c, ops, 1);
     if (!frags)
         return NULL;
+    gqlv_vec_t *fu = gqlv_map_get(&c->frag_sets, frags, NULL, NULL, NULL);
+    if (!fu) {
+        fu = gqlv_alloc(c, sizeof(*fu));
+        if (!fu || !gqlv_spend_fragment_work(c, (long)frags->n))
+            return NULL;
+        for (size_t f = 0; f < frags->n; f++) {
+            const gqlv_vec_t *u = &info_of(c, frags->items[f])->usages;
+            if (!gqlv_spend_fragment_work(c, (long)u->n))
+                return NULL;
+            for (size_t i = 0; i < u->n; i++)
+                gqlv_vec_push(c, fu, u->items[i]);
+        }
+        gqlv_map_put(c, &c->frag_sets, frags, NULL, NULL, fu);
+    }
     gqlv_vec_t *out = gqlv_alloc(c, sizeof(*out));
-    if (!out || !gqlv_spend_fragment_work(c, (long)frags->n))
+    if (!out || !gqlv_spend_fragment_work(c, (long)fu->n))
         return NULL;
     const gqlv_vec_t *own = &info_of(c, op)->usages;
     for (size_t i = 0; i < own->n; i++)
         gqlv_vec_push(c, out, own->items[i]);
-    size_t before = out->n;
-    for (size_t f = 0; f < frags->n; f++) {
-        const gqlv_vec_t *u = &info_of(c, frags->items[f])->usages;
-        if (!gqlv_spend_fragment_work(c, (long)u->n))
-            return NULL;
-        for (size_t i = 0; i < u->n; i++)
-            gqlv_vec_push(c, out, u->items[i]);
-    }
-    if (!gqlv_spend_fragment_work(c, (long)(out->n - before)))
-        return NULL;
+    for (size_t i = 0; i < fu->n; i++)
+        gqlv_vec_push(c, out, fu->items[i]);
     return c->aborted ? NULL : out;
 }
 
@@ -375,7 +364,8 @@ static void check_literal(gqlv_ctx_t *c, const gql_value_t *v,
 }
 
 static void record_usage(gqlv_ctx_t *c, const gql_value_t *v,
-                         const gql_type_ref_t *type, int has_default)
+                         const gql_type_ref_t *type,
+                         const gql_type_ref_t *parent, int has_default)
 {
     if (!c->collect || !c->cur_info)
         return;
@@ -385,6 +375,13 @@ static void record_usage(gqlv_ctx_t *c, const gql_value_t *v,
     u->var = v;
     u->type = type;
     u->has_default = has_default;
+    /* graphql-js tests the parent input type as it is on TypeInfo's stack:
+     * a non-null wrapper hides the input object */
+    if (parent && parent->kind == GQL_T_NAMED) {
+        const gql_stype_t *pt = gqlv_named(c, parent);
+        if (pt && pt->kind == GQL_K_INPUT_OBJECT && gql_stype_is_one_of(pt))
+            u->one_of = pt;
+    }
     gqlv_vec_push(c, &c->cur_info->usages, u);
 }
 
@@ -402,16 +399,42 @@ static void unique_input_fields(gqlv_ctx_t *c, const gql_value_t *v,
         }
 }
 
+/* ValuesOfCorrectType on a @oneOf input object: exactly one key, and
+ * not null (the last value given for it, as graphql-js's keyMap). */
+static void one_of_object(gqlv_ctx_t *c, const gql_value_t *v,
+                          const gql_stype_t *t)
+{
+    size_t keys = 0;
+    for (size_t i = 0; i < v->n_fields; i++) {
+        int dup = 0;
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = strcmp(v->fields[k].name, v->fields[i].name) == 0;
+        keys += !dup;
+    }
+    if (keys != 1) {
+        gqlv_reportf(c, &v->loc, 1,
+                     "OneOf Input Object \"%s\" must specify exactly one key.",
+                     t->name);
+        return;
+    }
+    const gql_value_t *last = v->fields[v->n_fields - 1].value;
+    if (!last || last->kind == GQL_V_NULL)
+        gqlv_reportf(c, &v->loc, 1, "Field \"%s.%s\" must be non-null.",
+                     t->name, v->fields[0].name);
+}
+
 /* One value with TypeInfo's input type `type` (NULL: unknown); voct: 0
  * once ValuesOfCorrectType stopped descending. */
 static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
-                       const gql_type_ref_t *type, int has_default, int voct)
+                       const gql_type_ref_t *type,
+                       const gql_type_ref_t *parent, int has_default,
+                       int voct)
 {
     if (!v || c->aborted)
         return;
     switch (v->kind) {
     case GQL_V_VARIABLE:
-        record_usage(c, v, type, has_default);
+        record_usage(c, v, type, parent, has_default);
         return;
     case GQL_V_LIST: {
         const gql_type_ref_t *lt = nullable(type);
@@ -424,7 +447,7 @@ static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
             voct = 0;
         }
         for (size_t i = 0; i < v->n_items && !c->aborted; i++)
-            walk_value(c, v->items[i], item, 0, voct);
+            walk_value(c, v->items[i], item, type, 0, voct);
         return;
     }
     case GQL_V_OBJECT: {
@@ -447,6 +470,8 @@ static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
                                      t->name, fd->name,
                                      gqlv_type_str(c, fd->type));
                 }
+                if (gql_stype_is_one_of(t))
+                    one_of_object(c, v, t);
             }
         }
         for (size_t i = 0; i < v->n_fields && !c->aborted; i++) {
@@ -471,7 +496,7 @@ static void walk_value(gqlv_ctx_t *c, const gql_value_t *v,
                 gqlv_report(c, gqlv_str_get(&b), &f->loc, 1);
             }
             unique_input_fields(c, v, i);
-            walk_value(c, f->value, ft, fd && fd->default_value, voct);
+            walk_value(c, f->value, ft, type, fd && fd->default_value, voct);
         }
         return;
     }
@@ -562,7 +587,7 @@ static void walk_directive(gqlv_ctx_t *c, const gql_directive_t *d,
                            : NULL;
         const gql_type_ref_t *t =
             ad && is_input_ref(c, ad->type) ? ad->type : NULL;
-        walk_value(c, d->args[i].value, t, ad && ad->default_value, 1);
+        walk_value(c, d->args[i].value, t, NULL, ad && ad->default_value, 1);
     }
     /* ProvidedRequiredArguments, on directives (leave) */
     if (dd)
@@ -904,7 +929,7 @@ static void walk_field(gqlv_ctx_t *c, const gql_selection_t *s,
         }
         const gql_type_ref_t *t =
             ad && is_input_ref(c, ad->type) ? ad->type : NULL;
-        walk_value(c, a->value, t, ad && ad->default_value, 1);
+        walk_value(c, a->value, t, NULL, ad && ad->default_value, 1);
     }
     walk_directives(c, s->dirs, s->n_dirs, GQL_DL_FIELD);
     if (s->set)
@@ -1199,7 +1224,7 @@ static void walk_variable_def(gqlv_ctx_t *c, const gql_variable_def_t *v)
     c->collect = 0;
     if (v->default_value)
         walk_value(c, v->default_value,
-                   t && gqlv_is_input(t) ? v->type : NULL, 0, 1);
+                   t && gqlv_is_input(t) ? v->type : NULL, NULL, 0, 1);
     walk_directives(c, v->dirs, v->n_dirs, GQL_DL_VARIABLE_DEFINITION);
     c->collect = collect;
 }
@@ -1293,14 +1318,20 @@ static void operation_leave(gqlv_ctx_t *c, const gql_definition_t *op)
         const gql_variable_def_t *vd = find_var(op, u->var->text, 1);
         if (!vd || !u->type || !gqlv_type_resolves(c, vd->type))
             continue;
-        if (allowed_usage(c, vd, u))
-            continue;
         gql_loc_t locs[2] = {vd->loc, u->var->loc};
-        gqlv_reportf(c, locs, 2,
-                     "Variable \"$%s\" of type \"%s\" used in position "
-                     "expecting type \"%s\".",
-                     u->var->text, gqlv_type_str(c, vd->type),
-                     gqlv_type_str(c, u->type));
+        if (!allowed_usage(c, vd, u))
+            gqlv_reportf(c, locs, 2,
+                         "Variable \"$%s\" of type \"%s\" used in position "
+                         "expecting type \"%s\".",
+                         u->var->text, gqlv_type_str(c, vd->type),
+                         gqlv_type_str(c, u->type));
+        if (u->one_of && vd->type->kind != GQL_T_NON_NULL)
+            gqlv_reportf(c, locs, 2,
+                         "Variable \"$%s\" is of type \"%s\" but must be "
+                         "non-nullable to be used for OneOf Input Object "
+                         "\"%s\".",
+                         u->var->text, gqlv_type_str(c, vd->type),
+                         u->one_of->name);
     }
 }
 
@@ -1344,61 +1375,91 @@ static void walk_operation(gqlv_ctx_t *c, const gql_definition_t *op)
 /* ---- fragments -------------------------------------------------------- */
 
 /* NoFragmentCycles: graphql-js's depth-first search, shared across
- * fragments so each is entered once. */
+ * fragments so each is entered once. Iterative (an explicit stack), so a
+ * chain of thousands of fragments costs heap, not C stack. */
 typedef struct cycle_state {
     gqlv_map_t visited;
     gqlv_map_t index; /* name -> position in path + 1 */
     gqlv_vec_t path;  /* spreads */
+    gqlv_vec_t frames;
 } cycle_state_t;
 
-static void detect_cycles(gqlv_ctx_t *c, cycle_state_t *st,
-                          const gql_definition_t *f)
+typedef struct cycle_frame {
+    const gql_definition_t *f;
+    const gqlv_vec_t *spreads;
+    size_t next;
+} cycle_frame_t;
+
+/* Marks f visited; pushes a frame when it spreads anything. */
+static int cycle_enter(gqlv_ctx_t *c, cycle_state_t *st,
+                       const gql_definition_t *f)
 {
     int found;
     gqlv_map_get(&st->visited, NULL, NULL, f->name, &found);
-    if (found || c->aborted)
-        return;
+    if (found)
+        return 0;
     gqlv_map_put(c, &st->visited, NULL, NULL, f->name, (void *)f);
     const gqlv_vec_t *sp = spreads_of(c, f);
     if (!sp->n)
-        return;
-    if (st->path.n > GQLV_MAX_FRAGMENT_RECURSION) {
-        gqlv_abort(c);
-        return;
-    }
+        return 0;
+    cycle_frame_t *fr = gqlv_alloc(c, sizeof(*fr));
+    if (!fr)
+        return 0;
+    fr->f = f;
+    fr->spreads = sp;
     gqlv_map_put(c, &st->index, NULL, NULL, f->name,
                  (void *)(intptr_t)(st->path.n + 1));
-    for (size_t i = 0; i < sp->n && !c->aborted; i++) {
-        const gql_selection_t *s = sp->items[i];
+    gqlv_vec_push(c, &st->frames, fr);
+    return 1;
+}
+
+static void report_cycle(gqlv_ctx_t *c, cycle_state_t *st, size_t from,
+                         const char *name)
+{
+    size_t n = st->path.n - from;
+    gql_loc_t *locs = gqlv_alloc(c, n * sizeof(*locs));
+    if (!locs)
+        return;
+    gqlv_str_t b;
+    gqlv_str_init(&b, c);
+    gqlv_str_addf(&b, "Cannot spread fragment \"%s\" within itself", name);
+    for (size_t k = 0; k < n; k++) {
+        const gql_selection_t *p = st->path.items[from + k];
+        locs[k] = p->loc;
+        if (k + 1 < n)
+            gqlv_str_addf(&b, "%s\"%s\"", k ? ", " : " via ", p->name);
+    }
+    gqlv_str_add(&b, ".");
+    gqlv_report(c, gqlv_str_get(&b), locs, n);
+}
+
+static void detect_cycles(gqlv_ctx_t *c, cycle_state_t *st,
+                          const gql_definition_t *root)
+{
+    cycle_enter(c, st, root);
+    while (st->frames.n && !c->aborted) {
+        cycle_frame_t *fr = st->frames.items[st->frames.n - 1];
+        if (fr->next == fr->spreads->n) {
+            gqlv_map_put(c, &st->index, NULL, NULL, fr->f->name, (void *)0);
+            st->frames.n--;
+            if (st->frames.n)
+                st->path.n--; /* the spread that led into fr */
+            continue;
+        }
+        const gql_selection_t *s = fr->spreads->items[fr->next++];
         intptr_t at = (intptr_t)gqlv_map_get(&st->index, NULL, NULL, s->name,
                                              NULL);
-        gqlv_vec_push(c, &st->path, (void *)s);
+        if (gqlv_vec_push(c, &st->path, (void *)s) < 0)
+            return;
         if (!at) {
             const gql_definition_t *g = gqlv_fragment(c, s->name);
-            if (g)
-                detect_cycles(c, st, g);
+            if (g && cycle_enter(c, st, g))
+                continue; /* s stays on the path while g is searched */
         } else {
-            size_t from = (size_t)at - 1, n = st->path.n - from;
-            gql_loc_t *locs = gqlv_alloc(c, n * sizeof(*locs));
-            gqlv_str_t b;
-            gqlv_str_init(&b, c);
-            gqlv_str_addf(&b, "Cannot spread fragment \"%s\" within itself",
-                          s->name);
-            if (locs) {
-                for (size_t k = 0; k < n; k++) {
-                    const gql_selection_t *p = st->path.items[from + k];
-                    locs[k] = p->loc;
-                    if (k + 1 < n)
-                        gqlv_str_addf(&b, "%s\"%s\"", k ? ", " : " via ",
-                                      p->name);
-                }
-                gqlv_str_add(&b, ".");
-                gqlv_report(c, gqlv_str_get(&b), locs, n);
-            }
+            report_cycle(c, st, (size_t)at - 1, s->name);
         }
         st->path.n--;
     }
-    gqlv_map_put(c, &st->index, NULL, NULL, f->name, (void *)0);
 }
 
 static void walk_fragment(gqlv_ctx_t *c, const gql_definition_t *f,
@@ -1497,6 +1558,7 @@ static void sdl_definition(gqlv_ctx_t *c, const gql_definition_t *d)
     if (d->kind == GQL_DEF_DIRECTIVE) {
         sdl_input_values(c, d->inputs, d->n_inputs,
                          GQL_DL_ARGUMENT_DEFINITION);
+        sdl_directives(c, d->dirs, d->n_dirs, GQL_DL_DIRECTIVE_DEFINITION);
         return;
     }
     sdl_directives(c, d->dirs, d->n_dirs, sdl_location(d));

@@ -20,10 +20,11 @@
  * aborted." instead of spending unbounded time on a hostile document. */
 #define GQLV_FRAGMENT_WORK 50000L
 #define GQLV_OVERLAP_BUDGET 500000L
-/* Recursion through fragment spreads (cycle detection, introspection
- * depth, field merging) is capped to keep the C stack bounded; a document
- * past it is aborted the same way. */
-#define GQLV_MAX_FRAGMENT_RECURSION 1000
+/* Recursion through fragment spreads (introspection depth, field
+ * merging, subscription fields) is capped to keep the C stack bounded on
+ * a worker thread; a document past it is aborted the same way. (Cycle
+ * detection and fragment collection are iterative and need no cap.) */
+#define GQLV_MAX_FRAGMENT_RECURSION 2000
 
 typedef struct gqlv_blk gqlv_blk_t;
 
@@ -52,6 +53,7 @@ typedef struct gqlv_usage {
     const gql_value_t *var;
     const gql_type_ref_t *type; /* NULL: position has no known input type */
     int has_default;
+    const gql_stype_t *one_of; /* parent input object is @oneOf */
 } gqlv_usage_t;
 
 /* Per definition of the document. */
@@ -67,7 +69,8 @@ typedef struct gqlv_ctx {
     size_t n_defs;
     gqlv_def_info_t *info; /* n_defs */
     gqlv_map_t frags;      /* name -> const gql_definition_t* (first) */
-    gqlv_map_t frag_sets;  /* sorted fragment names -> gqlv_vec_t* */
+    gqlv_map_t frag_sets;  /* caches: sorted fragment names -> fragments,
+                              fragment list -> their usages */
     json_t *errors;
     size_t max_errors, count;
     int aborted;          /* stop everything: limit, budget, memory */
