@@ -9,14 +9,19 @@
 //      "introDiff": the first difference between result.data and graphql-js's
 //                   own answer to the same query (types and directives
 //                   compared by name), or null}
-//   {"mode": "run", "sdl": "...", "query": "..."} -> graphql-js's own result
-//     of the query (no resolvers: introspection and __typename only)
+//   {"mode": "run", "sdl": "...", "query": "...", "variables": {...},
+//    "answers": {...}} -> graphql-js's own result of the query, with the
+//     answers as the root value (its default resolvers read members by
+//     field name and resolve abstract types by __typename, as doppel does;
+//     executed without validation)
 import {
   buildClientSchema,
   buildSchema,
+  execute,
   getIntrospectionQuery,
   graphqlSync,
   lexicographicSortSchema,
+  parse,
   printSchema,
 } from 'graphql';
 
@@ -26,6 +31,7 @@ const OPTIONS = {
   directiveIsRepeatable: true,
   schemaDescription: true,
   inputValueDeprecation: true,
+  oneOf: true,
 };
 
 function byName(list) {
@@ -75,7 +81,13 @@ const query = getIntrospectionQuery(OPTIONS);
 if (job.mode === 'query') {
   console.log(JSON.stringify({ query }));
 } else if (job.mode === 'run') {
-  const result = graphqlSync({ schema: buildSchema(job.sdl), source: job.query });
+  // execute() without validate(): what is compared is execution
+  const result = execute({
+    schema: buildSchema(job.sdl),
+    document: parse(job.query),
+    rootValue: job.answers || {},
+    variableValues: job.variables || null,
+  });
   console.log(JSON.stringify(result));
 } else {
   const out = { built: false };

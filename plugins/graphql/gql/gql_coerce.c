@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gql_exec_int.h"
+#include "gql_internal.h"
 
 /* Nesting bound of input values (JSON variables, literals): the parser
  * bounds literals already; JSON variables come from jansson, whose own
@@ -464,6 +465,43 @@ static int name_is(const gql_stype_t *t, const char *n)
     return t && t->kind == GQL_K_SCALAR && t->name && strcmp(t->name, n) == 0;
 }
 
+/* graphql-js's didYouMean(suggestionList(input, names)), appended. */
+static void tb_did_you_mean(gql_tbuf_t *m, const char *input, const char **names,
+                            size_t n, const char *sub)
+{
+    const char *best[GQL_MAX_SUGGESTIONS];
+    size_t k = gql_suggest(input, names, n, best, GQL_MAX_SUGGESTIONS);
+    if (!k)
+        return;
+    char buf[1024] = "";
+    gql_did_you_mean(buf, sizeof buf, sub, best, k);
+    gql_tb_puts(m, buf);
+}
+
+/* didYouMeanEnumValue: the enum's values close to `input`. */
+static void tb_suggest_enum(gql_tbuf_t *m, const gql_stype_t *t, const char *input)
+{
+    const char **names = t->n_values ? malloc(t->n_values * sizeof *names) : NULL;
+    if (!names)
+        return;
+    for (size_t i = 0; i < t->n_values; i++)
+        names[i] = t->values[i].name;
+    tb_did_you_mean(m, input, names, t->n_values, "the enum value");
+    free(names);
+}
+
+static void tb_suggest_field(gql_tbuf_t *m, const gql_stype_t *t, const char *input)
+{
+    const char **names =
+        t->n_input_fields ? malloc(t->n_input_fields * sizeof *names) : NULL;
+    if (!names)
+        return;
+    for (size_t i = 0; i < t->n_input_fields; i++)
+        names[i] = t->input_fields[i].name;
+    tb_did_you_mean(m, input, names, t->n_input_fields, NULL);
+    free(names);
+}
+
 /* ---- Result coercion (serialize) ------------------------------------------------ */
 
 static json_t *serialize_err(gql_tbuf_t *msg, const char *what, const json_t *v)
@@ -491,10 +529,10 @@ json_t *gql_serialize_leaf(const gql_stype_t *t, const json_t *v,
 {
     double d;
     if (t->kind == GQL_K_ENUM) {
-        if (json_is_string(v))
-            for (size_t i = 0; i < t->n_values; i++)
-                if (strcmp(t->values[i].name, json_string_value(v)) == 0)
-                    return json_string(t->values[i].name);
+        const gql_senum_value_t *ev =
+            json_is_string(v) ? gql_stype_enum_value(t, json_string_value(v)) : NULL;
+        if (ev)
+            return json_string(ev->name);
         gql_tb_printf(msg, "Enum \"%s\" cannot represent value: ", t->name);
         gql_tb_inspect(msg, v);
         return NULL;
@@ -625,17 +663,20 @@ static json_t *parse_leaf_value(const gql_stype_t *t, const json_t *v,
     double d;
     if (t->kind == GQL_K_ENUM) {
         if (!json_is_string(v)) {
-            gql_tb_printf(msg, "Enum \"%s\" cannot represent non-string value: ",
-                          t->name);
-            gql_tb_inspect(msg, v);
-            gql_tb_putn(msg, ".", 1);
+            gql_tbuf_t shown = {0};
+            gql_tb_inspect(&shown, v);
+            gql_tb_printf(msg, "Enum \"%s\" cannot represent non-string value: %s.",
+                          t->name, gql_tb_str(&shown));
+            tb_suggest_enum(msg, t, gql_tb_str(&shown));
+            gql_tb_free(&shown);
             return NULL;
         }
-        for (size_t i = 0; i < t->n_values; i++)
-            if (strcmp(t->values[i].name, json_string_value(v)) == 0)
-                return json_string(t->values[i].name);
+        const gql_senum_value_t *ev = gql_stype_enum_value(t, json_string_value(v));
+        if (ev)
+            return json_string(ev->name);
         gql_tb_printf(msg, "Value \"%s\" does not exist in \"%s\" enum.",
                       json_string_value(v), t->name);
+        tb_suggest_enum(msg, t, json_string_value(v));
         return NULL;
     }
     if (name_is(t, "Int")) {
@@ -726,9 +767,31 @@ static json_t *coerce_input_object(icx_t *c, const gql_stype_t *nt,
             gql_tbuf_t t = {0};
             gql_tb_printf(&t, "Field \"%s\" is not defined by type \"%s\".", k,
                           nt->name);
+            tb_suggest_field(&t, nt, k);
             icx_error(c, path, v, gql_tb_str(&t));
             gql_tb_free(&t);
             bad = 1;
+        }
+    }
+    if (!bad && gql_stype_is_one_of(nt)) {
+        if (json_object_size(out) != 1) {
+            gql_tbuf_t t = {0};
+            gql_tb_printf(&t, "Exactly one key must be specified for OneOf type \"%s\".",
+                          nt->name);
+            icx_error(c, path, v, gql_tb_str(&t));
+            gql_tb_free(&t);
+            bad = 1;
+        } else {
+            void *it = json_object_iter(out);
+            if (json_is_null(json_object_iter_value(it))) {
+                const char *key = json_object_iter_key(it);
+                ipath_t sub = {path, key, 0};
+                gql_tbuf_t t = {0};
+                gql_tb_printf(&t, "Field \"%s\" must be non-null.", key);
+                icx_error(c, &sub, json_object_iter_value(it), gql_tb_str(&t));
+                gql_tb_free(&t);
+                bad = 1;
+            }
         }
     }
     if (bad) {
@@ -927,10 +990,8 @@ static json_t *parse_leaf_literal(const gql_schema_t *s, const gql_stype_t *t,
     if (t->kind == GQL_K_ENUM) {
         if (v->kind != GQL_V_ENUM)
             return NULL;
-        for (size_t i = 0; i < t->n_values; i++)
-            if (strcmp(t->values[i].name, v->text) == 0)
-                return json_string(t->values[i].name);
-        return NULL;
+        const gql_senum_value_t *ev = gql_stype_enum_value(t, v->text);
+        return ev ? json_string(ev->name) : NULL;
     }
     if (name_is(t, "Int")) {
         if (v->kind != GQL_V_INT)
@@ -1051,6 +1112,12 @@ json_t *gql_literal_coerce(const gql_schema_t *s, const gql_type_ref_t *t,
                 return NULL;
             }
             json_object_set_new(out, f->name, cv);
+        }
+        if (gql_stype_is_one_of(nt) &&
+            (json_object_size(out) != 1 ||
+             json_is_null(json_object_iter_value(json_object_iter(out))))) {
+            json_decref(out); /* not exactly one non-null field */
+            return NULL;
         }
         return out;
     }

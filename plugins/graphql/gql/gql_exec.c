@@ -405,6 +405,9 @@ static const gql_stype_t *resolve_abstract(ex_t *x, const gql_stype_t *at,
             gql_tb_printf(&m, "Abstract type \"%s\" was resolved to a type \"%s\" "
                               "that does not exist inside the schema.",
                           at->name, json_string_value(tn));
+        else if (t->kind != GQL_K_OBJECT)
+            gql_tb_printf(&m, "Abstract type \"%s\" was resolved to a non-object "
+                              "type \"%s\".", at->name, t->name);
         else
             gql_tb_printf(&m, "Runtime Object type \"%s\" is not a possible type "
                               "for \"%s\".", t->name, at->name);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gql_exec_int.h"
+#include "gql_internal.h"
 
 enum {
     M_SCHEMA = 1,
@@ -230,7 +231,8 @@ static json_t *type_field(const gql_stype_t *t, const char *f, const json_t *arg
         return input_list(t->input_fields, t->n_input_fields, args);
     }
     if (strcmp(f, "isOneOf") == 0)
-        return t->kind == GQL_K_INPUT_OBJECT ? json_false() : json_null();
+        return t->kind == GQL_K_INPUT_OBJECT ? json_boolean(gql_stype_is_one_of(t))
+                                             : json_null();
     return json_null(); /* ofType of a named type */
 }
 
@@ -261,29 +263,25 @@ static const char *const LOCATION_NAMES[] = {
     "OBJECT", "FIELD_DEFINITION", "ARGUMENT_DEFINITION", "INTERFACE", "UNION", "ENUM",
     "ENUM_VALUE", "INPUT_OBJECT", "INPUT_FIELD_DEFINITION", "DIRECTIVE_DEFINITION"};
 
-/* The locations in graphql-js's order: a schema keeps them as a set, so
- * a directive of the SDL lists them in the specification's order (that
- * of __DirectiveLocation), except @deprecated, whose graphql-js order is
- * known. */
+/* The locations in the order the directive's definition wrote them
+ * (graphql-js's order for the built-in ones); the set in the
+ * specification's order if the schema has no order for it. */
 static json_t *directive_locations(const gql_sdirective_t *d)
 {
-    static const unsigned deprecated_order[] = {11, 12, 18, 16, 19};
-    const unsigned n_names = sizeof LOCATION_NAMES / sizeof *LOCATION_NAMES;
-    uint32_t left = d->locations;
+    uint32_t order[32];
+    size_t n = gql_sdirective_locations(d, order, 32);
     json_t *out = json_array();
     if (!out)
         return NULL;
-    if (d->builtin && strcmp(d->name, "deprecated") == 0)
-        for (size_t i = 0; i < sizeof deprecated_order / sizeof *deprecated_order; i++) {
-            unsigned bit = deprecated_order[i];
-            if (left & (1u << bit)) {
-                json_array_append_new(out, json_string(LOCATION_NAMES[bit]));
-                left &= ~(1u << bit);
-            }
-        }
-    for (unsigned i = 0; i < n_names; i++)
-        if (left & (1u << i))
-            json_array_append_new(out, json_string(LOCATION_NAMES[i]));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = gql_dl_name(order[i]);
+        if (name)
+            json_array_append_new(out, json_string(name));
+    }
+    if (n == 0)
+        for (unsigned i = 0; i < sizeof LOCATION_NAMES / sizeof *LOCATION_NAMES; i++)
+            if (d->locations & (1u << i))
+                json_array_append_new(out, json_string(LOCATION_NAMES[i]));
     return out;
 }
 
