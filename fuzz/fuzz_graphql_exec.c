@@ -8,7 +8,8 @@
  *
  * Input: byte 0 = flags, then query 0xFF variables 0xFF answers.
  *   flags & 1: fake data for fields with no answer
- *   flags & 2: long fake lists (50 items) and a tight depth bound (6)
+ *   flags & 2: long fake lists (50 items), a tight depth bound (6) and a
+ *              small size bound (5,000 values)
  *   flags & 4: no schema (shaping only)
  *   flags >> 3: the seed of the fake data
  * answers is {"field": value}; an answer {"$errors": [...]} also gives
@@ -103,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (flags & 2) {
             opts.fake_list_len = 50;
             opts.max_depth = 6;
+            opts.max_values = 5000;
         }
         int request_error = -1;
         json_t *resp = gql_execute(flags & 4 ? NULL : schema, doc, op, vars, &opts, resolve,

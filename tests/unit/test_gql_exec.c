@@ -555,13 +555,27 @@ static void test_introspection_defaults_deprecation_schema(void **state)
 
 static void test_depth_and_size_bounds(void **state)
 {
-    gql_exec_opts_t opts = {.fake_missing = 1, .fake_list_len = 200, .max_depth = 8};
-    /* 200^4 values: stopped by the size bound, not built */
+    gql_exec_opts_t opts = {.fake_missing = 1, .fake_list_len = 200, .max_values = 20000};
+    /* 200^4 values: stopped by the size bound, not built; one error */
     run_t r = run_opts(F(state)->schema,
-                       "{ users { friends { friends { friends { id } } } } }", NULL, NULL,
-                       &opts);
+                       "{ users { friends { friends { friends { id } } } } count }", NULL,
+                       NULL, &opts);
     json_t *errs = json_object_get(r.resp, "errors");
-    assert_true(json_array_size(errs) >= 1);
+    assert_int_equal(json_array_size(errs), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errs, 0), "message")),
+                        "Answer exceeds the size limit (20000 values).");
+    json_t *data = json_object_get(r.resp, "data");
+    assert_true(json_is_null(json_object_get(data, "users")));
+    assert_true(json_is_null(json_object_get(data, "count"))); /* past the cut */
+    run_free(&r);
+
+    /* the default bound holds too */
+    gql_exec_opts_t dflt = {.fake_missing = 1, .fake_list_len = 1000};
+    r = run_opts(F(state)->schema, "{ users { friends { id } } }", NULL, NULL, &dflt);
+    errs = json_object_get(r.resp, "errors");
+    assert_int_equal(json_array_size(errs), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(errs, 0), "message")),
+                        "Answer exceeds the size limit (500000 values).");
     run_free(&r);
 
     gql_exec_opts_t shallow = {.fake_missing = 1, .max_depth = 3};

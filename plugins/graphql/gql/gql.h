@@ -441,6 +441,10 @@ typedef struct gql_exec_opts {
     uint64_t seed;     /* fake data: the same seed gives the same data */
     uint32_t fake_list_len;  /* items of a faked list; 0: 2 */
     uint32_t max_depth;      /* of the answer; 0: 64 */
+    uint32_t max_values;     /* values (objects, lists, leaves) of the answer,
+                                past which it is cut with an error "Answer
+                                exceeds the size limit (N values)."; 0:
+                                500,000 */
 } gql_exec_opts_t;
 
 /* Runs `op` of `doc` (schema may be NULL: then answers are only shaped by

@@ -14,7 +14,7 @@
  * - an answer with errors and a null value is a failed field (as a
  *   resolver that throws): no extra "Cannot return null" error;
  * - the shaping is bounded: depth (opts->max_depth) and the number of
- *   values of the answer (EXEC_MAX_NODES), so a small query cannot make
+ *   values of the answer (opts->max_values), so a small query cannot make
  *   fake data or introspection of exponential size.
  */
 #include <stdlib.h>
@@ -22,7 +22,7 @@
 
 #include "gql_exec_int.h"
 
-#define EXEC_MAX_NODES 500000u
+#define EXEC_DEFAULT_MAX_VALUES 500000u
 #define EXEC_DEFAULT_DEPTH 64u
 #define EXEC_DEFAULT_LIST_LEN 2u
 /* Fragment spreads and inline fragments nested inside one selection set. */
@@ -59,6 +59,7 @@ typedef struct ex {
     uint64_t seed;
     uint32_t list_len;
     uint32_t max_depth;
+    size_t max_values;
     size_t nodes;
     int budget_hit;
     int depth_hit;
@@ -362,11 +363,11 @@ static int budget(ex_t *x, const fgroup_t *g, const path_t *p, unsigned depth)
         x->depth_hit = 1;
         return 0;
     }
-    if (++x->nodes > EXEC_MAX_NODES) {
+    if (++x->nodes > x->max_values) {
         if (!x->budget_hit) {
             char m[96];
-            snprintf(m, sizeof m, "Answer exceeds the size limit (%u values).",
-                     EXEC_MAX_NODES);
+            snprintf(m, sizeof m, "Answer exceeds the size limit (%zu values).",
+                     x->max_values);
             field_error(x, m, g, p);
         }
         x->budget_hit = 1;
@@ -812,7 +813,8 @@ json_t *gql_execute(const gql_schema_t *s, const gql_doc_t *doc,
         .s = s, .doc = doc, .op = op, .vars = vars, .resolve = resolve, .ud = ud,
         .errors = errors, .fake = opts->fake_missing && s, .seed = opts->seed,
         .list_len = opts->fake_list_len ? opts->fake_list_len : EXEC_DEFAULT_LIST_LEN,
-        .max_depth = opts->max_depth ? opts->max_depth : EXEC_DEFAULT_DEPTH};
+        .max_depth = opts->max_depth ? opts->max_depth : EXEC_DEFAULT_DEPTH,
+        .max_values = opts->max_values ? opts->max_values : EXEC_DEFAULT_MAX_VALUES};
     json_t *data = execute_root(&x);
     json_object_set_new(resp, "data", data);
     if (json_array_size(errors))
