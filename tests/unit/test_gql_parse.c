@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "gql.h"
+#include "gql_internal.h"
 
 typedef struct parse_case {
     const char *src;
@@ -1125,6 +1126,11 @@ static void hostile_nesting_fails_cleanly(void **state)
     s = repeat("{ a { ", "... { ", 100000, "");
     expect_error(s, strlen(s), &lim, "Syntax Error: Document exceeds the depth limit (1000).");
     free(s);
+    /* one line of 40,000 strings (a document's arena must not grow with
+     * the square of the line's length) */
+    s = repeat("{ a(x: [", "\"t12345\", ", 40000, "]) }");
+    expect_ok(s, strlen(s), NULL);
+    free(s);
     /* a long string, a long comment, a long name: fine */
     s = repeat("{ a(x: \"", "x", 500000, "\") } # end");
     expect_ok(s, strlen(s), NULL);
@@ -1222,6 +1228,66 @@ static void locations_are_graphql_js_columns(void **state)
     gql_doc_free(doc);
 }
 
+/* 1 if s is well-formed UTF-8 (a message goes into JSON as it is). */
+static int valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+        if (!n)
+            return 0;
+        for (int i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
+static void long_tokens_in_messages_stay_utf8(void **state)
+{
+    (void)state;
+    /* the token's text is cut to fit the message, never inside a character */
+    for (size_t lead = 0; lead < 4; lead++) {
+        char *s = repeat("{ \"", "\xc3\xa9\xf0\x9f\x98\x80", 300, "\" }");
+        memmove(s + 3 + lead, s + 3, strlen(s + 3) + 1);
+        memset(s + 3, 'x', lead);
+        gql_error_t err;
+        assert_null(gql_parse(s, strlen(s), NULL, &err));
+        assert_non_null(strstr(err.message, "Syntax Error: Expected Name, found String \""));
+        assert_true(valid_utf8(err.message));
+        assert_true(strlen(err.message) > 400);
+        free(s);
+    }
+    /* an operation name a request gave, cut the same way */
+    char *name = repeat("", "\xe2\x82\xac", 300, "");
+    gql_error_t err;
+    gql_doc_t *doc = gql_parse("{ a }", 5, NULL, &err);
+    assert_null(gql_doc_operation(doc, name + 1, &err)); /* starts mid-character */
+    assert_true(valid_utf8(err.message));
+    assert_non_null(strstr(err.message, "Unknown operation named \""));
+    gql_doc_free(doc);
+    free(name);
+}
+
+static void offsets_become_positions(void **state)
+{
+    (void)state;
+    const char *s = "ab\ncd\r\nef\rg\xc3\xa9\xf0\x9f\x98\x80h";
+    size_t len = strlen(s);
+    static const struct {
+        size_t off;
+        uint32_t line, col;
+    } want[] = {{0, 1, 1}, {2, 1, 3}, {3, 2, 1}, {5, 2, 3}, {6, 2, 4}, {7, 3, 1},
+                {10, 4, 1}, {11, 4, 2}, {13, 4, 3}, {17, 4, 5}, {18, 4, 6}, {99, 4, 6}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        gql_loc_t l = gql_loc_at(s, len, want[i].off);
+        if (l.line != want[i].line || l.column != want[i].col)
+            fail_msg("offset %zu: %u:%u, want %u:%u", want[i].off, l.line, l.column,
+                     want[i].line, want[i].col);
+    }
+}
+
 static void operation_is_chosen_as_graphql_js_does(void **state)
 {
     (void)state;
@@ -1282,6 +1348,8 @@ int main(void)
         cmocka_unit_test(hostile_nesting_fails_cleanly),
         cmocka_unit_test(bytes_that_are_not_utf8_are_rejected),
         cmocka_unit_test(locations_are_graphql_js_columns),
+        cmocka_unit_test(long_tokens_in_messages_stay_utf8),
+        cmocka_unit_test(offsets_become_positions),
         cmocka_unit_test(operation_is_chosen_as_graphql_js_does),
         cmocka_unit_test(empty_documents_are_errors),
     };

@@ -628,6 +628,129 @@ static void wide_interfaces_and_unions(void **state)
     free(sdl);
 }
 
+static void long_lists_find_their_duplicates(void **state)
+{
+    (void)state;
+    /* past the short-list comparison: the hashed search must find the
+     * first repeated name, wherever it is */
+    char sdl[8192];
+    size_t n;
+    gql_error_t err;
+    for (int where = 0; where < 3; where++) {
+        n = (size_t)snprintf(sdl, sizeof(sdl), "type Query { f(");
+        for (int i = 0; i < 40; i++)
+            n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "a%d: Int ", i);
+        /* the repeat: of the first, a middle or the last name */
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "a%d: Int, a%d: Int): Int }",
+                              where == 0 ? 0 : where == 1 ? 17 : 39, 100);
+        assert_null(build1(sdl, &err));
+        char want[100];
+        snprintf(want, sizeof(want), "Argument \"Query.f(a%d:)\" can only be defined once.",
+                 where == 0 ? 0 : where == 1 ? 17 : 39);
+        if (!strstr(err.message, want))
+            fail_msg("%s", err.message);
+    }
+    n = (size_t)snprintf(sdl, sizeof(sdl), "type Query { f(x: In = {");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "k%d: 1 ", i);
+    snprintf(sdl + n, sizeof(sdl) - n, "k29: 2 k3: 3}): Int } input In { a: Int }");
+    assert_null(build1(sdl, &err));
+    assert_non_null(strstr(err.message, "There can be only one input field named \"k29\"."));
+    n = (size_t)snprintf(sdl, sizeof(sdl), "directive @d(");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "k%d: Int ", i);
+    n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, ") on OBJECT type Query @d(");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "k%d: 1 ", 29 - i);
+    snprintf(sdl + n, sizeof(sdl) - n, "k5: 1) { a: Int }");
+    assert_null(build1(sdl, &err));
+    assert_non_null(strstr(err.message, "There can be only one argument named \"k5\"."));
+    /* 30 distinct names pass */
+    n = (size_t)snprintf(sdl, sizeof(sdl), "type Query { f(");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(sdl + n, sizeof(sdl) - n, "a%d: Int ", i);
+    snprintf(sdl + n, sizeof(sdl) - n, "): Int }");
+    gql_schema_t *s = build1(sdl, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    assert_int_equal(gql_stype_field(gql_schema_root(s, GQL_OP_QUERY), "f")->n_args, 30);
+    gql_schema_free(s);
+}
+
+typedef struct suggest_case {
+    const char *input;
+    const char *options[16]; /* NULL-terminated */
+    const char *want[16];    /* graphql-js suggestionList, NULL-terminated */
+    const char *hint, *hint_sub; /* didYouMean(list), didYouMean("the enum value", list) */
+} suggest_case_t;
+
+/* What graphql-js 16.15's suggestionList and didYouMean answer. */
+static const suggest_case_t suggestions[] = {
+    {"abc", {"a", "ab", "abc", "abd", "xbc", "ABC", "bac", "abcd", "abcde", "zzz", NULL},
+     {"abc", "ABC", "ab", "abcd", "abd", "bac", "xbc", "a", "abcde", NULL},
+     " Did you mean \"abc\", \"ABC\", \"ab\", \"abcd\", or \"abd\"?", " Did you mean the enum value \"abc\", \"ABC\", \"ab\", \"abcd\", or \"abd\"?"},
+    {"Prodct", {"Product", "Produce", "Products", "product", "Prod", "Pro", NULL},
+     {"Product", "product", "Prod", "Produce", "Products", "Pro", NULL},
+     " Did you mean \"Product\", \"product\", \"Prod\", \"Produce\", or \"Products\"?", " Did you mean the enum value \"Product\", \"product\", \"Prod\", \"Produce\", or \"Products\"?"},
+    {"t", {"T1", "t2", "t10", "t", "tt", "ttt", NULL},
+     {"t", "T1", "t2", "tt", NULL},
+     " Did you mean \"t\", \"T1\", \"t2\", or \"tt\"?", " Did you mean the enum value \"t\", \"T1\", \"t2\", or \"tt\"?"},
+    {"a1", {"a10", "a2", "a1b", "A1", "a01", "a001", NULL},
+     {"A1", "a01", "a1b", "a2", "a10", NULL},
+     " Did you mean \"A1\", \"a01\", \"a1b\", \"a2\", or \"a10\"?", " Did you mean the enum value \"A1\", \"a01\", \"a1b\", \"a2\", or \"a10\"?"},
+    {"", {"a", "", NULL},
+     {"", "a", NULL},
+     " Did you mean \"\" or \"a\"?", " Did you mean the enum value \"\" or \"a\"?"},
+    {"longername", {"longernames", "longername2", "shortname", "l", NULL},
+     {"longername2", "longernames", NULL},
+     " Did you mean \"longername2\" or \"longernames\"?", " Did you mean the enum value \"longername2\" or \"longernames\"?"},
+    {"x", {NULL},
+     {NULL},
+     "", ""},
+    {"node", {"Node", "NODE", "nodes", "nod", "no", "mode", "code", "nope", "none", NULL},
+     {"NODE", "Node", "code", "mode", "nod", "nodes", "none", "nope", "no", NULL},
+     " Did you mean \"NODE\", \"Node\", \"code\", \"mode\", or \"nod\"?", " Did you mean the enum value \"NODE\", \"Node\", \"code\", \"mode\", or \"nod\"?"},
+    {"id", {"id", "id", "ID", NULL},
+     {"id", "ID", NULL},
+     " Did you mean \"id\" or \"ID\"?", " Did you mean the enum value \"id\" or \"ID\"?"},
+};
+
+static void suggestions_match_graphql_js(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(suggestions) / sizeof(suggestions[0]); i++) {
+        const suggest_case_t *c = &suggestions[i];
+        size_t n = 0, w = 0;
+        while (c->options[n])
+            n++;
+        while (c->want[w])
+            w++;
+        const char *got[16];
+        size_t k = gql_suggest(c->input, c->options, n, got, 16);
+        assert_int_equal(k, w);
+        for (size_t j = 0; j < k; j++)
+            assert_string_equal(got[j], c->want[j]);
+        char hint[300] = "", hint_sub[300] = "";
+        gql_did_you_mean(hint, sizeof(hint), NULL, got, k);
+        gql_did_you_mean(hint_sub, sizeof(hint_sub), "the enum value", got, k);
+        assert_string_equal(hint, c->hint);
+        assert_string_equal(hint_sub, c->hint_sub);
+        /* max cuts the list */
+        if (k > 2)
+            assert_int_equal(gql_suggest(c->input, c->options, n, got, 2), 2);
+    }
+    assert_true(gql_natural_compare("a2", "a10") < 0);
+    assert_true(gql_natural_compare("a10", "a2") > 0);
+    assert_true(gql_natural_compare("a01", "a1") < 0);
+    assert_int_equal(gql_natural_compare("x", "x"), 0);
+    /* a hint appends to what the buffer holds, and stays in its bounds */
+    char small[20] = "Unknown.";
+    const char *names[] = {"aaaaaaaa", "bbbbbbbb"};
+    gql_did_you_mean(small, sizeof(small), NULL, names, 2);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, "Unknown. Did you me", 19);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -659,6 +782,8 @@ int main(void)
         cmocka_unit_test(covariant_implementations_are_accepted),
         cmocka_unit_test(many_types_are_fast_to_find),
         cmocka_unit_test(wide_interfaces_and_unions),
+        cmocka_unit_test(long_lists_find_their_duplicates),
+        cmocka_unit_test(suggestions_match_graphql_js),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,10 @@ void gql_arena_free(gql_arena_t *a);
 
 void gql_set_error(gql_error_t *err, gql_loc_t loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The line and column of byte offset off of src[0..len), as graphql-js
+ * counts them (\n, \r\n and \r end lines; columns in UTF-16 units).
+ * Linear in off: for errors, not for every token. */
+gql_loc_t gql_loc_at(const char *src, size_t len, size_t off);
 
 /* ---- Lexer --------------------------------------------------------------- */
 

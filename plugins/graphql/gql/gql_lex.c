@@ -123,6 +123,27 @@ void gql_arena_free(gql_arena_t *a)
 
 /* ---- Errors ---------------------------------------------------------------- */
 
+static int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* Drops what is not well-formed UTF-8 (a message cut to fit its buffer may
+ * end inside a character, and messages go into JSON). */
+static void utf8_clean(char *s)
+{
+    size_t n = strlen(s), o = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int k = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (k < 0) {
+            i++;
+            continue;
+        }
+        memmove(s + o, s + i, (size_t)k);
+        o += (size_t)k;
+        i += (size_t)k;
+    }
+    s[o] = '\0';
+}
+
 void gql_set_error(gql_error_t *err, gql_loc_t loc, const char *fmt, ...)
 {
     if (!err)
@@ -131,6 +152,7 @@ void gql_set_error(gql_error_t *err, gql_loc_t loc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
+    utf8_clean(err->message);
     err->loc = loc;
 }
 
@@ -223,7 +245,7 @@ void gql_tok_desc(const gql_token_t *t, char *buf, size_t cap)
 {
     if (t->kind >= GQL_TOK_NAME)
         snprintf(buf, cap, "%s \"%.*s\"", kind_desc[t->kind],
-                 (int)(t->len > 200 ? 200 : t->len), t->value);
+                 (int)(t->len > 400 ? 400 : t->len), t->value);
     else
         snprintf(buf, cap, "%s", kind_desc[t->kind]);
 }
@@ -314,26 +336,36 @@ static uint32_t utf16_units(const char *s, size_t n)
     return u;
 }
 
-/* The position of any offset, from the start (errors only: linear). */
-static gql_loc_t loc_from_start(const gql_lexer_t *lx, size_t off)
+gql_loc_t gql_loc_at(const char *src, size_t len, size_t off)
 {
     uint32_t line = 1;
     size_t ls = 0;
-    for (size_t i = 0; i < off && i < lx->len; i++) {
-        if (lx->src[i] == '\n') {
+    if (off > len)
+        off = len;
+    for (size_t i = 0; i < off; i++) {
+        if (src[i] == '\n') {
             line++;
             ls = i + 1;
-        } else if (lx->src[i] == '\r') {
-            if (i + 1 < lx->len && lx->src[i + 1] == '\n')
+        } else if (src[i] == '\r') {
+            if (i + 1 < len && src[i + 1] == '\n') {
+                if (i + 1 == off)
+                    break; /* between \r and \n: still the first line */
                 i++;
+            }
             line++;
             ls = i + 1;
         }
     }
-    if (off > lx->len)
-        off = lx->len;
-    gql_loc_t l = {line, 1 + utf16_units(lx->src + ls, off - ls)};
+    if (ls > off)
+        ls = off;
+    gql_loc_t l = {line, 1 + utf16_units(src + ls, off - ls)};
     return l;
+}
+
+/* The position of any offset, from the start (errors only: linear). */
+static gql_loc_t loc_from_start(const gql_lexer_t *lx, size_t off)
+{
+    return gql_loc_at(lx->src, lx->len, off);
 }
 
 /* The position of a token start on the current line, from the column
@@ -588,10 +620,19 @@ static long read_escape(gql_lexer_t *lx, size_t pos, char *out, size_t *n)
 static int read_string(gql_lexer_t *lx, gql_token_t *tok, size_t start)
 {
     /* The decoded value is never longer than the source of the string, so
-     * size the buffer from where the string must end at the latest. */
+     * find where it ends first (its closing quote, else the line's end) and
+     * size the buffer to that: sizing it to the line's end would make a
+     * line of many strings cost the square of its length. */
     size_t bound = start + 1;
-    while (bound < lx->len && lx->src[bound] != '\n' && lx->src[bound] != '\r')
+    while (bound < lx->len && lx->src[bound] != '\n' && lx->src[bound] != '\r' &&
+           lx->src[bound] != '"') {
+        if (lx->src[bound] == '\\' && bound + 1 < lx->len && lx->src[bound + 1] != '\n' &&
+            lx->src[bound + 1] != '\r')
+            bound++;
         bound++;
+    }
+    if (bound < lx->len && lx->src[bound] == '"')
+        bound++; /* the decoding loop stops at the quote, inside the bound */
     char *out = gql_arena_alloc(lx->arena, bound - start);
     if (!out)
         return syntax_error(lx, start, "Out of memory.");

@@ -112,7 +112,7 @@ static int peek_keyword(const parser_t *p, const char *kw)
 
 static int unexpected(parser_t *p, const gql_token_t *t)
 {
-    char d[300];
+    char d[480];
     gql_tok_desc(t ? t : &p->tok, d, sizeof(d));
     gql_set_error(p->err, (t ? t : &p->tok)->loc, "Syntax Error: Unexpected %s.", d);
     return -1;
@@ -122,7 +122,7 @@ static int expect(parser_t *p, gql_tok_kind_t k)
 {
     if (p->tok.kind == k)
         return advance(p);
-    char d[300];
+    char d[480];
     gql_tok_desc(&p->tok, d, sizeof(d));
     gql_set_error(p->err, p->tok.loc, "Syntax Error: Expected %s, found %s.",
                   gql_tok_kind_desc(k), d);
@@ -142,7 +142,7 @@ static int expect_keyword(parser_t *p, const char *kw)
 {
     if (peek_keyword(p, kw))
         return advance(p);
-    char d[300];
+    char d[480];
     gql_tok_desc(&p->tok, d, sizeof(d));
     gql_set_error(p->err, p->tok.loc, "Syntax Error: Expected \"%s\", found %s.",
                   kw, d);

@@ -12,6 +12,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,8 +99,8 @@ typedef struct stype_impl {
      * possible type of that union" looks at a short list */
     const gql_stype_t **unions;
     size_t n_unions, cap_unions;
-    size_t mark; /* scratch for the checks: 1 + the index of the last
-                    type that saw it */
+    size_t mark;       /* scratch for the checks: 1 + the index of the */
+    size_t iface_mark; /* last union / implementing type that saw it */
 } stype_impl_t;
 
 typedef struct sdir_impl {
@@ -397,6 +398,40 @@ static int collect(builder_t *b)
 
 /* ---- Directives and values written in the SDL (graphql-js's SDL rules) -- */
 
+/* The index of the first item whose name an earlier item already has,
+ * SIZE_MAX if none; names are `const char *` at `off` in items of `stride`
+ * bytes. Hashed, so that a hostile list of thousands of names costs no
+ * more than reading it. */
+static size_t first_dup(const void *base, size_t n, size_t stride, size_t off)
+{
+#define NAME_AT(i) (*(const char *const *)((const char *)base + (i) * stride + off))
+    if (n < 2)
+        return SIZE_MAX;
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    size_t *slot = n > 16 ? calloc(cap, sizeof(*slot)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NAME_AT(i);
+        if (!slot) { /* short lists, or no memory: compare each pair */
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(NAME_AT(j), name) == 0)
+                    return i;
+            continue;
+        }
+        size_t h = gql_hash_str(name) & (cap - 1);
+        for (; slot[h]; h = (h + 1) & (cap - 1))
+            if (strcmp(NAME_AT(slot[h] - 1), name) == 0) {
+                free(slot);
+                return i;
+            }
+        slot[h] = i + 1;
+    }
+    free(slot);
+    return SIZE_MAX;
+#undef NAME_AT
+}
+
 /* graphql-js UniqueInputFieldNames: {a: 1, a: 2} anywhere in a value. */
 static int check_value(builder_t *b, size_t src, const gql_value_t *v)
 {
@@ -405,9 +440,10 @@ static int check_value(builder_t *b, size_t src, const gql_value_t *v)
             TRY(check_value(b, src, v->items[i]));
     if (v->kind != GQL_V_OBJECT)
         return 0;
+    size_t dup = first_dup(v->fields, v->n_fields, sizeof(*v->fields),
+                           offsetof(gql_object_field_t, name));
     for (size_t i = 0; i < v->n_fields; i++) {
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(v->fields[j].name, v->fields[i].name) == 0)
+        if (i == dup)
                 return fail(b, src, v->fields[i].loc,
                             "There can be only one input field named \"%s\".",
                             v->fields[i].name);
@@ -433,6 +469,8 @@ static int check_dir_use(builder_t *b, size_t src, const gql_directive_t *u,
         return fail(b, src, u->loc, "Directive \"@%s\" may not be used on %s.", u->name,
                     gql_dl_name(where));
     const gql_definition_t *d = x->d;
+    size_t dup = first_dup(u->args, u->n_args, sizeof(*u->args),
+                           offsetof(gql_argument_t, name));
     for (size_t i = 0; i < u->n_args; i++) {
         const gql_argument_t *a = &u->args[i];
         int known = 0;
@@ -449,10 +487,9 @@ static int check_dir_use(builder_t *b, size_t src, const gql_directive_t *u,
             return fail(b, src, a->loc, "Unknown argument \"%s\" on directive \"@%s\".%s",
                         a->name, u->name, hint);
         }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(u->args[j].name, a->name) == 0)
-                return fail(b, src, a->loc, "There can be only one argument named \"%s\".",
-                            a->name);
+        if (i == dup)
+            return fail(b, src, a->loc, "There can be only one argument named \"%s\".",
+                        a->name);
         TRY(check_value(b, src, a->value));
     }
     for (size_t j = 0; j < d->n_inputs; j++) {
@@ -641,10 +678,10 @@ static int build_args(builder_t *b, size_t src, const char *owner,
     gql_sarg_t *args = balloc(b, n * sizeof(*args));
     if (!args)
         return -1;
+    size_t dup = first_dup(defs, n, sizeof(*defs), offsetof(gql_input_value_def_t, name));
     for (size_t i = 0; i < n; i++) {
         const gql_input_value_def_t *iv = &defs[i];
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(defs[j].name, iv->name) == 0)
+        if (i == dup)
                 return fail(b, src, iv->loc,
                             "Argument \"%s(%s:)\" can only be defined once.", owner,
                             iv->name);
@@ -1197,10 +1234,10 @@ static int check_interfaces(builder_t *b, stype_impl_t *t)
                         "Type %s cannot implement itself because it would create a "
                         "circular reference.",
                         t->pub.name);
-        for (size_t j = 0; j < i; j++)
-            if (t->pub.interfaces[j] == iface)
-                return fail(b, src, loc, "Type %s can only implement %s once.",
-                            t->pub.name, iface->name);
+        if (impl(iface)->iface_mark == t->idx + 1)
+            return fail(b, src, loc, "Type %s can only implement %s once.", t->pub.name,
+                        iface->name);
+        impl(iface)->iface_mark = t->idx + 1;
         TRY(check_implements(b, t, iface, src, loc));
     }
     return 0;
