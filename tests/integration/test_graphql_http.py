@@ -348,6 +348,43 @@ class GraphqlHttp(unittest.TestCase):
         self.assertEqual(r.status, 400)
         self.assertIn("ending in .graphql", r.json()["message"])
 
+    def test_schema_swapped_while_queried(self):
+        # two workers answer queries while the schema of the path is
+        # replaced: a request finishes on the schema it started with
+        name = "swap/graphql.graphql"
+        self.d.schema(name, "type Query { a: Int b: Int }")
+        stop = threading.Event()
+        seen, bad = set(), []
+
+        def hammer():
+            while not stop.is_set():
+                r = self.d.gql("{ a }", path="/swap/graphql")
+                body = r.json()
+                if r.status != 200:
+                    bad.append(r)
+                elif "data" in body:
+                    seen.add("data")
+                elif "Cannot query field" in body["errors"][0]["message"]:
+                    seen.add("invalid")
+                else:
+                    bad.append(r)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(30):
+                sdl = ("type Query { a: Int b: Int }" if i % 2
+                       else "type Query { b: Int }")
+                self.d.schema(name, sdl)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(bad, [])
+        self.assertTrue(seen)
+        self.assert_up()
+
     def test_mock_path_is_served(self):
         self.d.mock("hello", {"payload": {"data": {"hello": "from mock path"}}},
                     path="/other/gql")
