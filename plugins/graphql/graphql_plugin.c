@@ -149,7 +149,7 @@ void gqlp_count(gqlp_inst_t *in, const char *op, const char *field,
     (void)in->svc->metric_add(in->ctx, "calls", labels, 1);
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static int prefix_valid(const char *p)
 {
