@@ -363,6 +363,7 @@ static int run_doc(gqlp_inst_t *in, const gqlp_request_t *rq,
         .fake_missing = in->fake_missing,
         .seed = fnv1a(rq->query, rq->query_len),
         .max_depth = in->limits.max_depth,
+        .max_values = in->max_values,
     };
     int req_err = 0;
     out->body = gql_execute(sch ? sch->s : NULL, doc, op, rq->variables, &opts,

@@ -198,6 +198,7 @@ static int gql_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     in->limits.max_depth = (uint32_t)svc->option_int(ctx, "max_depth");
     in->limits.max_tokens = (uint32_t)svc->option_int(ctx, "max_tokens");
     in->max_batch = (uint32_t)svc->option_int(ctx, "max_batch");
+    in->max_values = (uint32_t)svc->option_int(ctx, "max_values");
     in->fake_missing = svc->option_bool(ctx, "fake_missing");
     in->introspection = svc->option_bool(ctx, "introspection");
     if (DOPPEL_HAS_SERVICE(svc, subscribe))
@@ -278,6 +279,9 @@ static const doppel_option_t gql_options[] = {
      "most lexical tokens in a document", 16, 10000000, {0}},
     {"max_batch", DOPPEL_OPT_INT, 0, "20",
      "most requests in one batch (a JSON array)", 1, 1000, {0}},
+    {"max_values", DOPPEL_OPT_INT, 0, "500000",
+     "most values (objects, lists, leaves) in one answer", 100, 100000000,
+     {0}},
     {"introspection", DOPPEL_OPT_BOOL, 0, "true",
      "answer __schema and __type (off: a validation error)", 0, -1, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},

@@ -112,6 +112,7 @@ typedef struct gqlp_inst {
     const char *stubs_prefix; /* host-owned option string */
     gql_limits_t limits;
     uint32_t max_batch;
+    uint32_t max_values; /* of an answer (gql_exec_opts_t.max_values) */
     int fake_missing;
     int introspection;
     int draining; /* the host is stopping: answer delayed ones now */

@@ -446,6 +446,7 @@ class GraphqlHttpOptions(unittest.TestCase):
         with gh.GqlDoppel(options={"introspection": "false", "max_depth": 8,
                                    "max_tokens": 200,
                                    "max_query_bytes": "2k",
+                                   "max_values": 200,
                                    "endpoint": "/api/gql",
                                    "schema": sdl}) as d:
             r = d.gql("{ __schema { queryType { name } } }", path="/api/gql",
@@ -467,6 +468,14 @@ class GraphqlHttpOptions(unittest.TestCase):
             r = d.gql("{ version }" + " " * 3000, path="/api/gql",
                       accept=GQL_MEDIA)
             self.assertEqual(r.status, 400)
+            # an answer past max_values is cut with an error
+            r = d.gql("{ " + " ".join("u%d: users { id name role friends "
+                                      "{ id name } }" % i
+                                      for i in range(12)) + " }",
+                      path="/api/gql")
+            self.assertEqual(r.status, 200)
+            self.assertIn("exceeds the size limit (200 values)",
+                          json.dumps(r.json()["errors"]))
             # /graphql is not an endpoint any more
             r = d.gql("{ version }")
             self.assertEqual(r.headers.get("x-doppel-match"), "miss")
