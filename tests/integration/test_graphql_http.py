@@ -484,6 +484,31 @@ class GraphqlHttpOptions(unittest.TestCase):
             r = d.gql("{ version }", path="/api/gql")
             self.assertEqual(r.json(), {"data": {"version": "1.2"}})
 
+    def test_delayed_answer_sent_when_the_server_stops(self):
+        # a stop does not wait for a long delay: the answer goes out at once
+        # (DOPPEL_EVENT_DRAINING) and the server exits cleanly
+        d = gh.GqlDoppel()
+        try:
+            d.mock("version", {"payload": {"data": {"version": "late"}},
+                               "delay": 120000})
+            out = {}
+
+            def slow():
+                out["r"] = d.gql("{ version }", accept=GQL_MEDIA)
+
+            t = threading.Thread(target=slow)
+            t.start()
+            # the request is in: its mock is in the journal once matched
+            for _ in range(500):
+                if d.entries("requests"):
+                    break
+                threading.Event().wait(0.01)
+            self.assertEqual(d.stop(), 0)
+            t.join(30)
+            self.assertEqual(out["r"].json(), {"data": {"version": "late"}})
+        finally:
+            d.__exit__(None, None, None)
+
     def test_bad_schema_option_refuses_start(self):
         d = gh.GqlDoppel(options={"schema": "/nonexistent/x.graphql"},
                          start=False)
