@@ -12,6 +12,8 @@
  * Stop: on DOPPEL_EVENT_DRAINING delayed answers go out at once and later
  * ones are not delayed; stop answers what is still waiting with 503.
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +149,18 @@ void gqlp_count(gqlp_inst_t *in, const char *op, const char *field,
              "operation=\"%s\",field=\"%.200s\",outcome=\"%s\"", op, field,
              outcome);
     (void)in->svc->metric_add(in->ctx, "calls", labels, 1);
+}
+
+/* dp_gql parses the built-in SDL once per process and keeps it for every
+ * schema it builds (gql_schema.c): that cache lives as long as the process,
+ * so this object must too. Marked RTLD_NODELETE when it is loaded, the
+ * host's dlclose at exit leaves it mapped and the cache stays reachable
+ * (not a leak to LeakSanitizer, no dangling pointer in a later load). */
+__attribute__((constructor)) static void gql_pin_loaded(void)
+{
+    Dl_info info;
+    if (dladdr((void *)&gql_pin_loaded, &info) != 0 && info.dli_fname != NULL)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
