@@ -6,6 +6,8 @@
  * in the table are graphql-js 16.15's buildSchema / validateSchema first
  * error for the same SDL).
  */
+#define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -751,6 +753,59 @@ static void suggestions_match_graphql_js(void **state)
     assert_memory_equal(small, "Unknown. Did you me", 19);
 }
 
+/* Schemas are built on several threads at once (run first in this
+ * program, so that the shared built-in SDL is parsed while they race),
+ * and a built schema is read by many threads at once. */
+static const gql_schema_t *shared_schema;
+static pthread_barrier_t built, shared_ready;
+
+static void *reader(void *arg)
+{
+    long bad = 0;
+    gql_error_t err;
+    gql_schema_t *own = build1("type Query { mine: Int } interface I { a: Int } "
+                               "type T implements I { a: Int }", &err);
+    if (!own || !gql_schema_type(own, "__Schema") || !gql_schema_directive(own, "skip"))
+        bad++;
+    gql_schema_free(own);
+    pthread_barrier_wait(&built);
+    pthread_barrier_wait(&shared_ready);
+    for (int i = 0; i < 20000; i++) {
+        const gql_stype_t *q = gql_schema_root(shared_schema, GQL_OP_QUERY);
+        const gql_stype_t *t = gql_schema_type(shared_schema, i % 2 ? "A" : "B");
+        if (!q || !t || !gql_stype_field(q, "n") || !gql_stype_field(t, "id") ||
+            !gql_schema_possible(gql_schema_type(shared_schema, "Node"), t))
+            bad++;
+    }
+    (void)arg;
+    return (void *)bad;
+}
+
+static void threads_build_and_read_at_once(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    assert_int_equal(pthread_barrier_init(&built, NULL, N + 1), 0);
+    assert_int_equal(pthread_barrier_init(&shared_ready, NULL, N + 1), 0);
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader, NULL), 0);
+    pthread_barrier_wait(&built);
+    gql_schema_t *s = must_build("type Query { n: Node } interface Node { id: ID } "
+                                 "type A implements Node { id: ID } "
+                                 "type B implements Node { id: ID }");
+    shared_schema = s;
+    pthread_barrier_wait(&shared_ready);
+    for (int i = 0; i < N; i++) {
+        void *bad;
+        assert_int_equal(pthread_join(th[i], &bad), 0);
+        assert_null(bad);
+    }
+    gql_schema_free(s);
+    pthread_barrier_destroy(&built);
+    pthread_barrier_destroy(&shared_ready);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -770,6 +825,7 @@ static void bad_arguments_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(threads_build_and_read_at_once), /* first: see there */
         cmocka_unit_test(errors_match_graphql_js),
         cmocka_unit_test(valid_schemas_build),
         cmocka_unit_test(executable_definitions_are_rejected),
