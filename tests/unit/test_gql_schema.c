@@ -806,6 +806,43 @@ static void threads_build_and_read_at_once(void **state)
     pthread_barrier_destroy(&shared_ready);
 }
 
+static void type_references_print_as_written(void **state)
+{
+    (void)state;
+    gql_error_t err;
+    /* the deepest reference the parser allows: 1000 lists, each non-null */
+    size_t n = 0, cap = 16384;
+    char *sdl = malloc(cap);
+    assert_non_null(sdl);
+    n += (size_t)snprintf(sdl + n, cap - n, "type Query { a(x: ");
+    for (int i = 0; i < 999; i++)
+        n += (size_t)snprintf(sdl + n, cap - n, "[");
+    n += (size_t)snprintf(sdl + n, cap - n, "Int!");
+    for (int i = 0; i < 999; i++)
+        n += (size_t)snprintf(sdl + n, cap - n, "]!");
+    n += (size_t)snprintf(sdl + n, cap - n, "): Int }");
+    gql_source_t src = {"deep.graphql", sdl, n};
+    gql_limits_t lim = {.max_depth = 1000};
+    gql_schema_t *s = gql_schema_build(&src, 1, &lim, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    const gql_sfield_t *f = gql_stype_field(gql_schema_root(s, GQL_OP_QUERY), "a");
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    buf[0] = '\0';
+    gql_type_ref_str(f->args[0].type, buf, cap);
+    const char *start = strstr(sdl, "x: ") + 3;
+    assert_int_equal(strlen(buf), strlen(start) - strlen("): Int }"));
+    assert_memory_equal(buf, start, strlen(buf));
+    /* a small buffer gets the beginning, NUL-terminated */
+    char small[8] = "";
+    gql_type_ref_str(f->args[0].type, small, sizeof(small));
+    assert_string_equal(small, "[[[[[[[");
+    free(buf);
+    free(sdl);
+    gql_schema_free(s);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -840,6 +877,7 @@ int main(void)
         cmocka_unit_test(wide_interfaces_and_unions),
         cmocka_unit_test(long_lists_find_their_duplicates),
         cmocka_unit_test(suggestions_match_graphql_js),
+        cmocka_unit_test(type_references_print_as_written),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
