@@ -69,7 +69,7 @@ typedef struct gqlv_ctx {
     const gql_definition_t *defs;
     size_t n_defs;
     gqlv_def_info_t *info; /* n_defs */
-    gqlv_map_t frags;      /* name -> const gql_definition_t* (first) */
+    gqlv_map_t frags;      /* name -> fragment (the last, as getFragment) */
     gqlv_map_t first_def;  /* (kind, name) -> first operation / fragment */
     gqlv_map_t sdl_types;  /* type names defined by the document itself */
     size_t n_ops;
@@ -86,12 +86,12 @@ typedef struct gqlv_ctx {
     int in_introspection_error;    /* MaxIntrospectionDepth skipped subtree */
     const gql_sfield_t *cur_field; /* TypeInfo's field definition */
     gqlv_blk_t *arena;
+    size_t arena_bytes;
     void *overlap; /* gql_validate_overlap.c's state */
 } gqlv_ctx_t;
 
 /* ---- memory (gql_validate_util.c) ---- */
 void *gqlv_alloc(gqlv_ctx_t *c, size_t n); /* zeroed; NULL: c aborted */
-char *gqlv_strdup(gqlv_ctx_t *c, const char *s);
 void gqlv_arena_free(gqlv_ctx_t *c);
 int gqlv_vec_push(gqlv_ctx_t *c, gqlv_vec_t *v, void *item);
 /* Map keyed by (a, b, s): s compared by content, a and b by identity. */

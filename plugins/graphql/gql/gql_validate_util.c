@@ -25,14 +25,6 @@ struct gqlv_blk {
  * this cap is a last guard against a bug turning into unbounded memory. */
 #define GQLV_ARENA_MAX ((size_t)256 * 1024 * 1024)
 
-static size_t arena_total(const gqlv_ctx_t *c)
-{
-    size_t t = 0;
-    for (const gqlv_blk_t *b = c->arena; b; b = b->next)
-        t += b->cap;
-    return t;
-}
-
 void *gqlv_alloc(gqlv_ctx_t *c, size_t n)
 {
     if (c->aborted)
@@ -44,7 +36,7 @@ void *gqlv_alloc(gqlv_ctx_t *c, size_t n)
     gqlv_blk_t *b = c->arena;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > GQLV_BLK_SIZE / 2 ? n : GQLV_BLK_SIZE;
-        if (arena_total(c) + cap > GQLV_ARENA_MAX) {
+        if (c->arena_bytes + cap > GQLV_ARENA_MAX) {
             gqlv_abort(c);
             return NULL;
         }
@@ -55,6 +47,7 @@ void *gqlv_alloc(gqlv_ctx_t *c, size_t n)
         }
         b->used = 0;
         b->cap = cap;
+        c->arena_bytes += cap;
         if (cap == n && c->arena) {
             /* a big one-off: keep filling the current block afterwards */
             b->next = c->arena->next;
@@ -70,15 +63,6 @@ void *gqlv_alloc(gqlv_ctx_t *c, size_t n)
     return p;
 }
 
-char *gqlv_strdup(gqlv_ctx_t *c, const char *s)
-{
-    size_t n = strlen(s);
-    char *p = gqlv_alloc(c, n + 1);
-    if (p)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
 void gqlv_arena_free(gqlv_ctx_t *c)
 {
     gqlv_blk_t *b = c->arena;
@@ -88,6 +72,7 @@ void gqlv_arena_free(gqlv_ctx_t *c)
         b = next;
     }
     c->arena = NULL;
+    c->arena_bytes = 0;
 }
 
 int gqlv_vec_push(gqlv_ctx_t *c, gqlv_vec_t *v, void *item)
