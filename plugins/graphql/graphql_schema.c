@@ -724,6 +724,33 @@ static int schema_commit(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return rc;
 }
 
+/* 1 if a file of g defines the schema's root: a schema definition or a
+ * type Query (not an extension). */
+static int group_has_root(const gqlp_shared_t *sh, const group_t *g)
+{
+    gql_limits_t lim = {SDL_MAX_BYTES, SDL_MAX_TOKENS, sh->limits.max_depth};
+    int found = 0;
+    for (size_t i = 0; i < g->n && !found; i++) {
+        gql_error_t ge;
+        gql_doc_t *doc = gql_parse(g->f[i]->content, g->f[i]->len, &lim, &ge);
+        size_t n = 0;
+        const gql_definition_t *d = doc ? gql_doc_defs(doc, &n) : NULL;
+        for (size_t k = 0; k < n && !found; k++)
+            found =
+                !d[k].extension && (d[k].kind == GQL_DEF_SCHEMA ||
+                                    (d[k].kind == GQL_DEF_OBJECT && d[k].name &&
+                                     strcmp(d[k].name, "Query") == 0));
+        gql_doc_free(doc);
+    }
+    return found;
+}
+
+/* Removing a file rebuilds its path's schema from the rest. Refused
+ * (-EBUSY) when the rest still has its root (type Query or a schema
+ * definition) but does not build without the file: other files use what
+ * it defines. When the rest has no root (the file with Query went first),
+ * the path has no schema until a root comes back: so every set of files
+ * can be taken apart, root first, as .proto files are, importers first. */
 static int schema_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
                          doppel_str_t ns, doppel_str_t name,
                          doppel_check_error_t *err)
@@ -746,6 +773,8 @@ static int schema_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
     char msg[700];
     if (rc == 0)
         rc = group_build(sh, f->ns, f->path, &g, &s, msg, sizeof(msg));
+    if (rc == -EINVAL && !group_has_root(sh, &g))
+        rc = 0; /* s NULL: no schema at the path for now */
     free(g.f);
     if (rc == -EINVAL) {
         set_err(err, "name", "the schema of %s without %s does not build: %s",
@@ -754,7 +783,7 @@ static int schema_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
     }
     if (rc < 0)
         return rc;
-    rc = publish(sh, f->ns, f->path, s); /* s NULL: the last file went */
+    rc = publish(sh, f->ns, f->path, s); /* s NULL: no schema left there */
     if (rc < 0)
         return rc;
     file_clear(f);

@@ -348,6 +348,33 @@ class GraphqlHttp(unittest.TestCase):
         self.assertEqual(r.status, 400)
         self.assertIn("ending in .graphql", r.json()["message"])
 
+    def test_schema_of_several_files(self):
+        # files that need each other go in one batch; taken apart root first
+        r = self.d.post("/api/v1/schemas/graphql?namespace=sandbox", {
+            "files": {"parts/graphql.graphql": "type Query { x: T }",
+                      "parts/graphql.types.graphql": "type T { a: Int }"}})
+        self.assertEqual(r.status, 200, r)
+        r = self.d.gql("{ x { a } }", path="/parts/graphql")
+        self.assertIsInstance(r.json()["data"]["x"]["a"], int)
+        # T is used by the root file: refused, the schema stays
+        r = self.d.request("DELETE", "/api/v1/schemas/graphql/"
+                           "parts/graphql.types.graphql")
+        self.assertEqual(r.status, 409, r)
+        self.assertIn('Unknown type "T"', r.json()["error"])
+        r = self.d.gql("{ x { a } }", path="/parts/graphql")
+        self.assertIn("data", r.json())
+        # the root first: then the path has no schema (mocks only) ...
+        r = self.d.request("DELETE", "/api/v1/schemas/graphql/"
+                           "parts/graphql.graphql")
+        self.assertEqual(r.status, 204, r)
+        r = self.d.gql("{ x { a } }", path="/parts/graphql")
+        self.assertEqual(r.json()["errors"][0]["message"],
+                         'No mock for field "x".')
+        # ... and the rest can go too
+        r = self.d.request("DELETE", "/api/v1/schemas/graphql/"
+                           "parts/graphql.types.graphql")
+        self.assertEqual(r.status, 204, r)
+
     def test_schema_swapped_while_queried(self):
         # two workers answer queries while the schema of the path is
         # replaced: a request finishes on the schema it started with
