@@ -536,6 +536,23 @@ class GraphqlHttpOptions(unittest.TestCase):
         finally:
             d.__exit__(None, None, None)
 
+    def test_schemas_and_mocks_survive_a_restart(self):
+        with gh.GqlDoppel() as d:
+            d.schema("graphql.graphql", gh.SHOP_SDL)
+            d.schema("v9/graphql.graphql", "type Query { ping: String }")
+            d.mock("user", {"payload": {"data": {"user": {
+                "id": "1", "name": "Kept", "role": "ADMIN"}}}})
+            data = d.data
+        with gh.GqlDoppel(data=data) as d:
+            r = d.gql('{ user(id: "1") { name } }')
+            self.assertEqual(r.json(), {"data": {"user": {"name": "Kept"}}})
+            r = d.gql("{ xyzzy }", accept=GQL_MEDIA)
+            self.assertEqual(r.status, 400)  # validated: the schema is back
+            r = d.gql("{ ping }", path="/v9/graphql")
+            self.assertIsInstance(r.json()["data"]["ping"], str)
+            r = d.mock("prodcts", expect=None)
+            self.assertEqual(r.status, 400)
+
     def test_bad_schema_option_refuses_start(self):
         d = gh.GqlDoppel(options={"schema": "/nonexistent/x.graphql"},
                          start=False)
