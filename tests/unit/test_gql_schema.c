@@ -6,6 +6,8 @@
  * in the table are graphql-js 16.15's buildSchema / validateSchema first
  * error for the same SDL).
  */
+#define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -534,6 +536,30 @@ static void possible_types_of_abstract_types(void **state)
 static void root_types_by_name(void **state)
 {
     (void)state;
+    /* as graphql-js: without a schema definition the names decide, even
+     * over an "extend schema"; what the names leave open it may name */
+    static const struct {
+        const char *sdl, *query, *mutation;
+    } roots[] = {
+        {"type Query{a:Int} directive @d on SCHEMA extend schema @d", "Query", NULL},
+        {"type Query{a:Int} type M {b:Int} extend schema { mutation: M }", "Query", "M"},
+        {"type Query{a:Int} type M {b:Int} type Mutation {c:Int} extend schema { mutation: M }",
+         "Query", "Mutation"},
+        {"type Q{a:Int} extend schema { query: Q }", "Q", NULL},
+        {"type Query{a:Int} type Q{a:Int} extend schema { query: Q }", "Query", NULL},
+        {"schema { query: Q } type Query{a:Int} type Q{a:Int} type Mutation {c:Int}", "Q", NULL},
+    };
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        gql_schema_t *s = must_build(roots[i].sdl);
+        assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, roots[i].query);
+        const gql_stype_t *m = gql_schema_root(s, GQL_OP_MUTATION);
+        if (roots[i].mutation)
+            assert_string_equal(m->name, roots[i].mutation);
+        else
+            assert_null(m);
+        gql_schema_free(s);
+    }
+
     gql_schema_t *s = must_build("type Query { a: Int } type Mutation { b: Int } "
                                  "type Subscription { c: Int }");
     assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, "Query");
@@ -751,6 +777,96 @@ static void suggestions_match_graphql_js(void **state)
     assert_memory_equal(small, "Unknown. Did you me", 19);
 }
 
+/* Schemas are built on several threads at once (run first in this
+ * program, so that the shared built-in SDL is parsed while they race),
+ * and a built schema is read by many threads at once. */
+static const gql_schema_t *shared_schema;
+static pthread_barrier_t built, shared_ready;
+
+static void *reader(void *arg)
+{
+    long bad = 0;
+    gql_error_t err;
+    gql_schema_t *own = build1("type Query { mine: Int } interface I { a: Int } "
+                               "type T implements I { a: Int }", &err);
+    if (!own || !gql_schema_type(own, "__Schema") || !gql_schema_directive(own, "skip"))
+        bad++;
+    gql_schema_free(own);
+    pthread_barrier_wait(&built);
+    pthread_barrier_wait(&shared_ready);
+    for (int i = 0; i < 20000; i++) {
+        const gql_stype_t *q = gql_schema_root(shared_schema, GQL_OP_QUERY);
+        const gql_stype_t *t = gql_schema_type(shared_schema, i % 2 ? "A" : "B");
+        if (!q || !t || !gql_stype_field(q, "n") || !gql_stype_field(t, "id") ||
+            !gql_schema_possible(gql_schema_type(shared_schema, "Node"), t))
+            bad++;
+    }
+    (void)arg;
+    return (void *)bad;
+}
+
+static void threads_build_and_read_at_once(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    assert_int_equal(pthread_barrier_init(&built, NULL, N + 1), 0);
+    assert_int_equal(pthread_barrier_init(&shared_ready, NULL, N + 1), 0);
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, reader, NULL), 0);
+    pthread_barrier_wait(&built);
+    gql_schema_t *s = must_build("type Query { n: Node } interface Node { id: ID } "
+                                 "type A implements Node { id: ID } "
+                                 "type B implements Node { id: ID }");
+    shared_schema = s;
+    pthread_barrier_wait(&shared_ready);
+    for (int i = 0; i < N; i++) {
+        void *bad;
+        assert_int_equal(pthread_join(th[i], &bad), 0);
+        assert_null(bad);
+    }
+    gql_schema_free(s);
+    pthread_barrier_destroy(&built);
+    pthread_barrier_destroy(&shared_ready);
+}
+
+static void type_references_print_as_written(void **state)
+{
+    (void)state;
+    gql_error_t err;
+    /* the deepest reference the parser allows: 1000 lists, each non-null */
+    size_t n = 0, cap = 16384;
+    char *sdl = malloc(cap);
+    assert_non_null(sdl);
+    n += (size_t)snprintf(sdl + n, cap - n, "type Query { a(x: ");
+    for (int i = 0; i < 999; i++)
+        n += (size_t)snprintf(sdl + n, cap - n, "[");
+    n += (size_t)snprintf(sdl + n, cap - n, "Int!");
+    for (int i = 0; i < 999; i++)
+        n += (size_t)snprintf(sdl + n, cap - n, "]!");
+    n += (size_t)snprintf(sdl + n, cap - n, "): Int }");
+    gql_source_t src = {"deep.graphql", sdl, n};
+    gql_limits_t lim = {.max_depth = 1000};
+    gql_schema_t *s = gql_schema_build(&src, 1, &lim, &err);
+    if (!s)
+        fail_msg("%s", err.message);
+    const gql_sfield_t *f = gql_stype_field(gql_schema_root(s, GQL_OP_QUERY), "a");
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    buf[0] = '\0';
+    gql_type_ref_str(f->args[0].type, buf, cap);
+    const char *start = strstr(sdl, "x: ") + 3;
+    assert_int_equal(strlen(buf), strlen(start) - strlen("): Int }"));
+    assert_memory_equal(buf, start, strlen(buf));
+    /* a small buffer gets the beginning, NUL-terminated */
+    char small[8] = "";
+    gql_type_ref_str(f->args[0].type, small, sizeof(small));
+    assert_string_equal(small, "[[[[[[[");
+    free(buf);
+    free(sdl);
+    gql_schema_free(s);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -770,6 +886,7 @@ static void bad_arguments_are_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(threads_build_and_read_at_once), /* first: see there */
         cmocka_unit_test(errors_match_graphql_js),
         cmocka_unit_test(valid_schemas_build),
         cmocka_unit_test(executable_definitions_are_rejected),
@@ -784,6 +901,7 @@ int main(void)
         cmocka_unit_test(wide_interfaces_and_unions),
         cmocka_unit_test(long_lists_find_their_duplicates),
         cmocka_unit_test(suggestions_match_graphql_js),
+        cmocka_unit_test(type_references_print_as_written),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

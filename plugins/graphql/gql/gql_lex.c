@@ -197,8 +197,9 @@ void gql_type_ref_str(const gql_type_ref_t *t, char *buf, size_t cap)
         return;
     size_t n = strlen(buf);
     /* Walk down, writing '[' for each list; then back up for ']' and '!'.
-     * Bounded by the parser's depth limit, so a small stack suffices. */
-    const gql_type_ref_t *stack[GQL_HARD_MAX_DEPTH + 2];
+     * Bounded by the parser's depth limit (a list and a non-null wrapper
+     * per level, and the name), so a small stack suffices. */
+    const gql_type_ref_t *stack[2 * GQL_HARD_MAX_DEPTH + 4];
     size_t depth = 0;
     for (const gql_type_ref_t *p = t; p && depth < sizeof(stack) / sizeof(stack[0]);
          p = p->of) {
