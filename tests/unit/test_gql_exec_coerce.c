@@ -18,7 +18,7 @@
 #include "gql_exec_int.h"
 
 static const char SDL[] =
-    "scalar JSON\n"
+    "scalar JSON\nscalar Date\nscalar DateTime\nscalar URL\nscalar Gizmo\n"
     "enum Color { RED GREEN }\n"
     "input Deep { next: Deep, n: Int }\n"
     "type Query {\n"
@@ -322,6 +322,71 @@ static void test_hostile_variables(void **state)
     last_args = NULL;
 }
 
+/* ---- fake data ------------------------------------------------------------------- */
+
+static const char *fake_str(const char *type, const char *field, uint64_t seed)
+{
+    static char out[256];
+    json_t *v = gql_fake_leaf(gql_schema_type(schema, type), field, seed);
+    assert_true(json_is_string(v));
+    snprintf(out, sizeof out, "%s", json_string_value(v));
+    json_decref(v);
+    return out;
+}
+
+static int all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+static void test_fake_leaves_by_name_and_type(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed < 40; seed++) {
+        assert_non_null(strchr(fake_str("String", "contactEmail", seed), '@'));
+        assert_int_equal(strncmp(fake_str("String", "websiteUrl", seed), "https://", 8), 0);
+        assert_int_equal(strncmp(fake_str("String", "phone", seed), "+1-555-", 7), 0);
+        assert_non_null(strchr(fake_str("String", "name", seed), ' '));
+        assert_null(strchr(fake_str("String", "firstName", seed), ' '));
+        const char *title = fake_str("String", "title", seed);
+        assert_true(title[0] >= 'A' && title[0] <= 'Z');
+        const char *d = fake_str("Date", "x", seed);
+        assert_int_equal(strlen(d), 10);
+        assert_true(all_digits(d, 4) && d[4] == '-' && d[7] == '-');
+        const char *dt = fake_str("DateTime", "x", seed);
+        assert_int_equal(strlen(dt), 20);
+        assert_true(dt[10] == 'T' && dt[19] == 'Z');
+        assert_int_equal(strncmp(fake_str("URL", "x", seed), "https://", 8), 0);
+        const char *id = fake_str("ID", "id", seed);
+        assert_int_equal(strlen(id), 36);
+        assert_true(id[8] == '-' && id[14] == '4' && strchr("89ab", id[19]) != NULL);
+        json_t *j = gql_fake_leaf(gql_schema_type(schema, "JSON"), "meta", seed);
+        assert_true(json_is_object(j));
+        json_decref(j);
+        json_t *c = gql_fake_leaf(gql_schema_type(schema, "Color"), "c", seed);
+        assert_true(strcmp(json_string_value(c), "RED") == 0 ||
+                    strcmp(json_string_value(c), "GREEN") == 0);
+        json_decref(c);
+        json_t *i = gql_fake_leaf(gql_schema_type(schema, "Int"), "n", seed);
+        assert_true(json_is_integer(i) && json_integer_value(i) >= 1 &&
+                    json_integer_value(i) <= 100);
+        json_decref(i);
+    }
+    /* the same seed, the same value; over many seeds, many values */
+    char first[256];
+    snprintf(first, sizeof first, "%s", fake_str("String", "description", 7));
+    assert_string_equal(fake_str("String", "description", 7), first);
+    int differ = 0;
+    for (uint64_t seed = 8; seed < 20; seed++)
+        differ += strcmp(fake_str("String", "description", seed), first) != 0;
+    assert_true(differ >= 10);
+    /* a custom scalar of no known kind: a string */
+    assert_true(strlen(fake_str("Gizmo", "thing", 3)) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_argument_errors),
         cmocka_unit_test(test_variables_defaults_nulls_lists_custom),
         cmocka_unit_test(test_hostile_variables),
+        cmocka_unit_test(test_fake_leaves_by_name_and_type),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
