@@ -60,7 +60,7 @@ static int split_target(const gqlp_inst_t *in, const doppel_http_request_t *req,
     return doppel_name_valid(ns->ptr, ns->len, GQLP_NS_MAX) ? 1 : -1;
 }
 
-/* ---- query parameters ------------------------------------------------------ */
+/* ---- query parameters ---------------------------------------------------- */
 
 static int hexval(int ch)
 {
@@ -94,8 +94,7 @@ static size_t qdecode(const char *s, size_t len, char *out)
 
 /* The first parameter `name` of the raw query, decoded (malloc'd, *len
  * its length), or NULL when absent (*present 0) or out of memory. */
-static char *qparam(doppel_str_t q, const char *name, size_t *len,
-                    int *present)
+static char *qparam(doppel_str_t q, const char *name, size_t *len, int *present)
 {
     *present = 0;
     const char *p = q.ptr, *end = q.ptr ? q.ptr + q.len : NULL;
@@ -166,7 +165,7 @@ int gqlp_http_classify(void *state, const doppel_http_request_t *req)
     return present;
 }
 
-/* ---- Accept ---------------------------------------------------------------- */
+/* ---- Accept -------------------------------------------------------------- */
 
 /* q of one media range (1000 = 1.0), from its parameters. */
 static int range_q(const char *p, const char *end)
@@ -224,8 +223,7 @@ static int negotiate(const doppel_str_t *accept)
         if (IS("application/graphql-response+json")) {
             if (q > q_gql)
                 q_gql = q;
-        } else if (IS("application/json") || IS("application/*") ||
-                   IS("*/*")) {
+        } else if (IS("application/json") || IS("application/*") || IS("*/*")) {
             if (q > q_json)
                 q_json = q;
         }
@@ -250,12 +248,13 @@ static void respond_errors(gqlp_inst_t *in, doppel_http_exchange_t *ex,
     doppel_kv_t h[1] = {
         {DOPPEL_STR("Content-Type"),
          mt == MT_GQL ? DOPPEL_STR(ct_gql) : DOPPEL_STR(ct_json)}};
-    const char *b = txt ? txt : "{\"errors\":[{\"message\":\"out of memory\"}]}";
+    const char *b =
+        txt ? txt : "{\"errors\":[{\"message\":\"out of memory\"}]}";
     gqlp_answer(in, ex, status, h, 1, b, strlen(b), 0);
     free(txt);
 }
 
-/* ---- request decoding --------------------------------------------------- */
+/* ---- request decoding ---------------------------------------------------- */
 
 /* One item: its members checked. *why is set for a malformed one. */
 static int item_request(const json_t *o, gqlp_request_t *rq, const char **why)
@@ -325,7 +324,7 @@ static int json_param(doppel_str_t q, const char *name, json_t **out,
     return 0;
 }
 
-/* ---- the handler ------------------------------------------------------------ */
+/* ---- the handler --------------------------------------------------------- */
 
 typedef struct http_call {
     gqlp_inst_t *in;
@@ -369,7 +368,8 @@ static void finish(http_call_t *c, json_t *body, int status)
         free(txt);
         if (h != stack)
             free(h);
-        respond_errors(c->in, c->ex, 500, c->mt, "Internal error: out of memory.");
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
         return;
     }
     size_t n = 0;
@@ -423,7 +423,8 @@ static void serve_one(http_call_t *c, const gqlp_request_t *rq)
     int req_err = 0;
     json_t *b = run_one(c, rq, &req_err);
     if (b == NULL) {
-        respond_errors(c->in, c->ex, 500, c->mt, "Internal error: out of memory.");
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
         return;
     }
     finish(c, b, single_status(c, req_err));
@@ -463,7 +464,8 @@ static void serve_batch(http_call_t *c, const json_t *arr)
         }
     }
     if (out == NULL) {
-        respond_errors(c->in, c->ex, 500, c->mt, "Internal error: out of memory.");
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
         return;
     }
     /* each item carries its own errors; the status is the mocks' */
@@ -498,7 +500,8 @@ static void serve_get(http_call_t *c, const doppel_http_request_t *req,
     if (rc == -EINVAL) {
         respond_errors(c->in, c->ex, 400, c->mt, why);
     } else if (rc < 0) {
-        respond_errors(c->in, c->ex, 500, c->mt, "Internal error: out of memory.");
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
     } else {
         gqlp_request_t rq = {
             .query = graphql_body ? (const char *)req->body : q,
@@ -572,9 +575,10 @@ int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
     }
     c.mt = negotiate(req->header(req, "Accept"));
     if (c.mt == MT_NONE) {
-        respond_errors(in, ex, 406, MT_JSON,
-                       "Not acceptable: GraphQL answers are "
-                       "application/graphql-response+json or application/json.");
+        respond_errors(
+            in, ex, 406, MT_JSON,
+            "Not acceptable: GraphQL answers are "
+            "application/graphql-response+json or application/json.");
         return 0;
     }
     c.headers = json_object();

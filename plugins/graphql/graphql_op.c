@@ -52,7 +52,7 @@ static int request_error(gqlp_result_t *out, json_t *e)
     return out->body ? 0 : -ENOMEM;
 }
 
-/* ---- the resolver: one engine match per top-level field ------------------- */
+/* ---- the resolver: one engine match per top-level field ------------------ */
 
 static json_t *reply_json(const uint8_t *p, size_t len)
 {
@@ -96,9 +96,9 @@ static void merge_headers(json_t *into, const doppel_reply_t *r)
         int seen = 0;
         json_object_foreach(into, k, v) seen |= strcasecmp(k, name) == 0;
         if (!seen)
-            json_object_set_new(into, name,
-                                json_stringn(r->headers[i].value.ptr,
-                                             r->headers[i].value.len));
+            json_object_set_new(
+                into, name,
+                json_stringn(r->headers[i].value.ptr, r->headers[i].value.len));
     }
 }
 
@@ -124,10 +124,10 @@ static json_t *mock_errors(const doppel_reply_t *r,
                 json_object_set_new(e, "message",
                                     json_string("Error from the mock"));
             if (json_object_get(e, "locations") == NULL && call->loc.line)
-                json_object_set_new(
-                    e, "locations",
-                    json_pack("[{s:i, s:i}]", "line", (int)call->loc.line,
-                              "column", (int)call->loc.column));
+                json_object_set_new(e, "locations",
+                                    json_pack("[{s:i, s:i}]", "line",
+                                              (int)call->loc.line, "column",
+                                              (int)call->loc.column));
             if (json_object_get(e, "path") == NULL)
                 json_object_set_new(e, "path",
                                     json_pack("[s]", call->response_key));
@@ -258,14 +258,15 @@ static void annotate_misses(json_t *body, json_t *misses)
     }
 }
 
-/* ---- introspection turned off --------------------------------------------- */
+/* ---- introspection turned off -------------------------------------------- */
 
 static const gql_selection_t *find_meta(const gql_selection_set_t *set)
 {
     for (size_t i = 0; set && i < set->n; i++) {
         const gql_selection_t *s = set->items[i];
         if (s->kind == GQL_SEL_FIELD && s->name &&
-            (strcmp(s->name, "__schema") == 0 || strcmp(s->name, "__type") == 0))
+            (strcmp(s->name, "__schema") == 0 ||
+             strcmp(s->name, "__type") == 0))
             return s;
         const gql_selection_t *in = find_meta(s->set);
         if (in)
@@ -280,7 +281,8 @@ static const gql_selection_t *introspection_field(const gql_doc_t *doc)
     size_t n = 0;
     const gql_definition_t *defs = gql_doc_defs(doc, &n);
     for (size_t i = 0; i < n; i++) {
-        if (defs[i].kind != GQL_DEF_OPERATION && defs[i].kind != GQL_DEF_FRAGMENT)
+        if (defs[i].kind != GQL_DEF_OPERATION &&
+            defs[i].kind != GQL_DEF_FRAGMENT)
             continue;
         const gql_selection_t *s = find_meta(defs[i].set);
         if (s)
@@ -289,7 +291,7 @@ static const gql_selection_t *introspection_field(const gql_doc_t *doc)
     return NULL;
 }
 
-/* ---- the operation ---------------------------------------------------------- */
+/* ---- the operation ------------------------------------------------------- */
 
 static uint64_t fnv1a(const char *s, size_t n)
 {
@@ -361,6 +363,7 @@ static int run_doc(gqlp_inst_t *in, const gqlp_request_t *rq,
         .fake_missing = in->fake_missing,
         .seed = fnv1a(rq->query, rq->query_len),
         .max_depth = in->limits.max_depth,
+        .max_values = in->max_values,
     };
     int req_err = 0;
     out->body = gql_execute(sch ? sch->s : NULL, doc, op, rq->variables, &opts,
@@ -372,8 +375,8 @@ static int run_doc(gqlp_inst_t *in, const gqlp_request_t *rq,
     return out->body ? 0 : -ENOMEM;
 }
 
-int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq,
-             const gqlp_origin_t *o, gqlp_result_t *out)
+int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq, const gqlp_origin_t *o,
+             gqlp_result_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->headers = json_object();
@@ -385,9 +388,8 @@ int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq,
     if (doc == NULL) {
         ge.message[sizeof(ge.message) - 1] = '\0';
         gqlp_count(in, "unknown", "", "rejected");
-        return request_error(out, error_at(ge.message[0] ? ge.message
-                                                         : "Syntax Error",
-                                           ge.loc));
+        return request_error(
+            out, error_at(ge.message[0] ? ge.message : "Syntax Error", ge.loc));
     }
     gqlp_schema_t *sch = gqlp_schema_ref(in->sh, o->ns, o->path);
     int rc = run_doc(in, rq, o, out, doc, sch);

@@ -12,6 +12,8 @@
  * Stop: on DOPPEL_EVENT_DRAINING delayed answers go out at once and later
  * ones are not delayed; stop answers what is still waiting with 503.
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,7 +151,19 @@ void gqlp_count(gqlp_inst_t *in, const char *op, const char *field,
     (void)in->svc->metric_add(in->ctx, "calls", labels, 1);
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* dp_gql parses the built-in SDL once per process and keeps it for every
+ * schema it builds (gql_schema.c): that cache lives as long as the process,
+ * so this object must too. Marked RTLD_NODELETE when it is loaded, the
+ * host's dlclose at exit leaves it mapped and the cache stays reachable
+ * (not a leak to LeakSanitizer, no dangling pointer in a later load). */
+__attribute__((constructor)) static void gql_pin_loaded(void)
+{
+    Dl_info info;
+    if (dladdr((void *)&gql_pin_loaded, &info) != 0 && info.dli_fname != NULL)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static int prefix_valid(const char *p)
 {
@@ -198,6 +212,7 @@ static int gql_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     in->limits.max_depth = (uint32_t)svc->option_int(ctx, "max_depth");
     in->limits.max_tokens = (uint32_t)svc->option_int(ctx, "max_tokens");
     in->max_batch = (uint32_t)svc->option_int(ctx, "max_batch");
+    in->max_values = (uint32_t)svc->option_int(ctx, "max_values");
     in->fake_missing = svc->option_bool(ctx, "fake_missing");
     in->introspection = svc->option_bool(ctx, "introspection");
     if (DOPPEL_HAS_SERVICE(svc, subscribe))
@@ -278,6 +293,9 @@ static const doppel_option_t gql_options[] = {
      "most lexical tokens in a document", 16, 10000000, {0}},
     {"max_batch", DOPPEL_OPT_INT, 0, "20",
      "most requests in one batch (a JSON array)", 1, 1000, {0}},
+    {"max_values", DOPPEL_OPT_INT, 0, "500000",
+     "most values (objects, lists, leaves) in one answer", 100, 100000000,
+     {0}},
     {"introspection", DOPPEL_OPT_BOOL, 0, "true",
      "answer __schema and __type (off: a validation error)", 0, -1, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},

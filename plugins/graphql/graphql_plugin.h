@@ -37,7 +37,7 @@
 /* schema files of one namespace */
 #define GQLP_FILES_PER_NS 1000
 
-/* ---- shared state (svc->shared) ----------------------------------------- */
+/* ---- shared state (svc->shared) ------------------------------------------ */
 
 /* One SDL file: uploaded (ns, name) or named in plugins.conf. */
 typedef struct gqlp_file {
@@ -65,15 +65,15 @@ typedef struct gqlp_shared {
     char *cfg_ns;          /* namespace of the option `schema` files */
     gqlp_file_t *cfg;      /* files of the option `schema` */
     size_t n_cfg;
-    char cfg_err[768];     /* why they could not be loaded, "" if they were */
-    gql_limits_t limits;   /* for SDL too: a schema is a document */
-    gqlp_file_t *files;    /* committed uploads */
+    char cfg_err[768];   /* why they could not be loaded, "" if they were */
+    gql_limits_t limits; /* for SDL too: a schema is a document */
+    gqlp_file_t *files;  /* committed uploads */
     size_t n_files;
-    gqlp_file_t *pending;  /* put since the last commit */
+    gqlp_file_t *pending; /* put since the last commit */
     size_t n_pending;
     gqlp_schema_t **schemas;
     size_t n_schemas;
-    char **paths;          /* known paths, the endpoint first */
+    char **paths; /* known paths, the endpoint first */
     size_t n_paths;
 } gqlp_shared_t;
 
@@ -101,7 +101,7 @@ int gqlp_file_path(const char *name, size_t len, char *out, size_t cap);
 /* The mock section definition. */
 extern const doppel_protocol_def_t gqlp_protocol_def;
 
-/* ---- instances -------------------------------------------------------- */
+/* ---- instances ----------------------------------------------------------- */
 
 typedef struct gqlp_pending gqlp_pending_t;
 
@@ -112,6 +112,7 @@ typedef struct gqlp_inst {
     const char *stubs_prefix; /* host-owned option string */
     gql_limits_t limits;
     uint32_t max_batch;
+    uint32_t max_values; /* of an answer (gql_exec_opts_t.max_values) */
     int fake_missing;
     int introspection;
     int draining; /* the host is stopping: answer delayed ones now */
@@ -142,8 +143,8 @@ typedef struct gqlp_request {
 
 /* Where it came from, for the engine's exchanges (borrowed). */
 typedef struct gqlp_origin {
-    doppel_str_t ns;   /* empty: sandbox */
-    doppel_str_t path; /* the request's path, the exchanges' target */
+    doppel_str_t ns;             /* empty: sandbox */
+    doppel_str_t path;           /* the request's path, the exchanges' target */
     const doppel_kv_t *metadata; /* HTTP headers */
     size_t n_metadata;
     doppel_str_t request_id;
@@ -152,22 +153,22 @@ typedef struct gqlp_origin {
 } gqlp_origin_t;
 
 typedef struct gqlp_result {
-    json_t *body;       /* {"data", "errors"} or {"errors"}; owned */
-    int request_error;  /* no execution: syntax, validation, operation,
-                           variables, subscription over HTTP */
-    int not_allowed;    /* a mutation over GET (HTTP 405, Allow: POST) */
-    int status;         /* the first mock's statusCode other than 200;
-                           0: none */
-    uint32_t delay_ms;  /* the largest delay of the mocks that answered */
-    json_t *headers;    /* object: the mocks' response headers merged
-                           (the first mock naming a header wins); owned */
+    json_t *body;      /* {"data", "errors"} or {"errors"}; owned */
+    int request_error; /* no execution: syntax, validation, operation,
+                          variables, subscription over HTTP */
+    int not_allowed;   /* a mutation over GET (HTTP 405, Allow: POST) */
+    int status;        /* the first mock's statusCode other than 200;
+                          0: none */
+    uint32_t delay_ms; /* the largest delay of the mocks that answered */
+    json_t *headers;   /* object: the mocks' response headers merged
+                          (the first mock naming a header wins); owned */
 } gqlp_result_t;
 
 /* Runs one request. Returns 0 with *out filled (release it with
  * gqlp_result_clear), or -ENOMEM. Synchronous: every field's mock is
  * matched through svc->engine_match on the caller's loop. */
-int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq,
-             const gqlp_origin_t *o, gqlp_result_t *out);
+int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq, const gqlp_origin_t *o,
+             gqlp_result_t *out);
 void gqlp_result_clear(gqlp_result_t *r);
 
 /* ---- GraphQL-over-HTTP (graphql_http.c) ---------------------------------- */
@@ -176,13 +177,13 @@ int gqlp_http_classify(void *state, const doppel_http_request_t *req);
 int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
                       const doppel_http_request_t *req);
 
-/* ---- answers (graphql_plugin.c) --------------------------------------- */
+/* ---- answers (graphql_plugin.c) ------------------------------------------ */
 
 /* Sends status, headers and body now, or after delay_ms (not while the
  * host drains). Takes nothing over: copies what it keeps. */
 void gqlp_answer(gqlp_inst_t *in, doppel_http_exchange_t *ex, int status,
-                 const doppel_kv_t *headers, size_t n_headers,
-                 const char *body, size_t len, uint32_t delay_ms);
+                 const doppel_kv_t *headers, size_t n_headers, const char *body,
+                 size_t len, uint32_t delay_ms);
 
 /* Adds 1 to doppel_plugin_calls_total{plugin="graphql",operation,field,
  * outcome}. */

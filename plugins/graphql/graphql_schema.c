@@ -30,7 +30,7 @@
 #define SDL_MAX_TOKENS 4000000u
 #define CFG_FILE_MAX (32u << 20)
 
-/* ---- small helpers ---------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 const char *gqlp_op_name(gql_op_kind_t op)
 {
@@ -61,11 +61,11 @@ char *gqlp_type_str(const gql_type_ref_t *t, char *out, size_t cap)
     return out;
 }
 
-static void set_err(doppel_check_error_t *e, const char *field,
-                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(doppel_check_error_t *e, const char *field, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
 
-static void set_err(doppel_check_error_t *e, const char *field,
-                    const char *fmt, ...)
+static void set_err(doppel_check_error_t *e, const char *field, const char *fmt,
+                    ...)
 {
     if (e == NULL)
         return;
@@ -116,7 +116,7 @@ static int path_ok(const char *p)
     return 1;
 }
 
-/* ---- file names --------------------------------------------------------- */
+/* ---- file names ---------------------------------------------------------- */
 
 static int has_ext(const char *s, size_t len, const char *ext)
 {
@@ -158,7 +158,7 @@ int gqlp_file_path(const char *name, size_t len, char *out, size_t cap)
     return (int)(1 + dir + stem);
 }
 
-/* ---- shared state ------------------------------------------------------- */
+/* ---- shared state -------------------------------------------------------- */
 
 typedef struct shared_arg {
     const char *endpoint;
@@ -231,7 +231,8 @@ int gqlp_path_known(gqlp_shared_t *sh, const char *p, size_t len)
     int found = 0;
     pthread_rwlock_rdlock(&sh->lock);
     for (size_t i = 0; i < sh->n_paths && !found; i++)
-        found = strlen(sh->paths[i]) == len && memcmp(sh->paths[i], p, len) == 0;
+        found =
+            strlen(sh->paths[i]) == len && memcmp(sh->paths[i], p, len) == 0;
     pthread_rwlock_unlock(&sh->lock);
     return found;
 }
@@ -328,8 +329,8 @@ static int group_build(const gqlp_shared_t *sh, const char *ns,
     if (s->s == NULL) {
         free(s);
         ge.message[sizeof(ge.message) - 1] = '\0';
-        snprintf(err, errlen, "%s", ge.message[0] ? ge.message
-                                                  : "the schema cannot be built");
+        snprintf(err, errlen, "%s",
+                 ge.message[0] ? ge.message : "the schema cannot be built");
         return -EINVAL;
     }
     s->refs = 1;
@@ -436,8 +437,8 @@ static void load_cfg(gqlp_shared_t *sh, const char *list)
             sh->cfg = v;
             gqlp_file_t *f = &v[sh->n_cfg];
             memset(f, 0, sizeof(*f));
-            f->content = read_file(fn, &f->len, sh->cfg_err,
-                                   sizeof(sh->cfg_err));
+            f->content =
+                read_file(fn, &f->len, sh->cfg_err, sizeof(sh->cfg_err));
             if (f->content == NULL)
                 return;
             f->ns = strdup(sh->cfg_ns);
@@ -461,8 +462,8 @@ static void load_cfg(gqlp_shared_t *sh, const char *list)
     }
     gqlp_schema_t *s = NULL;
     char msg[600];
-    int rc = group_build(sh, sh->cfg_ns, sh->endpoint, &g, &s, msg,
-                         sizeof(msg));
+    int rc =
+        group_build(sh, sh->cfg_ns, sh->endpoint, &g, &s, msg, sizeof(msg));
     free(g.f);
     if (rc < 0)
         snprintf(sh->cfg_err, sizeof(sh->cfg_err), "option schema: %s",
@@ -498,8 +499,8 @@ static void *shared_create(void *arg)
     if (sh == NULL)
         return NULL;
     pthread_rwlock_init(&sh->lock, NULL);
-    sh->endpoint = strdup(a->endpoint && a->endpoint[0] ? a->endpoint
-                                                        : GQLP_DEFAULT_ENDPOINT);
+    sh->endpoint = strdup(
+        a->endpoint && a->endpoint[0] ? a->endpoint : GQLP_DEFAULT_ENDPOINT);
     sh->cfg_ns = strdup(a->ns && a->ns[0] ? a->ns : GQLP_DEFAULT_NS);
     if (sh->endpoint == NULL || sh->cfg_ns == NULL) {
         shared_destroy(sh);
@@ -533,7 +534,7 @@ gqlp_shared_t *gqlp_shared(doppel_ctx_t *ctx, const doppel_services_t *svc)
     return svc->shared(ctx, shared_create, shared_destroy, &a);
 }
 
-/* ---- schema files ------------------------------------------------------ */
+/* ---- schema files -------------------------------------------------------- */
 
 static int schema_put(doppel_ctx_t *ctx, const doppel_services_t *svc,
                       doppel_str_t ns, doppel_str_t name,
@@ -555,8 +556,9 @@ static int schema_put(doppel_ctx_t *ctx, const doppel_services_t *svc,
         return -EINVAL;
     }
     if (memchr(content, '\0', len) != NULL) {
-        set_err(err, "content", "%.*s: a GraphQL schema is text, without NUL "
-                                "bytes",
+        set_err(err, "content",
+                "%.*s: a GraphQL schema is text, without NUL "
+                "bytes",
                 (int)name.len, name.ptr);
         return -EINVAL;
     }
@@ -693,7 +695,8 @@ static int schema_commit(doppel_ctx_t *ctx, const doppel_services_t *svc,
     if (rc == 0) {
         /* publish takes the built references; the paths first, as merging
          * moves the pending files */
-        char **nsv = calloc(n + 1, sizeof(*nsv)), **pv = calloc(n + 1, sizeof(*pv));
+        char **nsv = calloc(n + 1, sizeof(*nsv)),
+             **pv = calloc(n + 1, sizeof(*pv));
         for (size_t k = 0; nsv && pv && k < n; k++) {
             nsv[k] = strdup(sh->pending[idx[k]].ns);
             pv[k] = strdup(sh->pending[idx[k]].path);
@@ -737,17 +740,16 @@ static int schema_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
         return -ENOENT;
     gqlp_file_t *f = &sh->files[at];
     group_t g;
-    int rc = group_collect(sh, f->ns, f->path, sh->files, sh->n_files, NULL,
-                           0, f, &g);
+    int rc = group_collect(sh, f->ns, f->path, sh->files, sh->n_files, NULL, 0,
+                           f, &g);
     gqlp_schema_t *s = NULL;
     char msg[700];
     if (rc == 0)
         rc = group_build(sh, f->ns, f->path, &g, &s, msg, sizeof(msg));
     free(g.f);
     if (rc == -EINVAL) {
-        set_err(err, "name",
-                "the schema of %s without %s does not build: %s", f->path,
-                f->name, msg);
+        set_err(err, "name", "the schema of %s without %s does not build: %s",
+                f->path, f->name, msg);
         return -EBUSY;
     }
     if (rc < 0)
@@ -762,7 +764,7 @@ static int schema_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return 0;
 }
 
-/* ---- suggestions ("did you mean") --------------------------------------- */
+/* ---- suggestions ("did you mean") ---------------------------------------- */
 
 /* Optimal string alignment distance of the lower-cased words, as
  * graphql-js's suggestionList; a case-only difference counts 1. */
@@ -815,8 +817,9 @@ static void suggest(const gql_stype_t *t, const char *word, char *out,
             continue;
         /* insertion into the five closest, by distance then name */
         size_t at = n;
-        while (at > 0 && (dist[at - 1] > dd ||
-                          (dist[at - 1] == dd && strcmp(best[at - 1], name) > 0)))
+        while (at > 0 &&
+               (dist[at - 1] > dd ||
+                (dist[at - 1] == dd && strcmp(best[at - 1], name) > 0)))
             at--;
         if (at >= 5)
             continue;
@@ -836,8 +839,8 @@ static void suggest(const gql_stype_t *t, const char *word, char *out,
     for (size_t i = 0; i < n && o < cap; i++) {
         const char *sep = i == 0 ? "" : (n > 2 ? ", " : " ");
         const char *or_ = i > 0 && i == n - 1 ? "or " : "";
-        o += (size_t)snprintf(out + o, cap - o, "%s%s\"%s\"", sep, or_,
-                              best[i]);
+        o +=
+            (size_t)snprintf(out + o, cap - o, "%s%s\"%s\"", sep, or_, best[i]);
     }
     if (o < cap)
         snprintf(out + o, cap - o, "?");
@@ -860,10 +863,9 @@ static int op_parse(const char *s, gql_op_kind_t *op)
 
 /* Which root type of s (operation kind) has `field`; refuses with the
  * message the user needs. have_op: *op is given. */
-static int resolve_root(const gql_schema_t *s, const char *path,
-                        const char *ns, int have_op, gql_op_kind_t *op,
-                        const char *type, const char *field,
-                        doppel_check_error_t *err)
+static int resolve_root(const gql_schema_t *s, const char *path, const char *ns,
+                        int have_op, gql_op_kind_t *op, const char *type,
+                        const char *field, doppel_check_error_t *err)
 {
     static const gql_op_kind_t ops[] = {GQL_OP_QUERY, GQL_OP_MUTATION,
                                         GQL_OP_SUBSCRIPTION};
@@ -943,8 +945,9 @@ static int check_cond_shape(const json_t *sec, const char *key,
             }
         return 0;
     }
-    set_err(err, f, "%s", "expected an array of conditions {path, "
-                          "assertAction, value}");
+    set_err(err, f, "%s",
+            "expected an array of conditions {path, "
+            "assertAction, value}");
     return -EINVAL;
 }
 
@@ -965,8 +968,9 @@ static int check_errors(const json_t *ge, doppel_check_error_t *err)
         char f[96];
         snprintf(f, sizeof(f), "response.graphqlErrors[%zu]", i);
         if (!json_is_object(e)) {
-            set_err(err, f, "%s", "expected {message, path, locations, "
-                                  "extensions}");
+            set_err(err, f, "%s",
+                    "expected {message, path, locations, "
+                    "extensions}");
             return -EINVAL;
         }
         const char *k;
@@ -1003,10 +1007,10 @@ static int check_errors(const json_t *ge, doppel_check_error_t *err)
                     set_err(err, f2, "%s", "an array of {line, column}");
                     return -EINVAL;
                 }
-                json_array_foreach(v, j, p) if (
-                    !json_is_object(p) ||
-                    !json_is_integer(json_object_get(p, "line")) ||
-                    !json_is_integer(json_object_get(p, "column")))
+                json_array_foreach(
+                    v, j, p) if (!json_is_object(p) ||
+                                 !json_is_integer(json_object_get(p, "line")) ||
+                                 !json_is_integer(json_object_get(p, "column")))
                 {
                     set_err(err, f2, "%s",
                             "each location is {\"line\": N, \"column\": N}");
@@ -1158,10 +1162,10 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
     if (check_response(resp, err) < 0)
         goto out;
     /* key: operation "query.users", target the path */
-    int n = snprintf(key->buf, sizeof(key->buf), "%s.%s", gqlp_op_name(op),
-                     field);
-    int tn = snprintf(key->buf + n + 1, sizeof(key->buf) - (size_t)n - 1,
-                      "%s", path);
+    int n =
+        snprintf(key->buf, sizeof(key->buf), "%s.%s", gqlp_op_name(op), field);
+    int tn = snprintf(key->buf + n + 1, sizeof(key->buf) - (size_t)n - 1, "%s",
+                      path);
     if (n < 0 || tn < 0 || (size_t)(n + 1 + tn) >= sizeof(key->buf)) {
         set_err(err, "graphql.path", "%s", "too long");
         goto out;
@@ -1241,8 +1245,9 @@ static int explain_miss(doppel_ctx_t *ctx, const doppel_services_t *svc,
     const gql_stype_t *root = gql_schema_root(s->s, op);
     int wrote = 0;
     if (root == NULL) {
-        snprintf(out, out_len, "unknown field: the schema of %.*s has no %s "
-                               "root type",
+        snprintf(out, out_len,
+                 "unknown field: the schema of %.*s has no %s "
+                 "root type",
                  (int)x->target.len, x->target.ptr, opf);
         wrote = 1;
     } else if (gql_stype_field(root, dot + 1) == NULL) {
@@ -1265,8 +1270,9 @@ static json_t *describe_fields(const gql_stype_t *t)
         json_t *args = json_array();
         for (size_t k = 0; args && k < f->n_args; k++)
             json_array_append_new(
-                args, json_pack("{s:s, s:s}", "name", f->args[k].name, "type",
-                                gqlp_type_str(f->args[k].type, ty, sizeof(ty))));
+                args,
+                json_pack("{s:s, s:s}", "name", f->args[k].name, "type",
+                          gqlp_type_str(f->args[k].type, ty, sizeof(ty))));
         json_t *o = json_pack("{s:s, s:s, s:o}", "name", f->name, "type",
                               gqlp_type_str(f->type, ty, sizeof(ty)), "args",
                               args ? args : json_array());

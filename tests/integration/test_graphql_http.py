@@ -348,6 +348,43 @@ class GraphqlHttp(unittest.TestCase):
         self.assertEqual(r.status, 400)
         self.assertIn("ending in .graphql", r.json()["message"])
 
+    def test_schema_swapped_while_queried(self):
+        # two workers answer queries while the schema of the path is
+        # replaced: a request finishes on the schema it started with
+        name = "swap/graphql.graphql"
+        self.d.schema(name, "type Query { a: Int b: Int }")
+        stop = threading.Event()
+        seen, bad = set(), []
+
+        def hammer():
+            while not stop.is_set():
+                r = self.d.gql("{ a }", path="/swap/graphql")
+                body = r.json()
+                if r.status != 200:
+                    bad.append(r)
+                elif "data" in body:
+                    seen.add("data")
+                elif "Cannot query field" in body["errors"][0]["message"]:
+                    seen.add("invalid")
+                else:
+                    bad.append(r)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(30):
+                sdl = ("type Query { a: Int b: Int }" if i % 2
+                       else "type Query { b: Int }")
+                self.d.schema(name, sdl)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(bad, [])
+        self.assertTrue(seen)
+        self.assert_up()
+
     def test_mock_path_is_served(self):
         self.d.mock("hello", {"payload": {"data": {"hello": "from mock path"}}},
                     path="/other/gql")
@@ -409,6 +446,7 @@ class GraphqlHttpOptions(unittest.TestCase):
         with gh.GqlDoppel(options={"introspection": "false", "max_depth": 8,
                                    "max_tokens": 200,
                                    "max_query_bytes": "2k",
+                                   "max_values": 200,
                                    "endpoint": "/api/gql",
                                    "schema": sdl}) as d:
             r = d.gql("{ __schema { queryType { name } } }", path="/api/gql",
@@ -430,6 +468,14 @@ class GraphqlHttpOptions(unittest.TestCase):
             r = d.gql("{ version }" + " " * 3000, path="/api/gql",
                       accept=GQL_MEDIA)
             self.assertEqual(r.status, 400)
+            # an answer past max_values is cut with an error
+            r = d.gql("{ " + " ".join("u%d: users { id name role friends "
+                                      "{ id name } }" % i
+                                      for i in range(12)) + " }",
+                      path="/api/gql")
+            self.assertEqual(r.status, 200)
+            self.assertIn("exceeds the size limit (200 values)",
+                          json.dumps(r.json()["errors"]))
             # /graphql is not an endpoint any more
             r = d.gql("{ version }")
             self.assertEqual(r.headers.get("x-doppel-match"), "miss")
@@ -437,6 +483,31 @@ class GraphqlHttpOptions(unittest.TestCase):
             d.mock("version", {"payload": {"data": {"version": "1.2"}}})
             r = d.gql("{ version }", path="/api/gql")
             self.assertEqual(r.json(), {"data": {"version": "1.2"}})
+
+    def test_delayed_answer_sent_when_the_server_stops(self):
+        # a stop does not wait for a long delay: the answer goes out at once
+        # (DOPPEL_EVENT_DRAINING) and the server exits cleanly
+        d = gh.GqlDoppel()
+        try:
+            d.mock("version", {"payload": {"data": {"version": "late"}},
+                               "delay": 120000})
+            out = {}
+
+            def slow():
+                out["r"] = d.gql("{ version }", accept=GQL_MEDIA)
+
+            t = threading.Thread(target=slow)
+            t.start()
+            # the request is in: its mock is in the journal once matched
+            for _ in range(500):
+                if d.entries("requests"):
+                    break
+                threading.Event().wait(0.01)
+            self.assertEqual(d.stop(), 0)
+            t.join(30)
+            self.assertEqual(out["r"].json(), {"data": {"version": "late"}})
+        finally:
+            d.__exit__(None, None, None)
 
     def test_bad_schema_option_refuses_start(self):
         d = gh.GqlDoppel(options={"schema": "/nonexistent/x.graphql"},
