@@ -690,6 +690,17 @@ static void test_long_message_stays_utf8(void **st)
     assert_true(strlen(m) > 16000);
     json_decref(errors);
     free(b.p);
+    /* the same in a block string */
+    b = (sbuf_t){0};
+    sb_add(&b, "{ complicatedArgs { intArgField(intArg: \"\"\"x");
+    for (int i = 0; i < 12000; i++)
+        sb_add(&b, "\xc3\xa9");
+    sb_add(&b, "\"\"\") } }");
+    errors = validate_src(b.p, b.len, 0, NULL);
+    assert_int_equal(json_array_size(errors), 1);
+    assert_non_null(last_message(errors));
+    json_decref(errors);
+    free(b.p);
 }
 
 int main(void)

@@ -429,7 +429,11 @@ static void print_block_string(gqlv_str_t *b, const char *s, size_t len)
             gqlv_str_add(&esc, "\\\"\"\"");
             i += 2;
         } else {
-            gqlv_str_addn(&esc, &s[i], 1);
+            size_t n = 1; /* a whole UTF-8 sequence, as print_string */
+            while (i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
+                n++;
+            gqlv_str_addn(&esc, &s[i], n);
+            i += n - 1;
         }
     }
     const char *e = gqlv_str_get(&esc);
