@@ -6,6 +6,7 @@
  * fake data (determinism, types), introspection pieces, bounds.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -603,6 +604,83 @@ static void test_unvalidated_documents_do_not_crash(void **state)
     run_free(&r);
 }
 
+/* ---- one schema, many threads ------------------------------------------------------ */
+
+#define N_THREADS 4
+
+typedef struct job {
+    const gql_schema_t *s;
+    const char *query;
+    char *out; /* the response, or NULL */
+} job_t;
+
+static int answer_users(void *ud, const gql_field_call_t *call, json_t **value,
+                        json_t **errors)
+{
+    (void)ud;
+    (void)errors;
+    if (strcmp(call->field, "user") == 0) {
+        *value = json_pack("{s:s,s:s}", "id", "u1", "name", "Ann");
+        return GQL_RESOLVED;
+    }
+    return GQL_NO_ANSWER;
+}
+
+static void *run_job(void *arg)
+{
+    job_t *j = arg;
+    gql_error_t err;
+    for (int round = 0; round < 20; round++) {
+        gql_doc_t *doc = gql_parse(j->query, strlen(j->query), NULL, &err);
+        if (!doc)
+            return NULL;
+        const gql_definition_t *op = gql_doc_operation(doc, NULL, &err);
+        gql_exec_opts_t opts = {.fake_missing = 1, .seed = 9};
+        int re = 0;
+        json_t *r = gql_execute(j->s, doc, op, NULL, &opts, answer_users, NULL, &re);
+        char *text = json_dumps(r, JSON_COMPACT);
+        json_decref(r);
+        gql_doc_free(doc);
+        if (round == 0) {
+            j->out = text;
+        } else if (!text || !j->out || strcmp(text, j->out) != 0) {
+            free(text);
+            free(j->out);
+            j->out = NULL;
+            return NULL;
+        } else {
+            free(text);
+        }
+    }
+    return NULL;
+}
+
+/* A built schema is read by many threads at once: introspection, fake
+ * data and shaping on one schema from several threads give every thread
+ * the same answers as one thread alone. */
+static void test_many_threads_one_schema(void **state)
+{
+    const char *q = "{ __schema { types { name fields { name type { name ofType { name } } } } }"
+                    " user(id: 1) { id name email friends { id role } } users { id } }";
+    job_t alone = {F(state)->schema, q, NULL};
+    run_job(&alone);
+    assert_non_null(alone.out);
+    job_t jobs[N_THREADS];
+    pthread_t th[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        jobs[i] = (job_t){F(state)->schema, q, NULL};
+        assert_int_equal(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N_THREADS; i++) {
+        assert_non_null(jobs[i].out);
+        assert_string_equal(jobs[i].out, alone.out);
+        free(jobs[i].out);
+    }
+    free(alone.out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -626,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_introspection_defaults_deprecation_schema),
         cmocka_unit_test(test_depth_and_size_bounds),
         cmocka_unit_test(test_unvalidated_documents_do_not_crash),
+        cmocka_unit_test(test_many_threads_one_schema),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -536,6 +536,30 @@ static void possible_types_of_abstract_types(void **state)
 static void root_types_by_name(void **state)
 {
     (void)state;
+    /* as graphql-js: without a schema definition the names decide, even
+     * over an "extend schema"; what the names leave open it may name */
+    static const struct {
+        const char *sdl, *query, *mutation;
+    } roots[] = {
+        {"type Query{a:Int} directive @d on SCHEMA extend schema @d", "Query", NULL},
+        {"type Query{a:Int} type M {b:Int} extend schema { mutation: M }", "Query", "M"},
+        {"type Query{a:Int} type M {b:Int} type Mutation {c:Int} extend schema { mutation: M }",
+         "Query", "Mutation"},
+        {"type Q{a:Int} extend schema { query: Q }", "Q", NULL},
+        {"type Query{a:Int} type Q{a:Int} extend schema { query: Q }", "Query", NULL},
+        {"schema { query: Q } type Query{a:Int} type Q{a:Int} type Mutation {c:Int}", "Q", NULL},
+    };
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        gql_schema_t *s = must_build(roots[i].sdl);
+        assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, roots[i].query);
+        const gql_stype_t *m = gql_schema_root(s, GQL_OP_MUTATION);
+        if (roots[i].mutation)
+            assert_string_equal(m->name, roots[i].mutation);
+        else
+            assert_null(m);
+        gql_schema_free(s);
+    }
+
     gql_schema_t *s = must_build("type Query { a: Int } type Mutation { b: Int } "
                                  "type Subscription { c: Int }");
     assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, "Query");

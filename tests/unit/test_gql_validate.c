@@ -669,6 +669,40 @@ static void test_printed_values(void **st)
     }
 }
 
+/* A huge value in a message is cut at a character boundary: the message
+ * stays valid UTF-8 (so it is a JSON string at all). */
+static void test_long_message_stays_utf8(void **st)
+{
+    (void)st;
+    sbuf_t b = {0};
+    /* "xy": the cut falls inside a character without the boundary check */
+    sb_add(&b, "{ complicatedArgs { intArgField(intArg: \"xy");
+    for (int i = 0; i < 12000; i++)
+        sb_add(&b, "\xc3\xa9"); /* é: two bytes, one character */
+    sb_add(&b, "\") } }");
+    json_t *errors = validate_src(b.p, b.len, 0, NULL);
+    assert_int_equal(json_array_size(errors), 1);
+    const char *m = last_message(errors);
+    assert_non_null(m);
+    assert_true(strncmp(m, "Int cannot represent non-integer value: \"xy\xc3\xa9",
+                        45) == 0);
+    assert_true(strlen(m) <= 16384);
+    assert_true(strlen(m) > 16000);
+    json_decref(errors);
+    free(b.p);
+    /* the same in a block string */
+    b = (sbuf_t){0};
+    sb_add(&b, "{ complicatedArgs { intArgField(intArg: \"\"\"x");
+    for (int i = 0; i < 12000; i++)
+        sb_add(&b, "\xc3\xa9");
+    sb_add(&b, "\"\"\") } }");
+    errors = validate_src(b.p, b.len, 0, NULL);
+    assert_int_equal(json_array_size(errors), 1);
+    assert_non_null(last_message(errors));
+    json_decref(errors);
+    free(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -681,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_fragment_chain),
         cmocka_unit_test(test_long_cycle),
         cmocka_unit_test(test_printed_values),
+        cmocka_unit_test(test_long_message_stays_utf8),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -991,11 +991,16 @@ static int build_roots(builder_t *b)
                 s->roots[r->op] = &t->pub;
             }
         }
-    } else {
+    }
+    if (!b->schema_def) {
+        /* graphql-js buildASTSchema: without a schema definition, the types
+         * named Query, Mutation and Subscription are the roots, even over
+         * what an "extend schema" named */
         static const char *const defaults[] = {"Query", "Mutation", "Subscription"};
         for (int op = 0; op < 3; op++) {
             stype_impl_t *t = find_type(s, defaults[op]);
-            s->roots[op] = t ? &t->pub : NULL;
+            if (t)
+                s->roots[op] = &t->pub;
         }
     }
     if (!s->roots[GQL_OP_QUERY])

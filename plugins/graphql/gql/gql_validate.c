@@ -136,7 +136,7 @@ referenced_fragments(gqlv_ctx_t *c, const gql_definition_t **ops, size_t n_ops)
         gqlv_str_add(&key, sorted[i]);
         gqlv_str_add(&key, ",");
     }
-    if (key.len >= GQLV_MSG_MAX) {
+    if (key.truncated) {
         /* too long to key on: compute without caching */
     } else {
         gqlv_vec_t *hit =
@@ -167,7 +167,7 @@ referenced_fragments(gqlv_ctx_t *c, const gql_definition_t **ops, size_t n_ops)
     }
     if (c->aborted)
         return NULL;
-    if (key.len < GQLV_MSG_MAX)
+    if (!key.truncated)
         gqlv_map_put(c, &c->frag_sets, NULL, NULL, gqlv_str_get(&key), frags);
     return frags;
 }

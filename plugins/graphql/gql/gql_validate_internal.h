@@ -118,6 +118,7 @@ typedef struct gqlv_str {
     char *p;
     size_t len, cap;
     gqlv_ctx_t *c;
+    int truncated; /* something past GQLV_MSG_MAX was dropped */
 } gqlv_str_t;
 void gqlv_str_init(gqlv_str_t *b, gqlv_ctx_t *c);
 void gqlv_str_add(gqlv_str_t *b, const char *s);

@@ -218,8 +218,15 @@ void gqlv_str_init(gqlv_str_t *b, gqlv_ctx_t *c)
 
 void gqlv_str_addn(gqlv_str_t *b, const char *s, size_t n)
 {
-    if (b->len + n > GQLV_MSG_MAX)
+    if (b->truncated)
+        return; /* nothing after a cut, or the message would have a hole */
+    if (b->len + n > GQLV_MSG_MAX) {
         n = b->len < GQLV_MSG_MAX ? GQLV_MSG_MAX - b->len : 0;
+        /* never cut a UTF-8 sequence: the message must stay valid JSON */
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        b->truncated = 1;
+    }
     if (!n)
         return;
     if (b->len + n + 1 > b->cap) {
@@ -277,7 +284,10 @@ static void push_error(gqlv_ctx_t *c, const char *msg, const gql_loc_t *locs,
     json_t *e = json_object();
     if (!e)
         return;
-    json_object_set_new(e, "message", json_string(msg));
+    json_t *m = json_string(msg);
+    if (!m) /* not UTF-8: cannot happen for parsed documents */
+        m = json_string("Validation error.");
+    json_object_set_new(e, "message", m);
     json_t *arr = NULL;
     for (size_t i = 0; i < n_locs; i++) {
         if (!locs[i].line)
@@ -392,7 +402,12 @@ static void print_string(gqlv_str_t *b, const char *s, size_t len)
             gqlv_str_add(b, esc);
             i++;
         } else {
-            gqlv_str_addn(b, (const char *)&s[i], 1);
+            /* a whole UTF-8 sequence at once, so a cut never splits one */
+            size_t n = 1;
+            while (i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
+                n++;
+            gqlv_str_addn(b, &s[i], n);
+            i += n - 1;
         }
     }
     gqlv_str_add(b, "\"");
@@ -414,7 +429,11 @@ static void print_block_string(gqlv_str_t *b, const char *s, size_t len)
             gqlv_str_add(&esc, "\\\"\"\"");
             i += 2;
         } else {
-            gqlv_str_addn(&esc, &s[i], 1);
+            size_t n = 1; /* a whole UTF-8 sequence, as print_string */
+            while (i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
+                n++;
+            gqlv_str_addn(&esc, &s[i], n);
+            i += n - 1;
         }
     }
     const char *e = gqlv_str_get(&esc);
