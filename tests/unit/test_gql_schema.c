@@ -199,6 +199,22 @@ static const schema_case_t cases[] = {
      "Directive \"@d\" argument \"x\" of type \"Int!\" is required, but it was not provided."},
     {"type Query { a: Int } directive @d(x: Int! = 1, y: [Int]!) on OBJECT type T @d(x: 2) { a: Int }",
      "Directive \"@d\" argument \"y\" of type \"[Int]!\" is required, but it was not provided."},
+    {"type Query { a: Int } scalar JSON @specifiedBy(url: \"https://json.org\") extend scalar JSON @specifiedBy(url: \"x\")",
+     "The directive \"@specifiedBy\" can only be used once at this location."},
+    {"type Query { __typename: String }",
+     "Name \"__typename\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query{a:String} extend scalar String @specifiedBy(url: \"x\")",
+     "Cannot extend type \"String\" because it is not defined."},
+    {"type Query{a:Int} extend type __Schema { x: Int }",
+     "Cannot extend type \"__Schema\" because it is not defined."},
+    {"type Query{a:String} scalar String @nope",
+     "Unknown directive \"@nope\"."},
+    {"type Query{a:String} scalar String scalar String",
+     "There can be only one type named \"String\"."},
+    {"type Query{a:String} scalar String @specifiedBy(url: \"x\") extend scalar String @specifiedBy(url: \"y\")",
+     "The directive \"@specifiedBy\" can only be used once at this location."},
+    {"type Query{a:String} extend scalar Strin @d",
+     "Cannot extend type \"Strin\" because it is not defined."},
 };
 
 static void errors_match_graphql_js(void **state)
@@ -237,6 +253,8 @@ static const char *const valid[] = {
     "type Query { u: U } union U = A | B type A { a: Int } type B { b: Int } extend union U = C type C { c: Int }",
     "type Query { a(i: I): Int } input I @oneOf { a: Int b: String }",
     "directive @auth(role: Role = USER) repeatable on OBJECT | FIELD_DEFINITION enum Role { USER ADMIN } type Query @auth @auth(role: ADMIN) { a: Int @auth }",
+    "type Query{a:String} scalar String extend scalar String @specifiedBy(url: \"x\")",
+    "type Query{a:String} scalar String @specifiedBy(url: \"x\")",
 };
 
 static void valid_schemas_build(void **state)
@@ -421,6 +439,13 @@ static void builtins_are_real_types(void **state)
     /* the standard scalars may be declared; they stay the built-in ones */
     s = must_build("scalar String\n\"mine\" scalar ID\ntype Query { a: String }");
     assert_true(gql_schema_type(s, "ID")->builtin);
+    assert_string_not_equal(gql_schema_type(s, "ID")->description, "mine");
+    gql_schema_free(s);
+    /* and what the SDL says about them has no effect (graphql-js) */
+    s = must_build("scalar String @specifiedBy(url: \"x\")\n"
+                   "extend scalar ID @specifiedBy(url: \"y\") scalar ID\ntype Query { a: String }");
+    assert_null(gql_schema_type(s, "String")->specified_by);
+    assert_null(gql_schema_type(s, "ID")->specified_by);
     gql_schema_free(s);
     /* a specified directive may be redefined: the schema's wins */
     s = must_build("directive @skip(if: Boolean!, why: String) on FIELD\ntype Query { a: Int }");

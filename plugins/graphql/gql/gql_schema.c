@@ -86,6 +86,11 @@ typedef struct stype_impl {
     hmap_t members;  /* fields, input fields or enum values by name */
     part_t *parts;   /* [0] the definition, then the extensions */
     size_t n_parts, cap_parts;
+    /* a standard scalar the SDL declares (and maybe extends): graphql-js
+     * keeps the standard one and ignores these, but checks their
+     * directives */
+    part_t *uparts;
+    size_t n_uparts, cap_uparts;
     size_t idx;      /* in definition order */
     int one_of;      /* INPUT_OBJECT with @oneOf */
     const gql_field_def_t **fdefs;       /* parallel to pub.fields */
@@ -286,8 +291,12 @@ static int add_type(builder_t *b, const gql_definition_t *d, size_t src)
     stype_impl_t *old = find_type(s, d->name);
     if (old) {
         /* a schema may declare the standard scalars; they stay standard */
-        if (old->pub.builtin && d->kind == GQL_DEF_SCALAR && is_std_scalar(d->name))
+        if (old->pub.builtin && d->kind == GQL_DEF_SCALAR && is_std_scalar(d->name) &&
+            !old->n_uparts) {
+            TRY(PUSH(b, old->uparts, old->n_uparts, old->cap_uparts));
+            old->uparts[old->n_uparts++] = (part_t){d, src};
             return 0;
+        }
         return fail(b, src, d->loc, "There can be only one type named \"%s\".",
                     d->name);
     }
@@ -380,6 +389,9 @@ static int collect(builder_t *b)
     for (size_t i = 0; i < b->n_type_exts; i++) {
         const part_t *e = &b->type_exts[i];
         stype_impl_t *t = find_type(s, e->d->name);
+        /* built-in types exist for the SDL only where it declares them */
+        if (t && t->pub.builtin && !t->n_uparts)
+            t = NULL;
         if (!t) {
             char hint[300];
             type_hint(s, e->d->name, 0, hint, sizeof(hint));
@@ -390,6 +402,11 @@ static int collect(builder_t *b)
         if (t->pub.kind != kind_of(e->d->kind))
             return fail(b, e->src, e->d->loc, "Cannot extend non-%s type \"%s\".",
                         kind_word(e->d->kind), e->d->name);
+        if (t->pub.builtin) { /* a declared standard scalar: no effect */
+            TRY(PUSH(b, t->uparts, t->n_uparts, t->cap_uparts));
+            t->uparts[t->n_uparts++] = *e;
+            continue;
+        }
         TRY(PUSH(b, t->parts, t->n_parts, t->cap_parts));
         t->parts[t->n_parts++] = *e;
     }
@@ -567,14 +584,22 @@ static uint32_t type_location(gql_kind_t k)
 
 static int check_type_uses(builder_t *b, const stype_impl_t *t)
 {
-    dir_group_t *g = malloc(t->n_parts * sizeof(*g));
+    /* a built-in type: only what the SDL wrote about it (a declared
+     * standard scalar) */
+    const part_t *parts = t->pub.builtin ? t->uparts : t->parts;
+    size_t n_parts = t->pub.builtin ? t->n_uparts : t->n_parts;
+    if (!n_parts)
+        return 0;
+    dir_group_t *g = malloc(n_parts * sizeof(*g));
     if (!g)
         return oom(b);
-    for (size_t p = 0; p < t->n_parts; p++)
-        g[p] = (dir_group_t){t->parts[p].d->dirs, t->parts[p].d->n_dirs, t->parts[p].src};
-    int rc = check_dir_groups(b, g, t->n_parts, type_location(t->pub.kind));
+    for (size_t p = 0; p < n_parts; p++)
+        g[p] = (dir_group_t){parts[p].d->dirs, parts[p].d->n_dirs, parts[p].src};
+    int rc = check_dir_groups(b, g, n_parts, type_location(t->pub.kind));
     free(g);
     TRY(rc);
+    if (t->pub.builtin)
+        return 0;
     for (size_t p = 0; p < t->n_parts; p++) {
         const gql_definition_t *d = t->parts[p].d;
         size_t src = t->parts[p].src;
@@ -610,8 +635,7 @@ static int check_sdl_uses(builder_t *b)
         TRY(rc);
     }
     for (size_t i = 0; i < s->n_types; i++)
-        if (!s->order[i]->pub.builtin)
-            TRY(check_type_uses(b, s->order[i]));
+        TRY(check_type_uses(b, s->order[i]));
     for (size_t i = 0; i < s->n_dirs; i++)
         if (!is_builtin_src(s->dirs[i]->src))
             TRY(check_input_defs(b, s->dirs[i]->src, s->dirs[i]->d->inputs,
