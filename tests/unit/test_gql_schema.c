@@ -892,6 +892,86 @@ static void type_references_print_as_written(void **state)
     gql_schema_free(s);
 }
 
+/* graphql-js 16 does not check a schema's default values: one its
+ * valueFromAST cannot read is left out, as if none were written. The
+ * third column is whether graphql-js 16.15 keeps it. */
+static const struct {
+    const char *type, *literal;
+    int kept;
+} defaults[] = {
+    {"Int", "1", 1},
+    {"Int", "-2147483648", 1},
+    {"Int", "2147483648", 0},
+    {"Int", "1.5", 0},
+    {"Int", "\"1\"", 0},
+    {"Int", "null", 1},
+    {"Int!", "null", 0},
+    {"Float", "1", 1},
+    {"Float", "1.5e3", 1},
+    {"Float", "\"x\"", 0},
+    {"String", "\"s\"", 1},
+    {"String", "\"\"\"b\"\"\"", 1},
+    {"String", "1", 0},
+    {"Boolean", "true", 1},
+    {"Boolean", "0", 0},
+    {"ID", "\"x\"", 1},
+    {"ID", "7", 1},
+    {"ID", "7.5", 0},
+    {"E", "A", 1},
+    {"E", "C", 0},
+    {"E", "\"A\"", 0},
+    {"S", "{a: [1, \"x\"]}", 1},
+    {"S", "ENUMISH", 1},
+    {"[Int]", "[1, 2]", 1},
+    {"[Int]", "1", 1},
+    {"[Int]", "[1, \"x\"]", 0},
+    {"[Int!]", "[1, null]", 0},
+    {"[Int]", "[1, null]", 1},
+    {"[[Int]]", "[[1], 2]", 1},
+    {"In", "{r: 1}", 1},
+    {"In", "{o: \"x\"}", 0},
+    {"In", "{r: 1, zz: 2}", 1},
+    {"In", "{r: null}", 0},
+    {"In", "[{r: 1}]", 0},
+    {"[In]", "{r: 1}", 1},
+    {"One", "{a: 1}", 1},
+    {"One", "{a: 1, b: \"x\"}", 0},
+    {"One", "{a: null}", 0},
+    {"One", "{}", 0},
+    {"Deep", "{n: [{r: 1}, {r: 2, d: 3}]}", 1},
+    {"Deep", "{n: [{r: 1}, {o: \"x\"}]}", 0},
+    {"Deep", "{e: C}", 0},
+    {"In!", "{r: 2}", 1},
+};
+
+static void unreadable_defaults_are_left_out(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        char sdl[600];
+        snprintf(sdl, sizeof(sdl),
+                 "enum E { A B } scalar S input In { r: Int! o: String d: Int = 5 } "
+                 "input One @oneOf { a: Int b: String } input Deep { n: [In!] e: E = B } "
+                 "type Query { a(x: %s = %s): Int }",
+                 defaults[i].type, defaults[i].literal);
+        gql_error_t err;
+        gql_schema_t *s = build1(sdl, &err);
+        if (!s)
+            fail_msg("%s = %s: %s", defaults[i].type, defaults[i].literal, err.message);
+        const gql_sarg_t *x = &gql_stype_field(gql_schema_root(s, GQL_OP_QUERY), "a")->args[0];
+        if ((x->default_value != NULL) != defaults[i].kept)
+            fail_msg("%s = %s: default %s, graphql-js %s", defaults[i].type,
+                     defaults[i].literal, x->default_value ? "kept" : "left out",
+                     defaults[i].kept ? "keeps it" : "leaves it out");
+        gql_schema_free(s);
+    }
+    /* a required argument whose default is left out is required (and
+     * then may not be deprecated, as graphql-js says) */
+    gql_error_t err;
+    assert_null(build1("type Query { a(x: Int! = \"no\" @deprecated): Int }", &err));
+    assert_non_null(strstr(err.message, "Required argument Query.a(x:) cannot be deprecated."));
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -927,6 +1007,7 @@ int main(void)
         cmocka_unit_test(long_lists_find_their_duplicates),
         cmocka_unit_test(suggestions_match_graphql_js),
         cmocka_unit_test(type_references_print_as_written),
+        cmocka_unit_test(unreadable_defaults_are_left_out),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
  * tables built once; a schema is immutable afterwards and may be read by
  * many threads.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -975,6 +976,146 @@ static int build_possible(builder_t *b)
     return 0;
 }
 
+/* ---- Default values graphql-js cannot read --------------------------------- */
+
+static int int32_literal(const char *text)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    return errno == 0 && *end == '\0' && v >= -2147483648LL && v <= 2147483647LL;
+}
+
+/* 1 if graphql-js's valueFromAST reads the literal v as a value of type t
+ * (graphql-js 16 does not check a schema's default values; one it cannot
+ * read it leaves out, as if there were none). depth bounds the defaults
+ * of input fields followed into. */
+static int literal_ok(const gql_schema_t *s, const gql_type_ref_t *t, const gql_value_t *v,
+                      int depth)
+{
+    if (depth > 64)
+        return 0;
+    if (t->kind == GQL_T_NON_NULL)
+        return v->kind != GQL_V_NULL && literal_ok(s, t->of, v, depth);
+    if (v->kind == GQL_V_NULL)
+        return 1;
+    if (v->kind == GQL_V_VARIABLE)
+        return 0;
+    if (t->kind == GQL_T_LIST) {
+        if (v->kind != GQL_V_LIST)
+            return literal_ok(s, t->of, v, depth);
+        for (size_t i = 0; i < v->n_items; i++)
+            if (!literal_ok(s, t->of, v->items[i], depth))
+                return 0;
+        return 1;
+    }
+    const stype_impl_t *x = find_type(s, t->name);
+    if (!x)
+        return 1; /* an unknown type is reported on its own */
+    const gql_stype_t *nt = &x->pub;
+    switch (nt->kind) {
+    case GQL_K_ENUM:
+        return v->kind == GQL_V_ENUM && gql_stype_enum_value(nt, v->text);
+    case GQL_K_INPUT_OBJECT: {
+        if (v->kind != GQL_V_OBJECT)
+            return 0;
+        size_t keys = 0;
+        const gql_value_t *only = NULL;
+        for (size_t i = 0; i < nt->n_input_fields; i++) {
+            const gql_sarg_t *f = &nt->input_fields[i];
+            const gql_value_t *fv = NULL;
+            for (size_t j = 0; j < v->n_fields; j++)
+                if (strcmp(v->fields[j].name, f->name) == 0)
+                    fv = v->fields[j].value;
+            if (!fv) {
+                if (f->default_value && literal_ok(s, f->type, f->default_value, depth + 1)) {
+                    keys++;
+                    only = f->default_value;
+                } else if (f->type->kind == GQL_T_NON_NULL) {
+                    return 0;
+                }
+                continue;
+            }
+            if (!literal_ok(s, f->type, fv, depth + 1))
+                return 0;
+            keys++;
+            only = fv;
+        }
+        if (x->one_of && (keys != 1 || only->kind == GQL_V_NULL))
+            return 0;
+        return 1;
+    }
+    case GQL_K_SCALAR:
+        if (!nt->builtin)
+            return 1; /* a custom scalar reads any literal */
+        if (strcmp(nt->name, "Int") == 0)
+            return v->kind == GQL_V_INT && int32_literal(v->text);
+        if (strcmp(nt->name, "Float") == 0)
+            return v->kind == GQL_V_INT || v->kind == GQL_V_FLOAT;
+        if (strcmp(nt->name, "String") == 0)
+            return v->kind == GQL_V_STRING;
+        if (strcmp(nt->name, "Boolean") == 0)
+            return v->kind == GQL_V_BOOLEAN;
+        if (strcmp(nt->name, "ID") == 0)
+            return v->kind == GQL_V_STRING || v->kind == GQL_V_INT;
+        return 1;
+    default:
+        return 1; /* not an input type: reported by the checks */
+    }
+}
+
+/* Every default is judged against the defaults as written (graphql-js
+ * reads each from its literal), so the order of the drops does not
+ * matter: the verdicts are computed first, then applied. */
+static int drop_unreadable_defaults(builder_t *b)
+{
+    gql_schema_t *s = b->s;
+    size_t total = 0;
+    for (size_t i = 0; i < s->n_types; i++) {
+        const gql_stype_t *t = &s->order[i]->pub;
+        total += t->n_input_fields;
+        for (size_t j = 0; j < t->n_fields; j++)
+            total += t->fields[j].n_args;
+    }
+    for (size_t i = 0; i < s->n_dirs; i++)
+        total += s->dirs[i]->pub.n_args;
+    if (!total)
+        return 0;
+    unsigned char *bad = calloc(total, 1);
+    if (!bad)
+        return oom(b);
+    size_t k = 0;
+#define JUDGE(args, n)                                                         \
+    for (size_t q = 0; q < (n); q++, k++)                                      \
+        bad[k] = (args)[q].default_value &&                                    \
+                 !literal_ok(s, (args)[q].type, (args)[q].default_value, 0);
+    for (size_t i = 0; i < s->n_types; i++) {
+        const gql_stype_t *t = &s->order[i]->pub;
+        JUDGE(t->input_fields, t->n_input_fields)
+        for (size_t j = 0; j < t->n_fields; j++)
+            JUDGE(t->fields[j].args, t->fields[j].n_args)
+    }
+    for (size_t i = 0; i < s->n_dirs; i++)
+        JUDGE(s->dirs[i]->pub.args, s->dirs[i]->pub.n_args)
+#undef JUDGE
+    k = 0;
+#define APPLY(args, n)                                                         \
+    for (size_t q = 0; q < (n); q++, k++)                                      \
+        if (bad[k])                                                            \
+            ((gql_sarg_t *)(uintptr_t)(args))[q].default_value = NULL;
+    for (size_t i = 0; i < s->n_types; i++) {
+        const gql_stype_t *t = &s->order[i]->pub;
+        APPLY(t->input_fields, t->n_input_fields)
+        for (size_t j = 0; j < t->n_fields; j++)
+            APPLY(t->fields[j].args, t->fields[j].n_args)
+    }
+    for (size_t i = 0; i < s->n_dirs; i++)
+        APPLY(s->dirs[i]->pub.args, s->dirs[i]->pub.n_args)
+#undef APPLY
+    free(bad);
+    return 0;
+}
+
 /* ---- Root types ----------------------------------------------------------- */
 
 static const char *const op_names[] = {"query", "mutation", "subscription"};
@@ -1534,7 +1675,8 @@ gql_schema_t *gql_schema_build(const gql_source_t *srcs, size_t n,
     for (size_t i = 0; i < s->n_dirs; i++)
         if (build_directive(&b, s->dirs[i]) < 0)
             goto fail;
-    if (build_possible(&b) < 0 || build_roots(&b) < 0 || check_directives(&b) < 0 ||
+    if (build_possible(&b) < 0 || drop_unreadable_defaults(&b) < 0 || build_roots(&b) < 0 ||
+        check_directives(&b) < 0 ||
         check_types(&b) < 0)
         goto fail;
     s->sorted = gql_arena_alloc(&s->arena, (s->n_types + 1) * sizeof(*s->sorted));
