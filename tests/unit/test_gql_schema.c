@@ -199,6 +199,22 @@ static const schema_case_t cases[] = {
      "Directive \"@d\" argument \"x\" of type \"Int!\" is required, but it was not provided."},
     {"type Query { a: Int } directive @d(x: Int! = 1, y: [Int]!) on OBJECT type T @d(x: 2) { a: Int }",
      "Directive \"@d\" argument \"y\" of type \"[Int]!\" is required, but it was not provided."},
+    {"type Query { a: Int } scalar JSON @specifiedBy(url: \"https://json.org\") extend scalar JSON @specifiedBy(url: \"x\")",
+     "The directive \"@specifiedBy\" can only be used once at this location."},
+    {"type Query { __typename: String }",
+     "Name \"__typename\" must not begin with \"__\", which is reserved by GraphQL introspection."},
+    {"type Query{a:String} extend scalar String @specifiedBy(url: \"x\")",
+     "Cannot extend type \"String\" because it is not defined."},
+    {"type Query{a:Int} extend type __Schema { x: Int }",
+     "Cannot extend type \"__Schema\" because it is not defined."},
+    {"type Query{a:String} scalar String @nope",
+     "Unknown directive \"@nope\"."},
+    {"type Query{a:String} scalar String scalar String",
+     "There can be only one type named \"String\"."},
+    {"type Query{a:String} scalar String @specifiedBy(url: \"x\") extend scalar String @specifiedBy(url: \"y\")",
+     "The directive \"@specifiedBy\" can only be used once at this location."},
+    {"type Query{a:String} extend scalar Strin @d",
+     "Cannot extend type \"Strin\" because it is not defined."},
 };
 
 static void errors_match_graphql_js(void **state)
@@ -237,6 +253,8 @@ static const char *const valid[] = {
     "type Query { u: U } union U = A | B type A { a: Int } type B { b: Int } extend union U = C type C { c: Int }",
     "type Query { a(i: I): Int } input I @oneOf { a: Int b: String }",
     "directive @auth(role: Role = USER) repeatable on OBJECT | FIELD_DEFINITION enum Role { USER ADMIN } type Query @auth @auth(role: ADMIN) { a: Int @auth }",
+    "type Query{a:String} scalar String extend scalar String @specifiedBy(url: \"x\")",
+    "type Query{a:String} scalar String @specifiedBy(url: \"x\")",
 };
 
 static void valid_schemas_build(void **state)
@@ -421,6 +439,13 @@ static void builtins_are_real_types(void **state)
     /* the standard scalars may be declared; they stay the built-in ones */
     s = must_build("scalar String\n\"mine\" scalar ID\ntype Query { a: String }");
     assert_true(gql_schema_type(s, "ID")->builtin);
+    assert_string_not_equal(gql_schema_type(s, "ID")->description, "mine");
+    gql_schema_free(s);
+    /* and what the SDL says about them has no effect (graphql-js) */
+    s = must_build("scalar String @specifiedBy(url: \"x\")\n"
+                   "extend scalar ID @specifiedBy(url: \"y\") scalar ID\ntype Query { a: String }");
+    assert_null(gql_schema_type(s, "String")->specified_by);
+    assert_null(gql_schema_type(s, "ID")->specified_by);
     gql_schema_free(s);
     /* a specified directive may be redefined: the schema's wins */
     s = must_build("directive @skip(if: Boolean!, why: String) on FIELD\ntype Query { a: Int }");
@@ -536,6 +561,30 @@ static void possible_types_of_abstract_types(void **state)
 static void root_types_by_name(void **state)
 {
     (void)state;
+    /* as graphql-js: without a schema definition the names decide, even
+     * over an "extend schema"; what the names leave open it may name */
+    static const struct {
+        const char *sdl, *query, *mutation;
+    } roots[] = {
+        {"type Query{a:Int} directive @d on SCHEMA extend schema @d", "Query", NULL},
+        {"type Query{a:Int} type M {b:Int} extend schema { mutation: M }", "Query", "M"},
+        {"type Query{a:Int} type M {b:Int} type Mutation {c:Int} extend schema { mutation: M }",
+         "Query", "Mutation"},
+        {"type Q{a:Int} extend schema { query: Q }", "Q", NULL},
+        {"type Query{a:Int} type Q{a:Int} extend schema { query: Q }", "Query", NULL},
+        {"schema { query: Q } type Query{a:Int} type Q{a:Int} type Mutation {c:Int}", "Q", NULL},
+    };
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        gql_schema_t *s = must_build(roots[i].sdl);
+        assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, roots[i].query);
+        const gql_stype_t *m = gql_schema_root(s, GQL_OP_MUTATION);
+        if (roots[i].mutation)
+            assert_string_equal(m->name, roots[i].mutation);
+        else
+            assert_null(m);
+        gql_schema_free(s);
+    }
+
     gql_schema_t *s = must_build("type Query { a: Int } type Mutation { b: Int } "
                                  "type Subscription { c: Int }");
     assert_string_equal(gql_schema_root(s, GQL_OP_QUERY)->name, "Query");
@@ -843,6 +892,106 @@ static void type_references_print_as_written(void **state)
     gql_schema_free(s);
 }
 
+/* graphql-js 16 does not check a schema's default values: one its
+ * valueFromAST cannot read is left out, as if none were written. The
+ * third column is whether graphql-js 16.15 keeps it. */
+static const struct {
+    const char *type, *literal;
+    int kept;
+} defaults[] = {
+    {"Int", "1", 1},
+    {"Int", "-2147483648", 1},
+    {"Int", "2147483648", 0},
+    {"Int", "1.5", 0},
+    {"Int", "\"1\"", 0},
+    {"Int", "null", 1},
+    {"Int!", "null", 0},
+    {"Float", "1", 1},
+    {"Float", "1.5e3", 1},
+    {"Float", "\"x\"", 0},
+    {"String", "\"s\"", 1},
+    {"String", "\"\"\"b\"\"\"", 1},
+    {"String", "1", 0},
+    {"Boolean", "true", 1},
+    {"Boolean", "0", 0},
+    {"ID", "\"x\"", 1},
+    {"ID", "7", 1},
+    {"ID", "7.5", 0},
+    {"E", "A", 1},
+    {"E", "C", 0},
+    {"E", "\"A\"", 0},
+    {"S", "{a: [1, \"x\"]}", 1},
+    {"S", "ENUMISH", 1},
+    {"[Int]", "[1, 2]", 1},
+    {"[Int]", "1", 1},
+    {"[Int]", "[1, \"x\"]", 0},
+    {"[Int!]", "[1, null]", 0},
+    {"[Int]", "[1, null]", 1},
+    {"[[Int]]", "[[1], 2]", 1},
+    {"In", "{r: 1}", 1},
+    {"In", "{o: \"x\"}", 0},
+    {"In", "{r: 1, zz: 2}", 1},
+    {"In", "{r: null}", 0},
+    {"In", "[{r: 1}]", 0},
+    {"[In]", "{r: 1}", 1},
+    {"One", "{a: 1}", 1},
+    {"One", "{a: 1, b: \"x\"}", 0},
+    {"One", "{a: null}", 0},
+    {"One", "{}", 0},
+    {"Deep", "{n: [{r: 1}, {r: 2, d: 3}]}", 1},
+    {"Deep", "{n: [{r: 1}, {o: \"x\"}]}", 0},
+    {"Deep", "{e: C}", 0},
+    {"In!", "{r: 2}", 1},
+};
+
+static void unreadable_defaults_are_left_out(void **state)
+{
+    (void)state;
+    gql_error_t err;
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        char sdl[600];
+        snprintf(sdl, sizeof(sdl),
+                 "enum E { A B } scalar S input In { r: Int! o: String d: Int = 5 } "
+                 "input One @oneOf { a: Int b: String } input Deep { n: [In!] e: E = B } "
+                 "type Query { a(x: %s = %s): Int }",
+                 defaults[i].type, defaults[i].literal);
+        gql_schema_t *s = build1(sdl, &err);
+        if (!s)
+            fail_msg("%s = %s: %s", defaults[i].type, defaults[i].literal, err.message);
+        const gql_sarg_t *x = &gql_stype_field(gql_schema_root(s, GQL_OP_QUERY), "a")->args[0];
+        if ((x->default_value != NULL) != defaults[i].kept)
+            fail_msg("%s = %s: default %s, graphql-js %s", defaults[i].type,
+                     defaults[i].literal, x->default_value ? "kept" : "left out",
+                     defaults[i].kept ? "keeps it" : "leaves it out");
+        gql_schema_free(s);
+    }
+    /* defaults leading to defaults: 40 levels of two each are judged
+     * once each, not 2^40 times */
+    char *sdl = malloc(1 << 16);
+    assert_non_null(sdl);
+    size_t n = (size_t)snprintf(sdl, 1 << 16, "type Query { a(x: L0 = {}): Int }\n");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(sdl + n, (1 << 16) - n, "input L%d { a: L%d = {} b: L%d = {} }\n",
+                              i, i + 1, i + 1);
+    snprintf(sdl + n, (1 << 16) - n, "input L40 { z: Int = \"bad\" }\n");
+    gql_schema_t *deep = build1(sdl, &err);
+    if (!deep)
+        fail_msg("%s", err.message);
+    assert_non_null(gql_stype_field(gql_schema_root(deep, GQL_OP_QUERY), "a")->args[0].default_value);
+    assert_null(gql_schema_type(deep, "L40")->input_fields[0].default_value);
+    gql_schema_free(deep);
+    /* a default that needs itself is not read */
+    deep = build1("type Query { a(x: C = {}): Int } input C { c: C = {} }", &err);
+    if (!deep)
+        fail_msg("%s", err.message);
+    gql_schema_free(deep);
+    free(sdl);
+    /* a required argument whose default is left out is required (and
+     * then may not be deprecated, as graphql-js says) */
+    assert_null(build1("type Query { a(x: Int! = \"no\" @deprecated): Int }", &err));
+    assert_non_null(strstr(err.message, "Required argument Query.a(x:) cannot be deprecated."));
+}
+
 static void bad_arguments_are_refused(void **state)
 {
     (void)state;
@@ -878,6 +1027,7 @@ int main(void)
         cmocka_unit_test(long_lists_find_their_duplicates),
         cmocka_unit_test(suggestions_match_graphql_js),
         cmocka_unit_test(type_references_print_as_written),
+        cmocka_unit_test(unreadable_defaults_are_left_out),
         cmocka_unit_test(bad_arguments_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

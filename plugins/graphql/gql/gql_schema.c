@@ -10,6 +10,7 @@
  * tables built once; a schema is immutable afterwards and may be read by
  * many threads.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +87,11 @@ typedef struct stype_impl {
     hmap_t members;  /* fields, input fields or enum values by name */
     part_t *parts;   /* [0] the definition, then the extensions */
     size_t n_parts, cap_parts;
+    /* a standard scalar the SDL declares (and maybe extends): graphql-js
+     * keeps the standard one and ignores these, but checks their
+     * directives */
+    part_t *uparts;
+    size_t n_uparts, cap_uparts;
     size_t idx;      /* in definition order */
     int one_of;      /* INPUT_OBJECT with @oneOf */
     const gql_field_def_t **fdefs;       /* parallel to pub.fields */
@@ -99,6 +105,10 @@ typedef struct stype_impl {
      * possible type of that union" looks at a short list */
     const gql_stype_t **unions;
     size_t n_unions, cap_unions;
+    /* INPUT_OBJECT: whether graphql-js reads each input field's default
+     * (0 not yet known, 1 being judged, 2 yes, 3 no): judged once, so
+     * defaults that lead to defaults cost no more than their number */
+    unsigned char *dverdict;
     size_t mark;       /* scratch for the checks: 1 + the index of the */
     size_t iface_mark; /* last union / implementing type that saw it */
 } stype_impl_t;
@@ -286,8 +296,12 @@ static int add_type(builder_t *b, const gql_definition_t *d, size_t src)
     stype_impl_t *old = find_type(s, d->name);
     if (old) {
         /* a schema may declare the standard scalars; they stay standard */
-        if (old->pub.builtin && d->kind == GQL_DEF_SCALAR && is_std_scalar(d->name))
+        if (old->pub.builtin && d->kind == GQL_DEF_SCALAR && is_std_scalar(d->name) &&
+            !old->n_uparts) {
+            TRY(PUSH(b, old->uparts, old->n_uparts, old->cap_uparts));
+            old->uparts[old->n_uparts++] = (part_t){d, src};
             return 0;
+        }
         return fail(b, src, d->loc, "There can be only one type named \"%s\".",
                     d->name);
     }
@@ -380,6 +394,9 @@ static int collect(builder_t *b)
     for (size_t i = 0; i < b->n_type_exts; i++) {
         const part_t *e = &b->type_exts[i];
         stype_impl_t *t = find_type(s, e->d->name);
+        /* built-in types exist for the SDL only where it declares them */
+        if (t && t->pub.builtin && !t->n_uparts)
+            t = NULL;
         if (!t) {
             char hint[300];
             type_hint(s, e->d->name, 0, hint, sizeof(hint));
@@ -390,6 +407,11 @@ static int collect(builder_t *b)
         if (t->pub.kind != kind_of(e->d->kind))
             return fail(b, e->src, e->d->loc, "Cannot extend non-%s type \"%s\".",
                         kind_word(e->d->kind), e->d->name);
+        if (t->pub.builtin) { /* a declared standard scalar: no effect */
+            TRY(PUSH(b, t->uparts, t->n_uparts, t->cap_uparts));
+            t->uparts[t->n_uparts++] = *e;
+            continue;
+        }
         TRY(PUSH(b, t->parts, t->n_parts, t->cap_parts));
         t->parts[t->n_parts++] = *e;
     }
@@ -567,14 +589,22 @@ static uint32_t type_location(gql_kind_t k)
 
 static int check_type_uses(builder_t *b, const stype_impl_t *t)
 {
-    dir_group_t *g = malloc(t->n_parts * sizeof(*g));
+    /* a built-in type: only what the SDL wrote about it (a declared
+     * standard scalar) */
+    const part_t *parts = t->pub.builtin ? t->uparts : t->parts;
+    size_t n_parts = t->pub.builtin ? t->n_uparts : t->n_parts;
+    if (!n_parts)
+        return 0;
+    dir_group_t *g = malloc(n_parts * sizeof(*g));
     if (!g)
         return oom(b);
-    for (size_t p = 0; p < t->n_parts; p++)
-        g[p] = (dir_group_t){t->parts[p].d->dirs, t->parts[p].d->n_dirs, t->parts[p].src};
-    int rc = check_dir_groups(b, g, t->n_parts, type_location(t->pub.kind));
+    for (size_t p = 0; p < n_parts; p++)
+        g[p] = (dir_group_t){parts[p].d->dirs, parts[p].d->n_dirs, parts[p].src};
+    int rc = check_dir_groups(b, g, n_parts, type_location(t->pub.kind));
     free(g);
     TRY(rc);
+    if (t->pub.builtin)
+        return 0;
     for (size_t p = 0; p < t->n_parts; p++) {
         const gql_definition_t *d = t->parts[p].d;
         size_t src = t->parts[p].src;
@@ -610,8 +640,7 @@ static int check_sdl_uses(builder_t *b)
         TRY(rc);
     }
     for (size_t i = 0; i < s->n_types; i++)
-        if (!s->order[i]->pub.builtin)
-            TRY(check_type_uses(b, s->order[i]));
+        TRY(check_type_uses(b, s->order[i]));
     for (size_t i = 0; i < s->n_dirs; i++)
         if (!is_builtin_src(s->dirs[i]->src))
             TRY(check_input_defs(b, s->dirs[i]->src, s->dirs[i]->d->inputs,
@@ -951,6 +980,170 @@ static int build_possible(builder_t *b)
     return 0;
 }
 
+/* ---- Default values graphql-js cannot read --------------------------------- */
+
+static int int32_literal(const char *text)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    return errno == 0 && *end == '\0' && v >= -2147483648LL && v <= 2147483647LL;
+}
+
+static int literal_ok(const gql_schema_t *s, const gql_type_ref_t *t, const gql_value_t *v,
+                      int depth);
+
+/* Whether input field i of x has a default graphql-js reads (memoized; a
+ * default that leads back to itself is not read). */
+static int field_default_ok(const gql_schema_t *s, const stype_impl_t *x, size_t i, int depth)
+{
+    stype_impl_t *m = (stype_impl_t *)(uintptr_t)x; /* building: ours to write */
+    if (!m->dverdict) {
+        m->dverdict = gql_arena_alloc((gql_arena_t *)(uintptr_t)&s->arena,
+                                      x->pub.n_input_fields);
+        if (!m->dverdict) /* no memory: judge without the memo, bounded by depth */
+            return literal_ok(s, x->pub.input_fields[i].type,
+                              x->pub.input_fields[i].default_value, depth + 1);
+    }
+    if (m->dverdict[i] == 0) {
+        m->dverdict[i] = 1;
+        int ok = literal_ok(s, x->pub.input_fields[i].type,
+                            x->pub.input_fields[i].default_value, depth + 1);
+        m->dverdict[i] = ok ? 2 : 3;
+    }
+    return m->dverdict[i] == 2;
+}
+
+/* 1 if graphql-js's valueFromAST reads the literal v as a value of type t
+ * (graphql-js 16 does not check a schema's default values; one it cannot
+ * read it leaves out, as if there were none). depth bounds the defaults
+ * of input fields followed into. */
+static int literal_ok(const gql_schema_t *s, const gql_type_ref_t *t, const gql_value_t *v,
+                      int depth)
+{
+    if (depth > 64)
+        return 0;
+    if (t->kind == GQL_T_NON_NULL)
+        return v->kind != GQL_V_NULL && literal_ok(s, t->of, v, depth);
+    if (v->kind == GQL_V_NULL)
+        return 1;
+    if (v->kind == GQL_V_VARIABLE)
+        return 0;
+    if (t->kind == GQL_T_LIST) {
+        if (v->kind != GQL_V_LIST)
+            return literal_ok(s, t->of, v, depth);
+        for (size_t i = 0; i < v->n_items; i++)
+            if (!literal_ok(s, t->of, v->items[i], depth))
+                return 0;
+        return 1;
+    }
+    const stype_impl_t *x = find_type(s, t->name);
+    if (!x)
+        return 1; /* an unknown type is reported on its own */
+    const gql_stype_t *nt = &x->pub;
+    switch (nt->kind) {
+    case GQL_K_ENUM:
+        return v->kind == GQL_V_ENUM && gql_stype_enum_value(nt, v->text);
+    case GQL_K_INPUT_OBJECT: {
+        if (v->kind != GQL_V_OBJECT)
+            return 0;
+        size_t keys = 0;
+        const gql_value_t *only = NULL;
+        for (size_t i = 0; i < nt->n_input_fields; i++) {
+            const gql_sarg_t *f = &nt->input_fields[i];
+            const gql_value_t *fv = NULL;
+            for (size_t j = 0; j < v->n_fields; j++)
+                if (strcmp(v->fields[j].name, f->name) == 0)
+                    fv = v->fields[j].value;
+            if (!fv) {
+                if (f->default_value && field_default_ok(s, x, i, depth)) {
+                    keys++;
+                    only = f->default_value;
+                } else if (f->type->kind == GQL_T_NON_NULL) {
+                    return 0;
+                }
+                continue;
+            }
+            if (!literal_ok(s, f->type, fv, depth + 1))
+                return 0;
+            keys++;
+            only = fv;
+        }
+        if (x->one_of && (keys != 1 || only->kind == GQL_V_NULL))
+            return 0;
+        return 1;
+    }
+    case GQL_K_SCALAR:
+        if (!nt->builtin)
+            return 1; /* a custom scalar reads any literal */
+        if (strcmp(nt->name, "Int") == 0)
+            return v->kind == GQL_V_INT && int32_literal(v->text);
+        if (strcmp(nt->name, "Float") == 0)
+            return v->kind == GQL_V_INT || v->kind == GQL_V_FLOAT;
+        if (strcmp(nt->name, "String") == 0)
+            return v->kind == GQL_V_STRING;
+        if (strcmp(nt->name, "Boolean") == 0)
+            return v->kind == GQL_V_BOOLEAN;
+        if (strcmp(nt->name, "ID") == 0)
+            return v->kind == GQL_V_STRING || v->kind == GQL_V_INT;
+        return 1;
+    default:
+        return 1; /* not an input type: reported by the checks */
+    }
+}
+
+/* Every default is judged against the defaults as written (graphql-js
+ * reads each from its literal), so the order of the drops does not
+ * matter: the verdicts are computed first, then applied. */
+static int drop_unreadable_defaults(builder_t *b)
+{
+    gql_schema_t *s = b->s;
+    size_t total = 0;
+    for (size_t i = 0; i < s->n_types; i++) {
+        const gql_stype_t *t = &s->order[i]->pub;
+        total += t->n_input_fields;
+        for (size_t j = 0; j < t->n_fields; j++)
+            total += t->fields[j].n_args;
+    }
+    for (size_t i = 0; i < s->n_dirs; i++)
+        total += s->dirs[i]->pub.n_args;
+    if (!total)
+        return 0;
+    unsigned char *bad = calloc(total, 1);
+    if (!bad)
+        return oom(b);
+    size_t k = 0;
+#define JUDGE(args, n)                                                         \
+    for (size_t q = 0; q < (n); q++, k++)                                      \
+        bad[k] = (args)[q].default_value &&                                    \
+                 !literal_ok(s, (args)[q].type, (args)[q].default_value, 0);
+    for (size_t i = 0; i < s->n_types; i++) {
+        const gql_stype_t *t = &s->order[i]->pub;
+        JUDGE(t->input_fields, t->n_input_fields)
+        for (size_t j = 0; j < t->n_fields; j++)
+            JUDGE(t->fields[j].args, t->fields[j].n_args)
+    }
+    for (size_t i = 0; i < s->n_dirs; i++)
+        JUDGE(s->dirs[i]->pub.args, s->dirs[i]->pub.n_args)
+#undef JUDGE
+    k = 0;
+#define APPLY(args, n)                                                         \
+    for (size_t q = 0; q < (n); q++, k++)                                      \
+        if (bad[k])                                                            \
+            ((gql_sarg_t *)(uintptr_t)(args))[q].default_value = NULL;
+    for (size_t i = 0; i < s->n_types; i++) {
+        const gql_stype_t *t = &s->order[i]->pub;
+        APPLY(t->input_fields, t->n_input_fields)
+        for (size_t j = 0; j < t->n_fields; j++)
+            APPLY(t->fields[j].args, t->fields[j].n_args)
+    }
+    for (size_t i = 0; i < s->n_dirs; i++)
+        APPLY(s->dirs[i]->pub.args, s->dirs[i]->pub.n_args)
+#undef APPLY
+    free(bad);
+    return 0;
+}
+
 /* ---- Root types ----------------------------------------------------------- */
 
 static const char *const op_names[] = {"query", "mutation", "subscription"};
@@ -991,11 +1184,16 @@ static int build_roots(builder_t *b)
                 s->roots[r->op] = &t->pub;
             }
         }
-    } else {
+    }
+    if (!b->schema_def) {
+        /* graphql-js buildASTSchema: without a schema definition, the types
+         * named Query, Mutation and Subscription are the roots, even over
+         * what an "extend schema" named */
         static const char *const defaults[] = {"Query", "Mutation", "Subscription"};
         for (int op = 0; op < 3; op++) {
             stype_impl_t *t = find_type(s, defaults[op]);
-            s->roots[op] = t ? &t->pub : NULL;
+            if (t)
+                s->roots[op] = &t->pub;
         }
     }
     if (!s->roots[GQL_OP_QUERY])
@@ -1505,7 +1703,8 @@ gql_schema_t *gql_schema_build(const gql_source_t *srcs, size_t n,
     for (size_t i = 0; i < s->n_dirs; i++)
         if (build_directive(&b, s->dirs[i]) < 0)
             goto fail;
-    if (build_possible(&b) < 0 || build_roots(&b) < 0 || check_directives(&b) < 0 ||
+    if (build_possible(&b) < 0 || drop_unreadable_defaults(&b) < 0 || build_roots(&b) < 0 ||
+        check_directives(&b) < 0 ||
         check_types(&b) < 0)
         goto fail;
     s->sorted = gql_arena_alloc(&s->arena, (s->n_types + 1) * sizeof(*s->sorted));
