@@ -207,6 +207,12 @@ class ExecutionCore(IntrospectionCore):
                   {"user": {"id": 1, "name": "n", "friends": [{"id": 2}, None]},
                    "users": [{"friends": []}, {"friends": [{"name": "x"}, {"name": None}]}]})
 
+    def test_nested_lists_and_custom_scalars(self):
+        self.same("{ matrix grid blob }",
+                  {"matrix": [[1, "2"], [None], [3.5]], "grid": [[None, 1], None],
+                   "blob": {"any": [1, {"x": None}], "s": "t"}})
+        self.same("{ grid }", {"grid": [[1]]})
+
     def test_abstract_type_errors(self):
         self.same("{ nodes { id } }", {"nodes": [{"__typename": "Nope", "id": 1}]})
         self.same("{ search { __typename } }", {"search": [{"__typename": "Role"}]})

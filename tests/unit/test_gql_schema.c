@@ -947,6 +947,7 @@ static const struct {
 static void unreadable_defaults_are_left_out(void **state)
 {
     (void)state;
+    gql_error_t err;
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         char sdl[600];
         snprintf(sdl, sizeof(sdl),
@@ -954,7 +955,6 @@ static void unreadable_defaults_are_left_out(void **state)
                  "input One @oneOf { a: Int b: String } input Deep { n: [In!] e: E = B } "
                  "type Query { a(x: %s = %s): Int }",
                  defaults[i].type, defaults[i].literal);
-        gql_error_t err;
         gql_schema_t *s = build1(sdl, &err);
         if (!s)
             fail_msg("%s = %s: %s", defaults[i].type, defaults[i].literal, err.message);
@@ -965,9 +965,29 @@ static void unreadable_defaults_are_left_out(void **state)
                      defaults[i].kept ? "keeps it" : "leaves it out");
         gql_schema_free(s);
     }
+    /* defaults leading to defaults: 40 levels of two each are judged
+     * once each, not 2^40 times */
+    char *sdl = malloc(1 << 16);
+    assert_non_null(sdl);
+    size_t n = (size_t)snprintf(sdl, 1 << 16, "type Query { a(x: L0 = {}): Int }\n");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(sdl + n, (1 << 16) - n, "input L%d { a: L%d = {} b: L%d = {} }\n",
+                              i, i + 1, i + 1);
+    snprintf(sdl + n, (1 << 16) - n, "input L40 { z: Int = \"bad\" }\n");
+    gql_schema_t *deep = build1(sdl, &err);
+    if (!deep)
+        fail_msg("%s", err.message);
+    assert_non_null(gql_stype_field(gql_schema_root(deep, GQL_OP_QUERY), "a")->args[0].default_value);
+    assert_null(gql_schema_type(deep, "L40")->input_fields[0].default_value);
+    gql_schema_free(deep);
+    /* a default that needs itself is not read */
+    deep = build1("type Query { a(x: C = {}): Int } input C { c: C = {} }", &err);
+    if (!deep)
+        fail_msg("%s", err.message);
+    gql_schema_free(deep);
+    free(sdl);
     /* a required argument whose default is left out is required (and
      * then may not be deprecated, as graphql-js says) */
-    gql_error_t err;
     assert_null(build1("type Query { a(x: Int! = \"no\" @deprecated): Int }", &err));
     assert_non_null(strstr(err.message, "Required argument Query.a(x:) cannot be deprecated."));
 }

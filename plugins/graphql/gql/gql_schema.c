@@ -105,6 +105,10 @@ typedef struct stype_impl {
      * possible type of that union" looks at a short list */
     const gql_stype_t **unions;
     size_t n_unions, cap_unions;
+    /* INPUT_OBJECT: whether graphql-js reads each input field's default
+     * (0 not yet known, 1 being judged, 2 yes, 3 no): judged once, so
+     * defaults that lead to defaults cost no more than their number */
+    unsigned char *dverdict;
     size_t mark;       /* scratch for the checks: 1 + the index of the */
     size_t iface_mark; /* last union / implementing type that saw it */
 } stype_impl_t;
@@ -986,6 +990,30 @@ static int int32_literal(const char *text)
     return errno == 0 && *end == '\0' && v >= -2147483648LL && v <= 2147483647LL;
 }
 
+static int literal_ok(const gql_schema_t *s, const gql_type_ref_t *t, const gql_value_t *v,
+                      int depth);
+
+/* Whether input field i of x has a default graphql-js reads (memoized; a
+ * default that leads back to itself is not read). */
+static int field_default_ok(const gql_schema_t *s, const stype_impl_t *x, size_t i, int depth)
+{
+    stype_impl_t *m = (stype_impl_t *)(uintptr_t)x; /* building: ours to write */
+    if (!m->dverdict) {
+        m->dverdict = gql_arena_alloc((gql_arena_t *)(uintptr_t)&s->arena,
+                                      x->pub.n_input_fields);
+        if (!m->dverdict) /* no memory: judge without the memo, bounded by depth */
+            return literal_ok(s, x->pub.input_fields[i].type,
+                              x->pub.input_fields[i].default_value, depth + 1);
+    }
+    if (m->dverdict[i] == 0) {
+        m->dverdict[i] = 1;
+        int ok = literal_ok(s, x->pub.input_fields[i].type,
+                            x->pub.input_fields[i].default_value, depth + 1);
+        m->dverdict[i] = ok ? 2 : 3;
+    }
+    return m->dverdict[i] == 2;
+}
+
 /* 1 if graphql-js's valueFromAST reads the literal v as a value of type t
  * (graphql-js 16 does not check a schema's default values; one it cannot
  * read it leaves out, as if there were none). depth bounds the defaults
@@ -1028,7 +1056,7 @@ static int literal_ok(const gql_schema_t *s, const gql_type_ref_t *t, const gql_
                 if (strcmp(v->fields[j].name, f->name) == 0)
                     fv = v->fields[j].value;
             if (!fv) {
-                if (f->default_value && literal_ok(s, f->type, f->default_value, depth + 1)) {
+                if (f->default_value && field_default_ok(s, x, i, depth)) {
                     keys++;
                     only = f->default_value;
                 } else if (f->type->kind == GQL_T_NON_NULL) {
