@@ -1047,31 +1047,38 @@ static int literal_ok(const gql_schema_t *s, const gql_type_ref_t *t, const gql_
     case GQL_K_INPUT_OBJECT: {
         if (v->kind != GQL_V_OBJECT)
             return 0;
+        /* the literal's fields by the type's hash (a literal of thousands
+         * of fields costs their number), then the fields it leaves out */
+        unsigned char *given = calloc(nt->n_input_fields + 1, 1);
+        if (!given)
+            return 0;
         size_t keys = 0;
         const gql_value_t *only = NULL;
-        for (size_t i = 0; i < nt->n_input_fields; i++) {
-            const gql_sarg_t *f = &nt->input_fields[i];
-            const gql_value_t *fv = NULL;
-            for (size_t j = 0; j < v->n_fields; j++)
-                if (strcmp(v->fields[j].name, f->name) == 0)
-                    fv = v->fields[j].value;
-            if (!fv) {
-                if (f->default_value && field_default_ok(s, x, i, depth)) {
-                    keys++;
-                    only = f->default_value;
-                } else if (f->type->kind == GQL_T_NON_NULL) {
-                    return 0;
-                }
-                continue;
-            }
-            if (!literal_ok(s, f->type, fv, depth + 1))
-                return 0;
+        int ok = 1;
+        for (size_t j = 0; j < v->n_fields && ok; j++) {
+            const gql_sarg_t *f = gql_stype_input_field(nt, v->fields[j].name);
+            if (!f)
+                continue; /* graphql-js 16 reads past unknown fields */
+            given[f - nt->input_fields] = 1;
+            ok = literal_ok(s, f->type, v->fields[j].value, depth + 1);
             keys++;
-            only = fv;
+            only = v->fields[j].value;
         }
-        if (x->one_of && (keys != 1 || only->kind == GQL_V_NULL))
-            return 0;
-        return 1;
+        for (size_t i = 0; i < nt->n_input_fields && ok; i++) {
+            const gql_sarg_t *f = &nt->input_fields[i];
+            if (given[i])
+                continue;
+            if (f->default_value && field_default_ok(s, x, i, depth)) {
+                keys++;
+                only = f->default_value;
+            } else if (f->type->kind == GQL_T_NON_NULL) {
+                ok = 0;
+            }
+        }
+        free(given);
+        if (ok && x->one_of && (keys != 1 || only->kind == GQL_V_NULL))
+            ok = 0;
+        return ok;
     }
     case GQL_K_SCALAR:
         if (!nt->builtin)
