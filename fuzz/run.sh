@@ -2,7 +2,8 @@
 # Builds the fuzz targets (templates, paths and conditions, mocks,
 # plugins.conf, MCP JSON-RPC, the stdio bridge's answers, recordings, the
 # Origin and Host parsers, schema file names, the gRPC plugin's transport
-# core and protobuf messages, the SOAP plugin's envelopes and WSDL sets) with
+# core and protobuf messages, the SOAP plugin's envelopes and WSDL sets,
+# GraphQL documents, schemas, validation and execution) with
 # clang (ASan + UBSan + libFuzzer)
 # into build-fuzz and runs each for N seconds (default 60).
 #   fuzz/run.sh [seconds] [target...]
@@ -27,6 +28,9 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 [ -f "$root/plugins/soap/soap_wsdl.c" ] && default_targets="$default_targets fuzz_wsdl"
 [ -f "$root/plugins/soap/soap_xml.c" ] && default_targets="$default_targets fuzz_soap_envelope"
+[ -f "$root/plugins/graphql/gql/gql_parse.c" ] && default_targets="$default_targets fuzz_graphql_parse"
+[ -f "$root/plugins/graphql/gql/gql_exec.c" ] && default_targets="$default_targets fuzz_graphql_exec"
+[ -f "$root/plugins/graphql/gql/gql_validate.c" ] && default_targets="$default_targets fuzz_graphql_validate"
 targets=${*:-$default_targets}
 
 cmake -S "$here" -B "$out" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DDOPPEL_FUZZ=ON \
@@ -116,6 +120,24 @@ seed fuzz_soap_envelope xxe  '\000<!DOCTYPE r [<!ENTITY s SYSTEM "file:///etc/pa
 seed fuzz_soap_envelope frag '\001<?xml version="1.0"?><a:R xmlns:a="urn:a">1</a:R><S/>'
 seed fuzz_soap_envelope ct   '\002application/soap+xml; charset=utf-8; action="urn:a\\"b"'
 seed fuzz_soap_envelope json '\003{"Envelope": {"Header": {"T": 1}, "Body": {"@xmlns:p": "urn:p", "p:R": {"@a": "x", "#text": "t", "p:i": [1, 2.5, true, null]}}}}'
+
+# fuzz_graphql_parse: documents, parsed and built as a schema.
+seed fuzz_graphql_parse query 'query queryName($foo: ComplexType, $site: Site = MOBILE) @onQuery {\n  whoever123is: node(id: [123, 456]) {\n    id\n    ... on User @onInlineFragment {\n      field2 { id alias: field1(first: 10, after: $foo) @include(if: $foo) { id ...frag @onFragmentSpread } }\n    }\n    ... @skip(unless: $foo) { id }\n    ... { id }\n  }\n}\nmutation likeStory @onMutation { like(story: 123) @onField { story { id @onField } } }\nsubscription S($input: In @onVariableDefinition) @onSubscription { s(input: $input) { a } }\nfragment frag on Friend @onFragmentDefinition { foo(size: $size, bar: $b, obj: {key: "value", block: """\n  block string uses \\"""\n  """}) }\n{ unnamed(truthy: true, falsy: false, nullish: null, f: -1.5e3, s: "\\u00e9\\u{1F600}\\uD83D\\uDE00\\n") query }\n'
+seed fuzz_graphql_parse sdl '"""The schema"""\nschema { query: Query mutation: M }\n"Root" type Query implements Node & Named @key(f: "id") { id: ID! name(upper: Boolean = false): String @deprecated(reason: "x") list: [Thing!]! }\ntype M { add(in: In!): Thing }\ninterface Node { id: ID! }\ninterface Named implements Node { id: ID! name: String }\nextend interface Named @x\ntype Thing implements Node { id: ID! k: Kind }\nunion U = | Thing | Query\nextend union U = M\nenum Kind { A "b" B @deprecated }\nextend enum Kind { C }\ninput In @oneOf { a: Int b: [In!] }\nextend input In { c: String }\nscalar Date @specifiedBy(url: "https://x")\nextend scalar Date @y\ndirective @key(f: String!) repeatable on OBJECT | INTERFACE\nextend schema @z { subscription: Query }\nextend type Query { more: Int }\n'
+seed fuzz_graphql_parse errs '{ a(x: "\\uD800", y: 01, z: 1.e, w: """\\""" ) ...on ...F @d(a: $v) }\n# comment\r\n\357\273\277type T { f: [[Int!]!] }'
+
+# fuzz_graphql_exec: a flag byte (see the target), query 0xFF variables
+# 0xFF answers.
+seed fuzz_graphql_exec basic '\001query Q($id: ID!, $f: Filter) { user(id: $id) { id name ... on Named { name } friends(first: 1) { email } } users(filter: $f) { role at } }\377{"id": 5, "f": {"names": "a", "inner": {"list": [{}]}}}\377{"user": {"id": 1, "friends": [{"email": null}]}, "users": [null, {"role": "ADMIN"}]}'
+seed fuzz_graphql_exec union '\003{ search { __typename ... on User { best { id } } ... on Product { price tags } } node(id: 1) { id } named { name } must }\377\377{"search": [{"__typename": "Product", "tags": [["a"], null]}, {"email": "e"}], "must": "$fail"}'
+seed fuzz_graphql_exec intro '\000{ __schema { queryType { name } types { kind name fields(includeDeprecated: true) { name args { name defaultValue type { kind name ofType { kind name ofType { name } } } } } enumValues { name isDeprecated } inputFields { name defaultValue } possibleTypes { name } } directives { name locations args { name } } } __type(name: "Filter") { name } }'
+seed fuzz_graphql_exec mut   '\010mutation M($v: Int!) { a: set(v: $v) del(ids: 3) @skip(if: false) }\377{"v": 3000000000}\377{"set": {"$errors": [{"message": "x"}]}}'
+seed fuzz_graphql_exec frag  '\004{ ...A x: user(id: "1") { ...B } }\nfragment A on Query { must }\nfragment B on User { id ...A }\377\377{"user": [{"id": 1}], "must": 1}'
+
+# fuzz_graphql_validate: an error-limit byte, then a document.
+seed fuzz_graphql_validate ok '\000query Q($id: ID!, $f: Filter = {req: 1}) @log(level: "a") @log(level: "b") {\n  user(id: $id) { ...U ... on Named @once { name(upper: true) } friends(first: 2) { grid } }\n  users(filter: $f) { role }\n  search { __typename ... on Product { price } ... on User { email } }\n  pick(by: {id: 1}) { id }\n}\nfragment U on User { id best { ...U2 } }\nfragment U2 on Node { id }\n'
+seed fuzz_graphql_validate bad '\003query Q($u: User, $a: Int, $a: Int) { user { nmae ...Nope ...P x: email x: age friends(first: "2") { ... on Product { id } } } maybe(by: {id: 1, name: null}) { id } users(filter: {names: [null], role: admin, extra: 1}) @once @once { id } }\nfragment P on Product { ...P }\nfragment Unused on Role { x }\n{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }\nsubscription { changed { id } tick }\n'
+seed fuzz_graphql_validate frags '\000{ user(id: 1) { ...A ...B } }\nfragment A on User { a: name ...C ...D }\nfragment B on User { a: email ...D ...C }\nfragment C on User { b: age best { ...A } }\nfragment D on Named { b: id }\n'
 
 mkdir -p "$out/crashes"
 for t in $targets; do mkdir -p "$out/corpus/$t"; done

@@ -212,7 +212,9 @@ enum {
     GQL_DL_FIELD_DEFINITION = 1u << 11, GQL_DL_ARGUMENT_DEFINITION = 1u << 12,
     GQL_DL_INTERFACE = 1u << 13, GQL_DL_UNION = 1u << 14, GQL_DL_ENUM = 1u << 15,
     GQL_DL_ENUM_VALUE = 1u << 16, GQL_DL_INPUT_OBJECT = 1u << 17,
-    GQL_DL_INPUT_FIELD_DEFINITION = 1u << 18
+    GQL_DL_INPUT_FIELD_DEFINITION = 1u << 18,
+    /* graphql-js 16.15 lets @deprecated mark directive definitions */
+    GQL_DL_DIRECTIVE_DEFINITION = 1u << 19
 };
 
 typedef struct gql_definition {
@@ -439,6 +441,10 @@ typedef struct gql_exec_opts {
     uint64_t seed;     /* fake data: the same seed gives the same data */
     uint32_t fake_list_len;  /* items of a faked list; 0: 2 */
     uint32_t max_depth;      /* of the answer; 0: 64 */
+    uint32_t max_values;     /* values (objects, lists, leaves) of the answer,
+                                past which it is cut with an error "Answer
+                                exceeds the size limit (N values)."; 0:
+                                500,000 */
 } gql_exec_opts_t;
 
 /* Runs `op` of `doc` (schema may be NULL: then answers are only shaped by

@@ -1,0 +1,605 @@
+/*
+ * GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/)
+ * on the host's HTTP/1.1 front.
+ *
+ * The classifier takes, on a known path (the endpoint, a schema's path, a
+ * path a mock named; also below <stubs_prefix>/<namespace>), the requests
+ * that are GraphQL: POST with Content-Type application/json or
+ * application/graphql, GET with a `query` parameter. Anything else on
+ * those paths falls through to the HTTP plugin.
+ *
+ * Request forms: POST JSON {query, operationName, variables, extensions};
+ * a JSON array of those (a batch, at most max_batch, answered with an
+ * array); POST application/graphql (the body is the document; the URL
+ * may carry operationName and variables); GET ?query=&operationName=
+ * &variables=<JSON>&extensions=<JSON>, queries only.
+ *
+ * Media type by Accept: application/graphql-response+json when the client
+ * accepts it (at least as much as application/json): then a request that
+ * is not executed (syntax, validation, operation choice, variables) is a
+ * 400; else application/json, 200 for every well-formed request, errors
+ * in the body. No Accept: application/json. Neither accepted: 406. A
+ * malformed request (bad JSON, no query, a member of the wrong type) is a
+ * 400 under either; a mutation over GET is a 405 with Allow: POST.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "graphql_plugin.h"
+
+enum { MT_NONE = 0, MT_JSON = 1, MT_GQL = 2 };
+
+static const char ct_json[] = "application/json; charset=utf-8";
+static const char ct_gql[] = "application/graphql-response+json; charset=utf-8";
+
+/* ---- request target ------------------------------------------------------ */
+
+/* The namespace and the path GraphQL sees: "<stubs>/<ns>/rest" -> (ns,
+ * "/rest"); otherwise (empty, the path) and the namespace header decides.
+ * Returns 1 for the stubs form, 0 otherwise, -1 for a stubs path without
+ * a valid namespace. */
+static int split_target(const gqlp_inst_t *in, const doppel_http_request_t *req,
+                        doppel_str_t *ns, doppel_str_t *path)
+{
+    *ns = (doppel_str_t){NULL, 0};
+    *path = req->path;
+    size_t pl = strlen(in->stubs_prefix);
+    const char *p = req->path.ptr;
+    size_t len = req->path.len;
+    if (len <= pl + 1 || memcmp(p, in->stubs_prefix, pl) != 0 || p[pl] != '/')
+        return 0;
+    const char *s = p + pl + 1, *end = p + len;
+    const char *slash = memchr(s, '/', (size_t)(end - s));
+    if (slash == NULL || slash == s)
+        return -1;
+    *ns = (doppel_str_t){s, (size_t)(slash - s)};
+    *path = (doppel_str_t){slash, (size_t)(end - slash)};
+    return doppel_name_valid(ns->ptr, ns->len, GQLP_NS_MAX) ? 1 : -1;
+}
+
+/* ---- query parameters ---------------------------------------------------- */
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX and '+' into out (room for len + 1); returns the length. */
+static size_t qdecode(const char *s, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
+                   hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* The first parameter `name` of the raw query, decoded (malloc'd, *len
+ * its length), or NULL when absent (*present 0) or out of memory. */
+static char *qparam(doppel_str_t q, const char *name, size_t *len, int *present)
+{
+    *present = 0;
+    const char *p = q.ptr, *end = q.ptr ? q.ptr + q.len : NULL;
+    size_t nl = strlen(name);
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ne = eq ? eq : pe;
+        char nb[32];
+        if ((size_t)(ne - p) < sizeof(nb)) {
+            size_t dl = qdecode(p, (size_t)(ne - p), nb);
+            if (dl == nl && memcmp(nb, name, nl) == 0) {
+                const char *v = eq ? eq + 1 : pe;
+                char *out = malloc((size_t)(pe - v) + 1);
+                *present = 1;
+                if (out)
+                    *len = qdecode(v, (size_t)(pe - v), out);
+                return out;
+            }
+        }
+        p = pe + 1;
+    }
+    return NULL;
+}
+
+/* ---- classification ------------------------------------------------------ */
+
+static int media_is(const doppel_str_t *ct, const char *type)
+{
+    if (ct == NULL)
+        return 0;
+    const char *p = ct->ptr, *end = ct->ptr + ct->len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *s = p;
+    while (p < end && *p != ';' && *p != ' ' && *p != '\t')
+        p++;
+    size_t l = strlen(type);
+    return (size_t)(p - s) == l && strncasecmp(s, type, l) == 0;
+}
+
+static int method_is(const doppel_http_request_t *req, const char *m)
+{
+    return req->method.len == strlen(m) &&
+           memcmp(req->method.ptr, m, req->method.len) == 0;
+}
+
+int gqlp_http_classify(void *state, const doppel_http_request_t *req)
+{
+    gqlp_inst_t *in = state;
+    doppel_str_t ns, path;
+    if (split_target(in, req, &ns, &path) < 0)
+        return 0;
+    int post = method_is(req, "POST"), get = method_is(req, "GET");
+    if (!post && !get)
+        return 0;
+    if (!gqlp_path_known(in->sh, path.ptr, path.len))
+        return 0;
+    if (post) {
+        const doppel_str_t *ct = req->header(req, "Content-Type");
+        return media_is(ct, "application/json") ||
+               media_is(ct, "application/graphql");
+    }
+    int present = 0;
+    size_t l;
+    free(qparam(req->query, "query", &l, &present));
+    return present;
+}
+
+/* ---- Accept -------------------------------------------------------------- */
+
+/* q of one media range (1000 = 1.0), from its parameters. */
+static int range_q(const char *p, const char *end)
+{
+    int q = 1000;
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        if (semi == NULL)
+            break;
+        p = semi + 1;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            p += 2;
+            int v = 0, digits = 0, whole = 1;
+            if (p < end && (*p == '0' || *p == '1')) {
+                whole = *p - '0';
+                p++;
+                if (p < end && *p == '.') {
+                    p++;
+                    while (p < end && *p >= '0' && *p <= '9' && digits < 3) {
+                        v = v * 10 + (*p - '0');
+                        digits++;
+                        p++;
+                    }
+                }
+                while (digits < 3) {
+                    v *= 10;
+                    digits++;
+                }
+                q = whole ? 1000 : v;
+            }
+        }
+    }
+    return q;
+}
+
+static int negotiate(const doppel_str_t *accept)
+{
+    if (accept == NULL || accept->len == 0)
+        return MT_JSON;
+    int q_gql = -1, q_json = -1;
+    const char *p = accept->ptr, *end = p + accept->len;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *ie = comma ? comma : end;
+        while (p < ie && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *s = p;
+        while (p < ie && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t l = (size_t)(p - s);
+        int q = range_q(p, ie);
+#define IS(lit) (l == sizeof(lit) - 1 && strncasecmp(s, lit, l) == 0)
+        if (IS("application/graphql-response+json")) {
+            if (q > q_gql)
+                q_gql = q;
+        } else if (IS("application/json") || IS("application/*") || IS("*/*")) {
+            if (q > q_json)
+                q_json = q;
+        }
+#undef IS
+        p = comma ? comma + 1 : end;
+    }
+    if (q_gql > 0 && q_gql >= q_json)
+        return MT_GQL;
+    if (q_json > 0)
+        return MT_JSON;
+    return MT_NONE;
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+static void respond_errors(gqlp_inst_t *in, doppel_http_exchange_t *ex,
+                           int status, int mt, const char *msg)
+{
+    json_t *o = json_pack("{s:[{s:s}]}", "errors", "message", msg);
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    doppel_kv_t h[1] = {
+        {DOPPEL_STR("Content-Type"),
+         mt == MT_GQL ? DOPPEL_STR(ct_gql) : DOPPEL_STR(ct_json)}};
+    const char *b =
+        txt ? txt : "{\"errors\":[{\"message\":\"out of memory\"}]}";
+    gqlp_answer(in, ex, status, h, 1, b, strlen(b), 0);
+    free(txt);
+}
+
+/* ---- request decoding ---------------------------------------------------- */
+
+/* One item: its members checked. *why is set for a malformed one. */
+static int item_request(const json_t *o, gqlp_request_t *rq, const char **why)
+{
+    memset(rq, 0, sizeof(*rq));
+    if (!json_is_object(o)) {
+        *why = "A GraphQL request is a JSON object {\"query\", "
+               "\"operationName\", \"variables\", \"extensions\"}.";
+        return -EINVAL;
+    }
+    const json_t *q = json_object_get(o, "query");
+    const json_t *on = json_object_get(o, "operationName");
+    const json_t *vars = json_object_get(o, "variables");
+    const json_t *ext = json_object_get(o, "extensions");
+    if (!json_is_string(q)) {
+        *why = q == NULL || json_is_null(q)
+                   ? "The request has no \"query\": a string holding the "
+                     "GraphQL document."
+                   : "\"query\" must be a string holding the GraphQL document.";
+        return -EINVAL;
+    }
+    if (on != NULL && !json_is_null(on) && !json_is_string(on)) {
+        *why = "\"operationName\" must be a string or null.";
+        return -EINVAL;
+    }
+    if (vars != NULL && !json_is_null(vars) && !json_is_object(vars)) {
+        *why = "\"variables\" must be an object or null.";
+        return -EINVAL;
+    }
+    if (ext != NULL && !json_is_null(ext) && !json_is_object(ext)) {
+        *why = "\"extensions\" must be an object or null.";
+        return -EINVAL;
+    }
+    rq->query = json_string_value(q);
+    rq->query_len = json_string_length(q);
+    rq->operation_name = json_is_string(on) ? json_string_value(on) : NULL;
+    rq->variables = json_is_object(vars) ? vars : NULL;
+    rq->extensions = json_is_object(ext) ? ext : NULL;
+    return 0;
+}
+
+/* GET (and application/graphql) parameters: JSON in a query parameter.
+ * Returns 0 (*out NULL when absent or null), -EINVAL with *why. */
+static int json_param(doppel_str_t q, const char *name, json_t **out,
+                      const char **why, const char *msg)
+{
+    *out = NULL;
+    int present;
+    size_t len = 0;
+    char *v = qparam(q, name, &len, &present);
+    if (!present)
+        return 0;
+    if (v == NULL)
+        return -ENOMEM;
+    json_t *j = len ? json_loadb(v, len, 0, NULL) : NULL;
+    free(v);
+    if (len && json_is_null(j)) {
+        json_decref(j);
+        return 0;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        *why = msg;
+        return -EINVAL;
+    }
+    *out = j;
+    return 0;
+}
+
+/* ---- the handler --------------------------------------------------------- */
+
+typedef struct http_call {
+    gqlp_inst_t *in;
+    doppel_http_exchange_t *ex;
+    int mt;
+    gqlp_origin_t origin;
+    int status;        /* the answer's, once decided */
+    uint32_t delay_ms; /* largest of the items */
+    json_t *headers;   /* merged over the items */
+    int not_allowed;
+} http_call_t;
+
+static void take_result(http_call_t *c, gqlp_result_t *r)
+{
+    if (r->delay_ms > c->delay_ms)
+        c->delay_ms = r->delay_ms;
+    if (r->status && c->status == 0)
+        c->status = r->status;
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->headers, k, v)
+    {
+        const char *k2;
+        json_t *v2;
+        int seen = 0;
+        json_object_foreach(c->headers, k2, v2) seen |= strcasecmp(k, k2) == 0;
+        if (!seen)
+            json_object_set(c->headers, k, v);
+    }
+}
+
+/* Sends body (an object, or an array for a batch) with the call's status,
+ * headers and delay. */
+static void finish(http_call_t *c, json_t *body, int status)
+{
+    char *txt = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    size_t nh = json_object_size(c->headers);
+    doppel_kv_t stack[18];
+    doppel_kv_t *h = nh + 2 <= 18 ? stack : malloc((nh + 2) * sizeof(*h));
+    if (txt == NULL || h == NULL) {
+        free(txt);
+        if (h != stack)
+            free(h);
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
+        return;
+    }
+    size_t n = 0;
+    h[n++] = (doppel_kv_t){DOPPEL_STR("Content-Type"),
+                           c->mt == MT_GQL ? DOPPEL_STR(ct_gql)
+                                           : DOPPEL_STR(ct_json)};
+    if (status == 405)
+        h[n++] = (doppel_kv_t){DOPPEL_STR("Allow"), DOPPEL_STR("POST")};
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->headers, k, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        h[n++] = (doppel_kv_t){{k, strlen(k)},
+                               {json_string_value(v), json_string_length(v)}};
+    }
+    gqlp_answer(c->in, c->ex, status, h, n, txt, strlen(txt), c->delay_ms);
+    if (h != stack)
+        free(h);
+    free(txt);
+}
+
+/* Runs one request; its body, or NULL (out of memory). */
+static json_t *run_one(http_call_t *c, const gqlp_request_t *rq, int *req_err)
+{
+    gqlp_result_t r;
+    if (gqlp_run(c->in, rq, &c->origin, &r) < 0) {
+        gqlp_result_clear(&r);
+        return NULL;
+    }
+    take_result(c, &r);
+    *req_err = r.request_error;
+    c->not_allowed |= r.not_allowed;
+    json_t *b = json_incref(r.body);
+    gqlp_result_clear(&r);
+    return b;
+}
+
+static int single_status(const http_call_t *c, int req_err)
+{
+    if (c->not_allowed)
+        return 405;
+    if (req_err)
+        return c->mt == MT_GQL ? 400 : 200;
+    return c->status ? c->status : 200;
+}
+
+static void serve_one(http_call_t *c, const gqlp_request_t *rq)
+{
+    int req_err = 0;
+    json_t *b = run_one(c, rq, &req_err);
+    if (b == NULL) {
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
+        return;
+    }
+    finish(c, b, single_status(c, req_err));
+    json_decref(b);
+}
+
+static void serve_batch(http_call_t *c, const json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0) {
+        respond_errors(c->in, c->ex, 400, c->mt,
+                       "A batch is a non-empty array of GraphQL requests.");
+        return;
+    }
+    if (n > c->in->max_batch) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "A batch holds at most %u requests (option max_batch); "
+                 "this one holds %zu.",
+                 c->in->max_batch, n);
+        respond_errors(c->in, c->ex, 400, c->mt, msg);
+        return;
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; out && i < n; i++) {
+        gqlp_request_t rq;
+        const char *why = NULL;
+        json_t *b;
+        int req_err = 0;
+        if (item_request(json_array_get(arr, i), &rq, &why) < 0)
+            b = json_pack("{s:[{s:s}]}", "errors", "message", why);
+        else
+            b = run_one(c, &rq, &req_err);
+        if (b == NULL || json_array_append_new(out, b) < 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    if (out == NULL) {
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
+        return;
+    }
+    /* each item carries its own errors; the status is the mocks' */
+    c->not_allowed = 0;
+    finish(c, out, c->status ? c->status : 200);
+    json_decref(out);
+}
+
+static void serve_get(http_call_t *c, const doppel_http_request_t *req,
+                      int graphql_body)
+{
+    const char *why = NULL;
+    json_t *vars = NULL, *ext = NULL;
+    int present = 0;
+    size_t qlen = 0, olen = 0;
+    char *q = NULL;
+    if (!graphql_body) {
+        q = qparam(req->query, "query", &qlen, &present);
+        if (q == NULL) {
+            respond_errors(c->in, c->ex, present ? 500 : 400, c->mt,
+                           present ? "Internal error: out of memory."
+                                   : "The request has no \"query\" parameter.");
+            return;
+        }
+    }
+    char *on = qparam(req->query, "operationName", &olen, &present);
+    int rc = json_param(req->query, "variables", &vars, &why,
+                        "The \"variables\" parameter must be a JSON object.");
+    if (rc == 0)
+        rc = json_param(req->query, "extensions", &ext, &why,
+                        "The \"extensions\" parameter must be a JSON object.");
+    if (rc == -EINVAL) {
+        respond_errors(c->in, c->ex, 400, c->mt, why);
+    } else if (rc < 0) {
+        respond_errors(c->in, c->ex, 500, c->mt,
+                       "Internal error: out of memory.");
+    } else {
+        gqlp_request_t rq = {
+            .query = graphql_body ? (const char *)req->body : q,
+            .query_len = graphql_body ? req->body_len : qlen,
+            .operation_name = on,
+            .variables = vars,
+            .extensions = ext,
+        };
+        serve_one(c, &rq);
+    }
+    free(q);
+    free(on);
+    json_decref(vars);
+    json_decref(ext);
+}
+
+static void serve_json(http_call_t *c, const doppel_http_request_t *req)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)req->body, req->body_len,
+                           JSON_DECODE_ANY, &je);
+    if (j == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "The body is not valid JSON (line %d, column %d: %s).",
+                 je.line, je.column, je.text);
+        respond_errors(c->in, c->ex, 400, c->mt, msg);
+        return;
+    }
+    if (json_is_array(j)) {
+        serve_batch(c, j);
+    } else {
+        gqlp_request_t rq;
+        const char *why = NULL;
+        if (item_request(j, &rq, &why) < 0)
+            respond_errors(c->in, c->ex, 400, c->mt, why);
+        else
+            serve_one(c, &rq);
+    }
+    json_decref(j);
+}
+
+int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
+                      const doppel_http_request_t *req)
+{
+    gqlp_inst_t *in = state;
+    http_call_t c = {.in = in, .ex = ex, .mt = MT_JSON};
+    if (in->stopping) {
+        respond_errors(in, ex, 503, MT_JSON, "The server is shutting down.");
+        return 0;
+    }
+    doppel_str_t ns, path;
+    int form = split_target(in, req, &ns, &path);
+    if (form < 0) {
+        respond_errors(in, ex, 400, MT_JSON,
+                       "Invalid namespace in the path: expected 1 to 64 "
+                       "characters of A-Z a-z 0-9 . _ -");
+        return 0;
+    }
+    if (form == 0) {
+        const doppel_str_t *h = req->header(req, "X-Namespace");
+        if (h != NULL) {
+            if (!doppel_name_valid(h->ptr, h->len, GQLP_NS_MAX)) {
+                respond_errors(in, ex, 400, MT_JSON,
+                               "Invalid X-Namespace: expected 1 to 64 "
+                               "characters of A-Z a-z 0-9 . _ -");
+                return 0;
+            }
+            ns = *h;
+        }
+    }
+    c.mt = negotiate(req->header(req, "Accept"));
+    if (c.mt == MT_NONE) {
+        respond_errors(
+            in, ex, 406, MT_JSON,
+            "Not acceptable: GraphQL answers are "
+            "application/graphql-response+json or application/json.");
+        return 0;
+    }
+    c.headers = json_object();
+    if (c.headers == NULL)
+        return -ENOMEM;
+    int post = method_is(req, "POST");
+    c.origin = (gqlp_origin_t){
+        .ns = ns,
+        .path = path,
+        .metadata = req->headers,
+        .n_metadata = req->n_headers,
+        .request_id = req->request_id,
+        .remote_addr = req->remote_addr,
+        .transport = post ? GQLP_T_HTTP_POST : GQLP_T_HTTP_GET,
+    };
+    if (!post)
+        serve_get(&c, req, 0);
+    else if (media_is(req->header(req, "Content-Type"), "application/graphql"))
+        serve_get(&c, req, 1);
+    else
+        serve_json(&c, req);
+    json_decref(c.headers);
+    return 0;
+}
