@@ -14,67 +14,15 @@ import harness  # noqa: E402
 GQL_MEDIA = "application/graphql-response+json"
 
 # The schema most tests use (uploaded as graphql.graphql: it serves
-# /graphql).
-SHOP_SDL = """
-\"\"\"The shop's queries\"\"\"
-type Query {
-  users(role: Role, first: Int = 10): [User!]!
-  user(id: ID!): User
-  products(filter: ProductFilter): [Product!]!
-  search(term: String!): [SearchResult!]!
-  node(id: ID!): Node
-  version: String!
-  stats: Stats
-}
-
-type Mutation {
-  createUser(input: NewUser!): User!
-  deleteUser(id: ID!): Boolean!
-}
-
-type Subscription {
-  userCreated: User!
-}
-
-enum Role { ADMIN EDITOR VIEWER }
-
-input NewUser {
-  name: String!
-  role: Role = VIEWER
-  email: String
-}
-
-input ProductFilter {
-  minPrice: Float
-  tags: [String!]
-}
-
-interface Node { id: ID! }
-
-type User implements Node {
-  id: ID!
-  name: String!
-  email: String
-  role: Role!
-  age: Int
-  friends: [User!]!
-}
-
-type Product implements Node {
-  id: ID!
-  title: String!
-  price: Float!
-  tags: [String!]!
-}
-
-type Stats {
-  count: Int!
-  ratio: Float
-  flags: [Boolean!]
-}
-
-union SearchResult = User | Product
-"""
+# /graphql): the example schema of docs/graphql.md, so the docs and the tests
+# describe one shop.
+SHOP_SDL_PATH = os.path.join(
+    os.environ.get("DOPPEL_SOURCE_DIR",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..")),
+    "docs", "examples", "shop.graphql")
+with open(SHOP_SDL_PATH, encoding="utf-8") as _f:
+    SHOP_SDL = _f.read()
 
 
 def config(**options):
