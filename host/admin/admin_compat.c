@@ -314,6 +314,18 @@ static int make_http(admin_call_t *c, const json_t *entry, made_t *out)
     return made_or_oom(out);
 }
 
+/* Whether a plugin section's path (which the engine reads as a route,
+ * with no literal form) would match more than itself: a segment that is a
+ * parameter (":id") or a wildcard ("*"). */
+static int path_is_pattern(const char *path)
+{
+    for (const char *seg = path; seg != NULL;
+         seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+        if (seg[0] == ':' || (seg[0] == '*' && (seg[1] == '/' || !seg[1])))
+            return 1;
+    return 0;
+}
+
 /* graphql: the entry's method is "<operation>.<field>" (graphql_op.c), one
  * entry per top-level field; the field is null by default. */
 static int make_graphql(admin_call_t *c, const json_t *entry, made_t *out)
@@ -329,6 +341,9 @@ static int make_graphql(admin_call_t *c, const json_t *entry, made_t *out)
         return unusable(c, "graphql", "its method is not "
                                       "<operation>.<field>");
     const char *field = dot + 1;
+    if (path_is_pattern(entry_str(entry, "path")))
+        return unusable(c, "graphql", "its path would be a route pattern "
+                                      "(a ':' or '*' segment)");
     out->section = json_pack("{s:s%,s:s,s:s}", "operation", m,
                              (size_t)(dot - m), "field", field, "path",
                              entry_str(entry, "path"));
@@ -385,6 +400,11 @@ static int make_soap(admin_call_t *c, const json_t *entry, made_t *out)
     if (!xml_name(m))
         return unusable(c, "soap", "its operation is not an XML name");
     char *path = soap_request_path(entry_str(entry, "path"));
+    if (path != NULL && path_is_pattern(path)) {
+        free(path);
+        return unusable(c, "soap", "its path would be a route pattern "
+                                   "(a ':' or '*' segment)");
+    }
     out->section = path ? json_pack("{s:s,s:s}", "method", m, "path", path)
                         : NULL;
     free(path);

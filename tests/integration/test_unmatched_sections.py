@@ -308,6 +308,32 @@ class UnmatchedSections(AgentSide, unittest.TestCase):
         self.assertEqual(r.json()["field"], "response.payload.nope", r)
         self.assertEqual(self.mocks("sandbox"), before)
 
+    def test_soap_path_a_section_reads_as_a_route_is_refused(self):
+        # soap.path is a route to the engine: "/ws/:id" would answer
+        # /ws/anything, so the mock would not be literal
+        ns = "um-route-" + uniq()
+        r = self.d.post("/api/v1/mocks", {
+            "namespace": ns, "soap": {"method": "Other"},
+            "response": {"payload": "<OtherResponse/>"}})
+        self.assertEqual(r.status, 201, r)
+        before = self.mocks(ns)
+        self.soap11(ns, "/ws/:id", get_order("R-1"), action="x")
+        e = self.only_miss(ns, path="/ws/:id")
+        self.assertEqual(e["protocol"], "soap")
+        r = self.create(e["id"])
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["field"], "id")
+        self.assertIn("route pattern", r.json()["error"])
+        self.assertEqual(self.mocks(ns), before)
+        # a '%' of the path is the request's own (the plugin hands it on
+        # as %25): the made mock answers that path
+        self.soap11(ns, "/ws/a%25b", get_order("R-2"), action="x")
+        e = self.only_miss(ns, path="/ws/a%25b")
+        m = self.created(e["id"])
+        self.assertEqual(m["soap"]["path"], "/ws/a%b")
+        r = self.soap11(ns, "/ws/a%25b", get_order("R-2"), action="x")
+        self.assertEqual(r.headers.get("x-doppel-mock-id"), m["id"], r)
+
     def mcp_miss(self, ns):
         """A tools/call of a tool no mock has, on the mock MCP server of ns:
         an entry with protocol mcp."""
