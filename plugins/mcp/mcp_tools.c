@@ -1811,16 +1811,20 @@ static const tool_def_t tools[] = {
      0, run_create_mock},
     {"create_mock_from_unmatched", "Create a mock from an unmatched request",
      "Turns one unmatched request (its id from get_unmatched) into a mock "
-     "in one call: the mock matches that request exactly (method, literal "
-     "path, query) in its namespace and answers response. Returns "
-     "{mock, overwritten, unmatchedId}; the request leaves the unmatched "
-     "list. HTTP requests only.",
+     "in one call, in its namespace, answering response: an http request "
+     "becomes a mock of its method and literal path; a graphql one a mock "
+     "of its operation and top-level field (default answer data.<field> "
+     "null); a soap one a mock of its service, operation and path "
+     "(default an empty <OperationResponse/>); a grpc one a mock of its "
+     "service and method (default status 0, empty message). Other "
+     "protocols are refused. Returns {mock, overwritten, unmatchedId}; "
+     "the entry stays in the unmatched list.",
      "{'type': 'object', 'properties': {"
      "'id': {'type': 'string', 'minLength': 1, 'maxLength': 64, "
      "'description': 'The id of the unmatched request.'}, "
      "'response': {'type': 'object', 'description': 'The answer, as a "
      "mock response: {\"statusCode\": 200, \"payload\": {...}, "
-     "\"headers\": {...}} (default: an empty 200).'}, "
+     "\"headers\": {...}} (default: per protocol, see above).'}, "
      "'tags': {'type': 'array', 'maxItems': 64, 'items': {'type': "
      "'string', 'minLength': 1, 'maxLength': 256}, 'description': 'Tags "
      "of the new mock.'}"
