@@ -11,11 +11,14 @@ import json
 import os
 import sys
 import threading
+import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import graphql_helpers as gh  # noqa: E402
+import harness  # noqa: E402
 import upstream  # noqa: E402
 
 ALLOW = {"ALLOW_PROXY_TO_PRIVATE_IPS": "true"}
@@ -32,13 +35,17 @@ USER_Q = "query U($id: ID!) { user(id: $id) { id name role email } }"
 
 class GqlUpstream:
     """Answers every POST with self.answer(parsed body) -> (status, JSON),
-    and remembers what it got (path, headers, raw body)."""
+    a GET with the same for its query parameters, and remembers what it
+    got (path, headers, raw body). self.hold, when set, is waited on before
+    answering (with self.got set first)."""
 
     def __init__(self):
         seen = self.seen = []
         me = self
         self.answer = lambda body: (200, {"data": None})
         self.lock = threading.Lock()
+        self.hold = None
+        self.got = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -46,23 +53,40 @@ class GqlUpstream:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(n) if n else b""
+                self.reply(raw, lambda: json.loads(raw))
+
+            def do_GET(self):
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(
+                    self.path).query)
+                self.reply(b"", lambda: {
+                    "query": q["query"][0],
+                    "variables": json.loads(q.get("variables", ["{}"])[0])})
+
+            def reply(self, raw, parsed):
                 with me.lock:
-                    seen.append({"path": self.path, "body": raw,
+                    seen.append({"method": self.command, "path": self.path,
+                                 "body": raw,
                                  "headers": {k.lower(): v for k, v in
                                              self.headers.items()}})
-                    status, js = me.answer(json.loads(raw))
+                    status, js = me.answer(parsed())
+                if me.hold is not None:
+                    me.got.set()
+                    me.hold.wait(20)
                 data = json.dumps(js).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Up", "yes")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("X-Up", "yes")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # doppel gave up on it (a stop)
+                    pass
 
             def log_message(self, *args):
                 pass
 
-        self.server = upstream.serve(Handler)
+        self.server = upstream.serve(Handler, quiet=True)
         self.port = self.server.server_address[1]
         self.closed = False
 
@@ -72,6 +96,8 @@ class GqlUpstream:
     def close(self):
         if not self.closed:
             self.closed = True
+            if self.hold is not None:
+                self.hold.set()
             upstream.stop(self.server)
 
 
@@ -139,6 +165,14 @@ class GraphqlRecordTest(upstream.RecordReplayCalls, unittest.TestCase):
         self.assertTrue(all(e["forwarded"] for e in j), j)
         m = d.get("/metrics").body.decode()
         self.assertIn('field="version",outcome="forwarded"', m)
+        # GET: forwarded with its query string
+        self.up.answer = user_answer
+        r = d.gql_get(query=USER_Q, variables=json.dumps({"id": "2"}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"data": {"user": USERS["2"]}})
+        last = self.up.seen[-1]
+        self.assertEqual(last["method"], "GET")
+        self.assertTrue(last["path"].startswith("/graphql?query="), last)
 
     # -- LEARN then MOCK -----------------------------------------------------
     def test_learn_then_mock_offline(self):
@@ -169,6 +203,18 @@ class GraphqlRecordTest(upstream.RecordReplayCalls, unittest.TestCase):
             self.assertEqual(m["response"]["statusCode"], 200)
         self.assertEqual(sorted(by_id), ["1", "2"])
         self.assertEqual(len(self.up.seen), 2)
+        # a mutation: keyed on its input object as coerced (the default
+        # role filled in)
+        self.up.answer = lambda b: (200, {"data": {"createUser": {
+            "id": "9", "name": "Zoe", "role": "VIEWER"}}})
+        d.gql('mutation { createUser(input: {name: "Zoe"}) { id } }')
+        mut = [m for m in self.graphql_recorded(d)
+               if m["graphql"]["field"] == "createUser"]
+        self.assertEqual(len(mut), 1)
+        self.assertEqual(mut[0]["graphql"]["operation"], "mutation")
+        self.assertEqual(mut[0]["graphql"]["conditions"], [
+            {"path": "$.input", "assertAction": "equals",
+             "value": {"name": "Zoe", "role": "VIEWER"}}])
 
         # offline: the upstream is gone, MOCK answers from the recordings,
         # shaped by the query replayed (a smaller selection, an alias, the
@@ -188,6 +234,15 @@ class GraphqlRecordTest(upstream.RecordReplayCalls, unittest.TestCase):
         self.assertEqual(body["errors"][0]["path"], ["user"])
         self.assertEqual(body["errors"][0]["message"],
                          'No mock for field "user".')
+        un = d.entries("unmatched")
+        self.assertEqual([e["method"] for e in un], ["query.user"], un)
+        r = d.gql('mutation M { createUser(input: {name: "Zoe", '
+                  'role: VIEWER}) { name role } }')
+        self.assertEqual(r.json(), {"data": {"createUser": {
+            "name": "Zoe", "role": "VIEWER"}}})
+        r = d.gql('mutation { createUser(input: {name: "Zed"}) { name } }')
+        self.assertEqual(r.json()["data"], None)  # non-null field missed
+        self.assertEqual(len(self.up.seen), 3)  # nothing reached it offline
 
     def test_mock_miss_with_fake_data(self):
         d = self.doppel()  # fake_missing defaults to true
@@ -325,6 +380,49 @@ class GraphqlRecordTest(upstream.RecordReplayCalls, unittest.TestCase):
         r = d.gql_raw(json.dumps(batch[::-1]).encode())
         self.assertEqual([i["data"]["user"]["name"] for i in r.json()],
                          ["Bob", "Ann"])
+
+
+class GraphqlForwardStopTest(upstream.RecordReplayCalls, unittest.TestCase):
+    def setUp(self):
+        self.up = GqlUpstream()
+
+    def tearDown(self):
+        self.up.close()
+
+    def test_stop_while_forwarding(self):
+        # the upstream holds the request past the drain: the forward is
+        # cancelled, its call freed, and doppel exits cleanly
+        cfg = gh.config().replace("\n[server]\n",
+                                  "\n[server]\ndrain_timeout = 1s\n", 1)
+        self.assertIn("drain_timeout = 1s", cfg)
+        d = harness.Doppel(config=cfg, env=ALLOW)
+        self.service(d, name="gql", prefix="/graphql")
+        self.up.hold = threading.Event()
+        self.up.answer = lambda b: (200, {"data": {"version": "late"}})
+        out = {}
+
+        def client():
+            try:
+                c = d.conn(timeout=15)
+                c.request("POST", "/graphql", body=b'{"query": "{ version }"}',
+                          headers={"Content-Type": "application/json"})
+                out["status"] = c.getresponse().status
+            except OSError as e:
+                out["error"] = e
+        t = threading.Thread(target=client)
+        t.start()
+        self.assertTrue(self.up.got.wait(10))
+        t0 = time.time()
+        code = d.stop()
+        t.join(20)
+        d.logf.close()
+        self.assertEqual(code, 0, d.log())
+        self.assertLess(time.time() - t0, 10)
+        self.assertFalse(t.is_alive())
+        # the client either got an answer or was disconnected by the drain
+        self.assertTrue("error" in out or out.get("status") in (502, 503),
+                        out)
+        d.assert_clean_log()
 
 
 if __name__ == "__main__":
