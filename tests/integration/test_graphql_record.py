@@ -272,13 +272,16 @@ class GraphqlRecordTest(upstream.RecordReplayCalls, unittest.TestCase):
                          "user": USERS["1"], "stats": None},
                 "errors": [{"message": "stats are down", "path": ["stats"],
                             "locations": [{"line": 1, "column": 30}],
-                            "extensions": {"code": "DOWN"}},
+                            "extensions": {"code": "DOWN"},
+                            "timestamp": 17},  # not a GraphQL member
+                           {"message": "no flags", "path": ["stats", "flags",
+                                                            0]},
                            {"message": "unrelated", "path": ["elsewhere"]}]}
         self.up.answer = answer
         q = '{ v: version user(id: "1") { id name } stats { count } }'
         first = d.gql(q).json()
         self.assertEqual(first["data"]["v"], "1.1")
-        self.assertEqual(len(first["errors"]), 2)  # the upstream's, verbatim
+        self.assertEqual(len(first["errors"]), 3)  # the upstream's, verbatim
         d.gql(q)  # the same query, another version: a sequence
         mocks = {m["graphql"]["field"]: m for m in self.graphql_recorded(d)}
         self.assertEqual(sorted(mocks), ["stats", "user", "version"])
@@ -297,17 +300,21 @@ class GraphqlRecordTest(upstream.RecordReplayCalls, unittest.TestCase):
         self.assertEqual(resp["payload"], {"data": {"stats": None}})
         self.assertEqual(resp["graphqlErrors"],
                          [{"message": "stats are down",
-                           "extensions": {"code": "DOWN"}}])
+                           "extensions": {"code": "DOWN"}},
+                          {"message": "no flags",
+                           "path": ["stats", "flags", 0]}])
         self.assertNotIn("graphqlErrors", ver["oneOf"]["responses"][0])
 
         self.up.close()
         self.set_mode(d, "MOCK")
         r = d.gql("{ version s: stats { count } }").json()
         self.assertEqual(r["data"], {"version": "1.1", "s": None})
-        self.assertEqual(len(r["errors"]), 1, r)
+        self.assertEqual(len(r["errors"]), 2, r)
         e = r["errors"][0]
         self.assertEqual((e["message"], e["path"], e["extensions"]),
                          ("stats are down", ["s"], {"code": "DOWN"}))
+        # below the field, the path starts at the alias replayed
+        self.assertEqual(r["errors"][1]["path"], ["s", "flags", 0])
         self.assertEqual(d.answer("{ version }")["data"]["version"], "1.2")
         self.assertEqual(d.answer("{ version }")["data"]["version"], "1.1")
 
