@@ -123,7 +123,7 @@ static void merge_headers(json_t *into, const doppel_reply_t *r)
 }
 
 /* The mock's graphqlErrors, each with the field's location when it gave
- * none and its response key as path (gql_execute sets the path). */
+ * none, and a path that starts at the field's response key. */
 static json_t *mock_errors(const doppel_reply_t *r,
                            const gql_field_call_t *call)
 {
