@@ -26,20 +26,33 @@
 
 #include <doppel/plugin.h>
 
+typedef struct later later_t;
+
 typedef struct echo {
     doppel_ctx_t *ctx;
     const doppel_services_t *svc;
+    later_t *pending; /* timers not fired yet: answered at stop */
 } echo_t;
 
 /* over every instance (one per worker), __atomic */
 static unsigned long switched, lost;
 
-typedef struct later {
+struct later {
     echo_t *e;
     int slow;
     doppel_http_exchange_t *ex;
     doppel_timer_t *t;
-} later_t;
+    later_t *next;
+};
+
+static void later_unlink(later_t *l)
+{
+    for (later_t **pp = &l->e->pending; *pp; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            return;
+        }
+}
 
 static const doppel_kv_t up_headers[] = {
     {DOPPEL_STR("Upgrade"), DOPPEL_STR("x-echo")},
@@ -107,6 +120,7 @@ static void later_fire(void *data)
     later_t *l = data;
     echo_t *e = l->e;
     e->svc->timer_stop(l->t);
+    later_unlink(l);
     if (l->slow) {
         e->svc->http_respond(l->ex, 200, NULL, 0, "slow", 4);
         free(l);
@@ -149,6 +163,8 @@ static int handler(void *state, doppel_http_exchange_t *ex,
             free(l);
             return -ENOMEM;
         }
+        l->next = e->pending;
+        e->pending = l;
         return 0;
     }
     int rc = e->svc->http_upgrade(e->ctx, ex, up_headers, 2, on_accept, e);
@@ -179,6 +195,20 @@ static int init(doppel_ctx_t *ctx, const doppel_services_t *svc, void **out)
     return 0;
 }
 
+static int stop(void *p)
+{
+    echo_t *e = p;
+    while (e->pending != NULL) {
+        later_t *l = e->pending;
+        e->pending = l->next;
+        e->svc->timer_stop(l->t);
+        e->svc->http_respond(l->ex, 503, NULL, 0, NULL, 0);
+        free(l);
+    }
+    e->svc->stop_done(e->ctx);
+    return 0;
+}
+
 static void destroy(void *p)
 {
     free(p);
@@ -193,6 +223,7 @@ static const doppel_plugin_t desc = {
     .summary = "switches /echo to an upper-casing echo (tests)",
     .kind = DOPPEL_KIND_FEATURE,
     .init = init,
+    .stop = stop,
     .destroy = destroy,
 };
 
