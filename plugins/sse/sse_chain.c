@@ -155,8 +155,9 @@ static int get_uint(const json_t *o, const char *key, const char *prefix,
                       lo, hi);
     json_int_t n = json_integer_value(v);
     if (n < lo || n > hi)
-        return refuse(e, f, "%" PRId64 " is out of range: from %" PRId64
-                      " to %" PRId64, (int64_t)n, lo, hi);
+        return refuse(
+            e, f, "%" PRId64 " is out of range: from %" PRId64 " to %" PRId64,
+            (int64_t)n, lo, hi);
     *out = (uint32_t)n;
     return 0;
 }
@@ -185,11 +186,11 @@ static int only_keys(const json_t *o, const char *const *keys,
     return 0;
 }
 
-static const char *const chain_keys[] = {"events",   "loop",    "loopDelay",
+static const char *const chain_keys[] = {"events",    "loop",     "loopDelay",
                                          "heartbeat", "maxLoops", "maxTime",
                                          "logBatch",  NULL};
-static const char *const event_keys[] = {"eventName", "data",  "delay", "id",
-                                         "retry",     "templatePath", NULL};
+static const char *const event_keys[] = {
+    "eventName", "data", "delay", "id", "retry", "templatePath", NULL};
 
 /* A string member without line breaks (they would end the field). */
 static int get_line(const json_t *o, const char *key, const char *prefix,
@@ -210,8 +211,9 @@ static int get_line(const json_t *o, const char *key, const char *prefix,
     if (n > max)
         return refuse(e, f, "longer than %zu bytes", max);
     if (memchr(s, '\n', n) || memchr(s, '\r', n) || strlen(s) != n)
-        return refuse(e, f, "must not hold CR, LF or NUL: they would end "
-                            "the field");
+        return refuse(e, f,
+                      "must not hold CR, LF or NUL: they would end "
+                      "the field");
     return 0;
 }
 
@@ -223,8 +225,9 @@ static int check_event(const json_t *ev, size_t i, const char *tmpl,
     char p[96];
     snprintf(p, sizeof(p), CHAIN ".events[%zu]", i);
     if (!json_is_object(ev))
-        return refuse(e, p, "expected an event {eventName, data, delay, id, "
-                            "retry}");
+        return refuse(e, p,
+                      "expected an event {eventName, data, delay, id, "
+                      "retry}");
     if (only_keys(ev, event_keys, p, e) < 0)
         return -EINVAL;
     uint32_t u;
@@ -245,20 +248,23 @@ static int check_event(const json_t *ev, size_t i, const char *tmpl,
         if (tmpl_any)
             return 0;
         if (tmpl != NULL && strcmp(tmpl, json_string_value(tp)) != 0)
-            return refuse(e, f, "must name the file of "
-                                "response.payloadTemplatePath (\"%.200s\"): "
-                                "its rendered text is the event's data",
+            return refuse(e, f,
+                          "must name the file of "
+                          "response.payloadTemplatePath (\"%.200s\"): "
+                          "its rendered text is the event's data",
                           tmpl);
         if (tmpl == NULL)
-            return refuse(e, f, "set response.payloadTemplatePath to the "
-                                "same file: its rendered text is the "
-                                "event's data");
+            return refuse(e, f,
+                          "set response.payloadTemplatePath to the "
+                          "same file: its rendered text is the "
+                          "event's data");
         return 0;
     }
     if (data == NULL) {
         snprintf(f, sizeof(f), "%s.data", p);
-        return refuse(e, f, "required: what the event carries (any JSON; a "
-                            "string is sent as is)");
+        return refuse(e, f,
+                      "required: what the event carries (any JSON; a "
+                      "string is sent as is)");
     }
     return 0;
 }
@@ -267,9 +273,10 @@ static int chain_check(const json_t *v, const char *payload_template,
                        int tmpl_any, sse_chain_err_t *e)
 {
     if (!json_is_object(v))
-        return refuse(e, CHAIN, "required: an object {events, loop, "
-                                "loopDelay, heartbeat, maxLoops, maxTime, "
-                                "logBatch}");
+        return refuse(e, CHAIN,
+                      "required: an object {events, loop, "
+                      "loopDelay, heartbeat, maxLoops, maxTime, "
+                      "logBatch}");
     if (only_keys(v, chain_keys, CHAIN, e) < 0)
         return -EINVAL;
     const json_t *evs = json_object_get(v, "events");
@@ -287,8 +294,8 @@ static int chain_check(const json_t *v, const char *payload_template,
     if (loop != NULL && !json_is_null(loop) && !json_is_boolean(loop))
         return refuse(e, CHAIN ".loop", "expected true or false");
     uint32_t u;
-    if (get_uint(v, "loopDelay", CHAIN, SSE_LOOP_DELAY_MIN, SSE_DELAY_MAX,
-                 0, &u, e) < 0 ||
+    if (get_uint(v, "loopDelay", CHAIN, SSE_LOOP_DELAY_MIN, SSE_DELAY_MAX, 0,
+                 &u, e) < 0 ||
         get_uint(v, "maxLoops", CHAIN, 0, INT32_MAX, 0, &u, e) < 0 ||
         get_uint(v, "maxTime", CHAIN, 0, SSE_MAX_TIME_MAX, 0, &u, e) < 0 ||
         get_uint(v, "logBatch", CHAIN, 1, INT32_MAX, 0, &u, e) < 0)
@@ -335,16 +342,16 @@ static char *event_id(const json_t *ev, size_t i)
 }
 
 static int build_event(const json_t *ev, size_t i, const char *def_event,
-                       const char *payload, size_t payload_len,
-                       sse_buf_t *b, sse_event_t *out)
+                       const char *payload, size_t payload_len, sse_buf_t *b,
+                       sse_event_t *out)
 {
     const json_t *name = json_object_get(ev, "eventName");
     const char *en = json_is_string(name) ? json_string_value(name) : def_event;
     const json_t *retry = json_object_get(ev, "retry");
     const json_t *data = json_object_get(ev, "data");
     const json_t *delay = json_object_get(ev, "delay");
-    out->delay_ms = json_is_integer(delay) ? (uint32_t)json_integer_value(delay)
-                                           : 0;
+    out->delay_ms =
+        json_is_integer(delay) ? (uint32_t)json_integer_value(delay) : 0;
     out->id = event_id(ev, i);
     if (out->id == NULL)
         return -ENOMEM;
@@ -384,8 +391,7 @@ int sse_chain_build(const json_t *v, const char *default_event,
         rc = build_event(json_array_get(evs, i), i, default_event, payload,
                          payload_len, &b, &out->ev[i]);
         if (rc == 0 && b.len > SSE_CHAIN_BYTES_MAX)
-            rc = refuse(err, CHAIN ".events",
-                        "the rendered events pass %u MiB",
+            rc = refuse(err, CHAIN ".events", "the rendered events pass %u MiB",
                         SSE_CHAIN_BYTES_MAX >> 20);
     }
     out->frames = b.p;
@@ -414,7 +420,8 @@ int sse_chain_build(const json_t *v, const char *default_event,
 size_t sse_chain_resume(const sse_chain_t *c, const char *last_id, size_t len)
 {
     for (size_t i = 0; i < c->n; i++)
-        if (strlen(c->ev[i].id) == len && memcmp(c->ev[i].id, last_id, len) == 0)
+        if (strlen(c->ev[i].id) == len &&
+            memcmp(c->ev[i].id, last_id, len) == 0)
             return i + 1;
     return 0;
 }

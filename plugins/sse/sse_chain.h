@@ -19,15 +19,15 @@
 
 /* Bounds of a chain (docs/sse.md, "Bounds"). */
 #define SSE_EVENTS_MAX 10000
-#define SSE_DELAY_MAX 3600000u     /* ms: one event's delay, one loopDelay */
-#define SSE_LOOP_DELAY_MIN 100u    /* ms */
+#define SSE_DELAY_MAX 3600000u  /* ms: one event's delay, one loopDelay */
+#define SSE_LOOP_DELAY_MIN 100u /* ms */
 #define SSE_LOOP_DELAY_DEFAULT 1000u
-#define SSE_HEARTBEAT_MIN 100u     /* ms, when not 0 (off) */
+#define SSE_HEARTBEAT_MIN 100u /* ms, when not 0 (off) */
 #define SSE_MAX_LOOPS_DEFAULT 100u
 #define SSE_MAX_TIME_DEFAULT 1200u /* s, also what 0 means */
 #define SSE_MAX_TIME_MAX 86400u    /* s */
 #define SSE_LOG_BATCH_DEFAULT 10u
-#define SSE_ID_MAX 256             /* bytes of an event id */
+#define SSE_ID_MAX 256                 /* bytes of an event id */
 #define SSE_CHAIN_BYTES_MAX (8u << 20) /* frames of one rendered chain */
 
 /* A growing byte buffer (malloc'd). */
@@ -60,10 +60,10 @@ char *sse_data_text(const json_t *data, size_t *len);
 
 /* One event of a chain, framed. */
 typedef struct sse_event {
-    size_t off, len;  /* its frame within sse_chain_t.frames */
+    size_t off, len; /* its frame within sse_chain_t.frames */
     uint32_t delay_ms;
-    char *id;         /* the id it is sent with (its own, or its 1-based
-                         position), for Last-Event-ID */
+    char *id; /* the id it is sent with (its own, or its 1-based
+                 position), for Last-Event-ID */
 } sse_event_t;
 
 typedef struct sse_chain {
@@ -111,7 +111,6 @@ void sse_chain_free(sse_chain_t *c);
  * event after the first one sent with that id; c->n when that was the
  * last event (the chain is over, unless it loops); 0 when no event has
  * that id (start over). */
-size_t sse_chain_resume(const sse_chain_t *c, const char *last_id,
-                        size_t len);
+size_t sse_chain_resume(const sse_chain_t *c, const char *last_id, size_t len);
 
 #endif /* DOPPEL_SSE_CHAIN_H */

@@ -173,8 +173,9 @@ static int sse_on_event(void *state, const doppel_event_t *ev)
         return DOPPEL_DECLINED;
     in->draining = 1;
     if (in->n_streams > 0)
-        in->svc->log(in->ctx, DOPPEL_LOG_INFO, "draining: ending %zu event "
-                                               "stream(s)",
+        in->svc->log(in->ctx, DOPPEL_LOG_INFO,
+                     "draining: ending %zu event "
+                     "stream(s)",
                      in->n_streams);
     sse_end_all(in, SSE_END_DRAIN);
     return DOPPEL_OK;
@@ -188,16 +189,31 @@ static void sse_destroy(void *state)
 }
 
 static const doppel_option_t sse_options[] = {
-    {"stubs_prefix", DOPPEL_OPT_STRING, 0, "/stubs",
-     "prefix addressing a namespace: <prefix>/<namespace>/<path>", 0, -1,
+    {"stubs_prefix",
+     DOPPEL_OPT_STRING,
+     0,
+     "/stubs",
+     "prefix addressing a namespace: <prefix>/<namespace>/<path>",
+     0,
+     -1,
      {0}},
-    {"max_streams", DOPPEL_OPT_INT, 0, "10000",
+    {"max_streams",
+     DOPPEL_OPT_INT,
+     0,
+     "10000",
      "most open event streams per worker; past it a subscription gets 503",
-     1, 1000000, {0}},
-    {"exclude", DOPPEL_OPT_STRING, 0, "/mcp",
+     1,
+     1000000,
+     {0}},
+    {"exclude",
+     DOPPEL_OPT_STRING,
+     0,
+     "/mcp",
      "colon-separated path prefixes whose GETs asking for text/event-stream "
      "are left to other plugins (eventPaths are still served)",
-     0, -1, {0}},
+     0,
+     -1,
+     {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 

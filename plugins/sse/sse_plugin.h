@@ -33,6 +33,7 @@ typedef struct sse_shared {
     pthread_rwlock_t lock;
     char **paths; /* eventPath routes ("/events/:id"), never removed */
     size_t n_paths;
+    int any_path; /* some mock has no eventPath (it takes every path) */
 } sse_shared_t;
 
 sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
@@ -66,13 +67,13 @@ typedef struct sse_inst {
 
 /* Why a stream ended, as the metric label and the log say it. */
 typedef enum sse_end {
-    SSE_END_DONE = 0,     /* the chain is over (no loop) */
-    SSE_END_MAX_LOOPS,    /* maxLoops reached */
-    SSE_END_MAX_TIME,     /* maxTime reached */
-    SSE_END_DRAIN,        /* the host is stopping */
-    SSE_END_GONE,         /* the client went away */
-    SSE_END_SLOW,         /* the client let the backlog pile up */
-    SSE_END_ERROR         /* out of memory */
+    SSE_END_DONE = 0,  /* the chain is over (no loop) */
+    SSE_END_MAX_LOOPS, /* maxLoops reached */
+    SSE_END_MAX_TIME,  /* maxTime reached */
+    SSE_END_DRAIN,     /* the host is stopping */
+    SSE_END_GONE,      /* the client went away */
+    SSE_END_SLOW,      /* the client let the backlog pile up */
+    SSE_END_ERROR      /* out of memory */
 } sse_end_t;
 
 /* Serves one subscription (the HTTP handler). */

@@ -104,11 +104,11 @@ int sse_path_known(sse_shared_t *sh, const char *path, size_t len)
 
 /* ---- check --------------------------------------------------------------- */
 
-static int set_err(doppel_check_error_t *e, const char *field,
-                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_err(doppel_check_error_t *e, const char *field, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
 
-static int set_err(doppel_check_error_t *e, const char *field,
-                   const char *fmt, ...)
+static int set_err(doppel_check_error_t *e, const char *field, const char *fmt,
+                   ...)
 {
     snprintf(e->field, sizeof(e->field), "%s", field);
     va_list ap;
@@ -138,15 +138,16 @@ static int path_ok(const char *p)
 }
 
 static const char *const section_keys[] = {
-    "eventPath", "eventName", "description", "conditions", "headerConditions",
-    "serverName", NULL};
+    "eventPath",        "eventName",  "description", "conditions",
+    "headerConditions", "serverName", NULL};
 
 static int check_section(const json_t *sec, doppel_check_error_t *err)
 {
     if (!json_is_object(sec))
-        return set_err(err, "sse", "expected an object {eventPath, "
-                                   "eventName, description, conditions, "
-                                   "headerConditions}");
+        return set_err(err, "sse",
+                       "expected an object {eventPath, "
+                       "eventName, description, conditions, "
+                       "headerConditions}");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)sec, k, v)
@@ -157,26 +158,30 @@ static int check_section(const json_t *sec, doppel_check_error_t *err)
         char f[256];
         snprintf(f, sizeof(f), "sse.%.200s", k);
         if (!known)
-            return set_err(err, f, "unknown member (expected one of "
-                                   "eventPath, eventName, description, "
-                                   "conditions, headerConditions, "
-                                   "serverName)");
+            return set_err(err, f,
+                           "unknown member (expected one of "
+                           "eventPath, eventName, description, "
+                           "conditions, headerConditions, "
+                           "serverName)");
         if (json_is_null(v))
             continue;
-        if (strcmp(k, "conditions") == 0 || strcmp(k, "headerConditions") == 0) {
+        if (strcmp(k, "conditions") == 0 ||
+            strcmp(k, "headerConditions") == 0) {
             /* header conditions may also be {"Name": "value"} */
             if (json_is_object(v) && k[0] == 'h')
                 continue;
             if (!json_is_array(v))
-                return set_err(err, f, "expected an array of conditions "
-                                       "{path, assertAction, value}");
+                return set_err(err, f,
+                               "expected an array of conditions "
+                               "{path, assertAction, value}");
             size_t i;
             json_t *c;
             json_array_foreach(v, i, c) if (!json_is_object(c))
             {
                 snprintf(f, sizeof(f), "sse.%s[%zu]", k, i);
-                return set_err(err, f, "expected a condition {path, "
-                                       "assertAction, value}");
+                return set_err(err, f,
+                               "expected a condition {path, "
+                               "assertAction, value}");
             }
             continue;
         }
@@ -184,9 +189,10 @@ static int check_section(const json_t *sec, doppel_check_error_t *err)
             return set_err(err, f, "expected a string");
         const char *s = json_string_value(v);
         if (strcmp(k, "eventPath") == 0 && !path_ok(s))
-            return set_err(err, f, "expected an absolute path such as "
-                                   "/events/deploy or /events/:id (no "
-                                   "query, '%%' or trailing '/')");
+            return set_err(err, f,
+                           "expected an absolute path such as "
+                           "/events/deploy or /events/:id (no "
+                           "query, '%%' or trailing '/')");
         if (strcmp(k, "eventName") == 0 &&
             (strpbrk(s, "\r\n") != NULL || json_string_length(v) > 256 ||
              strlen(s) != json_string_length(v)))
@@ -200,8 +206,9 @@ static int check_section(const json_t *sec, doppel_check_error_t *err)
 static int check_response(const json_t *resp, doppel_check_error_t *err)
 {
     if (!json_is_object(resp))
-        return set_err(err, "response", "expected an object with "
-                                        "sseEventChain");
+        return set_err(err, "response",
+                       "expected an object with "
+                       "sseEventChain");
     const json_t *st = json_object_get(resp, "statusCode");
     const json_t *chain = json_object_get(resp, "sseEventChain");
     if (json_is_integer(st) && json_integer_value(st) != 200 &&
@@ -209,8 +216,8 @@ static int check_response(const json_t *resp, doppel_check_error_t *err)
         return 0;
     const json_t *ptp = json_object_get(resp, "payloadTemplatePath");
     sse_chain_err_t ce;
-    if (sse_chain_check(chain, json_is_string(ptp) ? json_string_value(ptp)
-                                                   : NULL,
+    if (sse_chain_check(chain,
+                        json_is_string(ptp) ? json_string_value(ptp) : NULL,
                         &ce) < 0)
         return set_err(err, ce.field, "%s", ce.message);
     return 0;
@@ -246,11 +253,15 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
             key->server = (doppel_str_t){key->buf + used, (size_t)n};
         }
     }
+    if (rc == 0 && !json_is_string(path))
+        __atomic_store_n(&sh->any_path, 1, __ATOMIC_RELAXED);
     if (rc == 0 && mock->answer == 0 && json_is_string(path)) {
         int prc = paths_add(sh, json_string_value(path));
         if (prc == -ENOSPC)
-            rc = set_err(err, "sse.eventPath", "more than %d distinct SSE "
-                                               "paths", SSE_PATHS_MAX);
+            rc = set_err(err, "sse.eventPath",
+                         "more than %d distinct SSE "
+                         "paths",
+                         SSE_PATHS_MAX);
         else if (prc < 0)
             rc = prc;
     }
@@ -264,6 +275,7 @@ static int explain_miss(doppel_ctx_t *ctx, const doppel_services_t *svc,
 {
     sse_shared_t *sh = sse_shared(ctx, svc);
     if (sh == NULL || x->target.ptr == NULL ||
+        __atomic_load_n(&sh->any_path, __ATOMIC_RELAXED) ||
         sse_path_known(sh, x->target.ptr, x->target.len))
         return 0;
     snprintf(out, out_len, "no sse mock has an eventPath matching %.*s",

@@ -38,14 +38,14 @@ struct sse_stream {
     sse_stream_t *prev, *next;
 };
 
-static const char *const end_names[] = {
-    "done", "max_loops", "max_time", "drain", "client_gone", "slow_reader",
-    "error"};
+static const char *const end_names[] = {"done",  "max_loops",   "max_time",
+                                        "drain", "client_gone", "slow_reader",
+                                        "error"};
 
 /* ---- answers that are not streams ---------------------------------------- */
 
-static void respond_json(sse_inst_t *in, doppel_http_exchange_t *ex,
-                         int status, const char *json)
+static void respond_json(sse_inst_t *in, doppel_http_exchange_t *ex, int status,
+                         const char *json)
 {
     doppel_kv_t h[2] = {
         {DOPPEL_STR("Content-Type"), DOPPEL_STR("application/json")},
@@ -62,7 +62,8 @@ static int framing_header(doppel_str_t n)
                                         "Transfer-Encoding", "Connection",
                                         NULL};
     for (size_t i = 0; names[i]; i++)
-        if (n.len == strlen(names[i]) && strncasecmp(n.ptr, names[i], n.len) == 0)
+        if (n.len == strlen(names[i]) &&
+            strncasecmp(n.ptr, names[i], n.len) == 0)
             return 1;
     return 0;
 }
@@ -77,8 +78,9 @@ static void respond_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
     doppel_kv_t *h = malloc((n + 2) * sizeof(*h));
     if (h == NULL) {
         svc->engine_reply_free(in->ctx, r);
-        respond_json(in, ex, 500, "{\"error\":\"out of memory\","
-                                  "\"code\":\"internal\"}");
+        respond_json(in, ex, 500,
+                     "{\"error\":\"out of memory\","
+                     "\"code\":\"internal\"}");
         return;
     }
     int has_ct = 0;
@@ -88,7 +90,8 @@ static void respond_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
                   strncasecmp(h[i].name.ptr, "Content-Type", 12) == 0;
     }
     if (r->kind == DOPPEL_REPLY_NO_MATCH)
-        h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Match"), DOPPEL_STR("miss")};
+        h[n++] =
+            (doppel_kv_t){DOPPEL_STR("X-Doppel-Match"), DOPPEL_STR("miss")};
     else
         h[n++] = (doppel_kv_t){DOPPEL_STR("X-Doppel-Mock-Id"), r->mock_id};
     if (!has_ct)
@@ -370,10 +373,10 @@ static int reply_chain(const doppel_reply_t *r, sse_chain_t *c, int *absent,
                        sse_chain_err_t *why)
 {
     *absent = 0;
-    const char *x = r->size >= offsetof(doppel_reply_t, extra) +
-                                   sizeof(r->extra)
-                        ? r->extra.ptr
-                        : NULL;
+    const char *x =
+        r->size >= offsetof(doppel_reply_t, extra) + sizeof(r->extra)
+            ? r->extra.ptr
+            : NULL;
     json_t *o = x && r->extra.len ? json_loadb(x, r->extra.len, 0, NULL) : NULL;
     const json_t *v = json_object_get(o, "sseEventChain");
     if (v == NULL) {
@@ -381,8 +384,8 @@ static int reply_chain(const doppel_reply_t *r, sse_chain_t *c, int *absent,
         *absent = 1;
         return 0;
     }
-    int rc = sse_chain_build(v, NULL, (const char *)r->body, r->body_len, c,
-                             why);
+    int rc =
+        sse_chain_build(v, NULL, (const char *)r->body, r->body_len, c, why);
     json_decref(o);
     return rc;
 }
@@ -410,8 +413,9 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
         free(h);
         sse_chain_free(chain);
         svc->engine_reply_free(in->ctx, r);
-        respond_json(in, ex, 500, "{\"error\":\"out of memory\","
-                                  "\"code\":\"internal\"}");
+        respond_json(in, ex, 500,
+                     "{\"error\":\"out of memory\","
+                     "\"code\":\"internal\"}");
         return;
     }
     s->in = in;
@@ -443,7 +447,8 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
     in->streams = s;
     in->n_streams++;
     (void)svc->metric_add(in->ctx, "streams_opened", NULL, 1);
-    s->deadline_ms = svc->now_ms(in->ctx) + (uint64_t)s->chain.max_time_s * 1000;
+    s->deadline_ms =
+        svc->now_ms(in->ctx) + (uint64_t)s->chain.max_time_s * 1000;
     if (rc == -EINVAL) {
         /* a header the front refused: not streaming yet */
         sse_chain_free(&s->chain);
@@ -452,8 +457,9 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
             s->next->prev = NULL;
         in->n_streams--;
         free(s);
-        respond_json(in, ex, 500, "{\"error\":\"the mock's response headers "
-                                  "were refused\",\"code\":\"internal\"}");
+        respond_json(in, ex, 500,
+                     "{\"error\":\"the mock's response headers "
+                     "were refused\",\"code\":\"internal\"}");
         return;
     }
     if (rc < 0) {
@@ -493,8 +499,9 @@ static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
                      "%.300s: %.400s\",\"code\":\"internal\"}",
                      why.field, why.message);
         else
-            snprintf(body, sizeof(body), "{\"error\":\"%s\",\"code\":"
-                                         "\"internal\"}",
+            snprintf(body, sizeof(body),
+                     "{\"error\":\"%s\",\"code\":"
+                     "\"internal\"}",
                      absent ? "the mock has no sseEventChain"
                             : "out of memory");
         in->svc->engine_reply_free(in->ctx, r);
@@ -502,9 +509,8 @@ static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
         return;
     }
     const doppel_str_t *last = req->header(req, "Last-Event-ID");
-    size_t pos = last && last->len ? sse_chain_resume(&chain, last->ptr,
-                                                      last->len)
-                                   : 0;
+    size_t pos =
+        last && last->len ? sse_chain_resume(&chain, last->ptr, last->len) : 0;
     if (pos >= chain.n && !chain.loop) {
         /* the client has every event: 204 tells an EventSource to stop
          * reconnecting (HTML, 9.2.3) */
@@ -549,16 +555,18 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
     sse_inst_t *in = state;
     const doppel_services_t *svc = in->svc;
     if (in->draining || in->stopping) {
-        respond_json(in, ex, 503, "{\"error\":\"shutting down\","
-                                  "\"code\":\"unavailable\"}");
+        respond_json(in, ex, 503,
+                     "{\"error\":\"shutting down\","
+                     "\"code\":\"unavailable\"}");
         return 0;
     }
     doppel_str_t ns, path;
     if (split_target(in, req, &ns, &path) < 0) {
-        respond_json(in, ex, 400, "{\"error\":\"invalid namespace: expected "
-                                  "1 to 64 characters of A-Z a-z 0-9 . _ -\","
-                                  "\"code\":\"validation\","
-                                  "\"field\":\"namespace\"}");
+        respond_json(in, ex, 400,
+                     "{\"error\":\"invalid namespace: expected "
+                     "1 to 64 characters of A-Z a-z 0-9 . _ -\","
+                     "\"code\":\"validation\","
+                     "\"field\":\"namespace\"}");
         return 0;
     }
     if (in->n_streams >= in->max_streams) {
@@ -596,8 +604,9 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
     decoded_free(&d);
     if (rc < 0 || r == NULL) {
         svc->log(in->ctx, DOPPEL_LOG_ERROR, "engine_match failed: %d", rc);
-        respond_json(in, ex, 500, "{\"error\":\"matching failed\","
-                                  "\"code\":\"internal\"}");
+        respond_json(in, ex, 500,
+                     "{\"error\":\"matching failed\","
+                     "\"code\":\"internal\"}");
         return 0;
     }
     if (r->kind == DOPPEL_REPLY_PROXY) {
@@ -606,8 +615,9 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         if (DOPPEL_HAS_SERVICE(svc, engine_forwarded))
             (void)svc->engine_forwarded(in->ctx, r, 502, "unsupported", 0);
         svc->engine_reply_free(in->ctx, r);
-        respond_json(in, ex, 502, "{\"error\":\"event streams are not "
-                                  "forwarded\",\"code\":\"unavailable\"}");
+        respond_json(in, ex, 502,
+                     "{\"error\":\"event streams are not "
+                     "forwarded\",\"code\":\"unavailable\"}");
         return 0;
     }
     if (r->kind != DOPPEL_REPLY_RESPONSE) {

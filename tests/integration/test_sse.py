@@ -334,17 +334,28 @@ class SseStreams(SseBase):
         self.assertEqual(json.loads(body), {"error": "no token"})
 
     def test_metrics_count_streams_and_events(self):
+        def counters():
+            out = {}
+            for ln in self.d.get("/metrics").body.decode().splitlines():
+                if ln.startswith("doppel_plugin_") and 'plugin="sse"' in ln:
+                    name, _, v = ln.rpartition(" ")
+                    out[name] = float(v)
+            return out
         self.mock({"id": "metrics", "sse": {"eventPath": "/sse/metrics"},
                    "response": {"sseEventChain": {"events": [
                        {"data": 1}, {"data": 2}, {"data": 3}]}}})
+        before = counters()
         self.curl("/sse/metrics")
-        m = self.d.get("/metrics").body.decode()
-        lines = [ln for ln in m.splitlines() if "sse" in ln and
-                 not ln.startswith("#")]
-        text = "\n".join(lines)
-        self.assertIn("streams_opened", text, m[-3000:])
-        self.assertIn("events", text)
-        self.assertIn('reason="done"', text)
+        after = counters()
+
+        def grew(name):
+            return after.get(name, 0) - before.get(name, 0)
+        self.assertEqual(grew('doppel_plugin_streams_opened_total{plugin="sse"}'),
+                         1, after)
+        self.assertEqual(grew('doppel_plugin_events_total{plugin="sse"}'), 3,
+                         after)
+        self.assertEqual(grew('doppel_plugin_streams_closed_total'
+                              '{plugin="sse",reason="done"}'), 1, after)
 
     def test_eventsource_client_reconnects_with_last_event_id(self):
         if NODE is None or not os.path.isdir(

@@ -119,25 +119,25 @@ static void test_check_names_the_field(void **st)
                         "response.sseEventChain.events");
     assert_string_equal(refused("{\"events\": []}", NULL),
                         "response.sseEventChain.events");
-    assert_string_equal(refused("{\"events\": [{\"data\": 1}, {\"delay\": 2}]}",
-                                NULL),
-                        "response.sseEventChain.events[1].data");
-    assert_string_equal(refused("{\"events\": [{\"data\": 1, \"delay\": -1}]}",
-                                NULL),
-                        "response.sseEventChain.events[0].delay");
+    assert_string_equal(
+        refused("{\"events\": [{\"data\": 1}, {\"delay\": 2}]}", NULL),
+        "response.sseEventChain.events[1].data");
+    assert_string_equal(
+        refused("{\"events\": [{\"data\": 1, \"delay\": -1}]}", NULL),
+        "response.sseEventChain.events[0].delay");
     assert_string_equal(
         refused("{\"events\": [{\"data\": 1, \"delay\": \"5\"}]}", NULL),
         "response.sseEventChain.events[0].delay");
     assert_string_equal(
         refused("{\"events\": [{\"data\": 1}], \"loopDelay\": 99}", NULL),
         "response.sseEventChain.loopDelay");
-    assert_null(refused("{\"events\": [{\"data\": 1}], \"loopDelay\": 100}",
-                        NULL));
+    assert_null(
+        refused("{\"events\": [{\"data\": 1}], \"loopDelay\": 100}", NULL));
     assert_string_equal(
         refused("{\"events\": [{\"data\": 1}], \"heartbeat\": 10}", NULL),
         "response.sseEventChain.heartbeat");
-    assert_null(refused("{\"events\": [{\"data\": 1}], \"heartbeat\": 0}",
-                        NULL));
+    assert_null(
+        refused("{\"events\": [{\"data\": 1}], \"heartbeat\": 0}", NULL));
     assert_string_equal(
         refused("{\"events\": [{\"data\": 1}], \"maxLoops\": -1}", NULL),
         "response.sseEventChain.maxLoops");
@@ -186,9 +186,9 @@ static void build(const char *text, const char *payload, sse_chain_t *c)
     json_t *v = json_loads(text, 0, NULL);
     assert_non_null(v);
     sse_chain_err_t e;
-    assert_int_equal(sse_chain_build(v, NULL, payload,
-                                     payload ? strlen(payload) : 0, c, &e),
-                     0);
+    assert_int_equal(
+        sse_chain_build(v, NULL, payload, payload ? strlen(payload) : 0, c, &e),
+        0);
     json_decref(v);
 }
 
