@@ -325,6 +325,34 @@ class SseStreams(SseBase):
         _, status, _, _ = self.curl("/sse/ns")  # sandbox has none
         self.assertEqual(status, 404)
 
+    def test_template_path_event_carries_the_rendered_file(self):
+        r = self.d.post("/api/v1/templates", {
+            "name": "sse-status.json",
+            "content": '{"status": "up", "user": "$.queryParam.user"}'})
+        self.assertEqual(r.status, 201, r.body)
+        self.mock({"id": "tfile", "sse": {"eventPath": "/sse/tfile"},
+                   "response": {"payloadTemplatePath": "sse-status.json",
+                                "sseEventChain": {"events": [
+                                    {"eventName": "status",
+                                     "templatePath": "sse-status.json"},
+                                    {"data": "after"}]}}})
+        _, status, _, body = self.curl("/sse/tfile?user=zoe")
+        self.assertEqual(status, 200, body)
+        ev = events(body)
+        self.assertEqual(ev[0]["event"], "status")
+        self.assertEqual(json.loads(ev[0]["data"]),
+                         {"status": "up", "user": "zoe"})
+        self.assertEqual(ev[1]["data"], "after")
+        # a templatePath naming another file than the payload's: refused
+        r = self.d.post("/api/v1/mocks", {
+            "id": "tfile-bad", "sse": {"eventPath": "/sse/tfile2"},
+            "response": {"payloadTemplatePath": "sse-status.json",
+                         "sseEventChain": {"events": [
+                             {"templatePath": "other.json"}]}}})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["field"],
+                         "response.sseEventChain.events[0].templatePath")
+
     def test_plain_answer_when_the_mock_says_so(self):
         self.mock({"id": "denied", "sse": {"eventPath": "/sse/denied"},
                    "response": {"statusCode": 401,
@@ -356,6 +384,30 @@ class SseStreams(SseBase):
                          after)
         self.assertEqual(grew('doppel_plugin_streams_closed_total'
                               '{plugin="sse",reason="done"}'), 1, after)
+
+    def test_a_client_that_leaves_a_silent_stream_is_noticed(self):
+        self.mock({"id": "silent", "sse": {"eventPath": "/sse/silent"},
+                   "response": {"sseEventChain": {"events": [
+                       {"data": "first"}, {"data": "late", "delay": 60000}]}}})
+
+        def gone():
+            for ln in self.d.get("/metrics").body.decode().splitlines():
+                if ln.startswith('doppel_plugin_streams_closed_total{plugin='
+                                 '"sse",reason="client_gone"}'):
+                    return float(ln.rpartition(" ")[2])
+            return 0.0
+        before = gone()
+        s = socket.create_connection(("127.0.0.1", self.d.port))
+        s.sendall(b"GET /sse/silent HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"data: first" not in got:
+            got += s.recv(4096)
+        s.close()
+        # no write is due for a minute: the once-a-second probe notices
+        deadline = time.time() + 5
+        while time.time() < deadline and gone() == before:
+            time.sleep(0.1)
+        self.assertEqual(gone(), before + 1)
 
     def test_eventsource_client_reconnects_with_last_event_id(self):
         if NODE is None or not os.path.isdir(
