@@ -7,6 +7,7 @@
  *                 id, retry and one data line per line of the data
  *   sse_chain_*   a response.sseEventChain checked and turned into the
  *                 frames one stream sends
+ *   sse_route_*   eventPath routes matched against request paths
  *
  * Nothing here keeps global state; every function is safe on any thread.
  */
@@ -112,5 +113,10 @@ void sse_chain_free(sse_chain_t *c);
  * last event (the chain is over, unless it loops); 0 when no event has
  * that id (start over). */
 size_t sse_chain_resume(const sse_chain_t *c, const char *last_id, size_t len);
+
+/* 1 if path (a request path, len bytes, no query) matches route (an
+ * eventPath): segments equal, ":name" matching one non-empty segment,
+ * "*" the rest of the path (sse_route.c). */
+int sse_route_matches(const char *route, const char *path, size_t len);
 
 #endif /* DOPPEL_SSE_CHAIN_H */

@@ -43,9 +43,6 @@ sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
  * rest of the path. */
 int sse_path_known(sse_shared_t *sh, const char *path, size_t len);
 
-/* The route matcher behind sse_path_known (exposed for unit tests). */
-int sse_route_matches(const char *route, const char *path, size_t len);
-
 extern const doppel_protocol_def_t sse_protocol_def;
 
 /* ---- instances ----------------------------------------------------------- */

@@ -67,31 +67,6 @@ static int paths_add(sse_shared_t *sh, const char *p)
     return rc;
 }
 
-int sse_route_matches(const char *route, const char *path, size_t len)
-{
-    const char *r = route, *p = path, *pe = path + len;
-    while (*r == '/' && p < pe && *p == '/') {
-        r++;
-        p++;
-        const char *rs = r;
-        while (*r && *r != '/')
-            r++;
-        const char *ps = p;
-        while (p < pe && *p != '/')
-            p++;
-        size_t rl = (size_t)(r - rs), pl = (size_t)(p - ps);
-        if (rl == 1 && rs[0] == '*')
-            return 1; /* the rest of the path, whatever it is */
-        if (rs[0] == ':' && rl > 1) {
-            if (pl == 0)
-                return 0;
-        } else if (rl != pl || memcmp(rs, ps, rl) != 0) {
-            return 0;
-        }
-    }
-    return *r == '\0' && p == pe;
-}
-
 int sse_path_known(sse_shared_t *sh, const char *path, size_t len)
 {
     int found = 0;

@@ -1,5 +1,6 @@
 /*
- * dp_sse: text/event-stream framing and sseEventChain checks and frames.
+ * dp_sse: text/event-stream framing, sseEventChain checks and frames,
+ * eventPath routes.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -248,6 +249,24 @@ static void test_build_refuses_a_rendered_chain_out_of_bounds(void **st)
     json_decref(v);
 }
 
+static void test_routes(void **st)
+{
+    (void)st;
+#define M(r, p) sse_route_matches(r, p, strlen(p))
+    assert_true(M("/events/deploy", "/events/deploy"));
+    assert_false(M("/events/deploy", "/events/deploy/x"));
+    assert_false(M("/events/deploy", "/events"));
+    assert_false(M("/events/deploy", "/events/deplo"));
+    assert_true(M("/events/:id", "/events/42"));
+    assert_false(M("/events/:id", "/events/"));
+    assert_false(M("/events/:id", "/events/42/more"));
+    assert_true(M("/events/:id/log", "/events/42/log"));
+    assert_true(M("/feed/*", "/feed/a/b/c"));
+    assert_true(M("/", "/"));
+    assert_false(M("/", "/x"));
+#undef M
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_check_template_path),
         cmocka_unit_test(test_build_frames_and_defaults),
         cmocka_unit_test(test_build_refuses_a_rendered_chain_out_of_bounds),
+        cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
