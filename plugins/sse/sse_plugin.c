@@ -5,10 +5,13 @@
  *
  * One instance per worker, each with the same classifier mount: a GET on
  * a path an sse mock's eventPath names (also below
- * <stubs_prefix>/<namespace>), or any GET whose Accept asks for
+ * <stubs_prefix>/<namespace>), or, once some sse mock has no eventPath
+ * (it answers every path), any GET whose Accept asks for
  * text/event-stream, except below the `exclude` prefixes (the MCP
- * endpoint answers its own GETs). The classifier's priority is below the
- * GraphQL, SOAP and MCP ones, so what they claim stays theirs.
+ * endpoint answers its own GETs). Until then such GETs stay with the HTTP
+ * plugin, so an http mock serving text/event-stream keeps working. The
+ * classifier's priority is below the GraphQL, SOAP and MCP ones, so what
+ * they claim stays theirs.
  *
  * Streams live on the instance's loop (sse_stream.c). On
  * DOPPEL_EVENT_DRAINING every open stream ends cleanly at once, so the
@@ -83,7 +86,8 @@ static int classify(void *state, const doppel_http_request_t *req)
     doppel_str_t p = mock_path(in, req->path);
     if (sse_path_known(in->sh, p.ptr, p.len))
         return 1;
-    return accepts_event_stream(req) && !excluded(in->exclude, req->path);
+    return __atomic_load_n(&in->sh->any_path, __ATOMIC_RELAXED) &&
+           accepts_event_stream(req) && !excluded(in->exclude, req->path);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */

@@ -33,7 +33,8 @@ typedef struct sse_shared {
     pthread_rwlock_t lock;
     char **paths; /* eventPath routes ("/events/:id"), never removed */
     size_t n_paths;
-    int any_path; /* some mock has no eventPath (it takes every path) */
+    int any_path; /* some mock has no eventPath (it takes every path);
+                     never cleared, __atomic */
 } sse_shared_t;
 
 sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);

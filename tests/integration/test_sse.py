@@ -276,11 +276,40 @@ class SseStreams(SseBase):
         near = [m for m in j["nearMisses"] if m["mockId"] == "only-prod"]
         self.assertEqual(len(near), 1, j)
         self.assertIn("prod", json.dumps(near[0]["failed"]))
-        # a path no sse mock names, asked for as an event stream
-        rc, status, _, body = self.curl(
-            "/sse/nothing-here", headers={"Accept": "text/event-stream"})
+
+    def test_accept_event_stream_on_other_paths(self):
+        # while every sse mock names its eventPath, a GET elsewhere stays
+        # with the HTTP plugin, even asking for text/event-stream: an http
+        # mock serving a static stream keeps working
+        self.mock({"id": "http-stream", "http": {"route": "/static/stream",
+                                                 "httpMethod": "GET"},
+                   "response": {"headers": {"Content-Type":
+                                            "text/event-stream"},
+                                "payload": "data: static\n\n"}})
+        _, status, h, body = self.curl(
+            "/static/stream", headers={"Accept": "text/event-stream"})
+        self.assertEqual((status, body), (200, "data: static\n\n"))
+        self.assertEqual(h["x-doppel-mock-id"], "http-stream")
+        # an sse mock without eventPath answers every such GET (MCP's
+        # endpoint excepted: option exclude)
+        self.mock({"id": "any-path", "namespace": "any-ns",
+                   "sse": {"conditions": [{"path": "topic",
+                                           "value": "news"}]},
+                   "response": {"sseEventChain": {"events": [
+                       {"data": "$.req.topic"}]}}})
+        _, status, _, body = self.curl(
+            "/anything/here?topic=news",
+            headers={"Accept": "text/event-stream", "X-Namespace": "any-ns"})
+        self.assertEqual((status, events(body)[0]["data"]), (200, "news"))
+        _, status, _, body = self.curl(
+            "/anything/here?topic=sport",
+            headers={"Accept": "text/event-stream", "X-Namespace": "any-ns"})
         self.assertEqual(status, 404, body)
-        self.assertEqual(json.loads(body)["request"]["protocol"], "sse")
+        j = json.loads(body)
+        self.assertEqual(j["request"]["protocol"], "sse")
+        self.assertIn("any-path", [m["mockId"] for m in j["nearMisses"]])
+        r = self.d.get("/mcp", headers={"Accept": "text/event-stream"})
+        self.assertEqual(r.status, 405, r.body)
 
     def test_invalid_mocks_are_refused_naming_the_field(self):
         chain = {"events": [{"data": 1}]}
