@@ -178,7 +178,11 @@ static int check_section(const json_t *sec, doppel_check_error_t *err)
 
 /* The answer: a stream (sseEventChain), or a plain answer when statusCode
  * says something other than 200 (an auth failure, a 503). */
-static int check_response(const json_t *resp, doppel_check_error_t *err)
+/* The answer: a stream (sseEventChain), or a plain answer when statusCode
+ * says something other than 200 (an auth failure, a 503). answer > 0 is
+ * an item of oneOf.responses, named so in the error. */
+static int check_response(const json_t *resp, uint32_t answer,
+                          doppel_check_error_t *err)
 {
     if (!json_is_object(resp))
         return set_err(err, "response",
@@ -193,9 +197,21 @@ static int check_response(const json_t *resp, doppel_check_error_t *err)
     sse_chain_err_t ce;
     if (sse_chain_check(chain,
                         json_is_string(ptp) ? json_string_value(ptp) : NULL,
-                        &ce) < 0)
-        return set_err(err, ce.field, "%s", ce.message);
-    return 0;
+                        &ce) == 0)
+        return 0;
+    /* no answer at all: a mock with only a proxy, which a stream cannot
+     * use */
+    if (json_object_size(resp) == 0)
+        snprintf(ce.message + strlen(ce.message),
+                 sizeof(ce.message) - strlen(ce.message),
+                 " (event streams are not proxied)");
+    if (answer > 0 && strncmp(ce.field, "response", 8) == 0) {
+        char f[sizeof(err->field)];
+        snprintf(f, sizeof(f), "oneOf.responses[%u]%.200s", answer,
+                 ce.field + 8);
+        return set_err(err, f, "%s", ce.message);
+    }
+    return set_err(err, ce.field, "%s", ce.message);
 }
 
 static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
@@ -209,7 +225,7 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
     json_t *resp = json_loadb(mock->response.ptr, mock->response.len, 0, NULL);
     int rc = check_section(sec, err);
     if (rc == 0)
-        rc = check_response(resp, err);
+        rc = check_response(resp, mock->answer, err);
     const json_t *path = json_object_get(sec, "eventPath");
     const json_t *srv = json_object_get(sec, "serverName");
     size_t used = 0;

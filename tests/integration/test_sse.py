@@ -333,6 +333,21 @@ class SseStreams(SseBase):
              "sse.conditions"),
             ({"eventPath": "/x", "eventName": 5}, chain, "sse.eventName"),
         ]
+        # an answer of oneOf other than the first is named as such
+        r = self.d.post("/api/v1/mocks", {
+            "id": "bad-oneof", "sse": {"eventPath": "/x"},
+            "oneOf": {"order": "order", "responses": [
+                {"sseEventChain": chain},
+                {"sseEventChain": {"events": [{"data": 1, "retry": -1}]}}]}})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["field"],
+                         "oneOf.responses[1].sseEventChain.events[0].retry")
+        # a proxy cannot answer a stream
+        r = self.d.post("/api/v1/mocks", {
+            "id": "bad-proxy", "sse": {"eventPath": "/x"},
+            "proxy": {"target": "http://127.0.0.1:9"}})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertIn("not proxied", r.json()["error"])
         for i, (sec, ch, field) in enumerate(cases):
             resp = {"sseEventChain": ch} if ch is not None else {}
             r = self.d.post("/api/v1/mocks", {"id": "bad%d" % i, "sse": sec,
