@@ -333,10 +333,14 @@ static int decode_query(doppel_str_t q, decoded_t *d)
             t += kv->name.len + 1;
             kv->value = (doppel_str_t){t, qdecode(v, (size_t)(pe - v), t)};
             t += kv->value.len + 1;
-            if (json_object_getn(o, kv->name.ptr, kv->name.len) == NULL)
-                json_object_setn_new_nocheck(
-                    o, kv->name.ptr, kv->name.len,
-                    json_stringn_nocheck(kv->value.ptr, kv->value.len));
+            /* a name or value that is not UTF-8 stays in the params
+             * ($.queryParam) and out of the JSON body */
+            json_t *val = json_stringn(kv->value.ptr, kv->value.len);
+            if (val != NULL &&
+                json_object_getn(o, kv->name.ptr, kv->name.len) == NULL)
+                (void)json_object_setn_new(o, kv->name.ptr, kv->name.len, val);
+            else
+                json_decref(val);
         }
         p = pe + 1;
     }

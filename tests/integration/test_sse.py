@@ -163,7 +163,8 @@ class SseStreams(SseBase):
         self.assertEqual(ev[1]["data"], "hello ann from eu-west")
         # the journal has the subscription, protocol sse
         j = self.d.get("/api/v1/requests?namespace=sandbox&limit=1000").json()
-        mine = [e for e in j["items"] if e.get("mockId") == "tmpl"]
+        mine = [e for e in j["items"] if e.get("mockId") == "tmpl" and
+                e["path"] == "/sse/orders/o-17"]
         self.assertEqual(len(mine), 1, j)
         self.assertEqual(mine[0]["protocol"], "sse")
         self.assertEqual(mine[0]["path"], "/sse/orders/o-17")
