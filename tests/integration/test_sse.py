@@ -462,7 +462,8 @@ class SseStreams(SseBase):
         # client reconnects (retry 100 ms) with Last-Event-ID and gets the
         # rest; after the last event the server answers 204 and the client
         # stops: every event exactly once, in order.
-        self.mock({"id": "es", "sse": {"eventPath": "/sse/es"},
+        self.mock({"id": "es", "sse": {"eventPath": "/sse/es",
+                                       "headerConditions": {"X-Client": "es"}},
                    "response": {"sseEventChain": {"maxTime": 1, "events": [
                        {"eventName": "step", "data": {"n": 1}, "retry": 100},
                        {"eventName": "step", "data": {"n": 2}, "delay": 300},
