@@ -1,0 +1,92 @@
+/*
+ * Private interface between the parts of the SSE plugin:
+ *   sse_chain.c    framing and event chains (dp_sse, no host services)
+ *   sse_section.c  the "sse" mock section (check) and the paths mocks
+ *                  named, shared by every instance of the section
+ *   sse_stream.c   one subscription: the engine exchange, the answer, the
+ *                  stream's timers, ends
+ *   sse_plugin.c   descriptor, options, instances, classifier, drain
+ *
+ * Threading: one instance per worker (sse_inst_t and its streams, its loop
+ * thread only); the known paths (sse_shared_t) are written by check on any
+ * thread and read by every worker's classifier, under their rwlock.
+ */
+#ifndef DOPPEL_SSE_PLUGIN_H
+#define DOPPEL_SSE_PLUGIN_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "doppel/plugin.h"
+#include "sse_chain.h"
+
+#define SSE_NS_MAX 64
+#define SSE_PATH_MAX 512
+/* distinct eventPaths the classifier compares a GET against: a bound on
+ * what mock writers can make every request pay */
+#define SSE_PATHS_MAX 4096
+
+/* ---- shared state (svc->shared) ------------------------------------------ */
+
+typedef struct sse_shared {
+    pthread_rwlock_t lock;
+    char **paths; /* eventPath routes ("/events/:id"), never removed */
+    size_t n_paths;
+    int any_path; /* some mock has no eventPath (it takes every path);
+                     never cleared, __atomic */
+} sse_shared_t;
+
+sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
+
+/* 1 if path (a request path, no query) is one an sse mock's eventPath
+ * names: segments equal, ":name" matching one non-empty segment, "*" the
+ * rest of the path. */
+int sse_path_known(sse_shared_t *sh, const char *path, size_t len);
+
+extern const doppel_protocol_def_t sse_protocol_def;
+
+/* ---- instances ----------------------------------------------------------- */
+
+typedef struct sse_stream sse_stream_t;
+
+typedef struct sse_inst {
+    doppel_ctx_t *ctx;
+    const doppel_services_t *svc;
+    sse_shared_t *sh;
+    const char *stubs_prefix; /* host-owned option strings */
+    const char *exclude;
+    uint32_t max_streams;
+    int draining; /* the host is stopping: no new streams, open ones end */
+    int stopping;
+    size_t n_streams;
+    sse_stream_t *streams; /* open streams, a doubly linked list */
+} sse_inst_t;
+
+/* Why a stream ended, as the metric label and the log say it. */
+typedef enum sse_end {
+    SSE_END_DONE = 0,  /* the chain is over (no loop) */
+    SSE_END_MAX_LOOPS, /* maxLoops reached */
+    SSE_END_MAX_TIME,  /* maxTime reached */
+    SSE_END_DRAIN,     /* the host is stopping */
+    SSE_END_GONE,      /* the client went away */
+    SSE_END_SLOW,      /* the client let the backlog pile up */
+    SSE_END_ERROR      /* out of memory */
+} sse_end_t;
+
+/* Serves one subscription (the HTTP handler). */
+int sse_subscribe(void *state, doppel_http_exchange_t *ex,
+                  const doppel_http_request_t *req);
+
+/* Ends a stream cleanly (its last bytes, then the chunked terminator) and
+ * frees it. */
+void sse_stream_end(sse_stream_t *s, sse_end_t why);
+
+/* Ends every open stream (drain, stop). */
+void sse_end_all(sse_inst_t *in, sse_end_t why);
+
+/* Probes every open stream with an empty write, so that a client that went
+ * away is noticed within a second even on a silent stream (TICK). */
+void sse_probe_all(sse_inst_t *in);
+
+#endif /* DOPPEL_SSE_PLUGIN_H */
