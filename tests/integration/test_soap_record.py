@@ -1,0 +1,436 @@
+"""Record and replay on SOAP (plugins/soap with DOPPEL_PROTO_F_HTTP_PATH):
+services forward SOAP 1.1 and 1.2 requests whole (PASSTHROUGH), LEARN
+records them as soap mocks that MOCK replays in the request's envelope
+version (faults as faults, repeated requests as an ordered oneOf), SPY
+forwards only what no mock answers, and a dead upstream is a Server fault.
+The upstream is a python http.server on loopback that speaks just enough
+SOAP."""
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import upstream  # noqa: E402
+
+ALLOW = {"ALLOW_PROXY_TO_PRIVATE_IPS": "true"}
+S11 = "http://schemas.xmlsoap.org/soap/envelope/"
+S12 = "http://www.w3.org/2003/05/soap-envelope"
+ORD = "urn:example:orders"
+CT11 = "text/xml; charset=utf-8"
+CT12 = "application/soap+xml; charset=utf-8"
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, "..", "node")
+FIXTURES = os.path.join(HERE, "fixtures", "soap")
+
+
+def config(paths="/ws/orders"):
+    """The default plugins.conf with the SOAP plugin taking paths (a
+    service's path is a SOAP endpoint only when something says so: a WSDL,
+    a soap mock's path, or this option)."""
+    text = harness.default_config()
+    return text.replace("\n[soap]\n", "\n[soap]\npaths = %s\n" % paths, 1)
+
+
+def envelope(version, inner, header=""):
+    ns, p = (S11, "soap") if version == "1.1" else (S12, "env")
+    h = "<%s:Header>%s</%s:Header>" % (p, header, p) if header else ""
+    return ('<%s:Envelope xmlns:%s="%s">%s<%s:Body>%s</%s:Body></%s:Envelope>'
+            % (p, p, ns, h, p, inner, p, p))
+
+
+def get_order(oid, extra=""):
+    return ('<o:GetOrder xmlns:o="%s"><o:orderId>%s</o:orderId>%s'
+            '</o:GetOrder>' % (ORD, oid, extra))
+
+
+class SoapUpstream:
+    """Answers GetOrder (and ListOrders) as SOAP of the request's version,
+    GetOrder of "BAD" with a fault, and remembers every request it saw.
+    status: what GetOrder answers as the order's status (a test changes it
+    to see a second recording)."""
+
+    def __init__(self):
+        seen = self.seen = []
+        state = self.state = {"status": "OPEN"}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n).decode() if n else ""
+                seen.append({"path": self.path, "body": body,
+                             "headers": {k.lower(): v for k, v in
+                                         self.headers.items()}})
+                root = ET.fromstring(body)
+                ns = root.tag[1:].split("}")[0]
+                first = list(root.find("{%s}Body" % ns))[0]
+                oid = first.findtext("{%s}orderId" % ORD) or ""
+                ver = "1.1" if ns == S11 else "1.2"
+                if oid == "BAD":
+                    self.fault(ns, ver, oid)
+                    return
+                # the order's prefix is declared on the Envelope only, and
+                # the answer carries a Header a recording does not keep
+                text = ('<s:Envelope xmlns:s="%s" xmlns:o="%s"><s:Header>'
+                        '<o:Trace>t-%d</o:Trace></s:Header><s:Body>'
+                        '<o:%sResponse><o:orderId>%s</o:orderId>'
+                        '<o:status>%s</o:status><o:note>$5 &amp; more'
+                        '</o:note></o:%sResponse></s:Body></s:Envelope>'
+                        % (ns, ORD, len(seen), first.tag.split("}")[1], oid,
+                           state["status"], first.tag.split("}")[1]))
+                self.send(200, text, ver)
+
+            def fault(self, ns, ver, oid):
+                if ver == "1.1":
+                    f = ('<faultcode>s:Client</faultcode><faultstring>no '
+                         'order %s</faultstring><detail><e:NotFound '
+                         'xmlns:e="urn:e">%s</e:NotFound></detail>'
+                         % (oid, oid))
+                    status = 500
+                else:
+                    f = ('<s:Code><s:Value>s:Sender</s:Value></s:Code>'
+                         '<s:Reason><s:Text xml:lang="en">no order %s'
+                         '</s:Text></s:Reason><s:Detail><e:NotFound '
+                         'xmlns:e="urn:e">%s</e:NotFound></s:Detail>'
+                         % (oid, oid))
+                    status = 400
+                self.send(status, '<s:Envelope xmlns:s="%s"><s:Body>'
+                          '<s:Fault>%s</s:Fault></s:Body></s:Envelope>'
+                          % (ns, f), ver)
+
+            def send(self, status, text, ver):
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type",
+                                 "text/xml; charset=utf-8" if ver == "1.1"
+                                 else "application/soap+xml; charset=utf-8")
+                self.send_header("X-Up", "soap")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = upstream.serve(Handler)
+        self.port = self.server.server_address[1]
+        self.closed = False
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            upstream.stop(self.server)
+
+
+def parse(resp):
+    """(envelope namespace, Body element) of an answer."""
+    root = ET.fromstring(resp.body)
+    ns = root.tag[1:].split("}")[0]
+    assert root.tag == "{%s}Envelope" % ns, resp.body
+    return ns, root.find("{%s}Body" % ns)
+
+
+def fault_of(resp):
+    ns, body = parse(resp)
+    f = body.find("{%s}Fault" % ns)
+    assert f is not None, resp.body
+    if ns == S11:
+        return {"ns": ns, "code": f.findtext("faultcode"),
+                "string": f.findtext("faultstring"), "detail": f.find("detail")}
+    return {"ns": ns, "code": f.findtext("{%s}Code/{%s}Value" % (S12, S12)),
+            "string": f.findtext("{%s}Reason/{%s}Text" % (S12, S12)),
+            "detail": f.find("{%s}Detail" % S12)}
+
+
+class SoapRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
+    def setUp(self):
+        self.up = SoapUpstream()
+
+    def tearDown(self):
+        self.up.close()
+
+    def doppel(self):
+        return harness.Doppel(config=config(), env=ALLOW)
+
+    def orders_service(self, d, **kw):
+        # /ws/orders goes to <upstream>/real/orders
+        return self.service(d, name="orders", prefix="/ws",
+                            target=self.up.url() + "/real", **kw)
+
+    def call(self, d, version, inner, action="urn:GetOrder", path="/ws/orders"):
+        if version == "1.1":
+            h = {"Content-Type": CT11, "SOAPAction": '"%s"' % action}
+        else:
+            h = {"Content-Type": CT12 + '; action="%s"' % action}
+        return d.post(path, envelope(version, inner), headers=h)
+
+    def order_status(self, resp):
+        ns, body = parse(resp)
+        r = body.find("{%s}GetOrderResponse" % ORD)
+        self.assertIsNotNone(r, resp.body)
+        return ns, r.findtext("{%s}orderId" % ORD), r.findtext(
+            "{%s}status" % ORD), r.findtext("{%s}note" % ORD)
+
+    def journal(self, d):
+        items = d.get("/api/v1/requests?limit=1000").json()["items"]
+        return [i for i in items if i.get("protocol") == "soap"]
+
+    # -- PASSTHROUGH --------------------------------------------------------
+    def test_passthrough_forwards_both_versions_whole(self):
+        with self.doppel() as d:
+            self.orders_service(d)
+            self.set_mode(d, "PASSTHROUGH")
+            sent11 = envelope("1.1", get_order("A-1"))
+            r = d.post("/ws/orders", sent11, headers={
+                "Content-Type": CT11, "SOAPAction": '"urn:GetOrder"'})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+            self.assertEqual(r.headers.get("x-up"), "soap")
+            # the upstream's answer verbatim, its Header included
+            self.assertIn(b"<o:Trace>t-1</o:Trace>", r.body)
+            self.assertTrue(r.body.startswith(b'<s:Envelope xmlns:s="%s"'
+                                              % S11.encode()), r.body)
+            up = self.up.seen[0]
+            self.assertEqual(up["path"], "/real/orders")
+            self.assertEqual(up["body"], sent11)
+            self.assertEqual(up["headers"]["soapaction"], '"urn:GetOrder"')
+            self.assertEqual(up["headers"]["content-type"], CT11)
+
+            sent12 = envelope("1.2", get_order("A-2"))
+            ct = CT12 + '; action="urn:GetOrder"'
+            r = d.post("/ws/orders", sent12, headers={"Content-Type": ct})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+            ns, oid, _, _ = self.order_status(r)
+            self.assertEqual((ns, oid), (S12, "A-2"))
+            self.assertEqual(self.up.seen[1]["body"], sent12)
+            self.assertEqual(self.up.seen[1]["headers"]["content-type"], ct)
+            self.assertNotIn("soapaction", self.up.seen[1]["headers"])
+
+            self.assertEqual(self.recorded(d), [])
+            js = self.journal(d)
+            self.assertEqual(len(js), 2, js)
+            for e in js:
+                self.assertEqual((e["path"], e["status"], e.get("forwarded"),
+                                  e.get("service")),
+                                 ("/ws/orders", 200, True, "orders"), e)
+                self.assertEqual(e["method"], "GetOrder", e)
+            # no WSDL defines GetOrder and no mock answered it: "(other)"
+            m = d.get("/metrics").body.decode()
+            self.assertIn('plugin="soap",service="",method="(other)",'
+                          'result="forwarded"} 2', m)
+
+    # -- LEARN then MOCK ------------------------------------------------------
+    def test_learn_records_soap_mocks_that_mock_replays(self):
+        with self.doppel() as d:
+            self.orders_service(d)
+            self.set_mode(d, "LEARN")
+            r = self.call(d, "1.1", get_order("A-1"))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+            r = self.call(d, "1.2", get_order("A-2", "<o:channel>web"
+                                              "</o:channel>"))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(len(self.up.seen), 2)
+
+            recs = sorted(self.recorded(d), key=lambda m: json.dumps(
+                m["soap"]["conditions"]))
+            self.assertEqual(len(recs), 2, recs)
+            for m in recs:
+                self.assertEqual(m["service"], "orders")
+                self.assertNotIn("http", m)
+                self.assertEqual((m["soap"]["method"], m["soap"]["path"],
+                                  m["soap"]["action"]),
+                                 ("GetOrder", "/ws/orders", "urn:GetOrder"))
+            conds = [sorted((c["path"], c["value"]) for c in m["soap"]
+                            ["conditions"]) for m in recs]
+            self.assertIn([("$.GetOrder.orderId", "A-1"),
+                           ("$.__soap.action", "urn:GetOrder")], conds)
+            self.assertIn([("$.GetOrder.channel", "web"),
+                           ("$.GetOrder.orderId", "A-2"),
+                           ("$.__soap.action", "urn:GetOrder")], conds)
+            # the Body's content, its namespace declared where it is used
+            p = [m["response"]["payload"] for m in recs]
+            self.assertTrue(all(x.startswith("<o:GetOrderResponse") and
+                                ('xmlns:o="%s"' % ORD) in x for x in p), p)
+
+            self.up.close()
+            self.set_mode(d, "MOCK")
+            # each recording answers in the version it is asked in, with
+            # the upstream's text replayed literally ($5 is no template)
+            for version, ns in (("1.1", S11), ("1.2", S12)):
+                r = self.call(d, version, get_order("A-1"))
+                self.assertEqual(r.status, 200, r)
+                self.assertTrue(r.headers.get("x-doppel-mock-id"), r.headers)
+                self.assertEqual(self.order_status(r),
+                                 (ns, "A-1", "OPEN", "$5 & more"))
+            r = self.call(d, "1.2", get_order("A-2", "<o:channel>web"
+                                              "</o:channel>"))
+            self.assertEqual(self.order_status(r)[:3], (S12, "A-2", "OPEN"))
+            self.assertEqual(r.headers.get("content-type"), CT12)
+            # a value never recorded is a miss, not a forward
+            r = self.call(d, "1.1", get_order("A-3"))
+            self.assertEqual(r.status, 500, r)
+            self.assertEqual(r.headers.get("x-doppel-match"), "miss")
+            f = fault_of(r)
+            self.assertEqual(f["code"], "soap:Client")
+            self.assertIn("no mock matched operation GetOrder", f["string"])
+            near = r.body.decode()
+            self.assertIn('path="$.GetOrder.orderId"', near)
+            self.assertEqual(len(self.up.seen), 2)
+
+    def test_recorded_fault_replays_as_a_fault_with_its_status(self):
+        with self.doppel() as d:
+            self.orders_service(d)
+            self.set_mode(d, "LEARN")
+            r11 = self.call(d, "1.1", get_order("BAD"))
+            self.assertEqual(r11.status, 500, r11)
+            r12 = self.call(d, "1.2", get_order("BAD"), action="urn:Get12")
+            self.assertEqual(r12.status, 400, r12)
+            recs = {m["soap"]["action"]: m for m in self.recorded(d)}
+            self.assertEqual(set(recs), {"urn:GetOrder", "urn:Get12"})
+            sf = recs["urn:GetOrder"]["response"]["soapFault"]
+            self.assertEqual((sf["faultCode"], sf["faultString"],
+                              sf["httpStatus"]), ("Client", "no order BAD",
+                                                  500), sf)
+            self.assertIn("<e:NotFound", sf["detail"])
+            self.assertIn('xmlns:e="urn:e"', sf["detail"])
+            self.assertEqual(recs["urn:Get12"]["response"]["soapFault"]
+                             ["faultCode"], "Sender")
+            self.up.close()
+            self.set_mode(d, "MOCK")
+            r = self.call(d, "1.1", get_order("BAD"))
+            self.assertEqual(r.status, 500, r)
+            f = fault_of(r)
+            self.assertEqual((f["ns"], f["code"], f["string"]),
+                             (S11, "soap:Client", "no order BAD"))
+            self.assertEqual(f["detail"].findtext("{urn:e}NotFound"), "BAD")
+            self.assertIsNone(r.headers.get("x-doppel-match"))
+            # the 1.2 recording, asked in 1.2: a Sender fault, status 400
+            r = self.call(d, "1.2", get_order("BAD"), action="urn:Get12")
+            self.assertEqual(r.status, 400, r)
+            f = fault_of(r)
+            self.assertEqual((f["ns"], f["code"]), (S12, "soap:Sender"))
+
+    def test_recording_again_extends_a_one_of(self):
+        with self.doppel() as d:
+            self.orders_service(d)
+            self.set_mode(d, "LEARN")
+            self.call(d, "1.1", get_order("A-1"))
+            self.up.state["status"] = "SHIPPED"
+            self.call(d, "1.1", get_order("A-1"))
+            recs = self.recorded(d)
+            self.assertEqual(len(recs), 1, recs)
+            answers = recs[0]["oneOf"]["responses"]
+            self.assertEqual(len(answers), 2, recs[0])
+            self.assertIn("OPEN", answers[0]["payload"])
+            self.assertIn("SHIPPED", answers[1]["payload"])
+            self.up.close()
+            self.set_mode(d, "MOCK")
+            got = [self.order_status(self.call(d, "1.1", get_order("A-1")))[2]
+                   for _ in range(2)]
+            self.assertEqual(got, ["OPEN", "SHIPPED"])
+
+    # -- SPY ----------------------------------------------------------------
+    def test_spy_answers_mocked_operations_and_forwards_the_rest(self):
+        with self.doppel() as d:
+            self.orders_service(d)
+            r = d.post("/api/v1/mocks", {
+                "id": "a1", "soap": {"method": "GetOrder", "conditions": [
+                    {"path": "$.GetOrder.orderId", "assertAction": "equals",
+                     "value": "A-1"}]},
+                "response": {"payload": '<o:GetOrderResponse xmlns:o="%s">'
+                             '<o:orderId>A-1</o:orderId><o:status>MOCKED'
+                             '</o:status></o:GetOrderResponse>' % ORD}})
+            self.assertEqual(r.status, 201, r)
+            self.set_mode(d, "SPY")
+            r = self.call(d, "1.1", get_order("A-1"))
+            self.assertEqual(r.headers.get("x-doppel-mock-id"), "a1")
+            self.assertIsNone(r.headers.get("x-doppel-service"))
+            self.assertEqual(self.order_status(r)[2], "MOCKED")
+            self.assertEqual(self.up.seen, [])
+            r = self.call(d, "1.1", get_order("A-2"))
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+            self.assertEqual(self.order_status(r)[2], "OPEN")
+            self.assertEqual(len(self.up.seen), 1)
+            r = self.call(d, "1.1", "<o:ListOrders xmlns:o=\"%s\"/>" % ORD,
+                          action="urn:ListOrders")
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+            self.assertEqual(len(self.up.seen), 2)
+            self.assertEqual(self.recorded(d), [])
+
+    # -- failures -------------------------------------------------------------
+    def test_dead_upstream_is_a_502_server_fault(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        with self.doppel() as d:
+            self.service(d, name="orders", prefix="/ws",
+                         target="http://127.0.0.1:%d" % port)
+            self.set_mode(d, "LEARN")
+            for version, ns, code in (("1.1", S11, "soap:Server"),
+                                      ("1.2", S12, "soap:Receiver")):
+                r = self.call(d, version, get_order("A-1"))
+                self.assertEqual(r.status, 502, r)
+                self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+                f = fault_of(r)
+                self.assertEqual((f["ns"], f["code"]), (ns, code))
+                self.assertTrue(f["string"].startswith("upstream: "), f)
+            js = self.journal(d)
+            self.assertEqual(len(js), 2, js)
+            for e in js:
+                self.assertEqual((e["status"], e.get("forwardError"),
+                                  e.get("service")), (502, "refused",
+                                                      "orders"), e)
+            self.assertEqual(self.recorded(d), [])
+            self.assertEqual(d.get("/health/live").status, 200)
+
+    def test_a_non_soap_answer_is_forwarded_but_not_recorded(self):
+        # the service's path has no SOAP upstream behind it: the client gets
+        # the upstream's 501 as it came, and nothing is recorded
+        class Plain(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                data = b"not soap"
+                self.send_response(501)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        plain = upstream.serve(Plain)
+        try:
+            with self.doppel() as d:
+                self.service(d, name="orders", prefix="/ws", target=
+                             "http://127.0.0.1:%d" % plain.server_address[1])
+                self.set_mode(d, "LEARN")
+                r = self.call(d, "1.1", get_order("A-1"))
+                self.assertEqual((r.status, r.body), (501, b"not soap"))
+                self.assertEqual(self.recorded(d), [])
+                self.assertIn("not recorded", d.log())
+        finally:
+            upstream.stop(plain)
+
+
+if __name__ == "__main__":
+    unittest.main()
