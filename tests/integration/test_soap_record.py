@@ -9,10 +9,10 @@ SOAP."""
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
-import threading
 import unittest
 import xml.etree.ElementTree as ET
 
@@ -431,6 +431,72 @@ class SoapRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
         finally:
             upstream.stop(plain)
 
+
+
+# The npm soap client, its WSDL read from the fixture and its endpoint
+# pointed at doppel; prints {result} or {fault} of GetOrder for each id.
+NODE_CLIENT = r"""
+import soap from 'soap';
+const [wsdl, endpoint, ...ids] = process.argv.slice(1);
+const client = await soap.createClientAsync(wsdl, { endpoint });
+const out = [];
+for (const orderId of ids) {
+  try {
+    const [result] = await client.GetOrderAsync({ orderId });
+    out.push({ result });
+  } catch (err) {
+    const f = err.root && err.root.Envelope && err.root.Envelope.Body.Fault;
+    out.push({ fault: f ? f.faultstring : String(err.message),
+               status: err.response ? err.response.status : null });
+  }
+}
+console.log(JSON.stringify(out));
+"""
+
+
+@unittest.skipUnless(shutil.which("node") and os.path.isdir(
+    os.path.join(NODE_DIR, "node_modules", "soap")),
+    "node or the npm soap package is missing (scripts/dev.sh deps)")
+class SoapClientRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
+    def setUp(self):
+        self.up = SoapUpstream()
+
+    def tearDown(self):
+        self.up.close()
+
+    def client(self, d, *ids):
+        p = subprocess.run(
+            ["node", "--input-type=module", "-e", NODE_CLIENT,
+             os.path.join(FIXTURES, "orders.wsdl"),
+             "http://127.0.0.1:%d/ws/orders" % d.port] + list(ids),
+            capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_client_through_learn_then_mock_without_upstream(self):
+        with harness.Doppel(config=config(), env=ALLOW) as d:
+            self.service(d, name="orders", prefix="/ws",
+                         target=self.up.url() + "/real")
+            self.set_mode(d, "LEARN")
+            learnt = self.client(d, "A-1", "BAD")
+            self.assertEqual(learnt[0]["result"]["orderId"], "A-1", learnt)
+            self.assertEqual(learnt[0]["result"]["status"], "OPEN")
+            self.assertEqual(learnt[1], {"fault": "no order BAD",
+                                         "status": 500})
+            self.assertEqual(len(self.up.seen), 2)
+            # what the client sent is what the upstream saw
+            self.assertEqual(self.up.seen[0]["headers"]["soapaction"],
+                             '"urn:example:orders/GetOrder"')
+            self.assertEqual(len(self.recorded(d)), 2)
+
+            self.up.close()
+            self.set_mode(d, "MOCK")
+            replayed = self.client(d, "A-1", "BAD", "A-9")
+            self.assertEqual(replayed[:2], learnt)
+            self.assertEqual(replayed[2]["status"], 500)
+            self.assertIn("no mock matched operation GetOrder",
+                          replayed[2]["fault"])
+            self.assertEqual(len(self.up.seen), 2)
 
 if __name__ == "__main__":
     unittest.main()
