@@ -303,6 +303,35 @@ class SoapRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
             self.assertIn('path="$.GetOrder.orderId"', near)
             self.assertEqual(len(self.up.seen), 2)
 
+    def test_attributes_and_repeated_elements_are_conditions(self):
+        lines = ('<o:line o:sku="x1">2</o:line><o:line o:sku="y.2">1'
+                 '</o:line>')
+        with self.doppel() as d:
+            self.orders_service(d)
+            self.set_mode(d, "LEARN")
+            r = self.call(d, "1.1", get_order("A-5", lines))
+            self.assertEqual(r.status, 200, r)
+            rec, = self.recorded(d)
+            conds = sorted((c["path"], c["value"])
+                           for c in rec["soap"]["conditions"])
+            self.assertEqual(conds, [
+                ("$.GetOrder.line[0]['#text']", "2"),
+                ("$.GetOrder.line[0]['@sku']", "x1"),
+                ("$.GetOrder.line[1]['#text']", "1"),
+                ("$.GetOrder.line[1]['@sku']", "y.2"),
+                ("$.GetOrder.orderId", "A-5"),
+                ("$.__soap.action", "urn:GetOrder")])
+            self.up.close()
+            self.set_mode(d, "MOCK")
+            r = self.call(d, "1.2", get_order("A-5", lines))
+            self.assertEqual(self.order_status(r)[:3], (S12, "A-5", "OPEN"))
+            other = lines.replace('"y.2"', '"y.3"')
+            r = self.call(d, "1.2", get_order("A-5", other))
+            self.assertEqual(r.headers.get("x-doppel-match"), "miss", r)
+            failed = [e.get("path") for e in fault_of(r)["detail"].iter(
+                "{urn:doppel:soap}failed")]
+            self.assertEqual(failed, ["$.GetOrder.line[1]['@sku']"])
+
     def test_recorded_fault_replays_as_a_fault_with_its_status(self):
         with self.doppel() as d:
             self.orders_service(d)
