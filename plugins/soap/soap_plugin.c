@@ -704,7 +704,7 @@ static answer_t *sample_answer(soap_inst_t *in, const route_t *r,
     return a;
 }
 
-/* ---- forwarding -------------------------------------------------------------------- */
+/* ---- forwarding --------------------------------------------------------- */
 
 /* A request forwarded for the engine's PROXY reply. The exchange as
  * matched lives until the upstream answered (engine_record needs it):
@@ -791,8 +791,8 @@ static void forwarded_done(void *data, int rc, const doppel_fetch_result_t *res)
  * negative errno and the caller still owns them all. */
 static int forward(soap_inst_t *in, doppel_http_exchange_t *ex,
                    const doppel_http_request_t *req, const route_t *r,
-                   doppel_reply_t *rep, const doppel_exchange_t *x,
-                   char **body, char **target, const opinfo_t *oi, int version)
+                   doppel_reply_t *rep, const doppel_exchange_t *x, char **body,
+                   char **target, const opinfo_t *oi, int version)
 {
     if (in->stopping)
         return -ECANCELED;
@@ -804,7 +804,8 @@ static int forward(soap_inst_t *in, doppel_http_exchange_t *ex,
     fw->reply = rep;
     fw->x = *x;
     fw->oi = *oi;
-    fw->x.operation = (doppel_str_t){fw->oi.operation, strlen(fw->oi.operation)};
+    fw->x.operation =
+        (doppel_str_t){fw->oi.operation, strlen(fw->oi.operation)};
     fw->x.server = (doppel_str_t){fw->oi.service, strlen(fw->oi.service)};
     fw->version = version;
     int rc = dpf_start(in->ctx, in->svc, req, r->path, rep, forwarded_done, fw);

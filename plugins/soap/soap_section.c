@@ -820,7 +820,7 @@ static int explain_miss(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return wrote;
 }
 
-/* ---- recording ---------------------------------------------------------------- */
+/* ---- recording ---------------------------------------------------------- */
 
 /* A recording's conditions: one equality per value of the Body beyond this
  * many would make a mock nobody reads; past it, each top-level element is
@@ -834,8 +834,8 @@ static int member_path(const char *prefix, const char *k, char *out, size_t n)
     static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz"
                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                      "0123456789_-";
-    int plain = k[0] != '\0' && !(k[0] >= '0' && k[0] <= '9') &&
-                k[0] != '-' && strspn(k, name_chars) == strlen(k);
+    int plain = k[0] != '\0' && !(k[0] >= '0' && k[0] <= '9') && k[0] != '-' &&
+                strspn(k, name_chars) == strlen(k);
     int w = plain ? snprintf(out, n, "%s.%s", prefix, k)
                   : snprintf(out, n, "%s['%s']", prefix, k);
     /* an XML local name holds no quote; a key that does is not recorded */
@@ -954,10 +954,10 @@ static json_t *record_answer(const doppel_fetch_result_t *res, int *rc)
                                : "Server";
         /* a code of the upstream's own namespace: the local part */
         const char *colon = strchr(code, ':');
-        json_t *sf = json_pack("{s:s, s:s, s:I}", "faultCode",
-                               colon ? colon + 1 : code, "faultString",
-                               f.string ? f.string : "", "httpStatus",
-                               (json_int_t)res->status);
+        json_t *sf =
+            json_pack("{s:s, s:s, s:I}", "faultCode", colon ? colon + 1 : code,
+                      "faultString", f.string ? f.string : "", "httpStatus",
+                      (json_int_t)res->status);
         if (sf && f.actor && f.actor[0])
             json_object_set_new(sf, "faultActor", json_string(f.actor));
         if (sf && f.detail && f.detail[0])
@@ -1000,8 +1000,8 @@ static int record(doppel_ctx_t *ctx, const doppel_services_t *svc,
     const char *action = json_string_value(
         json_object_get(json_object_get(body, "__soap"), "action"));
     if (sec && x->operation.len)
-        json_object_set_new(sec, "method", json_stringn(x->operation.ptr,
-                                                        x->operation.len));
+        json_object_set_new(sec, "method",
+                            json_stringn(x->operation.ptr, x->operation.len));
     if (sec && x->server.len)
         json_object_set_new(sec, "service",
                             json_stringn(x->server.ptr, x->server.len));

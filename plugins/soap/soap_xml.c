@@ -911,7 +911,7 @@ int soap_xml_answer(const char *xml, size_t len, int *version, soap_buf_t *out,
     return 0;
 }
 
-/* ---- recorded answers ------------------------------------------------------ */
+/* ---- recorded answers --------------------------------------------------- */
 
 static int envelope_ns(const xmlChar *href)
 {
@@ -1024,7 +1024,8 @@ int soap_fault_read(const soap_envelope_t *env, soap_fault_read_t *f)
     }
     if (detail) {
         soap_buf_t b = {0};
-        if (content_xml(detail, &b) < 0 || (f->detail = strdup(b.ptr ? b.ptr : "")) == NULL)
+        if (content_xml(detail, &b) < 0 ||
+            (f->detail = strdup(b.ptr ? b.ptr : "")) == NULL)
             oom = 1;
         soap_buf_free(&b);
     }

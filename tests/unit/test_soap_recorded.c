@@ -18,8 +18,8 @@ static const soap_limits_t LIM = {4u << 20, 128};
 static void parse_ok(const char *text, soap_envelope_t *env)
 {
     char err[256] = "";
-    int rc = soap_envelope_parse(text, strlen(text), &LIM, env, err,
-                                 sizeof(err));
+    int rc =
+        soap_envelope_parse(text, strlen(text), &LIM, env, err, sizeof(err));
     if (rc != 0)
         fail_msg("parse: %d %s", rc, err);
 }
@@ -31,13 +31,12 @@ static void parse_ok(const char *text, soap_envelope_t *env)
 static void test_body_content_stands_alone(void **st)
 {
     (void)st;
-    const char *t =
-        "<s:Envelope xmlns:s=\"" SOAP11_NS "\" xmlns:o=\"urn:o\" "
-        "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
-        "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
-        "<s:Header><o:Trace>t</o:Trace></s:Header><s:Body>\n  "
-        "<o:R xsi:type=\"xsd:string\"><o:v>a &amp; b</o:v></o:R>\n"
-        "<!-- c --><o:S/>tail &lt;x&gt;</s:Body></s:Envelope>";
+    const char *t = "<s:Envelope xmlns:s=\"" SOAP11_NS "\" xmlns:o=\"urn:o\" "
+                    "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
+                    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
+                    "<s:Header><o:Trace>t</o:Trace></s:Header><s:Body>\n  "
+                    "<o:R xsi:type=\"xsd:string\"><o:v>a &amp; b</o:v></o:R>\n"
+                    "<!-- c --><o:S/>tail &lt;x&gt;</s:Body></s:Envelope>";
     soap_envelope_t env;
     parse_ok(t, &env);
     soap_buf_t b = {0};
@@ -45,7 +44,8 @@ static void test_body_content_stands_alone(void **st)
     soap_envelope_free(&env);
     assert_non_null(b.ptr);
     assert_non_null(strstr(b.ptr, "<o:R xmlns:o=\"urn:o\""));
-    assert_non_null(strstr(b.ptr, "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\""));
+    assert_non_null(
+        strstr(b.ptr, "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\""));
     assert_non_null(strstr(b.ptr, "<o:v>a &amp; b</o:v>"));
     assert_non_null(strstr(b.ptr, "tail &lt;x&gt;"));
     assert_null(strstr(b.ptr, SOAP11_NS));
@@ -112,9 +112,8 @@ static void test_reads_a_soap11_fault(void **st)
     assert_string_equal(f.detail, "<e:NotFound xmlns:e=\"urn:e\" id=\"7\">"
                                   "gone</e:NotFound>");
     char err[128];
-    assert_int_equal(soap_xml_check(f.detail, strlen(f.detail), 1, err,
-                                    sizeof(err)),
-                     0);
+    assert_int_equal(
+        soap_xml_check(f.detail, strlen(f.detail), 1, err, sizeof(err)), 0);
     soap_fault_read_free(&f);
     assert_null(f.detail);
 }
