@@ -53,6 +53,15 @@ int dp_svc_conn_claim(doppel_ctx_t *ctx, const doppel_conn_claim_t *c)
     return dp_worker_claim(ctx, c);
 }
 
+int dp_svc_http_upgrade(doppel_ctx_t *ctx, doppel_http_exchange_t *ex,
+                        const doppel_kv_t *headers, size_t n_headers,
+                        doppel_conn_accept_fn on_accept, void *state)
+{
+    if (!has_loop(ctx) || ex == NULL || on_accept == NULL)
+        return -EINVAL;
+    return dp_worker_upgrade(ctx, ex, headers, n_headers, on_accept, state);
+}
+
 int dp_svc_timer_start(doppel_ctx_t *ctx, uint64_t timeout_ms,
                        uint64_t repeat_ms, doppel_fn_t fn, void *data,
                        doppel_timer_t **out)

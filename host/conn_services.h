@@ -24,12 +24,19 @@ int dp_worker_conn_listen(doppel_ctx_t *ctx, const char *address,
                           const doppel_conn_listener_t *l);
 int dp_worker_conn_port(doppel_ctx_t *ctx, unsigned i);
 int dp_worker_claim(doppel_ctx_t *ctx, const doppel_conn_claim_t *c);
+/* svc->http_upgrade for ctx's worker (contract in plugin.h). */
+int dp_worker_upgrade(doppel_ctx_t *ctx, doppel_http_exchange_t *ex,
+                      const doppel_kv_t *headers, size_t n_headers,
+                      doppel_conn_accept_fn on_accept, void *state);
 
 /* ABI 1.2 entries of dp_services. */
 int dp_svc_conn_listen(doppel_ctx_t *ctx, const char *address,
                        const doppel_conn_listener_t *l);
 int dp_svc_conn_listen_port(doppel_ctx_t *ctx, unsigned i);
 int dp_svc_conn_claim(doppel_ctx_t *ctx, const doppel_conn_claim_t *c);
+int dp_svc_http_upgrade(doppel_ctx_t *ctx, doppel_http_exchange_t *ex,
+                        const doppel_kv_t *headers, size_t n_headers,
+                        doppel_conn_accept_fn on_accept, void *state);
 int dp_svc_timer_start(doppel_ctx_t *ctx, uint64_t timeout_ms,
                        uint64_t repeat_ms, doppel_fn_t fn, void *data,
                        doppel_timer_t **out);

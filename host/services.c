@@ -708,4 +708,5 @@ const doppel_services_t dp_services = {
     .engine_session_open = svc_engine_session_open,
     .engine_session_match = svc_engine_session_match,
     .engine_session_close = svc_engine_session_close,
+    .http_upgrade = dp_svc_http_upgrade,
 };

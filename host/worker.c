@@ -360,6 +360,55 @@ static void on_listen_handoff(void *arg, dp_http_server_t *s, size_t claim,
           e->state);
 }
 
+/* ---- ABI 1.2 protocol switch (svc->http_upgrade) ------------------------
+ * The token of one accepted switch: whose on_accept gets the connection.
+ * on_accept is called exactly once: with the connection, or with NULL
+ * when it was lost before (or could not be wrapped), so that the plugin
+ * frees what it kept for it. */
+typedef struct upgrade_token {
+    doppel_ctx_t *ctx;
+    doppel_conn_accept_fn on_accept;
+    void *state;
+    int called;
+} upgrade_token_t;
+
+static int upgrade_accept(void *arg, doppel_conn_t *conn,
+                          const doppel_conn_info_t *info)
+{
+    upgrade_token_t *t = arg;
+    t->called = 1;
+    return t->on_accept(t->state, conn, info);
+}
+
+static void on_upgrade_handoff(void *arg, dp_http_server_t *s, uv_os_sock_t fd,
+                               const uint8_t *buf, size_t len, void *token)
+{
+    (void)arg;
+    upgrade_token_t *t = token;
+    if (fd >= 0)
+        adopt(s, t->ctx, fd, DOPPEL_CONN_VIA_UPGRADE, buf, len, upgrade_accept,
+              t);
+    if (!t->called)
+        (void)t->on_accept(t->state, NULL, NULL);
+    free(t);
+}
+
+int dp_worker_upgrade(doppel_ctx_t *ctx, doppel_http_exchange_t *ex,
+                      const doppel_kv_t *headers, size_t n_headers,
+                      doppel_conn_accept_fn on_accept, void *state)
+{
+    if (ctx == NULL || ctx->worker == NULL || on_accept == NULL)
+        return -EINVAL;
+    upgrade_token_t *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -ENOMEM;
+    *t = (upgrade_token_t){ctx, on_accept, state, 0};
+    int rc = dp_http_upgrade(ex, headers, n_headers, t);
+    if (rc < 0)
+        free(t);
+    return rc;
+}
+
 /* The claims as the front's servers read them; after every init. */
 static int claims_freeze(dp_worker_t *w)
 {
@@ -380,6 +429,7 @@ static void claims_apply(dp_worker_t *w, dp_http_server_cfg_t *cfg)
     cfg->n_claims = w->claim_view ? w->n_claims : 0;
     cfg->handoff = on_claim_handoff;
     cfg->handoff_arg = w;
+    cfg->upgrade = on_upgrade_handoff;
 }
 
 /* ---- posting across threads ------------------------------------------- */

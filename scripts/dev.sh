@@ -28,6 +28,7 @@ PACKAGES=(
   # gRPC: libprotobuf (Importer, DynamicMessage, JSON) and its compiler headers
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libxml2-dev  # SOAP: envelopes, XPath conditions, WSDL and XSD
+  python3-websockets  # WebSocket tests: a strict second client for RFC 6455 edges
 )
 
 as_root() {

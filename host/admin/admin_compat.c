@@ -264,23 +264,249 @@ void compat_undefined_ignore(admin_call_t *c)
     admin_reply_json(c, 200, out);
 }
 
-/* The mock that answers what the entry asked: its method and literal
- * path in its namespace, with the body's response or 200 and {}. */
-static json_t *mock_for_entry(admin_call_t *c, const json_t *entry)
+/* ---- A mock made from an unmatched entry ----------------------------- *
+ * One maker per protocol turns what the entry recorded (its method, path
+ * and, for SOAP, server) into that protocol's section, literal (no
+ * conditions), and names the answer a mock gives when the call brings
+ * none. A maker that cannot read the entry answers the 400 itself. */
+
+typedef struct made {
+    json_t *section;  /* the protocol section (owned) */
+    json_t *fallback; /* the answer without a body's response (owned) */
+} made_t;
+
+typedef int (*maker_fn)(admin_call_t *c, const json_t *entry, made_t *out);
+
+static const char *entry_str(const json_t *entry, const char *key)
 {
+    const char *s = json_string_value(json_object_get(entry, key));
+    return s ? s : "";
+}
+
+static int unusable(admin_call_t *c, const char *proto, const char *why)
+{
+    admin_reply_error(c, 400, "validation", "id",
+                      "unmatched %s request %.64s cannot be made into a "
+                      "mock: %s",
+                      proto, c->seg[1], why);
+    return -EINVAL;
+}
+
+static int made_or_oom(made_t *out)
+{
+    if (out->section != NULL && out->fallback != NULL)
+        return 0;
+    json_decref(out->section);
+    json_decref(out->fallback);
+    out->section = out->fallback = NULL;
+    return -ENOMEM;
+}
+
+/* http: the method and the path, matched literally (":" and "*" in it
+ * mean nothing); 200 and {}. */
+static int make_http(admin_call_t *c, const json_t *entry, made_t *out)
+{
+    (void)c;
+    out->section = json_pack("{s:s,s:s,s:b}", "route", entry_str(entry, "path"),
+                             "httpMethod", entry_str(entry, "method"),
+                             "routeLiteral", 1);
+    out->fallback = json_pack("{s:i,s:{}}", "statusCode", 200, "payload");
+    return made_or_oom(out);
+}
+
+/* Whether a plugin section's path (which the engine reads as a route,
+ * with no literal form) would match more than itself: a segment that is a
+ * parameter (":id") or a wildcard ("*"). */
+static int path_is_pattern(const char *path)
+{
+    for (const char *seg = path; seg != NULL;
+         seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+        if (seg[0] == ':' || (seg[0] == '*' && (seg[1] == '/' || !seg[1])))
+            return 1;
+    return 0;
+}
+
+/* graphql: the entry's method is "<operation>.<field>" (graphql_op.c), one
+ * entry per top-level field; the field is null by default. */
+static int make_graphql(admin_call_t *c, const json_t *entry, made_t *out)
+{
+    const char *m = entry_str(entry, "method");
+    const char *dot = strchr(m, '.');
+    static const char *const ops[] = {"query", "mutation", "subscription"};
+    int known = 0;
+    for (size_t i = 0; dot && i < sizeof(ops) / sizeof(ops[0]); i++)
+        known |= strlen(ops[i]) == (size_t)(dot - m) &&
+                 strncmp(m, ops[i], (size_t)(dot - m)) == 0;
+    if (!known || dot[1] == '\0')
+        return unusable(c, "graphql", "its method is not "
+                                      "<operation>.<field>");
+    const char *field = dot + 1;
+    if (path_is_pattern(entry_str(entry, "path")))
+        return unusable(c, "graphql", "its path would be a route pattern "
+                                      "(a ':' or '*' segment)");
+    out->section = json_pack("{s:s%,s:s,s:s}", "operation", m,
+                             (size_t)(dot - m), "field", field, "path",
+                             entry_str(entry, "path"));
+    out->fallback = json_pack("{s:i,s:{s:{s:n}}}", "statusCode", 200,
+                              "payload", "data", field);
+    return made_or_oom(out);
+}
+
+/* Whether s can name an XML element: an NCName (ASCII checked; other
+ * bytes are UTF-8 the request's parser already accepted). */
+static int xml_name(const char *s)
+{
+    if (s[0] == '\0' || (s[0] >= '0' && s[0] <= '9') || s[0] == '-' ||
+        s[0] == '.')
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x80 && !(*p == '_' || *p == '-' || *p == '.' ||
+                           (*p >= '0' && *p <= '9') ||
+                           (*p >= 'a' && *p <= 'z') ||
+                           (*p >= 'A' && *p <= 'Z')))
+            return 0;
+    return 1;
+}
+
+/* The request's path from a SOAP entry's: the plugin hands the engine
+ * each '%' of the path as "%25" (so that the route splitter reads it back
+ * as the '%' it was), and soap.path is compared with the request's path
+ * as it came. A new string, NULL on ENOMEM. */
+static char *soap_request_path(const char *target)
+{
+    size_t n = strlen(target);
+    char *o = malloc(n + 1);
+    if (o == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        o[k++] = target[i];
+        if (target[i] == '%' && strncmp(target + i + 1, "25", 2) == 0)
+            i += 2;
+    }
+    o[k] = '\0';
+    return o;
+}
+
+/* soap: the operation (the entry's method), the path and, when the WSDL
+ * named it, the service (the entry's server); the default answer is an
+ * empty <MethodResponse/> in the Body, which the plugin wraps in an
+ * envelope of the request's version. */
+static int make_soap(admin_call_t *c, const json_t *entry, made_t *out)
+{
+    const char *m = entry_str(entry, "method");
+    if (m[0] == '\0')
+        return unusable(c, "soap", "its Body was empty (no operation)");
+    if (!xml_name(m))
+        return unusable(c, "soap", "its operation is not an XML name");
+    char *path = soap_request_path(entry_str(entry, "path"));
+    if (path != NULL && path_is_pattern(path)) {
+        free(path);
+        return unusable(c, "soap", "its path would be a route pattern "
+                                   "(a ':' or '*' segment)");
+    }
+    out->section = path ? json_pack("{s:s,s:s}", "method", m, "path", path)
+                        : NULL;
+    free(path);
+    const char *svc = entry_str(entry, "server");
+    if (out->section != NULL && svc[0] != '\0' &&
+        json_object_set_new(out->section, "service", json_string(svc)) < 0) {
+        json_decref(out->section);
+        out->section = NULL;
+    }
+    size_t len = strlen(m) + sizeof("<Response/>");
+    char *xml = malloc(len);
+    if (xml != NULL) {
+        snprintf(xml, len, "<%sResponse/>", m);
+        out->fallback =
+            json_pack("{s:i,s:s}", "statusCode", 200, "payload", xml);
+        free(xml);
+    }
+    return made_or_oom(out);
+}
+
+/* grpc: the service and method from the entry's path
+ * "/<service>/<method>" (a bidirectional call's open and close events end
+ * in "/@open", "/@close"); status 0 (OK) and an empty message. */
+static int make_grpc(admin_call_t *c, const json_t *entry, made_t *out)
+{
+    const char *p = entry_str(entry, "path");
+    const char *svc_end = p[0] == '/' ? strchr(p + 1, '/') : NULL;
+    if (svc_end == NULL || svc_end == p + 1 || svc_end[1] == '\0')
+        return unusable(c, "grpc", "its path is not /<service>/<method>");
+    const char *meth = svc_end + 1;
+    const char *meth_end = strchr(meth, '/');
+    const char *event = NULL;
+    if (meth_end != NULL) {
+        if (strcmp(meth_end, "/@open") == 0)
+            event = "open";
+        else if (strcmp(meth_end, "/@close") == 0)
+            event = "close";
+        else
+            return unusable(c, "grpc", "its path is not /<service>/<method>");
+    } else
+        meth_end = meth + strlen(meth);
+    out->section = json_pack("{s:s%,s:s%}", "service", p + 1,
+                             (size_t)(svc_end - p - 1), "method", meth,
+                             (size_t)(meth_end - meth));
+    if (out->section != NULL && event != NULL &&
+        json_object_set_new(out->section, "streamEvent", json_string(event)) <
+            0) {
+        json_decref(out->section);
+        out->section = NULL;
+    }
+    out->fallback = json_pack("{s:i,s:{}}", "statusCode", 0, "payload");
+    return made_or_oom(out);
+}
+
+static const struct {
+    const char *protocol;
+    maker_fn make;
+} makers[] = {
+    {"http", make_http},
+    {"graphql", make_graphql},
+    {"soap", make_soap},
+    {"grpc", make_grpc},
+};
+
+/* The mock that answers what the entry asked, in its namespace, with the
+ * body's response or the protocol's default: 0 and *out, or a negative
+ * errno (the call answered, except on ENOMEM). */
+static int mock_for_entry(admin_call_t *c, const json_t *entry, json_t **out)
+{
+    *out = NULL;
+    const char *proto = entry_str(entry, "protocol");
+    maker_fn make = NULL;
+    for (size_t i = 0; i < sizeof(makers) / sizeof(makers[0]); i++)
+        if (strcmp(makers[i].protocol, proto) == 0)
+            make = makers[i].make;
+    if (make == NULL) {
+        admin_reply_error(c, 400, "validation", "id",
+                          "unmatched request %.64s is a %.32s request; a mock "
+                          "is made in one call from http, graphql, soap and "
+                          "grpc requests only",
+                          c->seg[1], proto[0] ? proto : "?");
+        return -EINVAL;
+    }
+    made_t made = {NULL, NULL};
+    int rc = make(c, entry, &made);
+    if (rc < 0)
+        return rc;
     json_t *resp = json_object_get(c->body, "response");
-    json_t *http = json_pack(
-        "{s:O,s:O,s:b}", "route", json_object_get(entry, "path"), "httpMethod",
-        json_object_get(entry, "method"), "routeLiteral", 1);
-    json_t *m =
-        json_pack("{s:O,s:o,s:o}", "namespace",
-                  json_object_get(entry, "namespace"), "http", http, "response",
-                  resp ? json_deep_copy(resp)
-                       : json_pack("{s:i,s:{}}", "statusCode", 200, "payload"));
+    json_t *m = json_pack("{s:O,s:o,s:o}", "namespace",
+                          json_object_get(entry, "namespace"), proto,
+                          made.section, "response",
+                          resp ? json_deep_copy(resp) : json_incref(made.fallback));
+    json_decref(made.fallback);
     json_t *tags = json_object_get(c->body, "tags");
-    if (m != NULL && tags != NULL)
-        json_object_set(m, "tags", tags);
-    return m;
+    if (m != NULL && tags != NULL && json_object_set(m, "tags", tags) < 0) {
+        json_decref(m);
+        m = NULL;
+    }
+    if (m == NULL)
+        return -ENOMEM;
+    *out = m;
+    return 0;
 }
 
 void compat_undefined_create_mock(admin_call_t *c)
@@ -307,21 +533,13 @@ void compat_undefined_create_mock(admin_call_t *c)
         no_such_entry(c, c->seg[1]);
         return;
     }
-    const char *proto = json_string_value(json_object_get(entry, "protocol"));
-    if (proto == NULL || strcmp(proto, "http") != 0) {
-        admin_reply_error(c, 400, "validation", "id",
-                          "unmatched request %.64s is a %.32s request; a mock "
-                          "is made in one call from http requests only",
-                          c->seg[1], proto ? proto : "?");
-        json_decref(entry);
-        return;
-    }
-    json_t *mock = mock_for_entry(c, entry);
+    json_t *mock = NULL;
+    int made = mock_for_entry(c, entry, &mock);
     json_decref(entry);
-    if (mock == NULL) {
+    if (made == -ENOMEM)
         admin_reply_error(c, 500, "internal", NULL, "out of memory");
+    if (made < 0)
         return;
-    }
     json_t *stored = NULL;
     int overwritten = 0;
     dp_err_t err = {0};

@@ -28,6 +28,7 @@
 
 #include "admin_internal.h"
 #include "base/log.h"
+#include "base/pct_decode.h"
 #include "runtime.h"
 #include "schemas.h"
 
@@ -1112,12 +1113,176 @@ static int can_describe(const doppel_protocol_def_t *def)
            def->describe != NULL;
 }
 
+/* ---- operator actions (ABI 1.2 `actions`, `action`) ---------------------- */
+
+#define DEF_SIZE_ACTION                                                        \
+    (offsetof(doppel_protocol_def_t, action) + sizeof(void *))
+#define ACTION_NAME_MAX 32
+#define ACTIONS_MAX 64
+
+static int action_name_ok(const char *n)
+{
+    size_t len = n ? strlen(n) : 0;
+    if (len == 0 || len > ACTION_NAME_MAX || n[0] < 'a' || n[0] > 'z')
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') ||
+              n[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* The def's actions list, or NULL when it has none (too old, no callback). */
+static const doppel_protocol_action_t *actions_of(
+    const doppel_protocol_def_t *def)
+{
+    if (def == NULL || def->size < DEF_SIZE_ACTION || def->action == NULL)
+        return NULL;
+    return def->actions;
+}
+
+static const doppel_protocol_action_t *action_find(
+    const doppel_protocol_def_t *def, const char *name)
+{
+    const doppel_protocol_action_t *a = actions_of(def);
+    for (size_t i = 0; a && i < ACTIONS_MAX && a[i].name; i++)
+        if (action_name_ok(a[i].name) && strcmp(a[i].name, name) == 0)
+            return &a[i];
+    return NULL;
+}
+
+/* [{"name", "method", "writes", "summary"}] (well-formed names only). */
+static json_t *actions_json(const doppel_protocol_def_t *def)
+{
+    json_t *arr = json_array();
+    const doppel_protocol_action_t *a = actions_of(def);
+    for (size_t i = 0; arr && a && i < ACTIONS_MAX && a[i].name; i++) {
+        if (!action_name_ok(a[i].name))
+            continue;
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:b, s:s?}", "name", a[i].name,
+                           "method", a[i].writes ? "POST" : "GET", "writes",
+                           a[i].writes != 0, "summary", a[i].summary));
+    }
+    return arr;
+}
+
+/* A GET's query parameters as an object of strings (namespace left out);
+ * NULL with *bad set on an undecodable or repeated one. */
+static json_t *query_args(const admin_call_t *c, const char **bad)
+{
+    json_t *o = json_object();
+    const char *q = c->req->query.ptr, *end = q ? q + c->req->query.len : q;
+    *bad = NULL;
+    while (o && q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        char *k = dp_pct_decode(q, (size_t)(ke - q), 1);
+        char *v = eq ? dp_pct_decode(eq + 1, (size_t)(pe - eq - 1), 1)
+                     : dp_pct_decode("", 0, 1);
+        if (k == NULL || v == NULL) {
+            *bad = "a query parameter is not validly percent-encoded";
+        } else if (k[0] != '\0' && strcmp(k, "namespace") != 0) {
+            if (json_object_get(o, k) != NULL)
+                *bad = "a query parameter is given twice";
+            else
+                json_object_set_new(o, k, json_string(v));
+        }
+        free(k);
+        free(v);
+        if (*bad) {
+            json_decref(o);
+            return NULL;
+        }
+        q = pe + 1;
+    }
+    return o;
+}
+
+/* GET|POST /protocols/SECTION/actions/NAME: the plugin's action for the
+ * namespace; the route authorised the caller (viewer for GET, editor for
+ * POST, which dispatch audits). */
+void admin_protocols_action(admin_call_t *c)
+{
+    const char *section = c->seg[1], *name = c->seg[3], *ns = ns_of(c);
+    sch_sec_t *s = reg.h ? sec_find(section) : NULL;
+    const doppel_protocol_action_t *a =
+        s ? action_find(s->def, name) : NULL;
+    if (a == NULL) {
+        admin_reply_error(c, 404, "not_found", "action",
+                          s ? "section %s has no action '%.32s': GET "
+                              "/api/v1/protocols/%s lists its actions"
+                            : "no enabled plugin has the mock section "
+                              "'%s%.0s': GET /api/v1/protocols lists them%.0s",
+                          section, name, section);
+        return;
+    }
+    int post = c->req->method.len == 4;
+    if ((a->writes != 0) != post) {
+        admin_reply_405(c, a->writes ? "POST" : "GET");
+        return;
+    }
+    json_t *args = NULL;
+    if (post) {
+        args = c->body ? json_incref(c->body) : json_object();
+    } else {
+        const char *bad = NULL;
+        args = query_args(c, &bad);
+        if (args == NULL && bad) {
+            admin_reply_error(c, 400, "validation", NULL, "%s", bad);
+            return;
+        }
+    }
+    char *txt = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    if (txt == NULL) {
+        admin_reply_error(c, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    char *out = NULL;
+    size_t len = 0;
+    int rc = s->def->action(s->sctx, SVC, dstr(ns), name, txt, strlen(txt),
+                            &out, &len);
+    free(txt);
+    json_t *ans = NULL;
+    if (rc >= 0 && out != NULL) {
+        json_error_t je;
+        ans = json_loadb(out, len, JSON_REJECT_DUPLICATES, &je);
+    }
+    SVC->free(out);
+    if (rc >= 0 && (!json_is_object(ans) || rc < 200 || rc > 499 ||
+                    (rc > 299 && rc < 400)))
+        rc = -EPROTO;
+    if (rc < 0) {
+        json_decref(ans);
+        dp_error(LOGC, "%s: action %s of namespace %s failed: %s", section,
+                 name, ns,
+                 rc == -EPROTO ? "not one JSON object with a 2xx or 4xx status"
+                               : strerror(-rc));
+        admin_reply_error(c, 500, "internal", "action",
+                          "the plugin of section %s failed to run action %s: "
+                          "%s",
+                          section, name,
+                          rc == -EPROTO ? "bad answer" : strerror(-rc));
+        return;
+    }
+    if (rc >= 400 && json_object_get(ans, "code") == NULL)
+        json_object_set_new(ans, "code",
+                            json_string(rc == 404 ? "not_found"
+                                        : rc == 409 ? "conflict"
+                                                    : "validation"));
+    admin_reply_json(c, rc, ans);
+}
+
 static json_t *protocol_entry(const char *section,
                               const doppel_protocol_def_t *def)
 {
     const char *kind = has_schemas(def) ? def->schema_kind : NULL;
-    return json_pack("{s:s, s:s?, s:b}", "section", section, "schemaKind", kind,
-                     "describes", can_describe(def));
+    return json_pack("{s:s, s:s?, s:b, s:o}", "section", section, "schemaKind",
+                     kind, "describes", can_describe(def), "actions",
+                     actions_json(def));
 }
 
 /* GET /protocols */
@@ -1141,8 +1306,9 @@ void admin_protocols_get(admin_call_t *c)
     const char *section = c->seg[1], *ns = ns_of(c);
     if (is_builtin(section)) {
         admin_reply_json(c, 200,
-                         json_pack("{s:s, s:s, s:n, s:n}", "section", section,
-                                   "namespace", ns, "schemaKind", "defines"));
+                         json_pack("{s:s, s:s, s:n, s:n, s:[]}", "section",
+                                   section, "namespace", ns, "schemaKind",
+                                   "defines", "actions"));
         return;
     }
     sch_sec_t *s = reg.h ? sec_find(section) : NULL;
@@ -1186,7 +1352,8 @@ void admin_protocols_get(admin_call_t *c)
     }
     const char *kind = has_schemas(s->def) ? s->def->schema_kind : NULL;
     admin_reply_json(c, 200,
-                     json_pack("{s:s, s:s, s:s?, s:o?}", "section", section,
-                               "namespace", ns, "schemaKind", kind, "defines",
-                               defines));
+                     json_pack("{s:s, s:s, s:s?, s:o?, s:o}", "section",
+                               section, "namespace", ns, "schemaKind", kind,
+                               "defines", defines, "actions",
+                               actions_json(s->def)));
 }

@@ -69,7 +69,7 @@ void admin_schemas_put(struct admin_call *c);
 void admin_schemas_delete(struct admin_call *c);
 
 /* GET /protocols            {"protocols": [{"section", "schemaKind",
- *                           "describes"}]}: built-in http and mcp, then the
+ *                           "describes", "actions"}]}: built-in http and mcp, then the
  *                           enabled plugins' sections
  * GET /protocols/SECTION    {"section", "namespace", "schemaKind",
  *                           "defines"}: the def's describe for the
@@ -77,5 +77,11 @@ void admin_schemas_delete(struct admin_call *c);
  *                           no enabled plugin has */
 void admin_protocols_list(struct admin_call *c);
 void admin_protocols_get(struct admin_call *c);
+/* GET (reads) | POST (writes) /protocols/SECTION/actions/NAME: the
+ *                           plugin's operator action (protocol.h
+ *                           `action`) for the namespace; its answer as the
+ *                           plugin wrote it; 404 for an unknown section or
+ *                           action, 405 for the other method */
+void admin_protocols_action(struct admin_call *c);
 
 #endif

@@ -87,6 +87,9 @@ static const op_rule_t rules[] = {
     /* what mock sections define (host/admin/admin_schemas.c) */
     {"protocols.list", DP_ROLE_VIEWER, 1},
     {"protocols.get", DP_ROLE_VIEWER, 1},
+    /* operator actions of mock sections (publish, send, close) */
+    {"protocols.action_read", DP_ROLE_VIEWER, 1},
+    {"protocols.action", DP_ROLE_EDITOR, 1},
     /* This component's API (auth_api.c). */
     {"namespaces.get", DP_ROLE_VIEWER, 0},
     {"members.list", DP_ROLE_VIEWER, 0},

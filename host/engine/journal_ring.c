@@ -15,11 +15,15 @@
  * name/value pairs, then n_headers name/value pairs (names lower-cased,
  * credential values already replaced by "[REDACTED]": the engine's list,
  * built-in names plus [server] redact_headers, for every request), then,
- * for a forwarded request to a record-and-replay service, its name.
+ * for a forwarded request to a record-and-replay service, its name, then,
+ * when the exchange names one, its server within the namespace (the SOAP
+ * service of the WSDL, the MCP serverName): what a mock made from the
+ * entry needs beside the operation and the path.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,7 @@ struct dp_jrec {
     uint32_t n_params, n_headers;
     uint8_t truncated;
     uint8_t fwd;         /* JREC_FWD_* */
+    uint8_t has_server;  /* the server field follows the service field */
     uint8_t ignored;     /* hidden from lists that skip ignored entries;
                             written under the ring's mutex */
     char fwd_reason[16]; /* why forwarding failed, "" when it did not */
@@ -72,6 +77,17 @@ static char *put_str(char *p, doppel_str_t s)
 #define JREC_FWD_SERVICE 0x1u
 #define JREC_FWD_REPORTED 0x2u
 
+/* The exchange's server, empty when it names none or when its plugin was
+ * built against an ABI whose exchange ends before the field. */
+static doppel_str_t exchange_server(const doppel_exchange_t *x)
+{
+    doppel_str_t none = {NULL, 0};
+    if (x->size < offsetof(doppel_exchange_t, server) + sizeof(x->server) ||
+        x->server.ptr == NULL)
+        return none;
+    return x->server;
+}
+
 static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
                              const char *ns, doppel_str_t path, size_t body_max,
                              int64_t time_ms, int status, const char *mock_id,
@@ -97,6 +113,9 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     size_t svl = service ? strlen(service) : 0;
     if (service)
         n += field_size(svl);
+    doppel_str_t server = exchange_server(x);
+    if (server.len)
+        n += field_size(server.len);
     dp_jrec_t *r = malloc(sizeof(*r) + n);
     if (r == NULL) {
         free(near);
@@ -110,6 +129,7 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->n_headers = (uint32_t)x->n_metadata;
     r->truncated = (uint8_t)trunc;
     r->fwd = service ? JREC_FWD_SERVICE : 0;
+    r->has_server = server.len > 0;
     r->fwd_reason[0] = '\0';
     r->limit[0] = '\0';
     r->near = near;
@@ -140,6 +160,8 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     }
     if (service)
         p = put_field(p, service, svl);
+    if (server.len)
+        p = put_str(p, server);
     r->len = (size_t)(p - r->data);
     return r;
 }
@@ -301,6 +323,9 @@ static json_t *jrec_json(const dp_jrec_t *r)
     field_t svc = {NULL, 0};
     if (r->fwd & JREC_FWD_SERVICE)
         p = get_field(p, &svc);
+    field_t server = {NULL, 0};
+    if (r->has_server)
+        p = get_field(p, &server);
 
     json_t *b = text_or_null(body.s, body.len);
     if (b == NULL) {
@@ -327,6 +352,8 @@ static json_t *jrec_json(const dp_jrec_t *r)
         json_object_set_new(j, "limit", json_string(r->limit));
     if (svc.s)
         json_object_set_new(j, "service", text_or_marker(svc));
+    if (server.s)
+        json_object_set_new(j, "server", text_or_marker(server));
     if (r->fwd & JREC_FWD_REPORTED) {
         json_object_set_new(j, "forwarded", json_true());
         if (r->fwd_reason[0])

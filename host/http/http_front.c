@@ -55,6 +55,9 @@
 /* Bytes a streamed answer may have waiting for a client that does not
  * read; past that stream_write closes the connection (-ENOBUFS). */
 #define STREAM_BACKLOG_MAX (4 * 1024 * 1024)
+/* bytes a client may send after asking to switch protocols, before the
+ * answer (RFC 6455 clients send none) */
+#define UPGRADE_REST_MAX (64 * 1024)
 #define REQUEST_ID_MAX 128
 #define LISTEN_BACKLOG 1024
 /* Connections accepted per readiness callback: the loop's other handles
@@ -104,6 +107,9 @@ struct doppel_http_exchange {
     unsigned is_head : 1;
     unsigned in_field : 1, in_value : 1, value_open : 1;
     unsigned local : 1; /* in-process (dp_http_local_call), no conn */
+    unsigned upgrade_req : 1; /* asked to switch protocols (Upgrade) */
+    unsigned switching : 1;   /* answered 101 (dp_http_upgrade) */
+    void *up_token;           /* switching: the server's upgrade token */
     int status;
     uint64_t start_ns;
     const dp_route_t *route;
@@ -178,6 +184,14 @@ struct dp_conn {
     size_t pre_len;
     unsigned claim_done : 1;
     unsigned handed : 1;
+    /* ABI 1.2 protocol switch: after a request that asked to upgrade,
+     * the bytes that follow it (the new protocol's, bounded) are kept
+     * here until its answer is decided; up_token is the token of a 101
+     * popped from the queue, handed over once the writes are out */
+    unsigned upgrade_wait : 1;
+    char *up_rest;
+    size_t up_rest_len;
+    void *up_token;
     char remote[INET6_ADDRSTRLEN];
 };
 
@@ -239,6 +253,7 @@ struct dp_http_server {
     size_t n_claims;
     dp_http_handoff_fn handoff;
     void *handoff_arg;
+    dp_http_upgrade_fn upgrade;
     int raw;
     uv_idle_t done_idle;
     doppel_http_exchange_t *local_live;            /* not yet delivered */
@@ -255,6 +270,7 @@ static void conn_close(dp_conn_t *c);
 static void conn_flush(dp_conn_t *c);
 static void conn_process(dp_conn_t *c, const char *data, size_t len);
 static void conn_after_flush(dp_conn_t *c);
+static void conn_switch(dp_conn_t *c);
 static int ex_handler_done(doppel_http_exchange_t *ex);
 static void conn_schedule_resume(dp_conn_t *c);
 static int conn_must_pause(const dp_conn_t *c);
@@ -737,6 +753,15 @@ static void conn_flush(dp_conn_t *c)
         }
         if (!ex->out_done)
             break;
+        if (ex->switching) {
+            /* the 101 is written: the socket is the new owner's once
+             * the writes are out (conn_after_flush) */
+            c->up_token = ex->up_token;
+            ex->up_token = NULL;
+            c->stop_parsing = 1;
+            conn_queue_pop(c);
+            break;
+        }
         int close = ex->close_after;
         conn_queue_pop(c);
         if (close) {
@@ -755,6 +780,10 @@ static void conn_after_flush(dp_conn_t *c)
     dp_http_server_t *s = c->srv;
     if (c->closing || c->lingering)
         return;
+    if (c->up_token != NULL) {
+        conn_switch(c);
+        return;
+    }
     int idle = c->q_head == NULL && c->cur == NULL;
     if (c->close_after_write || (idle && (s->draining || c->read_eof))) {
         if (c->close_after_write)
@@ -793,6 +822,7 @@ static void conn_free(dp_conn_t *c)
         c->next->prev = c->prev;
     s->n_conns--;
     free(c->pend);
+    free(c->up_rest);
     free(c);
     if (s->draining && s->n_conns == 0 && !s->drain_done_called) {
         s->drain_done_called = 1;
@@ -827,7 +857,16 @@ static void conn_close(dp_conn_t *c)
         doppel_http_exchange_t *ex = c->q_head;
         if (ex->handed && !ex->finished)
             c->n_waiting--;
+        if (ex->up_token != NULL) { /* a switch that will not happen */
+            c->srv->upgrade(c->srv->handoff_arg, c->srv, -1, NULL, 0,
+                            ex->up_token);
+            ex->up_token = NULL;
+        }
         conn_queue_pop(c);
+    }
+    if (c->up_token != NULL) {
+        c->srv->upgrade(c->srv->handoff_arg, c->srv, -1, NULL, 0, c->up_token);
+        c->up_token = NULL;
     }
     c->cur = NULL;
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -1207,6 +1246,9 @@ static int on_headers_complete(llhttp_t *p)
      * a plain request and the connection closes after it */
     ex->keep_alive = llhttp_should_keep_alive(p) != 0 && !p->upgrade;
     ex->is_head = p->method == HTTP_HEAD;
+    /* a switch may be accepted by a handler (dp_http_upgrade) */
+    ex->upgrade_req = p->upgrade && p->method != HTTP_CONNECT &&
+                      p->http_major == 1 && p->http_minor == 1;
 
     size_t path_len, q_off, q_len;
     long path_off = decode_target(ex, &path_len, &q_off, &q_len);
@@ -1488,6 +1530,26 @@ static void conn_pause_reading(dp_conn_t *c, const char *data, size_t len)
     c->pend_len = len;
 }
 
+/* Keeps bytes that follow a request that asked to switch protocols, for
+ * the new owner. Returns 0, or -1 (over UPGRADE_REST_MAX, out of memory:
+ * the connection is closed). */
+static int up_keep(dp_conn_t *c, const char *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    char *p = c->up_rest_len + len <= UPGRADE_REST_MAX
+                  ? realloc(c->up_rest, c->up_rest_len + len)
+                  : NULL;
+    if (p == NULL) {
+        conn_close(c);
+        return -1;
+    }
+    memcpy(p + c->up_rest_len, data, len);
+    c->up_rest = p;
+    c->up_rest_len += len;
+    return 0;
+}
+
 /* Feeds bytes to the parser, dispatching each complete request. Stops (and
  * keeps the rest) when the pipeline is full. */
 static void conn_process(dp_conn_t *c, const char *data, size_t len)
@@ -1531,12 +1593,20 @@ static void conn_process(dp_conn_t *c, const char *data, size_t len)
                 c->stop_parsing = 1;
                 break;
             }
-            if (err == HPE_PAUSED) {
+            if (err == HPE_PAUSED && !ex->upgrade_req) {
                 llhttp_resume(&c->parser);
             } else {
-                /* no protocol switch on this front: answer, then close */
+                /* the last request of the connection: answered, then
+                 * closed, unless its handler switches protocols
+                 * (dp_http_upgrade), which gets the bytes after it */
                 c->stop_parsing = 1;
                 ex->keep_alive = 0;
+                if (ex->upgrade_req && s->upgrade != NULL) {
+                    c->upgrade_wait = 1;
+                    if (up_keep(c, data, len) < 0)
+                        break; /* closed, ex with it */
+                    len = 0;
+                }
             }
             if (!ex->keep_alive) {
                 ex->close_after = 1;
@@ -1598,6 +1668,36 @@ static void conn_hand_over(dp_conn_t *c, size_t claim, const char *data,
     free(all);
 }
 
+/* The 101 and everything before it are out: the socket leaves the front
+ * as a duplicate descriptor, as for a claim, with the bytes the client
+ * sent after its request. */
+static void conn_switch(dp_conn_t *c)
+{
+    dp_http_server_t *s = c->srv;
+    void *token = c->up_token;
+    c->up_token = NULL;
+    uv_os_fd_t fd;
+    int nfd = -1;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0) {
+        warn_limited(s, &s->log_accept,
+                     "port %d: cannot hand a switched connection over: %s",
+                     s->port, strerror(errno));
+        conn_close(c);
+        s->upgrade(s->handoff_arg, s, -1, NULL, 0, token);
+        return;
+    }
+    char *rest = c->up_rest;
+    size_t n = c->up_rest_len;
+    c->up_rest = NULL;
+    c->up_rest_len = 0;
+    c->handed = 1; /* the slot goes with the socket */
+    conn_close(c);
+    s->upgrade(s->handoff_arg, s, nfd, (const uint8_t *)rest, n, token);
+    free(rest);
+}
+
 /* 1 when the bytes were taken (handed over, kept while a claim may still
  * match, or the connection closed); 0 when they are HTTP's. */
 static int conn_claim_check(dp_conn_t *c, const char *data, size_t len)
@@ -1647,6 +1747,11 @@ static int conn_claim_check(dp_conn_t *c, const char *data, size_t len)
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     dp_conn_t *c = st->data;
+    if (nread > 0 && c->upgrade_wait) {
+        /* the new protocol's, if the handler switches */
+        up_keep(c, buf->base, (size_t)nread);
+        return;
+    }
     if (nread > 0) {
         if (!c->claim_done) {
             if (c->srv->n_claims == 0 || c->cur != NULL || c->q_head != NULL)
@@ -1993,6 +2098,62 @@ uint64_t dp_http_exchange_conn_id(const doppel_http_exchange_t *ex)
  * never from inside the call or the handler's answer. References: one for
  * the call (dropped once the callback ran or was cancelled), one for the
  * handler while it holds the exchange, as for a connection's exchanges. */
+
+int dp_http_upgrade(doppel_http_exchange_t *ex, const doppel_kv_t *headers,
+                    size_t n_headers, void *token)
+{
+    if (ex == NULL || ex->local || !ex->upgrade_req || ex->finished ||
+        ex->streaming || !ex->handed || (n_headers > 0 && headers == NULL))
+        return -EINVAL;
+    dp_conn_t *c = ex->conn;
+    dp_http_server_t *s = ex->srv;
+    if (s->upgrade == NULL)
+        return -ENOTSUP;
+    int has_upgrade = 0;
+    size_t need = 128;
+    for (size_t i = 0; i < n_headers; i++) {
+        if (!header_ok(&headers[i]) || header_reserved(&headers[i].name))
+            return -EINVAL;
+        has_upgrade |= headers[i].name.len == 7 &&
+                       strncasecmp(headers[i].name.ptr, "upgrade", 7) == 0;
+        need += headers[i].name.len + headers[i].value.len + 4;
+    }
+    if (!has_upgrade)
+        return -EINVAL;
+    int held = ex_handler_done(ex);
+    ex->status = 101;
+    ex->finished = 1;
+    record(ex, 101);
+    int rc = 0;
+    if (c == NULL || c->closing) {
+        rc = -ENOTCONN;
+    } else if (buf_reserve(&ex->out, need) < 0) {
+        ex->out_done = 1;
+        conn_close(c);
+        rc = -ENOMEM;
+    } else {
+        static const char line[] =
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade";
+        char *o = ex->out.p + ex->out.len;
+        o = put(o, line, sizeof(line) - 1);
+        for (size_t i = 0; i < n_headers; i++) {
+            o = put(o, "\r\n", 2);
+            o = put(o, headers[i].name.ptr, headers[i].name.len);
+            o = put(o, ": ", 2);
+            o = put(o, headers[i].value.ptr, headers[i].value.len);
+        }
+        o = put(o, "\r\n\r\n", 4);
+        ex->out.len = (size_t)(o - ex->out.p);
+        ex->out_done = 1;
+        ex->switching = 1;
+        ex->close_after = 0;
+        ex->up_token = token;
+        conn_flush(c);
+    }
+    if (held)
+        ex_unref(ex);
+    return rc;
+}
 
 static void local_unlink(doppel_http_exchange_t *ex)
 {
@@ -2667,6 +2828,7 @@ int dp_http_server_start(uv_loop_t *loop, const dp_http_server_cfg_t *cfg,
     s->n_claims = cfg->n_claims;
     s->handoff = cfg->handoff;
     s->handoff_arg = cfg->handoff_arg;
+    s->upgrade = cfg->upgrade;
     s->raw = cfg->raw;
 
     s->lfd = -1;

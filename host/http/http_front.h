@@ -79,6 +79,16 @@ typedef void (*dp_http_handoff_fn)(void *arg, dp_http_server_t *s,
                                    size_t claim, uv_os_sock_t fd,
                                    const uint8_t *buf, size_t len);
 
+/* ABI 1.2 protocol switch (dp_http_upgrade): the connection of a request
+ * whose 101 is out. fd >= 0: as for dp_http_handoff_fn (the callee's
+ * socket; buf/len the bytes the client sent after its request; the callee
+ * calls dp_http_server_release(s) once). fd -1: the switch will not happen
+ * (the connection was lost first); buf is NULL and nothing is to be
+ * released. token is dp_http_upgrade's; called exactly once per token. */
+typedef void (*dp_http_upgrade_fn)(void *arg, dp_http_server_t *s,
+                                   uv_os_sock_t fd, const uint8_t *buf,
+                                   size_t len, void *token);
+
 typedef struct dp_http_server_cfg {
     const char *host; /* bind address, "127.0.0.1", "::1", "0.0.0.0" */
     int port;         /* 0: ephemeral */
@@ -94,7 +104,10 @@ typedef struct dp_http_server_cfg {
     const dp_http_claim_t *claims; /* borrowed, outlives the server */
     size_t n_claims;
     dp_http_handoff_fn handoff;
-    void *handoff_arg;
+    void *handoff_arg; /* also upgrade's */
+    /* Protocol switches accepted by handlers (NULL: dp_http_upgrade
+     * answers -ENOTSUP). */
+    dp_http_upgrade_fn upgrade;
     /* A raw listener: every accepted connection goes to handoff
      * (DP_HTTP_RAW) at once, with the same accept loop, cap and descriptor
      * handling as an HTTP listener; router may be NULL. */
@@ -197,6 +210,20 @@ int dp_http_stream_start(doppel_http_exchange_t *ex, int status,
 int dp_http_stream_write(doppel_http_exchange_t *ex, const void *data,
                          size_t len);
 int dp_http_stream_end(doppel_http_exchange_t *ex);
+/* Switches protocols (ABI 1.2 http_upgrade): ex is an HTTP/1.1 request
+ * that asked to (Upgrade with Connection: upgrade), still held by its
+ * handler; headers hold Upgrade and the new protocol's own (none the
+ * front owns). The front queues "101 Switching Protocols" with
+ * Connection: Upgrade and those headers after every earlier answer of the
+ * connection, then hands the socket to the server's upgrade function with
+ * token once they are written. Returns 0 (ex is finished; the upgrade
+ * function gets token exactly once, also when the connection is lost
+ * first), -EINVAL (not such a request, already answered, bad headers: ex
+ * is untouched and still needs an answer; token not taken), -ENOTSUP (no
+ * upgrade function: the same), -ENOTCONN / -ENOMEM (the client is gone:
+ * ex is finished; token not taken). */
+int dp_http_upgrade(doppel_http_exchange_t *ex, const doppel_kv_t *headers,
+                    size_t n_headers, void *token);
 
 /* Convenience for host code: a JSON body with Content-Type
  * application/json. */

@@ -21,6 +21,14 @@
  * in the body. No Accept: application/json. Neither accepted: 406. A
  * malformed request (bad JSON, no query, a member of the wrong type) is a
  * 400 under either; a mutation over GET is a 405 with Allow: POST.
+ *
+ * Record-and-replay services: when the engine answers any top-level field
+ * of the request (of any item of a batch) PROXY, the whole HTTP request is
+ * forwarded once, to the service of the first such field, and the client
+ * gets the upstream's answer as it came: the fields mocks answered are not
+ * used. So in SPY a document is answered by mocks only when they answer
+ * every top-level field. In LEARN each PROXY field is then recorded from
+ * its share of the upstream's answer (graphql_schema.c `record`).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "forward.h"
 #include "graphql_plugin.h"
 
 enum { MT_NONE = 0, MT_JSON = 1, MT_GQL = 2 };
@@ -326,16 +335,74 @@ static int json_param(doppel_str_t q, const char *name, json_t **out,
 
 /* ---- the handler --------------------------------------------------------- */
 
+/* One request on the heap: a forwarded one lives until the upstream's
+ * callback, and so does the request (req, origin) it points into, since
+ * the front keeps a request until it is answered. */
 typedef struct http_call {
     gqlp_inst_t *in;
     doppel_http_exchange_t *ex;
+    const doppel_http_request_t *req;
     int mt;
     gqlp_origin_t origin;
     int status;        /* the answer's, once decided */
     uint32_t delay_ms; /* largest of the items */
     json_t *headers;   /* merged over the items */
     int not_allowed;
+    int batch;              /* the body was an array */
+    int forwarding;         /* the fetch callback owns the call */
+    gqlp_proxied_t *proxied; /* fields answered PROXY, every item's */
+    size_t n_proxied;
 } http_call_t;
+
+/* Tells the engine how the forward of each PROXY field ended. */
+static void report_each(http_call_t *c, int status, const char *reason)
+{
+    for (size_t i = 0; i < c->n_proxied; i++)
+        dpf_report(c->in->ctx, c->in->svc, c->proxied[i].reply, status,
+                   reason);
+}
+
+/* Frees the PROXY fields (their replies once, after reporting). */
+static void release_proxied(http_call_t *c)
+{
+    for (size_t i = 0; i < c->n_proxied; i++)
+        gqlp_proxied_clear(c->in, &c->proxied[i]);
+    free(c->proxied);
+    c->proxied = NULL;
+    c->n_proxied = 0;
+}
+
+/* A call that kept PROXY fields it never forwarded (out of memory on the
+ * way) still tells the engine. */
+static void call_free(http_call_t *c)
+{
+    report_each(c, 500, "error");
+    release_proxied(c);
+    json_decref(c->headers);
+    free(c);
+}
+
+/* Moves r's PROXY fields into the call, as batch item `item`. -ENOMEM:
+ * they stay in r (gqlp_result_clear frees them). */
+static int take_proxied(http_call_t *c, gqlp_result_t *r, size_t item)
+{
+    if (r->n_proxied == 0)
+        return 0;
+    gqlp_proxied_t *grown = realloc(
+        c->proxied, (c->n_proxied + r->n_proxied) * sizeof(*grown));
+    if (grown == NULL)
+        return -ENOMEM;
+    c->proxied = grown;
+    for (size_t i = 0; i < r->n_proxied; i++) {
+        grown[c->n_proxied] = r->proxied[i];
+        grown[c->n_proxied].item = item;
+        c->n_proxied++;
+    }
+    free(r->proxied);
+    r->proxied = NULL;
+    r->n_proxied = 0;
+    return 0;
+}
 
 static void take_result(http_call_t *c, gqlp_result_t *r)
 {
@@ -393,11 +460,14 @@ static void finish(http_call_t *c, json_t *body, int status)
     free(txt);
 }
 
-/* Runs one request; its body, or NULL (out of memory). */
-static json_t *run_one(http_call_t *c, const gqlp_request_t *rq, int *req_err)
+/* Runs one request (item `item` of a batch); its body, or NULL (out of
+ * memory). */
+static json_t *run_one(http_call_t *c, const gqlp_request_t *rq, size_t item,
+                       int *req_err)
 {
     gqlp_result_t r;
-    if (gqlp_run(c->in, rq, &c->origin, &r) < 0) {
+    if (gqlp_run(c->in, rq, &c->origin, &r) < 0 ||
+        take_proxied(c, &r, item) < 0) {
         gqlp_result_clear(&r);
         return NULL;
     }
@@ -407,6 +477,235 @@ static json_t *run_one(http_call_t *c, const gqlp_request_t *rq, int *req_err)
     json_t *b = json_incref(r.body);
     gqlp_result_clear(&r);
     return b;
+}
+
+/* ---- forwarding to a record-and-replay service ---------------------------- */
+
+/* What a client gets when the request could not be forwarded: a GraphQL
+ * error naming why (the journal's reason) and the service. */
+static void respond_unavailable(http_call_t *c, int status, const char *why,
+                                size_t why_len, const char *reason)
+{
+    const doppel_reply_t *r = c->proxied[0].reply;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "upstream: %.*s", (int)why_len, why);
+    json_t *ext = json_pack("{s:s, s:s, s:s%}", "code", "UPSTREAM_UNAVAILABLE",
+                            "reason", reason, "service",
+                            r->service.ptr ? r->service.ptr : "",
+                            r->service.len);
+    json_t *o = ext ? json_pack("{s:[{s:s, s:o}]}", "errors", "message", msg,
+                                "extensions", ext)
+                    : NULL;
+    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (txt == NULL) {
+        respond_errors(c->in, c->ex, status, c->mt, msg);
+        return;
+    }
+    doppel_kv_t h[1] = {
+        {DOPPEL_STR("Content-Type"),
+         c->mt == MT_GQL ? DOPPEL_STR(ct_gql) : DOPPEL_STR(ct_json)}};
+    gqlp_answer(c->in, c->ex, status, h, 1, txt, strlen(txt), 0);
+    free(txt);
+}
+
+/* The upstream's errors about response key `key` (path starting with it). */
+static json_t *errors_of(const json_t *errs, const char *key)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(errs, i, e)
+    {
+        json_t *p0 = json_array_get(json_object_get(e, "path"), 0);
+        if (out != NULL && json_is_string(p0) &&
+            strcmp(json_string_value(p0), key) == 0 &&
+            json_array_append(out, e) < 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* Records field p from the upstream's answer up (the whole body, parsed):
+ * x is the exchange the field was matched with, res carries the field's
+ * share {"data": {FIELD: ...}, "errors": [...]}. */
+static void record_field(http_call_t *c, const gqlp_proxied_t *p,
+                         const json_t *up, const doppel_fetch_result_t *res)
+{
+    gqlp_inst_t *in = c->in;
+    const doppel_services_t *svc = in->svc;
+    const json_t *item = c->batch ? json_array_get(up, p->item) : up;
+    const char *why = NULL;
+    int rc = 0;
+    if (!json_is_object(item)) {
+        why = c->batch ? "the upstream's answer has no object for the item"
+                       : "the upstream's answer is not a JSON object";
+    } else {
+        json_t *data = json_object_get(item, "data");
+        json_t *v = json_is_object(data) ? json_object_get(data, p->key) : NULL;
+        json_t *errs = errors_of(json_object_get(item, "errors"), p->key);
+        json_t *part = errs ? json_pack("{s:{s:O}, s:o}", "data", p->field,
+                                        v ? v : json_null(), "errors", errs)
+                            : NULL;
+        char *txt = part ? json_dumps(part, JSON_COMPACT) : NULL;
+        json_decref(part);
+        if (txt == NULL) {
+            rc = -ENOMEM;
+        } else {
+            doppel_kv_t ct[1];
+            size_t nct = 0;
+            for (size_t i = 0; i < res->n_headers && nct == 0; i++)
+                if (res->headers[i].name.len == 12 &&
+                    strncasecmp(res->headers[i].name.ptr, "content-type", 12) ==
+                        0)
+                    ct[nct++] = res->headers[i];
+            doppel_fetch_result_t share = {
+                .size = sizeof(share),
+                .status = res->status,
+                .headers = ct,
+                .n_headers = nct,
+                .body = txt,
+                .body_len = strlen(txt),
+            };
+            doppel_exchange_t x = {
+                .size = sizeof(x),
+                .protocol = DOPPEL_STR("graphql"),
+                .ns = c->origin.ns,
+                .operation = {p->operation, strlen(p->operation)},
+                .target = c->origin.path,
+                .metadata = c->origin.metadata,
+                .n_metadata = c->origin.n_metadata,
+                .body = (const uint8_t *)p->body,
+                .body_len = strlen(p->body),
+                .content_type = DOPPEL_STR("application/json"),
+                .request_id = c->origin.request_id,
+                .remote_addr = c->origin.remote_addr,
+            };
+            rc = svc->engine_record(in->ctx, &x, p->reply, &share);
+            free(txt);
+        }
+    }
+    if (why != NULL || rc < 0)
+        svc->log(in->ctx, DOPPEL_LOG_WARN,
+                 "service %.*s: field %s of request %.*s not recorded: %s",
+                 (int)p->reply->service.len,
+                 p->reply->service.ptr ? p->reply->service.ptr : "", p->key,
+                 (int)c->origin.request_id.len,
+                 c->origin.request_id.ptr ? c->origin.request_id.ptr : "",
+                 why ? why : strerror(-rc));
+}
+
+/* LEARN: each recording field, from the upstream's JSON answer. */
+static void record_fields(http_call_t *c, const doppel_fetch_result_t *res)
+{
+    gqlp_inst_t *in = c->in;
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_proxied; i++)
+        n += (c->proxied[i].reply->flags & DOPPEL_REPLY_F_RECORD) != 0;
+    if (n == 0 || !DOPPEL_HAS_SERVICE(in->svc, engine_record))
+        return;
+    json_t *up = res->body && res->body_len
+                     ? json_loadb(res->body, res->body_len, JSON_DECODE_ANY,
+                                  NULL)
+                     : NULL;
+    if (up == NULL) {
+        in->svc->log(in->ctx, DOPPEL_LOG_WARN,
+                     "request %.*s: %zu GraphQL field(s) not recorded: the "
+                     "upstream's answer is not JSON",
+                     (int)c->origin.request_id.len,
+                     c->origin.request_id.ptr ? c->origin.request_id.ptr : "",
+                     n);
+        return;
+    }
+    for (size_t i = 0; i < c->n_proxied; i++)
+        if (c->proxied[i].reply->flags & DOPPEL_REPLY_F_RECORD)
+            record_field(c, &c->proxied[i], up, res);
+    json_decref(up);
+}
+
+static void forward_ended(gqlp_inst_t *in)
+{
+    in->n_forwarding--;
+    if (in->n_forwarding == 0 && in->stop_waiting) {
+        in->stop_waiting = 0;
+        in->svc->stop_done(in->ctx);
+    }
+}
+
+static void forwarded(void *data, int rc, const doppel_fetch_result_t *res)
+{
+    http_call_t *c = data;
+    gqlp_inst_t *in = c->in;
+    if (rc < 0 || res == NULL) {
+        if (rc >= 0)
+            rc = -EIO;
+        const char *why = res && res->error.len ? res->error.ptr : NULL;
+        size_t wl = why ? res->error.len : 0;
+        if (why == NULL) {
+            why = strerror(-rc);
+            wl = strlen(why);
+        }
+        int status = dpf_fail_status(rc);
+        /* the journal first, then the client (as dp_forward says) */
+        report_each(c, status, dpf_fail_reason(rc));
+        respond_unavailable(c, status, why, wl, dpf_fail_reason(rc));
+    } else {
+        /* before responding: the request's memory lives until then */
+        record_fields(c, res);
+        report_each(c, res->status, NULL);
+        dpf_respond(in->svc, c->ex, c->proxied[0].reply, res);
+    }
+    release_proxied(c);
+    call_free(c);
+    forward_ended(in);
+}
+
+/* Forwards the whole request for the call's PROXY fields (all of one
+ * service and path: the engine chose by the request's path). */
+static void forward_call(http_call_t *c)
+{
+    gqlp_inst_t *in = c->in;
+    int rc = in->stopping ? -ECANCELED
+                          : dpf_start(in->ctx, in->svc, c->req, c->origin.path,
+                                      c->proxied[0].reply, forwarded, c);
+    if (rc == 0) {
+        c->forwarding = 1;
+        in->n_forwarding++;
+        for (size_t i = 0; i < c->n_proxied; i++) {
+            const char *dot = strchr(c->proxied[i].operation, '.');
+            char opn[16];
+            snprintf(opn, sizeof(opn), "%.*s",
+                     dot ? (int)(dot - c->proxied[i].operation) : 0,
+                     c->proxied[i].operation);
+            gqlp_count(in, opn, c->proxied[i].field, "forwarded");
+        }
+        return;
+    }
+    if (rc == -EINVAL) {
+        static const char why[] = "the service's target is not a valid "
+                                  "http(s) URL";
+        report_each(c, 502, "url");
+        respond_unavailable(c, 502, why, sizeof(why) - 1, "url");
+    } else if (rc == -ENOMEM) {
+        report_each(c, 500, "error");
+        respond_errors(in, c->ex, 500, c->mt, "Internal error: out of memory.");
+    } else { /* stopping (or a host that cannot fetch) */
+        report_each(c, 503, "stopping");
+        respond_errors(in, c->ex, 503, c->mt, "The server is shutting down.");
+    }
+    release_proxied(c);
+}
+
+/* The call's answer: forwarded when a field was answered PROXY, else body
+ * with status. */
+static void conclude(http_call_t *c, json_t *body, int status)
+{
+    if (c->n_proxied > 0)
+        forward_call(c);
+    else
+        finish(c, body, status);
 }
 
 static int single_status(const http_call_t *c, int req_err)
@@ -421,13 +720,13 @@ static int single_status(const http_call_t *c, int req_err)
 static void serve_one(http_call_t *c, const gqlp_request_t *rq)
 {
     int req_err = 0;
-    json_t *b = run_one(c, rq, &req_err);
+    json_t *b = run_one(c, rq, 0, &req_err);
     if (b == NULL) {
         respond_errors(c->in, c->ex, 500, c->mt,
                        "Internal error: out of memory.");
         return;
     }
-    finish(c, b, single_status(c, req_err));
+    conclude(c, b, single_status(c, req_err));
     json_decref(b);
 }
 
@@ -448,6 +747,7 @@ static void serve_batch(http_call_t *c, const json_t *arr)
         respond_errors(c->in, c->ex, 400, c->mt, msg);
         return;
     }
+    c->batch = 1;
     json_t *out = json_array();
     for (size_t i = 0; out && i < n; i++) {
         gqlp_request_t rq;
@@ -457,7 +757,7 @@ static void serve_batch(http_call_t *c, const json_t *arr)
         if (item_request(json_array_get(arr, i), &rq, &why) < 0)
             b = json_pack("{s:[{s:s}]}", "errors", "message", why);
         else
-            b = run_one(c, &rq, &req_err);
+            b = run_one(c, &rq, i, &req_err);
         if (b == NULL || json_array_append_new(out, b) < 0) {
             json_decref(out);
             out = NULL;
@@ -470,7 +770,7 @@ static void serve_batch(http_call_t *c, const json_t *arr)
     }
     /* each item carries its own errors; the status is the mocks' */
     c->not_allowed = 0;
-    finish(c, out, c->status ? c->status : 200);
+    conclude(c, out, c->status ? c->status : 200);
     json_decref(out);
 }
 
@@ -548,7 +848,6 @@ int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
                       const doppel_http_request_t *req)
 {
     gqlp_inst_t *in = state;
-    http_call_t c = {.in = in, .ex = ex, .mt = MT_JSON};
     if (in->stopping) {
         respond_errors(in, ex, 503, MT_JSON, "The server is shutting down.");
         return 0;
@@ -573,19 +872,25 @@ int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
             ns = *h;
         }
     }
-    c.mt = negotiate(req->header(req, "Accept"));
-    if (c.mt == MT_NONE) {
+    int mt = negotiate(req->header(req, "Accept"));
+    if (mt == MT_NONE) {
         respond_errors(
             in, ex, 406, MT_JSON,
             "Not acceptable: GraphQL answers are "
             "application/graphql-response+json or application/json.");
         return 0;
     }
-    c.headers = json_object();
-    if (c.headers == NULL)
+    http_call_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
         return -ENOMEM;
+    *c = (http_call_t){.in = in, .ex = ex, .req = req, .mt = mt};
+    c->headers = json_object();
+    if (c->headers == NULL) {
+        free(c);
+        return -ENOMEM;
+    }
     int post = method_is(req, "POST");
-    c.origin = (gqlp_origin_t){
+    c->origin = (gqlp_origin_t){
         .ns = ns,
         .path = path,
         .metadata = req->headers,
@@ -595,11 +900,12 @@ int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
         .transport = post ? GQLP_T_HTTP_POST : GQLP_T_HTTP_GET,
     };
     if (!post)
-        serve_get(&c, req, 0);
+        serve_get(c, req, 0);
     else if (media_is(req->header(req, "Content-Type"), "application/graphql"))
-        serve_get(&c, req, 1);
+        serve_get(c, req, 1);
     else
-        serve_json(&c, req);
-    json_decref(c.headers);
+        serve_json(c, req);
+    if (!c->forwarding)
+        call_free(c);
     return 0;
 }

@@ -11,6 +11,12 @@
  * has that name. So one mock answers one field, conditions address
  * arguments and variables by name, and the journal and the unmatched
  * list hold one entry per field, with the engine's near misses.
+ *
+ * A record-and-replay service answers a field PROXY (PASSTHROUGH, LEARN,
+ * SPY without a mock): the field is left unanswered here and kept in the
+ * result with what recording it needs, for the transport to forward the
+ * whole request (graphql_http.c). A WebSocket subscription cannot be
+ * forwarded: its PROXY is journalled 501 and the field is unanswered.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,8 +33,22 @@ typedef struct run {
     json_t *misses; /* response key -> the engine's near-miss summary */
 } run_t;
 
+void gqlp_proxied_clear(gqlp_inst_t *in, gqlp_proxied_t *p)
+{
+    if (p->reply != NULL)
+        in->svc->engine_reply_free(in->ctx, p->reply);
+    free(p->operation);
+    free(p->field);
+    free(p->key);
+    free(p->body);
+    memset(p, 0, sizeof(*p));
+}
+
 void gqlp_result_clear(gqlp_result_t *r)
 {
+    for (size_t i = 0; i < r->n_proxied; i++)
+        gqlp_proxied_clear(r->in, &r->proxied[i]);
+    free(r->proxied);
     json_decref(r->body);
     json_decref(r->headers);
     memset(r, 0, sizeof(*r));
@@ -103,7 +123,7 @@ static void merge_headers(json_t *into, const doppel_reply_t *r)
 }
 
 /* The mock's graphqlErrors, each with the field's location when it gave
- * none (gql_execute sets the path). */
+ * none, and a path that starts at the field's response key. */
 static json_t *mock_errors(const doppel_reply_t *r,
                            const gql_field_call_t *call)
 {
@@ -128,9 +148,17 @@ static json_t *mock_errors(const doppel_reply_t *r,
                                     json_pack("[{s:i, s:i}]", "line",
                                               (int)call->loc.line, "column",
                                               (int)call->loc.column));
-            if (json_object_get(e, "path") == NULL)
+            json_t *path = json_object_get(e, "path");
+            if (path == NULL)
                 json_object_set_new(e, "path",
                                     json_pack("[s]", call->response_key));
+            else if (json_is_array(path) &&
+                     json_is_string(json_array_get(path, 0)) &&
+                     strcmp(json_string_value(json_array_get(path, 0)),
+                            call->field) == 0)
+                /* a path written (or recorded) from the field's name
+                 * starts at its response key when the query aliases it */
+                json_array_set_new(path, 0, json_string(call->response_key));
         }
     }
     json_decref(ex);
@@ -154,6 +182,46 @@ static json_t *miss_summary(const doppel_reply_t *r, const char *op)
     json_object_set(s, "nearMisses", json_is_array(near) ? near : json_array());
     json_decref(rep);
     return s;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t l = strlen(s);
+    char *d = malloc(l + 1);
+    if (d != NULL)
+        memcpy(d, s, l + 1);
+    return d;
+}
+
+/* Keeps a PROXY reply r for the field in the result (taking r and txt
+ * over, whatever happens). Returns 0 or -ENOMEM (r freed). */
+static int keep_proxied(run_t *run, const gql_field_call_t *call,
+                        const char *op, doppel_reply_t *r, char *txt)
+{
+    gqlp_result_t *out = run->out;
+    gqlp_inst_t *in = run->in;
+    gqlp_proxied_t *grown =
+        realloc(out->proxied, (out->n_proxied + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        in->svc->engine_reply_free(in->ctx, r);
+        free(txt);
+        return -ENOMEM;
+    }
+    out->proxied = grown;
+    gqlp_proxied_t *p = &grown[out->n_proxied];
+    *p = (gqlp_proxied_t){
+        .reply = r,
+        .operation = dup_str(op),
+        .field = dup_str(call->field),
+        .key = dup_str(call->response_key),
+        .body = txt,
+    };
+    if (p->operation == NULL || p->field == NULL || p->key == NULL) {
+        gqlp_proxied_clear(in, p);
+        return -ENOMEM;
+    }
+    out->n_proxied++;
+    return 0;
 }
 
 static int resolve(void *ud, const gql_field_call_t *call, json_t **value,
@@ -187,6 +255,13 @@ static int resolve(void *ud, const gql_field_call_t *call, json_t **value,
     };
     doppel_reply_t *r = NULL;
     int rc = svc->engine_match(in->ctx, &x, &r);
+    if (rc == 0 && r != NULL && r->kind == DOPPEL_REPLY_PROXY &&
+        o->transport != GQLP_T_WS) {
+        /* forwarded with the whole request once the document ran; counted
+         * then */
+        rc = keep_proxied(run, call, op, r, txt);
+        return rc < 0 ? rc : GQL_NO_ANSWER;
+    }
     free(txt);
     if (rc < 0 || r == NULL) {
         svc->log(in->ctx, DOPPEL_LOG_ERROR, "engine_match failed: %d", rc);
@@ -217,9 +292,8 @@ static int resolve(void *ud, const gql_field_call_t *call, json_t **value,
             json_object_set_new(run->misses, call->response_key, s);
     } else if (r->kind == DOPPEL_REPLY_PROXY &&
                DOPPEL_HAS_SERVICE(svc, engine_forwarded)) {
-        /* a GraphQL field is never forwarded (the section is NO_PROXY; a
-         * record-and-replay service can still say so): journalled as not
-         * forwarded */
+        /* a subscription over WebSocket cannot be forwarded: journalled
+         * as not forwarded */
         (void)svc->engine_forwarded(in->ctx, r, 501, "unsupported", 0);
     }
     gqlp_count(in, opn, call->field, "unmatched");
@@ -379,6 +453,7 @@ int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq, const gqlp_origin_t *o,
              gqlp_result_t *out)
 {
     memset(out, 0, sizeof(*out));
+    out->in = in;
     out->headers = json_object();
     if (out->headers == NULL)
         return -ENOMEM;

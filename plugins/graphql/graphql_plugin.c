@@ -10,7 +10,9 @@
  * the loop is never blocked.
  *
  * Stop: on DOPPEL_EVENT_DRAINING delayed answers go out at once and later
- * ones are not delayed; stop answers what is still waiting with 503.
+ * ones are not delayed; stop answers what is still waiting with 503, and
+ * is done once the requests forwarded to record-and-replay services were
+ * called back.
  */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
@@ -240,13 +242,18 @@ static int gql_start(void *state)
     return 0; /* the host's front owns the listener */
 }
 
+/* stop_done waits for the forwarded requests: the host calls them back
+ * (-ECANCELED at the latest) before destroy, and each answers its client. */
 static int gql_stop(void *state)
 {
     gqlp_inst_t *in = state;
     in->stopping = 1;
     while (in->pending)
         pending_send(in->pending, 1);
-    in->svc->stop_done(in->ctx);
+    if (in->n_forwarding == 0)
+        in->svc->stop_done(in->ctx);
+    else
+        in->stop_waiting = 1;
     return 0;
 }
 

@@ -117,7 +117,8 @@ typedef struct gqlp_inst {
     int introspection;
     int draining; /* the host is stopping: answer delayed ones now */
     int stopping;
-    int stop_waiting;
+    int stop_waiting; /* stop_done is due when the last forward ends */
+    size_t n_forwarding; /* requests waiting for the upstream */
     gqlp_pending_t *pending; /* delayed answers */
 } gqlp_inst_t;
 
@@ -152,6 +153,19 @@ typedef struct gqlp_origin {
     gqlp_transport_t transport;
 } gqlp_origin_t;
 
+/* A top-level field a record-and-replay service answered PROXY: the
+ * request is forwarded whole once the document ran (graphql_http.c), and
+ * the field is recorded from its share of the upstream's answer. */
+typedef struct gqlp_proxied {
+    doppel_reply_t *reply; /* the engine's; freed by gqlp_result_clear or
+                              by whoever takes it over */
+    char *operation;       /* "query.user": the exchange's operation */
+    char *field;           /* "user" */
+    char *key;             /* the response key: the alias, else the field */
+    char *body;            /* the exchange's body (field_body), JSON text */
+    size_t item;           /* index in a batch; 0 for a single request */
+} gqlp_proxied_t;
+
 typedef struct gqlp_result {
     json_t *body;      /* {"data", "errors"} or {"errors"}; owned */
     int request_error; /* no execution: syntax, validation, operation,
@@ -162,6 +176,9 @@ typedef struct gqlp_result {
     uint32_t delay_ms; /* the largest delay of the mocks that answered */
     json_t *headers;   /* object: the mocks' response headers merged
                           (the first mock naming a header wins); owned */
+    gqlp_inst_t *in;   /* frees the replies below */
+    gqlp_proxied_t *proxied; /* fields answered PROXY (never over WS) */
+    size_t n_proxied;
 } gqlp_result_t;
 
 /* Runs one request. Returns 0 with *out filled (release it with
@@ -169,7 +186,11 @@ typedef struct gqlp_result {
  * matched through svc->engine_match on the caller's loop. */
 int gqlp_run(gqlp_inst_t *in, const gqlp_request_t *rq, const gqlp_origin_t *o,
              gqlp_result_t *out);
+/* Frees what r holds, the PROXY replies still in it included (unreported:
+ * report them first, or take them over). */
 void gqlp_result_clear(gqlp_result_t *r);
+/* Frees the strings of p and its reply (when not NULL). */
+void gqlp_proxied_clear(gqlp_inst_t *in, gqlp_proxied_t *p);
 
 /* ---- GraphQL-over-HTTP (graphql_http.c) ---------------------------------- */
 

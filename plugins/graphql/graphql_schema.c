@@ -1368,6 +1368,214 @@ static int describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return *out ? 0 : -ENOMEM;
 }
 
+/* ---- recording (LEARN) ---------------------------------------------------
+ * One top-level field of a forwarded request becomes one mock: its section
+ * keys on every argument and variable the exchange carried, its response
+ * is the upstream's value for the field (and the errors about it). */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Equality conditions on the members of the field's body, in name order
+ * so that the same request makes the same section (the mock's id is a
+ * hash of it) whatever order its variables came in. "variables" is the
+ * copy of the variables every member already covers. The members are
+ * coerced argument and variable names, GraphQL names that a "$.name" path
+ * holds as written; anything else is skipped rather than mis-keyed. */
+static json_t *record_conditions(const json_t *body)
+{
+    size_t n = json_object_size(body), k = 0;
+    const char **names = malloc((n ? n : 1) * sizeof(*names));
+    json_t *conds = json_array();
+    if (names == NULL || conds == NULL) {
+        free(names);
+        json_decref(conds);
+        return NULL;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)body, name, v)
+    {
+        if (strcmp(name, "variables") != 0 && is_name(name))
+            names[k++] = name;
+    }
+    qsort(names, k, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < k; i++) {
+        char path[140];
+        snprintf(path, sizeof(path), "$.%s", names[i]);
+        json_t *c = json_pack("{s:s, s:s, s:O}", "path", path, "assertAction",
+                              "equals", "value",
+                              json_object_get(body, names[i]));
+        if (c == NULL || json_array_append_new(conds, c) < 0) {
+            json_decref(conds);
+            conds = NULL;
+            break;
+        }
+    }
+    free(names);
+    return conds;
+}
+
+/* One upstream error as a graphqlErrors entry check accepts: message,
+ * path (when it goes below the field: a path of the field alone is what
+ * replay fills in, with the response key of the query replayed) and
+ * extensions. locations are dropped: they point into the recorded
+ * document, and replay gives the field's place in the one it answers.
+ * The path's first item becomes the field's name, which replay maps to
+ * the response key. NULL: out of memory. */
+static json_t *record_error(const json_t *e, const char *field)
+{
+    const json_t *msg = json_object_get(e, "message");
+    json_t *o = json_pack("{s:s}", "message",
+                          json_is_string(msg) ? json_string_value(msg)
+                                              : "Error from the upstream");
+    if (o == NULL)
+        return NULL;
+    const json_t *path = json_object_get(e, "path");
+    if (json_is_array(path) && json_array_size(path) > 1) {
+        json_t *p = json_array();
+        int ok = p != NULL && json_array_append_new(p, json_string(field)) == 0;
+        int shaped = 1; /* a response path: names and indices */
+        for (size_t i = 1; ok && shaped && i < json_array_size(path); i++) {
+            json_t *it = json_array_get(path, i);
+            shaped = json_is_string(it) || json_is_integer(it);
+            if (shaped)
+                ok = json_array_append(p, it) == 0;
+        }
+        if (ok && shaped)
+            json_object_set_new(o, "path", p);
+        else
+            json_decref(p);
+    }
+    const json_t *ext = json_object_get(e, "extensions");
+    if (json_is_object(ext))
+        json_object_set(o, "extensions", (json_t *)ext);
+    return o;
+}
+
+static int out_text(const doppel_services_t *svc, const json_t *j, char **out,
+                    size_t *len)
+{
+    char *txt = json_dumps(j, JSON_COMPACT);
+    if (txt == NULL)
+        return -ENOMEM;
+    size_t l = strlen(txt);
+    *out = svc->alloc(l + 1);
+    if (*out != NULL) {
+        memcpy(*out, txt, l + 1);
+        *len = l;
+    }
+    free(txt);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* The response of the recording: res->body is the field's share of the
+ * upstream's answer, {"data": {FIELD: value}, "errors": [...]} (see
+ * graphql_http.c). NULL with *rc set when it cannot be recorded. */
+static json_t *record_response(const struct doppel_fetch_result *res,
+                               const char *field, int *rc)
+{
+    json_t *up = res->body && res->body_len
+                     ? json_loadb(res->body, res->body_len, 0, NULL)
+                     : NULL;
+    json_t *resp = NULL;
+    *rc = -EINVAL;
+    if (!json_is_object(up))
+        goto out;
+    json_t *data = json_object_get(up, "data");
+    json_t *v = json_is_object(data) ? json_object_get(data, field) : NULL;
+    *rc = -ENOMEM;
+    resp = json_pack("{s:i, s:{s:{s:O}}}", "statusCode", res->status,
+                     "payload", "data", field, v ? v : json_null());
+    if (resp == NULL)
+        goto out;
+    json_t *errs = json_object_get(up, "errors");
+    if (json_is_array(errs) && json_array_size(errs) > 0) {
+        json_t *ge = json_array();
+        size_t i;
+        json_t *e;
+        if (json_object_set_new(resp, "graphqlErrors", ge) < 0)
+            goto fail;
+        json_array_foreach(errs, i, e)
+        {
+            if (!json_is_object(e))
+                continue;
+            if (json_array_append_new(ge, record_error(e, field)) < 0)
+                goto fail;
+        }
+    }
+    *rc = 0;
+    goto out;
+fail:
+    json_decref(resp);
+    resp = NULL;
+out:
+    json_decref(up);
+    return resp;
+}
+
+static int record(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                  const doppel_exchange_t *x,
+                  const struct doppel_fetch_result *res, char **section,
+                  size_t *section_len, char **response, size_t *response_len)
+{
+    (void)ctx;
+    *section = *response = NULL;
+    *section_len = *response_len = 0;
+    /* the exchange's operation: "query.user" */
+    char op[16], field[130], path[GQLP_PATH_MAX + 1];
+    const char *dot = x->operation.ptr
+                          ? memchr(x->operation.ptr, '.', x->operation.len)
+                          : NULL;
+    if (dot == NULL)
+        return -EINVAL;
+    size_t ol = (size_t)(dot - x->operation.ptr);
+    size_t fl = x->operation.len - ol - 1;
+    gql_op_kind_t kind;
+    if (ol >= sizeof(op) || fl >= sizeof(field) || x->target.ptr == NULL ||
+        x->target.len >= sizeof(path))
+        return -EINVAL;
+    memcpy(op, x->operation.ptr, ol);
+    op[ol] = '\0';
+    memcpy(field, dot + 1, fl);
+    field[fl] = '\0';
+    memcpy(path, x->target.ptr, x->target.len);
+    path[x->target.len] = '\0';
+    if (op_parse(op, &kind) < 0 || !is_name(field) || !path_ok(path))
+        return -EINVAL;
+    json_t *body = x->body && x->body_len
+                       ? json_loadb((const char *)x->body, x->body_len, 0, NULL)
+                       : NULL;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return -EINVAL;
+    }
+    int rc = -ENOMEM;
+    json_t *conds = record_conditions(body);
+    json_t *sec = conds ? json_pack("{s:s, s:s, s:s, s:o}", "operation", op,
+                                    "field", field, "path", path,
+                                    "conditions", conds)
+                        : NULL;
+    json_t *resp = sec ? record_response(res, field, &rc) : NULL;
+    if (resp != NULL) {
+        rc = out_text(svc, sec, section, section_len);
+        if (rc == 0)
+            rc = out_text(svc, resp, response, response_len);
+    }
+    if (rc < 0) {
+        if (*section)
+            svc->free(*section);
+        *section = NULL;
+        *section_len = 0;
+    }
+    json_decref(body);
+    json_decref(sec);
+    json_decref(resp);
+    return rc;
+}
+
 static const char *const body_conds[] = {"conditions", NULL};
 static const char *const meta_conds[] = {"header", NULL};
 static const char *const resp_fields[] = {"graphqlErrors", NULL};
@@ -1375,7 +1583,10 @@ static const char *const resp_fields[] = {"graphqlErrors", NULL};
 const doppel_protocol_def_t gqlp_protocol_def = {
     .size = sizeof(doppel_protocol_def_t),
     .section = "graphql",
-    .flags = DOPPEL_PROTO_F_EXACT_OP | DOPPEL_PROTO_F_NO_PROXY,
+    /* NO_PROXY refuses a mock's own proxy answer; record-and-replay
+     * services forward by path (HTTP_PATH), the whole request at once */
+    .flags = DOPPEL_PROTO_F_EXACT_OP | DOPPEL_PROTO_F_NO_PROXY |
+             DOPPEL_PROTO_F_HTTP_PATH,
     .body_conditions = body_conds,
     .meta_conditions = meta_conds,
     .response_fields = resp_fields,
@@ -1389,4 +1600,5 @@ const doppel_protocol_def_t gqlp_protocol_def = {
     .schema_delete = schema_delete,
     .explain_miss = explain_miss,
     .describe = describe,
+    .record = record,
 };

@@ -1177,6 +1177,84 @@ static int run_describe_protocol(tool_call_t *t, const char **why)
     return admin_send(t, "GET", &u, NULL);
 }
 
+/* protocol_action: GET /protocols/SECTION says whether the action reads
+ * (GET, arguments as query parameters) or writes (POST, arguments as the
+ * body); then the action itself, whose answer is the result. */
+static void action_lookup_done(void *data, int rc,
+                               const doppel_fetch_result_t *res)
+{
+    tool_call_t *t = data;
+    if (rc < 0 || res == NULL || res->status != 200) {
+        admin_done(data, rc, res); /* its error, as for any call */
+        return;
+    }
+    json_t *body = json_loadb(res->body ? (const char *)res->body : "",
+                              res->body_len, 0, NULL);
+    const char *name = arg_str(t, "action");
+    json_t *list = json_object_get(body, "actions"), *a, *found = NULL;
+    size_t i;
+    char names[512];
+    size_t nl = 0;
+    names[0] = '\0';
+    json_array_foreach(list, i, a)
+    {
+        const char *n = json_string_value(json_object_get(a, "name"));
+        if (n == NULL)
+            continue;
+        if (name && strcmp(n, name) == 0)
+            found = a;
+        if (nl + strlen(n) + 3 < sizeof(names))
+            nl += (size_t)snprintf(names + nl, sizeof(names) - nl, "%s%s",
+                                   nl ? ", " : "", n);
+    }
+    if (found == NULL) {
+        finish_error(t,
+                     "describe_protocol lists the actions of a section "
+                     "(its actions member).",
+                     "section %s has no action '%s'%s%s",
+                     arg_str(t, "section"), name ? name : "",
+                     nl ? "; it has: " : "; it has none", names);
+        json_decref(body);
+        return;
+    }
+    int writes = json_is_true(json_object_get(found, "writes"));
+    json_decref(body);
+    sbuf_t u = {0};
+    url_api(&u, "/protocols");
+    sb_seg(&u, arg_str(t, "section"));
+    sb_str(&u, "/actions");
+    sb_seg(&u, name);
+    query_ns(&u, t);
+    json_t *args = json_object_get(t->args, "args");
+    if (writes) {
+        admin_send(t, "POST", &u, args ? json_incref(args) : json_object());
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(args, k, v)
+    {
+        char *txt = json_is_string(v) ? NULL
+                                      : json_dumps(v, JSON_COMPACT |
+                                                          JSON_ENCODE_ANY);
+        sb_query(&u, k, json_is_string(v) ? json_string_value(v) : txt);
+        free(txt);
+    }
+    admin_send(t, "GET", &u, NULL);
+}
+
+static int run_protocol_action(tool_call_t *t, const char **why)
+{
+    (void)why;
+    if (resolve_ns(t, NULL) < 0)
+        return 0;
+    sbuf_t u = {0};
+    url_api(&u, "/protocols");
+    sb_seg(&u, arg_str(t, "section"));
+    query_ns(&u, t);
+    return admin_send_cb(t, "GET", &u, NULL, action_lookup_done);
+}
+
 static int run_list_services(tool_call_t *t, const char **why)
 {
     if (resolve_ns(t, NULL) < 0)
@@ -1733,16 +1811,20 @@ static const tool_def_t tools[] = {
      0, run_create_mock},
     {"create_mock_from_unmatched", "Create a mock from an unmatched request",
      "Turns one unmatched request (its id from get_unmatched) into a mock "
-     "in one call: the mock matches that request exactly (method, literal "
-     "path, query) in its namespace and answers response. Returns "
-     "{mock, overwritten, unmatchedId}; the request leaves the unmatched "
-     "list. HTTP requests only.",
+     "in one call, in its namespace, answering response: an http request "
+     "becomes a mock of its method and literal path; a graphql one a mock "
+     "of its operation and top-level field (default answer data.<field> "
+     "null); a soap one a mock of its service, operation and path "
+     "(default an empty <OperationResponse/>); a grpc one a mock of its "
+     "service and method (default status 0, empty message). Other "
+     "protocols are refused. Returns {mock, overwritten, unmatchedId}; "
+     "the entry stays in the unmatched list.",
      "{'type': 'object', 'properties': {"
      "'id': {'type': 'string', 'minLength': 1, 'maxLength': 64, "
      "'description': 'The id of the unmatched request.'}, "
      "'response': {'type': 'object', 'description': 'The answer, as a "
      "mock response: {\"statusCode\": 200, \"payload\": {...}, "
-     "\"headers\": {...}} (default: an empty 200).'}, "
+     "\"headers\": {...}} (default: per protocol, see above).'}, "
      "'tags': {'type': 'array', 'maxItems': 64, 'items': {'type': "
      "'string', 'minLength': 1, 'maxLength': 256}, 'description': 'Tags "
      "of the new mock.'}"
@@ -1963,6 +2045,23 @@ static const tool_def_t tools[] = {
      "must be enabled).'}, " NS_PROP
      "}, 'required': ['section'], 'additionalProperties': false}",
      H_RO | H_IDEMPOTENT, run_describe_protocol},
+    {"protocol_action", "Run an action of a protocol section",
+     "Runs one of the operator actions a protocol plugin offers on its live "
+     "traffic in a namespace, such as publishing an event to the "
+     "subscribers of a path or sending a message to open connections "
+     "(describe_protocol lists a section's actions, each with what it "
+     "does and whether it writes). args are the action's arguments. The "
+     "result is the action's answer; an action that writes needs the "
+     "editor role and is audited.",
+     "{'type': 'object', 'properties': {"
+     "'section': {'type': 'string', 'minLength': 1, 'maxLength': 64, "
+     "'description': 'The mock section, e.g. sse.'}, "
+     "'action': {'type': 'string', 'minLength': 1, 'maxLength': 32, "
+     "'description': 'The action name, from describe_protocol.'}, "
+     "'args': {'type': 'object', 'description': 'The action arguments.'}, "
+     NS_PROP "}, 'required': ['section', 'action'], "
+     "'additionalProperties': false}",
+     0, run_protocol_action},
     {"http_request", "Make an HTTP request",
      "Calls a URL from the doppel server and returns status, headers and "
      "body (also parsed as json when it is JSON). Any HTTP status is a "

@@ -286,19 +286,31 @@ class GraphqlMocks(unittest.TestCase):
         d = self.d.answer('{ user(id: "42") { id name } }')
         self.assertEqual(d["data"]["user"], {"id": "42", "name": "Eve"})
 
-    def test_services_leave_graphql_alone(self):
+    def test_services_apply_to_graphql(self):
+        # a record-and-replay service over the endpoint (the namespace's
+        # default mode, SPY): a document the mocks answer whole is theirs;
+        # one with a field no mock answers goes to the upstream whole (here
+        # refused by the outbound guard: a private address)
         r = self.d.post("/api/v1/services", {
             "name": "gql-upstream", "target": "http://127.0.0.1:9",
             "pathPrefix": "/graphql"})
         self.assertEqual(r.status, 201, r)
         try:
             self.mock("version", "mocked")
-            d = self.d.answer("{ version stats { count } }")
-            self.assertEqual(d["data"]["version"], "mocked")
-            self.assertIsInstance(d["data"]["stats"]["count"], int)  # faked
-            un = self.d.entries("unmatched")
-            self.assertEqual([e["method"] for e in un], ["query.stats"])
-            self.assertNotIn("forwarded", un[0])
+            d = self.d.answer("{ version }")
+            self.assertEqual(d, {"data": {"version": "mocked"}})
+            r = self.d.gql("{ version stats { count } }")
+            self.assertEqual(r.status, 502, r)
+            e = r.json()["errors"][0]
+            self.assertEqual(e["extensions"]["code"], "UPSTREAM_UNAVAILABLE")
+            self.assertEqual(e["extensions"]["reason"], "guard")
+            self.assertEqual(e["extensions"]["service"], "gql-upstream")
+            self.assertEqual(self.d.entries("unmatched"), [])
+            j = [x for x in self.d.entries("requests")
+                 if x.get("method") == "query.stats"]
+            self.assertEqual(len(j), 1, j)
+            self.assertEqual((j[0]["status"], j[0]["forwardError"]),
+                             (502, "guard"))
         finally:
             self.d.request("DELETE", "/api/v1/services/gql-upstream")
 

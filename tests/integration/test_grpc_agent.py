@@ -243,11 +243,12 @@ class GrpcAgent(AgentSide, unittest.TestCase):
         got = {p["section"]: p for p in r.json()["protocols"]}
         self.assertEqual(got["grpc"], {"section": "grpc",
                                        "schemaKind": "proto",
-                                       "describes": True})
+                                       "describes": True, "actions": []})
         for section in ("http", "mcp"):
             self.assertEqual(got[section], {"section": section,
                                             "schemaKind": None,
-                                            "describes": False})
+                                            "describes": False,
+                                            "actions": []})
 
     def test_protocol_get_defaults_to_sandbox(self):
         r = self.d.get("/api/v1/protocols/grpc")
@@ -258,7 +259,8 @@ class GrpcAgent(AgentSide, unittest.TestCase):
         r = self.d.get("/api/v1/protocols/http?namespace=sandbox")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json(), {"section": "http", "namespace": "sandbox",
-                                    "schemaKind": None, "defines": None})
+                                    "schemaKind": None, "defines": None,
+                                    "actions": []})
 
     def test_protocol_routes_need_a_token_and_are_read_only(self):
         self.assertEqual(self.d.get("/api/v1/protocols", auth=False).status,
@@ -345,10 +347,14 @@ class DescribeContract(AgentSide, unittest.TestCase):
         r = self.d.get("/api/v1/protocols")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["protocols"], [
-            {"section": "http", "schemaKind": None, "describes": False},
-            {"section": "mcp", "schemaKind": None, "describes": False},
-            {"section": "described", "schemaKind": "toy", "describes": True},
-            {"section": "olddef", "schemaKind": "toy", "describes": False}])
+            {"section": "http", "schemaKind": None, "describes": False,
+             "actions": []},
+            {"section": "mcp", "schemaKind": None, "describes": False,
+             "actions": []},
+            {"section": "described", "schemaKind": "toy", "describes": True,
+             "actions": []},
+            {"section": "olddef", "schemaKind": "toy", "describes": False,
+             "actions": []}])
 
     def test_describe_answers_per_namespace(self):
         r = self.d.request("PUT", "/api/v1/schemas/described/a/one.toy"
@@ -359,7 +365,8 @@ class DescribeContract(AgentSide, unittest.TestCase):
         self.assertEqual(r.json(), {
             "section": "described", "namespace": "team-a",
             "schemaKind": "toy",
-            "defines": {"namespace": "team-a", "files": ["a/one.toy"]}})
+            "defines": {"namespace": "team-a", "files": ["a/one.toy"]},
+            "actions": []})
         r = self.d.get("/api/v1/protocols/described")
         self.assertEqual(r.json()["defines"],
                          {"namespace": "sandbox", "files": []})
@@ -369,7 +376,8 @@ class DescribeContract(AgentSide, unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json(), {"section": "olddef",
                                     "namespace": "sandbox",
-                                    "schemaKind": "toy", "defines": None})
+                                    "schemaKind": "toy", "defines": None,
+                                    "actions": []})
         self.assertEqual(self.d.get("/api/v1/protocols").status, 200)
 
     def test_a_failing_or_malformed_describe_is_a_500(self):

@@ -35,7 +35,7 @@ ALL_TOOLS = {
     "validate_mock", "render_template", "http_request", "list_services",
     "create_mock_from_unmatched", "test_mock",
     "put_schema", "list_schemas", "get_schema", "delete_schema",
-    "describe_protocol",
+    "describe_protocol", "protocol_action",
 }
 
 

@@ -201,6 +201,82 @@ static void test_share_of_one(void **state)
     dp_engine_close(e);
 }
 
+/* An exchange of path /x in namespace s, naming server (NULL: none), with
+ * x.size as a plugin built against an ABI of that exchange size sets it. */
+static void hit_server(dp_engine_t *e, const char *path, const char *server,
+                       size_t size)
+{
+    doppel_exchange_t x = {0};
+    x.size = (uint32_t)size;
+    x.protocol = DOPPEL_STR("http");
+    x.ns = DOPPEL_STR("s");
+    x.operation = DOPPEL_STR("POST");
+    x.target = (doppel_str_t){path, strlen(path)};
+    if (server)
+        x.server = (doppel_str_t){server, strlen(server)};
+    doppel_reply_t *out = NULL;
+    assert_int_equal(dp_engine_match(e, &x, &out), 0);
+    dp_engine_reply_free(out);
+}
+
+/* The newest entry's "server", or NULL when it has none. */
+static const char *newest_server(dp_engine_t *e, int unmatched, json_t **keep)
+{
+    *keep = list(e, unmatched, "s", 0, 1);
+    json_t *it = json_array_get(json_object_get(*keep, "items"), 0);
+    assert_non_null(it);
+    return json_string_value(json_object_get(it, "server"));
+}
+
+/* The server the exchange names (the SOAP service, the MCP serverName) is
+ * kept in the entry, so that a mock can be made from an unmatched one;
+ * an exchange without one, or from a plugin whose exchange ends before the
+ * field, lists none (and is not read past its size). */
+static void test_entry_names_the_exchange_server(void **state)
+{
+    (void)state;
+    dp_engine_t *e = open_journal(10, 0);
+    json_t *keep = NULL;
+    const size_t full = sizeof(doppel_exchange_t);
+    const size_t old = offsetof(doppel_exchange_t, server);
+
+    hit_server(e, "/missing", "OrderService", full);
+    assert_string_equal(newest_server(e, 1, &keep), "OrderService");
+    json_decref(keep);
+
+    hit_server(e, "/missing", NULL, full);
+    assert_null(newest_server(e, 1, &keep));
+    json_decref(keep);
+
+    hit_server(e, "/missing", "", full);
+    assert_null(newest_server(e, 1, &keep));
+    json_decref(keep);
+
+    /* a server beyond the exchange's size is not the plugin's: ignored */
+    hit_server(e, "/missing", "Stale", old);
+    assert_null(newest_server(e, 1, &keep));
+    json_decref(keep);
+
+    /* matched requests keep it in the journal the same way */
+    t_put(e, "{\"namespace\":\"s\",\"http\":{\"route\":\"/x\","
+             "\"httpMethod\":\"POST\"}," OKR "}");
+    hit_server(e, "/x", "BillingService", full);
+    assert_string_equal(newest_server(e, 0, &keep), "BillingService");
+    json_decref(keep);
+
+    /* and by id, as create-mock reads it */
+    json_t *u = list(e, 1, "s", 3, 1); /* the first miss, oldest */
+    const char *id = json_string_value(json_object_get(
+        json_array_get(json_object_get(u, "items"), 0), "id"));
+    json_t *got = NULL;
+    assert_int_equal(dp_engine_unmatched_get(e, id, &got), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "server")),
+                        "OrderService");
+    json_decref(got);
+    json_decref(u);
+    dp_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_memory_bound_over_many_namespaces),
         cmocka_unit_test(test_merged_reads_newest_first_with_paging),
         cmocka_unit_test(test_share_of_one),
+        cmocka_unit_test(test_entry_names_the_exchange_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

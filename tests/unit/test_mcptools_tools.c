@@ -232,6 +232,7 @@ static void test_list(void **state)
                                            "get_schema",
                                            "delete_schema",
                                            "describe_protocol",
+                                           "protocol_action",
                                            "http_request",
                                            NULL};
     json_t *list = mcp_tools_list();

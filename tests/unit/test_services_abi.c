@@ -94,8 +94,12 @@ static void test_a_1_2_plugin_sees_the_session_services(void **st)
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_open));
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_match));
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_close));
-    /* the table ends with them */
-    assert_int_equal(offsetof(doppel_services_t, engine_session_close) +
+    /* then the protocol switch, which ends the table */
+    assert_true(DOPPEL_HAS_SERVICE(svc, http_upgrade));
+    assert_int_equal(offsetof(doppel_services_t, http_upgrade),
+                     offsetof(doppel_services_t, engine_session_close) +
+                         sizeof(void *));
+    assert_int_equal(offsetof(doppel_services_t, http_upgrade) +
                          sizeof(void *),
                      sizeof(doppel_services_t));
 }

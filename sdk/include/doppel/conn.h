@@ -47,6 +47,7 @@ typedef struct doppel_conn doppel_conn_t;
 /* How a connection came to the plugin. */
 #define DOPPEL_CONN_VIA_LISTEN 1u  /* the plugin's own conn_listen port */
 #define DOPPEL_CONN_VIA_CLAIM 2u   /* handed over by the host's HTTP front */
+#define DOPPEL_CONN_VIA_UPGRADE 3u /* switched from HTTP (svc->http_upgrade) */
 
 typedef struct doppel_conn_info {
     uint32_t size;
@@ -59,7 +60,10 @@ typedef struct doppel_conn_info {
 
 /* A new connection (borrowed info, valid during the call). Return 0 after
  * calling conn_start to keep it; a negative errno makes the host close it
- * (no callback follows). */
+ * (no callback follows). For svc->http_upgrade only, conn and info are
+ * NULL when the switch did not happen (the connection was lost before
+ * the 101 was out, or the instance is stopping): free what was kept for
+ * it; the return value is ignored. */
 typedef int (*doppel_conn_accept_fn)(void *state, doppel_conn_t *conn,
                                      const doppel_conn_info_t *info);
 

@@ -480,6 +480,31 @@ typedef struct doppel_services {
                                 doppel_reply_t **reply);
     /* Frees the session and its state. NULL is a no-op. */
     void (*engine_session_close)(doppel_session_t *s);
+
+    /* -- ABI 1.2: a protocol switch on the HTTP front ------------------- */
+
+    /* Takes the connection of ex over (WebSocket, and anything else that
+     * starts with an HTTP/1.1 Upgrade): ex is a request that asked to
+     * switch (Upgrade, with Connection: upgrade; not CONNECT) that the
+     * plugin's handler still holds. The front answers "101 Switching
+     * Protocols" with Connection: Upgrade and headers (which must hold
+     * Upgrade, and may hold the protocol's own, e.g.
+     * Sec-WebSocket-Accept; not Content-Length, Transfer-Encoding,
+     * Connection, Date, Server or X-Request-Id) once every earlier answer
+     * of the connection is out, then hands the socket to on_accept(state,
+     * conn, info) on ctx's loop, with info->via DOPPEL_CONN_VIA_UPGRADE
+     * and the bytes the client sent after its request as the first
+     * on_read; from there on the connection is the plugin's, as one from
+     * conn_claim (conn.h). Returns 0: ex is finished (no respond), and
+     * on_accept is called exactly once, with conn NULL when the
+     * connection was lost before the switch. -EINVAL: not such a request,
+     * answered or streaming already, bad headers, or ctx has no loop: ex
+     * is untouched and still needs an answer. -ENOTSUP: this front takes
+     * no switches (the same). -ENOTCONN / -ENOMEM: the client is gone, ex
+     * is finished, on_accept is never called. */
+    int (*http_upgrade)(doppel_ctx_t *ctx, doppel_http_exchange_t *ex,
+                        const doppel_kv_t *headers, size_t n_headers,
+                        doppel_conn_accept_fn on_accept, void *state);
 } doppel_services_t;
 
 /* True if the host's services table has `member` and it is set. */

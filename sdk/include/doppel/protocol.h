@@ -228,7 +228,44 @@ typedef struct doppel_protocol_def {
                   const doppel_exchange_t *x,
                   const struct doppel_fetch_result *res, char **section,
                   size_t *section_len, char **response, size_t *response_len);
+
+    /* -- appended in ABI 1.2 after record; the host reads them only when
+     * def->size covers action (offsetof(action) + sizeof(void *)) -- */
+
+    /* Optional: operator actions on the section's live traffic, for tests
+     * and agents (SSE: publish an event to the subscribers of a path;
+     * WebSocket: list the open connections, send to them, close them).
+     * The host serves them as GET (reads) or POST (writes)
+     * /api/v1/protocols/SECTION/actions/NAME?namespace=NS and through the
+     * MCP tool protocol_action; GET /api/v1/protocols/SECTION lists them.
+     * NULL-name terminated, or NULL. */
+    const struct doppel_protocol_action *actions;
+    /* Runs action `name` (one of `actions`) for namespace ns (never empty:
+     * "sandbox" by default) once the caller is authorised for it. args is
+     * the text of one JSON object (borrowed; "{}" when the caller sent
+     * none): a POST's body, or a GET's query parameters as string members.
+     * Writes one JSON object, svc->alloc'd, into *out and its length into
+     * *out_len, and returns the HTTP status of the answer: 200..299, or
+     * 400..499 with an object {"error": sentence, "field": member} (the
+     * host adds "code"). Or returns a negative errno with *out left NULL
+     * (the host answers 500). Any thread, possibly several at once, ctx a
+     * section context as for check: connections live on the worker loops,
+     * so the plugin reaches them through its shared state (svc->shared)
+     * and svc->post. */
+    int (*action)(struct doppel_ctx *ctx, const struct doppel_services *svc,
+                  doppel_str_t ns, const char *name, const char *args,
+                  size_t args_len, char **out, size_t *out_len);
 } doppel_protocol_def_t;
+
+/* One operator action of a section (doppel_protocol_def_t.actions). */
+typedef struct doppel_protocol_action {
+    const char *name;    /* [a-z][a-z0-9_]*, at most 32: "publish" */
+    int writes;          /* 1: changes what clients get (POST, the editor
+                            role of the namespace, audited as
+                            protocols.action); 0: only reads (GET, the
+                            viewer role) */
+    const char *summary; /* one line for the listing and the MCP tool */
+} doppel_protocol_action_t;
 
 /* An engine session (svc->engine_session_open). */
 typedef struct doppel_session doppel_session_t;
