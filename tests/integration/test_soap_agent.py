@@ -5,8 +5,8 @@ reads the operations with describe_protocol, stubs an operation with
 create_mock (and is told precisely when it names one the WSDL lacks),
 finds its mock with list_mocks, and reads the SOAP calls back with
 get_requests and, for a call no mock answered, get_unmatched with the near
-miss that says which Body value differed. The one-call create_mock_from_unmatched refuses a soap miss (it makes
-http mocks only)."""
+miss that says which Body value differed. create_mock_from_unmatched then closes that gap with a soap mock of the
+miss's service, operation and path."""
 
 import json
 import os
@@ -135,11 +135,23 @@ class SoapAgent(test_mcp_agent.McpCase):
         self.assertEqual([f["path"] for f in failed], ["$.GetOrder.orderId"],
                          failed)
 
-        # the one-call shortcut is for HTTP requests; a soap miss is refused
-        # with a reason rather than turned into an http mock
-        fromu, = self.calls([("create_mock_from_unmatched",
-                              {"id": miss[0]["id"]})])
-        self.assertIn("is a soap request", self.tool_error(fromu))
+        # the gap closed in one call: a soap mock of the miss's service,
+        # operation and path, answering what the agent gives it
+        fromu, = self.calls([("create_mock_from_unmatched", {
+            "id": miss[0]["id"], "response": {"payload": {
+                "GetOrderResponse": {"@xmlns": ORD,
+                                     "orderId": "$.req.GetOrder.orderId",
+                                     "status": "OPEN"}}}})])
+        made = self.ok(fromu)["mock"]
+        self.assertEqual(made["soap"], {"service": "OrderService",
+                                        "method": "GetOrder",
+                                        "path": "/ws/orders"})
+        r = self.call_soap("B-2")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("x-doppel-mock-id"), made["id"])
+        self.assertIsNone(r.headers.get("x-doppel-sample"))
+        root = ET.fromstring(r.body)
+        self.assertEqual(root.findtext(".//{%s}orderId" % ORD), "B-2")
 
 
 if __name__ == "__main__":
