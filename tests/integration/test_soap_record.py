@@ -244,6 +244,29 @@ class SoapRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
             self.assertIn('plugin="soap",service="",method="(other)",'
                           'result="forwarded"} 2', m)
 
+    def test_a_namespace_in_the_path_stays_with_doppel(self):
+        # /stubs/team2/ws/orders is /ws/orders of namespace team2: its own
+        # service, and the upstream sees the path after the namespace
+        with self.doppel() as d:
+            r = d.post("/api/v1/services?namespace=team2", {
+                "name": "orders", "target": self.up.url() + "/team2",
+                "pathPrefix": "/ws", "mode": "LEARN"})
+            self.assertEqual(r.status, 201, r)
+            r = self.call(d, "1.1", get_order("T-1"),
+                          path="/stubs/team2/ws/orders")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders")
+            self.assertEqual([u["path"] for u in self.up.seen],
+                             ["/team2/orders"])
+            rec = d.get("/api/v1/mocks?namespace=team2&tags=recorded").json()
+            self.assertEqual([(m["namespace"], m["soap"]["path"])
+                              for m in rec["items"]],
+                             [("team2", "/ws/orders")])
+            # sandbox has no service: its /ws/orders is matched as ever
+            r = self.call(d, "1.1", get_order("T-1"))
+            self.assertEqual(r.headers.get("x-doppel-match"), "miss", r)
+            self.assertEqual(len(self.up.seen), 1)
+
     # -- LEARN then MOCK ------------------------------------------------------
     def test_learn_records_soap_mocks_that_mock_replays(self):
         with self.doppel() as d:
