@@ -355,6 +355,36 @@ class SoapRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
                 "{urn:doppel:soap}failed")]
             self.assertEqual(failed, ["$.GetOrder.line[1]['@sku']"])
 
+    def test_with_a_wsdl_the_recording_names_its_service(self):
+        # no `paths`: the WSDL's port makes /ws/orders a SOAP path; its
+        # sample mocks go first, so the recordings are the newer mocks
+        with harness.Doppel(env=ALLOW) as d:
+            with open(os.path.join(FIXTURES, "orders.wsdl"), "rb") as f:
+                r = d.request("PUT", "/api/v1/schemas/soap/orders.wsdl",
+                              body=f.read(),
+                              headers={"Content-Type": "text/xml"})
+            self.assertEqual(r.status, 201, r)
+            self.orders_service(d)
+            self.set_mode(d, "LEARN")
+            r = self.call(d, "1.1", get_order("W-1"),
+                          action="urn:example:orders/GetOrder")
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders", r)
+            self.assertEqual(len(self.up.seen), 1)
+            rec, = self.recorded(d)
+            self.assertEqual((rec["soap"]["service"], rec["soap"]["method"]),
+                             ("OrderService", "GetOrder"))
+            self.up.close()
+            self.set_mode(d, "MOCK")
+            r = self.call(d, "1.2", get_order("W-1"),
+                          action="urn:example:orders/GetOrder")
+            self.assertEqual(r.headers.get("x-doppel-mock-id"), rec["id"])
+            self.assertEqual(self.order_status(r)[:3], (S12, "W-1", "OPEN"))
+            # another order: the WSDL's sample mock, as without services
+            r = self.call(d, "1.1", get_order("W-2"),
+                          action="urn:example:orders/GetOrder")
+            self.assertEqual(r.headers.get("x-doppel-mock-id"),
+                             "soap-orderservice-getorder", r)
+
     def test_recorded_fault_replays_as_a_fault_with_its_status(self):
         with self.doppel() as d:
             self.orders_service(d)
