@@ -373,6 +373,14 @@ class SoapRecordReplay(upstream.RecordReplayCalls, unittest.TestCase):
             rec, = self.recorded(d)
             self.assertEqual((rec["soap"]["service"], rec["soap"]["method"]),
                              ("OrderService", "GetOrder"))
+            # an operation the WSDL lacks is forwarded, and not recorded (the
+            # mock would be refused: soap.method)
+            r = self.call(d, "1.1", "<o:ListOrders xmlns:o=\"%s\"/>" % ORD,
+                          action="urn:ListOrders")
+            self.assertEqual(r.headers.get("x-doppel-service"), "orders", r)
+            self.assertEqual(len(self.up.seen), 2)
+            self.assertEqual(len(self.recorded(d)), 1)
+            self.assertIn("not recorded", d.log())
             self.up.close()
             self.set_mode(d, "MOCK")
             r = self.call(d, "1.2", get_order("W-1"),
