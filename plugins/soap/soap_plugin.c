@@ -20,6 +20,12 @@
  * answer (XML or JSON payload, or soapFault) goes out as an envelope of
  * the request's version, after the mock's delay on a host timer.
  *
+ * Record and replay (DOPPEL_PROTO_F_HTTP_PATH): under a service's
+ * pathPrefix the engine answers PROXY (PASSTHROUGH, LEARN, SPY's misses);
+ * the whole HTTP request goes upstream through dp_forward, the upstream's
+ * answer comes back as it is, and in LEARN the exchange as matched is
+ * recorded (soap_section.c `record`) before the answer goes out.
+ *
  * Threading: one instance per worker; everything here runs on that
  * worker's loop thread. The shared state is behind its own mutex.
  */
@@ -29,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "forward.h"
 #include "soap_plugin.h"
 #include "soap_xml.h"
 
@@ -73,6 +80,8 @@ struct soap_inst {
     int sample_answers;
     soap_limits_t lim;
     int draining, stopping;
+    int stop_waiting; /* stop_done is due when the last forward ends */
+    size_t n_forwarding;
     pending_t *pending;
 };
 
@@ -695,6 +704,148 @@ static answer_t *sample_answer(soap_inst_t *in, const route_t *r,
     return a;
 }
 
+/* ---- forwarding --------------------------------------------------------- */
+
+/* A request forwarded for the engine's PROXY reply. The exchange as
+ * matched lives until the upstream answered (engine_record needs it):
+ * its body text and target are owned here, its operation and server
+ * point into oi, the rest into the request, which lives until we
+ * respond. */
+typedef struct forwarded {
+    soap_inst_t *in;
+    doppel_http_exchange_t *ex;
+    doppel_reply_t *reply; /* the engine's, freed once, at the end */
+    doppel_exchange_t x;
+    char *body, *target;
+    opinfo_t oi;
+    int version;
+} forwarded_t;
+
+static void forwarded_free(forwarded_t *fw)
+{
+    soap_inst_t *in = fw->in;
+    in->svc->engine_reply_free(in->ctx, fw->reply);
+    free(fw->body);
+    free(fw->target);
+    free(fw);
+    in->n_forwarding--;
+    if (in->n_forwarding == 0 && in->stop_waiting) {
+        in->stop_waiting = 0;
+        in->svc->stop_done(in->ctx);
+    }
+}
+
+/* The fault a client gets when its request could not be forwarded: a
+ * Server fault of its version, with the service named as on a forwarded
+ * answer. */
+static void send_forward_fault(soap_inst_t *in, doppel_http_exchange_t *ex,
+                               const doppel_reply_t *rep, int version,
+                               const char *msg, int status)
+{
+    answer_t *a = fault_answer(version, "Server", msg, NULL, status);
+    if (a == NULL) {
+        in->svc->http_respond(ex, 500, NULL, 0, NULL, 0);
+        return;
+    }
+    if (dpf_service_reply(rep))
+        ans_header(a, "X-Doppel-Service", 16, rep->service.ptr,
+                   rep->service.len);
+    ans_send(in, ex, a);
+}
+
+static void forwarded_done(void *data, int rc, const doppel_fetch_result_t *res)
+{
+    forwarded_t *fw = data;
+    soap_inst_t *in = fw->in;
+    doppel_reply_t *rep = fw->reply;
+    if (rc < 0) {
+        char msg[400];
+        int el = res && res->error.ptr ? (int)res->error.len : 0;
+        snprintf(msg, sizeof(msg), "upstream: %.*s", el ? el : 300,
+                 el ? res->error.ptr : strerror(-rc));
+        int status = dpf_fail_status(rc);
+        dpf_report(in->ctx, in->svc, rep, status, dpf_fail_reason(rc));
+        send_forward_fault(in, fw->ex, rep, fw->version, msg, status);
+    } else {
+        if ((rep->flags & DOPPEL_REPLY_F_RECORD) &&
+            DOPPEL_HAS_SERVICE(in->svc, engine_record)) {
+            int rrc = in->svc->engine_record(in->ctx, &fw->x, rep, res);
+            if (rrc < 0)
+                in->svc->log(in->ctx, DOPPEL_LOG_WARN,
+                             "service %.*s: request %.*s (operation %s) not "
+                             "recorded: %s",
+                             (int)rep->service.len,
+                             rep->service.ptr ? rep->service.ptr : "",
+                             (int)fw->x.request_id.len,
+                             fw->x.request_id.ptr ? fw->x.request_id.ptr : "",
+                             fw->oi.operation, strerror(-rrc));
+        }
+        dpf_report(in->ctx, in->svc, rep, res->status, NULL);
+        dpf_respond(in->svc, fw->ex, rep, res);
+    }
+    forwarded_free(fw);
+}
+
+/* Forwards req for rep. Returns 0: the exchange is the forward's to
+ * finish, and rep, *body and *target are taken (set to NULL); else a
+ * negative errno and the caller still owns them all. */
+static int forward(soap_inst_t *in, doppel_http_exchange_t *ex,
+                   const doppel_http_request_t *req, const route_t *r,
+                   doppel_reply_t *rep, const doppel_exchange_t *x, char **body,
+                   char **target, const opinfo_t *oi, int version)
+{
+    if (in->stopping)
+        return -ECANCELED;
+    forwarded_t *fw = calloc(1, sizeof(*fw));
+    if (fw == NULL)
+        return -ENOMEM;
+    fw->in = in;
+    fw->ex = ex;
+    fw->reply = rep;
+    fw->x = *x;
+    fw->oi = *oi;
+    fw->x.operation =
+        (doppel_str_t){fw->oi.operation, strlen(fw->oi.operation)};
+    fw->x.server = (doppel_str_t){fw->oi.service, strlen(fw->oi.service)};
+    fw->version = version;
+    int rc = dpf_start(in->ctx, in->svc, req, r->path, rep, forwarded_done, fw);
+    if (rc < 0) {
+        free(fw);
+        return rc;
+    }
+    fw->body = *body;
+    fw->target = *target;
+    *body = *target = NULL;
+    in->n_forwarding++;
+    return 0;
+}
+
+/* Answers a PROXY reply: forwarded, or a fault saying why it cannot be;
+ * rep is taken either way. */
+static void answer_proxy(soap_inst_t *in, doppel_http_exchange_t *ex,
+                         const doppel_http_request_t *req, const route_t *r,
+                         doppel_reply_t *rep, const doppel_exchange_t *x,
+                         char **body, char **target, const opinfo_t *oi,
+                         int version)
+{
+    count(in, oi->service, oi->operation, "forwarded", oi->known);
+    int rc = forward(in, ex, req, r, rep, x, body, target, oi, version);
+    if (rc == 0)
+        return;
+    if (rc == -EINVAL) {
+        dpf_report(in->ctx, in->svc, rep, 502, "url");
+        send_forward_fault(in, ex, rep, version,
+                           "upstream: the service's target is not a valid "
+                           "http(s) URL",
+                           502);
+    } else {
+        dpf_report(in->ctx, in->svc, rep, 503, "stopping");
+        send_forward_fault(in, ex, rep, version,
+                           "upstream: the server is shutting down", 503);
+    }
+    in->svc->engine_reply_free(in->ctx, rep);
+}
+
 /* ---- the handler -------------------------------------------------------------------- */
 
 /* The engine splits a target on '/' and percent-decodes each segment; the
@@ -796,6 +947,15 @@ static int soap_handle(void *state, doppel_http_exchange_t *ex,
     };
     doppel_reply_t *rep = NULL;
     int rc = in->svc->engine_match(in->ctx, &x, &rep);
+    if (rc == 0 && rep != NULL && rep->kind == DOPPEL_REPLY_PROXY) {
+        /* only record-and-replay services answer PROXY (a soap mock may
+         * not proxy): the exchange stays alive until the upstream answered */
+        answer_proxy(in, ex, req, &r, rep, &x, &body, &target, &oi, version);
+        free(body);
+        free(target);
+        soap_envelope_free(&env);
+        return 0;
+    }
     free(body);
     free(target);
     answer_t *a = NULL;
@@ -942,7 +1102,12 @@ static int soap_stop(void *state)
     soap_inst_t *in = state;
     in->stopping = 1;
     answer_all_now(in);
-    in->svc->stop_done(in->ctx);
+    /* forwards still in flight are called back (-ECANCELED at the
+     * latest) before destroy; stop_done waits for them */
+    if (in->n_forwarding == 0)
+        in->svc->stop_done(in->ctx);
+    else
+        in->stop_waiting = 1;
     return 0;
 }
 
@@ -959,7 +1124,7 @@ static int soap_on_event(void *state, const doppel_event_t *ev)
 static void soap_destroy(void *state)
 {
     soap_inst_t *in = state;
-    /* every pending answer went out in stop */
+    /* every pending answer and forward ended in stop */
     for (size_t i = 0; i < in->n_labels; i++)
         free(in->labels[i]);
     free(in->paths_mem);

@@ -820,6 +820,207 @@ static int explain_miss(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return wrote;
 }
 
+/* ---- recording ---------------------------------------------------------- */
+
+/* A recording's conditions: one equality per value of the Body beyond this
+ * many would make a mock nobody reads; past it, each top-level element is
+ * compared whole instead. */
+#define RECORD_LEAVES_MAX 64
+
+/* The path of member k below prefix (a JSON path of the engine's syntax,
+ * expr.h): a dotted segment when k is a plain name, else a quoted key. */
+static int member_path(const char *prefix, const char *k, char *out, size_t n)
+{
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyz"
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789_-";
+    int plain = k[0] != '\0' && !(k[0] >= '0' && k[0] <= '9') && k[0] != '-' &&
+                strspn(k, name_chars) == strlen(k);
+    int w = plain ? snprintf(out, n, "%s.%s", prefix, k)
+                  : snprintf(out, n, "%s['%s']", prefix, k);
+    /* an XML local name holds no quote; a key that does is not recorded */
+    if (!plain && strchr(k, '\''))
+        return -EINVAL;
+    return w < 0 || (size_t)w >= n ? -EINVAL : 0;
+}
+
+static int add_equals(json_t *conds, const char *path, json_t *v)
+{
+    json_t *c = json_pack("{s:s, s:s, s:O}", "path", path, "assertAction",
+                          "equals", "value", v);
+    return c && json_array_append_new(conds, c) == 0 ? 0 : -ENOMEM;
+}
+
+/* Appends an equality condition for every string (leaf) under v, at
+ * path; *leaves counts them. */
+static int leaf_conditions(json_t *conds, const char *path, json_t *v,
+                           size_t *leaves)
+{
+    char sub[1024];
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        const char *k;
+        json_t *m;
+        json_object_foreach(v, k, m)
+        {
+            if (member_path(path, k, sub, sizeof(sub)) < 0)
+                return -EINVAL;
+            int rc = leaf_conditions(conds, sub, m, leaves);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if (json_is_array(v) && json_array_size(v) > 0) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m)
+        {
+            int w = snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            if (w < 0 || (size_t)w >= sizeof(sub))
+                return -EINVAL;
+            int rc = leaf_conditions(conds, sub, m, leaves);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    (*leaves)++;
+    return add_equals(conds, path, v);
+}
+
+/* The conditions a recorded request is matched by again: its Body's
+ * values, as the plugin turns the Body into JSON ($.GetOrder.orderId);
+ * $.__soap and $.__xpath are doppel's own, never the request's. */
+static json_t *body_conditions(json_t *body, int *rc)
+{
+    json_t *conds = json_array();
+    size_t leaves = 0;
+    const char *k;
+    json_t *v;
+    char path[1024];
+    *rc = conds ? 0 : -ENOMEM;
+    json_object_foreach(body, k, v)
+    {
+        if (*rc < 0)
+            break;
+        if (strcmp(k, "__soap") == 0 || strcmp(k, "__xpath") == 0)
+            continue;
+        *rc = member_path("$", k, path, sizeof(path));
+        if (*rc == 0)
+            *rc = leaf_conditions(conds, path, v, &leaves);
+    }
+    if (*rc == 0 && leaves > RECORD_LEAVES_MAX) {
+        json_array_clear(conds);
+        json_object_foreach(body, k, v)
+        {
+            if (strcmp(k, "__soap") == 0 || strcmp(k, "__xpath") == 0)
+                continue;
+            if ((*rc = member_path("$", k, path, sizeof(path))) < 0 ||
+                (*rc = add_equals(conds, path, v)) < 0)
+                break;
+        }
+    }
+    if (*rc < 0) {
+        json_decref(conds);
+        return NULL;
+    }
+    return conds;
+}
+
+/* The response of a recorded upstream answer: a Fault becomes soapFault
+ * (so it replays as a fault of the request's version, with the upstream's
+ * status), anything else the Body's content as XML (wrapped on replay
+ * into an envelope of the request's version; the upstream's Header is not
+ * kept). -EINVAL when the answer is not a SOAP envelope. */
+static json_t *record_answer(const doppel_fetch_result_t *res, int *rc)
+{
+    soap_envelope_t env;
+    char why[300];
+    soap_limits_t lim = {.max_bytes = 0, .max_depth = 256};
+    int prc = soap_envelope_parse(res->body, res->body_len, &lim, &env, why,
+                                  sizeof(why));
+    if (prc < 0) {
+        *rc = prc == SOAP_E_NOMEM ? -ENOMEM : -EINVAL;
+        return NULL;
+    }
+    json_t *out = NULL;
+    soap_fault_read_t f;
+    int fr = soap_fault_read(&env, &f);
+    if (fr == 1) {
+        char norm[128];
+        const char *code = f.code && soap_fault_code(f.code, env.version, norm,
+                                                     sizeof(norm)) == 0
+                               ? f.code
+                               : "Server";
+        /* a code of the upstream's own namespace: the local part */
+        const char *colon = strchr(code, ':');
+        json_t *sf =
+            json_pack("{s:s, s:s, s:I}", "faultCode", colon ? colon + 1 : code,
+                      "faultString", f.string ? f.string : "", "httpStatus",
+                      (json_int_t)res->status);
+        if (sf && f.actor && f.actor[0])
+            json_object_set_new(sf, "faultActor", json_string(f.actor));
+        if (sf && f.detail && f.detail[0])
+            json_object_set_new(sf, "detail", json_string(f.detail));
+        out = sf ? json_pack("{s:o}", "soapFault", sf) : NULL;
+        soap_fault_read_free(&f);
+    } else if (fr == 0) {
+        soap_buf_t b = {0};
+        if (soap_body_xml(&env, &b) == 0)
+            out = json_pack("{s:i, s:s}", "statusCode", res->status, "payload",
+                            b.ptr ? b.ptr : "");
+        soap_buf_free(&b);
+    }
+    soap_envelope_free(&env);
+    *rc = out ? 0 : -ENOMEM;
+    return out;
+}
+
+static int record(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                  const doppel_exchange_t *x,
+                  const struct doppel_fetch_result *res, char **section,
+                  size_t *section_len, char **response, size_t *response_len)
+{
+    (void)ctx;
+    *section = *response = NULL;
+    *section_len = *response_len = 0;
+    json_t *body = json_loadb((const char *)x->body, x->body_len, 0, NULL);
+    if (!json_is_object(body) || x->target.len == 0 || x->target.len > 512) {
+        json_decref(body);
+        return -EINVAL;
+    }
+    int rc = 0;
+    json_t *answer = record_answer(res, &rc);
+    json_t *conds = answer ? body_conditions(body, &rc) : NULL;
+    json_t *sec = conds ? json_pack("{s:s%, s:o}", "path", x->target.ptr,
+                                    x->target.len, "conditions", conds)
+                        : NULL;
+    if (conds && sec == NULL)
+        rc = -ENOMEM;
+    const char *action = json_string_value(
+        json_object_get(json_object_get(body, "__soap"), "action"));
+    if (sec && x->operation.len)
+        json_object_set_new(sec, "method",
+                            json_stringn(x->operation.ptr, x->operation.len));
+    if (sec && x->server.len)
+        json_object_set_new(sec, "service",
+                            json_stringn(x->server.ptr, x->server.len));
+    if (sec && action && action[0])
+        json_object_set_new(sec, "action", json_string(action));
+    json_decref(body);
+    if (sec)
+        rc = give_json(svc, sec, section, section_len);
+    if (rc == 0)
+        rc = give_json(svc, answer, response, response_len);
+    else
+        json_decref(answer);
+    if (rc < 0 && *section) {
+        svc->free(*section);
+        *section = NULL;
+    }
+    return rc;
+}
+
 static const char *const body_conds[] = {"conditions", NULL};
 static const char *const meta_conds[] = {"header", NULL};
 static const char *const resp_fields[] = {"soapFault", NULL};
@@ -827,7 +1028,10 @@ static const char *const resp_fields[] = {"soapFault", NULL};
 const doppel_protocol_def_t soap_protocol_def = {
     .size = sizeof(doppel_protocol_def_t),
     .section = "soap",
-    .flags = DOPPEL_PROTO_F_EXACT_OP | DOPPEL_PROTO_F_NO_PROXY,
+    /* NO_PROXY refuses a mock's own proxy; services reach the section
+     * through HTTP_PATH (forwarded by soap_plugin.c, recorded by record) */
+    .flags = DOPPEL_PROTO_F_EXACT_OP | DOPPEL_PROTO_F_NO_PROXY |
+             DOPPEL_PROTO_F_HTTP_PATH,
     .body_conditions = body_conds,
     .meta_conditions = meta_conds,
     .response_fields = resp_fields,
@@ -842,4 +1046,5 @@ const doppel_protocol_def_t soap_protocol_def = {
     .explain_miss = explain_miss,
     .describe = describe,
     .schema_mocks = schema_mocks,
+    .record = record,
 };

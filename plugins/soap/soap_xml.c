@@ -911,6 +911,140 @@ int soap_xml_answer(const char *xml, size_t len, int *version, soap_buf_t *out,
     return 0;
 }
 
+/* ---- recorded answers --------------------------------------------------- */
+
+static int envelope_ns(const xmlChar *href)
+{
+    return href && (strcmp((const char *)href, SOAP11_NS) == 0 ||
+                    strcmp((const char *)href, SOAP12_NS) == 0);
+}
+
+/* Appends e as text that declares every namespace in scope at e: a copy
+ * in a document of its own declares those the copy's names use (libxml2
+ * finds them in the original tree), the rest are added so that QNames in
+ * text and attribute values (xsi:type="xsd:int") still resolve. */
+static int element_xml(xmlNodePtr e, soap_buf_t *out)
+{
+    xmlDocPtr d = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr c = d ? xmlDocCopyNode(e, d, 1) : NULL;
+    xmlBufferPtr b = c ? xmlBufferCreate() : NULL;
+    int rc = -ENOMEM;
+    if (b == NULL)
+        goto out;
+    xmlDocSetRootElement(d, c);
+    xmlNsPtr *list = xmlGetNsList(e->doc, e);
+    for (size_t i = 0; list && list[i]; i++)
+        if (!envelope_ns(list[i]->href))
+            (void)xmlNewNs(c, list[i]->href, list[i]->prefix); /* NULL:
+                                          the copy declares the prefix */
+    xmlFree(list);
+    if (xmlNodeDump(b, d, c, 0, 0) < 0)
+        goto out;
+    soap_buf_add(out, (const char *)xmlBufferContent(b),
+                 (size_t)xmlBufferLength(b));
+    rc = out->oom ? -ENOMEM : 0;
+out:
+    if (b)
+        xmlBufferFree(b);
+    if (d)
+        xmlFreeDoc(d);
+    return rc;
+}
+
+static int content_xml(xmlNodePtr parent, soap_buf_t *out)
+{
+    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE) {
+            if (element_xml(c, out) < 0)
+                return -ENOMEM;
+        } else if ((c->type == XML_TEXT_NODE ||
+                    c->type == XML_CDATA_SECTION_NODE) &&
+                   c->content && !is_ws(c->content)) {
+            soap_buf_esc(out, (const char *)c->content,
+                         strlen((const char *)c->content));
+        }
+    }
+    return out->oom ? -ENOMEM : 0;
+}
+
+int soap_body_xml(const soap_envelope_t *env, soap_buf_t *out)
+{
+    return content_xml(env->body, out);
+}
+
+/* The first element child of n whose local name is local. */
+static xmlNodePtr child_named(xmlNodePtr n, const char *local)
+{
+    for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE &&
+            strcmp((const char *)c->name, local) == 0)
+            return c;
+    return NULL;
+}
+
+/* The trimmed text content of n, malloc'd; NULL for no n. *oom set when
+ * it cannot be allocated. */
+static char *text_dup(xmlNodePtr n, int *oom)
+{
+    if (n == NULL)
+        return NULL;
+    xmlChar *t = xmlNodeGetContent(n);
+    const char *s = t ? (const char *)t : "";
+    while (*s && strchr(" \t\r\n", *s))
+        s++;
+    size_t l = strlen(s);
+    while (l > 0 && strchr(" \t\r\n", s[l - 1]))
+        l--;
+    char *o = strndup(s, l);
+    xmlFree(t);
+    if (o == NULL)
+        *oom = 1;
+    return o;
+}
+
+int soap_fault_read(const soap_envelope_t *env, soap_fault_read_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    xmlNodePtr fe = env->first;
+    if (!named(fe, "Fault", env->version == 12 ? SOAP12_NS : SOAP11_NS))
+        return 0;
+    int oom = 0;
+    xmlNodePtr detail;
+    if (env->version == 12) {
+        f->code = text_dup(child_named(child_named(fe, "Code"), "Value"), &oom);
+        f->string =
+            text_dup(child_named(child_named(fe, "Reason"), "Text"), &oom);
+        f->actor = text_dup(child_named(fe, "Role"), &oom);
+        detail = child_named(fe, "Detail");
+    } else {
+        f->code = text_dup(child_named(fe, "faultcode"), &oom);
+        f->string = text_dup(child_named(fe, "faultstring"), &oom);
+        f->actor = text_dup(child_named(fe, "faultactor"), &oom);
+        detail = child_named(fe, "detail");
+    }
+    if (detail) {
+        soap_buf_t b = {0};
+        if (content_xml(detail, &b) < 0 ||
+            (f->detail = strdup(b.ptr ? b.ptr : "")) == NULL)
+            oom = 1;
+        soap_buf_free(&b);
+    }
+    if (oom) {
+        soap_fault_read_free(f);
+        return -ENOMEM;
+    }
+    return 1;
+}
+
+void soap_fault_read_free(soap_fault_read_t *f)
+{
+    free(f->code);
+    free(f->string);
+    free(f->actor);
+    free(f->detail);
+    memset(f, 0, sizeof(*f));
+}
+
 /* ---- faults ---------------------------------------------------------------- */
 
 int soap_fault_code(const char *code, int version, char *out, size_t n)

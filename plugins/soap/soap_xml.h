@@ -106,6 +106,26 @@ int soap_json_to_envelope(const json_t *payload, int version, soap_buf_t *out,
 int soap_xml_answer(const char *xml, size_t len, int *version, soap_buf_t *out,
                     char *err, size_t errlen);
 
+/* The content of env's Body as XML text that stands on its own (an
+ * answer recorded from an upstream, replayed inside an envelope of another
+ * version): each element child copied with every namespace in scope where
+ * it was declared on it (the SOAP envelope namespaces excepted, which the
+ * new envelope declares), non-blank text escaped, comments and blank text
+ * dropped. Appended to out; 0 or -ENOMEM. */
+int soap_body_xml(const soap_envelope_t *env, soap_buf_t *out);
+
+/* What a Fault in env's Body says (1.1: faultcode, faultstring,
+ * faultactor, detail; 1.2: Code/Value, the first Reason/Text, Role,
+ * Detail), each member malloc'd or NULL when absent; text trimmed; detail
+ * the element's content by soap_body_xml's rules. Free with
+ * soap_fault_read_free. Returns 1 (a Fault, f filled), 0 (the Body holds
+ * no Fault, f zeroed) or -ENOMEM (f zeroed). */
+typedef struct soap_fault_read {
+    char *code, *string, *actor, *detail;
+} soap_fault_read_t;
+int soap_fault_read(const soap_envelope_t *env, soap_fault_read_t *f);
+void soap_fault_read_free(soap_fault_read_t *f);
+
 typedef struct soap_fault {
     const char *code;   /* "Client", "soap:Server", "Sender", ...; NULL: Server */
     const char *string; /* faultstring / Reason Text */
