@@ -1724,7 +1724,8 @@ static int run_test_mock(tool_call_t *t, const char **why)
 #define SCHEMA_SECTION_PROP                                                    \
     "'section': {'type': 'string', 'minLength': 1, 'maxLength': 64, "          \
     "'description': 'The mock section the files belong to: grpc for .proto "   \
-    "files (its plugin must be enabled).'}"
+    "files, graphql for SDL, soap for WSDL (its plugin must be "               \
+    "enabled).'}"
 #define SCHEMA_NAME_PROP(what)                                                 \
     "'name': {'type': 'string', 'minLength': 1, 'maxLength': 256, "            \
     "'description': 'The name of the file " what ": a relative path such "     \
@@ -1993,7 +1994,9 @@ static const tool_def_t tools[] = {
      H_RO | H_IDEMPOTENT, run_render_template},
     {"put_schema", "Upload schema files",
      "Stores schema files of a protocol plugin (.proto files for section "
-     "grpc) in a namespace, replacing files of the same name: one file "
+     "grpc, SDL .graphql files for graphql, WSDL .wsdl files for soap, "
+     "which also get one mock per operation) in a namespace, replacing "
+     "files of the same name: one file "
      "(name and content) or several at once (files), all or nothing, so "
      "that files importing each other go in together. The plugin checks "
      "each file: one it refuses is an error naming file:line:column, and "
@@ -2036,9 +2039,12 @@ static const tool_def_t tools[] = {
      "{section, namespace, schemaKind, defines: {services: [{name, "
      "builtin, file, methods: [{name, methodType, input, output}]}]}}, "
      "the services and methods a mock can name (grpc.service, "
-     "grpc.method, grpc.methodType) and their message types. defines is "
-     "null for a section whose plugin describes nothing (http, mcp). An "
-     "unknown or disabled section is an error saying how to enable it.",
+     "grpc.method, grpc.methodType) and their message types; for graphql "
+     "the schemas per path with their root fields; for soap the WSDL "
+     "services, operations and actions. defines is null for a section "
+     "whose plugin describes nothing (http, mcp). actions lists the "
+     "section's operator actions (protocol_action). An unknown or "
+     "disabled section is an error saying how to enable it.",
      "{'type': 'object', 'properties': {"
      "'section': {'type': 'string', 'minLength': 1, 'maxLength': 64, "
      "'description': 'The mock section to describe, e.g. grpc (its plugin "
