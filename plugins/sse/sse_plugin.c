@@ -147,6 +147,10 @@ static int sse_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
         free(in);
         return rc;
     }
+    if (sse_registry_attach(in) < 0) {
+        free(in);
+        return -ENOMEM;
+    }
     *state = in;
     return 0;
 }
@@ -189,6 +193,7 @@ static void sse_destroy(void *state)
 {
     sse_inst_t *in = state;
     sse_end_all(in, SSE_END_DRAIN); /* a failed start: nothing stopped them */
+    sse_registry_detach(in);
     free(in);
 }
 

@@ -29,12 +29,30 @@
 
 /* ---- shared state (svc->shared) ------------------------------------------ */
 
+struct sse_inst;
+
+/* Open streams of one (namespace, path), for the actions. */
+typedef struct sse_sub {
+    char *key; /* "ns\x1fpath" */
+    uint32_t count;
+} sse_sub_t;
+
 typedef struct sse_shared {
     pthread_rwlock_t lock;
     char **paths; /* eventPath routes ("/events/:id"), never removed */
     size_t n_paths;
     int any_path; /* some mock has no eventPath (it takes every path);
                      never cleared, __atomic */
+    /* The registry the operator actions read (sse_publish.c), under
+     * reg_mu: each worker's instance by worker index (NULL before init
+     * and after destroy, which run on that worker's loop, as do the
+     * deliveries that look it up), and the open streams per
+     * (namespace, path). */
+    pthread_mutex_t reg_mu;
+    struct sse_inst **insts;
+    unsigned n_insts;
+    sse_sub_t *subs;
+    size_t n_subs, cap_subs;
 } sse_shared_t;
 
 sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
@@ -43,6 +61,24 @@ sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
  * names: segments equal, ":name" matching one non-empty segment, "*" the
  * rest of the path. */
 int sse_path_known(sse_shared_t *sh, const char *path, size_t len);
+
+/* ---- the registry and the operator actions (sse_publish.c) ---------------
+ * Actions: `subscribers` (read) lists the open streams of a namespace per
+ * path; `publish` (write) sends one event to every open stream of a path
+ * in a namespace, on every worker, between the events of their chains. */
+extern const doppel_protocol_action_t sse_actions[];
+int sse_action(doppel_ctx_t *ctx, const doppel_services_t *svc,
+               doppel_str_t ns, const char *name, const char *args,
+               size_t args_len, char **out, size_t *out_len);
+/* An instance joins (init) or leaves (destroy) the registry. 0 or
+ * -ENOMEM. */
+int sse_registry_attach(struct sse_inst *in);
+void sse_registry_detach(struct sse_inst *in);
+/* A stream of key ("ns\x1fpath") opened or ended. */
+void sse_sub_add(sse_shared_t *sh, const char *key);
+void sse_sub_del(sse_shared_t *sh, const char *key);
+/* The streams' key for (ns, path), malloc'd; NULL when out of memory. */
+char *sse_key(doppel_str_t ns, doppel_str_t path);
 
 extern const doppel_protocol_def_t sse_protocol_def;
 
@@ -88,5 +124,10 @@ void sse_end_all(sse_inst_t *in, sse_end_t why);
 /* Probes every open stream with an empty write, so that a client that went
  * away is noticed within a second even on a silent stream (TICK). */
 void sse_probe_all(sse_inst_t *in);
+
+/* Writes frame to every open stream of in whose key is key (a stream that
+ * fails the write ends); returns how many took it. Loop thread. */
+size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
+                    size_t len);
 
 #endif /* DOPPEL_SSE_PLUGIN_H */

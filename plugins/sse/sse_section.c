@@ -21,6 +21,11 @@ static void shared_destroy(void *state)
     for (size_t i = 0; i < sh->n_paths; i++)
         free(sh->paths[i]);
     free(sh->paths);
+    for (size_t i = 0; i < sh->n_subs; i++)
+        free(sh->subs[i].key);
+    free(sh->subs);
+    free(sh->insts);
+    pthread_mutex_destroy(&sh->reg_mu);
     pthread_rwlock_destroy(&sh->lock);
     free(sh);
 }
@@ -30,6 +35,10 @@ static void *shared_create(void *arg)
     (void)arg;
     sse_shared_t *sh = calloc(1, sizeof(*sh));
     if (sh != NULL && pthread_rwlock_init(&sh->lock, NULL) != 0) {
+        free(sh);
+        sh = NULL;
+    } else if (sh != NULL && pthread_mutex_init(&sh->reg_mu, NULL) != 0) {
+        pthread_rwlock_destroy(&sh->lock);
         free(sh);
         sh = NULL;
     }
@@ -290,4 +299,6 @@ const doppel_protocol_def_t sse_protocol_def = {
     .status_default = 200,
     .check = check,
     .explain_miss = explain_miss,
+    .actions = sse_actions,
+    .action = sse_action,
 };

@@ -35,6 +35,7 @@ struct sse_stream {
     doppel_timer_t *hb;     /* heartbeats, NULL when off */
     char mock_id[72];
     char path[128]; /* for logs */
+    char *key;      /* "ns\x1fpath": the registry's, for publish */
     sse_stream_t *prev, *next;
 };
 
@@ -149,6 +150,8 @@ void sse_stream_end(sse_stream_t *s, sse_end_t why)
                                    "backlog passed 4 MiB)"
                                  : "");
     sse_chain_free(&s->chain);
+    sse_sub_del(in->sh, s->key);
+    free(s->key);
     free(s);
 }
 
@@ -178,6 +181,23 @@ void sse_probe_all(sse_inst_t *in)
         (void)put(s, "", 0);
         s = next;
     }
+}
+
+size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
+                    size_t len)
+{
+    size_t n = 0;
+    sse_stream_t *s = in->streams;
+    while (s != NULL) {
+        sse_stream_t *next = s->next;
+        if (strcmp(s->key, key) == 0 && put(s, frame, len) == 0) {
+            s->sent++;
+            s->unreported++;
+            n++;
+        }
+        s = next;
+    }
+    return n;
 }
 
 static void on_timer(void *data);
@@ -406,13 +426,15 @@ static void copy_str(char *out, size_t cap, doppel_str_t s)
  * into the instance. On failure everything is released (the exchange
  * answered). */
 static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
-                         doppel_reply_t *r, sse_chain_t *chain,
+                         doppel_reply_t *r, sse_chain_t *chain, doppel_str_t ns,
                          doppel_str_t path, size_t pos)
 {
     const doppel_services_t *svc = in->svc;
     sse_stream_t *s = calloc(1, sizeof(*s));
     doppel_kv_t *h = calloc(r->n_headers + 4, sizeof(*h));
-    if (s == NULL || h == NULL) {
+    char *key = sse_key(ns, path);
+    if (s == NULL || h == NULL || key == NULL) {
+        free(key);
         free(s);
         free(h);
         sse_chain_free(chain);
@@ -424,6 +446,8 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
     }
     s->in = in;
     s->ex = ex;
+    s->key = key;
+    sse_sub_add(in->sh, key);
     s->chain = *chain;
     s->pos = pos;
     s->wait_extra_ms = r->delay_ms;
@@ -460,6 +484,8 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
         if (s->next)
             s->next->prev = NULL;
         in->n_streams--;
+        sse_sub_del(in->sh, s->key);
+        free(s->key);
         free(s);
         respond_json(in, ex, 500,
                      "{\"error\":\"the mock's response headers "
@@ -485,7 +511,7 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
  * answer. Takes r. */
 static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
                         const doppel_http_request_t *req, doppel_reply_t *r,
-                        doppel_str_t path)
+                        doppel_str_t ns, doppel_str_t path)
 {
     sse_chain_t chain;
     sse_chain_err_t why;
@@ -524,7 +550,7 @@ static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
         in->svc->engine_reply_free(in->ctx, r);
         return;
     }
-    start_stream(in, ex, r, &chain, path, pos);
+    start_stream(in, ex, r, &chain, ns, path, pos);
 }
 
 /* The namespace and the path: "<stubs>/<ns>/rest" -> (ns, "/rest");
@@ -628,6 +654,6 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         respond_reply(in, ex, r);
         return 0;
     }
-    serve_reply(in, ex, req, r, path);
+    serve_reply(in, ex, req, r, ns, path);
     return 0;
 }
