@@ -2,11 +2,12 @@
 # GraphQL benchmark: queries over HTTP against the graphql plugin with one
 # mock and with 10,000 mocks, beside a plain HTTP mock, in the same run.
 #
-#   bench/graphql/run.sh [--build DIR] [--duration SECONDS] [--write-docs]
+#   bench/graphql/run.sh [--build DIR] [--duration SECONDS] [--requests N]
+#                        [--write-docs]
 #   (ROUNDS=3 in the environment: rounds per case; medians are reported)
 #
 # Builds nothing: needs build/bin/doppel and build/plugins/doppel_graphql.so.
-# Tools: wrk, curl, taskset, python3.
+# Tools: wrk, curl, taskset, python3, valgrind.
 #
 # Cases (each on a fresh doppel, --workers 1 pinned to core 0; wrk pinned
 # to core 1, -t1 -c CONNS):
@@ -21,7 +22,11 @@
 #              id (u-0 .. u-9999, bench/graphql/mocks.py), each request a
 #              random one of them
 # Each doppel case is checked before measuring: the query must get exactly
-# the mocked user shaped by the selection set.
+# the mocked user shaped by the selection set. Then gql_1 and gql_10k again
+# under valgrind's callgrind: the instructions of the plugin's whole
+# request path (gqlp_http_handler: decoding, parse, validation, the engine
+# match, execution and the answer) per request, which repeat from run to
+# run where wrk's figures on a shared machine do not.
 # --write-docs replaces the "## GraphQL queries" section of
 # docs/benchmarks.md with the figures.
 set -euo pipefail
@@ -31,14 +36,15 @@ cd "$ROOT"
 BUILD=build
 DURATION=10
 CONNS=50
+REQUESTS=2000
 ROUNDS=${ROUNDS:-3}
-BENCH_HELP=2,27
+BENCH_HELP=2,33
 BENCH_NON2XX=fail
-bench_parse_args --duration=DURATION -- "$@"
+bench_parse_args --duration=DURATION --requests=REQUESTS -- "$@"
 bench_bin "$ROOT/$BUILD"
 [ -f "$ROOT/$BUILD/plugins/doppel_graphql.so" ] ||
   { echo "no $BUILD/plugins/doppel_graphql.so: build first" >&2; exit 1; }
-bench_need wrk curl taskset python3
+bench_need wrk curl taskset python3 valgrind
 DPORT=${DOPPEL_BENCH_PORT:-18441}
 bench_workdir doppel-graphql-bench
 
@@ -146,11 +152,63 @@ echo "GraphQL 10,000 mocks / 1 mock: $(pct "$g10_rps" "$g1_rps")%  (target >= 95
 echo "GraphQL 1 mock / plain HTTP mock: $(pct "$g1_rps" "$h_rps")%"
 echo "load average before: $LOAD_BEFORE, after: $(bench_loadavg)"
 
+# Instructions per request in the plugin's handler, under callgrind.
+instr() { # N: prints instructions per request
+  local out="$WORK/cg.$1"
+  rm -rf "$WORK/data"
+  printf '[server]\nworkers = 1\n\n[http]\nenabled = true\n\n[graphql]\nenabled = true\n' \
+    >"$WORK/graphql.conf"
+  DOPPEL_ADMIN_TOKEN=$BENCH_TOKEN DOPPEL_LOG_LEVEL=warn DOPPEL_CONFIG="$WORK/graphql.conf" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+    --toggle-collect=gqlp_http_handler --collect-atstart=no \
+    "$BIN" serve --listen "127.0.0.1:$DPORT" --data "$WORK/data" \
+    >"$WORK/doppel.log" 2>&1 &
+  DPID=$!
+  bench_track "$DPID"
+  bench_wait_ready 600 0.1
+  put_schema
+  load_gql_mocks "$1"
+  check_gql u-0
+  python3 - "$DPORT" "$1" "$REQUESTS" <<'PY'
+import http.client, json, random, sys
+port, n, reqs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(1)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+q = "query User($id: ID!) { user(id: $id) { id name email role } }"
+for _ in range(reqs):
+    i = rng.randrange(n)
+    body = json.dumps({"query": q, "operationName": "User",
+                       "variables": {"id": "u-%d" % i}})
+    c.request("POST", "/graphql", body=body,
+              headers={"Content-Type": "application/json",
+                       "Accept": "application/graphql-response+json"})
+    r = c.getresponse()
+    data = json.loads(r.read())
+    if r.status != 200 or data["data"]["user"]["id"] != "u-%d" % i:
+        sys.exit("unexpected answer %d %r" % (r.status, data))
+PY
+  bench_stop_doppel
+  local ir
+  ir=$(awk '/^summary:/ {print $2}' "$out")
+  [ -n "$ir" ] || { echo "no callgrind summary in $out" >&2; exit 1; }
+  echo $((ir / REQUESTS))
+}
+echo "==> gql_1 under callgrind ($REQUESTS requests)" >&2
+I1=$(instr 1)
+echo "==> gql_10k under callgrind ($REQUESTS requests)" >&2
+I10=$(instr 10000)
+INSTR_TABLE="| case | instructions per request in gqlp_http_handler | vs 1 mock |
+|---|---:|---:|
+| GraphQL, 1 mock | $I1 | 100.0% |
+| GraphQL, 10,000 mocks | $I10 | $(pct "$I10" "$I1")% |"
+echo "$INSTR_TABLE"
+
 if [ "$WRITE_DOCS" = 1 ]; then
   bench_write_docs "GraphQL queries" "table=$(cat "$TABLE")" \
     "rounds=$ROUNDS_LINE" "ratio=$(pct "$g10_rps" "$g1_rps")" \
     "vs_http=$(pct "$g1_rps" "$h_rps")" "duration=$DURATION" \
-    "conns=$CONNS" "nrounds=$ROUNDS" <<'DOC'
+    "conns=$CONNS" "nrounds=$ROUNDS" "instr_table=$INSTR_TABLE" \
+    "iratio=$(pct "$I10" "$I1")" "requests=$REQUESTS" <<'DOC'
 What it measures: GraphQL queries over HTTP/1.1 on the main port, POST
 `/graphql` with `query User($id: ID!) {{ user(id: $id) {{ id name email
 role }} }}` and `{{"id": ...}}` as variables, parsed, validated against
@@ -177,5 +235,14 @@ Measured {date} on {machine}, load average {load_before} before and
   machine the rounds of one case can spread more than the cases differ
   (a ratio above 100% means no measurable cost of the 10,000 mocks, not a
   speed-up).
+
+Instructions (valgrind's callgrind, {requests} requests, the same fixed
+sequence of ids every run) inside the plugin's `gqlp_http_handler`:
+everything a GraphQL request costs from the parsed HTTP request to the
+answer (decoding, parsing, validation, the engine's match per field,
+execution, the JSON answer). These repeat from run to run where the wrk
+rounds on a shared machine do not; 10,000 mocks cost **{iratio}%** of one.
+
+{instr_table}
 DOC
 fi
