@@ -138,6 +138,12 @@ static int ws__compress(ws_encoder_t *e, const uint8_t *data, size_t len)
         e->z_live = 1;
     }
     e->zbuf.len = 0;
+    if (len == 0) {
+        /* zlib will not repeat a sync flush with no input in between, so
+         * the empty message is written as RFC 7692 7.2.3.6 says: an empty
+         * stored block, tail stripped, is the single byte 0x00. */
+        return ws__buf_append(&e->zbuf, "", 1);
+    }
     e->z.next_in = (Bytef *)data;
     size_t left = len;
     for (;;) {
@@ -147,7 +153,7 @@ static int ws__compress(ws_encoder_t *e, const uint8_t *data, size_t len)
         left -= piece;
         int flush = left == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH;
         do {
-            int rc = ws__buf_reserve(&e->zbuf, 1024 + piece / 2);
+            int rc = ws__buf_reserve(&e->zbuf, 4096);
             if (rc != 0)
                 return rc;
             size_t room = e->zbuf.cap - e->zbuf.len;
@@ -167,8 +173,6 @@ static int ws__compress(ws_encoder_t *e, const uint8_t *data, size_t len)
     if (e->zbuf.len < 4 ||
         memcmp(e->zbuf.data + e->zbuf.len - 4, "\x00\x00\xff\xff", 4) != 0)
         return -EIO;
-    /* What is left is never empty: the block header byte stays, and an
-     * empty message is the single 0x00 of RFC 7692 7.2.3.6. */
     e->zbuf.len -= 4;
     return 0;
 }
