@@ -28,6 +28,7 @@ PACKAGES=(
   # gRPC: libprotobuf (Importer, DynamicMessage, JSON) and its compiler headers
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libxml2-dev  # SOAP: envelopes, XPath conditions, WSDL and XSD
+  zlib1g-dev  # WebSocket: permessage-deflate (RFC 7692), raw deflate streams
 )
 
 as_root() {
