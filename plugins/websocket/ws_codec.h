@@ -242,9 +242,11 @@ void ws_parser_free(ws_parser_t *p);
  * WS_EV_CLOSE event, later bytes are ignored (returns 0).
  *
  * Memory is bounded: the header (14 bytes), one control payload (125),
- * the message being assembled (at most max_message + 1), and with
- * permessage-deflate one zlib inflate stream (~44 KiB, released between
- * messages when the client does not take over its context).
+ * the message being assembled (at most max_message + 1; a buffer over
+ * 4 KiB is released after its message), and with permessage-deflate one
+ * zlib inflate stream (about 40 KiB, set up at the first compressed
+ * message and released after each one when the peer does not take over
+ * its context).
  */
 int ws_parser_feed(ws_parser_t *p, const uint8_t *buf, size_t len);
 
@@ -274,6 +276,12 @@ typedef struct ws_encoder_cfg {
 /* 0, -EINVAL, -ENOMEM. */
 int ws_encoder_new(const ws_encoder_cfg_t *cfg, ws_encoder_t **out);
 void ws_encoder_free(ws_encoder_t *e);
+
+/* Bytes the encoder holds now: its scratch buffer and zlib's deflate
+ * stream (about 256 KiB at window 15 while it lives: from the first
+ * compressed message on with context takeover, during each message
+ * without). */
+size_t ws_encoder_memory(const ws_encoder_t *e);
 
 /* ws_encode_message flags */
 #define WS_ENC_NO_COMPRESS 0x1u /* send this one uncompressed */

@@ -20,6 +20,7 @@ struct ws_encoder {
     ws_deflate_params_t deflate;
     z_stream z;
     int z_live;
+    size_t z_bytes; /* what zlib holds now */
     ws_buf_t zbuf; /* the compressed payload of the message being sent */
 };
 
@@ -53,6 +54,11 @@ void ws_encoder_free(ws_encoder_t *e)
     ws__zend(e);
     ws_buf_free(&e->zbuf);
     free(e);
+}
+
+size_t ws_encoder_memory(const ws_encoder_t *e)
+{
+    return sizeof *e + e->zbuf.cap + e->z_bytes;
 }
 
 int ws_frame_write(ws_buf_t *out, uint8_t b0, const uint8_t *mask,
@@ -130,6 +136,9 @@ static int ws__compress(ws_encoder_t *e, const uint8_t *data, size_t len)
 {
     if (!e->z_live) {
         memset(&e->z, 0, sizeof e->z);
+        e->z.zalloc = ws__zalloc;
+        e->z.zfree = ws__zfree;
+        e->z.opaque = &e->z_bytes;
         int level = e->cfg.level ? e->cfg.level : Z_DEFAULT_COMPRESSION;
         int zrc = deflateInit2(&e->z, level, Z_DEFLATED, -ws__own_bits(e), 8,
                                Z_DEFAULT_STRATEGY);

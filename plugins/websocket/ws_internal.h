@@ -37,4 +37,9 @@ void ws__mask(uint8_t *p, size_t n, const uint8_t key[4], size_t off);
 int ws__buf_reserve(ws_buf_t *b, size_t extra);
 int ws__buf_append(ws_buf_t *b, const void *data, size_t len);
 
+/* zlib allocators that count what a stream holds in *(size_t *)opaque, so
+ * that ws_parser_memory and ws_encoder_memory report real figures. */
+void *ws__zalloc(void *opaque, unsigned items, unsigned size);
+void ws__zfree(void *opaque, void *ptr);
+
 #endif /* DOPPEL_WS_INTERNAL_H */

@@ -53,6 +53,7 @@ struct ws_parser {
     /* inflating (lazily set up) */
     z_stream z;
     int z_live, z_ended;
+    size_t z_bytes; /* what zlib holds now */
 };
 
 static void ws__emit(ws_parser_t *p, ws_event_type_t type, int opcode,
@@ -113,9 +114,7 @@ void ws_parser_free(ws_parser_t *p)
 
 size_t ws_parser_memory(const ws_parser_t *p)
 {
-    /* inflate's state plus its 32 KiB window, as zlib allocates them */
-    size_t z = p->z_live ? 7200 + (1u << 15) : 0;
-    return sizeof *p + p->msg.cap + z;
+    return sizeof *p + p->msg.cap + p->z_bytes;
 }
 
 /* The peer's context takeover decides whether the inflater keeps its
@@ -178,6 +177,9 @@ static int ws__z_start(ws_parser_t *p)
     if (p->z_live)
         return 0;
     memset(&p->z, 0, sizeof p->z);
+    p->z.zalloc = ws__zalloc;
+    p->z.zfree = ws__zfree;
+    p->z.opaque = &p->z_bytes;
     /* A 32 KiB window reads whatever window the peer chose. */
     if (inflateInit2(&p->z, -15) != Z_OK)
         return -ENOMEM;

@@ -3,6 +3,7 @@
  * the output buffer.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,4 +137,34 @@ void ws_buf_free(ws_buf_t *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+/* Each zlib block carries its size in front, aligned like malloc's. */
+typedef union ws__zhdr {
+    size_t size;
+    max_align_t align;
+} ws__zhdr_t;
+
+void *ws__zalloc(void *opaque, unsigned items, unsigned size)
+{
+    size_t n = (size_t)items * size;
+    if (size != 0 && n / size != items)
+        return NULL;
+    if (n > SIZE_MAX - sizeof(ws__zhdr_t))
+        return NULL;
+    ws__zhdr_t *h = malloc(sizeof *h + n);
+    if (h == NULL)
+        return NULL;
+    h->size = n;
+    *(size_t *)opaque += n;
+    return h + 1;
+}
+
+void ws__zfree(void *opaque, void *ptr)
+{
+    if (ptr == NULL)
+        return;
+    ws__zhdr_t *h = (ws__zhdr_t *)ptr - 1;
+    *(size_t *)opaque -= h->size;
+    free(h);
 }

@@ -1283,6 +1283,51 @@ static void test_memory_returns_after_messages(void **st)
     ws_buf_free(&b);
 }
 
+/* What zlib holds is counted: an inflate stream lives while the client
+ * takes over its context, a deflate stream while we take over ours, and
+ * neither outlives a message otherwise. */
+static void test_memory_counts_zlib(void **st)
+{
+    (void)st;
+    for (int takeover = 0; takeover < 2; takeover++) {
+        ws_deflate_params_t d = deflate_on;
+        d.server_no_context_takeover = d.client_no_context_takeover =
+            !takeover;
+        int events = 0;
+        ws_parser_t *p;
+        ws_parser_cfg_t cfg = {0, 0, &d, noop_event, &events};
+        assert_int_equal(ws_parser_new(&cfg, &p), 0);
+        ws_encoder_t *cli, *srv;
+        ws_encoder_cfg_t ccfg = {1, fixed_key, NULL, &d, 0};
+        ws_encoder_cfg_t scfg = {0, NULL, NULL, &d, 0};
+        assert_int_equal(ws_encoder_new(&ccfg, &cli), 0);
+        assert_int_equal(ws_encoder_new(&scfg, &srv), 0);
+        size_t p0 = ws_parser_memory(p), s0 = ws_encoder_memory(srv);
+        ws_buf_t b = {0};
+        const uint8_t *hi = (const uint8_t *)"hello hello hello";
+        assert_int_equal(ws_encode_message(cli, WS_OP_TEXT, hi, 17, 0, 0, &b),
+                         0);
+        assert_int_equal(ws_parser_feed(p, b.data, b.len), 0);
+        assert_int_equal(events, 1);
+        assert_int_equal(ws_encode_message(srv, WS_OP_TEXT, hi, 17, 0, 0, &b),
+                         0);
+        size_t pz = ws_parser_memory(p) - p0, sz = ws_encoder_memory(srv) - s0;
+        if (takeover) {
+            /* inflate: its state and a 32 KiB window; deflate: window and
+             * hash tables, about 256 KiB at window 15 */
+            assert_in_range(pz, 32 * 1024, 48 * 1024);
+            assert_in_range(sz, 200 * 1024, 300 * 1024);
+        } else { /* at most the small buffers kept for the next one */
+            assert_true(pz <= 4096);
+            assert_true(sz <= 4096);
+        }
+        ws_parser_free(p);
+        ws_encoder_free(cli);
+        ws_encoder_free(srv);
+        ws_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1306,6 +1351,7 @@ int main(void)
         cmocka_unit_test(test_deflate_bomb),
         cmocka_unit_test(test_splits_equal_one_shot),
         cmocka_unit_test(test_memory_returns_after_messages),
+        cmocka_unit_test(test_memory_counts_zlib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
