@@ -206,9 +206,10 @@ static const char *hdr(void *ud, const char *name, size_t idx, size_t *len)
 
 static void offers(const uint8_t *data, size_t len, uint32_t seed)
 {
-    ws_handshake_cfg_t cfg = {NULL, 0, {1, seed & 1, seed & 2,
-                                        (int)(seed >> 2) % 17,
-                                        (int)(seed >> 7) % 17}};
+    ws_handshake_cfg_t cfg = {
+        NULL,
+        0,
+        {1, seed & 1, seed & 2, (int)(seed >> 2) % 17, (int)(seed >> 7) % 17}};
     one_header_t h = {(const char *)data, len};
     ws_handshake_t hs;
     int rc = ws_handshake_check(&cfg, "GET", 3, 1, 1, hdr, &h, &hs);

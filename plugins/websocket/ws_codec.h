@@ -135,10 +135,10 @@ typedef struct ws_handshake {
     int status;
     /* Why it was refused (a static string), NULL when accepted. */
     const char *reason;
-    char accept[29];     /* Sec-WebSocket-Accept value, NUL-terminated */
-    int protocol;        /* index into cfg->protocols, -1 = none */
-    ws_deflate_params_t deflate;          /* .enabled = 0: none */
-    char extensions[WS_EXT_ANSWER_MAX];   /* answer value, "" = none */
+    char accept[29]; /* Sec-WebSocket-Accept value, NUL-terminated */
+    int protocol;    /* index into cfg->protocols, -1 = none */
+    ws_deflate_params_t deflate;        /* .enabled = 0: none */
+    char extensions[WS_EXT_ANSWER_MAX]; /* answer value, "" = none */
 } ws_handshake_t;
 
 /*

@@ -21,7 +21,7 @@ struct ws_encoder {
     z_stream z;
     int z_live;
     size_t z_bytes; /* what zlib holds now */
-    ws_buf_t zbuf; /* the compressed payload of the message being sent */
+    ws_buf_t zbuf;  /* the compressed payload of the message being sent */
 };
 
 int ws_encoder_new(const ws_encoder_cfg_t *cfg, ws_encoder_t **out)

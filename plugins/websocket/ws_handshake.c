@@ -150,10 +150,10 @@ int ws_accept_key(const char *key, size_t key_len, char out[29])
 /* ---- permessage-deflate offers ---- */
 
 typedef struct ws__pmd_offer {
-    int snct, cnct;       /* no_context_takeover parameters seen */
-    int smwb_seen, smwb;  /* server_max_window_bits, its value */
-    int cmwb_seen, cmwb;  /* client_max_window_bits, 0 = without value */
-    int bad;              /* an unknown, repeated or ill-valued parameter */
+    int snct, cnct;      /* no_context_takeover parameters seen */
+    int smwb_seen, smwb; /* server_max_window_bits, its value */
+    int cmwb_seen, cmwb; /* client_max_window_bits, 0 = without value */
+    int bad;             /* an unknown, repeated or ill-valued parameter */
 } ws__pmd_offer_t;
 
 /* "8".."15", without leading zeros (RFC 7692 7.1.2.1); -1 otherwise. */
@@ -362,8 +362,7 @@ static int ws__choose_protocol(const ws_handshake_cfg_t *cfg,
     for (size_t i = 0; i < cfg->n_protocols; i++) {
         const char *p = cfg->protocols[i];
         if (p && *p &&
-            ws__list_has(header, ud, "Sec-WebSocket-Protocol", p, strlen(p),
-                         0))
+            ws__list_has(header, ud, "Sec-WebSocket-Protocol", p, strlen(p), 0))
             return (int)i;
     }
     return -1;
@@ -447,16 +446,16 @@ int ws_handshake_write_refusal(const ws_handshake_t *hs, ws_buf_t *out)
         return -EINVAL;
     const char *why = hs->reason ? hs->reason : "bad WebSocket upgrade";
     char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %s\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\n"
-                     "Connection: close\r\n"
-                     "%s\r\n",
-                     hs->status == 426 ? "426 Upgrade Required"
-                                       : "400 Bad Request",
-                     strlen(why) + 1,
-                     hs->status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
+    int n =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %s\r\n"
+                 "Content-Type: text/plain; charset=utf-8\r\n"
+                 "Content-Length: %zu\r\n"
+                 "Connection: close\r\n"
+                 "%s\r\n",
+                 hs->status == 426 ? "426 Upgrade Required" : "400 Bad Request",
+                 strlen(why) + 1,
+                 hs->status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof head)
         return -EINVAL;
     size_t mark = out->len;

@@ -157,8 +157,7 @@ static int ws__check_start(ws_parser_t *p)
             return ws__fail(p, WS_CLOSE_PROTOCOL,
                             "control frame over 125 bytes");
     } else if (op == WS_OP_CONT && !p->in_msg) {
-        return ws__fail(p, WS_CLOSE_PROTOCOL,
-                        "continuation without a message");
+        return ws__fail(p, WS_CLOSE_PROTOCOL, "continuation without a message");
     } else if (op != WS_OP_CONT && p->in_msg) {
         return ws__fail(p, WS_CLOSE_PROTOCOL,
                         "new message inside a fragmented one");
@@ -167,7 +166,10 @@ static int ws__check_start(ws_parser_t *p)
     p->opcode = op;
     p->masked = masked;
     size_t len7 = b1 & 0x7F;
-    p->hdr_need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+    p->hdr_need = 2 +
+                  (len7 == 126   ? 2
+                   : len7 == 127 ? 8
+                                 : 0) +
                   (masked ? 4 : 0);
     return 0;
 }
@@ -367,8 +369,9 @@ static int ws__msg_done(ws_parser_t *p)
         }
     }
     if (p->msg_op == WS_OP_TEXT && !ws__utf8_complete(&p->utf8))
-        return ws__fail(p, WS_CLOSE_INVALID_DATA, "text ends inside a "
-                                                  "UTF-8 character");
+        return ws__fail(p, WS_CLOSE_INVALID_DATA,
+                        "text ends inside a "
+                        "UTF-8 character");
     /* An empty message has no buffer; hand out a valid pointer anyway. */
     static const uint8_t empty[1];
     ws__emit(p, WS_EV_MESSAGE, p->msg_op, p->msg.len ? p->msg.data : empty,
@@ -436,8 +439,7 @@ int ws_parser_feed(ws_parser_t *p, const uint8_t *buf, size_t len)
             p->hdr_len += k;
             buf += k;
             len -= k;
-            if (p->hdr_len == 2 && p->hdr_need == 2 &&
-                ws__check_start(p) != 0)
+            if (p->hdr_len == 2 && p->hdr_need == 2 && ws__check_start(p) != 0)
                 return -EPROTO;
             if (p->hdr_len == p->hdr_need && ws__header_done(p) != 0)
                 return -EPROTO;

@@ -288,8 +288,8 @@ static void expect_refused(req_t *r, int rc, int status)
     char line[64];
     snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
     assert_memory_equal(out.data, line, strlen(line));
-    int has_version = memmem(out.data, out.len, "\r\nSec-WebSocket-Version: 13\r\n",
-                             29) != NULL;
+    int has_version = memmem(out.data, out.len,
+                             "\r\nSec-WebSocket-Version: 13\r\n", 29) != NULL;
     assert_int_equal(has_version, status == 426);
     assert_non_null(memmem(out.data, out.len, hs.reason, strlen(hs.reason)));
     ws_buf_free(&out);
@@ -347,11 +347,9 @@ static void test_handshake_negatives(void **st)
         ws_handshake_check(NULL, "POST", 4, 1, 1, req_header, &r, &hs),
         -EINVAL);
     assert_int_equal(
-        ws_handshake_check(NULL, "get", 3, 1, 1, req_header, &r, &hs),
-        -EINVAL);
+        ws_handshake_check(NULL, "get", 3, 1, 1, req_header, &r, &hs), -EINVAL);
     assert_int_equal(
-        ws_handshake_check(NULL, "GET", 3, 1, 0, req_header, &r, &hs),
-        -EINVAL);
+        ws_handshake_check(NULL, "GET", 3, 1, 0, req_header, &r, &hs), -EINVAL);
     assert_int_equal(hs.status, 400);
     assert_int_equal(
         ws_handshake_check(NULL, "GET", 3, 2, 0, req_header, &r, &hs), 0);
@@ -373,8 +371,8 @@ static void test_handshake_subprotocol(void **st)
     assert_int_equal(hs.protocol, 0);
     ws_buf_t out = {0};
     assert_int_equal(ws_handshake_write_101(&hs, mine[hs.protocol], &out), 0);
-    assert_non_null(memmem(out.data, out.len,
-                           "\r\nSec-WebSocket-Protocol: chat\r\n", 32));
+    assert_non_null(
+        memmem(out.data, out.len, "\r\nSec-WebSocket-Protocol: chat\r\n", 32));
     ws_buf_free(&out);
 
     /* the list may span header lines */
@@ -448,12 +446,12 @@ static void test_extension_negotiation(void **st)
     assert_string_equal(negotiate(small, "permessage-deflate", NULL, &d),
                         "permessage-deflate; server_max_window_bits=12");
     assert_string_equal(
-        negotiate(small, "permessage-deflate; server_max_window_bits=14",
-                  NULL, &d),
+        negotiate(small, "permessage-deflate; server_max_window_bits=14", NULL,
+                  &d),
         "permessage-deflate; server_max_window_bits=12");
     assert_string_equal(
-        negotiate(on, "permessage-deflate; server_max_window_bits=\"11\"",
-                  NULL, &d),
+        negotiate(on, "permessage-deflate; server_max_window_bits=\"11\"", NULL,
+                  &d),
         "permessage-deflate; server_max_window_bits=11");
 
     /* context takeover, theirs echoed and ours added */
@@ -501,9 +499,8 @@ static void test_extension_negotiation(void **st)
     }
     /* "1\0" unescapes to the token 10: a valid quoted value */
     assert_string_equal(
-        negotiate(on,
-                  "permessage-deflate; client_max_window_bits=\"1\\0\"", NULL,
-                  &d),
+        negotiate(on, "permessage-deflate; client_max_window_bits=\"1\\0\"",
+                  NULL, &d),
         "permessage-deflate");
     assert_int_equal(d.client_max_window_bits, 10);
 
@@ -514,13 +511,13 @@ static void test_extension_negotiation(void **st)
                   "server_no_context_takeover, permessage-deflate",
                   NULL, &d),
         "permessage-deflate; server_no_context_takeover");
-    assert_string_equal(negotiate(on, "x-foo; a=1, , permessage-deflate",
-                                  NULL, &d),
-                        "permessage-deflate");
     assert_string_equal(
-        negotiate(on, "x-foo", "PerMessage-Deflate; Client_Max_Window_Bits",
-                  &d),
+        negotiate(on, "x-foo; a=1, , permessage-deflate", NULL, &d),
         "permessage-deflate");
+    assert_string_equal(negotiate(on, "x-foo",
+                                  "PerMessage-Deflate; Client_Max_Window_Bits",
+                                  &d),
+                        "permessage-deflate");
 
     /* a server that does not deflate declines every offer */
     ws_deflate_policy_t off = {0};
@@ -529,9 +526,9 @@ static void test_extension_negotiation(void **st)
 
     /* malformed headers are refused */
     const char *malformed[] = {
-        "permessage-deflate; =3", "permessage-deflate;",
-        "permessage-deflate x", "; a", "permessage-deflate; a=",
-        "permessage-deflate; a=\"unterminated",
+        "permessage-deflate; =3",        "permessage-deflate;",
+        "permessage-deflate x",          "; a",
+        "permessage-deflate; a=",        "permessage-deflate; a=\"unterminated",
         "permessage-deflate; a=\"b c\"",
     };
     for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++)
@@ -576,10 +573,10 @@ static void test_rfc6455_examples_parse(void **st)
 {
     (void)st;
     const uint8_t hello[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
-    expect_one(CLIENT, hello, sizeof hello, WS_EV_MESSAGE, WS_OP_TEXT,
-               "Hello", 5);
-    const uint8_t masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                              0x9f, 0x4d, 0x51, 0x58};
+    expect_one(CLIENT, hello, sizeof hello, WS_EV_MESSAGE, WS_OP_TEXT, "Hello",
+               5);
+    const uint8_t masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                              0x7f, 0x9f, 0x4d, 0x51, 0x58};
     expect_one(SERVER, masked, sizeof masked, WS_EV_MESSAGE, WS_OP_TEXT,
                "Hello", 5);
     const uint8_t frag[] = {0x01, 0x03, 0x48, 0x65, 0x6c,
@@ -588,8 +585,8 @@ static void test_rfc6455_examples_parse(void **st)
                5);
     const uint8_t ping[] = {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
     expect_one(CLIENT, ping, sizeof ping, WS_EV_PING, WS_OP_PING, "Hello", 5);
-    const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                            0x9f, 0x4d, 0x51, 0x58};
+    const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                            0x7f, 0x9f, 0x4d, 0x51, 0x58};
     expect_one(SERVER, pong, sizeof pong, WS_EV_PONG, WS_OP_PONG, "Hello", 5);
 
     /* 256 bytes: the 16-bit length; 64 KiB: the 64-bit length */
@@ -640,8 +637,8 @@ static void test_rfc6455_examples_encode(void **st)
     assert_int_equal(ws_encode_message(cli, WS_OP_TEXT,
                                        (const uint8_t *)"Hello", 5, 0, 0, &b),
                      0);
-    const uint8_t masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                              0x9f, 0x4d, 0x51, 0x58};
+    const uint8_t masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                              0x7f, 0x9f, 0x4d, 0x51, 0x58};
     assert_int_equal(b.len, sizeof masked);
     assert_memory_equal(b.data, masked, b.len);
 
@@ -655,17 +652,15 @@ static void test_rfc6455_examples_encode(void **st)
     assert_memory_equal(b.data, frag, b.len);
 
     b.len = 0;
-    assert_int_equal(ws_encode_control(srv, WS_OP_PING,
-                                       (const uint8_t *)"Hello", 5, &b),
-                     0);
+    assert_int_equal(
+        ws_encode_control(srv, WS_OP_PING, (const uint8_t *)"Hello", 5, &b), 0);
     const uint8_t ping[] = {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
     assert_memory_equal(b.data, ping, sizeof ping);
     b.len = 0;
-    assert_int_equal(ws_encode_control(cli, WS_OP_PONG,
-                                       (const uint8_t *)"Hello", 5, &b),
-                     0);
-    const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
-                            0x9f, 0x4d, 0x51, 0x58};
+    assert_int_equal(
+        ws_encode_control(cli, WS_OP_PONG, (const uint8_t *)"Hello", 5, &b), 0);
+    const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                            0x7f, 0x9f, 0x4d, 0x51, 0x58};
     assert_memory_equal(b.data, pong, sizeof pong);
 
     uint8_t *big = calloc(1, 65536);
@@ -676,8 +671,8 @@ static void test_rfc6455_examples_encode(void **st)
     assert_int_equal(b.len, 4 + 256);
     assert_memory_equal(b.data, "\x82\x7E\x01\x00", 4);
     b.len = 0;
-    assert_int_equal(
-        ws_encode_message(srv, WS_OP_BINARY, big, 65536, 0, 0, &b), 0);
+    assert_int_equal(ws_encode_message(srv, WS_OP_BINARY, big, 65536, 0, 0, &b),
+                     0);
     assert_int_equal(b.len, 10 + 65536);
     assert_memory_equal(b.data, "\x82\x7F\0\0\0\0\0\x01\0\0", 10);
     /* 125 is the largest 7-bit length, 126 the smallest 16-bit one */
@@ -703,8 +698,7 @@ static void test_encoder_refusals_and_close(void **st)
     assert_int_equal(ws_encoder_new(&cfg, &e), 0);
     ws_buf_t b = {0};
     uint8_t big[200] = {0};
-    assert_int_equal(ws_encode_control(e, WS_OP_PING, big, 126, &b),
-                     -EMSGSIZE);
+    assert_int_equal(ws_encode_control(e, WS_OP_PING, big, 126, &b), -EMSGSIZE);
     assert_int_equal(ws_encode_control(e, WS_OP_TEXT, big, 1, &b), -EINVAL);
     assert_int_equal(ws_encode_message(e, WS_OP_PING, big, 1, 0, 0, &b),
                      -EINVAL);
@@ -722,7 +716,10 @@ static void test_encoder_refusals_and_close(void **st)
     assert_memory_equal(b.data, "\x88\x00", 2);
     b.len = 0;
     assert_int_equal(ws_encode_close(e, 4001, "bye", 3, &b), 0);
-    assert_memory_equal(b.data, "\x88\x05\x0f\xa1" "bye", 7);
+    assert_memory_equal(b.data,
+                        "\x88\x05\x0f\xa1"
+                        "bye",
+                        7);
 
     /* 61 two-byte characters (122 bytes) and one more: the reason is cut
      * at 122, not inside the 62nd character */
@@ -784,8 +781,7 @@ static void test_errors_protocol(void **st)
     expect_error(SERVER, b.data, b.len, 1002);
     ws_buf_free(&b);
     /* 64-bit length with its most significant bit set */
-    const uint8_t msb[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0,
-                           1,    2,    3,    4};
+    const uint8_t msb[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
     expect_error(SERVER, msb, sizeof msb, 1002);
 }
 
@@ -799,16 +795,21 @@ static void test_errors_close_frames(void **st)
         uint8_t p[2] = {(uint8_t)(bad[i] >> 8), (uint8_t)bad[i]};
         expect_error_frame(SERVER, WS_FIN | WS_OP_CLOSE, p, 2, 1002);
     }
-    expect_error_frame(SERVER, WS_FIN | WS_OP_CLOSE, "\x03\xe8\xce\xba\xe1",
-                       5, 1007);
-    expect_error_frame(SERVER, WS_FIN | WS_OP_CLOSE, "\x03\xe8\xed\xa0\x80",
-                       5, 1007);
+    expect_error_frame(SERVER, WS_FIN | WS_OP_CLOSE, "\x03\xe8\xce\xba\xe1", 5,
+                       1007);
+    expect_error_frame(SERVER, WS_FIN | WS_OP_CLOSE, "\x03\xe8\xed\xa0\x80", 5,
+                       1007);
 
     const unsigned good[] = {1000, 1001, 1002, 1003, 1007, 1008,
                              1009, 1010, 1011, 3000, 3999, 4999};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
-        uint8_t p[8] = {(uint8_t)(good[i] >> 8), (uint8_t)good[i], 'b',
-                        0xce,  0xba,  'y', 'e'};
+        uint8_t p[8] = {(uint8_t)(good[i] >> 8),
+                        (uint8_t)good[i],
+                        'b',
+                        0xce,
+                        0xba,
+                        'y',
+                        'e'};
         ws_buf_t b = cframe((ws_buf_t){0}, WS_FIN | WS_OP_CLOSE, p, 7);
         b = cframe(b, WS_FIN | WS_OP_TEXT, "after", 5); /* ignored */
         rec_t r = {.n = 0};
@@ -835,20 +836,26 @@ static void test_errors_utf8(void **st)
 {
     (void)st;
     const char *bad[] = {
-        "\xff",             "\x80",           "\xc0\xaf",
-        "\xc1\xbf",         "\xe0\x80\xaf",   "\xe0\x9f\xbf",
-        "\xf0\x80\x80\xaf", "\xf0\x8f\xbf\xbf", "\xed\xa0\x80",
-        "\xed\xbf\xbf",     "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
-        "a\xe2\x82",        "\xce",           "\xe2\x28\xa1",
+        "\xff",         "\x80",         "\xc0\xaf",         "\xc1\xbf",
+        "\xe0\x80\xaf", "\xe0\x9f\xbf", "\xf0\x80\x80\xaf", "\xf0\x8f\xbf\xbf",
+        "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+        "a\xe2\x82",    "\xce",         "\xe2\x28\xa1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        expect_error_frame(SERVER, WS_FIN | WS_OP_TEXT, bad[i],
-                           strlen(bad[i]), 1007);
+        expect_error_frame(SERVER, WS_FIN | WS_OP_TEXT, bad[i], strlen(bad[i]),
+                           1007);
         assert_false(ws_utf8_valid((const uint8_t *)bad[i], strlen(bad[i])));
     }
-    const char *good[] = {"", "\x7f", "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80",
-                          "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
-                          "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf",
+    const char *good[] = {"",
+                          "\x7f",
+                          "\xc2\x80",
+                          "\xdf\xbf",
+                          "\xe0\xa0\x80",
+                          "\xed\x9f\xbf",
+                          "\xee\x80\x80",
+                          "\xef\xbf\xbf",
+                          "\xf0\x90\x80\x80",
+                          "\xf4\x8f\xbf\xbf",
                           "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         assert_true(ws_utf8_valid((const uint8_t *)good[i], strlen(good[i])));
@@ -862,8 +869,8 @@ static void test_errors_utf8(void **st)
     /* binary is not checked */
     b.len = 0;
     b = cframe(b, WS_FIN | WS_OP_BINARY, "\xff\xfe", 2);
-    expect_one(SERVER, b.data, b.len, WS_EV_MESSAGE, WS_OP_BINARY,
-               "\xff\xfe", 2);
+    expect_one(SERVER, b.data, b.len, WS_EV_MESSAGE, WS_OP_BINARY, "\xff\xfe",
+               2);
     /* fail fast: the error comes with the first fragment, before the
      * message is complete */
     b.len = 0;
@@ -956,8 +963,8 @@ static void test_rfc7692_examples_parse(void **st)
     /* 7.2.3.1, fragmented */
     const uint8_t frag[] = {0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80,
                             0x04, 0xc9, 0xc9, 0x07, 0x00};
-    expect_one(CLIENT_Z, frag, sizeof frag, WS_EV_MESSAGE, WS_OP_TEXT,
-               "Hello", 5);
+    expect_one(CLIENT_Z, frag, sizeof frag, WS_EV_MESSAGE, WS_OP_TEXT, "Hello",
+               5);
     /* 7.2.3.3: a stored block */
     const uint8_t stored[] = {0xc1, 0x0b, 0x00, 0x05, 0x00, 0xfa, 0xff,
                               0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00};
@@ -970,13 +977,11 @@ static void test_rfc7692_examples_parse(void **st)
                5);
     /* 7.2.3.6: the single 0x00 is an empty message */
     const uint8_t empty[] = {0xc1, 0x01, 0x00};
-    expect_one(CLIENT_Z, empty, sizeof empty, WS_EV_MESSAGE, WS_OP_TEXT, "",
-               0);
+    expect_one(CLIENT_Z, empty, sizeof empty, WS_EV_MESSAGE, WS_OP_TEXT, "", 0);
 
     /* 7.2.3.2: the second "Hello" uses the first one's window */
-    const uint8_t shared[] = {0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9,
-                              0x07, 0x00, 0xc1, 0x05, 0xf2, 0x00, 0x11,
-                              0x00, 0x00};
+    const uint8_t shared[] = {0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07,
+                              0x00, 0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00};
     rec_t r = {.n = 0};
     assert_int_equal(feed(CLIENT_Z, shared, sizeof shared, 0, &r), 0);
     assert_int_equal(r.n, 2);
@@ -1041,14 +1046,13 @@ static void test_rfc7692_examples_encode(void **st)
     assert_memory_equal(b.data, "\xc1\x01\x00", 3);
     /* opting out: plain frame, RSV1 clear */
     b.len = 0;
-    assert_int_equal(ws_encode_message(e, WS_OP_TEXT, hello, 5, 0,
-                                       WS_ENC_NO_COMPRESS, &b),
-                     0);
+    assert_int_equal(
+        ws_encode_message(e, WS_OP_TEXT, hello, 5, 0, WS_ENC_NO_COMPRESS, &b),
+        0);
     assert_memory_equal(b.data, "\x81\x05Hello", 7);
     /* fragmented: RSV1 on the first frame only */
     b.len = 0;
-    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, hello, 5, 2, 0, &b),
-                     0);
+    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, hello, 5, 2, 0, &b), 0);
     assert_int_equal(b.data[0], WS_RSV1 | WS_OP_BINARY);
     assert_int_equal(b.data[1], 2);
     assert_int_equal(b.data[4] & 0x7F, WS_OP_CONT);
@@ -1090,8 +1094,8 @@ static void test_deflate_round_trips(void **st)
             const size_t lens[] = {0, 1, 100, 5000, n, 7, n / 2};
             for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
                 assert_int_equal(ws_encode_message(e, WS_OP_BINARY, data,
-                                                   lens[i], i % 2 ? 1000 : 0,
-                                                   0, &b),
+                                                   lens[i], i % 2 ? 1000 : 0, 0,
+                                                   &b),
                                  0);
             assert_true(b.len < n); /* it did compress */
             rec_t r = {.n = 0};
@@ -1123,8 +1127,7 @@ static void test_deflate_bomb(void **st)
     ws_encoder_cfg_t ecfg = {1, fixed_key, NULL, &deflate_on, 9};
     assert_int_equal(ws_encoder_new(&ecfg, &e), 0);
     ws_buf_t b = {0};
-    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, zeros, n, 0, 0, &b),
-                     0);
+    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, zeros, n, 0, 0, &b), 0);
     free(zeros);
     assert_true(b.len < 200 * 1024);
 
@@ -1183,21 +1186,18 @@ static ws_buf_t mixed_stream(int deflate)
     static uint8_t big[70000];
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (uint8_t)(i ^ (i >> 8));
-    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, big, 300, 0, 0, &b),
-                     0);
+    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, big, 300, 0, 0, &b), 0);
     assert_int_equal(
         ws_encode_message(e, WS_OP_BINARY, big, sizeof big, 999, 0, &b), 0);
-    assert_int_equal(ws_encode_message(e, WS_OP_TEXT,
-                                       (const uint8_t *)"plain", 5, 0,
-                                       WS_ENC_NO_COMPRESS, &b),
+    assert_int_equal(ws_encode_message(e, WS_OP_TEXT, (const uint8_t *)"plain",
+                                       5, 0, WS_ENC_NO_COMPRESS, &b),
                      0);
     assert_int_equal(ws_encode_message(e, WS_OP_TEXT,
-                                       (const uint8_t *)"zz zz zz zz", 11, 3,
-                                       0, &b),
+                                       (const uint8_t *)"zz zz zz zz", 11, 3, 0,
+                                       &b),
                      0);
     assert_int_equal(ws_encode_control(e, WS_OP_PONG, NULL, 0, &b), 0);
-    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, NULL, 0, 0, 0, &b),
-                     0);
+    assert_int_equal(ws_encode_message(e, WS_OP_BINARY, NULL, 0, 0, 0, &b), 0);
     assert_int_equal(ws_encode_close(e, 1000, "done", 4, &b), 0);
     ws_encoder_free(e);
     return b;
@@ -1291,8 +1291,7 @@ static void test_memory_counts_zlib(void **st)
     (void)st;
     for (int takeover = 0; takeover < 2; takeover++) {
         ws_deflate_params_t d = deflate_on;
-        d.server_no_context_takeover = d.client_no_context_takeover =
-            !takeover;
+        d.server_no_context_takeover = d.client_no_context_takeover = !takeover;
         int events = 0;
         ws_parser_t *p;
         ws_parser_cfg_t cfg = {0, 0, &d, noop_event, &events};
