@@ -26,6 +26,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/host/admin/schema_name.c" ] && default_targets="$default_targets fuzz_schema_name"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
+[ -f "$root/plugins/websocket/ws_parser.c" ] && default_targets="$default_targets fuzz_ws_frames"
 [ -f "$root/plugins/soap/soap_wsdl.c" ] && default_targets="$default_targets fuzz_wsdl"
 [ -f "$root/plugins/soap/soap_xml.c" ] && default_targets="$default_targets fuzz_soap_envelope"
 [ -f "$root/plugins/graphql/gql/gql_parse.c" ] && default_targets="$default_targets fuzz_graphql_parse"
@@ -97,6 +98,14 @@ if [ -f "$root/plugins/grpc/h2_conn.c" ]; then
         echo "fuzz_grpc_frames: no seeds (python3-h2 missing?)"
 fi
 
+# fuzz_ws_frames: a flag byte and a seed byte (see the target), then the
+# stream: RFC 6455 5.7 and RFC 7692 7.2.3 frames, a close, an offer.
+seed fuzz_ws_frames masked  '\000\007\201\205\067\372\041\075\177\237\115\121\130'
+seed fuzz_ws_frames frag    '\002\011\001\003Hel\200\002lo\211\005Hello\212\000'
+seed fuzz_ws_frames deflate '\003\005\301\007\362\110\315\311\311\007\000\301\005\362\000\021\000\000\101\003\362\110\315\200\004\311\311\007\000'
+seed fuzz_ws_frames bfinal  '\013\003\301\010\363\110\315\311\311\007\000\000\301\001\000'
+seed fuzz_ws_frames close   '\002\001\210\006\003\350bye!\201\002hi'
+seed fuzz_ws_frames offer   '\021\052permessage-deflate; client_max_window_bits; server_max_window_bits=10, permessage-deflate'
 # fuzz_grpc_message: a mode byte (see the target), then wire bytes, JSON
 # or a path / errorDetails array.
 seed fuzz_grpc_message wire  '\000\010\007\022\004\012\002hi\032\011\012\001k\022\004\050\001\070\001\052\002ab\122\002\010\001'

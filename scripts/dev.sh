@@ -29,6 +29,7 @@ PACKAGES=(
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libxml2-dev  # SOAP: envelopes, XPath conditions, WSDL and XSD
   python3-websockets  # WebSocket tests: a strict second client for RFC 6455 edges
+  zlib1g-dev  # WebSocket: permessage-deflate (RFC 7692), raw deflate streams
 )
 
 as_root() {
