@@ -140,6 +140,15 @@ class RawWs:
         self.buf = self.buf[off + n:]
         return b0 & 0x0F, payload
 
+    def read_data(self):
+        """The next text or binary frame, answering the server's pings."""
+        while True:
+            op, p = self.read_frame()
+            if op == 0x9:
+                self.send(frame(0xA, p))
+            elif op != 0xA:
+                return op, p
+
     def read_close(self):
         """The close frame's (code, reason), skipping data frames."""
         while True:
