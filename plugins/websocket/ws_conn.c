@@ -935,12 +935,13 @@ int ws_conn_accept(void *state, doppel_conn_t *conn,
     c->session = a->session;
     a->path = a->query = a->protocol = NULL;
     a->session = NULL;
-    c->deflate = a->deflate.enabled;
-    ws_parser_cfg_t pc = {.client = 0, .max_message = in->max_message,
-                          .deflate = &a->deflate, .on_event = on_event,
-                          .ud = c};
-    ws_encoder_cfg_t ec = {.client = 0, .deflate = &a->deflate};
+    /* the codec copies it, but only when the parser and encoder are made */
+    ws_deflate_params_t dp = a->deflate;
     ws_accept_free(a);
+    c->deflate = dp.enabled;
+    ws_parser_cfg_t pc = {.client = 0, .max_message = in->max_message,
+                          .deflate = &dp, .on_event = on_event, .ud = c};
+    ws_encoder_cfg_t ec = {.client = 0, .deflate = &dp};
     doppel_conn_cbs_t cbs = {.size = sizeof(cbs), .on_read = on_read,
                              .on_end = on_end, .on_close = on_close};
     if (ws_parser_new(&pc, &c->parser) < 0 ||
