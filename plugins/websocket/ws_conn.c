@@ -620,7 +620,7 @@ static void match(ws_conn_t *c, const char *event, const char *body,
     } else if (r->kind == DOPPEL_REPLY_NO_MATCH && !quiet) {
         if (r->status == 401 || r->status == 403) {
             ws_conn_shutdown(c, WS_CLOSE_POLICY, "not allowed");
-        } else if (in->error_frames) {
+        } else if (in->error_frames && strcmp(event, "connect") != 0) {
             json_t *e = json_pack("{s:s, s:s}", "error",
                                   "no mock matched this message", "event",
                                   event);
@@ -1066,12 +1066,14 @@ json_t *ws_conn_describe(const ws_conn_t *c)
     for (size_t i = 0; rooms && i < c->n_rooms; i++)
         json_array_append_new(rooms, json_string(c->rooms[i]));
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:b}", "id", id, "path", c->path,
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:b, s:i}", "id", id, "path",
+        c->path,
         "remote", c->remote, "openedAt", at, "messagesIn",
         (json_int_t)__atomic_load_n(&c->msgs_in, __ATOMIC_RELAXED),
         "messagesOut",
         (json_int_t)__atomic_load_n(&c->msgs_out, __ATOMIC_RELAXED), "rooms",
-        rooms ? rooms : json_array(), "compressed", c->deflate);
+        rooms ? rooms : json_array(), "compressed", c->deflate, "worker",
+        (int)c->in->worker);
     if (o && c->protocol)
         json_object_set_new(o, "subprotocol", json_string(c->protocol));
     return o;

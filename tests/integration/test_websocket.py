@@ -129,16 +129,21 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
         d.mock({"path": "/t/chat", "event": "tell"},
                {"payload": {"told": "$.req.text"},
                 "broadcast": {"room": "blue"}})
-        clients = ["a", "b", "c"]
+        # ten clients: the two workers both own some (the connections
+        # action says which), so the broadcast crosses loops
+        clients = ["c%d" % i for i in range(10)]
         steps = [{"open": n, "path": "/t/chat"} for n in clients]
+        steps += [{"send": "c0", "data": '{"event": "say", "text": "all"}'}]
+        steps += [{"wait": n, "count": 1} for n in clients]
         steps += [
-            {"send": "a", "data": '{"event": "say", "text": "all"}'},
-            {"wait": "a", "count": 1}, {"wait": "b", "count": 1},
-            {"wait": "c", "count": 1},
-            {"send": "b", "data": '{"event": "join", "room": "blue"}'},
-            {"wait": "b", "count": 2},
-            {"send": "a", "data": '{"event": "tell", "text": "blues"}'},
-            {"wait": "b", "count": 3},
+            {"send": "c1", "data": '{"event": "join", "room": "blue"}'},
+            {"wait": "c1", "count": 2},
+            {"send": "c2", "data": '{"event": "join", "room": "blue"}'},
+            {"wait": "c2", "count": 2},
+            {"api": "GET", "path": "/api/v1/protocols/socket/actions/"
+                                   "connections?path=/t/chat"},
+            {"send": "c0", "data": '{"event": "tell", "text": "blues"}'},
+            {"wait": "c1", "count": 3}, {"wait": "c2", "count": 3},
             {"sleep": 200},
         ]
         out = d.scenario(steps)
@@ -146,9 +151,16 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
         got = {n: texts(out["clients"][n]) for n in clients}
         for n in clients:
             self.assertEqual(got[n][0], '{"said":"all"}', got)
-        self.assertEqual(got["b"][1:], ['{"joined":"blue"}', '{"told":"blues"}'])
-        self.assertEqual(got["a"], ['{"said":"all"}'])  # not in the room
-        self.assertEqual(got["c"], ['{"said":"all"}'])
+        for n in ("c1", "c2"):
+            self.assertEqual(got[n][1:],
+                             ['{"joined":"blue"}', '{"told":"blues"}'])
+        for n in clients[3:] + ["c0"]:  # not in the room
+            self.assertEqual(got[n], ['{"said":"all"}'])
+        conns = out["api"][0]["body"]["connections"]
+        self.assertEqual(len(conns), 10, conns)
+        self.assertEqual(sorted(c["rooms"] for c in conns),
+                         [[]] * 8 + [["blue"]] * 2)
+        self.assertEqual({c["worker"] for c in conns}, {0, 1}, conns)
 
     def test_scheduled_pushes_stop_at_count(self):
         self.d.mock({"path": "/t/ticks", "event": "connect"},

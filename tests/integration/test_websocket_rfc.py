@@ -206,5 +206,60 @@ class WsRfc(unittest.TestCase):
         self.assertEqual(out["close"], [4100, "strict bye"])
 
 
+class WsBacklog(unittest.TestCase):
+    """A client that stops reading is dropped once max_backlog_bytes of
+    answers wait for it; error_frames answers what no mock matched."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = wh.WsDoppel(options={"max_backlog_bytes": "4k",
+                                     "error_frames": "true",
+                                     "ping_interval": "0"})
+        cls.d.mock({"path": "/r/flood", "event": "connect"},
+                   {"schedule": {"every": 10, "data": "x" * 60000}})
+        cls.d.mock({"path": "/r/quiet", "event": "known"},
+                   {"payload": "known"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.__exit__(None, None, None)
+
+    def slow_readers(self):
+        for line in self.d.get("/metrics").body.decode().splitlines():
+            if line.startswith("doppel_plugin_slow_readers_total"):
+                return float(line.split()[-1])
+        return 0.0
+
+    def test_reader_that_stops_reading_is_dropped(self):
+        raw = wh.RawWs(self.d, "/r/flood")
+        self.addCleanup(raw.close)
+        self.assertEqual(raw.status, 101, raw.head)
+        deadline = time.time() + 20
+        while self.slow_readers() < 1 and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertGreaterEqual(self.slow_readers(), 1)
+        # what the kernel held arrives, then the end: no close frame
+        raw.s.settimeout(5)
+        with self.assertRaises(EOFError):
+            while True:
+                op, _ = raw.read_frame()
+                self.assertEqual(op, 0x1)
+        r = self.d.get("/api/v1/protocols/socket/actions/connections"
+                       "?path=/r/flood")
+        self.assertEqual(r.json()["connections"], [])
+
+    def test_error_frame_for_a_message_no_mock_matched(self):
+        raw = wh.RawWs(self.d, "/r/quiet")
+        self.addCleanup(raw.close)
+        raw.text('{"event": "unknown"}')
+        op, p = raw.read_frame()
+        self.assertEqual(op, 0x1)
+        self.assertEqual(json.loads(p), {"error": "no mock matched this "
+                                                  "message",
+                                         "event": "unknown"})
+        raw.text('{"event": "known"}')
+        self.assertEqual(raw.read_frame(), (0x1, b"known"))
+
+
 if __name__ == "__main__":
     harness.main()
