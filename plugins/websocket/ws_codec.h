@@ -165,6 +165,22 @@ int ws_handshake_is_upgrade(ws_header_fn header, void *ud);
  * 0, or -EINVAL (key_len 0 or over 256). */
 int ws_accept_key(const char *key, size_t key_len, char out[29]);
 
+/* Most headers ws_handshake_answer_headers gives. */
+#define WS_ANSWER_HEADERS_MAX 4
+
+/*
+ * The 101's headers for an accepted hs, for a front that writes the status
+ * line and Connection itself (svc->http_upgrade): Upgrade: websocket,
+ * Sec-WebSocket-Accept, then Sec-WebSocket-Protocol (protocol, when not
+ * NULL) and Sec-WebSocket-Extensions when negotiated. names and values get
+ * borrowed pointers (static strings, hs->accept, hs->extensions,
+ * protocol), valid while hs and protocol are. Returns how many (2..4), or
+ * -EINVAL (hs not accepted).
+ */
+int ws_handshake_answer_headers(const ws_handshake_t *hs, const char *protocol,
+                                const char *names[WS_ANSWER_HEADERS_MAX],
+                                const char *values[WS_ANSWER_HEADERS_MAX]);
+
 /* Appends the 101 answer for an accepted hs: Upgrade, Connection,
  * Sec-WebSocket-Accept, and Sec-WebSocket-Protocol (protocol, when not
  * NULL: cfg->protocols[hs->protocol]) and Sec-WebSocket-Extensions when
@@ -174,7 +190,9 @@ int ws_handshake_write_101(const ws_handshake_t *hs, const char *protocol,
 
 /* Appends the refusal for a refused hs: status line, Content-Type,
  * Content-Length, Connection: close, Sec-WebSocket-Version: 13 for 426,
- * and hs->reason as the text body. 0, -EINVAL (hs accepted), -ENOMEM. */
+ * and hs->reason as the text body. 0, -EINVAL (hs accepted), -ENOMEM.
+ * (On the host's front a refusal is an ordinary answer to the exchange:
+ * hs->status, Sec-WebSocket-Version: 13 when it is 426, hs->reason.) */
 int ws_handshake_write_refusal(const ws_handshake_t *hs, ws_buf_t *out);
 
 /* ------------------------------------------------------------------ */

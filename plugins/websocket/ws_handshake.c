@@ -412,26 +412,44 @@ static int ws__put(ws_buf_t *out, const char *s)
     return ws__buf_append(out, s, strlen(s));
 }
 
-int ws_handshake_write_101(const ws_handshake_t *hs, const char *protocol,
-                           ws_buf_t *out)
+int ws_handshake_answer_headers(const ws_handshake_t *hs, const char *protocol,
+                                const char *names[WS_ANSWER_HEADERS_MAX],
+                                const char *values[WS_ANSWER_HEADERS_MAX])
 {
     if (hs->status != 101)
         return -EINVAL;
-    size_t mark = out->len;
-    int rc = ws__put(out, "HTTP/1.1 101 Switching Protocols\r\n"
-                          "Upgrade: websocket\r\n"
-                          "Connection: Upgrade\r\n"
-                          "Sec-WebSocket-Accept: ");
-    rc = rc ? rc : ws__put(out, hs->accept);
-    rc = rc ? rc : ws__put(out, "\r\n");
+    int n = 0;
+    names[n] = "Upgrade";
+    values[n++] = "websocket";
+    names[n] = "Sec-WebSocket-Accept";
+    values[n++] = hs->accept;
     if (protocol != NULL && *protocol) {
-        rc = rc ? rc : ws__put(out, "Sec-WebSocket-Protocol: ");
-        rc = rc ? rc : ws__put(out, protocol);
-        rc = rc ? rc : ws__put(out, "\r\n");
+        names[n] = "Sec-WebSocket-Protocol";
+        values[n++] = protocol;
     }
     if (hs->extensions[0]) {
-        rc = rc ? rc : ws__put(out, "Sec-WebSocket-Extensions: ");
-        rc = rc ? rc : ws__put(out, hs->extensions);
+        names[n] = "Sec-WebSocket-Extensions";
+        values[n++] = hs->extensions;
+    }
+    return n;
+}
+
+int ws_handshake_write_101(const ws_handshake_t *hs, const char *protocol,
+                           ws_buf_t *out)
+{
+    const char *names[WS_ANSWER_HEADERS_MAX], *values[WS_ANSWER_HEADERS_MAX];
+    int n = ws_handshake_answer_headers(hs, protocol, names, values);
+    if (n < 0)
+        return n;
+    size_t mark = out->len;
+    /* Upgrade first, then Connection, as a front writes them. */
+    int rc = ws__put(out, "HTTP/1.1 101 Switching Protocols\r\n"
+                          "Upgrade: websocket\r\n"
+                          "Connection: Upgrade\r\n");
+    for (int i = 1; i < n && rc == 0; i++) {
+        rc = ws__put(out, names[i]);
+        rc = rc ? rc : ws__put(out, ": ");
+        rc = rc ? rc : ws__put(out, values[i]);
         rc = rc ? rc : ws__put(out, "\r\n");
     }
     rc = rc ? rc : ws__put(out, "\r\n");

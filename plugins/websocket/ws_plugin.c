@@ -262,19 +262,18 @@ static int ws_handler(void *state, doppel_http_exchange_t *ex,
         ws_accept_free(a);
         return -ENOMEM;
     }
-    doppel_kv_t h[4];
-    size_t nh = 0;
-    h[nh++] = (doppel_kv_t){DOPPEL_STR("Upgrade"), DOPPEL_STR("websocket")};
-    h[nh++] = (doppel_kv_t){DOPPEL_STR("Sec-WebSocket-Accept"),
-                            {hs.accept, strlen(hs.accept)}};
-    if (a->protocol)
-        h[nh++] = (doppel_kv_t){DOPPEL_STR("Sec-WebSocket-Protocol"),
-                                {a->protocol, strlen(a->protocol)}};
-    if (hs.extensions[0])
-        h[nh++] = (doppel_kv_t){DOPPEL_STR("Sec-WebSocket-Extensions"),
-                                {hs.extensions, strlen(hs.extensions)}};
+    const char *names[WS_ANSWER_HEADERS_MAX], *values[WS_ANSWER_HEADERS_MAX];
+    doppel_kv_t h[WS_ANSWER_HEADERS_MAX];
+    int nh = ws_handshake_answer_headers(&hs, a->protocol, names, values);
+    if (nh < 0) {
+        ws_accept_free(a);
+        return nh;
+    }
+    for (int i = 0; i < nh; i++)
+        h[i] = (doppel_kv_t){{names[i], strlen(names[i])},
+                             {values[i], strlen(values[i])}};
     in->n_upgrading++;
-    rc = svc->http_upgrade(in->ctx, ex, h, nh, ws_conn_accept, a);
+    rc = svc->http_upgrade(in->ctx, ex, h, (size_t)nh, ws_conn_accept, a);
     if (rc == 0)
         return 0;
     in->n_upgrading--;

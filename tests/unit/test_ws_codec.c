@@ -535,6 +535,34 @@ static void test_extension_negotiation(void **st)
         assert_null(negotiate(on, malformed[i], NULL, &d));
     assert_null(negotiate(off, "permessage-deflate x", NULL, &d));
 
+    /* the headers a front that writes the 101 itself is given */
+    ws_handshake_cfg_t pcfg = {(const char *[]){"chat"}, 1, on};
+    ws_handshake_t phs;
+    req_t pr = rfc_request();
+    req_add(&pr, "Sec-WebSocket-Protocol", "chat");
+    req_add(&pr, "Sec-WebSocket-Extensions", "permessage-deflate");
+    assert_int_equal(check(&pcfg, &pr, &phs), 0);
+    const char *names[WS_ANSWER_HEADERS_MAX], *values[WS_ANSWER_HEADERS_MAX];
+    assert_int_equal(ws_handshake_answer_headers(&phs, "chat", names, values),
+                     4);
+    const char *want[4][2] = {
+        {"Upgrade", "websocket"},
+        {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="},
+        {"Sec-WebSocket-Protocol", "chat"},
+        {"Sec-WebSocket-Extensions", "permessage-deflate"},
+    };
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(names[i], want[i][0]);
+        assert_string_equal(values[i], want[i][1]);
+    }
+    assert_int_equal(ws_handshake_answer_headers(&phs, NULL, names, values), 3);
+    assert_string_equal(names[2], "Sec-WebSocket-Extensions");
+    pr = rfc_request();
+    req_set(&pr, "Sec-WebSocket-Version", "7");
+    assert_int_equal(check(&pcfg, &pr, &phs), -EPROTONOSUPPORT);
+    assert_int_equal(ws_handshake_answer_headers(&phs, NULL, names, values),
+                     -EINVAL);
+
     /* the 101 carries the answer */
     ws_handshake_t hs;
     ws_handshake_cfg_t cfg = {NULL, 0, on};
