@@ -486,20 +486,107 @@ static int item_add(ws_item_t *items, size_t *n, const json_t *m,
     return rc < 0 ? rc : 0;
 }
 
-/* Turns a reply into a script (and rooms and schedules). */
+static void script_drop(ws_script_t *s)
+{
+    items_free(s->items, s->n);
+    free(s->room);
+    free(s);
+}
+
+/* The payload as the first item, after the answer's delay. */
+static int script_payload(ws_script_t *s, const doppel_reply_t *r)
+{
+    /* no payload (or an empty one): no first message */
+    if (r->body == NULL || r->body_len == 0)
+        return 0;
+    ws_item_t *it = &s->items[s->n];
+    it->kind = IT_MSG;
+    it->opcode = WS_OP_TEXT;
+    it->delay = r->delay_ms;
+    it->data = malloc(r->body_len);
+    if (it->data == NULL)
+        return -ENOMEM;
+    memcpy(it->data, r->body, r->body_len);
+    it->len = r->body_len;
+    s->n++;
+    return 1;
+}
+
+static void script_close(ws_script_t *s, const json_t *cl, uint64_t lead)
+{
+    ws_item_t *it = &s->items[s->n++];
+    it->kind = IT_CLOSE;
+    it->delay = lead + ms_of(json_object_get(cl, "delay"));
+    uint64_t code = ms_of(json_object_get(cl, "code"));
+    it->code = code && code <= 4999 && ws_close_code_valid((unsigned)code)
+                   ? (unsigned)code
+                   : WS_CLOSE_NORMAL;
+    const json_t *why = json_object_get(cl, "reason");
+    snprintf(it->reason, sizeof(it->reason), "%s",
+             json_is_string(why) ? json_string_value(why) : "");
+}
+
+/* The items of an answer: payload, messages, close, each with its delay
+ * after the one before (the answer's own delay before the first), and
+ * where they go. NULL: out of memory. */
+static ws_script_t *script_build(ws_conn_t *c, const doppel_reply_t *r,
+                                 const json_t *ex)
+{
+    const json_t *msgs = json_object_get(ex, "messages");
+    const json_t *cl = json_object_get(ex, "close");
+    const json_t *bc = json_object_get(ex, "broadcast");
+    size_t cap = 2 + (json_is_array(msgs) ? json_array_size(msgs) : 0);
+    ws_script_t *s = calloc(1, sizeof(*s));
+    ws_item_t *items = calloc(cap, sizeof(*items));
+    if (s == NULL || items == NULL) {
+        free(s);
+        free(items);
+        return NULL;
+    }
+    s->c = c;
+    s->items = items;
+    int rc = script_payload(s, r);
+    uint64_t lead = rc == 1 ? 0 : r->delay_ms;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        size_t before = s->n;
+        uint64_t delay = lead + ms_of(json_object_get(m, "delay"));
+        if (rc >= 0 && json_is_object(m))
+            rc = item_add(items, &s->n, m, delay);
+        if (s->n > before)
+            lead = 0;
+    }
+    if (json_is_object(cl))
+        script_close(s, cl, lead);
+    if (json_is_true(bc)) {
+        s->to = TO_PATH;
+    } else if (json_is_string(json_object_get(bc, "room"))) {
+        s->to = TO_ROOM;
+        s->room = strdup(json_string_value(json_object_get(bc, "room")));
+        if (s->room == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc < 0) {
+        script_drop(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Turns a reply into rooms, a script and schedules, and starts them. */
 static void answer(ws_conn_t *c, const doppel_reply_t *r)
 {
     json_t *ex = NULL;
     if (r->extra.len > 0)
         ex = json_loadb(r->extra.ptr, r->extra.len, 0, NULL);
-    const json_t *msgs = json_object_get(ex, "messages");
-    const json_t *cl = json_object_get(ex, "close");
-    const json_t *bc = json_object_get(ex, "broadcast");
     rooms_apply(c, json_object_get(ex, "join"), 1);
     rooms_apply(c, json_object_get(ex, "leave"), 0);
-    size_t cap = 2 + (json_is_array(msgs) ? json_array_size(msgs) : 0);
     ws_script_t *s = NULL;
-    if (c->n_scripts >= WS_SCRIPTS_MAX) {
+    if (c->n_scripts < WS_SCRIPTS_MAX) {
+        s = script_build(c, r, ex);
+    } else {
         if (!c->in->warned_full)
             c->in->svc->log(c->in->ctx, DOPPEL_LOG_WARN,
                             "connection %llu: %d answers in flight, "
@@ -507,72 +594,17 @@ static void answer(ws_conn_t *c, const doppel_reply_t *r)
                             (unsigned long long)c->id, WS_SCRIPTS_MAX);
         c->in->warned_full = 1;
         ws_count(c->in, "answers_dropped", c->ns, 1);
-        goto scheds;
     }
-    s = calloc(1, sizeof(*s));
-    ws_item_t *items = calloc(cap, sizeof(*items));
-    if (s == NULL || items == NULL) {
-        free(s);
-        free(items);
-        goto out;
+    if (s != NULL) {
+        s->nxt = c->scripts;
+        if (c->scripts)
+            c->scripts->prev = s;
+        c->scripts = s;
+        c->n_scripts++;
     }
-    s->c = c;
-    s->items = items;
-    uint64_t lead = r->delay_ms;
-    /* no payload (or an empty one): no first message */
-    if (r->body != NULL && r->body_len > 0) {
-        ws_item_t *it = &items[s->n];
-        it->kind = IT_MSG;
-        it->opcode = WS_OP_TEXT;
-        it->delay = lead;
-        lead = 0;
-        it->data = malloc(r->body_len + 1);
-        if (it->data == NULL)
-            goto oom;
-        memcpy(it->data, r->body, r->body_len);
-        it->len = r->body_len;
-        s->n++;
-    }
+    const json_t *sch = json_object_get(ex, "schedule");
     size_t i;
     const json_t *m;
-    if (json_is_array(msgs))
-        json_array_foreach(msgs, i, m)
-        {
-            if (!json_is_object(m))
-                continue;
-            size_t before = s->n;
-            if (item_add(items, &s->n, m, lead + ms_of(json_object_get(m, "delay"))) < 0)
-                goto oom;
-            if (s->n > before)
-                lead = 0;
-        }
-    if (json_is_object(cl)) {
-        ws_item_t *it = &items[s->n++];
-        it->kind = IT_CLOSE;
-        it->delay = lead + ms_of(json_object_get(cl, "delay"));
-        uint64_t code = ms_of(json_object_get(cl, "code"));
-        it->code = code && ws_close_code_valid((unsigned)code) ? (unsigned)code
-                                                               : WS_CLOSE_NORMAL;
-        const json_t *why = json_object_get(cl, "reason");
-        snprintf(it->reason, sizeof(it->reason), "%s",
-                 json_is_string(why) ? json_string_value(why) : "");
-    }
-    if (json_is_true(bc)) {
-        s->to = TO_PATH;
-    } else if (json_is_object(bc) &&
-               json_is_string(json_object_get(bc, "room"))) {
-        s->to = TO_ROOM;
-        s->room = strdup(json_string_value(json_object_get(bc, "room")));
-        if (s->room == NULL)
-            goto oom;
-    }
-    s->nxt = c->scripts;
-    if (c->scripts)
-        c->scripts->prev = s;
-    c->scripts = s;
-    c->n_scripts++;
-scheds:;
-    const json_t *sch = json_object_get(ex, "schedule");
     if (json_is_array(sch)) {
         json_array_foreach(sch, i, m) schedule_one(c, m);
     } else {
@@ -580,13 +612,6 @@ scheds:;
     }
     if (s != NULL)
         script_run(s);
-out:
-    json_decref(ex);
-    return;
-oom:
-    items_free(s->items, s->n);
-    free(s->room);
-    free(s);
     json_decref(ex);
 }
 

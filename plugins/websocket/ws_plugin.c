@@ -293,9 +293,6 @@ static int prefix_valid(const char *p)
     return strpbrk(p, "?#% \t") == NULL;
 }
 
-static const char *const needed[] = {"http_upgrade", "engine_session_match",
-                                     "timer_start", "shared", "post"};
-
 static int services_ok(const doppel_services_t *svc)
 {
     return DOPPEL_HAS_SERVICE(svc, http_mount) &&
@@ -314,10 +311,10 @@ static int ws_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
                    void **state)
 {
     if (!services_ok(svc)) {
-        svc->log(ctx, DOPPEL_LOG_ERROR,
+        svc->log(ctx, DOPPEL_LOG_ERROR, "%s",
                  "this host lacks the ABI 1.2 services the plugin needs "
-                 "(%s, ...)",
-                 needed[0]);
+                 "(http_upgrade, connections, timers, engine sessions, "
+                 "shared state, post)");
         return -ENOTSUP;
     }
     ws_inst_t *in = calloc(1, sizeof(*in));
