@@ -93,6 +93,26 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
         self.assertEqual(texts(out["clients"]["c"]),
                          ['{"welcome":"ann"}', "second"])
 
+    def test_route_with_a_parameter_and_a_wildcard(self):
+        self.d.mock({"path": "/t/rooms/:id", "event": "connect"},
+                    {"payload": {"room": "$.pathParam.id"}})
+        self.d.mock({"path": "/t/files/*", "event": "connect"},
+                    {"payload": "file"})
+        out = self.d.scenario([
+            {"open": "r", "path": "/t/rooms/7"},
+            {"open": "f", "path": "/t/files/a/b"},
+            {"open": "none", "path": "/t/files"},
+            {"open": "deep", "path": "/t/rooms/7/x"},
+            {"wait": "r", "count": 1}, {"wait": "f", "count": 1},
+        ])
+        self.assertIsNone(out["failed"], out)
+        cl = out["clients"]
+        self.assertEqual(texts(cl["r"]), ['{"room":"7"}'])
+        self.assertEqual(texts(cl["f"]), ["file"])
+        # not a path of any socket mock: left to http, which has no mock
+        self.assertEqual(cl["none"].get("status"), 404, cl["none"])
+        self.assertEqual(cl["deep"].get("status"), 404, cl["deep"])
+
     def test_session_state_across_messages(self):
         self.d.mock({"path": "/t/sess", "event": "login"},
                     {"payload": {"ok": True}},
