@@ -92,47 +92,6 @@ static void respond_text(ws_inst_t *in, doppel_http_exchange_t *ex,
                           strlen(msg));
 }
 
-/* ---- Origin ----------------------------------------------------------------- */
-
-/* Whether origin may open connections in ns. The option is a list of
- * "ns=origin,origin" entries separated by ';' ("*" allows any); a
- * namespace it does not name allows any, and so does a request without
- * Origin (not a browser). */
-static int origin_allowed(const char *opt, doppel_str_t ns,
-                          const doppel_str_t *origin)
-{
-    if (opt == NULL || opt[0] == '\0' || origin == NULL)
-        return 1;
-    const char *p = opt;
-    while (*p) {
-        const char *semi = strchr(p, ';');
-        const char *e = semi ? semi : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t)(e - p));
-        while (p < e && *p == ' ')
-            p++;
-        if (eq && (size_t)(eq - p) == ns.len && memcmp(p, ns.ptr, ns.len) == 0) {
-            const char *o = eq + 1;
-            while (o < e) {
-                const char *comma = memchr(o, ',', (size_t)(e - o));
-                const char *oe = comma ? comma : e;
-                while (o < oe && *o == ' ')
-                    o++;
-                const char *t = oe;
-                while (t > o && t[-1] == ' ')
-                    t--;
-                if ((t - o == 1 && *o == '*') ||
-                    ((size_t)(t - o) == origin->len &&
-                     strncasecmp(o, origin->ptr, origin->len) == 0))
-                    return 1;
-                o = oe + (comma != NULL);
-            }
-            return 0;
-        }
-        p = semi ? semi + 1 : e;
-    }
-    return 1;
-}
-
 /* ---- the handshake ---------------------------------------------------------- */
 
 /* The subprotocols to offer the codec: the option's list, or with "*" the
@@ -228,7 +187,7 @@ static int ws_handler(void *state, doppel_http_exchange_t *ex,
                      hs.status == 426);
         return 0;
     }
-    if (!origin_allowed(in->origins, ns, req->header(req, "Origin"))) {
+    if (!ws_origin_allowed(in->origins, ns, req->header(req, "Origin"))) {
         ws_count(in, "handshakes_refused", ns.ptr, 1);
         respond_text(in, ex, 403, "Origin not allowed for this namespace.", 0);
         return 0;

@@ -26,6 +26,7 @@
 
 #include "doppel/plugin.h"
 #include "ws_codec.h"
+#include "ws_rules.h"
 
 #define WS_NS_MAX 64
 #define WS_PATH_MAX 512
@@ -67,8 +68,6 @@ ws_shared_t *ws_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
 
 /* 1 if some known route matches path (segments; :name and * as on http). */
 int ws_route_known(ws_shared_t *sh, const char *path, size_t len);
-/* 1 if route (":name", "*") matches path. */
-int ws_route_match(const char *route, const char *path, size_t len);
 
 extern const doppel_protocol_def_t ws_protocol_def;
 
@@ -178,11 +177,5 @@ int ws_conn_targeted(const ws_conn_t *c, const ws_target_t *t);
 ws_conn_t *ws_conn_reg_next(const ws_conn_t *c);
 
 void ws_count(ws_inst_t *in, const char *name, const char *ns, uint64_t n);
-
-/* Base64 (RFC 4648, with padding): binary messages in bodies and mocks.
- * encode: malloc'd, NUL-terminated, NULL on ENOMEM. decode: 0, -EINVAL
- * (not base64), -ENOMEM; *out malloc'd (freed by the caller). */
-char *ws_b64_encode(const uint8_t *d, size_t n, size_t *out_len);
-int ws_b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len);
 
 #endif /* DOPPEL_WS_PLUGIN_H */

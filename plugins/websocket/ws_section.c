@@ -64,32 +64,6 @@ static int path_ok(const char *p)
     return 1;
 }
 
-int ws_route_match(const char *route, const char *path, size_t len)
-{
-    /* a trailing slash on the request is ignored, as on http */
-    while (len > 1 && path[len - 1] == '/')
-        len--;
-    const char *r = route, *p = path, *pe = path + len;
-    while (*r == '/' && p < pe && *p == '/') {
-        r++;
-        p++;
-        const char *rs = strchr(r, '/');
-        size_t rl = rs ? (size_t)(rs - r) : strlen(r);
-        const char *ps = memchr(p, '/', (size_t)(pe - p));
-        size_t pl = ps ? (size_t)(ps - p) : (size_t)(pe - p);
-        if (rl == 1 && r[0] == '*' && rs == NULL)
-            return pl > 0; /* the rest: one or more segments */
-        if (pl == 0 && rl != 0)
-            return 0;
-        if (!((rl == 1 && r[0] == '*') || (rl > 1 && r[0] == ':') ||
-              (rl == pl && memcmp(r, p, rl) == 0)))
-            return 0;
-        r += rl;
-        p += pl;
-    }
-    return *r == '\0' && p == pe;
-}
-
 int ws_route_known(ws_shared_t *sh, const char *path, size_t len)
 {
     int found = 0;
