@@ -95,7 +95,8 @@ struct ws_conn {
     ws_conn_t *prev, *next;
 };
 
-/* ---- small helpers -------------------------------------------------------- */
+/* ---- small helpers --------------------------------------------------------
+ */
 
 void ws_count(ws_inst_t *in, const char *name, const char *ns, uint64_t n)
 {
@@ -130,7 +131,8 @@ void ws_accept_free(ws_accept_t *a)
     free(a);
 }
 
-/* ---- writing --------------------------------------------------------------- */
+/* ---- writing ---------------------------------------------------------------
+ */
 
 static void drop(ws_conn_t *c, unsigned code, const char *why);
 
@@ -150,8 +152,7 @@ static int put(ws_conn_t *c, const ws_buf_t *b)
 }
 
 /* Sends one message (text that is not UTF-8 goes as binary). */
-static int send_message(ws_conn_t *c, int opcode, const uint8_t *d,
-                        size_t len)
+static int send_message(ws_conn_t *c, int opcode, const uint8_t *d, size_t len)
 {
     if (c->state != ST_OPEN)
         return -ENOTCONN;
@@ -169,8 +170,7 @@ static int send_message(ws_conn_t *c, int opcode, const uint8_t *d,
     return rc;
 }
 
-static void send_control(ws_conn_t *c, int opcode, const uint8_t *d,
-                         size_t len)
+static void send_control(ws_conn_t *c, int opcode, const uint8_t *d, size_t len)
 {
     ws_buf_t b = {0};
     if (ws_encode_control(c->enc, opcode, d, len, &b) == 0)
@@ -189,7 +189,8 @@ static void send_close(ws_conn_t *c, unsigned code, const char *reason)
     ws_buf_free(&b);
 }
 
-/* ---- scripts and schedules ------------------------------------------------ */
+/* ---- scripts and schedules ------------------------------------------------
+ */
 
 static void items_free(ws_item_t *it, size_t n)
 {
@@ -234,8 +235,10 @@ static void sched_free(ws_sched_t *s)
 static void broadcast(ws_conn_t *c, int to, const char *room, int opcode,
                       const uint8_t *d, size_t len)
 {
-    ws_job_t job = {.kind = WS_JOB_SEND, .opcode = opcode,
-                    .data = (uint8_t *)d, .len = len};
+    ws_job_t job = {.kind = WS_JOB_SEND,
+                    .opcode = opcode,
+                    .data = (uint8_t *)d,
+                    .len = len};
     snprintf(job.t.ns, sizeof(job.t.ns), "%s", c->ns);
     if (to == TO_ROOM)
         job.t.room = (char *)room;
@@ -298,7 +301,8 @@ static void sched_fire(void *data)
         sched_free(s);
 }
 
-/* ---- answers ---------------------------------------------------------------- */
+/* ---- answers ----------------------------------------------------------------
+ */
 
 /* A delay from a mock: a number, or a string a template rendered. */
 static uint64_t ms_of(const json_t *v)
@@ -549,7 +553,8 @@ static void answer(ws_conn_t *c, const doppel_reply_t *r)
     json_decref(ex);
 }
 
-/* ---- matching --------------------------------------------------------------- */
+/* ---- matching ---------------------------------------------------------------
+ */
 
 /* Matches one message of the connection (or its connect / close event).
  * quiet: journal only, send nothing. */
@@ -580,9 +585,9 @@ static void match(ws_conn_t *c, const char *event, const char *body,
         if (r->status == 401 || r->status == 403) {
             ws_conn_shutdown(c, WS_CLOSE_POLICY, "not allowed");
         } else if (in->error_frames && strcmp(event, "connect") != 0) {
-            json_t *e = json_pack("{s:s, s:s}", "error",
-                                  "no mock matched this message", "event",
-                                  event);
+            json_t *e =
+                json_pack("{s:s, s:s}", "error", "no mock matched this message",
+                          "event", event);
             char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
             if (t)
                 (void)send_message(c, WS_OP_TEXT, (uint8_t *)t, strlen(t));
@@ -661,7 +666,8 @@ static void on_message(ws_conn_t *c, const ws_event_t *ev)
     free(own);
 }
 
-/* ---- the close and the end -------------------------------------------------- */
+/* ---- the close and the end --------------------------------------------------
+ */
 
 /* Stops every timer of the connection. The scripts and schedules stay
  * until on_close frees them, since one of them may be what is running
@@ -821,7 +827,8 @@ static void on_close(void *data, doppel_conn_t *conn)
     }
 }
 
-/* ---- the start -------------------------------------------------------------- */
+/* ---- the start --------------------------------------------------------------
+ */
 
 /* {"event": "connect", "path", "query": {name: value}, "subprotocol"} */
 static char *connect_body(const ws_conn_t *c)
@@ -898,11 +905,16 @@ int ws_conn_accept(void *state, doppel_conn_t *conn,
     ws_deflate_params_t dp = a->deflate;
     ws_accept_free(a);
     c->deflate = dp.enabled;
-    ws_parser_cfg_t pc = {.client = 0, .max_message = in->max_message,
-                          .deflate = &dp, .on_event = on_event, .ud = c};
+    ws_parser_cfg_t pc = {.client = 0,
+                          .max_message = in->max_message,
+                          .deflate = &dp,
+                          .on_event = on_event,
+                          .ud = c};
     ws_encoder_cfg_t ec = {.client = 0, .deflate = &dp};
-    doppel_conn_cbs_t cbs = {.size = sizeof(cbs), .on_read = on_read,
-                             .on_end = on_end, .on_close = on_close};
+    doppel_conn_cbs_t cbs = {.size = sizeof(cbs),
+                             .on_read = on_read,
+                             .on_end = on_end,
+                             .on_close = on_close};
     if (ws_parser_new(&pc, &c->parser) < 0 ||
         ws_encoder_new(&ec, &c->enc) < 0 ||
         in->svc->conn_start(conn, &cbs, c) < 0) {
@@ -938,7 +950,8 @@ int ws_conn_accept(void *state, doppel_conn_t *conn,
     return 0;
 }
 
-/* ---- jobs, ticks, the registry ---------------------------------------------- */
+/* ---- jobs, ticks, the registry ----------------------------------------------
+ */
 
 int ws_conn_targeted(const ws_conn_t *c, const ws_target_t *t)
 {
@@ -998,8 +1011,8 @@ void ws_conn_tick(ws_inst_t *in)
                    now - c->ping_at >= in->pong_timeout_ms) {
             ws_count(in, "pong_timeouts", c->ns, 1);
             drop(c, WS_CLOSE_ABNORMAL, "no pong");
-        } else if (c->state == ST_OPEN && in->ping_interval_ms &&
-                   !c->ping_at && now - c->last_rx >= in->ping_interval_ms) {
+        } else if (c->state == ST_OPEN && in->ping_interval_ms && !c->ping_at &&
+                   now - c->last_rx >= in->ping_interval_ms) {
             c->ping_at = now;
             c->last_rx = now;
             send_control(c, WS_OP_PING, (const uint8_t *)"doppel", 6);
@@ -1026,8 +1039,7 @@ json_t *ws_conn_describe(const ws_conn_t *c)
         json_array_append_new(rooms, json_string(c->rooms[i]));
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:b, s:i}", "id", id, "path",
-        c->path,
-        "remote", c->remote, "openedAt", at, "messagesIn",
+        c->path, "remote", c->remote, "openedAt", at, "messagesIn",
         (json_int_t)__atomic_load_n(&c->msgs_in, __ATOMIC_RELAXED),
         "messagesOut",
         (json_int_t)__atomic_load_n(&c->msgs_out, __ATOMIC_RELAXED), "rooms",

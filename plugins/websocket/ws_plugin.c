@@ -23,7 +23,8 @@
 
 #include "ws_plugin.h"
 
-/* ---- request helpers ------------------------------------------------------- */
+/* ---- request helpers -------------------------------------------------------
+ */
 
 typedef struct hdrs {
     const doppel_http_request_t *req;
@@ -81,18 +82,18 @@ static int ws_classify(void *state, const doppel_http_request_t *req)
     return ws_route_known(in->sh, path.ptr, path.len);
 }
 
-static void respond_text(ws_inst_t *in, doppel_http_exchange_t *ex,
-                         int status, const char *msg, int version_hdr)
+static void respond_text(ws_inst_t *in, doppel_http_exchange_t *ex, int status,
+                         const char *msg, int version_hdr)
 {
     doppel_kv_t h[2] = {
         {DOPPEL_STR("Content-Type"), DOPPEL_STR("text/plain; charset=utf-8")},
         {DOPPEL_STR("Sec-WebSocket-Version"), DOPPEL_STR("13")},
     };
-    in->svc->http_respond(ex, status, h, version_hdr ? 2 : 1, msg,
-                          strlen(msg));
+    in->svc->http_respond(ex, status, h, version_hdr ? 2 : 1, msg, strlen(msg));
 }
 
-/* ---- the handshake ---------------------------------------------------------- */
+/* ---- the handshake ----------------------------------------------------------
+ */
 
 /* The subprotocols to offer the codec: the option's list, or with "*" the
  * client's first offer (so that any client gets the one it asked for). */
@@ -242,7 +243,8 @@ static int ws_handler(void *state, doppel_http_exchange_t *ex,
     return 0;
 }
 
-/* ---- lifecycle ----------------------------------------------------------------- */
+/* ---- lifecycle
+ * ----------------------------------------------------------------- */
 
 static int prefix_valid(const char *p)
 {
@@ -384,38 +386,90 @@ static void ws_destroy(void *state)
 }
 
 static const doppel_option_t ws_options[] = {
-    {"endpoint", DOPPEL_OPT_STRING, 0, WS_DEFAULT_ENDPOINT,
-     "path of socket mocks without socket.path", 0, -1, {0}},
-    {"stubs_prefix", DOPPEL_OPT_STRING, 0, "/stubs",
-     "prefix addressing a namespace: <prefix>/<namespace>/<path>", 0, -1,
+    {"endpoint",
+     DOPPEL_OPT_STRING,
+     0,
+     WS_DEFAULT_ENDPOINT,
+     "path of socket mocks without socket.path",
+     0,
+     -1,
      {0}},
-    {"origins", DOPPEL_OPT_STRING, 0, NULL,
+    {"stubs_prefix",
+     DOPPEL_OPT_STRING,
+     0,
+     "/stubs",
+     "prefix addressing a namespace: <prefix>/<namespace>/<path>",
+     0,
+     -1,
+     {0}},
+    {"origins",
+     DOPPEL_OPT_STRING,
+     0,
+     NULL,
      "Origins allowed per namespace: \"sandbox=*;team=https://a.example,"
      "https://b.example\" (a namespace not named: any)",
-     0, -1, {0}},
-    {"subprotocols", DOPPEL_OPT_STRING, 0, "*",
+     0,
+     -1,
+     {0}},
+    {"subprotocols",
+     DOPPEL_OPT_STRING,
+     0,
+     "*",
      "subprotocols spoken, in order of preference (comma separated); * "
      "accepts the client's first offer",
-     0, -1, {0}},
-    {"permessage_deflate", DOPPEL_OPT_BOOL, 0, "true",
-     "accept permessage-deflate (RFC 7692) when the client offers it", 0, -1,
+     0,
+     -1,
      {0}},
-    {"max_message_bytes", DOPPEL_OPT_SIZE, 0, "1m",
+    {"permessage_deflate",
+     DOPPEL_OPT_BOOL,
+     0,
+     "true",
+     "accept permessage-deflate (RFC 7692) when the client offers it",
+     0,
+     -1,
+     {0}},
+    {"max_message_bytes",
+     DOPPEL_OPT_SIZE,
+     0,
+     "1m",
      "largest incoming message (after inflating); bigger ones close with "
      "1009",
-     125, (int64_t)256 << 20, {0}},
-    {"max_backlog_bytes", DOPPEL_OPT_SIZE, 0, "4m",
-     "unread bytes a client may let pile up before it is dropped", 4096,
-     (int64_t)15 << 20, {0}},
-    {"ping_interval", DOPPEL_OPT_DURATION, 0, "30s",
-     "ping a connection silent this long (0: never)", 0, 86400000, {0}},
-    {"pong_timeout", DOPPEL_OPT_DURATION, 0, "10s",
-     "drop a connection whose ping got no pong this long", 1000, 86400000,
+     125,
+     (int64_t)256 << 20,
      {0}},
-    {"error_frames", DOPPEL_OPT_BOOL, 0, "false",
+    {"max_backlog_bytes",
+     DOPPEL_OPT_SIZE,
+     0,
+     "4m",
+     "unread bytes a client may let pile up before it is dropped",
+     4096,
+     (int64_t)15 << 20,
+     {0}},
+    {"ping_interval",
+     DOPPEL_OPT_DURATION,
+     0,
+     "30s",
+     "ping a connection silent this long (0: never)",
+     0,
+     86400000,
+     {0}},
+    {"pong_timeout",
+     DOPPEL_OPT_DURATION,
+     0,
+     "10s",
+     "drop a connection whose ping got no pong this long",
+     1000,
+     86400000,
+     {0}},
+    {"error_frames",
+     DOPPEL_OPT_BOOL,
+     0,
+     "false",
      "answer a message no mock matched with {\"error\", \"event\"} (else "
      "nothing)",
-     0, -1, {0}},
+     0,
+     -1,
+     {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 

@@ -48,7 +48,8 @@ int ws_origin_allowed(const char *opt, doppel_str_t ns,
         const char *eq = memchr(p, '=', (size_t)(e - p));
         while (p < e && *p == ' ')
             p++;
-        if (eq && (size_t)(eq - p) == ns.len && memcmp(p, ns.ptr, ns.len) == 0) {
+        if (eq && (size_t)(eq - p) == ns.len &&
+            memcmp(p, ns.ptr, ns.len) == 0) {
             const char *o = eq + 1;
             while (o < e) {
                 const char *comma = memchr(o, ',', (size_t)(e - o));
@@ -136,4 +137,3 @@ int ws_b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len)
     *out_len = k;
     return 0;
 }
-

@@ -27,11 +27,11 @@
 
 #define ACTION_WAIT_MS 2000
 
-static void set_err(doppel_check_error_t *e, const char *field,
-                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(doppel_check_error_t *e, const char *field, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
 
-static void set_err(doppel_check_error_t *e, const char *field,
-                    const char *fmt, ...)
+static void set_err(doppel_check_error_t *e, const char *field, const char *fmt,
+                    ...)
 {
     if (e == NULL)
         return;
@@ -42,7 +42,8 @@ static void set_err(doppel_check_error_t *e, const char *field,
     va_end(ap);
 }
 
-/* ---- routes ----------------------------------------------------------------- */
+/* ---- routes -----------------------------------------------------------------
+ */
 
 /* A path a WebSocket mock may name: absolute, no query, no whitespace, no
  * "//", not ending in '/' (except "/" itself). */
@@ -97,7 +98,8 @@ static int route_add(ws_shared_t *sh, const char *p)
     return rc;
 }
 
-/* ---- shared state ----------------------------------------------------------- */
+/* ---- shared state -----------------------------------------------------------
+ */
 
 static void shared_destroy(void *state)
 {
@@ -119,8 +121,8 @@ static void *shared_create(void *arg)
     if (sh == NULL)
         return NULL;
     pthread_mutex_init(&sh->mu, NULL);
-    sh->endpoint = strdup(endpoint && endpoint[0] ? endpoint
-                                                  : WS_DEFAULT_ENDPOINT);
+    sh->endpoint =
+        strdup(endpoint && endpoint[0] ? endpoint : WS_DEFAULT_ENDPOINT);
     if (sh->endpoint == NULL) {
         shared_destroy(sh);
         return NULL;
@@ -143,7 +145,8 @@ ws_shared_t *ws_shared(doppel_ctx_t *ctx, const doppel_services_t *svc)
                        (void *)svc->option_str(ctx, "endpoint"));
 }
 
-/* ---- jobs ------------------------------------------------------------------- */
+/* ---- jobs -------------------------------------------------------------------
+ */
 
 void ws_wait_unref(ws_wait_t *w)
 {
@@ -238,7 +241,8 @@ long ws_jobs_post(ws_shared_t *sh, const doppel_services_t *svc,
     return self ? ws_conn_serve_job(self, job) : 0;
 }
 
-/* ---- the mock section -------------------------------------------------------- */
+/* ---- the mock section
+ * -------------------------------------------------------- */
 
 static int check_cond_shape(const json_t *v, doppel_check_error_t *err)
 {
@@ -256,7 +260,8 @@ static int check_cond_shape(const json_t *v, doppel_check_error_t *err)
     {
         char f[48];
         snprintf(f, sizeof(f), "socket.conditions[%zu]", i);
-        set_err(err, f, "%s", "expected a condition {path, assertAction, value}");
+        set_err(err, f, "%s",
+                "expected a condition {path, assertAction, value}");
         return -EINVAL;
     }
     return 0;
@@ -361,8 +366,9 @@ static int check_schedule(const json_t *s, const char *f,
     const json_t *every = json_object_get(s, "every");
     if (every == NULL || !ms_ok(every, WS_EVERY_MIN)) {
         snprintf(g, sizeof(g), "%s.every", f);
-        set_err(err, g, "required: the period in milliseconds, %d to "
-                        "86400000",
+        set_err(err, g,
+                "required: the period in milliseconds, %d to "
+                "86400000",
                 WS_EVERY_MIN);
         return -EINVAL;
     }
@@ -370,8 +376,9 @@ static int check_schedule(const json_t *s, const char *f,
     if (count && !json_is_string(count) &&
         !(json_is_integer(count) && json_integer_value(count) >= 0)) {
         snprintf(g, sizeof(g), "%s.count", f);
-        set_err(err, g, "%s", "pushes in all, 0 (the default) until the "
-                              "connection ends");
+        set_err(err, g, "%s",
+                "pushes in all, 0 (the default) until the "
+                "connection ends");
         return -EINVAL;
     }
     return 0;
@@ -486,7 +493,7 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
     json_object_foreach(sec, k, v)
     {
         static const char *const known[] = {"serverName", "event", "namespace",
-                                            "conditions", "path", NULL};
+                                            "conditions", "path",  NULL};
         size_t i = 0;
         while (known[i] && strcmp(known[i], k) != 0)
             i++;
@@ -534,8 +541,8 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
     if (path == NULL)
         path = sh->endpoint;
     int n = snprintf(key->buf, sizeof(key->buf), "%s", event);
-    int tn = snprintf(key->buf + n + 1, sizeof(key->buf) - (size_t)n - 1,
-                      "%s", path);
+    int tn = snprintf(key->buf + n + 1, sizeof(key->buf) - (size_t)n - 1, "%s",
+                      path);
     key->operation = (doppel_str_t){key->buf, (size_t)n};
     key->target = (doppel_str_t){key->buf + n + 1, (size_t)tn};
     const char *srv = json_string_value(json_object_get(sec, "serverName"));
@@ -547,8 +554,9 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
     if (mock->answer == 0) {
         int ar = route_add(sh, path);
         if (ar == -ENOSPC) {
-            set_err(err, "socket.path", "more than %d distinct WebSocket "
-                                        "paths",
+            set_err(err, "socket.path",
+                    "more than %d distinct WebSocket "
+                    "paths",
                     WS_ROUTES_MAX);
             goto out;
         }
@@ -564,7 +572,8 @@ out:
     return rc;
 }
 
-/* ---- actions ---------------------------------------------------------------- */
+/* ---- actions ----------------------------------------------------------------
+ */
 
 static int answer_json(const doppel_services_t *svc, json_t *o, int status,
                        char **out, size_t *out_len)
@@ -667,8 +676,8 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
     const json_t *path = json_object_get(a, "path");
     long long id = arg_id(a);
     if (path && !json_is_string(path)) {
-        rc = bad_arg(svc, "path", "path: expected the WebSocket path",
-                     out, out_len);
+        rc = bad_arg(svc, "path", "path: expected the WebSocket path", out,
+                     out_len);
         goto out;
     }
     if (id < 0) {
@@ -756,10 +765,10 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
         snprintf(job.reason, sizeof(job.reason), "%s",
                  why ? json_string_value(why) : "");
         long n = run_jobs(svc, sh, &job);
-        rc = n < 0 ? (int)n
-                   : answer_json(svc,
-                                 json_pack("{s:I}", "closed", (json_int_t)n),
-                                 200, out, out_len);
+        rc = n < 0
+                 ? (int)n
+                 : answer_json(svc, json_pack("{s:I}", "closed", (json_int_t)n),
+                               200, out, out_len);
     }
 out:
     json_decref(a);
@@ -780,8 +789,8 @@ static const doppel_protocol_action_t ws_actions[] = {
 };
 
 static const char *const body_conds[] = {"conditions", NULL};
-static const char *const resp_fields[] = {"messages", "close", "broadcast",
-                                          "schedule", "join",  "leave", NULL};
+static const char *const resp_fields[] = {
+    "messages", "close", "broadcast", "schedule", "join", "leave", NULL};
 
 const doppel_protocol_def_t ws_protocol_def = {
     .size = sizeof(doppel_protocol_def_t),

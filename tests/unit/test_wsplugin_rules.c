@@ -103,8 +103,8 @@ static void test_base64(void **state)
     roundtrip("foo", 3, "Zm9v");
     roundtrip("foobar", 6, "Zm9vYmFy");
     roundtrip("\x00\x01\x02\xfa", 4, "AAEC+g==");
-    static const char *const bad[] = {"Zg=", "Z===", "Zg==Zg==", "Zm9v!A==",
-                                      "=Zm9", "Zm=v"};
+    static const char *const bad[] = {
+        "Zg=", "Z===", "Zg==Zg==", "Zm9v!A==", "=Zm9", "Zm=v"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint8_t *d = NULL;
         size_t dl = 0;
