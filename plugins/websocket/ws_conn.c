@@ -86,6 +86,7 @@ struct ws_conn {
     uint64_t close_deadline;
     uint64_t last_rx;
     uint64_t ping_at; /* when the ping awaiting its pong went out, 0: none */
+    int paused;       /* reading stopped until the answers drain */
     /* sh->mu (written by the owner's loop, read by actions) */
     char *rooms[WS_ROOMS_MAX];
     size_t n_rooms;
@@ -148,6 +149,12 @@ static int put(ws_conn_t *c, const ws_buf_t *b)
         drop(c, WS_CLOSE_POLICY, "slow reader");
         return -ENOBUFS;
     }
+    /* a client that sends faster than it reads: read no more of it until
+     * its answers drain (on_drain), so it cannot make us queue without end */
+    if (rc == 0 && !c->paused &&
+        in->svc->conn_pending(c->conn) >= DOPPEL_CONN_HIGH_WATER &&
+        in->svc->conn_pause(c->conn, 1) == 0)
+        c->paused = 1;
     return rc;
 }
 
@@ -782,6 +789,14 @@ static void on_read(void *data, doppel_conn_t *conn, const uint8_t *buf,
     (void)ws_parser_feed(c->parser, buf, len);
 }
 
+static void on_drain(void *data, doppel_conn_t *conn)
+{
+    ws_conn_t *c = data;
+    if (c->paused && c->state != ST_DONE &&
+        c->in->svc->conn_pause(conn, 0) == 0)
+        c->paused = 0;
+}
+
 static void on_end(void *data, doppel_conn_t *conn, int rc)
 {
     (void)conn;
@@ -914,6 +929,7 @@ int ws_conn_accept(void *state, doppel_conn_t *conn,
     doppel_conn_cbs_t cbs = {.size = sizeof(cbs),
                              .on_read = on_read,
                              .on_end = on_end,
+                             .on_drain = on_drain,
                              .on_close = on_close};
     if (ws_parser_new(&pc, &c->parser) < 0 ||
         ws_encoder_new(&ec, &c->enc) < 0 ||

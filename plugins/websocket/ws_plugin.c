@@ -260,6 +260,8 @@ static int services_ok(const doppel_services_t *svc)
            DOPPEL_HAS_SERVICE(svc, http_respond) &&
            DOPPEL_HAS_SERVICE(svc, http_upgrade) &&
            DOPPEL_HAS_SERVICE(svc, conn_start) &&
+           DOPPEL_HAS_SERVICE(svc, conn_pending) &&
+           DOPPEL_HAS_SERVICE(svc, conn_pause) &&
            DOPPEL_HAS_SERVICE(svc, engine_session_open) &&
            DOPPEL_HAS_SERVICE(svc, engine_session_match) &&
            DOPPEL_HAS_SERVICE(svc, engine_session_close) &&

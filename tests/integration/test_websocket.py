@@ -140,6 +140,24 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
         self.assertIn(b[0]["user"], ("", None))
         self.assertEqual(int(b[0]["n"]), int(a[1]["n"]) - 1)
 
+    def test_ordered_one_of_advances_per_connection(self):
+        self.d.mock({"path": "/t/oneof", "event": "next"}, None,
+                    top={"oneOf": {"responses": [{"payload": "first"},
+                                                 {"payload": "second"}]}})
+        nxt = '{"event": "next"}'
+        out = self.d.scenario([
+            {"open": "a", "path": "/t/oneof"},
+            {"open": "b", "path": "/t/oneof"},
+            {"send": "a", "data": nxt}, {"wait": "a", "count": 1},
+            {"send": "a", "data": nxt}, {"wait": "a", "count": 2},
+            {"send": "a", "data": nxt}, {"wait": "a", "count": 3},
+            {"send": "b", "data": nxt}, {"wait": "b", "count": 1},
+        ])
+        self.assertIsNone(out["failed"], out)
+        self.assertEqual(texts(out["clients"]["a"]),
+                         ["first", "second", "first"])
+        self.assertEqual(texts(out["clients"]["b"]), ["first"])
+
     def test_broadcast_to_the_path_and_to_a_room(self):
         d = self.d
         d.mock({"path": "/t/chat", "event": "say"},

@@ -36,10 +36,11 @@ class WsDoppel(harness.Doppel):
 
     def mock(self, socket_section, response=None, ns="sandbox", top=None,
              expect=(200, 201)):
-        body = {"namespace": ns, "socket": socket_section,
-                "response": response if response is not None else {}}
+        body = {"namespace": ns, "socket": socket_section}
         if top:
             body.update(top)
+        if response is not None or "oneOf" not in body:
+            body["response"] = response if response is not None else {}
         r = self.post("/api/v1/mocks", body)
         if expect and r.status not in expect:
             raise AssertionError("mock refused: %r\n%s" % (r, json.dumps(body)))
