@@ -200,6 +200,32 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
                          [[]] * 8 + [["blue"]] * 2)
         self.assertEqual({c["worker"] for c in conns}, {0, 1}, conns)
 
+    def test_leave_a_room_and_a_delayed_answer(self):
+        d = self.d
+        d.mock({"path": "/t/leave", "event": "in"},
+               {"payload": "in", "join": ["red", "green"]})
+        d.mock({"path": "/t/leave", "event": "out"},
+               {"payload": "out", "leave": "red"})
+        for room in ("red", "green"):
+            d.mock({"path": "/t/leave", "event": room},
+                   {"payload": room, "broadcast": {"room": room},
+                    "delay": 200})
+        out = d.scenario([
+            {"open": "a", "path": "/t/leave"},
+            {"send": "a", "data": '{"event": "in"}'},
+            {"wait": "a", "count": 1},
+            {"send": "a", "data": '{"event": "out"}'},
+            {"wait": "a", "count": 2},
+            {"send": "a", "data": '{"event": "red"}'},
+            {"send": "a", "data": '{"event": "green"}'},
+            {"wait": "a", "count": 3},
+            {"sleep": 400},
+        ])
+        self.assertIsNone(out["failed"], out)
+        m = out["clients"]["a"]["messages"]
+        self.assertEqual([x["text"] for x in m], ["in", "out", "green"])
+        self.assertGreaterEqual(m[2]["ms"] - m[1]["ms"], 180)
+
     def test_scheduled_pushes_stop_at_count(self):
         self.d.mock({"path": "/t/ticks", "event": "connect"},
                     {"schedule": {"every": 60, "count": 3,
