@@ -87,6 +87,8 @@ struct ws_conn {
     uint64_t last_rx;
     uint64_t ping_at; /* when the ping awaiting its pong went out, 0: none */
     int paused;       /* reading stopped until the answers drain */
+    uint8_t *rx;      /* bytes read but not parsed yet (paused) */
+    size_t rx_len;
     /* sh->mu (written by the owner's loop, read by actions) */
     char *rooms[WS_ROOMS_MAX];
     size_t n_rooms;
@@ -780,21 +782,69 @@ static void on_event(void *ud, const ws_event_t *ev)
     }
 }
 
+/* Feeds the parser a slice at a time, so that a burst of small messages
+ * stops being parsed once their answers pile up (put pauses the
+ * connection); what is left waits in c->rx for on_drain. Returns 0 or
+ * -ENOMEM (the rest could not be kept: the connection is dropped). */
+static int feed(ws_conn_t *c, const uint8_t *buf, size_t len)
+{
+    while (len > 0 && !c->paused && c->state != ST_DONE) {
+        size_t n = len < WS_FEED_SLICE ? len : WS_FEED_SLICE;
+        (void)ws_parser_feed(c->parser, buf, n);
+        buf += n;
+        len -= n;
+    }
+    if (len == 0 || c->state == ST_DONE)
+        return 0;
+    uint8_t *rx = malloc(len);
+    if (rx == NULL) {
+        drop(c, WS_CLOSE_INTERNAL, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(rx, buf, len);
+    free(c->rx);
+    c->rx = rx;
+    c->rx_len = len;
+    return 0;
+}
+
 static void on_read(void *data, doppel_conn_t *conn, const uint8_t *buf,
                     size_t len)
 {
     (void)conn;
     ws_conn_t *c = data;
     c->last_rx = now_ms(c);
-    (void)ws_parser_feed(c->parser, buf, len);
+    if (c->rx != NULL) {
+        /* read before the pause took effect: keep the order */
+        uint8_t *rx = realloc(c->rx, c->rx_len + len);
+        if (rx == NULL) {
+            drop(c, WS_CLOSE_INTERNAL, "out of memory");
+            return;
+        }
+        memcpy(rx + c->rx_len, buf, len);
+        c->rx = rx;
+        c->rx_len += len;
+        return;
+    }
+    (void)feed(c, buf, len);
 }
 
 static void on_drain(void *data, doppel_conn_t *conn)
 {
     ws_conn_t *c = data;
-    if (c->paused && c->state != ST_DONE &&
-        c->in->svc->conn_pause(conn, 0) == 0)
-        c->paused = 0;
+    if (!c->paused || c->state == ST_DONE)
+        return;
+    c->paused = 0;
+    uint8_t *rx = c->rx;
+    size_t len = c->rx_len;
+    c->rx = NULL;
+    c->rx_len = 0;
+    if (rx != NULL)
+        (void)feed(c, rx, len); /* may pause again and keep a new rest */
+    free(rx);
+    if (!c->paused && c->state != ST_DONE &&
+        c->in->svc->conn_pause(conn, 0) < 0)
+        c->paused = 1;
 }
 
 static void on_end(void *data, doppel_conn_t *conn, int rc)
@@ -830,6 +880,7 @@ static void on_close(void *data, doppel_conn_t *conn)
     in->svc->engine_session_close(c->session);
     ws_parser_free(c->parser);
     ws_encoder_free(c->enc);
+    free(c->rx);
     for (size_t i = 0; i < c->n_rooms; i++)
         free(c->rooms[i]);
     free(c->path);

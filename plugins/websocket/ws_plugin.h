@@ -44,6 +44,9 @@
 #define WS_SCHEDULES_MAX 32
 /* shortest schedule period */
 #define WS_EVERY_MIN 10
+/* bytes parsed at a time, so that parsing can stop between slices once
+ * the answers pile up */
+#define WS_FEED_SLICE 256
 /* how long we wait for the peer's close frame after ours */
 #define WS_CLOSE_WAIT_MS 5000
 

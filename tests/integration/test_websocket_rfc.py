@@ -188,6 +188,19 @@ class WsRfc(unittest.TestCase):
         served.text("after")
         self.assertEqual(served.read_data(), (0x1, b"after"))
 
+    def test_burst_answered_in_full_by_a_late_reader(self):
+        # 300 messages in one write, 50 KB answered to each: doppel stops
+        # parsing while the answers wait, so nothing piles up past the
+        # backlog bound and the client, reading late, gets every answer
+        self.d.mock({"path": "/r/big"}, {"payload": "y" * 50000})
+        raw = self.open("/r/big")
+        raw.send(b"".join(wh.frame(0x1, b"m") for _ in range(300)))
+        time.sleep(1.0)
+        raw.s.settimeout(10)
+        for i in range(300):
+            op, p = raw.read_data()
+            self.assertEqual((op, len(p)), (0x1, 50000), i)
+
     def test_strict_client_python3_websockets(self):
         if not system_websockets():
             self.skipTest("%s lacks the websockets module (Debian's "
