@@ -170,6 +170,8 @@ static int ws_handler(void *state, doppel_http_exchange_t *ex,
     }
     if (ns.len == 0)
         ns = DOPPEL_STR(WS_DEFAULT_NS);
+    char nsb[WS_NS_MAX + 1]; /* ns may be a slice of the path */
+    snprintf(nsb, sizeof(nsb), "%.*s", (int)ns.len, ns.ptr);
     char pbuf[512];
     const char *plist[16];
     ws_handshake_cfg_t cfg = {
@@ -183,13 +185,13 @@ static int ws_handler(void *state, doppel_http_exchange_t *ex,
                                 req->http_major, req->http_minor, header_at,
                                 &hd, &hs);
     if (rc < 0) {
-        ws_count(in, "handshakes_refused", ns.ptr, 1);
+        ws_count(in, "handshakes_refused", nsb, 1);
         respond_text(in, ex, hs.status, hs.reason ? hs.reason : "Bad upgrade",
                      hs.status == 426);
         return 0;
     }
     if (!ws_origin_allowed(in->origins, ns, req->header(req, "Origin"))) {
-        ws_count(in, "handshakes_refused", ns.ptr, 1);
+        ws_count(in, "handshakes_refused", nsb, 1);
         respond_text(in, ex, 403, "Origin not allowed for this namespace.", 0);
         return 0;
     }
@@ -197,7 +199,7 @@ static int ws_handler(void *state, doppel_http_exchange_t *ex,
     if (a == NULL)
         return -ENOMEM;
     a->in = in;
-    snprintf(a->ns, sizeof(a->ns), "%.*s", (int)ns.len, ns.ptr);
+    memcpy(a->ns, nsb, sizeof(a->ns));
     snprintf(a->remote, sizeof(a->remote), "%.*s", (int)req->remote_addr.len,
              req->remote_addr.ptr);
     a->path = dup_str(path);

@@ -292,6 +292,11 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
         self.assertFalse(cl["bad"]["opened"])
         self.assertEqual(texts(cl["good"]), ["in"])
         self.assertEqual(texts(cl["other"]), ["in"])
+        # the refusal is counted under its namespace
+        metrics = self.d.get("/metrics").body.decode()
+        self.assertIn('namespace="wsorigin"', "\n".join(
+            ln for ln in metrics.splitlines()
+            if ln.startswith("doppel_plugin_handshakes_refused_total")))
 
     def test_actions_over_rest(self):
         base = "/api/v1/protocols/socket/actions/"
