@@ -907,14 +907,17 @@ static char *connect_body(const ws_conn_t *c)
         const char *eq = memchr(p, '=', l);
         size_t nl = eq ? (size_t)(eq - p) : l;
         char name[128];
-        if (nl > 0 && nl < sizeof(name)) {
-            memcpy(name, p, nl);
-            name[nl] = '\0';
-            if (json_object_get(q, name) == NULL)
-                json_object_set_new(q, name,
-                                    eq ? json_stringn(eq + 1, l - nl - 1)
-                                       : json_string(""));
+        char *val = malloc(eq ? l - nl : 1);
+        if (nl > 0 && nl < sizeof(name) && val) {
+            size_t vl = eq ? ws_query_decode(eq + 1, l - nl - 1, val) : 0;
+            val[vl] = '\0';
+            /* the first of a repeated name; names and values that are not
+             * UTF-8 are left out (json_stringn refuses them) */
+            if (ws_query_decode(p, nl, name) > 0 &&
+                json_object_get(q, name) == NULL)
+                json_object_set_new(q, name, json_stringn(val, vl));
         }
+        free(val);
         p = amp ? amp + 1 : p + l;
     }
     json_t *o = q ? json_pack("{s:s, s:s, s:o}", "event", "connect", "path",

@@ -23,6 +23,11 @@ int ws_route_match(const char *route, const char *path, size_t len);
 int ws_origin_allowed(const char *opt, doppel_str_t ns,
                       const doppel_str_t *origin);
 
+/* Decodes one query component: %XX (a malformed escape stays as it is)
+ * and '+' as a space, into out (room for n + 1 bytes, NUL-terminated).
+ * Returns the length written. */
+size_t ws_query_decode(const char *s, size_t n, char *out);
+
 /* Base64 (RFC 4648, with padding): binary messages in bodies and mocks.
  * encode: malloc'd, NUL-terminated, NULL on ENOMEM; *out_len (may be
  * NULL) its length. decode: 0, -EINVAL (not base64), -ENOMEM; *out

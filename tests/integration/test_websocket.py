@@ -86,12 +86,12 @@ class WsMocks(ga.AgentSide, unittest.TestCase):
                     {"payload": {"welcome": "$.req.query.user"},
                      "messages": [{"data": "second", "delay": 20}]})
         out = self.d.scenario([
-            {"open": "c", "path": "/t/hello?user=ann"},
+            {"open": "c", "path": "/t/hello?user=ann%20lee&user=bo"},
             {"wait": "c", "count": 2},
         ])
         self.assertIsNone(out["failed"], out)
         self.assertEqual(texts(out["clients"]["c"]),
-                         ['{"welcome":"ann"}', "second"])
+                         ['{"welcome":"ann lee"}', "second"])
 
     def test_route_with_a_parameter_and_a_wildcard(self):
         self.d.mock({"path": "/t/rooms/:id", "event": "connect"},

@@ -77,6 +77,22 @@ static void test_origin_lists(void **state)
     assert_false(origin("team=", "team", "https://a.example"));
 }
 
+static void test_query_decode(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(ws_query_decode("a%20b+c", 7, out), 5);
+    assert_string_equal(out, "a b c");
+    assert_int_equal(ws_query_decode("%41%4", 5, out), 3);
+    assert_string_equal(out, "A%4"); /* a cut escape stays */
+    assert_int_equal(ws_query_decode("%zz%", 4, out), 4);
+    assert_string_equal(out, "%zz%");
+    assert_int_equal(ws_query_decode("%C3%A9", 6, out), 2);
+    assert_string_equal(out, "\xc3\xa9");
+    assert_int_equal(ws_query_decode("", 0, out), 0);
+    assert_string_equal(out, "");
+}
+
 static void roundtrip(const char *raw, size_t n, const char *b64)
 {
     size_t el = 0;
@@ -120,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_static_routes),
         cmocka_unit_test(test_params_and_wildcards),
         cmocka_unit_test(test_origin_lists),
+        cmocka_unit_test(test_query_decode),
         cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
