@@ -214,7 +214,8 @@ class DefaultPortTest(unittest.TestCase):
                 self.assertIsNotNone(body, text)
                 self.assertEqual(body["status"], "pass", body)
                 self.assertEqual([x["plugin"] for x in body["plugins"]],
-                                 ["http", "mcp", "grpc", "graphql", "soap", "sse"])
+                                 ["http", "mcp", "grpc", "graphql", "soap", "sse",
+                                  "websocket"])
                 self.assertIn("built-in defaults", text)
                 self.assertIn("listening on 127.0.0.1:5770", text)
                 self.assertIn("listening on 127.0.0.1:5772 (mcp)", text)

@@ -101,7 +101,8 @@ class SdkExample(unittest.TestCase):
         with d.start():
             h = d.get("/health").json()
             self.assertEqual([p["plugin"] for p in h["plugins"]],
-                             ["http", "mcp", "grpc", "graphql", "soap", "sse"])
+                             ["http", "mcp", "grpc", "graphql", "soap", "sse",
+                              "websocket"])
             self.assertEqual(h["plugins"][0]["state"], "started")
 
     def build_with_cmake(self):
