@@ -345,6 +345,13 @@ int dp_proto_plugin_record(const dp_proto_t *p, const doppel_exchange_t *x,
                            json_t **section, json_t **response, dp_err_t *err);
 
 
+/* A JSON string of the bytes p[0..n) as a client sent them (a header, a
+ * query or path parameter), with every sequence that is not UTF-8 (a
+ * Latin-1 byte, an overlong form, a surrogate, past U+10FFFF) replaced by
+ * U+FFFD: the journal, templates and answers must be able to print it, and
+ * jansson prints no string that is not UTF-8. NULL on ENOMEM. */
+json_t *dp_json_lossy(const char *p, size_t n);
+
 /* Request documents shared by protocol handlers. */
 const json_t *dp_reqctx_body(dp_reqctx_t *rc);
 const json_t *dp_reqctx_headers_first(dp_reqctx_t *rc);

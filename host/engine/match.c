@@ -189,7 +189,7 @@ static json_t *path_params(const dp_mock_t *m, const dp_path_t *p)
         const dp_seg_t *s = &m->route.segs[i];
         if (s->kind == DP_SEG_PARAM) {
             json_object_set_new(o, s->text,
-                                json_stringn_nocheck(p->seg[i], p->len[i]));
+                                dp_json_lossy(p->seg[i], p->len[i]));
         } else if (s->kind == DP_SEG_REST) {
             /* the rest of the path, decoded segments joined by '/' */
             size_t tot = 0;
@@ -204,7 +204,7 @@ static json_t *path_params(const dp_mock_t *m, const dp_path_t *p)
                     memcpy(buf + o2, p->seg[k], p->len[k]);
                     o2 += p->len[k];
                 }
-                json_object_set_new(o, "*", json_stringn_nocheck(buf, o2));
+                json_object_set_new(o, "*", dp_json_lossy(buf, o2));
                 free(buf);
             }
         }

@@ -27,6 +27,72 @@ const json_t *dp_reqctx_body(dp_reqctx_t *rc)
     return rc->body;
 }
 
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 if none starts
+ * there (RFC 3629: no overlong form, no surrogate, nothing past
+ * U+10FFFF). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+json_t *dp_json_lossy(const char *p, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)(p ? p : "");
+    size_t i = 0, bad = 0;
+    while (i < n) {
+        size_t l = utf8_len(s + i, n - i);
+        bad += l == 0;
+        i += l ? l : 1;
+    }
+    if (bad == 0)
+        return json_stringn_nocheck((const char *)s, n);
+    char *o = malloc(n + 2 * bad + 1);
+    if (o == NULL)
+        return NULL;
+    size_t k = 0;
+    for (i = 0; i < n;) {
+        size_t l = utf8_len(s + i, n - i);
+        if (l == 0) {
+            memcpy(o + k, "\xEF\xBF\xBD", 3); /* U+FFFD */
+            k += 3;
+            i++;
+        } else {
+            memcpy(o + k, s + i, l);
+            k += l;
+            i += l;
+        }
+    }
+    json_t *v = json_stringn_nocheck(o, k);
+    free(o);
+    return v;
+}
+
 static char *lower_dup(doppel_str_t s)
 {
     char *o = malloc(s.len + 1);
@@ -51,8 +117,7 @@ static void build_headers(dp_reqctx_t *rc)
             free(name);
             continue;
         }
-        json_t *val = json_stringn_nocheck(kv->value.ptr ? kv->value.ptr : "",
-                                           kv->value.len);
+        json_t *val = dp_json_lossy(kv->value.ptr, kv->value.len);
         if (json_object_get(rc->hdr_first, name) == NULL)
             json_object_set(rc->hdr_first, name, val);
         json_t *arr = json_object_get(rc->hdr_all, name);
@@ -92,8 +157,7 @@ const json_t *dp_reqctx_query(dp_reqctx_t *rc)
             if (name && json_object_get(rc->query, name) == NULL)
                 json_object_set_new(
                     rc->query, name,
-                    json_stringn_nocheck(kv->value.ptr ? kv->value.ptr : "",
-                                         kv->value.len));
+                    dp_json_lossy(kv->value.ptr, kv->value.len));
             free(name);
         }
     }
@@ -112,8 +176,7 @@ const json_t *dp_reqctx_query_all(dp_reqctx_t *rc)
         if (kv->name.ptr == NULL || memchr(kv->name.ptr, 0, kv->name.len))
             continue;
         char *name = strndup(kv->name.ptr, kv->name.len);
-        json_t *val = json_stringn_nocheck(kv->value.ptr ? kv->value.ptr : "",
-                                           kv->value.len);
+        json_t *val = dp_json_lossy(kv->value.ptr, kv->value.len);
         if (name && val)
             dp_query_add(rc->query_all, name, val);
         json_decref(val);

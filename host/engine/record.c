@@ -444,8 +444,7 @@ static json_t *build_response(dp_engine_t *e, const doppel_fetch_result_t *res,
         snprintf(name, sizeof(name), "%.*s", (int)kv.name.len, kv.name.ptr);
         json_t *v = dp_engine_header_redacted(e, kv.name.ptr, kv.name.len)
                         ? json_string(REDACTED)
-                        : json_stringn_nocheck(kv.value.ptr ? kv.value.ptr : "",
-                                               kv.value.len);
+                        : dp_json_lossy(kv.value.ptr, kv.value.len);
         if (name_is(kv.name, "content-type") && ctype == NULL) {
             ctype = kv.value.ptr;
             ctl = kv.value.len;
