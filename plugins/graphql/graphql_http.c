@@ -163,6 +163,8 @@ int gqlp_http_classify(void *state, const doppel_http_request_t *req)
         return 0;
     if (!gqlp_path_known(in->sh, path.ptr, path.len))
         return 0;
+    if (get && gqlp_ws_wants(req))
+        return 1;
     if (post) {
         const doppel_str_t *ct = req->header(req, "Content-Type");
         return media_is(ct, "application/json") ||
@@ -628,10 +630,7 @@ static void record_fields(http_call_t *c, const doppel_fetch_result_t *res)
 static void forward_ended(gqlp_inst_t *in)
 {
     in->n_forwarding--;
-    if (in->n_forwarding == 0 && in->stop_waiting) {
-        in->stop_waiting = 0;
-        in->svc->stop_done(in->ctx);
-    }
+    gqlp_maybe_stop_done(in);
 }
 
 static void forwarded(void *data, int rc, const doppel_fetch_result_t *res)
@@ -871,6 +870,10 @@ int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
             }
             ns = *h;
         }
+    }
+    if (method_is(req, "GET") && gqlp_ws_wants(req)) {
+        gqlp_ws_handle(in, ex, req, ns, path);
+        return 0;
     }
     int mt = negotiate(req->header(req, "Accept"));
     if (mt == MT_NONE) {

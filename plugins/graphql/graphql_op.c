@@ -51,6 +51,7 @@ void gqlp_result_clear(gqlp_result_t *r)
     free(r->proxied);
     json_decref(r->body);
     json_decref(r->headers);
+    json_decref(r->sub_extra);
     memset(r, 0, sizeof(*r));
 }
 
@@ -232,6 +233,17 @@ static int resolve(void *ud, const gql_field_call_t *call, json_t **value,
     const doppel_services_t *svc = in->svc;
     const gqlp_origin_t *o = run->o;
     const char *opn = gqlp_op_name(call->op);
+    if (o->event_data != NULL) {
+        /* a subscription event: its value is given, no mock is asked */
+        json_t *v = json_object_get(o->event_data, call->field);
+        if (v == NULL)
+            v = json_object_get(o->event_data, call->response_key);
+        *value = v ? json_incref(v) : json_null();
+        return GQL_RESOLVED;
+    }
+    if (call->op == GQL_OP_SUBSCRIPTION && run->out->sub_field[0] == '\0')
+        snprintf(run->out->sub_field, sizeof(run->out->sub_field), "%s",
+                 call->field);
     char op[200];
     snprintf(op, sizeof(op), "%s.%s", opn, call->field);
     json_t *body = field_body(call);
@@ -282,6 +294,12 @@ static int resolve(void *ud, const gql_field_call_t *call, json_t **value,
         if (r->delay_ms > run->out->delay_ms)
             run->out->delay_ms = r->delay_ms;
         merge_headers(run->out->headers, r);
+        if (call->op == GQL_OP_SUBSCRIPTION && !run->out->sub_matched) {
+            run->out->sub_matched = 1;
+            if (r->size >= offsetof(doppel_reply_t, extra) + sizeof(r->extra))
+                run->out->sub_extra =
+                    reply_json((const uint8_t *)r->extra.ptr, r->extra.len);
+        }
         gqlp_count(in, opn, call->field, "matched");
         svc->engine_reply_free(in->ctx, r);
         return GQL_RESOLVED;
@@ -430,6 +448,7 @@ static int run_doc(gqlp_inst_t *in, const gqlp_request_t *rq,
         out->not_allowed = 1;
         return rc;
     }
+    out->subscription = op->op == GQL_OP_SUBSCRIPTION;
     run_t run = {in, o, out, json_object()};
     if (run.misses == NULL)
         return -ENOMEM;

@@ -217,6 +217,16 @@ static int gql_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     in->max_values = (uint32_t)svc->option_int(ctx, "max_values");
     in->fake_missing = svc->option_bool(ctx, "fake_missing");
     in->introspection = svc->option_bool(ctx, "introspection");
+    in->ws_init_timeout_ms =
+        (uint32_t)svc->option_int(ctx, "connection_init_timeout");
+    in->ws_max_subscriptions =
+        (uint32_t)svc->option_int(ctx, "ws_max_subscriptions");
+    in->ws_max_message = (size_t)svc->option_int(ctx, "ws_max_message");
+    in->ws_deflate = svc->option_bool(ctx, "ws_deflate");
+    if (gqlp_ws_attach(in) < 0) {
+        free(in);
+        return -ENOMEM;
+    }
     if (DOPPEL_HAS_SERVICE(svc, subscribe))
         (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
     doppel_http_mount_t m = {
@@ -229,6 +239,7 @@ static int gql_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     int rc = svc->http_mount(ctx, &m);
     if (rc < 0) {
         svc->log(ctx, DOPPEL_LOG_ERROR, "cannot mount: %s", strerror(-rc));
+        gqlp_ws_detach(in);
         free(in);
         return rc;
     }
@@ -242,18 +253,27 @@ static int gql_start(void *state)
     return 0; /* the host's front owns the listener */
 }
 
+void gqlp_maybe_stop_done(gqlp_inst_t *in)
+{
+    if (in->stop_waiting && in->n_forwarding == 0 && in->n_ws == 0) {
+        in->stop_waiting = 0;
+        in->svc->stop_done(in->ctx);
+    }
+}
+
 /* stop_done waits for the forwarded requests: the host calls them back
- * (-ECANCELED at the latest) before destroy, and each answers its client. */
+ * (-ECANCELED at the latest) before destroy, and each answers its client;
+ * and for the WebSocket connections, closed here with 1001, to be called
+ * back (on_close), so that none outlives the instance. */
 static int gql_stop(void *state)
 {
     gqlp_inst_t *in = state;
     in->stopping = 1;
     while (in->pending)
         pending_send(in->pending, 1);
-    if (in->n_forwarding == 0)
-        in->svc->stop_done(in->ctx);
-    else
-        in->stop_waiting = 1;
+    gqlp_ws_close_all(in);
+    in->stop_waiting = 1;
+    gqlp_maybe_stop_done(in);
     return 0;
 }
 
@@ -265,6 +285,7 @@ static int gql_on_event(void *state, const doppel_event_t *ev)
     in->draining = 1;
     while (in->pending)
         pending_send(in->pending, 0);
+    gqlp_ws_close_all(in);
     return DOPPEL_OK;
 }
 
@@ -273,6 +294,7 @@ static void gql_destroy(void *state)
     gqlp_inst_t *in = state;
     while (in->pending) /* a failed start: nothing drained them */
         pending_send(in->pending, 1);
+    gqlp_ws_detach(in);
     free(in);
 }
 
@@ -305,6 +327,18 @@ static const doppel_option_t gql_options[] = {
      {0}},
     {"introspection", DOPPEL_OPT_BOOL, 0, "true",
      "answer __schema and __type (off: a validation error)", 0, -1, {0}},
+    {"connection_init_timeout", DOPPEL_OPT_INT, 0, "3000",
+     "milliseconds a graphql-transport-ws client has to send "
+     "connection_init (else close 4408)",
+     1, 600000, {0}},
+    {"ws_max_subscriptions", DOPPEL_OPT_INT, 0, "100",
+     "most operations in flight on one graphql-transport-ws connection", 1,
+     100000, {0}},
+    {"ws_max_message", DOPPEL_OPT_SIZE, 0, "1m",
+     "largest graphql-transport-ws message (else close 1009)", 1024,
+     (int64_t)64 << 20, {0}},
+    {"ws_deflate", DOPPEL_OPT_BOOL, 0, "true",
+     "accept permessage-deflate on graphql-transport-ws", 0, -1, {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };
 

@@ -9,6 +9,8 @@
  *                     entry point a WebSocket transport calls too)
  *   graphql_http.c    GraphQL-over-HTTP on the host's front: classifier,
  *                     request forms, media types, status codes, batches
+ *   graphql_ws.c      graphql-transport-ws (subscriptions over WebSocket)
+ *                     and the section's actions publish / subscriptions
  *
  * Threading: one instance per worker (gqlp_inst_t, its loop thread only);
  * the shared state (gqlp_shared_t) is read by every worker and by the
@@ -75,7 +77,20 @@ typedef struct gqlp_shared {
     size_t n_schemas;
     char **paths; /* known paths, the endpoint first */
     size_t n_paths;
+    /* The WebSocket registry (graphql_ws.c), under reg_mu: each worker's
+     * instance, for publish to reach it through svc->post, and the open
+     * subscriptions counted per "ns\x1fpath\x1ffield". */
+    pthread_mutex_t reg_mu;
+    struct gqlp_inst **insts;
+    unsigned n_insts;
+    struct gqlp_subcount *subs;
+    size_t n_subs, cap_subs;
 } gqlp_shared_t;
+
+typedef struct gqlp_subcount {
+    char *key;
+    size_t count;
+} gqlp_subcount_t;
 
 /* The shared state of the plugin section, created on first use from the
  * section's options (endpoint, schema, namespace, limits). NULL: out of
@@ -104,6 +119,7 @@ extern const doppel_protocol_def_t gqlp_protocol_def;
 /* ---- instances ----------------------------------------------------------- */
 
 typedef struct gqlp_pending gqlp_pending_t;
+typedef struct gqlp_ws_conn gqlp_ws_conn_t;
 
 typedef struct gqlp_inst {
     doppel_ctx_t *ctx;
@@ -120,6 +136,13 @@ typedef struct gqlp_inst {
     int stop_waiting; /* stop_done is due when the last forward ends */
     size_t n_forwarding; /* requests waiting for the upstream */
     gqlp_pending_t *pending; /* delayed answers */
+    /* graphql-transport-ws (graphql_ws.c) */
+    uint32_t ws_init_timeout_ms; /* connection_init due within it */
+    uint32_t ws_max_subscriptions; /* per connection */
+    size_t ws_max_message;         /* bytes of one message */
+    int ws_deflate;                /* accept permessage-deflate */
+    gqlp_ws_conn_t *ws_conns;      /* switched connections */
+    size_t n_ws; /* connections and switches not called back yet */
 } gqlp_inst_t;
 
 /* ---- one operation (graphql_op.c) ----------------------------------------
@@ -151,6 +174,11 @@ typedef struct gqlp_origin {
     doppel_str_t request_id;
     doppel_str_t remote_addr;
     gqlp_transport_t transport;
+    /* Set for a subscription event (graphql_ws.c): the engine is not
+     * asked; each top-level field's value is taken from this object
+     * ({"FIELD": value}), so the event is shaped by the selection set as
+     * the first answer was. */
+    const json_t *event_data;
 } gqlp_origin_t;
 
 /* A top-level field a record-and-replay service answered PROXY: the
@@ -179,6 +207,12 @@ typedef struct gqlp_result {
     gqlp_inst_t *in;   /* frees the replies below */
     gqlp_proxied_t *proxied; /* fields answered PROXY (never over WS) */
     size_t n_proxied;
+    /* the operation that ran was a subscription (over WS only) */
+    int subscription;
+    char sub_field[128]; /* its top-level field */
+    int sub_matched;     /* a mock answered it */
+    json_t *sub_extra;   /* that mock's doppel response fields
+                            (subscriptionEvents, keepOpen); owned */
 } gqlp_result_t;
 
 /* Runs one request. Returns 0 with *out filled (release it with
@@ -197,6 +231,28 @@ void gqlp_proxied_clear(gqlp_inst_t *in, gqlp_proxied_t *p);
 int gqlp_http_classify(void *state, const doppel_http_request_t *req);
 int gqlp_http_handler(void *state, doppel_http_exchange_t *ex,
                       const doppel_http_request_t *req);
+
+/* ---- graphql-transport-ws (graphql_ws.c) -------------------------------- */
+
+/* 1 when req asks to switch to WebSocket offering graphql-transport-ws
+ * (or the old graphql-ws, refused by the handler with a reason). */
+int gqlp_ws_wants(const doppel_http_request_t *req);
+/* Handles such a request on (ns, path); always finishes ex. */
+void gqlp_ws_handle(gqlp_inst_t *in, doppel_http_exchange_t *ex,
+                    const doppel_http_request_t *req, doppel_str_t ns,
+                    doppel_str_t path);
+/* Registers the instance for publish (init) / forgets it (destroy). */
+int gqlp_ws_attach(gqlp_inst_t *in);
+void gqlp_ws_detach(gqlp_inst_t *in);
+/* Closes every connection with 1001 (draining, stopping). */
+void gqlp_ws_close_all(gqlp_inst_t *in);
+/* Calls stop_done once stopping and nothing is left in flight. */
+void gqlp_maybe_stop_done(gqlp_inst_t *in);
+
+extern const doppel_protocol_action_t gqlp_actions[];
+int gqlp_action(doppel_ctx_t *ctx, const doppel_services_t *svc,
+                doppel_str_t ns, const char *name, const char *args,
+                size_t args_len, char **out, size_t *out_len);
 
 /* ---- answers (graphql_plugin.c) ------------------------------------------ */
 

@@ -488,6 +488,11 @@ static void shared_destroy(void *state)
     files_free(sh->pending, sh->n_pending);
     free(sh->endpoint);
     free(sh->cfg_ns);
+    for (size_t i = 0; i < sh->n_subs; i++)
+        free(sh->subs[i].key);
+    free(sh->subs);
+    free(sh->insts);
+    pthread_mutex_destroy(&sh->reg_mu);
     pthread_rwlock_destroy(&sh->lock);
     free(sh);
 }
@@ -499,6 +504,7 @@ static void *shared_create(void *arg)
     if (sh == NULL)
         return NULL;
     pthread_rwlock_init(&sh->lock, NULL);
+    pthread_mutex_init(&sh->reg_mu, NULL);
     sh->endpoint = strdup(
         a->endpoint && a->endpoint[0] ? a->endpoint : GQLP_DEFAULT_ENDPOINT);
     sh->cfg_ns = strdup(a->ns && a->ns[0] ? a->ns : GQLP_DEFAULT_NS);
@@ -1066,6 +1072,78 @@ static int check_errors(const json_t *ge, doppel_check_error_t *err)
     return 0;
 }
 
+/* Most events one subscription mock may list, and the longest delay of
+ * one: a mock is a test fixture, not a stream without end. */
+#define GQLP_EVENTS_MAX 10000
+#define GQLP_EVENT_DELAY_MAX 3600000
+
+/* subscriptionEvents: [{"payload": {"data": {...}}, "delay": ms}], and
+ * keepOpen: a boolean (graphql_ws.c serves them). */
+static int check_events(const json_t *resp, doppel_check_error_t *err)
+{
+    const json_t *ko = json_object_get(resp, "keepOpen");
+    if (ko != NULL && !json_is_boolean(ko)) {
+        set_err(err, "response.keepOpen", "%s",
+                "true keeps a subscription open after its events (for the "
+                "publish action), false completes it");
+        return -EINVAL;
+    }
+    const json_t *ev = json_object_get(resp, "subscriptionEvents");
+    if (ev == NULL || json_is_null(ev))
+        return 0;
+    if (!json_is_array(ev) || json_array_size(ev) > GQLP_EVENTS_MAX) {
+        set_err(err, "response.subscriptionEvents", "%s",
+                "a list of at most 10000 events [{\"payload\": {\"data\": "
+                "{\"FIELD\": ...}}, \"delay\": ms}]");
+        return -EINVAL;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e)
+    {
+        char f[128];
+        snprintf(f, sizeof(f), "response.subscriptionEvents[%zu]", i);
+        if (!json_is_object(e)) {
+            set_err(err, f, "%s",
+                    "an event {\"payload\": {\"data\": {\"FIELD\": ...}}, "
+                    "\"delay\": ms}");
+            return -EINVAL;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(e, k, v)
+        {
+            if (strcmp(k, "payload") && strcmp(k, "delay")) {
+                snprintf(f, sizeof(f), "response.subscriptionEvents[%zu].%.40s",
+                         i, k);
+                set_err(err, f, "%s",
+                        "unknown member (an event has payload and delay)");
+                return -EINVAL;
+            }
+        }
+        const json_t *d = json_object_get(e, "delay");
+        if (d != NULL && (!json_is_integer(d) || json_integer_value(d) < 0 ||
+                          json_integer_value(d) > GQLP_EVENT_DELAY_MAX)) {
+            snprintf(f, sizeof(f), "response.subscriptionEvents[%zu].delay", i);
+            set_err(err, f, "%s",
+                    "milliseconds after the previous event, 0 to 3600000");
+            return -EINVAL;
+        }
+        const json_t *pl = json_object_get(e, "payload");
+        const json_t *data = json_object_get(pl, "data");
+        if (!json_is_object(pl) || !json_is_object(data) ||
+            json_object_size(pl) != 1) {
+            snprintf(f, sizeof(f), "response.subscriptionEvents[%zu].payload",
+                     i);
+            set_err(err, f, "%s",
+                    "required: {\"data\": {\"FIELD\": ...}}, as the mock's "
+                    "payload");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int check_response(const json_t *resp, doppel_check_error_t *err)
 {
     if (!json_is_object(resp))
@@ -1103,6 +1181,8 @@ static int check_response(const json_t *resp, doppel_check_error_t *err)
             return -EINVAL;
         }
     }
+    if (check_events(resp, err) < 0)
+        return -EINVAL;
     return check_errors(json_object_get(resp, "graphqlErrors"), err);
 }
 
@@ -1578,7 +1658,9 @@ static int record(doppel_ctx_t *ctx, const doppel_services_t *svc,
 
 static const char *const body_conds[] = {"conditions", NULL};
 static const char *const meta_conds[] = {"header", NULL};
-static const char *const resp_fields[] = {"graphqlErrors", NULL};
+static const char *const resp_fields[] = {"graphqlErrors",
+                                          "subscriptionEvents", "keepOpen",
+                                          NULL};
 
 const doppel_protocol_def_t gqlp_protocol_def = {
     .size = sizeof(doppel_protocol_def_t),
@@ -1601,4 +1683,6 @@ const doppel_protocol_def_t gqlp_protocol_def = {
     .explain_miss = explain_miss,
     .describe = describe,
     .record = record,
+    .actions = gqlp_actions,
+    .action = gqlp_action,
 };
