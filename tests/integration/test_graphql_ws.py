@@ -349,6 +349,22 @@ class GraphqlWs(GraphqlWsBase):
                               str)
         self.assertEqual(out[1], {"i": 0, "complete": True})
 
+    def test_mock_check_refuses_bad_events(self):
+        for resp, field in [
+                ({"keepOpen": "yes"}, "response.keepOpen"),
+                ({"subscriptionEvents": {}}, "response.subscriptionEvents"),
+                ({"subscriptionEvents": [1]}, "response.subscriptionEvents[0]"),
+                ({"subscriptionEvents": [{"payload": {"data": {}},
+                                          "delay": -1}]},
+                 "response.subscriptionEvents[0].delay"),
+                ({"subscriptionEvents": [{"payload": {"data": {}},
+                                          "when": 1}]},
+                 "response.subscriptionEvents[0].when")]:
+            r = self.d.mock("userCreated", resp, operation="subscription",
+                            expect=None)
+            self.assertEqual((r.status, r.json().get("field")), (400, field),
+                             r)
+
     # -- raw sockets: handshake and close codes ---------------------------
     def test_handshake_refusals(self):
         ws = RawWs(self.d, protocols="graphql-ws")
