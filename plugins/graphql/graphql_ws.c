@@ -442,8 +442,9 @@ static int sub_start(gqlp_ws_conn_t *c, const char *id,
             s->events = json_incref(ev);
         s->keep_open = json_is_true(json_object_get(r->sub_extra, "keepOpen"));
     }
-    if (r->subscription && (s->events != NULL || s->keep_open)) {
-        /* later events need the operation again, and publish its key */
+    if (r->subscription) {
+        /* later events need the operation again, and publish (and the
+         * count) its key */
         s->query = dup_n(rq->query, rq->query_len);
         s->query_len = rq->query_len;
         s->op_name = rq->operation_name ? strdup(rq->operation_name) : NULL;

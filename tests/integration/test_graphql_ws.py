@@ -324,6 +324,35 @@ class GraphqlWs(GraphqlWsBase):
         self.assertEqual(c.line(), {"i": 0, "stopped": True})
         self.wait_count(0)
 
+    def test_namespaces_by_stubs_path_and_header(self):
+        for ns in ("team-b", "team-c"):
+            self.d.reset(ns)
+            self.d.mock("userCreated", {
+                "payload": {"data": {"userCreated": {"id": ns}}},
+                "keepOpen": True}, operation="subscription", ns=ns)
+        a = RawWs(self.d, path="/stubs/team-b/graphql")
+        b = RawWs(self.d, extra="X-Namespace: team-c\r\n")
+        q = {"query": "subscription { userCreated { id } }"}
+        for ws in (a, b):
+            ws.init()
+            ws.send({"type": "subscribe", "id": "x", "payload": q})
+        self.assertEqual(a.recv()["payload"],
+                         {"data": {"userCreated": {"id": "team-b"}}})
+        self.assertEqual(b.recv()["payload"],
+                         {"data": {"userCreated": {"id": "team-c"}}})
+        st, js = self.api("POST", ACT + "publish?namespace=team-c", {
+            "field": "userCreated", "data": {"userCreated": {"id": "pub"}}})
+        self.assertEqual((st, js["subscriptions"]), (200, 1), js)
+        self.assertEqual(b.recv(), {"type": "next", "id": "x", "payload": {
+            "data": {"userCreated": {"id": "pub"}}}})
+        # nothing reached team-b: its next message is the answer to a ping
+        a.send({"type": "ping"})
+        self.assertEqual(a.recv(), {"type": "pong"})
+        st, js = self.api("GET", ACT + "subscriptions?namespace=team-b")
+        self.assertEqual(js["total"], 1, js)
+        a.close()
+        b.close()
+
     def test_publish_refuses_bad_arguments(self):
         for body, field in [({"data": {"x": 1}}, "field"),
                             ({"field": "userCreated"}, "data"),
