@@ -192,12 +192,26 @@ static char *sub_key(const char *ns, size_t nl, const char *path, size_t pl,
 
 /* ---- writing ------------------------------------------------------------- */
 
+static void drop_now(gqlp_ws_conn_t *c);
+
+/* Writes what c->out holds. A client that does not read while events
+ * keep coming (publish, short delays) fills the host's queue: past
+ * DOPPEL_CONN_QUEUE_MAX the connection is dropped rather than holding
+ * ever more memory or losing events silently. */
 static void flush_out(gqlp_ws_conn_t *c)
 {
+    int rc = 0;
     if (c->out.len > 0)
-        (void)c->in->svc->conn_write(c->conn, c->out.data, c->out.len, NULL,
-                                     NULL);
+        rc = c->in->svc->conn_write(c->conn, c->out.data, c->out.len, NULL,
+                                    NULL);
     c->out.len = 0;
+    if (rc == -ENOBUFS) {
+        c->in->svc->log(c->in->ctx, DOPPEL_LOG_WARN,
+                        "graphql-transport-ws client %s on %s does not read "
+                        "its events: dropped",
+                        c->remote, c->path);
+        drop_now(c);
+    }
 }
 
 static void close_with(gqlp_ws_conn_t *c, unsigned code, const char *reason);
@@ -379,7 +393,8 @@ static void sub_step(ws_sub_t *s)
         }
         if (!s->keep_open) {
             send_complete(c, s->id);
-            sub_remove(s);
+            if (!c->closing) /* else dropped, s with the rest */
+                sub_remove(s);
         }
         return;
     }
@@ -598,6 +613,8 @@ static void close_with(gqlp_ws_conn_t *c, unsigned code, const char *reason)
     if (ws_encode_close(c->enc, code, r, strlen(r), &c->out) == 0)
         flush_out(c);
     c->out.len = 0;
+    if (c->closing) /* dropped: the close frame did not fit */
+        return;
     c->closing = 1;
     if (c->init_timer != NULL) {
         c->in->svc->timer_stop(c->init_timer);
@@ -648,10 +665,9 @@ static void on_read(void *data, doppel_conn_t *conn, const uint8_t *buf,
         (void)ws_parser_feed(c->parser, buf, len);
 }
 
-static void on_end(void *data, doppel_conn_t *conn, int rc)
+/* Closes at once, nothing more sent: the peer is gone or not reading. */
+static void drop_now(gqlp_ws_conn_t *c)
 {
-    gqlp_ws_conn_t *c = data;
-    (void)rc;
     if (c->closing)
         return;
     c->closing = 1;
@@ -660,7 +676,14 @@ static void on_end(void *data, doppel_conn_t *conn, int rc)
         c->init_timer = NULL;
     }
     subs_clear(c);
-    c->in->svc->conn_close(conn, DOPPEL_CONN_CLOSE_NOW);
+    c->in->svc->conn_close(c->conn, DOPPEL_CONN_CLOSE_NOW);
+}
+
+static void on_end(void *data, doppel_conn_t *conn, int rc)
+{
+    (void)conn;
+    (void)rc;
+    drop_now(data);
 }
 
 static void conn_free(gqlp_ws_conn_t *c)

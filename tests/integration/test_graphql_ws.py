@@ -521,6 +521,32 @@ class GraphqlWsLimits(GraphqlWsBase):
         ws.close()
 
 
+class GraphqlWsSlowReader(GraphqlWsBase):
+    def test_a_client_that_does_not_read_is_dropped(self):
+        self.sub_mock(keep_open=True)
+        ws = RawWs(self.d)
+        ws.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ws.init()
+        ws.send({"type": "subscribe", "id": "s", "payload": {
+            "query": "subscription { userCreated { name } }"}})
+        ws.assert_type(ws.recv(), "next")
+        self.wait_count(1)
+        big = {"userCreated": {"name": "x" * (512 * 1024)}}
+        for _ in range(60):  # 30 MiB, past the host's 16 MiB queue
+            st, js = self.api("POST", ACT + "publish", {
+                "field": "userCreated", "data": big})
+            self.assertEqual(st, 200, js)
+            if js["subscriptions"] == 0:
+                break
+        self.wait_count(0)
+        self.assertIn("does not read its events: dropped", self.d.log())
+        ws.close()
+        # the server still serves others
+        ws = RawWs(self.d)
+        ws.init()
+        ws.close()
+
+
 class GraphqlWsDrain(GraphqlWsBase):
     workers = 2
 
