@@ -456,6 +456,20 @@ class GraphqlWs(GraphqlWsBase):
                                              "requests"))
         ws.close()
 
+    def test_nothing_follows_the_clients_complete(self):
+        self.sub_mock(events=USERS[1:], delay=150)
+        ws = RawWs(self.d)
+        ws.init()
+        ws.send({"type": "subscribe", "id": "s", "payload": {
+            "query": "subscription { userCreated { name } }"}})
+        self.assertEqual(ws.recv()["payload"],
+                         {"data": {"userCreated": {"name": "Ann"}}})
+        ws.send({"type": "complete", "id": "s"})
+        time.sleep(0.6)  # past every event's time
+        ws.send({"type": "ping"})
+        self.assertEqual(ws.recv(), {"type": "pong"})
+        ws.close()
+
     def test_query_over_raw_socket_and_client_close(self):
         self.d.mock("version", {"payload": {"data": {"version": "1.2"}}})
         ws = RawWs(self.d)
