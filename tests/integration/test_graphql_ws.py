@@ -470,6 +470,18 @@ class GraphqlWs(GraphqlWsBase):
         self.assertEqual(ws.recv(), {"type": "pong"})
         ws.close()
 
+    def test_websocket_errors_close_with_the_rfc_codes(self):
+        ws = RawWs(self.d)
+        ws.init()
+        ws.s.sendall(b"\x81\x02hi")  # unmasked from a client
+        self.assertEqual(ws.closed()[0], 1002)
+        ws.close()
+        ws = RawWs(self.d)
+        ws.init()
+        ws.send_frame(1, b'{"type": "ping", "x": "\xff"}')  # not UTF-8
+        self.assertEqual(ws.closed()[0], 1007)
+        ws.close()
+
     def test_query_over_raw_socket_and_client_close(self):
         self.d.mock("version", {"payload": {"data": {"version": "1.2"}}})
         ws = RawWs(self.d)
