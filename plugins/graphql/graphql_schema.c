@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "graphql_plugin.h"
+#include "plugin_json.h"
 
 /* SDL documents are bounded like requests, with room for big schemas
  * (a schema of 10,000 fields is about 60,000 tokens). */
@@ -1434,18 +1435,7 @@ static int describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
     json_t *o = json_pack("{s:s, s:o, s:o}", "endpoint", sh->endpoint, "paths",
                           paths ? paths : json_array(), "schemas",
                           schemas ? schemas : json_array());
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL)
-        return -ENOMEM;
-    size_t len = strlen(text);
-    *out = svc->alloc(len + 1);
-    if (*out != NULL) {
-        memcpy(*out, text, len + 1);
-        *out_len = len;
-    }
-    free(text);
-    return *out ? 0 : -ENOMEM;
+    return dpj_give(svc, o, out, out_len);
 }
 
 /* ---- recording (LEARN) ---------------------------------------------------

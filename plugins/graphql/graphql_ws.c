@@ -37,6 +37,7 @@
 
 #include "graphql_plugin.h"
 #include "ws_codec.h"
+#include "plugin_json.h"
 
 #define WS_PROTO "graphql-transport-ws"
 #define WS_PROTO_LEGACY "graphql-ws"
@@ -961,30 +962,6 @@ const doppel_protocol_action_t gqlp_actions[] = {
     {NULL, 0, NULL},
 };
 
-static int answer(const doppel_services_t *svc, json_t *o, int status,
-                  char **out, size_t *out_len)
-{
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (txt == NULL)
-        return -ENOMEM;
-    size_t len = strlen(txt);
-    *out = svc->alloc(len + 1);
-    if (*out != NULL) {
-        memcpy(*out, txt, len + 1);
-        *out_len = len;
-    }
-    free(txt);
-    return *out ? status : -ENOMEM;
-}
-
-static int refuse_arg(const doppel_services_t *svc, const char *field,
-                      const char *msg, char **out, size_t *out_len)
-{
-    return answer(svc, json_pack("{s:s, s:s}", "error", msg, "field", field),
-                  400, out, out_len);
-}
-
 static int path_arg_ok(const json_t *p)
 {
     const char *s = json_string_value(p);
@@ -1016,11 +993,11 @@ static int list_subscriptions(const doppel_services_t *svc, gqlp_shared_t *sh,
     const json_t *only_p = json_object_get(args, "path");
     const json_t *only_f = json_object_get(args, "field");
     if (only_p != NULL && !path_arg_ok(only_p))
-        return refuse_arg(svc, "path",
+        return dpj_refuse(svc, "path",
                           "path: expected a request path starting with /", out,
                           out_len);
     if (only_f != NULL && !name_ok(only_f))
-        return refuse_arg(svc, "field", "field: expected a GraphQL field name",
+        return dpj_refuse(svc, "field", "field: expected a GraphQL field name",
                           out, out_len);
     json_t *list = json_array();
     json_int_t total = 0;
@@ -1043,7 +1020,7 @@ static int list_subscriptions(const doppel_services_t *svc, gqlp_shared_t *sh,
                             s2 + 1, "count", (json_int_t)sh->subs[i].count));
     }
     pthread_mutex_unlock(&sh->reg_mu);
-    return answer(svc,
+    return dpj_answer(svc,
                   list
                       ? json_pack("{s:s%, s:I, s:o}", "namespace", ns.ptr,
                                   ns.len, "total", total, "subscriptions", list)
@@ -1110,7 +1087,7 @@ static int publish(const doppel_services_t *svc, gqlp_shared_t *sh,
                      "%.64s: unknown member (expected path, field, payload or "
                      "data)",
                      k);
-            return refuse_arg(svc, k, msg, out, out_len);
+            return dpj_refuse(svc, k, msg, out, out_len);
         }
     }
     const json_t *path = json_object_get(args, "path");
@@ -1118,27 +1095,27 @@ static int publish(const doppel_services_t *svc, gqlp_shared_t *sh,
     const json_t *pl = json_object_get(args, "payload");
     const json_t *data = json_object_get(args, "data");
     if (path != NULL && !path_arg_ok(path))
-        return refuse_arg(svc, "path",
+        return dpj_refuse(svc, "path",
                           "path: the GraphQL path of the subscriptions "
                           "(\"/graphql\", the default endpoint when absent)",
                           out, out_len);
     if (!name_ok(field))
-        return refuse_arg(svc, "field",
+        return dpj_refuse(svc, "field",
                           "field: required, the subscription's top-level "
                           "field (\"orderUpdated\")",
                           out, out_len);
     if (pl != NULL && data != NULL)
-        return refuse_arg(svc, "data", "give payload or data, not both", out,
+        return dpj_refuse(svc, "data", "give payload or data, not both", out,
                           out_len);
     if (pl != NULL) {
         data = json_object_get(pl, "data");
         if (!json_is_object(pl) || json_object_size(pl) != 1 ||
             !json_is_object(data))
-            return refuse_arg(svc, "payload",
+            return dpj_refuse(svc, "payload",
                               "payload: {\"data\": {\"FIELD\": ...}}", out,
                               out_len);
     } else if (!json_is_object(data)) {
-        return refuse_arg(svc, "data",
+        return dpj_refuse(svc, "data",
                           "data: required (or payload): {\"FIELD\": ...}, "
                           "the event's data",
                           out, out_len);
@@ -1178,7 +1155,7 @@ static int publish(const doppel_services_t *svc, gqlp_shared_t *sh,
     pthread_mutex_unlock(&sh->reg_mu);
     free(key);
     free(text);
-    return answer(svc,
+    return dpj_answer(svc,
                   json_pack("{s:s%, s:s, s:s, s:I}", "namespace", ns.ptr,
                             ns.len, "path", pbuf, "field", fs, "subscriptions",
                             open),
@@ -1195,7 +1172,7 @@ int gqlp_action(doppel_ctx_t *ctx, const doppel_services_t *svc,
     json_t *a = json_loadb(args, args_len, 0, NULL);
     if (!json_is_object(a)) {
         json_decref(a);
-        return refuse_arg(svc, "", "the arguments are one JSON object", out,
+        return dpj_refuse(svc, "", "the arguments are one JSON object", out,
                           out_len);
     }
     int rc;
@@ -1204,7 +1181,7 @@ int gqlp_action(doppel_ctx_t *ctx, const doppel_services_t *svc,
     else if (strcmp(name, "subscriptions") == 0)
         rc = list_subscriptions(svc, sh, ns, a, out, out_len);
     else
-        rc = refuse_arg(svc, "name", "unknown action", out, out_len);
+        rc = dpj_refuse(svc, "name", "unknown action", out, out_len);
     json_decref(a);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "grpc_plugin.h"
+#include "plugin_json.h"
 
 /* ---- shared state ------------------------------------------------------- */
 
@@ -810,18 +811,7 @@ static int describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
     json_t *o = p ? describe_pool(p)
                   : json_pack("{s:[], s:s}", "services", "error", msg);
     gpb_pool_unref(p);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL)
-        return -ENOMEM;
-    size_t len = strlen(text);
-    *out = svc->alloc(len + 1);
-    if (*out != NULL) {
-        memcpy(*out, text, len + 1);
-        *out_len = len;
-    }
-    free(text);
-    return *out ? 0 : -ENOMEM;
+    return dpj_give(svc, o, out, out_len);
 }
 
 static const char *const body_conds[] = {"conditions", NULL};

@@ -16,6 +16,7 @@
 
 #include "soap_plugin.h"
 #include "soap_xml.h"
+#include "plugin_json.h"
 
 /* ---- shared state ------------------------------------------------------- */
 
@@ -298,23 +299,6 @@ static int schema_delete(doppel_ctx_t *ctx, const doppel_services_t *svc,
     return rc;
 }
 
-static int give_json(const doppel_services_t *svc, json_t *o, char **out,
-                     size_t *out_len)
-{
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text == NULL)
-        return -ENOMEM;
-    size_t len = strlen(text);
-    *out = svc->alloc(len + 1);
-    if (*out != NULL) {
-        memcpy(*out, text, len + 1);
-        *out_len = len;
-    }
-    free(text);
-    return *out ? 0 : -ENOMEM;
-}
-
 static int describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
                     doppel_str_t ns, char **out, size_t *out_len)
 {
@@ -329,7 +313,7 @@ static int describe(doppel_ctx_t *ctx, const doppel_services_t *svc,
     pthread_mutex_unlock(&sh->mu);
     if (o == NULL)
         o = json_pack("{s:[], s:[]}", "services", "files");
-    return give_json(svc, o, out, out_len);
+    return dpj_give(svc, o, out, out_len);
 }
 
 static int schema_mocks(doppel_ctx_t *ctx, const doppel_services_t *svc,
@@ -350,7 +334,7 @@ static int schema_mocks(doppel_ctx_t *ctx, const doppel_services_t *svc,
     pthread_mutex_unlock(&sh->mu);
     if (arr == NULL)
         return -ENOENT;
-    return give_json(svc, arr, out, out_len);
+    return dpj_give(svc, arr, out, out_len);
 }
 
 /* ---- check ------------------------------------------------------------------ */
@@ -1009,9 +993,9 @@ static int record(doppel_ctx_t *ctx, const doppel_services_t *svc,
         json_object_set_new(sec, "action", json_string(action));
     json_decref(body);
     if (sec)
-        rc = give_json(svc, sec, section, section_len);
+        rc = dpj_give(svc, sec, section, section_len);
     if (rc == 0)
-        rc = give_json(svc, answer, response, response_len);
+        rc = dpj_give(svc, answer, response, response_len);
     else
         json_decref(answer);
     if (rc < 0 && *section) {

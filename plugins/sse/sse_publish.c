@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "sse_plugin.h"
+#include "plugin_json.h"
 
 const doppel_protocol_action_t sse_actions[] = {
     {"subscribers", 0,
@@ -122,30 +123,6 @@ void sse_sub_del(sse_shared_t *sh, const char *key)
 
 /* ---- answers ------------------------------------------------------------- */
 
-static int answer(const doppel_services_t *svc, json_t *o, int status,
-                  char **out, size_t *out_len)
-{
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (txt == NULL)
-        return -ENOMEM;
-    size_t len = strlen(txt);
-    *out = svc->alloc(len + 1);
-    if (*out != NULL) {
-        memcpy(*out, txt, len + 1);
-        *out_len = len;
-    }
-    free(txt);
-    return *out ? status : -ENOMEM;
-}
-
-static int refuse(const doppel_services_t *svc, const char *field,
-                  const char *msg, char **out, size_t *out_len)
-{
-    return answer(svc, json_pack("{s:s, s:s}", "error", msg, "field", field),
-                  400, out, out_len);
-}
-
 /* A request path as the plugin serves it: "/" then no NUL, at most
  * SSE_PATH_MAX bytes. */
 static int path_ok(const json_t *p)
@@ -164,7 +141,7 @@ static int subscribers(const doppel_services_t *svc, sse_shared_t *sh,
 {
     const json_t *only = json_object_get(args, "path");
     if (only != NULL && !path_ok(only))
-        return refuse(svc, "path",
+        return dpj_refuse(svc, "path",
                       "path: expected a request path starting with /", out,
                       out_len);
     json_t *paths = json_array();
@@ -184,7 +161,7 @@ static int subscribers(const doppel_services_t *svc, sse_shared_t *sh,
                                         (json_int_t)sh->subs[i].count));
     }
     pthread_mutex_unlock(&sh->reg_mu);
-    return answer(svc,
+    return dpj_answer(svc,
                   paths ? json_pack("{s:s%, s:I, s:o}", "namespace", ns.ptr,
                                     ns.len, "total", total, "paths", paths)
                         : NULL,
@@ -247,31 +224,31 @@ static int publish(const doppel_services_t *svc, sse_shared_t *sh,
                      "%.64s: unknown member (expected path, data, event, id, "
                      "retry)",
                      k);
-            return refuse(svc, k, msg, out, out_len);
+            return dpj_refuse(svc, k, msg, out, out_len);
         }
     }
     if (!path_ok(path))
-        return refuse(svc, "path",
+        return dpj_refuse(svc, "path",
                       "path: required, the request path of the streams "
                       "(\"/events/deploy\")",
                       out, out_len);
     if (data == NULL)
-        return refuse(svc, "data", "data: required, any JSON (a string is "
+        return dpj_refuse(svc, "data", "data: required, any JSON (a string is "
                                    "sent as is)",
                       out, out_len);
     if (event != NULL && (!json_is_string(event) ||
                           json_string_length(event) > 256))
-        return refuse(svc, "event", "event: expected a string of at most "
+        return dpj_refuse(svc, "event", "event: expected a string of at most "
                                     "256 bytes",
                       out, out_len);
     if (id != NULL && (!json_is_string(id) ||
                        json_string_length(id) > SSE_ID_MAX))
-        return refuse(svc, "id", "id: expected a string of at most 256 bytes",
+        return dpj_refuse(svc, "id", "id: expected a string of at most 256 bytes",
                       out, out_len);
     if (retry != NULL && (!json_is_integer(retry) ||
                           json_integer_value(retry) < 0 ||
                           json_integer_value(retry) > 86400000))
-        return refuse(svc, "retry", "retry: expected milliseconds, 0 to "
+        return dpj_refuse(svc, "retry", "retry: expected milliseconds, 0 to "
                                     "86400000",
                       out, out_len);
     size_t dlen = 0;
@@ -280,7 +257,7 @@ static int publish(const doppel_services_t *svc, sse_shared_t *sh,
         return -ENOMEM;
     if (dlen > SSE_CHAIN_BYTES_MAX) {
         free(text);
-        return refuse(svc, "data", "data: at most 8 MiB as text", out,
+        return dpj_refuse(svc, "data", "data: at most 8 MiB as text", out,
                       out_len);
     }
     sse_buf_t frame = {0};
@@ -318,7 +295,7 @@ static int publish(const doppel_services_t *svc, sse_shared_t *sh,
     pthread_mutex_unlock(&sh->reg_mu);
     free(key);
     sse_buf_free(&frame);
-    return answer(svc,
+    return dpj_answer(svc,
                   json_pack("{s:s%, s:s%, s:I}", "namespace", ns.ptr, ns.len,
                             "path", p.ptr, p.len, "subscribers", open),
                   200, out, out_len);

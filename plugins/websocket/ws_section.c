@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "ws_plugin.h"
+#include "plugin_json.h"
 
 #define ACTION_WAIT_MS 2000
 
@@ -575,33 +576,6 @@ out:
 /* ---- actions ----------------------------------------------------------------
  */
 
-static int answer_json(const doppel_services_t *svc, json_t *o, int status,
-                       char **out, size_t *out_len)
-{
-    char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (txt == NULL)
-        return -ENOMEM;
-    size_t len = strlen(txt);
-    *out = svc->alloc(len + 1);
-    if (*out == NULL) {
-        free(txt);
-        return -ENOMEM;
-    }
-    memcpy(*out, txt, len + 1);
-    *out_len = len;
-    free(txt);
-    return status;
-}
-
-static int bad_arg(const doppel_services_t *svc, const char *field,
-                   const char *msg, char **out, size_t *out_len)
-{
-    return answer_json(svc,
-                       json_pack("{s:s, s:s}", "error", msg, "field", field),
-                       400, out, out_len);
-}
-
 /* The connection id of args (a number, or digits as a GET gives them);
  * 0: none; -1: malformed. */
 static long long arg_id(const json_t *a)
@@ -629,7 +603,7 @@ static int act_connections(const doppel_services_t *svc, ws_shared_t *sh,
         if (ws_conn_targeted(c, t))
             json_array_append_new(list, ws_conn_describe(c));
     pthread_mutex_unlock(&sh->mu);
-    return answer_json(svc, json_pack("{s:o}", "connections", list), 200, out,
+    return dpj_answer(svc, json_pack("{s:o}", "connections", list), 200, out,
                        out_len);
 }
 
@@ -668,7 +642,7 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
     json_t *a = json_loadb(args, args_len, 0, NULL);
     if (!json_is_object(a)) {
         json_decref(a);
-        return bad_arg(svc, "", "expected a JSON object", out, out_len);
+        return dpj_refuse(svc, "", "expected a JSON object", out, out_len);
     }
     int rc;
     ws_job_t job = {0};
@@ -676,12 +650,12 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
     const json_t *path = json_object_get(a, "path");
     long long id = arg_id(a);
     if (path && !json_is_string(path)) {
-        rc = bad_arg(svc, "path", "path: expected the WebSocket path", out,
+        rc = dpj_refuse(svc, "path", "path: expected the WebSocket path", out,
                      out_len);
         goto out;
     }
     if (id < 0) {
-        rc = bad_arg(svc, "connection",
+        rc = dpj_refuse(svc, "connection",
                      "connection: expected an id from the connections "
                      "action",
                      out, out_len);
@@ -694,7 +668,7 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
         goto out;
     }
     if (path == NULL && id == 0) {
-        rc = bad_arg(svc, "path",
+        rc = dpj_refuse(svc, "path",
                      "path or connection: which connections to reach", out,
                      out_len);
         goto out;
@@ -708,7 +682,7 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
             if (!json_is_string(bin) ||
                 ws_b64_decode(json_string_value(bin), json_string_length(bin),
                               &d, &len) < 0) {
-                rc = bad_arg(svc, "binary",
+                rc = dpj_refuse(svc, "binary",
                              "binary: expected the message's bytes in base64",
                              out, out_len);
                 goto out;
@@ -726,7 +700,7 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
             len = json_is_string(data) ? json_string_length(data) : strlen(t);
             job.opcode = WS_OP_TEXT;
         } else {
-            rc = bad_arg(svc, "data", "data (or binary): the message to send",
+            rc = dpj_refuse(svc, "data", "data (or binary): the message to send",
                          out, out_len);
             goto out;
         }
@@ -736,7 +710,7 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
         long n = run_jobs(svc, sh, &job);
         free(d);
         rc = n < 0 ? (int)n
-                   : answer_json(svc, json_pack("{s:I}", "sent", (json_int_t)n),
+                   : dpj_answer(svc, json_pack("{s:I}", "sent", (json_int_t)n),
                                  200, out, out_len);
     } else {
         const json_t *code = json_object_get(a, "code");
@@ -749,14 +723,14 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
         else if (code)
             cv = -1;
         if (cv < 0 || cv > 4999 || !ws_close_code_valid((unsigned)cv)) {
-            rc = bad_arg(svc, "code",
+            rc = dpj_refuse(svc, "code",
                          "code: a close code a server may send: 1000-1003, "
                          "1007-1011, 3000-4999",
                          out, out_len);
             goto out;
         }
         if (why && (!json_is_string(why) || json_string_length(why) > 123)) {
-            rc = bad_arg(svc, "reason", "reason: at most 123 bytes of text",
+            rc = dpj_refuse(svc, "reason", "reason: at most 123 bytes of text",
                          out, out_len);
             goto out;
         }
@@ -767,7 +741,7 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
         long n = run_jobs(svc, sh, &job);
         rc = n < 0
                  ? (int)n
-                 : answer_json(svc, json_pack("{s:I}", "closed", (json_int_t)n),
+                 : dpj_answer(svc, json_pack("{s:I}", "closed", (json_int_t)n),
                                200, out, out_len);
     }
 out:
