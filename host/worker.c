@@ -388,7 +388,10 @@ static void on_upgrade_handoff(void *arg, dp_http_server_t *s, uv_os_sock_t fd,
     if (fd >= 0)
         adopt(s, t->ctx, fd, DOPPEL_CONN_VIA_UPGRADE, buf, len, upgrade_accept,
               t);
-    if (!t->called)
+    /* A switch still queued when the servers close (a drain that timed
+     * out) comes here after the copies were destroyed: the plugin is gone
+     * and must not be called. */
+    if (!t->called && t->ctx->initialised)
         (void)t->on_accept(t->state, NULL, NULL);
     free(t);
 }

@@ -497,7 +497,9 @@ typedef struct doppel_services {
      * on_read; from there on the connection is the plugin's, as one from
      * conn_claim (conn.h). Returns 0: ex is finished (no respond), and
      * on_accept is called exactly once, with conn NULL when the
-     * connection was lost before the switch. -EINVAL: not such a request,
+     * connection was lost before the switch; only a switch still queued
+     * behind an answer when the drain timed out is dropped without a
+     * call, after the instance's destroy. -EINVAL: not such a request,
      * answered or streaming already, bad headers, or ctx has no loop: ex
      * is untouched and still needs an answer. -ENOTSUP: this front takes
      * no switches (the same). -ENOTCONN / -ENOMEM: the client is gone, ex
