@@ -40,3 +40,15 @@ int dpj_refuse(const doppel_services_t *svc, const char *field,
                                 field ? field : ""),
                       400, out, out_len);
 }
+
+const char *dpj_opt_string(const json_t *sec, const char *key, int *bad)
+{
+    const json_t *v = json_object_get(sec, key);
+    if (v == NULL || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(v);
+}

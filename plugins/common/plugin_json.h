@@ -1,7 +1,8 @@
 /*
  * JSON answers a plugin hands to the host in memory the host frees
  * (svc->alloc): a section's describe, schema_mocks and record outputs, and
- * the answers of its operator actions (protocol.h). Shared by the plugins
+ * the answers of its operator actions (protocol.h), and the reading of a
+ * section's optional string members in check. Shared by the plugins
  * so each does not keep its own copy of the same dozen lines.
  */
 #ifndef DOPPEL_PLUGIN_JSON_H
@@ -25,5 +26,10 @@ int dpj_answer(const doppel_services_t *svc, json_t *o, int status,
 /* An action's refusal: 400 {"error": msg, "field": field}. */
 int dpj_refuse(const doppel_services_t *svc, const char *field,
                const char *msg, char **out, size_t *out_len);
+
+/* The string member key of a mock's section: NULL when absent or null;
+ * NULL with *bad set when it is not a non-empty string (check then
+ * refuses the mock naming the member). */
+const char *dpj_opt_string(const json_t *sec, const char *key, int *bad);
 
 #endif /* DOPPEL_PLUGIN_JSON_H */

@@ -1187,18 +1187,6 @@ static int check_response(const json_t *resp, doppel_check_error_t *err)
     return check_errors(json_object_get(resp, "graphqlErrors"), err);
 }
 
-static const char *opt_string(const json_t *sec, const char *key, int *bad)
-{
-    const json_t *v = json_object_get(sec, key);
-    if (v == NULL || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        *bad = 1;
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
                  const doppel_mock_view_t *mock, doppel_mock_key_t *key,
                  doppel_check_error_t *err)
@@ -1218,7 +1206,7 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
         goto out;
     }
     int bad = 0;
-    const char *field = opt_string(sec, "field", &bad);
+    const char *field = dpj_opt_string(sec, "field", &bad);
     if (bad || field == NULL || !is_name(field) ||
         strncmp(field, "__", 2) == 0) {
         set_err(err, "graphql.field", "%s",
@@ -1229,20 +1217,20 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
                       "(a GraphQL name such as \"users\")");
         goto out;
     }
-    const char *ops = opt_string(sec, "operation", &bad);
+    const char *ops = dpj_opt_string(sec, "operation", &bad);
     gql_op_kind_t op = GQL_OP_QUERY;
     if (bad || (ops && op_parse(ops, &op) < 0)) {
         set_err(err, "graphql.operation", "%s",
                 "one of query, mutation, subscription");
         goto out;
     }
-    const char *type = opt_string(sec, "type", &bad);
+    const char *type = dpj_opt_string(sec, "type", &bad);
     if (bad || (type && !is_name(type))) {
         set_err(err, "graphql.type", "%s",
                 "the root type's name (\"Query\", \"Mutation\")");
         goto out;
     }
-    const char *path = opt_string(sec, "path", &bad);
+    const char *path = dpj_opt_string(sec, "path", &bad);
     if (bad || (path && !path_ok(path))) {
         set_err(err, "graphql.path", "%s",
                 "the endpoint's path, absolute (\"/graphql\"), without a "

@@ -461,18 +461,6 @@ static int check_response(const json_t *resp, doppel_check_error_t *err)
     return 0;
 }
 
-static const char *opt_string(const json_t *sec, const char *key, int *bad)
-{
-    const json_t *v = json_object_get(sec, key);
-    if (v == NULL || json_is_null(v))
-        return NULL;
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        *bad = 1;
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
 static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
                  const doppel_mock_view_t *mock, doppel_mock_key_t *key,
                  doppel_check_error_t *err)
@@ -508,7 +496,7 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
         }
     }
     int bad = 0;
-    const char *event = opt_string(sec, "event", &bad);
+    const char *event = dpj_opt_string(sec, "event", &bad);
     if (bad || (event && strlen(event) > 128)) {
         set_err(err, "socket.event", "%s",
                 "the message kind the mock answers (1 to 128 bytes): the "
@@ -516,19 +504,19 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
                 "or \"close\"");
         goto out;
     }
-    const char *path = opt_string(sec, "path", &bad);
+    const char *path = dpj_opt_string(sec, "path", &bad);
     if (bad || (path && !path_ok(path))) {
         set_err(err, "socket.path", "%s",
                 "the WebSocket path, absolute (\"/ws/chat\", \"/rooms/:id\"), "
                 "without a query or a trailing '/'");
         goto out;
     }
-    (void)opt_string(sec, "serverName", &bad);
+    (void)dpj_opt_string(sec, "serverName", &bad);
     if (bad) {
         set_err(err, "socket.serverName", "%s", "a non-empty string");
         goto out;
     }
-    (void)opt_string(sec, "namespace", &bad);
+    (void)dpj_opt_string(sec, "namespace", &bad);
     if (bad) {
         set_err(err, "socket.namespace", "%s",
                 "a socket.io namespace such as \"/chat\"");
