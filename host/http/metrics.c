@@ -45,7 +45,9 @@ struct dp_metrics_worker {
 };
 
 typedef struct series {
-    struct series *next;
+    struct series *next;  /* insertion order, for the exposition */
+    struct series *hnext; /* same bucket of the lookup table */
+    uint32_t hash;
     char *name;   /* full metric name */
     char *labels; /* may be NULL */
     int is_gauge;
@@ -61,6 +63,12 @@ struct dp_metrics {
     _Atomic int n_owners;
     series_t *series; /* insertion order */
     series_t **series_tail;
+    /* Lookup by (name, labels): plugins count every request into a series,
+     * and walking a list of them all made the cost of a request grow with
+     * the number of series (one per operation, field, topic...). */
+    series_t **buckets;
+    size_t n_buckets; /* a power of two, or 0 before the first series */
+    size_t n_series;
 };
 
 dp_metrics_t *dp_metrics_new(unsigned workers)
@@ -106,6 +114,7 @@ void dp_metrics_free(dp_metrics_t *m)
         free(s);
         s = n;
     }
+    free(m->buckets);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -238,13 +247,44 @@ static int valid_labels(const char *s)
     }
 }
 
+/* FNV-1a over the name, a separator no name holds, and the labels. */
+static uint32_t series_hash(const char *name, const char *labels)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u;
+    for (const char *p = labels ? labels : ""; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+/* Doubles the lookup table (m->lock held). On ENOMEM the old one stays:
+ * longer chains, still correct. */
+static void series_grow(dp_metrics_t *m)
+{
+    size_t n = m->n_buckets ? m->n_buckets * 2 : 64;
+    series_t **b = calloc(n, sizeof(*b));
+    if (b == NULL)
+        return;
+    for (series_t *s = m->series; s != NULL; s = s->next) {
+        s->hnext = b[s->hash & (n - 1)];
+        b[s->hash & (n - 1)] = s;
+    }
+    free(m->buckets);
+    m->buckets = b;
+    m->n_buckets = n;
+}
+
 static series_t *series_get(dp_metrics_t *m, const char *name,
                             const char *labels, int is_gauge)
 {
     if (labels != NULL && *labels == '\0')
         labels = NULL;
-    for (series_t *s = m->series; s != NULL; s = s->next) {
-        if (strcmp(s->name, name) != 0)
+    uint32_t h = series_hash(name, labels);
+    series_t *s = m->n_buckets ? m->buckets[h & (m->n_buckets - 1)] : NULL;
+    for (; s != NULL; s = s->hnext) {
+        if (s->hash != h || strcmp(s->name, name) != 0)
             continue;
         if ((s->labels == NULL) != (labels == NULL))
             continue;
@@ -252,7 +292,7 @@ static series_t *series_get(dp_metrics_t *m, const char *name,
             continue;
         return s->is_gauge == is_gauge ? s : NULL;
     }
-    series_t *s = calloc(1, sizeof(*s));
+    s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->name = strdup(name);
@@ -264,8 +304,15 @@ static series_t *series_get(dp_metrics_t *m, const char *name,
         return NULL;
     }
     s->is_gauge = is_gauge;
+    s->hash = h;
     *m->series_tail = s;
     m->series_tail = &s->next;
+    if (++m->n_series > m->n_buckets)
+        series_grow(m); /* relinks s too */
+    else {
+        s->hnext = m->buckets[h & (m->n_buckets - 1)];
+        m->buckets[h & (m->n_buckets - 1)] = s;
+    }
     return s;
 }
 
