@@ -101,12 +101,22 @@ typedef struct dp_trie dp_trie_t;
 dp_trie_t *dp_trie_new(void);
 int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, struct dp_mock *m);
 struct dp_reqctx;
+#define DP_COLLECT_PROVEN 8
 /* What a collection knows and learns besides the mocks. */
 typedef struct dp_collect {
     struct dp_reqctx *rc; /* the request, for value indexes; NULL: none */
     unsigned runs;        /* non-empty node lists the mocks came from; each
                              list is in insertion (match) order */
     int pruned;           /* a value index left out mocks that cannot hold */
+    /* Mocks a value index found by their expected string: the condition
+     * it keyed on (proven[k].cond, an index into m->conds) holds already,
+     * and the match need not read it again (at 10,000 mocks that reading
+     * was a quarter of the memory a request touched). */
+    struct {
+        const struct dp_mock *m;
+        uint16_t cond;
+    } proven[DP_COLLECT_PROVEN];
+    unsigned n_proven;
 } dp_collect_t;
 
 /* Appends every mock whose route matches path to *out (capacity cap), less

@@ -119,11 +119,15 @@ static int raw_body_holds(const dp_mock_t *m, const doppel_exchange_t *x)
             (bl == 0 || memcmp(x->body, m->raw_body, bl) == 0));
 }
 
-static int conds_hold(const dp_mock_t *m, dp_reqctx_t *rc)
+/* skip: the index of a condition known to hold (dp_collect_t.proven), or
+ * -1. */
+static int conds_hold(const dp_mock_t *m, dp_reqctx_t *rc, long skip)
 {
     if (!raw_body_holds(m, rc->x))
         return 0;
     for (size_t i = 0; i < m->n_conds; i++) {
+        if ((long)i == skip)
+            continue;
         const json_t *doc = m->proto->doc(rc, m->conds[i].where);
         if (!dp_cond_eval(m->conds[i].c, doc, NULL, 0))
             return 0;
@@ -819,6 +823,7 @@ static size_t gather(const dp_proto_ix_t *pi, const char *op, size_t oplen,
     size_t n = 0;
     cc->runs = 0;
     cc->pruned = 0;
+    cc->n_proven = 0;
     const dp_trie_t *t = op ? dp_smap_getn(&pi->ops, op, oplen) : NULL;
     if (t)
         n += dp_trie_collect(t, path, c, cap, cc);
@@ -1011,7 +1016,11 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
             }
             continue;
         }
-        if (!conds_hold(m, &rc)) {
+        long skip = -1;
+        for (unsigned k = 0; k < cc.n_proven; k++)
+            if (cc.proven[k].m == m)
+                skip = cc.proven[k].cond;
+        if (!conds_hold(m, &rc, skip)) {
             if (ncf < MAX_NEAR)
                 cond_fail[ncf++] = m;
             continue;
@@ -1041,7 +1050,7 @@ int dp_engine_match_session(dp_engine_t *e, const doppel_exchange_t *x,
             int seen = 0;
             for (size_t k = 0; k < ncf; k++)
                 seen |= cond_fail[k] == m;
-            if (!seen && !state_block(m, now) && !conds_hold(m, &rc))
+            if (!seen && !state_block(m, now) && !conds_hold(m, &rc, -1))
                 cond_fail[ncf++] = m;
         }
         if (all != all_stack)

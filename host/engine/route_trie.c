@@ -32,6 +32,7 @@
 
 typedef struct poslist {
     uint32_t *v;
+    uint16_t *cond; /* buckets: the keyed condition of each (m->conds) */
     size_t n, cap;
 } poslist_t;
 
@@ -287,7 +288,8 @@ int dp_trie_insert(dp_trie_t *t, const dp_route_t *r, dp_mock_t *m)
 
 /* ---- value indexes --------------------------------------------------------- */
 
-static int pos_push(poslist_t *l, uint32_t pos)
+/* cond: the keyed condition's index, or -1 for the unkeyed list. */
+static int pos_push(poslist_t *l, uint32_t pos, int cond)
 {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 4;
@@ -295,8 +297,16 @@ static int pos_push(poslist_t *l, uint32_t pos)
         if (nv == NULL)
             return -ENOMEM;
         l->v = nv;
+        if (cond >= 0) {
+            uint16_t *ncd = realloc(l->cond, nc * sizeof(*ncd));
+            if (ncd == NULL)
+                return -ENOMEM;
+            l->cond = ncd;
+        }
         l->cap = nc;
     }
+    if (cond >= 0)
+        l->cond[l->n] = (uint16_t)cond;
     l->v[l->n++] = pos;
     return 0;
 }
@@ -309,6 +319,7 @@ static void vindex_free(vindex_t *ix)
     {
         poslist_t *l = ix->buckets.ents[i].val;
         free(l->v);
+        free(l->cond);
         free(l);
     }
     dp_smap_free(&ix->buckets);
@@ -318,16 +329,19 @@ static void vindex_free(vindex_t *ix)
 }
 
 /* The string m expects at path P, or NULL (also for strings holding NUL,
- * which the map cannot key: those mocks stay unkeyed, always candidates). */
-static const char *key_of(const dp_mock_t *m, const char *path)
+ * which the map cannot key: those mocks stay unkeyed, always candidates).
+ * *cond: which of m->conds says so. */
+static const char *key_of(const dp_mock_t *m, const char *path, int *cond)
 {
-    for (size_t c = 0; c < m->n_conds; c++) {
+    for (size_t c = 0; c < m->n_conds && c <= UINT16_MAX; c++) {
         const char *p, *v;
         size_t len;
         if (m->conds[c].where == DP_COND_BODY &&
             dp_cond_string_equals(m->conds[c].c, &p, &v, &len) &&
-            strcmp(p, path) == 0)
+            strcmp(p, path) == 0) {
+            *cond = (int)c;
             return strlen(v) == len ? v : NULL;
+        }
     }
     return NULL;
 }
@@ -347,8 +361,9 @@ static const char *pick_path(dp_mock_t *const *arr, size_t n)
             if (best && strcmp(p, best) == 0)
                 continue;
             size_t k = 0;
+            int ci;
             for (size_t j = 0; j < n; j++)
-                k += key_of(arr[j], p) != NULL;
+                k += key_of(arr[j], p, &ci) != NULL;
             if (k > best_n) {
                 best = p;
                 best_n = k;
@@ -373,7 +388,8 @@ static vindex_t *vindex_build(dp_mock_t *const *arr, size_t n)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *key = key_of(arr[i], path);
+        int ci = -1;
+        const char *key = key_of(arr[i], path, &ci);
         poslist_t *l = &ix->unkeyed;
         if (key != NULL) {
             l = dp_smap_get(&ix->buckets, key);
@@ -386,7 +402,7 @@ static vindex_t *vindex_build(dp_mock_t *const *arr, size_t n)
                 }
             }
         }
-        if (pos_push(l, (uint32_t)i) < 0) {
+        if (pos_push(l, (uint32_t)i, key ? ci : -1) < 0) {
             vindex_free(ix);
             return NULL;
         }
@@ -457,12 +473,19 @@ static void add_all(walk_t *w, dp_mock_t *const *arr, size_t n,
         found ? dp_smap_get(&ix->buckets, json_string_value(found)) : NULL;
     const poslist_t *u = &ix->unkeyed;
     size_t bi = 0, ui = 0, kept = 0;
+    dp_collect_t *cc = w->cc;
     while ((b && bi < b->n) || ui < u->n) { /* merge: stay in match order */
         uint32_t pos;
-        if (b && bi < b->n && (ui >= u->n || b->v[bi] < u->v[ui]))
-            pos = b->v[bi++];
-        else
+        if (b && bi < b->n && (ui >= u->n || b->v[bi] < u->v[ui])) {
+            pos = b->v[bi];
+            if (cc->n_proven < DP_COLLECT_PROVEN) {
+                cc->proven[cc->n_proven].m = arr[pos];
+                cc->proven[cc->n_proven++].cond = b->cond[bi];
+            }
+            bi++;
+        } else {
             pos = u->v[ui++];
+        }
         put(w, arr[pos]);
         kept++;
     }

@@ -167,6 +167,54 @@ static void test_value_index_is_exact(void **state)
     dp_engine_close(e);
 }
 
+/* A mock the value index finds by its expected string still has its other
+ * conditions checked, whichever place the keyed one has among them, also
+ * when more mocks share one key than the match remembers as found. */
+static void test_value_index_checks_the_other_conditions(void **state)
+{
+    (void)state;
+    dp_engine_t *e = t_open();
+    char txt[512];
+    for (int i = 0; i < 12; i++) { /* keyed condition second */
+        snprintf(txt, sizeof(txt),
+                 "{\"id\":\"a%d\",\"http\":{\"route\":\"/w\",\"httpMethod\":"
+                 "\"POST\",\"conditions\":[{\"path\":\"amount\",\"value\":%d},"
+                 "{\"path\":\"kind\",\"value\":\"k%d\"}]}," OKR "}",
+                 i, i, i);
+        t_put(e, txt);
+    }
+    for (int i = 0; i < 12; i++) { /* keyed condition first */
+        snprintf(txt, sizeof(txt),
+                 "{\"id\":\"t%d\",\"http\":{\"route\":\"/w\",\"httpMethod\":"
+                 "\"POST\",\"conditions\":[{\"path\":\"kind\",\"value\":"
+                 "\"t%d\"},{\"path\":\"tier\",\"value\":\"gold\"}]}," OKR "}",
+                 i, i);
+        t_put(e, txt);
+    }
+    for (int i = 0; i < 12; i++) { /* one key, twelve mocks */
+        snprintf(txt, sizeof(txt),
+                 "{\"id\":\"d%d\",\"http\":{\"route\":\"/w\",\"httpMethod\":"
+                 "\"POST\",\"conditions\":[{\"path\":\"kind\",\"value\":"
+                 "\"dup\"},{\"path\":\"n\",\"value\":%d}]}," OKR "}",
+                 i, i);
+        t_put(e, txt);
+    }
+    t_put(e, "{\"id\":\"rest\",\"priority\":-1,\"http\":{\"route\":\"/w\","
+             "\"httpMethod\":\"POST\"}," OKR "}");
+#define WHO(b) t_who(e, REQ(.method = "POST", .path = "/w", .body = (b)))
+    assert_string_equal(WHO("{\"kind\":\"k3\",\"amount\":3}"), "a3");
+    assert_string_equal(WHO("{\"kind\":\"k3\",\"amount\":4}"), "rest");
+    assert_string_equal(WHO("{\"kind\":\"k3\"}"), "rest");
+    assert_string_equal(WHO("{\"kind\":\"t5\",\"tier\":\"gold\"}"), "t5");
+    assert_string_equal(WHO("{\"kind\":\"t5\",\"tier\":\"silver\"}"), "rest");
+    assert_string_equal(WHO("{\"kind\":\"dup\",\"n\":0}"), "d0");
+    assert_string_equal(WHO("{\"kind\":\"dup\",\"n\":7}"), "d7");
+    assert_string_equal(WHO("{\"kind\":\"dup\",\"n\":11}"), "d11");
+    assert_string_equal(WHO("{\"kind\":\"dup\",\"n\":12}"), "rest");
+#undef WHO
+    dp_engine_close(e);
+}
+
 static void test_templates_and_content_types(void **state)
 {
     (void)state;
@@ -779,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_many_mocks_on_one_path),
         cmocka_unit_test(test_value_index_is_exact),
+        cmocka_unit_test(test_value_index_checks_the_other_conditions),
         cmocka_unit_test(test_templates_and_content_types),
         cmocka_unit_test(test_oneof),
         cmocka_unit_test(test_ttl),
