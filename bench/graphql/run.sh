@@ -16,10 +16,11 @@
 #   gql_1      docs/examples/shop.graphql as the schema of /graphql, one
 #              mock of Query.user with a condition on its argument id;
 #              POST /graphql `query User($id: ID!) { user(id: $id) { id
-#              name email role } }` with variables {"id": "u-0"}
+#              name email role } }` with variables {"id": "u-00000"}
 #              (bench/graphql/graphql_post.lua with n = 1)
 #   gql_10k    the same schema, 10,000 mocks of Query.user told apart by
-#              id (u-0 .. u-9999, bench/graphql/mocks.py), each request a
+#              id (u-00000 .. u-09999, bench/graphql/mocks.py: one width, so
+#              that both cases ask and answer the same number of bytes), each request a
 #              random one of them
 # Each doppel case is checked before measuring: the query must get exactly
 # the mocked user shaped by the selection set. Then gql_1 and gql_10k again
@@ -109,8 +110,8 @@ bench_gql() { # NAME N ROUND
   bench_start_doppel
   put_schema
   load_gql_mocks "$2"
-  check_gql u-0
-  check_gql "u-$(( $2 - 1 ))"
+  check_gql u-00000
+  check_gql "$(printf 'u-%05d' $(( $2 - 1 )))"
   local rss; rss=$(bench_rss_kib "$DPID")
   bench_wrk "$B" "$GQL_LUA" "$2"
   R[$1.$3]="$RPS $P50 $P99 $rss $LOAD_MS"
@@ -168,7 +169,7 @@ instr() { # N: prints instructions per request
   bench_wait_ready 600 0.1
   put_schema
   load_gql_mocks "$1"
-  check_gql u-0
+  check_gql u-00000
   python3 - "$DPORT" "$1" "$REQUESTS" <<'PY'
 import http.client, json, random, sys
 port, n, reqs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -178,13 +179,13 @@ q = "query User($id: ID!) { user(id: $id) { id name email role } }"
 for _ in range(reqs):
     i = rng.randrange(n)
     body = json.dumps({"query": q, "operationName": "User",
-                       "variables": {"id": "u-%d" % i}})
+                       "variables": {"id": "u-%05d" % i}})
     c.request("POST", "/graphql", body=body,
               headers={"Content-Type": "application/json",
                        "Accept": "application/graphql-response+json"})
     r = c.getresponse()
     data = json.loads(r.read())
-    if r.status != 200 or data["data"]["user"]["id"] != "u-%d" % i:
+    if r.status != 200 or data["data"]["user"]["id"] != "u-%05d" % i:
         sys.exit("unexpected answer %d %r" % (r.status, data))
 PY
   bench_stop_doppel

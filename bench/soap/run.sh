@@ -60,11 +60,11 @@ check() {
       -H 'Content-Type: application/json' -d '{"kind":"k0","amount":12.5}' \
       "http://127.0.0.1:$DPORT/orders")
   else
-    local el=Op0
+    local el=Op00000
     [ "$1" = xpath ] && el=Get
     code=$(curl -s -o "$WORK/check.out" -w '%{http_code}' -X POST \
       -H 'Content-Type: text/xml' -H 'SOAPAction: "urn:bench"' \
-      -d "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><b:$el xmlns:b=\"urn:bench\"><b:id>0</b:id></b:$el></s:Body></s:Envelope>" \
+      -d "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><b:$el xmlns:b=\"urn:bench\"><b:id>00000</b:id></b:$el></s:Body></s:Envelope>" \
       "http://127.0.0.1:$DPORT/ws/bench")
   fi
   [ "$code" = 200 ] || { echo "check $1 failed: $code $(cat "$WORK/check.out")" >&2; exit 1; }
@@ -124,8 +124,8 @@ env = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/'
        'soap/envelope/"><s:Body>%s</s:Body></s:Envelope>')
 for _ in range(reqs):
     i = rng.randrange(n)
-    el = "Op%d" % i if mode == "ops" else "Get"
-    body = env % ('<b:%s xmlns:b="urn:bench"><b:id>%d</b:id></b:%s>' % (el, i, el))
+    el = "Op%05d" % i if mode == "ops" else "Get"
+    body = env % ('<b:%s xmlns:b="urn:bench"><b:id>%05d</b:id></b:%s>' % (el, i, el))
     c.request("POST", "/ws/bench", body=body,
               headers={"Content-Type": "text/xml", "SOAPAction": '"urn:bench"'})
     r = c.getresponse()
@@ -165,9 +165,10 @@ doppel runs `--workers 1` pinned to core 0 with only the HTTP and SOAP
 plugins; wrk (`bench/soap/soap_post.lua`) runs one thread on core 1, {conns}
 connections, {duration} s after a 1 s warm-up, posting SOAP 1.1 envelopes
 to `/ws/bench`: `soap_1` one mock; `soap_10000` 10,000 mocks of operations
-`Op0`..`Op9999`, each request naming a random one; `xpath_10000` 10,000 mocks
+`Op00000`..`Op09999`, each request naming a random one; `xpath_10000` 10,000 mocks
 of operation `Get` told apart by the XPath condition `//b:id equals i`, each
-request a random `i` (`xpath_1`: one such mock); `http_1` is one plain HTTP POST mock with a JSON body
+request a random `i` (`xpath_1`: one such mock); numbers have five digits
+in every case, so that one mock and 10,000 are asked the same bytes; `http_1` is one plain HTTP POST mock with a JSON body
 condition, in the same run. Medians of the rounds by req/s (every round:
 {rounds}).
 

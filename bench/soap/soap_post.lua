@@ -1,8 +1,9 @@
 -- wrk script: SOAP 1.1 POSTs to /ws/bench. Usage:
 --   wrk ... -s bench/soap/soap_post.lua URL -- <n>:<ops|xpath|http>
 -- ops:   the Body's element is Op<i> (one mock per operation), i random
---        in 0 .. n-1
--- xpath: the Body's element is always Get, its <b:id> is i (one mock per
+--        in 0 .. n-1, five digits (Op00042) as bench/soap/soap_mocks.py
+--        writes them: one mock and 10,000 are asked the same bytes
+-- xpath: the Body's element is always Get, its <b:id> is i (five digits; one mock per
 --        id, told apart by an XPath condition)
 -- http:  a JSON POST to /orders with {"kind": "k<i>"} (plain HTTP mocks)
 local n, mode = 1, "ops"
@@ -23,11 +24,12 @@ function init(args)
    mode = b or args[2] or "ops"
    for i = 0, n - 1 do
       if mode == "ops" then
-         bodies[i] = envelope('<b:Op' .. i .. ' xmlns:b="urn:bench"><b:id>' .. i
-                              .. '</b:id></b:Op' .. i .. '>')
+         local d = string.format("%05d", i)
+         bodies[i] = envelope('<b:Op' .. d .. ' xmlns:b="urn:bench"><b:id>' .. d
+                              .. '</b:id></b:Op' .. d .. '>')
       elseif mode == "xpath" then
-         bodies[i] = envelope('<b:Get xmlns:b="urn:bench"><b:id>' .. i
-                              .. '</b:id></b:Get>')
+         bodies[i] = envelope('<b:Get xmlns:b="urn:bench"><b:id>'
+                              .. string.format("%05d", i) .. '</b:id></b:Get>')
       else
          bodies[i] = '{"kind":"k' .. i .. '","amount":12.5}'
       end
