@@ -168,15 +168,38 @@ struct dp_proto;
 struct dp_proto_ix;
 
 typedef struct dp_mock {
+    /* What every match of this mock reads or writes, first and together:
+     * the mock is allocated on a cache line, so these take two lines, and
+     * a request that finds one mock among 10,000 (whose structures do not
+     * fit a core's cache) misses on as few lines as can be. */
     atomic_int refs;
+    int kind;                    /* reply: DP_REPLY_* */
+    const struct dp_proto *proto;
     char *id;
     char *ns;
+    dp_mcond_t *conds;
+    size_t n_conds;
+    int has_raw_body; /* "rawBody": the body must be exactly raw_body */
+    int dormant; /* Compiled for listing only: the section's protocol is not
+                    enabled (or its plugin refused the stored mock at load).
+                    Never indexed for matching; kept, listed, closed and
+                    purged like any mock. */
+    int64_t expire_at; /* 0: no ttl */
+    /* -- second line -- */
+    int64_t use_limit; /* 0: unlimited */
+    dp_resp_t *resps;
+    size_t n_resps;
+    /* runtime state, any thread */
+    _Atomic int64_t use_counter;
+    _Atomic int64_t last_use;
+    _Atomic int64_t closed_at; /* 0: open */
+    _Atomic uint64_t cursor;
+    atomic_int dirty; /* counters changed since the last flush */
+    int random;       /* oneOf order random */
+
     char *chain_id; /* NULL when none */
-    const struct dp_proto *proto;
     int64_t priority;
     int64_t created_at;
-    int64_t expire_at; /* 0: no ttl */
-    int64_t use_limit; /* 0: unlimited */
     uint64_t seq;      /* insertion order, tie-break after createdAt */
     int64_t version;   /* number of the newest kept version, 0: none (set
                           and read under the writer lock) */
@@ -186,23 +209,11 @@ typedef struct dp_mock {
     char *route_src; /* route or routePattern as written */
     dp_route_t route;
     regex_t *re; /* routePattern, else NULL */
-    /* Compiled for listing only: the section's protocol is not enabled
-     * (or its plugin refused the stored mock at load). Never indexed for
-     * matching; kept, listed, closed and purged like any mock. */
-    int dormant;
-    dp_mcond_t *conds;
-    size_t n_conds;
     int needs_body, needs_headers, needs_query;
-    /* "rawBody": the request body must be exactly these bytes */
-    int has_raw_body;
     char *raw_body;
     size_t raw_body_len;
 
     /* reply */
-    int kind;
-    dp_resp_t *resps;
-    size_t n_resps;
-    int random; /* oneOf order random */
     uint64_t offset; /* ordered oneOf: the first answer (a session's start) */
     char *proxy_target;
     dp_extract_t *ext;
@@ -213,13 +224,6 @@ typedef struct dp_mock {
      * handler reads (freed by proto->free_data) */
     char *server;
     void *pdata;
-
-    /* runtime state, any thread */
-    _Atomic int64_t use_counter;
-    _Atomic int64_t last_use;
-    _Atomic int64_t closed_at; /* 0: open */
-    _Atomic uint64_t cursor;
-    atomic_int dirty; /* counters changed since the last flush */
 
     /* the template files (names, in ns) the compiled form was built
      * from: replacing one recompiles the mock, deleting one is refused */

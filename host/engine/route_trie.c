@@ -311,6 +311,27 @@ static int pos_push(poslist_t *l, uint32_t pos, int cond)
     return 0;
 }
 
+/* Most expected strings are one mock's: such a bucket holds its position
+ * and condition in the map's value itself (odd, so never a pointer), and a
+ * request that finds it reads no list (one cache miss fewer per request
+ * at 10,000 mocks). Only where a pointer holds 49 bits. */
+#define ONE_OK (UINTPTR_MAX >> 48 != 0)
+
+static void *one_enc(uint32_t pos, uint16_t cond)
+{
+    return (void *)(((uintptr_t)pos << 17) | ((uintptr_t)cond << 1) | 1u);
+}
+
+static int one_dec(const void *v, uint32_t *pos, uint16_t *cond)
+{
+    uintptr_t u = (uintptr_t)v;
+    if (!(u & 1u))
+        return 0;
+    *pos = (uint32_t)(u >> 17);
+    *cond = (uint16_t)(u >> 1);
+    return 1;
+}
+
 static void vindex_free(vindex_t *ix)
 {
     if (ix == NULL)
@@ -318,6 +339,10 @@ static void vindex_free(vindex_t *ix)
     DP_SMAP_FOREACH(&ix->buckets, i)
     {
         poslist_t *l = ix->buckets.ents[i].val;
+        uint32_t pos;
+        uint16_t cond;
+        if (one_dec(l, &pos, &cond))
+            continue;
         free(l->v);
         free(l->cond);
         free(l);
@@ -393,9 +418,26 @@ static vindex_t *vindex_build(dp_mock_t *const *arr, size_t n)
         poslist_t *l = &ix->unkeyed;
         if (key != NULL) {
             l = dp_smap_get(&ix->buckets, key);
-            if (l == NULL) {
+            uint32_t p1;
+            uint16_t c1;
+            if (l == NULL && ONE_OK) {
+                if (dp_smap_put(&ix->buckets, key, one_enc((uint32_t)i,
+                                                          (uint16_t)ci),
+                                NULL) < 0) {
+                    vindex_free(ix);
+                    return NULL;
+                }
+                continue;
+            }
+            int had_one = l != NULL && one_dec(l, &p1, &c1);
+            if (l == NULL || had_one) {
                 l = calloc(1, sizeof(*l));
-                if (l == NULL || dp_smap_put(&ix->buckets, key, l, NULL) < 0) {
+                if (l == NULL || (had_one && pos_push(l, p1, c1) < 0) ||
+                    dp_smap_put(&ix->buckets, key, l, NULL) < 0) {
+                    if (l) {
+                        free(l->v);
+                        free(l->cond);
+                    }
                     free(l);
                     vindex_free(ix);
                     return NULL;
@@ -471,6 +513,11 @@ static void add_all(walk_t *w, dp_mock_t *const *arr, size_t n,
     }
     const poslist_t *b =
         found ? dp_smap_get(&ix->buckets, json_string_value(found)) : NULL;
+    uint32_t one_pos;
+    uint16_t one_cond;
+    poslist_t one = {&one_pos, &one_cond, 1, 1};
+    if (b && one_dec(b, &one_pos, &one_cond))
+        b = &one;
     const poslist_t *u = &ix->unkeyed;
     size_t bi = 0, ui = 0, kept = 0;
     dp_collect_t *cc = w->cc;
