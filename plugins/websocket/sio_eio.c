@@ -234,7 +234,7 @@ static const char E_BAD[] = "{\"code\":3,\"message\":\"Bad request\"}";
 
 /* ---- sessions ---------------------------------------------------------- */
 
-static void make_sid(char out[SIO_SID_LEN + 1])
+void sio_make_id(char out[SIO_SID_LEN + 1])
 {
     static const char abc[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -296,9 +296,7 @@ static sio_sess_t *sess_new(sio_inst_t *si, const char *ns, const char *remote,
     }
     ws_shared_t *sh = si->in->sh;
     pthread_mutex_lock(&sh->mu);
-    do {
-        make_sid(s->sid);
-    } while (0);
+    sio_make_id(s->sid); /* 120 random bits: no two alike */
     s->reg_next = sh->sio_sessions;
     if (sh->sio_sessions)
         sh->sio_sessions->reg_prev = s;

@@ -161,6 +161,8 @@ void sio_sock_packet(sio_sess_t *s, sio_packet_t *p);
 void sio_sock_end_all(sio_sess_t *s, const char *reason);
 /* A broadcast job on this loop. */
 void sio_sock_bcast(sio_inst_t *si, const sio_job_t *job);
+/* A random id of SIO_SID_LEN base64url characters (sessions, sockets). */
+void sio_make_id(char out[SIO_SID_LEN + 1]);
 /* Wall-clock milliseconds. */
 int64_t sio_wall_ms(void);
 

@@ -30,8 +30,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
 #include "sio_server.h"
 
 enum { IT_MSG = 1, IT_CLOSE = 2 };
@@ -597,13 +595,7 @@ static void on_connect(sio_sess_t *s, const sio_packet_t *p)
         connect_error(s, p->nsp, "Invalid namespace");
         return;
     }
-    uint8_t r[SIO_SID_LEN];
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    if (RAND_bytes(r, sizeof(r)) != 1)
-        memset(r, 0, sizeof(r));
-    for (size_t i = 0; i < SIO_SID_LEN; i++)
-        k->sid[i] = abc[(r[i] ^ (uint8_t)(i * 37 + (uintptr_t)k)) & 63];
+    sio_make_id(k->sid);
     doppel_exchange_t x = {
         .size = sizeof(x),
         .protocol = DOPPEL_STR("socket"),

@@ -556,8 +556,42 @@ class SioHeartbeat(unittest.TestCase):
                 {"wait": "a", "count": 1},
             ])
             self.assertIsNone(out["failed"], out)
-            self.assertEqual(out["clients"]["a"]["disconnects"][:-1], [])
+            # only the scenario's own disconnect at its end: no ping timeout
+            self.assertEqual(out["clients"]["a"]["disconnects"],
+                             ["io client disconnect"])
             self.assertEqual(out["clients"]["a"]["connects"], 1)
+
+    def test_drain_answers_a_held_get_and_closes_websockets(self):
+        if not node_ready():
+            raise unittest.SkipTest("socket.io-client missing")
+        import threading
+        with SioDoppel(workers=2) as d:
+            d.mock({"event": "hello"}, {"payload": "hi"})
+            sid = d.eio_open()
+            q = "EIO=4&transport=polling&sid=" + sid
+            got = {}
+
+            def held():
+                got["r"] = d.eio("GET", q)
+            t = threading.Thread(target=held)
+            t.start()
+            time.sleep(0.3)
+            self.assertNotIn("r", got)  # held: nothing is due yet
+            raw = wh.RawWs(d, "/socket.io/?EIO=4&transport=websocket")
+            self.assertEqual(raw.status, 101, raw.head)
+            op, p = raw.read_data()
+            self.assertEqual(op, 0x1)
+            self.assertTrue(p.startswith(b'0{"sid":'), p)
+            t0 = time.time()
+            d.proc.send_signal(15)
+            t.join(10)
+            self.assertEqual(got["r"].body, b"1")  # the close packet
+            code, _ = raw.read_close()
+            self.assertIn(code, (1000, 1001))
+            raw.send(wh.frame(0x8, (1000).to_bytes(2, "big")))
+            self.assertEqual(d.proc.wait(timeout=20), 0, d.log()[-2000:])
+            self.assertLess(time.time() - t0, 10)
+            raw.close()
 
     def test_socketio_off(self):
         with SioDoppel(options={"socketio": "false"}) as d:
