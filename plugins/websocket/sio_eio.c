@@ -58,7 +58,45 @@ typedef struct sio_acc {
     char ns[WS_NS_MAX + 1];
     char remote[64];
     char *query;
+    doppel_kv_t *headers;
+    size_t n_headers;
+    char *header_buf;
 } sio_acc_t;
+
+/* Copies headers into one buffer (*buf) and an array into it (*out).
+ * 0 or -ENOMEM (nothing to free then). */
+static int headers_copy(const doppel_kv_t *h, size_t n, doppel_kv_t **out,
+                        char **buf)
+{
+    *out = NULL;
+    *buf = NULL;
+    if (n == 0)
+        return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += h[i].name.len + h[i].value.len + 2;
+    *out = calloc(n, sizeof(**out));
+    *buf = malloc(total);
+    if (*out == NULL || *buf == NULL) {
+        free(*out);
+        free(*buf);
+        *out = NULL;
+        *buf = NULL;
+        return -ENOMEM;
+    }
+    char *p = *buf;
+    for (size_t i = 0; i < n; i++) {
+        const doppel_str_t *parts[2] = {&h[i].name, &h[i].value};
+        doppel_str_t *dst[2] = {&(*out)[i].name, &(*out)[i].value};
+        for (int k = 0; k < 2; k++) {
+            memcpy(p, parts[k]->ptr, parts[k]->len);
+            p[parts[k]->len] = '\0';
+            *dst[k] = (doppel_str_t){p, parts[k]->len};
+            p += parts[k]->len + 1;
+        }
+    }
+    return 0;
+}
 
 static void job_serve(sio_inst_t *si, sio_job_t *j);
 
@@ -275,11 +313,17 @@ static sio_sess_t *sess_find(sio_inst_t *si, const char *sid)
 static void ping_fire(void *data);
 
 static sio_sess_t *sess_new(sio_inst_t *si, const char *ns, const char *remote,
-                            const char *query)
+                            const char *query, const doppel_kv_t *hdrs,
+                            size_t n_hdrs)
 {
     sio_sess_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
+    if (headers_copy(hdrs, n_hdrs, &s->headers, &s->header_buf) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->n_headers = n_hdrs;
     s->si = si;
     snprintf(s->ns, sizeof(s->ns), "%s", ns);
     snprintf(s->remote, sizeof(s->remote), "%s", remote);
@@ -291,6 +335,8 @@ static sio_sess_t *sess_new(sio_inst_t *si, const char *ns, const char *remote,
                                  si->ping_interval, ping_fire, s,
                                  &s->ping_timer) < 0) {
         free(s->query);
+        free(s->headers);
+        free(s->header_buf);
         free(s);
         return NULL;
     }
@@ -327,6 +373,8 @@ void sio_sess_reap(sio_sess_t *s)
         sio_packet_clear(&s->partial);
     ws_buf_free(&s->queue);
     free(s->query);
+    free(s->headers);
+    free(s->header_buf);
     free(s);
 }
 
@@ -760,6 +808,8 @@ static void acc_free(sio_acc_t *a)
 {
     if (a) {
         free(a->query);
+        free(a->headers);
+        free(a->header_buf);
         free(a);
     }
 }
@@ -824,7 +874,8 @@ static int wst_accept(void *state, doppel_conn_t *conn,
         return 0;
     }
     /* a WebSocket from the start: the session is this loop's */
-    sio_sess_t *s = sess_new(si, a->ns, a->remote, a->query);
+    sio_sess_t *s = sess_new(si, a->ns, a->remote, a->query, a->headers,
+                             a->n_headers);
     acc_free(a);
     if (s == NULL) {
         wst_close(w, WS_CLOSE_INTERNAL, DOPPEL_CONN_CLOSE_FLUSH);
@@ -1005,6 +1056,15 @@ static int upgrade(sio_inst_t *si, doppel_http_exchange_t *ex,
     snprintf(a->remote, sizeof(a->remote), "%.*s", (int)req->remote_addr.len,
              req->remote_addr.ptr);
     a->query = strndup(req->query.ptr, req->query.len);
+    if (!sid[0]) {
+        /* a session starts here: its matches see these headers */
+        if (headers_copy(req->headers, req->n_headers, &a->headers,
+                         &a->header_buf) < 0) {
+            acc_free(a);
+            return -ENOMEM;
+        }
+        a->n_headers = req->n_headers;
+    }
     const char *names[WS_ANSWER_HEADERS_MAX], *values[WS_ANSWER_HEADERS_MAX];
     doppel_kv_t h[WS_ANSWER_HEADERS_MAX];
     int nh = a->query ? ws_handshake_answer_headers(&hs, NULL, names, values)
@@ -1035,7 +1095,8 @@ static int handshake(sio_inst_t *si, doppel_http_exchange_t *ex,
     snprintf(remote, sizeof(remote), "%.*s", (int)req->remote_addr.len,
              req->remote_addr.ptr);
     char *q = strndup(req->query.ptr, req->query.len);
-    sio_sess_t *s = q ? sess_new(si, ns, remote, q) : NULL;
+    sio_sess_t *s =
+        q ? sess_new(si, ns, remote, q, req->headers, req->n_headers) : NULL;
     free(q);
     if (s == NULL)
         return -ENOMEM;

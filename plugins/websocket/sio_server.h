@@ -120,6 +120,9 @@ struct sio_sess {
     char ns[WS_NS_MAX + 1];
     char remote[64];
     char *query;
+    doppel_kv_t *headers; /* the handshake's (metadata of the matches) */
+    size_t n_headers;
+    char *header_buf; /* what headers point into */
     int ws;        /* the transport is a WebSocket */
     int upgrading; /* a probe came on a WebSocket, "5" not yet */
     int closed;

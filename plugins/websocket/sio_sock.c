@@ -602,6 +602,8 @@ static void on_connect(sio_sess_t *s, const sio_packet_t *p)
         .ns = {s->ns, strlen(s->ns)},
         .operation = DOPPEL_STR("connect"),
         .target = {k->target, strlen(k->target)},
+        .metadata = s->headers,
+        .n_metadata = s->n_headers,
         .remote_addr = {s->remote, strlen(s->remote)},
     };
     if (in->svc->engine_session_open(in->ctx, &x, &k->session) < 0) {

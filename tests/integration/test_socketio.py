@@ -90,6 +90,19 @@ class SioMocks(unittest.TestCase):
         cls.d.__exit__(None, None, None)
 
     def test_default_transports_poll_then_upgrade(self):
+        # several clients, so that some upgrades reach the worker that does
+        # not own their session
+        more = ["u%d" % i for i in range(5)]
+        steps = [{"open": n} for n in more]
+        steps += [{"waitTransport": n, "name": "websocket"} for n in more]
+        steps += [{"emit": n, "event": "hello", "args": [{"name": n}]}
+                  for n in more]
+        steps += [{"wait": n, "count": 1} for n in more]
+        out = self.d.scenario(steps)
+        self.assertIsNone(out["failed"], out)
+        for n in more:
+            self.assertEqual(events(out["clients"][n]),
+                             [("hello", [{"hi": n}])])
         out = self.d.scenario([
             {"open": "a"},
             {"emit": "a", "event": "hello", "args": [{"name": "Ann"}]},
@@ -403,6 +416,8 @@ class SioMocks(unittest.TestCase):
         d = self.d
         d.mock({"namespace": "/team", "event": "who"},
                {"payload": "team-a"}, ns="teama")
+        d.mock({"namespace": "/team", "event": "hdr"},
+               {"payload": {"h": "$.reqHeader.X-Namespace"}}, ns="teama")
         out = d.scenario([
             {"open": "p", "nsp": "/team", "prefix": "/stubs/teama"},
             {"emit": "p", "event": "who", "args": [{}]},
@@ -411,6 +426,8 @@ class SioMocks(unittest.TestCase):
              "headers": {"X-Namespace": "teama"}},
             {"emit": "h", "event": "who", "args": [{}]},
             {"wait": "h", "count": 1},
+            {"emit": "h", "event": "hdr", "args": [{}]},
+            {"wait": "h", "count": 2},
             {"open": "s", "nsp": "/team"},
             {"emit": "s", "event": "who", "args": [{}]},
             {"sleep": 300},
@@ -418,7 +435,9 @@ class SioMocks(unittest.TestCase):
         self.assertIsNone(out["failed"], out)
         cl = out["clients"]
         self.assertEqual(events(cl["p"]), [("who", ["team-a"])])
-        self.assertEqual(events(cl["h"]), [("who", ["team-a"])])
+        # the handshake's headers are the matches' metadata
+        self.assertEqual(events(cl["h"]), [("who", ["team-a"]),
+                                           ("hdr", [{"h": "teama"}])])
         # the sandbox namespace has no such mock
         self.assertEqual(events(cl["s"]), [])
 
