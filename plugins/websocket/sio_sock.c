@@ -21,8 +21,8 @@
  * (`event` each, else the same name) after their delays, `binary` ones as
  * BINARY_EVENT with one attachment; `broadcast` sends the EVENTs to every
  * socket of the namespace (or of a room) on every worker; `join` /
- * `leave` change the socket's rooms; `close` sends DISCONNECT and ends
- * the socket (not the connection).
+ * `leave` change the socket's rooms; `schedule` pushes EVENTs on a timer;
+ * `close` sends DISCONNECT and ends the socket (not the connection).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +54,16 @@ typedef struct sio_script {
     struct sio_script *prev, *nxt;
 } sio_script_t;
 
+/* One `schedule`: an event every `every` ms, `left` more times (0: until
+ * the socket ends). */
+typedef struct sio_sched {
+    sio_sock_t *k;
+    doppel_timer_t *timer;
+    sio_item_t it;
+    long left;
+    struct sio_sched *next;
+} sio_sched_t;
+
 struct sio_sock {
     sio_sess_t *s;
     char nsp[SIO_NSP_MAX + 1];
@@ -64,6 +74,8 @@ struct sio_sock {
     doppel_session_t *session;
     sio_script_t *scripts;
     size_t n_scripts;
+    sio_sched_t *scheds;
+    size_t n_scheds;
     int disc_matched;
     /* sh->mu */
     char *rooms[WS_ROOMS_MAX];
@@ -299,6 +311,35 @@ static void script_fire(void *data)
     sio_sess_reap(s);
 }
 
+static void sched_free(sio_sched_t *sc)
+{
+    sio_sock_t *k = sc->k;
+    sio_sched_t **pp = &k->scheds;
+    while (*pp && *pp != sc)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = sc->next;
+    k->n_scheds--;
+    if (sc->timer)
+        svc_of(k)->timer_stop(sc->timer);
+    free(sc->it.text);
+    free(sc->it.bin);
+    free(sc);
+}
+
+static void sched_fire(void *data)
+{
+    sio_sched_t *sc = data;
+    sio_sock_t *k = sc->k;
+    if (send_packet(k->s, sc->it.text, sc->it.bin, sc->it.bin_len,
+                    sc->it.has_bin) == 0) {
+        __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
+        ws_count(k->s->si->in, "messages_out", k->s->ns, 1);
+    }
+    if (sc->left > 0 && --sc->left == 0)
+        sched_free(sc);
+}
+
 static uint64_t ms_of(const json_t *v)
 {
     if (json_is_integer(v) && json_integer_value(v) > 0)
@@ -336,6 +377,46 @@ static int item_of(sio_sock_t *k, const json_t *m, const char *event,
         return 1;
     it->text = event_text(k->nsp, event, json_deep_copy(d), 0);
     return it->text ? 0 : -ENOMEM;
+}
+
+static void schedule_one(sio_sock_t *k, const json_t *m, const char *event)
+{
+    if (!json_is_object(m) || k->n_scheds >= WS_SCHEDULES_MAX)
+        return;
+    uint64_t every = ms_of(json_object_get(m, "every"));
+    if (every < WS_EVERY_MIN)
+        every = WS_EVERY_MIN;
+    sio_sched_t *sc = calloc(1, sizeof(*sc));
+    if (sc == NULL)
+        return;
+    sc->k = k;
+    sc->left = (long)ms_of(json_object_get(m, "count"));
+    if (item_of(k, m, event, &sc->it) != 0 ||
+        svc_of(k)->timer_start(k->s->si->in->ctx, every, every, sched_fire, sc,
+                               &sc->timer) < 0) {
+        free(sc->it.text);
+        free(sc->it.bin);
+        free(sc);
+        return;
+    }
+    sc->next = k->scheds;
+    k->scheds = sc;
+    k->n_scheds++;
+}
+
+static void schedules(sio_sock_t *k, const json_t *ex, const char *event)
+{
+    const json_t *sch = json_object_get(ex, "schedule");
+    const json_t *rev = json_object_get(ex, "event");
+    if (json_is_string(rev))
+        event = json_string_value(rev);
+    size_t i;
+    const json_t *m;
+    if (json_is_array(sch)) {
+        json_array_foreach(sch, i, m) schedule_one(k, m, event);
+    } else {
+        schedule_one(k, sch, event);
+    }
 }
 
 static sio_script_t *script_build(sio_sock_t *k, const doppel_reply_t *r,
@@ -427,6 +508,7 @@ static void answer(sio_sock_t *k, const doppel_reply_t *r, const char *event,
         sc = script_build(k, r, ex, event, ack);
     else
         ws_count(k->s->si->in, "answers_dropped", k->s->ns, 1);
+    schedules(k, ex, event);
     json_decref(ex);
     if (sc == NULL)
         return;
@@ -502,6 +584,8 @@ static void sock_free(sio_sock_t *k)
         *pp = k->next;
     while (k->scripts)
         script_free(k->scripts);
+    while (k->scheds)
+        sched_free(k->scheds);
     reg_del(k);
     s->si->in->svc->engine_session_close(k->session);
     ws_count(s->si->in, "connections_closed", s->ns, 1);

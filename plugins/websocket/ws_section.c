@@ -313,13 +313,13 @@ static int check_message(const json_t *m, const char *f, int delay,
     json_object_foreach((json_t *)m, k, v)
     {
         if (strcmp(k, "data") == 0 || (delay && strcmp(k, "delay") == 0) ||
-            strcmp(k, "binary") == 0 || (delay && strcmp(k, "event") == 0) ||
+            strcmp(k, "binary") == 0 || strcmp(k, "event") == 0 ||
             (!delay && (strcmp(k, "every") == 0 || strcmp(k, "count") == 0)))
             continue;
         snprintf(g, sizeof(g), "%s.%s", f, k);
         set_err(err, g, "unknown member: expected %s",
                 delay ? "data, delay, binary, event"
-                      : "every, count, data, binary");
+                      : "every, count, data, binary, event");
         return -EINVAL;
     }
     const json_t *bin = json_object_get(m, "binary");

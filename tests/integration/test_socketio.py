@@ -212,15 +212,78 @@ class SioMocks(unittest.TestCase):
                                      "value": "aGk="}]},
                     {"payload": {"got": "$.req.args[1].binary",
                                  "name": "$.req.name"}})
+        # the attachment as a 'b' packet over polling, and as a binary
+        # frame over WebSocket
+        steps = []
+        for name, tr in (("p", ["polling"]), ("w", ["websocket"])):
+            steps += [{"open": name, "nsp": "/bin", "transports": tr},
+                      {"emit": name, "event": "up", "args": [{"name": name}],
+                       "binary": "aGk=", "ack": True},
+                      {"waitAcks": name, "count": 1}]
+        out = self.d.scenario(steps)
+        self.assertIsNone(out["failed"], out)
+        for name in ("p", "w"):
+            self.assertEqual(out["clients"][name]["acks"],
+                             [[{"got": "aGk=", "name": name}]])
+
+    def test_scheduled_events_stop_at_count(self):
+        self.d.mock({"namespace": "/tick", "event": "go"},
+                    {"schedule": {"every": 50, "count": 3,
+                                  "data": {"t": "$.req.x"}, "event": "tick"}})
         out = self.d.scenario([
-            {"open": "a", "nsp": "/bin"},
-            {"emit": "a", "event": "up", "args": [{"name": "f"}],
-             "binary": "aGk=", "ack": True},
-            {"waitAcks": "a", "count": 1},
+            {"open": "a", "nsp": "/tick", "transports": ["websocket"]},
+            {"emit": "a", "event": "go", "args": [{"x": 7}]},
+            {"wait": "a", "count": 3}, {"sleep": 300},
         ])
         self.assertIsNone(out["failed"], out)
-        self.assertEqual(out["clients"]["a"]["acks"],
-                         [[{"got": "aGk=", "name": "f"}]])
+        self.assertEqual(events(out["clients"]["a"]), [("tick", [{"t": 7}])] * 3)
+
+    def test_a_raw_websocket_client(self):
+        d = self.d
+        # direct: the open packet first, pings answered with pongs, CONNECT,
+        # an EVENT, then a malformed packet ends the session
+        raw = wh.RawWs(d, "/socket.io/?EIO=4&transport=websocket")
+        self.assertEqual(raw.status, 101, raw.head)
+        op, p = raw.read_data()
+        opened = json.loads(p[1:])
+        self.assertEqual(opened["upgrades"], [])
+        raw.text("40")
+        op, p = raw.read_data()
+        self.assertTrue(p.startswith(b'40{"sid":'), p)
+        raw.text('42["hello",{"name":"raw"}]')
+        self.assertEqual(raw.read_data(), (0x1, b'42["hello",{"hi":"raw"}]'))
+        raw.text('42["hello",')
+        code, _ = raw.read_close()
+        self.assertEqual(code, 1000)
+        raw.close()
+        # an upgrade with an unknown sid is refused before the switch
+        raw = wh.RawWs(d, "/socket.io/?EIO=4&transport=websocket&sid="
+                          "BBBBBBBBBBBBBBBBBBBB")
+        self.assertEqual(raw.status, 400, raw.head)
+        raw.close()
+        # the upgrade by hand: probe, the held GET released with a noop,
+        # then "5" and the packets over the WebSocket
+        sid = d.eio_open()
+        q = "EIO=4&transport=polling&sid=" + sid
+        self.assertEqual(d.eio("POST", q, body="40").body, b"ok")
+        self.assertTrue(d.eio("GET", q).body.startswith(b"40{"))
+        import threading
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=d.eio("GET", q)))
+        t.start()
+        time.sleep(0.2)
+        raw = wh.RawWs(d, "/socket.io/?EIO=4&transport=websocket&sid=" + sid)
+        self.assertEqual(raw.status, 101, raw.head)
+        raw.text("2probe")
+        self.assertEqual(raw.read_data(), (0x1, b"3probe"))
+        t.join(5)
+        self.assertEqual(got["r"].body, b"6")
+        raw.text("5")
+        raw.text('42["hello",{"name":"up"}]')
+        self.assertEqual(raw.read_data(), (0x1, b'42["hello",{"hi":"up"}]'))
+        # polling is over for this session
+        self.assertEqual(d.eio("GET", q).status, 400)
+        raw.close()
 
     def test_session_state_across_events(self):
         d = self.d
