@@ -39,9 +39,9 @@ static void check_packet(const char *s, size_t n, const sio_limits_t *lim,
         int rc = 0;
         for (size_t i = 0; i < n_bins && rc == 0; i++)
             rc = sio_packet_attach(&p, bins[i].data, bins[i].len);
-        if (rc == 1 && (sio_packet_incomplete(&p) ||
-                        sio_packet_attach(&p, (const uint8_t *)"x", 1) !=
-                            -EINVAL))
+        if (rc == 1 &&
+            (sio_packet_incomplete(&p) ||
+             sio_packet_attach(&p, (const uint8_t *)"x", 1) != -EINVAL))
             abort();
         sio_packet_clear(&p);
         return;

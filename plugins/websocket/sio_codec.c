@@ -155,17 +155,16 @@ int sio_eio_encode_payload(const sio_eio_packet_t *p, size_t n, ws_buf_t *out)
 int sio_eio_encode_frame(const sio_eio_packet_t *p, ws_buf_t *out)
 {
     if (p->binary)
-        return p->len && ws__buf_append(out, p->data, p->len) < 0 ? -ENOMEM
-                                                                  : 0;
+        return p->len && ws__buf_append(out, p->data, p->len) < 0 ? -ENOMEM : 0;
     return encode_text(p, out);
 }
 
 char *sio_eio_open_json(const char *sid, int can_upgrade, uint64_t ping_ms,
                         uint64_t timeout_ms, uint64_t max_payload)
 {
-    json_t *o = json_pack("{s:s, s:[], s:I, s:I, s:I}", "sid", sid,
-                          "upgrades", "pingInterval", (json_int_t)ping_ms,
-                          "pingTimeout", (json_int_t)timeout_ms, "maxPayload",
+    json_t *o = json_pack("{s:s, s:[], s:I, s:I, s:I}", "sid", sid, "upgrades",
+                          "pingInterval", (json_int_t)ping_ms, "pingTimeout",
+                          (json_int_t)timeout_ms, "maxPayload",
                           (json_int_t)max_payload);
     if (o && can_upgrade)
         json_array_append_new(json_object_get(o, "upgrades"),

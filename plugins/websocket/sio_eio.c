@@ -479,8 +479,8 @@ static void ping_fire(void *data)
     if (s->pong_timer != NULL)
         return; /* the last ping is still unanswered: pong_fire decides */
     (void)sio_sess_send(s, SIO_EIO_PING, NULL, 0, 0);
-    (void)svc->timer_start(s->si->in->ctx, s->si->ping_timeout, 0, pong_fire,
-                           s, &s->pong_timer);
+    (void)svc->timer_start(s->si->in->ctx, s->si->ping_timeout, 0, pong_fire, s,
+                           &s->pong_timer);
 }
 
 /* One Engine.IO packet of the client's. Returns 0, or -1 when it was
@@ -605,9 +605,8 @@ static void flush_to_ws(sio_sess_t *s)
     sio_eio_packet_t *pk = NULL;
     size_t n = 0;
     sio_limits_t lim = {SIZE_MAX, SIZE_MAX, 0, 0};
-    if (s->n_queued > 0 &&
-        sio_eio_decode_payload(s->queue.data, s->queue.len, &lim, &pk, &n,
-                               NULL) == 0) {
+    if (s->n_queued > 0 && sio_eio_decode_payload(s->queue.data, s->queue.len,
+                                                  &lim, &pk, &n, NULL) == 0) {
         for (size_t i = 0; i < n; i++)
             (void)sio_sess_send(s, pk[i].type, pk[i].data, pk[i].len,
                                 pk[i].binary);
@@ -624,8 +623,8 @@ static void on_ws_in(sio_inst_t *si, sio_sess_t *s, const sio_job_t *j)
         (void)sio_job_post(si, j->from, &c);
         return;
     }
-    int mine = s->has_wst && s->wst_worker == j->from &&
-               s->wst_token == j->token;
+    int mine =
+        s->has_wst && s->wst_worker == j->from && s->wst_token == j->token;
     if (!s->ws) {
         /* the probe of an upgrade */
         if (!j->binary && j->len == 6 && memcmp(j->data, "2probe", 6) == 0 &&
@@ -649,8 +648,8 @@ static void on_ws_in(sio_inst_t *si, sio_sess_t *s, const sio_job_t *j)
         return;
     sio_eio_packet_t pk;
     const char *why = NULL;
-    if (sio_eio_decode_frame(j->data, j->len, j->binary, &si->lim, &pk,
-                             &why) < 0) {
+    if (sio_eio_decode_frame(j->data, j->len, j->binary, &si->lim, &pk, &why) <
+        0) {
         sio_sess_close(s, "parse error");
         return;
     }
@@ -684,9 +683,8 @@ static void wst_gone(sio_wst_t *w)
     if (w->gone_sent || w->sid[0] == '\0')
         return;
     w->gone_sent = 1;
-    sio_job_t j = {.kind = SIO_J_WS_GONE,
-                   .from = w->si->in->worker,
-                   .token = w->token};
+    sio_job_t j = {
+        .kind = SIO_J_WS_GONE, .from = w->si->in->worker, .token = w->token};
     memcpy(j.sid, w->sid, sizeof(j.sid));
     (void)sio_job_post(w->si, w->owner, &j);
 }
@@ -749,7 +747,8 @@ static void wst_event(void *ud, const ws_event_t *ev)
     case WS_EV_PONG:
         break;
     case WS_EV_CLOSE:
-        wst_close(w, ev->code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : ev->code,
+        wst_close(w,
+                  ev->code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : ev->code,
                   DOPPEL_CONN_CLOSE_FLUSH);
         break;
     case WS_EV_ERROR:
@@ -874,8 +873,8 @@ static int wst_accept(void *state, doppel_conn_t *conn,
         return 0;
     }
     /* a WebSocket from the start: the session is this loop's */
-    sio_sess_t *s = sess_new(si, a->ns, a->remote, a->query, a->headers,
-                             a->n_headers);
+    sio_sess_t *s =
+        sess_new(si, a->ns, a->remote, a->query, a->headers, a->n_headers);
     acc_free(a);
     if (s == NULL) {
         wst_close(w, WS_CLOSE_INTERNAL, DOPPEL_CONN_CLOSE_FLUSH);
@@ -951,8 +950,7 @@ static void job_serve(sio_inst_t *si, sio_job_t *j)
 
 /* The value of query parameter name, decoded into out (cap bytes); 0 if
  * absent, else its length + 1. */
-static size_t query_get(doppel_str_t q, const char *name, char *out,
-                        size_t cap)
+static size_t query_get(doppel_str_t q, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
     const char *p = q.ptr, *end = q.ptr + q.len;
@@ -1125,7 +1123,8 @@ static int sio_handler(void *state, doppel_http_exchange_t *ex,
     sio_inst_t *si = state;
     ws_inst_t *in = si->in;
     if (in->stopping || in->draining) {
-        refuse(si, ex, req, 503, "{\"code\":3,\"message\":\"Server shutting down\"}");
+        refuse(si, ex, req, 503,
+               "{\"code\":3,\"message\":\"Server shutting down\"}");
         return 0;
     }
     doppel_str_t nss, path;
@@ -1167,8 +1166,8 @@ static int sio_handler(void *state, doppel_http_exchange_t *ex,
         const doppel_str_t *rh =
             req->header(req, "Access-Control-Request-Headers");
         if (rh)
-            h[n++] = (doppel_kv_t){
-                DOPPEL_STR("Access-Control-Allow-Headers"), *rh};
+            h[n++] =
+                (doppel_kv_t){DOPPEL_STR("Access-Control-Allow-Headers"), *rh};
         (void)in->svc->http_respond(ex, 204, h, n, "", 0);
         return 0;
     }
@@ -1238,7 +1237,8 @@ static int sio_handler(void *state, doppel_http_exchange_t *ex,
     return 0;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 int sio_init(ws_inst_t *in)
 {
@@ -1266,9 +1266,12 @@ int sio_init(ws_inst_t *in)
     memcpy(si->path, p, l);
     si->path[l] = '/';
     si->path_len = l;
-    si->ping_interval = (uint64_t)svc->option_int(in->ctx, "socketio_ping_interval");
-    si->ping_timeout = (uint64_t)svc->option_int(in->ctx, "socketio_ping_timeout");
-    si->max_payload = (uint64_t)svc->option_int(in->ctx, "socketio_max_payload");
+    si->ping_interval =
+        (uint64_t)svc->option_int(in->ctx, "socketio_ping_interval");
+    si->ping_timeout =
+        (uint64_t)svc->option_int(in->ctx, "socketio_ping_timeout");
+    si->max_payload =
+        (uint64_t)svc->option_int(in->ctx, "socketio_max_payload");
     si->lim = sio_default_limits;
     si->lim.max_packet = si->max_payload;
     doppel_http_mount_t m = {
@@ -1358,10 +1361,10 @@ int sio_nsp_add(ws_shared_t *sh, const char *nsp)
     while (i < sh->n_sio_nsps && strcmp(sh->sio_nsps[i], nsp) != 0)
         i++;
     if (i == sh->n_sio_nsps) {
-        char **v = sh->n_sio_nsps < WS_ROUTES_MAX
-                       ? realloc(sh->sio_nsps,
-                                 (sh->n_sio_nsps + 1) * sizeof(*v))
-                       : NULL;
+        char **v =
+            sh->n_sio_nsps < WS_ROUTES_MAX
+                ? realloc(sh->sio_nsps, (sh->n_sio_nsps + 1) * sizeof(*v))
+                : NULL;
         char *d = v ? strdup(nsp) : NULL;
         if (v)
             sh->sio_nsps = v;

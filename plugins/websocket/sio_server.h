@@ -123,8 +123,8 @@ struct sio_sess {
     doppel_kv_t *headers; /* the handshake's (metadata of the matches) */
     size_t n_headers;
     char *header_buf; /* what headers point into */
-    int ws;        /* the transport is a WebSocket */
-    int upgrading; /* a probe came on a WebSocket, "5" not yet */
+    int ws;           /* the transport is a WebSocket */
+    int upgrading;    /* a probe came on a WebSocket, "5" not yet */
     int closed;
     /* polling */
     int has_get;

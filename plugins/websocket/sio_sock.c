@@ -125,8 +125,8 @@ static char *event_text(const char *nsp, const char *event, json_t *arg,
 {
     if (bin) {
         json_decref(arg);
-        json_t *a = json_pack("[s, {s:b, s:i}]", event, "_placeholder", 1,
-                              "num", 0);
+        json_t *a =
+            json_pack("[s, {s:b, s:i}]", event, "_placeholder", 1, "num", 0);
         char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
         json_decref(a);
         if (t == NULL)
@@ -226,7 +226,8 @@ static int in_room(const sio_sock_t *k, const char *room)
     return 0;
 }
 
-/* ---- scripts --------------------------------------------------------------- */
+/* ---- scripts ---------------------------------------------------------------
+ */
 
 static void items_free(sio_item_t *it, size_t n)
 {
@@ -453,8 +454,8 @@ static sio_script_t *script_build(sio_sock_t *k, const doppel_reply_t *r,
             it->text = a ? encode(SIO_ACK, k->nsp, ack, a) : NULL;
             json_decref(a);
         } else {
-            it->text = event_text(k->nsp, event, arg_of(r->body, r->body_len),
-                                  0);
+            it->text =
+                event_text(k->nsp, event, arg_of(r->body, r->body_len), 0);
         }
         if (it->text == NULL)
             rc = -ENOMEM;
@@ -493,7 +494,8 @@ static sio_script_t *script_build(sio_sock_t *k, const doppel_reply_t *r,
     return sc;
 }
 
-/* ---- matching -------------------------------------------------------------- */
+/* ---- matching --------------------------------------------------------------
+ */
 
 static void answer(sio_sock_t *k, const doppel_reply_t *r, const char *event,
                    int64_t ack)
@@ -555,8 +557,8 @@ static void match_disconnect(sio_sock_t *k, const char *reason)
     if (k->disc_matched)
         return;
     k->disc_matched = 1;
-    json_t *b = json_pack("{s:s, s:s, s:s}", "event", "disconnect",
-                          "namespace", k->nsp, "reason", reason);
+    json_t *b = json_pack("{s:s, s:s, s:s}", "event", "disconnect", "namespace",
+                          k->nsp, "reason", reason);
     char *t = b ? json_dumps(b, JSON_COMPACT) : NULL;
     if (t)
         (void)match(k, "disconnect", "disconnect", t, -1, 1, NULL);
@@ -564,7 +566,8 @@ static void match_disconnect(sio_sock_t *k, const char *reason)
     json_decref(b);
 }
 
-/* ---- sockets ----------------------------------------------------------------- */
+/* ---- sockets
+ * ----------------------------------------------------------------- */
 
 static sio_sock_t *sock_find(sio_sess_t *s, const char *nsp)
 {
@@ -782,7 +785,8 @@ void sio_sock_packet(sio_sess_t *s, sio_packet_t *p)
     free(body);
 }
 
-/* ---- broadcasts and actions ------------------------------------------------ */
+/* ---- broadcasts and actions ------------------------------------------------
+ */
 
 void sio_sock_bcast(sio_inst_t *si, const sio_job_t *j)
 {
@@ -838,9 +842,9 @@ long sio_serve_job(ws_inst_t *in, const ws_job_t *job)
                 sock_kick(k, "server namespace disconnect", 1);
             } else {
                 int bin = job->opcode == WS_OP_BINARY;
-                char *t = event_text(k->nsp, job->event ? job->event : "message",
-                                     bin ? NULL : arg_of(job->data, job->len),
-                                     bin);
+                char *t =
+                    event_text(k->nsp, job->event ? job->event : "message",
+                               bin ? NULL : arg_of(job->data, job->len), bin);
                 if (t && send_packet(s, t, job->data, job->len, bin) == 0) {
                     __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
                     ws_count(in, "messages_out", s->ns, 1);
@@ -880,8 +884,9 @@ void sio_describe(ws_shared_t *sh, const ws_target_t *t, json_t *list)
             "remote", k->s->remote, "openedAt", at, "messagesIn",
             (json_int_t)__atomic_load_n(&k->msgs_in, __ATOMIC_RELAXED),
             "messagesOut",
-            (json_int_t)__atomic_load_n(&k->msgs_out, __ATOMIC_RELAXED), "rooms",
-            rooms ? rooms : json_array(), "worker", (int)k->s->si->in->worker);
+            (json_int_t)__atomic_load_n(&k->msgs_out, __ATOMIC_RELAXED),
+            "rooms", rooms ? rooms : json_array(), "worker",
+            (int)k->s->si->in->worker);
         if (o)
             json_array_append_new(list, o);
     }

@@ -29,8 +29,11 @@ static void test_payload_of_several_packets(void **state)
     sio_eio_packet_t *p;
     size_t n;
     const char *why = NULL;
-    assert_int_equal(payload("40\x1e" "42[\"a\",1]\x1e" "3\x1e" "bAAEC", &p, &n,
-                             &why),
+    assert_int_equal(payload("40\x1e"
+                             "42[\"a\",1]\x1e"
+                             "3\x1e"
+                             "bAAEC",
+                             &p, &n, &why),
                      0);
     assert_int_equal(n, 4);
     assert_int_equal(p[0].type, SIO_EIO_MESSAGE);
@@ -56,11 +59,12 @@ static void test_payload_malformed(void **state)
     size_t n;
     const char *why = NULL;
     static const char *const bad[] = {
-        "",          /* empty body */
-        "7hello",    /* type out of range */
-        "x",         /* not a type */
-        "4a\x1e",    /* an empty packet after the separator */
-        "\x1e" "4a", /* and before */
+        "",       /* empty body */
+        "7hello", /* type out of range */
+        "x",      /* not a type */
+        "4a\x1e", /* an empty packet after the separator */
+        "\x1e"
+        "4a",        /* and before */
         "b!!!",      /* not base64 */
         "0{}",       /* a client sends no open */
         "4\xff\xfe", /* not UTF-8 */
@@ -84,12 +88,17 @@ static void test_payload_limits(void **state)
     sio_eio_packet_t *p;
     size_t n;
     const char *why = NULL;
-    const char *four = "2\x1e" "2\x1e" "2\x1e" "2";
-    assert_int_equal(sio_eio_decode_payload((const uint8_t *)four,
-                                            strlen(four), &lim, &p, &n, &why),
+    const char *four = "2\x1e"
+                       "2\x1e"
+                       "2\x1e"
+                       "2";
+    assert_int_equal(sio_eio_decode_payload((const uint8_t *)four, strlen(four),
+                                            &lim, &p, &n, &why),
                      -E2BIG);
     assert_string_equal(why, "too many packets in one payload");
-    const char *three = "2\x1e" "2\x1e" "2";
+    const char *three = "2\x1e"
+                        "2\x1e"
+                        "2";
     assert_int_equal(sio_eio_decode_payload((const uint8_t *)three,
                                             strlen(three), &lim, &p, &n, &why),
                      0);
@@ -110,26 +119,23 @@ static void test_frames(void **state)
     (void)state;
     sio_eio_packet_t pk;
     const char *why;
-    assert_int_equal(sio_eio_decode_frame((const uint8_t *)"2probe", 6, 0, L,
-                                          &pk, &why),
-                     0);
+    assert_int_equal(
+        sio_eio_decode_frame((const uint8_t *)"2probe", 6, 0, L, &pk, &why), 0);
     assert_int_equal(pk.type, SIO_EIO_PING);
     assert_int_equal(pk.len, 5);
     assert_memory_equal(pk.data, "probe", 5);
     /* a binary frame is a binary message as it is */
-    assert_int_equal(sio_eio_decode_frame((const uint8_t *)"bxyz", 4, 1, L,
-                                          &pk, &why),
-                     0);
+    assert_int_equal(
+        sio_eio_decode_frame((const uint8_t *)"bxyz", 4, 1, L, &pk, &why), 0);
     assert_true(pk.binary);
     assert_int_equal(pk.type, SIO_EIO_MESSAGE);
     assert_int_equal(pk.len, 4);
     /* base64 is for polling only; empty text frames are malformed */
-    assert_int_equal(sio_eio_decode_frame((const uint8_t *)"bAAEC", 5, 0, L,
-                                          &pk, &why),
-                     -EINVAL);
-    assert_int_equal(sio_eio_decode_frame((const uint8_t *)"", 0, 0, L, &pk,
-                                          &why),
-                     -EINVAL);
+    assert_int_equal(
+        sio_eio_decode_frame((const uint8_t *)"bAAEC", 5, 0, L, &pk, &why),
+        -EINVAL);
+    assert_int_equal(
+        sio_eio_decode_frame((const uint8_t *)"", 0, 0, L, &pk, &why), -EINVAL);
 }
 
 static void test_encode_payload_round_trip(void **state)
@@ -142,8 +148,14 @@ static void test_encode_payload_round_trip(void **state)
     };
     ws_buf_t b = {0};
     assert_int_equal(sio_eio_encode_payload(in, 3, &b), 0);
-    assert_int_equal(b.len, strlen("42[\"x\"]\x1e" "2\x1e" "b/wA="));
-    assert_memory_equal(b.data, "42[\"x\"]\x1e" "2\x1e" "b/wA=", b.len);
+    assert_int_equal(b.len, strlen("42[\"x\"]\x1e"
+                                   "2\x1e"
+                                   "b/wA="));
+    assert_memory_equal(b.data,
+                        "42[\"x\"]\x1e"
+                        "2\x1e"
+                        "b/wA=",
+                        b.len);
     sio_eio_packet_t *p;
     size_t n;
     assert_int_equal(sio_eio_decode_payload(b.data, b.len, L, &p, &n, NULL), 0);
@@ -204,8 +216,8 @@ static void test_packets(void **state)
 
     assert_int_equal(packet("0/chat,{\"token\":\"t\"}", &p, &why), 0);
     assert_string_equal(p.nsp, "/chat");
-    assert_string_equal(
-        json_string_value(json_object_get(p.data, "token")), "t");
+    assert_string_equal(json_string_value(json_object_get(p.data, "token")),
+                        "t");
     sio_packet_clear(&p);
 
     assert_int_equal(packet("2/chat,12[\"add\",1,2]", &p, &why), 0);
@@ -286,9 +298,8 @@ static void test_packets_hostile(void **state)
     assert_int_equal(packet(deep, &p, &why), -E2BIG);
     assert_string_equal(why, "JSON nested too deeply");
     /* brackets inside strings do not count */
-    assert_int_equal(packet("2[\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]", &p,
-                            &why),
-                     0);
+    assert_int_equal(
+        packet("2[\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]", &p, &why), 0);
     sio_packet_clear(&p);
     /* too many attachments, and none */
     assert_int_equal(packet("511-[\"a\"]", &p, &why), -E2BIG);
@@ -352,9 +363,8 @@ static void test_encode_packets(void **state)
     assert_memory_equal(b.data, "2/chat,[\"news\",{\"n\":1}]", b.len);
     /* and back */
     sio_packet_t q;
-    assert_int_equal(sio_packet_decode((const char *)b.data, b.len, L, &q,
-                                       NULL),
-                     0);
+    assert_int_equal(
+        sio_packet_decode((const char *)b.data, b.len, L, &q, NULL), 0);
     assert_int_equal(q.type, p.type);
     assert_string_equal(q.nsp, p.nsp);
     assert_int_equal(q.id, -1);
