@@ -504,6 +504,20 @@ class SioMocks(unittest.TestCase):
         # the sandbox namespace has no such mock
         self.assertEqual(events(cl["s"]), [])
 
+    def test_handshake_defaults(self):
+        r = self.d.eio("GET", "EIO=4&transport=polling&t=x1")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["content-type"], "text/plain; charset=UTF-8")
+        opened = json.loads(r.body.decode()[1:])
+        self.assertEqual(len(opened["sid"]), 20)
+        self.assertEqual(opened["upgrades"], ["websocket"])
+        self.assertEqual((opened["pingInterval"], opened["pingTimeout"],
+                          opened["maxPayload"]), (25000, 20000, 1000000))
+        # the path without its trailing '/' is socket.io's too
+        r = self.d.request("GET", "/socket.io?EIO=4&transport=polling")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.body.startswith(b'0{"sid":'), r)
+
     def test_origin_and_cors(self):
         d = self.d
         d.mock({"namespace": "/o", "event": "x"}, {"payload": "y"}, ns="siorigin")
