@@ -27,6 +27,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 [ -f "$root/plugins/websocket/ws_parser.c" ] && default_targets="$default_targets fuzz_ws_frames"
+[ -f "$root/plugins/websocket/sio_codec.c" ] && default_targets="$default_targets fuzz_engineio"
 [ -f "$root/plugins/sse/sse_chain.c" ] && default_targets="$default_targets fuzz_sse"
 [ -f "$root/plugins/soap/soap_wsdl.c" ] && default_targets="$default_targets fuzz_wsdl"
 [ -f "$root/plugins/soap/soap_xml.c" ] && default_targets="$default_targets fuzz_soap_envelope"
@@ -107,6 +108,12 @@ seed fuzz_ws_frames deflate '\003\005\301\007\362\110\315\311\311\007\000\301\00
 seed fuzz_ws_frames bfinal  '\013\003\301\010\363\110\315\311\311\007\000\000\301\001\000'
 seed fuzz_ws_frames close   '\002\001\210\006\003\350bye!\201\002hi'
 seed fuzz_ws_frames offer   '\021\052permessage-deflate; client_max_window_bits; server_max_window_bits=10, permessage-deflate'
+# fuzz_engineio: a flag byte (see the target), then a polling payload or,
+# with flag 1, one Socket.IO packet
+seed fuzz_engineio payload '\000040\003642/chat,3["add",1,{"a":[2]}]\00363\0036bAAEC'
+seed fuzz_engineio binary  '\0000451-/up,["f",{"_placeholder":true,"num":0}]\0036baGk='
+seed fuzz_engineio packet  '\00010/admin,{"token":"t"}'
+seed fuzz_engineio small   '\00032[[[[["x"]]]]]'
 # fuzz_grpc_message: a mode byte (see the target), then wire bytes, JSON
 # or a path / errorDetails array.
 seed fuzz_grpc_message wire  '\000\010\007\022\004\012\002hi\032\011\012\001k\022\004\050\001\070\001\052\002ab\122\002\010\001'

@@ -1025,7 +1025,8 @@ int ws_conn_accept(void *state, doppel_conn_t *conn,
 
 int ws_conn_targeted(const ws_conn_t *c, const ws_target_t *t)
 {
-    if (strcmp(c->ns, t->ns) != 0 || (t->id && c->id != t->id) ||
+    /* a socket.io namespace names socket.io sockets only */
+    if (t->nsp || strcmp(c->ns, t->ns) != 0 || (t->id && c->id != t->id) ||
         (t->skip && c->id == t->skip))
         return 0;
     if (t->path && strcmp(c->path, t->path) != 0)

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ws_plugin.h"
+#include "sio_server.h"
 
 /* ---- request helpers -------------------------------------------------------
  */
@@ -66,6 +66,12 @@ static int split_target(const ws_inst_t *in, const doppel_http_request_t *req,
     *ns = (doppel_str_t){s, (size_t)(slash - s)};
     *path = (doppel_str_t){slash, (size_t)(end - slash)};
     return doppel_name_valid(ns->ptr, ns->len, WS_NS_MAX) ? 1 : -1;
+}
+
+int ws_split_target(const ws_inst_t *in, const doppel_http_request_t *req,
+                    doppel_str_t *ns, doppel_str_t *path)
+{
+    return split_target(in, req, ns, path);
 }
 
 static int ws_classify(void *state, const doppel_http_request_t *req)
@@ -336,6 +342,11 @@ static int ws_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
         free(in);
         return rc;
     }
+    rc = sio_init(in);
+    if (rc < 0) {
+        free(in);
+        return rc;
+    }
     pthread_mutex_lock(&in->sh->mu);
     in->sh->insts[in->worker] = in;
     pthread_mutex_unlock(&in->sh->mu);
@@ -352,6 +363,7 @@ static int ws_start(void *state)
 static void close_all(ws_inst_t *in)
 {
     ws_conn_close_all(in, WS_CLOSE_GOING_AWAY, "server shutting down");
+    sio_close_all(in);
 }
 
 static int ws_stop(void *state)
@@ -386,6 +398,7 @@ static void ws_destroy(void *state)
     pthread_mutex_lock(&in->sh->mu);
     in->sh->insts[in->worker] = NULL;
     pthread_mutex_unlock(&in->sh->mu);
+    sio_destroy(in);
     free(in);
 }
 
@@ -473,6 +486,46 @@ static const doppel_option_t ws_options[] = {
      "nothing)",
      0,
      -1,
+     {0}},
+    {"socketio",
+     DOPPEL_OPT_BOOL,
+     0,
+     "true",
+     "serve socket.io (Engine.IO v4) clients on socketio_path",
+     0,
+     -1,
+     {0}},
+    {"socketio_path",
+     DOPPEL_OPT_STRING,
+     0,
+     SIO_DEFAULT_PATH,
+     "path of socket.io's requests (also below <stubs_prefix>/<namespace>)",
+     0,
+     -1,
+     {0}},
+    {"socketio_ping_interval",
+     DOPPEL_OPT_DURATION,
+     0,
+     "25000ms",
+     "socket.io: the server pings every this long (pingInterval)",
+     50,
+     3600000,
+     {0}},
+    {"socketio_ping_timeout",
+     DOPPEL_OPT_DURATION,
+     0,
+     "20000ms",
+     "socket.io: drop a client whose pong is this late (pingTimeout)",
+     50,
+     3600000,
+     {0}},
+    {"socketio_max_payload",
+     DOPPEL_OPT_SIZE,
+     0,
+     "1000000",
+     "socket.io: largest packet and polling body (maxPayload)",
+     1024,
+     (int64_t)64 << 20,
      {0}},
     {NULL, 0, 0, NULL, NULL, 0, 0, {0}},
 };

@@ -65,9 +65,20 @@ typedef struct ws_shared {
     ws_conn_t *conns;                 /* every open connection */
     uint64_t next_id;
     char cfg_err[256]; /* why the options are wrong, "" if they are not */
+    /* socket.io (sio_server.h): sessions, sockets, known namespaces */
+    struct sio_sess *sio_sessions;
+    struct sio_sock *sio_socks;
+    char **sio_nsps;
+    size_t n_sio_nsps;
 } ws_shared_t;
 
 ws_shared_t *ws_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
+
+/* "<stubs>/<ns>/rest" -> (ns, "/rest"); else (empty, the path). Returns 1
+ * for the stubs form, 0 otherwise, -1 for a stubs path without a valid
+ * namespace (ws_plugin.c). */
+int ws_split_target(const ws_inst_t *in, const doppel_http_request_t *req,
+                    doppel_str_t *ns, doppel_str_t *path);
 
 /* 1 if some known route matches path (segments; :name and * as on http). */
 int ws_route_known(ws_shared_t *sh, const char *path, size_t len);
@@ -89,10 +100,12 @@ enum { WS_JOB_SEND = 1, WS_JOB_CLOSE = 2 };
 
 /* Which connections: of namespace ns, and of path (NULL: any), of room
  * (NULL: any), the one with id (0: any); skip is one to leave out (0:
- * none). */
+ * none). nsp names socket.io sockets of that socket.io namespace (NULL:
+ * plain WebSocket connections, and a socket.io socket only by id). */
 typedef struct ws_target {
     char ns[WS_NS_MAX + 1];
     char *path;
+    char *nsp;
     char *room;
     uint64_t id;
     uint64_t skip;
@@ -108,6 +121,8 @@ typedef struct ws_job {
     size_t len;
     unsigned code; /* CLOSE */
     char reason[124];
+    char *event; /* SEND to socket.io: the event name (NULL: "message") */
+    int drop;    /* CLOSE of socket.io: end the whole connection */
     ws_wait_t *wait; /* NULL, or counted and signalled when done */
 } ws_job_t;
 
@@ -142,6 +157,7 @@ struct ws_inst {
     ws_conn_t *conns;   /* this loop's connections */
     size_t n_conns;
     int warned_full;
+    struct sio_inst *sio; /* socket.io (sio_server.h), NULL when off */
 };
 
 /* ---- connections (ws_conn.c) --------------------------------------------- */

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ws_plugin.h"
 #include "plugin_json.h"
+#include "sio_server.h"
 
 #define ACTION_WAIT_MS 2000
 
@@ -110,6 +110,9 @@ static void shared_destroy(void *state)
     for (size_t i = 0; i < sh->n_routes; i++)
         free(sh->routes[i]);
     free(sh->routes);
+    for (size_t i = 0; i < sh->n_sio_nsps; i++)
+        free(sh->sio_nsps[i]);
+    free(sh->sio_nsps);
     free(sh->endpoint);
     pthread_mutex_destroy(&sh->mu);
     free(sh);
@@ -166,6 +169,8 @@ static void job_free(ws_job_t *j)
     free(j->data);
     free(j->t.path);
     free(j->t.room);
+    free(j->t.nsp);
+    free(j->event);
     free(j);
 }
 
@@ -178,9 +183,12 @@ static ws_job_t *job_copy(const ws_job_t *src)
     j->data = NULL;
     j->t.path = src->t.path ? strdup(src->t.path) : NULL;
     j->t.room = src->t.room ? strdup(src->t.room) : NULL;
+    j->t.nsp = src->t.nsp ? strdup(src->t.nsp) : NULL;
+    j->event = src->event ? strdup(src->event) : NULL;
     if (src->len)
         j->data = malloc(src->len);
     if ((src->t.path && !j->t.path) || (src->t.room && !j->t.room) ||
+        (src->t.nsp && !j->t.nsp) || (src->event && !j->event) ||
         (src->len && !j->data)) {
         job_free(j);
         return NULL;
@@ -209,7 +217,7 @@ static void job_run(void *data)
     ws_inst_t *in = j->sh->insts[j->worker];
     pthread_mutex_unlock(&j->sh->mu);
     /* in, if still there, is this loop's own instance: destroy runs here */
-    long n = in ? ws_conn_serve_job(in, j) : 0;
+    long n = in ? ws_conn_serve_job(in, j) + sio_serve_job(in, j) : 0;
     job_done(j->wait, n);
     job_free(j);
 }
@@ -239,7 +247,7 @@ long ws_jobs_post(ws_shared_t *sh, const doppel_services_t *svc,
         }
     }
     pthread_mutex_unlock(&sh->mu);
-    return self ? ws_conn_serve_job(self, job) : 0;
+    return self ? ws_conn_serve_job(self, job) + sio_serve_job(self, job) : 0;
 }
 
 /* ---- the mock section
@@ -305,12 +313,13 @@ static int check_message(const json_t *m, const char *f, int delay,
     json_object_foreach((json_t *)m, k, v)
     {
         if (strcmp(k, "data") == 0 || (delay && strcmp(k, "delay") == 0) ||
-            strcmp(k, "binary") == 0 ||
+            strcmp(k, "binary") == 0 || strcmp(k, "event") == 0 ||
             (!delay && (strcmp(k, "every") == 0 || strcmp(k, "count") == 0)))
             continue;
         snprintf(g, sizeof(g), "%s.%s", f, k);
         set_err(err, g, "unknown member: expected %s",
-                delay ? "data, delay, binary" : "every, count, data, binary");
+                delay ? "data, delay, binary, event"
+                      : "every, count, data, binary, event");
         return -EINVAL;
     }
     const json_t *bin = json_object_get(m, "binary");
@@ -327,6 +336,13 @@ static int check_message(const json_t *m, const char *f, int delay,
     if (!bin && json_object_get(m, "data") == NULL) {
         snprintf(g, sizeof(g), "%s.data", f);
         set_err(err, g, "%s", "required: the message to send (or binary)");
+        return -EINVAL;
+    }
+    const json_t *ev = json_object_get(m, "event");
+    if (ev && (!json_is_string(ev) || json_string_length(ev) == 0 ||
+               json_string_length(ev) > 128)) {
+        snprintf(g, sizeof(g), "%s.event", f);
+        set_err(err, g, "%s", "the socket.io event name (1 to 128 bytes)");
         return -EINVAL;
     }
     if (!ms_ok(json_object_get(m, "delay"), 0)) {
@@ -389,6 +405,14 @@ static int check_response(const json_t *resp, doppel_check_error_t *err)
 {
     if (!json_is_object(resp))
         return 0;
+    const json_t *ev = json_object_get(resp, "event");
+    if (ev && (!json_is_string(ev) || json_string_length(ev) == 0 ||
+               json_string_length(ev) > 128)) {
+        set_err(err, "response.event", "%s",
+                "the socket.io event the payload is emitted as (1 to 128 "
+                "bytes)");
+        return -EINVAL;
+    }
     const json_t *msgs = json_object_get(resp, "messages");
     if (msgs && !json_is_array(msgs)) {
         set_err(err, "response.messages", "%s",
@@ -516,10 +540,23 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
         set_err(err, "socket.serverName", "%s", "a non-empty string");
         goto out;
     }
-    (void)dpj_opt_string(sec, "namespace", &bad);
-    if (bad) {
+    const char *nsp = dpj_opt_string(sec, "namespace", &bad);
+    char nspb[SIO_NSP_MAX + 2];
+    if (!bad && nsp) {
+        /* "chat" is taken as "/chat", the name socket.io clients send */
+        snprintf(nspb, sizeof(nspb), "%s%s", nsp[0] == '/' ? "" : "/", nsp);
+        nsp = nspb;
+    }
+    if (bad || (nsp && !sio_nsp_name_ok(nsp))) {
         set_err(err, "socket.namespace", "%s",
-                "a socket.io namespace such as \"/chat\"");
+                "a socket.io namespace such as \"/chat\" (\"/\" then "
+                "segments of A-Z a-z 0-9 . _ ~ -)");
+        goto out;
+    }
+    if (nsp && path) {
+        set_err(err, "socket.path", "%s",
+                "a socket.io mock (with namespace) takes no path: path is "
+                "the plain WebSocket's");
         goto out;
     }
     if (check_cond_shape(json_object_get(sec, "conditions"), err) < 0 ||
@@ -527,6 +564,18 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
         goto out;
     if (event == NULL)
         event = "message";
+    char target[WS_PATH_MAX + SIO_NSP_MAX + 4];
+    const char *sio_path = svc->option_str(ctx, "socketio_path");
+    if (nsp && strcmp(nsp, "/") != 0) {
+        if (sio_nsp_target(sh->endpoint, sio_path ? sio_path : SIO_DEFAULT_PATH,
+                           nsp, target, sizeof(target)) == 0) {
+            set_err(err, "socket.namespace", "%s", "too long");
+            goto out;
+        }
+        path = target;
+    }
+    /* the mocks of socket.io's main namespace are those of the endpoint */
+    int main_nsp = path == NULL;
     if (path == NULL)
         path = sh->endpoint;
     int n = snprintf(key->buf, sizeof(key->buf), "%s", event);
@@ -540,7 +589,19 @@ static int check(doppel_ctx_t *ctx, const doppel_services_t *svc,
         memcpy(key->buf + used, srv, strlen(srv) + 1);
         key->server = (doppel_str_t){key->buf + used, strlen(srv)};
     }
-    if (mock->answer == 0) {
+    if (mock->answer == 0 && (nsp || main_nsp)) {
+        int ar = sio_nsp_add(sh, nsp ? nsp : "/");
+        if (ar == -ENOSPC) {
+            set_err(err, "socket.namespace", "%s",
+                    "too many distinct socket.io namespaces");
+            goto out;
+        }
+        if (ar < 0) {
+            rc = ar;
+            goto out;
+        }
+    }
+    if (mock->answer == 0 && !(nsp && strcmp(nsp, "/") != 0)) {
         int ar = route_add(sh, path);
         if (ar == -ENOSPC) {
             set_err(err, "socket.path",
@@ -588,8 +649,9 @@ static int act_connections(const doppel_services_t *svc, ws_shared_t *sh,
         return -ENOMEM;
     pthread_mutex_lock(&sh->mu);
     for (ws_conn_t *c = sh->conns; c; c = ws_conn_reg_next(c))
-        if (ws_conn_targeted(c, t))
+        if (t->nsp == NULL && ws_conn_targeted(c, t))
             json_array_append_new(list, ws_conn_describe(c));
+    sio_describe(sh, t, list);
     pthread_mutex_unlock(&sh->mu);
     return dpj_answer(svc, json_pack("{s:o}", "connections", list), 200, out,
                        out_len);
@@ -651,13 +713,37 @@ static int action(doppel_ctx_t *ctx, const doppel_services_t *svc,
     }
     job.t.path = path ? (char *)json_string_value(path) : NULL;
     job.t.id = (uint64_t)id;
+    /* socket.io: nsp (a socket.io namespace) picks sockets, event names
+     * what send emits, drop makes close end the whole connection */
+    const json_t *nsp = json_object_get(a, "nsp");
+    const json_t *event = json_object_get(a, "event");
+    const json_t *drop = json_object_get(a, "drop");
+    if (nsp && (!json_is_string(nsp) ||
+                !sio_nsp_valid(json_string_value(nsp), json_string_length(nsp)))) {
+        rc = dpj_refuse(svc, "nsp", "nsp: a socket.io namespace such as \"/chat\"",
+                        out, out_len);
+        goto out;
+    }
+    if (event && (!json_is_string(event) || json_string_length(event) == 0 ||
+                  json_string_length(event) > 128)) {
+        rc = dpj_refuse(svc, "event", "event: the event name (1 to 128 bytes)",
+                        out, out_len);
+        goto out;
+    }
+    if (drop && !json_is_boolean(drop)) {
+        rc = dpj_refuse(svc, "drop", "drop: true or false", out, out_len);
+        goto out;
+    }
+    job.t.nsp = nsp ? (char *)json_string_value(nsp) : NULL;
+    job.event = event ? (char *)json_string_value(event) : NULL;
+    job.drop = json_is_true(drop);
     if (strcmp(name, "connections") == 0) {
         rc = act_connections(svc, sh, &job.t, out, out_len);
         goto out;
     }
-    if (path == NULL && id == 0) {
+    if (path == NULL && id == 0 && nsp == NULL) {
         rc = dpj_refuse(svc, "path",
-                     "path or connection: which connections to reach", out,
+                     "path, nsp or connection: which connections to reach", out,
                      out_len);
         goto out;
     }
@@ -739,20 +825,22 @@ out:
 
 static const doppel_protocol_action_t ws_actions[] = {
     {"connections", 0,
-     "the open WebSocket connections of the namespace (args: path, "
-     "connection)"},
+     "the open WebSocket connections and socket.io sockets of the "
+     "namespace (args: path, nsp, connection)"},
     {"send", 1,
-     "sends a message to connections (args: path or connection, data or "
-     "binary base64)"},
+     "sends a message to connections (args: path, nsp or connection, data "
+     "or binary base64; event: the socket.io event name)"},
     {"close", 1,
-     "closes connections with a close frame (args: path or connection, "
-     "code, reason)"},
+     "closes connections with a close frame, socket.io sockets with a "
+     "DISCONNECT (args: path, nsp or connection, code, reason; drop: end "
+     "the socket.io connection itself)"},
     {NULL, 0, NULL},
 };
 
 static const char *const body_conds[] = {"conditions", NULL};
 static const char *const resp_fields[] = {
-    "messages", "close", "broadcast", "schedule", "join", "leave", NULL};
+    "messages", "close", "broadcast", "schedule", "join", "leave", "event",
+    NULL};
 
 const doppel_protocol_def_t ws_protocol_def = {
     .size = sizeof(doppel_protocol_def_t),
