@@ -67,7 +67,16 @@ struct doppel_conn {
     unsigned lingering : 1;
     unsigned delivering : 1;
     unsigned write_failed : 1;
+    unsigned in_read : 1; /* inside cbs.on_read: writes are corked */
+    /* Bytes written (without a callback) while the plugin handles one read:
+     * they go out in one write when on_read returns, so that a read of
+     * sixteen messages is answered with one system call, not sixteen. */
+    uint8_t *cork;
+    size_t cork_len, cork_cap;
 };
+
+/* Past this much corked, the cork is written at once. */
+#define DP_CONN_CORK_MAX (64 * 1024)
 
 struct doppel_timer {
     uv_timer_t t;
@@ -212,6 +221,7 @@ static void conn_finish(doppel_conn_t *c)
         c->cbs.on_close(c->data, c);
     }
     LIST_UNLINK(s->conns, c);
+    free(c->cork);
     free(c->pre);
     free(c);
     set_maybe_free(s);
@@ -270,6 +280,35 @@ static void conn_end(doppel_conn_t *c, int rc)
         c->cbs.on_end(c->data, c, rc);
 }
 
+static int write_now(doppel_conn_t *c, const void *buf, size_t len,
+                     doppel_write_cb cb, void *data);
+
+/* Writes what was corked. A failure is the connection's end, as a failed
+ * uv_write is: the plugin was told 0 for these bytes already. */
+static void conn_uncork(doppel_conn_t *c)
+{
+    if (c->cork_len == 0)
+        return;
+    size_t n = c->cork_len;
+    c->cork_len = 0;
+    if (c->closing || c->write_failed)
+        return;
+    int rc = write_now(c, c->cork, n, NULL, NULL);
+    if (rc < 0) {
+        c->write_failed = 1;
+        conn_end(c, rc);
+    }
+}
+
+/* Hands one read to the plugin with writes corked, then writes them. */
+static void deliver_read(doppel_conn_t *c, const uint8_t *p, size_t n)
+{
+    c->in_read = 1;
+    c->cbs.on_read(c->data, c, p, n);
+    c->in_read = 0;
+    conn_uncork(c);
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     doppel_conn_t *c = st->data;
@@ -280,7 +319,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread > 0) {
-        c->cbs.on_read(c->data, c, (const uint8_t *)buf->base, (size_t)nread);
+        deliver_read(c, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
     if (nread < 0)
@@ -312,7 +351,7 @@ static void on_idle(uv_idle_t *h)
         size_t n = c->pre_len;
         c->pre = NULL;
         c->pre_len = 0;
-        c->cbs.on_read(c->data, c, p, n);
+        deliver_read(c, p, n);
         free(p);
     }
     conn_start_reading(c);
@@ -492,6 +531,26 @@ static void on_write(uv_write_t *req, int status)
         c->cbs.on_drain(c->data, c);
 }
 
+/* Appends to the cork: 1 when taken, 0 when the bytes must go now. */
+static int cork_take(doppel_conn_t *c, const void *buf, size_t len)
+{
+    if (c->cork_len + len > DP_CONN_CORK_MAX)
+        return 0;
+    if (c->cork_len + len > c->cork_cap) {
+        size_t cap = c->cork_cap ? c->cork_cap : 4096;
+        while (cap < c->cork_len + len)
+            cap *= 2;
+        uint8_t *nb = realloc(c->cork, cap);
+        if (nb == NULL)
+            return 0; /* written now instead */
+        c->cork = nb;
+        c->cork_cap = cap;
+    }
+    memcpy(c->cork + c->cork_len, buf, len);
+    c->cork_len += len;
+    return 1;
+}
+
 int dp_conn_write(doppel_conn_t *c, const void *buf, size_t len,
                   doppel_write_cb cb, void *data)
 {
@@ -499,6 +558,20 @@ int dp_conn_write(doppel_conn_t *c, const void *buf, size_t len,
         return -EINVAL;
     if (c->closing || c->write_failed)
         return -ENOTCONN;
+    if (len > DOPPEL_CONN_QUEUE_MAX ||
+        c->tcp.write_queue_size + c->cork_len + len > DOPPEL_CONN_QUEUE_MAX)
+        return -ENOBUFS;
+    if (c->in_read && cb == NULL && len > 0 && cork_take(c, buf, len))
+        return 0;
+    conn_uncork(c); /* what was corked goes first */
+    if (c->closing || c->write_failed)
+        return -ENOTCONN;
+    return write_now(c, buf, len, cb, data);
+}
+
+static int write_now(doppel_conn_t *c, const void *buf, size_t len,
+                     doppel_write_cb cb, void *data)
+{
     size_t pending = c->tcp.write_queue_size;
     if (len > DOPPEL_CONN_QUEUE_MAX || pending + len > DOPPEL_CONN_QUEUE_MAX)
         return -ENOBUFS;
@@ -550,7 +623,8 @@ int dp_conn_write(doppel_conn_t *c, const void *buf, size_t len,
 
 size_t dp_conn_pending(doppel_conn_t *c)
 {
-    return c != NULL && !c->closed ? c->tcp.write_queue_size : 0;
+    return c != NULL && !c->closed ? c->tcp.write_queue_size + c->cork_len
+                                   : 0;
 }
 
 /* ---- connections: close ------------------------------------------------ */
@@ -588,6 +662,17 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 void dp_conn_close(doppel_conn_t *c, uint32_t flags)
 {
     if (c == NULL || c->closing)
+        return;
+    if (flags & DOPPEL_CONN_CLOSE_FLUSH) {
+        conn_uncork(c); /* may end the connection, and close it */
+    } else if (c->cork_len > 0 && c->n_queued == 0 && !c->write_failed) {
+        /* what a write without the cork would have handed to the kernel
+         * already: the same, once, never queued */
+        uv_buf_t b = uv_buf_init((char *)c->cork, (unsigned)c->cork_len);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    c->cork_len = 0;
+    if (c->closing)
         return;
     conn_mark_closing(c);
     if (c->reading) {

@@ -139,6 +139,9 @@ typedef struct rec {
     int released;
     size_t read_bytes;
     int close_on_read;
+    int answer_on_read;  /* write A, B, C (with a callback), D */
+    uint32_t answer_close; /* then close with these flags (+1; 0: none) */
+    size_t pending_in_read;
 } rec_t;
 
 static rec_t R;
@@ -153,6 +156,11 @@ static void logf_(const char *fmt, ...)
         R.log_len += (size_t)n;
 }
 
+static void on_write_done(void *data, int status)
+{
+    logf_("w%s:%d|", (const char *)data, status);
+}
+
 static void rec_read(void *d, doppel_conn_t *c, const uint8_t *b, size_t n)
 {
     assert_ptr_equal(d, &R);
@@ -162,6 +170,15 @@ static void rec_read(void *d, doppel_conn_t *c, const uint8_t *b, size_t n)
         R.read_in_start = 1;
     R.read_bytes += n;
     logf_("r:%.*s|", (int)(n < 64 ? n : 64), (const char *)b);
+    if (R.answer_on_read) {
+        assert_int_equal(dp_conn_write(c, "A", 1, NULL, NULL), 0);
+        assert_int_equal(dp_conn_write(c, "B", 1, NULL, NULL), 0);
+        R.pending_in_read = dp_conn_pending(c);
+        assert_int_equal(dp_conn_write(c, "C", 1, on_write_done, "c"), 0);
+        assert_int_equal(dp_conn_write(c, "D", 1, NULL, NULL), 0);
+        if (R.answer_close)
+            dp_conn_close(c, R.answer_close - 1);
+    }
     if (R.close_on_read)
         dp_conn_close(c, DOPPEL_CONN_CLOSE_NOW);
 }
@@ -219,11 +236,6 @@ static void rec_release(void *arg)
 {
     assert_ptr_equal(arg, &R);
     R.released++;
-}
-
-static void on_write_done(void *data, int status)
-{
-    logf_("w%s:%d|", (const char *)data, status);
 }
 
 static int setup(void **st)
@@ -454,6 +466,45 @@ static void test_close_flush_delivers(void **st)
     run_until(&R.closed);
     assert_string_equal(R.log, "wf:0|c|");
     free(big);
+}
+
+/* Writes made while a read is handled go out together when it returns,
+ * in the order they were made, a write with a callback included; they
+ * count as pending meanwhile; a close in the handler still sends them. */
+static void test_writes_in_a_read_are_corked(void **st)
+{
+    (void)st;
+    static const uint32_t closes[] = {0, DOPPEL_CONN_CLOSE_FLUSH + 1,
+                                      DOPPEL_CONN_CLOSE_NOW + 1};
+    for (size_t k = 0; k < 3; k++) {
+        int cli, srv;
+        memset(&R, 0, sizeof(R));
+        R.start_in_accept = 1;
+        R.answer_on_read = 1;
+        R.answer_close = closes[k];
+        tcp_pair(&cli, &srv);
+        assert_int_equal(
+            dp_conn_adopt(set, srv, 1, NULL, 0, rec_accept, &R, NULL, NULL),
+            0);
+        send_all(cli, "go");
+        char buf[16] = {0};
+        int eof = 0;
+        size_t got = client_read(cli, buf, sizeof(buf) - 1, 4, &eof);
+        assert_int_equal(got, 4);
+        assert_string_equal(buf, "ABCD");
+        assert_int_equal(R.pending_in_read, 2); /* A and B, corked */
+        if (R.answer_close) {
+            client_read(cli, NULL, 0, 1, &eof);
+            assert_true(eof);
+        } else {
+            for (int i = 0; i < 100 && strstr(R.log, "wc:0|") == NULL; i++)
+                run_a_bit(2);
+            assert_non_null(strstr(R.log, "wc:0|"));
+            dp_conn_close(R.conn, DOPPEL_CONN_CLOSE_NOW);
+        }
+        close(cli);
+        run_until(&R.closed);
+    }
 }
 
 /* Paused: no on_read; resumed: the bytes arrive. */
@@ -907,6 +958,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_flush_delivers, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_writes_in_a_read_are_corked,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_free_closes_silently, setup,
                                         teardown),
