@@ -415,6 +415,13 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
  * before, or not deferred). */
 int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason);
 
+/* Journals a note of a plugin (svc->engine_journal): what it sent on a
+ * connection (DOPPEL_NOTE_SENT) or how a stream ended (DOPPEL_NOTE_END),
+ * in the journal of n->ns, bounded like every entry. Any thread. 0,
+ * -EINVAL (no protocol, bad namespace, kind or reason; nothing
+ * journalled) or -ENOMEM. */
+int dp_engine_journal_note(dp_engine_t *e, const doppel_journal_note_t *n);
+
 /* A reply that is not the engine's answer to a match (kind NO_MATCH, the
  * given status, body {"error", "code", "request_id"}): for refusals made
  * before matching, such as a namespace that requires a token. Free with

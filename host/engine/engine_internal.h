@@ -597,6 +597,10 @@ dp_jrec_t *dp_jrec_build_proxy(const struct dp_engine *e,
                                doppel_str_t path, size_t body_max,
                                int64_t time_ms, const char *mock_id,
                                const char *service);
+/* Marks r as what a plugin sent on a connection (end 0: "direction":
+ * "out") or as its stream's end (end 1: "reason", a static word of at most
+ * 15 bytes). Before the push only. */
+void dp_jrec_set_note(dp_jrec_t *r, int end, const char *reason);
 /* How the forward ended: the status the client got and why forwarding
  * failed (NULL or "": it did not; cut to 15 bytes, checked by the
  * caller). */

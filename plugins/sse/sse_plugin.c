@@ -130,6 +130,8 @@ static int sse_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     in->exclude = svc->option_str(ctx, "exclude");
     if (in->exclude == NULL)
         in->exclude = "";
+    in->journal = DOPPEL_HAS_SERVICE(svc, engine_journal);
+    in->journal_sent = in->journal && svc->option_bool(ctx, "journal_sent");
     if (DOPPEL_HAS_SERVICE(svc, subscribe)) {
         (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
         (void)svc->subscribe(ctx, DOPPEL_EVENT_TICK);
@@ -220,6 +222,14 @@ static const doppel_option_t sse_options[] = {
      "/mcp",
      "colon-separated path prefixes whose GETs asking for text/event-stream "
      "are left to other plugins (eventPaths are still served)",
+     0,
+     -1,
+     {0}},
+    {"journal_sent",
+     DOPPEL_OPT_BOOL,
+     0,
+     "true",
+     "journal every event sent (the stream's end is journalled always)",
      0,
      -1,
      {0}},

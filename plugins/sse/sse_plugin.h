@@ -53,6 +53,8 @@ typedef struct sse_shared {
     unsigned n_insts;
     sse_sub_t *subs;
     size_t n_subs, cap_subs;
+    /* the last stream id given (the journal's "connection"), __atomic */
+    uint64_t next_id;
 } sse_shared_t;
 
 sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
@@ -93,6 +95,8 @@ typedef struct sse_inst {
     const char *stubs_prefix; /* host-owned option strings */
     const char *exclude;
     uint32_t max_streams;
+    int journal;      /* the host has engine_journal: stream ends */
+    int journal_sent; /* and every event sent (option journal_sent) */
     int draining; /* the host is stopping: no new streams, open ones end */
     int stopping;
     size_t n_streams;

@@ -34,6 +34,9 @@ struct sse_stream {
     doppel_timer_t *timer;  /* the next event (or the deadline) */
     doppel_timer_t *hb;     /* heartbeats, NULL when off */
     char mock_id[72];
+    char id[24];    /* the journal's "connection" */
+    char ns[SSE_NS_MAX + 1];
+    char *full_path; /* the request path, for the journal */
     char path[128]; /* for logs */
     char *key;      /* "ns\x1fpath": the registry's, for publish */
     sse_stream_t *prev, *next;
@@ -105,6 +108,40 @@ static void respond_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
 
 /* ---- the stream ---------------------------------------------------------- */
 
+/* A journal note of the stream: kind DOPPEL_NOTE_SENT with the frame as
+ * sent, or DOPPEL_NOTE_END with the reason. */
+static void journal(const sse_stream_t *s, uint32_t kind, const char *frame,
+                    size_t len, const char *reason)
+{
+    /* the method: the frame's event name, else "message" (what an
+     * EventSource dispatches it as) */
+    doppel_str_t ev = DOPPEL_STR("message");
+    if (kind == DOPPEL_NOTE_SENT && len > 7 && memcmp(frame, "event: ", 7) == 0) {
+        const char *nl = memchr(frame + 7, '\n', len - 7);
+        if (nl != NULL && nl > frame + 7)
+            ev = (doppel_str_t){frame + 7, (size_t)(nl - frame - 7)};
+    }
+    doppel_journal_note_t n = {
+        .size = sizeof(n),
+        .kind = kind,
+        .protocol = DOPPEL_STR("sse"),
+        .ns = {s->ns, strlen(s->ns)},
+        .event = ev,
+        .path = {s->full_path, strlen(s->full_path)},
+        .connection = {s->id, strlen(s->id)},
+        .body = (const uint8_t *)frame,
+        .body_len = len,
+        .reason = {reason, reason ? strlen(reason) : 0},
+    };
+    (void)s->in->svc->engine_journal(s->in->ctx, &n);
+}
+
+static void journal_sent(const sse_stream_t *s, const char *frame, size_t len)
+{
+    if (s->in->journal_sent)
+        journal(s, DOPPEL_NOTE_SENT, frame, len, NULL);
+}
+
 static void report_events(sse_stream_t *s)
 {
     if (s->unreported == 0)
@@ -139,6 +176,8 @@ void sse_stream_end(sse_stream_t *s, sse_end_t why)
     /* after a failed write the host closed the connection: this only
      * releases the exchange (-ENOTCONN) */
     (void)svc->http_stream_end(s->ex);
+    if (in->journal)
+        journal(s, DOPPEL_NOTE_END, NULL, 0, end_names[why]);
     report_events(s);
     char labels[48];
     snprintf(labels, sizeof(labels), "reason=\"%s\"", end_names[why]);
@@ -152,6 +191,7 @@ void sse_stream_end(sse_stream_t *s, sse_end_t why)
     sse_chain_free(&s->chain);
     sse_sub_del(in->sh, s->key);
     free(s->key);
+    free(s->full_path);
     free(s);
 }
 
@@ -191,6 +231,7 @@ size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
     while (s != NULL) {
         sse_stream_t *next = s->next;
         if (strcmp(s->key, key) == 0 && put(s, frame, len) == 0) {
+            journal_sent(s, frame, len);
             s->sent++;
             s->unreported++;
             n++;
@@ -249,6 +290,7 @@ static void on_timer(void *data)
     const sse_event_t *e = &s->chain.ev[s->pos];
     if (put(s, s->chain.frames + e->off, e->len) < 0)
         return;
+    journal_sent(s, s->chain.frames + e->off, e->len);
     s->pos++;
     s->sent++;
     s->unreported++;
@@ -427,13 +469,15 @@ static void copy_str(char *out, size_t cap, doppel_str_t s)
  * answered). */
 static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
                          doppel_reply_t *r, sse_chain_t *chain, doppel_str_t ns,
-                         doppel_str_t path, size_t pos)
+                         doppel_str_t path, size_t pos, const char *id)
 {
     const doppel_services_t *svc = in->svc;
     sse_stream_t *s = calloc(1, sizeof(*s));
     doppel_kv_t *h = calloc(r->n_headers + 4, sizeof(*h));
     char *key = sse_key(ns, path);
-    if (s == NULL || h == NULL || key == NULL) {
+    char *full = malloc(path.len + 1);
+    if (s == NULL || h == NULL || key == NULL || full == NULL) {
+        free(full);
         free(key);
         free(s);
         free(h);
@@ -447,6 +491,11 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
     s->in = in;
     s->ex = ex;
     s->key = key;
+    memcpy(full, path.ptr, path.len);
+    full[path.len] = '\0';
+    s->full_path = full;
+    copy_str(s->ns, sizeof(s->ns), ns);
+    snprintf(s->id, sizeof(s->id), "%s", id);
     sse_sub_add(in->sh, key);
     s->chain = *chain;
     s->pos = pos;
@@ -486,6 +535,7 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
         in->n_streams--;
         sse_sub_del(in->sh, s->key);
         free(s->key);
+        free(s->full_path);
         free(s);
         respond_json(in, ex, 500,
                      "{\"error\":\"the mock's response headers "
@@ -511,7 +561,7 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
  * answer. Takes r. */
 static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
                         const doppel_http_request_t *req, doppel_reply_t *r,
-                        doppel_str_t ns, doppel_str_t path)
+                        doppel_str_t ns, doppel_str_t path, const char *id)
 {
     sse_chain_t chain;
     sse_chain_err_t why;
@@ -550,7 +600,7 @@ static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
         in->svc->engine_reply_free(in->ctx, r);
         return;
     }
-    start_stream(in, ex, r, &chain, ns, path, pos);
+    start_stream(in, ex, r, &chain, ns, path, pos, id);
 }
 
 /* The namespace and the path: "<stubs>/<ns>/rest" -> (ns, "/rest");
@@ -613,8 +663,14 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         decoded_free(&d);
         return -ENOMEM;
     }
+    /* the stream's id, named by its subscription's journal entry and by
+     * every note of the stream */
+    char id[24];
+    snprintf(id, sizeof(id), "sse-%" PRIu64,
+             __atomic_add_fetch(&in->sh->next_id, 1, __ATOMIC_RELAXED));
     doppel_exchange_t x = {
         .size = sizeof(x),
+        .connection = {id, strlen(id)},
         .protocol = DOPPEL_STR("sse"),
         .ns = ns,
         .operation = req->method,
@@ -654,6 +710,6 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         respond_reply(in, ex, r);
         return 0;
     }
-    serve_reply(in, ex, req, r, ns, path);
+    serve_reply(in, ex, req, r, ns, path, id);
     return 0;
 }
