@@ -224,6 +224,10 @@ typedef struct dp_mock {
      * handler reads (freed by proto->free_data) */
     char *server;
     void *pdata;
+    /* the protocol's section_fields as written: the members of one JSON
+     * object without its braces, spliced into every reply's extra; NULL
+     * when none */
+    char *sec_extra;
 
     /* the template files (names, in ns) the compiled form was built
      * from: replacing one recompiles the mock, deleting one is refused */
@@ -308,6 +312,7 @@ typedef struct dp_proto {
     const struct doppel_services *svc; /* and the services table */
     const char *owner;      /* the plugin instance that registered it */
     const char *const *response_fields; /* NULL-terminated, or NULL */
+    const char *const *section_fields;  /* handed over as written, or NULL */
 } dp_proto_t;
 
 /* The operation is compared as sent (not upper-cased). */

@@ -135,6 +135,9 @@ static int sse_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     if (DOPPEL_HAS_SERVICE(svc, subscribe)) {
         (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
         (void)svc->subscribe(ctx, DOPPEL_EVENT_TICK);
+        /* onStoreChange: rendering needs engine_render */
+        if (DOPPEL_HAS_SERVICE(svc, engine_render))
+            (void)svc->subscribe(ctx, DOPPEL_EVENT_STORE_CHANGED);
     }
     doppel_http_mount_t m = {
         .size = sizeof(m),
@@ -177,6 +180,11 @@ static int sse_on_event(void *state, const doppel_event_t *ev)
     sse_inst_t *in = state;
     if (ev->id == DOPPEL_EVENT_TICK) {
         sse_probe_all(in);
+        return DOPPEL_OK;
+    }
+    if (ev->id == DOPPEL_EVENT_STORE_CHANGED) {
+        if (ev->data != NULL)
+            sse_store_changed(in, ev->data);
         return DOPPEL_OK;
     }
     if (ev->id != DOPPEL_EVENT_DRAINING)

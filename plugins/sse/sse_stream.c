@@ -39,6 +39,8 @@ struct sse_stream {
     char *full_path; /* the request path, for the journal */
     char path[128]; /* for logs */
     char *key;      /* "ns\x1fpath": the registry's, for publish */
+    sse_rule_t *rules; /* onStoreChange, NULL: none */
+    size_t n_rules;
     sse_stream_t *prev, *next;
 };
 
@@ -189,6 +191,9 @@ void sse_stream_end(sse_stream_t *s, sse_end_t why)
                                    "backlog passed 4 MiB)"
                                  : "");
     sse_chain_free(&s->chain);
+    if (s->n_rules > 0)
+        in->n_rule_streams--;
+    sse_rules_free(s->rules, s->n_rules);
     sse_sub_del(in->sh, s->key);
     free(s->key);
     free(s->full_path);
@@ -239,6 +244,63 @@ size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
         s = next;
     }
     return n;
+}
+
+void sse_store_changed(sse_inst_t *in, const doppel_store_event_t *ev)
+{
+    if (in->n_rule_streams == 0 || in->draining || in->stopping ||
+        ev->key.ptr == NULL || ev->scope.len != 6 ||
+        memcmp(ev->scope.ptr, "global", 6) != 0)
+        return;
+    doppel_str_t ns = ev->ns.len ? ev->ns : DOPPEL_STR("sandbox");
+    /* streams of one mock share their rules: the last rendering is kept
+     * for the next stream that asks for the same */
+    const sse_rule_t *last = NULL;
+    sse_buf_t frame = {0};
+    int have = 0;
+    sse_stream_t *s = in->streams;
+    while (s != NULL) {
+        sse_stream_t *next = s->next;
+        if (s->n_rules == 0 || strlen(s->ns) != ns.len ||
+            memcmp(s->ns, ns.ptr, ns.len) != 0) {
+            s = next;
+            continue;
+        }
+        for (size_t i = 0; i < s->n_rules; i++) {
+            const sse_rule_t *r = &s->rules[i];
+            if (strlen(r->key) != ev->key.len ||
+                memcmp(r->key, ev->key.ptr, ev->key.len) != 0)
+                continue;
+            if (last == NULL || strcmp(last->tmpl, r->tmpl) != 0 ||
+                (last->event == NULL) != (r->event == NULL) ||
+                (r->event && strcmp(last->event, r->event) != 0) ||
+                (last->id == NULL) != (r->id == NULL) ||
+                (r->id && strcmp(last->id, r->id) != 0)) {
+                sse_buf_free(&frame);
+                frame = (sse_buf_t){0};
+                have = sse_rule_frame(in, s->ns, r, &frame) == 0;
+                last = r;
+                if (!have)
+                    in->svc->log(in->ctx, DOPPEL_LOG_DEBUG,
+                                 "stream %s (mock %s): the onStoreChange "
+                                 "event of %s could not be rendered",
+                                 s->path, s->mock_id, r->key);
+            }
+            if (!have)
+                continue;
+            if (put(s, frame.p, frame.len) < 0) {
+                /* s is gone, and with it r: keep the frame, not r */
+                last = NULL;
+                have = 0;
+                break;
+            }
+            journal_sent(s, frame.p, frame.len);
+            s->sent++;
+            s->unreported++;
+        }
+        s = next;
+    }
+    sse_buf_free(&frame);
 }
 
 static void on_timer(void *data);
@@ -456,6 +518,23 @@ static int reply_chain(const doppel_reply_t *r, sse_chain_t *c, int *absent,
     return rc;
 }
 
+/* The section's onStoreChange rules the engine handed over as written
+ * (section_fields); none when there are none, or out of memory (the
+ * stream still serves its chain). */
+static void reply_rules(const doppel_reply_t *r, sse_rule_t **rules,
+                        size_t *n)
+{
+    *rules = NULL;
+    *n = 0;
+    if (r->size < offsetof(doppel_reply_t, extra) + sizeof(r->extra) ||
+        r->extra.len == 0 ||
+        strstr(r->extra.ptr, "\"onStoreChange\"") == NULL)
+        return;
+    json_t *o = json_loadb(r->extra.ptr, r->extra.len, 0, NULL);
+    (void)sse_rules_parse(json_object_get(o, "onStoreChange"), rules, n);
+    json_decref(o);
+}
+
 static void copy_str(char *out, size_t cap, doppel_str_t s)
 {
     size_t n = s.len < cap - 1 ? s.len : cap - 1;
@@ -514,6 +593,9 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
             !(r->headers[i].name.len == 13 &&
               strncasecmp(r->headers[i].name.ptr, "Cache-Control", 13) == 0))
             h[n++] = r->headers[i];
+    sse_rule_t *rules = NULL;
+    size_t n_rules = 0;
+    reply_rules(r, &rules, &n_rules);
     int rc = svc->http_stream_start(ex, 200, h, n);
     free(h);
     svc->engine_reply_free(in->ctx, r);
@@ -534,6 +616,7 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
             s->next->prev = NULL;
         in->n_streams--;
         sse_sub_del(in->sh, s->key);
+        sse_rules_free(rules, n_rules);
         free(s->key);
         free(s->full_path);
         free(s);
@@ -542,6 +625,10 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
                      "were refused\",\"code\":\"internal\"}");
         return;
     }
+    s->rules = rules;
+    s->n_rules = n_rules;
+    if (n_rules > 0)
+        in->n_rule_streams++;
     if (rc < 0) {
         sse_stream_end(s, SSE_END_GONE);
         return;
