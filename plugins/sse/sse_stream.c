@@ -246,6 +246,59 @@ size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
     return n;
 }
 
+/* The renderings of one store change, by rule: streams of one mock share
+ * theirs. A small table, searched in order; past it, rules render anew. */
+#define SSE_RENDER_CACHE 16
+typedef struct rendered {
+    const char *tmpl, *event, *id; /* the rule's, borrowed for the change */
+    sse_buf_t frame;
+    int ok;
+} rendered_t;
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The frame rule r sends now (NULL: it cannot be rendered). The table
+ * keeps copies of nothing but the frames: the rules' strings stay valid
+ * while their streams live, and a stream that ends takes its entries
+ * with it (forget_rules). */
+static const sse_buf_t *render_rule(sse_inst_t *in, const sse_stream_t *s,
+                                    const sse_rule_t *r, rendered_t *tab,
+                                    size_t *n, sse_buf_t *spare)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (same_str(tab[i].tmpl, r->tmpl) && same_str(tab[i].event, r->event) &&
+            same_str(tab[i].id, r->id))
+            return tab[i].ok ? &tab[i].frame : NULL;
+    rendered_t one = {r->tmpl, r->event, r->id, {0}, 0};
+    rendered_t *slot = *n < SSE_RENDER_CACHE ? &tab[(*n)++] : &one;
+    *slot = one;
+    slot->ok = sse_rule_frame(in, s->ns, r, &slot->frame) == 0;
+    if (!slot->ok)
+        in->svc->log(in->ctx, DOPPEL_LOG_DEBUG,
+                     "stream %s (mock %s): the onStoreChange event of %s "
+                     "could not be rendered",
+                     s->path, s->mock_id, r->key);
+    if (slot == &one) {
+        sse_buf_free(spare);
+        *spare = one.frame;
+        return one.ok ? spare : NULL;
+    }
+    return slot->ok ? &slot->frame : NULL;
+}
+
+/* A stream is ending: its rules' strings go, so must the entries naming
+ * them (their frames are kept under no name: freed at the end). */
+static void forget_rules(const sse_stream_t *s, rendered_t *tab, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < s->n_rules; k++)
+            if (tab[i].tmpl == s->rules[k].tmpl)
+                tab[i].tmpl = tab[i].event = tab[i].id = NULL;
+}
+
 void sse_store_changed(sse_inst_t *in, const doppel_store_event_t *ev)
 {
     if (in->n_rule_streams == 0 || in->draining || in->stopping ||
@@ -253,11 +306,9 @@ void sse_store_changed(sse_inst_t *in, const doppel_store_event_t *ev)
         memcmp(ev->scope.ptr, "global", 6) != 0)
         return;
     doppel_str_t ns = ev->ns.len ? ev->ns : DOPPEL_STR("sandbox");
-    /* streams of one mock share their rules: the last rendering is kept
-     * for the next stream that asks for the same */
-    const sse_rule_t *last = NULL;
-    sse_buf_t frame = {0};
-    int have = 0;
+    rendered_t tab[SSE_RENDER_CACHE];
+    size_t n = 0;
+    sse_buf_t spare = {0};
     sse_stream_t *s = in->streams;
     while (s != NULL) {
         sse_stream_t *next = s->next;
@@ -271,36 +322,26 @@ void sse_store_changed(sse_inst_t *in, const doppel_store_event_t *ev)
             if (strlen(r->key) != ev->key.len ||
                 memcmp(r->key, ev->key.ptr, ev->key.len) != 0)
                 continue;
-            if (last == NULL || strcmp(last->tmpl, r->tmpl) != 0 ||
-                (last->event == NULL) != (r->event == NULL) ||
-                (r->event && strcmp(last->event, r->event) != 0) ||
-                (last->id == NULL) != (r->id == NULL) ||
-                (r->id && strcmp(last->id, r->id) != 0)) {
-                sse_buf_free(&frame);
-                frame = (sse_buf_t){0};
-                have = sse_rule_frame(in, s->ns, r, &frame) == 0;
-                last = r;
-                if (!have)
-                    in->svc->log(in->ctx, DOPPEL_LOG_DEBUG,
-                                 "stream %s (mock %s): the onStoreChange "
-                                 "event of %s could not be rendered",
-                                 s->path, s->mock_id, r->key);
-            }
-            if (!have)
+            const sse_buf_t *f = render_rule(in, s, r, tab, &n, &spare);
+            if (f == NULL)
                 continue;
-            if (put(s, frame.p, frame.len) < 0) {
-                /* s is gone, and with it r: keep the frame, not r */
-                last = NULL;
-                have = 0;
+            int rc = in->svc->http_stream_write(s->ex, f->p, f->len);
+            if (rc != 0) {
+                forget_rules(s, tab, n);
+                sse_stream_end(s, rc == -ENOBUFS    ? SSE_END_SLOW
+                                  : rc == -ENOTCONN ? SSE_END_GONE
+                                                    : SSE_END_ERROR);
                 break;
             }
-            journal_sent(s, frame.p, frame.len);
+            journal_sent(s, f->p, f->len);
             s->sent++;
             s->unreported++;
         }
         s = next;
     }
-    sse_buf_free(&frame);
+    for (size_t i = 0; i < n; i++)
+        sse_buf_free(&tab[i].frame);
+    sse_buf_free(&spare);
 }
 
 static void on_timer(void *data);

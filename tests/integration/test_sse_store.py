@@ -44,6 +44,23 @@ class Stream:
             self.buf += chunk.decode("utf-8", "replace")
         return True
 
+    def wait_count(self, text, n, timeout=5.0):
+        """Reads until text was sent n times."""
+        end = time.time() + timeout
+        while self.buf.count(text) < n:
+            left = end - time.time()
+            if left <= 0:
+                return False
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                return False
+            if not chunk:
+                return False
+            self.buf += chunk.decode("utf-8", "replace")
+        return True
+
     def close(self):
         self.s.close()
 
@@ -83,29 +100,44 @@ class SseStoreEvents(unittest.TestCase):
         return out
 
     def test_admin_store_put_sends_the_rendered_event(self):
-        self.mock({"sse": {"eventPath": "/st/price", "onStoreChange": [
-            {"key": "price", "eventName": "price",
-             "data": {"price": "$.gS.price", "cur": "$.gS.cur"}}]},
-            "response": CHAIN})
+        # the example of docs/sse.md, "Events on a store change"
+        self.mock({
+            "sse": {"eventPath": "/events/price",
+                    "onStoreChange": [{"key": "price", "eventName": "price",
+                                       "data": {"price": "$.gS.price",
+                                                "currency": "$.gS.currency"}}]},
+            "response": {"sseEventChain": {"events": [
+                {"eventName": "hello", "data": "watching the price"},
+                {"data": "bye", "delay": 3600000}]}}})
         self.mock({"sse": {"eventPath": "/st/other"}, "response": CHAIN})
         # several streams, spread over both workers
-        subs = self.subscribe("/st/price", n=4)
+        subs = []
+        for _ in range(4):
+            st = Stream(self.d, "/events/price")
+            self.addCleanup(st.close)
+            self.assertTrue(st.read_until("data: watching the price\n\n"))
+            subs.append(st)
         other = self.subscribe("/st/other")[0]
-        self.put_store("cur", "EUR")  # a key no rule names: nothing
+        self.put_store("currency", "EUR")  # a key no rule names: nothing
         self.put_store("price", 42)
+        want = 'event: price\ndata: {"price":42,"currency":"EUR"}\n\n'
         for st in subs:
-            self.assertTrue(st.read_until('data: {"price":42,"cur":"EUR"}'),
-                            st.buf)
-            self.assertIn("event: price\n", st.buf)
+            self.assertTrue(st.read_until(want), st.buf)
         # rendered at each change, with the store as it is then
         self.put_store("price", 43)
         for st in subs:
-            self.assertTrue(st.read_until('data: {"price":43,"cur":"EUR"}'),
-                            st.buf)
+            self.assertTrue(st.read_until('data: {"price":43,'), st.buf)
         self.assertFalse(other.read_until("price", timeout=0.5), other.buf)
-        # "cur" changing sent nothing: one event per change of "price"
+        # "currency" changing sent nothing: one event per change of "price"
         for st in subs:
             self.assertEqual(st.buf.count("event: price\n"), 2, st.buf)
+        # a deleted key sends what a missing value renders as
+        r = self.d.request("DELETE",
+                           "/api/v1/stores/global/price?namespace=sandbox")
+        self.assertEqual(r.status, 204, r.body)
+        for st in subs:
+            self.assertTrue(st.wait_count("event: price\n", 3), st.buf)
+            self.assertIn('data: {"price":null,"currency":"EUR"}\n\n', st.buf)
 
     def test_extract_by_mock_traffic_sends_the_key_value(self):
         self.mock({"sse": {"eventPath": "/st/orders",
