@@ -434,21 +434,24 @@ static int compile_sec_extra(const json_t *sec, dp_mock_t *m, dp_err_t *err)
     if (fl == NULL || !json_is_object(sec))
         return 0;
     json_t *x = json_object();
-    for (size_t i = 0; x && fl[i]; i++) {
+    int failed = x == NULL;
+    for (size_t i = 0; !failed && fl[i]; i++) {
         json_t *v = json_object_get(sec, fl[i]);
-        if (v != NULL && !json_is_null(v) && json_object_set(x, fl[i], v) < 0)
-            json_decref(x), x = NULL;
+        if (v != NULL && !json_is_null(v))
+            failed = json_object_set(x, fl[i], v) < 0;
     }
-    char *t = x && json_object_size(x) ? json_dumps(x, JSON_COMPACT) : NULL;
-    int empty = x && json_object_size(x) == 0;
-    json_decref(x);
-    if (empty)
+    if (!failed && json_object_size(x) == 0) {
+        json_decref(x);
         return 0;
+    }
+    char *t = failed ? NULL : json_dumps(x, JSON_COMPACT);
+    json_decref(x);
     if (t == NULL) {
         dp_err_set(err, 500, "internal", m->proto->name, "out of memory");
         return -ENOMEM;
     }
-    size_t n = strlen(t); /* "{...}": at least one member inside */
+    /* "{...}" with at least one member: keep what is between the braces */
+    size_t n = strlen(t);
     memmove(t, t + 1, n - 2);
     t[n - 2] = '\0';
     m->sec_extra = t;
