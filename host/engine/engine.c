@@ -2006,6 +2006,13 @@ int dp_engine_journal(dp_engine_t *e, const char *ns, size_t offset,
     return *out ? 0 : -ENOMEM;
 }
 
+int dp_engine_journal_conn(dp_engine_t *e, const char *ns, const char *conn,
+                           size_t offset, size_t limit, json_t **out)
+{
+    *out = dp_ring_list_conn(&e->journal, ns, conn, offset, limit);
+    return *out ? 0 : -ENOMEM;
+}
+
 /* A stream's end reason: [a-z_]{1,15}, as the metrics label it. */
 static int note_reason_ok(doppel_str_t r)
 {

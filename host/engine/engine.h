@@ -319,6 +319,10 @@ int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
 
 int dp_engine_journal(dp_engine_t *e, const char *ns, size_t offset,
                       size_t limit, json_t **out);
+/* The journal entries naming one connection (what came in on it and what
+ * was sent, engine_journal): a connection's conversation, newest first. */
+int dp_engine_journal_conn(dp_engine_t *e, const char *ns, const char *conn,
+                           size_t offset, size_t limit, json_t **out);
 void dp_engine_journal_clear(dp_engine_t *e, const char *ns);
 int dp_engine_unmatched(dp_engine_t *e, const char *ns, size_t offset,
                         size_t limit, json_t **out);

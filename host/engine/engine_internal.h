@@ -644,6 +644,10 @@ json_t *dp_ring_list_ex(dp_ring_t *r, const char *ns, int include_ignored,
 /* The entry with that id as JSON (a new reference), or NULL when the ring
  * holds none (dropped, cleared, or never there). */
 json_t *dp_ring_get(dp_ring_t *r, uint64_t id);
+/* dp_ring_list of the records naming connection conn (ns NULL: every
+ * namespace); total counts them. */
+json_t *dp_ring_list_conn(dp_ring_t *r, const char *ns, const char *conn,
+                          size_t offset, size_t limit);
 /* Marks the entry ignored (or not): 0, or -ENOENT when there is none. */
 int dp_ring_set_ignored(dp_ring_t *r, uint64_t id, int ignored);
 /* The entries a mock answered (its mockId), as dp_ring_list; and their

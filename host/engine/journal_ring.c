@@ -839,6 +839,28 @@ static int mock_is(const dp_jrec_t *rec, const void *ctx)
     return strlen(id) == f.len && memcmp(f.s, id, f.len) == 0;
 }
 
+/* The record's connection (the last field, when it has one) is ctx. */
+static int conn_is(const dp_jrec_t *rec, const void *ctx)
+{
+    const char *id = ctx;
+    if (!rec->has_conn)
+        return 0;
+    const char *p = rec->data;
+    field_t f;
+    size_t skip = 7 + 2 * (size_t)rec->n_params + 2 * (size_t)rec->n_headers +
+                  ((rec->fwd & JREC_FWD_SERVICE) ? 1 : 0) +
+                  (rec->has_server ? 1 : 0);
+    for (size_t i = 0; i <= skip; i++)
+        p = get_field(p, &f);
+    return strlen(id) == f.len && memcmp(f.s, id, f.len) == 0;
+}
+
+json_t *dp_ring_list_conn(dp_ring_t *r, const char *ns, const char *conn,
+                          size_t offset, size_t limit)
+{
+    return list_where(r, ns, conn_is, conn, offset, limit);
+}
+
 json_t *dp_ring_list_mock(dp_ring_t *r, const char *mock_id, size_t offset,
                           size_t limit)
 {

@@ -31,9 +31,12 @@ def journal(d, ns="sandbox"):
 
 
 def conversation(d, conn, ns="sandbox"):
-    """The entries of one connection, oldest first."""
-    items = [e for e in journal(d, ns)["items"]
-             if e.get("connection") == conn]
+    """The entries of one connection (?connection=), oldest first."""
+    r = d.get("/api/v1/requests?namespace=%s&connection=%s&limit=1000"
+              % (ns, conn))
+    assert r.status == 200, r
+    items = r.json()["items"]
+    assert all(e.get("connection") == conn for e in items), items
     return list(reversed(items))
 
 
@@ -44,6 +47,10 @@ def wait_for(pred, timeout=5.0):
         if v or time.time() > end:
             return v
         time.sleep(0.05)
+
+
+# the last chunk of a chunked body (a header ending in "0" is not it)
+CHUNKED_END = "\r\n0\r\n\r\n"
 
 
 def sse_read(d, path, until, timeout=5.0, headers=""):
@@ -153,6 +160,34 @@ class WsJournal(unittest.TestCase):
         self.assertEqual(json.loads(conv[0]["body"]), {"pushed": 7})
 
 
+class JournalConnectionFilter(unittest.TestCase):
+
+    def test_filter_keeps_one_connection_and_checks_its_value(self):
+        with wh.WsDoppel() as d:
+            d.mock({"path": "/j/f"}, {"payload": "$.req"})
+            a, b = wh.RawWs(d, "/j/f"), wh.RawWs(d, "/j/f")
+            self.addCleanup(a.close)
+            self.addCleanup(b.close)
+            for raw, t in ((a, "from a"), (b, "from b"), (a, "again a")):
+                raw.text(t)
+                self.assertEqual(raw.read_data()[1], t.encode())
+            ids = {e["connection"] for e in journal(d)["items"]
+                   if "connection" in e}
+            self.assertEqual(len(ids), 2)
+            convs = {c: conversation(d, c) for c in ids}
+            self.assertEqual(sorted(len(v) for v in convs.values()), [2, 4])
+            for c, conv in convs.items():
+                self.assertEqual([e["direction"] for e in conv],
+                                 ["in", "out"] * (len(conv) // 2))
+            r = d.get("/api/v1/requests?connection=%s" % sorted(ids)[0])
+            self.assertEqual(r.status, 200)  # every namespace
+            r = d.get("/api/v1/requests?connection=nope")
+            self.assertEqual(r.json()["total"], 0)
+            r = d.get("/api/v1/requests?connection=" + "x" * 65)
+            self.assertEqual(r.status, 400)
+            self.assertEqual(r.json()["field"], "connection")
+
+
 class WsJournalOff(unittest.TestCase):
 
     def test_journal_sent_false_keeps_only_what_came_in(self):
@@ -187,7 +222,7 @@ class SseJournal(unittest.TestCase):
                    "response": {"sseEventChain": {"events": [
                        {"eventName": "a", "data": {"n": 1}},
                        {"data": "two"}]}}})
-        s, text = sse_read(d, "/js/done", "0\r\n\r\n")
+        s, text = sse_read(d, "/js/done", CHUNKED_END)
         s.close()
         self.assertIn("data: two", text)
         sub = [e for e in journal(d)["items"] if e["path"] == "/js/done"
@@ -234,11 +269,12 @@ class SseJournal(unittest.TestCase):
                    "response": {"sseEventChain": {
                        "maxTime": 1, "loop": True, "loopDelay": 200,
                        "events": [{"data": "tick"}]}}})
-        s, text = sse_read(d, "/js/mt", "0\r\n\r\n", timeout=5)
+        s, text = sse_read(d, "/js/mt", CHUNKED_END, timeout=5)
         s.close()
         ends = wait_for(lambda: [e for e in journal(d)["items"]
                                  if e["path"] == "/js/mt"
                                  and e["method"] == "end"])
+        self.assertIn(CHUNKED_END, text)
         self.assertEqual(ends[0]["reason"], "max_time")
 
 

@@ -214,6 +214,73 @@ static void test_bounded(void **state)
     dp_engine_close(e);
 }
 
+/* The entries of one connection, listed on their own: what came in on it
+ * and what was sent, in any namespace or one, other connections and plain
+ * requests left out; total counts only them. */
+static void test_list_by_connection(void **state)
+{
+    (void)state;
+    dp_engine_t *e = open_journal(100, 0);
+    for (int i = 0; i < 6; i++) {
+        char body[16];
+        snprintf(body, sizeof(body), "b%d", i);
+        doppel_journal_note_t n =
+            sent(i == 5 ? "other" : "c", i % 2 ? "odd" : "even", "message",
+                 body);
+        assert_int_equal(dp_engine_journal_note(e, &n), 0);
+    }
+    /* an exchange that came on "odd", with headers and params before the
+     * connection field */
+    doppel_kv_t kv = {DOPPEL_STR("X-H"), DOPPEL_STR("v")};
+    doppel_exchange_t x = {
+        .size = sizeof(x),
+        .protocol = DOPPEL_STR("http"),
+        .ns = DOPPEL_STR("c"),
+        .operation = DOPPEL_STR("GET"),
+        .target = DOPPEL_STR("/in"),
+        .metadata = &kv,
+        .n_metadata = 1,
+        .params = &kv,
+        .n_params = 1,
+        .server = DOPPEL_STR("srv"),
+        .connection = DOPPEL_STR("odd"),
+    };
+    doppel_reply_t *r = NULL;
+    assert_int_equal(dp_engine_match(e, &x, &r), 0);
+    dp_engine_reply_free(r);
+    x.connection = DOPPEL_STR("");
+    assert_int_equal(dp_engine_match(e, &x, &r), 0); /* a plain request */
+    dp_engine_reply_free(r);
+    x.connection = DOPPEL_STR("odd");
+    t_put(e, "{\"namespace\":\"c\",\"http\":{\"route\":\"/in\"},"
+             "\"response\":{\"status\":200}}");
+    assert_int_equal(dp_engine_match(e, &x, &r), 0); /* the journal's */
+    dp_engine_reply_free(r);
+
+    json_t *out = NULL;
+    assert_int_equal(dp_engine_journal_conn(e, "c", "odd", 0, 100, &out), 0);
+    /* b1, b3 and the matched exchange (the miss is in the unmatched list) */
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 3);
+    assert_string_equal(str(item(out, 0), "direction"), "in");
+    assert_string_equal(str(item(out, 0), "path"), "/in");
+    assert_string_equal(str(item(out, 1), "body"), "b3");
+    assert_string_equal(str(item(out, 2), "body"), "b1");
+    json_decref(out);
+    /* every namespace: "other" has b5 on "odd" */
+    assert_int_equal(dp_engine_journal_conn(e, NULL, "odd", 0, 1, &out), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 4);
+    assert_int_equal(json_array_size(json_object_get(out, "items")), 1);
+    assert_true(json_is_true(json_object_get(out, "hasMore")));
+    json_decref(out);
+    assert_int_equal(dp_engine_journal_conn(e, "c", "even", 0, 100, &out), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 3);
+    json_decref(out);
+    assert_int_equal(dp_engine_journal_conn(e, "c", "od", 0, 100, &out), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 0);
+    json_decref(out);
+    dp_engine_close(e);
+}
+
 /* Bad notes journal nothing. */
 static void test_refused(void **state)
 {
@@ -251,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_plain_request_unchanged),
         cmocka_unit_test(test_namespaces),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_list_by_connection),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
