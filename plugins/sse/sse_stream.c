@@ -798,7 +798,6 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
              __atomic_add_fetch(&in->sh->next_id, 1, __ATOMIC_RELAXED));
     doppel_exchange_t x = {
         .size = sizeof(x),
-        .connection = {id, strlen(id)},
         .protocol = DOPPEL_STR("sse"),
         .ns = ns,
         .operation = req->method,
@@ -812,6 +811,7 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         .content_type = DOPPEL_STR("application/json"),
         .request_id = req->request_id,
         .remote_addr = req->remote_addr,
+        .connection = {id, strlen(id)},
     };
     doppel_reply_t *r = NULL;
     int rc = svc->engine_match(in->ctx, &x, &r);

@@ -607,7 +607,6 @@ static void match(ws_conn_t *c, const char *event, const char *body,
     snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
     doppel_exchange_t x = {
         .size = sizeof(x),
-        .connection = {id, strlen(id)},
         .protocol = DOPPEL_STR("socket"),
         .ns = {c->ns, strlen(c->ns)},
         .operation = {event, strlen(event)},
@@ -616,6 +615,7 @@ static void match(ws_conn_t *c, const char *event, const char *body,
         .body_len = blen,
         .content_type = DOPPEL_STR("application/json"),
         .remote_addr = {c->remote, strlen(c->remote)},
+        .connection = {id, strlen(id)},
     };
     doppel_reply_t *r = NULL;
     if (in->svc->engine_session_match(c->session, &x, &r) < 0 || r == NULL)
