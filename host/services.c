@@ -346,6 +346,17 @@ static doppel_str_t str_or(doppel_str_t v, doppel_str_t d)
     return v.ptr && v.len ? v : d;
 }
 
+/* The plugin's exchange in the host's shape: a plugin built against an
+ * older header passes a shorter struct, whose missing members read as
+ * empty (copying sizeof would read past its end). */
+static void exchange_in(doppel_exchange_t *m, const doppel_exchange_t *x)
+{
+    size_t n = x->size < sizeof(*m) ? x->size : sizeof(*m);
+    memset(m, 0, sizeof(*m));
+    memcpy(m, x, n);
+    m->size = sizeof(*m);
+}
+
 /* As svc_engine_match (namespace tokens, events, deferred forwards), on
  * the message with the session's defaults filled in. */
 static int svc_engine_session_match(doppel_session_t *s,
@@ -358,8 +369,8 @@ static int svc_engine_session_match(doppel_session_t *s,
         return -EINVAL;
     dp_worker_t *w = s->ctx->worker;
     const doppel_exchange_t *d = dp_engine_session_exchange(s->es);
-    doppel_exchange_t m = *x;
-    m.size = sizeof(m);
+    doppel_exchange_t m;
+    exchange_in(&m, x);
     m.protocol = str_or(x->protocol, d->protocol);
     m.ns = str_or(x->ns, d->ns);
     m.operation = str_or(x->operation, d->operation);
@@ -392,6 +403,56 @@ static void svc_engine_session_close(doppel_session_t *s)
         return;
     dp_engine_session_close(s->es);
     free(s);
+}
+
+/* ---- ABI 1.2: the journal of streams, rendering ----------------------- */
+
+static int svc_engine_journal(doppel_ctx_t *ctx, const doppel_journal_note_t *n)
+{
+    if (NO_LOOP(ctx) || n == NULL)
+        return -EINVAL;
+    return dp_engine_journal_note(dp_worker_host(ctx->worker)->engine, n);
+}
+
+static int svc_engine_render(doppel_ctx_t *ctx, doppel_str_t ns,
+                             const char *tmpl, size_t tmpl_len, char **out,
+                             size_t *out_len)
+{
+    if (out)
+        *out = NULL;
+    if (out_len)
+        *out_len = 0;
+    if (NO_LOOP(ctx) || tmpl == NULL || out == NULL || out_len == NULL)
+        return -EINVAL;
+    char nsb[65];
+    if (ns.ptr == NULL || ns.len == 0)
+        snprintf(nsb, sizeof(nsb), "sandbox");
+    else if (doppel_name_valid(ns.ptr, ns.len, 64))
+        snprintf(nsb, sizeof(nsb), "%.*s", (int)ns.len, ns.ptr);
+    else
+        return -EINVAL;
+    json_t *t = json_loadb(tmpl, tmpl_len, JSON_DECODE_ANY, NULL);
+    if (t == NULL)
+        return -EINVAL;
+    json_t *v = NULL;
+    dp_err_t err = {0};
+    int rc = dp_engine_render_template(dp_worker_host(ctx->worker)->engine,
+                                       nsb, t, NULL, &v, &err);
+    json_decref(t);
+    if (rc < 0)
+        return rc == -EFBIG || rc == -ENOMEM ? rc : -EINVAL;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+    size_t len = text ? strlen(text) : 0;
+    char *o = text ? malloc(len + 1) : NULL;
+    if (o)
+        memcpy(o, text, len + 1);
+    free(text);
+    if (o == NULL)
+        return -ENOMEM;
+    *out = o;
+    *out_len = len;
+    return 0;
 }
 
 static void svc_engine_reply_free(doppel_ctx_t *ctx, doppel_reply_t *reply)
@@ -709,4 +770,7 @@ const doppel_services_t dp_services = {
     .engine_session_match = svc_engine_session_match,
     .engine_session_close = svc_engine_session_close,
     .http_upgrade = dp_svc_http_upgrade,
+    /* ABI 1.2: the journal of streams, rendering */
+    .engine_journal = svc_engine_journal,
+    .engine_render = svc_engine_render,
 };

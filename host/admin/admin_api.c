@@ -426,8 +426,19 @@ static void journal_get(admin_call_t *c)
     size_t off, lim;
     if (paging(c, &off, &lim) < 0)
         return;
+    int bad;
+    char *conn = admin_query(c, "connection", &bad);
+    if (bad || (conn != NULL && (conn[0] == '\0' || strlen(conn) > 64))) {
+        free(conn);
+        admin_reply_error(c, 400, "validation", "connection",
+                          "connection: a connection id, 1 to 64 bytes");
+        return;
+    }
     json_t *out = NULL;
-    int rc = dp_engine_journal(c->engine, ns_or_null(c), off, lim, &out);
+    int rc = conn ? dp_engine_journal_conn(c->engine, ns_or_null(c), conn, off,
+                                           lim, &out)
+                  : dp_engine_journal(c->engine, ns_or_null(c), off, lim, &out);
+    free(conn);
     dp_err_t err = {0};
     reply_engine(c, rc, 200, out, &err);
 }

@@ -2006,6 +2006,68 @@ int dp_engine_journal(dp_engine_t *e, const char *ns, size_t offset,
     return *out ? 0 : -ENOMEM;
 }
 
+int dp_engine_journal_conn(dp_engine_t *e, const char *ns, const char *conn,
+                           size_t offset, size_t limit, json_t **out)
+{
+    *out = dp_ring_list_conn(&e->journal, ns, conn, offset, limit);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* A stream's end reason: [a-z_]{1,15}, as the metrics label it. */
+static int note_reason_ok(doppel_str_t r)
+{
+    if (r.ptr == NULL || r.len == 0 || r.len > 15)
+        return 0;
+    for (size_t i = 0; i < r.len; i++)
+        if (!((r.ptr[i] >= 'a' && r.ptr[i] <= 'z') || r.ptr[i] == '_'))
+            return 0;
+    return 1;
+}
+
+int dp_engine_journal_note(dp_engine_t *e, const doppel_journal_note_t *n)
+{
+    if (e == NULL || n == NULL ||
+        n->size < offsetof(doppel_journal_note_t, reason) + sizeof(n->reason) ||
+        n->protocol.ptr == NULL || n->protocol.len == 0 ||
+        n->protocol.len > 32 || (n->body_len && n->body == NULL) ||
+        (n->kind != DOPPEL_NOTE_SENT && n->kind != DOPPEL_NOTE_END))
+        return -EINVAL;
+    int end = n->kind == DOPPEL_NOTE_END;
+    if (end && !note_reason_ok(n->reason))
+        return -EINVAL;
+    char ns[65]; /* namespaces are at most 64 bytes */
+    if (n->ns.ptr == NULL || n->ns.len == 0)
+        snprintf(ns, sizeof(ns), "sandbox");
+    else if (doppel_name_valid(n->ns.ptr, n->ns.len, 64))
+        snprintf(ns, sizeof(ns), "%.*s", (int)n->ns.len, n->ns.ptr);
+    else
+        return -EINVAL;
+    /* the entry is built as an exchange's, so that it reads (and is cut,
+     * bounded and listed) like every other */
+    doppel_exchange_t x = {
+        .size = sizeof(x),
+        .protocol = n->protocol,
+        .operation = end ? DOPPEL_STR("end") : n->event,
+        .body = end ? NULL : n->body,
+        .body_len = end ? 0 : n->body_len,
+        .connection = n->connection,
+    };
+    doppel_str_t path = n->path.ptr ? n->path : DOPPEL_STR("");
+    char reason[16];
+    snprintf(reason, sizeof(reason), "%.*s", end ? (int)n->reason.len : 0,
+             end ? n->reason.ptr : "");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    dp_jrec_t *r = dp_jrec_build(e, &x, ns, path, e->cfg.journal_body_max,
+                                 now, 0, NULL, NULL);
+    if (r == NULL)
+        return -ENOMEM;
+    dp_jrec_set_note(r, end, reason);
+    dp_ring_push(&e->journal, r);
+    return 0;
+}
+
 void dp_engine_journal_clear(dp_engine_t *e, const char *ns)
 {
     dp_ring_clear(&e->journal, ns);

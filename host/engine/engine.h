@@ -319,6 +319,10 @@ int dp_engine_store_delete(dp_engine_t *e, const char *ns, char scope,
 
 int dp_engine_journal(dp_engine_t *e, const char *ns, size_t offset,
                       size_t limit, json_t **out);
+/* The journal entries naming one connection (what came in on it and what
+ * was sent, engine_journal): a connection's conversation, newest first. */
+int dp_engine_journal_conn(dp_engine_t *e, const char *ns, const char *conn,
+                           size_t offset, size_t limit, json_t **out);
 void dp_engine_journal_clear(dp_engine_t *e, const char *ns);
 int dp_engine_unmatched(dp_engine_t *e, const char *ns, size_t offset,
                         size_t limit, json_t **out);
@@ -414,6 +418,13 @@ int dp_engine_match_ex(dp_engine_t *e, const doppel_exchange_t *x,
  * bad status or reason; nothing journalled) or -EALREADY (reported
  * before, or not deferred). */
 int dp_engine_forwarded(doppel_reply_t *r, int status, const char *reason);
+
+/* Journals a note of a plugin (svc->engine_journal): what it sent on a
+ * connection (DOPPEL_NOTE_SENT) or how a stream ended (DOPPEL_NOTE_END),
+ * in the journal of n->ns, bounded like every entry. Any thread. 0,
+ * -EINVAL (no protocol, bad namespace, kind or reason; nothing
+ * journalled) or -ENOMEM. */
+int dp_engine_journal_note(dp_engine_t *e, const doppel_journal_note_t *n);
 
 /* A reply that is not the engine's answer to a match (kind NO_MATCH, the
  * given status, body {"error", "code", "request_id"}): for refusals made

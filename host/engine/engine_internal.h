@@ -224,6 +224,10 @@ typedef struct dp_mock {
      * handler reads (freed by proto->free_data) */
     char *server;
     void *pdata;
+    /* the protocol's section_fields as written: the members of one JSON
+     * object without its braces, spliced into every reply's extra; NULL
+     * when none */
+    char *sec_extra;
 
     /* the template files (names, in ns) the compiled form was built
      * from: replacing one recompiles the mock, deleting one is refused */
@@ -308,6 +312,7 @@ typedef struct dp_proto {
     const struct doppel_services *svc; /* and the services table */
     const char *owner;      /* the plugin instance that registered it */
     const char *const *response_fields; /* NULL-terminated, or NULL */
+    const char *const *section_fields;  /* handed over as written, or NULL */
 } dp_proto_t;
 
 /* The operation is compared as sent (not upper-cased). */
@@ -597,6 +602,10 @@ dp_jrec_t *dp_jrec_build_proxy(const struct dp_engine *e,
                                doppel_str_t path, size_t body_max,
                                int64_t time_ms, const char *mock_id,
                                const char *service);
+/* Marks r as what a plugin sent on a connection (end 0: "direction":
+ * "out") or as its stream's end (end 1: "reason", a static word of at most
+ * 15 bytes). Before the push only. */
+void dp_jrec_set_note(dp_jrec_t *r, int end, const char *reason);
 /* How the forward ended: the status the client got and why forwarding
  * failed (NULL or "": it did not; cut to 15 bytes, checked by the
  * caller). */
@@ -635,6 +644,10 @@ json_t *dp_ring_list_ex(dp_ring_t *r, const char *ns, int include_ignored,
 /* The entry with that id as JSON (a new reference), or NULL when the ring
  * holds none (dropped, cleared, or never there). */
 json_t *dp_ring_get(dp_ring_t *r, uint64_t id);
+/* dp_ring_list of the records naming connection conn (ns NULL: every
+ * namespace); total counts them. */
+json_t *dp_ring_list_conn(dp_ring_t *r, const char *ns, const char *conn,
+                          size_t offset, size_t limit);
 /* Marks the entry ignored (or not): 0, or -ENOENT when there is none. */
 int dp_ring_set_ignored(dp_ring_t *r, uint64_t id, int ignored);
 /* The entries a mock answered (its mockId), as dp_ring_list; and their

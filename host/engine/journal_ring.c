@@ -18,7 +18,9 @@
  * for a forwarded request to a record-and-replay service, its name, then,
  * when the exchange names one, its server within the namespace (the SOAP
  * service of the WSDL, the MCP serverName): what a mock made from the
- * entry needs beside the operation and the path.
+ * entry needs beside the operation and the path; then, for an exchange
+ * that arrived on a connection (ABI 1.2) and for what a plugin sent on one
+ * (engine_journal), the connection's id.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,6 +46,9 @@ struct dp_jrec {
     uint8_t has_server;  /* the server field follows the service field */
     uint8_t ignored;     /* hidden from lists that skip ignored entries;
                             written under the ring's mutex */
+    uint8_t has_conn;    /* the connection field follows the server field */
+    uint8_t dir;         /* JREC_DIR_* */
+    char end_reason[16]; /* how a stream ended (JREC_DIR_END) */
     char fwd_reason[16]; /* why forwarding failed, "" when it did not */
     char limit[24];      /* the limit the request hit, "" when none */
     uint64_t seq;        /* order of arrival in its ring (set by the push) */
@@ -72,6 +77,14 @@ static char *put_str(char *p, doppel_str_t s)
     return put_field(p, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
 }
 
+/* Which way an entry went: a plain request names no connection; an
+ * exchange that arrived on one is "in"; what a plugin sent on one "out";
+ * a stream's end is its own kind. */
+#define JREC_DIR_NONE 0
+#define JREC_DIR_IN 1
+#define JREC_DIR_OUT 2
+#define JREC_DIR_END 3
+
 /* The forward's marks: the service field follows the headers; the
  * plugin reported the end (ABI 1.1 engine_forwarded). */
 #define JREC_FWD_SERVICE 0x1u
@@ -86,6 +99,22 @@ static doppel_str_t exchange_server(const doppel_exchange_t *x)
         x->server.ptr == NULL)
         return none;
     return x->server;
+}
+
+/* The connection the exchange arrived on, empty for a plain request or a
+ * plugin whose exchange ends before the field; cut to JREC_CONN_MAX. */
+#define JREC_CONN_MAX 64
+static doppel_str_t exchange_connection(const doppel_exchange_t *x)
+{
+    doppel_str_t none = {NULL, 0};
+    if (x->size <
+            offsetof(doppel_exchange_t, connection) + sizeof(x->connection) ||
+        x->connection.ptr == NULL || x->connection.len == 0)
+        return none;
+    doppel_str_t c = x->connection;
+    if (c.len > JREC_CONN_MAX)
+        c.len = JREC_CONN_MAX;
+    return c;
 }
 
 static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
@@ -116,6 +145,9 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     doppel_str_t server = exchange_server(x);
     if (server.len)
         n += field_size(server.len);
+    doppel_str_t conn = exchange_connection(x);
+    if (conn.len)
+        n += field_size(conn.len);
     dp_jrec_t *r = malloc(sizeof(*r) + n);
     if (r == NULL) {
         free(near);
@@ -130,6 +162,9 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
     r->truncated = (uint8_t)trunc;
     r->fwd = service ? JREC_FWD_SERVICE : 0;
     r->has_server = server.len > 0;
+    r->has_conn = conn.len > 0;
+    r->dir = conn.len > 0 ? JREC_DIR_IN : JREC_DIR_NONE;
+    r->end_reason[0] = '\0';
     r->fwd_reason[0] = '\0';
     r->limit[0] = '\0';
     r->near = near;
@@ -162,6 +197,8 @@ static dp_jrec_t *jrec_build(const dp_engine_t *e, const doppel_exchange_t *x,
         p = put_field(p, service, svl);
     if (server.len)
         p = put_str(p, server);
+    if (conn.len)
+        p = put_str(p, conn);
     r->len = (size_t)(p - r->data);
     return r;
 }
@@ -182,6 +219,15 @@ dp_jrec_t *dp_jrec_build_proxy(const dp_engine_t *e, const doppel_exchange_t *x,
 {
     return jrec_build(e, x, ns, path, body_max, time_ms, 0, mock_id, NULL,
                       service && service[0] ? service : NULL);
+}
+
+void dp_jrec_set_note(dp_jrec_t *r, int end, const char *reason)
+{
+    if (r == NULL)
+        return;
+    r->dir = end ? JREC_DIR_END : JREC_DIR_OUT;
+    snprintf(r->end_reason, sizeof(r->end_reason), "%s",
+             end && reason ? reason : "");
 }
 
 void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason)
@@ -326,6 +372,9 @@ static json_t *jrec_json(const dp_jrec_t *r)
     field_t server = {NULL, 0};
     if (r->has_server)
         p = get_field(p, &server);
+    field_t conn = {NULL, 0};
+    if (r->has_conn)
+        p = get_field(p, &conn);
 
     json_t *b = text_or_null(body.s, body.len);
     if (b == NULL) {
@@ -354,6 +403,13 @@ static json_t *jrec_json(const dp_jrec_t *r)
         json_object_set_new(j, "service", text_or_marker(svc));
     if (server.s)
         json_object_set_new(j, "server", text_or_marker(server));
+    if (conn.s)
+        json_object_set_new(j, "connection", text_or_marker(conn));
+    if (r->dir == JREC_DIR_IN || r->dir == JREC_DIR_OUT)
+        json_object_set_new(j, "direction",
+                            json_string(r->dir == JREC_DIR_IN ? "in" : "out"));
+    else if (r->dir == JREC_DIR_END && !r->reason)
+        json_object_set_new(j, "reason", json_string(r->end_reason));
     if (r->fwd & JREC_FWD_REPORTED) {
         json_object_set_new(j, "forwarded", json_true());
         if (r->fwd_reason[0])
@@ -781,6 +837,28 @@ static int mock_is(const dp_jrec_t *rec, const void *ctx)
     for (int i = 0; i < 6; i++)
         p = get_field(p, &f);
     return strlen(id) == f.len && memcmp(f.s, id, f.len) == 0;
+}
+
+/* The record's connection (the last field, when it has one) is ctx. */
+static int conn_is(const dp_jrec_t *rec, const void *ctx)
+{
+    const char *id = ctx;
+    if (!rec->has_conn)
+        return 0;
+    const char *p = rec->data;
+    field_t f;
+    size_t skip = 7 + 2 * (size_t)rec->n_params + 2 * (size_t)rec->n_headers +
+                  ((rec->fwd & JREC_FWD_SERVICE) ? 1 : 0) +
+                  (rec->has_server ? 1 : 0);
+    for (size_t i = 0; i <= skip; i++)
+        p = get_field(p, &f);
+    return strlen(id) == f.len && memcmp(f.s, id, f.len) == 0;
+}
+
+json_t *dp_ring_list_conn(dp_ring_t *r, const char *ns, const char *conn,
+                          size_t offset, size_t limit)
+{
+    return list_where(r, ns, conn_is, conn, offset, limit);
 }
 
 json_t *dp_ring_list_mock(dp_ring_t *r, const char *mock_id, size_t offset,

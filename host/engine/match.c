@@ -546,6 +546,30 @@ static int render_extra(dp_engine_t *e, const dp_resp_t *r,
     return *out ? 0 : -ENOMEM;
 }
 
+/* Adds the section's members as written (m->sec_extra, an object's
+ * members without braces) to the rendered extra (NULL: none): both are
+ * compact objects with disjoint names. 0 or -ENOMEM. */
+static int splice_sec_extra(const char *sec, char **extra)
+{
+    const char *x = *extra ? *extra : "{}";
+    size_t xl = strlen(x), sl = strlen(sec);
+    char *o = malloc(xl + sl + 2);
+    if (o == NULL)
+        return -ENOMEM;
+    /* x is "{}" or "{...}": drop its closing brace */
+    memcpy(o, x, xl - 1);
+    size_t k = xl - 1;
+    if (xl > 2)
+        o[k++] = ',';
+    memcpy(o + k, sec, sl);
+    k += sl;
+    o[k++] = '}';
+    o[k] = '\0';
+    free(*extra);
+    *extra = o;
+    return 0;
+}
+
 /* Renders the winner's reply. NULL on ENOMEM; a limit hit gives the
  * limit's error answer and names it in *limit (for the journal). */
 static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
@@ -622,6 +646,8 @@ static reply_mem_t *render(dp_engine_t *e, const char *ns, dp_mock_t *m,
     }
     if (trc == 0)
         trc = render_extra(e, r, &env, &extra);
+    if (trc == 0 && m->sec_extra)
+        trc = splice_sec_extra(m->sec_extra, &extra);
     if (trc == 0 && extra && strlen(extra) + blen > e->cfg.response_max)
         trc = -EFBIG;
     json_decref(pp);

@@ -79,6 +79,7 @@ static void resp_free(dp_resp_t *r)
 
 static void mock_free(dp_mock_t *m)
 {
+    free(m->sec_extra);
     free(m->id);
     free(m->ns);
     free(m->chain_id);
@@ -422,6 +423,39 @@ oom:
     json_decref(x);
     dp_err_set(err, 500, "internal", prefix, "out of memory");
     return -ENOMEM;
+}
+
+/* The protocol's section_fields of sec as written (m->sec_extra): the
+ * compact text of one object without its braces, NULL when sec has none
+ * of them. */
+static int compile_sec_extra(const json_t *sec, dp_mock_t *m, dp_err_t *err)
+{
+    const char *const *fl = m->proto ? m->proto->section_fields : NULL;
+    if (fl == NULL || !json_is_object(sec))
+        return 0;
+    json_t *x = json_object();
+    int failed = x == NULL;
+    for (size_t i = 0; !failed && fl[i]; i++) {
+        json_t *v = json_object_get(sec, fl[i]);
+        if (v != NULL && !json_is_null(v))
+            failed = json_object_set(x, fl[i], v) < 0;
+    }
+    if (!failed && json_object_size(x) == 0) {
+        json_decref(x);
+        return 0;
+    }
+    char *t = failed ? NULL : json_dumps(x, JSON_COMPACT);
+    json_decref(x);
+    if (t == NULL) {
+        dp_err_set(err, 500, "internal", m->proto->name, "out of memory");
+        return -ENOMEM;
+    }
+    /* "{...}" with at least one member: keep what is between the braces */
+    size_t n = strlen(t);
+    memmove(t, t + 1, n - 2);
+    t[n - 2] = '\0';
+    m->sec_extra = t;
+    return 0;
 }
 
 static int compile_response(const json_t *o, const char *prefix, dp_resp_t *r,
@@ -1171,6 +1205,8 @@ int dp_model_compile_stored(const dp_protos_t *reg, json_t *o,
     rc = effective_section(o, sec, &secv, &sec_copy, files, m, err);
     if (rc == 0)
         rc = m->proto->compile(m->proto, secv, sec, m, err);
+    if (rc == 0)
+        rc = compile_sec_extra(secv, m, err);
     json_decref(sec_copy);
     if (rc < 0)
         goto fail;

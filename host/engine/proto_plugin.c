@@ -302,6 +302,9 @@ dp_proto_t *dp_proto_plugin_new(const doppel_protocol_def_t *def,
     p->svc = svc;
     p->owner = own;
     p->response_fields = def->response_fields;
+    if (def->size >= offsetof(doppel_protocol_def_t, section_fields) +
+                         sizeof(def->section_fields))
+        p->section_fields = def->section_fields;
     return p;
 }
 

@@ -264,6 +264,7 @@ static int resolve(void *ud, const gql_field_call_t *call, json_t **value,
         .content_type = DOPPEL_STR("application/json"),
         .request_id = o->request_id,
         .remote_addr = o->remote_addr,
+        .connection = o->connection,
     };
     doppel_reply_t *r = NULL;
     int rc = svc->engine_match(in->ctx, &x, &r);

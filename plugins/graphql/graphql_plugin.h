@@ -85,6 +85,8 @@ typedef struct gqlp_shared {
     unsigned n_insts;
     struct gqlp_subcount *subs;
     size_t n_subs, cap_subs;
+    uint64_t next_conn; /* the last graphql-transport-ws connection id,
+                           __atomic */
 } gqlp_shared_t;
 
 typedef struct gqlp_subcount {
@@ -179,6 +181,9 @@ typedef struct gqlp_origin {
      * ({"FIELD": value}), so the event is shaped by the selection set as
      * the first answer was. */
     const json_t *event_data;
+    /* The graphql-transport-ws connection the operation came on ("gql-3"),
+     * empty over HTTP: the journal's "connection". */
+    doppel_str_t connection;
 } gqlp_origin_t;
 
 /* A top-level field a record-and-replay service answered PROXY: the

@@ -82,6 +82,7 @@ struct gqlp_ws_conn {
     char *meta_mem;
     char *request_id;
     char *remote;
+    char id[24]; /* the journal's "connection" */
     int init_seen;
     int closing;
     json_t *init_payload;
@@ -217,6 +218,29 @@ static void flush_out(gqlp_ws_conn_t *c)
 
 static void close_with(gqlp_ws_conn_t *c, unsigned code, const char *reason);
 
+/* The journal entry of a message sent ("direction": "out", method its
+ * type: next, complete, error, connection_ack, pong). */
+static void journal_sent(gqlp_ws_conn_t *c, const json_t *msg,
+                         const char *txt)
+{
+    const doppel_services_t *svc = c->in->svc;
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    if (!DOPPEL_HAS_SERVICE(svc, engine_journal) || type == NULL)
+        return;
+    doppel_journal_note_t n = {
+        .size = sizeof(n),
+        .kind = DOPPEL_NOTE_SENT,
+        .protocol = DOPPEL_STR("graphql"),
+        .ns = {c->ns, strlen(c->ns)},
+        .event = {type, strlen(type)},
+        .path = {c->path, strlen(c->path)},
+        .connection = {c->id, strlen(c->id)},
+        .body = (const uint8_t *)txt,
+        .body_len = strlen(txt),
+    };
+    (void)svc->engine_journal(c->in->ctx, &n);
+}
+
 /* Sends one protocol message (takes msg over). */
 static void send_msg(gqlp_ws_conn_t *c, json_t *msg)
 {
@@ -225,6 +249,8 @@ static void send_msg(gqlp_ws_conn_t *c, json_t *msg)
         return;
     }
     char *txt = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    if (txt != NULL)
+        journal_sent(c, msg, txt);
     json_decref(msg);
     if (txt == NULL ||
         ws_encode_message(c->enc, WS_OP_TEXT, (const uint8_t *)txt, strlen(txt),
@@ -309,6 +335,7 @@ static gqlp_origin_t conn_origin(const gqlp_ws_conn_t *c)
         .request_id = {c->request_id, strlen(c->request_id)},
         .remote_addr = {c->remote, strlen(c->remote)},
         .transport = GQLP_T_WS,
+        .connection = {c->id, strlen(c->id)},
     };
 }
 
@@ -844,6 +871,9 @@ static gqlp_ws_conn_t *conn_new(gqlp_inst_t *in,
     if (c == NULL)
         return NULL;
     c->in = in;
+    snprintf(c->id, sizeof(c->id), "gql-%llu",
+             (unsigned long long)__atomic_add_fetch(&in->sh->next_conn, 1,
+                                                    __ATOMIC_RELAXED));
     if (ns.len == 0)
         ns = DOPPEL_STR(GQLP_DEFAULT_NS);
     snprintf(c->ns, sizeof(c->ns), "%.*s", (int)ns.len, ns.ptr);

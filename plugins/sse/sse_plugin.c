@@ -130,9 +130,14 @@ static int sse_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     in->exclude = svc->option_str(ctx, "exclude");
     if (in->exclude == NULL)
         in->exclude = "";
+    in->journal = DOPPEL_HAS_SERVICE(svc, engine_journal);
+    in->journal_sent = in->journal && svc->option_bool(ctx, "journal_sent");
     if (DOPPEL_HAS_SERVICE(svc, subscribe)) {
         (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
         (void)svc->subscribe(ctx, DOPPEL_EVENT_TICK);
+        /* onStoreChange: rendering needs engine_render */
+        if (DOPPEL_HAS_SERVICE(svc, engine_render))
+            (void)svc->subscribe(ctx, DOPPEL_EVENT_STORE_CHANGED);
     }
     doppel_http_mount_t m = {
         .size = sizeof(m),
@@ -175,6 +180,11 @@ static int sse_on_event(void *state, const doppel_event_t *ev)
     sse_inst_t *in = state;
     if (ev->id == DOPPEL_EVENT_TICK) {
         sse_probe_all(in);
+        return DOPPEL_OK;
+    }
+    if (ev->id == DOPPEL_EVENT_STORE_CHANGED) {
+        if (ev->data != NULL)
+            sse_store_changed(in, ev->data);
         return DOPPEL_OK;
     }
     if (ev->id != DOPPEL_EVENT_DRAINING)
@@ -220,6 +230,14 @@ static const doppel_option_t sse_options[] = {
      "/mcp",
      "colon-separated path prefixes whose GETs asking for text/event-stream "
      "are left to other plugins (eventPaths are still served)",
+     0,
+     -1,
+     {0}},
+    {"journal_sent",
+     DOPPEL_OPT_BOOL,
+     0,
+     "true",
+     "journal every event sent (the stream's end is journalled always)",
      0,
      -1,
      {0}},

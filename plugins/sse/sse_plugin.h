@@ -53,6 +53,8 @@ typedef struct sse_shared {
     unsigned n_insts;
     sse_sub_t *subs;
     size_t n_subs, cap_subs;
+    /* the last stream id given (the journal's "connection"), __atomic */
+    uint64_t next_id;
 } sse_shared_t;
 
 sse_shared_t *sse_shared(doppel_ctx_t *ctx, const doppel_services_t *svc);
@@ -82,6 +84,32 @@ char *sse_key(doppel_str_t ns, doppel_str_t path);
 
 extern const doppel_protocol_def_t sse_protocol_def;
 
+/* ---- events a store change sends (sse_store.c) ---------------------------
+ * The section's onStoreChange: [{key, scope, eventName, id, data}]. */
+#define SSE_RULES_MAX 16
+#define SSE_RULE_KEY_MAX 128
+
+typedef struct sse_rule {
+    char *key;   /* the global store key that sends it */
+    char *event; /* eventName, NULL: none */
+    char *id;    /* NULL: none */
+    char *tmpl;  /* the data template's JSON text */
+} sse_rule_t;
+
+/* 0, or -EINVAL with field ("sse.onStoreChange[1].key") and msg filled. */
+int sse_rules_check(const json_t *v, char *field, size_t flen, char *msg,
+                    size_t mlen);
+/* The rules of a checked onStoreChange (NULL or not an array: none).
+ * 0 or -ENOMEM. */
+int sse_rules_parse(const json_t *v, sse_rule_t **out, size_t *n);
+void sse_rules_free(sse_rule_t *rules, size_t n);
+
+struct sse_inst;
+/* The event rule r sends now, rendered in namespace ns, framed into
+ * frame. 0, or a negative errno (nothing to send). Loop thread. */
+int sse_rule_frame(struct sse_inst *in, const char *ns, const sse_rule_t *r,
+                   sse_buf_t *frame);
+
 /* ---- instances ----------------------------------------------------------- */
 
 typedef struct sse_stream sse_stream_t;
@@ -93,9 +121,12 @@ typedef struct sse_inst {
     const char *stubs_prefix; /* host-owned option strings */
     const char *exclude;
     uint32_t max_streams;
+    int journal;      /* the host has engine_journal: stream ends */
+    int journal_sent; /* and every event sent (option journal_sent) */
     int draining; /* the host is stopping: no new streams, open ones end */
     int stopping;
     size_t n_streams;
+    size_t n_rule_streams; /* open streams that have onStoreChange rules */
     sse_stream_t *streams; /* open streams, a doubly linked list */
 } sse_inst_t;
 
@@ -124,6 +155,10 @@ void sse_end_all(sse_inst_t *in, sse_end_t why);
 /* Probes every open stream with an empty write, so that a client that went
  * away is noticed within a second even on a silent stream (TICK). */
 void sse_probe_all(sse_inst_t *in);
+
+/* Sends the events the rules of every open stream of ns ask for when the
+ * global store key changes (DOPPEL_EVENT_STORE_CHANGED). Loop thread. */
+void sse_store_changed(sse_inst_t *in, const doppel_store_event_t *ev);
 
 /* Writes frame to every open stream of in whose key is key (a stream that
  * fails the write ends); returns how many took it. Loop thread. */

@@ -123,7 +123,7 @@ static int path_ok(const char *p)
 
 static const char *const section_keys[] = {
     "eventPath",        "eventName",  "description", "conditions",
-    "headerConditions", "serverName", NULL};
+    "headerConditions", "serverName", "onStoreChange", NULL};
 
 static int check_section(const json_t *sec, doppel_check_error_t *err)
 {
@@ -146,9 +146,15 @@ static int check_section(const json_t *sec, doppel_check_error_t *err)
                            "unknown member (expected one of "
                            "eventPath, eventName, description, "
                            "conditions, headerConditions, "
-                           "serverName)");
+                           "serverName, onStoreChange)");
         if (json_is_null(v))
             continue;
+        if (strcmp(k, "onStoreChange") == 0) {
+            char msg[256];
+            if (sse_rules_check(v, f, sizeof(f), msg, sizeof(msg)) < 0)
+                return set_err(err, f, "%s", msg);
+            continue;
+        }
         if (strcmp(k, "conditions") == 0 ||
             strcmp(k, "headerConditions") == 0) {
             /* header conditions may also be {"Name": "value"} */
@@ -286,6 +292,8 @@ static int explain_miss(doppel_ctx_t *ctx, const doppel_services_t *svc,
 static const char *const body_conds[] = {"conditions", NULL};
 static const char *const meta_conds[] = {"headerConditions", NULL};
 static const char *const resp_fields[] = {"sseEventChain", NULL};
+/* handed over as written: their data templates render at each change */
+static const char *const sec_fields[] = {"onStoreChange", NULL};
 
 const doppel_protocol_def_t sse_protocol_def = {
     .size = sizeof(doppel_protocol_def_t),
@@ -301,4 +309,5 @@ const doppel_protocol_def_t sse_protocol_def = {
     .explain_miss = explain_miss,
     .actions = sse_actions,
     .action = sse_action,
+    .section_fields = sec_fields,
 };

@@ -34,8 +34,13 @@ struct sse_stream {
     doppel_timer_t *timer;  /* the next event (or the deadline) */
     doppel_timer_t *hb;     /* heartbeats, NULL when off */
     char mock_id[72];
+    char id[24];    /* the journal's "connection" */
+    char ns[SSE_NS_MAX + 1];
+    char *full_path; /* the request path, for the journal */
     char path[128]; /* for logs */
     char *key;      /* "ns\x1fpath": the registry's, for publish */
+    sse_rule_t *rules; /* onStoreChange, NULL: none */
+    size_t n_rules;
     sse_stream_t *prev, *next;
 };
 
@@ -105,6 +110,40 @@ static void respond_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
 
 /* ---- the stream ---------------------------------------------------------- */
 
+/* A journal note of the stream: kind DOPPEL_NOTE_SENT with the frame as
+ * sent, or DOPPEL_NOTE_END with the reason. */
+static void journal(const sse_stream_t *s, uint32_t kind, const char *frame,
+                    size_t len, const char *reason)
+{
+    /* the method: the frame's event name, else "message" (what an
+     * EventSource dispatches it as) */
+    doppel_str_t ev = DOPPEL_STR("message");
+    if (kind == DOPPEL_NOTE_SENT && len > 7 && memcmp(frame, "event: ", 7) == 0) {
+        const char *nl = memchr(frame + 7, '\n', len - 7);
+        if (nl != NULL && nl > frame + 7)
+            ev = (doppel_str_t){frame + 7, (size_t)(nl - frame - 7)};
+    }
+    doppel_journal_note_t n = {
+        .size = sizeof(n),
+        .kind = kind,
+        .protocol = DOPPEL_STR("sse"),
+        .ns = {s->ns, strlen(s->ns)},
+        .event = ev,
+        .path = {s->full_path, strlen(s->full_path)},
+        .connection = {s->id, strlen(s->id)},
+        .body = (const uint8_t *)frame,
+        .body_len = len,
+        .reason = {reason, reason ? strlen(reason) : 0},
+    };
+    (void)s->in->svc->engine_journal(s->in->ctx, &n);
+}
+
+static void journal_sent(const sse_stream_t *s, const char *frame, size_t len)
+{
+    if (s->in->journal_sent)
+        journal(s, DOPPEL_NOTE_SENT, frame, len, NULL);
+}
+
 static void report_events(sse_stream_t *s)
 {
     if (s->unreported == 0)
@@ -139,6 +178,8 @@ void sse_stream_end(sse_stream_t *s, sse_end_t why)
     /* after a failed write the host closed the connection: this only
      * releases the exchange (-ENOTCONN) */
     (void)svc->http_stream_end(s->ex);
+    if (in->journal)
+        journal(s, DOPPEL_NOTE_END, NULL, 0, end_names[why]);
     report_events(s);
     char labels[48];
     snprintf(labels, sizeof(labels), "reason=\"%s\"", end_names[why]);
@@ -150,8 +191,12 @@ void sse_stream_end(sse_stream_t *s, sse_end_t why)
                                    "backlog passed 4 MiB)"
                                  : "");
     sse_chain_free(&s->chain);
+    if (s->n_rules > 0)
+        in->n_rule_streams--;
+    sse_rules_free(s->rules, s->n_rules);
     sse_sub_del(in->sh, s->key);
     free(s->key);
+    free(s->full_path);
     free(s);
 }
 
@@ -191,6 +236,7 @@ size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
     while (s != NULL) {
         sse_stream_t *next = s->next;
         if (strcmp(s->key, key) == 0 && put(s, frame, len) == 0) {
+            journal_sent(s, frame, len);
             s->sent++;
             s->unreported++;
             n++;
@@ -198,6 +244,104 @@ size_t sse_push_key(sse_inst_t *in, const char *key, const char *frame,
         s = next;
     }
     return n;
+}
+
+/* The renderings of one store change, by rule: streams of one mock share
+ * theirs. A small table, searched in order; past it, rules render anew. */
+#define SSE_RENDER_CACHE 16
+typedef struct rendered {
+    const char *tmpl, *event, *id; /* the rule's, borrowed for the change */
+    sse_buf_t frame;
+    int ok;
+} rendered_t;
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The frame rule r sends now (NULL: it cannot be rendered). The table
+ * keeps copies of nothing but the frames: the rules' strings stay valid
+ * while their streams live, and a stream that ends takes its entries
+ * with it (forget_rules). */
+static const sse_buf_t *render_rule(sse_inst_t *in, const sse_stream_t *s,
+                                    const sse_rule_t *r, rendered_t *tab,
+                                    size_t *n, sse_buf_t *spare)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (same_str(tab[i].tmpl, r->tmpl) && same_str(tab[i].event, r->event) &&
+            same_str(tab[i].id, r->id))
+            return tab[i].ok ? &tab[i].frame : NULL;
+    rendered_t one = {r->tmpl, r->event, r->id, {0}, 0};
+    rendered_t *slot = *n < SSE_RENDER_CACHE ? &tab[(*n)++] : &one;
+    *slot = one;
+    slot->ok = sse_rule_frame(in, s->ns, r, &slot->frame) == 0;
+    if (!slot->ok)
+        in->svc->log(in->ctx, DOPPEL_LOG_DEBUG,
+                     "stream %s (mock %s): the onStoreChange event of %s "
+                     "could not be rendered",
+                     s->path, s->mock_id, r->key);
+    if (slot == &one) {
+        sse_buf_free(spare);
+        *spare = one.frame;
+        return one.ok ? spare : NULL;
+    }
+    return slot->ok ? &slot->frame : NULL;
+}
+
+/* A stream is ending: its rules' strings go, so must the entries naming
+ * them (their frames are kept under no name: freed at the end). */
+static void forget_rules(const sse_stream_t *s, rendered_t *tab, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < s->n_rules; k++)
+            if (tab[i].tmpl == s->rules[k].tmpl)
+                tab[i].tmpl = tab[i].event = tab[i].id = NULL;
+}
+
+void sse_store_changed(sse_inst_t *in, const doppel_store_event_t *ev)
+{
+    if (in->n_rule_streams == 0 || in->draining || in->stopping ||
+        ev->key.ptr == NULL || ev->scope.len != 6 ||
+        memcmp(ev->scope.ptr, "global", 6) != 0)
+        return;
+    doppel_str_t ns = ev->ns.len ? ev->ns : DOPPEL_STR("sandbox");
+    rendered_t tab[SSE_RENDER_CACHE];
+    size_t n = 0;
+    sse_buf_t spare = {0};
+    sse_stream_t *s = in->streams;
+    while (s != NULL) {
+        sse_stream_t *next = s->next;
+        if (s->n_rules == 0 || strlen(s->ns) != ns.len ||
+            memcmp(s->ns, ns.ptr, ns.len) != 0) {
+            s = next;
+            continue;
+        }
+        for (size_t i = 0; i < s->n_rules; i++) {
+            const sse_rule_t *r = &s->rules[i];
+            if (strlen(r->key) != ev->key.len ||
+                memcmp(r->key, ev->key.ptr, ev->key.len) != 0)
+                continue;
+            const sse_buf_t *f = render_rule(in, s, r, tab, &n, &spare);
+            if (f == NULL)
+                continue;
+            int rc = in->svc->http_stream_write(s->ex, f->p, f->len);
+            if (rc != 0) {
+                forget_rules(s, tab, n);
+                sse_stream_end(s, rc == -ENOBUFS    ? SSE_END_SLOW
+                                  : rc == -ENOTCONN ? SSE_END_GONE
+                                                    : SSE_END_ERROR);
+                break;
+            }
+            journal_sent(s, f->p, f->len);
+            s->sent++;
+            s->unreported++;
+        }
+        s = next;
+    }
+    for (size_t i = 0; i < n; i++)
+        sse_buf_free(&tab[i].frame);
+    sse_buf_free(&spare);
 }
 
 static void on_timer(void *data);
@@ -249,6 +393,7 @@ static void on_timer(void *data)
     const sse_event_t *e = &s->chain.ev[s->pos];
     if (put(s, s->chain.frames + e->off, e->len) < 0)
         return;
+    journal_sent(s, s->chain.frames + e->off, e->len);
     s->pos++;
     s->sent++;
     s->unreported++;
@@ -414,6 +559,23 @@ static int reply_chain(const doppel_reply_t *r, sse_chain_t *c, int *absent,
     return rc;
 }
 
+/* The section's onStoreChange rules the engine handed over as written
+ * (section_fields); none when there are none, or out of memory (the
+ * stream still serves its chain). */
+static void reply_rules(const doppel_reply_t *r, sse_rule_t **rules,
+                        size_t *n)
+{
+    *rules = NULL;
+    *n = 0;
+    if (r->size < offsetof(doppel_reply_t, extra) + sizeof(r->extra) ||
+        r->extra.len == 0 ||
+        strstr(r->extra.ptr, "\"onStoreChange\"") == NULL)
+        return;
+    json_t *o = json_loadb(r->extra.ptr, r->extra.len, 0, NULL);
+    (void)sse_rules_parse(json_object_get(o, "onStoreChange"), rules, n);
+    json_decref(o);
+}
+
 static void copy_str(char *out, size_t cap, doppel_str_t s)
 {
     size_t n = s.len < cap - 1 ? s.len : cap - 1;
@@ -427,13 +589,15 @@ static void copy_str(char *out, size_t cap, doppel_str_t s)
  * answered). */
 static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
                          doppel_reply_t *r, sse_chain_t *chain, doppel_str_t ns,
-                         doppel_str_t path, size_t pos)
+                         doppel_str_t path, size_t pos, const char *id)
 {
     const doppel_services_t *svc = in->svc;
     sse_stream_t *s = calloc(1, sizeof(*s));
     doppel_kv_t *h = calloc(r->n_headers + 4, sizeof(*h));
     char *key = sse_key(ns, path);
-    if (s == NULL || h == NULL || key == NULL) {
+    char *full = malloc(path.len + 1);
+    if (s == NULL || h == NULL || key == NULL || full == NULL) {
+        free(full);
         free(key);
         free(s);
         free(h);
@@ -447,6 +611,11 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
     s->in = in;
     s->ex = ex;
     s->key = key;
+    memcpy(full, path.ptr, path.len);
+    full[path.len] = '\0';
+    s->full_path = full;
+    copy_str(s->ns, sizeof(s->ns), ns);
+    snprintf(s->id, sizeof(s->id), "%s", id);
     sse_sub_add(in->sh, key);
     s->chain = *chain;
     s->pos = pos;
@@ -465,6 +634,9 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
             !(r->headers[i].name.len == 13 &&
               strncasecmp(r->headers[i].name.ptr, "Cache-Control", 13) == 0))
             h[n++] = r->headers[i];
+    sse_rule_t *rules = NULL;
+    size_t n_rules = 0;
+    reply_rules(r, &rules, &n_rules);
     int rc = svc->http_stream_start(ex, 200, h, n);
     free(h);
     svc->engine_reply_free(in->ctx, r);
@@ -485,13 +657,19 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
             s->next->prev = NULL;
         in->n_streams--;
         sse_sub_del(in->sh, s->key);
+        sse_rules_free(rules, n_rules);
         free(s->key);
+        free(s->full_path);
         free(s);
         respond_json(in, ex, 500,
                      "{\"error\":\"the mock's response headers "
                      "were refused\",\"code\":\"internal\"}");
         return;
     }
+    s->rules = rules;
+    s->n_rules = n_rules;
+    if (n_rules > 0)
+        in->n_rule_streams++;
     if (rc < 0) {
         sse_stream_end(s, SSE_END_GONE);
         return;
@@ -511,7 +689,7 @@ static void start_stream(sse_inst_t *in, doppel_http_exchange_t *ex,
  * answer. Takes r. */
 static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
                         const doppel_http_request_t *req, doppel_reply_t *r,
-                        doppel_str_t ns, doppel_str_t path)
+                        doppel_str_t ns, doppel_str_t path, const char *id)
 {
     sse_chain_t chain;
     sse_chain_err_t why;
@@ -550,7 +728,7 @@ static void serve_reply(sse_inst_t *in, doppel_http_exchange_t *ex,
         in->svc->engine_reply_free(in->ctx, r);
         return;
     }
-    start_stream(in, ex, r, &chain, ns, path, pos);
+    start_stream(in, ex, r, &chain, ns, path, pos, id);
 }
 
 /* The namespace and the path: "<stubs>/<ns>/rest" -> (ns, "/rest");
@@ -613,6 +791,11 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         decoded_free(&d);
         return -ENOMEM;
     }
+    /* the stream's id, named by its subscription's journal entry and by
+     * every note of the stream */
+    char id[24];
+    snprintf(id, sizeof(id), "sse-%" PRIu64,
+             __atomic_add_fetch(&in->sh->next_id, 1, __ATOMIC_RELAXED));
     doppel_exchange_t x = {
         .size = sizeof(x),
         .protocol = DOPPEL_STR("sse"),
@@ -628,6 +811,7 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         .content_type = DOPPEL_STR("application/json"),
         .request_id = req->request_id,
         .remote_addr = req->remote_addr,
+        .connection = {id, strlen(id)},
     };
     doppel_reply_t *r = NULL;
     int rc = svc->engine_match(in->ctx, &x, &r);
@@ -654,6 +838,6 @@ int sse_subscribe(void *state, doppel_http_exchange_t *ex,
         respond_reply(in, ex, r);
         return 0;
     }
-    serve_reply(in, ex, req, r, ns, path);
+    serve_reply(in, ex, req, r, ns, path, id);
     return 0;
 }

@@ -160,6 +160,36 @@ static int put(ws_conn_t *c, const ws_buf_t *b)
     return rc;
 }
 
+static void event_of(const json_t *j, char *out, size_t cap);
+
+/* The journal entry of a message sent ("direction": "out"), its method
+ * the message's event as for one received (only a JSON object names
+ * one, so nothing else is parsed). */
+static void journal_sent(ws_conn_t *c, int opcode, const uint8_t *d,
+                         size_t len)
+{
+    char event[129] = "message";
+    if (opcode == WS_OP_TEXT && len > 0 && d[0] == '{') {
+        json_t *j = json_loadb((const char *)d, len, 0, NULL);
+        event_of(j, event, sizeof(event));
+        json_decref(j);
+    }
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+    doppel_journal_note_t n = {
+        .size = sizeof(n),
+        .kind = DOPPEL_NOTE_SENT,
+        .protocol = DOPPEL_STR("socket"),
+        .ns = {c->ns, strlen(c->ns)},
+        .event = {event, strlen(event)},
+        .path = {c->path, strlen(c->path)},
+        .connection = {id, strlen(id)},
+        .body = d,
+        .body_len = len,
+    };
+    (void)c->in->svc->engine_journal(c->in->ctx, &n);
+}
+
 /* Sends one message (text that is not UTF-8 goes as binary). */
 static int send_message(ws_conn_t *c, int opcode, const uint8_t *d, size_t len)
 {
@@ -175,6 +205,8 @@ static int send_message(ws_conn_t *c, int opcode, const uint8_t *d, size_t len)
     if (rc == 0) {
         __atomic_fetch_add(&c->msgs_out, 1, __ATOMIC_RELAXED);
         ws_count(c->in, "messages_out", c->ns, 1);
+        if (c->in->journal_sent)
+            journal_sent(c, opcode, d, len);
     }
     return rc;
 }
@@ -571,6 +603,8 @@ static void match(ws_conn_t *c, const char *event, const char *body,
                   size_t blen, int quiet)
 {
     ws_inst_t *in = c->in;
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
     doppel_exchange_t x = {
         .size = sizeof(x),
         .protocol = DOPPEL_STR("socket"),
@@ -581,6 +615,7 @@ static void match(ws_conn_t *c, const char *event, const char *body,
         .body_len = blen,
         .content_type = DOPPEL_STR("application/json"),
         .remote_addr = {c->remote, strlen(c->remote)},
+        .connection = {id, strlen(id)},
     };
     doppel_reply_t *r = NULL;
     if (in->svc->engine_session_match(c->session, &x, &r) < 0 || r == NULL)

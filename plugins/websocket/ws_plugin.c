@@ -325,6 +325,8 @@ static int ws_init(doppel_ctx_t *ctx, const doppel_services_t *svc,
     in->ping_interval_ms = (uint64_t)svc->option_int(ctx, "ping_interval");
     in->pong_timeout_ms = (uint64_t)svc->option_int(ctx, "pong_timeout");
     in->error_frames = svc->option_bool(ctx, "error_frames");
+    in->journal_sent = svc->option_bool(ctx, "journal_sent") &&
+                       DOPPEL_HAS_SERVICE(svc, engine_journal);
     if (DOPPEL_HAS_SERVICE(svc, subscribe)) {
         (void)svc->subscribe(ctx, DOPPEL_EVENT_DRAINING);
         (void)svc->subscribe(ctx, DOPPEL_EVENT_TICK);
@@ -477,6 +479,14 @@ static const doppel_option_t ws_options[] = {
      "drop a connection whose ping got no pong this long",
      1000,
      86400000,
+     {0}},
+    {"journal_sent",
+     DOPPEL_OPT_BOOL,
+     0,
+     "true",
+     "journal every message sent (answers, pushes, broadcasts, actions)",
+     0,
+     -1,
      {0}},
     {"error_frames",
      DOPPEL_OPT_BOOL,

@@ -150,6 +150,7 @@ struct ws_inst {
     uint64_t ping_interval_ms; /* 0: no pings */
     uint64_t pong_timeout_ms;
     int error_frames; /* answer a message no mock matched with an error */
+    int journal_sent; /* journal the messages sent (engine_journal) */
     int draining;
     int stopping;
     int stop_waiting;

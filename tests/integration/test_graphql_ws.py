@@ -274,11 +274,22 @@ class GraphqlWs(GraphqlWsBase):
             {"i": 0, "next": {"data": {"u": {"name": "Bob", "id": "2"}}}},
             {"i": 0, "next": {"data": {"u": {"name": "Cy", "id": "3"}}}},
             {"i": 0, "complete": True}])
-        # one journal entry: the subscribe (events are not exchanges)
-        subs = [e for e in self.d.entries("requests")
+        # one exchange: the subscribe (events are not exchanges); then what
+        # was sent, naming the same connection, in order
+        ents = [e for e in self.d.entries("requests")
                 if e.get("protocol") == "graphql"]
+        subs = [e for e in ents if e.get("direction") == "in"]
         self.assertEqual([(e["method"], e["path"]) for e in subs],
                          [("subscription.userCreated", "/graphql")], subs)
+        conv = [e for e in reversed(ents)
+                if e.get("connection") == subs[0]["connection"]]
+        self.assertEqual([(e["direction"], e["method"]) for e in conv],
+                         [("out", "connection_ack"),
+                          ("in", "subscription.userCreated"),
+                          ("out", "next"), ("out", "next"), ("out", "next"),
+                          ("out", "complete")], conv)
+        self.assertEqual(json.loads(conv[3]["body"])["payload"],
+                         {"data": {"u": {"name": "Bob", "id": "2"}}})
 
     def test_the_client_completes_a_subscription(self):
         self.sub_mock(events=USERS[1:], delay=400)

@@ -895,6 +895,57 @@ static int web_learn(dp_engine_t *e, const char *op, const char *body,
     return rc;
 }
 
+/* section_fields reach the plugin in reply->extra as written (their
+ * templates unrendered), beside the rendered response_fields; a
+ * definition whose size ends before the member has none. */
+static const char *const raw_fields[] = {"rules", NULL};
+
+static void test_section_fields_as_written(void **st)
+{
+    (void)st;
+    dp_protos_t *reg = toy_registry();
+    doppel_protocol_def_t raw = toy_def, old = toy_def;
+    raw.section = "raw";
+    raw.section_fields = raw_fields;
+    old.section = "old";
+    old.section_fields = raw_fields;
+    old.size = (uint32_t)offsetof(doppel_protocol_def_t, section_fields);
+    char msg[256];
+    assert_int_equal(dp_protos_add(reg, &raw, (doppel_ctx_t *)&seen,
+                                   (const doppel_services_t *)&normalise,
+                                   "instance 'raw'", msg, sizeof(msg)),
+                     0);
+    assert_int_equal(dp_protos_add(reg, &old, (doppel_ctx_t *)&seen,
+                                   (const doppel_services_t *)&normalise,
+                                   "instance 'old'", msg, sizeof(msg)),
+                     0);
+    dp_engine_t *e = open_with(reg, NULL);
+    t_put(e, "{\"namespace\":\"s\",\"raw\":{\"op\":\"Get\",\"rules\":"
+             "[{\"d\":\"$.gS.x\"}]},\"response\":{\"note\":\"n $.req.a\"}}");
+    t_put(e, "{\"namespace\":\"s\",\"raw\":{\"op\":\"Static\","
+             "\"rules\":{\"k\":1}},\"response\":{}}");
+    t_put(e, "{\"namespace\":\"s\",\"raw\":{\"op\":\"None\"},"
+             "\"response\":{\"note\":\"x\"}}");
+    t_put(e, "{\"namespace\":\"s\",\"old\":{\"op\":\"Get\",\"rules\":"
+             "[1]},\"response\":{\"note\":\"o\"}}");
+    doppel_reply_t *rp = send_x(e, NULL, M("raw", "s", "Get", "",
+                                           "{\"a\":\"z\"}"));
+    assert_int_equal(rp->kind, DOPPEL_REPLY_RESPONSE);
+    extra_is(rp, "{\"note\":\"n z\",\"rules\":[{\"d\":\"$.gS.x\"}]}");
+    dp_engine_reply_free(rp);
+    rp = send_x(e, NULL, M("raw", "s", "Static", "", "{}"));
+    extra_is(rp, "{\"rules\":{\"k\":1}}");
+    dp_engine_reply_free(rp);
+    rp = send_x(e, NULL, M("raw", "s", "None", "", "{}"));
+    extra_is(rp, "{\"note\":\"x\"}");
+    dp_engine_reply_free(rp);
+    rp = send_x(e, NULL, M("old", "s", "Get", "", "{}"));
+    extra_is(rp, "{\"note\":\"o\"}");
+    dp_engine_reply_free(rp);
+    dp_engine_close(e);
+    dp_protos_free(reg);
+}
+
 static void test_http_path_section_records_and_replays(void **st)
 {
     (void)st;
@@ -1023,6 +1074,7 @@ int main(void)
         cmocka_unit_test(test_session_extract_undone),
         cmocka_unit_test(test_sessions_on_threads),
         cmocka_unit_test(test_http_path_section_records_and_replays),
+        cmocka_unit_test(test_section_fields_as_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,14 +94,53 @@ static void test_a_1_2_plugin_sees_the_session_services(void **st)
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_open));
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_match));
     assert_true(DOPPEL_HAS_SERVICE(svc, engine_session_close));
-    /* then the protocol switch, which ends the table */
+    /* then the protocol switch */
     assert_true(DOPPEL_HAS_SERVICE(svc, http_upgrade));
     assert_int_equal(offsetof(doppel_services_t, http_upgrade),
                      offsetof(doppel_services_t, engine_session_close) +
                          sizeof(void *));
-    assert_int_equal(offsetof(doppel_services_t, http_upgrade) +
+    /* then the journal of streams and rendering, which end the table */
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_journal));
+    assert_true(DOPPEL_HAS_SERVICE(svc, engine_render));
+    assert_int_equal(offsetof(doppel_services_t, engine_journal),
+                     offsetof(doppel_services_t, http_upgrade) +
+                         sizeof(void *));
+    assert_int_equal(offsetof(doppel_services_t, engine_render) +
                          sizeof(void *),
                      sizeof(doppel_services_t));
+}
+
+/* A host whose table ends at http_upgrade (built before engine_journal):
+ * a plugin that checks sees neither service, and keeps working. */
+static void test_a_table_before_the_journal_services_hides_them(void **st)
+{
+    (void)st;
+    doppel_services_t old;
+    memcpy(&old, &dp_services, sizeof(old));
+    old.size = (uint32_t)(offsetof(doppel_services_t, http_upgrade) +
+                          sizeof(void *));
+    assert_true(DOPPEL_HAS_SERVICE(&old, http_upgrade));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_journal));
+    assert_false(DOPPEL_HAS_SERVICE(&old, engine_render));
+}
+
+/* Both need an instance's engine: a missing or section context, or a
+ * missing argument, is -EINVAL and writes nothing. */
+static void test_journal_and_render_refuse_without_an_instance(void **st)
+{
+    (void)st;
+    const doppel_services_t *svc = &dp_services;
+    doppel_journal_note_t n = {.size = sizeof(n),
+                               .kind = DOPPEL_NOTE_SENT,
+                               .protocol = DOPPEL_STR("socket")};
+    assert_int_equal(svc->engine_journal(NULL, &n), -EINVAL);
+    char *out = (char *)1;
+    size_t len = 7;
+    assert_int_equal(svc->engine_render(NULL, DOPPEL_STR("sandbox"), "1", 1,
+                                        &out, &len),
+                     -EINVAL);
+    assert_null(out);
+    assert_int_equal(len, 0);
 }
 
 static void test_a_1_1_host_table_hides_the_1_2_services(void **st)
@@ -208,6 +247,8 @@ int main(void)
         cmocka_unit_test(test_a_1_0_host_table_hides_them),
         cmocka_unit_test(test_new_services_refuse_bad_arguments),
         cmocka_unit_test(test_a_1_2_plugin_sees_the_session_services),
+        cmocka_unit_test(test_a_table_before_the_journal_services_hides_them),
+        cmocka_unit_test(test_journal_and_render_refuse_without_an_instance),
         cmocka_unit_test(test_a_1_1_host_table_hides_the_1_2_services),
         cmocka_unit_test(test_section_ctx),
     };

@@ -37,7 +37,41 @@ typedef struct doppel_exchange {
     /* Protocol-specific server name within a namespace (MCP serverName),
      * empty when unused. */
     doppel_str_t server;
+    /* -- ABI 1.2, appended: read only when size covers it -------------- */
+    /* The plugin's id of the connection or stream the exchange arrived on
+     * (a WebSocket connection, an event stream), empty for a plain
+     * request: the journal lists it as the entry's "connection" with
+     * "direction": "in", so that one connection's whole conversation can
+     * be read back beside what doppel sent on it (engine_journal). At
+     * most 64 bytes (longer is cut). */
+    doppel_str_t connection;
 } doppel_exchange_t;
+
+/* ABI 1.2 (svc->engine_journal): what a protocol plugin sent on a
+ * connection or stream it holds, or how that stream ended, for the
+ * journal. Borrowed for the call. */
+typedef enum doppel_note_kind {
+    DOPPEL_NOTE_SENT = 1, /* a message doppel sent: "direction": "out" */
+    DOPPEL_NOTE_END = 2   /* the stream ended: "method": "end", "reason" */
+} doppel_note_kind_t;
+
+typedef struct doppel_journal_note {
+    uint32_t size;
+    uint32_t kind;           /* doppel_note_kind_t */
+    doppel_str_t protocol;   /* "socket", "sse": the entry's "protocol" */
+    doppel_str_t ns;         /* namespace; empty means "sandbox" */
+    doppel_str_t event;      /* SENT: the entry's "method" (the message's
+                                event, "message" when it has none); END:
+                                ignored, the method is "end" */
+    doppel_str_t path;       /* the connection's path */
+    doppel_str_t connection; /* the plugin's id of the connection, as its
+                                incoming exchanges name it */
+    const uint8_t *body;     /* SENT: the message as sent (cut to
+                                journal_body_max like every body) */
+    size_t body_len;
+    doppel_str_t reason;     /* END: why, [a-z_], 1 to 15 bytes
+                                ("client_gone", "max_time") */
+} doppel_journal_note_t;
 
 typedef enum doppel_reply_kind {
     DOPPEL_REPLY_NO_MATCH = 0, /* body holds the near-miss report (JSON) */

@@ -507,6 +507,39 @@ typedef struct doppel_services {
     int (*http_upgrade)(doppel_ctx_t *ctx, doppel_http_exchange_t *ex,
                         const doppel_kv_t *headers, size_t n_headers,
                         doppel_conn_accept_fn on_accept, void *state);
+
+    /* -- ABI 1.2: the journal of streams, rendering ---------------------- */
+
+    /* Journals what the plugin sent on a connection or stream it holds
+     * (n->kind DOPPEL_NOTE_SENT: an answer, a push, a broadcast, an
+     * event) or how it ended (DOPPEL_NOTE_END, with the reason). The
+     * entry goes to the journal of n->ns (GET /api/v1/requests), bounded
+     * by journal_size and journal_memory like every entry, with
+     * "protocol", "method", "path", "body", "connection", and
+     * "direction": "out" (SENT) or "method": "end" and "reason" (END);
+     * its status is 0. Incoming exchanges that name the same connection
+     * (doppel_exchange_t.connection) are listed with "direction": "in",
+     * so the entries of one connection read as its conversation, in the
+     * order they happened. A recording is one allocation and a short
+     * lock; a plugin that sends at very high rates should let its
+     * operator turn it off (an option). Any thread (the journal has its
+     * own lock). Returns 0 or -EINVAL (no protocol, an invalid namespace,
+     * an unknown kind, a bad reason; nothing journalled) / -ENOMEM. */
+    int (*engine_journal)(doppel_ctx_t *ctx, const doppel_journal_note_t *n);
+
+    /* Renders a template (tmpl: the text of one JSON value, whose strings
+     * may hold expressions, docs/templates.md) with no request, the
+     * global store of namespace ns (empty: "sandbox") as it is now, and
+     * fakers, as POST /api/v1/templates/render does: nothing is stored
+     * ($.increment yields what it would store), chain and mock stores
+     * read empty. The template is compiled on every call: use it for
+     * events (a store change), not per request. Writes the compact JSON
+     * text of the result into *out (svc->alloc'd, the plugin frees it
+     * with svc->free) and its length into *out_len. Any thread. Returns 0,
+     * -EINVAL (not JSON, or an expression that does not compile: *out
+     * NULL), -EFBIG (the result passes response_max) or -ENOMEM. */
+    int (*engine_render)(doppel_ctx_t *ctx, doppel_str_t ns, const char *tmpl,
+                         size_t tmpl_len, char **out, size_t *out_len);
 } doppel_services_t;
 
 /* True if the host's services table has `member` and it is set. */

@@ -255,6 +255,16 @@ typedef struct doppel_protocol_def {
     int (*action)(struct doppel_ctx *ctx, const struct doppel_services *svc,
                   doppel_str_t ns, const char *name, const char *args,
                   size_t args_len, char **out, size_t *out_len);
+    /* -- appended in ABI 1.2 after action; the host reads it only when
+     * def->size covers it (offsetof(section_fields) + sizeof(void *)) -- */
+    /* Optional: members of the section (NULL-terminated list, e.g. the
+     * sse section's {"onStoreChange", NULL}) the engine hands to the
+     * plugin in reply->extra as written (not rendered: templates in them
+     * are the plugin's to render later, with svc->engine_render), beside
+     * the rendered response_fields, whose names they must not share. For
+     * settings that say what the plugin does after the match (events a
+     * stream sends when a store changes). check validates them. */
+    const char *const *section_fields;
 } doppel_protocol_def_t;
 
 /* One operator action of a section (doppel_protocol_def_t.actions). */
