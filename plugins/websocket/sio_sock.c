@@ -104,6 +104,70 @@ static int send_packet(sio_sess_t *s, const char *text, const uint8_t *bin,
     return rc;
 }
 
+/* The journal entry of a packet sent to socket k ("direction": "out"):
+ * method the event (an EVENT's first member; "ack", "disconnect" for
+ * those), the body its arguments as the client decodes them. */
+static void journal_sent(sio_sock_t *k, const char *text)
+{
+    ws_inst_t *in = k->s->si->in;
+    if (!in->journal_sent)
+        return;
+    sio_packet_t p;
+    const char *why = NULL;
+    if (sio_packet_decode(text, strlen(text), &sio_default_limits, &p, &why) <
+        0)
+        return;
+    const char *event = "message";
+    json_t *args = p.data;
+    if ((p.type == SIO_EVENT || p.type == SIO_BINARY_EVENT) &&
+        json_is_array(p.data) && json_is_string(json_array_get(p.data, 0))) {
+        event = json_string_value(json_array_get(p.data, 0));
+        args = json_array();
+        for (size_t i = 1; args && i < json_array_size(p.data); i++)
+            json_array_append(args, json_array_get(p.data, i));
+    } else if (p.type == SIO_ACK || p.type == SIO_BINARY_ACK) {
+        event = "ack";
+    } else if (p.type == SIO_DISCONNECT) {
+        event = "disconnect";
+    } else if (p.type == SIO_CONNECT) {
+        event = "connect";
+    } else if (p.type == SIO_CONNECT_ERROR) {
+        event = "connect_error";
+    }
+    char *body = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)k->id);
+    doppel_journal_note_t n = {
+        .size = sizeof(n),
+        .kind = DOPPEL_NOTE_SENT,
+        .protocol = DOPPEL_STR("socket"),
+        .ns = {k->s->ns, strlen(k->s->ns)},
+        .event = {event, strlen(event)},
+        .path = {k->target, strlen(k->target)},
+        .connection = {id, strlen(id)},
+        .body = (const uint8_t *)body,
+        .body_len = body ? strlen(body) : 0,
+    };
+    (void)in->svc->engine_journal(in->ctx, &n);
+    free(body);
+    if (args != p.data)
+        json_decref(args);
+    sio_packet_clear(&p);
+}
+
+/* Sends one packet to socket k, counted and journalled. */
+static int sock_send(sio_sock_t *k, const char *text, const uint8_t *bin,
+                     size_t bin_len, int has_bin)
+{
+    int rc = send_packet(k->s, text, bin, bin_len, has_bin);
+    if (rc == 0) {
+        __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
+        ws_count(k->s->si->in, "messages_out", k->s->ns, 1);
+        journal_sent(k, text);
+    }
+    return rc;
+}
+
 static char *encode(int type, const char *nsp, int64_t id, json_t *data)
 {
     sio_packet_t p = {.type = type, .id = id, .data = data};
@@ -292,10 +356,8 @@ static void script_run(sio_script_t *sc)
         }
         if (sc->bcast) {
             bcast(k, sc, it);
-        } else if (send_packet(k->s, it->text, it->bin, it->bin_len,
-                               it->has_bin) == 0) {
-            __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
-            ws_count(k->s->si->in, "messages_out", k->s->ns, 1);
+        } else {
+            (void)sock_send(k, it->text, it->bin, it->bin_len, it->has_bin);
         }
     }
     script_free(sc);
@@ -332,10 +394,8 @@ static void sched_fire(void *data)
 {
     sio_sched_t *sc = data;
     sio_sock_t *k = sc->k;
-    if (send_packet(k->s, sc->it.text, sc->it.bin, sc->it.bin_len,
-                    sc->it.has_bin) == 0) {
-        __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
-        ws_count(k->s->si->in, "messages_out", k->s->ns, 1);
+    if (sock_send(k, sc->it.text, sc->it.bin, sc->it.bin_len,
+                  sc->it.has_bin) == 0) {
     }
     if (sc->left > 0 && --sc->left == 0)
         sched_free(sc);
@@ -529,10 +589,13 @@ static int match(sio_sock_t *k, const char *event, const char *reply_event,
                  const char *body, int64_t ack, int quiet, int *status)
 {
     ws_inst_t *in = k->s->si->in;
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)k->id);
     doppel_exchange_t x = {
         .size = sizeof(x),
         .protocol = DOPPEL_STR("socket"),
         .ns = {k->s->ns, strlen(k->s->ns)},
+        .connection = {id, strlen(id)},
         .operation = {event, strlen(event)},
         .target = {k->target, strlen(k->target)},
         .body = (const uint8_t *)body,
@@ -801,10 +864,7 @@ void sio_sock_bcast(sio_inst_t *si, const sio_job_t *j)
         sio_sock_t *k = sock_find(s, j->nsp);
         if (k == NULL || (j->room && !in_room(k, j->room)))
             continue;
-        if (send_packet(s, text, j->bin, j->bin_len, j->has_bin) == 0) {
-            __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
-            ws_count(si->in, "messages_out", s->ns, 1);
-        }
+        (void)sock_send(k, text, j->bin, j->bin_len, j->has_bin);
     }
 }
 
@@ -845,12 +905,8 @@ long sio_serve_job(ws_inst_t *in, const ws_job_t *job)
                 char *t =
                     event_text(k->nsp, job->event ? job->event : "message",
                                bin ? NULL : arg_of(job->data, job->len), bin);
-                if (t && send_packet(s, t, job->data, job->len, bin) == 0) {
-                    __atomic_fetch_add(&k->msgs_out, 1, __ATOMIC_RELAXED);
-                    ws_count(in, "messages_out", s->ns, 1);
-                } else {
+                if (t == NULL || sock_send(k, t, job->data, job->len, bin) != 0)
                     n--;
-                }
                 free(t);
             }
         }

@@ -377,8 +377,17 @@ class SioMocks(unittest.TestCase):
         journal = d.entries("requests", ns=ns)
         self.assertTrue(all(e["protocol"] == "socket" for e in journal),
                         journal)
-        self.assertEqual(sorted(e["method"] for e in journal),
+        got = [e for e in journal if e.get("direction") == "in"]
+        self.assertEqual(sorted(e["method"] for e in got),
                          ["connect", "disconnect"], journal)
+        # what doppel sent is there too, on the same connection
+        sent = [e for e in journal if e.get("direction") == "out"]
+        self.assertEqual([e["method"] for e in sent], ["welcome"], journal)
+        sbody = sent[0]["body"]
+        sbody = json.loads(sbody) if isinstance(sbody, str) else sbody
+        self.assertEqual(sbody, [{"welcome": "ann", "q": "r1"}])
+        self.assertEqual(len({e["connection"] for e in got + sent}), 1,
+                         journal)
         self.assertEqual({e["path"] for e in journal}, {"/socket.io/hi"})
         disc = [e for e in journal if e["method"] == "disconnect"][0]
         body = disc["body"]
