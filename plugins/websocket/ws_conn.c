@@ -17,6 +17,7 @@
  * event is matched once per connection, whichever way it ended, so that
  * the journal shows it.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,10 +104,15 @@ struct ws_conn {
 
 void ws_count(ws_inst_t *in, const char *name, const char *ns, uint64_t n)
 {
-    char labels[96];
-    /* namespaces are [A-Za-z0-9._-]: quote-safe */
-    snprintf(labels, sizeof(labels), "namespace=\"%s\"",
-             ns && ns[0] ? ns : WS_DEFAULT_NS);
+    char labels[WS_NS_MAX + 16];
+    /* namespaces are [A-Za-z0-9._-]: quote-safe; built by hand, since
+     * every message is counted */
+    const char *v = ns && ns[0] ? ns : WS_DEFAULT_NS;
+    size_t vl = strnlen(v, WS_NS_MAX);
+    memcpy(labels, "namespace=\"", 11);
+    memcpy(labels + 11, v, vl);
+    labels[11 + vl] = '"';
+    labels[12 + vl] = '\0';
     (void)in->svc->metric_add(in->ctx, name, labels, n);
 }
 
@@ -169,7 +175,11 @@ static void journal_sent(ws_conn_t *c, int opcode, const uint8_t *d,
                          size_t len)
 {
     char event[129] = "message";
-    if (opcode == WS_OP_TEXT && len > 0 && d[0] == '{') {
+    /* parsed only when it may name one: a key "event" or "type" appears
+     * in the text as such, or behind an escape */
+    if (opcode == WS_OP_TEXT && len > 0 && d[0] == '{' &&
+        (memmem(d, len, "\"event\"", 7) || memmem(d, len, "\"type\"", 6) ||
+         memchr(d, '\\', len))) {
         json_t *j = json_loadb((const char *)d, len, 0, NULL);
         event_of(j, event, sizeof(event));
         json_decref(j);
