@@ -29,8 +29,15 @@
 typedef struct dp_smap_ent {
     char *key; /* NULL: empty slot */
     uint32_t hash;
+    uint32_t len; /* of key */
     void *val;
+    /* a key shorter than this, again: a lookup decides on the slot's own
+     * cache line, without reading the key's (path segments, operation
+     * names, value-index strings are mostly this short) */
+    char ik[8];
 } dp_smap_ent_t;
+_Static_assert(sizeof(dp_smap_ent_t) == 32 && 64 % sizeof(dp_smap_ent_t) == 0,
+               "a string map slot must not straddle cache lines");
 
 typedef struct dp_smap {
     dp_smap_ent_t *ents;

@@ -26,8 +26,9 @@ static size_t find_slot(const dp_smap_t *m, const char *key, size_t len,
     size_t mask = m->cap - 1;
     size_t i = h & mask;
     while (m->ents[i].key != NULL) {
-        if (m->ents[i].hash == h && strncmp(m->ents[i].key, key, len) == 0 &&
-            m->ents[i].key[len] == '\0')
+        const dp_smap_ent_t *e = &m->ents[i];
+        if (e->hash == h && e->len == len &&
+            memcmp(len < sizeof(e->ik) ? e->ik : e->key, key, len) == 0)
             return i;
         i = (i + 1) & mask;
     }
@@ -50,9 +51,12 @@ void *dp_smap_get(const dp_smap_t *m, const char *key)
 static int grow(dp_smap_t *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 2; /* most trie nodes have one child */
-    dp_smap_ent_t *ne = calloc(ncap, sizeof(*ne));
+    /* on cache lines: no slot straddles two, so a lookup that decides on
+     * the slot reads one line per probe */
+    dp_smap_ent_t *ne = aligned_alloc(64, ncap * sizeof(*ne));
     if (ne == NULL)
         return -ENOMEM;
+    memset(ne, 0, ncap * sizeof(*ne));
     for (size_t i = 0; i < m->cap; i++) {
         if (m->ents[i].key == NULL)
             continue;
@@ -74,6 +78,8 @@ int dp_smap_put(dp_smap_t *m, const char *key, void *val, void **old)
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) < 0)
         return -ENOMEM;
     size_t len = strlen(key);
+    if (len > UINT32_MAX)
+        return -EINVAL;
     uint32_t h = dp_smap_hash(key, len);
     size_t i = find_slot(m, key, len, h);
     if (m->ents[i].key != NULL) {
@@ -87,6 +93,10 @@ int dp_smap_put(dp_smap_t *m, const char *key, void *val, void **old)
         return -ENOMEM;
     m->ents[i].key = k;
     m->ents[i].hash = h;
+    m->ents[i].len = (uint32_t)len;
+    memset(m->ents[i].ik, 0, sizeof(m->ents[i].ik));
+    if (len < sizeof(m->ents[i].ik))
+        memcpy(m->ents[i].ik, key, len);
     m->ents[i].val = val;
     m->n++;
     return 0;
