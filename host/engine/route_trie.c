@@ -52,7 +52,22 @@ typedef struct tnode {
     vindex_t *end_ix, *rest_ix; /* built by dp_trie_seal, may be NULL */
 } tnode_t;
 
+/* A trie of one literal route and nothing else (an operation's mocks on
+ * one path, as SOAP and GraphQL mocks are): dp_trie_seal keeps that route
+ * here, each segment as its length byte and its bytes, with the mocks of
+ * its node, so that a request compares its path with these bytes instead
+ * of walking one node per segment. With thousands of operations, each
+ * its own trie, the walk was a cache miss per node. */
+#define LIT_MAX 40
+
 struct dp_trie {
+    dp_mock_t **lit_end;
+    size_t lit_n;
+    const vindex_t *lit_ix;
+    uint8_t has_lit;
+    uint8_t lit_segs;
+    uint8_t lit_len;
+    char lit[LIT_MAX];
     tnode_t root;
 };
 
@@ -240,7 +255,11 @@ void dp_route_free(dp_route_t *r)
 
 dp_trie_t *dp_trie_new(void)
 {
-    return calloc(1, sizeof(dp_trie_t));
+    size_t size = (sizeof(dp_trie_t) + 63) & ~(size_t)63;
+    dp_trie_t *t = aligned_alloc(64, size); /* the fast path: two lines */
+    if (t)
+        memset(t, 0, size);
+    return t;
 }
 
 static int push(dp_mock_t ***arr, size_t *n, size_t *cap, dp_mock_t *m)
@@ -463,10 +482,46 @@ static int seal_node(tnode_t *nd)
     return 0;
 }
 
+/* The literal route the trie consists of, if it is one (see dp_trie). */
+static void seal_literal(dp_trie_t *t)
+{
+    const tnode_t *nd = &t->root;
+    size_t len = 0, segs = 0;
+    for (;;) {
+        if (nd->any != NULL || nd->n_rest != 0)
+            return;
+        if (nd->kids.n == 0)
+            break;
+        if (nd->kids.n != 1 || nd->n_end != 0)
+            return;
+        const dp_smap_ent_t *e = NULL;
+        DP_SMAP_FOREACH(&nd->kids, i)
+        e = &nd->kids.ents[i];
+        if (e->len > UINT8_MAX || len + 1 + e->len > LIT_MAX ||
+            segs == UINT8_MAX)
+            return;
+        t->lit[len] = (char)e->len;
+        memcpy(t->lit + len + 1, e->key, e->len);
+        len += 1 + e->len;
+        segs++;
+        nd = e->val;
+    }
+    if (nd->n_end == 0)
+        return;
+    t->lit_end = nd->end;
+    t->lit_n = nd->n_end;
+    t->lit_ix = nd->end_ix;
+    t->lit_segs = (uint8_t)segs;
+    t->lit_len = (uint8_t)len;
+    t->has_lit = 1;
+}
+
 void dp_trie_seal(dp_trie_t *t)
 {
-    if (t)
+    if (t) {
         seal_node(&t->root);
+        seal_literal(t);
+    }
 }
 
 /* ---- collecting -------------------------------------------------------- */
@@ -562,6 +617,19 @@ size_t dp_trie_collect(const dp_trie_t *t, const dp_path_t *p,
     if (t == NULL || p->too_long)
         return 0;
     walk_t w = {p, out, cap, 0, WALK_BUDGET, cc};
+    if (t->has_lit) {
+        if (p->n != t->lit_segs)
+            return 0;
+        size_t off = 0;
+        for (size_t i = 0; i < p->n; i++) {
+            size_t l = (uint8_t)t->lit[off];
+            if (p->len[i] != l || memcmp(p->seg[i], t->lit + off + 1, l) != 0)
+                return 0;
+            off += 1 + l;
+        }
+        add_all(&w, t->lit_end, t->lit_n, t->lit_ix);
+        return w.found;
+    }
     walk(&w, &t->root, 0);
     return w.found;
 }

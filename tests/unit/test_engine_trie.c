@@ -95,6 +95,65 @@ static void test_trie_collect(void **state)
     dp_trie_free(t);
 }
 
+/* A sealed trie of one literal route answers from the route it keeps
+ * (dp_trie); the same trie unsealed walks its nodes. Both must find the
+ * same mocks for every path, whatever the route's shape. */
+static void test_sealed_literal_route_agrees_with_the_walk(void **state)
+{
+    (void)state;
+    const char *sets[][3] = {
+        {"/ws/bench", NULL, NULL},
+        {"/", NULL, NULL},
+        {"/a%2Fb/c", NULL, NULL},
+        {"/ws/bench", "/ws/bench", NULL}, /* two mocks, one route */
+        {"/ws/bench", "/ws/:x", NULL},    /* not one literal route */
+        {"/ws/bench", "/ws", NULL},       /* a mock on the way */
+        {"/this-segment-is-long/and-this-one-is-longer-still/x", NULL, NULL},
+    };
+    const char *paths[] = {"/ws/bench", "/ws/bench/", "//ws//bench", "/ws",
+                           "/ws/benc", "/ws/benchx", "/ws/bench/x", "/",
+                           "/a%2Fb/c", "/a/b/c", "/wS/bench",
+                           "/this-segment-is-long/and-this-one-is-longer-still/x",
+                           NULL};
+    for (size_t k = 0; k < sizeof(sets) / sizeof(sets[0]); k++) {
+        dp_trie_t *sealed = dp_trie_new(), *walked = dp_trie_new();
+        dp_mock_t ms[3];
+        dp_route_t rs[3];
+        char why[64];
+        size_t n = 0;
+        for (; n < 3 && sets[k][n]; n++) {
+            memset(&ms[n], 0, sizeof(ms[n]));
+            assert_int_equal(
+                dp_route_parse(sets[k][n], &rs[n], why, sizeof(why)), 0);
+            assert_int_equal(dp_trie_insert(sealed, &rs[n], &ms[n]), 0);
+            assert_int_equal(dp_trie_insert(walked, &rs[n], &ms[n]), 0);
+        }
+        dp_trie_seal(sealed);
+        for (size_t i = 0; paths[i]; i++) {
+            dp_path_t p;
+            assert_int_equal(dp_path_split(paths[i], strlen(paths[i]), &p), 0);
+            dp_mock_t *a[4] = {0}, *b[4] = {0};
+            size_t na = dp_trie_collect(sealed, &p, a, 4, NULL);
+            size_t nb = dp_trie_collect(walked, &p, b, 4, NULL);
+            if (na != nb || memcmp(a, b, sizeof(a)) != 0)
+                fail_msg("routes %s,%s: %s found %zu sealed, %zu walked",
+                         sets[k][0], sets[k][1] ? sets[k][1] : "-", paths[i],
+                         na, nb);
+            dp_path_free(&p);
+        }
+        /* and it does find its route */
+        dp_path_t p;
+        assert_int_equal(dp_path_split(sets[k][0], strlen(sets[k][0]), &p), 0);
+        dp_mock_t *a[4];
+        assert_true(dp_trie_collect(sealed, &p, a, 4, NULL) >= 1);
+        dp_path_free(&p);
+        for (size_t i = 0; i < n; i++)
+            dp_route_free(&rs[i]);
+        dp_trie_free(sealed);
+        dp_trie_free(walked);
+    }
+}
+
 static void test_precedence_static_param_wildcard(void **state)
 {
     (void)state;
@@ -196,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_route_parse_errors),
         cmocka_unit_test(test_path_split_decodes),
         cmocka_unit_test(test_trie_collect),
+        cmocka_unit_test(test_sealed_literal_route_agrees_with_the_walk),
         cmocka_unit_test(test_precedence_static_param_wildcard),
         cmocka_unit_test(test_trailing_slash_and_decoding),
         cmocka_unit_test(test_params_extracted),
