@@ -2037,9 +2037,9 @@ int dp_engine_journal_note(dp_engine_t *e, const doppel_journal_note_t *n)
         return -EINVAL;
     char ns[65]; /* namespaces are at most 64 bytes */
     if (n->ns.ptr == NULL || n->ns.len == 0)
-        snprintf(ns, sizeof(ns), "sandbox");
+        dp_strncpyz(ns, sizeof(ns), "sandbox", 7);
     else if (doppel_name_valid(n->ns.ptr, n->ns.len, 64))
-        snprintf(ns, sizeof(ns), "%.*s", (int)n->ns.len, n->ns.ptr);
+        dp_strncpyz(ns, sizeof(ns), n->ns.ptr, n->ns.len);
     else
         return -EINVAL;
     /* the entry is built as an exchange's, so that it reads (and is cut,
@@ -2054,8 +2054,8 @@ int dp_engine_journal_note(dp_engine_t *e, const doppel_journal_note_t *n)
     };
     doppel_str_t path = n->path.ptr ? n->path : DOPPEL_STR("");
     char reason[16];
-    snprintf(reason, sizeof(reason), "%.*s", end ? (int)n->reason.len : 0,
-             end ? n->reason.ptr : "");
+    dp_strncpyz(reason, sizeof(reason), end ? n->reason.ptr : "",
+                end ? n->reason.len : 0);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

@@ -20,9 +20,25 @@
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine.h"
 #include "expr.h"
+
+/* Copies len bytes of src (at most cap - 1) into dst and ends it: the
+ * bounded copy of the per-message paths, where snprintf("%.*s") cost more
+ * than the rest of the copy. */
+static inline void dp_strncpyz(char *dst, size_t cap, const char *src,
+                               size_t len)
+{
+    if (cap == 0)
+        return;
+    if (len > cap - 1)
+        len = cap - 1;
+    if (len)
+        memcpy(dst, src, len);
+    dst[len] = '\0';
+}
 
 /* ---- String hash map (keys copied, values borrowed) -------------------- */
 

@@ -226,8 +226,8 @@ void dp_jrec_set_note(dp_jrec_t *r, int end, const char *reason)
     if (r == NULL)
         return;
     r->dir = end ? JREC_DIR_END : JREC_DIR_OUT;
-    snprintf(r->end_reason, sizeof(r->end_reason), "%s",
-             end && reason ? reason : "");
+    const char *why = end && reason ? reason : "";
+    dp_strncpyz(r->end_reason, sizeof(r->end_reason), why, strlen(why));
 }
 
 void dp_jrec_forwarded(dp_jrec_t *r, int status, const char *reason)

@@ -68,6 +68,7 @@ struct ws_conn {
     ws_inst_t *in;
     doppel_conn_t *conn;
     uint64_t id;
+    char id_text[24]; /* id in decimal, for every journal entry */
     char ns[WS_NS_MAX + 1];
     char *path;
     char *query;
@@ -184,8 +185,7 @@ static void journal_sent(ws_conn_t *c, int opcode, const uint8_t *d,
         event_of(j, event, sizeof(event));
         json_decref(j);
     }
-    char id[24];
-    snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+    const char *id = c->id_text;
     doppel_journal_note_t n = {
         .size = sizeof(n),
         .kind = DOPPEL_NOTE_SENT,
@@ -613,8 +613,7 @@ static void match(ws_conn_t *c, const char *event, const char *body,
                   size_t blen, int quiet)
 {
     ws_inst_t *in = c->in;
-    char id[24];
-    snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+    const char *id = c->id_text;
     doppel_exchange_t x = {
         .size = sizeof(x),
         .protocol = DOPPEL_STR("socket"),
@@ -673,11 +672,14 @@ static void event_of(const json_t *j, char *out, size_t cap)
     const json_t *e = json_object_get(j, "event");
     if (!json_is_string(e))
         e = json_object_get(j, "type");
-    if (json_is_string(e) && json_string_length(e) > 0 &&
-        json_string_length(e) < cap)
-        snprintf(out, cap, "%s", json_string_value(e));
-    else
-        snprintf(out, cap, "message");
+    size_t l = json_is_string(e) ? json_string_length(e) : 0;
+    const char *v = json_string_value(e);
+    if (l == 0 || l >= cap || memchr(v, 0, l) != NULL) {
+        v = "message";
+        l = 7;
+    }
+    memcpy(out, v, l);
+    out[l] = '\0';
 }
 
 static void on_message(ws_conn_t *c, const ws_event_t *ev)
@@ -1043,6 +1045,7 @@ int ws_conn_accept(void *state, doppel_conn_t *conn,
     ws_shared_t *sh = in->sh;
     pthread_mutex_lock(&sh->mu);
     c->id = ++sh->next_id;
+    snprintf(c->id_text, sizeof(c->id_text), "%llu", (unsigned long long)c->id);
     c->reg_next = sh->conns;
     if (sh->conns)
         sh->conns->reg_prev = c;
