@@ -13,8 +13,11 @@
 # too (node, one thread). The load generator (bench/websocket/ws_load.c,
 # built here with cc -O2: epoll, masked frames, no compression) runs on
 # core 1 and keeps WINDOW messages in flight per connection: 1 connection
-# with a window of 16, and 1,000 connections with a window of 1, for
-# DURATION s after a 1 s warm-up. Idle memory: N connections upgraded and
+# with a window of 256 (enough that neither server waits for the client:
+# with 16, doppel idled a seventh of the time between bursts), and 1,000
+# connections with a window of 1, for DURATION s after a 1 s warm-up; the
+# server's CPU time over the load is read from /proc (how busy its core
+# was). Idle memory: N connections upgraded and
 # left idle (bench/idle_clients.py ws), VmRSS before and after, per
 # connection; the same for the reference.
 # Builds nothing of doppel: needs build/bin/doppel and
@@ -73,10 +76,16 @@ start_ref() {
 }
 stop_ref() { bench_stop "$SPID"; }
 
-load() { # CONNS WINDOW: sets MPS
-  local out
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SPID/stat"; }
+
+load() { # CONNS WINDOW: sets MPS and BUSY (% of one core, warm-up included)
+  local out t0 t1
+  t0=$(cpu_ticks)
   out=$(taskset -c "$CORE_CLIENT" "$WORK/ws_load" "$SPORT" /bench "$1" "$2" \
     "$DURATION" "$MSG")
+  t1=$(cpu_ticks)
+  BUSY=$(awk -v d=$((t1 - t0)) -v s="$DURATION" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.0f", 100 * d / hz / (s + 1) }')
   MPS=${out%% *}
   local opened=${out#* }
   [ "$opened" = "$1" ] || { echo "only $opened of $1 connections opened" >&2; exit 1; }
@@ -86,10 +95,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for who in doppel ref; do
     echo "==> round $round: $who" >&2
     "start_$who"
-    load 1 16
-    R[${who}_1.$round]="$MPS"
+    load 1 256
+    R[${who}_1.$round]="$MPS $BUSY"
     load 1000 1
-    R[${who}_1000.$round]="$MPS"
+    R[${who}_1000.$round]="$MPS $BUSY"
     "stop_$who"
   done
 done
@@ -119,10 +128,14 @@ echo "==> reference: $IDLE idle connections" >&2
 read -r r_idle r_b r_a <<<"$(idle ref)"
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+read -r d1 d1b <<<"${R[doppel_1]}"
+read -r r1 r1b <<<"${R[ref_1]}"
+read -r dk dkb <<<"${R[doppel_1000]}"
+read -r rk rkb <<<"${R[ref_1000]}"
 TABLE="| case | doppel (socket mock) | reference (ws echo) | doppel / reference |
 |---|---:|---:|---:|
-| messages/s, 1 connection, 16 in flight | ${R[doppel_1]} | ${R[ref_1]} | $(pct "${R[doppel_1]}" "${R[ref_1]}")% |
-| messages/s, 1,000 connections, 1 in flight each | ${R[doppel_1000]} | ${R[ref_1000]} | $(pct "${R[doppel_1000]}" "${R[ref_1000]}")% |
+| messages/s, 1 connection, 256 in flight | $d1 (core ${d1b}% busy) | $r1 (core ${r1b}% busy) | $(pct "$d1" "$r1")% |
+| messages/s, 1,000 connections, 1 in flight each | $dk (core ${dkb}% busy) | $rk (core ${rkb}% busy) | $(pct "$dk" "$rk")% |
 | memory per idle connection ($IDLE connections) | $d_idle KiB ($d_b → $d_a MiB) | $r_idle KiB ($r_b → $r_a MiB) | |"
 echo "$TABLE"
 echo "rounds: $ROUNDS_LINE"
@@ -138,8 +151,10 @@ answered. The reference is an echo server written with the `ws` package
 (`bench/websocket/ws_echo.cjs`, node on core 0) answering the same text
 without matching anything. The load generator (`bench/websocket/ws_load.c`,
 epoll, masked frames) runs on core 1 and keeps messages in flight: one
-connection with 16, and 1,000 connections with one each, {duration} s after
-a 1 s warm-up; medians of {nrounds} rounds. Idle memory: {idle}
+connection with 256 (enough that neither server waits for the client),
+and 1,000 connections with one each, {duration} s after a 1 s warm-up;
+medians of {nrounds} rounds. "Busy" is the server process's CPU time over
+the load (from /proc), as a share of its one core. Idle memory: {idle}
 connections upgraded and left idle (`bench/idle_clients.py ws`), VmRSS
 before and after, per connection.
 
