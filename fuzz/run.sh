@@ -27,7 +27,7 @@ default_targets="$default_targets fuzz_origin"
 [ -f "$root/plugins/grpc/h2_conn.c" ] && default_targets="$default_targets fuzz_grpc_frames"
 [ -f "$root/plugins/grpc/pb/grpcpb.h" ] && default_targets="$default_targets fuzz_grpc_message fuzz_grpc_proto"
 [ -f "$root/plugins/websocket/ws_parser.c" ] && default_targets="$default_targets fuzz_ws_frames"
-[ -f "$root/plugins/websocket/sio_codec.c" ] && default_targets="$default_targets fuzz_engineio"
+[ -f "$root/plugins/websocket/sio_codec.c" ] && default_targets="$default_targets fuzz_engineio fuzz_ws_json"
 [ -f "$root/plugins/sse/sse_chain.c" ] && default_targets="$default_targets fuzz_sse"
 [ -f "$root/plugins/soap/soap_wsdl.c" ] && default_targets="$default_targets fuzz_wsdl"
 [ -f "$root/plugins/soap/soap_xml.c" ] && default_targets="$default_targets fuzz_soap_envelope"
@@ -113,6 +113,9 @@ seed fuzz_ws_frames offer   '\021\052permessage-deflate; client_max_window_bits;
 seed fuzz_engineio payload '\000040\003642/chat,3["add",1,{"a":[2]}]\00363\0036bAAEC'
 seed fuzz_engineio binary  '\0000451-/up,["f",{"_placeholder":true,"num":0}]\0036baGk='
 seed fuzz_engineio packet  '\00010/admin,{"token":"t"}'
+seed fuzz_ws_json   event   '{"event":"message","n":1,"x":[true,null,-1.5,"s\\n"]}'
+seed fuzz_ws_json   type    ' {"type":"hello","event":7} '
+seed fuzz_ws_json   scalar  '"text"'
 seed fuzz_engineio small   '\00032[[[[["x"]]]]]'
 # fuzz_grpc_message: a mode byte (see the target), then wire bytes, JSON
 # or a path / errorDetails array.

@@ -17,7 +17,6 @@
  * event is matched once per connection, whichever way it ended, so that
  * the journal shows it.
  */
-#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +167,8 @@ static int put(ws_conn_t *c, const ws_buf_t *b)
 }
 
 static void event_of(const json_t *j, char *out, size_t cap);
+static int kind_of(const char *text, size_t len, int any, char *event,
+                   size_t cap);
 
 /* The journal entry of a message sent ("direction": "out"), its method
  * the message's event as for one received (only a JSON object names
@@ -176,15 +177,8 @@ static void journal_sent(ws_conn_t *c, int opcode, const uint8_t *d,
                          size_t len)
 {
     char event[129] = "message";
-    /* parsed only when it may name one: a key "event" or "type" appears
-     * in the text as such, or behind an escape */
-    if (opcode == WS_OP_TEXT && len > 0 && d[0] == '{' &&
-        (memmem(d, len, "\"event\"", 7) || memmem(d, len, "\"type\"", 6) ||
-         memchr(d, '\\', len))) {
-        json_t *j = json_loadb((const char *)d, len, 0, NULL);
-        event_of(j, event, sizeof(event));
-        json_decref(j);
-    }
+    if (opcode == WS_OP_TEXT && len > 0 && d[0] == '{')
+        kind_of((const char *)d, len, 0, event, sizeof(event));
     const char *id = c->id_text;
     doppel_journal_note_t n = {
         .size = sizeof(n),
@@ -682,6 +676,32 @@ static void event_of(const json_t *j, char *out, size_t cap)
     out[l] = '\0';
 }
 
+/* The kind of a text message into event (as event_of says it), and
+ * whether it is JSON (1) or not (0). JSON_DECODE_ANY when any: any value,
+ * else objects only. */
+static int kind_of(const char *text, size_t len, int any, char *event,
+                   size_t cap)
+{
+    const char *e = NULL;
+    size_t el = 0;
+    int sc = ws_json_scan(text, len, &e, &el);
+    if (sc == 1 && !any && text[0] != '{' && text[0] != '[')
+        sc = 0; /* jansson without DECODE_ANY: no top-level scalar */
+    if (sc >= 0) {
+        if (e == NULL || el == 0 || el >= cap) {
+            e = "message";
+            el = 7;
+        }
+        memcpy(event, e, el);
+        event[el] = '\0';
+        return sc;
+    }
+    json_t *j = json_loadb(text, len, any ? JSON_DECODE_ANY : 0, NULL);
+    event_of(j, event, cap);
+    json_decref(j);
+    return j != NULL;
+}
+
 static void on_message(ws_conn_t *c, const ws_event_t *ev)
 {
     __atomic_fetch_add(&c->msgs_in, 1, __ATOMIC_RELAXED);
@@ -690,10 +710,8 @@ static void on_message(ws_conn_t *c, const ws_event_t *ev)
     char *own = NULL;
     const char *body = (const char *)ev->data;
     size_t blen = ev->len;
-    json_t *j = NULL;
     if (ev->opcode == WS_OP_TEXT) {
-        j = json_loadb(body, blen, JSON_DECODE_ANY, NULL);
-        if (j == NULL) {
+        if (!kind_of(body, blen, 1, event, sizeof(event))) {
             /* text that is not JSON: one JSON string, so that conditions
              * with path "" or "$" see it whole */
             json_t *s = json_stringn(body, blen);
@@ -704,7 +722,6 @@ static void on_message(ws_conn_t *c, const ws_event_t *ev)
             body = own;
             blen = strlen(own);
         }
-        event_of(j, event, sizeof(event));
     } else {
         char *b64 = ws_b64_encode(ev->data, ev->len, NULL);
         json_t *o = b64 ? json_pack("{s:s}", "binary", b64) : NULL;
@@ -718,7 +735,6 @@ static void on_message(ws_conn_t *c, const ws_event_t *ev)
         snprintf(event, sizeof(event), "message");
     }
     match(c, event, body, blen, 0);
-    json_decref(j);
     free(own);
 }
 

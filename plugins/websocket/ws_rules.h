@@ -35,4 +35,13 @@ size_t ws_query_decode(const char *s, size_t n, char *out);
 char *ws_b64_encode(const uint8_t *d, size_t n, size_t *out_len);
 int ws_b64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len);
 
+/* Whether text[0..len) (valid UTF-8) is one JSON value, as json_loadb
+ * with JSON_DECODE_ANY would say, without building it (ws_json.c):
+ * 1 yes, 0 no, -1 ask jansson (escapes, numbers it may refuse, deep
+ * nesting). On 1, *event is the top-level object's "event" member when a
+ * string, else its "type" member when a string (pointing into text,
+ * *event_len long), else NULL. */
+int ws_json_scan(const char *text, size_t len, const char **event,
+                 size_t *event_len);
+
 #endif /* DOPPEL_WS_RULES_H */

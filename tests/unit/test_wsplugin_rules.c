@@ -130,6 +130,81 @@ static void test_base64(void **state)
     }
 }
 
+/* The JSON check of messages: valid or not as jansson says, the event
+ * name from the top-level object, and "ask jansson" where they could
+ * differ. */
+static void test_json_scan(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int want;
+        const char *event; /* NULL: none */
+    } cases[] = {
+        {"{\"event\":\"message\",\"n\":1}", 1, "message"},
+        {" { \"type\" : \"hello\" } ", 1, "hello"},
+        {"{\"type\":\"t\",\"event\":\"e\"}", 1, "e"},
+        {"{\"event\":5,\"type\":\"t\"}", 1, "t"},
+        {"{\"event\":\"a\",\"event\":7,\"type\":\"t\"}", 1, "t"},
+        {"{\"event\":\"\"}", 1, ""},
+        {"{\"x\":{\"event\":\"inner\"}}", 1, NULL},
+        {"[1,2,{\"event\":\"no\"}]", 1, NULL},
+        {"\"just text\"", 1, NULL},
+        {"-12.5", 1, NULL},
+        {"0", 1, NULL},
+        {"true", 1, NULL},
+        {"null", 1, NULL},
+        {"{}", 1, NULL},
+        {"[]", 1, NULL},
+        {"{\"a\":[true,false,null,\"s\",{\"b\":-0}]}", 1, NULL},
+        {"", 0, NULL},
+        {"   ", 0, NULL},
+        {"plain words", 0, NULL},
+        {"{\"a\":1,}", 0, NULL},
+        {"[1,]", 0, NULL},
+        {"{\"a\" 1}", 0, NULL},
+        {"{a:1}", 0, NULL},
+        {"01", 0, NULL},
+        {"1.", 0, NULL},
+        {"-", 0, NULL},
+        {"{\"a\":1}x", 0, NULL},
+        {"{\"a\":1}{}", 0, NULL},
+        {"\"tab\there\"", 0, NULL},
+        {"\"bad \\q escape\"", 0, NULL},
+        {"\"unterminated", 0, NULL},
+        {"tru", 0, NULL},
+        {"{\"a\":\"\\n ok\"}", 1, NULL},
+        {"{\"event\":\"\\u0041\"}", -1, NULL},
+        {"{\"event\":\"a\\nb\"}", -1, NULL},
+        {"1e400", -1, NULL},
+        {"123456789012345678901234", -1, NULL},
+        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", -1, NULL},
+    };
+    /* a NUL byte: jansson ends its input there, so it decides */
+    const char *e0 = NULL;
+    size_t el0 = 0;
+    assert_int_equal(ws_json_scan("false\0", 6, &e0, &el0), -1);
+    assert_int_equal(ws_json_scan("{\"a\":1}\0x", 9, &e0, &el0), -1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *e = "unset";
+        size_t el = 0;
+        int got = ws_json_scan(cases[i].text, strlen(cases[i].text), &e, &el);
+        if (got != cases[i].want)
+            fail_msg("%s: %d, want %d", cases[i].text, got, cases[i].want);
+        if (got != 1)
+            continue;
+        if (cases[i].event == NULL) {
+            if (e != NULL)
+                fail_msg("%s: event %.*s, want none", cases[i].text, (int)el,
+                         e);
+        } else if (e == NULL || el != strlen(cases[i].event) ||
+                   memcmp(e, cases[i].event, el) != 0) {
+            fail_msg("%s: event %.*s, want %s", cases[i].text, (int)el,
+                     e ? e : "", cases[i].event);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_origin_lists),
         cmocka_unit_test(test_query_decode),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_json_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
