@@ -415,7 +415,11 @@ typedef struct doppel_services {
      * longer than that always gets it), -EPIPE / -ECONNRESET (the
      * connection failed: nothing was sent) or -ENOMEM, and never calls cb.
      * A write that fails later ends the connection (on_end with the
-     * error) and its cb gets the error. */
+     * error) and its cb gets the error. Writes without cb made inside
+     * on_read are gathered and handed to the kernel together when on_read
+     * returns (in order with every other write; conn_pending counts
+     * them), so that answers to the messages of one read cost one system
+     * call. */
     int (*conn_write)(doppel_conn_t *c, const void *buf, size_t len,
                       doppel_write_cb cb, void *data);
     /* Bytes queued and not yet handed to the kernel (0 once closed). */
