@@ -155,6 +155,14 @@ static void test_proto_names_accepted_unknown_named(void **st)
                                           strlen(wrong), 0, &bin, &bl, err,
                                           sizeof(err)),
                      -EINVAL);
+    /* a key given twice has no one meaning: refused, naming it */
+    const char *twice = "{\"orderId\": \"1\", \"orderId\": \"2\"}";
+    assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Order", twice,
+                                          strlen(twice), 0, &bin, &bl, err,
+                                          sizeof(err)),
+                     -EINVAL);
+    assert_null(bin);
+    assert_non_null(strstr(err, "duplicate"));
     const char *notjson = "{\"qty\": ";
     assert_int_equal(gpb_encode_from_json(pool, "shop.v1.Item", notjson,
                                           strlen(notjson), 0, &bin, &bl, err,

@@ -404,8 +404,12 @@ extern "C" int gpb_encode_from_json(const gpb_pool_t *pool, const char *type,
     if (json != NULL && cache.get(d->full_name(), flags, json, len, &cached))
         return copy_out(cached, out, out_len, err, errlen);
     json_error_t jerr;
+    // A key given twice has no one meaning (libprotobuf's parser merges
+    // message values, jansson keeps the last): refused, as at write time.
     json_t *v = json_loadb(json ? json : "", json ? len : 0,
-                           JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+                           JSON_DECODE_ANY | JSON_ALLOW_NUL |
+                               JSON_REJECT_DUPLICATES,
+                           &jerr);
     if (v == NULL) {
         // jansson holds integers as int64: a uint64 past that range is
         // valid proto3 JSON, which libprotobuf's parser takes.
