@@ -99,7 +99,7 @@ case "${1:-}" in
        ctest --output-on-failure -j "$JOBS" -L unit &&
      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
        ctest --output-on-failure -j "$JOBS" \
-       -R 'integration\.test_(http_front|http_mocks|admin_api|admin_off_loop|admin_audit_tx|admin_schemas|auth_api|auth_tenancy|durability|events|mock_format|grpc_calls|grpc_streams|plugin_conn|plugin_services|protocol_sections|record_replay|sdk_compat|graphql_mocks|graphql_http|soap_mocks|soap_config|graphql_record|soap_record|sse|sse_publish|http_upgrade|protocol_actions|graphql_ws|websocket|socketio)$')
+       -R 'integration\.test_(http_front|http_mocks|admin_api|admin_off_loop|admin_audit_tx|admin_schemas|auth_api|auth_tenancy|durability|events|mock_format|grpc_calls|grpc_streams|plugin_conn|plugin_services|protocol_sections|record_replay|sdk_compat|graphql_mocks|graphql_http|soap_mocks|soap_config|graphql_record|soap_record|sse|sse_publish|http_upgrade|protocol_actions|graphql_ws|websocket|socketio|stream_journal|sse_store)$')
     echo "==> fuzz targets (libFuzzer, ${FUZZ_SECONDS:-15} s each)"
     DOPPEL_FUZZ_BUILD="$ROOT/build-fuzz" sh fuzz/run.sh "${FUZZ_SECONDS:-15}"
     ;;
