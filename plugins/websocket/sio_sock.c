@@ -248,39 +248,6 @@ static void reg_del(sio_sock_t *k)
     pthread_mutex_unlock(&sh->mu);
 }
 
-static void room_set(sio_sock_t *k, const char *room, int join)
-{
-    if (room == NULL || room[0] == '\0' || strlen(room) > WS_ROOM_MAX)
-        return;
-    ws_shared_t *sh = k->s->si->in->sh;
-    pthread_mutex_lock(&sh->mu);
-    size_t i = 0;
-    while (i < k->n_rooms && strcmp(k->rooms[i], room) != 0)
-        i++;
-    if (join && i == k->n_rooms && k->n_rooms < WS_ROOMS_MAX) {
-        char *r = strdup(room);
-        if (r)
-            k->rooms[k->n_rooms++] = r;
-    } else if (!join && i < k->n_rooms) {
-        free(k->rooms[i]);
-        k->rooms[i] = k->rooms[--k->n_rooms];
-    }
-    pthread_mutex_unlock(&sh->mu);
-}
-
-static void rooms_apply(sio_sock_t *k, const json_t *v, int join)
-{
-    if (json_is_string(v)) {
-        room_set(k, json_string_value(v), join);
-        return;
-    }
-    size_t i;
-    const json_t *r;
-    if (json_is_array(v))
-        json_array_foreach(v, i, r) if (json_is_string(r))
-            room_set(k, json_string_value(r), join);
-}
-
 /* Whether k is in room (the owner's loop: rooms change only there). */
 static int in_room(const sio_sock_t *k, const char *room)
 {
@@ -563,8 +530,10 @@ static void answer(sio_sock_t *k, const doppel_reply_t *r, const char *event,
     json_t *ex = NULL;
     if (r->extra.len > 0)
         ex = json_loadb(r->extra.ptr, r->extra.len, 0, NULL);
-    rooms_apply(k, json_object_get(ex, "join"), 1);
-    rooms_apply(k, json_object_get(ex, "leave"), 0);
+    ws_shared_t *sh = k->s->si->in->sh;
+    ws_rooms_apply(sh, k->rooms, &k->n_rooms, json_object_get(ex, "join"), 1);
+    ws_rooms_apply(sh, k->rooms, &k->n_rooms, json_object_get(ex, "leave"),
+                   0);
     sio_script_t *sc = NULL;
     if (k->n_scripts < WS_SCRIPTS_MAX)
         sc = script_build(k, r, ex, event, ack);

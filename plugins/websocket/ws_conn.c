@@ -397,37 +397,38 @@ static int data_of(const json_t *m, int *opcode, uint8_t **d, size_t *len)
     return 0;
 }
 
-static void room_set(ws_conn_t *c, const char *room, int join)
+static void room_set(ws_shared_t *sh, char **rooms, size_t *n,
+                     const char *room, int join)
 {
     if (room == NULL || room[0] == '\0' || strlen(room) > WS_ROOM_MAX)
         return;
-    ws_shared_t *sh = c->in->sh;
     pthread_mutex_lock(&sh->mu);
     size_t i = 0;
-    while (i < c->n_rooms && strcmp(c->rooms[i], room) != 0)
+    while (i < *n && strcmp(rooms[i], room) != 0)
         i++;
-    if (join && i == c->n_rooms && c->n_rooms < WS_ROOMS_MAX) {
+    if (join && i == *n && *n < WS_ROOMS_MAX) {
         char *r = strdup(room);
         if (r)
-            c->rooms[c->n_rooms++] = r;
-    } else if (!join && i < c->n_rooms) {
-        free(c->rooms[i]);
-        c->rooms[i] = c->rooms[--c->n_rooms];
+            rooms[(*n)++] = r;
+    } else if (!join && i < *n) {
+        free(rooms[i]);
+        rooms[i] = rooms[--*n];
     }
     pthread_mutex_unlock(&sh->mu);
 }
 
-static void rooms_apply(ws_conn_t *c, const json_t *v, int join)
+void ws_rooms_apply(ws_shared_t *sh, char **rooms, size_t *n,
+                    const json_t *v, int join)
 {
     if (json_is_string(v)) {
-        room_set(c, json_string_value(v), join);
+        room_set(sh, rooms, n, json_string_value(v), join);
         return;
     }
     size_t i;
     const json_t *r;
     if (json_is_array(v))
         json_array_foreach(v, i, r) if (json_is_string(r))
-            room_set(c, json_string_value(r), join);
+            room_set(sh, rooms, n, json_string_value(r), join);
 }
 
 static void schedule_one(ws_conn_t *c, const json_t *s)
@@ -564,8 +565,10 @@ static void answer(ws_conn_t *c, const doppel_reply_t *r)
     json_t *ex = NULL;
     if (r->extra.len > 0)
         ex = json_loadb(r->extra.ptr, r->extra.len, 0, NULL);
-    rooms_apply(c, json_object_get(ex, "join"), 1);
-    rooms_apply(c, json_object_get(ex, "leave"), 0);
+    ws_rooms_apply(c->in->sh, c->rooms, &c->n_rooms,
+                   json_object_get(ex, "join"), 1);
+    ws_rooms_apply(c->in->sh, c->rooms, &c->n_rooms,
+                   json_object_get(ex, "leave"), 0);
     ws_script_t *s = NULL;
     if (c->n_scripts < WS_SCRIPTS_MAX) {
         s = script_build(c, r, ex);

@@ -193,6 +193,11 @@ void ws_conn_tick(ws_inst_t *in);
 json_t *ws_conn_describe(const ws_conn_t *c);
 /* 1 if c is one t names (sh->mu held or the owner's loop). */
 int ws_conn_targeted(const ws_conn_t *c, const ws_target_t *t);
+/* Joins (join 1) or leaves the room or rooms v names (a string or an
+ * array of strings) in the set rooms[0..*n) of a connection or socket,
+ * under sh->mu (the registry reads rooms); at most WS_ROOMS_MAX. */
+void ws_rooms_apply(ws_shared_t *sh, char **rooms, size_t *n,
+                    const json_t *v, int join);
 /* Next in the registry (sh->mu held). */
 ws_conn_t *ws_conn_reg_next(const ws_conn_t *c);
 
