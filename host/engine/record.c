@@ -280,12 +280,13 @@ static int build_key(dp_engine_t *e, const doppel_exchange_t *x, const char *ns,
     /* The whole method must be a token: checking only the copy let
      * "GET\0x" record as GET and a 40-byte method record as GET, mocks
      * their own request never matches (found by fuzz/fuzz_record). */
-    if (x->operation.len &&
-        (x->operation.len >= sizeof(k->method) || !is_token(x->operation)))
+    /* ... and there must be one: a request without a method only meets
+     * mocks that name none (match.c), so recording it as GET stored a mock
+     * its own request never matched (found by fuzz/fuzz_record). */
+    if (x->operation.len == 0 || x->operation.len >= sizeof(k->method) ||
+        !is_token(x->operation))
         return -EINVAL;
     size_t ml = x->operation.len;
-    if (ml == 0)
-        snprintf(k->method, sizeof(k->method), "GET");
     for (size_t i = 0; i < ml; i++)
         k->method[i] = (char)toupper((unsigned char)x->operation.ptr[i]);
     if (!is_token((doppel_str_t){k->method, strlen(k->method)}))

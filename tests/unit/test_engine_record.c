@@ -581,7 +581,8 @@ static void test_record_refusals(void **state)
     res.status = 200;
     /* Methods that are not whole tokens (found by fuzz/fuzz_record): a
      * NUL inside once recorded as the part before it, a method of 40
-     * bytes or more as GET; neither mock matched its own request. */
+     * bytes or more or none as GET; no such mock matched its own
+     * request. */
     static const char nul_method[] = "GET\0x";
     static const char long_method[] =
         "GETGETGETGETGETGETGETGETGETGETGETGETGETGETGET"; /* 45 */
@@ -589,6 +590,9 @@ static void test_record_refusals(void **state)
         {nul_method, sizeof(nul_method) - 1},
         {long_method, sizeof(long_method) - 1},
         DOPPEL_STR("GE T"),
+        /* none at all: once recorded as GET, which a method-less request
+         * never matches */
+        {"", 0},
     };
     for (size_t i = 0; i < sizeof(bad_methods) / sizeof(bad_methods[0]);
          i++) {
