@@ -30,6 +30,9 @@ PACKAGES=(
   libxml2-dev  # SOAP: envelopes, XPath conditions, WSDL and XSD
   python3-websockets  # WebSocket tests: a strict second client for RFC 6455 edges
   zlib1g-dev  # WebSocket: permessage-deflate (RFC 7692), raw deflate streams
+  librdkafka-dev kcat  # Kafka: client and embedded mock cluster; kcat the second client
+  librabbitmq-dev  # RabbitMQ: AMQP 0-9-1 (rabbitmq-c)
+  rabbitmq-server amqp-tools  # RabbitMQ tests and bench: a real broker, a second client
 )
 
 as_root() {
